@@ -1,0 +1,152 @@
+//! Job configuration and the catalogue of planted bugs.
+
+use crate::types::DeliveryMode;
+use serde::{Deserialize, Serialize};
+
+/// A planted bug. Each reproduces a bug class that real engines shipped;
+/// the harness must catch every one. With `mutant: None` none of these
+/// branches is taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mutant {
+    /// Always fails: the sink commits its first output record twice.
+    Canary,
+    /// The sink commits at pre-commit instead of on checkpoint completion.
+    CommitOnPrecommit,
+    /// Recovery does not re-commit the restored pending transactions.
+    NoRecommitOnRecovery,
+    /// Recovery re-commits pending data by writing it again in a new transaction.
+    NonIdempotentRecommit,
+    /// A late notification for a subsumed checkpoint is treated as an error.
+    SubsumedNotifyError,
+    /// `notify_complete(n)` commits only the transaction of `n`, so a lost
+    /// notification is never covered by a later one.
+    NotifyCommitsOnlyExact,
+    /// Recovery picks the newest checkpoint whose blobs exist, without
+    /// looking for its completion record.
+    RestoreWithoutCompletionRecord,
+    /// Sources restore offsets from the checkpoint before the restored one.
+    OffsetsFromOtherCheckpoint,
+    /// Barrier alignment skipped: records after barrier n enter snapshot n.
+    SkipAlignment,
+    /// The store acknowledges a blob before it is durable (no fsync).
+    AckBeforeDurable,
+    /// Recovery resumes the restored open transaction without bumping its
+    /// producer epoch: old writes are not fenced.
+    NoEpochBump,
+    /// Recovery does not abort lingering open transactions.
+    NoAbortLingering,
+    /// Broker transaction timeout shorter than checkpoint + recovery time.
+    ShortTxnTimeout,
+    /// The checkpoint id counter restarts from 1 after a coordinator restart.
+    CounterReset,
+    /// Empty transactions are committed like others; the broker does not know
+    /// them, the failure is fatal and recovery retries it forever.
+    EmptyTxnCommit,
+    /// The previous checkpoint's state is deleted when the next one is
+    /// acknowledged, before its completion record is durable.
+    DeleteStateEarly,
+}
+
+impl Mutant {
+    pub const ALL: [Mutant; 16] = [
+        Mutant::Canary,
+        Mutant::CommitOnPrecommit,
+        Mutant::NoRecommitOnRecovery,
+        Mutant::NonIdempotentRecommit,
+        Mutant::SubsumedNotifyError,
+        Mutant::NotifyCommitsOnlyExact,
+        Mutant::RestoreWithoutCompletionRecord,
+        Mutant::OffsetsFromOtherCheckpoint,
+        Mutant::SkipAlignment,
+        Mutant::AckBeforeDurable,
+        Mutant::NoEpochBump,
+        Mutant::NoAbortLingering,
+        Mutant::ShortTxnTimeout,
+        Mutant::CounterReset,
+        Mutant::EmptyTxnCommit,
+        Mutant::DeleteStateEarly,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Mutant::Canary => "canary",
+            Mutant::CommitOnPrecommit => "commit-on-precommit",
+            Mutant::NoRecommitOnRecovery => "no-recommit-on-recovery",
+            Mutant::NonIdempotentRecommit => "non-idempotent-recommit",
+            Mutant::SubsumedNotifyError => "subsumed-notify-error",
+            Mutant::NotifyCommitsOnlyExact => "notify-commits-only-exact",
+            Mutant::RestoreWithoutCompletionRecord => "restore-without-completion-record",
+            Mutant::OffsetsFromOtherCheckpoint => "offsets-from-other-checkpoint",
+            Mutant::SkipAlignment => "skip-alignment",
+            Mutant::AckBeforeDurable => "ack-before-durable",
+            Mutant::NoEpochBump => "no-epoch-bump",
+            Mutant::NoAbortLingering => "no-abort-lingering",
+            Mutant::ShortTxnTimeout => "short-txn-timeout",
+            Mutant::CounterReset => "counter-reset",
+            Mutant::EmptyTxnCommit => "empty-txn-commit",
+            Mutant::DeleteStateEarly => "delete-state-early",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Mutant> {
+        Mutant::ALL.iter().copied().find(|m| m.name() == s)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobConfig {
+    pub job_name: String,
+    /// Number of workers; each runs one source and one operator+sink chain.
+    pub parallelism: u32,
+    pub mode: DeliveryMode,
+    pub checkpoint_interval_ms: u64,
+    pub checkpoint_timeout_ms: u64,
+    pub max_concurrent_checkpoints: u32,
+    /// Consecutive failed checkpoints tolerated before a global restart.
+    pub tolerable_failures: u32,
+    pub heartbeat_interval_ms: u64,
+    pub heartbeat_timeout_ms: u64,
+    /// Time to wait for one RPC reply before retrying.
+    pub rpc_timeout_ms: u64,
+    /// Retries of one RPC before the caller gives up (task failure).
+    pub rpc_retries: u32,
+    /// Records a source fetches per poll.
+    pub source_batch: u32,
+    /// Pause between two source polls (paces the job over simulated time).
+    pub source_poll_ms: u64,
+    /// Broker: transactions older than this are aborted.
+    pub txn_timeout_ms: u64,
+    /// Completed checkpoints kept in storage.
+    pub retained_checkpoints: usize,
+    pub mutant: Option<Mutant>,
+}
+
+impl Default for JobConfig {
+    fn default() -> Self {
+        JobConfig {
+            job_name: "job".into(),
+            parallelism: 3,
+            mode: DeliveryMode::ExactlyOnce,
+            checkpoint_interval_ms: 100,
+            checkpoint_timeout_ms: 1_000,
+            max_concurrent_checkpoints: 1,
+            tolerable_failures: 2,
+            heartbeat_interval_ms: 50,
+            heartbeat_timeout_ms: 400,
+            rpc_timeout_ms: 100,
+            rpc_retries: 5,
+            source_batch: 16,
+            source_poll_ms: 5,
+            txn_timeout_ms: 60_000,
+            retained_checkpoints: 2,
+            mutant: None,
+        }
+    }
+}
+
+impl JobConfig {
+    pub fn mutant_is(&self, m: Mutant) -> bool {
+        self.mutant == Some(m)
+    }
+}

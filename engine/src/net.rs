@@ -1,0 +1,147 @@
+//! A node's network endpoint: datagrams of serialized [`Msg`]s, plus
+//! request/response calls with a timeout. Datagrams may be lost, delayed,
+//! reordered or duplicated by the network; every caller copes (retries,
+//! idempotent handlers, sequence numbers).
+
+use crate::codec;
+use crate::proto::{Msg, Request, Response};
+use madsim::net::Endpoint;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+const TAG: u64 = 0xE5;
+
+pub struct Net {
+    ep: Endpoint,
+    addr: SocketAddr,
+    pending: Mutex<BTreeMap<u64, oneshot::Sender<Response>>>,
+    next_id: AtomicU64,
+}
+
+impl Net {
+    pub async fn bind(addr: SocketAddr) -> std::io::Result<Arc<Net>> {
+        let ep = Endpoint::bind(addr).await?;
+        // Request ids are unique per incarnation, so a reply to a request of
+        // a previous incarnation never matches a new request.
+        let incarnation: u32 = madsim::rand::random();
+        Ok(Arc::new(Net {
+            ep,
+            addr,
+            pending: Mutex::new(BTreeMap::new()),
+            next_id: AtomicU64::new((incarnation as u64) << 32),
+        }))
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Fire and forget: a lost datagram is the caller's business.
+    pub async fn send(&self, dst: SocketAddr, msg: &Msg) {
+        let bytes = codec::encode(msg);
+        let _ = self.ep.send_to(dst, TAG, &bytes).await;
+    }
+
+    /// Receive the next message that is not a reply to one of our calls.
+    /// Replies are routed to their waiting caller here.
+    pub async fn recv(&self) -> (SocketAddr, Msg) {
+        loop {
+            let (bytes, from) = self.recv_bytes().await;
+            let msg: Msg = match codec::decode(&bytes) {
+                Ok(m) => m,
+                Err(_) => continue, // not ours: drop like a bad packet
+            };
+            match msg {
+                Msg::Resp { id, body } => {
+                    let waiter = self.pending.lock().unwrap().remove(&id);
+                    if let Some(tx) = waiter {
+                        let _ = tx.send(body);
+                    }
+                }
+                other => return (from, other),
+            }
+        }
+    }
+
+    #[cfg(madsim)]
+    async fn recv_bytes(&self) -> (Vec<u8>, SocketAddr) {
+        loop {
+            match self.ep.recv_from_raw(TAG).await {
+                Ok((payload, from)) => match payload.downcast::<Vec<u8>>() {
+                    Ok(b) => return (*b, from),
+                    Err(_) => continue,
+                },
+                Err(_) => madsim::time::sleep(Duration::from_millis(1)).await,
+            }
+        }
+    }
+
+    #[cfg(not(madsim))]
+    async fn recv_bytes(&self) -> (Vec<u8>, SocketAddr) {
+        let mut buf = vec![0u8; 1 << 22];
+        loop {
+            match self.ep.recv_from(TAG, &mut buf).await {
+                Ok((n, from)) => return (buf[..n].to_vec(), from),
+                Err(_) => madsim::time::sleep(Duration::from_millis(1)).await,
+            }
+        }
+    }
+
+    /// One request, one timeout. `None` when no reply came in time.
+    pub async fn call(&self, dst: SocketAddr, body: Request, timeout: Duration) -> Option<Response> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.pending.lock().unwrap().insert(id, tx);
+        self.send(dst, &Msg::Req { id, body }).await;
+        let r = madsim::time::timeout(timeout, rx).await;
+        self.pending.lock().unwrap().remove(&id);
+        match r {
+            Ok(Ok(resp)) => Some(resp),
+            _ => None,
+        }
+    }
+
+    /// Retry a call up to `retries` extra times. The request must be
+    /// idempotent on the server.
+    pub async fn call_retry(&self, dst: SocketAddr, body: Request, timeout: Duration, retries: u32) -> Option<Response> {
+        for _ in 0..=retries {
+            if let Some(r) = self.call(dst, body.clone(), timeout).await {
+                return Some(r);
+            }
+        }
+        None
+    }
+
+    pub async fn reply(&self, dst: SocketAddr, id: u64, body: Response) {
+        self.send(dst, &Msg::Resp { id, body }).await;
+    }
+}
+
+/// Fixed addresses of the cluster's nodes.
+#[derive(Clone, Debug)]
+pub struct Addrs {
+    pub coordinator: SocketAddr,
+    pub broker: SocketAddr,
+    pub store: SocketAddr,
+    pub workers: Vec<SocketAddr>,
+}
+
+impl Addrs {
+    pub fn standard(workers: u32) -> Addrs {
+        let a = |s: String| -> SocketAddr { s.parse().expect("valid address") };
+        Addrs {
+            coordinator: a("10.0.0.1:7000".into()),
+            broker: a("10.0.0.2:7000".into()),
+            store: a("10.0.0.3:7000".into()),
+            workers: (0..workers).map(|i| a(format!("10.0.1.{}:7000", i + 1))).collect(),
+        }
+    }
+
+    pub fn worker_index(&self, addr: SocketAddr) -> Option<u32> {
+        self.workers.iter().position(|w| *w == addr).map(|i| i as u32)
+    }
+}

@@ -1,0 +1,180 @@
+//! What the engine tells the outside world: history events (the oracles'
+//! input and the trace) and fault points (named protocol steps where the
+//! simulator may crash the node). Outside simulation the observer is a no-op.
+
+use crate::types::{Attempt, CheckpointId, OutRecord, TaskId};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// A transactional id of the broker: unique per (job, sink subtask, first
+/// checkpoint it may belong to).
+pub type TxnId = String;
+
+/// One step of the engine's history. The simulator stamps each with the
+/// simulated time and the node it happened on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Event {
+    // ---- node lifecycle ----
+    NodeStarted,
+    /// A node found a fatal condition (fsync error, corrupt durable data) and
+    /// asks to be restarted.
+    FatalError { reason: String },
+
+    // ---- coordinator ----
+    CoordinatorRecovered { next_checkpoint: CheckpointId, attempt: Attempt, completed: Vec<CheckpointId> },
+    CheckpointTriggered { attempt: Attempt, ckpt: CheckpointId },
+    /// The completion record is durable. `offsets[i]` is source `i`'s offset.
+    CheckpointCompleted { attempt: Attempt, ckpt: CheckpointId, offsets: Vec<u64>, finished: bool },
+    CheckpointFailed { attempt: Attempt, ckpt: CheckpointId, reason: String },
+    CheckpointSubsumed { ckpt: CheckpointId },
+    CheckpointDiscarded { ckpt: CheckpointId },
+    RecoveryStarted { attempt: Attempt, from: Option<CheckpointId>, reason: String },
+    JobRunning { attempt: Attempt },
+    JobFinished { attempt: Attempt, ckpt: CheckpointId },
+    WorkerLost { worker: u32 },
+
+    // ---- tasks ----
+    /// What a task restored, read from the restored blobs themselves.
+    TaskRestored { attempt: Attempt, task: TaskId, state_ckpt: Option<CheckpointId>, offsets_ckpt: Option<CheckpointId>, offset: Option<u64>, pending_txns: Vec<(CheckpointId, TxnId)> },
+    TaskFailed { attempt: Attempt, task: TaskId, reason: String },
+    BarrierAligned { attempt: Attempt, task: TaskId, ckpt: CheckpointId },
+    SnapshotStored { attempt: Attempt, task: TaskId, ckpt: CheckpointId, bytes: u64 },
+    CheckpointAcked { attempt: Attempt, task: TaskId, ckpt: CheckpointId },
+
+    // ---- sink (2PC) ----
+    TxnBegun { task: TaskId, txn: TxnId, epoch: u64 },
+    PreCommitted { task: TaskId, ckpt: CheckpointId, txn: TxnId, epoch: u64, records: u64 },
+    /// The sink confirmed a commit (first time or idempotent repeat).
+    CommitConfirmed { task: TaskId, ckpt: CheckpointId, txn: TxnId, epoch: u64 },
+    /// A commit the sink could not make: the data of a completed checkpoint
+    /// is lost, and said so loudly.
+    CommitFailed { task: TaskId, ckpt: CheckpointId, txn: TxnId, reason: String },
+    SinkAborted { task: TaskId, txn: TxnId },
+    NotifyHandled { task: TaskId, ckpt: CheckpointId },
+    PlainAppended { task: TaskId, records: u64 },
+
+    // ---- broker (the ground truth of the output) ----
+    BrokerRecovered { entries: u64, truncated_bytes: u64 },
+    ProducerInit { txn: TxnId, epoch: u64, aborted_open: bool },
+    AppendAccepted { txn: TxnId, epoch: u64, partition: u32, records: u64 },
+    AppendRejected { txn: TxnId, epoch: u64, reason: String },
+    /// Commit marker written: these records became visible.
+    TxnCommitted { txn: TxnId, epoch: u64, out: Vec<OutRecord> },
+    TxnCommitRepeated { txn: TxnId, epoch: u64 },
+    TxnAborted { txn: TxnId, epoch: u64, reason: String },
+    PlainAppend { partition: u32, out: Vec<OutRecord> },
+
+    // ---- store ----
+    BlobStored { name: String, bytes: u64 },
+    BlobCorrupt { name: String },
+}
+
+/// Named protocol steps. In simulation a point records coverage and may
+/// crash the node when the fault schedule says so.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultPoint {
+    /// Sink: after pre-commit, before the checkpoint ack.
+    AfterPrecommitBeforeAck,
+    /// Task: after the snapshot is stored, before the ack is sent.
+    AfterSnapshotBeforeAck,
+    /// Coordinator: after the id counter is durable, before the trigger.
+    AfterIdPersistBeforeTrigger,
+    /// Coordinator: after the completion record, before notify.
+    AfterCompletionBeforeNotify,
+    /// Sink: between two commits of one notification.
+    BetweenCommits,
+    /// Sink: after all commits of a notification, before its ack.
+    AfterCommitsBeforeNotifyAck,
+    /// Task: during recovery, after restoring state, before running.
+    DuringRecovery,
+    /// Broker: after the commit marker is durable, before the reply.
+    BrokerAfterCommitMarker,
+    /// Store: after the blob is durable, before the reply.
+    StoreAfterBlobDurable,
+    /// Source: after reading a batch, before emitting it.
+    SourceAfterRead,
+}
+
+impl FaultPoint {
+    pub const ALL: [FaultPoint; 10] = [
+        FaultPoint::AfterPrecommitBeforeAck,
+        FaultPoint::AfterSnapshotBeforeAck,
+        FaultPoint::AfterIdPersistBeforeTrigger,
+        FaultPoint::AfterCompletionBeforeNotify,
+        FaultPoint::BetweenCommits,
+        FaultPoint::AfterCommitsBeforeNotifyAck,
+        FaultPoint::DuringRecovery,
+        FaultPoint::BrokerAfterCommitMarker,
+        FaultPoint::StoreAfterBlobDurable,
+        FaultPoint::SourceAfterRead,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultPoint::AfterPrecommitBeforeAck => "after_precommit_before_ack",
+            FaultPoint::AfterSnapshotBeforeAck => "after_snapshot_before_ack",
+            FaultPoint::AfterIdPersistBeforeTrigger => "after_id_persist_before_trigger",
+            FaultPoint::AfterCompletionBeforeNotify => "after_completion_before_notify",
+            FaultPoint::BetweenCommits => "between_commits",
+            FaultPoint::AfterCommitsBeforeNotifyAck => "after_commits_before_notify_ack",
+            FaultPoint::DuringRecovery => "during_recovery",
+            FaultPoint::BrokerAfterCommitMarker => "broker_after_commit_marker",
+            FaultPoint::StoreAfterBlobDurable => "store_after_blob_durable",
+            FaultPoint::SourceAfterRead => "source_after_read",
+        }
+    }
+}
+
+/// The engine's window to the outside. Implemented by the simulator; the
+/// default [`NoopObserver`] costs nothing.
+pub trait Observer: Send + Sync {
+    fn emit(&self, node: &str, event: Event);
+    /// Called when execution reaches a fault point. Returns `true` when the
+    /// node must crash here: the caller then stops making progress and the
+    /// simulator kills the node.
+    fn fault_point(&self, node: &str, point: FaultPoint) -> bool;
+    /// The node hit a fatal error and needs a restart (as a supervisor such
+    /// as systemd or Kubernetes would do).
+    fn fatal(&self, node: &str, reason: &str);
+}
+
+pub struct NoopObserver;
+
+impl Observer for NoopObserver {
+    fn emit(&self, _node: &str, _event: Event) {}
+    fn fault_point(&self, _node: &str, _point: FaultPoint) -> bool {
+        false
+    }
+    fn fatal(&self, node: &str, reason: &str) {
+        panic!("fatal error on {node}: {reason}");
+    }
+}
+
+/// A node's handle on the observer.
+#[derive(Clone)]
+pub struct Obs {
+    pub node: Arc<str>,
+    pub inner: Arc<dyn Observer>,
+}
+
+impl Obs {
+    pub fn new(node: &str, inner: Arc<dyn Observer>) -> Self {
+        Obs { node: node.into(), inner }
+    }
+    pub fn emit(&self, event: Event) {
+        self.inner.emit(&self.node, event);
+    }
+    /// Reach a fault point; never returns if the simulator crashes the node.
+    pub async fn point(&self, point: FaultPoint) {
+        if self.inner.fault_point(&self.node, point) {
+            std::future::pending::<()>().await;
+        }
+    }
+    /// A fatal error: ask for a restart and stop making progress.
+    pub async fn fatal(&self, reason: String) -> ! {
+        self.emit(Event::FatalError { reason: reason.clone() });
+        self.inner.fatal(&self.node, &reason);
+        std::future::pending::<()>().await;
+        unreachable!()
+    }
+}

@@ -1,0 +1,26 @@
+//! What a job computes: a keyed operator, supplied by a scenario. The engine
+//! routes records by key, aligns barriers, snapshots the operator's state and
+//! restores it; the operator only sees records, watermarks and end of input.
+
+use crate::types::{OutRecord, Record};
+
+/// A keyed stateful operator subtask. All state lives inside and is captured
+/// by `snapshot`; `restore` must bring back exactly that state.
+pub trait KeyedOperator: Send {
+    /// Process one record (all records of a key arrive in input order).
+    fn process(&mut self, rec: &Record, out: &mut Vec<OutRecord>);
+    /// The event-time watermark advanced to `wm_ms` (min over all inputs).
+    fn on_watermark(&mut self, _wm_ms: u64, _out: &mut Vec<OutRecord>) {}
+    /// Every input ended. Flush what is left.
+    fn on_end_of_input(&mut self, _out: &mut Vec<OutRecord>) {}
+    /// Serialize the state.
+    fn snapshot(&self) -> Vec<u8>;
+    /// Replace the state with a snapshot taken by `snapshot`.
+    fn restore(&mut self, bytes: &[u8]) -> Result<(), String>;
+}
+
+/// Creates operator subtasks. Shared by all nodes of a job.
+pub trait Pipeline: Send + Sync {
+    fn name(&self) -> &str;
+    fn create(&self, subtask: u32, parallelism: u32) -> Box<dyn KeyedOperator>;
+}
