@@ -80,6 +80,8 @@ pub enum FaultPoint {
     AfterSnapshotBeforeAck,
     /// Coordinator: after the id counter is durable, before the trigger.
     AfterIdPersistBeforeTrigger,
+    /// Coordinator: all acknowledgements in, before the completion record.
+    BeforeCompletionRecord,
     /// Coordinator: after the completion record, before notify.
     AfterCompletionBeforeNotify,
     /// Sink: between two commits of one notification.
@@ -97,8 +99,9 @@ pub enum FaultPoint {
 }
 
 impl FaultPoint {
-    pub const ALL: [FaultPoint; 10] = [
+    pub const ALL: [FaultPoint; 11] = [
         FaultPoint::AfterPrecommitBeforeAck,
+        FaultPoint::BeforeCompletionRecord,
         FaultPoint::AfterSnapshotBeforeAck,
         FaultPoint::AfterIdPersistBeforeTrigger,
         FaultPoint::AfterCompletionBeforeNotify,
@@ -114,6 +117,7 @@ impl FaultPoint {
             FaultPoint::AfterPrecommitBeforeAck => "after_precommit_before_ack",
             FaultPoint::AfterSnapshotBeforeAck => "after_snapshot_before_ack",
             FaultPoint::AfterIdPersistBeforeTrigger => "after_id_persist_before_trigger",
+            FaultPoint::BeforeCompletionRecord => "before_completion_record",
             FaultPoint::AfterCompletionBeforeNotify => "after_completion_before_notify",
             FaultPoint::BetweenCommits => "between_commits",
             FaultPoint::AfterCommitsBeforeNotifyAck => "after_commits_before_notify_ack",

@@ -29,8 +29,8 @@ pub struct RestorePlan {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Msg {
     // ---- worker -> coordinator ----
-    Heartbeat { worker: u32, attempt: Attempt },
-    DeployAck { worker: u32, attempt: Attempt },
+    Heartbeat { worker: u32, attempt: Attempt, incarnation: u64 },
+    DeployAck { worker: u32, attempt: Attempt, incarnation: u64 },
     Ack { attempt: Attempt, ckpt: CheckpointId, task: TaskId, blob: String, offset: Option<u64>, finished: bool },
     Decline { attempt: Attempt, ckpt: CheckpointId, task: TaskId, reason: String },
     NotifyAck { attempt: Attempt, ckpt: CheckpointId, task: TaskId },

@@ -1,0 +1,595 @@
+//! The checkpoint coordinator (Flink's job manager) as a plain state
+//! machine, [`Coordinator`], and the thin node loop [`run_coordinator`].
+//!
+//! It triggers checkpoints at the sources on an interval (bounded
+//! concurrency, timeout, tolerable failures), collects acknowledgements,
+//! makes a checkpoint *completed* by one atomic durable record (its metadata
+//! file), notifies the sinks, detects failures (heartbeats, task failures,
+//! restarted workers) and restarts the whole job from the latest completed
+//! checkpoint. Checkpoint ids and attempts are persisted before use, so they
+//! strictly increase across coordinator restarts.
+
+use crate::broker::read_stable;
+use crate::codec;
+use crate::config::{JobConfig, Mutant};
+use crate::net::{Addrs, Net};
+use crate::observe::{Event, FaultPoint, Obs};
+use crate::proto::{Msg, Request, Response, RestorePlan};
+use crate::storage::{write_atomic, Storage};
+use crate::types::{Attempt, CheckpointId, TaskId};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const META: &str = "coordinator.meta";
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CompletedCkpt {
+    pub id: CheckpointId,
+    pub blobs: BTreeMap<TaskId, String>,
+    pub offsets: Vec<u64>,
+    pub finished: bool,
+}
+
+/// The coordinator's durable state: one atomic record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CoordMeta {
+    pub next_ckpt: CheckpointId,
+    pub attempt: Attempt,
+    /// Completed checkpoints, oldest first.
+    pub completed: Vec<CompletedCkpt>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// Make this the durable record (atomic). Failure is fatal.
+    Persist(CoordMeta),
+    Point(FaultPoint),
+    Emit(Event),
+    Send(u32, Msg),
+    DeleteBlobs(Vec<String>),
+    /// Planted bug only: look up blobs in the store to pick a restore point.
+    ListBlobsForRestore,
+}
+
+#[derive(Debug)]
+struct Pending {
+    trigger_ms: u64,
+    last_sent_ms: u64,
+    acks: BTreeMap<TaskId, (String, Option<u64>, bool)>,
+}
+
+#[derive(Debug, PartialEq)]
+enum Phase {
+    Deploying { acked: BTreeSet<u32>, last_sent_ms: u64, plan: Option<RestorePlan>, waiting_listing: bool },
+    Running,
+    Finished,
+}
+
+#[derive(Debug)]
+struct NotifyState {
+    ckpt: CheckpointId,
+    acked: BTreeSet<u32>,
+    last_sent_ms: u64,
+}
+
+pub struct Coordinator {
+    cfg: Arc<JobConfig>,
+    workers: u32,
+    meta: CoordMeta,
+    phase: Phase,
+    pending: BTreeMap<CheckpointId, Pending>,
+    last_trigger_ms: u64,
+    consecutive_failures: u32,
+    last_seen_ms: Vec<u64>,
+    incarnation: Vec<Option<u64>>,
+    notify: Option<NotifyState>,
+    finished_ckpt: Option<CheckpointId>,
+}
+
+pub const RESEND_MS: u64 = 50;
+
+pub fn blob_name(ckpt: CheckpointId, attempt: Attempt, task: TaskId) -> String {
+    format!("ckpt-{ckpt:012}-a{attempt}-{task}")
+}
+
+/// `(checkpoint, task)` of a blob name.
+pub fn parse_blob_name(name: &str) -> Option<(CheckpointId, TaskId)> {
+    let rest = name.strip_prefix("ckpt-")?;
+    let (id, rest) = rest.split_once("-a")?;
+    let (_attempt, task) = rest.split_once('-')?;
+    let id: u64 = id.parse().ok()?;
+    let task = if let Some(i) = task.strip_prefix("source-") {
+        TaskId::Source(i.parse().ok()?)
+    } else {
+        TaskId::Chain(task.strip_prefix("chain-")?.parse().ok()?)
+    };
+    Some((id, task))
+}
+
+impl Coordinator {
+    pub fn all_tasks(workers: u32) -> Vec<TaskId> {
+        (0..workers).map(TaskId::Source).chain((0..workers).map(TaskId::Chain)).collect()
+    }
+
+    /// Start (or restart) from the durable record, if any.
+    pub fn recover(cfg: Arc<JobConfig>, meta: Option<CoordMeta>, now_ms: u64) -> (Coordinator, Vec<Action>) {
+        let workers = cfg.parallelism;
+        let fresh = CoordMeta { next_ckpt: 1, attempt: 0, completed: Vec::new() };
+        let mut meta = meta.unwrap_or(fresh);
+        if cfg.mutant_is(Mutant::CounterReset) {
+            meta.next_ckpt = 1; // planted bug: the counter is not restored
+        }
+        let mut c = Coordinator {
+            cfg,
+            workers,
+            meta,
+            phase: Phase::Running,
+            pending: BTreeMap::new(),
+            last_trigger_ms: now_ms,
+            consecutive_failures: 0,
+            last_seen_ms: vec![now_ms; workers as usize],
+            incarnation: vec![None; workers as usize],
+            notify: None,
+            finished_ckpt: None,
+        };
+        let mut actions = vec![Action::Emit(Event::CoordinatorRecovered {
+            next_checkpoint: c.meta.next_ckpt,
+            attempt: c.meta.attempt,
+            completed: c.meta.completed.iter().map(|k| k.id).collect(),
+        })];
+        actions.extend(c.failover("coordinator start".into(), now_ms));
+        (c, actions)
+    }
+
+    pub fn attempt(&self) -> Attempt {
+        self.meta.attempt
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.phase == Phase::Finished
+    }
+
+    pub fn meta(&self) -> &CoordMeta {
+        &self.meta
+    }
+
+    fn latest_plan(&self) -> Option<RestorePlan> {
+        let n = self.meta.completed.len();
+        let last = self.meta.completed.last()?;
+        let previous = (n >= 2).then(|| {
+            let p = &self.meta.completed[n - 2];
+            (p.id, p.blobs.clone())
+        });
+        Some(RestorePlan { ckpt: last.id, blobs: last.blobs.clone(), previous })
+    }
+
+    /// Global restart: new attempt, restore from the latest completed
+    /// checkpoint.
+    pub fn failover(&mut self, reason: String, now_ms: u64) -> Vec<Action> {
+        let mut out = Vec::new();
+        self.meta.attempt += 1;
+        self.pending.clear();
+        self.notify = None;
+        self.consecutive_failures = 0;
+        out.push(Action::Persist(self.meta.clone()));
+        let plan = self.latest_plan();
+        out.push(Action::Emit(Event::RecoveryStarted { attempt: self.meta.attempt, from: plan.as_ref().map(|p| p.ckpt), reason }));
+        let listing = self.cfg.mutant_is(Mutant::RestoreWithoutCompletionRecord);
+        self.phase = Phase::Deploying { acked: BTreeSet::new(), last_sent_ms: now_ms, plan, waiting_listing: listing };
+        if listing {
+            out.push(Action::ListBlobsForRestore);
+        } else {
+            out.extend(self.send_deploys(None));
+        }
+        out
+    }
+
+    /// Planted bug [`Mutant::RestoreWithoutCompletionRecord`]: restore from
+    /// the newest checkpoint that has a blob for every task.
+    pub fn on_blob_listing(&mut self, names: &[String]) -> Vec<Action> {
+        let tasks = Self::all_tasks(self.workers);
+        let mut by_ckpt: BTreeMap<CheckpointId, BTreeMap<TaskId, String>> = BTreeMap::new();
+        for n in names {
+            if let Some((id, task)) = parse_blob_name(n) {
+                by_ckpt.entry(id).or_default().insert(task, n.clone());
+            }
+        }
+        let found = by_ckpt.into_iter().rev().find(|(_, b)| tasks.iter().all(|t| b.contains_key(t)));
+        let Phase::Deploying { plan, waiting_listing, .. } = &mut self.phase else { return vec![] };
+        if !*waiting_listing {
+            return vec![];
+        }
+        *waiting_listing = false;
+        if let Some((id, blobs)) = found {
+            if plan.as_ref().is_none_or(|p| id > p.ckpt) {
+                let previous = plan.as_ref().map(|p| (p.ckpt, p.blobs.clone()));
+                *plan = Some(RestorePlan { ckpt: id, blobs, previous });
+            }
+        }
+        self.send_deploys(None)
+    }
+
+    fn send_deploys(&mut self, only: Option<u32>) -> Vec<Action> {
+        let Phase::Deploying { acked, plan, waiting_listing, .. } = &self.phase else { return vec![] };
+        if *waiting_listing {
+            return vec![];
+        }
+        (0..self.workers)
+            .filter(|w| !acked.contains(w) && only.is_none_or(|o| o == *w))
+            .map(|w| Action::Send(w, Msg::Deploy { attempt: self.meta.attempt, restore: plan.clone() }))
+            .collect()
+    }
+
+    pub fn on_msg(&mut self, msg: Msg, now_ms: u64) -> Vec<Action> {
+        let attempt = self.meta.attempt;
+        match msg {
+            Msg::Heartbeat { worker, attempt: _, incarnation } => {
+                let w = worker as usize;
+                if w >= self.last_seen_ms.len() {
+                    return vec![];
+                }
+                self.last_seen_ms[w] = now_ms;
+                match &self.phase {
+                    Phase::Deploying { acked, .. } if !acked.contains(&worker) => self.send_deploys(Some(worker)),
+                    Phase::Running if self.incarnation[w].is_some_and(|i| i != incarnation) => {
+                        self.failover(format!("worker {worker} restarted"), now_ms)
+                    }
+                    _ => vec![],
+                }
+            }
+            Msg::DeployAck { worker, attempt: a, incarnation } if a == attempt => {
+                let Phase::Deploying { acked, .. } = &mut self.phase else { return vec![] };
+                acked.insert(worker);
+                self.incarnation[worker as usize] = Some(incarnation);
+                if acked.len() as u32 == self.workers {
+                    self.phase = Phase::Running;
+                    self.last_trigger_ms = now_ms;
+                    for s in self.last_seen_ms.iter_mut() {
+                        *s = now_ms;
+                    }
+                    return vec![Action::Emit(Event::JobRunning { attempt })];
+                }
+                vec![]
+            }
+            Msg::TaskFailed { attempt: a, task, reason } if a == attempt && self.phase == Phase::Running => {
+                self.failover(format!("{task} failed: {reason}"), now_ms)
+            }
+            Msg::Decline { attempt: a, ckpt, task, reason } if a == attempt => {
+                if self.pending.contains_key(&ckpt) {
+                    self.fail_checkpoint(ckpt, format!("{task} declined: {reason}"), now_ms)
+                } else {
+                    vec![]
+                }
+            }
+            Msg::Ack { attempt: a, ckpt, task, blob, offset, finished } if a == attempt => {
+                let Some(p) = self.pending.get_mut(&ckpt) else { return vec![] };
+                p.acks.insert(task, (blob, offset, finished));
+                if p.acks.len() as u32 == 2 * self.workers {
+                    self.complete(ckpt, now_ms)
+                } else {
+                    vec![]
+                }
+            }
+            Msg::NotifyAck { attempt: a, ckpt, task } if a == attempt => {
+                let Some(n) = &mut self.notify else { return vec![] };
+                if n.ckpt != ckpt {
+                    return vec![];
+                }
+                n.acked.insert(task.subtask());
+                if n.acked.len() as u32 == self.workers {
+                    self.notify = None;
+                    if self.finished_ckpt.is_some_and(|f| ckpt >= f) && self.phase == Phase::Running {
+                        self.phase = Phase::Finished;
+                        return vec![Action::Emit(Event::JobFinished { attempt, ckpt })];
+                    }
+                }
+                vec![]
+            }
+            _ => vec![],
+        }
+    }
+
+    fn complete(&mut self, ckpt: CheckpointId, now_ms: u64) -> Vec<Action> {
+        let p = self.pending.remove(&ckpt).expect("completing a pending checkpoint");
+        let mut out = Vec::new();
+        if self.cfg.mutant_is(Mutant::DeleteStateEarly) {
+            // Planted bug: drop the older state before the new completion
+            // record is durable.
+            let old: Vec<String> = self.meta.completed.iter().flat_map(|c| c.blobs.values().cloned()).collect();
+            out.push(Action::DeleteBlobs(old));
+        }
+        out.push(Action::Point(FaultPoint::BeforeCompletionRecord));
+        let mut offsets = vec![0; self.workers as usize];
+        let mut finished = true;
+        let mut blobs = BTreeMap::new();
+        for (task, (blob, offset, fin)) in p.acks {
+            if let (TaskId::Source(i), Some(o)) = (task, offset) {
+                offsets[i as usize] = o;
+            }
+            finished &= fin;
+            blobs.insert(task, blob);
+        }
+        self.meta.completed.push(CompletedCkpt { id: ckpt, blobs, offsets: offsets.clone(), finished });
+        let mut dropped = Vec::new();
+        while self.meta.completed.len() > self.cfg.retained_checkpoints.max(1) {
+            dropped.push(self.meta.completed.remove(0));
+        }
+        out.push(Action::Persist(self.meta.clone()));
+        out.push(Action::Emit(Event::CheckpointCompleted { attempt: self.meta.attempt, ckpt, offsets, finished }));
+        let subsumed: Vec<CheckpointId> = self.pending.range(..ckpt).map(|(k, _)| *k).collect();
+        for s in subsumed {
+            self.pending.remove(&s);
+            out.push(Action::Emit(Event::CheckpointSubsumed { ckpt: s }));
+        }
+        self.consecutive_failures = 0;
+        if finished && self.finished_ckpt.is_none() {
+            self.finished_ckpt = Some(ckpt);
+        }
+        out.push(Action::Point(FaultPoint::AfterCompletionBeforeNotify));
+        self.notify = Some(NotifyState { ckpt, acked: BTreeSet::new(), last_sent_ms: now_ms });
+        for w in 0..self.workers {
+            out.push(Action::Send(w, Msg::Notify { attempt: self.meta.attempt, ckpt }));
+        }
+        for d in dropped {
+            out.push(Action::Emit(Event::CheckpointDiscarded { ckpt: d.id }));
+            out.push(Action::DeleteBlobs(d.blobs.into_values().collect()));
+        }
+        out
+    }
+
+    fn fail_checkpoint(&mut self, ckpt: CheckpointId, reason: String, now_ms: u64) -> Vec<Action> {
+        self.pending.remove(&ckpt);
+        let mut out = vec![Action::Emit(Event::CheckpointFailed { attempt: self.meta.attempt, ckpt, reason })];
+        self.consecutive_failures += 1;
+        if self.consecutive_failures > self.cfg.tolerable_failures {
+            out.extend(self.failover("too many failed checkpoints".into(), now_ms));
+        }
+        out
+    }
+
+    pub fn on_tick(&mut self, now_ms: u64) -> Vec<Action> {
+        let mut out = Vec::new();
+        match &mut self.phase {
+            Phase::Deploying { last_sent_ms, .. } => {
+                if now_ms >= *last_sent_ms + 2 * RESEND_MS {
+                    *last_sent_ms = now_ms;
+                    out.extend(self.send_deploys(None));
+                }
+                return out;
+            }
+            Phase::Finished => return out,
+            Phase::Running => {}
+        }
+        // Failure detection.
+        if let Some(w) = (0..self.workers).find(|w| now_ms > self.last_seen_ms[*w as usize] + self.cfg.heartbeat_timeout_ms) {
+            out.push(Action::Emit(Event::WorkerLost { worker: w }));
+            out.extend(self.failover(format!("worker {w} heartbeat timeout"), now_ms));
+            return out;
+        }
+        // Checkpoint timeouts.
+        let expired: Vec<CheckpointId> =
+            self.pending.iter().filter(|(_, p)| now_ms >= p.trigger_ms + self.cfg.checkpoint_timeout_ms).map(|(k, _)| *k).collect();
+        for ckpt in expired {
+            out.extend(self.fail_checkpoint(ckpt, "timeout".into(), now_ms));
+            if !matches!(self.phase, Phase::Running) {
+                return out;
+            }
+        }
+        // Resend lost triggers and notifications.
+        let attempt = self.meta.attempt;
+        for (ckpt, p) in self.pending.iter_mut() {
+            if now_ms >= p.last_sent_ms + 2 * RESEND_MS {
+                p.last_sent_ms = now_ms;
+                for w in 0..self.workers {
+                    if !p.acks.contains_key(&TaskId::Source(w)) {
+                        out.push(Action::Send(w, Msg::Trigger { attempt, ckpt: *ckpt }));
+                    }
+                }
+            }
+        }
+        if let Some(n) = &mut self.notify {
+            if now_ms >= n.last_sent_ms + RESEND_MS {
+                n.last_sent_ms = now_ms;
+                for w in 0..self.workers {
+                    if !n.acked.contains(&w) {
+                        out.push(Action::Send(w, Msg::Notify { attempt, ckpt: n.ckpt }));
+                    }
+                }
+            }
+        }
+        // Trigger.
+        let done = self.finished_ckpt.is_some();
+        if !done
+            && now_ms >= self.last_trigger_ms + self.cfg.checkpoint_interval_ms
+            && (self.pending.len() as u32) < self.cfg.max_concurrent_checkpoints
+        {
+            let ckpt = self.meta.next_ckpt;
+            self.meta.next_ckpt += 1;
+            self.last_trigger_ms = now_ms;
+            self.pending.insert(ckpt, Pending { trigger_ms: now_ms, last_sent_ms: now_ms, acks: BTreeMap::new() });
+            out.push(Action::Persist(self.meta.clone()));
+            out.push(Action::Point(FaultPoint::AfterIdPersistBeforeTrigger));
+            out.push(Action::Emit(Event::CheckpointTriggered { attempt, ckpt }));
+            for w in 0..self.workers {
+                out.push(Action::Send(w, Msg::Trigger { attempt, ckpt }));
+            }
+        }
+        out
+    }
+}
+
+pub struct CoordinatorNode {
+    pub net: Arc<Net>,
+    pub storage: Arc<dyn Storage>,
+    pub obs: Obs,
+    pub cfg: Arc<JobConfig>,
+    pub addrs: Addrs,
+}
+
+pub const TICK_MS: u64 = 10;
+
+pub async fn run_coordinator(node: CoordinatorNode) {
+    let obs = node.obs.clone();
+    obs.emit(Event::NodeStarted);
+    let meta: Option<CoordMeta> = match read_stable(&*node.storage, META).await {
+        Ok(bytes) => match codec::decode_framed(&bytes) {
+            Ok(m) => Some(m),
+            Err(e) => obs.fatal(format!("coordinator record unreadable: {e}")).await,
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => obs.fatal(format!("read coordinator record: {e}")).await,
+    };
+    let start = madsim::time::Instant::now();
+    let now_ms = || start.elapsed().as_millis() as u64;
+    let (mut coord, actions) = Coordinator::recover(node.cfg.clone(), meta, now_ms());
+    execute(&node, &mut coord, actions).await;
+    let mut next_tick = madsim::time::Instant::now() + Duration::from_millis(TICK_MS);
+    loop {
+        let actions = tokio::select! {
+            biased;
+            (from, msg) = node.net.recv() => {
+                if node.addrs.worker_index(from).is_none() { continue; }
+                coord.on_msg(msg, now_ms())
+            }
+            _ = madsim::time::sleep_until(next_tick) => {
+                next_tick += Duration::from_millis(TICK_MS);
+                coord.on_tick(now_ms())
+            }
+        };
+        execute(&node, &mut coord, actions).await;
+    }
+}
+
+async fn execute(node: &CoordinatorNode, coord: &mut Coordinator, actions: Vec<Action>) {
+    let mut queue: std::collections::VecDeque<Action> = actions.into();
+    while let Some(a) = queue.pop_front() {
+        match a {
+            Action::Persist(meta) => {
+                if let Err(e) = write_atomic(&*node.storage, META, &codec::encode_framed(&meta)).await {
+                    node.obs.fatal(format!("persist coordinator record: {e}")).await;
+                }
+            }
+            Action::Point(p) => node.obs.point(p).await,
+            Action::Emit(e) => node.obs.emit(e),
+            Action::Send(w, msg) => node.net.send(node.addrs.workers[w as usize], &msg).await,
+            Action::DeleteBlobs(names) => {
+                let net = node.net.clone();
+                let store = node.addrs.store;
+                madsim::task::spawn(async move {
+                    let _ = net.call(store, Request::DeleteBlobs { names }, Duration::from_millis(500)).await;
+                });
+            }
+            Action::ListBlobsForRestore => {
+                let t = Duration::from_millis(node.cfg.rpc_timeout_ms);
+                let names = match node.net.call_retry(node.addrs.store, Request::ListBlobs { prefix: "ckpt-".into() }, t, 50).await {
+                    Some(Response::Names { names }) => names,
+                    _ => Vec::new(),
+                };
+                queue.extend(coord.on_blob_listing(&names));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> Arc<JobConfig> {
+        Arc::new(JobConfig { parallelism: 2, ..JobConfig::default() })
+    }
+
+    fn sends(actions: &[Action]) -> Vec<(u32, Msg)> {
+        actions.iter().filter_map(|a| if let Action::Send(w, m) = a { Some((*w, m.clone())) } else { None }).collect()
+    }
+
+    fn running() -> Coordinator {
+        let (mut c, a) = Coordinator::recover(cfg(), None, 0);
+        assert_eq!(sends(&a).len(), 2, "deploy to both workers");
+        for w in 0..2 {
+            c.on_msg(Msg::DeployAck { worker: w, attempt: 1, incarnation: 7 }, 1);
+        }
+        assert_eq!(c.phase, Phase::Running);
+        c
+    }
+
+    fn ack_all(c: &mut Coordinator, ckpt: u64, now: u64) -> Vec<Action> {
+        let mut out = Vec::new();
+        for t in Coordinator::all_tasks(2) {
+            let offset = matches!(t, TaskId::Source(_)).then_some(10);
+            out.extend(c.on_msg(Msg::Ack { attempt: 1, ckpt, task: t, blob: format!("b{ckpt}{t}"), offset, finished: false }, now));
+        }
+        out
+    }
+
+    #[test]
+    fn trigger_persists_id_before_sending() {
+        let mut c = running();
+        let a = c.on_tick(200);
+        let persist = a.iter().position(|x| matches!(x, Action::Persist(m) if m.next_ckpt == 2)).expect("persist");
+        let first_send = a.iter().position(|x| matches!(x, Action::Send(_, Msg::Trigger { ckpt: 1, .. }))).expect("trigger");
+        assert!(persist < first_send);
+    }
+
+    #[test]
+    fn completion_record_before_notify_and_ids_survive_restart() {
+        let mut c = running();
+        c.on_tick(200);
+        let a = ack_all(&mut c, 1, 210);
+        let persist = a.iter().position(|x| matches!(x, Action::Persist(m) if m.completed.len() == 1)).expect("record");
+        let notify = a.iter().position(|x| matches!(x, Action::Send(_, Msg::Notify { ckpt: 1, .. }))).expect("notify");
+        assert!(persist < notify);
+        // restart from the durable record: ids continue, restore from 1
+        let (c2, a2) = Coordinator::recover(cfg(), Some(c.meta().clone()), 0);
+        assert_eq!(c2.meta().next_ckpt, 2);
+        assert_eq!(c2.attempt(), 2);
+        assert!(sends(&a2).iter().all(|(_, m)| matches!(m, Msg::Deploy { restore: Some(p), .. } if p.ckpt == 1)));
+    }
+
+    #[test]
+    fn timeout_and_tolerable_failures_lead_to_failover() {
+        let mut c = running();
+        let mut now = 200;
+        let mut recovered = false;
+        for _ in 0..10 {
+            // keep workers alive
+            for w in 0..2 {
+                c.on_msg(Msg::Heartbeat { worker: w, attempt: 1, incarnation: 7 }, now);
+            }
+            let a = c.on_tick(now);
+            if a.iter().any(|x| matches!(x, Action::Emit(Event::RecoveryStarted { .. }))) {
+                recovered = true;
+                break;
+            }
+            now += 1_100;
+        }
+        assert!(recovered, "three timeouts in a row must restart the job");
+        assert_eq!(c.attempt(), 2);
+    }
+
+    #[test]
+    fn restarted_worker_triggers_failover_but_reordered_heartbeat_does_not() {
+        let mut c = running();
+        assert!(c.on_msg(Msg::Heartbeat { worker: 0, attempt: 0, incarnation: 7 }, 5).is_empty());
+        let a = c.on_msg(Msg::Heartbeat { worker: 0, attempt: 0, incarnation: 8 }, 6);
+        assert!(a.iter().any(|x| matches!(x, Action::Emit(Event::RecoveryStarted { .. }))));
+    }
+
+    #[test]
+    fn stale_attempt_messages_are_ignored() {
+        let mut c = running();
+        c.on_tick(200);
+        let a = c.on_msg(Msg::TaskFailed { attempt: 0, task: TaskId::Source(0), reason: "x".into() }, 201);
+        assert!(a.is_empty());
+        assert_eq!(c.attempt(), 1);
+    }
+
+    #[test]
+    fn blob_names_parse() {
+        let n = blob_name(12, 3, TaskId::Chain(1));
+        assert_eq!(parse_blob_name(&n), Some((12, TaskId::Chain(1))));
+        assert_eq!(parse_blob_name(&blob_name(1, 1, TaskId::Source(0))), Some((1, TaskId::Source(0))));
+    }
+}

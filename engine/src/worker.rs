@@ -1,0 +1,706 @@
+//! A worker node: runs source subtask `i` and operator+sink chain `i` for
+//! the current attempt, restores them from the checkpoint the coordinator
+//! names, and drops them when a newer attempt is deployed.
+//!
+//! The protocol logic lives in [`crate::aligner`], [`crate::channel`] and
+//! [`crate::sink`]; this file is the async glue.
+
+use crate::aligner::{Aligner, Outcome};
+use crate::channel::{ChannelReceiver, ChannelSender};
+use crate::codec;
+use crate::config::{JobConfig, Mutant};
+use crate::coordinator::blob_name;
+use crate::net::{Addrs, Net};
+use crate::observe::{Event, FaultPoint, Obs};
+use crate::pipeline::{KeyedOperator, Pipeline};
+use crate::proto::{Item, Msg, Request, Response, RestorePlan};
+use crate::sink::{BrokerSink, NotifyPlan, SinkError, SinkSnapshot, TwoPhaseCommitSink, TxnBook};
+use crate::types::{key_to_subtask, Attempt, CheckpointId, DeliveryMode, OutRecord, TaskId};
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SourceSnapshot {
+    pub ckpt: CheckpointId,
+    pub offset: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChainSnapshot {
+    pub ckpt: CheckpointId,
+    pub op: Vec<u8>,
+    pub wms: Vec<u64>,
+    pub ended: Vec<bool>,
+    pub eoi_done: bool,
+    pub emitted_wm: u64,
+    pub sink: SinkSnapshot,
+}
+
+enum SourceCtl {
+    Trigger(CheckpointId),
+    Ack { to: u32, seq: u64 },
+}
+
+enum ChainCtl {
+    Data { from: u32, seq: u64, items: Vec<Item> },
+    Notify(CheckpointId),
+}
+
+pub struct WorkerNode {
+    pub index: u32,
+    pub net: Arc<Net>,
+    pub obs: Obs,
+    pub cfg: Arc<JobConfig>,
+    pub addrs: Addrs,
+    pub pipeline: Arc<dyn Pipeline>,
+}
+
+#[derive(Default)]
+struct Slots {
+    attempt: Attempt,
+    ready: bool,
+    handles: Vec<madsim::task::JoinHandle<()>>,
+    source_tx: Option<UnboundedSender<SourceCtl>>,
+    chain_tx: Option<UnboundedSender<ChainCtl>>,
+}
+
+/// Shared by the tasks of one attempt on one worker.
+#[derive(Clone)]
+struct Ctx {
+    index: u32,
+    attempt: Attempt,
+    net: Arc<Net>,
+    obs: Obs,
+    cfg: Arc<JobConfig>,
+    addrs: Addrs,
+    start: madsim::time::Instant,
+}
+
+impl Ctx {
+    fn now_ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+    fn rpc_timeout(&self) -> Duration {
+        Duration::from_millis(self.cfg.rpc_timeout_ms)
+    }
+    async fn to_coordinator(&self, msg: Msg) {
+        self.net.send(self.addrs.coordinator, &msg).await;
+    }
+    /// A task failed: tell the coordinator (repeatedly, datagrams get lost)
+    /// and stop making progress until the attempt is replaced.
+    async fn fail(&self, task: TaskId, reason: String) -> ! {
+        self.obs.emit(Event::TaskFailed { attempt: self.attempt, task, reason: reason.clone() });
+        loop {
+            self.to_coordinator(Msg::TaskFailed { attempt: self.attempt, task, reason: reason.clone() }).await;
+            madsim::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    async fn put_blob(&self, name: String, bytes: Vec<u8>) -> Result<(), String> {
+        let req = Request::PutBlob { name, bytes };
+        match self.net.call_retry(self.addrs.store, req, self.rpc_timeout(), self.cfg.rpc_retries).await {
+            Some(Response::Ok) => Ok(()),
+            Some(other) => Err(format!("store: {other:?}")),
+            None => Err("store did not answer".into()),
+        }
+    }
+    /// Fetch and verify a snapshot blob. Corrupted reads are retried;
+    /// a missing blob is an error.
+    async fn get_blob<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<T, String> {
+        let mut last = String::new();
+        for _ in 0..20 {
+            let req = Request::GetBlob { name: name.to_string() };
+            match self.net.call(self.addrs.store, req, self.rpc_timeout()).await {
+                Some(Response::Blob { bytes }) => match codec::decode_framed(&bytes) {
+                    Ok(v) => return Ok(v),
+                    Err(e) => {
+                        self.obs.emit(Event::BlobCorrupt { name: name.to_string() });
+                        last = e;
+                    }
+                },
+                Some(Response::NotFound) => return Err(format!("blob {name} missing")),
+                Some(other) => last = format!("{other:?}"),
+                None => last = "store did not answer".into(),
+            }
+            madsim::time::sleep(Duration::from_millis(20)).await;
+        }
+        Err(format!("blob {name}: {last}"))
+    }
+}
+
+pub async fn run_worker(node: WorkerNode) {
+    node.obs.emit(Event::NodeStarted);
+    let incarnation: u64 = madsim::rand::random();
+    let slots = Arc::new(Mutex::new(Slots::default()));
+    let attempt_now = Arc::new(AtomicU64::new(0));
+    {
+        let (net, addrs, cfg, attempt_now, index) = (node.net.clone(), node.addrs.clone(), node.cfg.clone(), attempt_now.clone(), node.index);
+        madsim::task::spawn(async move {
+            loop {
+                let attempt = attempt_now.load(Ordering::Relaxed);
+                net.send(addrs.coordinator, &Msg::Heartbeat { worker: index, attempt, incarnation }).await;
+                madsim::time::sleep(Duration::from_millis(cfg.heartbeat_interval_ms)).await;
+            }
+        });
+    }
+    loop {
+        let (from, msg) = node.net.recv().await;
+        match msg {
+            Msg::Deploy { attempt, restore } => {
+                let mut s = slots.lock().unwrap();
+                if attempt > s.attempt {
+                    for h in s.handles.drain(..) {
+                        h.abort();
+                    }
+                    *s = Slots { attempt, ..Slots::default() };
+                    attempt_now.store(attempt, Ordering::Relaxed);
+                    let ctx = Ctx {
+                        index: node.index,
+                        attempt,
+                        net: node.net.clone(),
+                        obs: node.obs.clone(),
+                        cfg: node.cfg.clone(),
+                        addrs: node.addrs.clone(),
+                        start: madsim::time::Instant::now(),
+                    };
+                    let h = madsim::task::spawn(deploy(ctx, restore, node.pipeline.clone(), slots.clone(), incarnation));
+                    s.handles.push(h);
+                } else if attempt == s.attempt && s.ready {
+                    drop(s);
+                    node.net.send(node.addrs.coordinator, &Msg::DeployAck { worker: node.index, attempt, incarnation }).await;
+                }
+            }
+            Msg::Trigger { attempt, ckpt } => {
+                let s = slots.lock().unwrap();
+                if attempt == s.attempt {
+                    if let Some(tx) = &s.source_tx {
+                        let _ = tx.send(SourceCtl::Trigger(ckpt));
+                    }
+                }
+            }
+            Msg::Notify { attempt, ckpt } => {
+                let s = slots.lock().unwrap();
+                if attempt == s.attempt {
+                    if let Some(tx) = &s.chain_tx {
+                        let _ = tx.send(ChainCtl::Notify(ckpt));
+                    }
+                }
+            }
+            Msg::Data { attempt, from: f, to, seq, items } if to == node.index => {
+                let s = slots.lock().unwrap();
+                if attempt == s.attempt && node.addrs.worker_index(from) == Some(f) {
+                    if let Some(tx) = &s.chain_tx {
+                        let _ = tx.send(ChainCtl::Data { from: f, seq, items });
+                    }
+                }
+            }
+            Msg::DataAck { attempt, from: f, to, seq } if f == node.index => {
+                let s = slots.lock().unwrap();
+                if attempt == s.attempt {
+                    if let Some(tx) = &s.source_tx {
+                        let _ = tx.send(SourceCtl::Ack { to, seq });
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Restore both tasks of this worker from the plan, start them, and
+/// acknowledge the deployment.
+async fn deploy(ctx: Ctx, plan: Option<RestorePlan>, pipeline: Arc<dyn Pipeline>, slots: Arc<Mutex<Slots>>, incarnation: u64) {
+    let i = ctx.index;
+    // Source state.
+    let mut offset = 0;
+    let mut offsets_ckpt = None;
+    let mut source_from = plan.as_ref().map(|p| (p.ckpt, p.blobs.get(&TaskId::Source(i)).cloned()));
+    if ctx.cfg.mutant_is(Mutant::OffsetsFromOtherCheckpoint) {
+        // Planted bug: offsets from the checkpoint before the restored one.
+        if let Some(p) = &plan {
+            if let Some((prev, blobs)) = &p.previous {
+                source_from = Some((*prev, blobs.get(&TaskId::Source(i)).cloned()));
+            }
+        }
+    }
+    if let Some((_, name)) = &source_from {
+        let name = name.clone().expect("plan names every task");
+        let snap: SourceSnapshot = restore_blob(&ctx, TaskId::Source(i), &name).await;
+        offset = snap.offset;
+        offsets_ckpt = Some(snap.ckpt);
+    }
+    ctx.obs.emit(Event::TaskRestored {
+        attempt: ctx.attempt,
+        task: TaskId::Source(i),
+        state_ckpt: offsets_ckpt,
+        offsets_ckpt,
+        offset: Some(offset),
+        pending_txns: vec![],
+    });
+    // Chain state.
+    let chain_snap: Option<ChainSnapshot> = match &plan {
+        Some(p) => {
+            let name = p.blobs.get(&TaskId::Chain(i)).expect("plan names every task");
+            Some(restore_blob(&ctx, TaskId::Chain(i), name).await)
+        }
+        None => None,
+    };
+    let mut chain = match Chain::restore(ctx.clone(), &pipeline, chain_snap).await {
+        Ok(c) => c,
+        Err(e) => ctx.fail(TaskId::Chain(i), format!("recovery: {e}")).await,
+    };
+    ctx.obs.point(FaultPoint::DuringRecovery).await;
+    let (stx, srx) = unbounded_channel();
+    let (ctx_tx, crx) = unbounded_channel();
+    let source = Source::new(ctx.clone(), offset);
+    let hs = madsim::task::spawn(source.run(srx));
+    let hc = madsim::task::spawn(async move { chain.run(crx).await });
+    {
+        let mut s = slots.lock().unwrap();
+        if s.attempt != ctx.attempt {
+            hs.abort();
+            hc.abort();
+            return;
+        }
+        s.handles.push(hs);
+        s.handles.push(hc);
+        s.source_tx = Some(stx);
+        s.chain_tx = Some(ctx_tx);
+        s.ready = true;
+    }
+    ctx.to_coordinator(Msg::DeployAck { worker: i, attempt: ctx.attempt, incarnation }).await;
+}
+
+/// Fetch a snapshot; a blob that cannot be read blocks the deployment (the
+/// coordinator keeps waiting; the liveness check reports it).
+async fn restore_blob<T: serde::de::DeserializeOwned>(ctx: &Ctx, task: TaskId, name: &str) -> T {
+    loop {
+        match ctx.get_blob::<T>(name).await {
+            Ok(v) => return v,
+            Err(e) => {
+                ctx.obs.emit(Event::TaskFailed { attempt: ctx.attempt, task, reason: format!("restore: {e}") });
+                madsim::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
+
+struct Source {
+    ctx: Ctx,
+    offset: u64,
+    ended: bool,
+    last_trigger: CheckpointId,
+    out: Vec<ChannelSender>,
+}
+
+impl Source {
+    fn new(ctx: Ctx, offset: u64) -> Self {
+        let n = ctx.cfg.parallelism as usize;
+        Source { ctx, offset, ended: false, last_trigger: 0, out: (0..n).map(|_| ChannelSender::default()).collect() }
+    }
+
+    fn task(&self) -> TaskId {
+        TaskId::Source(self.ctx.index)
+    }
+
+    async fn flush(&mut self) {
+        let now = self.ctx.now_ms();
+        for to in 0..self.out.len() {
+            let mut msgs: Vec<(u64, Vec<Item>)> = self.out[to].seal(now).into_iter().collect();
+            msgs.extend(self.out[to].due(now));
+            msgs.sort_by_key(|(s, _)| *s);
+            msgs.dedup_by_key(|(s, _)| *s);
+            for (seq, items) in msgs {
+                let msg = Msg::Data { attempt: self.ctx.attempt, from: self.ctx.index, to: to as u32, seq, items };
+                self.ctx.net.send(self.ctx.addrs.workers[to], &msg).await;
+            }
+        }
+    }
+
+    async fn run(mut self, mut rx: UnboundedReceiver<SourceCtl>) {
+        let poll = Duration::from_millis(self.ctx.cfg.source_poll_ms);
+        let n = self.ctx.cfg.parallelism;
+        loop {
+            while let Ok(c) = rx.try_recv() {
+                self.control(c).await;
+            }
+            let blocked = self.out.iter().any(|c| c.window_full());
+            if !self.ended && !blocked {
+                let req = Request::FetchInput { partition: self.ctx.index, offset: self.offset, max: self.ctx.cfg.source_batch };
+                let resp = self.ctx.net.call_retry(self.ctx.addrs.broker, req, self.ctx.rpc_timeout(), self.ctx.cfg.rpc_retries).await;
+                match resp {
+                    Some(Response::Input { records, end }) => {
+                        self.ctx.obs.point(FaultPoint::SourceAfterRead).await;
+                        // Triggers that arrived during the fetch come after
+                        // this batch: the batch is already read.
+                        let last_ts = records.last().map(|r| r.ts_ms);
+                        self.offset += records.len() as u64;
+                        for r in records {
+                            let to = key_to_subtask(r.key, n) as usize;
+                            self.out[to].stage(Item::Record(r));
+                        }
+                        if let Some(ts) = last_ts {
+                            for c in self.out.iter_mut() {
+                                c.stage(Item::Watermark(ts));
+                            }
+                        }
+                        if end {
+                            self.ended = true;
+                            for c in self.out.iter_mut() {
+                                c.stage(Item::EndOfInput);
+                            }
+                        }
+                    }
+                    other => self.ctx.fail(self.task(), format!("fetch input: {other:?}")).await,
+                }
+            }
+            self.flush().await;
+            tokio::select! {
+                biased;
+                c = rx.recv() => match c {
+                    Some(c) => self.control(c).await,
+                    None => return,
+                },
+                _ = madsim::time::sleep(poll) => {}
+            }
+        }
+    }
+
+    async fn control(&mut self, c: SourceCtl) {
+        match c {
+            SourceCtl::Ack { to, seq } => {
+                if let Some(ch) = self.out.get_mut(to as usize) {
+                    ch.ack(seq);
+                }
+            }
+            SourceCtl::Trigger(ckpt) => {
+                if ckpt <= self.last_trigger {
+                    return; // a retried trigger
+                }
+                self.last_trigger = ckpt;
+                for c in self.out.iter_mut() {
+                    c.stage(Item::Barrier(ckpt));
+                }
+                self.flush().await;
+                let snap = SourceSnapshot { ckpt, offset: self.offset };
+                let name = blob_name(ckpt, self.ctx.attempt, self.task());
+                let bytes = codec::encode_framed(&snap);
+                let size = bytes.len() as u64;
+                match self.ctx.put_blob(name.clone(), bytes).await {
+                    Ok(()) => {
+                        self.ctx.obs.emit(Event::SnapshotStored { attempt: self.ctx.attempt, task: self.task(), ckpt, bytes: size });
+                        self.ctx.obs.point(FaultPoint::AfterSnapshotBeforeAck).await;
+                        self.ctx.obs.emit(Event::CheckpointAcked { attempt: self.ctx.attempt, task: self.task(), ckpt });
+                        let ack = Msg::Ack { attempt: self.ctx.attempt, ckpt, task: self.task(), blob: name, offset: Some(self.offset), finished: self.ended };
+                        self.ctx.to_coordinator(ack).await;
+                    }
+                    Err(e) => {
+                        let d = Msg::Decline { attempt: self.ctx.attempt, ckpt, task: self.task(), reason: e };
+                        self.ctx.to_coordinator(d).await;
+                    }
+                }
+            }
+        }
+    }
+}
+
+enum SinkMode {
+    /// Exactly-once: transactions, bookkept by `TxnBook`.
+    Twopc(TxnBook),
+    /// At-least-once: buffered plain appends, flushed at every barrier.
+    Plain(Vec<OutRecord>),
+}
+
+struct Chain {
+    ctx: Ctx,
+    op: Box<dyn KeyedOperator>,
+    inputs: Vec<ChannelReceiver>,
+    queues: Vec<VecDeque<Item>>,
+    aligner: Aligner,
+    wms: Vec<u64>,
+    ended: Vec<bool>,
+    eoi_done: bool,
+    emitted_wm: u64,
+    sink: BrokerSink,
+    mode: SinkMode,
+    rr: usize,
+    out: Vec<OutRecord>,
+}
+
+impl Chain {
+    fn task(&self) -> TaskId {
+        TaskId::Chain(self.ctx.index)
+    }
+
+    async fn restore(ctx: Ctx, pipeline: &Arc<dyn Pipeline>, snap: Option<ChainSnapshot>) -> Result<Chain, String> {
+        let n = ctx.cfg.parallelism as usize;
+        let i = ctx.index;
+        let mut op = pipeline.create(i, n as u32);
+        let exactly_once = ctx.cfg.mode == DeliveryMode::ExactlyOnce;
+        let aligned = exactly_once && !ctx.cfg.mutant_is(Mutant::SkipAlignment);
+        let mut sink = BrokerSink::new(ctx.net.clone(), ctx.addrs.broker, ctx.cfg.clone(), i);
+        let mut chain_state = (vec![0; n], vec![false; n], false, 0);
+        let mut restored_ckpt = None;
+        let mut pending_txns = Vec::new();
+        let mut mode = if exactly_once { SinkMode::Twopc(TxnBook::new(ctx.cfg.mutant)) } else { SinkMode::Plain(Vec::new()) };
+        if let Some(s) = &snap {
+            op.restore(&s.op)?;
+            assert_eq!(s.wms.len(), n);
+            chain_state = (s.wms.clone(), s.ended.clone(), s.eoi_done, s.emitted_wm);
+            restored_ckpt = Some(s.ckpt);
+            pending_txns = s.sink.pending.iter().map(|(c, t)| (*c, t.name.clone())).collect();
+        }
+        if exactly_once {
+            let snapshot = snap.as_ref().map(|s| s.sink.clone()).unwrap_or_default();
+            let (mut book, commit, open) = TxnBook::restore(&snapshot, ctx.cfg.mutant);
+            for (ckpt, txn) in commit {
+                match sink.recover_and_commit(&txn).await {
+                    Ok(()) => ctx.obs.emit(Event::CommitConfirmed { task: TaskId::Chain(i), ckpt, txn: txn.name.clone(), epoch: txn.epoch }),
+                    Err(SinkError::TxnLost(reason)) => {
+                        ctx.obs.emit(Event::CommitFailed { task: TaskId::Chain(i), ckpt, txn: txn.name.clone(), reason })
+                    }
+                    Err(e) => return Err(format!("re-commit {}: {e}", txn.name)),
+                }
+            }
+            if let Some(open) = open {
+                if ctx.cfg.mutant_is(Mutant::NoEpochBump) {
+                    book.open = Some(sink.resume_unfenced(&open));
+                } else {
+                    sink.recover_and_abort(&open).await.map_err(|e| format!("abort restored {}: {e}", open.name))?;
+                    ctx.obs.emit(Event::SinkAborted { task: TaskId::Chain(i), txn: open.name.clone() });
+                }
+            }
+            if !ctx.cfg.mutant_is(Mutant::NoAbortLingering) {
+                sink.abort_lingering().await.map_err(|e| format!("abort lingering: {e}"))?;
+            }
+            if book.open.is_none() {
+                let hint = restored_ckpt.map_or(1, |c| c + 1);
+                let t = sink.begin(hint).await.map_err(|e| format!("begin: {e}"))?;
+                ctx.obs.emit(Event::TxnBegun { task: TaskId::Chain(i), txn: t.name.clone(), epoch: t.epoch });
+                book.open = Some(t);
+            }
+            mode = SinkMode::Twopc(book);
+        }
+        ctx.obs.emit(Event::TaskRestored {
+            attempt: ctx.attempt,
+            task: TaskId::Chain(i),
+            state_ckpt: restored_ckpt,
+            offsets_ckpt: None,
+            offset: None,
+            pending_txns,
+        });
+        let (wms, ended, eoi_done, emitted_wm) = chain_state;
+        Ok(Chain {
+            ctx,
+            op,
+            inputs: (0..n).map(|_| ChannelReceiver::default()).collect(),
+            queues: (0..n).map(|_| VecDeque::new()).collect(),
+            aligner: Aligner::new(n, aligned),
+            wms,
+            ended,
+            eoi_done,
+            emitted_wm,
+            sink,
+            mode,
+            rr: 0,
+            out: Vec::new(),
+        })
+    }
+
+    async fn run(&mut self, mut rx: UnboundedReceiver<ChainCtl>) {
+        loop {
+            self.drain().await;
+            match rx.recv().await {
+                Some(ChainCtl::Data { from, seq, items }) => {
+                    let (items, ack) = self.inputs[from as usize].receive(seq, items);
+                    self.queues[from as usize].extend(items);
+                    if let Some(seq) = ack {
+                        let msg = Msg::DataAck { attempt: self.ctx.attempt, from, to: self.ctx.index, seq };
+                        self.ctx.net.send(self.ctx.addrs.workers[from as usize], &msg).await;
+                    }
+                }
+                Some(ChainCtl::Notify(ckpt)) => self.notify(ckpt).await,
+                None => return,
+            }
+        }
+    }
+
+    /// Process every item that is not held back by alignment.
+    async fn drain(&mut self) {
+        let n = self.queues.len();
+        loop {
+            let pick = (0..n).map(|k| (self.rr + k) % n).find(|&i| !self.queues[i].is_empty() && !self.aligner.is_blocked(i));
+            let Some(i) = pick else { return };
+            self.rr = (i + 1) % n;
+            let item = self.queues[i].pop_front().expect("non-empty queue");
+            self.handle(i, item).await;
+        }
+    }
+
+    async fn handle(&mut self, input: usize, item: Item) {
+        match item {
+            Item::Record(r) => {
+                self.op.process(&r, &mut self.out);
+                self.emit_out().await;
+            }
+            Item::Watermark(w) => {
+                self.wms[input] = self.wms[input].max(w);
+                self.advance_watermark().await;
+            }
+            Item::EndOfInput => {
+                self.ended[input] = true;
+                self.wms[input] = u64::MAX;
+                self.advance_watermark().await;
+                if !self.eoi_done && self.ended.iter().all(|e| *e) {
+                    self.eoi_done = true;
+                    self.op.on_end_of_input(&mut self.out);
+                    self.emit_out().await;
+                }
+            }
+            Item::Barrier(ckpt) => {
+                for o in self.aligner.on_barrier(input, ckpt) {
+                    if let Outcome::Snapshot(c) = o {
+                        self.ctx.obs.emit(Event::BarrierAligned { attempt: self.ctx.attempt, task: self.task(), ckpt: c });
+                        self.checkpoint(c).await;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn advance_watermark(&mut self) {
+        let wm = self.wms.iter().copied().min().unwrap_or(0);
+        if wm > self.emitted_wm {
+            self.emitted_wm = wm;
+            self.op.on_watermark(wm, &mut self.out);
+            self.emit_out().await;
+        }
+    }
+
+    async fn emit_out(&mut self) {
+        if self.out.is_empty() {
+            return;
+        }
+        let records = std::mem::take(&mut self.out);
+        let task = self.task();
+        match &mut self.mode {
+            SinkMode::Twopc(book) => {
+                let txn = book.open.as_mut().expect("an open transaction");
+                if let Err(e) = self.sink.write(txn, &records).await {
+                    self.ctx.fail(task, format!("sink write: {e}")).await;
+                }
+            }
+            SinkMode::Plain(buf) => {
+                buf.extend(records);
+                if buf.len() >= crate::sink::FLUSH_RECORDS {
+                    let batch = std::mem::take(buf);
+                    let n = batch.len() as u64;
+                    if let Err(e) = self.sink.plain_append(batch).await {
+                        self.ctx.fail(task, format!("append: {e}")).await;
+                    }
+                    self.ctx.obs.emit(Event::PlainAppended { task, records: n });
+                }
+            }
+        }
+    }
+
+    async fn checkpoint(&mut self, ckpt: CheckpointId) {
+        let task = self.task();
+        match &mut self.mode {
+            SinkMode::Twopc(book) => {
+                let txn = book.open.as_mut().expect("an open transaction");
+                if let Err(e) = self.sink.pre_commit(txn).await {
+                    self.ctx.fail(task, format!("pre-commit: {e}")).await;
+                }
+                let t = book.pre_committed(ckpt);
+                self.ctx.obs.emit(Event::PreCommitted { task, ckpt, txn: t.name.clone(), epoch: t.epoch, records: t.records });
+                if self.ctx.cfg.mutant_is(Mutant::CommitOnPrecommit) {
+                    // Planted bug: visible before the checkpoint completes.
+                    if self.sink.commit(&t).await.is_ok() {
+                        self.ctx.obs.emit(Event::CommitConfirmed { task, ckpt, txn: t.name.clone(), epoch: t.epoch });
+                    }
+                }
+                self.ctx.obs.point(FaultPoint::AfterPrecommitBeforeAck).await;
+                let next = match self.sink.begin(ckpt + 1).await {
+                    Ok(t) => t,
+                    Err(e) => self.ctx.fail(task, format!("begin: {e}")).await,
+                };
+                self.ctx.obs.emit(Event::TxnBegun { task, txn: next.name.clone(), epoch: next.epoch });
+                book.open = Some(next);
+            }
+            SinkMode::Plain(buf) => {
+                let batch = std::mem::take(buf);
+                let n = batch.len() as u64;
+                if let Err(e) = self.sink.plain_append(batch).await {
+                    self.ctx.fail(task, format!("append: {e}")).await;
+                }
+                if n > 0 {
+                    self.ctx.obs.emit(Event::PlainAppended { task, records: n });
+                }
+            }
+        }
+        let sink = match &self.mode {
+            SinkMode::Twopc(book) => book.snapshot(),
+            SinkMode::Plain(_) => SinkSnapshot::default(),
+        };
+        let snap = ChainSnapshot {
+            ckpt,
+            op: self.op.snapshot(),
+            wms: self.wms.clone(),
+            ended: self.ended.clone(),
+            eoi_done: self.eoi_done,
+            emitted_wm: self.emitted_wm,
+            sink,
+        };
+        let name = blob_name(ckpt, self.ctx.attempt, task);
+        let bytes = codec::encode_framed(&snap);
+        let size = bytes.len() as u64;
+        match self.ctx.put_blob(name.clone(), bytes).await {
+            Ok(()) => {
+                self.ctx.obs.emit(Event::SnapshotStored { attempt: self.ctx.attempt, task, ckpt, bytes: size });
+                self.ctx.obs.point(FaultPoint::AfterSnapshotBeforeAck).await;
+                self.ctx.obs.emit(Event::CheckpointAcked { attempt: self.ctx.attempt, task, ckpt });
+                let ack = Msg::Ack { attempt: self.ctx.attempt, ckpt, task, blob: name, offset: None, finished: self.eoi_done };
+                self.ctx.to_coordinator(ack).await;
+            }
+            Err(e) => {
+                let d = Msg::Decline { attempt: self.ctx.attempt, ckpt, task, reason: e };
+                self.ctx.to_coordinator(d).await;
+            }
+        }
+    }
+
+    async fn notify(&mut self, ckpt: CheckpointId) {
+        let task = self.task();
+        if let SinkMode::Twopc(book) = &mut self.mode {
+            match book.notify(ckpt) {
+                NotifyPlan::Nothing => {}
+                NotifyPlan::Error(e) => self.ctx.fail(task, e).await,
+                NotifyPlan::Commit(due) => {
+                    for (k, (c, txn)) in due.into_iter().enumerate() {
+                        if k > 0 {
+                            self.ctx.obs.point(FaultPoint::BetweenCommits).await;
+                        }
+                        match self.sink.commit(&txn).await {
+                            Ok(()) => {
+                                self.ctx.obs.emit(Event::CommitConfirmed { task, ckpt: c, txn: txn.name.clone(), epoch: txn.epoch })
+                            }
+                            Err(SinkError::TxnLost(reason)) => {
+                                self.ctx.obs.emit(Event::CommitFailed { task, ckpt: c, txn: txn.name.clone(), reason })
+                            }
+                            Err(e) => self.ctx.fail(task, format!("commit {}: {e}", txn.name)).await,
+                        }
+                        book.settled(c);
+                    }
+                }
+            }
+            self.ctx.obs.emit(Event::NotifyHandled { task, ckpt });
+            self.ctx.obs.point(FaultPoint::AfterCommitsBeforeNotifyAck).await;
+        }
+        let ack = Msg::NotifyAck { attempt: self.ctx.attempt, ckpt, task };
+        self.ctx.to_coordinator(ack).await;
+    }
+}
