@@ -3,3 +3,9 @@
 
 pub mod rng;
 pub mod scenario;
+pub mod history;
+pub mod recorder;
+pub mod schedule;
+pub mod world;
+pub mod report;
+pub mod runner;

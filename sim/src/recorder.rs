@@ -1,0 +1,187 @@
+//! The simulator's [`Observer`]: stamps engine events with simulated time
+//! and node, folds every event into the trace hash chain, counts fault-point
+//! coverage, and turns scheduled fault-point crashes and fatal errors into
+//! crash requests for the supervisor.
+
+use crate::history::{Ev, SimEvent, Stamped};
+use crate::schedule::FaultEvent;
+use exactsim_engine::observe::{Event, FaultPoint, Observer};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use tokio::sync::mpsc::UnboundedSender;
+
+/// A request to the supervisor: crash `node` now.
+#[derive(Debug, Clone)]
+pub struct CrashRequest {
+    pub node: String,
+    pub cause: String,
+    /// Index into the schedule's events, for point crashes.
+    pub schedule_index: Option<usize>,
+}
+
+/// FNV-1a, 64 bit: a stable hash for the trace chain.
+pub fn fnv1a(h: u64, bytes: &[u8]) -> u64 {
+    let mut h = h;
+    for b in bytes {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01B3);
+    }
+    h
+}
+
+pub const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+struct Inner {
+    start: Option<madsim::time::Instant>,
+    events: Vec<Stamped>,
+    hash: u64,
+    /// Hash after each event, for finding where two runs diverge.
+    chain: Vec<u64>,
+    coverage: BTreeMap<(String, FaultPoint), u64>,
+    /// Point-crash rules still armed: (schedule index, point, node, nth).
+    armed: Vec<(usize, FaultPoint, Option<String>, u32)>,
+    safety: bool,
+    finished_at_us: Option<u64>,
+    down: BTreeMap<String, bool>,
+}
+
+pub struct Recorder {
+    inner: Mutex<Inner>,
+    crash_tx: UnboundedSender<CrashRequest>,
+    keep_chain: bool,
+}
+
+impl Recorder {
+    pub fn new(schedule: &[FaultEvent], crash_tx: UnboundedSender<CrashRequest>, keep_chain: bool) -> Recorder {
+        let armed = schedule
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| match e {
+                FaultEvent::CrashAtPoint { point, node, nth, .. } => Some((i, *point, node.clone(), *nth)),
+                _ => None,
+            })
+            .collect();
+        Recorder {
+            inner: Mutex::new(Inner {
+                start: None,
+                events: Vec::new(),
+                hash: FNV_OFFSET,
+                chain: Vec::new(),
+                coverage: BTreeMap::new(),
+                armed,
+                safety: true,
+                finished_at_us: None,
+                down: BTreeMap::new(),
+            }),
+            crash_tx,
+            keep_chain,
+        }
+    }
+
+    pub fn start_clock(&self) {
+        self.inner.lock().unwrap().start = Some(madsim::time::Instant::now());
+    }
+
+    pub fn now_us(&self) -> u64 {
+        let g = self.inner.lock().unwrap();
+        g.start.map_or(0, |s| s.elapsed().as_micros() as u64)
+    }
+
+    fn push(&self, node: &str, ev: Ev) {
+        let mut g = self.inner.lock().unwrap();
+        let t_us = g.start.map_or(0, |s| s.elapsed().as_micros() as u64);
+        if let Ev::Engine(Event::JobFinished { .. }) = &ev {
+            if g.finished_at_us.is_none() {
+                g.finished_at_us = Some(t_us);
+            }
+        }
+        let st = Stamped { t_us, node: node.to_string(), ev };
+        let bytes = bincode::serialize(&st).expect("serializable");
+        g.hash = fnv1a(g.hash, &bytes);
+        if self.keep_chain {
+            let h = g.hash;
+            g.chain.push(h);
+        }
+        g.events.push(st);
+    }
+
+    pub fn sim(&self, node: &str, ev: SimEvent) {
+        self.push(node, Ev::Sim(ev));
+    }
+
+    pub fn end_safety(&self) {
+        let mut g = self.inner.lock().unwrap();
+        g.safety = false;
+        g.armed.clear();
+    }
+
+    pub fn set_down(&self, node: &str, down: bool) {
+        self.inner.lock().unwrap().down.insert(node.to_string(), down);
+    }
+
+    pub fn is_down(&self, node: &str) -> bool {
+        self.inner.lock().unwrap().down.get(node).copied().unwrap_or(false)
+    }
+
+    pub fn finished_at_us(&self) -> Option<u64> {
+        self.inner.lock().unwrap().finished_at_us
+    }
+
+    pub fn hash(&self) -> u64 {
+        self.inner.lock().unwrap().hash
+    }
+
+    pub fn take(&self) -> (Vec<Stamped>, Vec<u64>, BTreeMap<(String, FaultPoint), u64>, u64) {
+        let mut g = self.inner.lock().unwrap();
+        (std::mem::take(&mut g.events), std::mem::take(&mut g.chain), std::mem::take(&mut g.coverage), g.hash)
+    }
+}
+
+impl Observer for Recorder {
+    fn emit(&self, node: &str, event: Event) {
+        self.push(node, Ev::Engine(event));
+    }
+
+    fn fault_point(&self, node: &str, point: FaultPoint) -> bool {
+        let mut g = self.inner.lock().unwrap();
+        if g.down.get(node).copied().unwrap_or(false) {
+            return true; // a dying node makes no progress
+        }
+        let hits = {
+            let c = g.coverage.entry((node.to_string(), point)).or_insert(0);
+            *c += 1;
+            *c
+        };
+        if !g.safety {
+            return false;
+        }
+        // Occurrences are counted per point over all nodes for rules
+        // without a node, per (node, point) otherwise.
+        let total: u64 = g.coverage.iter().filter(|((_, p), _)| *p == point).map(|(_, c)| *c).sum();
+        let fire = g.armed.iter().position(|(_, p, n, nth)| {
+            *p == point
+                && match n {
+                    Some(n) => n == node && hits == *nth as u64,
+                    None => total == *nth as u64,
+                }
+        });
+        if let Some(k) = fire {
+            let (idx, _, _, _) = g.armed.remove(k);
+            g.down.insert(node.to_string(), true);
+            drop(g);
+            let _ = self.crash_tx.send(CrashRequest { node: node.to_string(), cause: format!("fault point {}", point.name()), schedule_index: Some(idx) });
+            return true;
+        }
+        false
+    }
+
+    fn fatal(&self, node: &str, reason: &str) {
+        let mut g = self.inner.lock().unwrap();
+        if g.down.get(node).copied().unwrap_or(false) {
+            return;
+        }
+        g.down.insert(node.to_string(), true);
+        drop(g);
+        let _ = self.crash_tx.send(CrashRequest { node: node.to_string(), cause: format!("fatal: {reason}"), schedule_index: None });
+    }
+}

@@ -1,0 +1,243 @@
+//! The report of one run (SPEC §8 field names) and the derived statistics:
+//! checkpoints, recoveries, transactions, coverage cells.
+
+use crate::checks::{OutputCounts, Violation};
+use crate::history::{Ev, SimEvent};
+use crate::world::RunResult;
+use exactsim_engine::observe::Event;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ViolationReport {
+    pub check: String,
+    pub message: String,
+    pub t_ms: Option<f64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointStats {
+    pub triggered: u64,
+    pub completed: u64,
+    pub failed: u64,
+    pub duration_ms_avg: f64,
+    pub duration_ms_max: f64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TxnStats {
+    pub committed: u64,
+    pub aborted: u64,
+    pub commit_failed: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunReport {
+    pub scenario: String,
+    pub seed: u64,
+    pub profile: String,
+    pub mode: String,
+    pub mutant: Option<String>,
+    pub verdict: String,
+    pub violations: Vec<ViolationReport>,
+    pub trace_hash: String,
+    pub faults: BTreeMap<String, u64>,
+    pub output: OutputCounts,
+    pub checkpoints: CheckpointStats,
+    pub recoveries: u64,
+    pub recovery_time_ms_avg: f64,
+    pub recovery_time_ms_max: f64,
+    pub transactions: TxnStats,
+    pub state_size_bytes_max: u64,
+    pub retries: u64,
+    pub sim_time_ms: u64,
+    pub wall_ms: u64,
+    pub events: u64,
+    pub net_messages: u64,
+    /// Fault kind x protocol phase cells hit.
+    pub coverage: Vec<String>,
+    /// Fault points reached, with counts.
+    pub fault_points: BTreeMap<String, u64>,
+    pub parallelism: u32,
+    pub checkpoint_interval_ms: u64,
+    pub job_finished_ms: Option<f64>,
+    pub repro: String,
+    pub code_version: String,
+}
+
+/// The protocol phase at time `t`: what the job was doing when a fault hit.
+fn phase_at(events: &[crate::history::Stamped], idx: usize) -> &'static str {
+    let mut recovering = false;
+    let mut pending = false;
+    let mut committing = false;
+    for s in &events[..idx] {
+        match &s.ev {
+            Ev::Engine(Event::RecoveryStarted { .. }) => {
+                recovering = true;
+                pending = false;
+            }
+            Ev::Engine(Event::JobRunning { .. }) => recovering = false,
+            Ev::Engine(Event::CheckpointTriggered { .. }) => pending = true,
+            Ev::Engine(Event::CheckpointCompleted { .. }) => {
+                pending = false;
+                committing = true;
+            }
+            Ev::Engine(Event::CheckpointFailed { .. }) => pending = false,
+            Ev::Engine(Event::NotifyHandled { .. }) => committing = false,
+            Ev::Engine(Event::JobFinished { .. }) => return "finished",
+            _ => {}
+        }
+    }
+    if recovering {
+        "recovery"
+    } else if committing {
+        "commit"
+    } else if pending {
+        "checkpoint"
+    } else {
+        "processing"
+    }
+}
+
+pub struct ReportCtx<'a> {
+    pub profile: &'a str,
+    pub violations: &'a [Violation],
+    pub output: OutputCounts,
+    pub wall_ms: u64,
+    pub repro: String,
+    pub code_version: &'a str,
+}
+
+pub fn build(r: &RunResult, ctx: ReportCtx) -> RunReport {
+    let h = &r.history;
+    let mut trig: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut cp = CheckpointStats::default();
+    let mut durations = Vec::new();
+    let mut rec_start: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut rec_times = Vec::new();
+    let mut recoveries = 0;
+    let mut tx = TxnStats::default();
+    let mut state_max = 0;
+    let mut cells = BTreeSet::new();
+    let mut retries = 0;
+    for (i, s) in h.events.iter().enumerate() {
+        match &s.ev {
+            Ev::Engine(Event::CheckpointTriggered { ckpt, .. }) => {
+                cp.triggered += 1;
+                trig.insert(*ckpt, s.t_us);
+            }
+            Ev::Engine(Event::CheckpointCompleted { ckpt, .. }) => {
+                cp.completed += 1;
+                if let Some(t0) = trig.get(ckpt) {
+                    durations.push((s.t_us - t0) as f64 / 1000.0);
+                }
+            }
+            Ev::Engine(Event::CheckpointFailed { .. }) => cp.failed += 1,
+            Ev::Engine(Event::RecoveryStarted { attempt, .. }) => {
+                if *attempt > 1 {
+                    recoveries += 1;
+                }
+                rec_start.insert(*attempt, s.t_us);
+            }
+            Ev::Engine(Event::JobRunning { attempt }) => {
+                if *attempt > 1 {
+                    if let Some(t0) = rec_start.get(attempt) {
+                        rec_times.push((s.t_us - t0) as f64 / 1000.0);
+                    }
+                }
+            }
+            Ev::Engine(Event::TxnCommitted { .. }) => tx.committed += 1,
+            Ev::Engine(Event::TxnAborted { .. }) => tx.aborted += 1,
+            Ev::Engine(Event::CommitFailed { .. }) => tx.commit_failed += 1,
+            Ev::Engine(Event::SnapshotStored { bytes, .. }) => state_max = state_max.max(*bytes),
+            Ev::Engine(Event::TaskFailed { .. }) | Ev::Engine(Event::BlobCorrupt { .. }) => retries += 1,
+            Ev::Sim(SimEvent::FaultStarted { kind, .. }) => {
+                cells.insert(format!("{kind}@{}", phase_at(&h.events, i)));
+            }
+            Ev::Sim(SimEvent::NodeCrashed { cause, node, .. }) => {
+                let kind = if cause.starts_with("fault point") {
+                    format!("crash:{}", cause.trim_start_matches("fault point "))
+                } else if cause.starts_with("fatal") {
+                    "fatal".to_string()
+                } else {
+                    format!("crash:{}", node.trim_end_matches(|c: char| c.is_ascii_digit()).trim_end_matches('-'))
+                };
+                cells.insert(format!("{kind}@{}", phase_at(&h.events, i)));
+            }
+            _ => {}
+        }
+    }
+    let avg = |v: &[f64]| if v.is_empty() { 0.0 } else { v.iter().sum::<f64>() / v.len() as f64 };
+    let max = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
+    cp.duration_ms_avg = avg(&durations);
+    cp.duration_ms_max = max(&durations);
+    let mut fault_points = BTreeMap::new();
+    for ((node, p), c) in &r.coverage {
+        let kind = node.trim_end_matches(|c: char| c.is_ascii_digit()).trim_end_matches('-');
+        *fault_points.entry(format!("{}:{kind}", p.name())).or_insert(0) += c;
+    }
+    RunReport {
+        scenario: h.scenario.clone(),
+        seed: h.seed,
+        profile: ctx.profile.to_string(),
+        mode: h.mode.name().to_string(),
+        mutant: r.config.mutant.map(|m| m.name().to_string()),
+        verdict: if ctx.violations.is_empty() { "pass" } else { "fail" }.to_string(),
+        violations: ctx
+            .violations
+            .iter()
+            .map(|v| ViolationReport { check: v.check.to_string(), message: v.message.clone(), t_ms: v.t_us.map(|t| t as f64 / 1000.0) })
+            .collect(),
+        trace_hash: format!("{:016x}", r.trace_hash),
+        faults: r.faults.clone(),
+        output: ctx.output,
+        checkpoints: cp,
+        recoveries,
+        recovery_time_ms_avg: avg(&rec_times),
+        recovery_time_ms_max: max(&rec_times),
+        transactions: tx,
+        state_size_bytes_max: state_max,
+        retries,
+        sim_time_ms: r.sim_time_ms,
+        wall_ms: ctx.wall_ms,
+        events: h.events.len() as u64,
+        net_messages: r.net_messages,
+        coverage: cells.into_iter().collect(),
+        fault_points,
+        parallelism: r.config.parallelism,
+        checkpoint_interval_ms: r.config.checkpoint_interval_ms,
+        job_finished_ms: h.finished_at_us.map(|t| t as f64 / 1000.0),
+        repro: ctx.repro,
+        code_version: ctx.code_version.to_string(),
+    }
+}
+
+impl RunReport {
+    /// The one-line summary `run` prints.
+    pub fn summary_line(&self) -> String {
+        let faults: u64 = self.faults.values().sum();
+        let mut s = format!(
+            "scenario={} seed={} profile={} mode={}{} verdict={} trace_hash={} events={} sim_ms={} checkpoints={} recoveries={} faults={} committed={} expected={} duplicates={} lost={}",
+            self.scenario,
+            self.seed,
+            self.profile,
+            self.mode,
+            self.mutant.as_ref().map(|m| format!(" mutant={m}")).unwrap_or_default(),
+            self.verdict,
+            self.trace_hash,
+            self.events,
+            self.sim_time_ms,
+            self.checkpoints.completed,
+            self.recoveries,
+            faults,
+            self.output.committed,
+            self.output.expected,
+            self.output.duplicates,
+            self.output.lost,
+        );
+        if let Some(v) = self.violations.first() {
+            s.push_str(&format!(" first_violation={}", v.check));
+        }
+        s
+    }
+}

@@ -1,0 +1,62 @@
+//! Runs one seed end to end: simulate, check, report. And the determinism
+//! check: run a seed twice and name the first event where the runs diverge.
+
+use crate::checks::{check_all, CheckInput, Violation};
+use crate::history::Stamped;
+use crate::report::{build, ReportCtx, RunReport};
+use crate::world::{run, RunResult, RunSpec};
+
+pub struct Outcome {
+    pub report: RunReport,
+    pub result: RunResult,
+    pub violations: Vec<Violation>,
+}
+
+/// The command that reproduces a run.
+pub fn repro_command(spec: &RunSpec, profile_arg: &str) -> String {
+    let mut s = format!(
+        "cargo run --release -- run --scenario {} --seed {} --profile {} --mode {}",
+        spec.scenario.name(),
+        spec.seed,
+        profile_arg,
+        spec.mode.name()
+    );
+    if let Some(m) = spec.mutant {
+        s.push_str(&format!(" --mutant {}", m.name()));
+    }
+    s
+}
+
+/// `wall_ms` is measured by the caller (the harness, outside the
+/// simulation) and passed in.
+pub fn execute(spec: RunSpec, profile_arg: &str, code_version: &str, wall_ms: impl FnOnce() -> u64) -> Outcome {
+    let repro = repro_command(&spec, profile_arg);
+    let scenario = spec.scenario.clone();
+    let result = run(spec);
+    let (mut violations, output) = check_all(&CheckInput { history: &result.history, scenario: &*scenario });
+    for v in violations.iter_mut() {
+        v.message = format!("(seed = {}) {}", result.history.seed, v.message);
+    }
+    let report = build(
+        &result,
+        ReportCtx { profile: profile_arg, violations: &violations, output, wall_ms: wall_ms(), repro, code_version },
+    );
+    Outcome { report, result, violations }
+}
+
+/// Where two runs of the same seed first differ.
+#[derive(Debug, Clone)]
+pub struct Divergence {
+    pub index: usize,
+    pub first: Option<Stamped>,
+    pub second: Option<Stamped>,
+}
+
+pub fn first_divergence(a: &RunResult, b: &RunResult) -> Option<Divergence> {
+    if a.trace_hash == b.trace_hash && a.history.events.len() == b.history.events.len() {
+        return None;
+    }
+    let n = a.chain.len().max(b.chain.len());
+    let index = (0..n).find(|&i| a.chain.get(i) != b.chain.get(i)).unwrap_or(n);
+    Some(Divergence { index, first: a.history.events.get(index).cloned(), second: b.history.events.get(index).cloned() })
+}

@@ -1,0 +1,44 @@
+//! Artifacts kept for failing seeds: the JSON report, the trace (one event
+//! a line, with every randomised parameter at the top), the HTML timeline
+//! and a replay file.
+
+use crate::replay::ReplayFile;
+use exactsim_sim::runner::Outcome;
+use std::path::Path;
+
+/// The trace as text: a header with the run's parameters, then one JSON
+/// event per line.
+pub fn trace_text(out: &Outcome) -> String {
+    let r = &out.result;
+    let mut s = String::new();
+    let header = serde_json::json!({
+        "scenario": out.report.scenario,
+        "seed": out.report.seed,
+        "profile": out.report.profile,
+        "mode": out.report.mode,
+        "mutant": out.report.mutant,
+        "trace_hash": out.report.trace_hash,
+        "code_version": out.report.code_version,
+        "config": r.config,
+        "schedule": r.schedule,
+        "input_records": r.history.input.iter().map(|p| p.len()).collect::<Vec<_>>(),
+    });
+    s.push_str(&format!("# {header}\n"));
+    for e in &r.history.events {
+        s.push_str(&serde_json::to_string(e).expect("serializable"));
+        s.push('\n');
+    }
+    s
+}
+
+pub fn write_failure(dir: &Path, out: &Outcome, replay: Option<&ReplayFile>) {
+    let base = dir.join(format!("{}-{}", out.report.scenario, out.report.seed));
+    let _ = std::fs::create_dir_all(&base);
+    let _ = std::fs::write(base.join("report.json"), serde_json::to_string_pretty(&out.report).unwrap());
+    let _ = std::fs::write(base.join("trace.jsonl"), trace_text(out));
+    let title = format!("{} seed {} {}", out.report.scenario, out.report.seed, out.report.profile);
+    let _ = std::fs::write(base.join("timeline.html"), crate::timeline::render(&out.result.history, &out.report.violations, &title));
+    if let Some(r) = replay {
+        let _ = std::fs::write(base.join("replay.json"), r.to_json());
+    }
+}

@@ -1,0 +1,97 @@
+//! Harness power: every planted bug through a campaign, seeds until the
+//! first violation.
+
+use crate::{run_one, spec};
+use exactsim_engine::config::Mutant;
+use exactsim_engine::types::DeliveryMode;
+use exactsim_sim::scenario::Scenario;
+use exactsim_sim::schedule::Profile;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+pub const PROFILE: &str = "chaos";
+
+#[derive(Clone, Debug)]
+pub struct Detection {
+    pub seeds_tried: u64,
+    pub scenario: String,
+    pub seed: u64,
+    pub check: String,
+    pub repro: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct MutantRow {
+    pub mutant: Mutant,
+    pub detected: Option<Detection>,
+    pub seeds_tried: u64,
+    pub wall_ms: u64,
+}
+
+/// Run seeds `first..first+budget` (cycling through the scenarios) until
+/// the mutant is caught.
+pub fn hunt(m: Mutant, scenarios: &[Arc<dyn Scenario>], budget: u64, first: u64) -> MutantRow {
+    #[allow(clippy::disallowed_methods)]
+    let t0 = std::time::Instant::now();
+    let profile = Profile::named(PROFILE).expect("built-in profile");
+    for i in 0..budget {
+        let sc = &scenarios[(i as usize) % scenarios.len()];
+        let seed = first.wrapping_add(i);
+        let out = run_one(spec(sc.clone(), seed, profile.clone(), DeliveryMode::ExactlyOnce, Some(m)), PROFILE);
+        if let Some(v) = out.report.violations.first() {
+            return MutantRow {
+                mutant: m,
+                detected: Some(Detection {
+                    seeds_tried: i + 1,
+                    scenario: sc.name().to_string(),
+                    seed,
+                    check: v.check.clone(),
+                    repro: out.report.repro.clone(),
+                }),
+                seeds_tried: i + 1,
+                wall_ms: t0.elapsed().as_millis() as u64,
+            };
+        }
+    }
+    MutantRow { mutant: m, detected: None, seeds_tried: budget, wall_ms: t0.elapsed().as_millis() as u64 }
+}
+
+/// Every mutant, two at a time.
+pub fn hunt_all(scenarios: &[Arc<dyn Scenario>], budget: u64, first: u64, jobs2: bool) -> Vec<MutantRow> {
+    let rows: Mutex<Vec<Option<MutantRow>>> = Mutex::new(vec![None; Mutant::ALL.len()]);
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..if jobs2 { 2 } else { 1 } {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= Mutant::ALL.len() {
+                    return;
+                }
+                let r = hunt(Mutant::ALL[i], scenarios, budget, first);
+                rows.lock().unwrap()[i] = Some(r);
+            });
+        }
+    });
+    rows.into_inner().unwrap().into_iter().map(|r| r.expect("hunted")).collect()
+}
+
+pub fn render(rows: &[MutantRow]) -> String {
+    let mut s = format!("{:<34} {:<9} {:>6} {:<6} {:>8}  {}\n", "mutant", "result", "seeds", "check", "wall_ms", "replay");
+    for r in rows {
+        match &r.detected {
+            Some(d) => s.push_str(&format!(
+                "{:<34} {:<9} {:>6} {:<6} {:>8}  {}\n",
+                r.mutant.name(),
+                "detected",
+                d.seeds_tried,
+                d.check,
+                r.wall_ms,
+                d.repro
+            )),
+            None => s.push_str(&format!("{:<34} {:<9} {:>6} {:<6} {:>8}  -\n", r.mutant.name(), "ESCAPED", r.seeds_tried, "-", r.wall_ms)),
+        }
+    }
+    let caught = rows.iter().filter(|r| r.detected.is_some()).count();
+    s.push_str(&format!("{caught}/{} mutants detected\n", rows.len()));
+    s
+}
