@@ -5,7 +5,9 @@
 use std::path::Path;
 
 fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in rd.flatten() {
         let p = e.path();
         if p.is_dir() {
@@ -31,5 +33,9 @@ fn main() {
             h = h.wrapping_mul(0x0000_0100_0000_01B3);
         }
     }
-    println!("cargo:rustc-env=EXACTSIM_CODE_VERSION={}+{:016x}", std::env::var("CARGO_PKG_VERSION").unwrap(), h);
+    println!(
+        "cargo:rustc-env=EXACTSIM_CODE_VERSION={}+{:016x}",
+        std::env::var("CARGO_PKG_VERSION").unwrap(),
+        h
+    );
 }

@@ -8,19 +8,39 @@ use exactsim_sim::schedule::{Profile, PROFILE_NAMES};
 
 pub fn run(seeds: u64) -> String {
     let mut s = String::new();
-    s.push_str(&format!("exactsim bench: {seeds} seeds per (scenario, profile), one thread, code {}\n", crate::code_version()));
+    s.push_str(&format!(
+        "exactsim bench: {seeds} seeds per (scenario, profile), one thread, code {}\n",
+        crate::code_version()
+    ));
     s.push_str(&format!(
         "{:<14} {:<10} {:>9} {:>12} {:>12} {:>10} {:>12} {:>12}\n",
-        "scenario", "profile", "seeds/s", "sim_s/wall_s", "events/s", "msgs/run", "ckpt_ms_avg", "recov_ms_avg"
+        "scenario",
+        "profile",
+        "seeds/s",
+        "sim_s/wall_s",
+        "events/s",
+        "msgs/run",
+        "ckpt_ms_avg",
+        "recov_ms_avg"
     ));
     for sc in exactsim_scenarios::all() {
         for p in PROFILE_NAMES {
             let profile = Profile::named(p).unwrap();
             #[allow(clippy::disallowed_methods)]
             let t0 = std::time::Instant::now();
-            let (mut sim_ms, mut events, mut msgs, mut ck, mut ckn, mut rec, mut recn) = (0u64, 0u64, 0u64, 0.0, 0u64, 0.0, 0u64);
+            let (mut sim_ms, mut events, mut msgs, mut ck, mut ckn, mut rec, mut recn) =
+                (0u64, 0u64, 0u64, 0.0, 0u64, 0.0, 0u64);
             for seed in 0..seeds {
-                let out = run_one(spec(sc.clone(), seed, profile.clone(), DeliveryMode::ExactlyOnce, None), p);
+                let out = run_one(
+                    spec(
+                        sc.clone(),
+                        seed,
+                        profile.clone(),
+                        DeliveryMode::ExactlyOnce,
+                        None,
+                    ),
+                    p,
+                );
                 sim_ms += out.report.sim_time_ms;
                 events += out.report.events;
                 msgs += out.report.net_messages;

@@ -62,7 +62,12 @@ struct Pending {
 
 #[derive(Debug, PartialEq)]
 enum Phase {
-    Deploying { acked: BTreeSet<u32>, last_sent_ms: u64, plan: Option<RestorePlan>, waiting_listing: bool },
+    Deploying {
+        acked: BTreeSet<u32>,
+        last_sent_ms: u64,
+        plan: Option<RestorePlan>,
+        waiting_listing: bool,
+    },
     Running,
     Finished,
 }
@@ -110,13 +115,24 @@ pub fn parse_blob_name(name: &str) -> Option<(CheckpointId, TaskId)> {
 
 impl Coordinator {
     pub fn all_tasks(workers: u32) -> Vec<TaskId> {
-        (0..workers).map(TaskId::Source).chain((0..workers).map(TaskId::Chain)).collect()
+        (0..workers)
+            .map(TaskId::Source)
+            .chain((0..workers).map(TaskId::Chain))
+            .collect()
     }
 
     /// Start (or restart) from the durable record, if any.
-    pub fn recover(cfg: Arc<JobConfig>, meta: Option<CoordMeta>, now_ms: u64) -> (Coordinator, Vec<Action>) {
+    pub fn recover(
+        cfg: Arc<JobConfig>,
+        meta: Option<CoordMeta>,
+        now_ms: u64,
+    ) -> (Coordinator, Vec<Action>) {
         let workers = cfg.parallelism;
-        let fresh = CoordMeta { next_ckpt: 1, attempt: 0, completed: Vec::new() };
+        let fresh = CoordMeta {
+            next_ckpt: 1,
+            attempt: 0,
+            completed: Vec::new(),
+        };
         let mut meta = meta.unwrap_or(fresh);
         if cfg.mutant_is(Mutant::CounterReset) {
             meta.next_ckpt = 1; // planted bug: the counter is not restored
@@ -162,7 +178,11 @@ impl Coordinator {
             let p = &self.meta.completed[n - 2];
             (p.id, p.blobs.clone())
         });
-        Some(RestorePlan { ckpt: last.id, blobs: last.blobs.clone(), previous })
+        Some(RestorePlan {
+            ckpt: last.id,
+            blobs: last.blobs.clone(),
+            previous,
+        })
     }
 
     /// Global restart: new attempt, restore from the latest completed
@@ -175,9 +195,18 @@ impl Coordinator {
         self.consecutive_failures = 0;
         out.push(Action::Persist(self.meta.clone()));
         let plan = self.latest_plan();
-        out.push(Action::Emit(Event::RecoveryStarted { attempt: self.meta.attempt, from: plan.as_ref().map(|p| p.ckpt), reason }));
+        out.push(Action::Emit(Event::RecoveryStarted {
+            attempt: self.meta.attempt,
+            from: plan.as_ref().map(|p| p.ckpt),
+            reason,
+        }));
         let listing = self.cfg.mutant_is(Mutant::RestoreWithoutCompletionRecord);
-        self.phase = Phase::Deploying { acked: BTreeSet::new(), last_sent_ms: now_ms, plan, waiting_listing: listing };
+        self.phase = Phase::Deploying {
+            acked: BTreeSet::new(),
+            last_sent_ms: now_ms,
+            plan,
+            waiting_listing: listing,
+        };
         if listing {
             out.push(Action::ListBlobsForRestore);
         } else {
@@ -196,8 +225,18 @@ impl Coordinator {
                 by_ckpt.entry(id).or_default().insert(task, n.clone());
             }
         }
-        let found = by_ckpt.into_iter().rev().find(|(_, b)| tasks.iter().all(|t| b.contains_key(t)));
-        let Phase::Deploying { plan, waiting_listing, .. } = &mut self.phase else { return vec![] };
+        let found = by_ckpt
+            .into_iter()
+            .rev()
+            .find(|(_, b)| tasks.iter().all(|t| b.contains_key(t)));
+        let Phase::Deploying {
+            plan,
+            waiting_listing,
+            ..
+        } = &mut self.phase
+        else {
+            return vec![];
+        };
         if !*waiting_listing {
             return vec![];
         }
@@ -205,42 +244,75 @@ impl Coordinator {
         if let Some((id, blobs)) = found {
             if plan.as_ref().is_none_or(|p| id > p.ckpt) {
                 let previous = plan.as_ref().map(|p| (p.ckpt, p.blobs.clone()));
-                *plan = Some(RestorePlan { ckpt: id, blobs, previous });
+                *plan = Some(RestorePlan {
+                    ckpt: id,
+                    blobs,
+                    previous,
+                });
             }
         }
         self.send_deploys(None)
     }
 
     fn send_deploys(&mut self, only: Option<u32>) -> Vec<Action> {
-        let Phase::Deploying { acked, plan, waiting_listing, .. } = &self.phase else { return vec![] };
+        let Phase::Deploying {
+            acked,
+            plan,
+            waiting_listing,
+            ..
+        } = &self.phase
+        else {
+            return vec![];
+        };
         if *waiting_listing {
             return vec![];
         }
         (0..self.workers)
             .filter(|w| !acked.contains(w) && only.is_none_or(|o| o == *w))
-            .map(|w| Action::Send(w, Msg::Deploy { attempt: self.meta.attempt, restore: plan.clone() }))
+            .map(|w| {
+                Action::Send(
+                    w,
+                    Msg::Deploy {
+                        attempt: self.meta.attempt,
+                        restore: plan.clone(),
+                        fence_upto: self.meta.next_ckpt,
+                    },
+                )
+            })
             .collect()
     }
 
     pub fn on_msg(&mut self, msg: Msg, now_ms: u64) -> Vec<Action> {
         let attempt = self.meta.attempt;
         match msg {
-            Msg::Heartbeat { worker, attempt: _, incarnation } => {
+            Msg::Heartbeat {
+                worker,
+                attempt: _,
+                incarnation,
+            } => {
                 let w = worker as usize;
                 if w >= self.last_seen_ms.len() {
                     return vec![];
                 }
                 self.last_seen_ms[w] = now_ms;
                 match &self.phase {
-                    Phase::Deploying { acked, .. } if !acked.contains(&worker) => self.send_deploys(Some(worker)),
+                    Phase::Deploying { acked, .. } if !acked.contains(&worker) => {
+                        self.send_deploys(Some(worker))
+                    }
                     Phase::Running if self.incarnation[w].is_some_and(|i| i != incarnation) => {
                         self.failover(format!("worker {worker} restarted"), now_ms)
                     }
                     _ => vec![],
                 }
             }
-            Msg::DeployAck { worker, attempt: a, incarnation } if a == attempt => {
-                let Phase::Deploying { acked, .. } = &mut self.phase else { return vec![] };
+            Msg::DeployAck {
+                worker,
+                attempt: a,
+                incarnation,
+            } if a == attempt => {
+                let Phase::Deploying { acked, .. } = &mut self.phase else {
+                    return vec![];
+                };
                 acked.insert(worker);
                 self.incarnation[worker as usize] = Some(incarnation);
                 if acked.len() as u32 == self.workers {
@@ -253,18 +325,36 @@ impl Coordinator {
                 }
                 vec![]
             }
-            Msg::TaskFailed { attempt: a, task, reason } if a == attempt && self.phase == Phase::Running => {
+            Msg::TaskFailed {
+                attempt: a,
+                task,
+                reason,
+            } if a == attempt && self.phase == Phase::Running => {
                 self.failover(format!("{task} failed: {reason}"), now_ms)
             }
-            Msg::Decline { attempt: a, ckpt, task, reason } if a == attempt => {
+            Msg::Decline {
+                attempt: a,
+                ckpt,
+                task,
+                reason,
+            } if a == attempt => {
                 if self.pending.contains_key(&ckpt) {
                     self.fail_checkpoint(ckpt, format!("{task} declined: {reason}"), now_ms)
                 } else {
                     vec![]
                 }
             }
-            Msg::Ack { attempt: a, ckpt, task, blob, offset, finished } if a == attempt => {
-                let Some(p) = self.pending.get_mut(&ckpt) else { return vec![] };
+            Msg::Ack {
+                attempt: a,
+                ckpt,
+                task,
+                blob,
+                offset,
+                finished,
+            } if a == attempt => {
+                let Some(p) = self.pending.get_mut(&ckpt) else {
+                    return vec![];
+                };
                 p.acks.insert(task, (blob, offset, finished));
                 if p.acks.len() as u32 == 2 * self.workers {
                     self.complete(ckpt, now_ms)
@@ -272,15 +362,22 @@ impl Coordinator {
                     vec![]
                 }
             }
-            Msg::NotifyAck { attempt: a, ckpt, task } if a == attempt => {
-                let Some(n) = &mut self.notify else { return vec![] };
+            Msg::NotifyAck {
+                attempt: a,
+                ckpt,
+                task,
+            } if a == attempt => {
+                let Some(n) = &mut self.notify else {
+                    return vec![];
+                };
                 if n.ckpt != ckpt {
                     return vec![];
                 }
                 n.acked.insert(task.subtask());
                 if n.acked.len() as u32 == self.workers {
                     self.notify = None;
-                    if self.finished_ckpt.is_some_and(|f| ckpt >= f) && self.phase == Phase::Running {
+                    if self.finished_ckpt.is_some_and(|f| ckpt >= f) && self.phase == Phase::Running
+                    {
                         self.phase = Phase::Finished;
                         return vec![Action::Emit(Event::JobFinished { attempt, ckpt })];
                     }
@@ -292,12 +389,20 @@ impl Coordinator {
     }
 
     fn complete(&mut self, ckpt: CheckpointId, now_ms: u64) -> Vec<Action> {
-        let p = self.pending.remove(&ckpt).expect("completing a pending checkpoint");
+        let p = self
+            .pending
+            .remove(&ckpt)
+            .expect("completing a pending checkpoint");
         let mut out = Vec::new();
         if self.cfg.mutant_is(Mutant::DeleteStateEarly) {
             // Planted bug: drop the older state before the new completion
             // record is durable.
-            let old: Vec<String> = self.meta.completed.iter().flat_map(|c| c.blobs.values().cloned()).collect();
+            let old: Vec<String> = self
+                .meta
+                .completed
+                .iter()
+                .flat_map(|c| c.blobs.values().cloned())
+                .collect();
             out.push(Action::DeleteBlobs(old));
         }
         out.push(Action::Point(FaultPoint::BeforeCompletionRecord));
@@ -311,13 +416,23 @@ impl Coordinator {
             finished &= fin;
             blobs.insert(task, blob);
         }
-        self.meta.completed.push(CompletedCkpt { id: ckpt, blobs, offsets: offsets.clone(), finished });
+        self.meta.completed.push(CompletedCkpt {
+            id: ckpt,
+            blobs,
+            offsets: offsets.clone(),
+            finished,
+        });
         let mut dropped = Vec::new();
         while self.meta.completed.len() > self.cfg.retained_checkpoints.max(1) {
             dropped.push(self.meta.completed.remove(0));
         }
         out.push(Action::Persist(self.meta.clone()));
-        out.push(Action::Emit(Event::CheckpointCompleted { attempt: self.meta.attempt, ckpt, offsets, finished }));
+        out.push(Action::Emit(Event::CheckpointCompleted {
+            attempt: self.meta.attempt,
+            ckpt,
+            offsets,
+            finished,
+        }));
         let subsumed: Vec<CheckpointId> = self.pending.range(..ckpt).map(|(k, _)| *k).collect();
         for s in subsumed {
             self.pending.remove(&s);
@@ -328,9 +443,19 @@ impl Coordinator {
             self.finished_ckpt = Some(ckpt);
         }
         out.push(Action::Point(FaultPoint::AfterCompletionBeforeNotify));
-        self.notify = Some(NotifyState { ckpt, acked: BTreeSet::new(), last_sent_ms: now_ms });
+        self.notify = Some(NotifyState {
+            ckpt,
+            acked: BTreeSet::new(),
+            last_sent_ms: now_ms,
+        });
         for w in 0..self.workers {
-            out.push(Action::Send(w, Msg::Notify { attempt: self.meta.attempt, ckpt }));
+            out.push(Action::Send(
+                w,
+                Msg::Notify {
+                    attempt: self.meta.attempt,
+                    ckpt,
+                },
+            ));
         }
         for d in dropped {
             out.push(Action::Emit(Event::CheckpointDiscarded { ckpt: d.id }));
@@ -341,7 +466,11 @@ impl Coordinator {
 
     fn fail_checkpoint(&mut self, ckpt: CheckpointId, reason: String, now_ms: u64) -> Vec<Action> {
         self.pending.remove(&ckpt);
-        let mut out = vec![Action::Emit(Event::CheckpointFailed { attempt: self.meta.attempt, ckpt, reason })];
+        let mut out = vec![Action::Emit(Event::CheckpointFailed {
+            attempt: self.meta.attempt,
+            ckpt,
+            reason,
+        })];
         self.consecutive_failures += 1;
         if self.consecutive_failures > self.cfg.tolerable_failures {
             out.extend(self.failover("too many failed checkpoints".into(), now_ms));
@@ -363,14 +492,20 @@ impl Coordinator {
             Phase::Running => {}
         }
         // Failure detection.
-        if let Some(w) = (0..self.workers).find(|w| now_ms > self.last_seen_ms[*w as usize] + self.cfg.heartbeat_timeout_ms) {
+        if let Some(w) = (0..self.workers)
+            .find(|w| now_ms > self.last_seen_ms[*w as usize] + self.cfg.heartbeat_timeout_ms)
+        {
             out.push(Action::Emit(Event::WorkerLost { worker: w }));
             out.extend(self.failover(format!("worker {w} heartbeat timeout"), now_ms));
             return out;
         }
         // Checkpoint timeouts.
-        let expired: Vec<CheckpointId> =
-            self.pending.iter().filter(|(_, p)| now_ms >= p.trigger_ms + self.cfg.checkpoint_timeout_ms).map(|(k, _)| *k).collect();
+        let expired: Vec<CheckpointId> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| now_ms >= p.trigger_ms + self.cfg.checkpoint_timeout_ms)
+            .map(|(k, _)| *k)
+            .collect();
         for ckpt in expired {
             out.extend(self.fail_checkpoint(ckpt, "timeout".into(), now_ms));
             if !matches!(self.phase, Phase::Running) {
@@ -384,7 +519,13 @@ impl Coordinator {
                 p.last_sent_ms = now_ms;
                 for w in 0..self.workers {
                     if !p.acks.contains_key(&TaskId::Source(w)) {
-                        out.push(Action::Send(w, Msg::Trigger { attempt, ckpt: *ckpt }));
+                        out.push(Action::Send(
+                            w,
+                            Msg::Trigger {
+                                attempt,
+                                ckpt: *ckpt,
+                            },
+                        ));
                     }
                 }
             }
@@ -394,7 +535,13 @@ impl Coordinator {
                 n.last_sent_ms = now_ms;
                 for w in 0..self.workers {
                     if !n.acked.contains(&w) {
-                        out.push(Action::Send(w, Msg::Notify { attempt, ckpt: n.ckpt }));
+                        out.push(Action::Send(
+                            w,
+                            Msg::Notify {
+                                attempt,
+                                ckpt: n.ckpt,
+                            },
+                        ));
                     }
                 }
             }
@@ -408,7 +555,14 @@ impl Coordinator {
             let ckpt = self.meta.next_ckpt;
             self.meta.next_ckpt += 1;
             self.last_trigger_ms = now_ms;
-            self.pending.insert(ckpt, Pending { trigger_ms: now_ms, last_sent_ms: now_ms, acks: BTreeMap::new() });
+            self.pending.insert(
+                ckpt,
+                Pending {
+                    trigger_ms: now_ms,
+                    last_sent_ms: now_ms,
+                    acks: BTreeMap::new(),
+                },
+            );
             out.push(Action::Persist(self.meta.clone()));
             out.push(Action::Point(FaultPoint::AfterIdPersistBeforeTrigger));
             out.push(Action::Emit(Event::CheckpointTriggered { attempt, ckpt }));
@@ -436,7 +590,10 @@ pub async fn run_coordinator(node: CoordinatorNode) {
     let meta: Option<CoordMeta> = match read_stable(&*node.storage, META).await {
         Ok(bytes) => match codec::decode_framed(&bytes) {
             Ok(m) => Some(m),
-            Err(e) => obs.fatal(format!("coordinator record unreadable: {e}")).await,
+            Err(e) => {
+                obs.fatal(format!("coordinator record unreadable: {e}"))
+                    .await
+            }
         },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => obs.fatal(format!("read coordinator record: {e}")).await,
@@ -445,14 +602,25 @@ pub async fn run_coordinator(node: CoordinatorNode) {
     let now_ms = || start.elapsed().as_millis() as u64;
     let (mut coord, actions) = Coordinator::recover(node.cfg.clone(), meta, now_ms());
     execute(&node, &mut coord, actions).await;
+    // Receiving is not cancellation safe, so it runs in its own task and
+    // feeds a channel that the loop below can select on.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    {
+        let (net, addrs) = (node.net.clone(), node.addrs.clone());
+        madsim::task::spawn(async move {
+            loop {
+                let (from, msg) = net.recv().await;
+                if addrs.worker_index(from).is_some() && tx.send(msg).is_err() {
+                    return;
+                }
+            }
+        });
+    }
     let mut next_tick = madsim::time::Instant::now() + Duration::from_millis(TICK_MS);
     loop {
         let actions = tokio::select! {
             biased;
-            (from, msg) = node.net.recv() => {
-                if node.addrs.worker_index(from).is_none() { continue; }
-                coord.on_msg(msg, now_ms())
-            }
+            Some(msg) = rx.recv() => coord.on_msg(msg, now_ms()),
             _ = madsim::time::sleep_until(next_tick) => {
                 next_tick += Duration::from_millis(TICK_MS);
                 coord.on_tick(now_ms())
@@ -467,8 +635,12 @@ async fn execute(node: &CoordinatorNode, coord: &mut Coordinator, actions: Vec<A
     while let Some(a) = queue.pop_front() {
         match a {
             Action::Persist(meta) => {
-                if let Err(e) = write_atomic(&*node.storage, META, &codec::encode_framed(&meta)).await {
-                    node.obs.fatal(format!("persist coordinator record: {e}")).await;
+                if let Err(e) =
+                    write_atomic(&*node.storage, META, &codec::encode_framed(&meta)).await
+                {
+                    node.obs
+                        .fatal(format!("persist coordinator record: {e}"))
+                        .await;
                 }
             }
             Action::Point(p) => node.obs.point(p).await,
@@ -478,12 +650,29 @@ async fn execute(node: &CoordinatorNode, coord: &mut Coordinator, actions: Vec<A
                 let net = node.net.clone();
                 let store = node.addrs.store;
                 madsim::task::spawn(async move {
-                    let _ = net.call(store, Request::DeleteBlobs { names }, Duration::from_millis(500)).await;
+                    let _ = net
+                        .call(
+                            store,
+                            Request::DeleteBlobs { names },
+                            Duration::from_millis(500),
+                        )
+                        .await;
                 });
             }
             Action::ListBlobsForRestore => {
                 let t = Duration::from_millis(node.cfg.rpc_timeout_ms);
-                let names = match node.net.call_retry(node.addrs.store, Request::ListBlobs { prefix: "ckpt-".into() }, t, 50).await {
+                let names = match node
+                    .net
+                    .call_retry(
+                        node.addrs.store,
+                        Request::ListBlobs {
+                            prefix: "ckpt-".into(),
+                        },
+                        t,
+                        50,
+                    )
+                    .await
+                {
                     Some(Response::Names { names }) => names,
                     _ => Vec::new(),
                 };
@@ -498,18 +687,37 @@ mod tests {
     use super::*;
 
     fn cfg() -> Arc<JobConfig> {
-        Arc::new(JobConfig { parallelism: 2, ..JobConfig::default() })
+        Arc::new(JobConfig {
+            parallelism: 2,
+            ..JobConfig::default()
+        })
     }
 
     fn sends(actions: &[Action]) -> Vec<(u32, Msg)> {
-        actions.iter().filter_map(|a| if let Action::Send(w, m) = a { Some((*w, m.clone())) } else { None }).collect()
+        actions
+            .iter()
+            .filter_map(|a| {
+                if let Action::Send(w, m) = a {
+                    Some((*w, m.clone()))
+                } else {
+                    None
+                }
+            })
+            .collect()
     }
 
     fn running() -> Coordinator {
         let (mut c, a) = Coordinator::recover(cfg(), None, 0);
         assert_eq!(sends(&a).len(), 2, "deploy to both workers");
         for w in 0..2 {
-            c.on_msg(Msg::DeployAck { worker: w, attempt: 1, incarnation: 7 }, 1);
+            c.on_msg(
+                Msg::DeployAck {
+                    worker: w,
+                    attempt: 1,
+                    incarnation: 7,
+                },
+                1,
+            );
         }
         assert_eq!(c.phase, Phase::Running);
         c
@@ -519,7 +727,17 @@ mod tests {
         let mut out = Vec::new();
         for t in Coordinator::all_tasks(2) {
             let offset = matches!(t, TaskId::Source(_)).then_some(10);
-            out.extend(c.on_msg(Msg::Ack { attempt: 1, ckpt, task: t, blob: format!("b{ckpt}{t}"), offset, finished: false }, now));
+            out.extend(c.on_msg(
+                Msg::Ack {
+                    attempt: 1,
+                    ckpt,
+                    task: t,
+                    blob: format!("b{ckpt}{t}"),
+                    offset,
+                    finished: false,
+                },
+                now,
+            ));
         }
         out
     }
@@ -528,8 +746,14 @@ mod tests {
     fn trigger_persists_id_before_sending() {
         let mut c = running();
         let a = c.on_tick(200);
-        let persist = a.iter().position(|x| matches!(x, Action::Persist(m) if m.next_ckpt == 2)).expect("persist");
-        let first_send = a.iter().position(|x| matches!(x, Action::Send(_, Msg::Trigger { ckpt: 1, .. }))).expect("trigger");
+        let persist = a
+            .iter()
+            .position(|x| matches!(x, Action::Persist(m) if m.next_ckpt == 2))
+            .expect("persist");
+        let first_send = a
+            .iter()
+            .position(|x| matches!(x, Action::Send(_, Msg::Trigger { ckpt: 1, .. })))
+            .expect("trigger");
         assert!(persist < first_send);
     }
 
@@ -538,14 +762,22 @@ mod tests {
         let mut c = running();
         c.on_tick(200);
         let a = ack_all(&mut c, 1, 210);
-        let persist = a.iter().position(|x| matches!(x, Action::Persist(m) if m.completed.len() == 1)).expect("record");
-        let notify = a.iter().position(|x| matches!(x, Action::Send(_, Msg::Notify { ckpt: 1, .. }))).expect("notify");
+        let persist = a
+            .iter()
+            .position(|x| matches!(x, Action::Persist(m) if m.completed.len() == 1))
+            .expect("record");
+        let notify = a
+            .iter()
+            .position(|x| matches!(x, Action::Send(_, Msg::Notify { ckpt: 1, .. })))
+            .expect("notify");
         assert!(persist < notify);
         // restart from the durable record: ids continue, restore from 1
         let (c2, a2) = Coordinator::recover(cfg(), Some(c.meta().clone()), 0);
         assert_eq!(c2.meta().next_ckpt, 2);
         assert_eq!(c2.attempt(), 2);
-        assert!(sends(&a2).iter().all(|(_, m)| matches!(m, Msg::Deploy { restore: Some(p), .. } if p.ckpt == 1)));
+        assert!(sends(&a2)
+            .iter()
+            .all(|(_, m)| matches!(m, Msg::Deploy { restore: Some(p), .. } if p.ckpt == 1)));
     }
 
     #[test]
@@ -556,10 +788,19 @@ mod tests {
         for _ in 0..10 {
             // keep workers alive
             for w in 0..2 {
-                c.on_msg(Msg::Heartbeat { worker: w, attempt: 1, incarnation: 7 }, now);
+                c.on_msg(
+                    Msg::Heartbeat {
+                        worker: w,
+                        attempt: 1,
+                        incarnation: 7,
+                    },
+                    now,
+                );
             }
             let a = c.on_tick(now);
-            if a.iter().any(|x| matches!(x, Action::Emit(Event::RecoveryStarted { .. }))) {
+            if a.iter()
+                .any(|x| matches!(x, Action::Emit(Event::RecoveryStarted { .. })))
+            {
                 recovered = true;
                 break;
             }
@@ -572,16 +813,41 @@ mod tests {
     #[test]
     fn restarted_worker_triggers_failover_but_reordered_heartbeat_does_not() {
         let mut c = running();
-        assert!(c.on_msg(Msg::Heartbeat { worker: 0, attempt: 0, incarnation: 7 }, 5).is_empty());
-        let a = c.on_msg(Msg::Heartbeat { worker: 0, attempt: 0, incarnation: 8 }, 6);
-        assert!(a.iter().any(|x| matches!(x, Action::Emit(Event::RecoveryStarted { .. }))));
+        assert!(c
+            .on_msg(
+                Msg::Heartbeat {
+                    worker: 0,
+                    attempt: 0,
+                    incarnation: 7
+                },
+                5
+            )
+            .is_empty());
+        let a = c.on_msg(
+            Msg::Heartbeat {
+                worker: 0,
+                attempt: 0,
+                incarnation: 8,
+            },
+            6,
+        );
+        assert!(a
+            .iter()
+            .any(|x| matches!(x, Action::Emit(Event::RecoveryStarted { .. }))));
     }
 
     #[test]
     fn stale_attempt_messages_are_ignored() {
         let mut c = running();
         c.on_tick(200);
-        let a = c.on_msg(Msg::TaskFailed { attempt: 0, task: TaskId::Source(0), reason: "x".into() }, 201);
+        let a = c.on_msg(
+            Msg::TaskFailed {
+                attempt: 0,
+                task: TaskId::Source(0),
+                reason: "x".into(),
+            },
+            201,
+        );
         assert!(a.is_empty());
         assert_eq!(c.attempt(), 1);
     }
@@ -590,6 +856,9 @@ mod tests {
     fn blob_names_parse() {
         let n = blob_name(12, 3, TaskId::Chain(1));
         assert_eq!(parse_blob_name(&n), Some((12, TaskId::Chain(1))));
-        assert_eq!(parse_blob_name(&blob_name(1, 1, TaskId::Source(0))), Some((1, TaskId::Source(0))));
+        assert_eq!(
+            parse_blob_name(&blob_name(1, 1, TaskId::Source(0))),
+            Some((1, TaskId::Source(0)))
+        );
     }
 }

@@ -2,18 +2,18 @@
 //! two-phase-commit sink into a Kafka-style transactional broker. See
 //! ARCHITECTURE.md for the map.
 
+pub mod aligner;
 pub mod broker;
+pub mod channel;
 pub mod codec;
 pub mod config;
+pub mod coordinator;
 pub mod net;
 pub mod observe;
 pub mod pipeline;
 pub mod proto;
-pub mod storage;
-pub mod types;
-pub mod aligner;
-pub mod channel;
-pub mod coordinator;
 pub mod sink;
+pub mod storage;
 pub mod store;
+pub mod types;
 pub mod worker;

@@ -18,55 +18,178 @@ pub enum Event {
     NodeStarted,
     /// A node found a fatal condition (fsync error, corrupt durable data) and
     /// asks to be restarted.
-    FatalError { reason: String },
+    FatalError {
+        reason: String,
+    },
 
     // ---- coordinator ----
-    CoordinatorRecovered { next_checkpoint: CheckpointId, attempt: Attempt, completed: Vec<CheckpointId> },
-    CheckpointTriggered { attempt: Attempt, ckpt: CheckpointId },
+    CoordinatorRecovered {
+        next_checkpoint: CheckpointId,
+        attempt: Attempt,
+        completed: Vec<CheckpointId>,
+    },
+    CheckpointTriggered {
+        attempt: Attempt,
+        ckpt: CheckpointId,
+    },
     /// The completion record is durable. `offsets[i]` is source `i`'s offset.
-    CheckpointCompleted { attempt: Attempt, ckpt: CheckpointId, offsets: Vec<u64>, finished: bool },
-    CheckpointFailed { attempt: Attempt, ckpt: CheckpointId, reason: String },
-    CheckpointSubsumed { ckpt: CheckpointId },
-    CheckpointDiscarded { ckpt: CheckpointId },
-    RecoveryStarted { attempt: Attempt, from: Option<CheckpointId>, reason: String },
-    JobRunning { attempt: Attempt },
-    JobFinished { attempt: Attempt, ckpt: CheckpointId },
-    WorkerLost { worker: u32 },
+    CheckpointCompleted {
+        attempt: Attempt,
+        ckpt: CheckpointId,
+        offsets: Vec<u64>,
+        finished: bool,
+    },
+    CheckpointFailed {
+        attempt: Attempt,
+        ckpt: CheckpointId,
+        reason: String,
+    },
+    CheckpointSubsumed {
+        ckpt: CheckpointId,
+    },
+    CheckpointDiscarded {
+        ckpt: CheckpointId,
+    },
+    RecoveryStarted {
+        attempt: Attempt,
+        from: Option<CheckpointId>,
+        reason: String,
+    },
+    JobRunning {
+        attempt: Attempt,
+    },
+    JobFinished {
+        attempt: Attempt,
+        ckpt: CheckpointId,
+    },
+    WorkerLost {
+        worker: u32,
+    },
 
     // ---- tasks ----
     /// What a task restored, read from the restored blobs themselves.
-    TaskRestored { attempt: Attempt, task: TaskId, state_ckpt: Option<CheckpointId>, offsets_ckpt: Option<CheckpointId>, offset: Option<u64>, pending_txns: Vec<(CheckpointId, TxnId)> },
-    TaskFailed { attempt: Attempt, task: TaskId, reason: String },
-    BarrierAligned { attempt: Attempt, task: TaskId, ckpt: CheckpointId },
-    SnapshotStored { attempt: Attempt, task: TaskId, ckpt: CheckpointId, bytes: u64 },
-    CheckpointAcked { attempt: Attempt, task: TaskId, ckpt: CheckpointId },
+    TaskRestored {
+        attempt: Attempt,
+        task: TaskId,
+        state_ckpt: Option<CheckpointId>,
+        offsets_ckpt: Option<CheckpointId>,
+        offset: Option<u64>,
+        pending_txns: Vec<(CheckpointId, TxnId)>,
+    },
+    TaskFailed {
+        attempt: Attempt,
+        task: TaskId,
+        reason: String,
+    },
+    BarrierAligned {
+        attempt: Attempt,
+        task: TaskId,
+        ckpt: CheckpointId,
+    },
+    SnapshotStored {
+        attempt: Attempt,
+        task: TaskId,
+        ckpt: CheckpointId,
+        bytes: u64,
+    },
+    /// `offset`: a source's input offset at the barrier (its cut).
+    CheckpointAcked {
+        attempt: Attempt,
+        task: TaskId,
+        ckpt: CheckpointId,
+        offset: Option<u64>,
+    },
 
     // ---- sink (2PC) ----
-    TxnBegun { task: TaskId, txn: TxnId, epoch: u64 },
-    PreCommitted { task: TaskId, ckpt: CheckpointId, txn: TxnId, epoch: u64, records: u64 },
+    TxnBegun {
+        task: TaskId,
+        txn: TxnId,
+        epoch: u64,
+    },
+    PreCommitted {
+        task: TaskId,
+        ckpt: CheckpointId,
+        txn: TxnId,
+        epoch: u64,
+        records: u64,
+    },
     /// The sink confirmed a commit (first time or idempotent repeat).
-    CommitConfirmed { task: TaskId, ckpt: CheckpointId, txn: TxnId, epoch: u64 },
+    CommitConfirmed {
+        task: TaskId,
+        ckpt: CheckpointId,
+        txn: TxnId,
+        epoch: u64,
+    },
     /// A commit the sink could not make: the data of a completed checkpoint
     /// is lost, and said so loudly.
-    CommitFailed { task: TaskId, ckpt: CheckpointId, txn: TxnId, reason: String },
-    SinkAborted { task: TaskId, txn: TxnId },
-    NotifyHandled { task: TaskId, ckpt: CheckpointId },
-    PlainAppended { task: TaskId, records: u64 },
+    CommitFailed {
+        task: TaskId,
+        ckpt: CheckpointId,
+        txn: TxnId,
+        reason: String,
+    },
+    SinkAborted {
+        task: TaskId,
+        txn: TxnId,
+    },
+    NotifyHandled {
+        task: TaskId,
+        ckpt: CheckpointId,
+    },
+    PlainAppended {
+        task: TaskId,
+        records: u64,
+    },
 
     // ---- broker (the ground truth of the output) ----
-    BrokerRecovered { entries: u64, truncated_bytes: u64 },
-    ProducerInit { txn: TxnId, epoch: u64, aborted_open: bool },
-    AppendAccepted { txn: TxnId, epoch: u64, partition: u32, records: u64 },
-    AppendRejected { txn: TxnId, epoch: u64, reason: String },
+    BrokerRecovered {
+        entries: u64,
+        truncated_bytes: u64,
+    },
+    ProducerInit {
+        txn: TxnId,
+        epoch: u64,
+        aborted_open: bool,
+    },
+    AppendAccepted {
+        txn: TxnId,
+        epoch: u64,
+        partition: u32,
+        records: u64,
+    },
+    AppendRejected {
+        txn: TxnId,
+        epoch: u64,
+        reason: String,
+    },
     /// Commit marker written: these records became visible.
-    TxnCommitted { txn: TxnId, epoch: u64, out: Vec<OutRecord> },
-    TxnCommitRepeated { txn: TxnId, epoch: u64 },
-    TxnAborted { txn: TxnId, epoch: u64, reason: String },
-    PlainAppend { partition: u32, out: Vec<OutRecord> },
+    TxnCommitted {
+        txn: TxnId,
+        epoch: u64,
+        out: Vec<OutRecord>,
+    },
+    TxnCommitRepeated {
+        txn: TxnId,
+        epoch: u64,
+    },
+    TxnAborted {
+        txn: TxnId,
+        epoch: u64,
+        reason: String,
+    },
+    PlainAppend {
+        partition: u32,
+        out: Vec<OutRecord>,
+    },
 
     // ---- store ----
-    BlobStored { name: String, bytes: u64 },
-    BlobCorrupt { name: String },
+    BlobStored {
+        name: String,
+        bytes: u64,
+    },
+    BlobCorrupt {
+        name: String,
+    },
 }
 
 /// Named protocol steps. In simulation a point records coverage and may
@@ -163,7 +286,10 @@ pub struct Obs {
 
 impl Obs {
     pub fn new(node: &str, inner: Arc<dyn Observer>) -> Self {
-        Obs { node: node.into(), inner }
+        Obs {
+            node: node.into(),
+            inner,
+        }
     }
     pub fn emit(&self, event: Event) {
         self.inner.emit(&self.node, event);
@@ -176,7 +302,9 @@ impl Obs {
     }
     /// A fatal error: ask for a restart and stop making progress.
     pub async fn fatal(&self, reason: String) -> ! {
-        self.emit(Event::FatalError { reason: reason.clone() });
+        self.emit(Event::FatalError {
+            reason: reason.clone(),
+        });
         self.inner.fatal(&self.node, &reason);
         std::future::pending::<()>().await;
         unreachable!()

@@ -29,60 +29,173 @@ pub struct RestorePlan {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Msg {
     // ---- worker -> coordinator ----
-    Heartbeat { worker: u32, attempt: Attempt, incarnation: u64 },
-    DeployAck { worker: u32, attempt: Attempt, incarnation: u64 },
-    Ack { attempt: Attempt, ckpt: CheckpointId, task: TaskId, blob: String, offset: Option<u64>, finished: bool },
-    Decline { attempt: Attempt, ckpt: CheckpointId, task: TaskId, reason: String },
-    NotifyAck { attempt: Attempt, ckpt: CheckpointId, task: TaskId },
-    TaskFailed { attempt: Attempt, task: TaskId, reason: String },
+    Heartbeat {
+        worker: u32,
+        attempt: Attempt,
+        incarnation: u64,
+    },
+    DeployAck {
+        worker: u32,
+        attempt: Attempt,
+        incarnation: u64,
+    },
+    Ack {
+        attempt: Attempt,
+        ckpt: CheckpointId,
+        task: TaskId,
+        blob: String,
+        offset: Option<u64>,
+        finished: bool,
+    },
+    Decline {
+        attempt: Attempt,
+        ckpt: CheckpointId,
+        task: TaskId,
+        reason: String,
+    },
+    NotifyAck {
+        attempt: Attempt,
+        ckpt: CheckpointId,
+        task: TaskId,
+    },
+    TaskFailed {
+        attempt: Attempt,
+        task: TaskId,
+        reason: String,
+    },
 
     // ---- coordinator -> worker ----
-    Deploy { attempt: Attempt, restore: Option<RestorePlan> },
-    Trigger { attempt: Attempt, ckpt: CheckpointId },
-    Notify { attempt: Attempt, ckpt: CheckpointId },
+    /// `fence_upto`: every checkpoint id ever issued is below it; sinks
+    /// fence transactional ids up to it so late writes of older attempts
+    /// cannot open transactions nobody will end.
+    Deploy {
+        attempt: Attempt,
+        restore: Option<RestorePlan>,
+        fence_upto: CheckpointId,
+    },
+    Trigger {
+        attempt: Attempt,
+        ckpt: CheckpointId,
+    },
+    Notify {
+        attempt: Attempt,
+        ckpt: CheckpointId,
+    },
 
     // ---- worker -> worker (data plane) ----
-    Data { attempt: Attempt, from: u32, to: u32, seq: u64, items: Vec<Item> },
-    DataAck { attempt: Attempt, from: u32, to: u32, seq: u64 },
+    Data {
+        attempt: Attempt,
+        from: u32,
+        to: u32,
+        seq: u64,
+        items: Vec<Item>,
+    },
+    DataAck {
+        attempt: Attempt,
+        from: u32,
+        to: u32,
+        seq: u64,
+    },
 
     // ---- request/response (broker, store) ----
-    Req { id: u64, body: Request },
-    Resp { id: u64, body: Response },
+    Req {
+        id: u64,
+        body: Request,
+    },
+    Resp {
+        id: u64,
+        body: Response,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Request {
     // broker: input side
-    FetchInput { partition: u32, offset: u64, max: u32 },
+    FetchInput {
+        partition: u32,
+        offset: u64,
+        max: u32,
+    },
     // broker: output side
-    InitProducer { txn: TxnId },
-    Append { txn: TxnId, epoch: u64, partition: u32, seq: u64, records: Vec<OutRecord> },
-    EndTxn { txn: TxnId, epoch: u64, commit: bool },
-    PlainAppend { partition: u32, records: Vec<OutRecord> },
-    ListOpenTxns { prefix: String },
+    InitProducer {
+        txn: TxnId,
+    },
+    Append {
+        txn: TxnId,
+        epoch: u64,
+        partition: u32,
+        seq: u64,
+        records: Vec<OutRecord>,
+    },
+    EndTxn {
+        txn: TxnId,
+        epoch: u64,
+        commit: bool,
+    },
+    PlainAppend {
+        partition: u32,
+        records: Vec<OutRecord>,
+    },
+    ListOpenTxns {
+        prefix: String,
+    },
     /// A `read_committed` (or `read_uncommitted`) read of the output topic.
-    FetchOutput { partition: u32, offset: u64, committed_only: bool },
+    FetchOutput {
+        partition: u32,
+        offset: u64,
+        committed_only: bool,
+    },
     // store
-    PutBlob { name: String, bytes: Vec<u8> },
-    GetBlob { name: String },
-    DeleteBlobs { names: Vec<String> },
-    ListBlobs { prefix: String },
+    PutBlob {
+        name: String,
+        bytes: Vec<u8>,
+    },
+    GetBlob {
+        name: String,
+    },
+    DeleteBlobs {
+        names: Vec<String>,
+    },
+    ListBlobs {
+        prefix: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Response {
-    Input { records: Vec<Record>, end: bool },
-    Epoch { epoch: u64 },
+    Input {
+        records: Vec<Record>,
+        end: bool,
+    },
+    Epoch {
+        epoch: u64,
+    },
     Ok,
     /// The producer epoch is older than the current one.
-    Fenced { current: u64 },
+    Fenced {
+        current: u64,
+    },
     /// The transaction is not open (aborted by timeout, or unknown).
-    TxnNotOpen { reason: String },
-    OpenTxns { txns: Vec<(TxnId, u64)> },
-    Output { records: Vec<OutRecord>, next_offset: u64, open_txns: u32 },
-    Blob { bytes: Vec<u8> },
-    Names { names: Vec<String> },
+    TxnNotOpen {
+        reason: String,
+    },
+    OpenTxns {
+        txns: Vec<(TxnId, u64)>,
+    },
+    Output {
+        records: Vec<OutRecord>,
+        next_offset: u64,
+        open_txns: u32,
+    },
+    Blob {
+        bytes: Vec<u8>,
+    },
+    Names {
+        names: Vec<String>,
+    },
     NotFound,
     /// The server hit an I/O error; the caller may retry.
-    IoError { reason: String },
+    IoError {
+        reason: String,
+    },
 }

@@ -46,7 +46,11 @@ enum SourceCtl {
 }
 
 enum ChainCtl {
-    Data { from: u32, seq: u64, items: Vec<Item> },
+    Data {
+        from: u32,
+        seq: u64,
+        items: Vec<Item>,
+    },
     Notify(CheckpointId),
 }
 
@@ -93,15 +97,33 @@ impl Ctx {
     /// A task failed: tell the coordinator (repeatedly, datagrams get lost)
     /// and stop making progress until the attempt is replaced.
     async fn fail(&self, task: TaskId, reason: String) -> ! {
-        self.obs.emit(Event::TaskFailed { attempt: self.attempt, task, reason: reason.clone() });
+        self.obs.emit(Event::TaskFailed {
+            attempt: self.attempt,
+            task,
+            reason: reason.clone(),
+        });
         loop {
-            self.to_coordinator(Msg::TaskFailed { attempt: self.attempt, task, reason: reason.clone() }).await;
+            self.to_coordinator(Msg::TaskFailed {
+                attempt: self.attempt,
+                task,
+                reason: reason.clone(),
+            })
+            .await;
             madsim::time::sleep(Duration::from_millis(100)).await;
         }
     }
     async fn put_blob(&self, name: String, bytes: Vec<u8>) -> Result<(), String> {
         let req = Request::PutBlob { name, bytes };
-        match self.net.call_retry(self.addrs.store, req, self.rpc_timeout(), self.cfg.rpc_retries).await {
+        match self
+            .net
+            .call_retry(
+                self.addrs.store,
+                req,
+                self.rpc_timeout(),
+                self.cfg.rpc_retries,
+            )
+            .await
+        {
             Some(Response::Ok) => Ok(()),
             Some(other) => Err(format!("store: {other:?}")),
             None => Err("store did not answer".into()),
@@ -112,12 +134,20 @@ impl Ctx {
     async fn get_blob<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<T, String> {
         let mut last = String::new();
         for _ in 0..20 {
-            let req = Request::GetBlob { name: name.to_string() };
-            match self.net.call(self.addrs.store, req, self.rpc_timeout()).await {
+            let req = Request::GetBlob {
+                name: name.to_string(),
+            };
+            match self
+                .net
+                .call(self.addrs.store, req, self.rpc_timeout())
+                .await
+            {
                 Some(Response::Blob { bytes }) => match codec::decode_framed(&bytes) {
                     Ok(v) => return Ok(v),
                     Err(e) => {
-                        self.obs.emit(Event::BlobCorrupt { name: name.to_string() });
+                        self.obs.emit(Event::BlobCorrupt {
+                            name: name.to_string(),
+                        });
                         last = e;
                     }
                 },
@@ -137,11 +167,25 @@ pub async fn run_worker(node: WorkerNode) {
     let slots = Arc::new(Mutex::new(Slots::default()));
     let attempt_now = Arc::new(AtomicU64::new(0));
     {
-        let (net, addrs, cfg, attempt_now, index) = (node.net.clone(), node.addrs.clone(), node.cfg.clone(), attempt_now.clone(), node.index);
+        let (net, addrs, cfg, attempt_now, index) = (
+            node.net.clone(),
+            node.addrs.clone(),
+            node.cfg.clone(),
+            attempt_now.clone(),
+            node.index,
+        );
         madsim::task::spawn(async move {
             loop {
                 let attempt = attempt_now.load(Ordering::Relaxed);
-                net.send(addrs.coordinator, &Msg::Heartbeat { worker: index, attempt, incarnation }).await;
+                net.send(
+                    addrs.coordinator,
+                    &Msg::Heartbeat {
+                        worker: index,
+                        attempt,
+                        incarnation,
+                    },
+                )
+                .await;
                 madsim::time::sleep(Duration::from_millis(cfg.heartbeat_interval_ms)).await;
             }
         });
@@ -149,13 +193,20 @@ pub async fn run_worker(node: WorkerNode) {
     loop {
         let (from, msg) = node.net.recv().await;
         match msg {
-            Msg::Deploy { attempt, restore } => {
+            Msg::Deploy {
+                attempt,
+                restore,
+                fence_upto,
+            } => {
                 let mut s = slots.lock().unwrap();
                 if attempt > s.attempt {
                     for h in s.handles.drain(..) {
                         h.abort();
                     }
-                    *s = Slots { attempt, ..Slots::default() };
+                    *s = Slots {
+                        attempt,
+                        ..Slots::default()
+                    };
                     attempt_now.store(attempt, Ordering::Relaxed);
                     let ctx = Ctx {
                         index: node.index,
@@ -166,11 +217,27 @@ pub async fn run_worker(node: WorkerNode) {
                         addrs: node.addrs.clone(),
                         start: madsim::time::Instant::now(),
                     };
-                    let h = madsim::task::spawn(deploy(ctx, restore, node.pipeline.clone(), slots.clone(), incarnation));
+                    let h = madsim::task::spawn(deploy(
+                        ctx,
+                        restore,
+                        fence_upto,
+                        node.pipeline.clone(),
+                        slots.clone(),
+                        incarnation,
+                    ));
                     s.handles.push(h);
                 } else if attempt == s.attempt && s.ready {
                     drop(s);
-                    node.net.send(node.addrs.coordinator, &Msg::DeployAck { worker: node.index, attempt, incarnation }).await;
+                    node.net
+                        .send(
+                            node.addrs.coordinator,
+                            &Msg::DeployAck {
+                                worker: node.index,
+                                attempt,
+                                incarnation,
+                            },
+                        )
+                        .await;
                 }
             }
             Msg::Trigger { attempt, ckpt } => {
@@ -189,15 +256,30 @@ pub async fn run_worker(node: WorkerNode) {
                     }
                 }
             }
-            Msg::Data { attempt, from: f, to, seq, items } if to == node.index => {
+            Msg::Data {
+                attempt,
+                from: f,
+                to,
+                seq,
+                items,
+            } if to == node.index => {
                 let s = slots.lock().unwrap();
                 if attempt == s.attempt && node.addrs.worker_index(from) == Some(f) {
                     if let Some(tx) = &s.chain_tx {
-                        let _ = tx.send(ChainCtl::Data { from: f, seq, items });
+                        let _ = tx.send(ChainCtl::Data {
+                            from: f,
+                            seq,
+                            items,
+                        });
                     }
                 }
             }
-            Msg::DataAck { attempt, from: f, to, seq } if f == node.index => {
+            Msg::DataAck {
+                attempt,
+                from: f,
+                to,
+                seq,
+            } if f == node.index => {
                 let s = slots.lock().unwrap();
                 if attempt == s.attempt {
                     if let Some(tx) = &s.source_tx {
@@ -212,12 +294,21 @@ pub async fn run_worker(node: WorkerNode) {
 
 /// Restore both tasks of this worker from the plan, start them, and
 /// acknowledge the deployment.
-async fn deploy(ctx: Ctx, plan: Option<RestorePlan>, pipeline: Arc<dyn Pipeline>, slots: Arc<Mutex<Slots>>, incarnation: u64) {
+async fn deploy(
+    ctx: Ctx,
+    plan: Option<RestorePlan>,
+    fence_upto: CheckpointId,
+    pipeline: Arc<dyn Pipeline>,
+    slots: Arc<Mutex<Slots>>,
+    incarnation: u64,
+) {
     let i = ctx.index;
     // Source state.
     let mut offset = 0;
     let mut offsets_ckpt = None;
-    let mut source_from = plan.as_ref().map(|p| (p.ckpt, p.blobs.get(&TaskId::Source(i)).cloned()));
+    let mut source_from = plan
+        .as_ref()
+        .map(|p| (p.ckpt, p.blobs.get(&TaskId::Source(i)).cloned()));
     if ctx.cfg.mutant_is(Mutant::OffsetsFromOtherCheckpoint) {
         // Planted bug: offsets from the checkpoint before the restored one.
         if let Some(p) = &plan {
@@ -243,12 +334,15 @@ async fn deploy(ctx: Ctx, plan: Option<RestorePlan>, pipeline: Arc<dyn Pipeline>
     // Chain state.
     let chain_snap: Option<ChainSnapshot> = match &plan {
         Some(p) => {
-            let name = p.blobs.get(&TaskId::Chain(i)).expect("plan names every task");
+            let name = p
+                .blobs
+                .get(&TaskId::Chain(i))
+                .expect("plan names every task");
             Some(restore_blob(&ctx, TaskId::Chain(i), name).await)
         }
         None => None,
     };
-    let mut chain = match Chain::restore(ctx.clone(), &pipeline, chain_snap).await {
+    let mut chain = match Chain::restore(ctx.clone(), &pipeline, chain_snap, fence_upto).await {
         Ok(c) => c,
         Err(e) => ctx.fail(TaskId::Chain(i), format!("recovery: {e}")).await,
     };
@@ -271,7 +365,12 @@ async fn deploy(ctx: Ctx, plan: Option<RestorePlan>, pipeline: Arc<dyn Pipeline>
         s.chain_tx = Some(ctx_tx);
         s.ready = true;
     }
-    ctx.to_coordinator(Msg::DeployAck { worker: i, attempt: ctx.attempt, incarnation }).await;
+    ctx.to_coordinator(Msg::DeployAck {
+        worker: i,
+        attempt: ctx.attempt,
+        incarnation,
+    })
+    .await;
 }
 
 /// Fetch a snapshot; a blob that cannot be read blocks the deployment (the
@@ -281,7 +380,11 @@ async fn restore_blob<T: serde::de::DeserializeOwned>(ctx: &Ctx, task: TaskId, n
         match ctx.get_blob::<T>(name).await {
             Ok(v) => return v,
             Err(e) => {
-                ctx.obs.emit(Event::TaskFailed { attempt: ctx.attempt, task, reason: format!("restore: {e}") });
+                ctx.obs.emit(Event::TaskFailed {
+                    attempt: ctx.attempt,
+                    task,
+                    reason: format!("restore: {e}"),
+                });
                 madsim::time::sleep(Duration::from_millis(200)).await;
             }
         }
@@ -299,7 +402,13 @@ struct Source {
 impl Source {
     fn new(ctx: Ctx, offset: u64) -> Self {
         let n = ctx.cfg.parallelism as usize;
-        Source { ctx, offset, ended: false, last_trigger: 0, out: (0..n).map(|_| ChannelSender::default()).collect() }
+        Source {
+            ctx,
+            offset,
+            ended: false,
+            last_trigger: 0,
+            out: (0..n).map(|_| ChannelSender::default()).collect(),
+        }
     }
 
     fn task(&self) -> TaskId {
@@ -314,7 +423,13 @@ impl Source {
             msgs.sort_by_key(|(s, _)| *s);
             msgs.dedup_by_key(|(s, _)| *s);
             for (seq, items) in msgs {
-                let msg = Msg::Data { attempt: self.ctx.attempt, from: self.ctx.index, to: to as u32, seq, items };
+                let msg = Msg::Data {
+                    attempt: self.ctx.attempt,
+                    from: self.ctx.index,
+                    to: to as u32,
+                    seq,
+                    items,
+                };
                 self.ctx.net.send(self.ctx.addrs.workers[to], &msg).await;
             }
         }
@@ -329,8 +444,21 @@ impl Source {
             }
             let blocked = self.out.iter().any(|c| c.window_full());
             if !self.ended && !blocked {
-                let req = Request::FetchInput { partition: self.ctx.index, offset: self.offset, max: self.ctx.cfg.source_batch };
-                let resp = self.ctx.net.call_retry(self.ctx.addrs.broker, req, self.ctx.rpc_timeout(), self.ctx.cfg.rpc_retries).await;
+                let req = Request::FetchInput {
+                    partition: self.ctx.index,
+                    offset: self.offset,
+                    max: self.ctx.cfg.source_batch,
+                };
+                let resp = self
+                    .ctx
+                    .net
+                    .call_retry(
+                        self.ctx.addrs.broker,
+                        req,
+                        self.ctx.rpc_timeout(),
+                        self.ctx.cfg.rpc_retries,
+                    )
+                    .await;
                 match resp {
                     Some(Response::Input { records, end }) => {
                         self.ctx.obs.point(FaultPoint::SourceAfterRead).await;
@@ -354,7 +482,11 @@ impl Source {
                             }
                         }
                     }
-                    other => self.ctx.fail(self.task(), format!("fetch input: {other:?}")).await,
+                    other => {
+                        self.ctx
+                            .fail(self.task(), format!("fetch input: {other:?}"))
+                            .await
+                    }
                 }
             }
             self.flush().await;
@@ -385,20 +517,45 @@ impl Source {
                     c.stage(Item::Barrier(ckpt));
                 }
                 self.flush().await;
-                let snap = SourceSnapshot { ckpt, offset: self.offset };
+                let snap = SourceSnapshot {
+                    ckpt,
+                    offset: self.offset,
+                };
                 let name = blob_name(ckpt, self.ctx.attempt, self.task());
                 let bytes = codec::encode_framed(&snap);
                 let size = bytes.len() as u64;
                 match self.ctx.put_blob(name.clone(), bytes).await {
                     Ok(()) => {
-                        self.ctx.obs.emit(Event::SnapshotStored { attempt: self.ctx.attempt, task: self.task(), ckpt, bytes: size });
+                        self.ctx.obs.emit(Event::SnapshotStored {
+                            attempt: self.ctx.attempt,
+                            task: self.task(),
+                            ckpt,
+                            bytes: size,
+                        });
                         self.ctx.obs.point(FaultPoint::AfterSnapshotBeforeAck).await;
-                        self.ctx.obs.emit(Event::CheckpointAcked { attempt: self.ctx.attempt, task: self.task(), ckpt });
-                        let ack = Msg::Ack { attempt: self.ctx.attempt, ckpt, task: self.task(), blob: name, offset: Some(self.offset), finished: self.ended };
+                        self.ctx.obs.emit(Event::CheckpointAcked {
+                            attempt: self.ctx.attempt,
+                            task: self.task(),
+                            ckpt,
+                            offset: Some(self.offset),
+                        });
+                        let ack = Msg::Ack {
+                            attempt: self.ctx.attempt,
+                            ckpt,
+                            task: self.task(),
+                            blob: name,
+                            offset: Some(self.offset),
+                            finished: self.ended,
+                        };
                         self.ctx.to_coordinator(ack).await;
                     }
                     Err(e) => {
-                        let d = Msg::Decline { attempt: self.ctx.attempt, ckpt, task: self.task(), reason: e };
+                        let d = Msg::Decline {
+                            attempt: self.ctx.attempt,
+                            ckpt,
+                            task: self.task(),
+                            reason: e,
+                        };
                         self.ctx.to_coordinator(d).await;
                     }
                 }
@@ -435,7 +592,12 @@ impl Chain {
         TaskId::Chain(self.ctx.index)
     }
 
-    async fn restore(ctx: Ctx, pipeline: &Arc<dyn Pipeline>, snap: Option<ChainSnapshot>) -> Result<Chain, String> {
+    async fn restore(
+        ctx: Ctx,
+        pipeline: &Arc<dyn Pipeline>,
+        snap: Option<ChainSnapshot>,
+        fence_upto: CheckpointId,
+    ) -> Result<Chain, String> {
         let n = ctx.cfg.parallelism as usize;
         let i = ctx.index;
         let mut op = pipeline.create(i, n as u32);
@@ -445,23 +607,40 @@ impl Chain {
         let mut chain_state = (vec![0; n], vec![false; n], false, 0);
         let mut restored_ckpt = None;
         let mut pending_txns = Vec::new();
-        let mut mode = if exactly_once { SinkMode::Twopc(TxnBook::new(ctx.cfg.mutant)) } else { SinkMode::Plain(Vec::new()) };
+        let mut mode = if exactly_once {
+            SinkMode::Twopc(TxnBook::new(ctx.cfg.mutant))
+        } else {
+            SinkMode::Plain(Vec::new())
+        };
         if let Some(s) = &snap {
             op.restore(&s.op)?;
             assert_eq!(s.wms.len(), n);
             chain_state = (s.wms.clone(), s.ended.clone(), s.eoi_done, s.emitted_wm);
             restored_ckpt = Some(s.ckpt);
-            pending_txns = s.sink.pending.iter().map(|(c, t)| (*c, t.name.clone())).collect();
+            pending_txns = s
+                .sink
+                .pending
+                .iter()
+                .map(|(c, t)| (*c, t.name.clone()))
+                .collect();
         }
         if exactly_once {
             let snapshot = snap.as_ref().map(|s| s.sink.clone()).unwrap_or_default();
             let (mut book, commit, open) = TxnBook::restore(&snapshot, ctx.cfg.mutant);
             for (ckpt, txn) in commit {
                 match sink.recover_and_commit(&txn).await {
-                    Ok(()) => ctx.obs.emit(Event::CommitConfirmed { task: TaskId::Chain(i), ckpt, txn: txn.name.clone(), epoch: txn.epoch }),
-                    Err(SinkError::TxnLost(reason)) => {
-                        ctx.obs.emit(Event::CommitFailed { task: TaskId::Chain(i), ckpt, txn: txn.name.clone(), reason })
-                    }
+                    Ok(()) => ctx.obs.emit(Event::CommitConfirmed {
+                        task: TaskId::Chain(i),
+                        ckpt,
+                        txn: txn.name.clone(),
+                        epoch: txn.epoch,
+                    }),
+                    Err(SinkError::TxnLost(reason)) => ctx.obs.emit(Event::CommitFailed {
+                        task: TaskId::Chain(i),
+                        ckpt,
+                        txn: txn.name.clone(),
+                        reason,
+                    }),
                     Err(e) => return Err(format!("re-commit {}: {e}", txn.name)),
                 }
             }
@@ -469,17 +648,28 @@ impl Chain {
                 if ctx.cfg.mutant_is(Mutant::NoEpochBump) {
                     book.open = Some(sink.resume_unfenced(&open));
                 } else {
-                    sink.recover_and_abort(&open).await.map_err(|e| format!("abort restored {}: {e}", open.name))?;
-                    ctx.obs.emit(Event::SinkAborted { task: TaskId::Chain(i), txn: open.name.clone() });
+                    sink.recover_and_abort(&open)
+                        .await
+                        .map_err(|e| format!("abort restored {}: {e}", open.name))?;
+                    ctx.obs.emit(Event::SinkAborted {
+                        task: TaskId::Chain(i),
+                        txn: open.name.clone(),
+                    });
                 }
             }
             if !ctx.cfg.mutant_is(Mutant::NoAbortLingering) {
-                sink.abort_lingering().await.map_err(|e| format!("abort lingering: {e}"))?;
+                sink.abort_lingering(restored_ckpt, fence_upto)
+                    .await
+                    .map_err(|e| format!("abort lingering: {e}"))?;
             }
             if book.open.is_none() {
                 let hint = restored_ckpt.map_or(1, |c| c + 1);
                 let t = sink.begin(hint).await.map_err(|e| format!("begin: {e}"))?;
-                ctx.obs.emit(Event::TxnBegun { task: TaskId::Chain(i), txn: t.name.clone(), epoch: t.epoch });
+                ctx.obs.emit(Event::TxnBegun {
+                    task: TaskId::Chain(i),
+                    txn: t.name.clone(),
+                    epoch: t.epoch,
+                });
                 book.open = Some(t);
             }
             mode = SinkMode::Twopc(book);
@@ -518,8 +708,16 @@ impl Chain {
                     let (items, ack) = self.inputs[from as usize].receive(seq, items);
                     self.queues[from as usize].extend(items);
                     if let Some(seq) = ack {
-                        let msg = Msg::DataAck { attempt: self.ctx.attempt, from, to: self.ctx.index, seq };
-                        self.ctx.net.send(self.ctx.addrs.workers[from as usize], &msg).await;
+                        let msg = Msg::DataAck {
+                            attempt: self.ctx.attempt,
+                            from,
+                            to: self.ctx.index,
+                            seq,
+                        };
+                        self.ctx
+                            .net
+                            .send(self.ctx.addrs.workers[from as usize], &msg)
+                            .await;
                     }
                 }
                 Some(ChainCtl::Notify(ckpt)) => self.notify(ckpt).await,
@@ -532,7 +730,9 @@ impl Chain {
     async fn drain(&mut self) {
         let n = self.queues.len();
         loop {
-            let pick = (0..n).map(|k| (self.rr + k) % n).find(|&i| !self.queues[i].is_empty() && !self.aligner.is_blocked(i));
+            let pick = (0..n)
+                .map(|k| (self.rr + k) % n)
+                .find(|&i| !self.queues[i].is_empty() && !self.aligner.is_blocked(i));
             let Some(i) = pick else { return };
             self.rr = (i + 1) % n;
             let item = self.queues[i].pop_front().expect("non-empty queue");
@@ -563,7 +763,11 @@ impl Chain {
             Item::Barrier(ckpt) => {
                 for o in self.aligner.on_barrier(input, ckpt) {
                     if let Outcome::Snapshot(c) = o {
-                        self.ctx.obs.emit(Event::BarrierAligned { attempt: self.ctx.attempt, task: self.task(), ckpt: c });
+                        self.ctx.obs.emit(Event::BarrierAligned {
+                            attempt: self.ctx.attempt,
+                            task: self.task(),
+                            ckpt: c,
+                        });
                         self.checkpoint(c).await;
                     }
                 }
@@ -616,19 +820,37 @@ impl Chain {
                     self.ctx.fail(task, format!("pre-commit: {e}")).await;
                 }
                 let t = book.pre_committed(ckpt);
-                self.ctx.obs.emit(Event::PreCommitted { task, ckpt, txn: t.name.clone(), epoch: t.epoch, records: t.records });
+                self.ctx.obs.emit(Event::PreCommitted {
+                    task,
+                    ckpt,
+                    txn: t.name.clone(),
+                    epoch: t.epoch,
+                    records: t.records,
+                });
                 if self.ctx.cfg.mutant_is(Mutant::CommitOnPrecommit) {
                     // Planted bug: visible before the checkpoint completes.
                     if self.sink.commit(&t).await.is_ok() {
-                        self.ctx.obs.emit(Event::CommitConfirmed { task, ckpt, txn: t.name.clone(), epoch: t.epoch });
+                        self.ctx.obs.emit(Event::CommitConfirmed {
+                            task,
+                            ckpt,
+                            txn: t.name.clone(),
+                            epoch: t.epoch,
+                        });
                     }
                 }
-                self.ctx.obs.point(FaultPoint::AfterPrecommitBeforeAck).await;
+                self.ctx
+                    .obs
+                    .point(FaultPoint::AfterPrecommitBeforeAck)
+                    .await;
                 let next = match self.sink.begin(ckpt + 1).await {
                     Ok(t) => t,
                     Err(e) => self.ctx.fail(task, format!("begin: {e}")).await,
                 };
-                self.ctx.obs.emit(Event::TxnBegun { task, txn: next.name.clone(), epoch: next.epoch });
+                self.ctx.obs.emit(Event::TxnBegun {
+                    task,
+                    txn: next.name.clone(),
+                    epoch: next.epoch,
+                });
                 book.open = Some(next);
             }
             SinkMode::Plain(buf) => {
@@ -660,14 +882,36 @@ impl Chain {
         let size = bytes.len() as u64;
         match self.ctx.put_blob(name.clone(), bytes).await {
             Ok(()) => {
-                self.ctx.obs.emit(Event::SnapshotStored { attempt: self.ctx.attempt, task, ckpt, bytes: size });
+                self.ctx.obs.emit(Event::SnapshotStored {
+                    attempt: self.ctx.attempt,
+                    task,
+                    ckpt,
+                    bytes: size,
+                });
                 self.ctx.obs.point(FaultPoint::AfterSnapshotBeforeAck).await;
-                self.ctx.obs.emit(Event::CheckpointAcked { attempt: self.ctx.attempt, task, ckpt });
-                let ack = Msg::Ack { attempt: self.ctx.attempt, ckpt, task, blob: name, offset: None, finished: self.eoi_done };
+                self.ctx.obs.emit(Event::CheckpointAcked {
+                    attempt: self.ctx.attempt,
+                    task,
+                    ckpt,
+                    offset: None,
+                });
+                let ack = Msg::Ack {
+                    attempt: self.ctx.attempt,
+                    ckpt,
+                    task,
+                    blob: name,
+                    offset: None,
+                    finished: self.eoi_done,
+                };
                 self.ctx.to_coordinator(ack).await;
             }
             Err(e) => {
-                let d = Msg::Decline { attempt: self.ctx.attempt, ckpt, task, reason: e };
+                let d = Msg::Decline {
+                    attempt: self.ctx.attempt,
+                    ckpt,
+                    task,
+                    reason: e,
+                };
                 self.ctx.to_coordinator(d).await;
             }
         }
@@ -685,22 +929,41 @@ impl Chain {
                             self.ctx.obs.point(FaultPoint::BetweenCommits).await;
                         }
                         match self.sink.commit(&txn).await {
-                            Ok(()) => {
-                                self.ctx.obs.emit(Event::CommitConfirmed { task, ckpt: c, txn: txn.name.clone(), epoch: txn.epoch })
-                            }
+                            Ok(()) => self.ctx.obs.emit(Event::CommitConfirmed {
+                                task,
+                                ckpt: c,
+                                txn: txn.name.clone(),
+                                epoch: txn.epoch,
+                            }),
                             Err(SinkError::TxnLost(reason)) => {
-                                self.ctx.obs.emit(Event::CommitFailed { task, ckpt: c, txn: txn.name.clone(), reason })
+                                self.ctx.obs.emit(Event::CommitFailed {
+                                    task,
+                                    ckpt: c,
+                                    txn: txn.name.clone(),
+                                    reason,
+                                })
                             }
-                            Err(e) => self.ctx.fail(task, format!("commit {}: {e}", txn.name)).await,
+                            Err(e) => {
+                                self.ctx
+                                    .fail(task, format!("commit {}: {e}", txn.name))
+                                    .await
+                            }
                         }
                         book.settled(c);
                     }
                 }
             }
             self.ctx.obs.emit(Event::NotifyHandled { task, ckpt });
-            self.ctx.obs.point(FaultPoint::AfterCommitsBeforeNotifyAck).await;
+            self.ctx
+                .obs
+                .point(FaultPoint::AfterCommitsBeforeNotifyAck)
+                .await;
         }
-        let ack = Msg::NotifyAck { attempt: self.ctx.attempt, ckpt, task };
+        let ack = Msg::NotifyAck {
+            attempt: self.ctx.attempt,
+            ckpt,
+            task,
+        };
         self.ctx.to_coordinator(ack).await;
     }
 }

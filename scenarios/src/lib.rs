@@ -1,1 +1,52 @@
+//! The workloads: each an input generator driven by the seed, a pipeline
+//! (keyed operator) and a batch reference computed by independent code.
 
+pub mod inventory;
+pub mod risk_scoring;
+pub mod word_count;
+
+use exactsim_sim::scenario::Scenario;
+use std::sync::Arc;
+
+pub fn all() -> Vec<Arc<dyn Scenario>> {
+    vec![
+        Arc::new(word_count::WordCount),
+        Arc::new(inventory::Inventory),
+        Arc::new(risk_scoring::RiskScoring),
+    ]
+}
+
+pub fn by_name(name: &str) -> Option<Arc<dyn Scenario>> {
+    all().into_iter().find(|s| s.name() == name)
+}
+
+/// Shared by the generators: assign keys to partitions and lay records out
+/// per partition, ids unique, event time non-decreasing per partition.
+pub(crate) mod gen {
+    use exactsim_engine::types::Record;
+    use exactsim_sim::rng::SimRng;
+
+    /// `records` (key, value) drawn in global order; each key lives in
+    /// partition `key % partitions`; ts advances 0..=step_ms per record of
+    /// a partition.
+    pub fn layout(
+        rng: &mut SimRng,
+        partitions: u32,
+        draws: Vec<(u64, i64)>,
+        step_ms: u64,
+    ) -> Vec<Vec<Record>> {
+        let mut out: Vec<Vec<Record>> = (0..partitions).map(|_| Vec::new()).collect();
+        let mut ts = vec![0u64; partitions as usize];
+        for (i, (key, value)) in draws.into_iter().enumerate() {
+            let p = (key % partitions as u64) as usize;
+            ts[p] += rng.range(0, step_ms);
+            out[p].push(Record {
+                id: i as u64 + 1,
+                key,
+                ts_ms: ts[p],
+                value,
+            });
+        }
+        out
+    }
+}

@@ -10,14 +10,31 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum SimEvent {
     RunStarted,
-    FaultStarted { kind: String, detail: String },
-    FaultEnded { kind: String, detail: String },
-    NodeCrashed { node: String, cause: String, lost_bytes: u64, torn_files: u32 },
-    NodeRestarted { node: String },
+    FaultStarted {
+        kind: String,
+        detail: String,
+    },
+    FaultEnded {
+        kind: String,
+        detail: String,
+    },
+    NodeCrashed {
+        node: String,
+        cause: String,
+        lost_bytes: u64,
+        torn_files: u32,
+    },
+    NodeRestarted {
+        node: String,
+    },
     /// Every fault healed, every node up: the liveness phase begins.
     Healed,
     /// A fault point was reached (counted, not stamped in the history).
-    Observed { partition: u32, new_records: u64, open_txns: u32 },
+    Observed {
+        partition: u32,
+        new_records: u64,
+        open_txns: u32,
+    },
     RunEnded,
 }
 

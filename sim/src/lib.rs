@@ -1,11 +1,13 @@
 //! The simulated world: cluster on madsim, simulated disk, fault schedules,
 //! trace, oracles.
 
-pub mod rng;
-pub mod scenario;
+pub mod checks;
+pub mod disk;
 pub mod history;
 pub mod recorder;
+pub mod report;
+pub mod rng;
+pub mod runner;
+pub mod scenario;
 pub mod schedule;
 pub mod world;
-pub mod report;
-pub mod runner;

@@ -14,19 +14,63 @@ use std::collections::BTreeMap;
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum FaultEvent {
     /// Kill `node` at `at_ms`, restart it `down_ms` later.
-    Crash { at_ms: u64, node: String, down_ms: u64, disk: CrashMode },
+    Crash {
+        at_ms: u64,
+        node: String,
+        down_ms: u64,
+        disk: CrashMode,
+    },
     /// Kill `node` (any node if `None`) the `nth` time it reaches `point`.
-    CrashAtPoint { point: FaultPoint, node: Option<String>, nth: u32, down_ms: u64, disk: CrashMode },
+    CrashAtPoint {
+        point: FaultPoint,
+        node: Option<String>,
+        nth: u32,
+        down_ms: u64,
+        disk: CrashMode,
+    },
     /// Cut the link between `a` and `b` (only `a -> b` if `one_way`).
-    Partition { at_ms: u64, dur_ms: u64, a: String, b: String, one_way: bool },
+    Partition {
+        at_ms: u64,
+        dur_ms: u64,
+        a: String,
+        b: String,
+        one_way: bool,
+    },
     /// Cut every link of `node`.
-    Isolate { at_ms: u64, dur_ms: u64, node: String },
-    PacketLoss { at_ms: u64, dur_ms: u64, permille: u32 },
+    Isolate {
+        at_ms: u64,
+        dur_ms: u64,
+        node: String,
+    },
+    PacketLoss {
+        at_ms: u64,
+        dur_ms: u64,
+        permille: u32,
+    },
     /// Network latency raised to up to `latency_ms` for a window.
-    Latency { at_ms: u64, dur_ms: u64, latency_ms: u64 },
-    SlowDisk { at_ms: u64, dur_ms: u64, node: String, latency_ms: u64 },
-    DiskErrors { at_ms: u64, dur_ms: u64, node: String, permille: u32 },
-    CorruptReads { at_ms: u64, dur_ms: u64, node: String, permille: u32 },
+    Latency {
+        at_ms: u64,
+        dur_ms: u64,
+        latency_ms: u64,
+    },
+    SlowDisk {
+        at_ms: u64,
+        dur_ms: u64,
+        node: String,
+        latency_ms: u64,
+    },
+    DiskErrors {
+        at_ms: u64,
+        dur_ms: u64,
+        node: String,
+        permille: u32,
+    },
+    CorruptReads {
+        at_ms: u64,
+        dur_ms: u64,
+        node: String,
+        permille: u32,
+    },
 }
 
 impl FaultEvent {
@@ -198,15 +242,23 @@ impl Profile {
             return Ok(p);
         }
         if spec.ends_with(".toml") || std::path::Path::new(spec).exists() {
-            let text = std::fs::read_to_string(spec).map_err(|e| format!("cannot read profile file {spec}: {e}"))?;
+            let text = std::fs::read_to_string(spec)
+                .map_err(|e| format!("cannot read profile file {spec}: {e}"))?;
             return Profile::from_toml(&text).map_err(|e| format!("bad profile file {spec}: {e}"));
         }
-        Err(format!("unknown profile '{spec}' (expected one of {} or a .toml file)", PROFILE_NAMES.join(", ")))
+        Err(format!(
+            "unknown profile '{spec}' (expected one of {} or a .toml file)",
+            PROFILE_NAMES.join(", ")
+        ))
     }
 }
 
 pub fn node_names(workers: u32) -> Vec<String> {
-    let mut v = vec!["coordinator".to_string(), "broker".to_string(), "store".to_string()];
+    let mut v = vec![
+        "coordinator".to_string(),
+        "broker".to_string(),
+        "store".to_string(),
+    ];
     v.extend((0..workers).map(|i| format!("worker-{i}")));
     v
 }
@@ -217,11 +269,15 @@ pub const DISK_NODES: [&str; 3] = ["coordinator", "broker", "store"];
 pub fn generate(seed: u64, profile: &Profile, workers: u32) -> Schedule {
     let mut rng = SimRng::derive(seed, Stream::Faults);
     let mut swarm = SimRng::derive(seed, Stream::Swarm);
-    let mut count = |max: u32, rng_sw: &mut SimRng| -> u32 {
+    let count = |max: u32, rng_sw: &mut SimRng| -> u32 {
         if max == 0 {
             0
         } else if profile.swarm {
-            if rng_sw.chance(1, 2) { rng_sw.range(1, max as u64) as u32 } else { 0 }
+            if rng_sw.chance(1, 2) {
+                rng_sw.range(1, max as u64) as u32
+            } else {
+                0
+            }
         } else {
             max
         }
@@ -240,7 +296,7 @@ pub fn generate(seed: u64, profile: &Profile, workers: u32) -> Schedule {
     let nodes = node_names(workers);
     let horizon = profile.safety_ms;
     let mut events = Vec::new();
-    let mut disk_mode = |rng: &mut SimRng| -> CrashMode {
+    let disk_mode = |rng: &mut SimRng| -> CrashMode {
         match (lose, torn) {
             (_, true) if rng.chance(1, 2) => CrashMode::Torn,
             (true, _) => CrashMode::LoseUnsynced,
@@ -252,54 +308,102 @@ pub fn generate(seed: u64, profile: &Profile, workers: u32) -> Schedule {
         let node = rng.pick(&nodes).clone();
         let down_ms = rng.range(20, 400);
         let disk = disk_mode(&mut rng);
-        events.push(FaultEvent::Crash { at_ms, node, down_ms, disk });
+        events.push(FaultEvent::Crash {
+            at_ms,
+            node,
+            down_ms,
+            disk,
+        });
     }
     for _ in 0..n_point {
         let point = *rng.pick(&FaultPoint::ALL);
         let nth = rng.range(1, 4) as u32;
         let down_ms = rng.range(20, 300);
         let disk = disk_mode(&mut rng);
-        events.push(FaultEvent::CrashAtPoint { point, node: None, nth, down_ms, disk });
+        events.push(FaultEvent::CrashAtPoint {
+            point,
+            node: None,
+            nth,
+            down_ms,
+            disk,
+        });
     }
     for _ in 0..n_part {
         let at_ms = rng.range(0, horizon);
         let dur_ms = rng.range(50, 600);
         if rng.chance(1, 3) {
             let node = rng.pick(&nodes).clone();
-            events.push(FaultEvent::Isolate { at_ms, dur_ms, node });
+            events.push(FaultEvent::Isolate {
+                at_ms,
+                dur_ms,
+                node,
+            });
         } else {
             let a = rng.pick(&nodes).clone();
             let others: Vec<String> = nodes.iter().filter(|n| **n != a).cloned().collect();
             let b = rng.pick(&others).clone();
             let one_way = rng.chance(1, 3);
-            events.push(FaultEvent::Partition { at_ms, dur_ms, a, b, one_way });
+            events.push(FaultEvent::Partition {
+                at_ms,
+                dur_ms,
+                a,
+                b,
+                one_way,
+            });
         }
     }
     for _ in 0..n_loss {
         let at_ms = rng.range(0, horizon);
-        events.push(FaultEvent::PacketLoss { at_ms, dur_ms: rng.range(100, 800), permille: rng.range(20, 300) as u32 });
+        events.push(FaultEvent::PacketLoss {
+            at_ms,
+            dur_ms: rng.range(100, 800),
+            permille: rng.range(20, 300) as u32,
+        });
     }
     for _ in 0..n_lat {
         let at_ms = rng.range(0, horizon);
-        events.push(FaultEvent::Latency { at_ms, dur_ms: rng.range(100, 800), latency_ms: rng.range(20, 200) });
+        events.push(FaultEvent::Latency {
+            at_ms,
+            dur_ms: rng.range(100, 800),
+            latency_ms: rng.range(20, 200),
+        });
     }
     for _ in 0..n_slow {
         let at_ms = rng.range(0, horizon);
         let node = rng.pick(&DISK_NODES).to_string();
-        events.push(FaultEvent::SlowDisk { at_ms, dur_ms: rng.range(100, 1000), node, latency_ms: rng.range(20, 300) });
+        events.push(FaultEvent::SlowDisk {
+            at_ms,
+            dur_ms: rng.range(100, 1000),
+            node,
+            latency_ms: rng.range(20, 300),
+        });
     }
     for _ in 0..n_err {
         let at_ms = rng.range(0, horizon);
         let node = rng.pick(&DISK_NODES).to_string();
-        events.push(FaultEvent::DiskErrors { at_ms, dur_ms: rng.range(50, 500), node, permille: rng.range(20, 300) as u32 });
+        events.push(FaultEvent::DiskErrors {
+            at_ms,
+            dur_ms: rng.range(50, 500),
+            node,
+            permille: rng.range(20, 300) as u32,
+        });
     }
     for _ in 0..n_corrupt {
         let at_ms = rng.range(0, horizon);
         let node = rng.pick(&DISK_NODES).to_string();
-        events.push(FaultEvent::CorruptReads { at_ms, dur_ms: rng.range(100, 1000), node, permille: rng.range(50, 500) as u32 });
+        events.push(FaultEvent::CorruptReads {
+            at_ms,
+            dur_ms: rng.range(100, 1000),
+            node,
+            permille: rng.range(50, 500) as u32,
+        });
     }
     events.sort_by_key(|e| e.at_ms());
-    Schedule { safety_ms: profile.safety_ms, liveness_ms: profile.liveness_ms, events }
+    Schedule {
+        safety_ms: profile.safety_ms,
+        liveness_ms: profile.liveness_ms,
+        events,
+    }
 }
 
 /// Count of events per kind.
@@ -327,12 +431,16 @@ mod tests {
             }
         }
         assert!(Profile::named("bogus").is_none());
-        assert!(Profile::resolve("bogus").unwrap_err().contains("unknown profile"));
+        assert!(Profile::resolve("bogus")
+            .unwrap_err()
+            .contains("unknown profile"));
     }
 
     #[test]
     fn toml_profile_roundtrip_and_errors() {
-        let p = Profile::from_toml("name = \"gate\"\ncrash = 2\npartition = 1\nlose_unsynced = true\n").unwrap();
+        let p =
+            Profile::from_toml("name = \"gate\"\ncrash = 2\npartition = 1\nlose_unsynced = true\n")
+                .unwrap();
         assert_eq!(p.crash, 2);
         assert!(!generate(1, &p, 3).events.is_empty());
         assert!(Profile::from_toml("name = \"x\"\ncrahs = 2\n").is_err());

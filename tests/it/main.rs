@@ -1,1 +1,13 @@
+//! Integration tests of the whole, compiled into one binary (as RisingWave
+//! does) to keep link times down.
 
+mod cli;
+mod common;
+mod coverage;
+mod determinism;
+mod engine_recovery;
+mod modes;
+mod mutants;
+mod profiles;
+mod replay;
+mod snapshots;

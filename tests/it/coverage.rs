@@ -1,0 +1,62 @@
+//! Faults that never bite prove nothing: across a handful of seeds every
+//! fault kind must actually land, counted in the reports' `faults` map, and
+//! the fault points of the protocol must be reached.
+
+use crate::common::*;
+use exactsim_engine::types::DeliveryMode;
+use std::collections::BTreeMap;
+
+#[test]
+fn every_fault_kind_lands() {
+    let mut total: BTreeMap<String, u64> = BTreeMap::new();
+    let mut points: BTreeMap<String, u64> = BTreeMap::new();
+    for (profile, seeds) in [
+        ("disk", 0..6u64),
+        ("partition", 0..4),
+        ("slow-disk", 0..3),
+        ("crash", 0..6),
+        ("chaos", 0..6),
+    ] {
+        for seed in seeds {
+            let out = go(
+                make("word_count", seed, profile, DeliveryMode::ExactlyOnce, None),
+                profile,
+            );
+            assert_pass(&out);
+            for (k, v) in &out.report.faults {
+                *total.entry(k.clone()).or_insert(0) += v;
+            }
+            for (k, v) in &out.report.fault_points {
+                *points
+                    .entry(k.split(':').next().unwrap().to_string())
+                    .or_insert(0) += v;
+            }
+        }
+    }
+    for kind in [
+        "crash",
+        "crash_at_point",
+        "partition",
+        "isolate",
+        "packet_loss",
+        "latency",
+        "slow_disk",
+        "disk_errors",
+        "corrupt_reads",
+        "io_error",
+        "corrupt_read",
+        "lost_unsynced",
+    ] {
+        assert!(
+            total.get(kind).copied().unwrap_or(0) > 0,
+            "fault kind {kind} never landed: {total:?}"
+        );
+    }
+    for p in exactsim_engine::observe::FaultPoint::ALL {
+        assert!(
+            points.get(p.name()).copied().unwrap_or(0) > 0,
+            "fault point {} never reached: {points:?}",
+            p.name()
+        );
+    }
+}

@@ -1,0 +1,23 @@
+//! Harness power: every planted bug is detected within its seed budget.
+
+use exactsim_engine::config::Mutant;
+
+/// Seeds tried per mutant before calling it escaped.
+const BUDGET: u64 = 40;
+
+#[test]
+fn every_mutant_is_detected() {
+    let scenarios = exactsim_scenarios::all();
+    let rows = exactsim::mutants::hunt_all(&scenarios, BUDGET, 0, true);
+    let table = exactsim::mutants::render(&rows);
+    println!("{table}");
+    for r in &rows {
+        assert!(
+            r.detected.is_some(),
+            "mutant {} escaped {} seeds:\n{table}",
+            r.mutant.name(),
+            BUDGET
+        );
+    }
+    assert_eq!(rows.len(), Mutant::ALL.len());
+}

@@ -1,0 +1,67 @@
+//! Replay files: a shrunk failure replays to the same check; the regression
+//! corpus in `tests/corpus/` replays with its frozen schedules.
+
+use crate::common::*;
+use exactsim::replay::{shrink, ReplayFile};
+use exactsim_engine::config::Mutant;
+use exactsim_engine::types::DeliveryMode;
+
+#[test]
+fn shrink_then_replay_reproduces_the_same_check() {
+    let spec = make(
+        "word_count",
+        3,
+        "chaos",
+        DeliveryMode::ExactlyOnce,
+        Some(Mutant::NoRecommitOnRecovery),
+    );
+    let r = match shrink(spec, "chaos", 200) {
+        Ok(r) => r,
+        Err(e) => panic!("seed 3 must fail with the mutant: {e}"),
+    };
+    assert!(
+        r.file.schedule.events.len() <= 3,
+        "shrunk schedule too big: {:?}",
+        r.file.schedule.events
+    );
+    let text = r.file.to_json();
+    let back = ReplayFile::parse(&text, "test").unwrap();
+    let out = go(back.to_spec().unwrap(), &back.profile);
+    let check = r.file.check.clone().unwrap();
+    assert!(
+        out.report.violations.iter().any(|v| v.check == check),
+        "replay did not fail {check}: {}",
+        out.report.summary_line()
+    );
+}
+
+/// Frozen regression cases. Each file stores its explicit schedule; the
+/// code version is not required to match (the schedule, not the seed, is
+/// what is frozen), but the expected verdict is.
+#[test]
+fn corpus_replays() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus");
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).unwrap() {
+        let path = e.unwrap().path();
+        if path.extension().is_none_or(|x| x != "json") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        v["code_version"] = serde_json::Value::String(exactsim::code_version().into());
+        let f = ReplayFile::parse(&v.to_string(), &path.display().to_string()).unwrap();
+        let out = go(f.to_spec().unwrap(), &f.profile);
+        match &f.check {
+            Some(c) => assert!(
+                out.report.violations.iter().any(|v| &v.check == c),
+                "{}: expected {c}: {}",
+                path.display(),
+                out.report.summary_line()
+            ),
+            None => assert_pass(&out),
+        }
+        n += 1;
+    }
+    assert!(n > 0, "the corpus is empty");
+}
