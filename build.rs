@@ -33,9 +33,5 @@ fn main() {
             h = h.wrapping_mul(0x0000_0100_0000_01B3);
         }
     }
-    println!(
-        "cargo:rustc-env=EXACTSIM_CODE_VERSION={}+{:016x}",
-        std::env::var("CARGO_PKG_VERSION").unwrap(),
-        h
-    );
+    println!("cargo:rustc-env=EXACTSIM_CODE_VERSION={}+{:016x}", std::env::var("CARGO_PKG_VERSION").unwrap(), h);
 }

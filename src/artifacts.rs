@@ -34,15 +34,9 @@ pub fn trace_text(out: &Outcome) -> String {
 pub fn write_failure(dir: &Path, out: &Outcome, replay: Option<&ReplayFile>) {
     let base = dir.join(format!("{}-{}", out.report.scenario, out.report.seed));
     let _ = std::fs::create_dir_all(&base);
-    let _ = std::fs::write(
-        base.join("report.json"),
-        serde_json::to_string_pretty(&out.report).unwrap(),
-    );
+    let _ = std::fs::write(base.join("report.json"), serde_json::to_string_pretty(&out.report).unwrap());
     let _ = std::fs::write(base.join("trace.jsonl"), trace_text(out));
-    let title = format!(
-        "{} seed {} {}",
-        out.report.scenario, out.report.seed, out.report.profile
-    );
+    let title = format!("{} seed {} {}", out.report.scenario, out.report.seed, out.report.profile);
     let _ = std::fs::write(
         base.join("timeline.html"),
         crate::timeline::render(&out.result.history, &out.report.violations, &title),

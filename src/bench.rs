@@ -14,14 +14,7 @@ pub fn run(seeds: u64) -> String {
     ));
     s.push_str(&format!(
         "{:<14} {:<10} {:>9} {:>12} {:>12} {:>10} {:>12} {:>12}\n",
-        "scenario",
-        "profile",
-        "seeds/s",
-        "sim_s/wall_s",
-        "events/s",
-        "msgs/run",
-        "ckpt_ms_avg",
-        "recov_ms_avg"
+        "scenario", "profile", "seeds/s", "sim_s/wall_s", "events/s", "msgs/run", "ckpt_ms_avg", "recov_ms_avg"
     ));
     for sc in exactsim_scenarios::all() {
         for p in PROFILE_NAMES {
@@ -31,16 +24,7 @@ pub fn run(seeds: u64) -> String {
             let (mut sim_ms, mut events, mut msgs, mut ck, mut ckn, mut rec, mut recn) =
                 (0u64, 0u64, 0u64, 0.0, 0u64, 0.0, 0u64);
             for seed in 0..seeds {
-                let out = run_one(
-                    spec(
-                        sc.clone(),
-                        seed,
-                        profile.clone(),
-                        DeliveryMode::ExactlyOnce,
-                        None,
-                    ),
-                    p,
-                );
+                let out = run_one(spec(sc.clone(), seed, profile.clone(), DeliveryMode::ExactlyOnce, None), p);
                 sim_ms += out.report.sim_time_ms;
                 events += out.report.events;
                 msgs += out.report.net_messages;

@@ -80,27 +80,18 @@ pub struct CampaignReport {
 
 /// The seeds of this shard.
 pub fn shard_seeds(first: u64, n: u64, shard: Option<(u64, u64)>) -> Vec<u64> {
-    (0..n)
-        .filter(|i| shard.is_none_or(|(k, of)| i % of == k - 1))
-        .map(|i| first.wrapping_add(i))
-        .collect()
+    (0..n).filter(|i| shard.is_none_or(|(k, of)| i % of == k - 1)).map(|i| first.wrapping_add(i)).collect()
 }
 
 pub fn run_campaign(c: &CampaignSpec) -> CampaignReport {
     let seeds = shard_seeds(c.first_seed, c.seeds, c.shard);
-    let work: Vec<(Arc<dyn Scenario>, u64)> = c
-        .scenarios
-        .iter()
-        .flat_map(|s| seeds.iter().map(move |seed| (s.clone(), *seed)))
-        .collect();
+    let work: Vec<(Arc<dyn Scenario>, u64)> =
+        c.scenarios.iter().flat_map(|s| seeds.iter().map(move |seed| (s.clone(), *seed))).collect();
     let total = work.len();
     let bar = if c.progress && std::io::stderr().is_terminal() {
         let b = indicatif::ProgressBar::new(total as u64);
         b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{bar:40} {pos}/{len} seeds  {per_sec}  eta {eta}  {msg}",
-            )
-            .unwrap(),
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} seeds  {per_sec}  eta {eta}  {msg}").unwrap(),
         );
         Some(b)
     } else {
@@ -109,8 +100,7 @@ pub fn run_campaign(c: &CampaignSpec) -> CampaignReport {
     #[allow(clippy::disallowed_methods)]
     let t0 = std::time::Instant::now();
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<(RunReport, Option<bool>, Option<ReplayFile>)>>> =
-        Mutex::new(vec![None; total]);
+    let results: Mutex<Vec<Option<(RunReport, Option<bool>, Option<ReplayFile>)>>> = Mutex::new(vec![None; total]);
     let fails = AtomicUsize::new(0);
     std::thread::scope(|scope| {
         for _ in 0..c.jobs.max(1) {
@@ -129,8 +119,7 @@ pub fn run_campaign(c: &CampaignSpec) -> CampaignReport {
                 } else {
                     None
                 };
-                let replay = (out.report.verdict != "pass")
-                    .then(|| ReplayFile::from_outcome(&out, &c.profile_arg));
+                let replay = (out.report.verdict != "pass").then(|| ReplayFile::from_outcome(&out, &c.profile_arg));
                 if out.report.verdict != "pass" {
                     fails.fetch_add(1, Ordering::SeqCst);
                 }
@@ -151,12 +140,8 @@ pub fn run_campaign(c: &CampaignSpec) -> CampaignReport {
         b.finish_and_clear();
     }
     let wall_ms = t0.elapsed().as_millis() as u64;
-    let results: Vec<(RunReport, Option<bool>, Option<ReplayFile>)> = results
-        .into_inner()
-        .unwrap()
-        .into_iter()
-        .map(|r| r.expect("every run finished"))
-        .collect();
+    let results: Vec<(RunReport, Option<bool>, Option<ReplayFile>)> =
+        results.into_inner().unwrap().into_iter().map(|r| r.expect("every run finished")).collect();
     let mut rep = CampaignReport {
         profile: c.profile_arg.clone(),
         mode: c.mode.name().into(),
@@ -167,11 +152,7 @@ pub fn run_campaign(c: &CampaignSpec) -> CampaignReport {
         code_version: crate::code_version().into(),
         verdict: "pass".into(),
         wall_ms,
-        seeds_per_sec: if wall_ms == 0 {
-            0.0
-        } else {
-            total as f64 * 1000.0 / wall_ms as f64
-        },
+        seeds_per_sec: if wall_ms == 0 { 0.0 } else { total as f64 * 1000.0 / wall_ms as f64 },
         faults: BTreeMap::new(),
         coverage: BTreeMap::new(),
         scenarios: BTreeMap::new(),
@@ -219,10 +200,7 @@ pub fn run_campaign(c: &CampaignSpec) -> CampaignReport {
     }
     if let Some(dir) = &c.report_dir {
         let _ = std::fs::create_dir_all(dir);
-        let _ = std::fs::write(
-            dir.join("campaign.json"),
-            serde_json::to_string_pretty(&rep).unwrap(),
-        );
+        let _ = std::fs::write(dir.join("campaign.json"), serde_json::to_string_pretty(&rep).unwrap());
     }
     if let Some(j) = &c.junit {
         if let Some(p) = j.parent() {
@@ -238,44 +216,17 @@ pub fn summary_table(rep: &CampaignReport) -> String {
     let mut s = String::new();
     s.push_str(&format!(
         "{:<14} {:>6} {:>10} {:>8} {:>11} {:>10} {:>10} {:>9} {:>12}\n",
-        "scenario",
-        "runs",
-        "violations",
-        "failed",
-        "faults",
-        "checkpts",
-        "recoveries",
-        "dups",
-        "sim_s/wall_s"
+        "scenario", "runs", "violations", "failed", "faults", "checkpts", "recoveries", "dups", "sim_s/wall_s"
     ));
     for (name, x) in &rep.scenarios {
-        let ratio = if x.wall_ms == 0 {
-            0.0
-        } else {
-            x.sim_time_ms as f64 / x.wall_ms as f64
-        };
+        let ratio = if x.wall_ms == 0 { 0.0 } else { x.sim_time_ms as f64 / x.wall_ms as f64 };
         s.push_str(&format!(
             "{:<14} {:>6} {:>10} {:>8} {:>11} {:>10} {:>10} {:>9} {:>12.0}\n",
-            name,
-            x.runs,
-            x.violations,
-            x.failed_runs,
-            x.faults,
-            x.checkpoints,
-            x.recoveries,
-            x.duplicates,
-            ratio
+            name, x.runs, x.violations, x.failed_runs, x.faults, x.checkpoints, x.recoveries, x.duplicates, ratio
         ));
     }
     let faults: Vec<String> = rep.faults.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    s.push_str(&format!(
-        "faults injected: {}\n",
-        if faults.is_empty() {
-            "none".into()
-        } else {
-            faults.join(" ")
-        }
-    ));
+    s.push_str(&format!("faults injected: {}\n", if faults.is_empty() { "none".into() } else { faults.join(" ") }));
     s.push_str(&format!(
         "verdict={} runs={} failed={} determinism_failures={} wall_ms={} seeds/s={:.1} profile={} mode={}{}\n",
         rep.verdict,

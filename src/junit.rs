@@ -4,10 +4,7 @@
 use crate::campaign::CampaignReport;
 
 pub fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 pub fn render(rep: &CampaignReport) -> String {
@@ -28,23 +25,11 @@ pub fn render(rep: &CampaignReport) -> String {
     ));
     for r in &rep.runs {
         let name = format!("{} seed {}", r.scenario, r.seed);
-        s.push_str(&format!(
-            "    <testcase classname=\"exactsim.{}\" name=\"{}\"",
-            escape(&r.scenario),
-            escape(&name)
-        ));
-        match rep
-            .failures
-            .iter()
-            .find(|f| f.seed == r.seed && f.scenario == r.scenario)
-        {
+        s.push_str(&format!("    <testcase classname=\"exactsim.{}\" name=\"{}\"", escape(&r.scenario), escape(&name)));
+        match rep.failures.iter().find(|f| f.seed == r.seed && f.scenario == r.scenario) {
             None => s.push_str("/>\n"),
             Some(f) => {
-                let first = f
-                    .violations
-                    .first()
-                    .map(|v| format!("{}: {}", v.check, v.message))
-                    .unwrap_or_default();
+                let first = f.violations.first().map(|v| format!("{}: {}", v.check, v.message)).unwrap_or_default();
                 let mut body = String::new();
                 for v in &f.violations {
                     body.push_str(&format!("{} {}\n", v.check, v.message));

@@ -27,10 +27,7 @@ pub fn parse_seed(s: &str) -> Result<u64, String> {
 pub fn resolve_scenario(name: &str) -> Result<Arc<dyn Scenario>, String> {
     exactsim_scenarios::by_name(name).ok_or_else(|| {
         let names: Vec<&str> = exactsim_scenarios::all().iter().map(|s| s.name()).collect();
-        format!(
-            "unknown scenario '{name}' (expected one of: {})",
-            names.join(", ")
-        )
+        format!("unknown scenario '{name}' (expected one of: {})", names.join(", "))
     })
 }
 
@@ -43,17 +40,13 @@ pub fn resolve_scenarios(name: &str) -> Result<Vec<Arc<dyn Scenario>>, String> {
 }
 
 pub fn parse_mode(s: &str) -> Result<DeliveryMode, String> {
-    DeliveryMode::parse(s)
-        .ok_or_else(|| format!("unknown mode '{s}' (expected exactly-once or at-least-once)"))
+    DeliveryMode::parse(s).ok_or_else(|| format!("unknown mode '{s}' (expected exactly-once or at-least-once)"))
 }
 
 pub fn parse_mutant(s: &str) -> Result<Mutant, String> {
     Mutant::parse(s).ok_or_else(|| {
         let names: Vec<&str> = Mutant::ALL.iter().map(|m| m.name()).collect();
-        format!(
-            "unknown mutant '{s}' (expected one of: {})",
-            names.join(", ")
-        )
+        format!("unknown mutant '{s}' (expected one of: {})", names.join(", "))
     })
 }
 
@@ -64,16 +57,7 @@ pub fn spec(
     mode: DeliveryMode,
     mutant: Option<Mutant>,
 ) -> RunSpec {
-    RunSpec {
-        scenario,
-        seed,
-        profile,
-        mode,
-        mutant,
-        schedule: None,
-        config: None,
-        keep_chain: false,
-    }
+    RunSpec { scenario, seed, profile, mode, mutant, schedule: None, config: None, keep_chain: false }
 }
 
 /// Run one seed and check it. Wall time is measured here, in the harness,
@@ -81,9 +65,7 @@ pub fn spec(
 pub fn run_one(spec: RunSpec, profile_arg: &str) -> Outcome {
     #[allow(clippy::disallowed_methods)]
     let t0 = std::time::Instant::now();
-    execute(spec, profile_arg, code_version(), move || {
-        t0.elapsed().as_millis() as u64
-    })
+    execute(spec, profile_arg, code_version(), move || t0.elapsed().as_millis() as u64)
 }
 
 pub mod artifacts;

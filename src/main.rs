@@ -122,18 +122,13 @@ fn usage(msg: String) -> ExitCode {
 }
 
 fn parse_count(s: &str, what: &str) -> Result<u64, String> {
-    s.trim()
-        .parse::<u64>()
-        .map_err(|_| format!("malformed {what} '{s}' (expected a non-negative integer)"))
+    s.trim().parse::<u64>().map_err(|_| format!("malformed {what} '{s}' (expected a non-negative integer)"))
 }
 
 fn parse_shard(s: &str) -> Result<(u64, u64), String> {
     let bad = || format!("malformed shard '{s}' (expected K/N with 1 <= K <= N)");
     let (k, n) = s.split_once('/').ok_or_else(bad)?;
-    let (k, n) = (
-        k.parse::<u64>().map_err(|_| bad())?,
-        n.parse::<u64>().map_err(|_| bad())?,
-    );
+    let (k, n) = (k.parse::<u64>().map_err(|_| bad())?, n.parse::<u64>().map_err(|_| bad())?);
     if k == 0 || n == 0 || k > n {
         return Err(bad());
     }
@@ -187,13 +182,7 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Cmd::Run {
-            args,
-            trace,
-            timeline,
-            check_determinism,
-            json,
-        } => {
+        Cmd::Run { args, trace, timeline, check_determinism, json } => {
             let mut spec = match run_spec(&args) {
                 Ok(s) => s,
                 Err(e) => return usage(e),
@@ -207,14 +196,8 @@ fn main() -> ExitCode {
                 }
             }
             if let Some(p) = &timeline {
-                let title = format!(
-                    "{} seed {} {}",
-                    out.report.scenario, out.report.seed, out.report.profile
-                );
-                if let Err(e) = write_file(
-                    p,
-                    &timeline::render(&out.result.history, &out.report.violations, &title),
-                ) {
+                let title = format!("{} seed {} {}", out.report.scenario, out.report.seed, out.report.profile);
+                if let Err(e) = write_file(p, &timeline::render(&out.result.history, &out.report.violations, &title)) {
                     return usage(e);
                 }
             }
@@ -222,10 +205,7 @@ fn main() -> ExitCode {
             if check_determinism {
                 let again = run_one(spec, &args.profile);
                 match exactsim_sim::runner::first_divergence(&out.result, &again.result) {
-                    None => eprintln!(
-                        "determinism: ok, both runs trace_hash={}",
-                        again.report.trace_hash
-                    ),
+                    None => eprintln!("determinism: ok, both runs trace_hash={}", again.report.trace_hash),
                     Some(d) => {
                         eprintln!("determinism: FAILED: the runs diverge at event {}", d.index);
                         eprintln!("  first run:  {:?}", d.first);
@@ -278,10 +258,7 @@ fn main() -> ExitCode {
                 print!("{}", summary_table(&rep));
                 for f in rep.failures.iter().take(10) {
                     let v = &f.violations[0];
-                    println!(
-                        "FAIL {} seed {}: {} {}",
-                        f.scenario, f.seed, v.check, v.message
-                    );
+                    println!("FAIL {} seed {}: {} {}", f.scenario, f.seed, v.check, v.message);
                     println!("  reproduce: {}", f.repro);
                 }
             }
@@ -300,18 +277,11 @@ fn main() -> ExitCode {
             print_outcome(&out, false);
             if let Some(check) = &f.check {
                 let same = out.report.violations.iter().any(|v| &v.check == check);
-                println!(
-                    "replay: recorded failure {check} {}",
-                    if same { "reproduced" } else { "NOT reproduced" }
-                );
+                println!("replay: recorded failure {check} {}", if same { "reproduced" } else { "NOT reproduced" });
             }
             ExitCode::from(if out.report.verdict == "pass" { 0 } else { 1 })
         }
-        Cmd::Shrink {
-            args,
-            out,
-            max_runs,
-        } => {
+        Cmd::Shrink { args, out, max_runs } => {
             let spec = match run_spec(&args) {
                 Ok(s) => s,
                 Err(e) => return usage(e),
@@ -332,21 +302,13 @@ fn main() -> ExitCode {
                     for e in &r.file.schedule.events {
                         println!("  {}", e.describe());
                     }
-                    println!(
-                        "replay with: cargo run --release -- replay {}",
-                        out.display()
-                    );
+                    println!("replay with: cargo run --release -- replay {}", out.display());
                     ExitCode::SUCCESS
                 }
                 Err(e) => usage(e),
             }
         }
-        Cmd::Mutants {
-            scenario,
-            seeds,
-            list,
-            first_seed,
-        } => {
+        Cmd::Mutants { scenario, seeds, list, first_seed } => {
             if list {
                 for m in Mutant::ALL {
                     println!("{}", m.name());
@@ -354,11 +316,7 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             let args = (|| -> Result<_, String> {
-                Ok((
-                    resolve_scenarios(&scenario)?,
-                    parse_count(&seeds, "seed count")?,
-                    parse_seed(&first_seed)?,
-                ))
+                Ok((resolve_scenarios(&scenario)?, parse_count(&seeds, "seed count")?, parse_seed(&first_seed)?))
             })();
             let (scenarios, seeds, first) = match args {
                 Ok(a) => a,
@@ -366,11 +324,7 @@ fn main() -> ExitCode {
             };
             let table = exactsim::mutants::hunt_all(&scenarios, seeds, first, true);
             print!("{}", exactsim::mutants::render(&table));
-            ExitCode::from(if table.iter().all(|r| r.detected.is_some()) {
-                0
-            } else {
-                1
-            })
+            ExitCode::from(if table.iter().all(|r| r.detected.is_some()) { 0 } else { 1 })
         }
         Cmd::Bench { seeds } => {
             let n = match parse_count(&seeds, "seed count") {

@@ -37,16 +37,7 @@ pub fn hunt(m: Mutant, scenarios: &[Arc<dyn Scenario>], budget: u64, first: u64)
     for i in 0..budget {
         let sc = &scenarios[(i as usize) % scenarios.len()];
         let seed = first.wrapping_add(i);
-        let out = run_one(
-            spec(
-                sc.clone(),
-                seed,
-                profile.clone(),
-                DeliveryMode::ExactlyOnce,
-                Some(m),
-            ),
-            PROFILE,
-        );
+        let out = run_one(spec(sc.clone(), seed, profile.clone(), DeliveryMode::ExactlyOnce, Some(m)), PROFILE);
         if let Some(v) = out.report.violations.first() {
             return MutantRow {
                 mutant: m,
@@ -62,21 +53,11 @@ pub fn hunt(m: Mutant, scenarios: &[Arc<dyn Scenario>], budget: u64, first: u64)
             };
         }
     }
-    MutantRow {
-        mutant: m,
-        detected: None,
-        seeds_tried: budget,
-        wall_ms: t0.elapsed().as_millis() as u64,
-    }
+    MutantRow { mutant: m, detected: None, seeds_tried: budget, wall_ms: t0.elapsed().as_millis() as u64 }
 }
 
 /// Every mutant, two at a time.
-pub fn hunt_all(
-    scenarios: &[Arc<dyn Scenario>],
-    budget: u64,
-    first: u64,
-    jobs2: bool,
-) -> Vec<MutantRow> {
+pub fn hunt_all(scenarios: &[Arc<dyn Scenario>], budget: u64, first: u64, jobs2: bool) -> Vec<MutantRow> {
     let rows: Mutex<Vec<Option<MutantRow>>> = Mutex::new(vec![None; Mutant::ALL.len()]);
     let next = AtomicUsize::new(0);
     std::thread::scope(|s| {
@@ -91,18 +72,12 @@ pub fn hunt_all(
             });
         }
     });
-    rows.into_inner()
-        .unwrap()
-        .into_iter()
-        .map(|r| r.expect("hunted"))
-        .collect()
+    rows.into_inner().unwrap().into_iter().map(|r| r.expect("hunted")).collect()
 }
 
 pub fn render(rows: &[MutantRow]) -> String {
-    let mut s = format!(
-        "{:<34} {:<9} {:>6} {:<6} {:>8}  {}\n",
-        "mutant", "result", "seeds", "check", "wall_ms", "replay"
-    );
+    let mut s =
+        format!("{:<34} {:<9} {:>6} {:<6} {:>8}  {}\n", "mutant", "result", "seeds", "check", "wall_ms", "replay");
     for r in rows {
         match &r.detected {
             Some(d) => s.push_str(&format!(

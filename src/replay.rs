@@ -43,13 +43,10 @@ impl ReplayFile {
 
     /// Parse and validate. Every problem is one line for the user.
     pub fn parse(text: &str, origin: &str) -> Result<ReplayFile, String> {
-        let f: ReplayFile = serde_json::from_str(text)
-            .map_err(|e| format!("{origin}: not a valid replay file: {e}"))?;
+        let f: ReplayFile =
+            serde_json::from_str(text).map_err(|e| format!("{origin}: not a valid replay file: {e}"))?;
         if f.format != FORMAT {
-            return Err(format!(
-                "{origin}: replay format {} is not supported (expected {FORMAT})",
-                f.format
-            ));
+            return Err(format!("{origin}: replay format {} is not supported (expected {FORMAT})", f.format));
         }
         if f.code_version != code_version() {
             return Err(format!(
@@ -62,21 +59,15 @@ impl ReplayFile {
     }
 
     pub fn load(path: &str) -> Result<ReplayFile, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read replay file {path}: {e}"))?;
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read replay file {path}: {e}"))?;
         ReplayFile::parse(&text, path)
     }
 
     pub fn to_spec(&self) -> Result<RunSpec, String> {
         let scenario = resolve_scenario(&self.scenario)?;
         let mode = crate::parse_mode(&self.mode)?;
-        let mutant = self
-            .mutant
-            .as_deref()
-            .map(crate::parse_mutant)
-            .transpose()?;
-        let profile =
-            Profile::resolve(&self.profile).unwrap_or_else(|_| Profile::named("none").unwrap());
+        let mutant = self.mutant.as_deref().map(crate::parse_mutant).transpose()?;
+        let profile = Profile::resolve(&self.profile).unwrap_or_else(|_| Profile::named("none").unwrap());
         let mut s = crate::spec(scenario, self.seed, profile, mode, mutant);
         s.schedule = Some(self.schedule.clone());
         Ok(s)
@@ -102,144 +93,45 @@ fn weaken(e: &FaultEvent) -> Vec<FaultEvent> {
         }
     };
     match e.clone() {
-        FaultEvent::Crash {
-            at_ms,
-            node,
-            down_ms,
-            disk,
-        } => {
-            push(FaultEvent::Crash {
-                at_ms,
-                node: node.clone(),
-                down_ms: (down_ms / 2).max(10),
-                disk,
-            });
+        FaultEvent::Crash { at_ms, node, down_ms, disk } => {
+            push(FaultEvent::Crash { at_ms, node: node.clone(), down_ms: (down_ms / 2).max(10), disk });
             push(FaultEvent::Crash {
                 at_ms,
                 node: node.clone(),
                 down_ms,
                 disk: exactsim_sim::disk::CrashMode::KeepAll,
             });
-            push(FaultEvent::Crash {
-                at_ms: at_ms + at_ms / 4 + 10,
-                node,
-                down_ms,
-                disk,
-            });
+            push(FaultEvent::Crash { at_ms: at_ms + at_ms / 4 + 10, node, down_ms, disk });
         }
-        FaultEvent::CrashAtPoint {
-            point,
-            node,
-            nth,
-            down_ms,
-            disk,
-        } => {
-            push(FaultEvent::CrashAtPoint {
-                point,
-                node: node.clone(),
-                nth,
-                down_ms: (down_ms / 2).max(10),
-                disk,
-            });
-            push(FaultEvent::CrashAtPoint {
-                point,
-                node: node.clone(),
-                nth: 1,
-                down_ms,
-                disk,
-            });
-            push(FaultEvent::CrashAtPoint {
-                point,
-                node,
-                nth,
-                down_ms,
-                disk: exactsim_sim::disk::CrashMode::KeepAll,
-            });
+        FaultEvent::CrashAtPoint { point, node, nth, down_ms, disk } => {
+            push(FaultEvent::CrashAtPoint { point, node: node.clone(), nth, down_ms: (down_ms / 2).max(10), disk });
+            push(FaultEvent::CrashAtPoint { point, node: node.clone(), nth: 1, down_ms, disk });
+            push(FaultEvent::CrashAtPoint { point, node, nth, down_ms, disk: exactsim_sim::disk::CrashMode::KeepAll });
         }
-        FaultEvent::Partition {
-            at_ms,
-            dur_ms,
-            a,
-            b,
-            one_way,
-        } => {
-            push(FaultEvent::Partition {
-                at_ms,
-                dur_ms: (dur_ms / 2).max(10),
-                a: a.clone(),
-                b: b.clone(),
-                one_way,
-            });
-            push(FaultEvent::Partition {
-                at_ms,
-                dur_ms,
-                a,
-                b,
-                one_way: true,
-            });
+        FaultEvent::Partition { at_ms, dur_ms, a, b, one_way } => {
+            push(FaultEvent::Partition { at_ms, dur_ms: (dur_ms / 2).max(10), a: a.clone(), b: b.clone(), one_way });
+            push(FaultEvent::Partition { at_ms, dur_ms, a, b, one_way: true });
         }
-        FaultEvent::Isolate {
-            at_ms,
-            dur_ms,
-            node,
-        } => push(FaultEvent::Isolate {
-            at_ms,
-            dur_ms: (dur_ms / 2).max(10),
-            node,
-        }),
-        FaultEvent::PacketLoss {
-            at_ms,
-            dur_ms,
-            permille,
-        } => {
-            push(FaultEvent::PacketLoss {
-                at_ms,
-                dur_ms: (dur_ms / 2).max(10),
-                permille,
-            });
-            push(FaultEvent::PacketLoss {
-                at_ms,
-                dur_ms,
-                permille: (permille / 2).max(1),
-            });
+        FaultEvent::Isolate { at_ms, dur_ms, node } => {
+            push(FaultEvent::Isolate { at_ms, dur_ms: (dur_ms / 2).max(10), node })
         }
-        FaultEvent::Latency {
-            at_ms,
-            dur_ms,
-            latency_ms,
-        } => push(FaultEvent::Latency {
-            at_ms,
-            dur_ms: (dur_ms / 2).max(10),
-            latency_ms: (latency_ms / 2).max(5),
-        }),
-        FaultEvent::SlowDisk {
-            at_ms,
-            dur_ms,
-            node,
-            latency_ms,
-        } => push(FaultEvent::SlowDisk {
+        FaultEvent::PacketLoss { at_ms, dur_ms, permille } => {
+            push(FaultEvent::PacketLoss { at_ms, dur_ms: (dur_ms / 2).max(10), permille });
+            push(FaultEvent::PacketLoss { at_ms, dur_ms, permille: (permille / 2).max(1) });
+        }
+        FaultEvent::Latency { at_ms, dur_ms, latency_ms } => {
+            push(FaultEvent::Latency { at_ms, dur_ms: (dur_ms / 2).max(10), latency_ms: (latency_ms / 2).max(5) })
+        }
+        FaultEvent::SlowDisk { at_ms, dur_ms, node, latency_ms } => push(FaultEvent::SlowDisk {
             at_ms,
             dur_ms: (dur_ms / 2).max(10),
             node,
             latency_ms: (latency_ms / 2).max(1),
         }),
-        FaultEvent::DiskErrors {
-            at_ms,
-            dur_ms,
-            node,
-            permille,
-        } => push(FaultEvent::DiskErrors {
-            at_ms,
-            dur_ms: (dur_ms / 2).max(10),
-            node,
-            permille: (permille / 2).max(1),
-        }),
-        FaultEvent::CorruptReads {
-            at_ms,
-            dur_ms,
-            node,
-            permille,
-        } => push(FaultEvent::CorruptReads {
+        FaultEvent::DiskErrors { at_ms, dur_ms, node, permille } => {
+            push(FaultEvent::DiskErrors { at_ms, dur_ms: (dur_ms / 2).max(10), node, permille: (permille / 2).max(1) })
+        }
+        FaultEvent::CorruptReads { at_ms, dur_ms, node, permille } => push(FaultEvent::CorruptReads {
             at_ms,
             dur_ms: (dur_ms / 2).max(10),
             node,
@@ -261,10 +153,7 @@ pub struct ShrinkResult {
 pub fn shrink(spec: RunSpec, profile_arg: &str, max_runs: usize) -> Result<ShrinkResult, String> {
     let first = run_one(spec.clone(), profile_arg);
     let Some(check) = first.report.violations.first().map(|v| v.check.clone()) else {
-        return Err(format!(
-            "seed {} passes every check: nothing to shrink",
-            spec.seed
-        ));
+        return Err(format!("seed {} passes every check: nothing to shrink", spec.seed));
     };
     let mut best = first.result.schedule.clone();
     let original_events = best.events.len();
@@ -275,10 +164,7 @@ pub fn shrink(spec: RunSpec, profile_arg: &str, max_runs: usize) -> Result<Shrin
         }
         *runs += 1;
         let mut s = spec.clone();
-        let sched = Schedule {
-            events,
-            ..best_template(&spec, &first.result.schedule)
-        };
+        let sched = Schedule { events, ..best_template(&spec, &first.result.schedule) };
         s.schedule = Some(sched.clone());
         fails_with(&s, profile_arg, &check).then_some(sched)
     };
@@ -326,17 +212,9 @@ pub fn shrink(spec: RunSpec, profile_arg: &str, max_runs: usize) -> Result<Shrin
     let mut file = ReplayFile::from_outcome(&first, profile_arg);
     file.schedule = best;
     file.check = Some(check);
-    Ok(ShrinkResult {
-        file,
-        original_events,
-        runs,
-    })
+    Ok(ShrinkResult { file, original_events, runs })
 }
 
 fn best_template(_spec: &RunSpec, s: &Schedule) -> Schedule {
-    Schedule {
-        safety_ms: s.safety_ms,
-        liveness_ms: s.liveness_ms,
-        events: Vec::new(),
-    }
+    Schedule { safety_ms: s.safety_ms, liveness_ms: s.liveness_ms, events: Vec::new() }
 }

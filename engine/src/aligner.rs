@@ -32,13 +32,7 @@ pub struct Aligner {
 impl Aligner {
     pub fn new(inputs: usize, aligned_mode: bool) -> Self {
         assert!(inputs > 0);
-        Aligner {
-            inputs,
-            aligned_mode,
-            current: None,
-            seen: BTreeSet::new(),
-            last_done: None,
-        }
+        Aligner { inputs, aligned_mode, current: None, seen: BTreeSet::new(), last_done: None }
     }
 
     /// May records of `input` be processed now?
@@ -107,10 +101,7 @@ mod tests {
     fn newer_barrier_abandons_older() {
         let mut a = Aligner::new(2, true);
         assert_eq!(a.on_barrier(0, 3), vec![Outcome::Wait]);
-        assert_eq!(
-            a.on_barrier(1, 4),
-            vec![Outcome::Abandoned { old: 3 }, Outcome::Wait]
-        );
+        assert_eq!(a.on_barrier(1, 4), vec![Outcome::Abandoned { old: 3 }, Outcome::Wait]);
         assert!(!a.is_blocked(0));
         assert!(a.is_blocked(1));
         assert_eq!(a.on_barrier(0, 4), vec![Outcome::Snapshot(4)]);

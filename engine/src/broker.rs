@@ -24,11 +24,7 @@ pub const INPUT: &str = "broker.input";
 /// One durable step of the broker.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum WalEntry {
-    Init {
-        txn: TxnId,
-        epoch: u64,
-        at_ms: u64,
-    },
+    Init { txn: TxnId, epoch: u64, nonce: u64, at_ms: u64 },
     Append {
         txn: TxnId,
         epoch: u64,
@@ -56,15 +52,8 @@ pub enum WalEntry {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Entry {
-    Data {
-        txn: Option<(TxnId, u64)>,
-        rec: OutRecord,
-    },
-    Marker {
-        txn: TxnId,
-        epoch: u64,
-        commit: bool,
-    },
+    Data { txn: Option<(TxnId, u64)>, rec: OutRecord },
+    Marker { txn: TxnId, epoch: u64, commit: bool },
 }
 
 #[derive(Clone, Debug, Default)]
@@ -80,6 +69,8 @@ struct OpenTxn {
 struct Producer {
     epoch: u64,
     open: Option<OpenTxn>,
+    /// The request that produced `epoch`, so a retry gets the same answer.
+    init_nonce: u64,
 }
 
 /// What a request does: a reply now, or a durable step then a reply.
@@ -112,61 +103,39 @@ impl BrokerState {
     /// Decide what a request does, without changing anything.
     pub fn plan(&self, req: &Request, now_ms: u64) -> Plan {
         match req {
-            Request::FetchInput {
-                partition,
-                offset,
-                max,
-            } => {
+            Request::FetchInput { partition, offset, max } => {
                 let Some(p) = self.input.get(*partition as usize) else {
                     return Plan::Reply(Response::NotFound);
                 };
                 let start = (*offset as usize).min(p.len());
                 let end = (start + *max as usize).min(p.len());
-                Plan::Reply(Response::Input {
-                    records: p[start..end].to_vec(),
-                    end: end == p.len(),
-                })
+                Plan::Reply(Response::Input { records: p[start..end].to_vec(), end: end == p.len() })
             }
-            Request::InitProducer { txn } => {
+            Request::InitProducer { txn, nonce } => {
+                if let Some(p) = self.producers.get(txn).filter(|p| p.init_nonce == *nonce) {
+                    return Plan::Reply(Response::Epoch { epoch: p.epoch }); // a retry
+                }
                 let epoch = self.producers.get(txn).map(|p| p.epoch + 1).unwrap_or(0);
                 Plan::Log(
-                    WalEntry::Init {
-                        txn: txn.clone(),
-                        epoch,
-                        at_ms: now_ms,
-                    },
+                    WalEntry::Init { txn: txn.clone(), epoch, nonce: *nonce, at_ms: now_ms },
                     Response::Epoch { epoch },
                 )
             }
-            Request::Append {
-                txn,
-                epoch,
-                partition,
-                seq,
-                records,
-            } => {
+            Request::Append { txn, epoch, partition, seq, records } => {
                 if *partition as usize >= self.output.len() {
                     return Plan::Reply(Response::NotFound);
                 }
                 let Some(p) = self.producers.get(txn) else {
-                    return Plan::Reply(Response::TxnNotOpen {
-                        reason: "unknown producer".into(),
-                    });
+                    return Plan::Reply(Response::TxnNotOpen { reason: "unknown producer".into() });
                 };
                 if *epoch < p.epoch {
                     return Plan::Reply(Response::Fenced { current: p.epoch });
                 }
                 if *epoch > p.epoch {
-                    return Plan::Reply(Response::TxnNotOpen {
-                        reason: format!("epoch {epoch} never issued"),
-                    });
+                    return Plan::Reply(Response::TxnNotOpen { reason: format!("epoch {epoch} never issued") });
                 }
-                if self.committed.contains(&(txn.clone(), *epoch))
-                    || self.aborted.contains(&(txn.clone(), *epoch))
-                {
-                    return Plan::Reply(Response::TxnNotOpen {
-                        reason: "transaction already ended".into(),
-                    });
+                if self.committed.contains(&(txn.clone(), *epoch)) || self.aborted.contains(&(txn.clone(), *epoch)) {
+                    return Plan::Reply(Response::TxnNotOpen { reason: "transaction already ended".into() });
                 }
                 if let Some(open) = &p.open {
                     if open.last_seq.is_some_and(|s| *seq <= s) {
@@ -187,9 +156,7 @@ impl BrokerState {
             }
             Request::EndTxn { txn, epoch, commit } => {
                 let Some(p) = self.producers.get(txn) else {
-                    return Plan::Reply(Response::TxnNotOpen {
-                        reason: "unknown transaction".into(),
-                    });
+                    return Plan::Reply(Response::TxnNotOpen { reason: "unknown transaction".into() });
                 };
                 if *epoch < p.epoch {
                     return Plan::Reply(Response::Fenced { current: p.epoch });
@@ -197,12 +164,7 @@ impl BrokerState {
                 let key = (txn.clone(), *epoch);
                 if p.open.is_some() && *epoch == p.epoch {
                     return Plan::Log(
-                        WalEntry::End {
-                            txn: txn.clone(),
-                            epoch: *epoch,
-                            commit: *commit,
-                            reason: "client".into(),
-                        },
+                        WalEntry::End { txn: txn.clone(), epoch: *epoch, commit: *commit, reason: "client".into() },
                         Response::Ok,
                     );
                 }
@@ -211,30 +173,18 @@ impl BrokerState {
                 } else if !*commit && !self.committed.contains(&key) {
                     Plan::Reply(Response::Ok) // nothing open: abort is a no-op
                 } else if *commit && self.aborted.contains(&key) {
-                    Plan::Reply(Response::TxnNotOpen {
-                        reason: "transaction was aborted".into(),
-                    })
+                    Plan::Reply(Response::TxnNotOpen { reason: "transaction was aborted".into() })
                 } else if *commit {
-                    Plan::Reply(Response::TxnNotOpen {
-                        reason: "unknown transaction".into(),
-                    })
+                    Plan::Reply(Response::TxnNotOpen { reason: "unknown transaction".into() })
                 } else {
-                    Plan::Reply(Response::TxnNotOpen {
-                        reason: "cannot abort a committed transaction".into(),
-                    })
+                    Plan::Reply(Response::TxnNotOpen { reason: "cannot abort a committed transaction".into() })
                 }
             }
             Request::PlainAppend { partition, records } => {
                 if *partition as usize >= self.output.len() {
                     return Plan::Reply(Response::NotFound);
                 }
-                Plan::Log(
-                    WalEntry::Plain {
-                        partition: *partition,
-                        records: records.clone(),
-                    },
-                    Response::Ok,
-                )
+                Plan::Log(WalEntry::Plain { partition: *partition, records: records.clone() }, Response::Ok)
             }
             Request::ListOpenTxns { prefix } => Plan::Reply(Response::OpenTxns {
                 txns: self
@@ -244,19 +194,11 @@ impl BrokerState {
                     .map(|(t, p)| (t.clone(), p.epoch))
                     .collect(),
             }),
-            Request::FetchOutput {
-                partition,
-                offset,
-                committed_only,
-            } => {
+            Request::FetchOutput { partition, offset, committed_only } => {
                 let Some(log) = self.output.get(*partition as usize) else {
                     return Plan::Reply(Response::NotFound);
                 };
-                let end = if *committed_only {
-                    self.last_stable_offset(*partition)
-                } else {
-                    log.len() as u64
-                };
+                let end = if *committed_only { self.last_stable_offset(*partition) } else { log.len() as u64 };
                 let mut records = Vec::new();
                 for e in &log[(*offset as usize).min(end as usize)..end as usize] {
                     if let Entry::Data { txn, rec } = e {
@@ -269,11 +211,7 @@ impl BrokerState {
                         }
                     }
                 }
-                Plan::Reply(Response::Output {
-                    records,
-                    next_offset: end.max(*offset),
-                    open_txns: self.open_count(),
-                })
+                Plan::Reply(Response::Output { records, next_offset: end.max(*offset), open_txns: self.open_count() })
             }
             _ => Plan::Reply(Response::NotFound),
         }
@@ -282,21 +220,15 @@ impl BrokerState {
     /// Apply a durable step. Returns the history events it causes.
     pub fn apply(&mut self, e: &WalEntry) -> Vec<Event> {
         match e {
-            WalEntry::Init {
-                txn,
-                epoch,
-                at_ms: _,
-            } => {
+            WalEntry::Init { txn, epoch, nonce, at_ms: _ } => {
                 let p = self.producers.entry(txn.clone()).or_default();
                 assert!(*epoch >= p.epoch, "epochs never go back");
+                p.init_nonce = *nonce;
                 let had_open = p.open.take();
                 let old_epoch = p.epoch;
                 p.epoch = *epoch;
-                let mut events = vec![Event::ProducerInit {
-                    txn: txn.clone(),
-                    epoch: *epoch,
-                    aborted_open: had_open.is_some(),
-                }];
+                let mut events =
+                    vec![Event::ProducerInit { txn: txn.clone(), epoch: *epoch, aborted_open: had_open.is_some() }];
                 if let Some(open) = had_open {
                     self.end_open(txn, old_epoch, open, false);
                     events.push(Event::TxnAborted {
@@ -307,33 +239,15 @@ impl BrokerState {
                 }
                 events
             }
-            WalEntry::Append {
-                txn,
-                epoch,
-                partition,
-                seq,
-                records,
-                at_ms,
-            } => {
-                let p = self
-                    .producers
-                    .get_mut(txn)
-                    .expect("append of a known producer");
+            WalEntry::Append { txn, epoch, partition, seq, records, at_ms } => {
+                let p = self.producers.get_mut(txn).expect("append of a known producer");
                 assert_eq!(p.epoch, *epoch);
-                let open = p.open.get_or_insert_with(|| OpenTxn {
-                    start_ms: *at_ms,
-                    ..Default::default()
-                });
+                let open = p.open.get_or_insert_with(|| OpenTxn { start_ms: *at_ms, ..Default::default() });
                 open.last_seq = Some(*seq);
                 let log = &mut self.output[*partition as usize];
-                open.first_offsets
-                    .entry(*partition)
-                    .or_insert(log.len() as u64);
+                open.first_offsets.entry(*partition).or_insert(log.len() as u64);
                 for r in records {
-                    log.push(Entry::Data {
-                        txn: Some((txn.clone(), *epoch)),
-                        rec: r.clone(),
-                    });
+                    log.push(Entry::Data { txn: Some((txn.clone(), *epoch)), rec: r.clone() });
                     open.records.push(r.clone());
                 }
                 vec![Event::AppendAccepted {
@@ -343,70 +257,37 @@ impl BrokerState {
                     records: records.len() as u64,
                 }]
             }
-            WalEntry::End {
-                txn,
-                epoch,
-                commit,
-                reason,
-            } => {
-                let p = self
-                    .producers
-                    .get_mut(txn)
-                    .expect("end of a known producer");
+            WalEntry::End { txn, epoch, commit, reason } => {
+                let p = self.producers.get_mut(txn).expect("end of a known producer");
                 let open = p.open.take().expect("end of an open transaction");
                 let out = open.records.clone();
                 self.end_open(txn, *epoch, open, *commit);
                 vec![if *commit {
-                    Event::TxnCommitted {
-                        txn: txn.clone(),
-                        epoch: *epoch,
-                        out,
-                    }
+                    Event::TxnCommitted { txn: txn.clone(), epoch: *epoch, out }
                 } else {
-                    Event::TxnAborted {
-                        txn: txn.clone(),
-                        epoch: *epoch,
-                        reason: reason.clone(),
-                    }
+                    Event::TxnAborted { txn: txn.clone(), epoch: *epoch, reason: reason.clone() }
                 }]
             }
             WalEntry::Expire { txn, epoch } => {
-                let p = self
-                    .producers
-                    .get_mut(txn)
-                    .expect("expire of a known producer");
+                let p = self.producers.get_mut(txn).expect("expire of a known producer");
                 let open = p.open.take().expect("expire of an open transaction");
                 p.epoch = epoch + 1;
                 self.end_open(txn, *epoch, open, false);
-                vec![Event::TxnAborted {
-                    txn: txn.clone(),
-                    epoch: *epoch,
-                    reason: "transaction timeout".into(),
-                }]
+                vec![Event::TxnAborted { txn: txn.clone(), epoch: *epoch, reason: "transaction timeout".into() }]
             }
             WalEntry::Plain { partition, records } => {
                 let log = &mut self.output[*partition as usize];
                 for r in records {
-                    log.push(Entry::Data {
-                        txn: None,
-                        rec: r.clone(),
-                    });
+                    log.push(Entry::Data { txn: None, rec: r.clone() });
                 }
-                vec![Event::PlainAppend {
-                    partition: *partition,
-                    out: records.clone(),
-                }]
+                vec![Event::PlainAppend { partition: *partition, out: records.clone() }]
             }
         }
     }
 
     fn end_open(&mut self, txn: &TxnId, epoch: u64, open: OpenTxn, commit: bool) {
         for p in open.first_offsets.keys() {
-            self.output[*p as usize].push(Entry::Marker {
-                txn: txn.clone(),
-                epoch,
-                commit,
-            });
+            self.output[*p as usize].push(Entry::Marker { txn: txn.clone(), epoch, commit });
         }
         if commit {
             self.committed.insert((txn.clone(), epoch));
@@ -421,10 +302,8 @@ impl BrokerState {
             .iter()
             .filter_map(|(t, p)| {
                 let open = p.open.as_ref()?;
-                (now_ms >= open.start_ms + self.txn_timeout_ms).then(|| WalEntry::Expire {
-                    txn: t.clone(),
-                    epoch: p.epoch,
-                })
+                (now_ms >= open.start_ms + self.txn_timeout_ms)
+                    .then(|| WalEntry::Expire { txn: t.clone(), epoch: p.epoch })
             })
             .collect()
     }
@@ -443,28 +322,15 @@ impl BrokerState {
     }
 
     pub fn open_txns(&self) -> Vec<(TxnId, u64)> {
-        self.producers
-            .iter()
-            .filter(|(_, p)| p.open.is_some())
-            .map(|(t, p)| (t.clone(), p.epoch))
-            .collect()
+        self.producers.iter().filter(|(_, p)| p.open.is_some()).map(|(t, p)| (t.clone(), p.epoch)).collect()
     }
 
     /// What a `read_committed` reader sees in each partition.
     pub fn committed_output(&self) -> Vec<Vec<OutRecord>> {
         (0..self.output.len() as u32)
-            .map(|p| {
-                match self.plan(
-                    &Request::FetchOutput {
-                        partition: p,
-                        offset: 0,
-                        committed_only: true,
-                    },
-                    0,
-                ) {
-                    Plan::Reply(Response::Output { records, .. }) => records,
-                    _ => unreachable!(),
-                }
+            .map(|p| match self.plan(&Request::FetchOutput { partition: p, offset: 0, committed_only: true }, 0) {
+                Plan::Reply(Response::Output { records, .. }) => records,
+                _ => unreachable!(),
             })
             .collect()
     }
@@ -520,19 +386,14 @@ pub async fn recover(
     txn_timeout_ms: u64,
     obs: &Obs,
 ) -> Result<BrokerState, String> {
-    let input_bytes = read_stable(storage, INPUT)
-        .await
-        .map_err(|e| format!("read input: {e}"))?;
-    let input: Vec<Vec<Record>> =
-        codec::decode_framed(&input_bytes).map_err(|e| format!("input topic: {e}"))?;
+    let input_bytes = read_stable(storage, INPUT).await.map_err(|e| format!("read input: {e}"))?;
+    let input: Vec<Vec<Record>> = codec::decode_framed(&input_bytes).map_err(|e| format!("input topic: {e}"))?;
     let mut state = BrokerState::new(input, output_partitions, txn_timeout_ms);
     let wal = match read_stable(storage, WAL).await {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             // Create the log durably (its name too) before the first append.
-            write_atomic(storage, WAL, &[])
-                .await
-                .map_err(|e| format!("create wal: {e}"))?;
+            write_atomic(storage, WAL, &[]).await.map_err(|e| format!("create wal: {e}"))?;
             Vec::new()
         }
         Err(e) => return Err(format!("read wal: {e}")),
@@ -551,28 +412,16 @@ pub async fn recover(
     let truncated = wal.len() - good;
     if truncated > 0 {
         // A torn tail: cut it off so new entries follow intact ones.
-        write_atomic(storage, WAL, &wal[..good])
-            .await
-            .map_err(|e| format!("truncate wal: {e}"))?;
+        write_atomic(storage, WAL, &wal[..good]).await.map_err(|e| format!("truncate wal: {e}"))?;
     }
-    obs.emit(Event::BrokerRecovered {
-        entries: entries.len() as u64,
-        truncated_bytes: truncated as u64,
-    });
+    obs.emit(Event::BrokerRecovered { entries: entries.len() as u64, truncated_bytes: truncated as u64 });
     Ok(state)
 }
 
 pub async fn run_broker(node: BrokerNode) {
     let obs = node.obs.clone();
     obs.emit(Event::NodeStarted);
-    let state = match recover(
-        &*node.storage,
-        node.output_partitions,
-        node.txn_timeout_ms,
-        &obs,
-    )
-    .await
-    {
+    let state = match recover(&*node.storage, node.output_partitions, node.txn_timeout_ms, &obs).await {
         Ok(s) => s,
         Err(e) => obs.fatal(e).await,
     };

@@ -52,11 +52,7 @@ impl ChannelSender {
 
     /// Messages to send again (go-back-N from the oldest timed-out one).
     pub fn due(&mut self, now_ms: u64) -> Vec<(u64, Vec<Item>)> {
-        if self
-            .unacked
-            .front()
-            .is_none_or(|(_, _, t)| now_ms < t + RETRANSMIT_MS)
-        {
+        if self.unacked.front().is_none_or(|(_, _, t)| now_ms < t + RETRANSMIT_MS) {
             return Vec::new();
         }
         self.unacked

@@ -56,10 +56,7 @@ pub fn encode_framed<T: Serialize>(v: &T) -> Vec<u8> {
 pub fn decode_framed<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     let (payload, used) = unframe(bytes).map_err(|e| format!("corrupt blob: {e:?}"))?;
     if used != bytes.len() {
-        return Err(format!(
-            "corrupt blob: {} trailing bytes",
-            bytes.len() - used
-        ));
+        return Err(format!("corrupt blob: {} trailing bytes", bytes.len() - used));
     }
     decode(payload)
 }

@@ -62,12 +62,7 @@ struct Pending {
 
 #[derive(Debug, PartialEq)]
 enum Phase {
-    Deploying {
-        acked: BTreeSet<u32>,
-        last_sent_ms: u64,
-        plan: Option<RestorePlan>,
-        waiting_listing: bool,
-    },
+    Deploying { acked: BTreeSet<u32>, last_sent_ms: u64, plan: Option<RestorePlan>, waiting_listing: bool },
     Running,
     Finished,
 }
@@ -115,24 +110,13 @@ pub fn parse_blob_name(name: &str) -> Option<(CheckpointId, TaskId)> {
 
 impl Coordinator {
     pub fn all_tasks(workers: u32) -> Vec<TaskId> {
-        (0..workers)
-            .map(TaskId::Source)
-            .chain((0..workers).map(TaskId::Chain))
-            .collect()
+        (0..workers).map(TaskId::Source).chain((0..workers).map(TaskId::Chain)).collect()
     }
 
     /// Start (or restart) from the durable record, if any.
-    pub fn recover(
-        cfg: Arc<JobConfig>,
-        meta: Option<CoordMeta>,
-        now_ms: u64,
-    ) -> (Coordinator, Vec<Action>) {
+    pub fn recover(cfg: Arc<JobConfig>, meta: Option<CoordMeta>, now_ms: u64) -> (Coordinator, Vec<Action>) {
         let workers = cfg.parallelism;
-        let fresh = CoordMeta {
-            next_ckpt: 1,
-            attempt: 0,
-            completed: Vec::new(),
-        };
+        let fresh = CoordMeta { next_ckpt: 1, attempt: 0, completed: Vec::new() };
         let mut meta = meta.unwrap_or(fresh);
         if cfg.mutant_is(Mutant::CounterReset) {
             meta.next_ckpt = 1; // planted bug: the counter is not restored
@@ -178,11 +162,7 @@ impl Coordinator {
             let p = &self.meta.completed[n - 2];
             (p.id, p.blobs.clone())
         });
-        Some(RestorePlan {
-            ckpt: last.id,
-            blobs: last.blobs.clone(),
-            previous,
-        })
+        Some(RestorePlan { ckpt: last.id, blobs: last.blobs.clone(), previous })
     }
 
     /// Global restart: new attempt, restore from the latest completed
@@ -201,12 +181,7 @@ impl Coordinator {
             reason,
         }));
         let listing = self.cfg.mutant_is(Mutant::RestoreWithoutCompletionRecord);
-        self.phase = Phase::Deploying {
-            acked: BTreeSet::new(),
-            last_sent_ms: now_ms,
-            plan,
-            waiting_listing: listing,
-        };
+        self.phase = Phase::Deploying { acked: BTreeSet::new(), last_sent_ms: now_ms, plan, waiting_listing: listing };
         if listing {
             out.push(Action::ListBlobsForRestore);
         } else {
@@ -225,16 +200,8 @@ impl Coordinator {
                 by_ckpt.entry(id).or_default().insert(task, n.clone());
             }
         }
-        let found = by_ckpt
-            .into_iter()
-            .rev()
-            .find(|(_, b)| tasks.iter().all(|t| b.contains_key(t)));
-        let Phase::Deploying {
-            plan,
-            waiting_listing,
-            ..
-        } = &mut self.phase
-        else {
+        let found = by_ckpt.into_iter().rev().find(|(_, b)| tasks.iter().all(|t| b.contains_key(t)));
+        let Phase::Deploying { plan, waiting_listing, .. } = &mut self.phase else {
             return vec![];
         };
         if !*waiting_listing {
@@ -244,24 +211,14 @@ impl Coordinator {
         if let Some((id, blobs)) = found {
             if plan.as_ref().is_none_or(|p| id > p.ckpt) {
                 let previous = plan.as_ref().map(|p| (p.ckpt, p.blobs.clone()));
-                *plan = Some(RestorePlan {
-                    ckpt: id,
-                    blobs,
-                    previous,
-                });
+                *plan = Some(RestorePlan { ckpt: id, blobs, previous });
             }
         }
         self.send_deploys(None)
     }
 
     fn send_deploys(&mut self, only: Option<u32>) -> Vec<Action> {
-        let Phase::Deploying {
-            acked,
-            plan,
-            waiting_listing,
-            ..
-        } = &self.phase
-        else {
+        let Phase::Deploying { acked, plan, waiting_listing, .. } = &self.phase else {
             return vec![];
         };
         if *waiting_listing {
@@ -272,11 +229,7 @@ impl Coordinator {
             .map(|w| {
                 Action::Send(
                     w,
-                    Msg::Deploy {
-                        attempt: self.meta.attempt,
-                        restore: plan.clone(),
-                        fence_upto: self.meta.next_ckpt,
-                    },
+                    Msg::Deploy { attempt: self.meta.attempt, restore: plan.clone(), fence_upto: self.meta.next_ckpt },
                 )
             })
             .collect()
@@ -285,31 +238,21 @@ impl Coordinator {
     pub fn on_msg(&mut self, msg: Msg, now_ms: u64) -> Vec<Action> {
         let attempt = self.meta.attempt;
         match msg {
-            Msg::Heartbeat {
-                worker,
-                attempt: _,
-                incarnation,
-            } => {
+            Msg::Heartbeat { worker, attempt: _, incarnation } => {
                 let w = worker as usize;
                 if w >= self.last_seen_ms.len() {
                     return vec![];
                 }
                 self.last_seen_ms[w] = now_ms;
                 match &self.phase {
-                    Phase::Deploying { acked, .. } if !acked.contains(&worker) => {
-                        self.send_deploys(Some(worker))
-                    }
+                    Phase::Deploying { acked, .. } if !acked.contains(&worker) => self.send_deploys(Some(worker)),
                     Phase::Running if self.incarnation[w].is_some_and(|i| i != incarnation) => {
                         self.failover(format!("worker {worker} restarted"), now_ms)
                     }
                     _ => vec![],
                 }
             }
-            Msg::DeployAck {
-                worker,
-                attempt: a,
-                incarnation,
-            } if a == attempt => {
+            Msg::DeployAck { worker, attempt: a, incarnation } if a == attempt => {
                 let Phase::Deploying { acked, .. } = &mut self.phase else {
                     return vec![];
                 };
@@ -325,33 +268,17 @@ impl Coordinator {
                 }
                 vec![]
             }
-            Msg::TaskFailed {
-                attempt: a,
-                task,
-                reason,
-            } if a == attempt && self.phase == Phase::Running => {
+            Msg::TaskFailed { attempt: a, task, reason } if a == attempt && self.phase == Phase::Running => {
                 self.failover(format!("{task} failed: {reason}"), now_ms)
             }
-            Msg::Decline {
-                attempt: a,
-                ckpt,
-                task,
-                reason,
-            } if a == attempt => {
+            Msg::Decline { attempt: a, ckpt, task, reason } if a == attempt => {
                 if self.pending.contains_key(&ckpt) {
                     self.fail_checkpoint(ckpt, format!("{task} declined: {reason}"), now_ms)
                 } else {
                     vec![]
                 }
             }
-            Msg::Ack {
-                attempt: a,
-                ckpt,
-                task,
-                blob,
-                offset,
-                finished,
-            } if a == attempt => {
+            Msg::Ack { attempt: a, ckpt, task, blob, offset, finished } if a == attempt => {
                 let Some(p) = self.pending.get_mut(&ckpt) else {
                     return vec![];
                 };
@@ -362,11 +289,7 @@ impl Coordinator {
                     vec![]
                 }
             }
-            Msg::NotifyAck {
-                attempt: a,
-                ckpt,
-                task,
-            } if a == attempt => {
+            Msg::NotifyAck { attempt: a, ckpt, task } if a == attempt => {
                 let Some(n) = &mut self.notify else {
                     return vec![];
                 };
@@ -376,8 +299,7 @@ impl Coordinator {
                 n.acked.insert(task.subtask());
                 if n.acked.len() as u32 == self.workers {
                     self.notify = None;
-                    if self.finished_ckpt.is_some_and(|f| ckpt >= f) && self.phase == Phase::Running
-                    {
+                    if self.finished_ckpt.is_some_and(|f| ckpt >= f) && self.phase == Phase::Running {
                         self.phase = Phase::Finished;
                         return vec![Action::Emit(Event::JobFinished { attempt, ckpt })];
                     }
@@ -389,20 +311,12 @@ impl Coordinator {
     }
 
     fn complete(&mut self, ckpt: CheckpointId, now_ms: u64) -> Vec<Action> {
-        let p = self
-            .pending
-            .remove(&ckpt)
-            .expect("completing a pending checkpoint");
+        let p = self.pending.remove(&ckpt).expect("completing a pending checkpoint");
         let mut out = Vec::new();
         if self.cfg.mutant_is(Mutant::DeleteStateEarly) {
             // Planted bug: drop the older state before the new completion
             // record is durable.
-            let old: Vec<String> = self
-                .meta
-                .completed
-                .iter()
-                .flat_map(|c| c.blobs.values().cloned())
-                .collect();
+            let old: Vec<String> = self.meta.completed.iter().flat_map(|c| c.blobs.values().cloned()).collect();
             out.push(Action::DeleteBlobs(old));
         }
         out.push(Action::Point(FaultPoint::BeforeCompletionRecord));
@@ -416,23 +330,13 @@ impl Coordinator {
             finished &= fin;
             blobs.insert(task, blob);
         }
-        self.meta.completed.push(CompletedCkpt {
-            id: ckpt,
-            blobs,
-            offsets: offsets.clone(),
-            finished,
-        });
+        self.meta.completed.push(CompletedCkpt { id: ckpt, blobs, offsets: offsets.clone(), finished });
         let mut dropped = Vec::new();
         while self.meta.completed.len() > self.cfg.retained_checkpoints.max(1) {
             dropped.push(self.meta.completed.remove(0));
         }
         out.push(Action::Persist(self.meta.clone()));
-        out.push(Action::Emit(Event::CheckpointCompleted {
-            attempt: self.meta.attempt,
-            ckpt,
-            offsets,
-            finished,
-        }));
+        out.push(Action::Emit(Event::CheckpointCompleted { attempt: self.meta.attempt, ckpt, offsets, finished }));
         let subsumed: Vec<CheckpointId> = self.pending.range(..ckpt).map(|(k, _)| *k).collect();
         for s in subsumed {
             self.pending.remove(&s);
@@ -443,19 +347,9 @@ impl Coordinator {
             self.finished_ckpt = Some(ckpt);
         }
         out.push(Action::Point(FaultPoint::AfterCompletionBeforeNotify));
-        self.notify = Some(NotifyState {
-            ckpt,
-            acked: BTreeSet::new(),
-            last_sent_ms: now_ms,
-        });
+        self.notify = Some(NotifyState { ckpt, acked: BTreeSet::new(), last_sent_ms: now_ms });
         for w in 0..self.workers {
-            out.push(Action::Send(
-                w,
-                Msg::Notify {
-                    attempt: self.meta.attempt,
-                    ckpt,
-                },
-            ));
+            out.push(Action::Send(w, Msg::Notify { attempt: self.meta.attempt, ckpt }));
         }
         for d in dropped {
             out.push(Action::Emit(Event::CheckpointDiscarded { ckpt: d.id }));
@@ -466,11 +360,7 @@ impl Coordinator {
 
     fn fail_checkpoint(&mut self, ckpt: CheckpointId, reason: String, now_ms: u64) -> Vec<Action> {
         self.pending.remove(&ckpt);
-        let mut out = vec![Action::Emit(Event::CheckpointFailed {
-            attempt: self.meta.attempt,
-            ckpt,
-            reason,
-        })];
+        let mut out = vec![Action::Emit(Event::CheckpointFailed { attempt: self.meta.attempt, ckpt, reason })];
         self.consecutive_failures += 1;
         if self.consecutive_failures > self.cfg.tolerable_failures {
             out.extend(self.failover("too many failed checkpoints".into(), now_ms));
@@ -492,8 +382,8 @@ impl Coordinator {
             Phase::Running => {}
         }
         // Failure detection.
-        if let Some(w) = (0..self.workers)
-            .find(|w| now_ms > self.last_seen_ms[*w as usize] + self.cfg.heartbeat_timeout_ms)
+        if let Some(w) =
+            (0..self.workers).find(|w| now_ms > self.last_seen_ms[*w as usize] + self.cfg.heartbeat_timeout_ms)
         {
             out.push(Action::Emit(Event::WorkerLost { worker: w }));
             out.extend(self.failover(format!("worker {w} heartbeat timeout"), now_ms));
@@ -519,13 +409,7 @@ impl Coordinator {
                 p.last_sent_ms = now_ms;
                 for w in 0..self.workers {
                     if !p.acks.contains_key(&TaskId::Source(w)) {
-                        out.push(Action::Send(
-                            w,
-                            Msg::Trigger {
-                                attempt,
-                                ckpt: *ckpt,
-                            },
-                        ));
+                        out.push(Action::Send(w, Msg::Trigger { attempt, ckpt: *ckpt }));
                     }
                 }
             }
@@ -535,13 +419,7 @@ impl Coordinator {
                 n.last_sent_ms = now_ms;
                 for w in 0..self.workers {
                     if !n.acked.contains(&w) {
-                        out.push(Action::Send(
-                            w,
-                            Msg::Notify {
-                                attempt,
-                                ckpt: n.ckpt,
-                            },
-                        ));
+                        out.push(Action::Send(w, Msg::Notify { attempt, ckpt: n.ckpt }));
                     }
                 }
             }
@@ -555,14 +433,7 @@ impl Coordinator {
             let ckpt = self.meta.next_ckpt;
             self.meta.next_ckpt += 1;
             self.last_trigger_ms = now_ms;
-            self.pending.insert(
-                ckpt,
-                Pending {
-                    trigger_ms: now_ms,
-                    last_sent_ms: now_ms,
-                    acks: BTreeMap::new(),
-                },
-            );
+            self.pending.insert(ckpt, Pending { trigger_ms: now_ms, last_sent_ms: now_ms, acks: BTreeMap::new() });
             out.push(Action::Persist(self.meta.clone()));
             out.push(Action::Point(FaultPoint::AfterIdPersistBeforeTrigger));
             out.push(Action::Emit(Event::CheckpointTriggered { attempt, ckpt }));
@@ -590,10 +461,7 @@ pub async fn run_coordinator(node: CoordinatorNode) {
     let meta: Option<CoordMeta> = match read_stable(&*node.storage, META).await {
         Ok(bytes) => match codec::decode_framed(&bytes) {
             Ok(m) => Some(m),
-            Err(e) => {
-                obs.fatal(format!("coordinator record unreadable: {e}"))
-                    .await
-            }
+            Err(e) => obs.fatal(format!("coordinator record unreadable: {e}")).await,
         },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => obs.fatal(format!("read coordinator record: {e}")).await,
@@ -635,12 +503,8 @@ async fn execute(node: &CoordinatorNode, coord: &mut Coordinator, actions: Vec<A
     while let Some(a) = queue.pop_front() {
         match a {
             Action::Persist(meta) => {
-                if let Err(e) =
-                    write_atomic(&*node.storage, META, &codec::encode_framed(&meta)).await
-                {
-                    node.obs
-                        .fatal(format!("persist coordinator record: {e}"))
-                        .await;
+                if let Err(e) = write_atomic(&*node.storage, META, &codec::encode_framed(&meta)).await {
+                    node.obs.fatal(format!("persist coordinator record: {e}")).await;
                 }
             }
             Action::Point(p) => node.obs.point(p).await,
@@ -650,27 +514,14 @@ async fn execute(node: &CoordinatorNode, coord: &mut Coordinator, actions: Vec<A
                 let net = node.net.clone();
                 let store = node.addrs.store;
                 madsim::task::spawn(async move {
-                    let _ = net
-                        .call(
-                            store,
-                            Request::DeleteBlobs { names },
-                            Duration::from_millis(500),
-                        )
-                        .await;
+                    let _ = net.call(store, Request::DeleteBlobs { names }, Duration::from_millis(500)).await;
                 });
             }
             Action::ListBlobsForRestore => {
                 let t = Duration::from_millis(node.cfg.rpc_timeout_ms);
                 let names = match node
                     .net
-                    .call_retry(
-                        node.addrs.store,
-                        Request::ListBlobs {
-                            prefix: "ckpt-".into(),
-                        },
-                        t,
-                        50,
-                    )
+                    .call_retry(node.addrs.store, Request::ListBlobs { prefix: "ckpt-".into() }, t, 50)
                     .await
                 {
                     Some(Response::Names { names }) => names,
@@ -687,37 +538,18 @@ mod tests {
     use super::*;
 
     fn cfg() -> Arc<JobConfig> {
-        Arc::new(JobConfig {
-            parallelism: 2,
-            ..JobConfig::default()
-        })
+        Arc::new(JobConfig { parallelism: 2, ..JobConfig::default() })
     }
 
     fn sends(actions: &[Action]) -> Vec<(u32, Msg)> {
-        actions
-            .iter()
-            .filter_map(|a| {
-                if let Action::Send(w, m) = a {
-                    Some((*w, m.clone()))
-                } else {
-                    None
-                }
-            })
-            .collect()
+        actions.iter().filter_map(|a| if let Action::Send(w, m) = a { Some((*w, m.clone())) } else { None }).collect()
     }
 
     fn running() -> Coordinator {
         let (mut c, a) = Coordinator::recover(cfg(), None, 0);
         assert_eq!(sends(&a).len(), 2, "deploy to both workers");
         for w in 0..2 {
-            c.on_msg(
-                Msg::DeployAck {
-                    worker: w,
-                    attempt: 1,
-                    incarnation: 7,
-                },
-                1,
-            );
+            c.on_msg(Msg::DeployAck { worker: w, attempt: 1, incarnation: 7 }, 1);
         }
         assert_eq!(c.phase, Phase::Running);
         c
@@ -728,14 +560,7 @@ mod tests {
         for t in Coordinator::all_tasks(2) {
             let offset = matches!(t, TaskId::Source(_)).then_some(10);
             out.extend(c.on_msg(
-                Msg::Ack {
-                    attempt: 1,
-                    ckpt,
-                    task: t,
-                    blob: format!("b{ckpt}{t}"),
-                    offset,
-                    finished: false,
-                },
+                Msg::Ack { attempt: 1, ckpt, task: t, blob: format!("b{ckpt}{t}"), offset, finished: false },
                 now,
             ));
         }
@@ -746,14 +571,9 @@ mod tests {
     fn trigger_persists_id_before_sending() {
         let mut c = running();
         let a = c.on_tick(200);
-        let persist = a
-            .iter()
-            .position(|x| matches!(x, Action::Persist(m) if m.next_ckpt == 2))
-            .expect("persist");
-        let first_send = a
-            .iter()
-            .position(|x| matches!(x, Action::Send(_, Msg::Trigger { ckpt: 1, .. })))
-            .expect("trigger");
+        let persist = a.iter().position(|x| matches!(x, Action::Persist(m) if m.next_ckpt == 2)).expect("persist");
+        let first_send =
+            a.iter().position(|x| matches!(x, Action::Send(_, Msg::Trigger { ckpt: 1, .. }))).expect("trigger");
         assert!(persist < first_send);
     }
 
@@ -762,22 +582,14 @@ mod tests {
         let mut c = running();
         c.on_tick(200);
         let a = ack_all(&mut c, 1, 210);
-        let persist = a
-            .iter()
-            .position(|x| matches!(x, Action::Persist(m) if m.completed.len() == 1))
-            .expect("record");
-        let notify = a
-            .iter()
-            .position(|x| matches!(x, Action::Send(_, Msg::Notify { ckpt: 1, .. })))
-            .expect("notify");
+        let persist = a.iter().position(|x| matches!(x, Action::Persist(m) if m.completed.len() == 1)).expect("record");
+        let notify = a.iter().position(|x| matches!(x, Action::Send(_, Msg::Notify { ckpt: 1, .. }))).expect("notify");
         assert!(persist < notify);
         // restart from the durable record: ids continue, restore from 1
         let (c2, a2) = Coordinator::recover(cfg(), Some(c.meta().clone()), 0);
         assert_eq!(c2.meta().next_ckpt, 2);
         assert_eq!(c2.attempt(), 2);
-        assert!(sends(&a2)
-            .iter()
-            .all(|(_, m)| matches!(m, Msg::Deploy { restore: Some(p), .. } if p.ckpt == 1)));
+        assert!(sends(&a2).iter().all(|(_, m)| matches!(m, Msg::Deploy { restore: Some(p), .. } if p.ckpt == 1)));
     }
 
     #[test]
@@ -788,19 +600,10 @@ mod tests {
         for _ in 0..10 {
             // keep workers alive
             for w in 0..2 {
-                c.on_msg(
-                    Msg::Heartbeat {
-                        worker: w,
-                        attempt: 1,
-                        incarnation: 7,
-                    },
-                    now,
-                );
+                c.on_msg(Msg::Heartbeat { worker: w, attempt: 1, incarnation: 7 }, now);
             }
             let a = c.on_tick(now);
-            if a.iter()
-                .any(|x| matches!(x, Action::Emit(Event::RecoveryStarted { .. })))
-            {
+            if a.iter().any(|x| matches!(x, Action::Emit(Event::RecoveryStarted { .. }))) {
                 recovered = true;
                 break;
             }
@@ -813,41 +616,16 @@ mod tests {
     #[test]
     fn restarted_worker_triggers_failover_but_reordered_heartbeat_does_not() {
         let mut c = running();
-        assert!(c
-            .on_msg(
-                Msg::Heartbeat {
-                    worker: 0,
-                    attempt: 0,
-                    incarnation: 7
-                },
-                5
-            )
-            .is_empty());
-        let a = c.on_msg(
-            Msg::Heartbeat {
-                worker: 0,
-                attempt: 0,
-                incarnation: 8,
-            },
-            6,
-        );
-        assert!(a
-            .iter()
-            .any(|x| matches!(x, Action::Emit(Event::RecoveryStarted { .. }))));
+        assert!(c.on_msg(Msg::Heartbeat { worker: 0, attempt: 0, incarnation: 7 }, 5).is_empty());
+        let a = c.on_msg(Msg::Heartbeat { worker: 0, attempt: 0, incarnation: 8 }, 6);
+        assert!(a.iter().any(|x| matches!(x, Action::Emit(Event::RecoveryStarted { .. }))));
     }
 
     #[test]
     fn stale_attempt_messages_are_ignored() {
         let mut c = running();
         c.on_tick(200);
-        let a = c.on_msg(
-            Msg::TaskFailed {
-                attempt: 0,
-                task: TaskId::Source(0),
-                reason: "x".into(),
-            },
-            201,
-        );
+        let a = c.on_msg(Msg::TaskFailed { attempt: 0, task: TaskId::Source(0), reason: "x".into() }, 201);
         assert!(a.is_empty());
         assert_eq!(c.attempt(), 1);
     }
@@ -856,9 +634,6 @@ mod tests {
     fn blob_names_parse() {
         let n = blob_name(12, 3, TaskId::Chain(1));
         assert_eq!(parse_blob_name(&n), Some((12, TaskId::Chain(1))));
-        assert_eq!(
-            parse_blob_name(&blob_name(1, 1, TaskId::Source(0))),
-            Some((1, TaskId::Source(0)))
-        );
+        assert_eq!(parse_blob_name(&blob_name(1, 1, TaskId::Source(0))), Some((1, TaskId::Source(0))));
     }
 }

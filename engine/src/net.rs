@@ -92,12 +92,7 @@ impl Net {
     }
 
     /// One request, one timeout. `None` when no reply came in time.
-    pub async fn call(
-        &self,
-        dst: SocketAddr,
-        body: Request,
-        timeout: Duration,
-    ) -> Option<Response> {
+    pub async fn call(&self, dst: SocketAddr, body: Request, timeout: Duration) -> Option<Response> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.pending.lock().unwrap().insert(id, tx);
@@ -148,16 +143,11 @@ impl Addrs {
             coordinator: a("10.0.0.1:7000".into()),
             broker: a("10.0.0.2:7000".into()),
             store: a("10.0.0.3:7000".into()),
-            workers: (0..workers)
-                .map(|i| a(format!("10.0.1.{}:7000", i + 1)))
-                .collect(),
+            workers: (0..workers).map(|i| a(format!("10.0.1.{}:7000", i + 1))).collect(),
         }
     }
 
     pub fn worker_index(&self, addr: SocketAddr) -> Option<u32> {
-        self.workers
-            .iter()
-            .position(|w| *w == addr)
-            .map(|i| i as u32)
+        self.workers.iter().position(|w| *w == addr).map(|i| i as u32)
     }
 }

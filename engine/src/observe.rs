@@ -286,10 +286,7 @@ pub struct Obs {
 
 impl Obs {
     pub fn new(node: &str, inner: Arc<dyn Observer>) -> Self {
-        Obs {
-            node: node.into(),
-            inner,
-        }
+        Obs { node: node.into(), inner }
     }
     pub fn emit(&self, event: Event) {
         self.inner.emit(&self.node, event);
@@ -302,9 +299,7 @@ impl Obs {
     }
     /// A fatal error: ask for a restart and stop making progress.
     pub async fn fatal(&self, reason: String) -> ! {
-        self.emit(Event::FatalError {
-            reason: reason.clone(),
-        });
+        self.emit(Event::FatalError { reason: reason.clone() });
         self.inner.fatal(&self.node, &reason);
         std::future::pending::<()>().await;
         unreachable!()

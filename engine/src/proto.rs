@@ -117,9 +117,9 @@ pub enum Request {
         max: u32,
     },
     // broker: output side
-    InitProducer {
-        txn: TxnId,
-    },
+    /// `nonce` identifies this request: a retried or duplicated init with
+    /// the same nonce returns the same epoch instead of bumping it again.
+    InitProducer { txn: TxnId, nonce: u64 },
     Append {
         txn: TxnId,
         epoch: u64,

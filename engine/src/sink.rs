@@ -82,11 +82,7 @@ pub trait TwoPhaseCommitSink: Send {
     /// (begun after the restored checkpoint by a failed attempt), and fence
     /// every transactional id the failed attempts could have used
     /// (`after < id <= upto`), so that their late writes are rejected.
-    async fn abort_lingering(
-        &mut self,
-        _after: Option<CheckpointId>,
-        _upto: CheckpointId,
-    ) -> Result<(), SinkError> {
+    async fn abort_lingering(&mut self, _after: Option<CheckpointId>, _upto: CheckpointId) -> Result<(), SinkError> {
         Ok(())
     }
 }
@@ -123,22 +119,13 @@ pub struct TxnBook {
 
 impl TxnBook {
     pub fn new(mutant: Option<Mutant>) -> Self {
-        TxnBook {
-            mutant,
-            ..Default::default()
-        }
+        TxnBook { mutant, ..Default::default() }
     }
 
     /// Barrier `n`: the open transaction (already flushed) becomes pending.
     pub fn pre_committed(&mut self, ckpt: CheckpointId) -> TxnHandle {
-        let txn = self
-            .open
-            .take()
-            .expect("a transaction is open at every barrier");
-        assert!(
-            self.pending.keys().all(|k| *k < ckpt),
-            "pre-commit ids increase"
-        );
+        let txn = self.open.take().expect("a transaction is open at every barrier");
+        assert!(self.pending.keys().all(|k| *k < ckpt), "pre-commit ids increase");
         let old = self.pending.insert(ckpt, txn.clone());
         assert!(old.is_none());
         txn
@@ -148,22 +135,13 @@ impl TxnBook {
         let late = self.last_notified.is_some_and(|l| n <= l);
         self.last_notified = Some(self.last_notified.map_or(n, |l| l.max(n)));
         if late && self.mutant == Some(Mutant::SubsumedNotifyError) {
-            return NotifyPlan::Error(format!(
-                "notification for checkpoint {n} arrived after a newer one"
-            ));
+            return NotifyPlan::Error(format!("notification for checkpoint {n} arrived after a newer one"));
         }
-        let due: Vec<(CheckpointId, TxnHandle)> =
-            if self.mutant == Some(Mutant::NotifyCommitsOnlyExact) {
-                self.pending
-                    .get(&n)
-                    .map(|t| vec![(n, t.clone())])
-                    .unwrap_or_default()
-            } else {
-                self.pending
-                    .range(..=n)
-                    .map(|(k, v)| (*k, v.clone()))
-                    .collect()
-            };
+        let due: Vec<(CheckpointId, TxnHandle)> = if self.mutant == Some(Mutant::NotifyCommitsOnlyExact) {
+            self.pending.get(&n).map(|t| vec![(n, t.clone())]).unwrap_or_default()
+        } else {
+            self.pending.range(..=n).map(|(k, v)| (*k, v.clone())).collect()
+        };
         if due.is_empty() {
             NotifyPlan::Nothing
         } else {
@@ -182,10 +160,7 @@ impl TxnBook {
     }
 
     pub fn snapshot(&self) -> SinkSnapshot {
-        SinkSnapshot {
-            pending: self.pending.iter().map(|(k, v)| (*k, v.clone())).collect(),
-            open: self.open.clone(),
-        }
+        SinkSnapshot { pending: self.pending.iter().map(|(k, v)| (*k, v.clone())).collect(), open: self.open.clone() }
     }
 
     /// Restore from a checkpoint: the transactions to re-commit (in order)
@@ -198,15 +173,8 @@ impl TxnBook {
         let mut ids: Vec<CheckpointId> = snap.pending.iter().map(|(k, _)| *k).collect();
         ids.dedup();
         assert_eq!(ids.len(), snap.pending.len(), "pending ids are unique");
-        assert!(
-            ids.windows(2).all(|w| w[0] < w[1]),
-            "pending ids are sorted"
-        );
-        let commit = if mutant == Some(Mutant::NoRecommitOnRecovery) {
-            Vec::new()
-        } else {
-            snap.pending.clone()
-        };
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "pending ids are sorted");
+        let commit = if mutant == Some(Mutant::NoRecommitOnRecovery) { Vec::new() } else { snap.pending.clone() };
         (TxnBook::new(mutant), commit, snap.open.clone())
     }
 }
@@ -226,15 +194,7 @@ pub const FLUSH_RECORDS: usize = 64;
 
 impl BrokerSink {
     pub fn new(net: Arc<Net>, broker: SocketAddr, cfg: Arc<JobConfig>, subtask: u32) -> Self {
-        BrokerSink {
-            net,
-            broker,
-            job: cfg.job_name.clone(),
-            subtask,
-            partition: subtask,
-            cfg,
-            buffer: Vec::new(),
-        }
+        BrokerSink { net, broker, job: cfg.job_name.clone(), subtask, partition: subtask, cfg, buffer: Vec::new() }
     }
 
     pub fn prefix(&self) -> String {
@@ -243,49 +203,30 @@ impl BrokerSink {
 
     async fn call(&self, req: Request) -> Result<Response, SinkError> {
         let t = Duration::from_millis(self.cfg.rpc_timeout_ms);
-        match self
-            .net
-            .call_retry(self.broker, req, t, self.cfg.rpc_retries)
-            .await
-        {
-            Some(Response::IoError { reason }) => {
-                Err(SinkError::Transient(format!("broker I/O error: {reason}")))
-            }
+        match self.net.call_retry(self.broker, req, t, self.cfg.rpc_retries).await {
+            Some(Response::IoError { reason }) => Err(SinkError::Transient(format!("broker I/O error: {reason}"))),
             Some(r) => Ok(r),
             None => Err(SinkError::Transient("broker did not answer".into())),
         }
     }
 
     async fn init(&self, name: &str) -> Result<u64, SinkError> {
-        match self
-            .call(Request::InitProducer {
-                txn: name.to_string(),
-            })
-            .await?
-        {
+        let nonce: u64 = madsim::rand::random::<u64>() | 1;
+        match self.call(Request::InitProducer { txn: name.to_string(), nonce }).await? {
             Response::Epoch { epoch } => Ok(epoch),
             other => Err(SinkError::Transient(format!("init {name}: {other:?}"))),
         }
     }
 
     async fn end(&self, txn: &TxnHandle, commit: bool) -> Result<(), SinkError> {
-        match self
-            .call(Request::EndTxn {
-                txn: txn.name.clone(),
-                epoch: txn.epoch,
-                commit,
-            })
-            .await?
-        {
+        match self.call(Request::EndTxn { txn: txn.name.clone(), epoch: txn.epoch, commit }).await? {
             Response::Ok => Ok(()),
-            Response::Fenced { current } => Err(SinkError::TxnLost(format!(
-                "{} epoch {} fenced by epoch {current}",
-                txn.name, txn.epoch
-            ))),
-            Response::TxnNotOpen { reason } => Err(SinkError::TxnLost(format!(
-                "{} epoch {}: {reason}",
-                txn.name, txn.epoch
-            ))),
+            Response::Fenced { current } => {
+                Err(SinkError::TxnLost(format!("{} epoch {} fenced by epoch {current}", txn.name, txn.epoch)))
+            }
+            Response::TxnNotOpen { reason } => {
+                Err(SinkError::TxnLost(format!("{} epoch {}: {reason}", txn.name, txn.epoch)))
+            }
             other => Err(SinkError::Transient(format!("end {}: {other:?}", txn.name))),
         }
     }
@@ -307,17 +248,9 @@ impl BrokerSink {
                 txn.seq += 1;
                 Ok(())
             }
-            Response::Fenced { current } => Err(SinkError::TxnLost(format!(
-                "{} fenced by epoch {current}",
-                txn.name
-            ))),
-            Response::TxnNotOpen { reason } => {
-                Err(SinkError::TxnLost(format!("{}: {reason}", txn.name)))
-            }
-            other => Err(SinkError::Transient(format!(
-                "append {}: {other:?}",
-                txn.name
-            ))),
+            Response::Fenced { current } => Err(SinkError::TxnLost(format!("{} fenced by epoch {current}", txn.name))),
+            Response::TxnNotOpen { reason } => Err(SinkError::TxnLost(format!("{}: {reason}", txn.name))),
+            other => Err(SinkError::Transient(format!("append {}: {other:?}", txn.name))),
         }
     }
 }
@@ -328,20 +261,11 @@ impl TwoPhaseCommitSink for BrokerSink {
         let name = format!("{}{}", self.prefix(), hint);
         let epoch = self.init(&name).await?;
         self.buffer.clear();
-        Ok(TxnHandle {
-            name,
-            epoch,
-            records: 0,
-            seq: 0,
-        })
+        Ok(TxnHandle { name, epoch, records: 0, seq: 0 })
     }
 
     async fn write(&mut self, txn: &mut TxnHandle, records: &[OutRecord]) -> Result<(), SinkError> {
-        if self.cfg.mutant_is(Mutant::Canary)
-            && txn.records == 0
-            && txn.seq == 0
-            && !records.is_empty()
-        {
+        if self.cfg.mutant_is(Mutant::Canary) && txn.records == 0 && txn.seq == 0 && !records.is_empty() {
             self.buffer.push(records[0].clone()); // the planted canary: always a duplicate
         }
         self.buffer.extend_from_slice(records);
@@ -364,10 +288,7 @@ impl TwoPhaseCommitSink for BrokerSink {
                 return Ok(());
             }
             // Planted bug: commit it anyway and take the refusal as fatal.
-            return self
-                .end(txn, true)
-                .await
-                .map_err(|e| SinkError::Transient(format!("empty transaction: {e}")));
+            return self.end(txn, true).await.map_err(|e| SinkError::Transient(format!("empty transaction: {e}")));
         }
         self.end(txn, true).await
     }
@@ -384,10 +305,7 @@ impl TwoPhaseCommitSink for BrokerSink {
             // Planted bug: a fresh producer "to be safe": bumps the epoch,
             // which aborts the transaction if it was not committed yet.
             let epoch = self.init(&txn.name).await?;
-            let fresh = TxnHandle {
-                epoch,
-                ..txn.clone()
-            };
+            let fresh = TxnHandle { epoch, ..txn.clone() };
             return self.end(&fresh, true).await;
         }
         self.commit(txn).await
@@ -398,21 +316,12 @@ impl TwoPhaseCommitSink for BrokerSink {
         self.init(&txn.name).await.map(|_| ())
     }
 
-    async fn abort_lingering(
-        &mut self,
-        after: Option<CheckpointId>,
-        upto: CheckpointId,
-    ) -> Result<(), SinkError> {
+    async fn abort_lingering(&mut self, after: Option<CheckpointId>, upto: CheckpointId) -> Result<(), SinkError> {
         let prefix = self.prefix();
-        let mut names: std::collections::BTreeSet<String> =
-            match self.call(Request::ListOpenTxns { prefix }).await? {
-                Response::OpenTxns { txns } => txns.into_iter().map(|(n, _)| n).collect(),
-                other => {
-                    return Err(SinkError::Transient(format!(
-                        "list transactions: {other:?}"
-                    )))
-                }
-            };
+        let mut names: std::collections::BTreeSet<String> = match self.call(Request::ListOpenTxns { prefix }).await? {
+            Response::OpenTxns { txns } => txns.into_iter().map(|(n, _)| n).collect(),
+            other => return Err(SinkError::Transient(format!("list transactions: {other:?}"))),
+        };
         for id in after.map_or(1, |a| a + 1)..=upto {
             names.insert(format!("{}{}", self.prefix(), id));
         }
@@ -436,13 +345,7 @@ impl BrokerSink {
         if records.is_empty() {
             return Ok(());
         }
-        match self
-            .call(Request::PlainAppend {
-                partition: self.partition,
-                records,
-            })
-            .await?
-        {
+        match self.call(Request::PlainAppend { partition: self.partition, records }).await? {
             Response::Ok => Ok(()),
             other => Err(SinkError::Transient(format!("plain append: {other:?}"))),
         }
@@ -454,12 +357,7 @@ mod tests {
     use super::*;
 
     fn h(n: &str) -> TxnHandle {
-        TxnHandle {
-            name: n.into(),
-            epoch: 0,
-            records: 1,
-            seq: 1,
-        }
+        TxnHandle { name: n.into(), epoch: 0, records: 1, seq: 1 }
     }
 
     fn book_with(pending: &[u64]) -> TxnBook {
@@ -532,12 +430,7 @@ mod tests {
     #[test]
     fn end_of_input_empty_transactions_are_bookkept() {
         let mut b = TxnBook::new(None);
-        b.open = Some(TxnHandle {
-            name: "e".into(),
-            epoch: 0,
-            records: 0,
-            seq: 0,
-        });
+        b.open = Some(TxnHandle { name: "e".into(), epoch: 0, records: 0, seq: 0 });
         let t = b.pre_committed(9);
         assert_eq!(t.records, 0);
         assert_eq!(ids(&b.notify(9)), vec![9]);
@@ -553,8 +446,6 @@ mod tests {
         b.notify(3);
         assert!(matches!(b.notify(3), NotifyPlan::Error(_)));
         let snap = book_with(&[3]).snapshot();
-        assert!(TxnBook::restore(&snap, Some(Mutant::NoRecommitOnRecovery))
-            .1
-            .is_empty());
+        assert!(TxnBook::restore(&snap, Some(Mutant::NoRecommitOnRecovery)).1.is_empty());
     }
 }

@@ -67,10 +67,7 @@ impl Storage for FileStorage {
     }
     async fn append(&self, path: &str, data: &[u8]) -> io::Result<()> {
         use std::io::Write;
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.path(path))?;
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(self.path(path))?;
         f.write_all(data)
     }
     async fn fsync(&self, path: &str) -> io::Result<()> {

@@ -39,47 +39,32 @@ async fn handle(node: &StoreNode, req: Request) -> Response {
             };
             match r {
                 Ok(()) => {
-                    node.obs.emit(Event::BlobStored {
-                        name,
-                        bytes: bytes.len() as u64,
-                    });
+                    node.obs.emit(Event::BlobStored { name, bytes: bytes.len() as u64 });
                     node.obs.point(FaultPoint::StoreAfterBlobDurable).await;
                     Response::Ok
                 }
-                Err(e) => Response::IoError {
-                    reason: e.to_string(),
-                },
+                Err(e) => Response::IoError { reason: e.to_string() },
             }
         }
         Request::GetBlob { name } => match st.read(&name).await {
             Ok(bytes) => Response::Blob { bytes },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Response::NotFound,
-            Err(e) => Response::IoError {
-                reason: e.to_string(),
-            },
+            Err(e) => Response::IoError { reason: e.to_string() },
         },
         Request::DeleteBlobs { names } => {
             for n in &names {
                 if let Err(e) = st.remove(n).await {
-                    return Response::IoError {
-                        reason: e.to_string(),
-                    };
+                    return Response::IoError { reason: e.to_string() };
                 }
             }
             match st.fsync_dir().await {
                 Ok(()) => Response::Ok,
-                Err(e) => Response::IoError {
-                    reason: e.to_string(),
-                },
+                Err(e) => Response::IoError { reason: e.to_string() },
             }
         }
         Request::ListBlobs { prefix } => match st.list(&prefix).await {
-            Ok(names) => Response::Names {
-                names: names.into_iter().filter(|n| !n.ends_with(".tmp")).collect(),
-            },
-            Err(e) => Response::IoError {
-                reason: e.to_string(),
-            },
+            Ok(names) => Response::Names { names: names.into_iter().filter(|n| !n.ends_with(".tmp")).collect() },
+            Err(e) => Response::IoError { reason: e.to_string() },
         },
         _ => Response::NotFound,
     }

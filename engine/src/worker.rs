@@ -46,11 +46,7 @@ enum SourceCtl {
 }
 
 enum ChainCtl {
-    Data {
-        from: u32,
-        seq: u64,
-        items: Vec<Item>,
-    },
+    Data { from: u32, seq: u64, items: Vec<Item> },
     Notify(CheckpointId),
 }
 
@@ -97,33 +93,15 @@ impl Ctx {
     /// A task failed: tell the coordinator (repeatedly, datagrams get lost)
     /// and stop making progress until the attempt is replaced.
     async fn fail(&self, task: TaskId, reason: String) -> ! {
-        self.obs.emit(Event::TaskFailed {
-            attempt: self.attempt,
-            task,
-            reason: reason.clone(),
-        });
+        self.obs.emit(Event::TaskFailed { attempt: self.attempt, task, reason: reason.clone() });
         loop {
-            self.to_coordinator(Msg::TaskFailed {
-                attempt: self.attempt,
-                task,
-                reason: reason.clone(),
-            })
-            .await;
+            self.to_coordinator(Msg::TaskFailed { attempt: self.attempt, task, reason: reason.clone() }).await;
             madsim::time::sleep(Duration::from_millis(100)).await;
         }
     }
     async fn put_blob(&self, name: String, bytes: Vec<u8>) -> Result<(), String> {
         let req = Request::PutBlob { name, bytes };
-        match self
-            .net
-            .call_retry(
-                self.addrs.store,
-                req,
-                self.rpc_timeout(),
-                self.cfg.rpc_retries,
-            )
-            .await
-        {
+        match self.net.call_retry(self.addrs.store, req, self.rpc_timeout(), self.cfg.rpc_retries).await {
             Some(Response::Ok) => Ok(()),
             Some(other) => Err(format!("store: {other:?}")),
             None => Err("store did not answer".into()),
@@ -134,20 +112,12 @@ impl Ctx {
     async fn get_blob<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<T, String> {
         let mut last = String::new();
         for _ in 0..20 {
-            let req = Request::GetBlob {
-                name: name.to_string(),
-            };
-            match self
-                .net
-                .call(self.addrs.store, req, self.rpc_timeout())
-                .await
-            {
+            let req = Request::GetBlob { name: name.to_string() };
+            match self.net.call(self.addrs.store, req, self.rpc_timeout()).await {
                 Some(Response::Blob { bytes }) => match codec::decode_framed(&bytes) {
                     Ok(v) => return Ok(v),
                     Err(e) => {
-                        self.obs.emit(Event::BlobCorrupt {
-                            name: name.to_string(),
-                        });
+                        self.obs.emit(Event::BlobCorrupt { name: name.to_string() });
                         last = e;
                     }
                 },
@@ -167,25 +137,12 @@ pub async fn run_worker(node: WorkerNode) {
     let slots = Arc::new(Mutex::new(Slots::default()));
     let attempt_now = Arc::new(AtomicU64::new(0));
     {
-        let (net, addrs, cfg, attempt_now, index) = (
-            node.net.clone(),
-            node.addrs.clone(),
-            node.cfg.clone(),
-            attempt_now.clone(),
-            node.index,
-        );
+        let (net, addrs, cfg, attempt_now, index) =
+            (node.net.clone(), node.addrs.clone(), node.cfg.clone(), attempt_now.clone(), node.index);
         madsim::task::spawn(async move {
             loop {
                 let attempt = attempt_now.load(Ordering::Relaxed);
-                net.send(
-                    addrs.coordinator,
-                    &Msg::Heartbeat {
-                        worker: index,
-                        attempt,
-                        incarnation,
-                    },
-                )
-                .await;
+                net.send(addrs.coordinator, &Msg::Heartbeat { worker: index, attempt, incarnation }).await;
                 madsim::time::sleep(Duration::from_millis(cfg.heartbeat_interval_ms)).await;
             }
         });
@@ -193,20 +150,13 @@ pub async fn run_worker(node: WorkerNode) {
     loop {
         let (from, msg) = node.net.recv().await;
         match msg {
-            Msg::Deploy {
-                attempt,
-                restore,
-                fence_upto,
-            } => {
+            Msg::Deploy { attempt, restore, fence_upto } => {
                 let mut s = slots.lock().unwrap();
                 if attempt > s.attempt {
                     for h in s.handles.drain(..) {
                         h.abort();
                     }
-                    *s = Slots {
-                        attempt,
-                        ..Slots::default()
-                    };
+                    *s = Slots { attempt, ..Slots::default() };
                     attempt_now.store(attempt, Ordering::Relaxed);
                     let ctx = Ctx {
                         index: node.index,
@@ -229,14 +179,7 @@ pub async fn run_worker(node: WorkerNode) {
                 } else if attempt == s.attempt && s.ready {
                     drop(s);
                     node.net
-                        .send(
-                            node.addrs.coordinator,
-                            &Msg::DeployAck {
-                                worker: node.index,
-                                attempt,
-                                incarnation,
-                            },
-                        )
+                        .send(node.addrs.coordinator, &Msg::DeployAck { worker: node.index, attempt, incarnation })
                         .await;
                 }
             }
@@ -256,30 +199,15 @@ pub async fn run_worker(node: WorkerNode) {
                     }
                 }
             }
-            Msg::Data {
-                attempt,
-                from: f,
-                to,
-                seq,
-                items,
-            } if to == node.index => {
+            Msg::Data { attempt, from: f, to, seq, items } if to == node.index => {
                 let s = slots.lock().unwrap();
                 if attempt == s.attempt && node.addrs.worker_index(from) == Some(f) {
                     if let Some(tx) = &s.chain_tx {
-                        let _ = tx.send(ChainCtl::Data {
-                            from: f,
-                            seq,
-                            items,
-                        });
+                        let _ = tx.send(ChainCtl::Data { from: f, seq, items });
                     }
                 }
             }
-            Msg::DataAck {
-                attempt,
-                from: f,
-                to,
-                seq,
-            } if f == node.index => {
+            Msg::DataAck { attempt, from: f, to, seq } if f == node.index => {
                 let s = slots.lock().unwrap();
                 if attempt == s.attempt {
                     if let Some(tx) = &s.source_tx {
@@ -306,9 +234,7 @@ async fn deploy(
     // Source state.
     let mut offset = 0;
     let mut offsets_ckpt = None;
-    let mut source_from = plan
-        .as_ref()
-        .map(|p| (p.ckpt, p.blobs.get(&TaskId::Source(i)).cloned()));
+    let mut source_from = plan.as_ref().map(|p| (p.ckpt, p.blobs.get(&TaskId::Source(i)).cloned()));
     if ctx.cfg.mutant_is(Mutant::OffsetsFromOtherCheckpoint) {
         // Planted bug: offsets from the checkpoint before the restored one.
         if let Some(p) = &plan {
@@ -334,17 +260,26 @@ async fn deploy(
     // Chain state.
     let chain_snap: Option<ChainSnapshot> = match &plan {
         Some(p) => {
-            let name = p
-                .blobs
-                .get(&TaskId::Chain(i))
-                .expect("plan names every task");
+            let name = p.blobs.get(&TaskId::Chain(i)).expect("plan names every task");
             Some(restore_blob(&ctx, TaskId::Chain(i), name).await)
         }
         None => None,
     };
-    let mut chain = match Chain::restore(ctx.clone(), &pipeline, chain_snap, fence_upto).await {
-        Ok(c) => c,
-        Err(e) => ctx.fail(TaskId::Chain(i), format!("recovery: {e}")).await,
+    // Sink recovery talks to the broker; while it cannot, keep trying (the
+    // steps are idempotent). A recovery that can never succeed leaves the
+    // job undeployed, which the liveness check reports.
+    let mut chain = loop {
+        match Chain::restore(ctx.clone(), &pipeline, chain_snap.clone(), fence_upto).await {
+            Ok(c) => break c,
+            Err(e) => {
+                ctx.obs.emit(Event::TaskFailed {
+                    attempt: ctx.attempt,
+                    task: TaskId::Chain(i),
+                    reason: format!("recovery: {e}"),
+                });
+                madsim::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
     };
     ctx.obs.point(FaultPoint::DuringRecovery).await;
     let (stx, srx) = unbounded_channel();
@@ -365,12 +300,7 @@ async fn deploy(
         s.chain_tx = Some(ctx_tx);
         s.ready = true;
     }
-    ctx.to_coordinator(Msg::DeployAck {
-        worker: i,
-        attempt: ctx.attempt,
-        incarnation,
-    })
-    .await;
+    ctx.to_coordinator(Msg::DeployAck { worker: i, attempt: ctx.attempt, incarnation }).await;
 }
 
 /// Fetch a snapshot; a blob that cannot be read blocks the deployment (the
@@ -380,11 +310,7 @@ async fn restore_blob<T: serde::de::DeserializeOwned>(ctx: &Ctx, task: TaskId, n
         match ctx.get_blob::<T>(name).await {
             Ok(v) => return v,
             Err(e) => {
-                ctx.obs.emit(Event::TaskFailed {
-                    attempt: ctx.attempt,
-                    task,
-                    reason: format!("restore: {e}"),
-                });
+                ctx.obs.emit(Event::TaskFailed { attempt: ctx.attempt, task, reason: format!("restore: {e}") });
                 madsim::time::sleep(Duration::from_millis(200)).await;
             }
         }
@@ -402,13 +328,7 @@ struct Source {
 impl Source {
     fn new(ctx: Ctx, offset: u64) -> Self {
         let n = ctx.cfg.parallelism as usize;
-        Source {
-            ctx,
-            offset,
-            ended: false,
-            last_trigger: 0,
-            out: (0..n).map(|_| ChannelSender::default()).collect(),
-        }
+        Source { ctx, offset, ended: false, last_trigger: 0, out: (0..n).map(|_| ChannelSender::default()).collect() }
     }
 
     fn task(&self) -> TaskId {
@@ -423,13 +343,7 @@ impl Source {
             msgs.sort_by_key(|(s, _)| *s);
             msgs.dedup_by_key(|(s, _)| *s);
             for (seq, items) in msgs {
-                let msg = Msg::Data {
-                    attempt: self.ctx.attempt,
-                    from: self.ctx.index,
-                    to: to as u32,
-                    seq,
-                    items,
-                };
+                let msg = Msg::Data { attempt: self.ctx.attempt, from: self.ctx.index, to: to as u32, seq, items };
                 self.ctx.net.send(self.ctx.addrs.workers[to], &msg).await;
             }
         }
@@ -452,12 +366,7 @@ impl Source {
                 let resp = self
                     .ctx
                     .net
-                    .call_retry(
-                        self.ctx.addrs.broker,
-                        req,
-                        self.ctx.rpc_timeout(),
-                        self.ctx.cfg.rpc_retries,
-                    )
+                    .call_retry(self.ctx.addrs.broker, req, self.ctx.rpc_timeout(), self.ctx.cfg.rpc_retries)
                     .await;
                 match resp {
                     Some(Response::Input { records, end }) => {
@@ -482,11 +391,7 @@ impl Source {
                             }
                         }
                     }
-                    other => {
-                        self.ctx
-                            .fail(self.task(), format!("fetch input: {other:?}"))
-                            .await
-                    }
+                    other => self.ctx.fail(self.task(), format!("fetch input: {other:?}")).await,
                 }
             }
             self.flush().await;
@@ -517,10 +422,7 @@ impl Source {
                     c.stage(Item::Barrier(ckpt));
                 }
                 self.flush().await;
-                let snap = SourceSnapshot {
-                    ckpt,
-                    offset: self.offset,
-                };
+                let snap = SourceSnapshot { ckpt, offset: self.offset };
                 let name = blob_name(ckpt, self.ctx.attempt, self.task());
                 let bytes = codec::encode_framed(&snap);
                 let size = bytes.len() as u64;
@@ -550,12 +452,7 @@ impl Source {
                         self.ctx.to_coordinator(ack).await;
                     }
                     Err(e) => {
-                        let d = Msg::Decline {
-                            attempt: self.ctx.attempt,
-                            ckpt,
-                            task: self.task(),
-                            reason: e,
-                        };
+                        let d = Msg::Decline { attempt: self.ctx.attempt, ckpt, task: self.task(), reason: e };
                         self.ctx.to_coordinator(d).await;
                     }
                 }
@@ -607,22 +504,14 @@ impl Chain {
         let mut chain_state = (vec![0; n], vec![false; n], false, 0);
         let mut restored_ckpt = None;
         let mut pending_txns = Vec::new();
-        let mut mode = if exactly_once {
-            SinkMode::Twopc(TxnBook::new(ctx.cfg.mutant))
-        } else {
-            SinkMode::Plain(Vec::new())
-        };
+        let mut mode =
+            if exactly_once { SinkMode::Twopc(TxnBook::new(ctx.cfg.mutant)) } else { SinkMode::Plain(Vec::new()) };
         if let Some(s) = &snap {
             op.restore(&s.op)?;
             assert_eq!(s.wms.len(), n);
             chain_state = (s.wms.clone(), s.ended.clone(), s.eoi_done, s.emitted_wm);
             restored_ckpt = Some(s.ckpt);
-            pending_txns = s
-                .sink
-                .pending
-                .iter()
-                .map(|(c, t)| (*c, t.name.clone()))
-                .collect();
+            pending_txns = s.sink.pending.iter().map(|(c, t)| (*c, t.name.clone())).collect();
         }
         if exactly_once {
             let snapshot = snap.as_ref().map(|s| s.sink.clone()).unwrap_or_default();
@@ -648,28 +537,17 @@ impl Chain {
                 if ctx.cfg.mutant_is(Mutant::NoEpochBump) {
                     book.open = Some(sink.resume_unfenced(&open));
                 } else {
-                    sink.recover_and_abort(&open)
-                        .await
-                        .map_err(|e| format!("abort restored {}: {e}", open.name))?;
-                    ctx.obs.emit(Event::SinkAborted {
-                        task: TaskId::Chain(i),
-                        txn: open.name.clone(),
-                    });
+                    sink.recover_and_abort(&open).await.map_err(|e| format!("abort restored {}: {e}", open.name))?;
+                    ctx.obs.emit(Event::SinkAborted { task: TaskId::Chain(i), txn: open.name.clone() });
                 }
             }
             if !ctx.cfg.mutant_is(Mutant::NoAbortLingering) {
-                sink.abort_lingering(restored_ckpt, fence_upto)
-                    .await
-                    .map_err(|e| format!("abort lingering: {e}"))?;
+                sink.abort_lingering(restored_ckpt, fence_upto).await.map_err(|e| format!("abort lingering: {e}"))?;
             }
             if book.open.is_none() {
                 let hint = restored_ckpt.map_or(1, |c| c + 1);
                 let t = sink.begin(hint).await.map_err(|e| format!("begin: {e}"))?;
-                ctx.obs.emit(Event::TxnBegun {
-                    task: TaskId::Chain(i),
-                    txn: t.name.clone(),
-                    epoch: t.epoch,
-                });
+                ctx.obs.emit(Event::TxnBegun { task: TaskId::Chain(i), txn: t.name.clone(), epoch: t.epoch });
                 book.open = Some(t);
             }
             mode = SinkMode::Twopc(book);
@@ -708,16 +586,8 @@ impl Chain {
                     let (items, ack) = self.inputs[from as usize].receive(seq, items);
                     self.queues[from as usize].extend(items);
                     if let Some(seq) = ack {
-                        let msg = Msg::DataAck {
-                            attempt: self.ctx.attempt,
-                            from,
-                            to: self.ctx.index,
-                            seq,
-                        };
-                        self.ctx
-                            .net
-                            .send(self.ctx.addrs.workers[from as usize], &msg)
-                            .await;
+                        let msg = Msg::DataAck { attempt: self.ctx.attempt, from, to: self.ctx.index, seq };
+                        self.ctx.net.send(self.ctx.addrs.workers[from as usize], &msg).await;
                     }
                 }
                 Some(ChainCtl::Notify(ckpt)) => self.notify(ckpt).await,
@@ -730,9 +600,8 @@ impl Chain {
     async fn drain(&mut self) {
         let n = self.queues.len();
         loop {
-            let pick = (0..n)
-                .map(|k| (self.rr + k) % n)
-                .find(|&i| !self.queues[i].is_empty() && !self.aligner.is_blocked(i));
+            let pick =
+                (0..n).map(|k| (self.rr + k) % n).find(|&i| !self.queues[i].is_empty() && !self.aligner.is_blocked(i));
             let Some(i) = pick else { return };
             self.rr = (i + 1) % n;
             let item = self.queues[i].pop_front().expect("non-empty queue");
@@ -830,27 +699,15 @@ impl Chain {
                 if self.ctx.cfg.mutant_is(Mutant::CommitOnPrecommit) {
                     // Planted bug: visible before the checkpoint completes.
                     if self.sink.commit(&t).await.is_ok() {
-                        self.ctx.obs.emit(Event::CommitConfirmed {
-                            task,
-                            ckpt,
-                            txn: t.name.clone(),
-                            epoch: t.epoch,
-                        });
+                        self.ctx.obs.emit(Event::CommitConfirmed { task, ckpt, txn: t.name.clone(), epoch: t.epoch });
                     }
                 }
-                self.ctx
-                    .obs
-                    .point(FaultPoint::AfterPrecommitBeforeAck)
-                    .await;
+                self.ctx.obs.point(FaultPoint::AfterPrecommitBeforeAck).await;
                 let next = match self.sink.begin(ckpt + 1).await {
                     Ok(t) => t,
                     Err(e) => self.ctx.fail(task, format!("begin: {e}")).await,
                 };
-                self.ctx.obs.emit(Event::TxnBegun {
-                    task,
-                    txn: next.name.clone(),
-                    epoch: next.epoch,
-                });
+                self.ctx.obs.emit(Event::TxnBegun { task, txn: next.name.clone(), epoch: next.epoch });
                 book.open = Some(next);
             }
             SinkMode::Plain(buf) => {
@@ -882,19 +739,9 @@ impl Chain {
         let size = bytes.len() as u64;
         match self.ctx.put_blob(name.clone(), bytes).await {
             Ok(()) => {
-                self.ctx.obs.emit(Event::SnapshotStored {
-                    attempt: self.ctx.attempt,
-                    task,
-                    ckpt,
-                    bytes: size,
-                });
+                self.ctx.obs.emit(Event::SnapshotStored { attempt: self.ctx.attempt, task, ckpt, bytes: size });
                 self.ctx.obs.point(FaultPoint::AfterSnapshotBeforeAck).await;
-                self.ctx.obs.emit(Event::CheckpointAcked {
-                    attempt: self.ctx.attempt,
-                    task,
-                    ckpt,
-                    offset: None,
-                });
+                self.ctx.obs.emit(Event::CheckpointAcked { attempt: self.ctx.attempt, task, ckpt, offset: None });
                 let ack = Msg::Ack {
                     attempt: self.ctx.attempt,
                     ckpt,
@@ -906,12 +753,7 @@ impl Chain {
                 self.ctx.to_coordinator(ack).await;
             }
             Err(e) => {
-                let d = Msg::Decline {
-                    attempt: self.ctx.attempt,
-                    ckpt,
-                    task,
-                    reason: e,
-                };
+                let d = Msg::Decline { attempt: self.ctx.attempt, ckpt, task, reason: e };
                 self.ctx.to_coordinator(d).await;
             }
         }
@@ -936,34 +778,18 @@ impl Chain {
                                 epoch: txn.epoch,
                             }),
                             Err(SinkError::TxnLost(reason)) => {
-                                self.ctx.obs.emit(Event::CommitFailed {
-                                    task,
-                                    ckpt: c,
-                                    txn: txn.name.clone(),
-                                    reason,
-                                })
+                                self.ctx.obs.emit(Event::CommitFailed { task, ckpt: c, txn: txn.name.clone(), reason })
                             }
-                            Err(e) => {
-                                self.ctx
-                                    .fail(task, format!("commit {}: {e}", txn.name))
-                                    .await
-                            }
+                            Err(e) => self.ctx.fail(task, format!("commit {}: {e}", txn.name)).await,
                         }
                         book.settled(c);
                     }
                 }
             }
             self.ctx.obs.emit(Event::NotifyHandled { task, ckpt });
-            self.ctx
-                .obs
-                .point(FaultPoint::AfterCommitsBeforeNotifyAck)
-                .await;
+            self.ctx.obs.point(FaultPoint::AfterCommitsBeforeNotifyAck).await;
         }
-        let ack = Msg::NotifyAck {
-            attempt: self.ctx.attempt,
-            ckpt,
-            task,
-        };
+        let ack = Msg::NotifyAck { attempt: self.ctx.attempt, ckpt, task };
         self.ctx.to_coordinator(ack).await;
     }
 }

@@ -38,22 +38,14 @@ struct Op {
 
 impl KeyedOperator for Op {
     fn process(&mut self, rec: &Record, out: &mut Vec<OutRecord>) {
-        let s = self
-            .stock
-            .entry(rec.key)
-            .or_insert_with(|| initial_stock(rec.key));
+        let s = self.stock.entry(rec.key).or_insert_with(|| initial_stock(rec.key));
         let value = if *s >= rec.value {
             *s -= rec.value;
             *s
         } else {
             -(*s + 1)
         };
-        out.push(OutRecord {
-            out_id: rec.id,
-            key: rec.key,
-            value,
-            src: rec.id,
-        });
+        out.push(OutRecord { out_id: rec.id, key: rec.key, value, src: rec.id });
     }
     fn snapshot(&self) -> Vec<u8> {
         bincode::serialize(&self.stock).expect("serializable")
@@ -70,9 +62,7 @@ impl Pipeline for P {
         "inventory"
     }
     fn create(&self, _subtask: u32, _parallelism: u32) -> Box<dyn KeyedOperator> {
-        Box::new(Op {
-            stock: BTreeMap::new(),
-        })
+        Box::new(Op { stock: BTreeMap::new() })
     }
 }
 
@@ -86,9 +76,7 @@ impl Scenario for Inventory {
     fn generate(&self, rng: &mut SimRng, partitions: u32) -> Vec<Vec<Record>> {
         let n = rng.range(2000, 4000);
         let skus = rng.range(30, 100);
-        let draws = (0..n)
-            .map(|_| (rng.below(skus), rng.range(1, 5) as i64))
-            .collect();
+        let draws = (0..n).map(|_| (rng.below(skus), rng.range(1, 5) as i64)).collect();
         layout(rng, partitions, draws, 3)
     }
     fn pipeline(&self) -> Arc<dyn Pipeline> {
@@ -125,10 +113,7 @@ pub fn check_no_oversell(input: &[Vec<Record>], outputs: &[OutRecord]) -> Result
     }
     for (sku, s) in sold {
         if s > initial_stock(sku) {
-            return Err(format!(
-                "SKU {sku} oversold: {s} accepted of {} in stock",
-                initial_stock(sku)
-            ));
+            return Err(format!("SKU {sku} oversold: {s} accepted of {} in stock", initial_stock(sku)));
         }
     }
     Ok(())

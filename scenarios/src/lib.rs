@@ -9,11 +9,7 @@ use exactsim_sim::scenario::Scenario;
 use std::sync::Arc;
 
 pub fn all() -> Vec<Arc<dyn Scenario>> {
-    vec![
-        Arc::new(word_count::WordCount),
-        Arc::new(inventory::Inventory),
-        Arc::new(risk_scoring::RiskScoring),
-    ]
+    vec![Arc::new(word_count::WordCount), Arc::new(inventory::Inventory), Arc::new(risk_scoring::RiskScoring)]
 }
 
 pub fn by_name(name: &str) -> Option<Arc<dyn Scenario>> {
@@ -29,23 +25,13 @@ pub(crate) mod gen {
     /// `records` (key, value) drawn in global order; each key lives in
     /// partition `key % partitions`; ts advances 0..=step_ms per record of
     /// a partition.
-    pub fn layout(
-        rng: &mut SimRng,
-        partitions: u32,
-        draws: Vec<(u64, i64)>,
-        step_ms: u64,
-    ) -> Vec<Vec<Record>> {
+    pub fn layout(rng: &mut SimRng, partitions: u32, draws: Vec<(u64, i64)>, step_ms: u64) -> Vec<Vec<Record>> {
         let mut out: Vec<Vec<Record>> = (0..partitions).map(|_| Vec::new()).collect();
         let mut ts = vec![0u64; partitions as usize];
         for (i, (key, value)) in draws.into_iter().enumerate() {
             let p = (key % partitions as u64) as usize;
             ts[p] += rng.range(0, step_ms);
-            out[p].push(Record {
-                id: i as u64 + 1,
-                key,
-                ts_ms: ts[p],
-                value,
-            });
+            out[p].push(Record { id: i as u64 + 1, key, ts_ms: ts[p], value });
         }
         out
     }

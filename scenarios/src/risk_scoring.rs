@@ -48,21 +48,11 @@ struct Op {
 
 impl Op {
     fn fire(&mut self, wm: u64, out: &mut Vec<OutRecord>) {
-        let due: Vec<(u64, u64)> = self
-            .windows
-            .keys()
-            .filter(|(_, s)| s + WINDOW_MS <= wm)
-            .copied()
-            .collect();
+        let due: Vec<(u64, u64)> = self.windows.keys().filter(|(_, s)| s + WINDOW_MS <= wm).copied().collect();
         for k in due {
             let (sum, first) = self.windows.remove(&k).expect("due window exists");
             if sum > THRESHOLD {
-                out.push(OutRecord {
-                    out_id: out_id(k.0, k.1),
-                    key: k.0,
-                    value: sum,
-                    src: first,
-                });
+                out.push(OutRecord { out_id: out_id(k.0, k.1), key: k.0, value: sum, src: first });
             }
         }
     }
@@ -84,8 +74,7 @@ impl KeyedOperator for Op {
         bincode::serialize(&self.windows).expect("serializable")
     }
     fn restore(&mut self, bytes: &[u8]) -> Result<(), String> {
-        self.windows =
-            bincode::deserialize(bytes).map_err(|e| format!("risk_scoring state: {e}"))?;
+        self.windows = bincode::deserialize(bytes).map_err(|e| format!("risk_scoring state: {e}"))?;
         Ok(())
     }
 }
@@ -110,9 +99,7 @@ impl Scenario for RiskScoring {
     fn generate(&self, rng: &mut SimRng, partitions: u32) -> Vec<Vec<Record>> {
         let n = rng.range(2000, 3500);
         let users = rng.range(20, 60);
-        let draws = (0..n)
-            .map(|_| (rng.below(users), rng.range(1, 100) as i64))
-            .collect();
+        let draws = (0..n).map(|_| (rng.below(users), rng.range(1, 100) as i64)).collect();
         layout(rng, partitions, draws, 4)
     }
     fn pipeline(&self) -> Arc<dyn Pipeline> {
@@ -138,9 +125,7 @@ impl Scenario for RiskScoring {
             }
         }
         sums.into_iter()
-            .filter(|((_, start), (sum, _))| {
-                start.saturating_add(WINDOW_MS) <= wm && *sum > THRESHOLD
-            })
+            .filter(|((_, start), (sum, _))| start.saturating_add(WINDOW_MS) <= wm && *sum > THRESHOLD)
             .map(|((user, start), (sum, first))| OutRecord {
                 out_id: out_id(user, start),
                 key: user,

@@ -37,12 +37,7 @@ impl KeyedOperator for Op {
     fn process(&mut self, rec: &Record, out: &mut Vec<OutRecord>) {
         let c = self.counts.entry(rec.key).or_insert(0);
         *c += rec.value;
-        out.push(OutRecord {
-            out_id: rec.id,
-            key: rec.key,
-            value: *c,
-            src: rec.id,
-        });
+        out.push(OutRecord { out_id: rec.id, key: rec.key, value: *c, src: rec.id });
     }
     fn snapshot(&self) -> Vec<u8> {
         bincode::serialize(&self.counts).expect("serializable")
@@ -59,9 +54,7 @@ impl Pipeline for P {
         "word_count"
     }
     fn create(&self, _subtask: u32, _parallelism: u32) -> Box<dyn KeyedOperator> {
-        Box::new(Op {
-            counts: BTreeMap::new(),
-        })
+        Box::new(Op { counts: BTreeMap::new() })
     }
 }
 
@@ -78,11 +71,7 @@ impl Scenario for WordCount {
         let draws = (0..n)
             .map(|_| {
                 // Skew: half the records hit the 5 hottest words.
-                let w = if rng.chance(1, 2) {
-                    rng.below(5)
-                } else {
-                    rng.below(words)
-                };
+                let w = if rng.chance(1, 2) { rng.below(5) } else { rng.below(words) };
                 (w, 1)
             })
             .collect();
@@ -99,12 +88,7 @@ impl Scenario for WordCount {
             for r in &recs[..offsets[p] as usize] {
                 let c = count.entry(r.key).or_default();
                 *c += r.value;
-                out.push(OutRecord {
-                    out_id: r.id,
-                    key: r.key,
-                    value: *c,
-                    src: r.id,
-                });
+                out.push(OutRecord { out_id: r.id, key: r.key, value: *c, src: r.id });
             }
         }
         out

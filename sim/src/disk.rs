@@ -133,18 +133,12 @@ impl SimDisk {
     /// What would survive a crash that loses unsynced data.
     pub fn durable_files(&self) -> BTreeMap<String, Vec<u8>> {
         let g = self.inner.lock().unwrap();
-        g.names_durable
-            .iter()
-            .map(|(n, ino)| (n.clone(), g.inodes[ino].synced.clone()))
-            .collect()
+        g.names_durable.iter().map(|(n, ino)| (n.clone(), g.inodes[ino].synced.clone())).collect()
     }
 
     pub fn current_files(&self) -> BTreeMap<String, Vec<u8>> {
         let g = self.inner.lock().unwrap();
-        g.names
-            .iter()
-            .map(|(n, ino)| (n.clone(), g.inodes[ino].data.clone()))
-            .collect()
+        g.names.iter().map(|(n, ino)| (n.clone(), g.inodes[ino].data.clone())).collect()
     }
 
     /// Latency of one operation, then whether an error is injected.
@@ -173,19 +167,13 @@ impl SimDisk {
         };
         madsim::time::sleep(delay).await;
         if fail {
-            return Err(io::Error::other(format!(
-                "injected I/O error on {}",
-                self.name
-            )));
+            return Err(io::Error::other(format!("injected I/O error on {}", self.name)));
         }
         Ok(())
     }
 
     fn used(g: &Inner) -> u64 {
-        g.inodes
-            .values()
-            .map(|i| i.data.len().max(i.synced.len()) as u64)
-            .sum()
+        g.inodes.values().map(|i| i.data.len().max(i.synced.len()) as u64).sum()
     }
 
     fn check_space(g: &Inner, extra: usize) -> io::Result<()> {
@@ -226,9 +214,7 @@ impl SimDisk {
                     inode.data = inode.synced.clone();
                 }
                 CrashMode::Torn => {
-                    if inode.data.len() > inode.synced.len()
-                        && inode.data.starts_with(&inode.synced)
-                    {
+                    if inode.data.len() > inode.synced.len() && inode.data.starts_with(&inode.synced) {
                         let tail = inode.data.len() - inode.synced.len();
                         let keep = g.rng.below(tail as u64) as usize; // strict prefix
                         r.lost_bytes += (tail - keep) as u64;
@@ -244,10 +230,7 @@ impl SimDisk {
                     }
                 }
             }
-            assert_eq!(
-                inode.data, inode.synced,
-                "after a crash all data is on disk"
-            );
+            assert_eq!(inode.data, inode.synced, "after a crash all data is on disk");
         }
         g.stats.lost_bytes += r.lost_bytes;
         g.stats.torn_files += r.torn_files as u64;
@@ -260,24 +243,14 @@ impl Storage for SimDisk {
     async fn write(&self, path: &str, data: &[u8]) -> io::Result<()> {
         self.io(Op::Write, data.len()).await?;
         let mut g = self.inner.lock().unwrap();
-        let old = g
-            .names
-            .get(path)
-            .map(|i| g.inodes[i].data.len())
-            .unwrap_or(0);
+        let old = g.names.get(path).map(|i| g.inodes[i].data.len()).unwrap_or(0);
         Self::check_space(&g, data.len().saturating_sub(old))?;
         match g.names.get(path).copied() {
             Some(ino) => g.inodes.get_mut(&ino).expect("named inode exists").data = data.to_vec(),
             None => {
                 let ino = g.next_ino;
                 g.next_ino += 1;
-                g.inodes.insert(
-                    ino,
-                    Inode {
-                        data: data.to_vec(),
-                        synced: Vec::new(),
-                    },
-                );
+                g.inodes.insert(ino, Inode { data: data.to_vec(), synced: Vec::new() });
                 g.names.insert(path.to_string(), ino);
             }
         }
@@ -289,22 +262,11 @@ impl Storage for SimDisk {
         let mut g = self.inner.lock().unwrap();
         Self::check_space(&g, data.len())?;
         match g.names.get(path).copied() {
-            Some(ino) => g
-                .inodes
-                .get_mut(&ino)
-                .expect("named inode exists")
-                .data
-                .extend_from_slice(data),
+            Some(ino) => g.inodes.get_mut(&ino).expect("named inode exists").data.extend_from_slice(data),
             None => {
                 let ino = g.next_ino;
                 g.next_ino += 1;
-                g.inodes.insert(
-                    ino,
-                    Inode {
-                        data: data.to_vec(),
-                        synced: Vec::new(),
-                    },
-                );
+                g.inodes.insert(ino, Inode { data: data.to_vec(), synced: Vec::new() });
                 g.names.insert(path.to_string(), ino);
             }
         }
@@ -354,11 +316,7 @@ impl Storage for SimDisk {
     async fn list(&self, prefix: &str) -> io::Result<Vec<String>> {
         self.io(Op::Read, 0).await?;
         let g = self.inner.lock().unwrap();
-        Ok(g.names
-            .keys()
-            .filter(|n| n.starts_with(prefix))
-            .cloned()
-            .collect())
+        Ok(g.names.keys().filter(|n| n.starts_with(prefix)).cloned().collect())
     }
 
     async fn remove(&self, path: &str) -> io::Result<()> {
@@ -402,10 +360,7 @@ mod tests {
             d.write("a", b"x").await.unwrap();
             d.fsync("a").await.unwrap();
             d.crash(CrashMode::LoseUnsynced);
-            assert_eq!(
-                d.read("a").await.unwrap_err().kind(),
-                io::ErrorKind::NotFound
-            );
+            assert_eq!(d.read("a").await.unwrap_err().kind(), io::ErrorKind::NotFound);
         });
     }
 

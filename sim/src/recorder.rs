@@ -52,18 +52,12 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    pub fn new(
-        schedule: &[FaultEvent],
-        crash_tx: UnboundedSender<CrashRequest>,
-        keep_chain: bool,
-    ) -> Recorder {
+    pub fn new(schedule: &[FaultEvent], crash_tx: UnboundedSender<CrashRequest>, keep_chain: bool) -> Recorder {
         let armed = schedule
             .iter()
             .enumerate()
             .filter_map(|(i, e)| match e {
-                FaultEvent::CrashAtPoint {
-                    point, node, nth, ..
-                } => Some((i, *point, node.clone(), *nth)),
+                FaultEvent::CrashAtPoint { point, node, nth, .. } => Some((i, *point, node.clone(), *nth)),
                 _ => None,
             })
             .collect();
@@ -101,11 +95,7 @@ impl Recorder {
                 g.finished_at_us = Some(t_us);
             }
         }
-        let st = Stamped {
-            t_us,
-            node: node.to_string(),
-            ev,
-        };
+        let st = Stamped { t_us, node: node.to_string(), ev };
         let bytes = bincode::serialize(&st).expect("serializable");
         g.hash = fnv1a(g.hash, &bytes);
         if self.keep_chain {
@@ -126,21 +116,11 @@ impl Recorder {
     }
 
     pub fn set_down(&self, node: &str, down: bool) {
-        self.inner
-            .lock()
-            .unwrap()
-            .down
-            .insert(node.to_string(), down);
+        self.inner.lock().unwrap().down.insert(node.to_string(), down);
     }
 
     pub fn is_down(&self, node: &str) -> bool {
-        self.inner
-            .lock()
-            .unwrap()
-            .down
-            .get(node)
-            .copied()
-            .unwrap_or(false)
+        self.inner.lock().unwrap().down.get(node).copied().unwrap_or(false)
     }
 
     pub fn finished_at_us(&self) -> Option<u64> {
@@ -151,21 +131,9 @@ impl Recorder {
         self.inner.lock().unwrap().hash
     }
 
-    pub fn take(
-        &self,
-    ) -> (
-        Vec<Stamped>,
-        Vec<u64>,
-        BTreeMap<(String, FaultPoint), u64>,
-        u64,
-    ) {
+    pub fn take(&self) -> (Vec<Stamped>, Vec<u64>, BTreeMap<(String, FaultPoint), u64>, u64) {
         let mut g = self.inner.lock().unwrap();
-        (
-            std::mem::take(&mut g.events),
-            std::mem::take(&mut g.chain),
-            std::mem::take(&mut g.coverage),
-            g.hash,
-        )
+        (std::mem::take(&mut g.events), std::mem::take(&mut g.chain), std::mem::take(&mut g.coverage), g.hash)
     }
 }
 
@@ -189,12 +157,7 @@ impl Observer for Recorder {
         }
         // Occurrences are counted per point over all nodes for rules
         // without a node, per (node, point) otherwise.
-        let total: u64 = g
-            .coverage
-            .iter()
-            .filter(|((_, p), _)| *p == point)
-            .map(|(_, c)| *c)
-            .sum();
+        let total: u64 = g.coverage.iter().filter(|((_, p), _)| *p == point).map(|(_, c)| *c).sum();
         let fire = g.armed.iter().position(|(_, p, n, nth)| {
             *p == point
                 && match n {

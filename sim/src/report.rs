@@ -150,9 +150,7 @@ pub fn build(r: &RunResult, ctx: ReportCtx) -> RunReport {
             Ev::Engine(Event::TxnAborted { .. }) => tx.aborted += 1,
             Ev::Engine(Event::CommitFailed { .. }) => tx.commit_failed += 1,
             Ev::Engine(Event::SnapshotStored { bytes, .. }) => state_max = state_max.max(*bytes),
-            Ev::Engine(Event::TaskFailed { .. }) | Ev::Engine(Event::BlobCorrupt { .. }) => {
-                retries += 1
-            }
+            Ev::Engine(Event::TaskFailed { .. }) | Ev::Engine(Event::BlobCorrupt { .. }) => retries += 1,
             Ev::Sim(SimEvent::FaultStarted { kind, .. }) => {
                 cells.insert(format!("{kind}@{}", phase_at(&h.events, i)));
             }
@@ -162,11 +160,7 @@ pub fn build(r: &RunResult, ctx: ReportCtx) -> RunReport {
                 } else if cause.starts_with("fatal") {
                     "fatal".to_string()
                 } else {
-                    format!(
-                        "crash:{}",
-                        node.trim_end_matches(|c: char| c.is_ascii_digit())
-                            .trim_end_matches('-')
-                    )
+                    format!("crash:{}", node.trim_end_matches(|c: char| c.is_ascii_digit()).trim_end_matches('-'))
                 };
                 cells.insert(format!("{kind}@{}", phase_at(&h.events, i)));
             }
@@ -185,12 +179,8 @@ pub fn build(r: &RunResult, ctx: ReportCtx) -> RunReport {
     cp.duration_ms_max = max(&durations);
     let mut fault_points = BTreeMap::new();
     for ((node, p), c) in &r.coverage {
-        let kind = node
-            .trim_end_matches(|c: char| c.is_ascii_digit())
-            .trim_end_matches('-');
-        *fault_points
-            .entry(format!("{}:{kind}", p.name()))
-            .or_insert(0) += c;
+        let kind = node.trim_end_matches(|c: char| c.is_ascii_digit()).trim_end_matches('-');
+        *fault_points.entry(format!("{}:{kind}", p.name())).or_insert(0) += c;
     }
     RunReport {
         scenario: h.scenario.clone(),
@@ -198,12 +188,7 @@ pub fn build(r: &RunResult, ctx: ReportCtx) -> RunReport {
         profile: ctx.profile.to_string(),
         mode: h.mode.name().to_string(),
         mutant: r.config.mutant.map(|m| m.name().to_string()),
-        verdict: if ctx.violations.is_empty() {
-            "pass"
-        } else {
-            "fail"
-        }
-        .to_string(),
+        verdict: if ctx.violations.is_empty() { "pass" } else { "fail" }.to_string(),
         violations: ctx
             .violations
             .iter()

@@ -24,9 +24,7 @@ pub struct SimRng {
 
 impl SimRng {
     pub fn new(seed: u64) -> SimRng {
-        SimRng {
-            inner: ChaCha8Rng::seed_from_u64(seed),
-        }
+        SimRng { inner: ChaCha8Rng::seed_from_u64(seed) }
     }
 
     /// The independent sub-stream `s` of a run's seed.
@@ -91,10 +89,7 @@ mod tests {
         let mut w = SimRng::derive(42, Stream::Workload);
         let got_w: Vec<u64> = (0..2).map(|_| w.below(1000)).collect();
         assert_eq!(got, PINNED, "ChaCha8 stream for seed 42 changed");
-        assert_eq!(
-            got_w, PINNED_W,
-            "derived workload stream for seed 42 changed"
-        );
+        assert_eq!(got_w, PINNED_W, "derived workload stream for seed 42 changed");
     }
     const PINNED: [u64; 3] = [0, 0, 0];
     const PINNED_W: [u64; 2] = [0, 0];

@@ -29,38 +29,19 @@ pub fn repro_command(spec: &RunSpec, profile_arg: &str) -> String {
 
 /// `wall_ms` is measured by the caller (the harness, outside the
 /// simulation) and passed in.
-pub fn execute(
-    spec: RunSpec,
-    profile_arg: &str,
-    code_version: &str,
-    wall_ms: impl FnOnce() -> u64,
-) -> Outcome {
+pub fn execute(spec: RunSpec, profile_arg: &str, code_version: &str, wall_ms: impl FnOnce() -> u64) -> Outcome {
     let repro = repro_command(&spec, profile_arg);
     let scenario = spec.scenario.clone();
     let result = run(spec);
-    let (mut violations, output) = check_all(&CheckInput {
-        history: &result.history,
-        scenario: &*scenario,
-    });
+    let (mut violations, output) = check_all(&CheckInput { history: &result.history, scenario: &*scenario });
     for v in violations.iter_mut() {
         v.message = format!("(seed = {}) {}", result.history.seed, v.message);
     }
     let report = build(
         &result,
-        ReportCtx {
-            profile: profile_arg,
-            violations: &violations,
-            output,
-            wall_ms: wall_ms(),
-            repro,
-            code_version,
-        },
+        ReportCtx { profile: profile_arg, violations: &violations, output, wall_ms: wall_ms(), repro, code_version },
     );
-    Outcome {
-        report,
-        result,
-        violations,
-    }
+    Outcome { report, result, violations }
 }
 
 /// Where two runs of the same seed first differ.
@@ -76,9 +57,7 @@ pub fn first_divergence(a: &RunResult, b: &RunResult) -> Option<Divergence> {
         return None;
     }
     let n = a.chain.len().max(b.chain.len());
-    let index = (0..n)
-        .find(|&i| a.chain.get(i) != b.chain.get(i))
-        .unwrap_or(n);
+    let index = (0..n).find(|&i| a.chain.get(i) != b.chain.get(i)).unwrap_or(n);
     Some(Divergence {
         index,
         first: a.history.events.get(index).cloned(),

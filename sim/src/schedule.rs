@@ -242,23 +242,15 @@ impl Profile {
             return Ok(p);
         }
         if spec.ends_with(".toml") || std::path::Path::new(spec).exists() {
-            let text = std::fs::read_to_string(spec)
-                .map_err(|e| format!("cannot read profile file {spec}: {e}"))?;
+            let text = std::fs::read_to_string(spec).map_err(|e| format!("cannot read profile file {spec}: {e}"))?;
             return Profile::from_toml(&text).map_err(|e| format!("bad profile file {spec}: {e}"));
         }
-        Err(format!(
-            "unknown profile '{spec}' (expected one of {} or a .toml file)",
-            PROFILE_NAMES.join(", ")
-        ))
+        Err(format!("unknown profile '{spec}' (expected one of {} or a .toml file)", PROFILE_NAMES.join(", ")))
     }
 }
 
 pub fn node_names(workers: u32) -> Vec<String> {
-    let mut v = vec![
-        "coordinator".to_string(),
-        "broker".to_string(),
-        "store".to_string(),
-    ];
+    let mut v = vec!["coordinator".to_string(), "broker".to_string(), "store".to_string()];
     v.extend((0..workers).map(|i| format!("worker-{i}")));
     v
 }
@@ -308,75 +300,41 @@ pub fn generate(seed: u64, profile: &Profile, workers: u32) -> Schedule {
         let node = rng.pick(&nodes).clone();
         let down_ms = rng.range(20, 400);
         let disk = disk_mode(&mut rng);
-        events.push(FaultEvent::Crash {
-            at_ms,
-            node,
-            down_ms,
-            disk,
-        });
+        events.push(FaultEvent::Crash { at_ms, node, down_ms, disk });
     }
     for _ in 0..n_point {
         let point = *rng.pick(&FaultPoint::ALL);
         let nth = rng.range(1, 4) as u32;
         let down_ms = rng.range(20, 300);
         let disk = disk_mode(&mut rng);
-        events.push(FaultEvent::CrashAtPoint {
-            point,
-            node: None,
-            nth,
-            down_ms,
-            disk,
-        });
+        events.push(FaultEvent::CrashAtPoint { point, node: None, nth, down_ms, disk });
     }
     for _ in 0..n_part {
         let at_ms = rng.range(0, horizon);
         let dur_ms = rng.range(50, 600);
         if rng.chance(1, 3) {
             let node = rng.pick(&nodes).clone();
-            events.push(FaultEvent::Isolate {
-                at_ms,
-                dur_ms,
-                node,
-            });
+            events.push(FaultEvent::Isolate { at_ms, dur_ms, node });
         } else {
             let a = rng.pick(&nodes).clone();
             let others: Vec<String> = nodes.iter().filter(|n| **n != a).cloned().collect();
             let b = rng.pick(&others).clone();
             let one_way = rng.chance(1, 3);
-            events.push(FaultEvent::Partition {
-                at_ms,
-                dur_ms,
-                a,
-                b,
-                one_way,
-            });
+            events.push(FaultEvent::Partition { at_ms, dur_ms, a, b, one_way });
         }
     }
     for _ in 0..n_loss {
         let at_ms = rng.range(0, horizon);
-        events.push(FaultEvent::PacketLoss {
-            at_ms,
-            dur_ms: rng.range(100, 800),
-            permille: rng.range(20, 300) as u32,
-        });
+        events.push(FaultEvent::PacketLoss { at_ms, dur_ms: rng.range(100, 800), permille: rng.range(20, 300) as u32 });
     }
     for _ in 0..n_lat {
         let at_ms = rng.range(0, horizon);
-        events.push(FaultEvent::Latency {
-            at_ms,
-            dur_ms: rng.range(100, 800),
-            latency_ms: rng.range(20, 200),
-        });
+        events.push(FaultEvent::Latency { at_ms, dur_ms: rng.range(100, 800), latency_ms: rng.range(20, 200) });
     }
     for _ in 0..n_slow {
         let at_ms = rng.range(0, horizon);
         let node = rng.pick(&DISK_NODES).to_string();
-        events.push(FaultEvent::SlowDisk {
-            at_ms,
-            dur_ms: rng.range(100, 1000),
-            node,
-            latency_ms: rng.range(20, 300),
-        });
+        events.push(FaultEvent::SlowDisk { at_ms, dur_ms: rng.range(100, 1000), node, latency_ms: rng.range(20, 300) });
     }
     for _ in 0..n_err {
         let at_ms = rng.range(0, horizon);
@@ -399,11 +357,7 @@ pub fn generate(seed: u64, profile: &Profile, workers: u32) -> Schedule {
         });
     }
     events.sort_by_key(|e| e.at_ms());
-    Schedule {
-        safety_ms: profile.safety_ms,
-        liveness_ms: profile.liveness_ms,
-        events,
-    }
+    Schedule { safety_ms: profile.safety_ms, liveness_ms: profile.liveness_ms, events }
 }
 
 /// Count of events per kind.
@@ -431,16 +385,12 @@ mod tests {
             }
         }
         assert!(Profile::named("bogus").is_none());
-        assert!(Profile::resolve("bogus")
-            .unwrap_err()
-            .contains("unknown profile"));
+        assert!(Profile::resolve("bogus").unwrap_err().contains("unknown profile"));
     }
 
     #[test]
     fn toml_profile_roundtrip_and_errors() {
-        let p =
-            Profile::from_toml("name = \"gate\"\ncrash = 2\npartition = 1\nlose_unsynced = true\n")
-                .unwrap();
+        let p = Profile::from_toml("name = \"gate\"\ncrash = 2\npartition = 1\nlose_unsynced = true\n").unwrap();
         assert_eq!(p.crash, 2);
         assert!(!generate(1, &p, 3).events.is_empty());
         assert!(Profile::from_toml("name = \"x\"\ncrahs = 2\n").is_err());

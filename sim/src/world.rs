@@ -119,13 +119,8 @@ async fn simulate(spec: RunSpec) -> RunResult {
 
     let cfg = Arc::new(derive_config(&spec));
     let n = cfg.parallelism;
-    let input = spec
-        .scenario
-        .generate(&mut SimRng::derive(spec.seed, Stream::Workload), n);
-    let schedule = spec
-        .schedule
-        .clone()
-        .unwrap_or_else(|| generate(spec.seed, &spec.profile, n));
+    let input = spec.scenario.generate(&mut SimRng::derive(spec.seed, Stream::Workload), n);
+    let schedule = spec.schedule.clone().unwrap_or_else(|| generate(spec.seed, &spec.profile, n));
     let (crash_tx, mut crash_rx) = tokio::sync::mpsc::unbounded_channel::<CrashRequest>();
     let recorder = Arc::new(Recorder::new(&schedule.events, crash_tx, spec.keep_chain));
     recorder.start_clock();
@@ -140,23 +135,14 @@ async fn simulate(spec: RunSpec) -> RunResult {
     let mut disk_rng = SimRng::derive(spec.seed, Stream::Disk);
     let mut disks = BTreeMap::new();
     for name in crate::schedule::DISK_NODES {
-        disks.insert(
-            name.to_string(),
-            Arc::new(SimDisk::new(name, SimRng::new(disk_rng.next_u64()))),
-        );
+        disks.insert(name.to_string(), Arc::new(SimDisk::new(name, SimRng::new(disk_rng.next_u64()))));
     }
-    provision_input(&*disks["broker"], &input)
-        .await
-        .expect("provision the input topic");
+    provision_input(&*disks["broker"], &input).await.expect("provision the input topic");
 
     let mut ids = BTreeMap::new();
     {
-        let (disk, obs, cfg, addr): (Arc<dyn Storage>, _, _, _) = (
-            disks["broker"].clone(),
-            observer.clone(),
-            cfg.clone(),
-            addrs.broker,
-        );
+        let (disk, obs, cfg, addr): (Arc<dyn Storage>, _, _, _) =
+            (disks["broker"].clone(), observer.clone(), cfg.clone(), addrs.broker);
         let h = handle
             .create_node()
             .name("broker")
@@ -179,12 +165,8 @@ async fn simulate(spec: RunSpec) -> RunResult {
         ids.insert("broker".to_string(), h.id());
     }
     {
-        let (disk, obs, cfg, addr): (Arc<dyn Storage>, _, _, _) = (
-            disks["store"].clone(),
-            observer.clone(),
-            cfg.clone(),
-            addrs.store,
-        );
+        let (disk, obs, cfg, addr): (Arc<dyn Storage>, _, _, _) =
+            (disks["store"].clone(), observer.clone(), cfg.clone(), addrs.store);
         let h = handle
             .create_node()
             .name("store")
@@ -193,25 +175,14 @@ async fn simulate(spec: RunSpec) -> RunResult {
                 let (disk, obs, cfg) = (disk.clone(), obs.clone(), cfg.clone());
                 async move {
                     let net = bind(addr).await;
-                    run_store(StoreNode {
-                        net,
-                        storage: disk,
-                        obs: Obs::new("store", obs),
-                        cfg,
-                    })
-                    .await
+                    run_store(StoreNode { net, storage: disk, obs: Obs::new("store", obs), cfg }).await
                 }
             })
             .build();
         ids.insert("store".to_string(), h.id());
     }
     for i in 0..n {
-        let (obs, cfg, addrs2, pipeline) = (
-            observer.clone(),
-            cfg.clone(),
-            addrs.clone(),
-            pipeline.clone(),
-        );
+        let (obs, cfg, addrs2, pipeline) = (observer.clone(), cfg.clone(), addrs.clone(), pipeline.clone());
         let name = format!("worker-{i}");
         let addr = addrs.workers[i as usize];
         let nm = name.clone();
@@ -220,44 +191,26 @@ async fn simulate(spec: RunSpec) -> RunResult {
             .name(&name)
             .ip(addr.ip())
             .init(move || {
-                let (obs, cfg, addrs, pipeline, nm) = (
-                    obs.clone(),
-                    cfg.clone(),
-                    addrs2.clone(),
-                    pipeline.clone(),
-                    nm.clone(),
-                );
+                let (obs, cfg, addrs, pipeline, nm) =
+                    (obs.clone(), cfg.clone(), addrs2.clone(), pipeline.clone(), nm.clone());
                 async move {
                     let net = bind(addr).await;
-                    run_worker(WorkerNode {
-                        index: i,
-                        net,
-                        obs: Obs::new(&nm, obs),
-                        cfg,
-                        addrs,
-                        pipeline,
-                    })
-                    .await
+                    run_worker(WorkerNode { index: i, net, obs: Obs::new(&nm, obs), cfg, addrs, pipeline }).await
                 }
             })
             .build();
         ids.insert(name, h.id());
     }
     {
-        let (disk, obs, cfg, addrs2): (Arc<dyn Storage>, _, _, _) = (
-            disks["coordinator"].clone(),
-            observer.clone(),
-            cfg.clone(),
-            addrs.clone(),
-        );
+        let (disk, obs, cfg, addrs2): (Arc<dyn Storage>, _, _, _) =
+            (disks["coordinator"].clone(), observer.clone(), cfg.clone(), addrs.clone());
         let addr = addrs.coordinator;
         let h = handle
             .create_node()
             .name("coordinator")
             .ip(addr.ip())
             .init(move || {
-                let (disk, obs, cfg, addrs) =
-                    (disk.clone(), obs.clone(), cfg.clone(), addrs2.clone());
+                let (disk, obs, cfg, addrs) = (disk.clone(), obs.clone(), cfg.clone(), addrs2.clone());
                 async move {
                     let net = bind(addr).await;
                     run_coordinator(CoordinatorNode {
@@ -277,15 +230,8 @@ async fn simulate(spec: RunSpec) -> RunResult {
     // the fault schedule.
     let observations = Arc::new(Mutex::new(Vec::<Observation>::new()));
     let reader_addr: SocketAddr = "10.0.9.1:7000".parse().unwrap();
-    let reader = handle
-        .create_node()
-        .name("reader")
-        .ip(reader_addr.ip())
-        .build();
-    let reader_net = reader
-        .spawn(async move { bind(reader_addr).await })
-        .await
-        .expect("reader bind");
+    let reader = handle.create_node().name("reader").ip(reader_addr.ip()).build();
+    let reader_net = reader.spawn(async move { bind(reader_addr).await }).await.expect("reader bind");
     {
         // Route replies to the reader's calls.
         let net = reader_net.clone();
@@ -296,26 +242,14 @@ async fn simulate(spec: RunSpec) -> RunResult {
         });
     }
     {
-        let (net, obs_list, rec, broker) = (
-            reader_net.clone(),
-            observations.clone(),
-            recorder.clone(),
-            addrs.broker,
-        );
+        let (net, obs_list, rec, broker) = (reader_net.clone(), observations.clone(), recorder.clone(), addrs.broker);
         reader.spawn(async move {
             let mut offsets = vec![0u64; n as usize];
             loop {
                 for p in 0..n {
-                    let req = Request::FetchOutput {
-                        partition: p,
-                        offset: offsets[p as usize],
-                        committed_only: true,
-                    };
-                    if let Some(Response::Output {
-                        records,
-                        next_offset,
-                        open_txns,
-                    }) = net.call(broker, req, Duration::from_millis(50)).await
+                    let req = Request::FetchOutput { partition: p, offset: offsets[p as usize], committed_only: true };
+                    if let Some(Response::Output { records, next_offset, open_txns }) =
+                        net.call(broker, req, Duration::from_millis(50)).await
                     {
                         offsets[p as usize] = next_offset;
                         if !records.is_empty() {
@@ -363,15 +297,11 @@ async fn simulate(spec: RunSpec) -> RunResult {
 
     loop {
         let now_ms = start.elapsed().as_millis() as u64;
-        let next_ms = [
-            timeline.get(next).map(|t| t.0),
-            restarts.keys().next().map(|k| k.0),
-            Some(schedule.safety_ms),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
-        .unwrap();
+        let next_ms = [timeline.get(next).map(|t| t.0), restarts.keys().next().map(|k| k.0), Some(schedule.safety_ms)]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap();
         if now_ms >= schedule.safety_ms && next_ms >= schedule.safety_ms {
             break;
         }
@@ -454,15 +384,8 @@ async fn simulate(spec: RunSpec) -> RunResult {
             let mut out: Vec<Vec<OutRecord>> = Vec::new();
             let mut ok = true;
             for p in 0..n {
-                let req = Request::FetchOutput {
-                    partition: p,
-                    offset: 0,
-                    committed_only: true,
-                };
-                match net
-                    .call_retry(broker, req, Duration::from_millis(200), 10)
-                    .await
-                {
+                let req = Request::FetchOutput { partition: p, offset: 0, committed_only: true };
+                match net.call_retry(broker, req, Duration::from_millis(200), 10).await {
                     Some(Response::Output { records, .. }) => out.push(records),
                     _ => {
                         ok = false;
@@ -471,14 +394,7 @@ async fn simulate(spec: RunSpec) -> RunResult {
                 }
             }
             let open = match net
-                .call_retry(
-                    broker,
-                    Request::ListOpenTxns {
-                        prefix: String::new(),
-                    },
-                    Duration::from_millis(200),
-                    10,
-                )
+                .call_retry(broker, Request::ListOpenTxns { prefix: String::new() }, Duration::from_millis(200), 10)
                 .await
             {
                 Some(Response::OpenTxns { txns }) => txns,
@@ -576,12 +492,7 @@ fn crash(
     }
     recorder.sim(
         node,
-        SimEvent::NodeCrashed {
-            node: node.to_string(),
-            cause: cause.to_string(),
-            lost_bytes: lost,
-            torn_files: torn,
-        },
+        SimEvent::NodeCrashed { node: node.to_string(), cause: cause.to_string(), lost_bytes: lost, torn_files: torn },
     );
 }
 
@@ -592,12 +503,7 @@ fn restart(handle: &madsim::runtime::Handle, recorder: &Recorder, cluster: &Clus
     }
     handle.restart(cluster.ids[node]);
     recorder.set_down(node, false);
-    recorder.sim(
-        node,
-        SimEvent::NodeRestarted {
-            node: node.to_string(),
-        },
-    );
+    recorder.sim(node, SimEvent::NodeRestarted { node: node.to_string() });
 }
 
 /// Active windowed faults, reference-counted so overlapping windows heal
@@ -616,13 +522,7 @@ struct Faults {
 #[cfg(madsim)]
 impl Faults {
     fn start(&mut self, e: &FaultEvent, net: &madsim::net::NetSim, c: &Cluster, rec: &Recorder) {
-        rec.sim(
-            "sim",
-            SimEvent::FaultStarted {
-                kind: e.kind().into(),
-                detail: e.describe(),
-            },
-        );
+        rec.sim("sim", SimEvent::FaultStarted { kind: e.kind().into(), detail: e.describe() });
         match e {
             FaultEvent::Partition { a, b, one_way, .. } => {
                 *self.links.entry((a.clone(), b.clone())).or_insert(0) += 1;
@@ -630,22 +530,18 @@ impl Faults {
                     *self.links.entry((b.clone(), a.clone())).or_insert(0) += 1;
                 }
             }
-            FaultEvent::Isolate { node, .. } => {
-                *self.isolated.entry(node.clone()).or_insert(0) += 1
-            }
+            FaultEvent::Isolate { node, .. } => *self.isolated.entry(node.clone()).or_insert(0) += 1,
             FaultEvent::PacketLoss { permille, .. } => self.loss.push(*permille),
             FaultEvent::Latency { latency_ms, .. } => self.latency.push(*latency_ms),
-            FaultEvent::SlowDisk {
-                node, latency_ms, ..
-            } => self.slow.entry(node.clone()).or_default().push(*latency_ms),
+            FaultEvent::SlowDisk { node, latency_ms, .. } => {
+                self.slow.entry(node.clone()).or_default().push(*latency_ms)
+            }
             FaultEvent::DiskErrors { node, permille, .. } => {
                 self.errors.entry(node.clone()).or_default().push(*permille)
             }
-            FaultEvent::CorruptReads { node, permille, .. } => self
-                .corrupt
-                .entry(node.clone())
-                .or_default()
-                .push(*permille),
+            FaultEvent::CorruptReads { node, permille, .. } => {
+                self.corrupt.entry(node.clone()).or_default().push(*permille)
+            }
             FaultEvent::Crash { .. } | FaultEvent::CrashAtPoint { .. } => unreachable!(),
         }
         self.apply(net, c);
@@ -675,9 +571,9 @@ impl Faults {
             FaultEvent::Isolate { node, .. } => dec(&mut self.isolated, node),
             FaultEvent::PacketLoss { permille, .. } => remove_one(&mut self.loss, permille),
             FaultEvent::Latency { latency_ms, .. } => remove_one(&mut self.latency, latency_ms),
-            FaultEvent::SlowDisk {
-                node, latency_ms, ..
-            } => remove_one(self.slow.entry(node.clone()).or_default(), latency_ms),
+            FaultEvent::SlowDisk { node, latency_ms, .. } => {
+                remove_one(self.slow.entry(node.clone()).or_default(), latency_ms)
+            }
             FaultEvent::DiskErrors { node, permille, .. } => {
                 remove_one(self.errors.entry(node.clone()).or_default(), permille)
             }
@@ -686,13 +582,7 @@ impl Faults {
             }
             FaultEvent::Crash { .. } | FaultEvent::CrashAtPoint { .. } => unreachable!(),
         }
-        rec.sim(
-            "sim",
-            SimEvent::FaultEnded {
-                kind: e.kind().into(),
-                detail: e.describe(),
-            },
-        );
+        rec.sim("sim", SimEvent::FaultEnded { kind: e.kind().into(), detail: e.describe() });
         self.apply(net, c);
     }
 
@@ -728,18 +618,8 @@ impl Faults {
         });
         for (name, d) in &c.disks {
             d.set_slow(self.slow.get(name).and_then(|v| v.iter().copied().max()));
-            d.set_error_permille(
-                self.errors
-                    .get(name)
-                    .and_then(|v| v.iter().copied().max())
-                    .unwrap_or(0),
-            );
-            d.set_corrupt_permille(
-                self.corrupt
-                    .get(name)
-                    .and_then(|v| v.iter().copied().max())
-                    .unwrap_or(0),
-            );
+            d.set_error_permille(self.errors.get(name).and_then(|v| v.iter().copied().max()).unwrap_or(0));
+            d.set_corrupt_permille(self.corrupt.get(name).and_then(|v| v.iter().copied().max()).unwrap_or(0));
         }
     }
 }

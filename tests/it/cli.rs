@@ -4,78 +4,29 @@
 use std::process::Command;
 
 fn exactsim(args: &[&str]) -> (Option<i32>, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_exactsim"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
+    let out = Command::new(env!("CARGO_BIN_EXE_exactsim")).args(args).output().unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
 }
 
 fn assert_usage_error(args: &[&str], needle: &str) {
     let (code, _out, err) = exactsim(args);
     assert_eq!(code, Some(2), "{args:?}: {err}");
-    assert!(
-        err.contains(needle),
-        "{args:?}: expected '{needle}' in: {err}"
-    );
-    assert!(
-        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
-        "{args:?}: {err}"
-    );
+    assert!(err.contains(needle), "{args:?}: expected '{needle}' in: {err}");
+    assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "{args:?}: {err}");
 }
 
 #[test]
 fn bad_names_and_numbers_are_usage_errors() {
+    assert_usage_error(&["run", "--scenario", "nope", "--seed", "1"], "unknown scenario 'nope'");
+    assert_usage_error(&["run", "--scenario", "word_count", "--seed", "12x"], "malformed seed '12x'");
+    assert_usage_error(&["run", "--scenario", "word_count", "--seed", "0xZZ"], "malformed seed");
     assert_usage_error(
-        &["run", "--scenario", "nope", "--seed", "1"],
-        "unknown scenario 'nope'",
-    );
-    assert_usage_error(
-        &["run", "--scenario", "word_count", "--seed", "12x"],
-        "malformed seed '12x'",
-    );
-    assert_usage_error(
-        &["run", "--scenario", "word_count", "--seed", "0xZZ"],
-        "malformed seed",
-    );
-    assert_usage_error(
-        &[
-            "run",
-            "--scenario",
-            "word_count",
-            "--seed",
-            "1",
-            "--profile",
-            "stormy",
-        ],
+        &["run", "--scenario", "word_count", "--seed", "1", "--profile", "stormy"],
         "unknown profile 'stormy'",
     );
+    assert_usage_error(&["run", "--scenario", "word_count", "--seed", "1", "--mode", "twice"], "unknown mode 'twice'");
     assert_usage_error(
-        &[
-            "run",
-            "--scenario",
-            "word_count",
-            "--seed",
-            "1",
-            "--mode",
-            "twice",
-        ],
-        "unknown mode 'twice'",
-    );
-    assert_usage_error(
-        &[
-            "run",
-            "--scenario",
-            "word_count",
-            "--seed",
-            "1",
-            "--mutant",
-            "gremlin",
-        ],
+        &["run", "--scenario", "word_count", "--seed", "1", "--mutant", "gremlin"],
         "unknown mutant 'gremlin'",
     );
     assert_usage_error(&["campaign", "--seeds", "ten"], "malformed seed count");
@@ -88,16 +39,10 @@ fn bad_replay_files_are_usage_errors() {
     let dir = std::env::temp_dir().join(format!("exactsim-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let missing = dir.join("missing.json");
-    assert_usage_error(
-        &["replay", missing.to_str().unwrap()],
-        "cannot read replay file",
-    );
+    assert_usage_error(&["replay", missing.to_str().unwrap()], "cannot read replay file");
     let truncated = dir.join("truncated.json");
     std::fs::write(&truncated, "{\"format\": 1, \"scenario\": \"word_co").unwrap();
-    assert_usage_error(
-        &["replay", truncated.to_str().unwrap()],
-        "not a valid replay file",
-    );
+    assert_usage_error(&["replay", truncated.to_str().unwrap()], "not a valid replay file");
     let other = dir.join("other.json");
     std::fs::write(
         &other,
@@ -105,10 +50,7 @@ fn bad_replay_files_are_usage_errors() {
             "schedule":{"safety_ms":100,"liveness_ms":1000,"events":[]},"code_version":"0.0.0+0000000000000000"}"#,
     )
     .unwrap();
-    assert_usage_error(
-        &["replay", other.to_str().unwrap()],
-        "written by code version",
-    );
+    assert_usage_error(&["replay", other.to_str().unwrap()], "written by code version");
     let edited = dir.join("edited.json");
     std::fs::write(
         &edited,
@@ -119,42 +61,20 @@ fn bad_replay_files_are_usage_errors() {
         ),
     )
     .unwrap();
-    assert_usage_error(
-        &["replay", edited.to_str().unwrap()],
-        "not a valid replay file",
-    );
+    assert_usage_error(&["replay", edited.to_str().unwrap()], "not a valid replay file");
     let bad_profile = dir.join("bad.toml");
     std::fs::write(&bad_profile, "name = \"x\"\ncrahs = 3\n").unwrap();
     assert_usage_error(
-        &[
-            "run",
-            "--scenario",
-            "word_count",
-            "--seed",
-            "1",
-            "--profile",
-            bad_profile.to_str().unwrap(),
-        ],
+        &["run", "--scenario", "word_count", "--seed", "1", "--profile", bad_profile.to_str().unwrap()],
         "bad profile file",
     );
 }
 
 #[test]
 fn run_prints_verdict_and_trace_hash_and_json_fields() {
-    let (code, out, err) = exactsim(&[
-        "run",
-        "--scenario",
-        "word_count",
-        "--seed",
-        "5",
-        "--profile",
-        "none",
-    ]);
+    let (code, out, err) = exactsim(&["run", "--scenario", "word_count", "--seed", "5", "--profile", "none"]);
     assert_eq!(code, Some(0), "{out}{err}");
-    assert!(
-        out.contains("verdict=pass") && out.contains("trace_hash="),
-        "{out}"
-    );
+    assert!(out.contains("verdict=pass") && out.contains("trace_hash="), "{out}");
     let (code, out, _) = exactsim(&[
         "run",
         "--scenario",
@@ -201,31 +121,17 @@ fn scenarios_and_mutants_list() {
     }
     let (code, out, _) = exactsim(&["mutants", "--list"]);
     assert_eq!(code, Some(0));
-    assert_eq!(
-        out.lines().count(),
-        exactsim_engine::config::Mutant::ALL.len()
-    );
+    assert_eq!(out.lines().count(), exactsim_engine::config::Mutant::ALL.len());
     assert!(out.lines().any(|l| l == "canary"));
 }
 
 #[test]
 fn canary_fails_with_exit_code_1() {
-    let (code, out, _) = exactsim(&[
-        "run",
-        "--scenario",
-        "word_count",
-        "--seed",
-        "1",
-        "--profile",
-        "none",
-        "--mutant",
-        "canary",
-    ]);
+    let (code, out, _) =
+        exactsim(&["run", "--scenario", "word_count", "--seed", "1", "--profile", "none", "--mutant", "canary"]);
     assert_eq!(code, Some(1), "{out}");
     assert!(
-        out.contains("verdict=fail")
-            && out.contains("P1")
-            && out.contains("reproduce: cargo run --release -- run"),
+        out.contains("verdict=fail") && out.contains("P1") && out.contains("reproduce: cargo run --release -- run"),
         "{out}"
     );
 }

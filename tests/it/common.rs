@@ -10,18 +10,12 @@ use exactsim_sim::world::RunSpec;
 
 /// Seeds per scenario and profile (`EXACTSIM_SEEDS`, default 3).
 pub fn seeds() -> u64 {
-    std::env::var("EXACTSIM_SEEDS")
-        .ok()
-        .and_then(|s| exactsim::parse_seed(&s).ok())
-        .unwrap_or(3)
+    std::env::var("EXACTSIM_SEEDS").ok().and_then(|s| exactsim::parse_seed(&s).ok()).unwrap_or(3)
 }
 
 /// First seed (`EXACTSIM_SEED`, default 1).
 pub fn first_seed() -> u64 {
-    std::env::var("EXACTSIM_SEED")
-        .ok()
-        .and_then(|s| exactsim::parse_seed(&s).ok())
-        .unwrap_or(1)
+    std::env::var("EXACTSIM_SEED").ok().and_then(|s| exactsim::parse_seed(&s).ok()).unwrap_or(1)
 }
 
 pub fn seed_range() -> std::ops::Range<u64> {
@@ -29,13 +23,7 @@ pub fn seed_range() -> std::ops::Range<u64> {
     f..f + seeds()
 }
 
-pub fn make(
-    scenario: &str,
-    seed: u64,
-    profile: &str,
-    mode: DeliveryMode,
-    mutant: Option<Mutant>,
-) -> RunSpec {
+pub fn make(scenario: &str, seed: u64, profile: &str, mode: DeliveryMode, mutant: Option<Mutant>) -> RunSpec {
     let sc = exactsim::resolve_scenario(scenario).unwrap();
     spec(sc, seed, Profile::resolve(profile).unwrap(), mode, mutant)
 }
@@ -59,16 +47,7 @@ pub fn assert_pass(out: &Outcome) {
 /// A fixed three-worker job with an explicit schedule.
 pub fn fixed(scenario: &str, seed: u64, mode: DeliveryMode, events: Vec<FaultEvent>) -> RunSpec {
     let mut s = make(scenario, seed, "none", mode, None);
-    s.config = Some(JobConfig {
-        parallelism: 3,
-        checkpoint_interval_ms: 60,
-        source_batch: 8,
-        ..JobConfig::default()
-    });
-    s.schedule = Some(Schedule {
-        safety_ms: 1_500,
-        liveness_ms: 30_000,
-        events,
-    });
+    s.config = Some(JobConfig { parallelism: 3, checkpoint_interval_ms: 60, source_batch: 8, ..JobConfig::default() });
+    s.schedule = Some(Schedule { safety_ms: 1_500, liveness_ms: 30_000, events });
     s
 }

@@ -10,26 +10,17 @@ use std::collections::BTreeMap;
 fn every_fault_kind_lands() {
     let mut total: BTreeMap<String, u64> = BTreeMap::new();
     let mut points: BTreeMap<String, u64> = BTreeMap::new();
-    for (profile, seeds) in [
-        ("disk", 0..6u64),
-        ("partition", 0..4),
-        ("slow-disk", 0..3),
-        ("crash", 0..6),
-        ("chaos", 0..6),
-    ] {
+    for (profile, seeds) in
+        [("disk", 0..6u64), ("partition", 0..4), ("slow-disk", 0..3), ("crash", 0..6), ("chaos", 0..6)]
+    {
         for seed in seeds {
-            let out = go(
-                make("word_count", seed, profile, DeliveryMode::ExactlyOnce, None),
-                profile,
-            );
+            let out = go(make("word_count", seed, profile, DeliveryMode::ExactlyOnce, None), profile);
             assert_pass(&out);
             for (k, v) in &out.report.faults {
                 *total.entry(k.clone()).or_insert(0) += v;
             }
             for (k, v) in &out.report.fault_points {
-                *points
-                    .entry(k.split(':').next().unwrap().to_string())
-                    .or_insert(0) += v;
+                *points.entry(k.split(':').next().unwrap().to_string()).or_insert(0) += v;
             }
         }
     }
@@ -47,16 +38,9 @@ fn every_fault_kind_lands() {
         "corrupt_read",
         "lost_unsynced",
     ] {
-        assert!(
-            total.get(kind).copied().unwrap_or(0) > 0,
-            "fault kind {kind} never landed: {total:?}"
-        );
+        assert!(total.get(kind).copied().unwrap_or(0) > 0, "fault kind {kind} never landed: {total:?}");
     }
     for p in exactsim_engine::observe::FaultPoint::ALL {
-        assert!(
-            points.get(p.name()).copied().unwrap_or(0) > 0,
-            "fault point {} never reached: {points:?}",
-            p.name()
-        );
+        assert!(points.get(p.name()).copied().unwrap_or(0) > 0, "fault point {} never reached: {points:?}", p.name());
     }
 }

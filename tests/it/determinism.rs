@@ -22,26 +22,14 @@ fn parallel_runs_match_serial_runs() {
     let seeds: Vec<u64> = (100..106).collect();
     let serial: Vec<String> = seeds
         .iter()
-        .map(|s| {
-            go(
-                make("inventory", *s, "chaos", DeliveryMode::ExactlyOnce, None),
-                "chaos",
-            )
-            .report
-            .trace_hash
-        })
+        .map(|s| go(make("inventory", *s, "chaos", DeliveryMode::ExactlyOnce, None), "chaos").report.trace_hash)
         .collect();
     let parallel: Vec<String> = std::thread::scope(|sc| {
         let hs: Vec<_> = seeds
             .iter()
             .map(|s| {
                 sc.spawn(move || {
-                    go(
-                        make("inventory", *s, "chaos", DeliveryMode::ExactlyOnce, None),
-                        "chaos",
-                    )
-                    .report
-                    .trace_hash
+                    go(make("inventory", *s, "chaos", DeliveryMode::ExactlyOnce, None), "chaos").report.trace_hash
                 })
             })
             .collect();
@@ -55,22 +43,11 @@ fn same_seed_same_trace_in_two_processes() {
     let bin = env!("CARGO_BIN_EXE_exactsim");
     let hash = || {
         let out = std::process::Command::new(bin)
-            .args([
-                "run",
-                "--scenario",
-                "word_count",
-                "--seed",
-                "42",
-                "--profile",
-                "chaos",
-            ])
+            .args(["run", "--scenario", "word_count", "--seed", "42", "--profile", "chaos"])
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout).to_string();
-        let h = text
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("trace_hash="))
-            .map(str::to_string);
+        let h = text.split_whitespace().find_map(|w| w.strip_prefix("trace_hash=")).map(str::to_string);
         h.unwrap_or_else(|| panic!("no trace_hash in: {text}"))
     };
     assert_eq!(hash(), hash());
@@ -80,16 +57,7 @@ fn same_seed_same_trace_in_two_processes() {
 fn check_determinism_flag_passes() {
     let bin = env!("CARGO_BIN_EXE_exactsim");
     let out = std::process::Command::new(bin)
-        .args([
-            "run",
-            "--scenario",
-            "word_count",
-            "--seed",
-            "42",
-            "--profile",
-            "chaos",
-            "--check-determinism",
-        ])
+        .args(["run", "--scenario", "word_count", "--seed", "42", "--profile", "chaos", "--check-determinism"])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);

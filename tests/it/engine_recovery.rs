@@ -13,23 +13,10 @@ use exactsim_sim::schedule::FaultEvent;
 #[test]
 fn worker_then_coordinator_crash_recovers_to_reference() {
     let events = vec![
-        FaultEvent::Crash {
-            at_ms: 150,
-            node: "worker-1".into(),
-            down_ms: 120,
-            disk: CrashMode::LoseUnsynced,
-        },
-        FaultEvent::Crash {
-            at_ms: 500,
-            node: "coordinator".into(),
-            down_ms: 120,
-            disk: CrashMode::LoseUnsynced,
-        },
+        FaultEvent::Crash { at_ms: 150, node: "worker-1".into(), down_ms: 120, disk: CrashMode::LoseUnsynced },
+        FaultEvent::Crash { at_ms: 500, node: "coordinator".into(), down_ms: 120, disk: CrashMode::LoseUnsynced },
     ];
-    let out = go(
-        fixed("word_count", 2024, DeliveryMode::ExactlyOnce, events),
-        "none",
-    );
+    let out = go(fixed("word_count", 2024, DeliveryMode::ExactlyOnce, events), "none");
     assert_pass(&out);
     let h = &out.result.history;
     assert_eq!(h.parallelism, 3);
@@ -42,24 +29,13 @@ fn worker_then_coordinator_crash_recovers_to_reference() {
             _ => None,
         })
         .collect();
-    assert_eq!(
-        restarts.iter().map(|r| r.1.as_str()).collect::<Vec<_>>(),
-        vec!["worker-1", "coordinator"]
-    );
+    assert_eq!(restarts.iter().map(|r| r.1.as_str()).collect::<Vec<_>>(), vec!["worker-1", "coordinator"]);
     for (t, node) in &restarts {
-        let completed_after = h
-            .events
-            .iter()
-            .any(|s| s.t_us > *t && matches!(s.ev, Ev::Engine(Event::CheckpointCompleted { .. })));
-        assert!(
-            completed_after,
-            "no checkpoint completed after {node} restarted"
-        );
+        let completed_after =
+            h.events.iter().any(|s| s.t_us > *t && matches!(s.ev, Ev::Engine(Event::CheckpointCompleted { .. })));
+        assert!(completed_after, "no checkpoint completed after {node} restarted");
     }
     assert!(out.report.recoveries >= 2, "{}", out.report.summary_line());
     let o = &out.report.output;
-    assert_eq!(
-        (o.committed, o.duplicates, o.lost, o.wrong),
-        (o.expected, 0, 0, 0)
-    );
+    assert_eq!((o.committed, o.duplicates, o.lost, o.wrong), (o.expected, 0, 0, 0));
 }

@@ -18,34 +18,16 @@ fn crashes() -> Vec<FaultEvent> {
             down_ms: 100,
             disk: CrashMode::LoseUnsynced,
         },
-        FaultEvent::Crash {
-            at_ms: 450,
-            node: "broker".into(),
-            down_ms: 80,
-            disk: CrashMode::LoseUnsynced,
-        },
+        FaultEvent::Crash { at_ms: 450, node: "broker".into(), down_ms: 80, disk: CrashMode::LoseUnsynced },
     ]
 }
 
 #[test]
 fn exactly_once_survives_crash_between_precommit_and_notify_and_broker_crash() {
-    let out = go(
-        fixed("word_count", 11, DeliveryMode::ExactlyOnce, crashes()),
-        "none",
-    );
+    let out = go(fixed("word_count", 11, DeliveryMode::ExactlyOnce, crashes()), "none");
     assert_pass(&out);
-    assert_eq!(
-        out.report.faults.get("crash_at_point"),
-        Some(&1),
-        "{:?}",
-        out.report.faults
-    );
-    assert_eq!(
-        out.report.faults.get("crash"),
-        Some(&1),
-        "{:?}",
-        out.report.faults
-    );
+    assert_eq!(out.report.faults.get("crash_at_point"), Some(&1), "{:?}", out.report.faults);
+    assert_eq!(out.report.faults.get("crash"), Some(&1), "{:?}", out.report.faults);
     assert!(out.report.recoveries >= 1);
     let o = &out.report.output;
     assert_eq!((o.committed, o.duplicates, o.lost), (o.expected, 0, 0));
@@ -53,16 +35,10 @@ fn exactly_once_survives_crash_between_precommit_and_notify_and_broker_crash() {
 
 #[test]
 fn at_least_once_shows_duplicates_but_no_loss() {
-    let out = go(
-        fixed("word_count", 11, DeliveryMode::AtLeastOnce, crashes()),
-        "none",
-    );
+    let out = go(fixed("word_count", 11, DeliveryMode::AtLeastOnce, crashes()), "none");
     assert_pass(&out);
     let o = &out.report.output;
-    assert!(
-        o.duplicates > 0,
-        "crashes in at-least-once mode must replay output: {o:?}"
-    );
+    assert!(o.duplicates > 0, "crashes in at-least-once mode must replay output: {o:?}");
     assert_eq!(o.lost, 0);
 }
 
@@ -71,17 +47,11 @@ fn at_least_once_crash_profile_counts_duplicates() {
     let mut dups = 0;
     for seed in seed_range() {
         for sc in exactsim_scenarios::all() {
-            let out = go(
-                make(sc.name(), seed, "crash", DeliveryMode::AtLeastOnce, None),
-                "crash",
-            );
+            let out = go(make(sc.name(), seed, "crash", DeliveryMode::AtLeastOnce, None), "crash");
             assert_pass(&out);
             assert_eq!(out.report.output.lost, 0);
             dups += out.report.output.duplicates;
         }
     }
-    assert!(
-        dups > 0,
-        "no duplicates at all under crashes in at-least-once mode"
-    );
+    assert!(dups > 0, "no duplicates at all under crashes in at-least-once mode");
 }

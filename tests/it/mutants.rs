@@ -12,12 +12,7 @@ fn every_mutant_is_detected() {
     let table = exactsim::mutants::render(&rows);
     println!("{table}");
     for r in &rows {
-        assert!(
-            r.detected.is_some(),
-            "mutant {} escaped {} seeds:\n{table}",
-            r.mutant.name(),
-            BUDGET
-        );
+        assert!(r.detected.is_some(), "mutant {} escaped {} seeds:\n{table}", r.mutant.name(), BUDGET);
     }
     assert_eq!(rows.len(), Mutant::ALL.len());
 }

@@ -7,22 +7,11 @@ use exactsim_engine::types::DeliveryMode;
 fn campaign(profile: &str) {
     for sc in exactsim_scenarios::all() {
         for seed in seed_range() {
-            let out = go(
-                make(sc.name(), seed, profile, DeliveryMode::ExactlyOnce, None),
-                profile,
-            );
+            let out = go(make(sc.name(), seed, profile, DeliveryMode::ExactlyOnce, None), profile);
             assert_pass(&out);
-            assert!(
-                out.report.output.expected > 0,
-                "{}: the workload is not empty",
-                sc.name()
-            );
+            assert!(out.report.output.expected > 0, "{}: the workload is not empty", sc.name());
             assert_eq!(out.report.output.committed, out.report.output.expected);
-            assert!(
-                out.report.checkpoints.completed > 0,
-                "{}",
-                out.report.summary_line()
-            );
+            assert!(out.report.checkpoints.completed > 0, "{}", out.report.summary_line());
         }
     }
 }

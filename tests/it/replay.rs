@@ -8,22 +8,12 @@ use exactsim_engine::types::DeliveryMode;
 
 #[test]
 fn shrink_then_replay_reproduces_the_same_check() {
-    let spec = make(
-        "word_count",
-        3,
-        "chaos",
-        DeliveryMode::ExactlyOnce,
-        Some(Mutant::NoRecommitOnRecovery),
-    );
+    let spec = make("word_count", 3, "chaos", DeliveryMode::ExactlyOnce, Some(Mutant::NoRecommitOnRecovery));
     let r = match shrink(spec, "chaos", 200) {
         Ok(r) => r,
         Err(e) => panic!("seed 3 must fail with the mutant: {e}"),
     };
-    assert!(
-        r.file.schedule.events.len() <= 3,
-        "shrunk schedule too big: {:?}",
-        r.file.schedule.events
-    );
+    assert!(r.file.schedule.events.len() <= 3, "shrunk schedule too big: {:?}", r.file.schedule.events);
     let text = r.file.to_json();
     let back = ReplayFile::parse(&text, "test").unwrap();
     let out = go(back.to_spec().unwrap(), &back.profile);

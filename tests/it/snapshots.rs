@@ -10,10 +10,7 @@ fn fixed_seed_summaries() {
     let mut lines = Vec::new();
     for sc in ["word_count", "inventory", "risk_scoring"] {
         for (seed, profile) in [(7u64, "none"), (7, "chaos")] {
-            let out = go(
-                make(sc, seed, profile, DeliveryMode::ExactlyOnce, None),
-                profile,
-            );
+            let out = go(make(sc, seed, profile, DeliveryMode::ExactlyOnce, None), profile);
             lines.push(out.report.summary_line());
         }
     }

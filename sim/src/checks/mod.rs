@@ -30,11 +30,7 @@ pub struct Violation {
 
 impl Violation {
     pub fn new(check: &'static str, t_us: Option<u64>, message: String) -> Violation {
-        Violation {
-            check,
-            message,
-            t_us,
-        }
+        Violation { check, message, t_us }
     }
 }
 
@@ -89,33 +85,18 @@ impl<'a> Ctx<'a> {
                     offset: Some(o),
                     ..
                 }) => {
-                    cuts.entry(*ckpt)
-                        .or_insert_with(|| vec![None; h.input.len()])[*i as usize] = Some(*o);
+                    cuts.entry(*ckpt).or_insert_with(|| vec![None; h.input.len()])[*i as usize] = Some(*o);
                 }
                 Ev::Engine(Event::CheckpointCompleted { ckpt, offsets, .. }) => {
                     completed.push((s.t_us, *ckpt, offsets.clone()))
                 }
-                Ev::Engine(Event::PreCommitted {
-                    ckpt,
-                    txn,
-                    epoch,
-                    records,
-                    ..
-                }) => {
+                Ev::Engine(Event::PreCommitted { ckpt, txn, epoch, records, .. }) => {
                     precommits.insert((txn.clone(), *epoch), (*ckpt, *records));
                 }
                 _ => {}
             }
         }
-        Ctx {
-            h,
-            scenario,
-            reference,
-            completed,
-            precommits,
-            cuts,
-            refs: Default::default(),
-        }
+        Ctx { h, scenario, reference, completed, precommits, cuts, refs: Default::default() }
     }
 
     /// The reference over the input prefix of completed checkpoint `ckpt`
@@ -131,12 +112,8 @@ impl<'a> Ctx<'a> {
         } else {
             self.cut(ckpt).expect("a checkpoint with a known cut")
         };
-        let m: BTreeMap<u64, OutRecord> = self
-            .scenario
-            .reference(&self.h.input, &offsets)
-            .into_iter()
-            .map(|o| (o.out_id, o))
-            .collect();
+        let m: BTreeMap<u64, OutRecord> =
+            self.scenario.reference(&self.h.input, &offsets).into_iter().map(|o| (o.out_id, o)).collect();
         let r = std::rc::Rc::new(m);
         self.refs.borrow_mut().insert(ckpt, r.clone());
         r
@@ -149,10 +126,7 @@ impl<'a> Ctx<'a> {
 
     /// Checkpoints completed at or before `t_us` (ids, in completion order).
     pub fn completed_by(&self, t_us: u64) -> impl Iterator<Item = CheckpointId> + '_ {
-        self.completed
-            .iter()
-            .filter(move |c| c.0 <= t_us)
-            .map(|c| c.1)
+        self.completed.iter().filter(move |c| c.0 <= t_us).map(|c| c.1)
     }
 
     pub fn partition_of(&self, key: u64) -> u32 {
@@ -173,10 +147,7 @@ pub fn txn_subtask(name: &str) -> Option<u32> {
 pub fn output_counts(h: &History, reference: &[OutRecord]) -> OutputCounts {
     let want: BTreeMap<u64, &OutRecord> = reference.iter().map(|o| (o.out_id, o)).collect();
     let mut seen: BTreeMap<u64, u64> = BTreeMap::new();
-    let mut c = OutputCounts {
-        expected: reference.len() as u64,
-        ..Default::default()
-    };
+    let mut c = OutputCounts { expected: reference.len() as u64, ..Default::default() };
     for o in h.final_output.iter().flatten() {
         c.committed += 1;
         let n = seen.entry(o.out_id).or_insert(0);
@@ -200,68 +171,20 @@ pub fn check_all(input: &CheckInput) -> (Vec<Violation>, OutputCounts) {
     let mut v = Vec::new();
     let eo = input.history.mode == DeliveryMode::ExactlyOnce;
     if eo {
-        v.extend(
-            p01_output_checker::check(&ctx)
-                .into_iter()
-                .take(MAX_PER_CHECK),
-        );
-        v.extend(
-            p02_prefix_checker::check(&ctx)
-                .into_iter()
-                .take(MAX_PER_CHECK),
-        );
-        v.extend(
-            p03_visibility_checker::check(&ctx)
-                .into_iter()
-                .take(MAX_PER_CHECK),
-        );
-        v.extend(
-            p05_commit_order_checker::check(&ctx)
-                .into_iter()
-                .take(MAX_PER_CHECK),
-        );
-        v.extend(
-            p06_apply_once_checker::check(&ctx)
-                .into_iter()
-                .take(MAX_PER_CHECK),
-        );
-        v.extend(
-            p07_precommit_checker::check(&ctx)
-                .into_iter()
-                .take(MAX_PER_CHECK),
-        );
-        v.extend(
-            p08_open_txn_checker::check(&ctx)
-                .into_iter()
-                .take(MAX_PER_CHECK),
-        );
-        v.extend(
-            p09_fencing_checker::check(&ctx)
-                .into_iter()
-                .take(MAX_PER_CHECK),
-        );
-        v.extend(
-            p10_restore_checker::check(&ctx)
-                .into_iter()
-                .take(MAX_PER_CHECK),
-        );
+        v.extend(p01_output_checker::check(&ctx).into_iter().take(MAX_PER_CHECK));
+        v.extend(p02_prefix_checker::check(&ctx).into_iter().take(MAX_PER_CHECK));
+        v.extend(p03_visibility_checker::check(&ctx).into_iter().take(MAX_PER_CHECK));
+        v.extend(p05_commit_order_checker::check(&ctx).into_iter().take(MAX_PER_CHECK));
+        v.extend(p06_apply_once_checker::check(&ctx).into_iter().take(MAX_PER_CHECK));
+        v.extend(p07_precommit_checker::check(&ctx).into_iter().take(MAX_PER_CHECK));
+        v.extend(p08_open_txn_checker::check(&ctx).into_iter().take(MAX_PER_CHECK));
+        v.extend(p09_fencing_checker::check(&ctx).into_iter().take(MAX_PER_CHECK));
+        v.extend(p10_restore_checker::check(&ctx).into_iter().take(MAX_PER_CHECK));
     } else {
-        v.extend(
-            p12_at_least_once_checker::check(&ctx)
-                .into_iter()
-                .take(MAX_PER_CHECK),
-        );
+        v.extend(p12_at_least_once_checker::check(&ctx).into_iter().take(MAX_PER_CHECK));
     }
-    v.extend(
-        p04_monotonic_checker::check(&ctx)
-            .into_iter()
-            .take(MAX_PER_CHECK),
-    );
-    v.extend(
-        p11_liveness_checker::check(&ctx)
-            .into_iter()
-            .take(MAX_PER_CHECK),
-    );
+    v.extend(p04_monotonic_checker::check(&ctx).into_iter().take(MAX_PER_CHECK));
+    v.extend(p11_liveness_checker::check(&ctx).into_iter().take(MAX_PER_CHECK));
     v.sort_by(|a, b| (a.check, a.t_us).cmp(&(b.check, b.t_us)));
     (v, counts)
 }

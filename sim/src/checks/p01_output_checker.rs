@@ -33,16 +33,8 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
             }
         }
     }
-    let dups: Vec<(u64, usize)> = seen
-        .iter()
-        .filter(|(_, ps)| ps.len() > 1)
-        .map(|(k, ps)| (*k, ps.len()))
-        .collect();
-    let lost: Vec<u64> = want
-        .keys()
-        .filter(|k| !seen.contains_key(k))
-        .copied()
-        .collect();
+    let dups: Vec<(u64, usize)> = seen.iter().filter(|(_, ps)| ps.len() > 1).map(|(k, ps)| (*k, ps.len())).collect();
+    let lost: Vec<u64> = want.keys().filter(|k| !seen.contains_key(k)).copied().collect();
     if !lost.is_empty() {
         let first: Vec<String> = lost
             .iter()
@@ -55,65 +47,36 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
         v.push(Violation::new(
             "P1",
             None,
-            format!(
-                "{} of {} expected output records lost, first: {}",
-                lost.len(),
-                want.len(),
-                first.join(", ")
-            ),
+            format!("{} of {} expected output records lost, first: {}", lost.len(), want.len(), first.join(", ")),
         ));
     }
     if !dups.is_empty() {
-        let first: Vec<String> = dups
-            .iter()
-            .take(MAX_PER_CHECK)
-            .map(|(id, n)| format!("out_id {id} x{n}"))
-            .collect();
+        let first: Vec<String> = dups.iter().take(MAX_PER_CHECK).map(|(id, n)| format!("out_id {id} x{n}")).collect();
         v.push(Violation::new(
             "P1",
             None,
-            format!(
-                "{} output records committed more than once, first: {}",
-                dups.len(),
-                first.join(", ")
-            ),
+            format!("{} output records committed more than once, first: {}", dups.len(), first.join(", ")),
         ));
     }
     if !wrong.is_empty() {
         let first: Vec<String> = wrong
             .iter()
             .take(MAX_PER_CHECK)
-            .map(|(g, w)| {
-                format!(
-                    "out_id {} key {} value {} (expected {})",
-                    g.out_id, g.key, g.value, w.value
-                )
-            })
+            .map(|(g, w)| format!("out_id {} key {} value {} (expected {})", g.out_id, g.key, g.value, w.value))
             .collect();
         v.push(Violation::new(
             "P1",
             None,
-            format!(
-                "{} output records with wrong values, first: {}",
-                wrong.len(),
-                first.join(", ")
-            ),
+            format!("{} output records with wrong values, first: {}", wrong.len(), first.join(", ")),
         ));
     }
     if !unexpected.is_empty() {
-        let first: Vec<String> = unexpected
-            .iter()
-            .take(MAX_PER_CHECK)
-            .map(|o| format!("out_id {} key {}", o.out_id, o.key))
-            .collect();
+        let first: Vec<String> =
+            unexpected.iter().take(MAX_PER_CHECK).map(|o| format!("out_id {} key {}", o.out_id, o.key)).collect();
         v.push(Violation::new(
             "P1",
             None,
-            format!(
-                "{} output records not in the reference, first: {}",
-                unexpected.len(),
-                first.join(", ")
-            ),
+            format!("{} output records not in the reference, first: {}", unexpected.len(), first.join(", ")),
         ));
     }
     if !misplaced.is_empty() {

@@ -34,10 +34,7 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
             expected.insert((p, ck), BTreeMap::new());
         }
         for (id, o) in r.iter() {
-            expected
-                .get_mut(&(c.partition_of(o.key), ck))
-                .expect("partition exists")
-                .insert(*id, o.clone());
+            expected.get_mut(&(c.partition_of(o.key), ck)).expect("partition exists").insert(*id, o.clone());
         }
     }
     let mut visible: Vec<BTreeMap<u64, OutRecord>> = (0..n).map(|_| BTreeMap::new()).collect();
@@ -53,11 +50,7 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
                 v.push(Violation::new(
                     "P2",
                     Some(obs.t_us),
-                    format!(
-                        "partition {p}: out_id {} visible twice at {}",
-                        o.out_id,
-                        ms(obs.t_us)
-                    ),
+                    format!("partition {p}: out_id {} visible twice at {}", o.out_id, ms(obs.t_us)),
                 ));
                 bad_partitions[p] = true;
             }
@@ -73,19 +66,9 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
             .max();
         match best {
             None => {
-                let latest = cands
-                    .iter()
-                    .filter(|(t, _)| *t <= obs.t_us)
-                    .map(|x| x.1)
-                    .max()
-                    .unwrap_or(0);
+                let latest = cands.iter().filter(|(t, _)| *t <= obs.t_us).map(|x| x.1).max().unwrap_or(0);
                 let want = &expected[&(p as u32, latest)];
-                let extra: Vec<u64> = visible[p]
-                    .keys()
-                    .filter(|k| !want.contains_key(k))
-                    .take(3)
-                    .copied()
-                    .collect();
+                let extra: Vec<u64> = visible[p].keys().filter(|k| !want.contains_key(k)).take(3).copied().collect();
                 let missing = want.keys().filter(|k| !visible[p].contains_key(k)).count();
                 v.push(Violation::new(
                     "P2",
@@ -99,10 +82,7 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
                 ));
                 bad_partitions[p] = true;
             }
-            Some(ck)
-                if ck < last_match[p]
-                    && expected[&(p as u32, ck)] != expected[&(p as u32, last_match[p])] =>
-            {
+            Some(ck) if ck < last_match[p] && expected[&(p as u32, ck)] != expected[&(p as u32, last_match[p])] => {
                 v.push(Violation::new(
                     "P2",
                     Some(obs.t_us),

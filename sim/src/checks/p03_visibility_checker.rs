@@ -32,19 +32,11 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
     for obs in &c.h.observations {
         let ck = latest(obs.t_us);
         let covered = c.reference_at(ck);
-        if let Some(o) = obs
-            .new_records
-            .iter()
-            .find(|o| !covered.contains_key(&o.out_id))
-        {
+        if let Some(o) = obs.new_records.iter().find(|o| !covered.contains_key(&o.out_id)) {
             v.push(Violation::new(
                 "P3",
                 Some(obs.t_us),
-                format!(
-                    "reader saw out_id {} at {} not covered by completed checkpoint {ck}",
-                    o.out_id,
-                    ms(obs.t_us)
-                ),
+                format!("reader saw out_id {} at {} not covered by completed checkpoint {ck}", o.out_id, ms(obs.t_us)),
             ));
         }
     }

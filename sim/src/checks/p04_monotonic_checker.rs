@@ -16,7 +16,14 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
         match &s.ev {
             Ev::Engine(Event::CheckpointTriggered { ckpt, .. }) => {
                 if let Some(l) = last_id.filter(|l| ckpt <= l) {
-                    v.push(Violation::new("P4", Some(s.t_us), format!("checkpoint id {ckpt} triggered at {} after id {l}: ids must strictly increase", ms(s.t_us))));
+                    v.push(Violation::new(
+                        "P4",
+                        Some(s.t_us),
+                        format!(
+                            "checkpoint id {ckpt} triggered at {} after id {l}: ids must strictly increase",
+                            ms(s.t_us)
+                        ),
+                    ));
                 }
                 last_id = Some(last_id.map_or(*ckpt, |l| l.max(*ckpt)));
             }
@@ -25,10 +32,7 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
                     v.push(Violation::new(
                         "P4",
                         Some(s.t_us),
-                        format!(
-                            "producer {txn} got epoch {epoch} at {} after epoch {e}",
-                            ms(s.t_us)
-                        ),
+                        format!("producer {txn} got epoch {epoch} at {} after epoch {e}", ms(s.t_us)),
                     ));
                 }
                 epochs.insert(txn.clone(), *epoch);

@@ -13,9 +13,7 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
     let mut last: BTreeMap<u32, (u64, String)> = BTreeMap::new();
     for s in &c.h.events {
         if let Ev::Engine(Event::TxnCommitted { txn, epoch, .. }) = &s.ev {
-            let (Some(sub), Some((ck, _))) =
-                (txn_subtask(txn), c.precommits.get(&(txn.clone(), *epoch)))
-            else {
+            let (Some(sub), Some((ck, _))) = (txn_subtask(txn), c.precommits.get(&(txn.clone(), *epoch))) else {
                 continue;
             };
             if let Some((prev, prev_txn)) = last.get(&sub) {
@@ -23,7 +21,10 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
                     v.push(Violation::new(
                         "P5",
                         Some(s.t_us),
-                        format!("sink {sub} committed {txn} (checkpoint {ck}) at {} after {prev_txn} (checkpoint {prev})", ms(s.t_us)),
+                        format!(
+                            "sink {sub} committed {txn} (checkpoint {ck}) at {} after {prev_txn} (checkpoint {prev})",
+                            ms(s.t_us)
+                        ),
                     ));
                 }
             }

@@ -17,11 +17,7 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
                 v.push(Violation::new(
                     "P6",
                     Some(s.t_us),
-                    format!(
-                        "transaction {txn} epoch {epoch} applied twice (at {} and {})",
-                        ms(t),
-                        ms(s.t_us)
-                    ),
+                    format!("transaction {txn} epoch {epoch} applied twice (at {} and {})", ms(t), ms(s.t_us)),
                 ));
             }
             for o in out {

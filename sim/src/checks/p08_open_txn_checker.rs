@@ -8,19 +8,10 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
     if c.h.finished_at_us.is_none() || c.h.final_open_txns.is_empty() {
         return vec![];
     }
-    let names: Vec<String> =
-        c.h.final_open_txns
-            .iter()
-            .take(5)
-            .map(|(t, e)| format!("{t} epoch {e}"))
-            .collect();
+    let names: Vec<String> = c.h.final_open_txns.iter().take(5).map(|(t, e)| format!("{t} epoch {e}")).collect();
     vec![Violation::new(
         "P8",
         None,
-        format!(
-            "{} transactions still open after the job finished: {}",
-            c.h.final_open_txns.len(),
-            names.join(", ")
-        ),
+        format!("{} transactions still open after the job finished: {}", c.h.final_open_txns.len(), names.join(", ")),
     )]
 }

@@ -18,7 +18,11 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
             Ev::Engine(Event::AppendAccepted { txn, epoch, .. })
             | Ev::Engine(Event::TxnCommitted { txn, epoch, .. }) => {
                 if let Some(cur) = current.get(txn).filter(|cur| epoch < cur) {
-                    v.push(Violation::new("P9", Some(s.t_us), format!("{txn}: epoch {epoch} accepted at {} after it was fenced by epoch {cur}", ms(s.t_us))));
+                    v.push(Violation::new(
+                        "P9",
+                        Some(s.t_us),
+                        format!("{txn}: epoch {epoch} accepted at {} after it was fenced by epoch {cur}", ms(s.t_us)),
+                    ));
                 }
             }
             _ => {}

@@ -27,13 +27,7 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
                 }
                 chosen.insert(*attempt, *from);
             }
-            Ev::Engine(Event::TaskRestored {
-                attempt,
-                task,
-                state_ckpt,
-                offsets_ckpt,
-                ..
-            }) => {
+            Ev::Engine(Event::TaskRestored { attempt, task, state_ckpt, offsets_ckpt, .. }) => {
                 let Some(want) = chosen.get(attempt) else {
                     continue;
                 };
@@ -49,7 +43,13 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
                     ));
                 }
                 if let Some(g) = got.filter(|g| !completed.contains(g)) {
-                    v.push(Violation::new("P10", Some(s.t_us), format!("attempt {attempt}: {task} restored from checkpoint {g}, which has no completion record")));
+                    v.push(Violation::new(
+                        "P10",
+                        Some(s.t_us),
+                        format!(
+                            "attempt {attempt}: {task} restored from checkpoint {g}, which has no completion record"
+                        ),
+                    ));
                 }
             }
             _ => {}

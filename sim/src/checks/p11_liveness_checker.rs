@@ -24,26 +24,15 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
         Some(t) => vec![Violation::new(
             "P11",
             Some(t),
-            format!(
-                "the job finished at {}, later than {bound_ms}ms after healing",
-                ms(t)
-            ),
+            format!("the job finished at {}, later than {bound_ms}ms after healing", ms(t)),
         )],
         None => {
-            let last_ckpt = c
-                .completed
-                .last()
-                .map(|x| format!("checkpoint {} at {}", x.1, ms(x.0)))
-                .unwrap_or("none".into());
+            let last_ckpt =
+                c.completed.last().map(|x| format!("checkpoint {} at {}", x.1, ms(x.0))).unwrap_or("none".into());
             let last_rec = h.events.iter().rev().find_map(|s| match &s.ev {
-                Ev::Engine(Event::RecoveryStarted {
-                    attempt,
-                    from,
-                    reason,
-                }) => Some(format!(
-                    "attempt {attempt} from {from:?} at {} ({reason})",
-                    ms(s.t_us)
-                )),
+                Ev::Engine(Event::RecoveryStarted { attempt, from, reason }) => {
+                    Some(format!("attempt {attempt} from {from:?} at {} ({reason})", ms(s.t_us)))
+                }
                 _ => None,
             });
             let stuck = h.events.iter().rev().find_map(|s| match &s.ev {

@@ -27,39 +27,20 @@ impl Scenario for Echo {
             .iter()
             .zip(offsets)
             .flat_map(|(p, o)| {
-                p[..*o as usize].iter().map(|r| OutRecord {
-                    out_id: r.id,
-                    key: r.key,
-                    value: 1,
-                    src: r.id,
-                })
+                p[..*o as usize].iter().map(|r| OutRecord { out_id: r.id, key: r.key, value: 1, src: r.id })
             })
             .collect()
     }
 }
 
 fn rec(id: u64) -> Record {
-    Record {
-        id,
-        key: 0,
-        ts_ms: id,
-        value: 1,
-    }
+    Record { id, key: 0, ts_ms: id, value: 1 }
 }
 fn out(id: u64) -> OutRecord {
-    OutRecord {
-        out_id: id,
-        key: 0,
-        value: 1,
-        src: id,
-    }
+    OutRecord { out_id: id, key: 0, value: 1, src: id }
 }
 fn at(t_us: u64, node: &str, e: Event) -> Stamped {
-    Stamped {
-        t_us,
-        node: node.into(),
-        ev: Ev::Engine(e),
-    }
+    Stamped { t_us, node: node.into(), ev: Ev::Engine(e) }
 }
 
 /// A good single-partition run: checkpoint 1 covers records 1-2, checkpoint
@@ -73,122 +54,33 @@ fn good() -> History {
         parallelism: 1,
         input: vec![vec![rec(1), rec(2), rec(3), rec(4)]],
         events: vec![
-            at(
-                5,
-                "coordinator",
-                Event::RecoveryStarted {
-                    attempt: 1,
-                    from: None,
-                    reason: "start".into(),
-                },
-            ),
-            at(
-                10,
-                "coordinator",
-                Event::CheckpointTriggered {
-                    attempt: 1,
-                    ckpt: 1,
-                },
-            ),
-            at(
-                11,
-                "broker",
-                Event::ProducerInit {
-                    txn: t("", 1),
-                    epoch: 0,
-                    aborted_open: false,
-                },
-            ),
+            at(5, "coordinator", Event::RecoveryStarted { attempt: 1, from: None, reason: "start".into() }),
+            at(10, "coordinator", Event::CheckpointTriggered { attempt: 1, ckpt: 1 }),
+            at(11, "broker", Event::ProducerInit { txn: t("", 1), epoch: 0, aborted_open: false }),
             at(
                 12,
                 "worker-0",
-                Event::PreCommitted {
-                    task: TaskId::Chain(0),
-                    ckpt: 1,
-                    txn: t("", 1),
-                    epoch: 0,
-                    records: 2,
-                },
+                Event::PreCommitted { task: TaskId::Chain(0), ckpt: 1, txn: t("", 1), epoch: 0, records: 2 },
             ),
             at(
                 20,
                 "coordinator",
-                Event::CheckpointCompleted {
-                    attempt: 1,
-                    ckpt: 1,
-                    offsets: vec![2],
-                    finished: false,
-                },
+                Event::CheckpointCompleted { attempt: 1, ckpt: 1, offsets: vec![2], finished: false },
             ),
-            at(
-                30,
-                "broker",
-                Event::TxnCommitted {
-                    txn: t("", 1),
-                    epoch: 0,
-                    out: vec![out(1), out(2)],
-                },
-            ),
-            at(
-                40,
-                "coordinator",
-                Event::CheckpointTriggered {
-                    attempt: 1,
-                    ckpt: 2,
-                },
-            ),
+            at(30, "broker", Event::TxnCommitted { txn: t("", 1), epoch: 0, out: vec![out(1), out(2)] }),
+            at(40, "coordinator", Event::CheckpointTriggered { attempt: 1, ckpt: 2 }),
             at(
                 42,
                 "worker-0",
-                Event::PreCommitted {
-                    task: TaskId::Chain(0),
-                    ckpt: 2,
-                    txn: t("", 2),
-                    epoch: 0,
-                    records: 2,
-                },
+                Event::PreCommitted { task: TaskId::Chain(0), ckpt: 2, txn: t("", 2), epoch: 0, records: 2 },
             ),
-            at(
-                50,
-                "coordinator",
-                Event::CheckpointCompleted {
-                    attempt: 1,
-                    ckpt: 2,
-                    offsets: vec![4],
-                    finished: true,
-                },
-            ),
-            at(
-                60,
-                "broker",
-                Event::TxnCommitted {
-                    txn: t("", 2),
-                    epoch: 0,
-                    out: vec![out(3), out(4)],
-                },
-            ),
-            at(
-                70,
-                "coordinator",
-                Event::JobFinished {
-                    attempt: 1,
-                    ckpt: 2,
-                },
-            ),
+            at(50, "coordinator", Event::CheckpointCompleted { attempt: 1, ckpt: 2, offsets: vec![4], finished: true }),
+            at(60, "broker", Event::TxnCommitted { txn: t("", 2), epoch: 0, out: vec![out(3), out(4)] }),
+            at(70, "coordinator", Event::JobFinished { attempt: 1, ckpt: 2 }),
         ],
         observations: vec![
-            crate::history::Observation {
-                t_us: 35,
-                partition: 0,
-                new_records: vec![out(1), out(2)],
-                open_txns: 0,
-            },
-            crate::history::Observation {
-                t_us: 65,
-                partition: 0,
-                new_records: vec![out(3), out(4)],
-                open_txns: 0,
-            },
+            crate::history::Observation { t_us: 35, partition: 0, new_records: vec![out(1), out(2)], open_txns: 0 },
+            crate::history::Observation { t_us: 65, partition: 0, new_records: vec![out(3), out(4)], open_txns: 0 },
         ],
         final_output: vec![vec![out(1), out(2), out(3), out(4)]],
         final_read_ok: true,
@@ -200,10 +92,7 @@ fn good() -> History {
 }
 
 fn checks(h: &History) -> Vec<&'static str> {
-    let (v, _) = check_all(&CheckInput {
-        history: h,
-        scenario: &Echo,
-    });
+    let (v, _) = check_all(&CheckInput { history: h, scenario: &Echo });
     let mut ids: Vec<&'static str> = v.iter().map(|v| v.check).collect();
     ids.dedup();
     ids
@@ -212,39 +101,18 @@ fn checks(h: &History) -> Vec<&'static str> {
 #[test]
 fn good_history_passes() {
     assert_eq!(checks(&good()), Vec::<&str>::new());
-    let (_, c) = check_all(&CheckInput {
-        history: &good(),
-        scenario: &Echo,
-    });
-    assert_eq!(
-        c,
-        OutputCounts {
-            expected: 4,
-            committed: 4,
-            ..Default::default()
-        }
-    );
+    let (_, c) = check_all(&CheckInput { history: &good(), scenario: &Echo });
+    assert_eq!(c, OutputCounts { expected: 4, committed: 4, ..Default::default() });
 }
 
 #[test]
 fn duplicate_is_p1_and_p6() {
     let mut h = good();
     h.final_output[0].push(out(2));
-    h.events.push(at(
-        80,
-        "broker",
-        Event::TxnCommitted {
-            txn: "job-sink-0-9".into(),
-            epoch: 0,
-            out: vec![out(2)],
-        },
-    ));
+    h.events.push(at(80, "broker", Event::TxnCommitted { txn: "job-sink-0-9".into(), epoch: 0, out: vec![out(2)] }));
     let ids = checks(&h);
     assert!(ids.contains(&"P1") && ids.contains(&"P6"), "{ids:?}");
-    let (_, c) = check_all(&CheckInput {
-        history: &h,
-        scenario: &Echo,
-    });
+    let (_, c) = check_all(&CheckInput { history: &h, scenario: &Echo });
     assert_eq!(c.duplicates, 1);
 }
 
@@ -278,23 +146,8 @@ fn reader_seeing_no_checkpoint_prefix_is_p2() {
 #[test]
 fn ids_and_epochs_going_back_are_p4() {
     let mut h = good();
-    h.events.push(at(
-        75,
-        "coordinator",
-        Event::CheckpointTriggered {
-            attempt: 2,
-            ckpt: 1,
-        },
-    ));
-    h.events.push(at(
-        76,
-        "broker",
-        Event::ProducerInit {
-            txn: "job-sink-0-1".into(),
-            epoch: 0,
-            aborted_open: false,
-        },
-    ));
+    h.events.push(at(75, "coordinator", Event::CheckpointTriggered { attempt: 2, ckpt: 1 }));
+    h.events.push(at(76, "broker", Event::ProducerInit { txn: "job-sink-0-1".into(), epoch: 0, aborted_open: false }));
     assert_eq!(checks(&h), vec!["P4"]);
 }
 
@@ -310,21 +163,14 @@ fn commit_order_inversion_is_p5() {
 #[test]
 fn silent_uncommitted_precommit_is_p7_and_loud_is_not() {
     let mut h = good();
-    h.events.retain(
-        |s| !matches!(&s.ev, Ev::Engine(Event::TxnCommitted { txn, .. }) if txn.ends_with("-2")),
-    );
+    h.events.retain(|s| !matches!(&s.ev, Ev::Engine(Event::TxnCommitted { txn, .. }) if txn.ends_with("-2")));
     h.final_output[0].truncate(2);
     let ids = checks(&h);
     assert!(ids.contains(&"P7") && ids.contains(&"P1"), "{ids:?}");
     h.events.push(at(
         66,
         "worker-0",
-        Event::CommitFailed {
-            task: TaskId::Chain(0),
-            ckpt: 2,
-            txn: "job-sink-0-2".into(),
-            reason: "expired".into(),
-        },
+        Event::CommitFailed { task: TaskId::Chain(0), ckpt: 2, txn: "job-sink-0-2".into(), reason: "expired".into() },
     ));
     let ids = checks(&h);
     assert!(!ids.contains(&"P7") && ids.contains(&"P1"), "{ids:?}");
@@ -340,24 +186,11 @@ fn open_txn_at_end_is_p8() {
 #[test]
 fn zombie_epoch_accepted_is_p9() {
     let mut h = good();
-    h.events.push(at(
-        71,
-        "broker",
-        Event::ProducerInit {
-            txn: "job-sink-0-3".into(),
-            epoch: 2,
-            aborted_open: false,
-        },
-    ));
+    h.events.push(at(71, "broker", Event::ProducerInit { txn: "job-sink-0-3".into(), epoch: 2, aborted_open: false }));
     h.events.push(at(
         72,
         "broker",
-        Event::AppendAccepted {
-            txn: "job-sink-0-3".into(),
-            epoch: 1,
-            partition: 0,
-            records: 1,
-        },
+        Event::AppendAccepted { txn: "job-sink-0-3".into(), epoch: 1, partition: 0, records: 1 },
     ));
     assert_eq!(checks(&h), vec!["P9"]);
 }
@@ -365,15 +198,7 @@ fn zombie_epoch_accepted_is_p9() {
 #[test]
 fn mixed_restore_is_p10() {
     let mut h = good();
-    h.events.push(at(
-        80,
-        "coordinator",
-        Event::RecoveryStarted {
-            attempt: 2,
-            from: Some(2),
-            reason: "x".into(),
-        },
-    ));
+    h.events.push(at(80, "coordinator", Event::RecoveryStarted { attempt: 2, from: Some(2), reason: "x".into() }));
     h.events.push(at(
         81,
         "worker-0",
