@@ -400,7 +400,11 @@ pub async fn recover(
     };
     let (entries, good, _bad) = parse_wal(&wal);
     for e in &entries {
-        state.apply(e);
+        for ev in state.apply(e) {
+            if let Event::TxnCommitted { txn, epoch, out } = ev {
+                obs.emit(Event::TxnCommitReplayed { txn, epoch, out });
+            }
+        }
     }
     // The transaction clock restarts with the broker: open transactions get
     // a full timeout from now.
@@ -470,6 +474,7 @@ async fn log_and_apply(st: &mut BrokerState, storage: &dyn Storage, obs: &Obs, e
     if let Err(err) = storage.append(WAL, &bytes).await {
         obs.fatal(format!("wal append: {err}")).await;
     }
+    obs.point(FaultPoint::BrokerBeforeFsync).await;
     if let Err(err) = storage.fsync(WAL).await {
         obs.fatal(format!("wal fsync: {err}")).await;
     }

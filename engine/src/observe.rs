@@ -81,6 +81,9 @@ pub enum Event {
         task: TaskId,
         reason: String,
     },
+    /// A source emitted barrier `ckpt` at input offset `offset`: the
+    /// checkpoint's cut at this source.
+    SourceBarrier { attempt: Attempt, source: u32, ckpt: CheckpointId, offset: u64 },
     BarrierAligned {
         attempt: Attempt,
         task: TaskId,
@@ -168,6 +171,10 @@ pub enum Event {
         epoch: u64,
         out: Vec<OutRecord>,
     },
+    /// Found committed while replaying the log at recovery. If no
+    /// `TxnCommitted` was seen for it, the commit marker reached the disk but
+    /// the broker crashed before announcing it: it became visible now.
+    TxnCommitReplayed { txn: TxnId, epoch: u64, out: Vec<OutRecord> },
     TxnCommitRepeated {
         txn: TxnId,
         epoch: u64,
@@ -213,6 +220,9 @@ pub enum FaultPoint {
     AfterCommitsBeforeNotifyAck,
     /// Task: during recovery, after restoring state, before running.
     DuringRecovery,
+    /// Broker: a log entry appended, not yet fsynced (a crash here can tear
+    /// it or lose it).
+    BrokerBeforeFsync,
     /// Broker: after the commit marker is durable, before the reply.
     BrokerAfterCommitMarker,
     /// Store: after the blob is durable, before the reply.
@@ -222,7 +232,7 @@ pub enum FaultPoint {
 }
 
 impl FaultPoint {
-    pub const ALL: [FaultPoint; 11] = [
+    pub const ALL: [FaultPoint; 12] = [
         FaultPoint::AfterPrecommitBeforeAck,
         FaultPoint::BeforeCompletionRecord,
         FaultPoint::AfterSnapshotBeforeAck,
@@ -231,6 +241,7 @@ impl FaultPoint {
         FaultPoint::BetweenCommits,
         FaultPoint::AfterCommitsBeforeNotifyAck,
         FaultPoint::DuringRecovery,
+        FaultPoint::BrokerBeforeFsync,
         FaultPoint::BrokerAfterCommitMarker,
         FaultPoint::StoreAfterBlobDurable,
         FaultPoint::SourceAfterRead,
@@ -245,6 +256,7 @@ impl FaultPoint {
             FaultPoint::BetweenCommits => "between_commits",
             FaultPoint::AfterCommitsBeforeNotifyAck => "after_commits_before_notify_ack",
             FaultPoint::DuringRecovery => "during_recovery",
+            FaultPoint::BrokerBeforeFsync => "broker_before_fsync",
             FaultPoint::BrokerAfterCommitMarker => "broker_after_commit_marker",
             FaultPoint::StoreAfterBlobDurable => "store_after_blob_durable",
             FaultPoint::SourceAfterRead => "source_after_read",

@@ -418,6 +418,8 @@ impl Source {
                     return; // a retried trigger
                 }
                 self.last_trigger = ckpt;
+                let src = self.ctx.index;
+                self.ctx.obs.emit(Event::SourceBarrier { attempt: self.ctx.attempt, source: src, ckpt, offset: self.offset });
                 for c in self.out.iter_mut() {
                     c.stage(Item::Barrier(ckpt));
                 }

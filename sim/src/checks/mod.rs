@@ -22,6 +22,14 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 #[derive(Clone, Debug, PartialEq)]
+pub struct Commit {
+    pub t_us: u64,
+    pub txn: String,
+    pub epoch: u64,
+    pub out: Vec<OutRecord>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
 pub struct Violation {
     pub check: &'static str,
     pub message: String,
@@ -65,6 +73,9 @@ pub struct Ctx<'a> {
     /// Source offsets at each checkpoint's barrier, by source (the cut),
     /// known once every source acknowledged it.
     pub cuts: BTreeMap<CheckpointId, Vec<Option<u64>>>,
+    /// First-time commits in time order (announced, or found at a broker
+    /// recovery without an announcement).
+    pub commits: Vec<Commit>,
     /// (txn, epoch) -> checkpoint it was pre-committed for, and its records.
     pub precommits: BTreeMap<(String, u64), (CheckpointId, u64)>,
     refs: std::cell::RefCell<BTreeMap<CheckpointId, std::rc::Rc<BTreeMap<u64, OutRecord>>>>,
@@ -77,15 +88,19 @@ impl<'a> Ctx<'a> {
         let mut completed = Vec::new();
         let mut precommits = BTreeMap::new();
         let mut cuts: BTreeMap<CheckpointId, Vec<Option<u64>>> = BTreeMap::new();
+        let mut commits = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
         for s in &h.events {
             match &s.ev {
-                Ev::Engine(Event::CheckpointAcked {
-                    task: exactsim_engine::types::TaskId::Source(i),
-                    ckpt,
-                    offset: Some(o),
-                    ..
-                }) => {
-                    cuts.entry(*ckpt).or_insert_with(|| vec![None; h.input.len()])[*i as usize] = Some(*o);
+                Ev::Engine(Event::TxnCommitted { txn, epoch, out }) | Ev::Engine(Event::TxnCommitReplayed { txn, epoch, out }) => {
+                    let first = seen.insert((txn.clone(), *epoch));
+                    let replay = matches!(s.ev, Ev::Engine(Event::TxnCommitReplayed { .. }));
+                    if first || !replay {
+                        commits.push(Commit { t_us: s.t_us, txn: txn.clone(), epoch: *epoch, out: out.clone() });
+                    }
+                }
+                Ev::Engine(Event::SourceBarrier { source, ckpt, offset, .. }) => {
+                    cuts.entry(*ckpt).or_insert_with(|| vec![None; h.input.len()])[*source as usize] = Some(*offset);
                 }
                 Ev::Engine(Event::CheckpointCompleted { ckpt, offsets, .. }) => {
                     completed.push((s.t_us, *ckpt, offsets.clone()))
@@ -96,7 +111,7 @@ impl<'a> Ctx<'a> {
                 _ => {}
             }
         }
-        Ctx { h, scenario, reference, completed, precommits, cuts, refs: Default::default() }
+        Ctx { h, scenario, reference, completed, precommits, cuts, commits, refs: Default::default() }
     }
 
     /// The reference over the input prefix of completed checkpoint `ckpt`

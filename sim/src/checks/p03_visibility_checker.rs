@@ -4,14 +4,13 @@
 //! completed by then.
 
 use super::{ms, Ctx, Violation};
-use crate::history::Ev;
-use exactsim_engine::observe::Event;
 
 pub fn check(c: &Ctx) -> Vec<Violation> {
     let mut v = Vec::new();
     let latest = |t: u64| c.completed_by(t).max().unwrap_or(0);
-    for s in &c.h.events {
-        if let Ev::Engine(Event::TxnCommitted { txn, epoch, out }) = &s.ev {
+    for cm in &c.commits {
+        let (txn, epoch, out, s) = (&cm.txn, &cm.epoch, &cm.out, cm);
+        {
             let ck = latest(s.t_us);
             let covered = c.reference_at(ck);
             if let Some(o) = out.iter().find(|o| !covered.contains_key(&o.out_id)) {

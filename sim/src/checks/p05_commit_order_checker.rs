@@ -4,15 +4,14 @@
 //! one.
 
 use super::{ms, txn_subtask, Ctx, Violation};
-use crate::history::Ev;
-use exactsim_engine::observe::Event;
 use std::collections::BTreeMap;
 
 pub fn check(c: &Ctx) -> Vec<Violation> {
     let mut v = Vec::new();
     let mut last: BTreeMap<u32, (u64, String)> = BTreeMap::new();
-    for s in &c.h.events {
-        if let Ev::Engine(Event::TxnCommitted { txn, epoch, .. }) = &s.ev {
+    for s in &c.commits {
+        let (txn, epoch) = (&s.txn, &s.epoch);
+        {
             let (Some(sub), Some((ck, _))) = (txn_subtask(txn), c.precommits.get(&(txn.clone(), *epoch))) else {
                 continue;
             };

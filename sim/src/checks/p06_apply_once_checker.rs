@@ -3,16 +3,15 @@
 //! output record carried by two committed transactions.
 
 use super::{ms, Ctx, Violation};
-use crate::history::Ev;
-use exactsim_engine::observe::Event;
 use std::collections::BTreeMap;
 
 pub fn check(c: &Ctx) -> Vec<Violation> {
     let mut v = Vec::new();
     let mut applied: BTreeMap<(String, u64), u64> = BTreeMap::new();
     let mut carrier: BTreeMap<u64, (String, u64)> = BTreeMap::new();
-    for s in &c.h.events {
-        if let Ev::Engine(Event::TxnCommitted { txn, epoch, out }) = &s.ev {
+    for s in &c.commits {
+        let (txn, epoch, out) = (&s.txn, &s.epoch, &s.out);
+        {
             if let Some(t) = applied.insert((txn.clone(), *epoch), s.t_us) {
                 v.push(Violation::new(
                     "P6",
