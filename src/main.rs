@@ -53,6 +53,9 @@ enum Cmd {
         /// Run the seed twice and compare the traces event by event.
         #[arg(long)]
         check_determinism: bool,
+        /// Save a replay file (explicit schedule) for this run.
+        #[arg(long)]
+        save_replay: Option<PathBuf>,
         /// Print the JSON report instead of the summary line.
         #[arg(long)]
         json: bool,
@@ -182,7 +185,7 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Cmd::Run { args, trace, timeline, check_determinism, json } => {
+        Cmd::Run { args, trace, timeline, check_determinism, save_replay, json } => {
             let mut spec = match run_spec(&args) {
                 Ok(s) => s,
                 Err(e) => return usage(e),
@@ -192,6 +195,11 @@ fn main() -> ExitCode {
             print_outcome(&out, json);
             if let Some(p) = &trace {
                 if let Err(e) = write_file(p, &artifacts::trace_text(&out)) {
+                    return usage(e);
+                }
+            }
+            if let Some(p) = &save_replay {
+                if let Err(e) = write_file(p, &ReplayFile::from_outcome(&out, &args.profile).to_json()) {
                     return usage(e);
                 }
             }

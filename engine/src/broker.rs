@@ -24,7 +24,12 @@ pub const INPUT: &str = "broker.input";
 /// One durable step of the broker.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum WalEntry {
-    Init { txn: TxnId, epoch: u64, nonce: u64, at_ms: u64 },
+    Init {
+        txn: TxnId,
+        epoch: u64,
+        nonce: u64,
+        at_ms: u64,
+    },
     Append {
         txn: TxnId,
         epoch: u64,

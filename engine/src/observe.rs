@@ -83,7 +83,12 @@ pub enum Event {
     },
     /// A source emitted barrier `ckpt` at input offset `offset`: the
     /// checkpoint's cut at this source.
-    SourceBarrier { attempt: Attempt, source: u32, ckpt: CheckpointId, offset: u64 },
+    SourceBarrier {
+        attempt: Attempt,
+        source: u32,
+        ckpt: CheckpointId,
+        offset: u64,
+    },
     BarrierAligned {
         attempt: Attempt,
         task: TaskId,
@@ -174,7 +179,11 @@ pub enum Event {
     /// Found committed while replaying the log at recovery. If no
     /// `TxnCommitted` was seen for it, the commit marker reached the disk but
     /// the broker crashed before announcing it: it became visible now.
-    TxnCommitReplayed { txn: TxnId, epoch: u64, out: Vec<OutRecord> },
+    TxnCommitReplayed {
+        txn: TxnId,
+        epoch: u64,
+        out: Vec<OutRecord>,
+    },
     TxnCommitRepeated {
         txn: TxnId,
         epoch: u64,

@@ -119,7 +119,10 @@ pub enum Request {
     // broker: output side
     /// `nonce` identifies this request: a retried or duplicated init with
     /// the same nonce returns the same epoch instead of bumping it again.
-    InitProducer { txn: TxnId, nonce: u64 },
+    InitProducer {
+        txn: TxnId,
+        nonce: u64,
+    },
     Append {
         txn: TxnId,
         epoch: u64,

@@ -419,7 +419,12 @@ impl Source {
                 }
                 self.last_trigger = ckpt;
                 let src = self.ctx.index;
-                self.ctx.obs.emit(Event::SourceBarrier { attempt: self.ctx.attempt, source: src, ckpt, offset: self.offset });
+                self.ctx.obs.emit(Event::SourceBarrier {
+                    attempt: self.ctx.attempt,
+                    source: src,
+                    ckpt,
+                    offset: self.offset,
+                });
                 for c in self.out.iter_mut() {
                     c.stage(Item::Barrier(ckpt));
                 }

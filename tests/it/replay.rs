@@ -8,10 +8,10 @@ use exactsim_engine::types::DeliveryMode;
 
 #[test]
 fn shrink_then_replay_reproduces_the_same_check() {
-    let spec = make("word_count", 3, "chaos", DeliveryMode::ExactlyOnce, Some(Mutant::NoRecommitOnRecovery));
+    let spec = make("word_count", 9, "chaos", DeliveryMode::ExactlyOnce, Some(Mutant::NoRecommitOnRecovery));
     let r = match shrink(spec, "chaos", 200) {
         Ok(r) => r,
-        Err(e) => panic!("seed 3 must fail with the mutant: {e}"),
+        Err(e) => panic!("seed 9 must fail with the mutant: {e}"),
     };
     assert!(r.file.schedule.events.len() <= 3, "shrunk schedule too big: {:?}", r.file.schedule.events);
     let text = r.file.to_json();

@@ -92,7 +92,8 @@ impl<'a> Ctx<'a> {
         let mut seen = std::collections::BTreeSet::new();
         for s in &h.events {
             match &s.ev {
-                Ev::Engine(Event::TxnCommitted { txn, epoch, out }) | Ev::Engine(Event::TxnCommitReplayed { txn, epoch, out }) => {
+                Ev::Engine(Event::TxnCommitted { txn, epoch, out })
+                | Ev::Engine(Event::TxnCommitReplayed { txn, epoch, out }) => {
                     let first = seen.insert((txn.clone(), *epoch));
                     let replay = matches!(s.ev, Ev::Engine(Event::TxnCommitReplayed { .. }));
                     if first || !replay {

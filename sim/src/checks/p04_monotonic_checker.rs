@@ -37,7 +37,8 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
                 }
                 epochs.insert(txn.clone(), *epoch);
             }
-            Ev::Engine(Event::TxnCommitted { txn, epoch, .. }) | Ev::Engine(Event::TxnCommitReplayed { txn, epoch, .. }) => {
+            Ev::Engine(Event::TxnCommitted { txn, epoch, .. })
+            | Ev::Engine(Event::TxnCommitReplayed { txn, epoch, .. }) => {
                 if let Some((ck, _)) = c.precommits.get(&(txn.clone(), *epoch)) {
                     committed_max = Some(committed_max.map_or(*ck, |m| m.max(*ck)));
                 }

@@ -16,7 +16,8 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
     let mut loud = BTreeSet::new();
     for s in &c.h.events {
         match &s.ev {
-            Ev::Engine(Event::TxnCommitted { txn, epoch, .. }) | Ev::Engine(Event::TxnCommitReplayed { txn, epoch, .. }) => {
+            Ev::Engine(Event::TxnCommitted { txn, epoch, .. })
+            | Ev::Engine(Event::TxnCommitReplayed { txn, epoch, .. }) => {
                 committed.insert((txn.clone(), *epoch));
             }
             Ev::Engine(Event::CommitFailed { txn, .. }) => {
