@@ -170,6 +170,11 @@ fn print_outcome(out: &exactsim_sim::runner::Outcome, json: bool) {
 }
 
 fn main() -> ExitCode {
+    // Die quietly on a closed pipe (`exactsim ... | head`), like other CLI tools.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

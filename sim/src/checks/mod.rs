@@ -1,5 +1,18 @@
 //! The oracles. Each `*_checker.rs` checks one invariant of SPEC §5 on the
 //! recorded [`History`] only; it never looks inside the engine.
+//!
+//! [`check_all`] builds one [`Ctx`] (the batch reference, the completed
+//! checkpoints, the first-time commits, the pre-commits) and runs every
+//! check that applies to the run's delivery mode:
+//!
+//! | mode | checks |
+//! |---|---|
+//! | exactly-once | P1–P11 |
+//! | at-least-once | P4 (ids), P11, P12 |
+//!
+//! Messages are one line each and name the records, keys, checkpoints,
+//! transactions and simulated times involved; a check reports at most
+//! [`MAX_PER_CHECK`] violations (the first ones).
 
 mod p01_output_checker;
 mod p02_prefix_checker;
@@ -19,8 +32,13 @@ use crate::scenario::Scenario;
 use exactsim_engine::observe::Event;
 use exactsim_engine::types::{CheckpointId, DeliveryMode, OutRecord};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
 
+/// A transaction's records becoming visible at the broker: a `TxnCommitted`,
+/// or a `TxnCommitReplayed` for a (txn, epoch) never announced before (its
+/// marker was durable but the broker crashed before announcing it).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Commit {
     pub t_us: u64,
@@ -29,15 +47,20 @@ pub struct Commit {
     pub out: Vec<OutRecord>,
 }
 
+/// One broken invariant.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Violation {
+    /// "P1" ..= "P12".
     pub check: &'static str,
+    /// One line naming what is wrong and the ids involved.
     pub message: String,
+    /// Simulated time of the violation, when it has one.
     pub t_us: Option<u64>,
 }
 
 impl Violation {
     pub fn new(check: &'static str, t_us: Option<u64>, message: String) -> Violation {
+        debug_assert!(!message.contains('\n'), "violation messages are one line");
         Violation { check, message, t_us }
     }
 }
@@ -50,11 +73,15 @@ pub struct CheckInput<'a> {
 /// Output accounting against the batch reference (SPEC §8 names).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct OutputCounts {
+    /// Records in the batch reference over the whole input.
     pub expected: u64,
+    /// Records a `read_committed` reader sees at the end.
     pub committed: u64,
+    /// Extra copies of an out_id (a record seen 3 times counts 2).
     pub duplicates: u64,
+    /// Reference out_ids not seen at all.
     pub lost: u64,
-    /// Present, but with another value than the reference.
+    /// Present, but with another key, value or source than the reference.
     pub wrong: u64,
     /// Not in the reference at all.
     pub unexpected: u64,
@@ -62,23 +89,26 @@ pub struct OutputCounts {
 
 /// Most violations a single check reports.
 pub const MAX_PER_CHECK: usize = 5;
+/// Most ids a message lists before "(+N more)".
+pub const MAX_LISTED: usize = 5;
 
 /// Shared views of the history that several checkers need.
 pub struct Ctx<'a> {
     pub h: &'a History,
     pub scenario: &'a dyn Scenario,
+    /// The batch reference over the whole input.
     pub reference: Vec<OutRecord>,
     /// Completed checkpoints in completion order: (time, id, offsets).
     pub completed: Vec<(u64, CheckpointId, Vec<u64>)>,
     /// Source offsets at each checkpoint's barrier, by source (the cut),
-    /// known once every source acknowledged it.
+    /// from `SourceBarrier` events.
     pub cuts: BTreeMap<CheckpointId, Vec<Option<u64>>>,
-    /// First-time commits in time order (announced, or found at a broker
-    /// recovery without an announcement).
+    /// Commits in time order: every `TxnCommitted`, and a replay only when
+    /// its (txn, epoch) was not announced before.
     pub commits: Vec<Commit>,
     /// (txn, epoch) -> checkpoint it was pre-committed for, and its records.
     pub precommits: BTreeMap<(String, u64), (CheckpointId, u64)>,
-    refs: std::cell::RefCell<BTreeMap<CheckpointId, std::rc::Rc<BTreeMap<u64, OutRecord>>>>,
+    refs: RefCell<BTreeMap<CheckpointId, Rc<BTreeMap<u64, OutRecord>>>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -89,24 +119,27 @@ impl<'a> Ctx<'a> {
         let mut precommits = BTreeMap::new();
         let mut cuts: BTreeMap<CheckpointId, Vec<Option<u64>>> = BTreeMap::new();
         let mut commits = Vec::new();
-        let mut seen = std::collections::BTreeSet::new();
+        let mut seen = BTreeSet::new();
         for s in &h.events {
-            match &s.ev {
-                Ev::Engine(Event::TxnCommitted { txn, epoch, out })
-                | Ev::Engine(Event::TxnCommitReplayed { txn, epoch, out }) => {
-                    let first = seen.insert((txn.clone(), *epoch));
-                    let replay = matches!(s.ev, Ev::Engine(Event::TxnCommitReplayed { .. }));
-                    if first || !replay {
+            let Ev::Engine(e) = &s.ev else { continue };
+            match e {
+                Event::TxnCommitted { txn, epoch, out } => {
+                    seen.insert((txn.clone(), *epoch));
+                    commits.push(Commit { t_us: s.t_us, txn: txn.clone(), epoch: *epoch, out: out.clone() });
+                }
+                Event::TxnCommitReplayed { txn, epoch, out } => {
+                    if seen.insert((txn.clone(), *epoch)) {
                         commits.push(Commit { t_us: s.t_us, txn: txn.clone(), epoch: *epoch, out: out.clone() });
                     }
                 }
-                Ev::Engine(Event::SourceBarrier { source, ckpt, offset, .. }) => {
-                    cuts.entry(*ckpt).or_insert_with(|| vec![None; h.input.len()])[*source as usize] = Some(*offset);
+                Event::SourceBarrier { source, ckpt, offset, .. } => {
+                    let cut = cuts.entry(*ckpt).or_insert_with(|| vec![None; h.input.len()]);
+                    if let Some(slot) = cut.get_mut(*source as usize) {
+                        *slot = Some(*offset);
+                    }
                 }
-                Ev::Engine(Event::CheckpointCompleted { ckpt, offsets, .. }) => {
-                    completed.push((s.t_us, *ckpt, offsets.clone()))
-                }
-                Ev::Engine(Event::PreCommitted { ckpt, txn, epoch, records, .. }) => {
+                Event::CheckpointCompleted { ckpt, offsets, .. } => completed.push((s.t_us, *ckpt, offsets.clone())),
+                Event::PreCommitted { ckpt, txn, epoch, records, .. } => {
                     precommits.insert((txn.clone(), *epoch), (*ckpt, *records));
                 }
                 _ => {}
@@ -115,9 +148,10 @@ impl<'a> Ctx<'a> {
         Ctx { h, scenario, reference, completed, precommits, cuts, commits, refs: Default::default() }
     }
 
-    /// The reference over the input prefix of completed checkpoint `ckpt`
-    /// (0: nothing processed), by out_id.
-    pub fn reference_at(&self, ckpt: CheckpointId) -> std::rc::Rc<BTreeMap<u64, OutRecord>> {
+    /// The reference over the input prefix of checkpoint `ckpt` (0: nothing
+    /// processed), by out_id: the offsets of its completion record, or its
+    /// cut if it never completed. Computed once per checkpoint.
+    pub fn reference_at(&self, ckpt: CheckpointId) -> Rc<BTreeMap<u64, OutRecord>> {
         if let Some(r) = self.refs.borrow().get(&ckpt) {
             return r.clone();
         }
@@ -126,11 +160,11 @@ impl<'a> Ctx<'a> {
         } else if let Some(c) = self.completed.iter().find(|c| c.1 == ckpt) {
             c.2.clone()
         } else {
-            self.cut(ckpt).expect("a checkpoint with a known cut")
+            self.cut(ckpt).expect("reference_at: a checkpoint that completed or has a complete cut")
         };
         let m: BTreeMap<u64, OutRecord> =
             self.scenario.reference(&self.h.input, &offsets).into_iter().map(|o| (o.out_id, o)).collect();
-        let r = std::rc::Rc::new(m);
+        let r = Rc::new(m);
         self.refs.borrow_mut().insert(ckpt, r.clone());
         r
     }
@@ -145,13 +179,56 @@ impl<'a> Ctx<'a> {
         self.completed.iter().filter(move |c| c.0 <= t_us).map(|c| c.1)
     }
 
+    /// The highest checkpoint id completed at or before `t_us` (0: none).
+    pub fn latest_completed(&self, t_us: u64) -> CheckpointId {
+        self.completed_by(t_us).max().unwrap_or(0)
+    }
+
+    /// When checkpoint `ckpt` completed (the first completion record).
+    pub fn completed_at(&self, ckpt: CheckpointId) -> Option<u64> {
+        self.completed.iter().find(|c| c.1 == ckpt).map(|c| c.0)
+    }
+
+    /// The transactions whose commits carried `out_id`, as "txn epoch e".
+    pub fn carriers(&self, out_id: u64) -> Vec<String> {
+        self.commits
+            .iter()
+            .filter(|c| c.out.iter().any(|o| o.out_id == out_id))
+            .map(|c| format!("{} epoch {}", c.txn, c.epoch))
+            .collect()
+    }
+
     pub fn partition_of(&self, key: u64) -> u32 {
         exactsim_engine::types::key_to_subtask(key, self.h.parallelism)
     }
 }
 
+/// Simulated time in milliseconds, for messages.
 pub fn ms(t_us: u64) -> String {
     format!("{:.1}ms", t_us as f64 / 1000.0)
+}
+
+/// The first [`MAX_LISTED`] items joined, with "(+N more)" for the rest.
+pub fn first_few<I: IntoIterator<Item = String>>(items: I) -> String {
+    let mut shown = Vec::new();
+    let mut rest = 0usize;
+    for s in items {
+        if shown.len() < MAX_LISTED {
+            shown.push(s);
+        } else {
+            rest += 1;
+        }
+    }
+    let mut out = shown.join(", ");
+    if rest > 0 {
+        out.push_str(&format!(" (+{rest} more)"));
+    }
+    out
+}
+
+/// A record for messages: `out_id 7 (key 3, value 1, src 7)`.
+pub fn rec(o: &OutRecord) -> String {
+    format!("out_id {} (key {}, value {}, src {})", o.out_id, o.key, o.value, o.src)
 }
 
 /// The subtask a transaction name belongs to (`{job}-sink-{subtask}-{n}`).
@@ -160,48 +237,58 @@ pub fn txn_subtask(name: &str) -> Option<u32> {
     rest.split('-').next()?.parse().ok()
 }
 
+/// Count the final committed output against the reference.
 pub fn output_counts(h: &History, reference: &[OutRecord]) -> OutputCounts {
     let want: BTreeMap<u64, &OutRecord> = reference.iter().map(|o| (o.out_id, o)).collect();
     let mut seen: BTreeMap<u64, u64> = BTreeMap::new();
-    let mut c = OutputCounts { expected: reference.len() as u64, ..Default::default() };
+    let mut c = OutputCounts { expected: want.len() as u64, ..Default::default() };
     for o in h.final_output.iter().flatten() {
         c.committed += 1;
         let n = seen.entry(o.out_id).or_insert(0);
         *n += 1;
+        if *n > 1 {
+            c.duplicates += 1;
+        }
         match want.get(&o.out_id) {
             None => c.unexpected += 1,
             Some(w) if *n == 1 && *w != o => c.wrong += 1,
             _ => {}
-        }
-        if *n > 1 {
-            c.duplicates += 1;
         }
     }
     c.lost = want.keys().filter(|k| !seen.contains_key(k)).count() as u64;
     c
 }
 
+/// Run every check that applies to the run's mode. Violations are sorted
+/// by (check, time); at most [`MAX_PER_CHECK`] per check.
 pub fn check_all(input: &CheckInput) -> (Vec<Violation>, OutputCounts) {
     let ctx = Ctx::new(input.history, input.scenario);
     let counts = output_counts(input.history, &ctx.reference);
+    type Checker = fn(&Ctx) -> Vec<Violation>;
+    let eo: [Checker; 9] = [
+        p01_output_checker::check,
+        p02_prefix_checker::check,
+        p03_visibility_checker::check,
+        p05_commit_order_checker::check,
+        p06_apply_once_checker::check,
+        p07_precommit_checker::check,
+        p08_open_txn_checker::check,
+        p09_fencing_checker::check,
+        p10_restore_checker::check,
+    ];
+    let both: [Checker; 2] = [p04_monotonic_checker::check, p11_liveness_checker::check];
+    let alo: [Checker; 1] = [p12_at_least_once_checker::check];
+    let mode_checks: &[Checker] = match input.history.mode {
+        DeliveryMode::ExactlyOnce => &eo,
+        DeliveryMode::AtLeastOnce => &alo,
+    };
     let mut v = Vec::new();
-    let eo = input.history.mode == DeliveryMode::ExactlyOnce;
-    if eo {
-        v.extend(p01_output_checker::check(&ctx).into_iter().take(MAX_PER_CHECK));
-        v.extend(p02_prefix_checker::check(&ctx).into_iter().take(MAX_PER_CHECK));
-        v.extend(p03_visibility_checker::check(&ctx).into_iter().take(MAX_PER_CHECK));
-        v.extend(p05_commit_order_checker::check(&ctx).into_iter().take(MAX_PER_CHECK));
-        v.extend(p06_apply_once_checker::check(&ctx).into_iter().take(MAX_PER_CHECK));
-        v.extend(p07_precommit_checker::check(&ctx).into_iter().take(MAX_PER_CHECK));
-        v.extend(p08_open_txn_checker::check(&ctx).into_iter().take(MAX_PER_CHECK));
-        v.extend(p09_fencing_checker::check(&ctx).into_iter().take(MAX_PER_CHECK));
-        v.extend(p10_restore_checker::check(&ctx).into_iter().take(MAX_PER_CHECK));
-    } else {
-        v.extend(p12_at_least_once_checker::check(&ctx).into_iter().take(MAX_PER_CHECK));
+    for check in mode_checks.iter().chain(both.iter()) {
+        v.extend(check(&ctx).into_iter().take(MAX_PER_CHECK));
     }
-    v.extend(p04_monotonic_checker::check(&ctx).into_iter().take(MAX_PER_CHECK));
-    v.extend(p11_liveness_checker::check(&ctx).into_iter().take(MAX_PER_CHECK));
-    v.sort_by(|a, b| (a.check, a.t_us).cmp(&(b.check, b.t_us)));
+    // "P10" sorts after "P1" and before "P2" as a string: sort by number.
+    let num = |c: &str| c.trim_start_matches('P').parse::<u32>().unwrap_or(u32::MAX);
+    v.sort_by(|a, b| (num(a.check), a.t_us).cmp(&(num(b.check), b.t_us)));
     (v, counts)
 }
 
