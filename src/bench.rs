@@ -1,33 +1,40 @@
-//! `exactsim bench`: campaign speed per scenario and profile, and engine
-//! figures, measured in one run. Wall time is measured here, outside the
-//! simulation.
+//! `exactsim bench`: campaign speed per scenario and profile, the overhead
+//! floor (a bare madsim round trip) against the engine's cost per message,
+//! and the cost of checkpointing. Wall time is measured here, outside the
+//! simulation; nothing here is asserted by tests.
 
 use crate::{run_one, spec};
+use exactsim_engine::config::JobConfig;
 use exactsim_engine::types::DeliveryMode;
 use exactsim_sim::schedule::{Profile, PROFILE_NAMES};
+use std::fmt::Write;
+
+#[allow(clippy::disallowed_methods)]
+fn now() -> std::time::Instant {
+    std::time::Instant::now()
+}
 
 pub fn run(seeds: u64) -> String {
     let mut s = String::new();
-    s.push_str(&format!(
-        "exactsim bench: {seeds} seeds per (scenario, profile), one thread, code {}\n",
-        crate::code_version()
-    ));
-    s.push_str(&format!(
-        "{:<14} {:<10} {:>9} {:>12} {:>12} {:>10} {:>12} {:>12}\n",
-        "scenario", "profile", "seeds/s", "sim_s/wall_s", "events/s", "msgs/run", "ckpt_ms_avg", "recov_ms_avg"
-    ));
+    let _ = writeln!(s, "exactsim bench: {seeds} seeds per (scenario, profile), one thread, code {}", crate::code_version());
+    let _ = writeln!(
+        s,
+        "{:<14} {:<10} {:>8} {:>12} {:>11} {:>9} {:>9} {:>10} {:>11} {:>11}",
+        "scenario", "profile", "seeds/s", "sim_s/wall_s", "events/s", "msgs/run", "us/msg", "ckpts/run", "ckpt_ms", "recov_ms"
+    );
+    let mut us_per_msg_all = Vec::new();
     for sc in exactsim_scenarios::all() {
         for p in PROFILE_NAMES {
             let profile = Profile::named(p).unwrap();
-            #[allow(clippy::disallowed_methods)]
-            let t0 = std::time::Instant::now();
-            let (mut sim_ms, mut events, mut msgs, mut ck, mut ckn, mut rec, mut recn) =
-                (0u64, 0u64, 0u64, 0.0, 0u64, 0.0, 0u64);
+            let t0 = now();
+            let (mut sim_ms, mut events, mut msgs, mut ck, mut ckn, mut rec, mut recn, mut ckpts) =
+                (0u64, 0u64, 0u64, 0.0, 0u64, 0.0, 0u64, 0u64);
             for seed in 0..seeds {
                 let out = run_one(spec(sc.clone(), seed, profile.clone(), DeliveryMode::ExactlyOnce, None), p);
                 sim_ms += out.report.sim_time_ms;
                 events += out.report.events;
                 msgs += out.report.net_messages;
+                ckpts += out.report.checkpoints.completed;
                 if out.report.checkpoints.completed > 0 {
                     ck += out.report.checkpoints.duration_ms_avg;
                     ckn += 1;
@@ -38,18 +45,64 @@ pub fn run(seeds: u64) -> String {
                 }
             }
             let wall = t0.elapsed().as_secs_f64();
-            s.push_str(&format!(
-                "{:<14} {:<10} {:>9.1} {:>12.0} {:>12.0} {:>10} {:>12.1} {:>12.1}\n",
+            let us_per_msg = wall * 1e6 / msgs.max(1) as f64;
+            if p == "none" {
+                us_per_msg_all.push(us_per_msg);
+            }
+            let _ = writeln!(
+                s,
+                "{:<14} {:<10} {:>8.1} {:>12.0} {:>11.0} {:>9} {:>9.2} {:>10.1} {:>11.1} {:>11.1}",
                 sc.name(),
                 p,
                 seeds as f64 / wall,
                 sim_ms as f64 / 1000.0 / wall,
                 events as f64 / wall,
                 msgs / seeds.max(1),
+                us_per_msg,
+                ckpts as f64 / seeds.max(1) as f64,
                 if ckn > 0 { ck / ckn as f64 } else { 0.0 },
                 if recn > 0 { rec / recn as f64 } else { 0.0 },
-            ));
+            );
         }
+    }
+    // Overhead floor.
+    let n = 20_000;
+    let t0 = now();
+    let _ = exactsim_sim::world::bare_round_trips(n);
+    let bare_us = t0.elapsed().as_secs_f64() * 1e6 / n as f64;
+    let engine_us = us_per_msg_all.iter().sum::<f64>() / us_per_msg_all.len().max(1) as f64;
+    let _ = writeln!(s, "\noverhead floor: bare madsim datagram round trip {bare_us:.2} us wall ({:.2} us per message)", bare_us / 2.0);
+    let _ = writeln!(
+        s,
+        "engine, fault-free: {engine_us:.2} us wall per network message (all work of a run / its messages) = {:.1}x the bare per-message floor",
+        engine_us / (bare_us / 2.0)
+    );
+    // Checkpointing cost: the same fault-free runs with frequent and sparse
+    // checkpoints.
+    let _ = writeln!(s, "\ncheckpoint interval (word_count, fault-free, {seeds} seeds, 3 workers):");
+    let _ = writeln!(s, "{:>12} {:>10} {:>12} {:>14} {:>12}", "interval_ms", "ckpts/run", "wall_ms/run", "input_drain_ms", "records/s_sim");
+    let sc = exactsim_scenarios::by_name("word_count").unwrap();
+    for interval in [25u64, 100, 400] {
+        let t0 = now();
+        let (mut ckpts, mut drain, mut records) = (0u64, 0f64, 0u64);
+        for seed in 0..seeds {
+            let mut sp = spec(sc.clone(), seed, Profile::named("none").unwrap(), DeliveryMode::ExactlyOnce, None);
+            sp.config = Some(JobConfig { parallelism: 3, checkpoint_interval_ms: interval, ..JobConfig::default() });
+            let out = run_one(sp, "none");
+            ckpts += out.report.checkpoints.completed;
+            records += out.report.output.expected;
+            drain += out.report.job_finished_ms.unwrap_or(0.0);
+        }
+        let wall_ms = t0.elapsed().as_secs_f64() * 1000.0 / seeds as f64;
+        let _ = writeln!(
+            s,
+            "{:>12} {:>10.1} {:>12.1} {:>14.1} {:>12.0}",
+            interval,
+            ckpts as f64 / seeds as f64,
+            wall_ms,
+            drain / seeds as f64,
+            records as f64 / (drain / 1000.0).max(1e-9)
+        );
     }
     s
 }

@@ -38,8 +38,15 @@ fn color(kind: &str) -> &'static str {
 pub fn render(history: &History, violations: &[ViolationReport], title: &str) -> String {
     // Lanes: engine nodes in a fixed order, then anything else seen.
     let mut lanes: Vec<String> = vec!["coordinator".into(), "broker".into(), "store".into()];
-    let mut workers: Vec<String> =
-        history.events.iter().map(|e| e.node.clone()).filter(|n| n.starts_with("worker-")).collect();
+    let mut workers: Vec<String> = history
+        .events
+        .iter()
+        .map(|e| match &e.ev {
+            Ev::Sim(SimEvent::NodeCrashed { node, .. }) | Ev::Sim(SimEvent::NodeRestarted { node }) => node.clone(),
+            _ => e.node.clone(),
+        })
+        .filter(|n| n.starts_with("worker-"))
+        .collect();
     workers.sort();
     workers.dedup();
     lanes.extend(workers);

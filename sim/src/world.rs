@@ -623,3 +623,53 @@ impl Faults {
         }
     }
 }
+
+/// The overhead floor: `n` bare madsim datagram round trips between two
+/// nodes (100-byte payloads), in a fresh runtime. Returns the simulated
+/// time taken; the caller measures wall time around it.
+pub fn bare_round_trips(n: u64) -> Duration {
+    std::thread::Builder::new()
+        .name("bare-round-trips".into())
+        .spawn(move || bare_here(n))
+        .expect("spawn")
+        .join()
+        .expect("bare round trips")
+}
+
+#[cfg(madsim)]
+fn bare_here(n: u64) -> Duration {
+    let rt = madsim::runtime::Runtime::with_seed_and_config(1, madsim::Config::default());
+    rt.block_on(async move {
+        let h = madsim::runtime::Handle::current();
+        let a: SocketAddr = "10.1.0.1:1".parse().unwrap();
+        let b: SocketAddr = "10.1.0.2:1".parse().unwrap();
+        let na = h.create_node().ip(a.ip()).build();
+        let nb = h.create_node().ip(b.ip()).build();
+        nb.spawn(async move {
+            let ep = madsim::net::Endpoint::bind(b).await.unwrap();
+            let mut buf = vec![0u8; 256];
+            loop {
+                let (len, from) = ep.recv_from(1, &mut buf).await.unwrap();
+                ep.send_to(from, 2, &buf[..len]).await.unwrap();
+            }
+        });
+        let t0 = madsim::time::Instant::now();
+        na.spawn(async move {
+            madsim::time::sleep(Duration::from_millis(1)).await;
+            let ep = madsim::net::Endpoint::bind(a).await.unwrap();
+            let mut buf = vec![0u8; 256];
+            for _ in 0..n {
+                ep.send_to(b, 1, &[7u8; 100]).await.unwrap();
+                ep.recv_from(2, &mut buf).await.unwrap();
+            }
+        })
+        .await
+        .unwrap();
+        t0.elapsed()
+    })
+}
+
+#[cfg(not(madsim))]
+fn bare_here(_n: u64) -> Duration {
+    panic!("simulation needs --cfg madsim")
+}
