@@ -13,7 +13,21 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
 
-const TAG: u64 = 0xE5;
+/// Separate tags give separate mailboxes: madsim's endpoint mailbox is not
+/// FIFO under load (it takes messages with `swap_remove`), so a burst of data
+/// messages could starve an RPC reply for longer than its timeout. Replies,
+/// data and control each get their own queue and their own receive loop.
+const TAG_CTRL: u64 = 0xE5;
+const TAG_RESP: u64 = 0xE6;
+const TAG_DATA: u64 = 0xE7;
+
+fn tag_of(msg: &Msg) -> u64 {
+    match msg {
+        Msg::Resp { .. } => TAG_RESP,
+        Msg::Data { .. } | Msg::DataAck { .. } => TAG_DATA,
+        _ => TAG_CTRL,
+    }
+}
 
 pub struct Net {
     ep: Endpoint,
@@ -28,12 +42,20 @@ impl Net {
         // Request ids are unique per incarnation, so a reply to a request of
         // a previous incarnation never matches a new request.
         let incarnation: u32 = madsim::rand::random();
-        Ok(Arc::new(Net {
-            ep,
-            addr,
-            pending: Mutex::new(BTreeMap::new()),
-            next_id: AtomicU64::new((incarnation as u64) << 32),
-        }))
+        let net = Arc::new(Net { ep, addr, pending: Mutex::new(BTreeMap::new()), next_id: AtomicU64::new((incarnation as u64) << 32) });
+        let replies = net.clone();
+        madsim::task::spawn(async move {
+            loop {
+                let (bytes, _from) = replies.recv_bytes(TAG_RESP).await;
+                if let Ok(Msg::Resp { id, body }) = codec::decode::<Msg>(&bytes) {
+                    let waiter = replies.pending.lock().unwrap().remove(&id);
+                    if let Some(tx) = waiter {
+                        let _ = tx.send(body);
+                    }
+                }
+            }
+        });
+        Ok(net)
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -43,34 +65,33 @@ impl Net {
     /// Fire and forget: a lost datagram is the caller's business.
     pub async fn send(&self, dst: SocketAddr, msg: &Msg) {
         let bytes = codec::encode(msg);
-        let _ = self.ep.send_to(dst, TAG, &bytes).await;
+        let _ = self.ep.send_to(dst, tag_of(msg), &bytes).await;
     }
 
-    /// Receive the next message that is not a reply to one of our calls.
-    /// Replies are routed to their waiting caller here.
+    /// Receive the next control message or request.
     pub async fn recv(&self) -> (SocketAddr, Msg) {
+        self.recv_tag(TAG_CTRL).await
+    }
+
+    /// Receive the next data-plane message (`Data`, `DataAck`).
+    pub async fn recv_data(&self) -> (SocketAddr, Msg) {
+        self.recv_tag(TAG_DATA).await
+    }
+
+    async fn recv_tag(&self, tag: u64) -> (SocketAddr, Msg) {
         loop {
-            let (bytes, from) = self.recv_bytes().await;
-            let msg: Msg = match codec::decode(&bytes) {
-                Ok(m) => m,
+            let (bytes, from) = self.recv_bytes(tag).await;
+            match codec::decode(&bytes) {
+                Ok(m) => return (from, m),
                 Err(_) => continue, // not ours: drop like a bad packet
-            };
-            match msg {
-                Msg::Resp { id, body } => {
-                    let waiter = self.pending.lock().unwrap().remove(&id);
-                    if let Some(tx) = waiter {
-                        let _ = tx.send(body);
-                    }
-                }
-                other => return (from, other),
             }
         }
     }
 
     #[cfg(madsim)]
-    async fn recv_bytes(&self) -> (Vec<u8>, SocketAddr) {
+    async fn recv_bytes(&self, tag: u64) -> (Vec<u8>, SocketAddr) {
         loop {
-            match self.ep.recv_from_raw(TAG).await {
+            match self.ep.recv_from_raw(tag).await {
                 Ok((payload, from)) => match payload.downcast::<Vec<u8>>() {
                     Ok(b) => return (*b, from),
                     Err(_) => continue,
@@ -81,10 +102,10 @@ impl Net {
     }
 
     #[cfg(not(madsim))]
-    async fn recv_bytes(&self) -> (Vec<u8>, SocketAddr) {
+    async fn recv_bytes(&self, tag: u64) -> (Vec<u8>, SocketAddr) {
         let mut buf = vec![0u8; 1 << 22];
         loop {
-            match self.ep.recv_from(TAG, &mut buf).await {
+            match self.ep.recv_from(tag, &mut buf).await {
                 Ok((n, from)) => return (buf[..n].to_vec(), from),
                 Err(_) => madsim::time::sleep(Duration::from_millis(1)).await,
             }
@@ -101,7 +122,12 @@ impl Net {
         self.pending.lock().unwrap().remove(&id);
         match r {
             Ok(Ok(resp)) => Some(resp),
-            _ => None,
+            _ => {
+                if std::env::var("EXACTSIM_DEBUG_RPC").is_ok() {
+                    eprintln!("rpc timeout {} -> {dst} id {id:x} t={:?}", self.addr, madsim::time::Instant::now());
+                }
+                None
+            }
         }
     }
 

@@ -147,8 +147,35 @@ pub async fn run_worker(node: WorkerNode) {
             }
         });
     }
+    {
+        // The data plane has its own receive loop (see `net`).
+        let (net, slots, addrs, index) = (node.net.clone(), slots.clone(), node.addrs.clone(), node.index);
+        madsim::task::spawn(async move {
+            loop {
+                let (from, msg) = net.recv_data().await;
+                let s = slots.lock().unwrap();
+                match msg {
+                    Msg::Data { attempt, from: f, to, seq, items } if to == index => {
+                        if attempt == s.attempt && addrs.worker_index(from) == Some(f) {
+                            if let Some(tx) = &s.chain_tx {
+                                let _ = tx.send(ChainCtl::Data { from: f, seq, items });
+                            }
+                        }
+                    }
+                    Msg::DataAck { attempt, from: f, to, seq } if f == index => {
+                        if attempt == s.attempt {
+                            if let Some(tx) = &s.source_tx {
+                                let _ = tx.send(SourceCtl::Ack { to, seq });
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        });
+    }
     loop {
-        let (from, msg) = node.net.recv().await;
+        let (_from, msg) = node.net.recv().await;
         match msg {
             Msg::Deploy { attempt, restore, fence_upto } => {
                 let mut s = slots.lock().unwrap();
@@ -196,22 +223,6 @@ pub async fn run_worker(node: WorkerNode) {
                 if attempt == s.attempt {
                     if let Some(tx) = &s.chain_tx {
                         let _ = tx.send(ChainCtl::Notify(ckpt));
-                    }
-                }
-            }
-            Msg::Data { attempt, from: f, to, seq, items } if to == node.index => {
-                let s = slots.lock().unwrap();
-                if attempt == s.attempt && node.addrs.worker_index(from) == Some(f) {
-                    if let Some(tx) = &s.chain_tx {
-                        let _ = tx.send(ChainCtl::Data { from: f, seq, items });
-                    }
-                }
-            }
-            Msg::DataAck { attempt, from: f, to, seq } if f == node.index => {
-                let s = slots.lock().unwrap();
-                if attempt == s.attempt {
-                    if let Some(tx) = &s.source_tx {
-                        let _ = tx.send(SourceCtl::Ack { to, seq });
                     }
                 }
             }
