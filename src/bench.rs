@@ -16,11 +16,24 @@ fn now() -> std::time::Instant {
 
 pub fn run(seeds: u64) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "exactsim bench: {seeds} seeds per (scenario, profile), one thread, code {}", crate::code_version());
+    let _ = writeln!(
+        s,
+        "exactsim bench: {seeds} seeds per (scenario, profile), one thread, code {}",
+        crate::code_version()
+    );
     let _ = writeln!(
         s,
         "{:<14} {:<10} {:>8} {:>12} {:>11} {:>9} {:>9} {:>10} {:>11} {:>11}",
-        "scenario", "profile", "seeds/s", "sim_s/wall_s", "events/s", "msgs/run", "us/msg", "ckpts/run", "ckpt_ms", "recov_ms"
+        "scenario",
+        "profile",
+        "seeds/s",
+        "sim_s/wall_s",
+        "events/s",
+        "msgs/run",
+        "us/msg",
+        "ckpts/run",
+        "ckpt_ms",
+        "recov_ms"
     );
     let mut us_per_msg_all = Vec::new();
     for sc in exactsim_scenarios::all() {
@@ -71,7 +84,11 @@ pub fn run(seeds: u64) -> String {
     let _ = exactsim_sim::world::bare_round_trips(n);
     let bare_us = t0.elapsed().as_secs_f64() * 1e6 / n as f64;
     let engine_us = us_per_msg_all.iter().sum::<f64>() / us_per_msg_all.len().max(1) as f64;
-    let _ = writeln!(s, "\noverhead floor: bare madsim datagram round trip {bare_us:.2} us wall ({:.2} us per message)", bare_us / 2.0);
+    let _ = writeln!(
+        s,
+        "\noverhead floor: bare madsim datagram round trip {bare_us:.2} us wall ({:.2} us per message)",
+        bare_us / 2.0
+    );
     let _ = writeln!(
         s,
         "engine, fault-free: {engine_us:.2} us wall per network message (all work of a run / its messages) = {:.1}x the bare per-message floor",
@@ -80,7 +97,11 @@ pub fn run(seeds: u64) -> String {
     // Checkpointing cost: the same fault-free runs with frequent and sparse
     // checkpoints.
     let _ = writeln!(s, "\ncheckpoint interval (word_count, fault-free, {seeds} seeds, 3 workers):");
-    let _ = writeln!(s, "{:>12} {:>10} {:>12} {:>14} {:>12}", "interval_ms", "ckpts/run", "wall_ms/run", "input_drain_ms", "records/s_sim");
+    let _ = writeln!(
+        s,
+        "{:>12} {:>10} {:>12} {:>14} {:>12}",
+        "interval_ms", "ckpts/run", "wall_ms/run", "input_drain_ms", "records/s_sim"
+    );
     let sc = exactsim_scenarios::by_name("word_count").unwrap();
     for interval in [25u64, 100, 400] {
         let t0 = now();

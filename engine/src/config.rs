@@ -17,7 +17,8 @@ pub enum Mutant {
     NoRecommitOnRecovery,
     /// Recovery re-commits pending data by writing it again in a new transaction.
     NonIdempotentRecommit,
-    /// A late notification for a subsumed checkpoint is treated as an error.
+    /// A late or duplicate notification is treated as an error, handled by
+    /// resetting the open transaction (its records are silently dropped).
     SubsumedNotifyError,
     /// `notify_complete(n)` commits only the transaction of `n`, so a lost
     /// notification is never covered by a later one.

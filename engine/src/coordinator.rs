@@ -172,6 +172,9 @@ impl Coordinator {
         self.meta.attempt += 1;
         self.pending.clear();
         self.notify = None;
+        // The restarted job proves it is finished with a new checkpoint
+        // whose notification every sink acknowledges.
+        self.finished_ckpt = None;
         self.consecutive_failures = 0;
         out.push(Action::Persist(self.meta.clone()));
         let plan = self.latest_plan();
@@ -417,10 +420,10 @@ impl Coordinator {
         if let Some(n) = &mut self.notify {
             if now_ms >= n.last_sent_ms + RESEND_MS {
                 n.last_sent_ms = now_ms;
+                // Broadcast until every sink acknowledged: sinks that did
+                // already see a duplicate, which they must tolerate.
                 for w in 0..self.workers {
-                    if !n.acked.contains(&w) {
-                        out.push(Action::Send(w, Msg::Notify { attempt, ckpt: n.ckpt }));
-                    }
+                    out.push(Action::Send(w, Msg::Notify { attempt, ckpt: n.ckpt }));
                 }
             }
         }

@@ -42,7 +42,12 @@ impl Net {
         // Request ids are unique per incarnation, so a reply to a request of
         // a previous incarnation never matches a new request.
         let incarnation: u32 = madsim::rand::random();
-        let net = Arc::new(Net { ep, addr, pending: Mutex::new(BTreeMap::new()), next_id: AtomicU64::new((incarnation as u64) << 32) });
+        let net = Arc::new(Net {
+            ep,
+            addr,
+            pending: Mutex::new(BTreeMap::new()),
+            next_id: AtomicU64::new((incarnation as u64) << 32),
+        });
         let replies = net.clone();
         madsim::task::spawn(async move {
             loop {

@@ -782,7 +782,24 @@ impl Chain {
         if let SinkMode::Twopc(book) = &mut self.mode {
             match book.notify(ckpt) {
                 NotifyPlan::Nothing => {}
-                NotifyPlan::Error(e) => self.ctx.fail(task, e).await,
+                NotifyPlan::Error(e) => {
+                    // Planted bug: the "error" is handled by resetting the
+                    // open transaction, silently dropping what it holds.
+                    self.ctx.obs.emit(Event::TaskFailed { attempt: self.ctx.attempt, task, reason: e });
+                    if let Some(open) = book.open.take() {
+                        let _ = self.sink.abort(&open).await;
+                        self.ctx.obs.emit(Event::SinkAborted { task, txn: open.name.clone() });
+                        let next = match self
+                            .sink
+                            .begin(open.name.rsplit('-').next().and_then(|x| x.parse().ok()).unwrap_or(ckpt) + 1000)
+                            .await
+                        {
+                            Ok(t) => t,
+                            Err(e) => self.ctx.fail(task, format!("begin: {e}")).await,
+                        };
+                        book.open = Some(next);
+                    }
+                }
                 NotifyPlan::Commit(due) => {
                     for (k, (c, txn)) in due.into_iter().enumerate() {
                         if k > 0 {

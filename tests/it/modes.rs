@@ -35,7 +35,20 @@ fn exactly_once_survives_crash_between_precommit_and_notify_and_broker_crash() {
 
 #[test]
 fn at_least_once_shows_duplicates_but_no_loss() {
-    let out = go(fixed("word_count", 11, DeliveryMode::AtLeastOnce, crashes()), "none");
+    // No pre-commit in this mode: crash right after a snapshot instead, and
+    // a worker in the middle of the run.
+    let events = vec![
+        FaultEvent::CrashAtPoint {
+            point: FaultPoint::AfterSnapshotBeforeAck,
+            node: Some("worker-1".into()),
+            nth: 3,
+            down_ms: 100,
+            disk: CrashMode::LoseUnsynced,
+        },
+        FaultEvent::Crash { at_ms: 450, node: "worker-2".into(), down_ms: 80, disk: CrashMode::LoseUnsynced },
+        FaultEvent::Crash { at_ms: 700, node: "broker".into(), down_ms: 80, disk: CrashMode::LoseUnsynced },
+    ];
+    let out = go(fixed("word_count", 11, DeliveryMode::AtLeastOnce, events), "none");
     assert_pass(&out);
     let o = &out.report.output;
     assert!(o.duplicates > 0, "crashes in at-least-once mode must replay output: {o:?}");

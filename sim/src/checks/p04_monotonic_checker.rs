@@ -1,57 +1,93 @@
 //! P4 — checkpoint ids and producer epochs strictly increase, across
 //! restarts too; recovery never picks a checkpoint older than one whose
-//! transactions were already committed.
+//! side effects were already committed (both modes; the epoch and commit
+//! parts only see events in exactly-once mode).
+//!
+//! How, in one pass over the events in time order:
+//! - every `CheckpointTriggered` id is above every id triggered before it,
+//!   whatever the attempt or coordinator incarnation;
+//! - every `ProducerInit` epoch of a transactional id is above the
+//!   previous epoch of that id;
+//! - a `RecoveryStarted{from}` is not older than the highest checkpoint
+//!   with a commit seen before it: a sink's `CommitConfirmed{ckpt}`, or a
+//!   broker commit (`TxnCommitted`, first-time `TxnCommitReplayed`) mapped
+//!   to its checkpoint by the `PreCommitted` of that (txn, epoch). A fresh
+//!   start (`from: None`) counts as older than any such checkpoint.
 
 use super::{ms, Ctx, Violation};
 use crate::history::Ev;
 use exactsim_engine::observe::Event;
+use exactsim_engine::types::CheckpointId;
 use std::collections::BTreeMap;
 
 pub fn check(c: &Ctx) -> Vec<Violation> {
     let mut v = Vec::new();
-    let mut last_id: Option<u64> = None;
-    let mut epochs: BTreeMap<String, u64> = BTreeMap::new();
-    let mut committed_max: Option<u64> = None;
+    let mut last_id: Option<(CheckpointId, u64, u64)> = None; // (id, attempt, time)
+    let mut epochs: BTreeMap<&str, (u64, u64)> = BTreeMap::new(); // txn -> (epoch, time)
+                                                                  // The highest checkpoint with committed side effects, and what showed it.
+    let mut committed: Option<(CheckpointId, String)> = None;
+    let note = |ck: CheckpointId, what: String, committed: &mut Option<(CheckpointId, String)>| {
+        if committed.as_ref().is_none_or(|(m, _)| ck > *m) {
+            *committed = Some((ck, what));
+        }
+    };
     for s in &c.h.events {
-        match &s.ev {
-            Ev::Engine(Event::CheckpointTriggered { ckpt, .. }) => {
-                if let Some(l) = last_id.filter(|l| ckpt <= l) {
+        let Ev::Engine(e) = &s.ev else { continue };
+        match e {
+            Event::CheckpointTriggered { attempt, ckpt } => {
+                if let Some((l, la, lt)) = last_id.filter(|(l, _, _)| ckpt <= l) {
                     v.push(Violation::new(
                         "P4",
                         Some(s.t_us),
                         format!(
-                            "checkpoint id {ckpt} triggered at {} after id {l}: ids must strictly increase",
-                            ms(s.t_us)
+                            "checkpoint {ckpt} triggered at {} (attempt {attempt}, {}) after checkpoint {l} was triggered at {} (attempt {la}): ids must strictly increase",
+                            ms(s.t_us),
+                            s.node,
+                            ms(lt)
                         ),
                     ));
                 }
-                last_id = Some(last_id.map_or(*ckpt, |l| l.max(*ckpt)));
+                if last_id.is_none_or(|(l, _, _)| *ckpt > l) {
+                    last_id = Some((*ckpt, *attempt, s.t_us));
+                }
             }
-            Ev::Engine(Event::ProducerInit { txn, epoch, .. }) => {
-                if let Some(e) = epochs.get(txn).filter(|e| epoch <= e) {
+            Event::ProducerInit { txn, epoch, .. } => {
+                if let Some((e0, t0)) = epochs.get(txn.as_str()).filter(|(e0, _)| epoch <= e0) {
                     v.push(Violation::new(
                         "P4",
                         Some(s.t_us),
-                        format!("producer {txn} got epoch {epoch} at {} after epoch {e}", ms(s.t_us)),
+                        format!(
+                            "producer {txn} got epoch {epoch} at {} after it had epoch {e0} at {}: epochs must strictly increase",
+                            ms(s.t_us),
+                            ms(*t0)
+                        ),
                     ));
                 }
-                epochs.insert(txn.clone(), *epoch);
-            }
-            Ev::Engine(Event::TxnCommitted { txn, epoch, .. })
-            | Ev::Engine(Event::TxnCommitReplayed { txn, epoch, .. }) => {
-                if let Some((ck, _)) = c.precommits.get(&(txn.clone(), *epoch)) {
-                    committed_max = Some(committed_max.map_or(*ck, |m| m.max(*ck)));
+                if epochs.get(txn.as_str()).is_none_or(|(e0, _)| epoch > e0) {
+                    epochs.insert(txn, (*epoch, s.t_us));
                 }
             }
-            Ev::Engine(Event::RecoveryStarted { attempt, from, .. }) => {
-                if let Some(m) = committed_max {
-                    if from.is_none_or(|f| f < m) {
-                        v.push(Violation::new(
-                            "P4",
-                            Some(s.t_us),
-                            format!("recovery of attempt {attempt} at {} restores checkpoint {from:?}, older than checkpoint {m} whose transactions were committed", ms(s.t_us)),
-                        ));
-                    }
+            Event::CommitConfirmed { task, ckpt, txn, epoch } => note(
+                *ckpt,
+                format!("{task} confirmed the commit of {txn} epoch {epoch} at {}", ms(s.t_us)),
+                &mut committed,
+            ),
+            Event::TxnCommitted { txn, epoch, .. } | Event::TxnCommitReplayed { txn, epoch, .. } => {
+                if let Some((ck, _)) = c.precommits.get(&(txn.clone(), *epoch)) {
+                    note(*ck, format!("the broker committed {txn} epoch {epoch} at {}", ms(s.t_us)), &mut committed);
+                }
+            }
+            Event::RecoveryStarted { attempt, from, reason } => {
+                if let Some((m, what)) = committed.as_ref().filter(|(m, _)| from.is_none_or(|f| f < *m)) {
+                    let from = from.map_or("no checkpoint (a fresh start)".to_string(), |f| format!("checkpoint {f}"));
+                    v.push(Violation::new(
+                        "P4",
+                        Some(s.t_us),
+                        format!(
+                            "recovery of attempt {attempt} at {} ({reason}) restores {from}, older than checkpoint {m} whose transactions were already committed ({what})",
+                            ms(s.t_us)
+                        ),
+                    ));
                 }
             }
             _ => {}

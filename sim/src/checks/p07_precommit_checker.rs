@@ -1,38 +1,55 @@
 //! P7 — every transaction pre-committed for a checkpoint that completed is
-//! eventually committed, or its loss is reported loudly (`CommitFailed`),
-//! never silently.
+//! eventually committed, or its loss is reported loudly, never silently
+//! (exactly-once mode).
+//!
+//! How: for every `PreCommitted{txn, epoch, ckpt, records}` whose `ckpt`
+//! has a `CheckpointCompleted`, the broker must have committed that (txn,
+//! epoch) by the end (`TxnCommitted` or `TxnCommitReplayed`), unless
+//! - it is empty (`records == 0`): empty transactions never reach the broker
+//!   and need no commit; or
+//! - a sink said so loudly: a `CommitFailed` for that txn. The data is then
+//!   lost, and P1 reports the loss; that is not a P7 violation.
+//!
+//! Judged only when the job finished: a stalled job may still owe commits,
+//! and P11 reports the stall.
 
-use super::{Ctx, Violation};
+use super::{ms, Ctx, Violation};
 use crate::history::Ev;
 use exactsim_engine::observe::Event;
 use std::collections::BTreeSet;
 
 pub fn check(c: &Ctx) -> Vec<Violation> {
     if c.h.finished_at_us.is_none() {
-        return vec![]; // P11 reports the stall; pending work may be legitimately outstanding
+        return vec![];
     }
-    let completed: BTreeSet<u64> = c.completed.iter().map(|x| x.1).collect();
-    let mut committed = BTreeSet::new();
-    let mut loud = BTreeSet::new();
+    let mut committed: BTreeSet<(&str, u64)> = BTreeSet::new();
+    let mut loud: BTreeSet<&str> = BTreeSet::new();
     for s in &c.h.events {
         match &s.ev {
             Ev::Engine(Event::TxnCommitted { txn, epoch, .. })
             | Ev::Engine(Event::TxnCommitReplayed { txn, epoch, .. }) => {
-                committed.insert((txn.clone(), *epoch));
+                committed.insert((txn.as_str(), *epoch));
             }
             Ev::Engine(Event::CommitFailed { txn, .. }) => {
-                loud.insert(txn.clone());
+                loud.insert(txn.as_str());
             }
             _ => {}
         }
     }
-    c.precommits
-        .iter()
-        .filter(|((txn, epoch), (ck, records))| {
-            *records > 0 && completed.contains(ck) && !committed.contains(&(txn.clone(), *epoch)) && !loud.contains(txn)
-        })
-        .map(|((txn, epoch), (ck, records))| {
-            Violation::new("P7", None, format!("transaction {txn} epoch {epoch} ({records} records) of completed checkpoint {ck} was never committed, and no loss was reported"))
-        })
-        .collect()
+    let mut v = Vec::new();
+    for ((txn, epoch), (ck, records)) in &c.precommits {
+        let Some(done_at) = c.completed_at(*ck) else { continue };
+        if *records == 0 || committed.contains(&(txn.as_str(), *epoch)) || loud.contains(txn.as_str()) {
+            continue;
+        }
+        v.push(Violation::new(
+            "P7",
+            Some(done_at),
+            format!(
+                "transaction {txn} epoch {epoch} ({records} records) pre-committed for checkpoint {ck}, which completed at {}, was never committed and no CommitFailed reported the loss",
+                ms(done_at)
+            ),
+        ));
+    }
+    v
 }

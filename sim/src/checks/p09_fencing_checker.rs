@@ -1,6 +1,11 @@
-//! P9 — after fencing, nothing from an older producer epoch becomes
-//! visible: once a transactional id got epoch `e`, no append or commit with
-//! an epoch below `e` is accepted for it.
+//! P9 — after fencing, nothing from an older producer epoch is accepted or
+//! becomes visible (exactly-once mode).
+//!
+//! How: in event order, remember the newest `ProducerInit` epoch per
+//! transactional id; a later `AppendAccepted` or `TxnCommitted` for that
+//! id with a lower epoch is a zombie write that got through. (A
+//! `TxnCommitReplayed` re-announces a marker made durable earlier, so it is
+//! not a new acceptance.)
 
 use super::{ms, Ctx, Violation};
 use crate::history::Ev;
@@ -9,23 +14,30 @@ use std::collections::BTreeMap;
 
 pub fn check(c: &Ctx) -> Vec<Violation> {
     let mut v = Vec::new();
-    let mut current: BTreeMap<String, u64> = BTreeMap::new();
+    let mut current: BTreeMap<&str, (u64, u64)> = BTreeMap::new(); // txn -> (epoch, time)
     for s in &c.h.events {
-        match &s.ev {
-            Ev::Engine(Event::ProducerInit { txn, epoch, .. }) => {
-                current.insert(txn.clone(), *epoch);
+        let Ev::Engine(e) = &s.ev else { continue };
+        let (txn, epoch, what) = match e {
+            Event::ProducerInit { txn, epoch, .. } => {
+                current.insert(txn.as_str(), (*epoch, s.t_us));
+                continue;
             }
-            Ev::Engine(Event::AppendAccepted { txn, epoch, .. })
-            | Ev::Engine(Event::TxnCommitted { txn, epoch, .. }) => {
-                if let Some(cur) = current.get(txn).filter(|cur| epoch < cur) {
-                    v.push(Violation::new(
-                        "P9",
-                        Some(s.t_us),
-                        format!("{txn}: epoch {epoch} accepted at {} after it was fenced by epoch {cur}", ms(s.t_us)),
-                    ));
-                }
+            Event::AppendAccepted { txn, epoch, partition, records } => {
+                (txn, epoch, format!("an append of {records} records to partition {partition}"))
             }
-            _ => {}
+            Event::TxnCommitted { txn, epoch, out } => (txn, epoch, format!("a commit of {} records", out.len())),
+            _ => continue,
+        };
+        if let Some((cur, t)) = current.get(txn.as_str()).filter(|(cur, _)| epoch < cur) {
+            v.push(Violation::new(
+                "P9",
+                Some(s.t_us),
+                format!(
+                    "{txn}: the broker accepted {what} with epoch {epoch} at {}, after the producer was fenced by epoch {cur} at {}",
+                    ms(s.t_us),
+                    ms(*t)
+                ),
+            ));
         }
     }
     v

@@ -1,88 +1,117 @@
-//! Each checker flags a bad history and passes a good one.
+//! Each checker flags a bad history and passes a good one. Histories are
+//! written by hand around one good exactly-once run; every test asserts the
+//! exact set of checks that fire.
 
 use super::*;
-use crate::history::{Ev, History, Stamped};
+use crate::history::{Ev, History, Observation, SimEvent, Stamped};
 use crate::rng::SimRng;
 use exactsim_engine::pipeline::Pipeline;
-use exactsim_engine::types::{Record, TaskId};
+use exactsim_engine::types::{key_to_subtask, Record, TaskId};
 use std::sync::Arc;
 
-/// One output per input record, out_id = record id, value = 1.
+/// One output per input record: out_id = record id, value = record value.
 struct Echo;
 impl Scenario for Echo {
     fn name(&self) -> &'static str {
         "echo"
     }
     fn description(&self) -> &'static str {
-        "test"
+        "test: one output per input record"
     }
     fn generate(&self, _rng: &mut SimRng, _p: u32) -> Vec<Vec<Record>> {
-        unimplemented!()
+        unimplemented!("histories are written by hand")
     }
     fn pipeline(&self) -> Arc<dyn Pipeline> {
-        unimplemented!()
+        unimplemented!("histories are written by hand")
     }
     fn reference(&self, input: &[Vec<Record>], offsets: &[u64]) -> Vec<OutRecord> {
         input
             .iter()
             .zip(offsets)
             .flat_map(|(p, o)| {
-                p[..*o as usize].iter().map(|r| OutRecord { out_id: r.id, key: r.key, value: 1, src: r.id })
+                p[..*o as usize].iter().map(|r| OutRecord { out_id: r.id, key: r.key, value: r.value, src: r.id })
             })
             .collect()
     }
 }
 
-fn rec(id: u64) -> Record {
+fn rec_in(id: u64) -> Record {
     Record { id, key: 0, ts_ms: id, value: 1 }
 }
 fn out(id: u64) -> OutRecord {
     OutRecord { out_id: id, key: 0, value: 1, src: id }
 }
+fn outs(ids: &[u64]) -> Vec<OutRecord> {
+    ids.iter().map(|i| out(*i)).collect()
+}
 fn at(t_us: u64, node: &str, e: Event) -> Stamped {
     Stamped { t_us, node: node.into(), ev: Ev::Engine(e) }
 }
+fn obs(t_us: u64, ids: &[u64]) -> Observation {
+    Observation { t_us, partition: 0, new_records: outs(ids), open_txns: 0 }
+}
+fn txn(n: u64) -> String {
+    format!("job-sink-0-{n}")
+}
+fn trigger(t: u64, ckpt: u64) -> Stamped {
+    at(t, "coordinator", Event::CheckpointTriggered { attempt: 1, ckpt })
+}
+fn complete(t: u64, ckpt: u64, offset: u64, finished: bool) -> Stamped {
+    at(t, "coordinator", Event::CheckpointCompleted { attempt: 1, ckpt, offsets: vec![offset], finished })
+}
+fn init(t: u64, n: u64, epoch: u64) -> Stamped {
+    at(t, "broker", Event::ProducerInit { txn: txn(n), epoch, aborted_open: false })
+}
+fn precommit(t: u64, ckpt: u64, n: u64, records: u64) -> Stamped {
+    at(t, "worker-0", Event::PreCommitted { task: TaskId::Chain(0), ckpt, txn: txn(n), epoch: 0, records })
+}
+fn committed(t: u64, n: u64, epoch: u64, ids: &[u64]) -> Stamped {
+    at(t, "broker", Event::TxnCommitted { txn: txn(n), epoch, out: outs(ids) })
+}
+fn recovery(t: u64, attempt: u64, from: Option<u64>) -> Stamped {
+    at(t, "coordinator", Event::RecoveryStarted { attempt, from, reason: "test".into() })
+}
+fn restored(t: u64, attempt: u64, task: TaskId, ckpt: Option<u64>, pending: Vec<(u64, String)>) -> Stamped {
+    let (state_ckpt, offsets_ckpt) = match task {
+        TaskId::Source(_) => (ckpt, ckpt),
+        TaskId::Chain(_) => (ckpt, None),
+    };
+    at(
+        t,
+        "worker-0",
+        Event::TaskRestored { attempt, task, state_ckpt, offsets_ckpt, offset: None, pending_txns: pending },
+    )
+}
 
 /// A good single-partition run: checkpoint 1 covers records 1-2, checkpoint
-/// 2 covers 3-4; each committed after completion.
+/// 2 covers 3-4 and is the last; each transaction committed after its
+/// checkpoint completed; the reader saw both steps.
 fn good() -> History {
-    let t = |n: &str, k: u64| format!("job-sink-0-{n}{k}");
     History {
         scenario: "echo".into(),
         seed: 1,
         mode: DeliveryMode::ExactlyOnce,
         parallelism: 1,
-        input: vec![vec![rec(1), rec(2), rec(3), rec(4)]],
+        input: vec![vec![rec_in(1), rec_in(2), rec_in(3), rec_in(4)]],
         events: vec![
-            at(5, "coordinator", Event::RecoveryStarted { attempt: 1, from: None, reason: "start".into() }),
-            at(10, "coordinator", Event::CheckpointTriggered { attempt: 1, ckpt: 1 }),
-            at(11, "broker", Event::ProducerInit { txn: t("", 1), epoch: 0, aborted_open: false }),
-            at(
-                12,
-                "worker-0",
-                Event::PreCommitted { task: TaskId::Chain(0), ckpt: 1, txn: t("", 1), epoch: 0, records: 2 },
-            ),
-            at(
-                20,
-                "coordinator",
-                Event::CheckpointCompleted { attempt: 1, ckpt: 1, offsets: vec![2], finished: false },
-            ),
-            at(30, "broker", Event::TxnCommitted { txn: t("", 1), epoch: 0, out: vec![out(1), out(2)] }),
-            at(40, "coordinator", Event::CheckpointTriggered { attempt: 1, ckpt: 2 }),
-            at(
-                42,
-                "worker-0",
-                Event::PreCommitted { task: TaskId::Chain(0), ckpt: 2, txn: t("", 2), epoch: 0, records: 2 },
-            ),
-            at(50, "coordinator", Event::CheckpointCompleted { attempt: 1, ckpt: 2, offsets: vec![4], finished: true }),
-            at(60, "broker", Event::TxnCommitted { txn: t("", 2), epoch: 0, out: vec![out(3), out(4)] }),
+            recovery(5, 1, None),
+            restored(6, 1, TaskId::Source(0), None, vec![]),
+            init(7, 1, 0),
+            restored(8, 1, TaskId::Chain(0), None, vec![]),
+            trigger(10, 1),
+            precommit(12, 1, 1, 2),
+            init(13, 2, 0),
+            complete(20, 1, 2, false),
+            committed(30, 1, 0, &[1, 2]),
+            at(31, "worker-0", Event::CommitConfirmed { task: TaskId::Chain(0), ckpt: 1, txn: txn(1), epoch: 0 }),
+            trigger(40, 2),
+            precommit(42, 2, 2, 2),
+            complete(50, 2, 4, true),
+            committed(60, 2, 0, &[3, 4]),
             at(70, "coordinator", Event::JobFinished { attempt: 1, ckpt: 2 }),
         ],
-        observations: vec![
-            crate::history::Observation { t_us: 35, partition: 0, new_records: vec![out(1), out(2)], open_txns: 0 },
-            crate::history::Observation { t_us: 65, partition: 0, new_records: vec![out(3), out(4)], open_txns: 0 },
-        ],
-        final_output: vec![vec![out(1), out(2), out(3), out(4)]],
+        observations: vec![obs(35, &[1, 2]), obs(65, &[3, 4])],
+        final_output: vec![outs(&[1, 2, 3, 4])],
         final_read_ok: true,
         final_open_txns: vec![],
         healed_at_us: 0,
@@ -91,144 +120,562 @@ fn good() -> History {
     }
 }
 
+fn push(h: &mut History, s: Stamped) {
+    h.events.push(s);
+    h.events.sort_by_key(|s| s.t_us);
+}
+
+fn run(h: &History) -> (Vec<Violation>, OutputCounts) {
+    let (v, c) = check_all(&CheckInput { history: h, scenario: &Echo });
+    for x in &v {
+        assert!(!x.message.contains('\n'), "one line: {}", x.message);
+    }
+    (v, c)
+}
+
+/// The distinct checks that fired, in report order.
 fn checks(h: &History) -> Vec<&'static str> {
-    let (v, _) = check_all(&CheckInput { history: h, scenario: &Echo });
-    let mut ids: Vec<&'static str> = v.iter().map(|v| v.check).collect();
+    let mut ids: Vec<&'static str> = run(h).0.iter().map(|v| v.check).collect();
     ids.dedup();
     ids
 }
 
+/// The messages of one check.
+fn msgs(h: &History, check: &str) -> Vec<String> {
+    run(h).0.into_iter().filter(|v| v.check == check).map(|v| v.message).collect()
+}
+
+fn assert_mentions(msgs: &[String], parts: &[&str]) {
+    assert!(
+        msgs.iter().any(|m| parts.iter().all(|p| m.contains(p))),
+        "no message mentions all of {parts:?}: {msgs:#?}"
+    );
+}
+
+const NONE: Vec<&str> = Vec::new();
+
+// ---- good runs ----
+
 #[test]
 fn good_history_passes() {
-    assert_eq!(checks(&good()), Vec::<&str>::new());
-    let (_, c) = check_all(&CheckInput { history: &good(), scenario: &Echo });
-    assert_eq!(c, OutputCounts { expected: 4, committed: 4, ..Default::default() });
+    let h = good();
+    assert_eq!(checks(&h), NONE);
+    assert_eq!(run(&h).1, OutputCounts { expected: 4, committed: 4, ..Default::default() });
 }
 
 #[test]
-fn duplicate_is_p1_and_p6() {
+fn good_at_least_once_history_with_duplicates_passes() {
     let mut h = good();
-    h.final_output[0].push(out(2));
-    h.events.push(at(80, "broker", Event::TxnCommitted { txn: "job-sink-0-9".into(), epoch: 0, out: vec![out(2)] }));
-    let ids = checks(&h);
-    assert!(ids.contains(&"P1") && ids.contains(&"P6"), "{ids:?}");
-    let (_, c) = check_all(&CheckInput { history: &h, scenario: &Echo });
-    assert_eq!(c.duplicates, 1);
+    h.mode = DeliveryMode::AtLeastOnce;
+    h.events.retain(|s| {
+        !matches!(
+            &s.ev,
+            Ev::Engine(
+                Event::ProducerInit { .. }
+                    | Event::PreCommitted { .. }
+                    | Event::TxnCommitted { .. }
+                    | Event::CommitConfirmed { .. }
+            )
+        )
+    });
+    push(&mut h, at(15, "broker", Event::PlainAppend { partition: 0, out: outs(&[1, 2, 3]) }));
+    push(&mut h, at(45, "broker", Event::PlainAppend { partition: 0, out: outs(&[3, 4]) }));
+    h.observations = vec![obs(16, &[1, 2, 3]), obs(46, &[3, 4])];
+    h.final_output = vec![outs(&[1, 2, 3, 3, 4])];
+    assert_eq!(checks(&h), NONE);
+    assert_eq!(run(&h).1, OutputCounts { expected: 4, committed: 5, duplicates: 1, ..Default::default() });
 }
 
+// ---- P1 / P12: the final output ----
+
 #[test]
-fn loss_is_p1_and_p12() {
+fn loss_is_p1_and_in_at_least_once_mode_p12() {
     let mut h = good();
-    h.final_output[0].pop();
+    // The broker never got record 4 and nobody looked in between.
+    h.events.retain(|s| !matches!(&s.ev, Ev::Engine(Event::TxnCommitted { txn: t, .. }) if *t == txn(2)));
+    push(&mut h, committed(60, 2, 0, &[3]));
+    h.observations.truncate(1);
+    h.final_output = vec![outs(&[1, 2, 3])];
     assert_eq!(checks(&h), vec!["P1"]);
+    assert_mentions(&msgs(&h, "P1"), &["1 of 4 expected output records lost", "out_id 4 (key 0, value 1, src 4)"]);
+    assert_eq!(run(&h).1.lost, 1);
+    h.mode = DeliveryMode::AtLeastOnce;
+    assert_eq!(checks(&h), vec!["P12"]);
+    assert_mentions(&msgs(&h, "P12"), &["1 of 4", "out_id 4"]);
+}
+
+#[test]
+fn duplicate_from_a_second_transaction_is_p1_and_p6() {
+    let mut h = good();
+    push(&mut h, committed(80, 9, 0, &[2]));
+    h.final_output[0].push(out(2));
+    assert_eq!(checks(&h), vec!["P1", "P6"]);
+    assert_mentions(&msgs(&h, "P1"), &["out_id 2 (key 0) x2", "job-sink-0-1 epoch 0; job-sink-0-9 epoch 0"]);
+    assert_mentions(
+        &msgs(&h, "P6"),
+        &["job-sink-0-9 epoch 0", "already committed by job-sink-0-1 epoch 0", "out_id 2"],
+    );
+    assert_eq!(run(&h).1.duplicates, 1);
+}
+
+#[test]
+fn wrong_and_unexpected_records_are_p1() {
+    let mut h = good();
+    h.final_output[0][0].value = 9;
+    h.final_output[0].push(out(99));
+    assert_eq!(checks(&h), vec!["P1"]);
+    let m = msgs(&h, "P1");
+    assert_mentions(
+        &m,
+        &["differ from the reference", "out_id 1 (key 0, value 9, src 1) expected (key 0, value 1, src 1)"],
+    );
+    assert_mentions(&m, &["not in the reference", "out_id 99"]);
+    let c = run(&h).1;
+    assert_eq!((c.wrong, c.unexpected, c.committed), (1, 1, 5));
+}
+
+#[test]
+fn record_in_the_wrong_partition_is_p1() {
+    let mut h = good();
+    h.parallelism = 2;
+    h.observations.clear();
+    let home = key_to_subtask(0, 2) as usize;
+    h.final_output = vec![vec![], vec![]];
+    h.final_output[home] = outs(&[1, 2, 4]);
+    h.final_output[1 - home] = outs(&[3]);
+    assert_eq!(checks(&h), vec!["P1"]);
+    assert_mentions(
+        &msgs(&h, "P1"),
+        &[
+            "wrong partition",
+            &format!("out_id 3 (key 0, value 1, src 3) in partition {}, key routes to {home}", 1 - home),
+        ],
+    );
+}
+
+#[test]
+fn failed_final_read_is_p1_or_p12() {
+    let mut h = good();
+    h.final_read_ok = false;
+    h.final_output = vec![vec![]];
+    assert_eq!(checks(&h), vec!["P1"]);
+    assert_mentions(&msgs(&h, "P1"), &["final read failed"]);
     h.mode = DeliveryMode::AtLeastOnce;
     assert_eq!(checks(&h), vec!["P12"]);
 }
 
-#[test]
-fn visible_before_completion_is_p3() {
-    let mut h = good();
-    // commit of checkpoint 2's transaction before checkpoint 2 completed
-    h.events[9].t_us = 45;
-    h.events.sort_by_key(|s| s.t_us);
-    let ids = checks(&h);
-    assert!(ids.contains(&"P3"), "{ids:?}");
-}
+// ---- P2: what readers see during the run ----
 
 #[test]
 fn reader_seeing_no_checkpoint_prefix_is_p2() {
     let mut h = good();
-    h.observations[0].new_records = vec![out(2)];
-    h.observations[1].new_records = vec![out(1), out(3), out(4)];
-    assert!(checks(&h).contains(&"P2"));
+    h.observations = vec![obs(35, &[2]), obs(65, &[1, 3, 4])];
+    assert_eq!(checks(&h), vec!["P2"]);
+    assert_mentions(
+        &msgs(&h, "P2"),
+        &[
+            "partition 0 at 0.0ms",
+            "latest completed checkpoint 1",
+            "1 of it missing [out_id 1 (key 0, value 1, src 1)]",
+        ],
+    );
 }
 
 #[test]
-fn ids_and_epochs_going_back_are_p4() {
+fn reader_seeing_a_record_twice_is_p2() {
     let mut h = good();
-    h.events.push(at(75, "coordinator", Event::CheckpointTriggered { attempt: 2, ckpt: 1 }));
-    h.events.push(at(76, "broker", Event::ProducerInit { txn: "job-sink-0-1".into(), epoch: 0, aborted_open: false }));
-    assert_eq!(checks(&h), vec!["P4"]);
+    h.observations.push(obs(66, &[4]));
+    assert_eq!(checks(&h), vec!["P2"]);
+    assert_mentions(&msgs(&h, "P2"), &["visible twice", "out_id 4"]);
 }
+
+#[test]
+fn visible_record_gone_at_the_end_is_p1_and_p2() {
+    let mut h = good();
+    h.final_output = vec![outs(&[1, 2, 3])];
+    assert_eq!(checks(&h), vec!["P1", "P2"]);
+    assert_mentions(&msgs(&h, "P2"), &["gone from the final read", "out_id 4", "visible since 0.1ms"]);
+}
+
+#[test]
+fn prefix_going_back_to_an_older_checkpoint_is_p2() {
+    let mut h = good();
+    // Checkpoint 3 completes after 2 but with a smaller cut (a broken
+    // history): the reader first matches 3, then only 2.
+    h.events.retain(|s| !matches!(&s.ev, Ev::Engine(Event::JobFinished { .. })));
+    push(&mut h, trigger(51, 3));
+    push(&mut h, complete(52, 3, 2, true));
+    push(&mut h, at(70, "coordinator", Event::JobFinished { attempt: 1, ckpt: 3 }));
+    h.observations = vec![obs(55, &[1, 2]), obs(65, &[3, 4])];
+    // P3 also fires: 3 and 4 are beyond the newest checkpoint, 3.
+    assert_eq!(checks(&h), vec!["P2", "P3"]);
+    assert_mentions(&msgs(&h, "P2"), &["went back from checkpoint 3 to checkpoint 2"]);
+}
+
+#[test]
+fn cut_of_a_subsumed_checkpoint_is_a_valid_prefix() {
+    // Checkpoint 2 (cut at 3) never completes; 3 (at 4) does and its
+    // notification commits both pending transactions, one by one.
+    let mut h = good();
+    h.events.retain(|s| match &s.ev {
+        Ev::Engine(Event::CheckpointCompleted { ckpt, .. }) => *ckpt == 1,
+        Ev::Engine(Event::TxnCommitted { txn: t, .. }) => *t == txn(1),
+        Ev::Engine(Event::JobFinished { .. }) | Ev::Engine(Event::PreCommitted { .. }) => false,
+        _ => true,
+    });
+    for s in [
+        precommit(12, 1, 1, 2),
+        at(41, "worker-0", Event::SourceBarrier { attempt: 1, source: 0, ckpt: 2, offset: 3 }),
+        precommit(42, 2, 2, 1),
+        init(43, 3, 0),
+        trigger(44, 3),
+        at(45, "worker-0", Event::SourceBarrier { attempt: 1, source: 0, ckpt: 3, offset: 4 }),
+        at(46, "worker-0", Event::PreCommitted { task: TaskId::Chain(0), ckpt: 3, txn: txn(3), epoch: 0, records: 1 }),
+        complete(50, 3, 4, true),
+        committed(55, 2, 0, &[3]),
+        committed(60, 3, 0, &[4]),
+        at(70, "coordinator", Event::JobFinished { attempt: 1, ckpt: 3 }),
+    ] {
+        push(&mut h, s);
+    }
+    h.observations = vec![obs(35, &[1, 2]), obs(57, &[3]), obs(65, &[4])];
+    assert_eq!(checks(&h), NONE);
+    // Without the barrier of 2 at every source, {1,2,3} is no valid cut.
+    h.events.retain(|s| !matches!(&s.ev, Ev::Engine(Event::SourceBarrier { ckpt: 2, .. })));
+    assert_eq!(checks(&h), vec!["P2"]);
+}
+
+// ---- P3: nothing visible before its checkpoint completed ----
+
+#[test]
+fn commit_before_completion_is_p3() {
+    let mut h = good();
+    h.events.retain(|s| !matches!(&s.ev, Ev::Engine(Event::TxnCommitted { txn: t, .. }) if *t == txn(2)));
+    push(&mut h, committed(45, 2, 0, &[3, 4]));
+    assert_eq!(checks(&h), vec!["P3"]);
+    assert_mentions(
+        &msgs(&h, "P3"),
+        &[
+            "transaction job-sink-0-2 epoch 0 (pre-committed for checkpoint 2)",
+            "2 records visible at 0.0ms",
+            "checkpoint 1",
+        ],
+    );
+}
+
+#[test]
+fn reader_seeing_uncovered_records_is_p2_and_p3() {
+    let mut h = good();
+    h.events.retain(|s| !matches!(&s.ev, Ev::Engine(Event::TxnCommitted { txn: t, .. }) if *t == txn(2)));
+    push(&mut h, committed(45, 2, 0, &[3, 4]));
+    h.observations[1].t_us = 47;
+    assert_eq!(checks(&h), vec!["P2", "P3"]);
+    assert_mentions(
+        &msgs(&h, "P3"),
+        &["reader of partition 0 saw 2 records", "out_id 3 (key 0, value 1, src 3) from [job-sink-0-2 epoch 0]"],
+    );
+}
+
+// ---- P4: ids, epochs, recovery point ----
+
+#[test]
+fn checkpoint_id_reused_is_p4() {
+    let mut h = good();
+    push(&mut h, trigger(75, 2));
+    assert_eq!(checks(&h), vec!["P4"]);
+    assert_mentions(&msgs(&h, "P4"), &["checkpoint 2 triggered at 0.1ms", "after checkpoint 2 was triggered at 0.0ms"]);
+}
+
+#[test]
+fn producer_epoch_not_increasing_is_p4() {
+    let mut h = good();
+    push(&mut h, init(76, 1, 0));
+    assert_eq!(checks(&h), vec!["P4"]);
+    assert_mentions(&msgs(&h, "P4"), &["producer job-sink-0-1 got epoch 0", "after it had epoch 0"]);
+}
+
+#[test]
+fn recovery_older_than_committed_checkpoint_is_p4() {
+    let mut h = good();
+    push(&mut h, recovery(80, 2, Some(1)));
+    assert_eq!(checks(&h), vec!["P4"]);
+    assert_mentions(
+        &msgs(&h, "P4"),
+        &["attempt 2", "restores checkpoint 1", "older than checkpoint 2", "job-sink-0-2 epoch 0"],
+    );
+    let mut h = good();
+    push(&mut h, recovery(80, 2, None));
+    assert_eq!(checks(&h), vec!["P4"]);
+    assert_mentions(&msgs(&h, "P4"), &["fresh start"]);
+    // Recovering from the newest committed checkpoint is fine; so is a
+    // fresh start before anything was committed.
+    let mut h = good();
+    push(&mut h, recovery(80, 2, Some(2)));
+    push(&mut h, recovery(25, 2, None));
+    assert_eq!(checks(&h), NONE);
+}
+
+// ---- P5: commit order per sink ----
 
 #[test]
 fn commit_order_inversion_is_p5() {
     let mut h = good();
-    // swap the two commits' times: checkpoint 2's transaction first
-    h.events[5].t_us = 61;
-    h.events.sort_by_key(|s| s.t_us);
-    assert!(checks(&h).contains(&"P5"));
+    h.events.retain(|s| !matches!(&s.ev, Ev::Engine(Event::TxnCommitted { .. })));
+    push(&mut h, committed(55, 2, 0, &[3, 4]));
+    push(&mut h, committed(61, 1, 0, &[1, 2]));
+    h.observations = vec![obs(65, &[1, 2, 3, 4])];
+    assert_eq!(checks(&h), vec!["P5"]);
+    assert_mentions(
+        &msgs(&h, "P5"),
+        &[
+            "sink 0 committed job-sink-0-1 epoch 0 (checkpoint 1) at 0.1ms",
+            "after it committed job-sink-0-2 epoch 0 (checkpoint 2)",
+        ],
+    );
 }
+
+// ---- P6: applied at most once ----
+
+#[test]
+fn transaction_applied_twice_is_p1_and_p6() {
+    let mut h = good();
+    push(&mut h, committed(80, 1, 0, &[1, 2]));
+    h.final_output[0].extend(outs(&[1, 2]));
+    assert_eq!(checks(&h), vec!["P1", "P6"]);
+    assert_mentions(&msgs(&h, "P6"), &["transaction job-sink-0-1 epoch 0 applied twice"]);
+}
+
+#[test]
+fn record_twice_in_one_transaction_is_p1_and_p6() {
+    let mut h = good();
+    h.events.retain(|s| !matches!(&s.ev, Ev::Engine(Event::TxnCommitted { txn: t, .. }) if *t == txn(2)));
+    push(&mut h, committed(60, 2, 0, &[3, 3, 4]));
+    h.final_output = vec![outs(&[1, 2, 3, 3, 4])];
+    assert_eq!(checks(&h), vec!["P1", "P6"]);
+    assert_mentions(&msgs(&h, "P6"), &["job-sink-0-2 epoch 0", "carries 1 out_ids twice", "out_id 3"]);
+}
+
+#[test]
+fn commits_found_at_broker_recovery() {
+    // A replay of an announced commit is the same application.
+    let mut h = good();
+    push(&mut h, at(90, "broker", Event::TxnCommitReplayed { txn: txn(1), epoch: 0, out: outs(&[1, 2]) }));
+    assert_eq!(checks(&h), NONE);
+    // A replay of a commit never announced is the commit.
+    let mut h = good();
+    h.events.retain(|s| !matches!(&s.ev, Ev::Engine(Event::TxnCommitted { txn: t, .. }) if *t == txn(2)));
+    push(&mut h, at(60, "broker", Event::TxnCommitReplayed { txn: txn(2), epoch: 0, out: outs(&[3, 4]) }));
+    assert_eq!(checks(&h), NONE);
+    // Announced after the replay: applied twice.
+    push(&mut h, committed(62, 2, 0, &[3, 4]));
+    assert_eq!(checks(&h), vec!["P6"]);
+}
+
+// ---- P7: pre-committed data of completed checkpoints is committed ----
 
 #[test]
 fn silent_uncommitted_precommit_is_p7_and_loud_is_not() {
     let mut h = good();
-    h.events.retain(|s| !matches!(&s.ev, Ev::Engine(Event::TxnCommitted { txn, .. }) if txn.ends_with("-2")));
-    h.final_output[0].truncate(2);
-    let ids = checks(&h);
-    assert!(ids.contains(&"P7") && ids.contains(&"P1"), "{ids:?}");
-    h.events.push(at(
-        66,
-        "worker-0",
-        Event::CommitFailed { task: TaskId::Chain(0), ckpt: 2, txn: "job-sink-0-2".into(), reason: "expired".into() },
-    ));
-    let ids = checks(&h);
-    assert!(!ids.contains(&"P7") && ids.contains(&"P1"), "{ids:?}");
+    h.events.retain(|s| !matches!(&s.ev, Ev::Engine(Event::TxnCommitted { txn: t, .. }) if *t == txn(2)));
+    h.observations.truncate(1);
+    h.final_output = vec![outs(&[1, 2])];
+    assert_eq!(checks(&h), vec!["P1", "P7"]);
+    assert_mentions(
+        &msgs(&h, "P7"),
+        &[
+            "transaction job-sink-0-2 epoch 0 (2 records) pre-committed for checkpoint 2",
+            "completed at 0.1ms",
+            "never committed",
+        ],
+    );
+    let fail = Event::CommitFailed { task: TaskId::Chain(0), ckpt: 2, txn: txn(2), reason: "fenced".into() };
+    push(&mut h, at(66, "worker-0", fail));
+    assert_eq!(checks(&h), vec!["P1"]);
 }
 
 #[test]
-fn open_txn_at_end_is_p8() {
+fn empty_precommitted_transaction_needs_no_commit() {
     let mut h = good();
-    h.final_open_txns = vec![("job-sink-0-3".into(), 1)];
+    push(&mut h, precommit(43, 2, 7, 0));
+    assert_eq!(checks(&h), NONE);
+    let mut h = good();
+    push(&mut h, precommit(43, 2, 7, 1));
+    assert_eq!(checks(&h), vec!["P7"]);
+    assert_mentions(&msgs(&h, "P7"), &["job-sink-0-7 epoch 0 (1 records)"]);
+}
+
+#[test]
+fn precommit_of_a_checkpoint_that_never_completed_needs_no_commit() {
+    let mut h = good();
+    push(&mut h, trigger(71, 3));
+    push(&mut h, precommit(72, 3, 3, 5));
+    assert_eq!(checks(&h), NONE);
+}
+
+// ---- P8: no transaction left open ----
+
+#[test]
+fn open_txn_at_end_is_p8_when_finished() {
+    let mut h = good();
+    h.final_open_txns = vec![(txn(3), 1)];
     assert_eq!(checks(&h), vec!["P8"]);
+    assert_mentions(&msgs(&h, "P8"), &["1 transactions still open", "job-sink-0-3 epoch 1"]);
+    h.finished_at_us = None;
+    assert_eq!(checks(&h), vec!["P11"]);
+}
+
+// ---- P9: fencing ----
+
+#[test]
+fn zombie_append_after_fencing_is_p9() {
+    let mut h = good();
+    push(&mut h, init(71, 3, 2));
+    push(&mut h, at(72, "broker", Event::AppendAccepted { txn: txn(3), epoch: 1, partition: 0, records: 1 }));
+    assert_eq!(checks(&h), vec!["P9"]);
+    assert_mentions(
+        &msgs(&h, "P9"),
+        &["job-sink-0-3", "append of 1 records to partition 0 with epoch 1", "fenced by epoch 2"],
+    );
 }
 
 #[test]
-fn zombie_epoch_accepted_is_p9() {
+fn zombie_commit_after_fencing_is_p9() {
     let mut h = good();
-    h.events.push(at(71, "broker", Event::ProducerInit { txn: "job-sink-0-3".into(), epoch: 2, aborted_open: false }));
-    h.events.push(at(
-        72,
-        "broker",
-        Event::AppendAccepted { txn: "job-sink-0-3".into(), epoch: 1, partition: 0, records: 1 },
-    ));
+    push(&mut h, init(55, 2, 1));
     assert_eq!(checks(&h), vec!["P9"]);
+    assert_mentions(&msgs(&h, "P9"), &["job-sink-0-2", "commit of 2 records with epoch 0", "fenced by epoch 1"]);
+}
+
+// ---- P10: one checkpoint for everything restored ----
+
+#[test]
+fn consistent_restore_passes() {
+    let mut h = good();
+    push(&mut h, recovery(80, 2, Some(2)));
+    push(&mut h, restored(81, 2, TaskId::Source(0), Some(2), vec![]));
+    push(&mut h, restored(82, 2, TaskId::Chain(0), Some(2), vec![(2, txn(2))]));
+    assert_eq!(checks(&h), NONE);
 }
 
 #[test]
 fn mixed_restore_is_p10() {
     let mut h = good();
-    h.events.push(at(80, "coordinator", Event::RecoveryStarted { attempt: 2, from: Some(2), reason: "x".into() }));
-    h.events.push(at(
-        81,
-        "worker-0",
-        Event::TaskRestored {
-            attempt: 2,
-            task: TaskId::Source(0),
-            state_ckpt: Some(1),
-            offsets_ckpt: Some(1),
-            offset: Some(2),
-            pending_txns: vec![],
-        },
-    ));
-    h.events.push(at(
-        82,
-        "worker-0",
-        Event::TaskRestored {
-            attempt: 2,
-            task: TaskId::Chain(0),
-            state_ckpt: Some(2),
-            offsets_ckpt: None,
-            offset: None,
-            pending_txns: vec![],
-        },
-    ));
+    push(&mut h, recovery(80, 2, Some(2)));
+    push(&mut h, restored(81, 2, TaskId::Source(0), Some(1), vec![]));
+    push(&mut h, restored(82, 2, TaskId::Chain(0), Some(2), vec![]));
     assert_eq!(checks(&h), vec!["P10"]);
+    let m = msgs(&h, "P10");
+    assert_eq!(m.len(), 1, "{m:?}");
+    assert_mentions(
+        &m,
+        &["attempt 2: source-0", "restored its offsets from checkpoint 1", "recovery chose checkpoint 2"],
+    );
 }
+
+#[test]
+fn restoring_pending_transactions_of_another_checkpoint_is_p10() {
+    let mut h = good();
+    push(&mut h, recovery(80, 2, Some(1)));
+    push(&mut h, restored(81, 2, TaskId::Source(0), Some(1), vec![]));
+    push(&mut h, restored(82, 2, TaskId::Chain(0), Some(1), vec![(2, txn(2))]));
+    // Restoring 1 after 2 was committed is P4's too.
+    assert_eq!(checks(&h), vec!["P4", "P10"]);
+    assert_mentions(&msgs(&h, "P10"), &["chain-0 restored 1 pending transactions", "job-sink-0-2 for checkpoint 2"]);
+}
+
+#[test]
+fn restore_from_an_incomplete_checkpoint_is_p10() {
+    let mut h = good();
+    push(&mut h, trigger(71, 3));
+    push(&mut h, recovery(80, 2, Some(3)));
+    push(&mut h, restored(81, 2, TaskId::Chain(0), Some(3), vec![]));
+    assert_eq!(checks(&h), vec!["P10"]);
+    assert_mentions(&msgs(&h, "P10"), &["attempt 2", "restores checkpoint 3, which has no completion record"]);
+}
+
+// ---- P11: liveness ----
 
 #[test]
 fn unfinished_job_is_p11() {
     let mut h = good();
     h.finished_at_us = None;
+    h.healed_at_us = 10;
+    push(&mut h, Stamped { t_us: 10, node: "sim".into(), ev: Ev::Sim(SimEvent::Healed) });
     assert_eq!(checks(&h), vec!["P11"]);
+    assert_mentions(
+        &msgs(&h, "P11"),
+        &["did not finish within 999ms after healing", "last completed checkpoint 2 at 0.1ms", "attempt 1"],
+    );
+}
+
+#[test]
+fn late_or_premature_finish_is_p11() {
+    let mut h = good();
+    h.deadline_us = 69;
+    assert_eq!(checks(&h), vec!["P11"]);
+    let mut h = good();
+    h.events.retain(|s| !matches!(&s.ev, Ev::Engine(Event::CheckpointCompleted { ckpt: 2, .. })));
+    push(&mut h, complete(50, 2, 4, false));
+    assert_eq!(checks(&h), vec!["P11"]);
+    assert_mentions(&msgs(&h, "P11"), &["without a completed checkpoint marked finished"]);
+}
+
+// ---- composition ----
+
+#[test]
+fn at_most_five_per_check_the_first_ones_in_check_order() {
+    let mut h = good();
+    for i in 0..8 {
+        push(&mut h, init(100 + i, 1, 0));
+    }
+    h.final_open_txns = vec![(txn(3), 1)];
+    let (v, _) = run(&h);
+    let p4: Vec<u64> = v.iter().filter(|x| x.check == "P4").map(|x| x.t_us.unwrap()).collect();
+    assert_eq!(p4, vec![100, 101, 102, 103, 104]);
+    assert_eq!(checks(&h), vec!["P4", "P8"]);
+    // P10 sorts after P2, not between P1 and P2.
+    let mut h = good();
+    h.observations = vec![obs(35, &[2]), obs(65, &[1, 3, 4])];
+    push(&mut h, recovery(80, 2, Some(2)));
+    push(&mut h, restored(81, 2, TaskId::Source(0), Some(1), vec![]));
+    assert_eq!(checks(&h), vec!["P2", "P10"]);
+}
+
+#[test]
+fn output_counts_count_each_kind() {
+    let mut h = good();
+    h.final_output = vec![vec![out(1), out(1), out(1), OutRecord { value: 5, ..out(2) }, out(7)]];
+    let reference = Echo.reference(&h.input, &[4]);
+    assert_eq!(
+        output_counts(&h, &reference),
+        OutputCounts { expected: 4, committed: 5, duplicates: 2, lost: 2, wrong: 1, unexpected: 1 }
+    );
+}
+
+#[test]
+fn completion_found_only_at_coordinator_recovery_counts_from_then() {
+    // The completion record of 2 became durable, then the coordinator died
+    // before announcing it; the restarted coordinator finds it and recovers
+    // from it, and the sink re-commits its transaction.
+    let mut h = good();
+    h.events.retain(|s| {
+        !matches!(&s.ev, Ev::Engine(Event::CheckpointCompleted { ckpt: 2, .. }) | Ev::Engine(Event::JobFinished { .. }))
+    });
+    for s in [
+        at(41, "worker-0", Event::SourceBarrier { attempt: 1, source: 0, ckpt: 2, offset: 4 }),
+        at(52, "coordinator", Event::CoordinatorRecovered { next_checkpoint: 3, attempt: 1, completed: vec![1, 2] }),
+        recovery(53, 2, Some(2)),
+        restored(54, 2, TaskId::Source(0), Some(2), vec![]),
+        restored(55, 2, TaskId::Chain(0), Some(2), vec![(2, txn(2))]),
+        at(66, "coordinator", Event::CheckpointTriggered { attempt: 2, ckpt: 3 }),
+        at(68, "coordinator", Event::CheckpointCompleted { attempt: 2, ckpt: 3, offsets: vec![4], finished: true }),
+        at(70, "coordinator", Event::JobFinished { attempt: 2, ckpt: 3 }),
+    ] {
+        push(&mut h, s);
+    }
+    assert_eq!(checks(&h), NONE);
+    // Without that evidence, 2 never completed: its commit is early, the
+    // reader sees no completed prefix, and the recovery restores garbage.
+    h.events.retain(|s| !matches!(&s.ev, Ev::Engine(Event::CoordinatorRecovered { .. })));
+    assert_eq!(checks(&h), vec!["P2", "P3", "P10"]);
 }
