@@ -16,6 +16,11 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+/// Failing seeds whose schedule a campaign shrinks into its report.
+pub const SHRINK_FAILURES: usize = 3;
+/// Simulation runs spent shrinking one failure.
+pub const SHRINK_RUNS: usize = 60;
+
 pub struct CampaignSpec {
     pub scenarios: Vec<Arc<dyn Scenario>>,
     pub seeds: u64,
@@ -201,6 +206,15 @@ pub fn run_campaign(c: &CampaignSpec) -> CampaignReport {
     if let Some(dir) = &c.report_dir {
         let _ = std::fs::create_dir_all(dir);
         let _ = std::fs::write(dir.join("campaign.json"), serde_json::to_string_pretty(&rep).unwrap());
+        // Shrunk schedules for the first few failures.
+        for f in rep.failures.iter().take(SHRINK_FAILURES) {
+            let Some(sc) = c.scenarios.iter().find(|s| s.name() == f.scenario) else { continue };
+            let sp = spec(sc.clone(), f.seed, c.profile.clone(), c.mode, c.mutant);
+            if let Ok(r) = crate::replay::shrink(sp, &c.profile_arg, SHRINK_RUNS) {
+                let path = dir.join(format!("{}-{}", f.scenario, f.seed)).join("replay.min.json");
+                let _ = std::fs::write(path, r.file.to_json());
+            }
+        }
     }
     if let Some(j) = &c.junit {
         if let Some(p) = j.parent() {
