@@ -3,7 +3,7 @@
 use exactsim_engine::config::Mutant;
 
 /// Seeds tried per mutant before calling it escaped.
-const BUDGET: u64 = 40;
+const BUDGET: u64 = 80;
 
 #[test]
 fn every_mutant_is_detected() {
