@@ -173,10 +173,9 @@ impl BrokerState {
                         Response::Ok,
                     );
                 }
-                if *commit && self.committed.contains(&key) {
-                    Plan::Reply(Response::Ok) // idempotent re-commit
-                } else if !*commit && !self.committed.contains(&key) {
-                    Plan::Reply(Response::Ok) // nothing open: abort is a no-op
+                if *commit == self.committed.contains(&key) {
+                    // A re-commit, or an abort with nothing open: no-ops.
+                    Plan::Reply(Response::Ok)
                 } else if *commit && self.aborted.contains(&key) {
                     Plan::Reply(Response::TxnNotOpen { reason: "transaction was aborted".into() })
                 } else if *commit {

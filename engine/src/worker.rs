@@ -178,33 +178,38 @@ pub async fn run_worker(node: WorkerNode) {
         let (_from, msg) = node.net.recv().await;
         match msg {
             Msg::Deploy { attempt, restore, fence_upto } => {
-                let mut s = slots.lock().unwrap();
-                if attempt > s.attempt {
-                    for h in s.handles.drain(..) {
-                        h.abort();
+                let resend_ack = {
+                    let mut s = slots.lock().unwrap();
+                    if attempt > s.attempt {
+                        for h in s.handles.drain(..) {
+                            h.abort();
+                        }
+                        *s = Slots { attempt, ..Slots::default() };
+                        attempt_now.store(attempt, Ordering::Relaxed);
+                        let ctx = Ctx {
+                            index: node.index,
+                            attempt,
+                            net: node.net.clone(),
+                            obs: node.obs.clone(),
+                            cfg: node.cfg.clone(),
+                            addrs: node.addrs.clone(),
+                            start: madsim::time::Instant::now(),
+                        };
+                        let h = madsim::task::spawn(deploy(
+                            ctx,
+                            restore,
+                            fence_upto,
+                            node.pipeline.clone(),
+                            slots.clone(),
+                            incarnation,
+                        ));
+                        s.handles.push(h);
+                        false
+                    } else {
+                        attempt == s.attempt && s.ready
                     }
-                    *s = Slots { attempt, ..Slots::default() };
-                    attempt_now.store(attempt, Ordering::Relaxed);
-                    let ctx = Ctx {
-                        index: node.index,
-                        attempt,
-                        net: node.net.clone(),
-                        obs: node.obs.clone(),
-                        cfg: node.cfg.clone(),
-                        addrs: node.addrs.clone(),
-                        start: madsim::time::Instant::now(),
-                    };
-                    let h = madsim::task::spawn(deploy(
-                        ctx,
-                        restore,
-                        fence_upto,
-                        node.pipeline.clone(),
-                        slots.clone(),
-                        incarnation,
-                    ));
-                    s.handles.push(h);
-                } else if attempt == s.attempt && s.ready {
-                    drop(s);
+                };
+                if resend_ack {
                     node.net
                         .send(node.addrs.coordinator, &Msg::DeployAck { worker: node.index, attempt, incarnation })
                         .await;
