@@ -8,6 +8,8 @@
 //! seeds are per thread, and madsim keeps per-runtime state. That thread is
 //! the harness around a simulation, never inside one.
 
+#![cfg_attr(not(madsim), allow(unused_imports, dead_code))]
+
 use crate::disk::{CrashMode, SimDisk};
 use crate::history::{History, Observation, SimEvent};
 use crate::recorder::{CrashRequest, Recorder};
@@ -107,6 +109,7 @@ fn run_here(_spec: RunSpec) -> RunResult {
     panic!("simulation needs --cfg madsim (see .cargo/config.toml)")
 }
 
+#[cfg(madsim)]
 struct Cluster {
     ids: BTreeMap<String, madsim::task::NodeId>,
     disks: BTreeMap<String, Arc<SimDisk>>,
