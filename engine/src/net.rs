@@ -127,12 +127,7 @@ impl Net {
         self.pending.lock().unwrap().remove(&id);
         match r {
             Ok(Ok(resp)) => Some(resp),
-            _ => {
-                if std::env::var("EXACTSIM_DEBUG_RPC").is_ok() {
-                    eprintln!("rpc timeout {} -> {dst} id {id:x} t={:?}", self.addr, madsim::time::Instant::now());
-                }
-                None
-            }
+            _ => None,
         }
     }
 

@@ -74,6 +74,23 @@ struct Inner {
     stats: DiskStats,
 }
 
+impl Inner {
+    /// The inode named `path`, created empty (name not yet durable) if missing.
+    fn file_mut(&mut self, path: &str) -> &mut Inode {
+        let ino = match self.names.get(path) {
+            Some(ino) => *ino,
+            None => {
+                let ino = self.next_ino;
+                self.next_ino += 1;
+                self.inodes.insert(ino, Inode::default());
+                self.names.insert(path.to_string(), ino);
+                ino
+            }
+        };
+        self.inodes.get_mut(&ino).expect("named inode exists")
+    }
+}
+
 pub struct SimDisk {
     name: String,
     inner: Mutex<Inner>,
@@ -245,15 +262,9 @@ impl Storage for SimDisk {
         let mut g = self.inner.lock().unwrap();
         let old = g.names.get(path).map(|i| g.inodes[i].data.len()).unwrap_or(0);
         Self::check_space(&g, data.len().saturating_sub(old))?;
-        match g.names.get(path).copied() {
-            Some(ino) => g.inodes.get_mut(&ino).expect("named inode exists").data = data.to_vec(),
-            None => {
-                let ino = g.next_ino;
-                g.next_ino += 1;
-                g.inodes.insert(ino, Inode { data: data.to_vec(), synced: Vec::new() });
-                g.names.insert(path.to_string(), ino);
-            }
-        }
+        let data_now = &mut g.file_mut(path).data;
+        data_now.clear();
+        data_now.extend_from_slice(data);
         Ok(())
     }
 
@@ -261,15 +272,7 @@ impl Storage for SimDisk {
         self.io(Op::Write, data.len()).await?;
         let mut g = self.inner.lock().unwrap();
         Self::check_space(&g, data.len())?;
-        match g.names.get(path).copied() {
-            Some(ino) => g.inodes.get_mut(&ino).expect("named inode exists").data.extend_from_slice(data),
-            None => {
-                let ino = g.next_ino;
-                g.next_ino += 1;
-                g.inodes.insert(ino, Inode { data: data.to_vec(), synced: Vec::new() });
-                g.names.insert(path.to_string(), ino);
-            }
-        }
+        g.file_mut(path).data.extend_from_slice(data);
         Ok(())
     }
 
