@@ -2,6 +2,7 @@
 //! routes records by key, aligns barriers, snapshots the operator's state and
 //! restores it; the operator only sees records, watermarks and end of input.
 
+use crate::sink::{BrokerSink, SinkEnv, TwoPhaseCommitSink};
 use crate::types::{OutRecord, Record};
 
 /// A keyed stateful operator subtask. All state lives inside and is captured
@@ -23,4 +24,12 @@ pub trait KeyedOperator: Send {
 pub trait Pipeline: Send + Sync {
     fn name(&self) -> &str;
     fn create(&self, subtask: u32, parallelism: u32) -> Box<dyn KeyedOperator>;
+    /// Creates the two-phase-commit sink of one chain subtask, called again
+    /// at every deployment (a fresh sink per attempt, restored from the
+    /// checkpoint's `SinkSnapshot` by the engine). The default is the
+    /// transactional broker producer; override it to drive your own
+    /// implementation of [`TwoPhaseCommitSink`] through the same campaigns.
+    fn sink(&self, env: SinkEnv) -> Box<dyn TwoPhaseCommitSink> {
+        Box::new(BrokerSink::new(env))
+    }
 }

@@ -85,6 +85,30 @@ pub trait TwoPhaseCommitSink: Send {
     async fn abort_lingering(&mut self, _after: Option<CheckpointId>, _upto: CheckpointId) -> Result<(), SinkError> {
         Ok(())
     }
+    /// At-least-once mode: make `records` visible now, without 2PC (called
+    /// at every barrier and whenever enough output is buffered). The default
+    /// wraps the batch in a transaction of its own and commits it at once;
+    /// a sink with a cheaper non-transactional write overrides it.
+    async fn append(&mut self, records: Vec<OutRecord>) -> Result<(), SinkError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut txn = self.begin(CheckpointId::MAX).await?;
+        self.write(&mut txn, &records).await?;
+        self.pre_commit(&mut txn).await?;
+        self.commit(&txn).await
+    }
+}
+
+/// What a sink subtask is given to reach the world: the node's network
+/// endpoint, the broker's address, the job configuration and its subtask
+/// index (which is also the output partition it writes).
+#[derive(Clone)]
+pub struct SinkEnv {
+    pub net: Arc<Net>,
+    pub broker: SocketAddr,
+    pub cfg: Arc<JobConfig>,
+    pub subtask: u32,
 }
 
 /// What the sink keeps in a checkpoint.
@@ -193,7 +217,8 @@ pub struct BrokerSink {
 pub const FLUSH_RECORDS: usize = 64;
 
 impl BrokerSink {
-    pub fn new(net: Arc<Net>, broker: SocketAddr, cfg: Arc<JobConfig>, subtask: u32) -> Self {
+    pub fn new(env: SinkEnv) -> Self {
+        let SinkEnv { net, broker, cfg, subtask } = env;
         BrokerSink { net, broker, job: cfg.job_name.clone(), subtask, partition: subtask, cfg, buffer: Vec::new() }
     }
 
@@ -330,18 +355,9 @@ impl TwoPhaseCommitSink for BrokerSink {
         }
         Ok(())
     }
-}
-
-impl BrokerSink {
-    /// Planted bug [`Mutant::NoEpochBump`]: reuse the restored open
-    /// transaction as is, without fencing its earlier writer.
-    pub fn resume_unfenced(&mut self, txn: &TxnHandle) -> TxnHandle {
-        self.buffer.clear();
-        txn.clone()
-    }
 
     /// At-least-once: append straight to the log, no transaction.
-    pub async fn plain_append(&mut self, records: Vec<OutRecord>) -> Result<(), SinkError> {
+    async fn append(&mut self, records: Vec<OutRecord>) -> Result<(), SinkError> {
         if records.is_empty() {
             return Ok(());
         }

@@ -14,7 +14,7 @@ use crate::net::{Addrs, Net};
 use crate::observe::{Event, FaultPoint, Obs};
 use crate::pipeline::{KeyedOperator, Pipeline};
 use crate::proto::{Item, Msg, Request, Response, RestorePlan};
-use crate::sink::{BrokerSink, NotifyPlan, SinkError, SinkSnapshot, TwoPhaseCommitSink, TxnBook};
+use crate::sink::{NotifyPlan, SinkEnv, SinkError, SinkSnapshot, TwoPhaseCommitSink, TxnBook};
 use crate::types::{key_to_subtask, Attempt, CheckpointId, DeliveryMode, OutRecord, TaskId};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -501,7 +501,7 @@ struct Chain {
     ended: Vec<bool>,
     eoi_done: bool,
     emitted_wm: u64,
-    sink: BrokerSink,
+    sink: Box<dyn TwoPhaseCommitSink>,
     mode: SinkMode,
     rr: usize,
     out: Vec<OutRecord>,
@@ -523,7 +523,8 @@ impl Chain {
         let mut op = pipeline.create(i, n as u32);
         let exactly_once = ctx.cfg.mode == DeliveryMode::ExactlyOnce;
         let aligned = exactly_once && !ctx.cfg.mutant_is(Mutant::SkipAlignment);
-        let mut sink = BrokerSink::new(ctx.net.clone(), ctx.addrs.broker, ctx.cfg.clone(), i);
+        let mut sink =
+            pipeline.sink(SinkEnv { net: ctx.net.clone(), broker: ctx.addrs.broker, cfg: ctx.cfg.clone(), subtask: i });
         let mut chain_state = (vec![0; n], vec![false; n], false, 0);
         let mut restored_ckpt = None;
         let mut pending_txns = Vec::new();
@@ -558,7 +559,10 @@ impl Chain {
             }
             if let Some(open) = open {
                 if ctx.cfg.mutant_is(Mutant::NoEpochBump) {
-                    book.open = Some(sink.resume_unfenced(&open));
+                    // Planted bug: reuse the restored open transaction as
+                    // is (the fresh sink buffers nothing), never fencing
+                    // its earlier writer.
+                    book.open = Some(open.clone());
                 } else {
                     sink.recover_and_abort(&open).await.map_err(|e| format!("abort restored {}: {e}", open.name))?;
                     ctx.obs.emit(Event::SinkAborted { task: TaskId::Chain(i), txn: open.name.clone() });
@@ -694,7 +698,7 @@ impl Chain {
                 if buf.len() >= crate::sink::FLUSH_RECORDS {
                     let batch = std::mem::take(buf);
                     let n = batch.len() as u64;
-                    if let Err(e) = self.sink.plain_append(batch).await {
+                    if let Err(e) = self.sink.append(batch).await {
                         self.ctx.fail(task, format!("append: {e}")).await;
                     }
                     self.ctx.obs.emit(Event::PlainAppended { task, records: n });
@@ -736,7 +740,7 @@ impl Chain {
             SinkMode::Plain(buf) => {
                 let batch = std::mem::take(buf);
                 let n = batch.len() as u64;
-                if let Err(e) = self.sink.plain_append(batch).await {
+                if let Err(e) = self.sink.append(batch).await {
                     self.ctx.fail(task, format!("append: {e}")).await;
                 }
                 if n > 0 {

@@ -4,6 +4,7 @@
 mod cli;
 mod common;
 mod coverage;
+mod custom_sink;
 mod determinism;
 mod engine_recovery;
 mod modes;
