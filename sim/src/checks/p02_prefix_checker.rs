@@ -21,10 +21,45 @@
 //! every source, see `SourceBarrier`). That is a consistent cut too, so it
 //! is a candidate from the time the covering checkpoint completed. The
 //! reference of each candidate is computed once.
+//!
+//! Cost: every set carries a fingerprint (its size and a wrapping sum of a
+//! mixing hash of each record), kept up to date as records become visible.
+//! Sets are compared record by record only when their fingerprints agree,
+//! so an observation costs O(candidates), not O(candidates x records).
 
 use super::{first_few, ms, rec, Ctx, Violation};
 use exactsim_engine::types::{CheckpointId, OutRecord};
 use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
+
+/// An order-independent summary of a set of records: equal sets have equal
+/// fingerprints; unequal ones almost never do, and a match is confirmed by
+/// a full comparison anyway.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Fingerprint {
+    len: u64,
+    sum: u64,
+}
+
+impl Fingerprint {
+    fn add(&mut self, o: &OutRecord) {
+        self.len += 1;
+        self.sum = self.sum.wrapping_add(mix(o));
+    }
+}
+
+/// splitmix64 over the record's fields.
+fn mix(o: &OutRecord) -> u64 {
+    let mut h = 0x9e37_79b9_7f4a_7c15u64;
+    for x in [o.out_id, o.key, o.value as u64, o.src] {
+        h ^= x;
+        h = h.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        h ^= h >> 31;
+    }
+    h
+}
 
 pub fn check(c: &Ctx) -> Vec<Violation> {
     let mut v = Vec::new();
@@ -40,25 +75,39 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
             cands.push((t, *ck));
         }
     }
-    // Per (partition, candidate): the expected records.
-    let mut expected: BTreeMap<(u32, CheckpointId), BTreeMap<u64, OutRecord>> = BTreeMap::new();
+    // Per candidate: its reference (by out_id), and per (partition,
+    // candidate) the fingerprint of the expected records. The expected set
+    // itself is walked only to confirm a fingerprint match, and built as a
+    // map only for a violation message.
+    let mut refs: BTreeMap<CheckpointId, Rc<BTreeMap<u64, OutRecord>>> = BTreeMap::new();
+    let mut fingerprints: BTreeMap<(u32, CheckpointId), Fingerprint> = BTreeMap::new();
     for &(_, ck) in &cands {
-        if expected.contains_key(&(0, ck)) {
+        if refs.contains_key(&ck) {
             continue;
         }
+        let r = c.reference_at(ck);
         for p in 0..n {
-            expected.insert((p, ck), BTreeMap::new());
+            fingerprints.insert((p, ck), Fingerprint::default());
         }
-        for (id, o) in c.reference_at(ck).iter() {
-            let p = c.partition_of(o.key);
-            expected.entry((p, ck)).or_default().insert(*id, o.clone());
+        for o in r.values() {
+            fingerprints.entry((c.partition_of(o.key), ck)).or_default().add(o);
         }
+        refs.insert(ck, r);
     }
-    let empty = BTreeMap::new();
-    let want_of = |p: u32, ck: CheckpointId| expected.get(&(p, ck)).unwrap_or(&empty);
+    let in_p = |p: u32| move |o: &&OutRecord| c.partition_of(o.key) == p;
+    let fp_of = |p: u32, ck: CheckpointId| fingerprints.get(&(p, ck)).copied().unwrap_or_default();
+    // Whether the expected set of (p, ck) equals `set`, fingerprint first.
+    let equals = |p: u32, ck: CheckpointId, set: &BTreeMap<u64, OutRecord>, set_fp: Fingerprint| {
+        fp_of(p, ck) == set_fp && refs[&ck].values().filter(in_p(p)).eq(set.values())
+    };
+    let want_of = |p: u32, ck: CheckpointId| -> BTreeMap<u64, OutRecord> {
+        let r = refs.get(&ck).cloned().unwrap_or_else(|| c.reference_at(ck));
+        r.values().filter(in_p(p)).map(|o| (o.out_id, o.clone())).collect()
+    };
 
     let np = (n as usize).max(c.h.final_output.len());
     let mut visible: Vec<BTreeMap<u64, OutRecord>> = vec![BTreeMap::new(); np];
+    let mut visible_fp: Vec<Fingerprint> = vec![Fingerprint::default(); np];
     let mut since: Vec<BTreeMap<u64, u64>> = vec![BTreeMap::new(); np];
     let mut last_match: Vec<Option<CheckpointId>> = vec![None; np];
     let mut bad: BTreeSet<usize> = BTreeSet::new();
@@ -73,6 +122,7 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
                 twice.push(format!("{} (first seen at {} as value {})", rec(o), ms(since[p][&o.out_id]), first.value));
             } else {
                 since[p].insert(o.out_id, obs.t_us);
+                visible_fp[p].add(o);
             }
         }
         if !twice.is_empty() {
@@ -90,7 +140,11 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
             continue;
         }
         let now: Vec<CheckpointId> = cands.iter().filter(|(t, _)| *t <= obs.t_us).map(|x| x.1).collect();
-        let best = now.iter().copied().filter(|ck| *want_of(p as u32, *ck) == visible[p]).max();
+        let best = now
+            .iter()
+            .copied()
+            .filter(|ck| equals(p as u32, *ck, &visible[p], visible_fp[p]))
+            .max();
         match (best, last_match[p]) {
             (None, _) => {
                 let latest = c.latest_completed(obs.t_us);
@@ -124,7 +178,7 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
                 ));
                 bad.insert(p);
             }
-            (Some(ck), Some(prev)) if ck < prev && want_of(p as u32, ck) != want_of(p as u32, prev) => {
+            (Some(ck), Some(prev)) if ck < prev && !equals(p as u32, prev, &want_of(p as u32, ck), fp_of(p as u32, ck)) => {
                 v.push(Violation::new(
                     "P2",
                     Some(obs.t_us),
