@@ -89,6 +89,12 @@ pub enum Event {
         ckpt: CheckpointId,
         offset: u64,
     },
+    /// A source read the last record of its partition (end of input).
+    SourceEnded {
+        attempt: Attempt,
+        source: u32,
+        offset: u64,
+    },
     BarrierAligned {
         attempt: Attempt,
         task: TaskId,

@@ -339,12 +339,20 @@ struct Source {
     ended: bool,
     last_trigger: CheckpointId,
     out: Vec<ChannelSender>,
+    uploads: Uploads,
 }
 
 impl Source {
     fn new(ctx: Ctx, offset: u64) -> Self {
         let n = ctx.cfg.parallelism as usize;
-        Source { ctx, offset, ended: false, last_trigger: 0, out: (0..n).map(|_| ChannelSender::default()).collect() }
+        Source {
+            ctx,
+            offset,
+            ended: false,
+            last_trigger: 0,
+            out: (0..n).map(|_| ChannelSender::default()).collect(),
+            uploads: Uploads::default(),
+        }
     }
 
     fn task(&self) -> TaskId {
@@ -402,6 +410,11 @@ impl Source {
                         }
                         if end {
                             self.ended = true;
+                            self.ctx.obs.emit(Event::SourceEnded {
+                                attempt: self.ctx.attempt,
+                                source: self.ctx.index,
+                                offset: self.offset,
+                            });
                             for c in self.out.iter_mut() {
                                 c.stage(Item::EndOfInput);
                             }
@@ -446,40 +459,47 @@ impl Source {
                 }
                 self.flush().await;
                 let snap = SourceSnapshot { ckpt, offset: self.offset };
-                let name = blob_name(ckpt, self.ctx.attempt, self.task());
-                let bytes = codec::encode_framed(&snap);
-                let size = bytes.len() as u64;
-                match self.ctx.put_blob(name.clone(), bytes).await {
-                    Ok(()) => {
-                        self.ctx.obs.emit(Event::SnapshotStored {
-                            attempt: self.ctx.attempt,
-                            task: self.task(),
-                            ckpt,
-                            bytes: size,
-                        });
-                        self.ctx.obs.point(FaultPoint::AfterSnapshotBeforeAck).await;
-                        self.ctx.obs.emit(Event::CheckpointAcked {
-                            attempt: self.ctx.attempt,
-                            task: self.task(),
-                            ckpt,
-                            offset: Some(self.offset),
-                        });
-                        let ack = Msg::Ack {
-                            attempt: self.ctx.attempt,
-                            ckpt,
-                            task: self.task(),
-                            blob: name,
-                            offset: Some(self.offset),
-                            finished: self.ended,
-                        };
-                        self.ctx.to_coordinator(ack).await;
-                    }
-                    Err(e) => {
-                        let d = Msg::Decline { attempt: self.ctx.attempt, ckpt, task: self.task(), reason: e };
-                        self.ctx.to_coordinator(d).await;
-                    }
-                }
+                let (offset, ended) = (Some(self.offset), self.ended);
+                let upload = upload_and_ack(self.ctx.clone(), self.task(), ckpt, codec::encode_framed(&snap), offset, ended);
+                self.uploads.spawn(upload);
             }
+        }
+    }
+}
+
+/// The asynchronous part of a snapshot: store the blob durably, then
+/// acknowledge the checkpoint (or decline it). The task goes on processing
+/// meanwhile; nothing depends on the upload but the acknowledgement.
+async fn upload_and_ack(ctx: Ctx, task: TaskId, ckpt: CheckpointId, bytes: Vec<u8>, offset: Option<u64>, finished: bool) {
+    let name = blob_name(ckpt, ctx.attempt, task);
+    let size = bytes.len() as u64;
+    match ctx.put_blob(name.clone(), bytes).await {
+        Ok(()) => {
+            ctx.obs.emit(Event::SnapshotStored { attempt: ctx.attempt, task, ckpt, bytes: size });
+            ctx.obs.point(FaultPoint::AfterSnapshotBeforeAck).await;
+            ctx.obs.emit(Event::CheckpointAcked { attempt: ctx.attempt, task, ckpt, offset });
+            ctx.to_coordinator(Msg::Ack { attempt: ctx.attempt, ckpt, task, blob: name, offset, finished }).await;
+        }
+        Err(e) => ctx.to_coordinator(Msg::Decline { attempt: ctx.attempt, ckpt, task, reason: e }).await,
+    }
+}
+
+/// Background uploads of one task. They belong to the task's attempt: when
+/// the task is dropped (its attempt replaced), they are aborted with it.
+#[derive(Default)]
+struct Uploads(Vec<madsim::task::JoinHandle<()>>);
+
+impl Uploads {
+    fn spawn(&mut self, f: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.0.retain(|h| !h.is_finished());
+        self.0.push(madsim::task::spawn(f));
+    }
+}
+
+impl Drop for Uploads {
+    fn drop(&mut self) {
+        for h in self.0.drain(..) {
+            h.abort();
         }
     }
 }
@@ -505,6 +525,7 @@ struct Chain {
     mode: SinkMode,
     rr: usize,
     out: Vec<OutRecord>,
+    uploads: Uploads,
 }
 
 impl Chain {
@@ -602,6 +623,7 @@ impl Chain {
             mode,
             rr: 0,
             out: Vec::new(),
+            uploads: Uploads::default(),
         })
     }
 
@@ -761,29 +783,8 @@ impl Chain {
             emitted_wm: self.emitted_wm,
             sink,
         };
-        let name = blob_name(ckpt, self.ctx.attempt, task);
-        let bytes = codec::encode_framed(&snap);
-        let size = bytes.len() as u64;
-        match self.ctx.put_blob(name.clone(), bytes).await {
-            Ok(()) => {
-                self.ctx.obs.emit(Event::SnapshotStored { attempt: self.ctx.attempt, task, ckpt, bytes: size });
-                self.ctx.obs.point(FaultPoint::AfterSnapshotBeforeAck).await;
-                self.ctx.obs.emit(Event::CheckpointAcked { attempt: self.ctx.attempt, task, ckpt, offset: None });
-                let ack = Msg::Ack {
-                    attempt: self.ctx.attempt,
-                    ckpt,
-                    task,
-                    blob: name,
-                    offset: None,
-                    finished: self.eoi_done,
-                };
-                self.ctx.to_coordinator(ack).await;
-            }
-            Err(e) => {
-                let d = Msg::Decline { attempt: self.ctx.attempt, ckpt, task, reason: e };
-                self.ctx.to_coordinator(d).await;
-            }
-        }
+        let upload = upload_and_ack(self.ctx.clone(), task, ckpt, codec::encode_framed(&snap), None, self.eoi_done);
+        self.uploads.spawn(upload);
     }
 
     async fn notify(&mut self, ckpt: CheckpointId) {

@@ -2,7 +2,7 @@
 //! checkpoints, recoveries, transactions, coverage cells.
 
 use crate::checks::{OutputCounts, Violation};
-use crate::history::{Ev, SimEvent};
+use crate::history::{Ev, History, SimEvent};
 use crate::world::RunResult;
 use exactsim_engine::observe::Event;
 use serde::{Deserialize, Serialize};
@@ -61,6 +61,10 @@ pub struct RunReport {
     pub parallelism: u32,
     pub checkpoint_interval_ms: u64,
     pub job_finished_ms: Option<f64>,
+    /// When the last source read its last input record (for the last time,
+    /// after any recovery): the processing rate without the final commit.
+    #[serde(default)]
+    pub input_read_ms: Option<f64>,
     pub repro: String,
     pub code_version: String,
 }
@@ -217,9 +221,22 @@ pub fn build(r: &RunResult, ctx: ReportCtx) -> RunReport {
         parallelism: r.config.parallelism,
         checkpoint_interval_ms: r.config.checkpoint_interval_ms,
         job_finished_ms: h.finished_at_us.map(|t| t as f64 / 1000.0),
+        input_read_ms: input_read_us(h).map(|t| t as f64 / 1000.0),
         repro: ctx.repro,
         code_version: ctx.code_version.to_string(),
     }
+}
+
+/// When every source had read its whole partition, in the attempt that
+/// finished reading last.
+fn input_read_us(h: &History) -> Option<u64> {
+    let mut last: std::collections::BTreeMap<u32, u64> = std::collections::BTreeMap::new();
+    for s in &h.events {
+        if let Ev::Engine(Event::SourceEnded { source, .. }) = &s.ev {
+            last.insert(*source, s.t_us);
+        }
+    }
+    (last.len() == h.input.len()).then(|| last.values().copied().max()).flatten()
 }
 
 impl RunReport {
