@@ -30,12 +30,13 @@
 use super::{first_few, ms, rec, Ctx, Violation};
 use exactsim_engine::types::{CheckpointId, OutRecord};
 use std::collections::{BTreeMap, BTreeSet};
+use std::cell::RefCell;
 use std::rc::Rc;
 
 /// An order-independent summary of a set of records: equal sets have equal
 /// fingerprints; unequal ones almost never do, and a match is confirmed by
 /// a full comparison anyway.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 struct Fingerprint {
     len: u64,
     sum: u64,
@@ -96,9 +97,22 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
     }
     let in_p = |p: u32| move |o: &&OutRecord| c.partition_of(o.key) == p;
     let fp_of = |p: u32, ck: CheckpointId| fingerprints.get(&(p, ck)).copied().unwrap_or_default();
-    // Whether the expected set of (p, ck) equals `set`, fingerprint first.
+    // Whether the expected set of (p, ck) equals `set`: fingerprint first,
+    // then record by record, once per distinct (p, ck, set) (a set that
+    // only grows has a new fingerprint whenever it changes).
+    let confirmed: RefCell<BTreeSet<(u32, CheckpointId, Fingerprint)>> = RefCell::default();
     let equals = |p: u32, ck: CheckpointId, set: &BTreeMap<u64, OutRecord>, set_fp: Fingerprint| {
-        fp_of(p, ck) == set_fp && refs[&ck].values().filter(in_p(p)).eq(set.values())
+        if fp_of(p, ck) != set_fp {
+            return false;
+        }
+        if confirmed.borrow().contains(&(p, ck, set_fp)) {
+            return true;
+        }
+        let same = refs[&ck].values().filter(in_p(p)).eq(set.values());
+        if same {
+            confirmed.borrow_mut().insert((p, ck, set_fp));
+        }
+        same
     };
     let want_of = |p: u32, ck: CheckpointId| -> BTreeMap<u64, OutRecord> {
         let r = refs.get(&ck).cloned().unwrap_or_else(|| c.reference_at(ck));
