@@ -105,7 +105,10 @@ pub fn run_campaign(c: &CampaignSpec) -> CampaignReport {
     #[allow(clippy::disallowed_methods)]
     let t0 = std::time::Instant::now();
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<(RunReport, Option<bool>, Option<ReplayFile>)>>> = Mutex::new(vec![None; total]);
+    // Per run: its report, whether it was deterministic (when checked), and
+    // its shrunk replay file (for the first failures).
+    type Slot = Option<(RunReport, Option<bool>, Option<ReplayFile>)>;
+    let results: Mutex<Vec<Slot>> = Mutex::new(vec![None; total]);
     let fails = AtomicUsize::new(0);
     std::thread::scope(|scope| {
         for _ in 0..c.jobs.max(1) {
@@ -117,7 +120,7 @@ pub fn run_campaign(c: &CampaignSpec) -> CampaignReport {
                 let (sc, seed) = &work[i];
                 let mut sp = spec(sc.clone(), *seed, c.profile.clone(), c.mode, c.mutant);
                 let out = run_one(sp.clone(), &c.profile_arg);
-                let det = if c.check_determinism && (i % 10 == 0 || out.report.verdict != "pass") {
+                let det = if c.check_determinism && (i.is_multiple_of(10) || out.report.verdict != "pass") {
                     sp.keep_chain = false;
                     let again = run_one(sp, &c.profile_arg);
                     Some(again.report.trace_hash == out.report.trace_hash)

@@ -65,7 +65,7 @@ pub fn spec(
 pub fn run_one(spec: RunSpec, profile_arg: &str) -> Outcome {
     #[allow(clippy::disallowed_methods)]
     let t0 = std::time::Instant::now();
-    execute(spec, profile_arg, code_version(), move || t0.elapsed().as_millis() as u64)
+    execute(spec, profile_arg, code_version(), move || t0.elapsed().as_micros() as u64)
 }
 
 pub mod artifacts;

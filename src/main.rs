@@ -286,7 +286,9 @@ fn main() -> ExitCode {
                 Ok(s) => s,
                 Err(e) => return usage(format!("{}: {e}", file.display())),
             };
-            let out = run_one(spec, &f.profile);
+            let mut out = run_one(spec, &f.profile);
+            // The file's explicit schedule, not the seed's, made this run.
+            out.report.repro = format!("cargo run --release -- replay {}", file.display());
             print_outcome(&out, false);
             if let Some(check) = &f.check {
                 let same = out.report.violations.iter().any(|v| &v.check == check);

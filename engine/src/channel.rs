@@ -104,7 +104,7 @@ mod tests {
             let mut sent = 0usize;
             let mut got = Vec::new();
             let mut now = 0;
-            for (op, k) in script.into_iter().chain(std::iter::repeat((3u8, 0usize)).take(2000)) {
+            for (op, k) in script.into_iter().chain(std::iter::repeat_n((3u8, 0usize), 2000)) {
                 now += 5;
                 match op {
                     0 if sent < n && !tx.window_full() => {

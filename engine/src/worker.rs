@@ -155,20 +155,18 @@ pub async fn run_worker(node: WorkerNode) {
                 let (from, msg) = net.recv_data().await;
                 let s = slots.lock().unwrap();
                 match msg {
-                    Msg::Data { attempt, from: f, to, seq, items } if to == index => {
-                        if attempt == s.attempt && addrs.worker_index(from) == Some(f) {
+                    Msg::Data { attempt, from: f, to, seq, items } if to == index
+                        && attempt == s.attempt && addrs.worker_index(from) == Some(f) => {
                             if let Some(tx) = &s.chain_tx {
                                 let _ = tx.send(ChainCtl::Data { from: f, seq, items });
                             }
                         }
-                    }
-                    Msg::DataAck { attempt, from: f, to, seq } if f == index => {
-                        if attempt == s.attempt {
+                    Msg::DataAck { attempt, from: f, to, seq } if f == index
+                        && attempt == s.attempt => {
                             if let Some(tx) = &s.source_tx {
                                 let _ = tx.send(SourceCtl::Ack { to, seq });
                             }
                         }
-                    }
                     _ => {}
                 }
             }

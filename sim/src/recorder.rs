@@ -131,11 +131,15 @@ impl Recorder {
         self.inner.lock().unwrap().hash
     }
 
-    pub fn take(&self) -> (Vec<Stamped>, Vec<u64>, BTreeMap<(String, FaultPoint), u64>, u64) {
+    /// Everything recorded: (events, hash chain, fault-point coverage, final hash).
+    pub fn take(&self) -> Recorded {
         let mut g = self.inner.lock().unwrap();
         (std::mem::take(&mut g.events), std::mem::take(&mut g.chain), std::mem::take(&mut g.coverage), g.hash)
     }
 }
+
+/// What [`Recorder::take`] hands over at the end of a run.
+pub type Recorded = (Vec<Stamped>, Vec<u64>, BTreeMap<(String, FaultPoint), u64>, u64);
 
 impl Observer for Recorder {
     fn emit(&self, node: &str, event: Event) {

@@ -52,6 +52,10 @@ pub struct RunReport {
     pub retries: u64,
     pub sim_time_ms: u64,
     pub wall_ms: u64,
+    /// Wall time of the simulation alone (engine + simulator), without the
+    /// oracles and the report; in microseconds.
+    #[serde(default)]
+    pub sim_wall_us: u64,
     pub events: u64,
     pub net_messages: u64,
     /// Fault kind x protocol phase cells hit.
@@ -108,6 +112,7 @@ pub struct ReportCtx<'a> {
     pub violations: &'a [Violation],
     pub output: OutputCounts,
     pub wall_ms: u64,
+    pub sim_wall_us: u64,
     pub repro: String,
     pub code_version: &'a str,
 }
@@ -143,13 +148,12 @@ pub fn build(r: &RunResult, ctx: ReportCtx) -> RunReport {
                 }
                 rec_start.insert(*attempt, s.t_us);
             }
-            Ev::Engine(Event::JobRunning { attempt }) => {
-                if *attempt > 1 {
+            Ev::Engine(Event::JobRunning { attempt })
+                if *attempt > 1 => {
                     if let Some(t0) = rec_start.get(attempt) {
                         rec_times.push((s.t_us - t0) as f64 / 1000.0);
                     }
                 }
-            }
             Ev::Engine(Event::TxnCommitted { .. }) => tx.committed += 1,
             Ev::Engine(Event::TxnAborted { .. }) => tx.aborted += 1,
             Ev::Engine(Event::CommitFailed { .. }) => tx.commit_failed += 1,
@@ -214,6 +218,7 @@ pub fn build(r: &RunResult, ctx: ReportCtx) -> RunReport {
         retries,
         sim_time_ms: r.sim_time_ms,
         wall_ms: ctx.wall_ms,
+        sim_wall_us: ctx.sim_wall_us,
         events: h.events.len() as u64,
         net_messages: r.net_messages,
         coverage: cells.into_iter().collect(),

@@ -27,19 +27,28 @@ pub fn repro_command(spec: &RunSpec, profile_arg: &str) -> String {
     s
 }
 
-/// `wall_ms` is measured by the caller (the harness, outside the
-/// simulation) and passed in.
-pub fn execute(spec: RunSpec, profile_arg: &str, code_version: &str, wall_ms: impl FnOnce() -> u64) -> Outcome {
+/// `wall_us` reads the harness's clock (outside the simulation): microseconds
+/// since the run began.
+pub fn execute(spec: RunSpec, profile_arg: &str, code_version: &str, wall_us: impl Fn() -> u64) -> Outcome {
     let repro = repro_command(&spec, profile_arg);
     let scenario = spec.scenario.clone();
     let result = run(spec);
+    let sim_wall_us = wall_us();
     let (mut violations, output) = check_all(&CheckInput { history: &result.history, scenario: &*scenario });
     for v in violations.iter_mut() {
         v.message = format!("(seed = {}) {}", result.history.seed, v.message);
     }
     let report = build(
         &result,
-        ReportCtx { profile: profile_arg, violations: &violations, output, wall_ms: wall_ms(), repro, code_version },
+        ReportCtx {
+            profile: profile_arg,
+            violations: &violations,
+            output,
+            wall_ms: wall_us() / 1000,
+            sim_wall_us,
+            repro,
+            code_version,
+        },
     );
     Outcome { report, result, violations }
 }
