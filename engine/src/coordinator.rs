@@ -48,7 +48,12 @@ pub enum Action {
     Point(FaultPoint),
     Emit(Event),
     Send(u32, Msg),
+    /// Delete discarded state in the background (best effort: a blob left
+    /// behind only costs space).
     DeleteBlobs(Vec<String>),
+    /// Planted bug only: delete state and wait until the store did it,
+    /// before going on to the next action.
+    DeleteBlobsNow(Vec<String>),
     /// Planted bug only: look up blobs in the store to pick a restore point.
     ListBlobsForRestore,
 }
@@ -320,7 +325,7 @@ impl Coordinator {
             // Planted bug: drop the older state before the new completion
             // record is durable.
             let old: Vec<String> = self.meta.completed.iter().flat_map(|c| c.blobs.values().cloned()).collect();
-            out.push(Action::DeleteBlobs(old));
+            out.push(Action::DeleteBlobsNow(old));
         }
         out.push(Action::Point(FaultPoint::BeforeCompletionRecord));
         let mut offsets = vec![0; self.workers as usize];
@@ -519,6 +524,10 @@ async fn execute(node: &CoordinatorNode, coord: &mut Coordinator, actions: Vec<A
                 madsim::task::spawn(async move {
                     let _ = net.call(store, Request::DeleteBlobs { names }, Duration::from_millis(500)).await;
                 });
+            }
+            Action::DeleteBlobsNow(names) => {
+                let t = Duration::from_millis(node.cfg.rpc_timeout_ms);
+                let _ = node.net.call_retry(node.addrs.store, Request::DeleteBlobs { names }, t, 3).await;
             }
             Action::ListBlobsForRestore => {
                 let t = Duration::from_millis(node.cfg.rpc_timeout_ms);
