@@ -87,14 +87,19 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
             continue;
         }
         let r = c.reference_at(ck);
-        for p in 0..n {
-            fingerprints.insert((p, ck), Fingerprint::default());
-        }
+        let mut per_p = vec![Fingerprint::default(); n as usize];
         for o in r.values() {
-            fingerprints.entry((c.partition_of(o.key), ck)).or_default().add(o);
+            per_p[c.partition_of(o.key) as usize].add(o);
+        }
+        for (p, fp) in per_p.into_iter().enumerate() {
+            fingerprints.insert((p as u32, ck), fp);
         }
         refs.insert(ck, r);
     }
+    // The same fingerprints by candidate index and partition, for the hot
+    // loop below (no map lookup per observation and candidate).
+    let cand_fps: Vec<Vec<Fingerprint>> =
+        cands.iter().map(|&(_, ck)| (0..n).map(|p| fingerprints[&(p, ck)]).collect()).collect();
     let in_p = |p: u32| move |o: &&OutRecord| c.partition_of(o.key) == p;
     let fp_of = |p: u32, ck: CheckpointId| fingerprints.get(&(p, ck)).copied().unwrap_or_default();
     // Whether the expected set of (p, ck) equals `set`: fingerprint first,
@@ -153,11 +158,13 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
             bad.insert(p);
             continue;
         }
-        let now: Vec<CheckpointId> = cands.iter().filter(|(t, _)| *t <= obs.t_us).map(|x| x.1).collect();
-        let best = now
+        let fp = visible_fp[p];
+        let best = cands
             .iter()
-            .copied()
-            .filter(|ck| equals(p as u32, *ck, &visible[p], visible_fp[p]))
+            .zip(&cand_fps)
+            .filter(|((t, _), fps)| *t <= obs.t_us && fps.get(p).copied().unwrap_or_default() == fp)
+            .map(|((_, ck), _)| *ck)
+            .filter(|ck| equals(p as u32, *ck, &visible[p], fp))
             .max();
         match (best, last_match[p]) {
             (None, _) => {
