@@ -70,7 +70,19 @@ impl Net {
     /// Fire and forget: a lost datagram is the caller's business.
     pub async fn send(&self, dst: SocketAddr, msg: &Msg) {
         let bytes = codec::encode(msg);
-        let _ = self.ep.send_to(dst, tag_of(msg), &bytes).await;
+        self.send_bytes(dst, tag_of(msg), bytes).await;
+    }
+
+    /// In simulation the encoded bytes travel as they are (`send_to` would
+    /// copy them once more); the receiver gets exactly these bytes.
+    #[cfg(madsim)]
+    async fn send_bytes(&self, dst: SocketAddr, tag: u64, bytes: Vec<u8>) {
+        let _ = self.ep.send_to_raw(dst, tag, Box::new(bytes)).await;
+    }
+
+    #[cfg(not(madsim))]
+    async fn send_bytes(&self, dst: SocketAddr, tag: u64, bytes: Vec<u8>) {
+        let _ = self.ep.send_to(dst, tag, &bytes).await;
     }
 
     /// Receive the next control message or request.
