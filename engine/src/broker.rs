@@ -74,8 +74,14 @@ struct OpenTxn {
 struct Producer {
     epoch: u64,
     open: Option<OpenTxn>,
-    /// The request that produced `epoch`, so a retry gets the same answer.
-    init_nonce: u64,
+    /// Every `InitProducer` request applied to this transactional id (by
+    /// nonce) and the epoch it produced, so a retry, however late, gets its
+    /// original answer instead of bumping the epoch again. A late retry that
+    /// bumped the epoch would fence whoever initialized the id after it
+    /// (the harness found that one: a fencing init retried behind a slow
+    /// disk aborted the live transaction that recovery had begun under the
+    /// same id).
+    init_nonces: BTreeMap<u64, u64>,
 }
 
 /// What a request does: a reply now, or a durable step then a reply.
@@ -117,8 +123,8 @@ impl BrokerState {
                 Plan::Reply(Response::Input { records: p[start..end].to_vec(), end: end == p.len() })
             }
             Request::InitProducer { txn, nonce } => {
-                if let Some(p) = self.producers.get(txn).filter(|p| p.init_nonce == *nonce) {
-                    return Plan::Reply(Response::Epoch { epoch: p.epoch }); // a retry
+                if let Some(epoch) = self.producers.get(txn).and_then(|p| p.init_nonces.get(nonce)) {
+                    return Plan::Reply(Response::Epoch { epoch: *epoch }); // a retry
                 }
                 let epoch = self.producers.get(txn).map(|p| p.epoch + 1).unwrap_or(0);
                 Plan::Log(
@@ -227,7 +233,8 @@ impl BrokerState {
             WalEntry::Init { txn, epoch, nonce, at_ms: _ } => {
                 let p = self.producers.entry(txn.clone()).or_default();
                 assert!(*epoch >= p.epoch, "epochs never go back");
-                p.init_nonce = *nonce;
+                let earlier = p.init_nonces.insert(*nonce, *epoch);
+                assert!(earlier.is_none(), "an init request is applied once");
                 let had_open = p.open.take();
                 let old_epoch = p.epoch;
                 p.epoch = *epoch;
@@ -490,4 +497,161 @@ async fn log_and_apply(st: &mut BrokerState, storage: &dyn Storage, obs: &Obs, e
 /// Write the input topic to a broker's disk before the job starts.
 pub async fn provision_input(storage: &dyn Storage, input: &[Vec<Record>]) -> std::io::Result<()> {
     write_atomic(storage, INPUT, &codec::encode_framed(&input.to_vec())).await
+}
+
+#[cfg(test)]
+mod tests {
+    //! The broker as a plain state machine: requests planned, durable steps
+    //! applied, no runtime.
+    use super::*;
+
+    fn rec(id: u64) -> OutRecord {
+        OutRecord { out_id: id, key: id, value: 1, src: id }
+    }
+
+    fn broker() -> BrokerState {
+        BrokerState::new(vec![vec![]], 2, 1_000)
+    }
+
+    /// Plan and, for a durable step, apply; returns the reply.
+    fn ask(b: &mut BrokerState, req: Request, now_ms: u64) -> Response {
+        match b.plan(&req, now_ms) {
+            Plan::Reply(r) => r,
+            Plan::Log(e, r) => {
+                b.apply(&e);
+                r
+            }
+        }
+    }
+
+    fn init(b: &mut BrokerState, txn: &str, nonce: u64) -> u64 {
+        match ask(b, Request::InitProducer { txn: txn.into(), nonce }, 0) {
+            Response::Epoch { epoch } => epoch,
+            other => panic!("init: {other:?}"),
+        }
+    }
+
+    fn append(b: &mut BrokerState, txn: &str, epoch: u64, seq: u64, ids: &[u64]) -> Response {
+        let records = ids.iter().map(|i| rec(*i)).collect();
+        ask(b, Request::Append { txn: txn.into(), epoch, partition: 0, seq, records }, 0)
+    }
+
+    fn end(b: &mut BrokerState, txn: &str, epoch: u64, commit: bool) -> Response {
+        ask(b, Request::EndTxn { txn: txn.into(), epoch, commit }, 0)
+    }
+
+    fn visible(b: &BrokerState) -> Vec<u64> {
+        b.committed_output()[0].iter().map(|o| o.out_id).collect()
+    }
+
+    #[test]
+    fn init_bumps_the_epoch_and_aborts_the_open_transaction() {
+        let mut b = broker();
+        assert_eq!(init(&mut b, "t", 1), 0);
+        assert_eq!(append(&mut b, "t", 0, 0, &[1, 2]), Response::Ok);
+        assert_eq!(b.open_count(), 1);
+        assert_eq!(init(&mut b, "t", 2), 1);
+        assert_eq!(b.open_count(), 0, "the older epoch's transaction is aborted");
+        assert_eq!(append(&mut b, "t", 0, 1, &[3]), Response::Fenced { current: 1 });
+        assert_eq!(end(&mut b, "t", 0, true), Response::Fenced { current: 1 });
+        assert!(visible(&b).is_empty(), "nothing of the fenced epoch is visible");
+    }
+
+    #[test]
+    fn a_retried_init_gets_its_answer_again_however_late() {
+        let mut b = broker();
+        assert_eq!(init(&mut b, "t", 7), 0);
+        assert_eq!(init(&mut b, "t", 7), 0, "an immediate retry");
+        assert_eq!(init(&mut b, "t", 8), 1);
+        assert_eq!(append(&mut b, "t", 1, 0, &[1]), Response::Ok);
+        // A retry of the first request, delivered after the second one: it
+        // must not bump the epoch and fence the live transaction.
+        assert_eq!(init(&mut b, "t", 7), 0);
+        assert_eq!(b.open_count(), 1);
+        assert_eq!(end(&mut b, "t", 1, true), Response::Ok);
+        assert_eq!(visible(&b), vec![1]);
+    }
+
+    #[test]
+    fn read_committed_stops_at_the_last_stable_offset() {
+        let mut b = broker();
+        let (e1, e2) = (init(&mut b, "a", 1), init(&mut b, "b", 2));
+        append(&mut b, "a", e1, 0, &[1]);
+        append(&mut b, "b", e2, 0, &[2]);
+        assert_eq!(end(&mut b, "b", e2, true), Response::Ok);
+        assert!(visible(&b).is_empty(), "b's record sits behind a's open transaction");
+        assert_eq!(b.last_stable_offset(0), 0);
+        assert_eq!(end(&mut b, "a", e1, true), Response::Ok);
+        assert_eq!(visible(&b), vec![1, 2]);
+    }
+
+    #[test]
+    fn commits_are_idempotent_and_duplicate_appends_are_dropped() {
+        let mut b = broker();
+        let e = init(&mut b, "t", 1);
+        assert_eq!(append(&mut b, "t", e, 0, &[1]), Response::Ok);
+        assert_eq!(append(&mut b, "t", e, 0, &[1]), Response::Ok, "a retried append");
+        assert_eq!(end(&mut b, "t", e, true), Response::Ok);
+        assert_eq!(end(&mut b, "t", e, true), Response::Ok, "a re-commit after recovery");
+        assert_eq!(visible(&b), vec![1], "applied once");
+        assert!(matches!(end(&mut b, "t", e, false), Response::TxnNotOpen { .. }), "no abort after commit");
+        assert!(matches!(append(&mut b, "t", e, 1, &[2]), Response::TxnNotOpen { .. }));
+    }
+
+    #[test]
+    fn aborted_records_never_become_visible() {
+        let mut b = broker();
+        let e = init(&mut b, "t", 1);
+        append(&mut b, "t", e, 0, &[1]);
+        assert_eq!(end(&mut b, "t", e, false), Response::Ok);
+        assert!(matches!(end(&mut b, "t", e, true), Response::TxnNotOpen { .. }), "no commit after abort");
+        assert!(visible(&b).is_empty());
+        assert_eq!(b.last_stable_offset(0), 2, "data and marker are decided");
+    }
+
+    #[test]
+    fn a_transaction_past_its_timeout_is_expired_and_its_producer_fenced() {
+        let mut b = broker();
+        let e = init(&mut b, "t", 1);
+        match b.plan(&Request::Append { txn: "t".into(), epoch: e, partition: 0, seq: 0, records: vec![rec(1)] }, 100) {
+            Plan::Log(entry, _) => {
+                b.apply(&entry);
+            }
+            Plan::Reply(r) => panic!("append: {r:?}"),
+        }
+        assert!(b.expired(1_099).is_empty());
+        let due = b.expired(1_100);
+        assert_eq!(due.len(), 1);
+        b.apply(&due[0]);
+        assert_eq!(b.open_count(), 0);
+        assert_eq!(end(&mut b, "t", e, true), Response::Fenced { current: e + 1 });
+        assert!(visible(&b).is_empty());
+    }
+
+    #[test]
+    fn the_wal_replays_to_the_same_state_and_a_torn_tail_is_cut() {
+        let mut b = broker();
+        let mut wal = Vec::new();
+        let reqs = vec![
+            Request::InitProducer { txn: "t".into(), nonce: 1 },
+            Request::Append { txn: "t".into(), epoch: 0, partition: 1, seq: 0, records: vec![rec(5)] },
+            Request::EndTxn { txn: "t".into(), epoch: 0, commit: true },
+        ];
+        for r in reqs {
+            if let Plan::Log(e, _) = b.plan(&r, 0) {
+                wal.extend(codec::encode_framed(&e));
+                b.apply(&e);
+            }
+        }
+        let full = wal.len();
+        wal.extend_from_slice(&codec::encode_framed(&WalEntry::Plain { partition: 0, records: vec![rec(9)] })[..5]);
+        let (entries, intact, corrupt) = parse_wal(&wal);
+        assert_eq!((entries.len(), intact, corrupt), (3, full, false));
+        let mut replayed = broker();
+        for e in &entries {
+            replayed.apply(e);
+        }
+        assert_eq!(replayed.committed_output(), b.committed_output());
+        assert_eq!(replayed.committed_output()[1], vec![rec(5)]);
+    }
 }
