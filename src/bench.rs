@@ -94,7 +94,10 @@ pub fn run(seeds: u64) -> String {
         for sc in exactsim_scenarios::all() {
             for seed in 0..3 {
                 let t1 = now();
-                let out = run_one(spec(sc.clone(), 1000 + round * 3 + seed, none.clone(), DeliveryMode::ExactlyOnce, None), "none");
+                let out = run_one(
+                    spec(sc.clone(), 1000 + round * 3 + seed, none.clone(), DeliveryMode::ExactlyOnce, None),
+                    "none",
+                );
                 all_us += t1.elapsed().as_secs_f64() * 1e6;
                 sim_us += out.report.sim_wall_us;
                 msgs += out.report.net_messages;

@@ -28,6 +28,8 @@ pub enum WalEntry {
         txn: TxnId,
         epoch: u64,
         nonce: u64,
+        /// The job attempt that initialized the id (its owner from now on).
+        attempt: u64,
         at_ms: u64,
     },
     Append {
@@ -82,6 +84,8 @@ struct Producer {
     /// disk aborted the live transaction that recovery had begun under the
     /// same id).
     init_nonces: BTreeMap<u64, u64>,
+    /// The newest job attempt that initialized this id.
+    attempt: u64,
 }
 
 /// What a request does: a reply now, or a durable step then a reply.
@@ -122,13 +126,25 @@ impl BrokerState {
                 let end = (start + *max as usize).min(p.len());
                 Plan::Reply(Response::Input { records: p[start..end].to_vec(), end: end == p.len() })
             }
-            Request::InitProducer { txn, nonce } => {
-                if let Some(epoch) = self.producers.get(txn).and_then(|p| p.init_nonces.get(nonce)) {
-                    return Plan::Reply(Response::Epoch { epoch: *epoch }); // a retry
+            Request::InitProducer { txn, nonce, attempt } => {
+                if let Some(p) = self.producers.get(txn) {
+                    if let Some(epoch) = p.init_nonces.get(nonce) {
+                        return Plan::Reply(Response::Epoch { epoch: *epoch }); // a retry
+                    }
+                    if *attempt < p.attempt {
+                        // A zombie of an older attempt: it is fenced already.
+                        return Plan::Reply(Response::Fenced { current: p.epoch });
+                    }
+                    if *attempt == p.attempt && p.open.is_some() {
+                        // This attempt's own live transaction: a late
+                        // fencing request of the same attempt must not
+                        // abort it. Older writers are fenced already.
+                        return Plan::Reply(Response::Epoch { epoch: p.epoch });
+                    }
                 }
                 let epoch = self.producers.get(txn).map(|p| p.epoch + 1).unwrap_or(0);
                 Plan::Log(
-                    WalEntry::Init { txn: txn.clone(), epoch, nonce: *nonce, at_ms: now_ms },
+                    WalEntry::Init { txn: txn.clone(), epoch, nonce: *nonce, attempt: *attempt, at_ms: now_ms },
                     Response::Epoch { epoch },
                 )
             }
@@ -230,9 +246,11 @@ impl BrokerState {
     /// Apply a durable step. Returns the history events it causes.
     pub fn apply(&mut self, e: &WalEntry) -> Vec<Event> {
         match e {
-            WalEntry::Init { txn, epoch, nonce, at_ms: _ } => {
+            WalEntry::Init { txn, epoch, nonce, attempt, at_ms: _ } => {
                 let p = self.producers.entry(txn.clone()).or_default();
                 assert!(*epoch >= p.epoch, "epochs never go back");
+                assert!(*attempt >= p.attempt, "owners never go back");
+                p.attempt = *attempt;
                 let earlier = p.init_nonces.insert(*nonce, *epoch);
                 assert!(earlier.is_none(), "an init request is applied once");
                 let had_open = p.open.take();
@@ -525,7 +543,11 @@ mod tests {
     }
 
     fn init(b: &mut BrokerState, txn: &str, nonce: u64) -> u64 {
-        match ask(b, Request::InitProducer { txn: txn.into(), nonce }, 0) {
+        init_in(b, txn, nonce, 1)
+    }
+
+    fn init_in(b: &mut BrokerState, txn: &str, nonce: u64, attempt: u64) -> u64 {
+        match ask(b, Request::InitProducer { txn: txn.into(), nonce, attempt }, 0) {
             Response::Epoch { epoch } => epoch,
             other => panic!("init: {other:?}"),
         }
@@ -550,7 +572,7 @@ mod tests {
         assert_eq!(init(&mut b, "t", 1), 0);
         assert_eq!(append(&mut b, "t", 0, 0, &[1, 2]), Response::Ok);
         assert_eq!(b.open_count(), 1);
-        assert_eq!(init(&mut b, "t", 2), 1);
+        assert_eq!(init_in(&mut b, "t", 2, 2), 1, "a newer attempt fences");
         assert_eq!(b.open_count(), 0, "the older epoch's transaction is aborted");
         assert_eq!(append(&mut b, "t", 0, 1, &[3]), Response::Fenced { current: 1 });
         assert_eq!(end(&mut b, "t", 0, true), Response::Fenced { current: 1 });
@@ -570,6 +592,31 @@ mod tests {
         assert_eq!(b.open_count(), 1);
         assert_eq!(end(&mut b, "t", 1, true), Response::Ok);
         assert_eq!(visible(&b), vec![1]);
+    }
+
+    #[test]
+    fn a_late_fencing_init_never_aborts_a_newer_or_its_own_attempts_transaction() {
+        let mut b = broker();
+        // Attempt 1 writes; attempt 2 recovers: fences the id, then begins
+        // its own transaction under it.
+        let e1 = init_in(&mut b, "t", 1, 1);
+        append(&mut b, "t", e1, 0, &[1]);
+        let fence = init_in(&mut b, "t", 2, 2);
+        assert_eq!(fence, e1 + 1);
+        assert_eq!(b.open_count(), 0, "attempt 1's transaction is aborted");
+        let e2 = init_in(&mut b, "t", 3, 2);
+        assert_eq!(append(&mut b, "t", e2, 0, &[2]), Response::Ok);
+        // Late: another fencing request of attempt 2 (a recovery try that
+        // timed out), and an init of attempt 1 (a zombie).
+        assert_eq!(init_in(&mut b, "t", 4, 2), e2, "no bump over our own open transaction");
+        assert_eq!(
+            ask(&mut b, Request::InitProducer { txn: "t".into(), nonce: 5, attempt: 1 }, 0),
+            Response::Fenced { current: e2 }
+        );
+        assert_eq!(end(&mut b, "t", e2, true), Response::Ok);
+        assert_eq!(visible(&b), vec![2]);
+        // With nothing open, the same attempt may begin afresh.
+        assert_eq!(init_in(&mut b, "t", 6, 2), e2 + 1);
     }
 
     #[test]
@@ -633,7 +680,7 @@ mod tests {
         let mut b = broker();
         let mut wal = Vec::new();
         let reqs = vec![
-            Request::InitProducer { txn: "t".into(), nonce: 1 },
+            Request::InitProducer { txn: "t".into(), nonce: 1, attempt: 1 },
             Request::Append { txn: "t".into(), epoch: 0, partition: 1, seq: 0, records: vec![rec(5)] },
             Request::EndTxn { txn: "t".into(), epoch: 0, commit: true },
         ];

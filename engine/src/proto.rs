@@ -119,9 +119,14 @@ pub enum Request {
     // broker: output side
     /// `nonce` identifies this request: a retried or duplicated init with
     /// the same nonce returns the same epoch instead of bumping it again.
+    /// `attempt` is the job attempt of the sender: an init never fences a
+    /// transaction opened by a newer attempt, nor the open transaction of
+    /// its own attempt (a late fencing request must not abort the live
+    /// transaction recovery began under the same id).
     InitProducer {
         txn: TxnId,
         nonce: u64,
+        attempt: u64,
     },
     Append {
         txn: TxnId,

@@ -109,6 +109,9 @@ pub struct SinkEnv {
     pub broker: SocketAddr,
     pub cfg: Arc<JobConfig>,
     pub subtask: u32,
+    /// The job attempt this sink belongs to (strictly increasing across
+    /// recoveries): a fencing token for the external system.
+    pub attempt: u64,
 }
 
 /// What the sink keeps in a checkpoint.
@@ -211,6 +214,7 @@ pub struct BrokerSink {
     pub subtask: u32,
     pub partition: u32,
     pub cfg: Arc<JobConfig>,
+    pub attempt: u64,
     buffer: Vec<OutRecord>,
 }
 
@@ -218,8 +222,17 @@ pub const FLUSH_RECORDS: usize = 64;
 
 impl BrokerSink {
     pub fn new(env: SinkEnv) -> Self {
-        let SinkEnv { net, broker, cfg, subtask } = env;
-        BrokerSink { net, broker, job: cfg.job_name.clone(), subtask, partition: subtask, cfg, buffer: Vec::new() }
+        let SinkEnv { net, broker, cfg, subtask, attempt } = env;
+        BrokerSink {
+            net,
+            broker,
+            job: cfg.job_name.clone(),
+            subtask,
+            partition: subtask,
+            cfg,
+            attempt,
+            buffer: Vec::new(),
+        }
     }
 
     pub fn prefix(&self) -> String {
@@ -237,7 +250,7 @@ impl BrokerSink {
 
     async fn init(&self, name: &str) -> Result<u64, SinkError> {
         let nonce: u64 = madsim::rand::random::<u64>() | 1;
-        match self.call(Request::InitProducer { txn: name.to_string(), nonce }).await? {
+        match self.call(Request::InitProducer { txn: name.to_string(), nonce, attempt: self.attempt }).await? {
             Response::Epoch { epoch } => Ok(epoch),
             other => Err(SinkError::Transient(format!("init {name}: {other:?}"))),
         }

@@ -155,18 +155,18 @@ pub async fn run_worker(node: WorkerNode) {
                 let (from, msg) = net.recv_data().await;
                 let s = slots.lock().unwrap();
                 match msg {
-                    Msg::Data { attempt, from: f, to, seq, items } if to == index
-                        && attempt == s.attempt && addrs.worker_index(from) == Some(f) => {
-                            if let Some(tx) = &s.chain_tx {
-                                let _ = tx.send(ChainCtl::Data { from: f, seq, items });
-                            }
+                    Msg::Data { attempt, from: f, to, seq, items }
+                        if to == index && attempt == s.attempt && addrs.worker_index(from) == Some(f) =>
+                    {
+                        if let Some(tx) = &s.chain_tx {
+                            let _ = tx.send(ChainCtl::Data { from: f, seq, items });
                         }
-                    Msg::DataAck { attempt, from: f, to, seq } if f == index
-                        && attempt == s.attempt => {
-                            if let Some(tx) = &s.source_tx {
-                                let _ = tx.send(SourceCtl::Ack { to, seq });
-                            }
+                    }
+                    Msg::DataAck { attempt, from: f, to, seq } if f == index && attempt == s.attempt => {
+                        if let Some(tx) = &s.source_tx {
+                            let _ = tx.send(SourceCtl::Ack { to, seq });
                         }
+                    }
                     _ => {}
                 }
             }
@@ -458,7 +458,8 @@ impl Source {
                 self.flush().await;
                 let snap = SourceSnapshot { ckpt, offset: self.offset };
                 let (offset, ended) = (Some(self.offset), self.ended);
-                let upload = upload_and_ack(self.ctx.clone(), self.task(), ckpt, codec::encode_framed(&snap), offset, ended);
+                let upload =
+                    upload_and_ack(self.ctx.clone(), self.task(), ckpt, codec::encode_framed(&snap), offset, ended);
                 self.uploads.spawn(upload);
             }
         }
@@ -468,7 +469,14 @@ impl Source {
 /// The asynchronous part of a snapshot: store the blob durably, then
 /// acknowledge the checkpoint (or decline it). The task goes on processing
 /// meanwhile; nothing depends on the upload but the acknowledgement.
-async fn upload_and_ack(ctx: Ctx, task: TaskId, ckpt: CheckpointId, bytes: Vec<u8>, offset: Option<u64>, finished: bool) {
+async fn upload_and_ack(
+    ctx: Ctx,
+    task: TaskId,
+    ckpt: CheckpointId,
+    bytes: Vec<u8>,
+    offset: Option<u64>,
+    finished: bool,
+) {
     let name = blob_name(ckpt, ctx.attempt, task);
     let size = bytes.len() as u64;
     match ctx.put_blob(name.clone(), bytes).await {
@@ -542,8 +550,13 @@ impl Chain {
         let mut op = pipeline.create(i, n as u32);
         let exactly_once = ctx.cfg.mode == DeliveryMode::ExactlyOnce;
         let aligned = exactly_once && !ctx.cfg.mutant_is(Mutant::SkipAlignment);
-        let mut sink =
-            pipeline.sink(SinkEnv { net: ctx.net.clone(), broker: ctx.addrs.broker, cfg: ctx.cfg.clone(), subtask: i });
+        let mut sink = pipeline.sink(SinkEnv {
+            net: ctx.net.clone(),
+            broker: ctx.addrs.broker,
+            cfg: ctx.cfg.clone(),
+            subtask: i,
+            attempt: ctx.attempt,
+        });
         let mut chain_state = (vec![0; n], vec![false; n], false, 0);
         let mut restored_ckpt = None;
         let mut pending_txns = Vec::new();

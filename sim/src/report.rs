@@ -148,12 +148,11 @@ pub fn build(r: &RunResult, ctx: ReportCtx) -> RunReport {
                 }
                 rec_start.insert(*attempt, s.t_us);
             }
-            Ev::Engine(Event::JobRunning { attempt })
-                if *attempt > 1 => {
-                    if let Some(t0) = rec_start.get(attempt) {
-                        rec_times.push((s.t_us - t0) as f64 / 1000.0);
-                    }
+            Ev::Engine(Event::JobRunning { attempt }) if *attempt > 1 => {
+                if let Some(t0) = rec_start.get(attempt) {
+                    rec_times.push((s.t_us - t0) as f64 / 1000.0);
                 }
+            }
             Ev::Engine(Event::TxnCommitted { .. }) => tx.committed += 1,
             Ev::Engine(Event::TxnAborted { .. }) => tx.aborted += 1,
             Ev::Engine(Event::CommitFailed { .. }) => tx.commit_failed += 1,

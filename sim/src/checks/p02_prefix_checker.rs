@@ -29,8 +29,8 @@
 
 use super::{first_few, ms, rec, Ctx, Violation};
 use exactsim_engine::types::{CheckpointId, OutRecord};
-use std::collections::{BTreeMap, BTreeSet};
 use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 /// An order-independent summary of a set of records: equal sets have equal
@@ -199,7 +199,9 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
                 ));
                 bad.insert(p);
             }
-            (Some(ck), Some(prev)) if ck < prev && !equals(p as u32, prev, &want_of(p as u32, ck), fp_of(p as u32, ck)) => {
+            (Some(ck), Some(prev))
+                if ck < prev && !equals(p as u32, prev, &want_of(p as u32, ck), fp_of(p as u32, ck)) =>
+            {
                 v.push(Violation::new(
                     "P2",
                     Some(obs.t_us),
