@@ -388,16 +388,41 @@ pub fn parse_wal(bytes: &[u8]) -> (Vec<WalEntry>, usize, bool) {
 
 /// Read a file, re-reading until two reads agree: a corrupted read is
 /// transient, a torn tail is not.
+/// Read a file until three reads in a row return the same bytes. Reads may
+/// return transiently corrupted bytes (a flipped byte); two corrupted reads
+/// can agree by chance (the harness saw it happen: a WAL cut short at an
+/// entry that read corrupted twice the same way), three practically never.
 pub async fn read_stable(storage: &dyn Storage, path: &str) -> std::io::Result<Vec<u8>> {
     let mut last = storage.read(path).await?;
-    for _ in 0..8 {
+    let mut agreeing = 1;
+    for _ in 0..16 {
         let again = storage.read(path).await?;
         if again == last {
-            return Ok(last);
+            agreeing += 1;
+            if agreeing == 3 {
+                return Ok(last);
+            }
+        } else {
+            agreeing = 1;
+            last = again;
         }
-        last = again;
     }
     Err(std::io::Error::other(format!("{path}: reads never agree")))
+}
+
+/// Read the write-ahead log and parse it. A checksum mismatch is a
+/// corrupted read, never a torn write (a torn append leaves a truncated last
+/// frame), so the log is read again; a log that never parses clean is fatal
+/// (the broker restarts and tries again) instead of being cut short.
+async fn read_wal(storage: &dyn Storage) -> std::io::Result<(Vec<u8>, Vec<WalEntry>, usize)> {
+    for _ in 0..8 {
+        let wal = read_stable(storage, WAL).await?;
+        let (entries, good, corrupt) = parse_wal(&wal);
+        if !corrupt {
+            return Ok((wal, entries, good));
+        }
+    }
+    Err(std::io::Error::other(format!("{WAL}: checksum mismatch on every read")))
 }
 
 pub struct BrokerNode {
@@ -418,16 +443,15 @@ pub async fn recover(
     let input_bytes = read_stable(storage, INPUT).await.map_err(|e| format!("read input: {e}"))?;
     let input: Vec<Vec<Record>> = codec::decode_framed(&input_bytes).map_err(|e| format!("input topic: {e}"))?;
     let mut state = BrokerState::new(input, output_partitions, txn_timeout_ms);
-    let wal = match read_stable(storage, WAL).await {
-        Ok(b) => b,
+    let (wal, entries, good) = match read_wal(storage).await {
+        Ok(w) => w,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             // Create the log durably (its name too) before the first append.
             write_atomic(storage, WAL, &[]).await.map_err(|e| format!("create wal: {e}"))?;
-            Vec::new()
+            (Vec::new(), Vec::new(), 0)
         }
         Err(e) => return Err(format!("read wal: {e}")),
     };
-    let (entries, good, _bad) = parse_wal(&wal);
     for e in &entries {
         for ev in state.apply(e) {
             if let Event::TxnCommitted { txn, epoch, out } = ev {

@@ -11,7 +11,7 @@ fn every_fault_kind_lands() {
     let mut total: BTreeMap<String, u64> = BTreeMap::new();
     let mut points: BTreeMap<String, u64> = BTreeMap::new();
     for (profile, seeds) in
-        [("disk", 0..6u64), ("partition", 0..4), ("slow-disk", 0..3), ("crash", 0..6), ("chaos", 0..6)]
+        [("disk", 0..16u64), ("partition", 0..4), ("slow-disk", 0..3), ("crash", 0..12), ("chaos", 0..6)]
     {
         for seed in seeds {
             let out = go(make("word_count", seed, profile, DeliveryMode::ExactlyOnce, None), profile);
