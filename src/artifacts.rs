@@ -31,17 +31,26 @@ pub fn trace_text(out: &Outcome) -> String {
     s
 }
 
-pub fn write_failure(dir: &Path, out: &Outcome, replay: Option<&ReplayFile>) {
+/// Write one file, naming it in the error.
+pub fn write(path: &Path, contents: &str) -> Result<(), String> {
+    std::fs::write(path, contents).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// Create a directory (and its parents), naming it in the error.
+pub fn create_dir(path: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(path).map_err(|e| format!("cannot create {}: {e}", path.display()))
+}
+
+/// A failing seed's artifacts under `dir/<scenario>-<seed>/`.
+pub fn write_failure(dir: &Path, out: &Outcome, replay: Option<&ReplayFile>) -> Result<(), String> {
     let base = dir.join(format!("{}-{}", out.report.scenario, out.report.seed));
-    let _ = std::fs::create_dir_all(&base);
-    let _ = std::fs::write(base.join("report.json"), serde_json::to_string_pretty(&out.report).unwrap());
-    let _ = std::fs::write(base.join("trace.jsonl"), trace_text(out));
+    create_dir(&base)?;
+    write(&base.join("report.json"), &serde_json::to_string_pretty(&out.report).unwrap())?;
+    write(&base.join("trace.jsonl"), &trace_text(out))?;
     let title = format!("{} seed {} {}", out.report.scenario, out.report.seed, out.report.profile);
-    let _ = std::fs::write(
-        base.join("timeline.html"),
-        crate::timeline::render(&out.result.history, &out.report.violations, &title),
-    );
+    write(&base.join("timeline.html"), &crate::timeline::render(&out.result.history, &out.report.violations, &title))?;
     if let Some(r) = replay {
-        let _ = std::fs::write(base.join("replay.json"), r.to_json());
+        write(&base.join("replay.json"), &r.to_json())?;
     }
+    Ok(())
 }

@@ -81,6 +81,11 @@ pub struct CampaignReport {
     pub runs: Vec<RunEntry>,
     #[serde(skip)]
     pub failures: Vec<RunReport>,
+    /// Reports or artifacts that could not be written (a full disk, a
+    /// missing permission): the campaign's verdict stands, but the caller
+    /// must say so and exit 2.
+    #[serde(skip)]
+    pub write_errors: Vec<String>,
 }
 
 /// The seeds of this shard.
@@ -110,6 +115,7 @@ pub fn run_campaign(c: &CampaignSpec) -> CampaignReport {
     type Slot = Option<(RunReport, Option<bool>, Option<ReplayFile>)>;
     let results: Mutex<Vec<Slot>> = Mutex::new(vec![None; total]);
     let fails = AtomicUsize::new(0);
+    let write_errors: Mutex<Vec<String>> = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for _ in 0..c.jobs.max(1) {
             scope.spawn(|| loop {
@@ -133,7 +139,9 @@ pub fn run_campaign(c: &CampaignSpec) -> CampaignReport {
                 }
                 if let Some(dir) = &c.report_dir {
                     if out.report.verdict != "pass" {
-                        crate::artifacts::write_failure(dir, &out, replay.as_ref());
+                        if let Err(e) = crate::artifacts::write_failure(dir, &out, replay.as_ref()) {
+                            write_errors.lock().unwrap().push(e);
+                        }
                     }
                 }
                 results.lock().unwrap()[i] = Some((out.report, det, replay));
@@ -167,6 +175,7 @@ pub fn run_campaign(c: &CampaignSpec) -> CampaignReport {
         determinism_failures: 0,
         runs: Vec::new(),
         failures: Vec::new(),
+        write_errors: Vec::new(),
     };
     for (r, det, _) in results {
         let s = rep.scenarios.entry(r.scenario.clone()).or_default();
@@ -206,24 +215,35 @@ pub fn run_campaign(c: &CampaignSpec) -> CampaignReport {
     if !rep.failures.is_empty() || rep.determinism_failures > 0 {
         rep.verdict = "fail".into();
     }
+    rep.write_errors = write_errors.into_inner().unwrap();
     if let Some(dir) = &c.report_dir {
-        let _ = std::fs::create_dir_all(dir);
-        let _ = std::fs::write(dir.join("campaign.json"), serde_json::to_string_pretty(&rep).unwrap());
+        let written = crate::artifacts::create_dir(dir).and_then(|()| {
+            crate::artifacts::write(&dir.join("campaign.json"), &serde_json::to_string_pretty(&rep).unwrap())
+        });
+        if let Err(e) = written {
+            rep.write_errors.push(e);
+        }
         // Shrunk schedules for the first few failures.
         for f in rep.failures.iter().take(SHRINK_FAILURES) {
             let Some(sc) = c.scenarios.iter().find(|s| s.name() == f.scenario) else { continue };
             let sp = spec(sc.clone(), f.seed, c.profile.clone(), c.mode, c.mutant);
             if let Ok(r) = crate::replay::shrink(sp, &c.profile_arg, SHRINK_RUNS) {
                 let path = dir.join(format!("{}-{}", f.scenario, f.seed)).join("replay.min.json");
-                let _ = std::fs::write(path, r.file.to_json());
+                if let Err(e) = crate::artifacts::write(&path, &r.file.to_json()) {
+                    rep.write_errors.push(e);
+                }
             }
         }
     }
     if let Some(j) = &c.junit {
-        if let Some(p) = j.parent() {
-            let _ = std::fs::create_dir_all(p);
+        let written = match j.parent().filter(|p| !p.as_os_str().is_empty()) {
+            Some(p) => crate::artifacts::create_dir(p),
+            None => Ok(()),
         }
-        let _ = std::fs::write(j, crate::junit::render(&rep));
+        .and_then(|()| crate::artifacts::write(j, &crate::junit::render(&rep)));
+        if let Err(e) = written {
+            rep.write_errors.push(e);
+        }
     }
     rep
 }

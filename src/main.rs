@@ -264,6 +264,13 @@ fn main() -> ExitCode {
                 Ok(s) => s,
                 Err(e) => return usage(e),
             };
+            // Fail fast on report paths that cannot be written, before the
+            // campaign spends its time.
+            if let Some(dir) = &spec.report_dir {
+                if let Err(e) = artifacts::create_dir(dir) {
+                    return usage(e);
+                }
+            }
             let rep = run_campaign(&spec);
             if json {
                 println!("{}", serde_json::to_string_pretty(&rep).unwrap());
@@ -274,6 +281,10 @@ fn main() -> ExitCode {
                     println!("FAIL {} seed {}: {} {}", f.scenario, f.seed, v.check, v.message);
                     println!("  reproduce: {}", f.repro);
                 }
+            }
+            if let Some(e) = rep.write_errors.first() {
+                // The results are printed above; the files are not all there.
+                return usage(format!("{e} ({} report file(s) not written)", rep.write_errors.len()));
             }
             ExitCode::from(if rep.verdict == "pass" { 0 } else { 1 })
         }

@@ -135,3 +135,22 @@ fn canary_fails_with_exit_code_1() {
         "{out}"
     );
 }
+
+/// Outputs that cannot be written (a full disk: `/dev/full`; a path under a
+/// file) are a one-line error and exit code 2, and the results themselves
+/// are still printed.
+#[test]
+fn unwritable_outputs_are_usage_errors() {
+    if !std::path::Path::new("/dev/full").exists() {
+        return; // not Linux: nothing to simulate a full disk with
+    }
+    let run = ["run", "--scenario", "word_count", "--seed", "1", "--profile", "none"];
+    assert_usage_error(&[&run[..], &["--trace", "/dev/full"]].concat(), "No space left on device");
+    assert_usage_error(&[&run[..], &["--timeline", "/dev/full"]].concat(), "No space left on device");
+    let camp = ["campaign", "--scenario", "word_count", "--seeds", "1", "--profile", "none"];
+    assert_usage_error(&[&camp[..], &["--report", "/dev/full/r"]].concat(), "cannot create /dev/full/r");
+    let (code, out, err) = exactsim(&[&camp[..], &["--junit", "/dev/full"]].concat());
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("cannot write /dev/full") && err.lines().count() == 1, "{err}");
+    assert!(out.contains("verdict=pass"), "the results are printed all the same: {out}");
+}

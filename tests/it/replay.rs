@@ -12,7 +12,9 @@ fn shrink_then_replay_reproduces_the_same_check() {
     // depends on the code; `mutants` guarantees one within its budget).
     let mutant = Some(Mutant::NoRecommitOnRecovery);
     let seed = (0..80)
-        .find(|s| go(make("word_count", *s, "chaos", DeliveryMode::ExactlyOnce, mutant), "chaos").report.verdict == "fail")
+        .find(|s| {
+            go(make("word_count", *s, "chaos", DeliveryMode::ExactlyOnce, mutant), "chaos").report.verdict == "fail"
+        })
         .expect("the mutant fails some seed within 80");
     let spec = make("word_count", seed, "chaos", DeliveryMode::ExactlyOnce, mutant);
     let r = match shrink(spec, "chaos", 200) {
