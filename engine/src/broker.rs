@@ -132,14 +132,9 @@ impl BrokerState {
                         return Plan::Reply(Response::Epoch { epoch: *epoch }); // a retry
                     }
                     if *attempt < p.attempt {
-                        // A zombie of an older attempt: it is fenced already.
+                        // A zombie of an older attempt: it is fenced already,
+                        // and must not fence the newer attempt's writer.
                         return Plan::Reply(Response::Fenced { current: p.epoch });
-                    }
-                    if *attempt == p.attempt && p.open.is_some() {
-                        // This attempt's own live transaction: a late
-                        // fencing request of the same attempt must not
-                        // abort it. Older writers are fenced already.
-                        return Plan::Reply(Response::Epoch { epoch: p.epoch });
                     }
                 }
                 let epoch = self.producers.get(txn).map(|p| p.epoch + 1).unwrap_or(0);
@@ -619,28 +614,39 @@ mod tests {
     }
 
     #[test]
-    fn a_late_fencing_init_never_aborts_a_newer_or_its_own_attempts_transaction() {
+    fn late_fencing_never_aborts_the_transaction_begun_after_it() {
         let mut b = broker();
-        // Attempt 1 writes; attempt 2 recovers: fences the id, then begins
-        // its own transaction under it.
+        // Attempt 1 writes; attempt 2 recovers: fences the id (request 2),
+        // then begins its own transaction under it (request 3).
         let e1 = init_in(&mut b, "t", 1, 1);
         append(&mut b, "t", e1, 0, &[1]);
-        let fence = init_in(&mut b, "t", 2, 2);
-        assert_eq!(fence, e1 + 1);
+        assert_eq!(init_in(&mut b, "t", 2, 2), e1 + 1);
         assert_eq!(b.open_count(), 0, "attempt 1's transaction is aborted");
         let e2 = init_in(&mut b, "t", 3, 2);
         assert_eq!(append(&mut b, "t", e2, 0, &[2]), Response::Ok);
-        // Late: another fencing request of attempt 2 (a recovery try that
-        // timed out), and an init of attempt 1 (a zombie).
-        assert_eq!(init_in(&mut b, "t", 4, 2), e2, "no bump over our own open transaction");
-        assert_eq!(
-            ask(&mut b, Request::InitProducer { txn: "t".into(), nonce: 5, attempt: 1 }, 0),
-            Response::Fenced { current: e2 }
-        );
+        // Late: the fencing request again (a recovery try that timed out
+        // sends the same request id), and an init of attempt 1 (a zombie).
+        assert_eq!(init_in(&mut b, "t", 2, 2), e1 + 1, "the fence was applied once");
+        let zombie = ask(&mut b, Request::InitProducer { txn: "t".into(), nonce: 5, attempt: 1 }, 0);
+        assert_eq!(zombie, Response::Fenced { current: e2 });
+        assert_eq!(b.open_count(), 1, "the live transaction survives both");
         assert_eq!(end(&mut b, "t", e2, true), Response::Ok);
         assert_eq!(visible(&b), vec![2]);
-        // With nothing open, the same attempt may begin afresh.
-        assert_eq!(init_in(&mut b, "t", 6, 2), e2 + 1);
+    }
+
+    #[test]
+    fn a_restarted_process_of_the_same_attempt_fences_its_predecessor() {
+        let mut b = broker();
+        let e1 = init_in(&mut b, "t", 1, 2);
+        append(&mut b, "t", e1, 0, &[1]);
+        // The worker restarted while still in attempt 2: its begin is a new
+        // producer session and aborts what the dead process left open.
+        let e2 = init_in(&mut b, "t", 9, 2);
+        assert_eq!(e2, e1 + 1);
+        assert_eq!(b.open_count(), 0);
+        assert_eq!(append(&mut b, "t", e2, 0, &[2]), Response::Ok);
+        assert_eq!(end(&mut b, "t", e2, true), Response::Ok);
+        assert_eq!(visible(&b), vec![2], "nothing of the dead process is visible");
     }
 
     #[test]

@@ -119,10 +119,9 @@ pub enum Request {
     // broker: output side
     /// `nonce` identifies this request: a retried or duplicated init with
     /// the same nonce returns the same epoch instead of bumping it again.
-    /// `attempt` is the job attempt of the sender: an init never fences a
-    /// transaction opened by a newer attempt, nor the open transaction of
-    /// its own attempt (a late fencing request must not abort the live
-    /// transaction recovery began under the same id).
+    /// `attempt` is the job attempt of the sender: an init from an older
+    /// attempt than the id's last initializer is refused (`Fenced`), so a
+    /// zombie's late request never fences the newer attempt's transaction.
     InitProducer {
         txn: TxnId,
         nonce: u64,

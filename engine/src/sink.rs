@@ -112,6 +112,8 @@ pub struct SinkEnv {
     /// The job attempt this sink belongs to (strictly increasing across
     /// recoveries): a fencing token for the external system.
     pub attempt: u64,
+    /// The worker process's incarnation (random, new at every restart).
+    pub incarnation: u64,
 }
 
 /// What the sink keeps in a checkpoint.
@@ -215,14 +217,39 @@ pub struct BrokerSink {
     pub partition: u32,
     pub cfg: Arc<JobConfig>,
     pub attempt: u64,
+    pub incarnation: u64,
     buffer: Vec<OutRecord>,
+}
+
+/// Why the sink initializes a transactional id.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum InitFor {
+    /// To write a new transaction under it: a fresh producer session.
+    Begin,
+    /// Only to fence older writers of it. The request id is the same for
+    /// every fencing of this name by this process in this attempt, so a
+    /// fencing request that arrives late (from a recovery try that timed
+    /// out) is a retry the broker already applied, not a new init that
+    /// would fence the transaction recovery has begun since.
+    Fence,
 }
 
 pub const FLUSH_RECORDS: usize = 64;
 
+/// The request id of every fencing init of `name` by one process in one
+/// attempt (FNV-1a; even, so it never equals a begin's odd random nonce).
+fn fence_nonce(attempt: u64, incarnation: u64, name: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in attempt.to_le_bytes().iter().chain(incarnation.to_le_bytes().iter()).chain(name.as_bytes()) {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h & !1
+}
+
 impl BrokerSink {
     pub fn new(env: SinkEnv) -> Self {
-        let SinkEnv { net, broker, cfg, subtask, attempt } = env;
+        let SinkEnv { net, broker, cfg, subtask, attempt, incarnation } = env;
         BrokerSink {
             net,
             broker,
@@ -231,6 +258,7 @@ impl BrokerSink {
             partition: subtask,
             cfg,
             attempt,
+            incarnation,
             buffer: Vec::new(),
         }
     }
@@ -248,8 +276,11 @@ impl BrokerSink {
         }
     }
 
-    async fn init(&self, name: &str) -> Result<u64, SinkError> {
-        let nonce: u64 = madsim::rand::random::<u64>() | 1;
+    async fn init(&self, name: &str, why: InitFor) -> Result<u64, SinkError> {
+        let nonce = match why {
+            InitFor::Begin => madsim::rand::random::<u64>() | 1,
+            InitFor::Fence => fence_nonce(self.attempt, self.incarnation, name),
+        };
         match self.call(Request::InitProducer { txn: name.to_string(), nonce, attempt: self.attempt }).await? {
             Response::Epoch { epoch } => Ok(epoch),
             other => Err(SinkError::Transient(format!("init {name}: {other:?}"))),
@@ -297,7 +328,7 @@ impl BrokerSink {
 impl TwoPhaseCommitSink for BrokerSink {
     async fn begin(&mut self, hint: CheckpointId) -> Result<TxnHandle, SinkError> {
         let name = format!("{}{}", self.prefix(), hint);
-        let epoch = self.init(&name).await?;
+        let epoch = self.init(&name, InitFor::Begin).await?;
         self.buffer.clear();
         Ok(TxnHandle { name, epoch, records: 0, seq: 0 })
     }
@@ -342,7 +373,7 @@ impl TwoPhaseCommitSink for BrokerSink {
         if self.cfg.mutant_is(Mutant::NonIdempotentRecommit) {
             // Planted bug: a fresh producer "to be safe": bumps the epoch,
             // which aborts the transaction if it was not committed yet.
-            let epoch = self.init(&txn.name).await?;
+            let epoch = self.init(&txn.name, InitFor::Begin).await?;
             let fresh = TxnHandle { epoch, ..txn.clone() };
             return self.end(&fresh, true).await;
         }
@@ -351,7 +382,7 @@ impl TwoPhaseCommitSink for BrokerSink {
 
     async fn recover_and_abort(&mut self, txn: &TxnHandle) -> Result<(), SinkError> {
         // Bumping the epoch fences the old writer and aborts what it wrote.
-        self.init(&txn.name).await.map(|_| ())
+        self.init(&txn.name, InitFor::Fence).await.map(|_| ())
     }
 
     async fn abort_lingering(&mut self, after: Option<CheckpointId>, upto: CheckpointId) -> Result<(), SinkError> {
@@ -364,7 +395,7 @@ impl TwoPhaseCommitSink for BrokerSink {
             names.insert(format!("{}{}", self.prefix(), id));
         }
         for name in names {
-            self.init(&name).await?;
+            self.init(&name, InitFor::Fence).await?;
         }
         Ok(())
     }

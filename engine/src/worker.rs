@@ -73,6 +73,8 @@ struct Slots {
 struct Ctx {
     index: u32,
     attempt: Attempt,
+    /// This worker process's random incarnation (new at every restart).
+    incarnation: u64,
     net: Arc<Net>,
     obs: Obs,
     cfg: Arc<JobConfig>,
@@ -187,6 +189,7 @@ pub async fn run_worker(node: WorkerNode) {
                         let ctx = Ctx {
                             index: node.index,
                             attempt,
+                            incarnation,
                             net: node.net.clone(),
                             obs: node.obs.clone(),
                             cfg: node.cfg.clone(),
@@ -556,6 +559,7 @@ impl Chain {
             cfg: ctx.cfg.clone(),
             subtask: i,
             attempt: ctx.attempt,
+            incarnation: ctx.incarnation,
         });
         let mut chain_state = (vec![0; n], vec![false; n], false, 0);
         let mut restored_ckpt = None;
