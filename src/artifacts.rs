@@ -31,8 +31,11 @@ pub fn trace_text(out: &Outcome) -> String {
     s
 }
 
-/// Write one file, naming it in the error.
-pub fn write(path: &Path, contents: &str) -> Result<(), String> {
+/// Write one file (creating its directory), naming what failed in the error.
+pub fn write_file(path: &Path, contents: &str) -> Result<(), String> {
+    if let Some(p) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        create_dir(p)?;
+    }
     std::fs::write(path, contents).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
@@ -44,13 +47,15 @@ pub fn create_dir(path: &Path) -> Result<(), String> {
 /// A failing seed's artifacts under `dir/<scenario>-<seed>/`.
 pub fn write_failure(dir: &Path, out: &Outcome, replay: Option<&ReplayFile>) -> Result<(), String> {
     let base = dir.join(format!("{}-{}", out.report.scenario, out.report.seed));
-    create_dir(&base)?;
-    write(&base.join("report.json"), &serde_json::to_string_pretty(&out.report).unwrap())?;
-    write(&base.join("trace.jsonl"), &trace_text(out))?;
+    write_file(&base.join("report.json"), &serde_json::to_string_pretty(&out.report).unwrap())?;
+    write_file(&base.join("trace.jsonl"), &trace_text(out))?;
     let title = format!("{} seed {} {}", out.report.scenario, out.report.seed, out.report.profile);
-    write(&base.join("timeline.html"), &crate::timeline::render(&out.result.history, &out.report.violations, &title))?;
+    write_file(
+        &base.join("timeline.html"),
+        &crate::timeline::render(&out.result.history, &out.report.violations, &title),
+    )?;
     if let Some(r) = replay {
-        write(&base.join("replay.json"), &r.to_json())?;
+        write_file(&base.join("replay.json"), &r.to_json())?;
     }
     Ok(())
 }

@@ -217,10 +217,8 @@ pub fn run_campaign(c: &CampaignSpec) -> CampaignReport {
     }
     rep.write_errors = write_errors.into_inner().unwrap();
     if let Some(dir) = &c.report_dir {
-        let written = crate::artifacts::create_dir(dir).and_then(|()| {
-            crate::artifacts::write(&dir.join("campaign.json"), &serde_json::to_string_pretty(&rep).unwrap())
-        });
-        if let Err(e) = written {
+        let json = serde_json::to_string_pretty(&rep).unwrap();
+        if let Err(e) = crate::artifacts::write_file(&dir.join("campaign.json"), &json) {
             rep.write_errors.push(e);
         }
         // Shrunk schedules for the first few failures.
@@ -229,19 +227,14 @@ pub fn run_campaign(c: &CampaignSpec) -> CampaignReport {
             let sp = spec(sc.clone(), f.seed, c.profile.clone(), c.mode, c.mutant);
             if let Ok(r) = crate::replay::shrink(sp, &c.profile_arg, SHRINK_RUNS) {
                 let path = dir.join(format!("{}-{}", f.scenario, f.seed)).join("replay.min.json");
-                if let Err(e) = crate::artifacts::write(&path, &r.file.to_json()) {
+                if let Err(e) = crate::artifacts::write_file(&path, &r.file.to_json()) {
                     rep.write_errors.push(e);
                 }
             }
         }
     }
     if let Some(j) = &c.junit {
-        let written = match j.parent().filter(|p| !p.as_os_str().is_empty()) {
-            Some(p) => crate::artifacts::create_dir(p),
-            None => Ok(()),
-        }
-        .and_then(|()| crate::artifacts::write(j, &crate::junit::render(&rep)));
-        if let Err(e) = written {
+        if let Err(e) = crate::artifacts::write_file(j, &crate::junit::render(&rep)) {
             rep.write_errors.push(e);
         }
     }

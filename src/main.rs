@@ -147,13 +147,6 @@ fn run_spec(a: &RunArgs) -> Result<exactsim_sim::world::RunSpec, String> {
     Ok(spec(sc, seed, prof, mode, mutant))
 }
 
-fn write_file(path: &PathBuf, text: &str) -> Result<(), String> {
-    if let Some(p) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(p).map_err(|e| format!("cannot create {}: {e}", p.display()))?;
-    }
-    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
-}
-
 fn print_outcome(out: &exactsim_sim::runner::Outcome, json: bool) {
     if json {
         println!("{}", serde_json::to_string_pretty(&out.report).unwrap());
@@ -199,18 +192,20 @@ fn main() -> ExitCode {
             let out = run_one(spec.clone(), &args.profile);
             print_outcome(&out, json);
             if let Some(p) = &trace {
-                if let Err(e) = write_file(p, &artifacts::trace_text(&out)) {
+                if let Err(e) = artifacts::write_file(p, &artifacts::trace_text(&out)) {
                     return usage(e);
                 }
             }
             if let Some(p) = &save_replay {
-                if let Err(e) = write_file(p, &ReplayFile::from_outcome(&out, &args.profile).to_json()) {
+                if let Err(e) = artifacts::write_file(p, &ReplayFile::from_outcome(&out, &args.profile).to_json()) {
                     return usage(e);
                 }
             }
             if let Some(p) = &timeline {
                 let title = format!("{} seed {} {}", out.report.scenario, out.report.seed, out.report.profile);
-                if let Err(e) = write_file(p, &timeline::render(&out.result.history, &out.report.violations, &title)) {
+                if let Err(e) =
+                    artifacts::write_file(p, &timeline::render(&out.result.history, &out.report.violations, &title))
+                {
                     return usage(e);
                 }
             }
@@ -314,7 +309,7 @@ fn main() -> ExitCode {
             };
             match shrink(spec, &args.profile, max_runs) {
                 Ok(r) => {
-                    if let Err(e) = write_file(&out, &r.file.to_json()) {
+                    if let Err(e) = artifacts::write_file(&out, &r.file.to_json()) {
                         return usage(e);
                     }
                     println!(

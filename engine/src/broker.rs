@@ -381,8 +381,6 @@ pub fn parse_wal(bytes: &[u8]) -> (Vec<WalEntry>, usize, bool) {
     (entries, pos, false)
 }
 
-/// Read a file, re-reading until two reads agree: a corrupted read is
-/// transient, a torn tail is not.
 /// Read a file until three reads in a row return the same bytes. Reads may
 /// return transiently corrupted bytes (a flipped byte); two corrupted reads
 /// can agree by chance (the harness saw it happen: a WAL cut short at an

@@ -196,14 +196,8 @@ pub async fn run_worker(node: WorkerNode) {
                             addrs: node.addrs.clone(),
                             start: madsim::time::Instant::now(),
                         };
-                        let h = madsim::task::spawn(deploy(
-                            ctx,
-                            restore,
-                            fence_upto,
-                            node.pipeline.clone(),
-                            slots.clone(),
-                            incarnation,
-                        ));
+                        let h =
+                            madsim::task::spawn(deploy(ctx, restore, fence_upto, node.pipeline.clone(), slots.clone()));
                         s.handles.push(h);
                         false
                     } else {
@@ -245,7 +239,6 @@ async fn deploy(
     fence_upto: CheckpointId,
     pipeline: Arc<dyn Pipeline>,
     slots: Arc<Mutex<Slots>>,
-    incarnation: u64,
 ) {
     let i = ctx.index;
     // Source state.
@@ -317,7 +310,7 @@ async fn deploy(
         s.chain_tx = Some(ctx_tx);
         s.ready = true;
     }
-    ctx.to_coordinator(Msg::DeployAck { worker: i, attempt: ctx.attempt, incarnation }).await;
+    ctx.to_coordinator(Msg::DeployAck { worker: i, attempt: ctx.attempt, incarnation: ctx.incarnation }).await;
 }
 
 /// Fetch a snapshot; a blob that cannot be read blocks the deployment (the

@@ -234,7 +234,7 @@ pub fn build(r: &RunResult, ctx: ReportCtx) -> RunReport {
 /// When every source had read its whole partition, in the attempt that
 /// finished reading last.
 fn input_read_us(h: &History) -> Option<u64> {
-    let mut last: std::collections::BTreeMap<u32, u64> = std::collections::BTreeMap::new();
+    let mut last: BTreeMap<u32, u64> = BTreeMap::new();
     for s in &h.events {
         if let Ev::Engine(Event::SourceEnded { source, .. }) = &s.ev {
             last.insert(*source, s.t_us);
