@@ -47,10 +47,15 @@ pub enum Mutant {
     /// The previous checkpoint's state is deleted when the next one is
     /// acknowledged, before its completion record is durable.
     DeleteStateEarly,
+    /// The coordinator completes a checkpoint one acknowledgement early (an
+    /// off-by-one in ack counting); the engine's own assertion that a
+    /// completed checkpoint holds every task's state fires, so the run
+    /// fails with check `panic`.
+    CompleteBeforeAllAcks,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 16] = [
+    pub const ALL: [Mutant; 17] = [
         Mutant::Canary,
         Mutant::CommitOnPrecommit,
         Mutant::NoRecommitOnRecovery,
@@ -67,6 +72,7 @@ impl Mutant {
         Mutant::CounterReset,
         Mutant::EmptyTxnCommit,
         Mutant::DeleteStateEarly,
+        Mutant::CompleteBeforeAllAcks,
     ];
 
     pub fn name(self) -> &'static str {
@@ -87,6 +93,7 @@ impl Mutant {
             Mutant::CounterReset => "counter-reset",
             Mutant::EmptyTxnCommit => "empty-txn-commit",
             Mutant::DeleteStateEarly => "delete-state-early",
+            Mutant::CompleteBeforeAllAcks => "complete-before-all-acks",
         }
     }
 

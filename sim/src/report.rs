@@ -71,6 +71,10 @@ pub struct RunReport {
     pub input_read_ms: Option<f64>,
     pub repro: String,
     pub code_version: String,
+    /// The run panicked (check `panic`): message, source site and whether
+    /// it fired in engine, scenario or harness code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub panic: Option<crate::panics::PanicReport>,
 }
 
 /// The protocol phase at time `t`: what the job was doing when a fault hit.
@@ -115,6 +119,7 @@ pub struct ReportCtx<'a> {
     pub sim_wall_us: u64,
     pub repro: String,
     pub code_version: &'a str,
+    pub panic: Option<crate::panics::PanicReport>,
 }
 
 pub fn build(r: &RunResult, ctx: ReportCtx) -> RunReport {
@@ -228,6 +233,7 @@ pub fn build(r: &RunResult, ctx: ReportCtx) -> RunReport {
         input_read_ms: input_read_us(h).map(|t| t as f64 / 1000.0),
         repro: ctx.repro,
         code_version: ctx.code_version.to_string(),
+        panic: ctx.panic,
     }
 }
 
