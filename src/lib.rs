@@ -74,5 +74,6 @@ pub mod campaign;
 pub mod interrupt;
 pub mod junit;
 pub mod mutants;
+pub mod real;
 pub mod replay;
 pub mod timeline;
