@@ -177,7 +177,7 @@ pub fn skipped_faults(schedule: &Schedule) -> Vec<Skipped> {
             FaultEvent::Crash { disk, .. } | FaultEvent::CrashAtPoint { disk, .. } => {
                 if *disk != CrashMode::KeepAll {
                     out.push(Skipped {
-                        kind: format!("crash disk mode {disk:?}"),
+                        kind: format!("{}:{}", e.kind(), serde_json::to_value(disk).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()),
                         event: e.describe(),
                         reason:
                             "the crash is played; kill -9 keeps the page cache, so unsynced writes are not lost or torn"
@@ -186,15 +186,12 @@ pub fn skipped_faults(schedule: &Schedule) -> Vec<Skipped> {
                 }
                 continue;
             }
-            FaultEvent::Partition { .. } | FaultEvent::Isolate { .. } => {
-                "network partitions need control of the loopback interface"
-            }
-            FaultEvent::PacketLoss { .. } | FaultEvent::Latency { .. } => {
-                "loopback TCP neither loses nor delays under our control"
-            }
-            FaultEvent::SlowDisk { .. } | FaultEvent::DiskErrors { .. } | FaultEvent::CorruptReads { .. } => {
-                "disk faults need a fault-injecting file system"
-            }
+            other => match other.kind() {
+                "partition" | "isolate" => "network partitions need control of the loopback interface",
+                "packet_loss" | "latency" => "loopback TCP neither loses nor delays under our control",
+                "slow_disk" | "disk_errors" | "corrupt_reads" => "disk faults need a fault-injecting file system",
+                _ => "real mode does not play this fault kind",
+            },
         };
         out.push(Skipped { kind: e.kind().to_string(), event: e.describe(), reason: reason.into() });
     }

@@ -216,9 +216,12 @@ mod tcp {
         tokio::sync::Mutex<mpsc::UnboundedReceiver<(Vec<u8>, SocketAddr)>>,
     );
 
+    /// (tag, payload) on its way out.
+    type Frame = (u64, Vec<u8>);
+
     pub struct Endpoint {
         addr: SocketAddr,
-        outgoing: Mutex<BTreeMap<SocketAddr, mpsc::Sender<(u64, Vec<u8>)>>>,
+        outgoing: Mutex<BTreeMap<SocketAddr, mpsc::Sender<Frame>>>,
         inboxes: Arc<BTreeMap<u64, Inbox>>,
     }
 
@@ -288,7 +291,7 @@ mod tcp {
         }
     }
 
-    async fn write_frames(me: SocketAddr, dst: SocketAddr, mut rx: mpsc::Receiver<(u64, Vec<u8>)>) {
+    async fn write_frames(me: SocketAddr, dst: SocketAddr, mut rx: mpsc::Receiver<Frame>) {
         let mut conn: Option<TcpStream> = None;
         while let Some((tag, bytes)) = rx.recv().await {
             if conn.is_none() {
