@@ -165,6 +165,10 @@ enum Cmd {
         /// Keep the run directory (process logs, event logs, data).
         #[arg(long)]
         keep: bool,
+        /// Network latency held on every received message, LO-HI ms (the
+        /// simulated network's by default; 0 for bare loopback).
+        #[arg(long, default_value = "1-5")]
+        latency_ms: String,
         /// Print the JSON report instead of the summary.
         #[arg(long)]
         json: bool,
@@ -313,7 +317,7 @@ fn main() -> ExitCode {
             }
             finish(code, &errors)
         }
-        Cmd::Real { args, pauses, schedule, node_bin, report, keep, json } => {
+        Cmd::Real { args, pauses, schedule, node_bin, report, keep, latency_ms, json } => {
             let spec = (|| -> Result<exactsim::real::RealSpec, String> {
                 let rs = run_spec(&args)?;
                 let pauses =
@@ -332,6 +336,7 @@ fn main() -> ExitCode {
                     pauses,
                     node_bin: exactsim::real::find_node_bin(node_bin.as_deref())?,
                     keep,
+                    latency_ms: exactsim::real::parse_latency(&latency_ms)?,
                 })
             })();
             let spec = match spec {

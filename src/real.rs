@@ -72,6 +72,27 @@ pub struct RealSpec {
     pub node_bin: PathBuf,
     /// Keep the run directory (process logs, data) instead of removing it.
     pub keep: bool,
+    /// Network latency emulated on receipt, ms (lo, hi).
+    pub latency_ms: (u64, u64),
+}
+
+/// A simulated run's network latency (`world.rs`): 1 to 5 ms per message.
+pub const LATENCY_MS_DEFAULT: (u64, u64) = (1, 5);
+
+/// `LO-HI` or `MS` (0 turns the emulated latency off), at most 1000.
+pub fn parse_latency(s: &str) -> Result<(u64, u64), String> {
+    let bad = || format!("malformed latency '{s}' (expected LO-HI or MS in milliseconds, at most 1000)");
+    let (lo, hi) = match s.trim().split_once('-') {
+        Some((a, b)) => (a.trim().parse::<u64>().map_err(|_| bad())?, b.trim().parse::<u64>().map_err(|_| bad())?),
+        None => {
+            let v = s.trim().parse::<u64>().map_err(|_| bad())?;
+            (v, v)
+        }
+    };
+    if lo > hi || hi > 1000 {
+        return Err(bad());
+    }
+    Ok((lo, hi))
 }
 
 /// A pause window: the node is stopped (`SIGSTOP`) for `dur_ms`.
@@ -116,6 +137,8 @@ pub struct RealRecord {
     /// Starts per process (1 + restarts).
     pub starts: BTreeMap<String, u32>,
     pub wall_ms: u64,
+    /// Emulated network latency, ms (lo, hi).
+    pub latency_ms: (u64, u64),
     pub run_dir: String,
     pub node_binary: String,
 }
@@ -177,7 +200,14 @@ pub fn skipped_faults(schedule: &Schedule) -> Vec<Skipped> {
             FaultEvent::Crash { disk, .. } | FaultEvent::CrashAtPoint { disk, .. } => {
                 if *disk != CrashMode::KeepAll {
                     out.push(Skipped {
-                        kind: format!("{}:{}", e.kind(), serde_json::to_value(disk).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()),
+                        kind: format!(
+                            "{}:{}",
+                            e.kind(),
+                            serde_json::to_value(disk)
+                                .ok()
+                                .and_then(|v| v.as_str().map(String::from))
+                                .unwrap_or_default()
+                        ),
                         event: e.describe(),
                         reason:
                             "the crash is played; kill -9 keeps the page cache, so unsynced writes are not lost or torn"
@@ -467,6 +497,7 @@ fn run_in(
         start_unix_us,
         safety_ms: schedule.safety_ms,
         point_crashes: point_crashes.clone(),
+        latency_ms: spec.latency_ms,
     };
     let spec_path = run_dir.join("spec.json");
     std::fs::write(&spec_path, serde_json::to_vec_pretty(&node_spec).expect("serializable"))
@@ -802,6 +833,9 @@ fn run_in(
     if spec.pauses > 0 {
         repro.push_str(&format!(" --pauses {}", spec.pauses));
     }
+    if spec.latency_ms != LATENCY_MS_DEFAULT {
+        repro.push_str(&format!(" --latency-ms {}-{}", spec.latency_ms.0, spec.latency_ms.1));
+    }
     let wall_ms = t_wall.elapsed().as_millis() as u64;
     let mut report = build(
         &result,
@@ -829,6 +863,7 @@ fn run_in(
         skipped,
         starts,
         wall_ms,
+        latency_ms: spec.latency_ms,
         run_dir: run_dir.display().to_string(),
         node_binary: spec.node_bin.display().to_string(),
     };

@@ -41,7 +41,19 @@ pub struct Net {
 
 impl Net {
     pub async fn bind(addr: SocketAddr) -> std::io::Result<Arc<Net>> {
-        let ep = Endpoint::bind(addr).await?;
+        Net::from_endpoint(addr, Endpoint::bind(addr).await?)
+    }
+
+    /// Real mode: bind with every received message held back for a random
+    /// `latency_ms.0..=latency_ms.1` ms before delivery, the latency a
+    /// simulated run's network has (loopback alone is ~100x faster, and a
+    /// job would finish before the fault schedule starts).
+    #[cfg(not(madsim))]
+    pub async fn bind_with_latency(addr: SocketAddr, latency_ms: (u64, u64)) -> std::io::Result<Arc<Net>> {
+        Net::from_endpoint(addr, Endpoint::bind_with_latency(addr, latency_ms).await?)
+    }
+
+    fn from_endpoint(addr: SocketAddr, ep: Endpoint) -> std::io::Result<Arc<Net>> {
         // Request ids are unique per incarnation, so a reply to a request of
         // a previous incarnation never matches a new request.
         let incarnation: u32 = madsim::rand::random();
@@ -227,6 +239,10 @@ mod tcp {
 
     impl Endpoint {
         pub async fn bind(addr: SocketAddr) -> std::io::Result<Endpoint> {
+            Endpoint::bind_with_latency(addr, (0, 0)).await
+        }
+
+        pub async fn bind_with_latency(addr: SocketAddr, latency_ms: (u64, u64)) -> std::io::Result<Endpoint> {
             let listener = TcpListener::bind(addr).await?;
             let mut boxes = BTreeMap::new();
             for tag in [super::TAG_CTRL, super::TAG_RESP, super::TAG_DATA] {
@@ -242,7 +258,7 @@ mod tcp {
                         continue;
                     };
                     let _ = stream.set_nodelay(true);
-                    tokio::spawn(read_frames(stream, boxes.clone()));
+                    tokio::spawn(read_frames(stream, boxes.clone(), latency_ms));
                 }
             });
             Ok(Endpoint { addr, outgoing: Mutex::new(BTreeMap::new()), inboxes })
@@ -267,7 +283,7 @@ mod tcp {
         }
     }
 
-    async fn read_frames(mut stream: TcpStream, boxes: Arc<BTreeMap<u64, Inbox>>) {
+    async fn read_frames(mut stream: TcpStream, boxes: Arc<BTreeMap<u64, Inbox>>, latency_ms: (u64, u64)) {
         let Ok(n) = stream.read_u32().await else { return };
         let mut from = vec![0u8; (n as usize).min(256)];
         if stream.read_exact(&mut from).await.is_err() {
@@ -285,8 +301,17 @@ mod tcp {
             if stream.read_exact(&mut buf).await.is_err() {
                 return;
             }
-            if let Some((tx, _)) = boxes.get(&tag) {
+            let Some((tx, _)) = boxes.get(&tag) else { continue };
+            let (lo, hi) = latency_ms;
+            if hi == 0 {
                 let _ = tx.send((buf, from));
+            } else {
+                let ms = lo + madsim::rand::random::<u64>() % (hi - lo + 1);
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                    let _ = tx.send((buf, from));
+                });
             }
         }
     }

@@ -120,10 +120,10 @@ fn addrs(spec: &NodeSpec) -> Addrs {
     Addrs { coordinator: spec.coordinator, broker: spec.broker, store: spec.store, workers: spec.workers.clone() }
 }
 
-async fn bind(addr: SocketAddr) -> Arc<Net> {
+async fn bind(addr: SocketAddr, latency_ms: (u64, u64)) -> Arc<Net> {
     let t0 = Instant::now();
     loop {
-        match Net::bind(addr).await {
+        match Net::bind_with_latency(addr, latency_ms).await {
             Ok(n) => return n,
             Err(e) if t0.elapsed() > Duration::from_secs(10) => panic!("cannot bind {addr}: {e}"),
             Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
@@ -170,7 +170,7 @@ pub fn main_with(spec: NodeSpec, role: &str) -> Result<(), String> {
                     let input = scenario.generate(&mut SimRng::derive(spec.seed, Stream::Workload), n);
                     provision_input(&*st, &input).await.expect("provision the input topic");
                 }
-                let net = bind(a.broker).await;
+                let net = bind(a.broker, spec.latency_ms).await;
                 run_broker(BrokerNode {
                     net,
                     storage: st,
@@ -181,11 +181,11 @@ pub fn main_with(spec: NodeSpec, role: &str) -> Result<(), String> {
                 .await;
             }
             "store" => {
-                let net = bind(a.store).await;
+                let net = bind(a.store, spec.latency_ms).await;
                 run_store(StoreNode { net, storage: storage(&spec, role), obs: Obs::new(role, observer), cfg }).await;
             }
             "coordinator" => {
-                let net = bind(a.coordinator).await;
+                let net = bind(a.coordinator, spec.latency_ms).await;
                 run_coordinator(CoordinatorNode {
                     net,
                     storage: storage(&spec, role),
@@ -203,7 +203,7 @@ pub fn main_with(spec: NodeSpec, role: &str) -> Result<(), String> {
                     .and_then(|i| i.parse::<u32>().ok())
                     .filter(|i| *i < n)
                     .ok_or_else(|| format!("unknown role '{w}'"))?;
-                let net = bind(a.workers[index as usize]).await;
+                let net = bind(a.workers[index as usize], spec.latency_ms).await;
                 let pipeline = scenario.pipeline();
                 run_worker(WorkerNode { index, net, obs: Obs::new(w, observer), cfg, addrs: a, pipeline }).await;
             }
@@ -215,7 +215,7 @@ pub fn main_with(spec: NodeSpec, role: &str) -> Result<(), String> {
 /// The polling `read_committed` reader, as in a simulated run: every 25 ms
 /// each output partition from its last offset.
 async fn reader(spec: &NodeSpec, log: &Log, clock: Clock, n: u32) {
-    let net = bind(spec.reader).await;
+    let net = bind(spec.reader, spec.latency_ms).await;
     {
         let net = net.clone();
         tokio::spawn(async move {
@@ -250,7 +250,7 @@ async fn reader(spec: &NodeSpec, log: &Log, clock: Clock, n: u32) {
 /// broker's open transactions; written to `final.json` (temporary name,
 /// then rename).
 async fn final_read(spec: &NodeSpec, n: u32) -> Result<(), String> {
-    let net = bind(spec.final_reader).await;
+    let net = bind(spec.final_reader, spec.latency_ms).await;
     {
         let net = net.clone();
         tokio::spawn(async move {

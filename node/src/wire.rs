@@ -30,6 +30,9 @@ pub struct NodeSpec {
     /// Fault-point crashes fire only before this (ms since the start).
     pub safety_ms: u64,
     pub point_crashes: Vec<PointCrash>,
+    /// Every received message is held back this many ms (lo, hi), drawn
+    /// per message: a simulated run's network latency.
+    pub latency_ms: (u64, u64),
 }
 
 /// A scheduled crash at a fault point: the process kills itself
