@@ -73,5 +73,6 @@ pub mod bench;
 pub mod campaign;
 pub mod junit;
 pub mod mutants;
+pub mod output;
 pub mod replay;
 pub mod timeline;

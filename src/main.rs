@@ -3,10 +3,9 @@
 //! (or an escaped mutant), 2 bad usage or bad input.
 
 use clap::{Parser, Subcommand};
-use exactsim::campaign::{run_campaign, summary_table, CampaignSpec};
+use exactsim::campaign::{run_campaign, CampaignSpec};
 use exactsim::replay::{shrink, ReplayFile};
 use exactsim::*;
-use exactsim_engine::config::Mutant;
 use exactsim_sim::schedule::Profile;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -147,21 +146,6 @@ fn run_spec(a: &RunArgs) -> Result<exactsim_sim::world::RunSpec, String> {
     Ok(spec(sc, seed, prof, mode, mutant))
 }
 
-fn print_outcome(out: &exactsim_sim::runner::Outcome, json: bool) {
-    if json {
-        println!("{}", serde_json::to_string_pretty(&out.report).unwrap());
-        return;
-    }
-    println!("{}", out.report.summary_line());
-    for v in &out.report.violations {
-        let t = v.t_ms.map(|t| format!(" at {t:.1}ms")).unwrap_or_default();
-        println!("  {}{} {}", v.check, t, v.message);
-    }
-    if !out.report.violations.is_empty() {
-        println!("  reproduce: {}", out.report.repro);
-    }
-}
-
 fn main() -> ExitCode {
     // Die quietly on a closed pipe (`exactsim ... | head`), like other CLI tools.
     #[cfg(unix)]
@@ -190,7 +174,7 @@ fn main() -> ExitCode {
             };
             spec.keep_chain = check_determinism;
             let out = run_one(spec.clone(), &args.profile);
-            print_outcome(&out, json);
+            output::print_outcome(&out, json);
             if let Some(p) = &trace {
                 if let Err(e) = artifacts::write_file(p, &artifacts::trace_text(&out)) {
                     return usage(e);
@@ -267,16 +251,7 @@ fn main() -> ExitCode {
                 }
             }
             let rep = run_campaign(&spec);
-            if json {
-                println!("{}", serde_json::to_string_pretty(&rep).unwrap());
-            } else {
-                print!("{}", summary_table(&rep));
-                for f in rep.failures.iter().take(10) {
-                    let v = &f.violations[0];
-                    println!("FAIL {} seed {}: {} {}", f.scenario, f.seed, v.check, v.message);
-                    println!("  reproduce: {}", f.repro);
-                }
-            }
+            output::print_campaign(&rep, json, spec.report_dir.as_deref());
             if let Some(e) = rep.write_errors.first() {
                 // The results are printed above; the files are not all there.
                 return usage(format!("{e} ({} report file(s) not written)", rep.write_errors.len()));
@@ -295,7 +270,7 @@ fn main() -> ExitCode {
             let mut out = run_one(spec, &f.profile);
             // The file's explicit schedule, not the seed's, made this run.
             out.report.repro = format!("cargo run --release -- replay {}", file.display());
-            print_outcome(&out, false);
+            output::print_outcome(&out, false);
             if let Some(check) = &f.check {
                 let same = out.report.violations.iter().any(|v| &v.check == check);
                 println!("replay: recorded failure {check} {}", if same { "reproduced" } else { "NOT reproduced" });
@@ -331,9 +306,7 @@ fn main() -> ExitCode {
         }
         Cmd::Mutants { scenario, seeds, list, first_seed } => {
             if list {
-                for m in Mutant::ALL {
-                    println!("{}", m.name());
-                }
+                print!("{}", exactsim::mutants::list());
                 return ExitCode::SUCCESS;
             }
             let args = (|| -> Result<_, String> {
