@@ -49,11 +49,7 @@ pub fn write_failure(dir: &Path, out: &Outcome, replay: Option<&ReplayFile>) -> 
     let base = dir.join(format!("{}-{}", out.report.scenario, out.report.seed));
     write_file(&base.join("report.json"), &serde_json::to_string_pretty(&out.report).unwrap())?;
     write_file(&base.join("trace.jsonl"), &trace_text(out))?;
-    let title = format!("{} seed {} {}", out.report.scenario, out.report.seed, out.report.profile);
-    write_file(
-        &base.join("timeline.html"),
-        &crate::timeline::render(&out.result.history, &out.report.violations, &title),
-    )?;
+    write_file(&base.join("timeline.html"), &crate::timeline::page(out))?;
     if let Some(r) = replay {
         write_file(&base.join("replay.json"), &r.to_json())?;
     }

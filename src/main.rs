@@ -186,10 +186,7 @@ fn main() -> ExitCode {
                 }
             }
             if let Some(p) = &timeline {
-                let title = format!("{} seed {} {}", out.report.scenario, out.report.seed, out.report.profile);
-                if let Err(e) =
-                    artifacts::write_file(p, &timeline::render(&out.result.history, &out.report.violations, &title))
-                {
+                if let Err(e) = artifacts::write_file(p, &timeline::page(&out)) {
                     return usage(e);
                 }
             }
