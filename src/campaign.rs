@@ -243,7 +243,8 @@ pub fn run_campaign(c: &CampaignSpec) -> CampaignReport {
 
 /// Per check that ran: its name and the runs it failed in.
 pub fn checks_table(rep: &CampaignReport) -> String {
-    let mode = exactsim_engine::types::DeliveryMode::parse(&rep.mode).unwrap_or(exactsim_engine::types::DeliveryMode::ExactlyOnce);
+    let mode = exactsim_engine::types::DeliveryMode::parse(&rep.mode)
+        .unwrap_or(exactsim_engine::types::DeliveryMode::ExactlyOnce);
     let mut failed: BTreeMap<&str, u64> = BTreeMap::new();
     for r in &rep.runs {
         for c in &r.checks_failed {

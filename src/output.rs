@@ -155,12 +155,7 @@ mod tests {
     }
 
     fn p1() -> ViolationReport {
-        ViolationReport {
-            check: "P1".into(),
-            name: "exactly-once-output".into(),
-            message: "3 lost".into(),
-            t_ms: None,
-        }
+        ViolationReport { check: "P1".into(), name: "exactly-once-output".into(), message: "3 lost".into(), t_ms: None }
     }
 
     #[test]
@@ -177,7 +172,8 @@ mod tests {
         let text = outcome_text(&report(vec![p1()]));
         assert!(text.contains("first_violation=P1:exactly-once-output"), "{text}");
         assert!(text.contains("  P1 exactly-once-output: 3 lost\n"), "{text}");
-        let opts = "--scenario word_count --seed 8 --profile chaos --mode exactly-once --mutant no-recommit-on-recovery";
+        let opts =
+            "--scenario word_count --seed 8 --profile chaos --mode exactly-once --mutant no-recommit-on-recovery";
         assert!(text.contains(&format!("cargo run --release -- run {opts} --timeline timeline.html")), "{text}");
         assert!(text.contains(&format!("cargo run --release -- shrink {opts} --out min.json")), "{text}");
         assert!(text.contains("cargo run --release -- replay min.json"), "{text}");

@@ -94,8 +94,12 @@ fn pct(permille: u32) -> String {
 pub fn describe_fault(detail: &str) -> String {
     let Ok(f) = serde_json::from_str::<FaultEvent>(detail) else { return detail.to_string() };
     match f {
-        FaultEvent::Partition { a, b, one_way: false, .. } => format!("network partition: {a} and {b} cannot reach each other"),
-        FaultEvent::Partition { a, b, one_way: true, .. } => format!("one-way partition: messages from {a} to {b} are dropped"),
+        FaultEvent::Partition { a, b, one_way: false, .. } => {
+            format!("network partition: {a} and {b} cannot reach each other")
+        }
+        FaultEvent::Partition { a, b, one_way: true, .. } => {
+            format!("one-way partition: messages from {a} to {b} are dropped")
+        }
         FaultEvent::Isolate { node, .. } => format!("{node} is cut off from every other node"),
         FaultEvent::PacketLoss { permille, .. } => format!("{} of all network messages are dropped", pct(permille)),
         FaultEvent::Latency { latency_ms, .. } => format!("network messages are delayed by up to {latency_ms} ms"),
@@ -107,11 +111,9 @@ pub fn describe_fault(detail: &str) -> String {
             format!("{node}'s disk returns corrupted data on {} of its reads", pct(permille))
         }
         FaultEvent::Crash { node, .. } => format!("{node} crashes"),
-        FaultEvent::CrashAtPoint { point, node, nth, .. } => format!(
-            "{} crashes the {nth}. time it reaches {}",
-            node.as_deref().unwrap_or("a node"),
-            point.name()
-        ),
+        FaultEvent::CrashAtPoint { point, node, nth, .. } => {
+            format!("{} crashes the {nth}. time it reaches {}", node.as_deref().unwrap_or("a node"), point.name())
+        }
     }
 }
 
@@ -153,9 +155,9 @@ pub fn describe_event(ev: &Event) -> String {
             None => format!("start (attempt {attempt}) from scratch, no checkpoint: {}", reason(r)),
         },
         Event::JobFinished { ckpt, .. } => format!("job finished: checkpoint {ckpt} covers all input and is committed"),
-        Event::PreCommitted { task, ckpt, txn, epoch, records } => format!(
-            "{task} pre-committed transaction {txn} (epoch {epoch}, {records} records) for checkpoint {ckpt}"
-        ),
+        Event::PreCommitted { task, ckpt, txn, epoch, records } => {
+            format!("{task} pre-committed transaction {txn} (epoch {epoch}, {records} records) for checkpoint {ckpt}")
+        }
         Event::CommitConfirmed { task, ckpt, txn, epoch } => {
             format!("{task} committed transaction {txn} (epoch {epoch}) of checkpoint {ckpt}")
         }
@@ -548,8 +550,7 @@ impl Model {
             });
         }
         bands.sort_by_key(|b| (b.down(), b.from_us, b.to_us));
-        let stride: BTreeMap<Mk, usize> =
-            counts.iter().map(|(k, n)| (*k, n.div_ceil(MAX_PER_KIND).max(1))).collect();
+        let stride: BTreeMap<Mk, usize> = counts.iter().map(|(k, n)| (*k, n.div_ceil(MAX_PER_KIND).max(1))).collect();
         let thinned = counts.iter().filter(|(k, _)| stride[k] > 1).map(|(k, n)| (*k, *n, stride[k])).collect();
 
         // ---- markers and recovery lines ----
@@ -676,7 +677,6 @@ fn place_labels(labels: &mut [TopLabel]) -> usize {
     }
     row_end.len()
 }
-
 
 /// What the page says about the run besides its history.
 pub struct RunInfo<'a> {
@@ -1232,7 +1232,10 @@ mod tests {
             "12.000 ms, worker-0: chain-0 pre-committed transaction t-0-1 (epoch 1, 5 records) for checkpoint 1"
         );
         assert_eq!(tip(Mk::TxnAborted), "34.000 ms, broker: broker aborted transaction t-1-1 (epoch 1): fenced");
-        assert_eq!(tip(Mk::Finished), "120.000 ms, coordinator: job finished: checkpoint 4 covers all input and is committed");
+        assert_eq!(
+            tip(Mk::Finished),
+            "120.000 ms, coordinator: job finished: checkpoint 4 covers all input and is committed"
+        );
         let long = tip(Mk::CommitFailed);
         assert!(long.ends_with('\u{2026}') && long.chars().count() < 300, "{long}");
         for mk in &m.markers {
@@ -1277,7 +1280,8 @@ mod tests {
     #[test]
     fn the_page_says_what_ran_and_how_to_reproduce_it() {
         let html = page_of(&sample(), &violations(), Some(Mutant::NoRecommitOnRecovery));
-        let title = "word_count seed 42 \u{b7} profile chaos \u{b7} exactly-once \u{b7} planted bug: no-recommit-on-recovery";
+        let title =
+            "word_count seed 42 \u{b7} profile chaos \u{b7} exactly-once \u{b7} planted bug: no-recommit-on-recovery";
         assert!(html.contains(&format!("<title>{title}</title>")), "{}", &html[..400]);
         assert!(html.contains(&format!("<h1>{title}</h1>")));
         assert!(html.contains("recovery does not re-commit the restored pending transactions"));

@@ -96,9 +96,15 @@ impl Mutant {
             Mutant::Canary => "always fails: the sink commits its first output record twice",
             Mutant::CommitOnPrecommit => "the sink commits at pre-commit instead of on checkpoint completion",
             Mutant::NoRecommitOnRecovery => "recovery does not re-commit the restored pending transactions",
-            Mutant::NonIdempotentRecommit => "recovery re-commits pending data by writing it again in a new transaction",
-            Mutant::SubsumedNotifyError => "a late or duplicate notification resets the open transaction, dropping its records",
-            Mutant::NotifyCommitsOnlyExact => "a notification commits only its own checkpoint's transaction, not the earlier ones",
+            Mutant::NonIdempotentRecommit => {
+                "recovery re-commits pending data by writing it again in a new transaction"
+            }
+            Mutant::SubsumedNotifyError => {
+                "a late or duplicate notification resets the open transaction, dropping its records"
+            }
+            Mutant::NotifyCommitsOnlyExact => {
+                "a notification commits only its own checkpoint's transaction, not the earlier ones"
+            }
             Mutant::RestoreWithoutCompletionRecord => {
                 "recovery picks the newest checkpoint whose blobs exist, without its completion record"
             }
@@ -110,7 +116,9 @@ impl Mutant {
             Mutant::ShortTxnTimeout => "broker transaction timeout shorter than checkpoint + recovery time",
             Mutant::CounterReset => "the checkpoint id counter restarts from 1 after a coordinator restart",
             Mutant::EmptyTxnCommit => "empty transactions are committed like others, a fatal error retried forever",
-            Mutant::DeleteStateEarly => "the previous checkpoint is deleted before the next one's completion record is durable",
+            Mutant::DeleteStateEarly => {
+                "the previous checkpoint is deleted before the next one's completion record is durable"
+            }
         }
     }
 

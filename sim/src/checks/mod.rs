@@ -98,7 +98,8 @@ pub const CHECKS: [CheckInfo; 13] = [
     CheckInfo {
         id: "P2",
         name: "consistent-prefix",
-        meaning: "during the run, a read_committed reader always sees the output of a completed checkpoint, never going back",
+        meaning:
+            "during the run, a read_committed reader always sees the output of a completed checkpoint, never going back",
         applies: Applies::ExactlyOnce,
     },
     CheckInfo {
@@ -110,7 +111,8 @@ pub const CHECKS: [CheckInfo; 13] = [
     CheckInfo {
         id: "P4",
         name: "monotonic-ids",
-        meaning: "checkpoint ids and producer epochs only increase, and recovery never restarts before committed output",
+        meaning:
+            "checkpoint ids and producer epochs only increase, and recovery never restarts before committed output",
         applies: Applies::Both,
     },
     CheckInfo {
