@@ -806,6 +806,7 @@ pub fn render(history: &History, info: &RunInfo) -> String {
     // Bands. Each window's label is drawn once; a lane's overlapping
     // labels go on separate lines.
     let mut slots: BTreeMap<usize, Vec<u64>> = BTreeMap::new();
+    let mut band_labels = String::new();
     for b in &model.bands {
         let (x0, x1) = (x(b.from_us), x(b.to_us));
         let w = (x1 - x0).max(2.0);
@@ -843,7 +844,7 @@ pub fn render(history: &History, info: &RunInfo) -> String {
             ends[slot] = b.to_us.max(b.from_us + 1);
             if w >= 12.0 {
                 let _ = write!(
-                    svg,
+                    band_labels,
                     r##"<text class="blbl" x="{:.1}" y="{:.1}" fill="{}" font-size="9" font-weight="bold">{}</text>"##,
                     x0 + 2.0,
                     ly(l) + 10.0 + (slot % 3) as f64 * 10.0,
@@ -854,6 +855,8 @@ pub fn render(history: &History, info: &RunInfo) -> String {
         }
         let _ = write!(svg, "<title>{}</title></g>", escape(&b.tip));
     }
+    // Over every band, so that a down period does not hide a fault's name.
+    let _ = write!(svg, r#"<g class="blbls" pointer-events="none">{band_labels}</g>"#);
     for (i, name) in model.lanes.iter().enumerate() {
         let _ = write!(
             svg,
