@@ -181,6 +181,19 @@ mod tests {
     }
 
     #[test]
+    fn checks_and_faults_are_compact() {
+        let mut r = report(vec![]);
+        r.checks = vec!["P4".into(), "P11".into(), "P12".into()];
+        r.faults.clear();
+        let line = r.summary_line();
+        assert!(line.contains(" faults=none checks=P4,P11,P12 "), "{line}");
+        let panic = ViolationReport { check: "panic".into(), name: "panic".into(), message: "x".into(), t_ms: None };
+        assert_eq!(panic.label(), "panic");
+        let r = report(vec![panic]);
+        assert!(r.summary_line().ends_with(" first_violation=panic"), "{}", r.summary_line());
+    }
+
+    #[test]
     fn a_replayed_failure_points_at_its_file() {
         let mut r = report(vec![p1()]);
         r.repro = "cargo run --release -- replay case.json".into();

@@ -254,9 +254,10 @@ fn input_read_us(h: &History) -> Option<u64> {
 }
 
 impl ViolationReport {
-    /// `P1 exactly-once-output` (the id alone for an unknown check).
+    /// `P1 exactly-once-output` (the id alone for an unknown check, and for
+    /// `panic`, whose name is its id).
     pub fn label(&self) -> String {
-        if self.name.is_empty() {
+        if self.name.is_empty() || self.name == self.check {
             self.check.clone()
         } else {
             format!("{} {}", self.check, self.name)
@@ -312,10 +313,7 @@ impl RunReport {
             self.output.lost,
         );
         if let Some(v) = self.violations.first() {
-            s.push_str(&format!(" first_violation={}", v.check));
-            if !v.name.is_empty() {
-                s.push_str(&format!(":{}", v.name));
-            }
+            s.push_str(&format!(" first_violation={}", v.label().replace(' ', ":")));
         }
         s
     }
