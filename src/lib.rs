@@ -74,5 +74,6 @@ pub mod campaign;
 pub mod interrupt;
 pub mod junit;
 pub mod mutants;
+pub mod output;
 pub mod replay;
 pub mod timeline;
