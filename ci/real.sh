@@ -25,10 +25,10 @@ for scenario in word_count inventory; do
       "$bin" real --scenario "$scenario" --seed "$seed" --profile "$profile" --pauses 2 \
         --report "$dir" > "$dir.txt" || { cat "$dir.txt"; echo "FAIL: real run failed: $scenario $profile seed $seed (see $dir)"; exit 1; }
       line=$(head -1 "$dir.txt")
-      echo "$line" | grep -o 'scenario=[^ ]* seed=[^ ]* profile=[^ ]*\|verdict=[a-z]*\|recoveries=[0-9]*\|wall_ms=[0-9]*\|landed=[^ ]*' | tr '\n' ' '; echo
+      echo "$line" | grep -o 'scenario=[^ ]* seed=[^ ]* profile=[^ ]*\|verdict=[a-z]*\|recoveries=[0-9]*\|wall_ms=[0-9]*\|faults=[^ ]*' | tr '\n' ' '; echo
       echo "$line" | grep -q 'verdict=pass' || { echo "FAIL: verdict is not pass"; exit 1; }
-      landed=$(echo "$line" | grep -o 'landed=[^ ]*')
-      [ "$landed" != "landed=-" ] || { echo "FAIL: no fault landed in $scenario $profile seed $seed"; exit 1; }
+      landed=$(echo "$line" | grep -o 'faults=[^ ]*')
+      [ "$landed" != "faults=none" ] || { echo "FAIL: no fault landed in $scenario $profile seed $seed"; exit 1; }
       runs=$((runs + 1))
       echo "$landed" | grep -q 'crash' && crashes=$((crashes + 1))
       echo "$landed" | grep -q 'pause' && pauses=$((pauses + 1))

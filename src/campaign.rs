@@ -246,7 +246,7 @@ pub fn run_campaign(c: &CampaignSpec) -> CampaignReport {
                     determinism: det,
                     determinism_trace_hash: again.filter(|h| *h != out.report.trace_hash),
                     wall_ms: out.report.wall_ms,
-                    message: out.report.violations.first().map(|v| format!("{} {}", v.check, v.message)),
+                    message: out.report.violations.first().map(|v| format!("{}: {}", v.label(), v.message)),
                     repro: (failed || det == Some(false)).then(|| out.report.repro.clone()),
                     artifacts: None,
                 };
@@ -373,6 +373,31 @@ fn fold(t: &mut Tally, i: usize, entry: RunEntry, out: Outcome, failed: bool, c:
     }
 }
 
+/// Per check that ran: its name and the runs it failed in.
+pub fn checks_table(rep: &CampaignReport) -> String {
+    let mode = exactsim_engine::types::DeliveryMode::parse(&rep.mode)
+        .unwrap_or(exactsim_engine::types::DeliveryMode::ExactlyOnce);
+    let mut failed: BTreeMap<&str, u64> = BTreeMap::new();
+    for r in &rep.runs {
+        for c in &r.checks_failed {
+            *failed.entry(c.as_str()).or_insert(0) += 1;
+        }
+    }
+    let mut s = format!("{:<6} {:<22} {:>11}  {}\n", "check", "name", "failed_runs", "asserts");
+    let ran = exactsim_sim::checks::checks_for(mode);
+    let panic = exactsim_sim::checks::info("panic");
+    for c in ran.chain(panic) {
+        s.push_str(&format!(
+            "{:<6} {:<22} {:>11}  {}\n",
+            c.id,
+            c.name,
+            failed.get(c.id).copied().unwrap_or(0),
+            c.meaning
+        ));
+    }
+    s
+}
+
 /// The summary table printed at the end of a campaign.
 pub fn summary_table(rep: &CampaignReport) -> String {
     let mut s = String::new();
@@ -389,6 +414,7 @@ pub fn summary_table(rep: &CampaignReport) -> String {
     }
     let faults: Vec<String> = rep.faults.iter().map(|(k, v)| format!("{k}={v}")).collect();
     s.push_str(&format!("faults injected: {}\n", if faults.is_empty() { "none".into() } else { faults.join(" ") }));
+    s.push_str(&checks_table(rep));
     s.push_str(&format!(
         "verdict={} runs={}{} failed={} determinism_failures={} wall_ms={} seeds/s={:.1} profile={} mode={}{}\n",
         rep.verdict,

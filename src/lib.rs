@@ -74,6 +74,7 @@ pub mod campaign;
 pub mod interrupt;
 pub mod junit;
 pub mod mutants;
+pub mod output;
 pub mod real;
 pub mod replay;
 pub mod timeline;

@@ -3,10 +3,9 @@
 //! (or an escaped mutant), 2 bad usage or bad input.
 
 use clap::{Parser, Subcommand};
-use exactsim::campaign::{run_campaign, summary_table, CampaignSpec};
+use exactsim::campaign::{run_campaign, CampaignSpec};
 use exactsim::replay::{shrink, ReplayFile};
 use exactsim::*;
-use exactsim_engine::config::Mutant;
 use exactsim_sim::schedule::Profile;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -181,10 +180,6 @@ enum Cmd {
     },
 }
 
-/// Failing runs whose reproduce command a campaign prints (the rest are in
-/// campaign.json).
-const MAX_REPRO_LINES: usize = 20;
-
 fn usage(msg: String) -> ExitCode {
     eprintln!("error: {msg}");
     ExitCode::from(2)
@@ -233,21 +228,6 @@ fn run_spec(a: &RunArgs) -> Result<exactsim_sim::world::RunSpec, String> {
     Ok(spec(sc, seed, prof, mode, mutant))
 }
 
-fn print_outcome(out: &exactsim_sim::runner::Outcome, json: bool) {
-    if json {
-        println!("{}", serde_json::to_string_pretty(&out.report).unwrap());
-        return;
-    }
-    println!("{}", out.report.summary_line());
-    for v in &out.report.violations {
-        let t = v.t_ms.map(|t| format!(" at {t:.1}ms")).unwrap_or_default();
-        println!("  {}{} {}", v.check, t, v.message);
-    }
-    if !out.report.violations.is_empty() {
-        println!("  reproduce: {}", out.report.repro);
-    }
-}
-
 fn main() -> ExitCode {
     // Die quietly on a closed pipe (`exactsim ... | head`), like other CLI tools.
     #[cfg(unix)]
@@ -289,7 +269,7 @@ fn main() -> ExitCode {
             };
             spec.keep_chain = check_determinism;
             let out = run_one(spec.clone(), &args.profile);
-            print_outcome(&out, json);
+            output::print_outcome(&out, json);
             let mut errors = Vec::new();
             if let Some(p) = &trace {
                 errors.extend(artifacts::write_file(p, &artifacts::trace_text(&out)).err());
@@ -298,9 +278,7 @@ fn main() -> ExitCode {
                 errors.extend(artifacts::write_file(p, &ReplayFile::from_outcome(&out, &args.profile).to_json()).err());
             }
             if let Some(p) = &timeline {
-                let html =
-                    timeline::render(&out.result.history, &out.report.violations, &artifacts::timeline_title(&out));
-                errors.extend(artifacts::write_file(p, &html).err());
+                errors.extend(artifacts::write_file(p, &timeline::page(&out)).err());
             }
             let mut code = if out.report.verdict == "pass" { 0 } else { 1 };
             if check_determinism {
@@ -418,36 +396,7 @@ fn main() -> ExitCode {
             }
             exactsim::interrupt::install();
             let rep = run_campaign(&spec);
-            if json {
-                println!("{}", serde_json::to_string_pretty(&rep).expect("serializable"));
-            } else {
-                print!("{}", summary_table(&rep));
-                let mut shown = 0;
-                for r in rep.runs.iter().filter(|r| r.failed()) {
-                    let what = r.message.clone().unwrap_or_else(|| "nondeterministic trace".into());
-                    println!("FAIL {} seed {}: {}", r.scenario, r.seed, what);
-                    if shown < MAX_REPRO_LINES {
-                        println!("  reproduce: {}", r.repro.as_deref().unwrap_or("?"));
-                        shown += 1;
-                    }
-                }
-                if let Some(dir) = &spec.report_dir {
-                    println!(
-                        "report: {} ({} failing run(s) with artifacts, {} left out by --max-artifacts {})",
-                        dir.join("campaign.json").display(),
-                        rep.artifacts_written,
-                        rep.artifacts_left_out,
-                        rep.max_artifacts
-                    );
-                }
-                if rep.interrupted {
-                    println!(
-                        "interrupted: {} of {} runs done; the report holds those",
-                        rep.runs.len(),
-                        rep.runs_planned
-                    );
-                }
-            }
+            output::print_campaign(&rep, json, spec.report_dir.as_deref());
             if rep.interrupted {
                 finish(exactsim::interrupt::EXIT_INTERRUPTED, &rep.write_errors);
                 return ExitCode::from(exactsim::interrupt::EXIT_INTERRUPTED);
@@ -472,7 +421,7 @@ fn main() -> ExitCode {
             let mut out = run_one(spec, &f.profile);
             // The file's explicit schedule, not the seed's, made this run.
             out.report.repro = format!("cargo run --release -- replay {}", file.display());
-            print_outcome(&out, false);
+            output::print_outcome(&out, false);
             let reproduced = f.reproduced_by(&out);
             match &f.check {
                 Some(check) => println!(
@@ -524,9 +473,7 @@ fn main() -> ExitCode {
         }
         Cmd::Mutants { scenario, seeds, list, first_seed } => {
             if list {
-                for m in Mutant::ALL {
-                    println!("{}", m.name());
-                }
+                print!("{}", exactsim::mutants::list());
                 return ExitCode::SUCCESS;
             }
             let args = (|| -> Result<_, String> {

@@ -895,13 +895,7 @@ pub fn write_report(dir: &Path, out: &RealOutcome) -> Vec<String> {
 /// The lines printed after a real run.
 pub fn summary(out: &RealOutcome) -> String {
     let mut s = out.report.summary_line();
-    let landed: Vec<String> = out.report.faults.iter().map(|(k, v)| format!("{k}:{v}")).collect();
-    s.push_str(&format!(
-        " wall_ms={} landed={} skipped={}",
-        out.real.wall_ms,
-        if landed.is_empty() { "-".to_string() } else { landed.join(",") },
-        out.real.skipped.len()
-    ));
+    s.push_str(&format!(" wall_ms={} skipped={}", out.real.wall_ms, out.real.skipped.len()));
     s.push_str("\n  real run: not reproducible bit for bit (no trace hash); played:");
     for p in &out.real.played {
         s.push_str(&format!("\n    {:>6} ms {:<14} {:<12} {}", p.at_ms, p.kind, p.node, p.detail));
@@ -913,8 +907,20 @@ pub fn summary(out: &RealOutcome) -> String {
         }
     }
     for v in &out.report.violations {
-        let t = v.t_ms.map(|t| format!(" at {t:.1}ms")).unwrap_or_default();
-        s.push_str(&format!("\n  {}{} {}", v.check, t, v.message));
+        s.push('\n');
+        s.push_str(&crate::output::violation_line(v));
+    }
+    if !out.report.violations.is_empty() {
+        let r = &out.report;
+        s.push_str(&format!("\nreproduce: {}", r.repro));
+        let mut sim = format!(
+            "cargo run --release -- run --scenario {} --seed {} --profile {} --mode {}",
+            r.scenario, r.seed, r.profile, r.mode
+        );
+        if let Some(m) = &r.mutant {
+            sim.push_str(&format!(" --mutant {m}"));
+        }
+        s.push_str(&format!("\nin simulation (deterministic; the same seed's schedule, another interleaving): {sim}"));
     }
     s
 }

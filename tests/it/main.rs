@@ -11,6 +11,7 @@ mod engine_recovery;
 mod modes;
 mod mutants;
 mod profiles;
+mod readme;
 mod real;
 mod replay;
 mod robustness;
