@@ -9,7 +9,7 @@ use exactsim_engine::types::DeliveryMode;
 use exactsim_sim::report::RunReport;
 use exactsim_sim::scenario::Scenario;
 use exactsim_sim::schedule::Profile;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -32,13 +32,17 @@ pub struct CampaignSpec {
     pub jobs: usize,
     /// (k, n): this machine runs shard k (1-based) of n.
     pub shard: Option<(u64, u64)>,
+    /// Continuous mode: run seeds `first_seed`, `first_seed + 1`, ... (of
+    /// this shard) until the budget is spent, at most `seeds` of them;
+    /// the text as given (`10m`) and its duration.
+    pub budget: Option<(String, std::time::Duration)>,
     pub report_dir: Option<PathBuf>,
     pub junit: Option<PathBuf>,
     pub check_determinism: bool,
     pub progress: bool,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunEntry {
     pub scenario: String,
     pub seed: u64,
@@ -48,7 +52,7 @@ pub struct RunEntry {
     pub determinism: Option<bool>,
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ScenarioSummary {
     pub runs: u64,
     pub violations: u64,
@@ -62,14 +66,25 @@ pub struct ScenarioSummary {
     pub wall_ms: u64,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CampaignReport {
     pub profile: String,
     pub mode: String,
     pub mutant: Option<String>,
     pub first_seed: u64,
+    /// The seeds are `first_seed .. first_seed + seeds`, or this shard's
+    /// share of them; in continuous mode, the range this shard got through.
     pub seeds: u64,
     pub shard: Option<String>,
+    /// The scenarios of the campaign, in run order.
+    #[serde(default)]
+    pub scenario_names: Vec<String>,
+    /// Continuous mode: the time budget as given (`10m`).
+    #[serde(default)]
+    pub budget: Option<String>,
+    /// A merged report: the shard reports it was made from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<String>,
     pub code_version: String,
     pub verdict: String,
     pub wall_ms: u64,
@@ -93,37 +108,87 @@ pub fn shard_seeds(first: u64, n: u64, shard: Option<(u64, u64)>) -> Vec<u64> {
     (0..n).filter(|i| shard.is_none_or(|(k, of)| i % of == k - 1)).map(|i| first.wrapping_add(i)).collect()
 }
 
+/// How many of the seeds `0..n` shard `shard` holds.
+pub fn shard_seed_count(n: u64, shard: Option<(u64, u64)>) -> u64 {
+    match shard {
+        None => n,
+        Some((k, of)) => n / of + u64::from(n % of >= k),
+    }
+}
+
+/// The seed range `0..n` whose shard share is the first `m` seeds of the
+/// shard: what a continuous campaign that ran `m` seeds records.
+pub fn seed_range_of(m: u64, shard: Option<(u64, u64)>) -> u64 {
+    match shard {
+        None => m,
+        Some(_) if m == 0 => 0,
+        Some((k, of)) => (m - 1) * of + k,
+    }
+}
+
+/// The `j`-th seed of a shard.
+fn shard_seed(first: u64, j: u64, shard: Option<(u64, u64)>) -> u64 {
+    let (k, of) = shard.unwrap_or((1, 1));
+    first.wrapping_add(j.wrapping_mul(of).wrapping_add(k - 1))
+}
+
+/// Hands out work indexes to the campaign's threads. In continuous mode the
+/// work is seed-major (all scenarios of a seed, then the next seed) and
+/// stops at a seed boundary once the budget is spent, so every seed begun
+/// is run for every scenario.
+struct Issuer {
+    next: usize,
+    closed: bool,
+}
+
 pub fn run_campaign(c: &CampaignSpec) -> CampaignReport {
-    let seeds = shard_seeds(c.first_seed, c.seeds, c.shard);
-    let work: Vec<(Arc<dyn Scenario>, u64)> =
-        c.scenarios.iter().flat_map(|s| seeds.iter().map(move |seed| (s.clone(), *seed))).collect();
-    let total = work.len();
+    let nscen = c.scenarios.len();
+    let seed_count = shard_seed_count(c.seeds, c.shard) as usize;
+    let total = seed_count.saturating_mul(nscen);
+    // Work index -> (scenario index, seed index within the shard).
+    let at = |i: usize| -> (usize, u64) {
+        if c.budget.is_some() {
+            (i % nscen, (i / nscen) as u64)
+        } else {
+            (i / seed_count, (i % seed_count) as u64)
+        }
+    };
+    let issuer = Mutex::new(Issuer { next: 0, closed: false });
     let bar = if c.progress && std::io::stderr().is_terminal() {
-        let b = indicatif::ProgressBar::new(total as u64);
-        b.set_style(
-            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} seeds  {per_sec}  eta {eta}  {msg}").unwrap(),
-        );
+        let (b, style) = match &c.budget {
+            None => (indicatif::ProgressBar::new(total as u64), "{bar:40} {pos}/{len} seeds  {per_sec}  eta {eta}  {msg}"),
+            Some(_) => (indicatif::ProgressBar::new_spinner(), "{spinner} {pos} runs  {per_sec}  {elapsed} of the budget  {msg}"),
+        };
+        b.set_style(indicatif::ProgressStyle::with_template(style).unwrap());
         Some(b)
     } else {
         None
     };
     #[allow(clippy::disallowed_methods)]
     let t0 = std::time::Instant::now();
-    let next = AtomicUsize::new(0);
     // Per run: its report, whether it was deterministic (when checked), and
     // its shrunk replay file (for the first failures).
     type Slot = Option<(RunReport, Option<bool>, Option<ReplayFile>)>;
-    let results: Mutex<Vec<Slot>> = Mutex::new(vec![None; total]);
+    let results: Mutex<Vec<Slot>> = Mutex::new(Vec::new());
     let fails = AtomicUsize::new(0);
     let write_errors: Mutex<Vec<String>> = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for _ in 0..c.jobs.max(1) {
             scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                if i >= total {
-                    return;
-                }
-                let (sc, seed) = &work[i];
+                let i = {
+                    let mut is = issuer.lock().unwrap();
+                    let spent = c.budget.as_ref().is_some_and(|(_, d)| t0.elapsed() >= *d);
+                    if spent && is.next % nscen.max(1) == 0 {
+                        is.closed = true;
+                    }
+                    if is.closed || is.next >= total {
+                        return;
+                    }
+                    is.next += 1;
+                    is.next - 1
+                };
+                let (scen, j) = at(i);
+                let (sc, seed) = (&c.scenarios[scen], &shard_seed(c.first_seed, j, c.shard));
                 let mut sp = spec(sc.clone(), *seed, c.profile.clone(), c.mode, c.mutant);
                 let out = run_one(sp.clone(), &c.profile_arg);
                 let det = if c.check_determinism && (i.is_multiple_of(10) || out.report.verdict != "pass") {
@@ -144,7 +209,13 @@ pub fn run_campaign(c: &CampaignSpec) -> CampaignReport {
                         }
                     }
                 }
-                results.lock().unwrap()[i] = Some((out.report, det, replay));
+                {
+                    let mut rs = results.lock().unwrap();
+                    if rs.len() <= i {
+                        rs.resize(i + 1, None);
+                    }
+                    rs[i] = Some((out.report, det, replay));
+                }
                 if let Some(b) = &bar {
                     b.inc(1);
                     b.set_message(format!("{} failing", fails.load(Ordering::SeqCst)));
@@ -156,15 +227,31 @@ pub fn run_campaign(c: &CampaignSpec) -> CampaignReport {
         b.finish_and_clear();
     }
     let wall_ms = t0.elapsed().as_millis() as u64;
-    let results: Vec<(RunReport, Option<bool>, Option<ReplayFile>)> =
+    let mut results: Vec<(RunReport, Option<bool>, Option<ReplayFile>)> =
         results.into_inner().unwrap().into_iter().map(|r| r.expect("every run finished")).collect();
+    let total = results.len();
+    // A continuous campaign records the range it got through, and lists its
+    // runs scenario by scenario like a fixed one.
+    let (seeds, budget) = match &c.budget {
+        None => (c.seeds, None),
+        Some((text, _)) => {
+            assert!(total.is_multiple_of(nscen.max(1)), "a continuous campaign stops at a seed boundary");
+            let order: BTreeMap<&str, usize> =
+                c.scenarios.iter().enumerate().map(|(i, s)| (s.name(), i)).collect();
+            results.sort_by_key(|(r, _, _)| (order[r.scenario.as_str()], r.seed.wrapping_sub(c.first_seed)));
+            (seed_range_of((total / nscen.max(1)) as u64, c.shard), Some(text.clone()))
+        }
+    };
     let mut rep = CampaignReport {
         profile: c.profile_arg.clone(),
         mode: c.mode.name().into(),
         mutant: c.mutant.map(|m| m.name().into()),
         first_seed: c.first_seed,
-        seeds: c.seeds,
+        seeds,
         shard: c.shard.map(|(k, n)| format!("{k}/{n}")),
+        scenario_names: c.scenarios.iter().map(|s| s.name().to_string()).collect(),
+        budget,
+        merged_from: Vec::new(),
         code_version: crate::code_version().into(),
         verdict: "pass".into(),
         wall_ms,

@@ -64,10 +64,12 @@ enum Cmd {
     Campaign {
         #[arg(long, default_value = "all")]
         scenario: String,
-        #[arg(long, default_value = "100")]
-        seeds: String,
-        #[arg(long, default_value = "0")]
-        first_seed: String,
+        /// Seeds to run (default 100); with --budget, at most this many.
+        #[arg(long)]
+        seeds: Option<String>,
+        /// Default 0; with --budget, a random start recorded in the report.
+        #[arg(long)]
+        first_seed: Option<String>,
         #[arg(long, default_value = "chaos")]
         profile: String,
         #[arg(long, default_value = "exactly-once")]
@@ -76,9 +78,15 @@ enum Cmd {
         mutant: Option<String>,
         #[arg(long, default_value = "2")]
         jobs: String,
-        /// K/N: run the K-th of N shards of the seeds.
+        /// K/N: run the K-th of N shards of the seeds; `auto` reads it from
+        /// the scheduler's environment (GitLab, Buildkite, CircleCI,
+        /// Kubernetes Indexed Job, Slurm array).
         #[arg(long)]
         shard: Option<String>,
+        /// Continuous mode: run new seeds until this much time is spent
+        /// (30s, 10m, 2h).
+        #[arg(long)]
+        budget: Option<String>,
         #[arg(long)]
         report: Option<PathBuf>,
         #[arg(long)]
@@ -88,6 +96,17 @@ enum Cmd {
         /// Print the campaign report as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Check and merge the shard reports of one campaign.
+    Merge {
+        /// Shard report directories (each holding a campaign.json).
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Directory for the merged campaign.json and failure artifacts.
+        #[arg(long)]
+        report: PathBuf,
+        #[arg(long)]
+        junit: Option<PathBuf>,
     },
     /// Re-run a replay file (from `shrink`, or saved for a failing seed).
     Replay { file: PathBuf },
@@ -136,6 +155,14 @@ fn parse_shard(s: &str) -> Result<(u64, u64), String> {
         return Err(bad());
     }
     Ok((k, n))
+}
+
+fn resolve_shard(s: &str) -> Result<(u64, u64), String> {
+    if s == "auto" {
+        exactsim::shard::from_env(&exactsim::shard::process_env)
+    } else {
+        parse_shard(s)
+    }
 }
 
 fn run_spec(a: &RunArgs) -> Result<exactsim_sim::world::RunSpec, String> {
@@ -233,22 +260,39 @@ fn main() -> ExitCode {
             mutant,
             jobs,
             shard,
+            budget,
             report,
             junit,
             check_determinism,
             json,
         } => {
             let spec = (|| -> Result<CampaignSpec, String> {
+                let budget = budget.map(|b| parse_budget(&b).map(|d| (b.clone(), d))).transpose()?;
+                let shard = shard.as_deref().map(resolve_shard).transpose()?;
+                let first_seed = match (&first_seed, &budget, shard) {
+                    (Some(f), _, _) => parse_seed(f)?,
+                    (None, None, _) => 0,
+                    (None, Some(_), None) => random_seed()?,
+                    (None, Some(_), Some(_)) => {
+                        return Err("--budget with --shard needs --first-seed (the shards of one campaign share it)".into())
+                    }
+                };
+                let seeds = match (&seeds, &budget) {
+                    (Some(n), _) => parse_count(n, "seed count")?,
+                    (None, None) => 100,
+                    (None, Some(_)) => u64::MAX,
+                };
                 Ok(CampaignSpec {
                     scenarios: resolve_scenarios(&scenario)?,
-                    seeds: parse_count(&seeds, "seed count")?,
-                    first_seed: parse_seed(&first_seed)?,
+                    seeds,
+                    first_seed,
                     profile: Profile::resolve(&profile)?,
                     profile_arg: profile.clone(),
                     mode: parse_mode(&mode)?,
                     mutant: mutant.as_deref().map(parse_mutant).transpose()?,
                     jobs: parse_count(&jobs, "job count")?.max(1) as usize,
-                    shard: shard.as_deref().map(parse_shard).transpose()?,
+                    shard,
+                    budget,
                     report_dir: report,
                     junit,
                     check_determinism,
@@ -277,8 +321,30 @@ fn main() -> ExitCode {
                     println!("  reproduce: {}", f.repro);
                 }
             }
+            if let Some(b) = &rep.budget {
+                let shard = rep.shard.as_ref().map(|s| format!(" --shard {s}")).unwrap_or_default();
+                println!(
+                    "continuous: budget {b}, got through --first-seed {} --seeds {}{shard}",
+                    rep.first_seed, rep.seeds
+                );
+            }
             if let Some(e) = rep.write_errors.first() {
                 // The results are printed above; the files are not all there.
+                return usage(format!("{e} ({} report file(s) not written)", rep.write_errors.len()));
+            }
+            ExitCode::from(if rep.verdict == "pass" { 0 } else { 1 })
+        }
+        Cmd::Merge { dirs, report, junit } => {
+            let rep = match exactsim::merge::merge_dirs(&dirs, &report, junit.as_deref()) {
+                Ok(r) => r,
+                Err(e) => return usage(e),
+            };
+            print!("{}", summary_table(&rep));
+            for f in rep.runs.iter().filter(|r| r.verdict != "pass").take(10) {
+                println!("FAIL {} seed {}: {}", f.scenario, f.seed, f.checks_failed.join(" "));
+            }
+            println!("merged {} shard report(s) into {}", rep.merged_from.len(), report.display());
+            if let Some(e) = rep.write_errors.first() {
                 return usage(format!("{e} ({} report file(s) not written)", rep.write_errors.len()));
             }
             ExitCode::from(if rep.verdict == "pass" { 0 } else { 1 })
