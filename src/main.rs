@@ -336,7 +336,12 @@ fn main() -> ExitCode {
         }
         Cmd::Merge { dirs, report, junit } => {
             let rep = match exactsim::merge::merge_dirs(&dirs, &report, junit.as_deref()) {
-                Ok(r) => r,
+                Ok(m) => {
+                    for w in &m.warnings {
+                        eprintln!("warning: {w}");
+                    }
+                    m.report
+                }
                 Err(e) => return usage(e),
             };
             print!("{}", summary_table(&rep));

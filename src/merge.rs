@@ -257,17 +257,39 @@ fn copy_dir(from: &Path, to: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// The merged report and warnings for the user.
+pub struct Merged {
+    pub report: CampaignReport,
+    pub warnings: Vec<String>,
+}
+
 /// `exactsim merge DIR... --report OUT [--junit F]`. `Err` is a refusal
 /// (exit 2); files that could not be written are in `write_errors`.
-pub fn merge_dirs(dirs: &[PathBuf], out: &Path, junit: Option<&Path>) -> Result<CampaignReport, String> {
-    let shards = dirs.iter().map(|d| load(d)).collect::<Result<Vec<_>, _>>()?;
+///
+/// A directory without a `campaign.json` is a shard that did not finish (a
+/// job killed before its report was written, a requeued attempt): it is
+/// named in the refusal if its shard is missing, and in a warning if
+/// another copy of every shard is there.
+pub fn merge_dirs(dirs: &[PathBuf], out: &Path, junit: Option<&Path>) -> Result<Merged, String> {
+    let mut shards = Vec::new();
+    let mut empty = Vec::new();
+    for d in dirs {
+        if d.is_dir() && !d.join("campaign.json").exists() {
+            empty.push(d.display().to_string());
+        } else {
+            shards.push(load(d)?);
+        }
+    }
+    let no_report = if empty.is_empty() { String::new() } else { format!("; no campaign.json in {}", empty.join(", ")) };
     let out_abs = std::fs::canonicalize(out).ok();
     for s in &shards {
         if out_abs.is_some() && std::fs::canonicalize(&s.dir).ok() == out_abs {
             return Err(format!("--report {} is one of the shard directories", out.display()));
         }
     }
-    let (mut rep, chosen) = combine(&shards)?;
+    let (mut rep, chosen) = combine(&shards).map_err(|e| format!("{e}{no_report}"))?;
+    let warnings: Vec<String> =
+        empty.iter().map(|d| format!("{d} holds no campaign.json (a shard that did not finish?); ignored")).collect();
     crate::artifacts::create_dir(out)?;
     // Failing seeds: their folders, and their reports for the JUnit file.
     let mut failing: BTreeMap<RunKey, &ShardReport> = BTreeMap::new();
@@ -304,7 +326,7 @@ pub fn merge_dirs(dirs: &[PathBuf], out: &Path, junit: Option<&Path>) -> Result<
             rep.write_errors.push(e);
         }
     }
-    Ok(rep)
+    Ok(Merged { report: rep, warnings })
 }
 
 #[cfg(test)]

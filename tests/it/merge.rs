@@ -114,6 +114,19 @@ fn four_shards_merge_into_the_unsharded_campaign_seed_by_seed() {
 
     // A missing shard is named; so is a foreign one.
     refused(&["merge", s(&dirs[0]), s(&dirs[1]), s(&dirs[3]), "--report", s(&root.join("m2"))], "missing shard 3/4");
+    // A shard killed before it wrote its report leaves an empty directory.
+    let killed = root.join("killed");
+    std::fs::create_dir_all(&killed).unwrap();
+    refused(
+        &["merge", s(&dirs[0]), s(&dirs[1]), s(&killed), s(&dirs[3]), "--report", s(&root.join("m2"))],
+        &format!("missing shard 3/4 (the 3 report(s) given hold shards 1/4, 2/4, 4/4); no campaign.json in {}", s(&killed)),
+    );
+    let (code, out, err) = exactsim(
+        &["merge", s(&dirs[0]), s(&dirs[1]), s(&dirs[2]), s(&killed), s(&dirs[3]), "--report", s(&root.join("m9"))],
+        &[],
+    );
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(err.contains("holds no campaign.json"), "{err}");
     let foreign = root.join("foreign");
     let (code, out, err) = exactsim(
         &["campaign", "--seeds", "10", "--first-seed", "40", "--profile", "crash", "--shard", "3/4", "--report", s(&foreign)],
