@@ -156,8 +156,13 @@ pub fn run_campaign(c: &CampaignSpec) -> CampaignReport {
     let issuer = Mutex::new(Issuer { next: 0, closed: false });
     let bar = if c.progress && std::io::stderr().is_terminal() {
         let (b, style) = match &c.budget {
-            None => (indicatif::ProgressBar::new(total as u64), "{bar:40} {pos}/{len} seeds  {per_sec}  eta {eta}  {msg}"),
-            Some(_) => (indicatif::ProgressBar::new_spinner(), "{spinner} {pos} runs  {per_sec}  {elapsed} of the budget  {msg}"),
+            None => {
+                (indicatif::ProgressBar::new(total as u64), "{bar:40} {pos}/{len} seeds  {per_sec}  eta {eta}  {msg}")
+            }
+            Some(_) => (
+                indicatif::ProgressBar::new_spinner(),
+                "{spinner} {pos} runs  {per_sec}  {elapsed} of the budget  {msg}",
+            ),
         };
         b.set_style(indicatif::ProgressStyle::with_template(style).unwrap());
         Some(b)
@@ -178,7 +183,7 @@ pub fn run_campaign(c: &CampaignSpec) -> CampaignReport {
                 let i = {
                     let mut is = issuer.lock().unwrap();
                     let spent = c.budget.as_ref().is_some_and(|(_, d)| t0.elapsed() >= *d);
-                    if spent && is.next % nscen.max(1) == 0 {
+                    if spent && is.next.is_multiple_of(nscen.max(1)) {
                         is.closed = true;
                     }
                     if is.closed || is.next >= total {
@@ -236,8 +241,7 @@ pub fn run_campaign(c: &CampaignSpec) -> CampaignReport {
         None => (c.seeds, None),
         Some((text, _)) => {
             assert!(total.is_multiple_of(nscen.max(1)), "a continuous campaign stops at a seed boundary");
-            let order: BTreeMap<&str, usize> =
-                c.scenarios.iter().enumerate().map(|(i, s)| (s.name(), i)).collect();
+            let order: BTreeMap<&str, usize> = c.scenarios.iter().enumerate().map(|(i, s)| (s.name(), i)).collect();
             results.sort_by_key(|(r, _, _)| (order[r.scenario.as_str()], r.seed.wrapping_sub(c.first_seed)));
             (seed_range_of((total / nscen.max(1)) as u64, c.shard), Some(text.clone()))
         }

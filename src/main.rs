@@ -274,7 +274,9 @@ fn main() -> ExitCode {
                     (None, None, _) => 0,
                     (None, Some(_), None) => random_seed()?,
                     (None, Some(_), Some(_)) => {
-                        return Err("--budget with --shard needs --first-seed (the shards of one campaign share it)".into())
+                        return Err(
+                            "--budget with --shard needs --first-seed (the shards of one campaign share it)".into()
+                        )
                     }
                 };
                 let seeds = match (&seeds, &budget) {

@@ -79,20 +79,13 @@ pub fn combine(shards: &[ShardReport]) -> Result<(CampaignReport, Vec<usize>), S
         let (k, this_n) = shard_of(s)?;
         for ((field, a), (_, b)) in want.iter().zip(identity(&s.report, this_n)) {
             if *a != b {
-                return Err(format!(
-                    "foreign shard: {} has {field} {b}, {} has {field} {a}",
-                    s.label, first.label
-                ));
+                return Err(format!("foreign shard: {} has {field} {b}, {} has {field} {a}", s.label, first.label));
             }
         }
         // Exactly this shard's share of the seeds, every scenario, once.
         let share = shard_seeds(s.report.first_seed, s.report.seeds, Some((k, n)));
-        let expected: BTreeSet<RunKey> = s
-            .report
-            .scenario_names
-            .iter()
-            .flat_map(|sc| share.iter().map(move |seed| (sc.clone(), *seed)))
-            .collect();
+        let expected: BTreeSet<RunKey> =
+            s.report.scenario_names.iter().flat_map(|sc| share.iter().map(move |seed| (sc.clone(), *seed))).collect();
         let mut got: BTreeSet<RunKey> = BTreeSet::new();
         for r in &s.report.runs {
             let key = (r.scenario.clone(), r.seed);
@@ -198,8 +191,7 @@ pub fn combine(shards: &[ShardReport]) -> Result<(CampaignReport, Vec<usize>), S
     rep.runs.sort_by_key(|r| (order.get(r.scenario.as_str()).copied(), r.seed.wrapping_sub(base.first_seed)));
     failed |= rep.runs.iter().any(|r| r.verdict != "pass") || rep.determinism_failures > 0;
     rep.verdict = if failed { "fail" } else { "pass" }.into();
-    rep.seeds_per_sec =
-        if rep.wall_ms == 0 { 0.0 } else { rep.runs.len() as f64 * 1000.0 / rep.wall_ms as f64 };
+    rep.seeds_per_sec = if rep.wall_ms == 0 { 0.0 } else { rep.runs.len() as f64 * 1000.0 / rep.wall_ms as f64 };
     // The union is exact: every scenario x seed of the campaign, once.
     let union: BTreeSet<RunKey> = rep.runs.iter().map(|r| (r.scenario.clone(), r.seed)).collect();
     assert_eq!(union.len(), rep.runs.len(), "the shares of distinct shards are disjoint");
@@ -229,9 +221,10 @@ pub fn load(path: &Path) -> Result<ShardReport, String> {
     } else {
         (path.to_path_buf(), path.parent().map(Path::to_path_buf).unwrap_or_default())
     };
-    let text = std::fs::read_to_string(&file).map_err(|e| format!("cannot read shard report {}: {e}", file.display()))?;
-    let report: CampaignReport = serde_json::from_str(&text)
-        .map_err(|e| format!("{}: not a campaign report: {e}", file.display()))?;
+    let text =
+        std::fs::read_to_string(&file).map_err(|e| format!("cannot read shard report {}: {e}", file.display()))?;
+    let report: CampaignReport =
+        serde_json::from_str(&text).map_err(|e| format!("{}: not a campaign report: {e}", file.display()))?;
     Ok(ShardReport { label: path.display().to_string(), dir, report })
 }
 
@@ -280,7 +273,8 @@ pub fn merge_dirs(dirs: &[PathBuf], out: &Path, junit: Option<&Path>) -> Result<
             shards.push(load(d)?);
         }
     }
-    let no_report = if empty.is_empty() { String::new() } else { format!("; no campaign.json in {}", empty.join(", ")) };
+    let no_report =
+        if empty.is_empty() { String::new() } else { format!("; no campaign.json in {}", empty.join(", ")) };
     let out_abs = std::fs::canonicalize(out).ok();
     for s in &shards {
         if out_abs.is_some() && std::fs::canonicalize(&s.dir).ok() == out_abs {

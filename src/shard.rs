@@ -32,7 +32,12 @@ const CONVENTIONS: [Convention; 4] = [
     Convention { name: "GitLab CI", index: "CI_NODE_INDEX", count: "CI_NODE_TOTAL", base: 1 },
     Convention { name: "Buildkite", index: "BUILDKITE_PARALLEL_JOB", count: "BUILDKITE_PARALLEL_JOB_COUNT", base: 0 },
     Convention { name: "CircleCI", index: "CIRCLE_NODE_INDEX", count: "CIRCLE_NODE_TOTAL", base: 0 },
-    Convention { name: "Kubernetes Indexed Job", index: "JOB_COMPLETION_INDEX", count: "EXACTSIM_SHARD_COUNT", base: 0 },
+    Convention {
+        name: "Kubernetes Indexed Job",
+        index: "JOB_COMPLETION_INDEX",
+        count: "EXACTSIM_SHARD_COUNT",
+        base: 0,
+    },
 ];
 
 const SLURM_ID: &str = "SLURM_ARRAY_TASK_ID";
@@ -49,7 +54,9 @@ pub fn variables() -> Vec<&'static str> {
 
 fn number(get: &dyn Fn(&str) -> Option<String>, var: &str) -> Result<u64, String> {
     let v = get(var).ok_or_else(|| format!("--shard auto: {var} is not set"))?;
-    v.trim().parse::<u64>().map_err(|_| format!("--shard auto: malformed {var}='{v}' (expected a non-negative integer)"))
+    v.trim()
+        .parse::<u64>()
+        .map_err(|_| format!("--shard auto: malformed {var}='{v}' (expected a non-negative integer)"))
 }
 
 /// The shard `(k, n)`, 1 <= k <= n, from the environment, read through
@@ -58,9 +65,8 @@ pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> Result<(u64, u64), Stri
     let set = |v: &str| get(v).is_some();
     let mut present: Vec<&'static str> = Vec::new();
     for c in &CONVENTIONS {
-        let gitlab_without_parallel = c.index == "CI_NODE_INDEX"
-            && !set(c.index)
-            && get(c.count).is_some_and(|v| v.trim() == "1");
+        let gitlab_without_parallel =
+            c.index == "CI_NODE_INDEX" && !set(c.index) && get(c.count).is_some_and(|v| v.trim() == "1");
         if (set(c.index) || set(c.count)) && !gitlab_without_parallel {
             present.push(c.name);
         }
@@ -164,7 +170,10 @@ mod tests {
             "BUILDKITE_PARALLEL_JOB=3 is out of range for BUILDKITE_PARALLEL_JOB_COUNT=3 (expected 0..=2)",
         );
         err(&[("BUILDKITE_PARALLEL_JOB", "0")], "BUILDKITE_PARALLEL_JOB_COUNT is not set");
-        err(&[("BUILDKITE_PARALLEL_JOB", "0"), ("BUILDKITE_PARALLEL_JOB_COUNT", "0")], "BUILDKITE_PARALLEL_JOB_COUNT=0");
+        err(
+            &[("BUILDKITE_PARALLEL_JOB", "0"), ("BUILDKITE_PARALLEL_JOB_COUNT", "0")],
+            "BUILDKITE_PARALLEL_JOB_COUNT=0",
+        );
     }
 
     #[test]

@@ -119,7 +119,10 @@ fn four_shards_merge_into_the_unsharded_campaign_seed_by_seed() {
     std::fs::create_dir_all(&killed).unwrap();
     refused(
         &["merge", s(&dirs[0]), s(&dirs[1]), s(&killed), s(&dirs[3]), "--report", s(&root.join("m2"))],
-        &format!("missing shard 3/4 (the 3 report(s) given hold shards 1/4, 2/4, 4/4); no campaign.json in {}", s(&killed)),
+        &format!(
+            "missing shard 3/4 (the 3 report(s) given hold shards 1/4, 2/4, 4/4); no campaign.json in {}",
+            s(&killed)
+        ),
     );
     let (code, out, err) = exactsim(
         &["merge", s(&dirs[0]), s(&dirs[1]), s(&dirs[2]), s(&killed), s(&dirs[3]), "--report", s(&root.join("m9"))],
@@ -129,7 +132,19 @@ fn four_shards_merge_into_the_unsharded_campaign_seed_by_seed() {
     assert!(err.contains("holds no campaign.json"), "{err}");
     let foreign = root.join("foreign");
     let (code, out, err) = exactsim(
-        &["campaign", "--seeds", "10", "--first-seed", "40", "--profile", "crash", "--shard", "3/4", "--report", s(&foreign)],
+        &[
+            "campaign",
+            "--seeds",
+            "10",
+            "--first-seed",
+            "40",
+            "--profile",
+            "crash",
+            "--shard",
+            "3/4",
+            "--report",
+            s(&foreign),
+        ],
         &[],
     );
     assert_eq!(code, Some(0), "{out}{err}");
@@ -138,7 +153,10 @@ fn four_shards_merge_into_the_unsharded_campaign_seed_by_seed() {
         "foreign shard: ",
     );
     refused(&["merge", s(&dirs[0]), s(&whole), "--report", s(&root.join("m4"))], "has shard count 1");
-    refused(&["merge", s(&dirs[0]), s(&root.join("nowhere")), "--report", s(&root.join("m5"))], "cannot read shard report");
+    refused(
+        &["merge", s(&dirs[0]), s(&root.join("nowhere")), "--report", s(&root.join("m5"))],
+        "cannot read shard report",
+    );
     refused(&["merge", s(&dirs[0]), "--report", s(&dirs[0])], "is one of the shard directories");
     // A shard cut short (an interrupted job) is refused for the seeds it lacks.
     let short = root.join("short");
@@ -211,8 +229,19 @@ fn continuous_shards_merge_and_replay_as_fixed_seeds() {
         let shard = format!("{k}/2");
         let (code, out, err) = exactsim(
             &[
-                "campaign", "--budget", "700ms", "--first-seed", "900", "--shard", &shard, "--scenario", "word_count",
-                "--jobs", "1", "--report", s(&dir),
+                "campaign",
+                "--budget",
+                "700ms",
+                "--first-seed",
+                "900",
+                "--shard",
+                &shard,
+                "--scenario",
+                "word_count",
+                "--jobs",
+                "1",
+                "--report",
+                s(&dir),
             ],
             &[],
         );
