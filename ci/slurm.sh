@@ -30,13 +30,15 @@ die() { echo "slurm.sh: FAILED: $*" >&2; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "needs root (network namespaces; apt-get if Slurm is missing)"
 
-if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null || ! command -v sbatch >/dev/null \
-  || ! command -v munged >/dev/null; then
-  say "installing slurmctld slurmd slurm-client munge from the Debian packages"
+missing=()
+for tool in slurmctld:slurmctld slurmd:slurmd sbatch:slurm-client munged:munge jq:jq; do
+  command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing ${missing[*]} from the Debian packages"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq -o DPkg::Lock::Timeout=300 --no-install-recommends \
-    slurmctld slurmd slurm-client munge >/dev/null
+  apt-get install -y -qq -o DPkg::Lock::Timeout=300 --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 cargo build --release --quiet

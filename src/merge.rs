@@ -466,6 +466,27 @@ mod tests {
     }
 
     #[test]
+    fn shard_shares_counts_and_ranges_agree() {
+        use crate::campaign::{seed_range_of, shard_seed_count};
+        for of in 1..6 {
+            for k in 1..=of {
+                let all = shard_seeds(7, 40, Some((k, of)));
+                for n in 0..30 {
+                    assert_eq!(shard_seed_count(n, Some((k, of))) as usize, shard_seeds(7, n, Some((k, of))).len());
+                }
+                // A continuous shard that ran its first m seeds records the
+                // range whose share is exactly those seeds.
+                for m in 0..6 {
+                    let range = seed_range_of(m as u64, Some((k, of)));
+                    assert_eq!(shard_seeds(7, range, Some((k, of))), all[..m].to_vec(), "k={k} of={of} m={m}");
+                }
+            }
+        }
+        assert_eq!(seed_range_of(5, None), 5);
+        assert_eq!(shard_seed_count(u64::MAX, Some((2, 4))), u64::MAX / 4 + 1);
+    }
+
+    #[test]
     fn continuous_shards_each_cover_their_own_range() {
         // Shard 1/2 got through 3 of its seeds (range 5), shard 2/2 through 2 (range 4).
         let mut a = shard(1, 2, 5, None);
