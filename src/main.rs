@@ -347,8 +347,15 @@ fn main() -> ExitCode {
                 Err(e) => return usage(e),
             };
             print!("{}", summary_table(&rep));
-            for f in rep.runs.iter().filter(|r| r.verdict != "pass").take(10) {
-                println!("FAIL {} seed {}: {}", f.scenario, f.seed, f.checks_failed.join(" "));
+            for r in rep.runs.iter().filter(|r| r.verdict != "pass").take(10) {
+                match rep.failures.iter().find(|f| f.scenario == r.scenario && f.seed == r.seed) {
+                    Some(f) if !f.violations.is_empty() => {
+                        let v = &f.violations[0];
+                        println!("FAIL {} seed {}: {} {}", f.scenario, f.seed, v.check, v.message);
+                        println!("  reproduce: {}", f.repro);
+                    }
+                    _ => println!("FAIL {} seed {}: {}", r.scenario, r.seed, r.checks_failed.join(" ")),
+                }
             }
             println!("merged {} shard report(s) into {}", rep.merged_from.len(), report.display());
             if let Some(e) = rep.write_errors.first() {
