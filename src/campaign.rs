@@ -132,6 +132,13 @@ fn shard_seed(first: u64, j: u64, shard: Option<(u64, u64)>) -> u64 {
     first.wrapping_add(j.wrapping_mul(of).wrapping_add(k - 1))
 }
 
+/// Whether a passing run is run twice to check determinism: one seed in
+/// ten, picked by a hash of the seed, so that a shard checks the same runs
+/// as the unsharded campaign and the shards share the extra work evenly.
+pub fn sampled_for_determinism(seed: u64) -> bool {
+    (seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32).is_multiple_of(10)
+}
+
 /// Hands out work indexes to the campaign's threads. In continuous mode the
 /// work is seed-major (all scenarios of a seed, then the next seed) and
 /// stops at a seed boundary once the budget is spent, so every seed begun
@@ -196,7 +203,7 @@ pub fn run_campaign(c: &CampaignSpec) -> CampaignReport {
                 let (sc, seed) = (&c.scenarios[scen], &shard_seed(c.first_seed, j, c.shard));
                 let mut sp = spec(sc.clone(), *seed, c.profile.clone(), c.mode, c.mutant);
                 let out = run_one(sp.clone(), &c.profile_arg);
-                let det = if c.check_determinism && (i.is_multiple_of(10) || out.report.verdict != "pass") {
+                let det = if c.check_determinism && (sampled_for_determinism(*seed) || out.report.verdict != "pass") {
                     sp.keep_chain = false;
                     let again = run_one(sp, &c.profile_arg);
                     Some(again.report.trace_hash == out.report.trace_hash)

@@ -487,6 +487,17 @@ mod tests {
     }
 
     #[test]
+    fn the_determinism_sample_is_about_one_seed_in_ten() {
+        let n = (0..10_000u64).filter(|s| crate::campaign::sampled_for_determinism(*s)).count();
+        assert!((800..1200).contains(&n), "{n}");
+        // Spread over shards: every shard of 4 gets its share.
+        for k in 0..4u64 {
+            let m = (0..10_000u64).filter(|s| s % 4 == k && crate::campaign::sampled_for_determinism(*s)).count();
+            assert!((150..350).contains(&m), "shard {k}: {m}");
+        }
+    }
+
+    #[test]
     fn continuous_shards_each_cover_their_own_range() {
         // Shard 1/2 got through 3 of its seeds (range 5), shard 2/2 through 2 (range 4).
         let mut a = shard(1, 2, 5, None);

@@ -85,7 +85,7 @@ fn four_shards(root: &Path, common: &[&str]) -> Vec<PathBuf> {
 #[test]
 fn four_shards_merge_into_the_unsharded_campaign_seed_by_seed() {
     let root = tmp("pass");
-    let common = ["--seeds", "10", "--first-seed", "40", "--profile", "chaos", "--jobs", "2"];
+    let common = ["--seeds", "10", "--first-seed", "20", "--profile", "chaos", "--jobs", "2", "--check-determinism"];
     let dirs = four_shards(&root, &common);
     let whole = root.join("whole");
     let mut args = vec!["campaign", "--report", s(&whole)];
@@ -102,8 +102,10 @@ fn four_shards_merge_into_the_unsharded_campaign_seed_by_seed() {
     assert!(out.contains("verdict=pass runs=30"), "{out}");
     let (m, w) = (report(&merged), report(&whole));
     assert_eq!(m["runs"].as_array().unwrap().len(), 30);
-    // Seed by seed: scenario, seed, verdict, trace hash, failed checks.
+    // Seed by seed: scenario, seed, verdict, trace hash, failed checks, and
+    // the determinism re-runs (the same sample of seeds).
     assert_eq!(m["runs"], w["runs"]);
+    assert!(m["runs"].as_array().unwrap().iter().any(|r| r["determinism"] == true), "{m}");
     assert_eq!(m["verdict"], "pass");
     // The summed figures, fault counts and coverage matrix too.
     assert_eq!(figures(&m), figures(&w));
@@ -137,7 +139,7 @@ fn four_shards_merge_into_the_unsharded_campaign_seed_by_seed() {
             "--seeds",
             "10",
             "--first-seed",
-            "40",
+            "20",
             "--profile",
             "crash",
             "--shard",
@@ -150,7 +152,7 @@ fn four_shards_merge_into_the_unsharded_campaign_seed_by_seed() {
     assert_eq!(code, Some(0), "{out}{err}");
     refused(
         &["merge", s(&dirs[0]), s(&dirs[1]), s(&foreign), s(&dirs[3]), "--report", s(&root.join("m3"))],
-        "foreign shard: ",
+        &format!("foreign shard: {} has profile crash, ", s(&foreign)),
     );
     refused(&["merge", s(&dirs[0]), s(&whole), "--report", s(&root.join("m4"))], "has shard count 1");
     refused(
@@ -166,7 +168,7 @@ fn four_shards_merge_into_the_unsharded_campaign_seed_by_seed() {
     std::fs::write(short.join("campaign.json"), r.to_string()).unwrap();
     refused(
         &["merge", s(&dirs[0]), s(&dirs[1]), s(&short), s(&dirs[3]), "--report", s(&root.join("m6"))],
-        "shard 3/4 lacks risk_scoring seed 46",
+        "shard 3/4 lacks risk_scoring seed 26",
     );
     // The same shard twice (a requeued job) is fine if it ran the same runs,
     // refused if a trace hash differs.
