@@ -185,7 +185,7 @@ say "cluster up in $((SECONDS - t_cluster))s: $(client sinfo -h -N -o '%N=%T' | 
 
 # The shards: an array whose ids start at 0 and step by 2, so --shard auto
 # must use SLURM_ARRAY_TASK_MIN and _STEP: tasks 0, 2, 4, 6 are shards 1..4.
-campaign=(campaign --scenario all --profile "$profile" --first-seed "$first")
+campaign=(campaign --scenario all --profile "$profile" --first-seed "$first" --check-determinism)
 submit_shards() { # submit_shards REPORT_ROOT SEEDS
   local root=$1 n=$2 cmd
   cmd=$(printf '%q ' "$bin" "${campaign[@]}" --seeds "$n" --jobs 1 --shard auto --report)
@@ -227,7 +227,7 @@ same '{verdict, faults, coverage, scenarios: (.scenarios | map_values(del(.wall_
   || die "merged figures differ from the unsharded campaign"
 runs=$(jq '.runs | length' "$w/merged/campaign.json")
 [ "$runs" -gt 0 ] || die "no runs"
-say "merged report == unsharded run: $runs runs, seed by seed (trace hashes, verdicts, figures, coverage)"
+say "merged report == unsharded run: $runs runs, seed by seed (trace hashes, verdicts, determinism re-runs, figures, coverage)"
 
 # A lost shard: kill -9 the campaign of the job running on n2.
 lost_seeds=$((seeds * 4))
