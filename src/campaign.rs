@@ -7,6 +7,7 @@ use crate::{run_one, spec};
 use exactsim_engine::config::Mutant;
 use exactsim_engine::types::DeliveryMode;
 use exactsim_sim::report::RunReport;
+use exactsim_sim::runner::Outcome;
 use exactsim_sim::scenario::Scenario;
 use exactsim_sim::schedule::Profile;
 use serde::{Deserialize, Serialize};
@@ -40,7 +41,17 @@ pub struct CampaignSpec {
     pub junit: Option<PathBuf>,
     pub check_determinism: bool,
     pub progress: bool,
+    /// Failing runs that get full artifacts (report, trace, timeline,
+    /// replay file); the others get one line in the campaign report.
+    pub max_artifacts: usize,
 }
+
+/// Most seeds one campaign may ask for (per scenario).
+pub const SEEDS_MAX: u64 = 10_000_000;
+/// Most parallel jobs.
+pub const JOBS_MAX: usize = 256;
+/// Default of `--max-artifacts`.
+pub const MAX_ARTIFACTS_DEFAULT: usize = 20;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunEntry {
@@ -49,7 +60,28 @@ pub struct RunEntry {
     pub verdict: String,
     pub trace_hash: String,
     pub checks_failed: Vec<String>,
+    /// Whether a second run of the seed gave the same trace (when checked).
     pub determinism: Option<bool>,
+    /// The second run's trace hash when it differed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub determinism_trace_hash: Option<String>,
+    pub wall_ms: u64,
+    /// The first violation, on one line (failing runs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The command that reproduces the run (failing runs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repro: Option<String>,
+    /// The folder of its artifacts under the report directory, if written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub artifacts: Option<String>,
+}
+
+impl RunEntry {
+    /// Failed a check, or failed the determinism check.
+    pub fn failed(&self) -> bool {
+        self.verdict != "pass" || self.determinism == Some(false)
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -87,33 +119,75 @@ pub struct CampaignReport {
     pub merged_from: Vec<String>,
     pub code_version: String,
     pub verdict: String,
+    /// Stopped by a signal: `runs` holds the runs completed before it.
+    pub interrupted: bool,
+    /// Runs the campaign set out to do (`runs` has fewer if interrupted).
+    pub runs_planned: u64,
     pub wall_ms: u64,
     pub seeds_per_sec: f64,
     pub faults: BTreeMap<String, u64>,
     pub coverage: BTreeMap<String, u64>,
     pub scenarios: BTreeMap<String, ScenarioSummary>,
     pub determinism_failures: u64,
+    /// Failing runs with full artifacts, and failing runs left with one
+    /// line in `runs` because of `--max-artifacts`.
+    pub max_artifacts: usize,
+    pub artifacts_written: u64,
+    pub artifacts_left_out: u64,
     pub runs: Vec<RunEntry>,
+    /// Failing runs' reports, in seed order.
     #[serde(skip)]
     pub failures: Vec<RunReport>,
     /// Reports or artifacts that could not be written (a full disk, a
-    /// missing permission): the campaign's verdict stands, but the caller
-    /// must say so and exit 2.
+    /// missing permission): the caller prints them; they change the exit
+    /// code only when the verdict is a pass.
     #[serde(skip)]
     pub write_errors: Vec<String>,
 }
 
-/// The seeds of this shard.
-pub fn shard_seeds(first: u64, n: u64, shard: Option<(u64, u64)>) -> Vec<u64> {
-    (0..n).filter(|i| shard.is_none_or(|(k, of)| i % of == k - 1)).map(|i| first.wrapping_add(i)).collect()
+/// The seeds of this shard: seed index `i` belongs to shard `i % n + 1`.
+pub struct ShardSeeds {
+    first: u64,
+    n: u64,
+    shard: Option<(u64, u64)>,
 }
 
-/// How many of the seeds `0..n` shard `shard` holds.
-pub fn shard_seed_count(n: u64, shard: Option<(u64, u64)>) -> u64 {
-    match shard {
-        None => n,
-        Some((k, of)) => n / of + u64::from(n % of >= k),
+impl ShardSeeds {
+    pub fn new(first: u64, n: u64, shard: Option<(u64, u64)>) -> ShardSeeds {
+        ShardSeeds { first, n, shard }
     }
+
+    pub fn len(&self) -> u64 {
+        match self.shard {
+            None => self.n,
+            Some((k, of)) => {
+                if self.n >= k {
+                    (self.n - k) / of + 1
+                } else {
+                    0
+                }
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The `j`-th seed of this shard.
+    pub fn get(&self, j: u64) -> u64 {
+        let i = match self.shard {
+            None => j,
+            Some((k, of)) => j * of + (k - 1),
+        };
+        self.first.wrapping_add(i)
+    }
+}
+
+/// The seeds of this shard, as a list.
+pub fn shard_seeds(first: u64, n: u64, shard: Option<(u64, u64)>) -> Vec<u64> {
+    let s = ShardSeeds::new(first, n, shard);
+    (0..s.len()).map(|j| s.get(j)).collect()
 }
 
 /// The seed range `0..n` whose shard share is the first `m` seeds of the
@@ -126,12 +200,6 @@ pub fn seed_range_of(m: u64, shard: Option<(u64, u64)>) -> u64 {
     }
 }
 
-/// The `j`-th seed of a shard.
-fn shard_seed(first: u64, j: u64, shard: Option<(u64, u64)>) -> u64 {
-    let (k, of) = shard.unwrap_or((1, 1));
-    first.wrapping_add(j.wrapping_mul(of).wrapping_add(k - 1))
-}
-
 /// Whether a passing run is run twice to check determinism: one seed in
 /// ten, picked by a hash of the seed, so that a shard checks the same runs
 /// as the unsharded campaign and the shards share the extra work evenly.
@@ -139,25 +207,41 @@ pub fn sampled_for_determinism(seed: u64) -> bool {
     (seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32).is_multiple_of(10)
 }
 
-/// Hands out work indexes to the campaign's threads. In continuous mode the
-/// work is seed-major (all scenarios of a seed, then the next seed) and
-/// stops at a seed boundary once the budget is spent, so every seed begun
-/// is run for every scenario.
+/// Hands out work indexes to a continuous campaign's threads: the work is
+/// seed-major (all scenarios of a seed, then the next seed) and stops at a
+/// seed boundary once the budget is spent or a stop is asked for, so every
+/// seed begun is run for every scenario and the report is a whole range.
 struct Issuer {
     next: usize,
     closed: bool,
 }
 
+/// What the workers hand back, folded as runs finish.
+#[derive(Default)]
+struct Tally {
+    entries: Vec<(usize, RunEntry)>,
+    failures: Vec<(usize, RunReport)>,
+    /// Outcomes of the failing runs with the lowest indices (at most
+    /// `max_artifacts`), whose artifacts are written at the end: which runs
+    /// get artifacts does not depend on the order jobs finish in.
+    kept: BTreeMap<usize, (Outcome, ReplayFile)>,
+    scenarios: BTreeMap<String, ScenarioSummary>,
+    faults: BTreeMap<String, u64>,
+    coverage: BTreeMap<String, u64>,
+    determinism_failures: u64,
+}
+
 pub fn run_campaign(c: &CampaignSpec) -> CampaignReport {
+    let seeds = ShardSeeds::new(c.first_seed, c.seeds, c.shard);
+    let per = usize::try_from(seeds.len()).unwrap_or(usize::MAX);
     let nscen = c.scenarios.len();
-    let seed_count = shard_seed_count(c.seeds, c.shard) as usize;
-    let total = seed_count.saturating_mul(nscen);
+    let total = per.saturating_mul(nscen);
     // Work index -> (scenario index, seed index within the shard).
-    let at = |i: usize| -> (usize, u64) {
+    let at = |i: usize| -> (usize, usize) {
         if c.budget.is_some() {
-            (i % nscen, (i / nscen) as u64)
+            (i % nscen, i / nscen)
         } else {
-            (i / seed_count, (i % seed_count) as u64)
+            (i / per, i % per)
         }
     };
     let issuer = Mutex::new(Issuer { next: 0, closed: false });
@@ -178,56 +262,70 @@ pub fn run_campaign(c: &CampaignSpec) -> CampaignReport {
     };
     #[allow(clippy::disallowed_methods)]
     let t0 = std::time::Instant::now();
-    // Per run: its report, whether it was deterministic (when checked), and
-    // its shrunk replay file (for the first failures).
-    type Slot = Option<(RunReport, Option<bool>, Option<ReplayFile>)>;
-    let results: Mutex<Vec<Slot>> = Mutex::new(Vec::new());
+    let next = AtomicUsize::new(0);
     let fails = AtomicUsize::new(0);
-    let write_errors: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let tally: Mutex<Tally> = Mutex::new(Tally::default());
     std::thread::scope(|scope| {
-        for _ in 0..c.jobs.max(1) {
+        for _ in 0..c.jobs.clamp(1, total.max(1)) {
             scope.spawn(|| loop {
-                let i = {
-                    let mut is = issuer.lock().unwrap();
-                    let spent = c.budget.as_ref().is_some_and(|(_, d)| t0.elapsed() >= *d);
-                    if spent && is.next.is_multiple_of(nscen.max(1)) {
-                        is.closed = true;
+                let i = match &c.budget {
+                    None => {
+                        if crate::interrupt::requested() {
+                            return;
+                        }
+                        let i = next.fetch_add(1, Ordering::SeqCst);
+                        if i >= total {
+                            return;
+                        }
+                        i
                     }
-                    if is.closed || is.next >= total {
-                        return;
+                    Some((_, budget)) => {
+                        let mut is = issuer.lock().unwrap();
+                        let stop = crate::interrupt::requested() || t0.elapsed() >= *budget;
+                        if stop && is.next.is_multiple_of(nscen) {
+                            is.closed = true;
+                        }
+                        if is.closed || is.next >= total {
+                            return;
+                        }
+                        is.next += 1;
+                        is.next - 1
                     }
-                    is.next += 1;
-                    is.next - 1
                 };
                 let (scen, j) = at(i);
-                let (sc, seed) = (&c.scenarios[scen], &shard_seed(c.first_seed, j, c.shard));
-                let mut sp = spec(sc.clone(), *seed, c.profile.clone(), c.mode, c.mutant);
+                let sc = &c.scenarios[scen];
+                let seed = seeds.get(j as u64);
+                let mut sp = spec(sc.clone(), seed, c.profile.clone(), c.mode, c.mutant);
                 let out = run_one(sp.clone(), &c.profile_arg);
-                let det = if c.check_determinism && (sampled_for_determinism(*seed) || out.report.verdict != "pass") {
+                let failed = out.report.verdict != "pass";
+                let again = if c.check_determinism && (sampled_for_determinism(seed) || failed) {
                     sp.keep_chain = false;
-                    let again = run_one(sp, &c.profile_arg);
-                    Some(again.report.trace_hash == out.report.trace_hash)
+                    Some(run_one(sp, &c.profile_arg).report.trace_hash)
                 } else {
                     None
                 };
-                let replay = (out.report.verdict != "pass").then(|| ReplayFile::from_outcome(&out, &c.profile_arg));
-                if out.report.verdict != "pass" {
+                let det = again.as_ref().map(|h| *h == out.report.trace_hash);
+                if failed || det == Some(false) {
                     fails.fetch_add(1, Ordering::SeqCst);
                 }
-                if let Some(dir) = &c.report_dir {
-                    if out.report.verdict != "pass" {
-                        if let Err(e) = crate::artifacts::write_failure(dir, &out, replay.as_ref()) {
-                            write_errors.lock().unwrap().push(e);
-                        }
-                    }
-                }
-                {
-                    let mut rs = results.lock().unwrap();
-                    if rs.len() <= i {
-                        rs.resize(i + 1, None);
-                    }
-                    rs[i] = Some((out.report, det, replay));
-                }
+                let entry = RunEntry {
+                    scenario: out.report.scenario.clone(),
+                    seed,
+                    verdict: out.report.verdict.clone(),
+                    trace_hash: out.report.trace_hash.clone(),
+                    checks_failed: {
+                        let mut v: Vec<String> = out.report.violations.iter().map(|v| v.check.clone()).collect();
+                        v.dedup();
+                        v
+                    },
+                    determinism: det,
+                    determinism_trace_hash: again.filter(|h| *h != out.report.trace_hash),
+                    wall_ms: out.report.wall_ms,
+                    message: out.report.violations.first().map(|v| format!("{}: {}", v.label(), v.message)),
+                    repro: (failed || det == Some(false)).then(|| out.report.repro.clone()),
+                    artifacts: None,
+                };
+                fold(&mut tally.lock().unwrap(), i, entry, out, failed, c);
                 if let Some(b) = &bar {
                     b.inc(1);
                     b.set_message(format!("{} failing", fails.load(Ordering::SeqCst)));
@@ -238,19 +336,20 @@ pub fn run_campaign(c: &CampaignSpec) -> CampaignReport {
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
+    let interrupted = crate::interrupt::requested();
     let wall_ms = t0.elapsed().as_millis() as u64;
-    let mut results: Vec<(RunReport, Option<bool>, Option<ReplayFile>)> =
-        results.into_inner().unwrap().into_iter().map(|r| r.expect("every run finished")).collect();
-    let total = results.len();
-    // A continuous campaign records the range it got through, and lists its
-    // runs scenario by scenario like a fixed one.
-    let (seeds, budget) = match &c.budget {
-        None => (c.seeds, None),
+    let mut t = tally.into_inner().unwrap();
+    // Scenario by scenario, then seed by seed (a continuous campaign runs
+    // seed-major but lists its runs like a fixed one).
+    t.entries.sort_by_key(|e| at(e.0));
+    t.failures.sort_by_key(|e| at(e.0));
+    let done = t.entries.len();
+    // A continuous campaign records the range it got through.
+    let (seeds_range, budget, planned) = match &c.budget {
+        None => (c.seeds, None, total as u64),
         Some((text, _)) => {
-            assert!(total.is_multiple_of(nscen.max(1)), "a continuous campaign stops at a seed boundary");
-            let order: BTreeMap<&str, usize> = c.scenarios.iter().enumerate().map(|(i, s)| (s.name(), i)).collect();
-            results.sort_by_key(|(r, _, _)| (order[r.scenario.as_str()], r.seed.wrapping_sub(c.first_seed)));
-            (seed_range_of((total / nscen.max(1)) as u64, c.shard), Some(text.clone()))
+            assert!(done.is_multiple_of(nscen), "a continuous campaign stops at a seed boundary");
+            (seed_range_of((done / nscen) as u64, c.shard), Some(text.clone()), done as u64)
         }
     };
     let mut rep = CampaignReport {
@@ -258,78 +357,65 @@ pub fn run_campaign(c: &CampaignSpec) -> CampaignReport {
         mode: c.mode.name().into(),
         mutant: c.mutant.map(|m| m.name().into()),
         first_seed: c.first_seed,
-        seeds,
+        seeds: seeds_range,
         shard: c.shard.map(|(k, n)| format!("{k}/{n}")),
         scenario_names: c.scenarios.iter().map(|s| s.name().to_string()).collect(),
         budget,
         merged_from: Vec::new(),
         code_version: crate::code_version().into(),
         verdict: "pass".into(),
+        interrupted,
+        runs_planned: planned,
         wall_ms,
-        seeds_per_sec: if wall_ms == 0 { 0.0 } else { total as f64 * 1000.0 / wall_ms as f64 },
-        faults: BTreeMap::new(),
-        coverage: BTreeMap::new(),
-        scenarios: BTreeMap::new(),
-        determinism_failures: 0,
-        runs: Vec::new(),
-        failures: Vec::new(),
+        seeds_per_sec: if wall_ms == 0 { 0.0 } else { done as f64 * 1000.0 / wall_ms as f64 },
+        faults: t.faults,
+        coverage: t.coverage,
+        scenarios: t.scenarios,
+        determinism_failures: t.determinism_failures,
+        max_artifacts: c.max_artifacts,
+        artifacts_written: 0,
+        artifacts_left_out: 0,
+        runs: t.entries.into_iter().map(|e| e.1).collect(),
+        failures: t.failures.into_iter().map(|e| e.1).collect(),
         write_errors: Vec::new(),
     };
-    for (r, det, _) in results {
-        let s = rep.scenarios.entry(r.scenario.clone()).or_default();
-        s.runs += 1;
-        s.violations += r.violations.len() as u64;
-        s.failed_runs += (r.verdict != "pass") as u64;
-        s.faults += r.faults.values().sum::<u64>();
-        s.checkpoints += r.checkpoints.completed;
-        s.recoveries += r.recoveries;
-        s.duplicates += r.output.duplicates;
-        s.events += r.events;
-        s.sim_time_ms += r.sim_time_ms;
-        s.wall_ms += r.wall_ms;
-        for (k, v) in &r.faults {
-            *rep.faults.entry(k.clone()).or_insert(0) += v;
-        }
-        for cell in &r.coverage {
-            *rep.coverage.entry(cell.clone()).or_insert(0) += 1;
-        }
-        if det == Some(false) {
-            rep.determinism_failures += 1;
-        }
-        let mut checks: Vec<String> = r.violations.iter().map(|v| v.check.clone()).collect();
-        checks.dedup();
-        rep.runs.push(RunEntry {
-            scenario: r.scenario.clone(),
-            seed: r.seed,
-            verdict: r.verdict.clone(),
-            trace_hash: r.trace_hash.clone(),
-            checks_failed: checks,
-            determinism: det,
-        });
-        if r.verdict != "pass" {
-            rep.failures.push(r);
-        }
-    }
-    if !rep.failures.is_empty() || rep.determinism_failures > 0 {
+    if rep.runs.iter().any(|r| r.failed()) {
         rep.verdict = "fail".into();
     }
-    rep.write_errors = write_errors.into_inner().unwrap();
+    let failing = rep.runs.iter().filter(|r| r.failed()).count() as u64;
     if let Some(dir) = &c.report_dir {
-        let json = serde_json::to_string_pretty(&rep).unwrap();
-        if let Err(e) = crate::artifacts::write_file(&dir.join("campaign.json"), &json) {
-            rep.write_errors.push(e);
+        for (out, replay) in t.kept.values() {
+            let errors = crate::artifacts::write_failure(dir, out, Some(replay));
+            if errors.is_empty() {
+                let entry =
+                    rep.runs.iter_mut().find(|r| r.scenario == out.report.scenario && r.seed == out.report.seed);
+                entry.expect("a kept outcome is in the run list").artifacts =
+                    Some(format!("{}-{}", out.report.scenario, out.report.seed));
+                rep.artifacts_written += 1;
+            }
+            rep.write_errors.extend(errors);
         }
-        // Shrunk schedules for the first few failures.
-        for f in rep.failures.iter().take(SHRINK_FAILURES) {
-            let Some(sc) = c.scenarios.iter().find(|s| s.name() == f.scenario) else { continue };
-            let sp = spec(sc.clone(), f.seed, c.profile.clone(), c.mode, c.mutant);
-            if let Ok(r) = crate::replay::shrink(sp, &c.profile_arg, SHRINK_RUNS) {
-                let path = dir.join(format!("{}-{}", f.scenario, f.seed)).join("replay.min.json");
-                if let Err(e) = crate::artifacts::write_file(&path, &r.file.to_json()) {
-                    rep.write_errors.push(e);
+        rep.artifacts_left_out = failing - rep.artifacts_written;
+        // Shrunk schedules for the first few failures (not after a stop
+        // was asked for: the user is waiting for the report).
+        if !interrupted {
+            for f in rep.failures.iter().take(SHRINK_FAILURES.min(c.max_artifacts)) {
+                let Some(sc) = c.scenarios.iter().find(|s| s.name() == f.scenario) else { continue };
+                let sp = spec(sc.clone(), f.seed, c.profile.clone(), c.mode, c.mutant);
+                if let Ok(r) = crate::replay::shrink(sp, &c.profile_arg, SHRINK_RUNS) {
+                    let path = crate::artifacts::failure_dir(dir, &f.scenario, f.seed).join("replay.min.json");
+                    if let Err(e) = crate::artifacts::write_file(&path, &r.file.to_json()) {
+                        rep.write_errors.push(e);
+                    }
                 }
             }
         }
+        let json = serde_json::to_string_pretty(&rep).expect("serializable");
+        if let Err(e) = crate::artifacts::write_file(&dir.join("campaign.json"), &json) {
+            rep.write_errors.push(e);
+        }
+    } else {
+        rep.artifacts_left_out = failing;
     }
     if let Some(j) = &c.junit {
         if let Err(e) = crate::artifacts::write_file(j, &crate::junit::render(&rep)) {
@@ -337,6 +423,67 @@ pub fn run_campaign(c: &CampaignSpec) -> CampaignReport {
         }
     }
     rep
+}
+
+fn fold(t: &mut Tally, i: usize, entry: RunEntry, out: Outcome, failed: bool, c: &CampaignSpec) {
+    let r = &out.report;
+    let s = t.scenarios.entry(r.scenario.clone()).or_default();
+    s.runs += 1;
+    s.violations += r.violations.len() as u64;
+    s.failed_runs += failed as u64;
+    s.faults += r.faults.values().sum::<u64>();
+    s.checkpoints += r.checkpoints.completed;
+    s.recoveries += r.recoveries;
+    s.duplicates += r.output.duplicates;
+    s.events += r.events;
+    s.sim_time_ms += r.sim_time_ms;
+    s.wall_ms += r.wall_ms;
+    for (k, v) in &r.faults {
+        *t.faults.entry(k.clone()).or_insert(0) += v;
+    }
+    for cell in &r.coverage {
+        *t.coverage.entry(cell.clone()).or_insert(0) += 1;
+    }
+    if entry.determinism == Some(false) {
+        t.determinism_failures += 1;
+    }
+    let keep = entry.failed() && c.report_dir.is_some() && c.max_artifacts > 0;
+    t.entries.push((i, entry));
+    if failed {
+        t.failures.push((i, r.clone()));
+    }
+    if keep {
+        let replay = ReplayFile::from_outcome(&out, &c.profile_arg);
+        t.kept.insert(i, (out, replay));
+        if t.kept.len() > c.max_artifacts {
+            t.kept.pop_last();
+        }
+    }
+}
+
+/// Per check that ran: its name and the runs it failed in.
+pub fn checks_table(rep: &CampaignReport) -> String {
+    let mode = exactsim_engine::types::DeliveryMode::parse(&rep.mode)
+        .unwrap_or(exactsim_engine::types::DeliveryMode::ExactlyOnce);
+    let mut failed: BTreeMap<&str, u64> = BTreeMap::new();
+    for r in &rep.runs {
+        for c in &r.checks_failed {
+            *failed.entry(c.as_str()).or_insert(0) += 1;
+        }
+    }
+    let mut s = format!("{:<6} {:<22} {:>11}  {}\n", "check", "name", "failed_runs", "asserts");
+    let ran = exactsim_sim::checks::checks_for(mode);
+    let panic = exactsim_sim::checks::info("panic");
+    for c in ran.chain(panic) {
+        s.push_str(&format!(
+            "{:<6} {:<22} {:>11}  {}\n",
+            c.id,
+            c.name,
+            failed.get(c.id).copied().unwrap_or(0),
+            c.meaning
+        ));
+    }
+    s
 }
 
 /// The summary table printed at the end of a campaign.
@@ -355,11 +502,13 @@ pub fn summary_table(rep: &CampaignReport) -> String {
     }
     let faults: Vec<String> = rep.faults.iter().map(|(k, v)| format!("{k}={v}")).collect();
     s.push_str(&format!("faults injected: {}\n", if faults.is_empty() { "none".into() } else { faults.join(" ") }));
+    s.push_str(&checks_table(rep));
     s.push_str(&format!(
-        "verdict={} runs={} failed={} determinism_failures={} wall_ms={} seeds/s={:.1} profile={} mode={}{}\n",
+        "verdict={} runs={}{} failed={} determinism_failures={} wall_ms={} seeds/s={:.1} profile={} mode={}{}\n",
         rep.verdict,
         rep.runs.len(),
-        rep.failures.len(),
+        if rep.interrupted { format!(" (interrupted: {} planned)", rep.runs_planned) } else { String::new() },
+        rep.runs.iter().filter(|r| r.failed()).count(),
         rep.determinism_failures,
         rep.wall_ms,
         rep.seeds_per_sec,

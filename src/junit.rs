@@ -1,48 +1,75 @@
-//! JUnit XML for CI: one test case per (scenario, seed), the violation text
-//! and the replay command in the failure message.
+//! JUnit XML for CI, written with `quick-junit` (the library nextest uses):
+//! one test case per (scenario, seed); a failing case carries the first
+//! violation as its message and every violation plus the reproduce command
+//! in its text. A run whose second execution gave another trace is a
+//! failure of type `determinism`.
 
 use crate::campaign::CampaignReport;
-
-pub fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
+use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
+use std::time::Duration;
 
 pub fn render(rep: &CampaignReport) -> String {
-    let failures = rep.runs.iter().filter(|r| r.verdict != "pass").count();
-    let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    s.push_str(&format!(
-        "<testsuites name=\"exactsim\" tests=\"{}\" failures=\"{}\" time=\"{:.3}\">\n",
-        rep.runs.len(),
-        failures,
-        rep.wall_ms as f64 / 1000.0
-    ));
-    s.push_str(&format!(
-        "  <testsuite name=\"exactsim.{}.{}\" tests=\"{}\" failures=\"{}\">\n",
-        escape(&rep.profile),
-        escape(&rep.mode),
-        rep.runs.len(),
-        failures
-    ));
+    let mut report = Report::new("exactsim");
+    report.set_time(Duration::from_millis(rep.wall_ms));
+    let mut suite = TestSuite::new(format!("exactsim.{}.{}", rep.profile, rep.mode));
+    suite.set_time(Duration::from_millis(rep.wall_ms));
+    suite.add_property(Property::new("code_version", rep.code_version.clone()));
+    if let Some(m) = &rep.mutant {
+        suite.add_property(Property::new("mutant", m.clone()));
+    }
+    if let Some(s) = &rep.shard {
+        suite.add_property(Property::new("shard", s.clone()));
+    }
+    if rep.interrupted {
+        suite.add_property(Property::new(
+            "interrupted",
+            format!("{} of {} runs done", rep.runs.len(), rep.runs_planned),
+        ));
+    }
     for r in &rep.runs {
-        let name = format!("{} seed {}", r.scenario, r.seed);
-        s.push_str(&format!("    <testcase classname=\"exactsim.{}\" name=\"{}\"", escape(&r.scenario), escape(&name)));
-        match rep.failures.iter().find(|f| f.seed == r.seed && f.scenario == r.scenario) {
-            None => s.push_str("/>\n"),
-            Some(f) => {
-                let first = f.violations.first().map(|v| format!("{}: {}", v.check, v.message)).unwrap_or_default();
-                let mut body = String::new();
-                for v in &f.violations {
-                    body.push_str(&format!("{} {}\n", v.check, v.message));
+        let status = if !r.failed() {
+            TestCaseStatus::success()
+        } else {
+            let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            let mut body = String::new();
+            if r.verdict != "pass" {
+                match rep.failures.iter().find(|f| f.seed == r.seed && f.scenario == r.scenario) {
+                    Some(f) => {
+                        for v in &f.violations {
+                            let at = v.t_ms.map(|t| format!(" at {t:.1}ms")).unwrap_or_default();
+                            body.push_str(&format!("{}{at}: {}\n", v.label(), v.message));
+                        }
+                    }
+                    None => body.push_str(&format!("{}\n", r.message.clone().unwrap_or_default())),
                 }
-                body.push_str(&format!("reproduce: {}\n", f.repro));
-                s.push_str(&format!(
-                    ">\n      <failure message=\"{}\" type=\"violation\">{}</failure>\n    </testcase>\n",
-                    escape(&first),
-                    escape(&body)
+                st.set_type(r.checks_failed.first().cloned().unwrap_or_else(|| "violation".into()));
+                st.set_message(r.message.clone().unwrap_or_else(|| "violation".into()));
+            } else {
+                st.set_type("determinism");
+                st.set_message(format!("nondeterministic: seed {} ran twice with different traces", r.seed));
+            }
+            if r.determinism == Some(false) {
+                body.push_str(&format!(
+                    "determinism: the second run's trace_hash is {} (first {}); find the first divergent event with: {} --check-determinism\n",
+                    r.determinism_trace_hash.as_deref().unwrap_or("?"),
+                    r.trace_hash,
+                    r.repro.as_deref().unwrap_or("run")
                 ));
             }
-        }
+            if let Some(repro) = &r.repro {
+                body.push_str(&format!("reproduce: {repro}\n"));
+            }
+            if let Some(a) = &r.artifacts {
+                body.push_str(&format!("artifacts: {a}/ in the report directory\n"));
+            }
+            st.set_description(body);
+            st
+        };
+        let mut case = TestCase::new(format!("{} seed {}", r.scenario, r.seed), status);
+        case.set_classname(format!("exactsim.{}", r.scenario));
+        case.set_time(Duration::from_millis(r.wall_ms));
+        suite.add_test_case(case);
     }
-    s.push_str("  </testsuite>\n</testsuites>\n");
-    s
+    report.add_test_suite(suite);
+    report.to_string().expect("JUnit XML serializes")
 }

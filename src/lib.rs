@@ -104,9 +104,11 @@ pub fn run_one(spec: RunSpec, profile_arg: &str) -> Outcome {
 pub mod artifacts;
 pub mod bench;
 pub mod campaign;
+pub mod interrupt;
 pub mod junit;
 pub mod merge;
 pub mod mutants;
+pub mod output;
 pub mod replay;
 pub mod shard;
 pub mod timeline;

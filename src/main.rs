@@ -3,10 +3,9 @@
 //! (or an escaped mutant), 2 bad usage or bad input.
 
 use clap::{Parser, Subcommand};
-use exactsim::campaign::{run_campaign, summary_table, CampaignSpec};
+use exactsim::campaign::{run_campaign, CampaignSpec};
 use exactsim::replay::{shrink, ReplayFile};
 use exactsim::*;
-use exactsim_engine::config::Mutant;
 use exactsim_sim::schedule::Profile;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,18 +19,20 @@ struct Cli {
 
 #[derive(clap::Args, Clone)]
 struct RunArgs {
+    /// The workload to run (see `exactsim scenarios`).
     #[arg(long)]
     scenario: String,
-    /// Decimal or 0x-hex.
+    /// The run's seed: decimal or 0x-hex. It derives the workload, topology,
+    /// fault schedule, network and disk behaviour.
     #[arg(long)]
     seed: String,
-    /// none, crash, partition, slow-disk, disk, chaos, or a TOML file.
+    /// Fault profile: none, crash, partition, slow-disk, disk, chaos, or a TOML file.
     #[arg(long, default_value = "chaos")]
     profile: String,
-    /// exactly-once or at-least-once.
+    /// Delivery mode: exactly-once or at-least-once.
     #[arg(long, default_value = "exactly-once")]
     mode: String,
-    /// A planted bug to switch on (see `mutants --list`).
+    /// A planted bug to switch on (see `exactsim mutants --list`).
     #[arg(long)]
     mutant: Option<String>,
 }
@@ -62,42 +63,56 @@ enum Cmd {
     },
     /// Run many seeds of one or all scenarios.
     Campaign {
+        /// A scenario name, or `all`.
         #[arg(long, default_value = "all")]
         scenario: String,
-        /// Seeds to run (default 100); with --budget, at most this many.
+        /// Seeds per scenario (1 to 10,000,000); with --budget, at most this
+        /// many (default: no limit).
         #[arg(long)]
         seeds: Option<String>,
-        /// Default 0; with --budget, a random start recorded in the report.
+        /// The first seed (decimal or 0x-hex); seeds are consecutive. Default
+        /// 0; with --budget, a random start recorded in the report.
         #[arg(long)]
         first_seed: Option<String>,
+        /// Fault profile: none, crash, partition, slow-disk, disk, chaos, or a TOML file.
         #[arg(long, default_value = "chaos")]
         profile: String,
+        /// Delivery mode: exactly-once or at-least-once.
         #[arg(long, default_value = "exactly-once")]
         mode: String,
+        /// A planted bug to switch on in every run (see `exactsim mutants --list`).
         #[arg(long)]
         mutant: Option<String>,
+        /// Runs in parallel (1 to 256).
         #[arg(long, default_value = "2")]
         jobs: String,
-        /// K/N: run the K-th of N shards of the seeds; `auto` reads it from
-        /// the scheduler's environment (GitLab, Buildkite, CircleCI,
-        /// Kubernetes Indexed Job, Slurm array).
+        /// K/N: run the K-th of N shards of the seeds (seed index i belongs to
+        /// shard i mod N + 1); `auto` reads it from the scheduler's environment
+        /// (GitLab, Buildkite, CircleCI, Kubernetes Indexed Job, Slurm array).
         #[arg(long)]
         shard: Option<String>,
         /// Continuous mode: run new seeds until this much time is spent
         /// (30s, 10m, 2h).
         #[arg(long)]
         budget: Option<String>,
+        /// Write campaign.json there, and artifacts for failing seeds.
         #[arg(long)]
         report: Option<PathBuf>,
+        /// Write JUnit XML there (one test case per scenario and seed).
         #[arg(long)]
         junit: Option<PathBuf>,
+        /// Run every tenth seed and every failing seed twice and compare traces.
         #[arg(long)]
         check_determinism: bool,
+        /// Failing runs that get full artifacts (report, trace, timeline,
+        /// replay file) under --report; the rest get one line in campaign.json.
+        #[arg(long, default_value_t = exactsim::campaign::MAX_ARTIFACTS_DEFAULT)]
+        max_artifacts: usize,
         /// Print the campaign report as JSON.
         #[arg(long)]
         json: bool,
     },
-    /// Check and merge the shard reports of one campaign.
+    /// Check that shard reports make one whole campaign and merge them.
     Merge {
         /// Shard report directories (each holding a campaign.json).
         #[arg(required = true)]
@@ -105,34 +120,49 @@ enum Cmd {
         /// Directory for the merged campaign.json and failure artifacts.
         #[arg(long)]
         report: PathBuf,
+        /// Write JUnit XML there (one test case per scenario and seed).
         #[arg(long)]
         junit: Option<PathBuf>,
     },
-    /// Re-run a replay file (from `shrink`, or saved for a failing seed).
-    Replay { file: PathBuf },
+    /// Re-run a replay file (from `shrink`, `run --save-replay`, or a
+    /// campaign's artifacts) and check that its recorded verdict reproduces.
+    Replay {
+        /// The replay file (JSON).
+        file: PathBuf,
+        /// Refuse a file written by another code version (by default it
+        /// runs with a warning: its fault schedule is explicit).
+        #[arg(long)]
+        strict_version: bool,
+    },
     /// Minimise the fault schedule of a failing run.
     Shrink {
         #[command(flatten)]
         args: RunArgs,
+        /// Where to write the minimal replay file.
         #[arg(long)]
         out: PathBuf,
-        /// Upper bound on simulation runs spent shrinking.
+        /// Upper bound on simulation runs spent shrinking (1 to 100,000).
         #[arg(long, default_value = "300")]
-        max_runs: usize,
+        max_runs: String,
     },
     /// Run every planted bug through a campaign and report detection.
     Mutants {
+        /// A scenario name, or `all` (seeds cycle through them).
         #[arg(long, default_value = "all")]
         scenario: String,
+        /// Seeds tried per planted bug before calling it escaped.
         #[arg(long, default_value = "200")]
         seeds: String,
+        /// List the planted bugs, one a line, and exit.
         #[arg(long)]
         list: bool,
+        /// The first seed tried.
         #[arg(long, default_value = "0")]
         first_seed: String,
     },
     /// Measure campaign speed and engine overhead.
     Bench {
+        /// Seeds per measurement.
         #[arg(long, default_value = "20")]
         seeds: String,
     },
@@ -143,8 +173,28 @@ fn usage(msg: String) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn parse_count(s: &str, what: &str) -> Result<u64, String> {
-    s.trim().parse::<u64>().map_err(|_| format!("malformed {what} '{s}' (expected a non-negative integer)"))
+/// A count in `1..=max`.
+fn parse_count(s: &str, what: &str, max: u64) -> Result<u64, String> {
+    let n =
+        s.trim().parse::<u64>().map_err(|_| format!("malformed {what} '{s}' (expected an integer from 1 to {max})"))?;
+    if n == 0 || n > max {
+        return Err(format!("{what} {n} is out of range (1 to {max})"));
+    }
+    Ok(n)
+}
+
+/// Exit code after the results are printed: the verdict's code wins over a
+/// file that could not be written (the error is printed all the same).
+fn finish(verdict_code: u8, write_errors: &[String]) -> ExitCode {
+    if let Some(e) = write_errors.first() {
+        let more = write_errors.len() - 1;
+        let tail = if more > 0 { format!(" (and {more} more file(s) not written)") } else { String::new() };
+        eprintln!("error: {e}{tail}");
+    }
+    if verdict_code == 0 && !write_errors.is_empty() {
+        return ExitCode::from(2);
+    }
+    ExitCode::from(verdict_code)
 }
 
 fn parse_shard(s: &str) -> Result<(u64, u64), String> {
@@ -174,21 +224,6 @@ fn run_spec(a: &RunArgs) -> Result<exactsim_sim::world::RunSpec, String> {
     Ok(spec(sc, seed, prof, mode, mutant))
 }
 
-fn print_outcome(out: &exactsim_sim::runner::Outcome, json: bool) {
-    if json {
-        println!("{}", serde_json::to_string_pretty(&out.report).unwrap());
-        return;
-    }
-    println!("{}", out.report.summary_line());
-    for v in &out.report.violations {
-        let t = v.t_ms.map(|t| format!(" at {t:.1}ms")).unwrap_or_default();
-        println!("  {}{} {}", v.check, t, v.message);
-    }
-    if !out.report.violations.is_empty() {
-        println!("  reproduce: {}", out.report.repro);
-    }
-}
-
 fn main() -> ExitCode {
     // Die quietly on a closed pipe (`exactsim ... | head`), like other CLI tools.
     #[cfg(unix)]
@@ -197,10 +232,23 @@ fn main() -> ExitCode {
     }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
+        Err(e) if e.use_stderr() => {
+            // One line naming the problem: clap's first line (its usage and
+            // tips follow with --help).
+            let text = e.render().to_string();
+            let first: Vec<&str> = text
+                .lines()
+                .skip_while(|l| l.trim().is_empty())
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            let first = if first.is_empty() { "error: bad usage".to_string() } else { first.join(" ") };
+            eprintln!("{first} (see --help)");
+            return ExitCode::from(2);
+        }
         Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
             let _ = e.print();
-            return ExitCode::from(code);
+            return ExitCode::SUCCESS;
         }
     };
     match cli.cmd {
@@ -217,24 +265,16 @@ fn main() -> ExitCode {
             };
             spec.keep_chain = check_determinism;
             let out = run_one(spec.clone(), &args.profile);
-            print_outcome(&out, json);
+            output::print_outcome(&out, json);
+            let mut errors = Vec::new();
             if let Some(p) = &trace {
-                if let Err(e) = artifacts::write_file(p, &artifacts::trace_text(&out)) {
-                    return usage(e);
-                }
+                errors.extend(artifacts::write_file(p, &artifacts::trace_text(&out)).err());
             }
             if let Some(p) = &save_replay {
-                if let Err(e) = artifacts::write_file(p, &ReplayFile::from_outcome(&out, &args.profile).to_json()) {
-                    return usage(e);
-                }
+                errors.extend(artifacts::write_file(p, &ReplayFile::from_outcome(&out, &args.profile).to_json()).err());
             }
             if let Some(p) = &timeline {
-                let title = format!("{} seed {} {}", out.report.scenario, out.report.seed, out.report.profile);
-                if let Err(e) =
-                    artifacts::write_file(p, &timeline::render(&out.result.history, &out.report.violations, &title))
-                {
-                    return usage(e);
-                }
+                errors.extend(artifacts::write_file(p, &timeline::page(&out)).err());
             }
             let mut code = if out.report.verdict == "pass" { 0 } else { 1 };
             if check_determinism {
@@ -249,7 +289,7 @@ fn main() -> ExitCode {
                     }
                 }
             }
-            ExitCode::from(code)
+            finish(code, &errors)
         }
         Cmd::Campaign {
             scenario,
@@ -264,6 +304,7 @@ fn main() -> ExitCode {
             report,
             junit,
             check_determinism,
+            max_artifacts,
             json,
         } => {
             let spec = (|| -> Result<CampaignSpec, String> {
@@ -280,7 +321,7 @@ fn main() -> ExitCode {
                     }
                 };
                 let seeds = match (&seeds, &budget) {
-                    (Some(n), _) => parse_count(n, "seed count")?,
+                    (Some(n), _) => parse_count(n, "seed count", exactsim::campaign::SEEDS_MAX)?,
                     (None, None) => 100,
                     (None, Some(_)) => u64::MAX,
                 };
@@ -292,13 +333,14 @@ fn main() -> ExitCode {
                     profile_arg: profile.clone(),
                     mode: parse_mode(&mode)?,
                     mutant: mutant.as_deref().map(parse_mutant).transpose()?,
-                    jobs: parse_count(&jobs, "job count")?.max(1) as usize,
+                    jobs: parse_count(&jobs, "job count", exactsim::campaign::JOBS_MAX as u64)? as usize,
                     shard,
                     budget,
                     report_dir: report,
                     junit,
                     check_determinism,
                     progress: true,
+                    max_artifacts,
                 })
             })();
             let spec = match spec {
@@ -312,29 +354,26 @@ fn main() -> ExitCode {
                     return usage(e);
                 }
             }
-            let rep = run_campaign(&spec);
-            if json {
-                println!("{}", serde_json::to_string_pretty(&rep).unwrap());
-            } else {
-                print!("{}", summary_table(&rep));
-                for f in rep.failures.iter().take(10) {
-                    let v = &f.violations[0];
-                    println!("FAIL {} seed {}: {} {}", f.scenario, f.seed, v.check, v.message);
-                    println!("  reproduce: {}", f.repro);
+            if let Some(j) = &spec.junit {
+                if j.is_dir() {
+                    return usage(format!("cannot write {}: it is a directory", j.display()));
                 }
             }
-            if let Some(b) = &rep.budget {
+            exactsim::interrupt::install();
+            let rep = run_campaign(&spec);
+            output::print_campaign(&rep, json, spec.report_dir.as_deref());
+            if let Some(b) = rep.budget.as_ref().filter(|_| !json) {
                 let shard = rep.shard.as_ref().map(|s| format!(" --shard {s}")).unwrap_or_default();
                 println!(
                     "continuous: budget {b}, got through --first-seed {} --seeds {}{shard}",
                     rep.first_seed, rep.seeds
                 );
             }
-            if let Some(e) = rep.write_errors.first() {
-                // The results are printed above; the files are not all there.
-                return usage(format!("{e} ({} report file(s) not written)", rep.write_errors.len()));
+            if rep.interrupted {
+                finish(exactsim::interrupt::EXIT_INTERRUPTED, &rep.write_errors);
+                return ExitCode::from(exactsim::interrupt::EXIT_INTERRUPTED);
             }
-            ExitCode::from(if rep.verdict == "pass" { 0 } else { 1 })
+            finish(if rep.verdict == "pass" { 0 } else { 1 }, &rep.write_errors)
         }
         Cmd::Merge { dirs, report, junit } => {
             let rep = match exactsim::merge::merge_dirs(&dirs, &report, junit.as_deref()) {
@@ -346,28 +385,21 @@ fn main() -> ExitCode {
                 }
                 Err(e) => return usage(e),
             };
-            print!("{}", summary_table(&rep));
-            for r in rep.runs.iter().filter(|r| r.verdict != "pass").take(10) {
-                match rep.failures.iter().find(|f| f.scenario == r.scenario && f.seed == r.seed) {
-                    Some(f) if !f.violations.is_empty() => {
-                        let v = &f.violations[0];
-                        println!("FAIL {} seed {}: {} {}", f.scenario, f.seed, v.check, v.message);
-                        println!("  reproduce: {}", f.repro);
-                    }
-                    _ => println!("FAIL {} seed {}: {}", r.scenario, r.seed, r.checks_failed.join(" ")),
-                }
-            }
+            output::print_campaign(&rep, false, Some(&report));
             println!("merged {} shard report(s) into {}", rep.merged_from.len(), report.display());
-            if let Some(e) = rep.write_errors.first() {
-                return usage(format!("{e} ({} report file(s) not written)", rep.write_errors.len()));
-            }
-            ExitCode::from(if rep.verdict == "pass" { 0 } else { 1 })
+            finish(if rep.verdict == "pass" { 0 } else { 1 }, &rep.write_errors)
         }
-        Cmd::Replay { file } => {
+        Cmd::Replay { file, strict_version } => {
             let f = match ReplayFile::load(&file.to_string_lossy()) {
                 Ok(f) => f,
                 Err(e) => return usage(e),
             };
+            if let Some(w) = f.version_warning() {
+                if strict_version {
+                    return usage(format!("{}: {w} (--strict-version)", file.display()));
+                }
+                eprintln!("warning: {}: {w}", file.display());
+            }
             let spec = match f.to_spec() {
                 Ok(s) => s,
                 Err(e) => return usage(format!("{}: {e}", file.display())),
@@ -375,25 +407,37 @@ fn main() -> ExitCode {
             let mut out = run_one(spec, &f.profile);
             // The file's explicit schedule, not the seed's, made this run.
             out.report.repro = format!("cargo run --release -- replay {}", file.display());
-            print_outcome(&out, false);
-            if let Some(check) = &f.check {
-                let same = out.report.violations.iter().any(|v| &v.check == check);
-                println!("replay: recorded failure {check} {}", if same { "reproduced" } else { "NOT reproduced" });
+            output::print_outcome(&out, false);
+            let reproduced = f.reproduced_by(&out);
+            match &f.check {
+                Some(check) => println!(
+                    "replay: recorded failure {check}{} {}",
+                    f.panic_site.as_ref().map(|s| format!(" at {s}")).unwrap_or_default(),
+                    if reproduced { "reproduced" } else { "NOT reproduced" }
+                ),
+                None => println!("replay: recorded pass {}", if reproduced { "reproduced" } else { "NOT reproduced" }),
             }
-            ExitCode::from(if out.report.verdict == "pass" { 0 } else { 1 })
+            ExitCode::from(if reproduced && out.report.verdict == "pass" {
+                0
+            } else {
+                // A failure as recorded, a failure not recorded, or a
+                // recorded failure that did not come back: each is a 1.
+                1
+            })
         }
         Cmd::Shrink { args, out, max_runs } => {
             let spec = match run_spec(&args) {
                 Ok(s) => s,
                 Err(e) => return usage(e),
             };
+            let max_runs = match parse_count(&max_runs, "run budget", 100_000) {
+                Ok(n) => n as usize,
+                Err(e) => return usage(e),
+            };
             match shrink(spec, &args.profile, max_runs) {
                 Ok(r) => {
-                    if let Err(e) = artifacts::write_file(&out, &r.file.to_json()) {
-                        return usage(e);
-                    }
                     println!(
-                        "shrunk {} fault events to {} in {} runs; check {} still fails; wrote {}",
+                        "shrunk {} fault events to {} in {} runs; check {} still fails; writing {}",
                         r.original_events,
                         r.file.schedule.events.len(),
                         r.runs,
@@ -403,6 +447,10 @@ fn main() -> ExitCode {
                     for e in &r.file.schedule.events {
                         println!("  {}", e.describe());
                     }
+                    if let Err(e) = artifacts::write_file(&out, &r.file.to_json()) {
+                        // The run failed; the file is what could not be made.
+                        return finish(1, &[e]);
+                    }
                     println!("replay with: cargo run --release -- replay {}", out.display());
                     ExitCode::SUCCESS
                 }
@@ -411,13 +459,15 @@ fn main() -> ExitCode {
         }
         Cmd::Mutants { scenario, seeds, list, first_seed } => {
             if list {
-                for m in Mutant::ALL {
-                    println!("{}", m.name());
-                }
+                print!("{}", exactsim::mutants::list());
                 return ExitCode::SUCCESS;
             }
             let args = (|| -> Result<_, String> {
-                Ok((resolve_scenarios(&scenario)?, parse_count(&seeds, "seed count")?, parse_seed(&first_seed)?))
+                Ok((
+                    resolve_scenarios(&scenario)?,
+                    parse_count(&seeds, "seed count", exactsim::campaign::SEEDS_MAX)?,
+                    parse_seed(&first_seed)?,
+                ))
             })();
             let (scenarios, seeds, first) = match args {
                 Ok(a) => a,
@@ -428,7 +478,7 @@ fn main() -> ExitCode {
             ExitCode::from(if table.iter().all(|r| r.detected.is_some()) { 0 } else { 1 })
         }
         Cmd::Bench { seeds } => {
-            let n = match parse_count(&seeds, "seed count") {
+            let n = match parse_count(&seeds, "seed count", 100_000) {
                 Ok(n) => n,
                 Err(e) => return usage(e),
             };

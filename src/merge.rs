@@ -77,6 +77,14 @@ pub fn combine(shards: &[ShardReport]) -> Result<(CampaignReport, Vec<usize>), S
             return Err(format!("{}: the report lists no scenarios (written by an older exactsim?)", s.label));
         }
         let (k, this_n) = shard_of(s)?;
+        if s.report.interrupted && s.report.budget.is_none() {
+            return Err(format!(
+                "{}: shard {k}/{this_n} was interrupted ({} of its {} runs done)",
+                s.label,
+                s.report.runs.len(),
+                s.report.runs_planned
+            ));
+        }
         for ((field, a), (_, b)) in want.iter().zip(identity(&s.report, this_n)) {
             if *a != b {
                 return Err(format!("foreign shard: {} has {field} {b}, {} has {field} {a}", s.label, first.label));
@@ -160,6 +168,8 @@ pub fn combine(shards: &[ShardReport]) -> Result<(CampaignReport, Vec<usize>), S
         merged_from: chosen.iter().map(|&i| shards[i].label.clone()).collect(),
         code_version: base.code_version.clone(),
         verdict: "pass".into(),
+        interrupted: false,
+        runs_planned: 0,
         // The shards ran side by side: the campaign took as long as the
         // slowest.
         wall_ms: chosen.iter().map(|&i| shards[i].report.wall_ms).max().unwrap_or(0),
@@ -168,6 +178,9 @@ pub fn combine(shards: &[ShardReport]) -> Result<(CampaignReport, Vec<usize>), S
         coverage: BTreeMap::new(),
         scenarios: BTreeMap::new(),
         determinism_failures: 0,
+        max_artifacts: chosen.iter().map(|&i| shards[i].report.max_artifacts).max().unwrap_or(0),
+        artifacts_written: 0,
+        artifacts_left_out: 0,
         runs: Vec::new(),
         failures: Vec::new(),
         write_errors: Vec::new(),
@@ -189,7 +202,8 @@ pub fn combine(shards: &[ShardReport]) -> Result<(CampaignReport, Vec<usize>), S
         rep.runs.extend(r.runs.iter().cloned());
     }
     rep.runs.sort_by_key(|r| (order.get(r.scenario.as_str()).copied(), r.seed.wrapping_sub(base.first_seed)));
-    failed |= rep.runs.iter().any(|r| r.verdict != "pass") || rep.determinism_failures > 0;
+    failed |= rep.runs.iter().any(|r| r.failed()) || rep.determinism_failures > 0;
+    rep.runs_planned = rep.runs.len() as u64;
     rep.verdict = if failed { "fail" } else { "pass" }.into();
     rep.seeds_per_sec = if rep.wall_ms == 0 { 0.0 } else { rep.runs.len() as f64 * 1000.0 / rep.wall_ms as f64 };
     // The union is exact: every scenario x seed of the campaign, once.
@@ -286,30 +300,38 @@ pub fn merge_dirs(dirs: &[PathBuf], out: &Path, junit: Option<&Path>) -> Result<
         empty.iter().map(|d| format!("{d} holds no campaign.json (a shard that did not finish?); ignored")).collect();
     crate::artifacts::create_dir(out)?;
     // Failing seeds: their folders, and their reports for the JUnit file.
-    let mut failing: BTreeMap<RunKey, &ShardReport> = BTreeMap::new();
+    let mut from: BTreeMap<RunKey, &ShardReport> = BTreeMap::new();
     for &i in &chosen {
-        for r in shards[i].report.runs.iter().filter(|r| r.verdict != "pass") {
-            failing.insert((r.scenario.clone(), r.seed), &shards[i]);
+        for r in &shards[i].report.runs {
+            from.insert((r.scenario.clone(), r.seed), &shards[i]);
         }
     }
     let mut failures: Vec<RunReport> = Vec::new();
-    for r in rep.runs.iter().filter(|r| r.verdict != "pass") {
-        let s = failing[&(r.scenario.clone(), r.seed)];
-        let name = format!("{}-{}", r.scenario, r.seed);
-        let src = s.dir.join(&name);
+    for r in rep.runs.iter_mut().filter(|r| r.failed()) {
+        let s = from[&(r.scenario.clone(), r.seed)];
+        let Some(folder) = r.artifacts.clone() else { continue };
+        let src = s.dir.join(&folder);
         if !src.is_dir() {
-            continue; // not written by the shard (a full disk, an artifact cap)
+            r.artifacts = None; // listed, but not with the shard's report
+            continue;
         }
-        if let Err(e) = copy_dir(&src, &out.join(&name)) {
+        if let Err(e) = copy_dir(&src, &out.join(&folder)) {
             rep.write_errors.push(e);
+            r.artifacts = None;
+            continue;
         }
-        if let Some(f) = std::fs::read_to_string(src.join("report.json"))
-            .ok()
-            .and_then(|t| serde_json::from_str::<RunReport>(&t).ok())
-        {
-            failures.push(f);
+        if r.verdict != "pass" {
+            if let Some(f) = std::fs::read_to_string(src.join("report.json"))
+                .ok()
+                .and_then(|t| serde_json::from_str::<RunReport>(&t).ok())
+            {
+                failures.push(f);
+            }
         }
     }
+    let failing = rep.runs.iter().filter(|r| r.failed()).count() as u64;
+    rep.artifacts_written = rep.runs.iter().filter(|r| r.failed() && r.artifacts.is_some()).count() as u64;
+    rep.artifacts_left_out = failing - rep.artifacts_written;
     rep.failures = failures;
     let json = serde_json::to_string_pretty(&rep).expect("serializable");
     if let Err(e) = crate::artifacts::write_file(&out.join("campaign.json"), &json) {
@@ -343,6 +365,11 @@ mod tests {
                     trace_hash: format!("{sc}{seed:x}"),
                     checks_failed: if fail { vec!["P1".into()] } else { vec![] },
                     determinism: None,
+                    determinism_trace_hash: None,
+                    wall_ms: 1,
+                    message: fail.then(|| "P1 exactly-once-output: 1 lost".into()),
+                    repro: fail.then(|| format!("cargo run --release -- run --scenario {sc} --seed {seed}")),
+                    artifacts: fail.then(|| format!("{sc}-{seed}")),
                 });
                 let s: &mut ScenarioSummary = summaries.entry(sc.to_string()).or_default();
                 s.runs += 1;
@@ -365,6 +392,11 @@ mod tests {
                 merged_from: vec![],
                 code_version: "v1".into(),
                 verdict: if runs.iter().any(|r| r.verdict != "pass") { "fail" } else { "pass" }.into(),
+                interrupted: false,
+                runs_planned: runs.len() as u64,
+                max_artifacts: 20,
+                artifacts_written: 0,
+                artifacts_left_out: 0,
                 wall_ms: 10 * k,
                 seeds_per_sec: 1.0,
                 faults: [("crash".to_string(), k)].into(),
@@ -442,6 +474,11 @@ mod tests {
         stray.report.runs[0].seed = 100;
         let e = combine(&[shard(1, 2, 8, None), stray]).err().unwrap();
         assert!(e.contains("shard 2/2 has a seed 100, which is not in its share"), "{e}");
+        let mut stopped = shard(2, 2, 8, None);
+        stopped.report.interrupted = true;
+        stopped.report.runs.truncate(3);
+        let e = combine(&[shard(1, 2, 8, None), stopped]).err().unwrap();
+        assert_eq!(e, "shard2: shard 2/2 was interrupted (3 of its 8 runs done)");
         let mut twice = shard(2, 2, 8, None);
         let r = twice.report.runs[0].clone();
         twice.report.runs.push(r);
@@ -467,7 +504,8 @@ mod tests {
 
     #[test]
     fn shard_shares_counts_and_ranges_agree() {
-        use crate::campaign::{seed_range_of, shard_seed_count};
+        use crate::campaign::{seed_range_of, ShardSeeds};
+        let shard_seed_count = |n: u64, sh: Option<(u64, u64)>| ShardSeeds::new(7, n, sh).len();
         for of in 1..6 {
             for k in 1..=of {
                 let all = shard_seeds(7, 40, Some((k, of)));

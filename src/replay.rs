@@ -4,12 +4,15 @@
 //! frozen as a regression test.
 
 use crate::{code_version, resolve_scenario, run_one};
-use exactsim_sim::runner::Outcome;
-use exactsim_sim::schedule::{FaultEvent, Profile, Schedule};
+use exactsim_sim::runner::{Outcome, PANIC_CHECK};
+use exactsim_sim::schedule::{one_line, read_text_capped, FaultEvent, Profile, Schedule};
 use exactsim_sim::world::RunSpec;
 use serde::{Deserialize, Serialize};
 
 pub const FORMAT: u32 = 1;
+
+/// Largest replay file read (a schedule at its cap is far smaller).
+pub const REPLAY_BYTES_MAX: u64 = 64 << 20;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -22,6 +25,9 @@ pub struct ReplayFile {
     pub mutant: Option<String>,
     /// The check that failed when the file was written (None: it passed).
     pub check: Option<String>,
+    /// For check `panic`: the source site of the panic (`file:line:col`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub panic_site: Option<String>,
     pub schedule: Schedule,
     pub code_version: String,
 }
@@ -36,56 +42,95 @@ impl ReplayFile {
             mode: out.report.mode.clone(),
             mutant: out.report.mutant.clone(),
             check: out.report.violations.first().map(|v| v.check.clone()),
+            panic_site: out.report.panic.as_ref().map(|p| p.site.clone()),
             schedule: out.result.schedule.clone(),
             code_version: code_version().to_string(),
         }
     }
 
-    /// Parse and validate. Every problem is one line for the user.
+    /// Parse and check the fields that need no run. Every problem is one
+    /// line for the user. The code version is not checked here: see
+    /// [`ReplayFile::version_warning`].
     pub fn parse(text: &str, origin: &str) -> Result<ReplayFile, String> {
-        let f: ReplayFile =
-            serde_json::from_str(text).map_err(|e| format!("{origin}: not a valid replay file: {e}"))?;
+        let f: ReplayFile = serde_json::from_str(text)
+            .map_err(|e| format!("{origin}: not a valid replay file: {}", one_line(&e.to_string())))?;
         if f.format != FORMAT {
             return Err(format!("{origin}: replay format {} is not supported (expected {FORMAT})", f.format));
-        }
-        if f.code_version != code_version() {
-            return Err(format!(
-                "{origin}: written by code version {} but this is {}; a seed replays only on the same code (re-record it with `shrink` or `run`)",
-                f.code_version,
-                code_version()
-            ));
         }
         Ok(f)
     }
 
+    /// A replay file from other code still runs (its schedule is explicit),
+    /// but the seed's workload and timing may differ: say so.
+    pub fn version_warning(&self) -> Option<String> {
+        (self.code_version != code_version()).then(|| {
+            format!(
+                "written by code version {} but this is {}: the explicit schedule replays, the rest of the run may differ",
+                self.code_version,
+                code_version()
+            )
+        })
+    }
+
     pub fn load(path: &str) -> Result<ReplayFile, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read replay file {path}: {e}"))?;
+        let text = read_text_capped(std::path::Path::new(path), REPLAY_BYTES_MAX)
+            .map_err(|e| format!("cannot read replay file {path}: {e}"))?;
         ReplayFile::parse(&text, path)
     }
 
+    /// The run this file describes, with its schedule checked against the
+    /// run's nodes and the caps.
     pub fn to_spec(&self) -> Result<RunSpec, String> {
         let scenario = resolve_scenario(&self.scenario)?;
         let mode = crate::parse_mode(&self.mode)?;
         let mutant = self.mutant.as_deref().map(crate::parse_mutant).transpose()?;
+        if let Some(c) = &self.check {
+            if c.is_empty() || c.len() > 64 {
+                return Err(format!("check '{c}' is not a check name"));
+            }
+        }
+        // The profile only names the run: the schedule is explicit.
         let profile = Profile::resolve(&self.profile).unwrap_or_else(|_| Profile::named("none").unwrap());
         let mut s = crate::spec(scenario, self.seed, profile, mode, mutant);
         s.schedule = Some(self.schedule.clone());
+        let workers = exactsim_sim::world::derive_config(&s).parallelism;
+        self.schedule.validate(workers)?;
         Ok(s)
     }
 
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("serializable")
     }
+
+    /// Does this run show the failure the file recorded (the same check;
+    /// for a panic, at the same site)?
+    pub fn reproduced_by(&self, out: &Outcome) -> bool {
+        match &self.check {
+            None => out.report.verdict == "pass",
+            Some(c) => same_failure(out, c, self.panic_site.as_deref()),
+        }
+    }
 }
 
-/// Does the run fail with `check`?
-fn fails_with(spec: &RunSpec, profile_arg: &str, check: &str) -> bool {
-    let out = run_one(spec.clone(), profile_arg);
-    out.report.violations.iter().any(|v| v.check == check)
+/// Does `out` fail with `check` (and, for a panic with a known site, at
+/// that site)?
+pub fn same_failure(out: &Outcome, check: &str, panic_site: Option<&str>) -> bool {
+    if !out.report.violations.iter().any(|v| v.check == check) {
+        return false;
+    }
+    match (check, panic_site) {
+        (PANIC_CHECK, Some(site)) => out.report.panic.as_ref().is_some_and(|p| p.site == site),
+        _ => true,
+    }
+}
+
+/// Does the run fail with `check` (at `panic_site`, for a panic)?
+fn fails_with(spec: &RunSpec, profile_arg: &str, check: &str, panic_site: Option<&str>) -> bool {
+    same_failure(&run_one(spec.clone(), profile_arg), check, panic_site)
 }
 
 /// Weaker versions of one fault event: shorter, milder, later.
-fn weaken(e: &FaultEvent) -> Vec<FaultEvent> {
+fn weaken(e: &FaultEvent, safety_ms: u64) -> Vec<FaultEvent> {
     let mut v = Vec::new();
     let mut push = |x: FaultEvent| {
         if x != *e {
@@ -101,7 +146,10 @@ fn weaken(e: &FaultEvent) -> Vec<FaultEvent> {
                 down_ms,
                 disk: exactsim_sim::disk::CrashMode::KeepAll,
             });
-            push(FaultEvent::Crash { at_ms: at_ms + at_ms / 4 + 10, node, down_ms, disk });
+            let later = at_ms.saturating_add(at_ms / 4 + 10);
+            if later <= safety_ms {
+                push(FaultEvent::Crash { at_ms: later, node, down_ms, disk });
+            }
         }
         FaultEvent::CrashAtPoint { point, node, nth, down_ms, disk } => {
             push(FaultEvent::CrashAtPoint { point, node: node.clone(), nth, down_ms: (down_ms / 2).max(10), disk });
@@ -155,6 +203,8 @@ pub fn shrink(spec: RunSpec, profile_arg: &str, max_runs: usize) -> Result<Shrin
     let Some(check) = first.report.violations.first().map(|v| v.check.clone()) else {
         return Err(format!("seed {} passes every check: nothing to shrink", spec.seed));
     };
+    // A panic is kept at the same site: another panic is another bug.
+    let site = first.report.panic.as_ref().map(|p| p.site.clone());
     let mut best = first.result.schedule.clone();
     let original_events = best.events.len();
     let mut runs = 1;
@@ -166,7 +216,7 @@ pub fn shrink(spec: RunSpec, profile_arg: &str, max_runs: usize) -> Result<Shrin
         let mut s = spec.clone();
         let sched = Schedule { events, ..best_template(&spec, &first.result.schedule) };
         s.schedule = Some(sched.clone());
-        fails_with(&s, profile_arg, &check).then_some(sched)
+        fails_with(&s, profile_arg, &check, site.as_deref()).then_some(sched)
     };
     // Try the empty schedule first: some bugs need no fault at all.
     if let Some(s) = with(Vec::new(), &mut runs) {
@@ -198,7 +248,7 @@ pub fn shrink(spec: RunSpec, profile_arg: &str, max_runs: usize) -> Result<Shrin
     while progress && runs < max_runs {
         progress = false;
         for i in 0..best.events.len() {
-            for w in weaken(&best.events[i]) {
+            for w in weaken(&best.events[i], best.safety_ms) {
                 let mut ev = best.events.clone();
                 ev[i] = w;
                 if let Some(s) = with(ev, &mut runs) {
@@ -212,6 +262,7 @@ pub fn shrink(spec: RunSpec, profile_arg: &str, max_runs: usize) -> Result<Shrin
     let mut file = ReplayFile::from_outcome(&first, profile_arg);
     file.schedule = best;
     file.check = Some(check);
+    file.panic_site = site;
     Ok(ShrinkResult { file, original_events, runs })
 }
 

@@ -291,7 +291,9 @@ impl Coordinator {
                     return vec![];
                 };
                 p.acks.insert(task, (blob, offset, finished));
-                if p.acks.len() as u32 == 2 * self.workers {
+                // Planted bug: an off-by-one in ack counting.
+                let early = self.cfg.mutant_is(Mutant::CompleteBeforeAllAcks) as u32;
+                if p.acks.len() as u32 + early == 2 * self.workers {
                     self.complete(ckpt, now_ms)
                 } else {
                     vec![]
@@ -320,6 +322,13 @@ impl Coordinator {
 
     fn complete(&mut self, ckpt: CheckpointId, now_ms: u64) -> Vec<Action> {
         let p = self.pending.remove(&ckpt).expect("completing a pending checkpoint");
+        // A completion record names every task's state: one missing would
+        // restore that task empty.
+        assert_eq!(
+            p.acks.len() as u32,
+            2 * self.workers,
+            "checkpoint {ckpt} completes with every task's acknowledgement"
+        );
         let mut out = Vec::new();
         if self.cfg.mutant_is(Mutant::DeleteStateEarly) {
             // Planted bug: drop the older state before the new completion

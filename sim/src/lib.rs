@@ -4,6 +4,7 @@
 pub mod checks;
 pub mod disk;
 pub mod history;
+pub mod panics;
 pub mod recorder;
 pub mod report;
 pub mod rng;

@@ -138,6 +138,17 @@ impl Recorder {
     }
 }
 
+impl Recorder {
+    /// Everything recorded before a panic. The lock may be poisoned (the
+    /// panic may have fired while it was held): what it guards is still
+    /// a consistent prefix, since every update completes under the lock
+    /// before anything can panic.
+    pub fn take_after_panic(&self) -> Recorded {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        (std::mem::take(&mut g.events), std::mem::take(&mut g.chain), std::mem::take(&mut g.coverage), g.hash)
+    }
+}
+
 /// What [`Recorder::take`] hands over at the end of a run.
 pub type Recorded = (Vec<Stamped>, Vec<u64>, BTreeMap<(String, FaultPoint), u64>, u64);
 

@@ -34,7 +34,23 @@ pub fn execute(spec: RunSpec, profile_arg: &str, code_version: &str, wall_us: im
     let scenario = spec.scenario.clone();
     let result = run(spec);
     let sim_wall_us = wall_us();
-    let (mut violations, output) = check_all(&CheckInput { history: &result.history, scenario: &*scenario });
+    // A panic inside the run, or inside a check (or the scenario's batch
+    // reference a check computes), is the run's one verdict: the partial
+    // history of a panicked run would only make the other checks cry wolf.
+    let mut panic = result.panic.clone();
+    let (mut violations, output) = match &panic {
+        Some(p) => (vec![panic_violation(&result, p)], Default::default()),
+        None => {
+            match crate::panics::capture(|| check_all(&CheckInput { history: &result.history, scenario: &*scenario })) {
+                Ok(v) => v,
+                Err(p) => {
+                    let v = panic_violation(&result, &p);
+                    panic = Some(p);
+                    (vec![v], Default::default())
+                }
+            }
+        }
+    };
     for v in violations.iter_mut() {
         v.message = format!("(seed = {}) {}", result.history.seed, v.message);
     }
@@ -48,10 +64,19 @@ pub fn execute(spec: RunSpec, profile_arg: &str, code_version: &str, wall_us: im
             sim_wall_us,
             repro,
             code_version,
+            panic,
         },
     );
     Outcome { report, result, violations }
 }
+
+/// The violation a panic becomes: check `panic`, at the last recorded event.
+fn panic_violation(result: &RunResult, p: &crate::panics::PanicReport) -> Violation {
+    Violation::new(PANIC_CHECK, result.history.events.last().map(|e| e.t_us), p.describe())
+}
+
+/// The check id of a panic or failed assertion inside a run.
+pub const PANIC_CHECK: &str = "panic";
 
 /// Where two runs of the same seed first differ.
 #[derive(Debug, Clone)]

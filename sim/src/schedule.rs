@@ -229,10 +229,8 @@ impl Profile {
 
     /// A profile from a TOML file's text.
     pub fn from_toml(text: &str) -> Result<Profile, String> {
-        let p: Profile = toml::from_str(text).map_err(|e| e.to_string().replace('\n', " "))?;
-        if p.safety_ms == 0 || p.liveness_ms == 0 {
-            return Err("safety_ms and liveness_ms must be positive".into());
-        }
+        let p: Profile = toml::from_str(text).map_err(|e| one_line(&e.to_string()))?;
+        p.validate()?;
         Ok(p)
     }
 
@@ -242,11 +240,33 @@ impl Profile {
             return Ok(p);
         }
         if spec.ends_with(".toml") || std::path::Path::new(spec).exists() {
-            let text = std::fs::read_to_string(spec).map_err(|e| format!("cannot read profile file {spec}: {e}"))?;
+            let text = read_text_capped(std::path::Path::new(spec), PROFILE_BYTES_MAX)
+                .map_err(|e| format!("cannot read profile file {spec}: {e}"))?;
             return Profile::from_toml(&text).map_err(|e| format!("bad profile file {spec}: {e}"));
         }
         Err(format!("unknown profile '{spec}' (expected one of {} or a .toml file)", PROFILE_NAMES.join(", ")))
     }
+}
+
+/// Largest profile file read.
+pub const PROFILE_BYTES_MAX: u64 = 1 << 20;
+
+/// Read a UTF-8 text file of at most `max` bytes (a device such as
+/// `/dev/zero` passed by mistake must not fill the memory).
+pub fn read_text_capped(path: &std::path::Path, max: u64) -> Result<String, String> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut buf = Vec::new();
+    f.take(max + 1).read_to_end(&mut buf).map_err(|e| e.to_string())?;
+    if buf.len() as u64 > max {
+        return Err(format!("larger than {max} bytes"));
+    }
+    String::from_utf8(buf).map_err(|_| "not UTF-8 text".to_string())
+}
+
+/// An error message folded onto one line.
+pub fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 pub fn node_names(workers: u32) -> Vec<String> {
@@ -360,6 +380,189 @@ pub fn generate(seed: u64, profile: &Profile, workers: u32) -> Schedule {
     Schedule { safety_ms: profile.safety_ms, liveness_ms: profile.liveness_ms, events }
 }
 
+/// Caps on what a profile or a replay file may ask for. Beyond them a run
+/// would not finish in useful time or memory (or its time arithmetic would
+/// overflow), so input past a cap is refused with a one-line error.
+pub mod caps {
+    /// Longest safety phase (simulated).
+    pub const SAFETY_MS_MAX: u64 = 600_000;
+    /// Longest liveness bound (simulated).
+    pub const LIVENESS_MS_MAX: u64 = 3_600_000;
+    /// Most fault events of one kind a profile asks for per run.
+    pub const FAULTS_PER_KIND_MAX: u32 = 1_000;
+    /// Most fault events in one schedule.
+    pub const EVENTS_MAX: usize = 10_000;
+    /// Longest fault window or crash-down time.
+    pub const DURATION_MS_MAX: u64 = 600_000;
+    /// Highest network or disk latency.
+    pub const LATENCY_MS_MAX: u64 = 10_000;
+    /// Probabilities are in permille.
+    pub const PERMILLE_MAX: u32 = 1_000;
+    /// Highest occurrence number of a fault-point crash.
+    pub const NTH_MAX: u32 = 1_000_000;
+}
+
+impl Profile {
+    /// Check a profile against [`caps`]; the error names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.safety_ms == 0 || self.safety_ms > caps::SAFETY_MS_MAX {
+            return Err(format!("safety_ms = {} is out of range (1..={})", self.safety_ms, caps::SAFETY_MS_MAX));
+        }
+        if self.liveness_ms == 0 || self.liveness_ms > caps::LIVENESS_MS_MAX {
+            return Err(format!("liveness_ms = {} is out of range (1..={})", self.liveness_ms, caps::LIVENESS_MS_MAX));
+        }
+        for (name, n) in [
+            ("crash", self.crash),
+            ("crash_at_point", self.crash_at_point),
+            ("partition", self.partition),
+            ("packet_loss", self.packet_loss),
+            ("latency", self.latency),
+            ("slow_disk", self.slow_disk),
+            ("disk_errors", self.disk_errors),
+            ("corrupt_reads", self.corrupt_reads),
+        ] {
+            if n > caps::FAULTS_PER_KIND_MAX {
+                return Err(format!("{name} = {n} is more than {} faults per run", caps::FAULTS_PER_KIND_MAX));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Schedule {
+    /// Check a schedule (from a replay file, or edited by hand) before it
+    /// runs: every event names nodes that exist in a run with `workers`
+    /// workers and can take the fault, starts inside the safety phase, and
+    /// stays within [`caps`]. The error names the event by its index.
+    pub fn validate(&self, workers: u32) -> Result<(), String> {
+        if self.safety_ms == 0 || self.safety_ms > caps::SAFETY_MS_MAX {
+            return Err(format!(
+                "schedule.safety_ms = {} is out of range (1..={})",
+                self.safety_ms,
+                caps::SAFETY_MS_MAX
+            ));
+        }
+        if self.liveness_ms == 0 || self.liveness_ms > caps::LIVENESS_MS_MAX {
+            return Err(format!(
+                "schedule.liveness_ms = {} is out of range (1..={})",
+                self.liveness_ms,
+                caps::LIVENESS_MS_MAX
+            ));
+        }
+        if self.events.len() > caps::EVENTS_MAX {
+            return Err(format!("schedule has {} events (at most {})", self.events.len(), caps::EVENTS_MAX));
+        }
+        let nodes = node_names(workers);
+        for (i, e) in self.events.iter().enumerate() {
+            e.validate(self.safety_ms, &nodes).map_err(|m| format!("schedule event {i} ({}): {m}", e.kind()))?;
+        }
+        Ok(())
+    }
+}
+
+impl FaultEvent {
+    fn validate(&self, safety_ms: u64, nodes: &[String]) -> Result<(), String> {
+        let node = |n: &str| -> Result<(), String> {
+            if nodes.iter().any(|x| x == n) {
+                Ok(())
+            } else {
+                Err(format!("no node '{n}' in this run (nodes: {})", nodes.join(", ")))
+            }
+        };
+        let disk_node = |n: &str| -> Result<(), String> {
+            node(n)?;
+            if DISK_NODES.contains(&n) {
+                Ok(())
+            } else {
+                Err(format!("node '{n}' has no disk (disk nodes: {})", DISK_NODES.join(", ")))
+            }
+        };
+        // An event at exactly `safety_ms` is accepted (generated schedules
+        // hold some) but never starts: the liveness phase heals everything
+        // at that instant.
+        let window = |at_ms: u64, dur_ms: u64| -> Result<(), String> {
+            if at_ms > safety_ms {
+                return Err(format!("at_ms = {at_ms} is after the safety phase (0..={safety_ms})"));
+            }
+            if dur_ms == 0 || dur_ms > caps::DURATION_MS_MAX {
+                return Err(format!("dur_ms = {dur_ms} is out of range (1..={})", caps::DURATION_MS_MAX));
+            }
+            Ok(())
+        };
+        let permille = |p: u32| -> Result<(), String> {
+            if p > caps::PERMILLE_MAX {
+                Err(format!("permille = {p} is more than {}", caps::PERMILLE_MAX))
+            } else {
+                Ok(())
+            }
+        };
+        let latency = |l: u64| -> Result<(), String> {
+            if l > caps::LATENCY_MS_MAX {
+                Err(format!("latency_ms = {l} is more than {}", caps::LATENCY_MS_MAX))
+            } else {
+                Ok(())
+            }
+        };
+        let down = |d: u64| -> Result<(), String> {
+            if d > caps::DURATION_MS_MAX {
+                Err(format!("down_ms = {d} is more than {}", caps::DURATION_MS_MAX))
+            } else {
+                Ok(())
+            }
+        };
+        match self {
+            FaultEvent::Crash { at_ms, node: n, down_ms, .. } => {
+                if *at_ms > safety_ms {
+                    return Err(format!("at_ms = {at_ms} is after the safety phase (0..={safety_ms})"));
+                }
+                node(n)?;
+                down(*down_ms)
+            }
+            FaultEvent::CrashAtPoint { node: n, nth, down_ms, .. } => {
+                if let Some(n) = n {
+                    node(n)?;
+                }
+                if *nth == 0 || *nth > caps::NTH_MAX {
+                    return Err(format!("nth = {nth} is out of range (1..={})", caps::NTH_MAX));
+                }
+                down(*down_ms)
+            }
+            FaultEvent::Partition { at_ms, dur_ms, a, b, .. } => {
+                window(*at_ms, *dur_ms)?;
+                node(a)?;
+                node(b)?;
+                if a == b {
+                    return Err(format!("a partition needs two different nodes (both are '{a}')"));
+                }
+                Ok(())
+            }
+            FaultEvent::Isolate { at_ms, dur_ms, node: n } => {
+                window(*at_ms, *dur_ms)?;
+                node(n)
+            }
+            FaultEvent::PacketLoss { at_ms, dur_ms, permille: p } => {
+                window(*at_ms, *dur_ms)?;
+                permille(*p)
+            }
+            FaultEvent::Latency { at_ms, dur_ms, latency_ms } => {
+                window(*at_ms, *dur_ms)?;
+                latency(*latency_ms)
+            }
+            FaultEvent::SlowDisk { at_ms, dur_ms, node: n, latency_ms } => {
+                window(*at_ms, *dur_ms)?;
+                disk_node(n)?;
+                latency(*latency_ms)
+            }
+            FaultEvent::DiskErrors { at_ms, dur_ms, node: n, permille: p }
+            | FaultEvent::CorruptReads { at_ms, dur_ms, node: n, permille: p } => {
+                window(*at_ms, *dur_ms)?;
+                disk_node(n)?;
+                permille(*p)
+            }
+        }
+    }
+}
+
 /// Count of events per kind.
 pub fn kinds(s: &Schedule) -> BTreeMap<String, u64> {
     let mut m = BTreeMap::new();
@@ -394,6 +597,57 @@ mod tests {
         assert_eq!(p.crash, 2);
         assert!(!generate(1, &p, 3).events.is_empty());
         assert!(Profile::from_toml("name = \"x\"\ncrahs = 2\n").is_err());
+    }
+
+    #[test]
+    fn generated_schedules_pass_validation() {
+        let harsh = Profile::from_toml(
+            "name = \"h\"\ncrash = 8\ncrash_at_point = 6\npartition = 6\npacket_loss = 3\nlatency = 3\nslow_disk = 4\ndisk_errors = 3\ncorrupt_reads = 3\nsafety_ms = 3000\n",
+        )
+        .unwrap();
+        for seed in 0..300 {
+            for p in PROFILE_NAMES.iter().map(|n| Profile::named(n).unwrap()).chain([harsh.clone()]) {
+                for workers in 2..=4 {
+                    let s = generate(seed, &p, workers);
+                    assert_eq!(s.validate(workers), Ok(()), "seed {seed} profile {}", p.name);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn validation_names_the_problem() {
+        let ok = |events: Vec<FaultEvent>| Schedule { safety_ms: 1_000, liveness_ms: 5_000, events };
+        let err = |s: Schedule| s.validate(3).unwrap_err();
+        let crash = |node: &str, at_ms: u64| FaultEvent::Crash {
+            at_ms,
+            node: node.into(),
+            down_ms: 10,
+            disk: CrashMode::KeepAll,
+        };
+        assert!(err(ok(vec![crash("worker-3", 5)])).contains("no node 'worker-3'"));
+        assert!(err(ok(vec![crash("broker", 1_001)])).contains("after the safety phase"));
+        assert_eq!(ok(vec![crash("worker-2", 1_000)]).validate(3), Ok(()));
+        let slow = FaultEvent::SlowDisk { at_ms: 0, dur_ms: 10, node: "worker-0".into(), latency_ms: 5 };
+        assert!(err(ok(vec![slow])).contains("has no disk"));
+        let loss = FaultEvent::PacketLoss { at_ms: 0, dur_ms: 10, permille: 5_000 };
+        assert!(err(ok(vec![loss])).contains("permille = 5000"));
+        let part = FaultEvent::Partition { at_ms: 0, dur_ms: 10, a: "store".into(), b: "store".into(), one_way: false };
+        assert!(err(ok(vec![part])).contains("two different nodes"));
+        let long = FaultEvent::Isolate { at_ms: 0, dur_ms: u64::MAX, node: "store".into() };
+        assert!(err(ok(vec![long])).contains("dur_ms"));
+        let point = FaultEvent::CrashAtPoint {
+            point: FaultPoint::ALL[0],
+            node: None,
+            nth: 0,
+            down_ms: 5,
+            disk: CrashMode::KeepAll,
+        };
+        assert!(err(ok(vec![point])).contains("nth = 0"));
+        assert!(err(Schedule { safety_ms: 0, liveness_ms: 1, events: vec![] }).contains("safety_ms"));
+        assert!(err(Schedule { safety_ms: 1, liveness_ms: u64::MAX, events: vec![] }).contains("liveness_ms"));
+        assert!(Profile::from_toml("name = \"x\"\ncrash = 4294967295\n").unwrap_err().contains("crash = 4294967295"));
+        assert!(Profile::from_toml("name = \"x\"\nsafety_ms = 0\n").unwrap_err().contains("safety_ms"));
     }
 
     #[test]

@@ -57,6 +57,8 @@ pub struct RunResult {
     pub faults: BTreeMap<String, u64>,
     pub sim_time_ms: u64,
     pub net_messages: u64,
+    /// The run panicked: the history above ends where it did.
+    pub panic: Option<crate::panics::PanicReport>,
 }
 
 /// The job configuration of a run: defaults, then the seed's topology, then
@@ -86,26 +88,109 @@ pub fn derive_config(spec: &RunSpec) -> JobConfig {
     cfg
 }
 
+/// Run one seed. A panic anywhere inside the run (an engine assertion, a
+/// scenario's code, the simulator) does not escape: the result carries it
+/// in `panic`, with the history recorded up to that moment (deterministic,
+/// like any other history) so the report, the timeline and the trace still
+/// show what led there.
 pub fn run(spec: RunSpec) -> RunResult {
     std::thread::Builder::new()
         .name(format!("seed-{}", spec.seed))
         .stack_size(16 << 20)
-        .spawn(move || run_here(spec))
+        .spawn(move || {
+            let salvage: Salvage = Arc::new(Mutex::new(None));
+            let slot = salvage.clone();
+            let cfg = derive_config_or_default(&spec);
+            match crate::panics::capture(|| run_here(spec.clone(), slot)) {
+                Ok(r) => r,
+                Err(p) => salvaged(&spec, &salvage, cfg, p),
+            }
+        })
         .expect("spawn the run's thread")
         .join()
-        .unwrap_or_else(|e| std::panic::resume_unwind(e))
+        .expect("a run's panics are captured inside its thread")
+}
+
+/// What a run leaves behind for [`salvaged`] once its recorder exists.
+type Salvage = Arc<Mutex<Option<SalvageParts>>>;
+
+struct SalvageParts {
+    recorder: Arc<Recorder>,
+    schedule: Schedule,
+    input: Vec<Vec<exactsim_engine::types::Record>>,
+}
+
+fn derive_config_or_default(spec: &RunSpec) -> JobConfig {
+    crate::panics::capture(|| derive_config(spec)).unwrap_or_default()
+}
+
+/// The result of a run that panicked: everything recorded before the panic.
+fn salvaged(spec: &RunSpec, salvage: &Salvage, config: JobConfig, panic: crate::panics::PanicReport) -> RunResult {
+    let parts = salvage.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let (events, chain, coverage, trace_hash, schedule, input) = match parts {
+        Some(p) => {
+            let (events, chain, coverage, hash) = p.recorder.take_after_panic();
+            (events, chain, coverage, hash, p.schedule, p.input)
+        }
+        None => (
+            Vec::new(),
+            Vec::new(),
+            BTreeMap::new(),
+            crate::recorder::FNV_OFFSET,
+            spec.schedule.clone().unwrap_or(Schedule { safety_ms: 0, liveness_ms: 0, events: Vec::new() }),
+            Vec::new(),
+        ),
+    };
+    let sim_time_ms = events.last().map_or(0, |e| e.t_us / 1000);
+    let mut faults: BTreeMap<String, u64> = BTreeMap::new();
+    for e in &events {
+        if let crate::history::Ev::Sim(SimEvent::FaultStarted { kind, .. }) = &e.ev {
+            *faults.entry(kind.clone()).or_insert(0) += 1;
+        }
+        if let crate::history::Ev::Sim(SimEvent::NodeCrashed { cause, .. }) = &e.ev {
+            let kind = if cause.starts_with("fault point") { "crash_at_point" } else { "crash" };
+            *faults.entry(kind.into()).or_insert(0) += 1;
+        }
+    }
+    let history = History {
+        scenario: spec.scenario.name().to_string(),
+        seed: spec.seed,
+        mode: spec.mode,
+        parallelism: config.parallelism,
+        input,
+        events,
+        observations: Vec::new(),
+        final_output: Vec::new(),
+        final_read_ok: false,
+        final_open_txns: Vec::new(),
+        healed_at_us: 0,
+        deadline_us: 0,
+        finished_at_us: None,
+    };
+    RunResult {
+        history,
+        trace_hash,
+        chain,
+        coverage,
+        schedule,
+        config,
+        faults,
+        sim_time_ms,
+        net_messages: 0,
+        panic: Some(panic),
+    }
 }
 
 #[cfg(madsim)]
-fn run_here(spec: RunSpec) -> RunResult {
+fn run_here(spec: RunSpec, salvage: Salvage) -> RunResult {
     let mut config = madsim::Config::default();
     config.net.send_latency = Duration::from_millis(1)..Duration::from_millis(5);
     let rt = madsim::runtime::Runtime::with_seed_and_config(spec.seed, config);
-    rt.block_on(simulate(spec))
+    rt.block_on(simulate(spec, salvage))
 }
 
 #[cfg(not(madsim))]
-fn run_here(_spec: RunSpec) -> RunResult {
+fn run_here(_spec: RunSpec, _salvage: Salvage) -> RunResult {
     panic!("simulation needs --cfg madsim (see .cargo/config.toml)")
 }
 
@@ -116,7 +201,7 @@ struct Cluster {
 }
 
 #[cfg(madsim)]
-async fn simulate(spec: RunSpec) -> RunResult {
+async fn simulate(spec: RunSpec, salvage: Salvage) -> RunResult {
     use madsim::net::NetSim;
     use madsim::runtime::Handle;
 
@@ -126,6 +211,8 @@ async fn simulate(spec: RunSpec) -> RunResult {
     let schedule = spec.schedule.clone().unwrap_or_else(|| generate(spec.seed, &spec.profile, n));
     let (crash_tx, mut crash_rx) = tokio::sync::mpsc::unbounded_channel::<CrashRequest>();
     let recorder = Arc::new(Recorder::new(&schedule.events, crash_tx, spec.keep_chain));
+    *salvage.lock().unwrap() =
+        Some(SalvageParts { recorder: recorder.clone(), schedule: schedule.clone(), input: input.clone() });
     recorder.start_clock();
     recorder.sim("sim", SimEvent::RunStarted);
     let observer: Arc<dyn Observer> = recorder.clone();
@@ -289,7 +376,7 @@ async fn simulate(spec: RunSpec) -> RunResult {
             | FaultEvent::DiskErrors { at_ms, dur_ms, .. }
             | FaultEvent::CorruptReads { at_ms, dur_ms, .. } => {
                 timeline.push((*at_ms, i, false));
-                timeline.push(((*at_ms + *dur_ms).min(schedule.safety_ms), i, true));
+                timeline.push((at_ms.saturating_add(*dur_ms).min(schedule.safety_ms), i, true));
             }
         }
     }
@@ -319,7 +406,7 @@ async fn simulate(spec: RunSpec) -> RunResult {
                     _ => (50, CrashMode::KeepAll),
                 };
                 crash(&handle, &recorder, &mut cluster, &req.node, &req.cause, mode, &mut faults);
-                restarts.insert((now_ms + down_ms, req.node.clone()), ());
+                restarts.insert((now_ms.saturating_add(down_ms), req.node.clone()), ());
             }
             _ = madsim::time::sleep_until(at(next_ms)) => {
                 let now_ms = start.elapsed().as_millis() as u64;
@@ -339,7 +426,7 @@ async fn simulate(spec: RunSpec) -> RunResult {
                             recorder.set_down(node, true);
                             *faults.entry("crash".into()).or_insert(0) += 1;
                             crash(&handle, &recorder, &mut cluster, node, "scheduled crash", *disk, &mut faults);
-                            restarts.insert((now_ms + down_ms, node.clone()), ());
+                            restarts.insert((now_ms.saturating_add(*down_ms), node.clone()), ());
                         }
                     } else {
                         *faults.entry(e.kind().to_string()).or_insert(0) += 1;
@@ -358,12 +445,12 @@ async fn simulate(spec: RunSpec) -> RunResult {
     }
     recorder.sim("sim", SimEvent::Healed);
     let healed_at_us = recorder.now_us();
-    let deadline_us = healed_at_us + schedule.liveness_ms * 1000;
+    let deadline_us = healed_at_us.saturating_add(schedule.liveness_ms.saturating_mul(1000));
     let mut grace_until: Option<u64> = None;
     loop {
         let now_us = recorder.now_us();
         if grace_until.is_none() && (recorder.finished_at_us().is_some() || now_us >= deadline_us) {
-            grace_until = Some(now_us + 200_000);
+            grace_until = Some(now_us.saturating_add(200_000));
         }
         if grace_until.is_some_and(|g| now_us >= g) {
             break;
@@ -455,6 +542,7 @@ async fn simulate(spec: RunSpec) -> RunResult {
         faults,
         sim_time_ms,
         net_messages,
+        panic: None,
     }
 }
 

@@ -50,7 +50,12 @@ fn bad_replay_files_are_usage_errors() {
             "schedule":{"safety_ms":100,"liveness_ms":1000,"events":[]},"code_version":"0.0.0+0000000000000000"}"#,
     )
     .unwrap();
-    assert_usage_error(&["replay", other.to_str().unwrap()], "written by code version");
+    // Other code: refused with --strict-version, else run with a warning.
+    assert_usage_error(&["replay", other.to_str().unwrap(), "--strict-version"], "written by code version");
+    let (code, out, err) = exactsim(&["replay", other.to_str().unwrap()]);
+    assert!(err.starts_with("warning: ") && err.contains("written by code version"), "{err}");
+    assert!(out.contains("replay: recorded pass"), "{out}");
+    assert!(code == Some(0) || code == Some(1), "{code:?}");
     let edited = dir.join("edited.json");
     std::fs::write(
         &edited,
@@ -121,8 +126,15 @@ fn scenarios_and_mutants_list() {
     }
     let (code, out, _) = exactsim(&["mutants", "--list"]);
     assert_eq!(code, Some(0));
-    assert_eq!(out.lines().count(), exactsim_engine::config::Mutant::ALL.len());
-    assert!(out.lines().any(|l| l == "canary"));
+    // A header, then per planted bug: name, expected check, description.
+    assert_eq!(out.lines().count(), exactsim_engine::config::Mutant::ALL.len() + 1, "{out}");
+    for m in exactsim_engine::config::Mutant::ALL {
+        let line = out
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(m.name()))
+            .unwrap_or_else(|| panic!("no line for {}: {out}", m.name()));
+        assert!(line.contains(m.expected_check()) && line.ends_with(m.description()), "{line}");
+    }
 }
 
 #[test]

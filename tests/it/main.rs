@@ -1,6 +1,7 @@
 //! Integration tests of the whole, compiled into one binary (as RisingWave
 //! does) to keep link times down.
 
+mod bad_input;
 mod cli;
 mod common;
 mod coverage;
@@ -11,5 +12,7 @@ mod merge;
 mod modes;
 mod mutants;
 mod profiles;
+mod readme;
 mod replay;
+mod robustness;
 mod snapshots;
