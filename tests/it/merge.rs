@@ -288,6 +288,38 @@ fn continuous_shards_merge_and_replay_as_fixed_seeds() {
     let _ = std::fs::remove_dir_all(&root);
 }
 
+/// Ctrl-C ends a continuous campaign at the next seed boundary: the report
+/// is a whole range, and it merges.
+#[cfg(unix)]
+#[test]
+fn a_continuous_campaign_stopped_by_sigint_is_a_whole_range() {
+    let root = tmp("sigint");
+    let dir = root.join("shard-1");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_exactsim"));
+    let child = cmd
+        .args(["campaign", "--budget", "10m", "--first-seed", "5", "--shard", "1/1", "--jobs", "2", "--report"])
+        .arg(&dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGINT);
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(130), "{text}");
+    let r = report(&dir);
+    assert_eq!(r["interrupted"], true);
+    let n = r["runs"].as_array().unwrap().len() as u64;
+    assert!(n > 0, "{text}");
+    assert_eq!(n, 3 * r["seeds"].as_u64().unwrap(), "every scenario of every seed begun: {text}");
+    let (code, out, err) = exactsim(&["merge", s(&dir), "--report", s(&root.join("merged"))], &[]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let _ = std::fs::remove_dir_all(&root);
+}
+
 #[test]
 fn shard_auto_without_a_scheduler_is_refused() {
     refused(&["campaign", "--shard", "auto"], "no shard in the environment");
