@@ -103,6 +103,17 @@ pub fn combine(shards: &[ShardReport]) -> Result<(CampaignReport, Vec<usize>), S
                     s.label, r.scenario, r.seed
                 ));
             }
+            // The artifact folder is a name under the shard's directory,
+            // copied under the merged one: nothing that leads elsewhere.
+            if let Some(a) = &r.artifacts {
+                let mut parts = Path::new(a).components();
+                if !matches!((parts.next(), parts.next()), (Some(std::path::Component::Normal(_)), None)) {
+                    return Err(format!(
+                        "{}: {} seed {} has artifacts '{a}', which is not a folder name",
+                        s.label, r.scenario, r.seed
+                    ));
+                }
+            }
             if !got.insert(key) {
                 return Err(format!("{}: shard {k}/{n} lists {} seed {} twice", s.label, r.scenario, r.seed));
             }
@@ -479,6 +490,10 @@ mod tests {
         stopped.report.runs.truncate(3);
         let e = combine(&[shard(1, 2, 8, None), stopped]).err().unwrap();
         assert_eq!(e, "shard2: shard 2/2 was interrupted (3 of its 8 runs done)");
+        let mut escape = shard(2, 2, 8, None);
+        escape.report.runs[0].artifacts = Some("../../etc".into());
+        let e = combine(&[shard(1, 2, 8, None), escape]).err().unwrap();
+        assert_eq!(e, "shard2: a seed 101 has artifacts '../../etc', which is not a folder name");
         let mut twice = shard(2, 2, 8, None);
         let r = twice.report.runs[0].clone();
         twice.report.runs.push(r);
