@@ -66,8 +66,8 @@ enum Cmd {
         /// A scenario name, or `all`.
         #[arg(long, default_value = "all")]
         scenario: String,
-        /// Seeds per scenario (1 to 10,000,000); with --budget, at most this
-        /// many (default: no limit).
+        /// Seeds per scenario (1 to 10,000,000; default 100); with --budget,
+        /// at most this many (default: no limit).
         #[arg(long)]
         seeds: Option<String>,
         /// The first seed (decimal or 0x-hex); seeds are consecutive. Default
@@ -101,7 +101,8 @@ enum Cmd {
         /// Write JUnit XML there (one test case per scenario and seed).
         #[arg(long)]
         junit: Option<PathBuf>,
-        /// Run every tenth seed and every failing seed twice and compare traces.
+        /// Run about one seed in ten (picked by a hash of the seed) and every
+        /// failing seed twice and compare traces.
         #[arg(long)]
         check_determinism: bool,
         /// Failing runs that get full artifacts (report, trace, timeline,
