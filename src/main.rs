@@ -66,12 +66,14 @@ enum Cmd {
         /// A scenario name, or `all`.
         #[arg(long, default_value = "all")]
         scenario: String,
-        /// Seeds per scenario (1 to 10,000,000).
-        #[arg(long, default_value = "100")]
-        seeds: String,
-        /// The first seed (decimal or 0x-hex); seeds are consecutive.
-        #[arg(long, default_value = "0")]
-        first_seed: String,
+        /// Seeds per scenario (1 to 10,000,000; default 100); with --budget,
+        /// at most this many (default: no limit).
+        #[arg(long)]
+        seeds: Option<String>,
+        /// The first seed (decimal or 0x-hex); seeds are consecutive. Default
+        /// 0; with --budget, a random start recorded in the report.
+        #[arg(long)]
+        first_seed: Option<String>,
         /// Fault profile: none, crash, partition, slow-disk, disk, chaos, or a TOML file.
         #[arg(long, default_value = "chaos")]
         profile: String,
@@ -84,16 +86,23 @@ enum Cmd {
         /// Runs in parallel (1 to 256).
         #[arg(long, default_value = "2")]
         jobs: String,
-        /// K/N: run the K-th of N shards of the seeds (seed index i belongs to shard i mod N + 1).
+        /// K/N: run the K-th of N shards of the seeds (seed index i belongs to
+        /// shard i mod N + 1); `auto` reads it from the scheduler's environment
+        /// (GitLab, Buildkite, CircleCI, Kubernetes Indexed Job, Slurm array).
         #[arg(long)]
         shard: Option<String>,
+        /// Continuous mode: run new seeds until this much time is spent
+        /// (30s, 10m, 2h).
+        #[arg(long)]
+        budget: Option<String>,
         /// Write campaign.json there, and artifacts for failing seeds.
         #[arg(long)]
         report: Option<PathBuf>,
         /// Write JUnit XML there (one test case per scenario and seed).
         #[arg(long)]
         junit: Option<PathBuf>,
-        /// Run every tenth seed and every failing seed twice and compare traces.
+        /// Run about one seed in ten (picked by a hash of the seed) and every
+        /// failing seed twice and compare traces.
         #[arg(long)]
         check_determinism: bool,
         /// Failing runs that get full artifacts (report, trace, timeline,
@@ -103,6 +112,18 @@ enum Cmd {
         /// Print the campaign report as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Check that shard reports make one whole campaign and merge them.
+    Merge {
+        /// Shard report directories (each holding a campaign.json).
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Directory for the merged campaign.json and failure artifacts.
+        #[arg(long)]
+        report: PathBuf,
+        /// Write JUnit XML there (one test case per scenario and seed).
+        #[arg(long)]
+        junit: Option<PathBuf>,
     },
     /// Re-run a replay file (from `shrink`, `run --save-replay`, or a
     /// campaign's artifacts) and check that its recorded verdict reproduces.
@@ -217,6 +238,14 @@ fn parse_shard(s: &str) -> Result<(u64, u64), String> {
         return Err(bad());
     }
     Ok((k, n))
+}
+
+fn resolve_shard(s: &str) -> Result<(u64, u64), String> {
+    if s == "auto" {
+        exactsim::shard::from_env(&exactsim::shard::process_env)
+    } else {
+        parse_shard(s)
+    }
 }
 
 fn run_spec(a: &RunArgs) -> Result<exactsim_sim::world::RunSpec, String> {
@@ -354,6 +383,7 @@ fn main() -> ExitCode {
             mutant,
             jobs,
             shard,
+            budget,
             report,
             junit,
             check_determinism,
@@ -361,16 +391,34 @@ fn main() -> ExitCode {
             json,
         } => {
             let spec = (|| -> Result<CampaignSpec, String> {
+                let budget = budget.map(|b| parse_budget(&b).map(|d| (b.clone(), d))).transpose()?;
+                let shard = shard.as_deref().map(resolve_shard).transpose()?;
+                let first_seed = match (&first_seed, &budget, shard) {
+                    (Some(f), _, _) => parse_seed(f)?,
+                    (None, None, _) => 0,
+                    (None, Some(_), None) => random_seed()?,
+                    (None, Some(_), Some(_)) => {
+                        return Err(
+                            "--budget with --shard needs --first-seed (the shards of one campaign share it)".into()
+                        )
+                    }
+                };
+                let seeds = match (&seeds, &budget) {
+                    (Some(n), _) => parse_count(n, "seed count", exactsim::campaign::SEEDS_MAX)?,
+                    (None, None) => 100,
+                    (None, Some(_)) => u64::MAX,
+                };
                 Ok(CampaignSpec {
                     scenarios: resolve_scenarios(&scenario)?,
-                    seeds: parse_count(&seeds, "seed count", exactsim::campaign::SEEDS_MAX)?,
-                    first_seed: parse_seed(&first_seed)?,
+                    seeds,
+                    first_seed,
                     profile: Profile::resolve(&profile)?,
                     profile_arg: profile.clone(),
                     mode: parse_mode(&mode)?,
                     mutant: mutant.as_deref().map(parse_mutant).transpose()?,
                     jobs: parse_count(&jobs, "job count", exactsim::campaign::JOBS_MAX as u64)? as usize,
-                    shard: shard.as_deref().map(parse_shard).transpose()?,
+                    shard,
+                    budget,
                     report_dir: report,
                     junit,
                     check_determinism,
@@ -397,10 +445,31 @@ fn main() -> ExitCode {
             exactsim::interrupt::install();
             let rep = run_campaign(&spec);
             output::print_campaign(&rep, json, spec.report_dir.as_deref());
+            if let Some(b) = rep.budget.as_ref().filter(|_| !json) {
+                let shard = rep.shard.as_ref().map(|s| format!(" --shard {s}")).unwrap_or_default();
+                println!(
+                    "continuous: budget {b}, got through --first-seed {} --seeds {}{shard}",
+                    rep.first_seed, rep.seeds
+                );
+            }
             if rep.interrupted {
                 finish(exactsim::interrupt::EXIT_INTERRUPTED, &rep.write_errors);
                 return ExitCode::from(exactsim::interrupt::EXIT_INTERRUPTED);
             }
+            finish(if rep.verdict == "pass" { 0 } else { 1 }, &rep.write_errors)
+        }
+        Cmd::Merge { dirs, report, junit } => {
+            let rep = match exactsim::merge::merge_dirs(&dirs, &report, junit.as_deref()) {
+                Ok(m) => {
+                    for w in &m.warnings {
+                        eprintln!("warning: {w}");
+                    }
+                    m.report
+                }
+                Err(e) => return usage(e),
+            };
+            output::print_campaign(&rep, false, Some(&report));
+            println!("merged {} shard report(s) into {}", rep.merged_from.len(), report.display());
             finish(if rep.verdict == "pass" { 0 } else { 1 }, &rep.write_errors)
         }
         Cmd::Replay { file, strict_version } => {

@@ -8,6 +8,7 @@ mod coverage;
 mod custom_sink;
 mod determinism;
 mod engine_recovery;
+mod merge;
 mod modes;
 mod mutants;
 mod profiles;
