@@ -20,7 +20,8 @@
 # Binaries: /usr/lib/postgresql/15/bin, or $EXACTSIM_PG_BIN; if missing,
 # Debian's postgresql-15 is installed with apt-get (root only). As root the
 # server runs as the `postgres` user (initdb refuses root); otherwise as the
-# calling user. Authentication is `trust`, listening on 127.0.0.1 only.
+# calling user. $EXACTSIM_PG_MAX_PREPARED sets max_prepared_transactions of a
+# new cluster (default 16). Authentication is `trust`, listening on 127.0.0.1 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -102,7 +103,7 @@ init_cluster() {
 listen_addresses = '127.0.0.1'
 port = $port
 unix_socket_directories = '$dir'
-max_prepared_transactions = 16
+max_prepared_transactions = ${EXACTSIM_PG_MAX_PREPARED:-16}
 max_connections = 40
 fsync = off
 full_page_writes = off
@@ -186,7 +187,8 @@ kill_server() {
   for k in $kids; do kill -9 "$k" 2>/dev/null || true; done
   wait_gone "$pid" 100 || die "postmaster $pid survived kill -9"
   for k in $kids; do wait_gone "$k" 100 || true; done
-  rm -f "$pidfile"
+  # Every server process is dead: the lock file is stale.
+  rm -f "$pidfile" "$data/postmaster.pid"
   say "killed pid $pid and its backends"
 }
 
