@@ -2,10 +2,12 @@
 //!
 //! - [`client`]: the seam, the statements the sink needs, typed SQLSTATEs;
 //! - [`model`]: the simulated server, a plain state machine;
-//! - `real` (std build only): the seam on tokio-postgres.
+//! - `real` (std build only): the seam on tokio-postgres;
+//! - [`sink`]: the engine's two-phase-commit sink on the seam.
 
 pub mod client;
 pub mod model;
+pub mod sink;
 // Not in doctests either: rustdoc runs without `--cfg madsim`, but the
 // dependencies were resolved for the simulation build.
 #[cfg(all(not(madsim), not(doctest)))]
