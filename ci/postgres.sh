@@ -28,8 +28,19 @@ cd "$(dirname "$0")/.."
 dir="${EXACTSIM_PG_DIR:-target/pg}"
 mkdir -p "$dir"
 dir="$(cd "$dir" && pwd)"
-data="$dir/data"
-log="$dir/server.log"
+# The server's own directory (cluster, socket, log): under $dir, unless the
+# server's user cannot reach it there (a clone under a private home): then
+# under /tmp, named after $dir.
+resolve_home() {
+  home="$dir"
+  if [[ "$(id -u)" == 0 ]] && id postgres >/dev/null 2>&1 && ! runuser -u postgres -- test -x "$dir" 2>/dev/null; then
+    home="/tmp/exactsim-pg-$(echo "$dir" | cksum | cut -d' ' -f1)"
+    mkdir -p "$home"
+  fi
+  data="$home/data"
+  log="$home/server.log"
+}
+resolve_home
 envfile="$dir/env"
 pidfile="$dir/server.pid"
 
@@ -60,9 +71,7 @@ as_owner() {
 
 owner_dirs() {
   if [[ "$(id -u)" == 0 ]]; then
-    chown postgres:postgres "$dir"
-    # The server must reach its directory through target/.
-    chmod o+x "$dir/.." 2>/dev/null || true
+    chown postgres:postgres "$home"
   fi
 }
 
@@ -102,7 +111,7 @@ init_cluster() {
 # exactsim (ci/postgres.sh)
 listen_addresses = '127.0.0.1'
 port = $port
-unix_socket_directories = '$dir'
+unix_socket_directories = '$home'
 max_prepared_transactions = ${EXACTSIM_PG_MAX_PREPARED:-16}
 max_connections = 40
 fsync = off
@@ -130,6 +139,7 @@ EOF
 start() {
   local bin tries=0
   bin="$(find_bin)"
+  resolve_home # the postgres user may be new
   if pid="$(server_pid)"; then
     say "already running (pid $pid)"
     write_env
@@ -202,7 +212,7 @@ case "${1:-}" in
     [[ $# -gt 0 ]] || die "usage: ci/postgres.sh run -- CMD [ARGS...]"
     stop
     rm -rf "$data"
-    trap stop EXIT
+    trap 'stop; if [[ "$home" != "$dir" ]]; then rm -rf "$home"; fi' EXIT
     trap 'exit 130' INT TERM
     start
     # shellcheck disable=SC1090
