@@ -3,9 +3,11 @@
 //! - [`client`]: the seam, the statements the sink needs, typed SQLSTATEs;
 //! - [`model`]: the simulated server, a plain state machine;
 //! - `real` (std build only): the seam on tokio-postgres;
-//! - [`sink`]: the engine's two-phase-commit sink on the seam.
+//! - [`sink`]: the engine's two-phase-commit sink on the seam;
+//! - [`drill`]: the engine's 2PC protocol with the sink, against any server.
 
 pub mod client;
+pub mod drill;
 pub mod model;
 pub mod sink;
 // Not in doctests either: rustdoc runs without `--cfg madsim`, but the

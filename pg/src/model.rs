@@ -52,9 +52,16 @@ pub struct TxnData {
 pub enum WalRecord {
     /// A block or an autocommit statement committed.
     Commit(TxnData),
-    Prepare { gid: String, txn: TxnData },
-    CommitPrepared { gid: String },
-    RollbackPrepared { gid: String },
+    Prepare {
+        gid: String,
+        txn: TxnData,
+    },
+    CommitPrepared {
+        gid: String,
+    },
+    RollbackPrepared {
+        gid: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

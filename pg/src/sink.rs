@@ -495,149 +495,37 @@ mod tests {
         assert!(c.with(|m| m.committed_rows()).iter().all(|r| r.part == 2));
     }
 
-    /// The engine's side of the protocol, driven step by step against the
-    /// model: writes, barriers, checkpoint completions, (lost) notifications,
-    /// worker failures and server crashes, recovery from the latest completed
-    /// checkpoint. Returns the committed out_ids and the ones that must be
-    /// committed exactly once.
-    fn protocol_run(seed: u64, mutant: Option<exactsim_engine::config::Mutant>) -> (Vec<u64>, Vec<u64>, [u64; 4]) {
-        use exactsim_engine::sink::{NotifyPlan, SinkSnapshot, TxnBook};
-        use std::collections::BTreeMap;
-        let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-        let mut rnd = move |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
+    fn protocol_run(seed: u64, mutant: Option<exactsim_engine::config::Mutant>) -> crate::drill::DrillOutcome {
         let (c, conn) = setup(4);
-        let mut attempt = 1;
-        let mut sink = PgSink::new(conn.clone(), "job", 0, attempt);
-        let mut book = TxnBook::new(mutant);
-        let mut pos = 0u64; // input position = next out_id
-        let mut next_ckpt = 1;
-        let mut completed: Option<CheckpointId> = None;
-        let mut snaps: BTreeMap<CheckpointId, (SinkSnapshot, u64)> = BTreeMap::new();
-        book.open = Some(ready(sink.begin(1)).unwrap());
-        let mut failed = false;
-        // recoveries, re-commits of restored transactions, lost commits,
-        // prepared transactions left at the end (u64::MAX: never finished)
-        let mut counts = [0, 0, 0, u64::MAX];
-        for step in 0..400 {
-            // The last step commits everything; it needs a working sink.
-            let last = step >= 199 && !failed;
-            if failed || (!last && rnd(100) < 4) {
-                if !failed && rnd(2) == 0 {
-                    c.with(|m| {
-                        m.crash();
-                        m.restart();
-                    });
-                }
-                // Recovery from the latest completed checkpoint, new attempt.
-                attempt += 1;
-                counts[0] += 1;
-                sink = PgSink::new(conn.clone(), "job", 0, attempt);
-                let (snap, at) = completed.map(|k| snaps[&k].clone()).unwrap_or_default();
-                let (b, commit, open) = TxnBook::restore(&snap, mutant);
-                book = b;
-                pos = at;
-                let r: Result<(), SinkError> = ready(async {
-                    for (_, t) in commit {
-                        counts[1] += 1;
-                        match sink.recover_and_commit(&t).await {
-                            Err(SinkError::TxnLost(_)) => counts[2] += 1,
-                            Ok(()) => {}
-                            Err(e) => return Err(e),
-                        }
-                    }
-                    if let Some(o) = open {
-                        sink.recover_and_abort(&o).await?;
-                    }
-                    if mutant != Some(exactsim_engine::config::Mutant::NoAbortLingering) {
-                        sink.abort_lingering(completed, next_ckpt).await?;
-                    }
-                    book.open = Some(sink.begin(completed.map_or(1, |k| k + 1)).await?);
-                    Ok(())
-                });
-                failed = r.is_err();
-                continue;
-            }
-            let r: Result<(), SinkError> = ready(async {
-                match if last { 5 } else { rnd(10) } {
-                    0..=4 => {
-                        let k = rnd(5);
-                        let rows: Vec<OutRecord> = (pos..pos + k).map(rec).collect();
-                        pos += k;
-                        sink.write(book.open.as_mut().unwrap(), &rows).await?;
-                    }
-                    5..=7 => {
-                        let ck = next_ckpt;
-                        next_ckpt += 1;
-                        sink.pre_commit(book.open.as_mut().unwrap()).await?;
-                        book.pre_committed(ck);
-                        book.open = Some(sink.begin(ck + 1).await?);
-                        snaps.insert(ck, (book.snapshot(), pos));
-                        if last || rnd(3) > 0 {
-                            completed = Some(ck);
-                        }
-                    }
-                    _ => {}
-                }
-                if let Some(k) = completed {
-                    if last || rnd(3) == 0 {
-                        if let NotifyPlan::Commit(due) = book.notify(k) {
-                            for (ck, t) in due {
-                                match sink.commit(&t).await {
-                                    Ok(()) => book.settled(ck),
-                                    Err(SinkError::TxnLost(_)) => {
-                                        counts[2] += 1;
-                                        book.settled(ck)
-                                    }
-                                    Err(e) => return Err(e),
-                                }
-                            }
-                        }
-                    }
-                }
-                Ok(())
-            });
-            failed = r.is_err();
-            if last && !failed {
-                counts[3] = 0;
-                break;
-            }
-        }
-        let expect: Vec<u64> = (0..completed.map_or(0, |k| snaps[&k].1)).collect();
-        let mut got: Vec<u64> = c.with(|m| m.committed_rows()).iter().map(|r| r.out_id).collect();
-        got.sort();
-        if counts[3] == 0 {
-            counts[3] = prepared(&c).len() as u64;
-        }
-        (got, expect, counts)
+        let mut crash = || {
+            c.with(|m| {
+                m.crash();
+                m.restart();
+            })
+        };
+        ready(crate::drill::drill(conn, seed, 200, mutant, &mut crash))
     }
 
     #[test]
     fn protocol_with_crashes_is_exactly_once() {
-        let mut total = [0u64; 3];
+        let (mut recoveries, mut recommits) = (0, 0);
         for seed in 0..300 {
-            let (got, expect, counts) = protocol_run(seed, None);
-            assert_eq!(got, expect, "seed {seed}");
-            assert_eq!(counts[2], 0, "seed {seed}: a commit was lost");
-            assert_eq!(counts[3], 0, "seed {seed}: prepared transactions left behind, or never finished");
-            (0..3).for_each(|i| total[i] += counts[i]);
+            let o = protocol_run(seed, None);
+            if let Err(e) = o.verdict() {
+                panic!("seed {seed}: {e}");
+            }
+            recoveries += o.recoveries;
+            recommits += o.recommits;
         }
-        println!("300 runs: {} recoveries, {} re-commits of restored transactions", total[0], total[1]);
-        assert!(total[0] > 300 && total[1] > 100, "recoveries and re-commits happen: {total:?}");
+        println!("300 runs: {recoveries} recoveries, {recommits} re-commits of restored transactions");
+        assert!(recoveries > 300 && recommits > 100, "recoveries and re-commits happen");
     }
 
     #[test]
     fn protocol_planted_bugs_are_caught() {
         use exactsim_engine::config::Mutant;
         for m in [Mutant::NoRecommitOnRecovery, Mutant::NoAbortLingering] {
-            let caught = (0..300).filter(|s| {
-                let (got, expect, counts) = protocol_run(*s, Some(m));
-                got != expect || counts[2] > 0 || counts[3] > 0
-            });
+            let caught = (0..300).filter(|s| protocol_run(*s, Some(m)).verdict().is_err());
             let n = caught.count();
             println!("{m:?}: caught in {n} of 300 runs");
             assert!(n > 0, "{m:?} never caught");

@@ -17,8 +17,14 @@
 //! itself: the same sequences, one copy crashing in memory, the other
 //! rebuilt from its write-ahead log at every restart.
 //!
+//! Against a server with `max_prepared_transactions` >= 4 it then runs the
+//! sink drill (`exactsim_pg::drill`: the engine's 2PC protocol with
+//! `PgSink`, worker failures and `kill -9` of the server) on both: the same
+//! trace, and exactly-once output on the real server.
+//!
 //! Environment: `EXACTSIM_PG_SEQUENCES` (default 30), `EXACTSIM_PG_STEPS`
-//! (steps per sequence, default 80), `EXACTSIM_PG_SEED` (first seed, default 1).
+//! (steps per sequence, default 80), `EXACTSIM_PG_SEED` (first seed, default
+//! 1), `EXACTSIM_PG_DRILLS` (sink drills, default 4).
 
 use async_trait::async_trait;
 use exactsim_engine::types::OutRecord;
@@ -317,7 +323,8 @@ async fn differential(
         }
         if ra != rb {
             let from = i.saturating_sub(30);
-            let history: Vec<String> = steps[from..=i].iter().enumerate().map(|(k, s)| format!("  {}: {s:?}", from + k)).collect();
+            let history: Vec<String> =
+                steps[from..=i].iter().enumerate().map(|(k, s)| format!("  {}: {s:?}", from + k)).collect();
             panic!(
                 "seed {seed}: step {i} {step:?} differs\n  {}: {ra:?}\n  {}: {rb:?}\nsteps:\n{}",
                 names.0,
@@ -356,7 +363,11 @@ fn required(max: usize) -> Vec<&'static str> {
     v
 }
 
-fn check_coverage(cov: &Coverage, max: usize) {
+fn check_coverage(cov: &Coverage, max: usize, sequences: u64) {
+    if sequences < 30 {
+        println!("coverage not checked: fewer than 30 sequences");
+        return;
+    }
     let missing: Vec<&str> = required(max).into_iter().filter(|k| !cov.contains_key(*k)).collect();
     assert!(missing.is_empty(), "max_prepared_transactions = {max}: never seen: {missing:?}\ncoverage: {cov:?}");
 }
@@ -415,7 +426,7 @@ fn model_matches_its_log_replay() {
             ready(differential(seed, &steps, &mut a, &mut b, ("model", "model rebuilt from its log"), &mut cov));
         }
         println!("max_prepared_transactions = {max}: {cov:?}");
-        check_coverage(&cov, max);
+        check_coverage(&cov, max, p.sequences);
     }
 }
 
@@ -493,11 +504,52 @@ mod real {
                 steps_run += steps.len();
             }
             println!("coverage: {cov:?}");
-            check_coverage(&cov, max);
-            let crashes = cov.get("Crash").copied().unwrap_or(0);
+            check_coverage(&cov, max, p.sequences);
+            let mut crashes = cov.get("Crash").copied().unwrap_or(0);
+            // The sink itself: the engine's protocol drill on both servers.
+            let mut drills = String::from("no sink drill (needs max_prepared_transactions >= 4)");
+            if max >= 4 {
+                let n = env_num("EXACTSIM_PG_DRILLS", 4);
+                let (mut recoveries, mut recommits) = (0, 0);
+                for seed in p.seed..p.seed + n {
+                    conn.reset().await.expect("reset the database");
+                    let arc: std::sync::Arc<dyn exactsim_pg::client::PgConnector> = std::sync::Arc::new(conn.clone());
+                    let mut kills = 0;
+                    let mut crash = || {
+                        script("kill");
+                        script("start");
+                        kills += 1;
+                    };
+                    let real = exactsim_pg::drill::drill(arc, seed, 200, None, &mut crash).await;
+                    crashes += kills;
+                    let mc = exactsim_pg::model::ModelConnector::new(PgModel::new(max));
+                    let mut mcrash = || {
+                        mc.with(|m| {
+                            m.crash();
+                            m.restart();
+                        })
+                    };
+                    let model = ready(exactsim_pg::drill::drill(std::sync::Arc::new(mc.clone()), seed, 200, None, &mut mcrash));
+                    if let Some(i) = (0..real.trace.len().max(model.trace.len())).find(|i| real.trace.get(*i) != model.trace.get(*i)) {
+                        panic!(
+                            "sink drill seed {seed}: step {i} differs\n  model: {:?}\n  PostgreSQL: {:?}\nPostgreSQL trace: {:#?}",
+                            model.trace.get(i),
+                            real.trace.get(i),
+                            real.trace
+                        );
+                    }
+                    if let Err(e) = real.verdict() {
+                        panic!("sink drill seed {seed} on PostgreSQL: {e}\ntrace: {:#?}", real.trace);
+                    }
+                    assert_eq!(real, model, "sink drill seed {seed}: outcome differs");
+                    recoveries += real.recoveries;
+                    recommits += real.recommits;
+                }
+                drills = format!("{n} sink drills exactly once ({recoveries} recoveries, {recommits} re-commits)");
+            }
             let line = format!(
                 "conformance: ran against PostgreSQL at {url}: {} sequences (seeds {}..{}), {steps_run} steps, \
-                 {crashes} kill -9 and restarts, max_prepared_transactions = {max}: model and server agree",
+                 {crashes} kill -9 and restarts, max_prepared_transactions = {max}: model and server agree; {drills}",
                 p.sequences,
                 p.seed,
                 p.seed + p.sequences
