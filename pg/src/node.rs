@@ -1,0 +1,369 @@
+//! The simulated PostgreSQL server as a node: [`PgModel`] behind a
+//! request/response protocol that survives a lossy, reordering network,
+//! with its durable state in a write-ahead log on the node's disk.
+//!
+//! [`PgNode`] is the plain state machine (requests and time in; replies and
+//! log records out). A node loop around it must handle **one request at a
+//! time** and send a reply only after the request's log record (if any) is
+//! appended and fsynced: nothing becomes visible, and no client learns of a
+//! commit or a prepare, before it is durable. A failed append or fsync ends
+//! the node (restart, replay the log), never a reply.
+//!
+//! Sessions over datagrams stand in for connections:
+//! - a client picks a random session id and sends `Connect` (idempotent);
+//! - every statement carries the session's next sequence number; a retry
+//!   (same number) gets the cached reply without running the statement
+//!   again, an older number is a stale duplicate and gets nothing;
+//! - a session unknown to the node (the node restarted, or the session was
+//!   closed or expired) answers "connection lost", as a real server's
+//!   closed socket does;
+//! - `Disconnect`, or no request for `idle_timeout_ms`, closes the session,
+//!   which rolls back its open block (a dropped connection).
+//!
+//! The node loop and its client, on the engine's network, come with the
+//! campaign scenario that writes to this node.
+
+use crate::client::{PgError, PgOp, PgReply};
+use crate::model::{PgModel, SessionId, WalRecord};
+use exactsim_engine::codec;
+use exactsim_engine::storage::{write_atomic, Storage};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The node's write-ahead log file.
+pub const WAL: &str = "pg.wal";
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NodeBody {
+    Connect,
+    Exec(PgOp),
+    Disconnect,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeRequest {
+    pub session: u64,
+    /// 0 for `Connect`; statements count from 1; `Disconnect` carries the
+    /// next number.
+    pub seq: u64,
+    pub body: NodeBody,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeResponse {
+    pub session: u64,
+    pub seq: u64,
+    pub result: Result<PgReply, PgError>,
+}
+
+/// What handling one request produced.
+#[derive(Debug, PartialEq, Eq)]
+pub struct NodeStep {
+    /// Append and fsync this before sending the reply.
+    pub wal: Option<WalRecord>,
+    /// `None`: a stale duplicate, nothing to send.
+    pub reply: Option<NodeResponse>,
+}
+
+#[derive(Clone, Debug)]
+struct Session {
+    sid: SessionId,
+    last_seq: u64,
+    last_reply: Result<PgReply, PgError>,
+    last_active_ms: u64,
+}
+
+pub struct PgNode {
+    pub model: PgModel,
+    sessions: BTreeMap<u64, Session>,
+    idle_timeout_ms: u64,
+}
+
+fn gone() -> PgError {
+    PgError::ConnectionLost("no such session: the server restarted or closed it".into())
+}
+
+impl PgNode {
+    pub fn new(model: PgModel, idle_timeout_ms: u64) -> Self {
+        PgNode { model, sessions: BTreeMap::new(), idle_timeout_ms }
+    }
+
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    pub fn handle(&mut self, now_ms: u64, req: NodeRequest) -> NodeStep {
+        let NodeRequest { session, seq, body } = req;
+        let reply = |result| Some(NodeResponse { session, seq, result });
+        match body {
+            NodeBody::Connect => {
+                if let Some(s) = self.sessions.get_mut(&session) {
+                    s.last_active_ms = now_ms;
+                    return NodeStep { wal: None, reply: reply(Ok(PgReply::Ok)) };
+                }
+                match self.model.connect() {
+                    Ok(sid) => {
+                        let s = Session { sid, last_seq: 0, last_reply: Ok(PgReply::Ok), last_active_ms: now_ms };
+                        self.sessions.insert(session, s);
+                        NodeStep { wal: None, reply: reply(Ok(PgReply::Ok)) }
+                    }
+                    Err(e) => NodeStep { wal: None, reply: reply(Err(e)) },
+                }
+            }
+            NodeBody::Disconnect => {
+                if let Some(s) = self.sessions.remove(&session) {
+                    self.model.disconnect(s.sid);
+                }
+                NodeStep { wal: None, reply: reply(Ok(PgReply::Ok)) }
+            }
+            NodeBody::Exec(op) => {
+                let Some(s) = self.sessions.get_mut(&session) else {
+                    return NodeStep { wal: None, reply: reply(Err(gone())) };
+                };
+                s.last_active_ms = now_ms;
+                if seq == s.last_seq && seq > 0 {
+                    return NodeStep { wal: None, reply: reply(s.last_reply.clone()) };
+                }
+                if seq < s.last_seq || seq == 0 {
+                    return NodeStep { wal: None, reply: None };
+                }
+                if seq > s.last_seq + 1 {
+                    // A statement went missing: the client gave the session
+                    // up. Close it as a broken connection.
+                    let s = self.sessions.remove(&session).expect("present");
+                    self.model.disconnect(s.sid);
+                    return NodeStep { wal: None, reply: reply(Err(gone())) };
+                }
+                let sid = s.sid;
+                let (result, wal) = self.model.exec(sid, &op);
+                let s = self.sessions.get_mut(&session).expect("present");
+                s.last_seq = seq;
+                s.last_reply = result.clone();
+                NodeStep { wal, reply: reply(result) }
+            }
+        }
+    }
+
+    /// Close sessions idle for `idle_timeout_ms` (their clients are gone).
+    pub fn expire(&mut self, now_ms: u64) -> usize {
+        let dead: Vec<u64> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| now_ms.saturating_sub(s.last_active_ms) >= self.idle_timeout_ms)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in &dead {
+            let s = self.sessions.remove(k).expect("present");
+            self.model.disconnect(s.sid);
+        }
+        dead.len()
+    }
+}
+
+/// One log record as bytes to append.
+pub fn encode_wal(r: &WalRecord) -> Vec<u8> {
+    codec::encode_framed(r)
+}
+
+/// Parse the log: the intact records, the length of the intact prefix, and
+/// whether a checksum failed (a corrupted read; a torn append only leaves a
+/// truncated last frame).
+pub fn parse_wal(bytes: &[u8]) -> (Vec<WalRecord>, usize, bool) {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < bytes.len() {
+        match codec::unframe(&bytes[pos..]) {
+            Ok((payload, used)) => match codec::decode::<WalRecord>(payload) {
+                Ok(r) => {
+                    out.push(r);
+                    pos += used;
+                }
+                Err(_) => return (out, pos, true),
+            },
+            Err(codec::FrameError::Truncated) => return (out, pos, false),
+            Err(codec::FrameError::Checksum) => return (out, pos, true),
+        }
+    }
+    (out, pos, false)
+}
+
+/// Rebuild the server from its disk at boot: replay the log, cut a torn
+/// tail, create the log if missing. Fatal problems end in `Err`.
+pub async fn recover(storage: &dyn Storage, max_prepared: usize) -> Result<PgModel, String> {
+    let mut parsed = None;
+    for _ in 0..8 {
+        match exactsim_engine::broker::read_stable(storage, WAL).await {
+            Ok(bytes) => {
+                let (records, good, corrupt) = parse_wal(&bytes);
+                if !corrupt {
+                    parsed = Some((bytes, records, good));
+                    break;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                write_atomic(storage, WAL, &[]).await.map_err(|e| format!("create {WAL}: {e}"))?;
+                parsed = Some((vec![], vec![], 0));
+                break;
+            }
+            Err(e) => return Err(format!("read {WAL}: {e}")),
+        }
+    }
+    let (bytes, records, good) = parsed.ok_or_else(|| format!("{WAL}: checksum mismatch on every read"))?;
+    if good < bytes.len() {
+        write_atomic(storage, WAL, &bytes[..good]).await.map_err(|e| format!("truncate {WAL}: {e}"))?;
+    }
+    PgModel::recover(max_prepared, &records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::PgCode;
+    use async_trait::async_trait;
+    use exactsim_engine::types::OutRecord;
+    use std::io;
+    use std::sync::Mutex;
+
+    fn req(session: u64, seq: u64, body: NodeBody) -> NodeRequest {
+        NodeRequest { session, seq, body }
+    }
+
+    fn ins(i: u64) -> NodeBody {
+        NodeBody::Exec(PgOp::Insert { part: 0, rows: vec![OutRecord { out_id: i, key: 0, value: 0, src: 0 }] })
+    }
+
+    fn result(s: NodeStep) -> Result<PgReply, PgError> {
+        s.reply.expect("a reply").result
+    }
+
+    #[test]
+    fn retries_get_the_cached_reply_and_run_once() {
+        let mut n = PgNode::new(PgModel::new(2), 1000);
+        assert_eq!(result(n.handle(0, req(7, 0, NodeBody::Connect))), Ok(PgReply::Ok));
+        assert_eq!(result(n.handle(0, req(7, 0, NodeBody::Connect))), Ok(PgReply::Ok), "idempotent");
+        let first = n.handle(1, req(7, 1, ins(1)));
+        assert!(first.wal.is_some(), "an autocommit insert is durable");
+        let retry = n.handle(2, req(7, 1, ins(1)));
+        assert_eq!(retry.wal, None, "a retry is not run again");
+        assert_eq!(retry.reply.unwrap().result, Ok(PgReply::Ok));
+        assert_eq!(n.model.committed_rows().len(), 1);
+        n.handle(3, req(7, 2, NodeBody::Exec(PgOp::CommitPrepared { gid: "x".into() })));
+        assert_eq!(n.handle(4, req(7, 1, ins(1))).reply, None, "a stale duplicate gets nothing");
+        let again = result(n.handle(5, req(7, 2, NodeBody::Exec(PgOp::CommitPrepared { gid: "x".into() }))));
+        assert_eq!(again.unwrap_err().code(), Some(&PgCode::UndefinedObject), "the cached error");
+        // a gap: the client gave up; the session is closed
+        assert!(matches!(result(n.handle(6, req(7, 9, ins(2)))), Err(PgError::ConnectionLost(_))));
+        assert!(matches!(result(n.handle(6, req(7, 3, ins(2)))), Err(PgError::ConnectionLost(_))));
+        assert_eq!(n.model.committed_rows().len(), 1);
+    }
+
+    #[test]
+    fn idle_and_disconnected_sessions_roll_back_their_block() {
+        let mut n = PgNode::new(PgModel::new(2), 100);
+        for s in [1, 2] {
+            n.handle(0, req(s, 0, NodeBody::Connect));
+            n.handle(0, req(s, 1, NodeBody::Exec(PgOp::Begin)));
+            n.handle(0, req(s, 2, ins(s)));
+        }
+        n.handle(50, req(1, 3, NodeBody::Exec(PgOp::SelectRows)));
+        n.handle(60, req(2, 3, NodeBody::Disconnect));
+        assert_eq!(n.expire(120), 0, "session 1 was active at 50");
+        assert_eq!(n.session_count(), 1);
+        assert_eq!(n.expire(150), 1);
+        assert!(matches!(
+            result(n.handle(151, req(1, 4, NodeBody::Exec(PgOp::Commit)))),
+            Err(PgError::ConnectionLost(_))
+        ));
+        assert!(n.model.committed_rows().is_empty());
+    }
+
+    /// In-memory storage: enough for `recover`.
+    #[derive(Default)]
+    struct Mem(Mutex<BTreeMap<String, Vec<u8>>>);
+
+    #[async_trait]
+    impl Storage for Mem {
+        async fn write(&self, p: &str, d: &[u8]) -> io::Result<()> {
+            self.0.lock().unwrap().insert(p.into(), d.to_vec());
+            Ok(())
+        }
+        async fn append(&self, p: &str, d: &[u8]) -> io::Result<()> {
+            self.0.lock().unwrap().entry(p.into()).or_default().extend_from_slice(d);
+            Ok(())
+        }
+        async fn fsync(&self, _: &str) -> io::Result<()> {
+            Ok(())
+        }
+        async fn rename(&self, f: &str, t: &str) -> io::Result<()> {
+            let mut m = self.0.lock().unwrap();
+            let v = m.remove(f).ok_or(io::ErrorKind::NotFound)?;
+            m.insert(t.into(), v);
+            Ok(())
+        }
+        async fn fsync_dir(&self) -> io::Result<()> {
+            Ok(())
+        }
+        async fn read(&self, p: &str) -> io::Result<Vec<u8>> {
+            self.0.lock().unwrap().get(p).cloned().ok_or_else(|| io::ErrorKind::NotFound.into())
+        }
+        async fn list(&self, prefix: &str) -> io::Result<Vec<String>> {
+            Ok(self.0.lock().unwrap().keys().filter(|k| k.starts_with(prefix)).cloned().collect())
+        }
+        async fn remove(&self, p: &str) -> io::Result<()> {
+            self.0.lock().unwrap().remove(p);
+            Ok(())
+        }
+    }
+
+    fn ready<F: std::future::Future>(f: F) -> F::Output {
+        use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
+        fn raw() -> RawWaker {
+            fn clone(_: *const ()) -> RawWaker {
+                raw()
+            }
+            fn noop(_: *const ()) {}
+            static VT: RawWakerVTable = RawWakerVTable::new(clone, noop, noop, noop);
+            RawWaker::new(std::ptr::null(), &VT)
+        }
+        let waker = unsafe { Waker::from_raw(raw()) };
+        match std::pin::pin!(f).poll(&mut Context::from_waker(&waker)) {
+            Poll::Ready(v) => v,
+            Poll::Pending => panic!("waited"),
+        }
+    }
+
+    #[test]
+    fn the_log_survives_a_restart_and_a_torn_tail_is_cut() {
+        let disk = Mem::default();
+        let mut n = PgNode::new(ready(recover(&disk, 2)).unwrap(), 1000);
+        let ops = [
+            NodeBody::Connect,
+            ins(1),
+            NodeBody::Exec(PgOp::Begin),
+            ins(2),
+            NodeBody::Exec(PgOp::Prepare { gid: "g".into() }),
+            NodeBody::Exec(PgOp::Begin),
+            ins(3), // open: lost at the restart
+        ];
+        for (i, body) in ops.into_iter().enumerate() {
+            let step = n.handle(0, req(1, i as u64, body));
+            if let Some(w) = step.wal {
+                ready(disk.append(WAL, &encode_wal(&w))).unwrap();
+            }
+        }
+        // a torn append of one more record
+        let torn = encode_wal(&WalRecord::CommitPrepared { gid: "g".into() });
+        ready(disk.append(WAL, &torn[..torn.len() - 3])).unwrap();
+        let mut n = PgNode::new(ready(recover(&disk, 2)).unwrap(), 1000);
+        assert_eq!(n.model.committed_rows().iter().map(|r| r.out_id).collect::<Vec<_>>(), vec![1]);
+        assert_eq!(n.model.prepared_gids(), vec!["g".to_string()]);
+        assert!(matches!(result(n.handle(0, req(1, 7, ins(4)))), Err(PgError::ConnectionLost(_))), "sessions are gone");
+        let wal = ready(disk.read(WAL)).unwrap();
+        assert_eq!(parse_wal(&wal), (parse_wal(&wal).0, wal.len(), false), "the torn tail was cut");
+        assert_eq!(parse_wal(&wal).0.len(), 2);
+        // a corrupted byte is not a torn tail
+        let mut bad = wal.clone();
+        bad[10] ^= 0xff;
+        assert!(parse_wal(&bad).2);
+    }
+}
