@@ -277,6 +277,146 @@ mod tests {
         assert!(n.model.committed_rows().is_empty());
     }
 
+    /// Clients running autocommit inserts and BEGIN/INSERT/COMMIT blocks
+    /// through a network that loses, duplicates and reorders datagrams, with
+    /// timeouts, retries and giving sessions up: every acknowledged insert is
+    /// committed exactly once, every other one at most once, blocks are
+    /// atomic.
+    #[test]
+    fn lossy_network_statements_run_once() {
+        for seed in 1..200u64 {
+            let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+            let mut rnd = move |n: u64| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x % n
+            };
+            let mut n = PgNode::new(PgModel::new(2), 400);
+            #[derive(Default)]
+            struct Client {
+                session: u64,
+                seq: u64,
+                outstanding: Option<(NodeRequest, u64, u32)>, // request, sent at, tries
+                block: Vec<u64>,                              // ids inserted in the open block
+                next: u64,
+            }
+            let mut clients: Vec<Client> = (0..3).map(|_| Client::default()).collect();
+            let mut net: Vec<(bool, u64, NodeRequest, Option<NodeResponse>)> = vec![]; // (to server, client, ...)
+            let mut acked: Vec<u64> = vec![];
+            let mut blocks: Vec<Vec<u64>> = vec![]; // every block's ids (atomicity)
+            let mut next_session = 1;
+            let mut next_id = 0u64;
+            for now in 0..3000u64 {
+                // clients act
+                for (ci, c) in clients.iter_mut().enumerate() {
+                    if let Some((pending, at, tries)) = c.outstanding.clone() {
+                        if now - at > 20 {
+                            if tries < 3 {
+                                c.outstanding = Some((pending.clone(), now, tries + 1));
+                                net.push((true, ci as u64, pending, None));
+                            } else {
+                                // give the session up
+                                net.push((true, ci as u64, req(c.session, c.seq + 1, NodeBody::Disconnect), None));
+                                blocks.push(c.block.drain(..).filter(|i| *i != 0).collect());
+                                *c = Client { next: c.next, ..Client::default() };
+                            }
+                        }
+                        continue;
+                    }
+                    let body = if c.session == 0 {
+                        c.session = next_session;
+                        next_session += 1;
+                        c.seq = 0;
+                        NodeBody::Connect
+                    } else {
+                        c.seq += 1;
+                        match (c.block.is_empty(), rnd(4)) {
+                            (_, 0) => {
+                                next_id += 1;
+                                c.next = next_id;
+                                ins(next_id)
+                            }
+                            (true, 1) => NodeBody::Exec(PgOp::Begin),
+                            (false, 1) => NodeBody::Exec(PgOp::Commit),
+                            _ => NodeBody::Exec(PgOp::SelectRows),
+                        }
+                    };
+                    if body == NodeBody::Exec(PgOp::Begin) {
+                        c.block = vec![0]; // marks "in a block" once acknowledged
+                    }
+                    let r = req(c.session, c.seq, body);
+                    c.outstanding = Some((r.clone(), now, 0));
+                    net.push((true, ci as u64, r, None));
+                }
+                // the network delivers, drops or duplicates one message
+                if !net.is_empty() {
+                    let i = rnd(net.len() as u64) as usize;
+                    let m = match rnd(10) {
+                        0 => {
+                            net.swap_remove(i);
+                            None
+                        }
+                        1 => Some(net[i].clone()),
+                        _ => Some(net.swap_remove(i)),
+                    };
+                    if let Some((to_server, ci, r, resp)) = m {
+                        if to_server {
+                            if let Some(resp) = n.handle(now, r.clone()).reply {
+                                net.push((false, ci, r, Some(resp)));
+                            }
+                        } else {
+                            let c = &mut clients[ci as usize];
+                            let resp = resp.expect("a response");
+                            let mine = c
+                                .outstanding
+                                .as_ref()
+                                .is_some_and(|(o, _, _)| o.session == resp.session && o.seq == resp.seq);
+                            if mine {
+                                let (o, _, _) = c.outstanding.take().expect("outstanding");
+                                match (&o.body, &resp.result) {
+                                    (NodeBody::Exec(PgOp::Insert { rows, .. }), Ok(_)) => {
+                                        let id = rows[0].out_id;
+                                        if c.block.is_empty() {
+                                            acked.push(id);
+                                        } else {
+                                            c.block.push(id);
+                                        }
+                                    }
+                                    (NodeBody::Exec(PgOp::Commit), Ok(_)) => {
+                                        let ids: Vec<u64> = c.block.drain(..).filter(|i| *i != 0).collect();
+                                        acked.extend(&ids);
+                                        blocks.push(ids);
+                                    }
+                                    (_, Err(PgError::ConnectionLost(_))) => {
+                                        let ids: Vec<u64> = c.block.drain(..).filter(|i| *i != 0).collect();
+                                        blocks.push(ids);
+                                        *c = Client { next: c.next, ..Client::default() };
+                                    }
+                                    (NodeBody::Exec(PgOp::Begin), Err(_)) => c.block.clear(),
+                                    _ => {}
+                                }
+                            }
+                        }
+                    }
+                }
+                n.expire(now);
+            }
+            let rows: Vec<u64> = n.model.committed_rows().iter().map(|r| r.out_id).collect();
+            let mut counts: BTreeMap<u64, usize> = BTreeMap::new();
+            rows.iter().for_each(|r| *counts.entry(*r).or_default() += 1);
+            assert!(counts.values().all(|c| *c == 1), "seed {seed}: a statement ran twice");
+            for a in &acked {
+                assert!(counts.contains_key(a), "seed {seed}: acknowledged insert {a} missing");
+            }
+            for b in &blocks {
+                let present = b.iter().filter(|i| counts.contains_key(i)).count();
+                assert!(present == 0 || present == b.len(), "seed {seed}: block {b:?} half committed");
+            }
+            assert!(acked.len() > 50, "seed {seed}: only {} inserts acknowledged", acked.len());
+        }
+    }
+
     /// In-memory storage: enough for `recover`.
     #[derive(Default)]
     struct Mem(Mutex<BTreeMap<String, Vec<u8>>>);
