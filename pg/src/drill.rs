@@ -1,7 +1,8 @@
 //! A drill of the engine's two-phase-commit protocol with [`PgSink`] against
 //! any server behind the seam (the simulated one, or a real one): the steps
 //! the engine takes (writes, barriers, checkpoint completions, lost
-//! notifications, commits), worker failures and server crashes, and
+//! notifications, commits), worker failures, server crashes (with the
+//! worker, or under a running sink), and
 //! recovery from the latest completed checkpoint in a new attempt, all
 //! driven by one seed. Its outcome says whether the output is exactly once.
 //!
@@ -78,7 +79,7 @@ pub async fn drill(
     seed: u64,
     steps: usize,
     mutant: Option<Mutant>,
-    crash: &mut dyn FnMut(),
+    crash: &mut (dyn FnMut() + Send),
 ) -> DrillOutcome {
     let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
     let mut rnd = move |n: u64| {
@@ -151,6 +152,11 @@ pub async fn drill(
             out.trace.push(format!("recover from {completed:?}: {} ({lost} lost)", kind(&r)));
             failed = r.is_err();
             continue;
+        }
+        if !last && rnd(100) < 3 {
+            // The server crashes under a running sink.
+            crash();
+            out.trace.push("crash (server only)".into());
         }
         let mut line = String::new();
         let mut lost = 0;
