@@ -166,6 +166,11 @@ pub enum Request {
     ListBlobs {
         prefix: String,
     },
+    /// A request to a simulated external system (e.g. PostgreSQL), encoded
+    /// by the crate that defines that system's protocol.
+    External {
+        bytes: Vec<u8>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -204,5 +209,9 @@ pub enum Response {
     /// The server hit an I/O error; the caller may retry.
     IoError {
         reason: String,
+    },
+    /// The answer of a simulated external system to `Request::External`.
+    External {
+        bytes: Vec<u8>,
     },
 }
