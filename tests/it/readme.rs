@@ -144,8 +144,12 @@ fn ci_run_calls(script: &str) -> bool {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     assert!(repo.join(script).is_file(), "README names {script}, which does not exist");
     let ci = std::fs::read_to_string(repo.join(".ci/run")).unwrap();
-    let called: Vec<&str> =
-        ci.lines().map(str::trim_start).filter(|l| l.starts_with("ci/")).filter_map(|l| l.split_whitespace().next()).collect();
+    let called: Vec<&str> = ci
+        .lines()
+        .map(str::trim_start)
+        .filter(|l| l.starts_with("ci/"))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
     called.contains(&script)
         || called.iter().any(|c| std::fs::read_to_string(repo.join(c)).is_ok_and(|t| t.contains(script)))
 }
