@@ -4,6 +4,7 @@
 
 pub mod aligner;
 pub mod broker;
+pub mod broker_sink;
 pub mod channel;
 pub mod codec;
 pub mod config;

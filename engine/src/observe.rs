@@ -6,8 +6,9 @@ use crate::types::{Attempt, CheckpointId, OutRecord, TaskId};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-/// A transactional id of the broker: unique per (job, sink subtask, first
-/// checkpoint it may belong to).
+/// A transaction's name as its sink chose it (the broker's transactional
+/// id for `BrokerSink`). Oracles never parse it: the subtask and checkpoint
+/// of a transaction come from the events that carry them.
 pub type TxnId = String;
 
 /// One step of the engine's history. The simulator stamps each with the
@@ -140,6 +141,7 @@ pub enum Event {
         task: TaskId,
         ckpt: CheckpointId,
         txn: TxnId,
+        epoch: u64,
         reason: String,
     },
     SinkAborted {

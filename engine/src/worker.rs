@@ -551,6 +551,7 @@ impl Chain {
             broker: ctx.addrs.broker,
             cfg: ctx.cfg.clone(),
             subtask: i,
+            obs: ctx.obs.clone(),
             attempt: ctx.attempt,
             incarnation: ctx.incarnation,
         });
@@ -581,6 +582,7 @@ impl Chain {
                         task: TaskId::Chain(i),
                         ckpt,
                         txn: txn.name.clone(),
+                        epoch: txn.epoch,
                         reason,
                     }),
                     Err(e) => return Err(format!("re-commit {}: {e}", txn.name)),
@@ -831,7 +833,13 @@ impl Chain {
                                 epoch: txn.epoch,
                             }),
                             Err(SinkError::TxnLost(reason)) => {
-                                self.ctx.obs.emit(Event::CommitFailed { task, ckpt: c, txn: txn.name.clone(), reason })
+                                self.ctx.obs.emit(Event::CommitFailed {
+                                task,
+                                ckpt: c,
+                                txn: txn.name.clone(),
+                                epoch: txn.epoch,
+                                reason,
+                            })
                             }
                             Err(e) => self.ctx.fail(task, format!("commit {}: {e}", txn.name)).await,
                         }

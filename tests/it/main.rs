@@ -10,5 +10,6 @@ mod engine_recovery;
 mod modes;
 mod mutants;
 mod profiles;
+mod renamed_sink;
 mod replay;
 mod snapshots;

@@ -110,8 +110,16 @@ pub struct Ctx<'a> {
     /// Commits in time order: every `TxnCommitted`, and a replay only when
     /// its (txn, epoch) was not announced before.
     pub commits: Vec<Commit>,
-    /// (txn, epoch) -> checkpoint it was pre-committed for, and its records.
+    /// (txn, epoch) -> checkpoint it was pre-committed for, and its records,
+    /// from the engine's `PreCommitted` (the transaction handle as the
+    /// engine recorded it, whatever the sink's naming).
     pub precommits: BTreeMap<(String, u64), (CheckpointId, u64)>,
+    /// (txn, epoch) -> the sink subtask that pre-committed it (from the
+    /// `PreCommitted` event's task, never parsed out of a name).
+    pub precommit_subtask: BTreeMap<(String, u64), u32>,
+    /// (txn, epoch) -> the first time the engine recorded a confirmed commit
+    /// of that handle (`CommitConfirmed`).
+    pub confirmed: BTreeMap<(String, u64), u64>,
     refs: RefCell<BTreeMap<CheckpointId, Rc<BTreeMap<u64, OutRecord>>>>,
 }
 
@@ -121,6 +129,8 @@ impl<'a> Ctx<'a> {
         let reference = scenario.reference(&h.input, &full);
         let mut completed = Vec::new();
         let mut precommits = BTreeMap::new();
+        let mut precommit_subtask = BTreeMap::new();
+        let mut confirmed = BTreeMap::new();
         let mut cuts: BTreeMap<CheckpointId, Vec<Option<u64>>> = BTreeMap::new();
         let mut commits = Vec::new();
         let mut seen = BTreeSet::new();
@@ -156,13 +166,28 @@ impl<'a> Ctx<'a> {
                         }
                     }
                 }
-                Event::PreCommitted { ckpt, txn, epoch, records, .. } => {
+                Event::PreCommitted { task, ckpt, txn, epoch, records } => {
                     precommits.insert((txn.clone(), *epoch), (*ckpt, *records));
+                    precommit_subtask.insert((txn.clone(), *epoch), task.subtask());
+                }
+                Event::CommitConfirmed { txn, epoch, .. } => {
+                    confirmed.entry((txn.clone(), *epoch)).or_insert(s.t_us);
                 }
                 _ => {}
             }
         }
-        Ctx { h, scenario, reference, completed, precommits, cuts, commits, refs: Default::default() }
+        Ctx {
+            h,
+            scenario,
+            reference,
+            completed,
+            precommits,
+            precommit_subtask,
+            confirmed,
+            cuts,
+            commits,
+            refs: Default::default(),
+        }
     }
 
     /// The reference over the input prefix of checkpoint `ckpt` (0: nothing
@@ -246,12 +271,6 @@ pub fn first_few<I: IntoIterator<Item = String>>(items: I) -> String {
 /// A record for messages: `out_id 7 (key 3, value 1, src 7)`.
 pub fn rec(o: &OutRecord) -> String {
     format!("out_id {} (key {}, value {}, src {})", o.out_id, o.key, o.value, o.src)
-}
-
-/// The subtask a transaction name belongs to (`{job}-sink-{subtask}-{n}`).
-pub fn txn_subtask(name: &str) -> Option<u32> {
-    let rest = &name[name.rfind("-sink-")? + 6..];
-    rest.split('-').next()?.parse().ok()
 }
 
 /// Count the final committed output against the reference.

@@ -133,11 +133,28 @@ fn run(h: &History) -> (Vec<Violation>, OutputCounts) {
     (v, c)
 }
 
-/// The distinct checks that fired, in report order.
+/// The distinct checks that fired, in report order. Every history is also
+/// judged with its transactions renamed (`job-sink-0-7` -> `mysink/0/7`):
+/// the oracles never read names, so the verdicts must be the same.
 fn checks(h: &History) -> Vec<&'static str> {
+    let ids = checks_as_is(h);
+    assert_eq!(checks_as_is(&renamed(h)), ids, "renaming the transactions changed the verdicts");
+    ids
+}
+
+fn checks_as_is(h: &History) -> Vec<&'static str> {
     let mut ids: Vec<&'static str> = run(h).0.iter().map(|v| v.check).collect();
     ids.dedup();
     ids
+}
+
+/// The same history with every transaction name in the sink's own scheme.
+fn renamed(h: &History) -> History {
+    let json = serde_json::to_string(&h.events).unwrap().replace("job-sink-0-", "mysink/0/");
+    let mut r = h.clone();
+    r.events = serde_json::from_str(&json).unwrap();
+    r.final_open_txns = h.final_open_txns.iter().map(|(t, e)| (t.replace("job-sink-0-", "mysink/0/"), *e)).collect();
+    r
 }
 
 /// The messages of one check.
@@ -420,7 +437,7 @@ fn recovery_older_than_committed_checkpoint_is_p4() {
 #[test]
 fn commit_order_inversion_is_p5() {
     let mut h = good();
-    h.events.retain(|s| !matches!(&s.ev, Ev::Engine(Event::TxnCommitted { .. })));
+    h.events.retain(|s| !matches!(&s.ev, Ev::Engine(Event::TxnCommitted { .. } | Event::CommitConfirmed { .. })));
     push(&mut h, committed(55, 2, 0, &[3, 4]));
     push(&mut h, committed(61, 1, 0, &[1, 2]));
     h.observations = vec![obs(65, &[1, 2, 3, 4])];
@@ -432,6 +449,22 @@ fn commit_order_inversion_is_p5() {
             "after it committed job-sink-0-2 epoch 0 (checkpoint 2)",
         ],
     );
+}
+
+/// The sink's confirmations alone (a sink whose system the oracles cannot
+/// see commit by commit) give the same order verdict.
+#[test]
+fn commit_order_inversion_in_confirmations_is_p5() {
+    let mut h = good();
+    h.events.retain(|s| !matches!(&s.ev, Ev::Engine(Event::TxnCommitted { .. } | Event::CommitConfirmed { .. })));
+    let confirm = |t, ckpt, n| {
+        at(t, "worker-0", Event::CommitConfirmed { task: TaskId::Chain(0), ckpt, txn: txn(n), epoch: 0 })
+    };
+    push(&mut h, confirm(55, 2, 2));
+    push(&mut h, confirm(61, 1, 1));
+    h.observations = vec![obs(65, &[1, 2, 3, 4])];
+    assert_eq!(checks(&h), vec!["P5"]);
+    assert_mentions(&msgs(&h, "P5"), &["sink 0 committed job-sink-0-1 epoch 0 (checkpoint 1) at 0.1ms"]);
 }
 
 // ---- P6: applied at most once ----
@@ -488,7 +521,8 @@ fn silent_uncommitted_precommit_is_p7_and_loud_is_not() {
             "never committed",
         ],
     );
-    let fail = Event::CommitFailed { task: TaskId::Chain(0), ckpt: 2, txn: txn(2), reason: "fenced".into() };
+    let fail =
+        Event::CommitFailed { task: TaskId::Chain(0), ckpt: 2, txn: txn(2), epoch: 0, reason: "fenced".into() };
     push(&mut h, at(66, "worker-0", fail));
     assert_eq!(checks(&h), vec!["P1"]);
 }
