@@ -905,7 +905,13 @@ mod tests {
             eng(
                 60_000,
                 "worker-1",
-                Event::CommitFailed { task: TaskId::Chain(1), ckpt: 3, txn: "t-1-3".into(), epoch: 1, reason: "x".repeat(2000) },
+                Event::CommitFailed {
+                    task: TaskId::Chain(1),
+                    ckpt: 3,
+                    txn: "t-1-3".into(),
+                    epoch: 1,
+                    reason: "x".repeat(2000),
+                },
             ),
             sim(70_000, "sim", SimEvent::FaultStarted { kind: "packet_loss".into(), detail: LOSS.into() }),
             sim(90_000, "sim", SimEvent::Healed),

@@ -16,5 +16,6 @@ pub mod proto;
 pub mod sink;
 pub mod storage;
 pub mod store;
+pub mod system;
 pub mod types;
 pub mod worker;

@@ -3,7 +3,9 @@
 //! restores it; the operator only sees records, watermarks and end of input.
 
 use crate::sink::{BrokerSink, SinkEnv, TwoPhaseCommitSink};
+use crate::system::{BrokerReader, OutputReader, SinkSystem};
 use crate::types::{OutRecord, Record};
+use std::sync::Arc;
 
 /// A keyed stateful operator subtask. All state lives inside and is captured
 /// by `snapshot`; `restore` must bring back exactly that state.
@@ -31,5 +33,16 @@ pub trait Pipeline: Send + Sync {
     /// implementation of [`TwoPhaseCommitSink`] through the same campaigns.
     fn sink(&self, env: SinkEnv) -> Box<dyn TwoPhaseCommitSink> {
         Box::new(BrokerSink::new(env))
+    }
+    /// The sink's own external system, hosted on its own node (see
+    /// [`crate::system`]). `None` (the default): the sink writes to the
+    /// transactional broker.
+    fn system(&self) -> Option<Arc<dyn SinkSystem>> {
+        None
+    }
+    /// How a `read_committed` reader sees the sink system's output; the
+    /// oracles judge what it sees. The default reads the broker.
+    fn reader(&self) -> Arc<dyn OutputReader> {
+        Arc::new(BrokerReader)
     }
 }

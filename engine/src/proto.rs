@@ -166,6 +166,11 @@ pub enum Request {
     ListBlobs {
         prefix: String,
     },
+    /// A request to a sink's own system (`crate::system`), in that system's
+    /// encoding.
+    System {
+        bytes: Vec<u8>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -204,5 +209,9 @@ pub enum Response {
     /// The server hit an I/O error; the caller may retry.
     IoError {
         reason: String,
+    },
+    /// A sink's own system answered, in its encoding.
+    System {
+        bytes: Vec<u8>,
     },
 }

@@ -108,6 +108,9 @@ pub trait TwoPhaseCommitSink: Send {
 pub struct SinkEnv {
     pub net: Arc<Net>,
     pub broker: SocketAddr,
+    /// The sink's system: the pipeline's own (`Pipeline::system`) when it
+    /// has one, else the broker.
+    pub system: SocketAddr,
     pub cfg: Arc<JobConfig>,
     pub subtask: u32,
     /// The node's observer: `obs.emit(Event::..)` records a history event

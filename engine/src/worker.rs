@@ -549,6 +549,7 @@ impl Chain {
         let mut sink = pipeline.sink(SinkEnv {
             net: ctx.net.clone(),
             broker: ctx.addrs.broker,
+            system: if pipeline.system().is_some() { crate::system::system_addr() } else { ctx.addrs.broker },
             cfg: ctx.cfg.clone(),
             subtask: i,
             obs: ctx.obs.clone(),
@@ -832,15 +833,13 @@ impl Chain {
                                 txn: txn.name.clone(),
                                 epoch: txn.epoch,
                             }),
-                            Err(SinkError::TxnLost(reason)) => {
-                                self.ctx.obs.emit(Event::CommitFailed {
+                            Err(SinkError::TxnLost(reason)) => self.ctx.obs.emit(Event::CommitFailed {
                                 task,
                                 ckpt: c,
                                 txn: txn.name.clone(),
                                 epoch: txn.epoch,
                                 reason,
-                            })
-                            }
+                            }),
                             Err(e) => self.ctx.fail(task, format!("commit {}: {e}", txn.name)).await,
                         }
                         book.settled(c);

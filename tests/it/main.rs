@@ -9,6 +9,7 @@ mod determinism;
 mod engine_recovery;
 mod modes;
 mod mutants;
+mod other_system;
 mod profiles;
 mod renamed_sink;
 mod replay;

@@ -457,9 +457,8 @@ fn commit_order_inversion_is_p5() {
 fn commit_order_inversion_in_confirmations_is_p5() {
     let mut h = good();
     h.events.retain(|s| !matches!(&s.ev, Ev::Engine(Event::TxnCommitted { .. } | Event::CommitConfirmed { .. })));
-    let confirm = |t, ckpt, n| {
-        at(t, "worker-0", Event::CommitConfirmed { task: TaskId::Chain(0), ckpt, txn: txn(n), epoch: 0 })
-    };
+    let confirm =
+        |t, ckpt, n| at(t, "worker-0", Event::CommitConfirmed { task: TaskId::Chain(0), ckpt, txn: txn(n), epoch: 0 });
     push(&mut h, confirm(55, 2, 2));
     push(&mut h, confirm(61, 1, 1));
     h.observations = vec![obs(65, &[1, 2, 3, 4])];
@@ -521,8 +520,7 @@ fn silent_uncommitted_precommit_is_p7_and_loud_is_not() {
             "never committed",
         ],
     );
-    let fail =
-        Event::CommitFailed { task: TaskId::Chain(0), ckpt: 2, txn: txn(2), epoch: 0, reason: "fenced".into() };
+    let fail = Event::CommitFailed { task: TaskId::Chain(0), ckpt: 2, txn: txn(2), epoch: 0, reason: "fenced".into() };
     push(&mut h, at(66, "worker-0", fail));
     assert_eq!(checks(&h), vec!["P1"]);
 }
