@@ -47,10 +47,13 @@ pub enum Mutant {
     /// The previous checkpoint's state is deleted when the next one is
     /// acknowledged, before its completion record is durable.
     DeleteStateEarly,
+    /// Every sink begins one more transaction after the final checkpoint
+    /// (and after restoring a finished state), which is never ended.
+    TxnLeftOpenAtEnd,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 16] = [
+    pub const ALL: [Mutant; 17] = [
         Mutant::Canary,
         Mutant::CommitOnPrecommit,
         Mutant::NoRecommitOnRecovery,
@@ -67,6 +70,7 @@ impl Mutant {
         Mutant::CounterReset,
         Mutant::EmptyTxnCommit,
         Mutant::DeleteStateEarly,
+        Mutant::TxnLeftOpenAtEnd,
     ];
 
     pub fn name(self) -> &'static str {
@@ -87,6 +91,7 @@ impl Mutant {
             Mutant::CounterReset => "counter-reset",
             Mutant::EmptyTxnCommit => "empty-txn-commit",
             Mutant::DeleteStateEarly => "delete-state-early",
+            Mutant::TxnLeftOpenAtEnd => "txn-left-open-at-end",
         }
     }
 
@@ -120,7 +125,21 @@ pub struct JobConfig {
     pub txn_timeout_ms: u64,
     /// Completed checkpoints kept in storage.
     pub retained_checkpoints: usize,
+    /// A commit that finds its transaction gone (timed out or fenced at the
+    /// server) fails the job by default. Set this to continue instead, with
+    /// the loss recorded (`CommitFailed`) and counted: the data is lost
+    /// (Flink's `ignoreFailuresAfterTransactionTimeout`).
+    #[serde(default)]
+    pub ignore_lost_commits: bool,
+    /// Consecutive failed tries of a sink recovery (re-commits, aborts,
+    /// fencing) before the job fails instead of retrying forever.
+    #[serde(default = "default_recovery_budget")]
+    pub sink_recovery_budget: u32,
     pub mutant: Option<Mutant>,
+}
+
+fn default_recovery_budget() -> u32 {
+    50
 }
 
 impl Default for JobConfig {
@@ -141,6 +160,8 @@ impl Default for JobConfig {
             source_poll_ms: 5,
             txn_timeout_ms: 60_000,
             retained_checkpoints: 2,
+            ignore_lost_commits: false,
+            sink_recovery_budget: default_recovery_budget(),
             mutant: None,
         }
     }

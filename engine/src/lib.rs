@@ -14,6 +14,7 @@ pub mod observe;
 pub mod pipeline;
 pub mod proto;
 pub mod sink;
+pub mod sink_task;
 pub mod storage;
 pub mod store;
 pub mod system;

@@ -63,6 +63,13 @@ pub enum Event {
         attempt: Attempt,
         ckpt: CheckpointId,
     },
+    /// The job cannot go on: a task's recovery lost a transaction, or kept
+    /// failing beyond its budget. Nothing retries after this.
+    JobFailed {
+        attempt: Attempt,
+        task: TaskId,
+        reason: String,
+    },
     WorkerLost {
         worker: u32,
     },
@@ -76,6 +83,10 @@ pub enum Event {
         offsets_ckpt: Option<CheckpointId>,
         offset: Option<u64>,
         pending_txns: Vec<(CheckpointId, TxnId)>,
+        /// A chain's open transaction once restored (name, epoch): the one
+        /// it began, `None` after restoring a finished state.
+        #[serde(default)]
+        open_txn: Option<(TxnId, u64)>,
     },
     TaskFailed {
         attempt: Attempt,
@@ -117,6 +128,7 @@ pub enum Event {
 
     // ---- sink (2PC) ----
     TxnBegun {
+        attempt: Attempt,
         task: TaskId,
         txn: TxnId,
         epoch: u64,

@@ -7,7 +7,7 @@
 //!
 //! | mode | checks |
 //! |---|---|
-//! | exactly-once | P1–P11 |
+//! | exactly-once | P1–P11, P13 |
 //! | at-least-once | P4 (ids), P11, P12 |
 //!
 //! Messages are one line each and name the records, keys, checkpoints,
@@ -26,6 +26,7 @@ mod p09_fencing_checker;
 mod p10_restore_checker;
 mod p11_liveness_checker;
 mod p12_at_least_once_checker;
+mod p13_finish_checker;
 
 use crate::history::{Ev, History};
 use crate::scenario::Scenario;
@@ -50,7 +51,7 @@ pub struct Commit {
 /// One broken invariant.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Violation {
-    /// "P1" ..= "P12".
+    /// "P1" ..= "P13".
     pub check: &'static str,
     /// One line naming what is wrong and the ids involved.
     pub message: String,
@@ -301,7 +302,7 @@ pub fn check_all(input: &CheckInput) -> (Vec<Violation>, OutputCounts) {
     let ctx = Ctx::new(input.history, input.scenario);
     let counts = output_counts(input.history, &ctx.reference);
     type Checker = fn(&Ctx) -> Vec<Violation>;
-    let eo: [Checker; 9] = [
+    let eo: [Checker; 10] = [
         p01_output_checker::check,
         p02_prefix_checker::check,
         p03_visibility_checker::check,
@@ -311,6 +312,7 @@ pub fn check_all(input: &CheckInput) -> (Vec<Violation>, OutputCounts) {
         p08_open_txn_checker::check,
         p09_fencing_checker::check,
         p10_restore_checker::check,
+        p13_finish_checker::check,
     ];
     let both: [Checker; 2] = [p04_monotonic_checker::check, p11_liveness_checker::check];
     let alo: [Checker; 1] = [p12_at_least_once_checker::check];

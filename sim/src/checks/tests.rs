@@ -79,7 +79,15 @@ fn restored(t: u64, attempt: u64, task: TaskId, ckpt: Option<u64>, pending: Vec<
     at(
         t,
         "worker-0",
-        Event::TaskRestored { attempt, task, state_ckpt, offsets_ckpt, offset: None, pending_txns: pending },
+        Event::TaskRestored {
+            attempt,
+            task,
+            state_ckpt,
+            offsets_ckpt,
+            offset: None,
+            pending_txns: pending,
+            open_txn: None,
+        },
     )
 }
 
@@ -511,7 +519,7 @@ fn silent_uncommitted_precommit_is_p7_and_loud_is_not() {
     h.events.retain(|s| !matches!(&s.ev, Ev::Engine(Event::TxnCommitted { txn: t, .. }) if *t == txn(2)));
     h.observations.truncate(1);
     h.final_output = vec![outs(&[1, 2])];
-    assert_eq!(checks(&h), vec!["P1", "P7"]);
+    assert_eq!(checks(&h), vec!["P1", "P7", "P13"]);
     assert_mentions(
         &msgs(&h, "P7"),
         &[
@@ -532,7 +540,7 @@ fn empty_precommitted_transaction_needs_no_commit() {
     assert_eq!(checks(&h), NONE);
     let mut h = good();
     push(&mut h, precommit(43, 2, 7, 1));
-    assert_eq!(checks(&h), vec!["P7"]);
+    assert_eq!(checks(&h), vec!["P7", "P13"]);
     assert_mentions(&msgs(&h, "P7"), &["job-sink-0-7 epoch 0 (1 records)"]);
 }
 
@@ -542,6 +550,44 @@ fn precommit_of_a_checkpoint_that_never_completed_needs_no_commit() {
     push(&mut h, trigger(71, 3));
     push(&mut h, precommit(72, 3, 3, 5));
     assert_eq!(checks(&h), NONE);
+}
+
+// ---- P13: finished means committed and nothing open ----
+
+fn begun(t: u64, attempt: u64, n: u64) -> Stamped {
+    at(t, "worker-0", Event::TxnBegun { attempt, task: TaskId::Chain(0), txn: txn(n), epoch: 0 })
+}
+
+#[test]
+fn transaction_left_open_at_finish_is_p13() {
+    let mut h = good();
+    push(&mut h, begun(43, 1, 3)); // after the final pre-commit, never ended
+    assert_eq!(checks(&h), vec!["P13"]);
+    assert_mentions(
+        &msgs(&h, "P13"),
+        &["1 transactions of that attempt still open", "job-sink-0-3 epoch 0 of chain-0"],
+    );
+    // Ended by a pre-commit or an abort: nothing open.
+    let mut ok = h.clone();
+    push(&mut ok, at(44, "worker-0", Event::SinkAborted { task: TaskId::Chain(0), txn: txn(3) }));
+    assert_eq!(checks(&ok), NONE);
+    // One begun by an older attempt is not the finishing attempt's.
+    let mut old = good();
+    push(&mut old, begun(43, 0, 3));
+    assert_eq!(checks(&old), NONE);
+}
+
+#[test]
+fn commit_after_the_job_reported_finished_is_p13() {
+    let mut h = good();
+    h.events.retain(|s| !matches!(&s.ev, Ev::Engine(Event::TxnCommitted { txn: t, .. }) if *t == txn(2)));
+    push(&mut h, committed(75, 2, 0, &[3, 4]));
+    h.observations = vec![obs(35, &[1, 2]), obs(80, &[3, 4])];
+    assert_eq!(checks(&h), vec!["P13"]);
+    assert_mentions(
+        &msgs(&h, "P13"),
+        &["with 1 pre-committed transactions", "job-sink-0-2 epoch 0 (checkpoint 2, 2 records)"],
+    );
 }
 
 // ---- P8: no transaction left open ----
