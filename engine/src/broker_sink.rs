@@ -96,7 +96,10 @@ impl BrokerSink {
             InitFor::Begin => madsim::rand::random::<u64>() | 1,
             InitFor::Fence => fence_nonce(self.attempt, self.incarnation, name),
         };
-        match self.call(Request::InitProducer { txn: name.to_string(), nonce, attempt: self.attempt }).await? {
+        match self
+            .call(Request::InitProducer { txn: name.to_string(), nonce, run: self.cfg.run, attempt: self.attempt })
+            .await?
+        {
             Response::Epoch { epoch } => Ok(epoch),
             other => Err(SinkError::Transient(format!("init {name}: {other:?}"))),
         }

@@ -135,6 +135,13 @@ pub struct JobConfig {
     /// fencing) before the job fails instead of retrying forever.
     #[serde(default = "default_recovery_budget")]
     pub sink_recovery_budget: u32,
+    /// The run of the job. Attempts order the executions within a run; a
+    /// new run of the same job (fresh coordinator state, attempts from 1
+    /// again: a redeploy without the old checkpoints) is given a larger run
+    /// (a deployment counter or timestamp) and takes over the sink's
+    /// transactional ids, fencing whatever an older run left.
+    #[serde(default)]
+    pub run: u64,
     pub mutant: Option<Mutant>,
 }
 
@@ -162,6 +169,7 @@ impl Default for JobConfig {
             retained_checkpoints: 2,
             ignore_lost_commits: false,
             sink_recovery_budget: default_recovery_budget(),
+            run: 0,
             mutant: None,
         }
     }

@@ -122,9 +122,12 @@ pub enum Request {
     /// `attempt` is the job attempt of the sender: an init from an older
     /// attempt than the id's last initializer is refused (`Fenced`), so a
     /// zombie's late request never fences the newer attempt's transaction.
+    /// `run` orders runs of the same job (`JobConfig::run`): a newer run
+    /// takes an id over whatever its attempt, an older one is refused.
     InitProducer {
         txn: TxnId,
         nonce: u64,
+        run: u64,
         attempt: u64,
     },
     Append {
