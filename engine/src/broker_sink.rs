@@ -43,11 +43,13 @@ enum InitFor {
 pub const FLUSH_RECORDS: usize = 64;
 
 /// The request id of every fencing init of `name` by one process in one
-/// attempt (FNV-1a; even, so it never equals a begin's odd random nonce).
-fn fence_nonce(attempt: u64, incarnation: u64, name: &str) -> u64 {
+/// attempt of one run (FNV-1a; even, so it never equals a begin's odd
+/// random nonce).
+fn fence_nonce(run: u64, attempt: u64, incarnation: u64, name: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in attempt.to_le_bytes().iter().chain(incarnation.to_le_bytes().iter()).chain(name.as_bytes()) {
-        h ^= *b as u64;
+    let ids = [run, attempt, incarnation];
+    for b in ids.iter().flat_map(|x| x.to_le_bytes()).chain(name.bytes()) {
+        h ^= b as u64;
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     h & !1
@@ -94,7 +96,7 @@ impl BrokerSink {
     async fn init(&self, name: &str, why: InitFor) -> Result<u64, SinkError> {
         let nonce = match why {
             InitFor::Begin => madsim::rand::random::<u64>() | 1,
-            InitFor::Fence => fence_nonce(self.attempt, self.incarnation, name),
+            InitFor::Fence => fence_nonce(self.cfg.run, self.attempt, self.incarnation, name),
         };
         match self
             .call(Request::InitProducer { txn: name.to_string(), nonce, run: self.cfg.run, attempt: self.attempt })

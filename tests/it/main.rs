@@ -14,3 +14,4 @@ mod profiles;
 mod renamed_sink;
 mod replay;
 mod snapshots;
+mod step_harness;

@@ -119,7 +119,7 @@ impl KvState {
     }
 }
 
-struct KvLog;
+pub(crate) struct KvLog;
 
 impl SinkSystem for KvLog {
     fn serve(&self, env: SystemEnv) -> Pin<Box<dyn Future<Output = ()> + Send>> {
@@ -157,7 +157,7 @@ async fn kv_call(net: &Net, at: SocketAddr, req: &KvReq, timeout: Duration) -> O
     }
 }
 
-struct KvReader;
+pub(crate) struct KvReader;
 
 #[async_trait]
 impl OutputReader for KvReader {
@@ -175,7 +175,7 @@ impl OutputReader for KvReader {
     }
 }
 
-struct KvSink {
+pub(crate) struct KvSink {
     env: SinkEnv,
     buffer: Vec<OutRecord>,
     begun: u64,
@@ -184,6 +184,10 @@ struct KvSink {
 }
 
 impl KvSink {
+    pub(crate) fn new(env: SinkEnv, skip_recommit: bool) -> KvSink {
+        KvSink { env, buffer: Vec::new(), begun: 0, skip_recommit }
+    }
+
     async fn call(&self, req: KvReq) -> Result<(), SinkError> {
         let t = Duration::from_millis(self.env.cfg.rpc_timeout_ms);
         for _ in 0..=self.env.cfg.rpc_retries {
