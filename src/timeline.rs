@@ -844,6 +844,7 @@ mod tests {
             seed: 42,
             mode: DeliveryMode::ExactlyOnce,
             parallelism: 2,
+            output_partitions: 2,
             input: vec![],
             events,
             observations: vec![],

@@ -17,7 +17,8 @@ pub struct BrokerSink {
     pub broker: SocketAddr,
     pub job: String,
     pub subtask: u32,
-    pub partition: u32,
+    /// The output partition of each record.
+    pub route: crate::pipeline::Route,
     pub cfg: Arc<JobConfig>,
     pub attempt: u64,
     pub incarnation: u64,
@@ -65,13 +66,13 @@ impl BrokerSink {
     /// Transactional ids `{prefix}{n}`. The prefix must be unique to the
     /// subtask: recovery lists and fences the open transactions under it.
     pub fn with_prefix(env: SinkEnv, prefix: String) -> Self {
-        let SinkEnv { net, broker, cfg, subtask, attempt, incarnation, .. } = env;
+        let SinkEnv { net, broker, cfg, subtask, attempt, incarnation, route, .. } = env;
         BrokerSink {
             net,
             broker,
             job: cfg.job_name.clone(),
             subtask,
-            partition: subtask,
+            route,
             cfg,
             attempt,
             incarnation,
@@ -124,23 +125,30 @@ impl BrokerSink {
         if self.buffer.is_empty() {
             return Ok(());
         }
-        let records = std::mem::take(&mut self.buffer);
-        let req = Request::Append {
-            txn: txn.name.clone(),
-            epoch: txn.epoch,
-            partition: self.partition,
-            seq: txn.seq,
-            records,
-        };
-        match self.call(req).await? {
-            Response::Ok => {
-                txn.seq += 1;
-                Ok(())
+        // One append per output partition, in partition order; a failure
+        // fails the task, and recovery aborts the transaction.
+        let buffer = std::mem::take(&mut self.buffer);
+        for (partition, records) in self.by_partition(buffer) {
+            let req = Request::Append { txn: txn.name.clone(), epoch: txn.epoch, partition, seq: txn.seq, records };
+            match self.call(req).await? {
+                Response::Ok => txn.seq += 1,
+                Response::Fenced { current } => {
+                    return Err(SinkError::TxnLost(format!("{} fenced by epoch {current}", txn.name)))
+                }
+                Response::TxnNotOpen { reason } => return Err(SinkError::TxnLost(format!("{}: {reason}", txn.name))),
+                other => return Err(SinkError::Transient(format!("append {}: {other:?}", txn.name))),
             }
-            Response::Fenced { current } => Err(SinkError::TxnLost(format!("{} fenced by epoch {current}", txn.name))),
-            Response::TxnNotOpen { reason } => Err(SinkError::TxnLost(format!("{}: {reason}", txn.name))),
-            other => Err(SinkError::Transient(format!("append {}: {other:?}", txn.name))),
         }
+        Ok(())
+    }
+
+    /// Records grouped by output partition, each group in input order.
+    fn by_partition(&self, records: Vec<OutRecord>) -> std::collections::BTreeMap<u32, Vec<OutRecord>> {
+        let mut m: std::collections::BTreeMap<u32, Vec<OutRecord>> = Default::default();
+        for r in records {
+            m.entry((self.route)(&r)).or_default().push(r);
+        }
+        m
     }
 }
 
@@ -225,9 +233,12 @@ impl TwoPhaseCommitSink for BrokerSink {
         if records.is_empty() {
             return Ok(());
         }
-        match self.call(Request::PlainAppend { partition: self.partition, records }).await? {
-            Response::Ok => Ok(()),
-            other => Err(SinkError::Transient(format!("plain append: {other:?}"))),
+        for (partition, records) in self.by_partition(records) {
+            match self.call(Request::PlainAppend { partition, records }).await? {
+                Response::Ok => {}
+                other => return Err(SinkError::Transient(format!("plain append: {other:?}"))),
+            }
         }
+        Ok(())
     }
 }

@@ -142,6 +142,10 @@ pub struct JobConfig {
     /// transactional ids, fencing whatever an older run left.
     #[serde(default)]
     pub run: u64,
+    /// Output partitions of the sink's topic; 0: one per sink subtask
+    /// (`parallelism`). Records go to `Pipeline::output_partition`.
+    #[serde(default)]
+    pub output_partitions: u32,
     pub mutant: Option<Mutant>,
 }
 
@@ -170,6 +174,7 @@ impl Default for JobConfig {
             ignore_lost_commits: false,
             sink_recovery_budget: default_recovery_budget(),
             run: 0,
+            output_partitions: 0,
             mutant: None,
         }
     }
@@ -178,5 +183,14 @@ impl Default for JobConfig {
 impl JobConfig {
     pub fn mutant_is(&self, m: Mutant) -> bool {
         self.mutant == Some(m)
+    }
+
+    /// The number of output partitions (see `output_partitions`).
+    pub fn output_partitions(&self) -> u32 {
+        if self.output_partitions == 0 {
+            self.parallelism
+        } else {
+            self.output_partitions
+        }
     }
 }

@@ -102,8 +102,7 @@ pub trait TwoPhaseCommitSink: Send {
 
 /// What a sink subtask is given to reach the world: the node's network
 /// endpoint, the broker's address, the job configuration, its subtask
-/// index (which is also the output partition it writes) and the node's
-/// observer.
+/// index, where each record goes (`route`) and the node's observer.
 #[derive(Clone)]
 pub struct SinkEnv {
     pub net: Arc<Net>,
@@ -113,6 +112,8 @@ pub struct SinkEnv {
     pub system: SocketAddr,
     pub cfg: Arc<JobConfig>,
     pub subtask: u32,
+    /// The output partition of each record (the pipeline's partitioner).
+    pub route: crate::pipeline::Route,
     /// The node's observer: `obs.emit(Event::..)` records a history event
     /// (in simulation; a no-op outside) and `obs.point(FaultPoint::..).await`
     /// is a fault point where the simulator may crash the node (coverage is

@@ -576,6 +576,7 @@ impl Chain {
             system: if pipeline.system().is_some() { crate::system::system_addr() } else { ctx.addrs.broker },
             cfg: ctx.cfg.clone(),
             subtask: i,
+            route: crate::pipeline::route(pipeline.clone(), ctx.cfg.output_partitions()),
             obs: ctx.obs.clone(),
             attempt: ctx.attempt,
             incarnation: ctx.incarnation,

@@ -10,9 +10,10 @@
 //! unchanged): both the decision and the stock are recoverable.
 //!
 //! ## Invariants checked
-//! P1–P12 as every scenario, plus no oversell ([`check_no_oversell`]): the
-//! accepted quantity of a SKU never exceeds its initial stock. A replayed
-//! order deducted twice shows up as a wrong decision or stock (P1).
+//! P1–P13 as every scenario, plus its own check `inventory/no-oversell`
+//! ([`check_no_oversell`], in every run): the accepted quantity of a SKU
+//! never exceeds its initial stock. A replayed order deducted twice shows
+//! up as a wrong decision or stock (P1).
 //!
 //! ## Fault points it expects to reach
 //! All of them; the stateful decisions make lost or doubled state visible
@@ -21,8 +22,9 @@
 use crate::gen::layout;
 use exactsim_engine::pipeline::{KeyedOperator, Pipeline};
 use exactsim_engine::types::{OutRecord, Record};
+use exactsim_sim::history::History;
 use exactsim_sim::rng::SimRng;
-use exactsim_sim::scenario::Scenario;
+use exactsim_sim::scenario::{Scenario, ScenarioCheck};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -82,6 +84,9 @@ impl Scenario for Inventory {
     fn pipeline(&self) -> Arc<dyn Pipeline> {
         Arc::new(P)
     }
+    fn checks(&self) -> Vec<ScenarioCheck> {
+        vec![ScenarioCheck { name: "inventory/no-oversell", check: no_oversell }]
+    }
     fn reference(&self, input: &[Vec<Record>], offsets: &[u64]) -> Vec<OutRecord> {
         let mut out = Vec::new();
         for (p, recs) in input.iter().enumerate() {
@@ -104,11 +109,19 @@ impl Scenario for Inventory {
     }
 }
 
+/// `check_no_oversell` over the final committed output of a run.
+fn no_oversell(h: &History) -> Vec<String> {
+    let out: Vec<OutRecord> = h.final_output.iter().flatten().cloned().collect();
+    check_no_oversell(&h.input, &out).err().into_iter().collect()
+}
+
 /// No SKU sells more than its initial stock, judged from committed output.
 pub fn check_no_oversell(input: &[Vec<Record>], outputs: &[OutRecord]) -> Result<(), String> {
     let qty: BTreeMap<u64, i64> = input.iter().flatten().map(|r| (r.id, r.value)).collect();
     let mut sold: BTreeMap<u64, i64> = BTreeMap::new();
-    for o in outputs.iter().filter(|o| o.value >= 0) {
+    // One decision per order: a duplicate (at-least-once mode) sells nothing more.
+    let mut seen = std::collections::BTreeSet::new();
+    for o in outputs.iter().filter(|o| o.value >= 0 && seen.insert(o.out_id)) {
         *sold.entry(o.key).or_default() += qty.get(&o.src).copied().unwrap_or(0);
     }
     for (sku, s) in sold {

@@ -49,8 +49,8 @@ type MakeSink = Arc<dyn Fn(SinkEnv) -> Box<dyn TwoPhaseCommitSink> + Send + Sync
 #[derive(Clone)]
 pub struct Setup {
     /// The job configuration the sink sees (`txn_timeout_ms` is the
-    /// broker's transaction timeout; `parallelism` the number of output
-    /// partitions).
+    /// broker's transaction timeout; records go to partition
+    /// `key_to_subtask(key, output_partitions())`).
     pub cfg: JobConfig,
     /// Builds the sink under test (called at `start` and every `restore`).
     pub sink: MakeSink,
@@ -223,7 +223,7 @@ impl Harness {
                         net,
                         storage,
                         obs: Obs::new("broker", obs),
-                        output_partitions: cfg.parallelism,
+                        output_partitions: cfg.output_partitions(),
                         txn_timeout_ms: cfg.txn_timeout_ms,
                     };
                     run_broker(node).await
@@ -292,6 +292,10 @@ impl Harness {
             system: self.output_at,
             cfg: cfg.clone(),
             subtask: 0,
+            route: {
+                let parts = cfg.output_partitions();
+                Arc::new(move |r: &OutRecord| exactsim_engine::types::key_to_subtask(r.key, parts))
+            },
             obs: Obs::new("worker-0", self.log.clone()),
             attempt: self.attempt,
             incarnation: self.incarnation,

@@ -157,7 +157,7 @@ async fn simulate(spec: RunSpec) -> RunResult {
                         net,
                         storage: disk,
                         obs: Obs::new("broker", obs),
-                        output_partitions: cfg.parallelism,
+                        output_partitions: cfg.output_partitions(),
                         txn_timeout_ms: cfg.txn_timeout_ms,
                     };
                     run_broker(node).await
@@ -259,6 +259,7 @@ async fn simulate(spec: RunSpec) -> RunResult {
     // The reader: a read_committed consumer of the sink system's output
     // (through the pipeline's `OutputReader`), outside the fault schedule.
     let output_reader = pipeline.reader();
+    let out_n = cfg.output_partitions();
     let observations = Arc::new(Mutex::new(Vec::<Observation>::new()));
     let reader_addr: SocketAddr = "10.0.9.1:7000".parse().unwrap();
     let reader = handle.create_node().name("reader").ip(reader_addr.ip()).build();
@@ -276,9 +277,9 @@ async fn simulate(spec: RunSpec) -> RunResult {
         let (net, obs_list, rec, out) =
             (reader_net.clone(), observations.clone(), recorder.clone(), output_reader.clone());
         reader.spawn(async move {
-            let mut offsets = vec![0u64; n as usize];
+            let mut offsets = vec![0u64; out_n as usize];
             loop {
-                for p in 0..n {
+                for p in 0..out_n {
                     if let Some(step) =
                         out.read(&net, output_at, p, offsets[p as usize], Duration::from_millis(50)).await
                     {
@@ -414,7 +415,7 @@ async fn simulate(spec: RunSpec) -> RunResult {
             let t = Duration::from_millis(200);
             let mut out: Vec<Vec<OutRecord>> = Vec::new();
             let mut ok = true;
-            for p in 0..n {
+            for p in 0..out_n {
                 let mut got = None;
                 for _ in 0..=10 {
                     got = output_reader.read(&net, output_at, p, 0, t).await;
@@ -468,6 +469,7 @@ async fn simulate(spec: RunSpec) -> RunResult {
         seed: spec.seed,
         mode: spec.mode,
         parallelism: n,
+        output_partitions: out_n,
         input,
         events,
         observations: std::mem::take(&mut *observations.lock().unwrap()),

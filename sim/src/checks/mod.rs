@@ -10,6 +10,8 @@
 //! | exactly-once | P1–P11, P13 |
 //! | at-least-once | P4 (ids), P11, P12 |
 //!
+//! plus the scenario's own checks (`Scenario::checks`), in every run.
+//!
 //! Messages are one line each and name the records, keys, checkpoints,
 //! transactions and simulated times involved; a check reports at most
 //! [`MAX_PER_CHECK`] violations (the first ones).
@@ -122,6 +124,9 @@ pub struct Ctx<'a> {
     /// of that handle (`CommitConfirmed`).
     pub confirmed: BTreeMap<(String, u64), u64>,
     refs: RefCell<BTreeMap<CheckpointId, Rc<BTreeMap<u64, OutRecord>>>>,
+    /// The scenario's pipeline: where each record belongs
+    /// (`Pipeline::output_partition`).
+    pipeline: std::sync::Arc<dyn exactsim_engine::pipeline::Pipeline>,
 }
 
 impl<'a> Ctx<'a> {
@@ -188,6 +193,7 @@ impl<'a> Ctx<'a> {
             cuts,
             commits,
             refs: Default::default(),
+            pipeline: scenario.pipeline(),
         }
     }
 
@@ -241,8 +247,14 @@ impl<'a> Ctx<'a> {
             .collect()
     }
 
-    pub fn partition_of(&self, key: u64) -> u32 {
-        exactsim_engine::types::key_to_subtask(key, self.h.parallelism)
+    /// The sink subtask that writes a record: the one its key is routed to.
+    pub fn writer_of(&self, o: &OutRecord) -> u32 {
+        exactsim_engine::types::key_to_subtask(o.key, self.h.parallelism)
+    }
+
+    /// The output partition a record belongs to.
+    pub fn partition_of(&self, o: &OutRecord) -> u32 {
+        self.pipeline.output_partition(o, self.h.output_partitions)
     }
 }
 
@@ -326,7 +338,14 @@ pub fn check_all(input: &CheckInput) -> (Vec<Violation>, OutputCounts) {
         found.sort_by_key(|x| x.t_us); // stable: the first ones in time
         v.extend(found.into_iter().take(MAX_PER_CHECK));
     }
-    // "P10" sorts after "P1" and before "P2" as a string: sort by number.
+    for sc in input.scenario.checks() {
+        let mut found: Vec<Violation> =
+            (sc.check)(input.history).into_iter().map(|m| Violation::new(sc.name, None, m)).collect();
+        found.truncate(MAX_PER_CHECK);
+        v.extend(found);
+    }
+    // "P10" sorts after "P1" and before "P2" as a string: sort by number
+    // (a scenario's own checks sort last).
     let num = |c: &str| c.trim_start_matches('P').parse::<u32>().unwrap_or(u32::MAX);
     v.sort_by_key(|a| (num(a.check), a.t_us));
     (v, counts)

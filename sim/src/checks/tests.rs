@@ -22,7 +22,7 @@ impl Scenario for Echo {
         unimplemented!("histories are written by hand")
     }
     fn pipeline(&self) -> Arc<dyn Pipeline> {
-        unimplemented!("histories are written by hand")
+        Arc::new(EchoPipeline) // only its default output partitioner is used
     }
     fn reference(&self, input: &[Vec<Record>], offsets: &[u64]) -> Vec<OutRecord> {
         input
@@ -32,6 +32,16 @@ impl Scenario for Echo {
                 p[..*o as usize].iter().map(|r| OutRecord { out_id: r.id, key: r.key, value: r.value, src: r.id })
             })
             .collect()
+    }
+}
+
+struct EchoPipeline;
+impl Pipeline for EchoPipeline {
+    fn name(&self) -> &str {
+        "echo"
+    }
+    fn create(&self, _subtask: u32, _parallelism: u32) -> Box<dyn exactsim_engine::pipeline::KeyedOperator> {
+        unimplemented!("histories are written by hand")
     }
 }
 
@@ -100,6 +110,7 @@ fn good() -> History {
         seed: 1,
         mode: DeliveryMode::ExactlyOnce,
         parallelism: 1,
+        output_partitions: 1,
         input: vec![vec![rec_in(1), rec_in(2), rec_in(3), rec_in(4)]],
         events: vec![
             recovery(5, 1, None),
@@ -263,6 +274,7 @@ fn wrong_and_unexpected_records_are_p1() {
 fn record_in_the_wrong_partition_is_p1() {
     let mut h = good();
     h.parallelism = 2;
+    h.output_partitions = 2;
     h.observations.clear();
     let home = key_to_subtask(0, 2) as usize;
     h.final_output = vec![vec![], vec![]];
@@ -756,4 +768,44 @@ fn completion_found_only_at_coordinator_recovery_counts_from_then() {
     // reader sees no completed prefix, and the recovery restores garbage.
     h.events.retain(|s| !matches!(&s.ev, Ev::Engine(Event::CoordinatorRecovered { .. })));
     assert_eq!(checks(&h), vec!["P2", "P3", "P10"]);
+}
+
+// ---- a scenario's own checks ----
+
+/// Echo with the per-partition order check of its own.
+struct OrderedEcho;
+impl Scenario for OrderedEcho {
+    fn name(&self) -> &'static str {
+        "ordered_echo"
+    }
+    fn description(&self) -> &'static str {
+        "test: echo with an order check"
+    }
+    fn generate(&self, r: &mut SimRng, p: u32) -> Vec<Vec<Record>> {
+        Echo.generate(r, p)
+    }
+    fn pipeline(&self) -> Arc<dyn Pipeline> {
+        Echo.pipeline()
+    }
+    fn reference(&self, input: &[Vec<Record>], offsets: &[u64]) -> Vec<OutRecord> {
+        Echo.reference(input, offsets)
+    }
+    fn checks(&self) -> Vec<crate::scenario::ScenarioCheck> {
+        vec![crate::scenario::ScenarioCheck { name: "echo/order", check: crate::scenario::check_order_per_partition }]
+    }
+}
+
+#[test]
+fn a_scenarios_own_check_runs_with_the_others_and_sorts_last() {
+    let h = good();
+    assert!(check_all(&CheckInput { history: &h, scenario: &OrderedEcho }).0.is_empty());
+    let mut h = good();
+    h.final_output = vec![outs(&[1, 3, 2, 4])];
+    let (v, _) = check_all(&CheckInput { history: &h, scenario: &OrderedEcho });
+    let names: Vec<&str> = v.iter().map(|x| x.check).collect();
+    assert_eq!(names.last(), Some(&"echo/order"), "{names:?}");
+    assert_mentions(
+        &v.iter().filter(|x| x.check == "echo/order").map(|x| x.message.clone()).collect::<Vec<_>>(),
+        &["partition 0: key 0 has src 2 after src 3"],
+    );
 }
