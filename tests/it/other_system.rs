@@ -22,7 +22,6 @@ use exactsim_engine::system::{OutputReader, ReadStep, SinkSystem, SystemEnv};
 use exactsim_engine::types::{CheckpointId, DeliveryMode, OutRecord, Record};
 use exactsim_sim::rng::SimRng;
 use exactsim_sim::scenario::Scenario;
-use exactsim_sim::schedule::Profile;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -297,14 +296,13 @@ impl Scenario for KvScenario {
 
 fn kv_run(seed: u64, profile: &str, buggy: bool) -> exactsim_sim::runner::Outcome {
     let sc = Arc::new(KvScenario { inner: exactsim::resolve_scenario("word_count").unwrap(), buggy });
-    let spec = exactsim::spec(sc, seed, Profile::resolve(profile).unwrap(), DeliveryMode::ExactlyOnce, None);
-    go(spec, profile)
+    go_custom(sc, seed, profile, DeliveryMode::ExactlyOnce)
 }
 
 #[test]
 fn a_sink_into_its_own_system_passes_every_check_on_chaos_seeds() {
     let mut recoveries = 0;
-    for seed in 1..=60 {
+    for seed in test_seeds(60) {
         let out = kv_run(seed, "chaos", false);
         assert_pass(&out);
         assert_eq!(out.report.output.committed, out.report.output.expected, "seed {seed}");

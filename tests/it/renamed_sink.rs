@@ -4,7 +4,7 @@
 //! bug (it commits at pre-commit, before the checkpoint completes) is
 //! caught.
 //!
-//! `cargo test` runs `EXACTSIM_RENAMED_SEEDS` chaos seeds (default 300:
+//! `cargo test` runs `EXACTSIM_TEST_SEEDS` chaos seeds (default 300:
 //! 6 to 17 s in the test build, measured on a shared 2-core machine).
 
 use crate::common::*;
@@ -103,20 +103,18 @@ impl Scenario for MyScenario {
     }
 }
 
-fn my_run(seed: u64, buggy: bool) -> exactsim_sim::runner::Outcome {
-    let sc = Arc::new(MyScenario { inner: exactsim::resolve_scenario("word_count").unwrap(), buggy });
-    let spec = exactsim::spec(sc, seed, Profile::resolve("chaos").unwrap(), DeliveryMode::ExactlyOnce, None);
-    go(spec, "chaos")
+fn my_scenario(buggy: bool) -> Arc<MyScenario> {
+    Arc::new(MyScenario { inner: exactsim::resolve_scenario("word_count").unwrap(), buggy })
 }
 
-fn renamed_seeds() -> u64 {
-    std::env::var("EXACTSIM_RENAMED_SEEDS").ok().and_then(|s| exactsim::parse_seed(&s).ok()).unwrap_or(300)
+fn my_run(seed: u64, buggy: bool) -> exactsim_sim::runner::Outcome {
+    go_custom(my_scenario(buggy), seed, "chaos", DeliveryMode::ExactlyOnce)
 }
 
 #[test]
 fn a_sink_with_its_own_transaction_names_passes_every_check_on_chaos_seeds() {
     let mut committed = 0u64;
-    for seed in first_seed()..first_seed() + renamed_seeds() {
+    for seed in test_seeds(300) {
         let out = my_run(seed, false);
         assert_pass(&out);
         assert_eq!(out.report.output.committed, out.report.output.expected, "seed {seed}");
@@ -135,4 +133,22 @@ fn the_same_sink_with_a_planted_2pc_bug_is_caught() {
     let checks: Vec<&str> = out.report.violations.iter().map(|v| v.check.as_str()).collect();
     assert!(checks.contains(&"P3"), "early visibility is P3: {checks:?}");
     assert!(out.report.violations.iter().any(|v| v.message.contains("mysink/")), "messages name the sink's txns");
+    // A scenario defined in a test shrinks and replays like a registered one.
+    let spec = exactsim::spec(
+        my_scenario(true),
+        out.report.seed,
+        Profile::resolve("chaos").unwrap(),
+        DeliveryMode::ExactlyOnce,
+        None,
+    );
+    let shrunk = exactsim::replay::shrink(spec, "chaos", 100).expect("the failing run shrinks");
+    let file = exactsim::replay::ReplayFile::parse(&shrunk.file.to_json(), "shrunk").unwrap();
+    let replayed = go(file.to_spec_with(my_scenario(true)).unwrap(), "chaos");
+    assert_eq!(
+        replayed.report.violations.first().map(|v| v.check.clone()),
+        file.check,
+        "the replay fails the same check"
+    );
+    assert!(file.to_spec_with(my_scenario(false)).is_ok());
+    assert!(file.to_spec_with(exactsim::resolve_scenario("word_count").unwrap()).is_err(), "another scenario's file");
 }
