@@ -7,6 +7,7 @@ mod coverage;
 mod custom_sink;
 mod determinism;
 mod engine_recovery;
+mod flink_semantics;
 mod modes;
 mod mutants;
 mod other_system;
