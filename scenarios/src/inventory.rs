@@ -151,9 +151,15 @@ mod tests {
         let mut want = want;
         want.sort();
         assert_eq!(got, want);
-        // Doubling an accepted order oversells or changes decisions.
+        // Accepting every order twice (as new decisions) oversells.
         let mut doubled = want.clone();
-        doubled.extend(want.iter().filter(|o| o.value >= 0).cloned());
-        assert!(check_no_oversell(&input, &doubled).is_err() || doubled.len() == want.len());
+        doubled.extend(
+            want.iter().filter(|o| o.value >= 0).map(|o| OutRecord { out_id: o.out_id + 1_000_000, ..o.clone() }),
+        );
+        assert!(check_no_oversell(&input, &doubled).is_err());
+        // A duplicate of the same decision (at-least-once mode) sells nothing more.
+        let mut dup = want.clone();
+        dup.extend(want.iter().cloned());
+        check_no_oversell(&input, &dup).unwrap();
     }
 }
