@@ -161,13 +161,8 @@ impl Coordinator {
     }
 
     fn latest_plan(&self) -> Option<RestorePlan> {
-        let n = self.meta.completed.len();
         let last = self.meta.completed.last()?;
-        let previous = (n >= 2).then(|| {
-            let p = &self.meta.completed[n - 2];
-            (p.id, p.blobs.clone())
-        });
-        Some(RestorePlan { ckpt: last.id, blobs: last.blobs.clone(), previous })
+        Some(RestorePlan { ckpt: last.id, blobs: last.blobs.clone() })
     }
 
     /// Global restart: new attempt, restore from the latest completed
@@ -218,8 +213,7 @@ impl Coordinator {
         *waiting_listing = false;
         if let Some((id, blobs)) = found {
             if plan.as_ref().is_none_or(|p| id > p.ckpt) {
-                let previous = plan.as_ref().map(|p| (p.ckpt, p.blobs.clone()));
-                *plan = Some(RestorePlan { ckpt: id, blobs, previous });
+                *plan = Some(RestorePlan { ckpt: id, blobs });
             }
         }
         self.send_deploys(None)

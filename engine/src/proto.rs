@@ -22,8 +22,6 @@ pub struct RestorePlan {
     pub ckpt: CheckpointId,
     /// Blob name of each task's snapshot.
     pub blobs: BTreeMap<TaskId, String>,
-    /// The completed checkpoint before it (used only by a planted bug).
-    pub previous: Option<(CheckpointId, BTreeMap<TaskId, String>)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

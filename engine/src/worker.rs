@@ -249,10 +249,11 @@ async fn deploy(
     let mut offsets_ckpt = None;
     let mut source_from = plan.as_ref().map(|p| (p.ckpt, p.blobs.get(&TaskId::Source(i)).cloned()));
     if ctx.cfg.mutant_is(Mutant::OffsetsFromOtherCheckpoint) {
-        // Planted bug: offsets from the checkpoint before the restored one.
+        // Planted bug: offsets from the newest stored checkpoint before the
+        // restored one (found by listing the store).
         if let Some(p) = &plan {
-            if let Some((prev, blobs)) = &p.previous {
-                source_from = Some((*prev, blobs.get(&TaskId::Source(i)).cloned()));
+            if let Some(older) = older_source_blob(&ctx, p.ckpt).await {
+                source_from = Some(older);
             }
         }
     }
@@ -327,6 +328,21 @@ async fn deploy(
         s.ready = true;
     }
     ctx.to_coordinator(Msg::DeployAck { worker: i, attempt: ctx.attempt, incarnation: ctx.incarnation }).await;
+}
+
+/// Planted bug [`Mutant::OffsetsFromOtherCheckpoint`]: the newest source
+/// blob of this worker's source stored for a checkpoint older than `ckpt`.
+async fn older_source_blob(ctx: &Ctx, ckpt: CheckpointId) -> Option<(CheckpointId, Option<String>)> {
+    let req = Request::ListBlobs { prefix: "ckpt-".into() };
+    let Some(Response::Names { names }) = ctx.net.call_retry(ctx.addrs.store, req, ctx.rpc_timeout(), 3).await else {
+        return None;
+    };
+    names
+        .into_iter()
+        .filter_map(|n| crate::coordinator::parse_blob_name(&n).map(|(c, t)| (c, t, n)))
+        .filter(|(c, t, _)| *c < ckpt && *t == TaskId::Source(ctx.index))
+        .max_by_key(|(c, _, _)| *c)
+        .map(|(c, _, n)| (c, Some(n)))
 }
 
 /// Fetch a snapshot; a blob that cannot be read blocks the deployment (the
