@@ -146,6 +146,10 @@ pub struct JobConfig {
     /// (`parallelism`). Records go to `Pipeline::output_partition`.
     #[serde(default)]
     pub output_partitions: u32,
+    /// Input partitions, one source task each; 0: one per worker
+    /// (`parallelism`). Source `j` runs on worker `j % parallelism`.
+    #[serde(default)]
+    pub input_partitions: u32,
     pub mutant: Option<Mutant>,
 }
 
@@ -175,6 +179,7 @@ impl Default for JobConfig {
             sink_recovery_budget: default_recovery_budget(),
             run: 0,
             output_partitions: 0,
+            input_partitions: 0,
             mutant: None,
         }
     }
@@ -183,6 +188,20 @@ impl Default for JobConfig {
 impl JobConfig {
     pub fn mutant_is(&self, m: Mutant) -> bool {
         self.mutant == Some(m)
+    }
+
+    /// The number of input partitions, i.e. source tasks.
+    pub fn input_partitions(&self) -> u32 {
+        if self.input_partitions == 0 {
+            self.parallelism
+        } else {
+            self.input_partitions
+        }
+    }
+
+    /// The sources worker `w` runs.
+    pub fn sources_of(&self, w: u32) -> Vec<u32> {
+        (0..self.input_partitions()).filter(|j| j % self.parallelism.max(1) == w).collect()
     }
 
     /// The number of output partitions (see `output_partitions`).

@@ -67,7 +67,8 @@ struct Slots {
     attempt: Attempt,
     ready: bool,
     handles: Vec<madsim::task::JoinHandle<()>>,
-    source_tx: Option<UnboundedSender<SourceCtl>>,
+    /// The sources this worker runs, by input partition.
+    source_tx: Vec<(u32, UnboundedSender<SourceCtl>)>,
     chain_tx: Option<UnboundedSender<ChainCtl>>,
 }
 
@@ -155,20 +156,21 @@ pub async fn run_worker(node: WorkerNode) {
     {
         // The data plane has its own receive loop (see `net`).
         let (net, slots, addrs, index) = (node.net.clone(), slots.clone(), node.addrs.clone(), node.index);
+        let workers = node.cfg.parallelism.max(1);
         madsim::task::spawn(async move {
             loop {
                 let (from, msg) = net.recv_data().await;
                 let s = slots.lock().unwrap();
                 match msg {
                     Msg::Data { attempt, from: f, to, seq, items }
-                        if to == index && attempt == s.attempt && addrs.worker_index(from) == Some(f) =>
+                        if to == index && attempt == s.attempt && addrs.worker_index(from) == Some(f % workers) =>
                     {
                         if let Some(tx) = &s.chain_tx {
                             let _ = tx.send(ChainCtl::Data { from: f, seq, items });
                         }
                     }
-                    Msg::DataAck { attempt, from: f, to, seq } if f == index && attempt == s.attempt => {
-                        if let Some(tx) = &s.source_tx {
+                    Msg::DataAck { attempt, from: f, to, seq } if attempt == s.attempt => {
+                        if let Some((_, tx)) = s.source_tx.iter().find(|(j, _)| *j == f) {
                             let _ = tx.send(SourceCtl::Ack { to, seq });
                         }
                     }
@@ -216,7 +218,7 @@ pub async fn run_worker(node: WorkerNode) {
             Msg::Trigger { attempt, ckpt } => {
                 let s = slots.lock().unwrap();
                 if attempt == s.attempt {
-                    if let Some(tx) = &s.source_tx {
+                    for (_, tx) in &s.source_tx {
                         let _ = tx.send(SourceCtl::Trigger(ckpt));
                     }
                 }
@@ -244,34 +246,38 @@ async fn deploy(
     slots: Arc<Mutex<Slots>>,
 ) {
     let i = ctx.index;
-    // Source state.
-    let mut offset = 0;
-    let mut offsets_ckpt = None;
-    let mut source_from = plan.as_ref().map(|p| (p.ckpt, p.blobs.get(&TaskId::Source(i)).cloned()));
-    if ctx.cfg.mutant_is(Mutant::OffsetsFromOtherCheckpoint) {
-        // Planted bug: offsets from the newest stored checkpoint before the
-        // restored one (found by listing the store).
-        if let Some(p) = &plan {
-            if let Some(older) = older_source_blob(&ctx, p.ckpt).await {
-                source_from = Some(older);
+    // Source state, for each source this worker runs.
+    let mut sources = Vec::new();
+    for j in ctx.cfg.sources_of(i) {
+        let mut offset = 0;
+        let mut offsets_ckpt = None;
+        let mut source_from = plan.as_ref().map(|p| (p.ckpt, p.blobs.get(&TaskId::Source(j)).cloned()));
+        if ctx.cfg.mutant_is(Mutant::OffsetsFromOtherCheckpoint) {
+            // Planted bug: offsets from the newest stored checkpoint before
+            // the restored one (found by listing the store).
+            if let Some(p) = &plan {
+                if let Some(older) = older_source_blob(&ctx, j, p.ckpt).await {
+                    source_from = Some(older);
+                }
             }
         }
+        if let Some((_, name)) = &source_from {
+            let name = name.clone().expect("plan names every task");
+            let snap: SourceSnapshot = restore_blob(&ctx, TaskId::Source(j), &name).await;
+            offset = snap.offset;
+            offsets_ckpt = Some(snap.ckpt);
+        }
+        ctx.obs.emit(Event::TaskRestored {
+            attempt: ctx.attempt,
+            task: TaskId::Source(j),
+            state_ckpt: offsets_ckpt,
+            offsets_ckpt,
+            offset: Some(offset),
+            pending_txns: vec![],
+            open_txn: None,
+        });
+        sources.push((j, offset));
     }
-    if let Some((_, name)) = &source_from {
-        let name = name.clone().expect("plan names every task");
-        let snap: SourceSnapshot = restore_blob(&ctx, TaskId::Source(i), &name).await;
-        offset = snap.offset;
-        offsets_ckpt = Some(snap.ckpt);
-    }
-    ctx.obs.emit(Event::TaskRestored {
-        attempt: ctx.attempt,
-        task: TaskId::Source(i),
-        state_ckpt: offsets_ckpt,
-        offsets_ckpt,
-        offset: Some(offset),
-        pending_txns: vec![],
-        open_txn: None,
-    });
     // Chain state.
     let chain_snap: Option<ChainSnapshot> = match &plan {
         Some(p) => {
@@ -309,21 +315,27 @@ async fn deploy(
         }
     };
     ctx.obs.point(FaultPoint::DuringRecovery).await;
-    let (stx, srx) = unbounded_channel();
+    let mut hs = Vec::new();
+    let mut stxs = Vec::new();
+    for (j, offset) in sources {
+        let (stx, srx) = unbounded_channel();
+        hs.push(madsim::task::spawn(Source::new(ctx.clone(), j, offset).run(srx)));
+        stxs.push((j, stx));
+    }
     let (ctx_tx, crx) = unbounded_channel();
-    let source = Source::new(ctx.clone(), offset);
-    let hs = madsim::task::spawn(source.run(srx));
     let hc = madsim::task::spawn(async move { chain.run(crx).await });
     {
         let mut s = slots.lock().unwrap();
         if s.attempt != ctx.attempt {
-            hs.abort();
+            for h in hs {
+                h.abort();
+            }
             hc.abort();
             return;
         }
-        s.handles.push(hs);
+        s.handles.extend(hs);
         s.handles.push(hc);
-        s.source_tx = Some(stx);
+        s.source_tx = stxs;
         s.chain_tx = Some(ctx_tx);
         s.ready = true;
     }
@@ -331,8 +343,8 @@ async fn deploy(
 }
 
 /// Planted bug [`Mutant::OffsetsFromOtherCheckpoint`]: the newest source
-/// blob of this worker's source stored for a checkpoint older than `ckpt`.
-async fn older_source_blob(ctx: &Ctx, ckpt: CheckpointId) -> Option<(CheckpointId, Option<String>)> {
+/// blob of `source` stored for a checkpoint older than `ckpt`.
+async fn older_source_blob(ctx: &Ctx, source: u32, ckpt: CheckpointId) -> Option<(CheckpointId, Option<String>)> {
     let req = Request::ListBlobs { prefix: "ckpt-".into() };
     let Some(Response::Names { names }) = ctx.net.call_retry(ctx.addrs.store, req, ctx.rpc_timeout(), 3).await else {
         return None;
@@ -340,7 +352,7 @@ async fn older_source_blob(ctx: &Ctx, ckpt: CheckpointId) -> Option<(CheckpointI
     names
         .into_iter()
         .filter_map(|n| crate::coordinator::parse_blob_name(&n).map(|(c, t)| (c, t, n)))
-        .filter(|(c, t, _)| *c < ckpt && *t == TaskId::Source(ctx.index))
+        .filter(|(c, t, _)| *c < ckpt && *t == TaskId::Source(source))
         .max_by_key(|(c, _, _)| *c)
         .map(|(c, _, n)| (c, Some(n)))
 }
@@ -361,6 +373,8 @@ async fn restore_blob<T: serde::de::DeserializeOwned>(ctx: &Ctx, task: TaskId, n
 
 struct Source {
     ctx: Ctx,
+    /// The input partition it reads.
+    index: u32,
     offset: u64,
     ended: bool,
     last_trigger: CheckpointId,
@@ -369,10 +383,11 @@ struct Source {
 }
 
 impl Source {
-    fn new(ctx: Ctx, offset: u64) -> Self {
+    fn new(ctx: Ctx, index: u32, offset: u64) -> Self {
         let n = ctx.cfg.parallelism as usize;
         Source {
             ctx,
+            index,
             offset,
             ended: false,
             last_trigger: 0,
@@ -382,7 +397,7 @@ impl Source {
     }
 
     fn task(&self) -> TaskId {
-        TaskId::Source(self.ctx.index)
+        TaskId::Source(self.index)
     }
 
     async fn flush(&mut self) {
@@ -393,7 +408,7 @@ impl Source {
             msgs.sort_by_key(|(s, _)| *s);
             msgs.dedup_by_key(|(s, _)| *s);
             for (seq, items) in msgs {
-                let msg = Msg::Data { attempt: self.ctx.attempt, from: self.ctx.index, to: to as u32, seq, items };
+                let msg = Msg::Data { attempt: self.ctx.attempt, from: self.index, to: to as u32, seq, items };
                 self.ctx.net.send(self.ctx.addrs.workers[to], &msg).await;
             }
         }
@@ -408,11 +423,8 @@ impl Source {
             }
             let blocked = self.out.iter().any(|c| c.window_full());
             if !self.ended && !blocked {
-                let req = Request::FetchInput {
-                    partition: self.ctx.index,
-                    offset: self.offset,
-                    max: self.ctx.cfg.source_batch,
-                };
+                let req =
+                    Request::FetchInput { partition: self.index, offset: self.offset, max: self.ctx.cfg.source_batch };
                 let resp = self
                     .ctx
                     .net
@@ -438,7 +450,7 @@ impl Source {
                             self.ended = true;
                             self.ctx.obs.emit(Event::SourceEnded {
                                 attempt: self.ctx.attempt,
-                                source: self.ctx.index,
+                                source: self.index,
                                 offset: self.offset,
                             });
                             for c in self.out.iter_mut() {
@@ -473,7 +485,7 @@ impl Source {
                     return; // a retried trigger
                 }
                 self.last_trigger = ckpt;
-                let src = self.ctx.index;
+                let src = self.index;
                 self.ctx.obs.emit(Event::SourceBarrier {
                     attempt: self.ctx.attempt,
                     source: src,
@@ -584,6 +596,8 @@ impl Chain {
         let n = ctx.cfg.parallelism as usize;
         let i = ctx.index;
         let mut op = pipeline.create(i, n as u32);
+        // One input per source (input partition).
+        let n = ctx.cfg.input_partitions() as usize;
         let exactly_once = ctx.cfg.mode == DeliveryMode::ExactlyOnce;
         let aligned = exactly_once && !ctx.cfg.mutant_is(Mutant::SkipAlignment);
         let mut sink = pipeline.sink(SinkEnv {
@@ -656,7 +670,8 @@ impl Chain {
                     self.queues[from as usize].extend(items);
                     if let Some(seq) = ack {
                         let msg = Msg::DataAck { attempt: self.ctx.attempt, from, to: self.ctx.index, seq };
-                        self.ctx.net.send(self.ctx.addrs.workers[from as usize], &msg).await;
+                        let host = from % self.ctx.cfg.parallelism.max(1);
+                        self.ctx.net.send(self.ctx.addrs.workers[host as usize], &msg).await;
                     }
                 }
                 Some(ChainCtl::Notify(ckpt)) => self.notify(ckpt).await,

@@ -2,8 +2,9 @@
 //!
 //! ## What it models
 //! A Kafka-style topic copy: every input record is copied to the output
-//! topic unchanged. Two input partitions, parallelism two, and three output
-//! partitions, with the scenario's own partitioner (a key goes to output
+//! topic unchanged. Two input partitions, the seed's parallelism (2 to 4
+//! workers: a worker may run no source), and three output partitions, with
+//! the scenario's own partitioner (a key goes to output
 //! partition `(key / 3) % 3`, not to the partition of the subtask that
 //! handled it): a sink subtask's transaction spans several partitions, and
 //! each output partition is written by several subtasks.
@@ -65,7 +66,8 @@ impl Scenario for Copier {
         "topic copy: 2 input partitions, 3 output partitions, own partitioner, order per partition"
     }
     fn tune(&self, cfg: &mut JobConfig, _rng: &mut SimRng) {
-        cfg.parallelism = 2;
+        // Parallelism stays the seed's (2 to 4): all three set apart.
+        cfg.input_partitions = 2;
         cfg.output_partitions = 3;
     }
     fn generate(&self, rng: &mut SimRng, partitions: u32) -> Vec<Vec<Record>> {

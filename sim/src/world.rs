@@ -121,7 +121,7 @@ async fn simulate(spec: RunSpec) -> RunResult {
 
     let cfg = Arc::new(derive_config(&spec));
     let n = cfg.parallelism;
-    let input = spec.scenario.generate(&mut SimRng::derive(spec.seed, Stream::Workload), n);
+    let input = spec.scenario.generate(&mut SimRng::derive(spec.seed, Stream::Workload), cfg.input_partitions());
     let schedule = spec.schedule.clone().unwrap_or_else(|| generate(spec.seed, &spec.profile, n));
     let (crash_tx, mut crash_rx) = tokio::sync::mpsc::unbounded_channel::<CrashRequest>();
     let recorder = Arc::new(Recorder::new(&schedule.events, crash_tx, spec.keep_chain));
