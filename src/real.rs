@@ -776,6 +776,7 @@ fn run_in(
         seed: spec.seed,
         mode: spec.mode,
         parallelism: n,
+        output_partitions: cfg.output_partitions(),
         input,
         events,
         observations,

@@ -52,10 +52,13 @@ pub enum Mutant {
     /// completed checkpoint holds every task's state fires, so the run
     /// fails with check `panic`.
     CompleteBeforeAllAcks,
+    /// Every sink begins one more transaction after the final checkpoint
+    /// (and after restoring a finished state), which is never ended.
+    TxnLeftOpenAtEnd,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 17] = [
+    pub const ALL: [Mutant; 18] = [
         Mutant::Canary,
         Mutant::CommitOnPrecommit,
         Mutant::NoRecommitOnRecovery,
@@ -73,6 +76,7 @@ impl Mutant {
         Mutant::EmptyTxnCommit,
         Mutant::DeleteStateEarly,
         Mutant::CompleteBeforeAllAcks,
+        Mutant::TxnLeftOpenAtEnd,
     ];
 
     pub fn name(self) -> &'static str {
@@ -94,6 +98,7 @@ impl Mutant {
             Mutant::EmptyTxnCommit => "empty-txn-commit",
             Mutant::DeleteStateEarly => "delete-state-early",
             Mutant::CompleteBeforeAllAcks => "complete-before-all-acks",
+            Mutant::TxnLeftOpenAtEnd => "txn-left-open-at-end",
         }
     }
 
@@ -129,6 +134,9 @@ impl Mutant {
             Mutant::CompleteBeforeAllAcks => {
                 "the coordinator completes a checkpoint one acknowledgement early: an engine assertion fires"
             }
+            Mutant::TxnLeftOpenAtEnd => {
+                "every sink begins one more transaction after the final checkpoint, never ended"
+            }
         }
     }
 
@@ -153,6 +161,7 @@ impl Mutant {
             Mutant::EmptyTxnCommit => "P11",
             Mutant::DeleteStateEarly => "P1",
             Mutant::CompleteBeforeAllAcks => "panic",
+            Mutant::TxnLeftOpenAtEnd => "P13",
         }
     }
 
@@ -186,7 +195,36 @@ pub struct JobConfig {
     pub txn_timeout_ms: u64,
     /// Completed checkpoints kept in storage.
     pub retained_checkpoints: usize,
+    /// A commit that finds its transaction gone (timed out or fenced at the
+    /// server) fails the job by default. Set this to continue instead, with
+    /// the loss recorded (`CommitFailed`) and counted: the data is lost
+    /// (Flink's `ignoreFailuresAfterTransactionTimeout`).
+    #[serde(default)]
+    pub ignore_lost_commits: bool,
+    /// Consecutive failed tries of a sink recovery (re-commits, aborts,
+    /// fencing) before the job fails instead of retrying forever.
+    #[serde(default = "default_recovery_budget")]
+    pub sink_recovery_budget: u32,
+    /// The run of the job. Attempts order the executions within a run; a
+    /// new run of the same job (fresh coordinator state, attempts from 1
+    /// again: a redeploy without the old checkpoints) is given a larger run
+    /// (a deployment counter or timestamp) and takes over the sink's
+    /// transactional ids, fencing whatever an older run left.
+    #[serde(default)]
+    pub run: u64,
+    /// Output partitions of the sink's topic; 0: one per sink subtask
+    /// (`parallelism`). Records go to `Pipeline::output_partition`.
+    #[serde(default)]
+    pub output_partitions: u32,
+    /// Input partitions, one source task each; 0: one per worker
+    /// (`parallelism`). Source `j` runs on worker `j % parallelism`.
+    #[serde(default)]
+    pub input_partitions: u32,
     pub mutant: Option<Mutant>,
+}
+
+fn default_recovery_budget() -> u32 {
+    50
 }
 
 impl Default for JobConfig {
@@ -207,6 +245,11 @@ impl Default for JobConfig {
             source_poll_ms: 5,
             txn_timeout_ms: 60_000,
             retained_checkpoints: 2,
+            ignore_lost_commits: false,
+            sink_recovery_budget: default_recovery_budget(),
+            run: 0,
+            output_partitions: 0,
+            input_partitions: 0,
             mutant: None,
         }
     }
@@ -215,5 +258,28 @@ impl Default for JobConfig {
 impl JobConfig {
     pub fn mutant_is(&self, m: Mutant) -> bool {
         self.mutant == Some(m)
+    }
+
+    /// The number of input partitions, i.e. source tasks.
+    pub fn input_partitions(&self) -> u32 {
+        if self.input_partitions == 0 {
+            self.parallelism
+        } else {
+            self.input_partitions
+        }
+    }
+
+    /// The sources worker `w` runs.
+    pub fn sources_of(&self, w: u32) -> Vec<u32> {
+        (0..self.input_partitions()).filter(|j| j % self.parallelism.max(1) == w).collect()
+    }
+
+    /// The number of output partitions (see `output_partitions`).
+    pub fn output_partitions(&self) -> u32 {
+        if self.output_partitions == 0 {
+            self.parallelism
+        } else {
+            self.output_partitions
+        }
     }
 }

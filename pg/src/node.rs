@@ -20,7 +20,7 @@
 //! - `Disconnect`, or no request for `idle_timeout_ms`, closes the session,
 //!   which rolls back its open block (a dropped connection).
 //!
-//! [`run_pg_node`] is that loop on the engine's network (`Request::External`
+//! [`run_pg_node`] is that loop on the engine's network (`Request::System`
 //! carries the encoded [`NodeRequest`]); [`NodeConnector`] is the client side
 //! of the seam: every statement is one call, retried with the same sequence
 //! number, and a session whose call gets no answer is lost. A dropped
@@ -253,7 +253,7 @@ pub async fn run_pg_node(
     };
     let fatal = loop {
         let (from, msg) = net.recv().await;
-        let Msg::Req { id, body: Request::External { bytes } } = msg else { continue };
+        let Msg::Req { id, body: Request::System { bytes } } = msg else { continue };
         let Ok(req) = codec::decode::<NodeRequest>(&bytes) else { continue };
         let mut n = node.lock().await;
         let step = n.handle(now_ms(), req);
@@ -267,7 +267,7 @@ pub async fn run_pg_node(
         }
         drop(n);
         if let Some(r) = step.reply {
-            net.reply(from, id, Response::External { bytes: codec::encode(&r) }).await;
+            net.reply(from, id, Response::System { bytes: codec::encode(&r) }).await;
         }
     };
     expiry.abort();
@@ -294,10 +294,10 @@ pub struct NodeSession {
 
 impl NodeConnector {
     async fn call(&self, req: &NodeRequest) -> Result<PgReply, PgError> {
-        let body = Request::External { bytes: codec::encode(req) };
+        let body = Request::System { bytes: codec::encode(req) };
         match self.net.call_retry(self.server, body, self.timeout, self.retries).await {
             None => Err(PgError::ConnectionLost("the server did not answer".into())),
-            Some(Response::External { bytes }) => match codec::decode::<NodeResponse>(&bytes) {
+            Some(Response::System { bytes }) => match codec::decode::<NodeResponse>(&bytes) {
                 Ok(r) if r.session == req.session && r.seq == req.seq => r.result,
                 Ok(r) => {
                     Err(PgError::Protocol(format!("answer to {}/{} for {}/{}", r.session, r.seq, req.session, req.seq)))

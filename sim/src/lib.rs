@@ -3,6 +3,7 @@
 
 pub mod checks;
 pub mod disk;
+pub mod harness;
 pub mod history;
 pub mod panics;
 pub mod recorder;
