@@ -55,10 +55,14 @@ pub enum Mutant {
     /// Every sink begins one more transaction after the final checkpoint
     /// (and after restoring a finished state), which is never ended.
     TxnLeftOpenAtEnd,
+    /// The PostgreSQL sink takes the restored pending transactions as
+    /// committed at recovery: no `COMMIT PREPARED` (only the PostgreSQL
+    /// scenario `pg_ledger` reaches it).
+    PgNoRecoverCommit,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 18] = [
+    pub const ALL: [Mutant; 19] = [
         Mutant::Canary,
         Mutant::CommitOnPrecommit,
         Mutant::NoRecommitOnRecovery,
@@ -77,6 +81,7 @@ impl Mutant {
         Mutant::DeleteStateEarly,
         Mutant::CompleteBeforeAllAcks,
         Mutant::TxnLeftOpenAtEnd,
+        Mutant::PgNoRecoverCommit,
     ];
 
     pub fn name(self) -> &'static str {
@@ -99,6 +104,7 @@ impl Mutant {
             Mutant::DeleteStateEarly => "delete-state-early",
             Mutant::CompleteBeforeAllAcks => "complete-before-all-acks",
             Mutant::TxnLeftOpenAtEnd => "txn-left-open-at-end",
+            Mutant::PgNoRecoverCommit => "pg-no-recover-commit",
         }
     }
 
@@ -137,6 +143,9 @@ impl Mutant {
             Mutant::TxnLeftOpenAtEnd => {
                 "every sink begins one more transaction after the final checkpoint, never ended"
             }
+            Mutant::PgNoRecoverCommit => {
+                "the PostgreSQL sink takes restored pending transactions as committed (no COMMIT PREPARED)"
+            }
         }
     }
 
@@ -162,6 +171,7 @@ impl Mutant {
             Mutant::DeleteStateEarly => "P1",
             Mutant::CompleteBeforeAllAcks => "panic",
             Mutant::TxnLeftOpenAtEnd => "P13",
+            Mutant::PgNoRecoverCommit => "P1",
         }
     }
 

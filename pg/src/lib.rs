@@ -6,6 +6,8 @@
 //!   network, a write-ahead log on the node's disk;
 //! - `real` (std build only): the seam on tokio-postgres;
 //! - [`sink`]: the engine's two-phase-commit sink on the seam;
+//! - [`system`]: the simulated server as a pipeline's own sink system, and
+//!   its `read_committed` reader;
 //! - [`drill`]: the engine's 2PC protocol with the sink, against any server.
 
 pub mod client;
@@ -13,6 +15,7 @@ pub mod drill;
 pub mod model;
 pub mod node;
 pub mod sink;
+pub mod system;
 // Not in doctests either: rustdoc runs without `--cfg madsim`, but the
 // dependencies were resolved for the simulation build.
 #[cfg(all(not(madsim), not(doctest)))]

@@ -181,6 +181,20 @@ impl PgModel {
         self.prepared.keys().cloned().collect()
     }
 
+    /// The rows of prepared transaction `gid`, if it is prepared.
+    pub fn prepared_rows(&self, gid: &str) -> Option<&[PgRow]> {
+        self.prepared.get(gid).map(|t| t.rows.as_slice())
+    }
+
+    /// The committed rows of partition `part` in commit order, from the
+    /// `from`th on. Commit order is the order key of the output: rows only
+    /// ever append to it (a commit appends its transaction's rows, in
+    /// insertion order) and a restart replays the log in the same order,
+    /// so a reader can continue where it left off.
+    pub fn committed_from(&self, part: u32, from: u64) -> Vec<PgRow> {
+        self.rows.iter().filter(|r| r.part == part).skip(from as usize).cloned().collect()
+    }
+
     /// Committed rows, sorted.
     pub fn committed_rows(&self) -> Vec<PgRow> {
         let mut r = self.rows.clone();

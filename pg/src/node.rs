@@ -33,6 +33,7 @@ use crate::model::{PgModel, SessionId, WalRecord};
 use async_trait::async_trait;
 use exactsim_engine::codec;
 use exactsim_engine::net::Net;
+use exactsim_engine::observe::{Event, Obs};
 use exactsim_engine::proto::{Msg, Request, Response};
 use exactsim_engine::storage::{write_atomic, Storage};
 use serde::{Deserialize, Serialize};
@@ -49,6 +50,13 @@ pub enum NodeBody {
     Connect,
     Exec(PgOp),
     Disconnect,
+    /// Sessionless, read only (the output reader of a simulation): the
+    /// committed rows of partition `part` in commit order from the `from`th
+    /// on, as `PgReply::Rows` (what `SELECT ... WHERE part = $1` sees
+    /// outside a block, ordered by commit position).
+    ReadCommitted { part: u32, from: u64 },
+    /// Sessionless, read only: `pg_prepared_xacts`, as `PgReply::Gids`.
+    ListPrepared,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,6 +115,10 @@ impl PgNode {
         let NodeRequest { session, seq, body } = req;
         let reply = |result| Some(NodeResponse { session, seq, result });
         match body {
+            NodeBody::ReadCommitted { part, from } => {
+                NodeStep { wal: None, reply: reply(Ok(PgReply::Rows(self.model.committed_from(part, from)))) }
+            }
+            NodeBody::ListPrepared => NodeStep { wal: None, reply: reply(Ok(PgReply::Gids(self.model.prepared_gids()))) },
             NodeBody::Connect => {
                 if let Some(s) = self.sessions.get_mut(&session) {
                     s.last_active_ms = now_ms;
@@ -235,6 +247,19 @@ pub async fn run_pg_node(
     max_prepared: usize,
     idle_timeout_ms: u64,
 ) -> String {
+    serve_pg(net, storage, max_prepared, idle_timeout_ms, None).await
+}
+
+/// [`run_pg_node`], announcing every `COMMIT PREPARED` to `obs` (when
+/// given) as `TxnCommitted{txn: gid, epoch: the gid's attempt, out: its
+/// rows}`, once durable and before the reply.
+pub async fn serve_pg(
+    net: Arc<Net>,
+    storage: Arc<dyn Storage>,
+    max_prepared: usize,
+    idle_timeout_ms: u64,
+    obs: Option<Obs>,
+) -> String {
     let model = match recover(&*storage, max_prepared).await {
         Ok(m) => m,
         Err(e) => return e,
@@ -256,6 +281,12 @@ pub async fn run_pg_node(
         let Msg::Req { id, body: Request::System { bytes } } = msg else { continue };
         let Ok(req) = codec::decode::<NodeRequest>(&bytes) else { continue };
         let mut n = node.lock().await;
+        let committing = match (&obs, &req.body) {
+            (Some(_), NodeBody::Exec(PgOp::CommitPrepared { gid })) => {
+                n.model.prepared_rows(gid).map(|rows| (gid.clone(), rows.iter().map(|r| r.record()).collect()))
+            }
+            _ => None,
+        };
         let step = n.handle(now_ms(), req);
         if let Some(w) = step.wal {
             if let Err(e) = storage.append(WAL, &encode_wal(&w)).await {
@@ -263,6 +294,11 @@ pub async fn run_pg_node(
             }
             if let Err(e) = storage.fsync(WAL).await {
                 break format!("{WAL} fsync: {e}");
+            }
+            if let (Some(obs), WalRecord::CommitPrepared { gid }, Some((g, out))) = (&obs, &w, committing) {
+                if *gid == g {
+                    obs.emit(Event::TxnCommitted { epoch: gid_attempt(&g).unwrap_or(0), txn: g, out });
+                }
             }
         }
         drop(n);
@@ -272,6 +308,13 @@ pub async fn run_pg_node(
     };
     expiry.abort();
     fatal
+}
+
+/// The attempt named by a gid of the PostgreSQL sink (`...-a{attempt}-c{ckpt}`).
+pub fn gid_attempt(gid: &str) -> Option<u64> {
+    let (head, ckpt) = gid.rsplit_once("-c")?;
+    ckpt.parse::<u64>().ok()?;
+    head.rsplit_once("-a")?.1.parse().ok()
 }
 
 /// Sessions on a [`run_pg_node`] server over the engine's network.

@@ -48,6 +48,9 @@ pub struct PgSink {
     /// The gid of the block open on the writer session.
     open: Option<String>,
     buffer: Vec<OutRecord>,
+    /// Planted bug `pg-no-recover-commit`: restored pending transactions
+    /// are taken as committed, never `COMMIT PREPARED`.
+    skip_recover_commit: bool,
 }
 
 fn transient(what: &str, e: PgError) -> SinkError {
@@ -65,9 +68,16 @@ impl PgSink {
             control: None,
             open: None,
             buffer: Vec::new(),
+            skip_recover_commit: false,
         };
         assert!(s.gid(CheckpointId::MAX).len() < GID_MAX, "job name {job:?} too long for a PostgreSQL gid");
         s
+    }
+
+    /// With the planted bug `pg-no-recover-commit` (`Mutant::PgNoRecoverCommit`).
+    pub fn with_planted_bug(mut self, skip_recover_commit: bool) -> Self {
+        self.skip_recover_commit = skip_recover_commit;
+        self
     }
 
     /// Every gid of this subtask starts with this.
@@ -237,6 +247,13 @@ impl TwoPhaseCommitSink for PgSink {
             return Ok(());
         }
         self.rollback_gid(&txn.name).await
+    }
+
+    async fn recover_and_commit(&mut self, txn: &TxnHandle) -> Result<(), SinkError> {
+        if self.skip_recover_commit {
+            return Ok(());
+        }
+        self.commit_gid(&txn.name).await
     }
 
     async fn recover_and_abort(&mut self, txn: &TxnHandle) -> Result<(), SinkError> {

@@ -3,6 +3,7 @@
 
 pub mod copier;
 pub mod inventory;
+pub mod pg_ledger;
 pub mod risk_scoring;
 pub mod word_count;
 
@@ -15,6 +16,7 @@ pub fn all() -> Vec<Arc<dyn Scenario>> {
         Arc::new(inventory::Inventory),
         Arc::new(risk_scoring::RiskScoring),
         Arc::new(copier::Copier),
+        Arc::new(pg_ledger::PgLedger),
     ]
 }
 
