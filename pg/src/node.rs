@@ -398,6 +398,37 @@ mod tests {
     }
 
     #[test]
+    fn the_reader_sees_committed_rows_in_commit_order_per_partition() {
+        let mut n = PgNode::new(PgModel::new(4), 1000);
+        let row = |part, i| PgOp::Insert { part, rows: vec![OutRecord { out_id: i, key: 0, value: 0, src: 0 }] };
+        let read = |n: &mut PgNode, part, from| match result(n.handle(0, req(0, 0, NodeBody::ReadCommitted { part, from }))) {
+            Ok(PgReply::Rows(r)) => r.iter().map(|r| r.out_id).collect::<Vec<_>>(),
+            other => panic!("{other:?}"),
+        };
+        n.handle(0, req(1, 0, NodeBody::Connect));
+        n.handle(0, req(2, 0, NodeBody::Connect));
+        n.handle(0, req(1, 1, NodeBody::Exec(PgOp::Begin)));
+        n.handle(0, req(1, 2, NodeBody::Exec(row(0, 3))));
+        n.handle(0, req(1, 3, NodeBody::Exec(PgOp::Prepare { gid: "j-sink-0-a2-c5".into() })));
+        n.handle(0, req(2, 1, NodeBody::Exec(row(0, 5))));
+        n.handle(0, req(2, 2, NodeBody::Exec(row(1, 7))));
+        assert_eq!(read(&mut n, 0, 0), vec![5], "prepared rows are invisible");
+        assert_eq!(
+            result(n.handle(0, req(0, 0, NodeBody::ListPrepared))),
+            Ok(PgReply::Gids(vec!["j-sink-0-a2-c5".into()]))
+        );
+        n.handle(0, req(2, 3, NodeBody::Exec(PgOp::CommitPrepared { gid: "j-sink-0-a2-c5".into() })));
+        assert_eq!(read(&mut n, 0, 0), vec![5, 3], "commit order, not sorted order");
+        assert_eq!(read(&mut n, 0, 1), vec![3], "from an offset");
+        assert_eq!(read(&mut n, 1, 0), vec![7]);
+        assert_eq!(read(&mut n, 0, 5), Vec::<u64>::new());
+        assert_eq!(n.session_count(), 2, "sessionless reads open no session");
+        assert_eq!(gid_attempt("j-sink-0-a2-c5"), Some(2));
+        assert_eq!(gid_attempt("pg_ledger-sink-10-a13-c7"), Some(13));
+        assert_eq!(gid_attempt("nonsense"), None);
+    }
+
+    #[test]
     fn retries_get_the_cached_reply_and_run_once() {
         let mut n = PgNode::new(PgModel::new(2), 1000);
         assert_eq!(result(n.handle(0, req(7, 0, NodeBody::Connect))), Ok(PgReply::Ok));

@@ -13,6 +13,7 @@ mod merge;
 mod modes;
 mod mutants;
 mod other_system;
+mod pg_ledger;
 mod profiles;
 mod readme;
 mod real;
