@@ -54,7 +54,10 @@ pub enum NodeBody {
     /// committed rows of partition `part` in commit order from the `from`th
     /// on, as `PgReply::Rows` (what `SELECT ... WHERE part = $1` sees
     /// outside a block, ordered by commit position).
-    ReadCommitted { part: u32, from: u64 },
+    ReadCommitted {
+        part: u32,
+        from: u64,
+    },
     /// Sessionless, read only: `pg_prepared_xacts`, as `PgReply::Gids`.
     ListPrepared,
 }
@@ -118,7 +121,9 @@ impl PgNode {
             NodeBody::ReadCommitted { part, from } => {
                 NodeStep { wal: None, reply: reply(Ok(PgReply::Rows(self.model.committed_from(part, from)))) }
             }
-            NodeBody::ListPrepared => NodeStep { wal: None, reply: reply(Ok(PgReply::Gids(self.model.prepared_gids()))) },
+            NodeBody::ListPrepared => {
+                NodeStep { wal: None, reply: reply(Ok(PgReply::Gids(self.model.prepared_gids()))) }
+            }
             NodeBody::Connect => {
                 if let Some(s) = self.sessions.get_mut(&session) {
                     s.last_active_ms = now_ms;
@@ -401,10 +406,11 @@ mod tests {
     fn the_reader_sees_committed_rows_in_commit_order_per_partition() {
         let mut n = PgNode::new(PgModel::new(4), 1000);
         let row = |part, i| PgOp::Insert { part, rows: vec![OutRecord { out_id: i, key: 0, value: 0, src: 0 }] };
-        let read = |n: &mut PgNode, part, from| match result(n.handle(0, req(0, 0, NodeBody::ReadCommitted { part, from }))) {
-            Ok(PgReply::Rows(r)) => r.iter().map(|r| r.out_id).collect::<Vec<_>>(),
-            other => panic!("{other:?}"),
-        };
+        let read =
+            |n: &mut PgNode, part, from| match result(n.handle(0, req(0, 0, NodeBody::ReadCommitted { part, from }))) {
+                Ok(PgReply::Rows(r)) => r.iter().map(|r| r.out_id).collect::<Vec<_>>(),
+                other => panic!("{other:?}"),
+            };
         n.handle(0, req(1, 0, NodeBody::Connect));
         n.handle(0, req(2, 0, NodeBody::Connect));
         n.handle(0, req(1, 1, NodeBody::Exec(PgOp::Begin)));

@@ -56,7 +56,8 @@ async fn ask(net: &Net, at: SocketAddr, body: NodeBody, timeout: Duration) -> Op
 #[async_trait]
 impl OutputReader for PgReader {
     async fn read(&self, net: &Net, at: SocketAddr, partition: u32, offset: u64, t: Duration) -> Option<ReadStep> {
-        let Some(PgReply::Rows(rows)) = ask(net, at, NodeBody::ReadCommitted { part: partition, from: offset }, t).await
+        let Some(PgReply::Rows(rows)) =
+            ask(net, at, NodeBody::ReadCommitted { part: partition, from: offset }, t).await
         else {
             return None;
         };
