@@ -465,29 +465,67 @@ pub fn render_sweeps(points: &[Point]) -> String {
     if let Some(bad) = points.iter().find(|p| p.verdict != "pass") {
         let _ = writeln!(s, "warning: a sweep run did not pass ({} records, verdict {})", bad.records, bad.verdict);
     }
-    type Axis = (&'static str, &'static str, fn(&Point) -> f64, &'static str);
-    let axes: [Axis; 4] = [
-        ("records", "cpu us per input record", |p| p.records as f64, "records"),
-        ("records", "cpu us per message", |p| p.messages as f64, "messages"),
-        ("parallelism", "cpu us per message", |p| p.messages as f64, "messages"),
-        ("checkpoints", "cpu us per checkpoint", |p| p.checkpoints as f64, "checkpoints"),
+    // (sweep, what the slope is, x, x's name, y, y's name); `sim` lines fit
+    // the simulation alone (wall time inside the run, before the checks).
+    type Axis = (&'static str, &'static str, fn(&Point) -> f64, &'static str, fn(&Point) -> f64, &'static str);
+    let cpu: fn(&Point) -> f64 = |p| p.cpu_us;
+    let sim: fn(&Point) -> f64 = |p| p.sim_wall_us;
+    let axes: [Axis; 5] = [
+        ("records", "cpu us per input record", |p| p.records as f64, "records", cpu, "cpu_us"),
+        ("records", "cpu us per message", |p| p.messages as f64, "messages", cpu, "cpu_us"),
+        ("records", "simulation wall us per message", |p| p.messages as f64, "messages", sim, "sim_wall_us"),
+        ("parallelism", "cpu us per message", |p| p.messages as f64, "messages", cpu, "cpu_us"),
+        ("checkpoints", "cpu us per checkpoint", |p| p.checkpoints as f64, "checkpoints", cpu, "cpu_us"),
     ];
-    for (sweep, what, x, xname) in axes {
+    for (sweep, what, x, xname, y, yname) in axes {
         let pts: Vec<&Point> = points.iter().filter(|p| p.sweep == sweep).collect();
         if pts.len() < 2 {
             continue;
         }
         let xs: Vec<f64> = pts.iter().map(|p| x(p)).collect();
-        let ys: Vec<f64> = pts.iter().map(|p| p.cpu_us).collect();
+        let ys: Vec<f64> = pts.iter().map(|p| y(p)).collect();
         let (a, b, r2) = fit(&xs, &ys);
         let ex = step_exponents(&xs, &ys);
         let worst = ex.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
         let _ = writeln!(
             s,
-            "fit {sweep:<12} cpu_us = {a:.0} + {b:.2} x {xname} (r2 {r2:.3}): {what} {b:.2}; step exponents {}; {}",
+            "fit {sweep:<12} {yname} = {a:.0} + {b:.2} x {xname} (r2 {r2:.3}): {what} {b:.2}; step exponents {}; {}",
             ex.iter().map(|e| format!("{e:.2}")).collect::<Vec<_>>().join(" "),
             if worst > 1.15 { "WORSE than linear at some step (exponent > 1.15)" } else { "no step worse than linear" }
         );
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use exactsim_sim::scenario::Scenario;
+
+    #[test]
+    fn fit_recovers_a_line_and_exponents_flag_growth() {
+        let xs = [1.0, 2.0, 4.0, 8.0];
+        let (a, b, r2) = fit(&xs, &xs.map(|x| 3.0 + 2.0 * x));
+        assert!((a - 3.0).abs() < 1e-9 && (b - 2.0).abs() < 1e-9 && (r2 - 1.0).abs() < 1e-9);
+        let lin = step_exponents(&xs, &xs.map(|x| 5.0 * x));
+        assert!(lin.iter().all(|e| (e - 1.0).abs() < 1e-9), "{lin:?}");
+        let quad = step_exponents(&xs, &xs.map(|x| x * x));
+        assert!(quad.iter().all(|e| (e - 2.0).abs() < 1e-9), "{quad:?}");
+    }
+
+    #[test]
+    fn sized_input_keeps_the_generator_invariants() {
+        let sc = Sized { inner: exactsim_scenarios::by_name("word_count").unwrap(), records: 20_000 };
+        let input = sc.generate(&mut exactsim_sim::rng::SimRng::new(3), 3);
+        let total: usize = input.iter().map(Vec::len).sum();
+        assert!(total >= 20_000 && total < 24_000, "{total}");
+        let mut ids: Vec<u64> = input.iter().flatten().map(|r| r.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), total, "ids unique");
+        for (p, recs) in input.iter().enumerate() {
+            assert!(recs.iter().all(|r| r.key % 3 == p as u64));
+            assert!(recs.windows(2).all(|w| w[0].ts_ms <= w[1].ts_ms));
+        }
+    }
 }
