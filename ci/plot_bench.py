@@ -54,7 +54,7 @@ for ax, (sweep, xcol, xlabel, unit) in zip(axes, panels):
     elif sweep == "records":
         # Log-log: a line of slope 1 through the first point is linear cost.
         sim = [float(r["sim_wall_us"]) / 1000.0 for r in pts]
-        ax.plot(xs, sim, "^", color="tab:green", label="of which simulation (wall)")
+        ax.plot(xs, sim, "^", color="tab:green", label="of which simulation (wall time: above CPU when the machine is loaded)")
         ax.plot([xs[0], xs[-1]], [ys[0], ys[0] * xs[-1] / xs[0]], ":", color="gray", label="linear from the first point")
         ax.set_xscale("log")
         ax.set_yscale("log")
