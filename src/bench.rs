@@ -261,14 +261,14 @@ pub fn run(seeds: u64, quick: bool) -> (String, Vec<Point>) {
 /// A scenario whose input is `records` records or a little more: the
 /// inner generator's output laid end to end (ids shifted past the previous
 /// copy, event time continuing per partition) until the target is reached.
-/// Only for workloads whose reference is a function of the input alone
-/// (word_count), which holds for every scenario here.
-pub struct Sized {
+/// The bench sizes word_count; any scenario whose reference is a function
+/// of the input alone (every scenario here) stays correct.
+pub struct SizedInput {
     pub inner: std::sync::Arc<dyn exactsim_sim::scenario::Scenario>,
     pub records: u64,
 }
 
-impl exactsim_sim::scenario::Scenario for Sized {
+impl exactsim_sim::scenario::Scenario for SizedInput {
     fn name(&self) -> &'static str {
         self.inner.name()
     }
@@ -355,7 +355,7 @@ pub fn step_exponents(xs: &[f64], ys: &[f64]) -> Vec<f64> {
 /// One fault-free run of word_count with `records` input records under
 /// `cfg`; the liveness phase is long enough for the whole input.
 fn sized_run(sweep: &'static str, seed: u64, records: u64, cfg: JobConfig) -> Point {
-    let sc = std::sync::Arc::new(Sized { inner: exactsim_scenarios::by_name("word_count").unwrap(), records });
+    let sc = std::sync::Arc::new(SizedInput { inner: exactsim_scenarios::by_name("word_count").unwrap(), records });
     let mut sp = spec(sc, seed, Profile::named("none").unwrap(), DeliveryMode::ExactlyOnce, None);
     let (parallelism, interval_ms) = (cfg.parallelism, cfg.checkpoint_interval_ms);
     sp.config = Some(cfg);
@@ -391,7 +391,13 @@ pub fn sweeps(quick: bool, seed: u64) -> Vec<Point> {
     let (sizes, par_records, pars, ck_records, intervals): (&[u64], u64, &[u32], u64, &[u64]) = if quick {
         (&[2_000, 4_000, 8_000], 4_000, &[2, 4], 4_000, &[800, 200])
     } else {
-        (&[2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000], 20_000, &[2, 4, 8, 16], 20_000, &[1600, 800, 400, 200, 100])
+        (
+            &[2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000],
+            20_000,
+            &[2, 4, 8, 16],
+            20_000,
+            &[1600, 800, 400, 200, 100],
+        )
     };
     let mut v = Vec::new();
     for &n in sizes {
@@ -435,14 +441,23 @@ pub fn csv(points: &[Point]) -> String {
 /// unit and the step exponents.
 pub fn render_sweeps(points: &[Point]) -> String {
     let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "\nscaling (word_count, fault-free, one seed per step, exactly-once; fits on process CPU time):"
-    );
+    let _ =
+        writeln!(s, "\nscaling (word_count, fault-free, one seed per step, exactly-once; fits on process CPU time):");
     let _ = writeln!(
         s,
         "{:<12} {:>8} {:>4} {:>9} {:>7} {:>9} {:>8} {:>10} {:>10} {:>11} {:>10} {:>7}",
-        "sweep", "records", "par", "interv_ms", "ckpts", "msgs", "sim_ms", "wall_ms", "cpu_ms", "sim_wall_ms", "cpu_us/msg", "oracle"
+        "sweep",
+        "records",
+        "par",
+        "interv_ms",
+        "ckpts",
+        "msgs",
+        "sim_ms",
+        "wall_ms",
+        "cpu_ms",
+        "sim_wall_ms",
+        "cpu_us/msg",
+        "oracle"
     );
     for p in points {
         let _ = writeln!(
@@ -515,7 +530,7 @@ mod tests {
 
     #[test]
     fn sized_input_keeps_the_generator_invariants() {
-        let sc = Sized { inner: exactsim_scenarios::by_name("word_count").unwrap(), records: 20_000 };
+        let sc = SizedInput { inner: exactsim_scenarios::by_name("word_count").unwrap(), records: 20_000 };
         let input = sc.generate(&mut exactsim_sim::rng::SimRng::new(3), 3);
         let total: usize = input.iter().map(Vec::len).sum();
         assert!(total >= 20_000 && total < 24_000, "{total}");
