@@ -533,7 +533,7 @@ mod tests {
         let sc = SizedInput { inner: exactsim_scenarios::by_name("word_count").unwrap(), records: 20_000 };
         let input = sc.generate(&mut exactsim_sim::rng::SimRng::new(3), 3);
         let total: usize = input.iter().map(Vec::len).sum();
-        assert!(total >= 20_000 && total < 24_000, "{total}");
+        assert!((20_000..24_000).contains(&total), "{total}");
         let mut ids: Vec<u64> = input.iter().flatten().map(|r| r.id).collect();
         ids.sort_unstable();
         ids.dedup();
