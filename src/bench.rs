@@ -14,7 +14,20 @@ fn now() -> std::time::Instant {
     std::time::Instant::now()
 }
 
-pub fn run(seeds: u64) -> String {
+/// The whole bench: the text printed and the sweep points (for the CSV).
+/// `quick` (also taken below 5 seeds) keeps the scaling sweep small.
+/// CPU time of this process in microseconds: on a machine shared with
+/// other work, wall time counts the waits for a core; CPU time does not.
+/// A run executes on one thread at a time, so this is that run's cost.
+pub fn cpu_us() -> f64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec through a valid pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 * 1e6 + ts.tv_nsec as f64 / 1e3
+}
+
+pub fn run(seeds: u64, quick: bool) -> (String, Vec<Point>) {
+    let quick = quick || seeds < 5;
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -86,6 +99,7 @@ pub fn run(seeds: u64) -> String {
     let n = 10_000;
     let none = Profile::named("none").unwrap();
     let mut rounds: Vec<(f64, f64, f64)> = Vec::new(); // (floor us/msg, engine sim us/msg, engine all-in us/msg)
+    let (mut dense_sim_ms, mut dense_wall_us) = (0u64, 0f64);
     for round in 0..7u64 {
         let t0 = now();
         let _ = exactsim_sim::world::bare_round_trips(n);
@@ -99,6 +113,8 @@ pub fn run(seeds: u64) -> String {
                     "none",
                 );
                 all_us += t1.elapsed().as_secs_f64() * 1e6;
+                dense_wall_us += t1.elapsed().as_secs_f64() * 1e6;
+                dense_sim_ms += out.report.sim_time_ms;
                 sim_us += out.report.sim_wall_us;
                 msgs += out.report.net_messages;
             }
@@ -128,6 +144,15 @@ pub fn run(seeds: u64) -> String {
         s,
         "the same with the oracles and the report:              {:.2} us wall = {all_ratio:.1}x",
         median(rounds.iter().map(|r| r.2).collect())
+    );
+    // The oracles' share: everything after the simulation (the checks and
+    // the report) against the whole run, per round.
+    let _ = writeln!(
+        s,
+        "oracle share (checks + report) of a run's wall time: {:.1}% (median of 7 rounds; range {:.1}-{:.1}%)",
+        median(rounds.iter().map(|r| (1.0 - r.1 / r.2) * 100.0).collect()),
+        rounds.iter().map(|r| (1.0 - r.1 / r.2) * 100.0).fold(f64::INFINITY, f64::min),
+        rounds.iter().map(|r| (1.0 - r.1 / r.2) * 100.0).fold(0.0, f64::max)
     );
     // Checkpointing cost: fault-free runs with frequent, sparse and no
     // periodic checkpoints. Throughput is the processing rate: input
@@ -177,5 +202,345 @@ pub fn run(seeds: u64) -> String {
             (rate / off - 1.0) * 100.0
         );
     }
+    // Simulated seconds per wall second: the standard seeds (dense:
+    // checkpoints every 40-150 ms, heartbeats every 50 ms, a source poll
+    // every 5 ms), the same dense configuration on a longer input, and a
+    // production-like one: checkpoints and heartbeats every second,
+    // 100 records per second per source (10 every 100 ms).
+    let _ = writeln!(s, "\nsimulated seconds per wall second (one core, fault-free, word_count unless noted):");
+    let _ = writeln!(
+        s,
+        "{:<44} {:>8} {:>8} {:>10} {:>9} {:>13} {:>12}",
+        "workload", "records", "ckpts", "sim_s", "wall_ms", "sim_s/wall_s", "sim_s/cpu_s"
+    );
+    let _ = writeln!(
+        s,
+        "{:<44} {:>8} {:>8} {:>10.1} {:>9.1} {:>13.0} {:>12}",
+        "standard seeds, all scenarios (dense)",
+        "-",
+        "-",
+        dense_sim_ms as f64 / 1000.0,
+        dense_wall_us / 1000.0,
+        dense_sim_ms as f64 * 1000.0 / dense_wall_us,
+        "-"
+    );
+    let records = if quick { 2_000 } else { 20_000 };
+    let prod = JobConfig {
+        parallelism: 4,
+        checkpoint_interval_ms: 1_000,
+        checkpoint_timeout_ms: 10_000,
+        heartbeat_interval_ms: 1_000,
+        heartbeat_timeout_ms: 5_000,
+        rpc_timeout_ms: 1_000,
+        source_batch: 10,
+        source_poll_ms: 100,
+        ..JobConfig::default()
+    };
+    for (name, cfg) in [
+        ("dense default config (3 workers, 100 ms ckpt)", JobConfig::default()),
+        ("production-like (1 s ckpt + heartbeat, 100/s)", prod),
+    ] {
+        let p = sized_run("profile", 7, records, cfg);
+        let _ = writeln!(
+            s,
+            "{:<44} {:>8} {:>8} {:>10.1} {:>9.1} {:>13.0} {:>12.0}",
+            name,
+            p.records,
+            p.checkpoints,
+            p.sim_ms as f64 / 1000.0,
+            p.wall_us / 1000.0,
+            p.sim_ms as f64 * 1000.0 / p.wall_us,
+            p.sim_ms as f64 * 1000.0 / p.cpu_us
+        );
+    }
+    let points = sweeps(quick, 7);
+    s.push_str(&render_sweeps(&points));
+    (s, points)
+}
+
+/// A scenario whose input is `records` records or a little more: the
+/// inner generator's output laid end to end (ids shifted past the previous
+/// copy, event time continuing per partition) until the target is reached.
+/// The bench sizes word_count; any scenario whose reference is a function
+/// of the input alone (every scenario here) stays correct.
+pub struct SizedInput {
+    pub inner: std::sync::Arc<dyn exactsim_sim::scenario::Scenario>,
+    pub records: u64,
+}
+
+impl exactsim_sim::scenario::Scenario for SizedInput {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+    fn description(&self) -> &'static str {
+        self.inner.description()
+    }
+    fn tune(&self, cfg: &mut JobConfig, rng: &mut exactsim_sim::rng::SimRng) {
+        self.inner.tune(cfg, rng)
+    }
+    fn generate(
+        &self,
+        rng: &mut exactsim_sim::rng::SimRng,
+        partitions: u32,
+    ) -> Vec<Vec<exactsim_engine::types::Record>> {
+        let mut out: Vec<Vec<exactsim_engine::types::Record>> = (0..partitions).map(|_| Vec::new()).collect();
+        let (mut total, mut base) = (0u64, 0u64);
+        while total < self.records.max(1) {
+            let part = self.inner.generate(rng, partitions);
+            let mut top = base;
+            for (p, recs) in part.into_iter().enumerate() {
+                let ts0 = out[p].last().map_or(0, |r| r.ts_ms);
+                for mut r in recs {
+                    r.id += base;
+                    r.ts_ms += ts0;
+                    top = top.max(r.id);
+                    total += 1;
+                    out[p].push(r);
+                }
+            }
+            base = top;
+        }
+        out
+    }
+    fn pipeline(&self) -> std::sync::Arc<dyn exactsim_engine::pipeline::Pipeline> {
+        self.inner.pipeline()
+    }
+    fn reference(
+        &self,
+        input: &[Vec<exactsim_engine::types::Record>],
+        offsets: &[u64],
+    ) -> Vec<exactsim_engine::types::OutRecord> {
+        self.inner.reference(input, offsets)
+    }
+    fn checks(&self) -> Vec<exactsim_sim::scenario::ScenarioCheck> {
+        self.inner.checks()
+    }
+}
+
+/// One measured run of the sweeps.
+#[derive(Clone, Debug)]
+pub struct Point {
+    pub sweep: &'static str,
+    pub records: u64,
+    pub parallelism: u32,
+    pub interval_ms: u64,
+    pub checkpoints: u64,
+    pub messages: u64,
+    pub sim_ms: u64,
+    pub wall_us: f64,
+    /// Process CPU time of the run (see `cpu_us`): what the fits use.
+    pub cpu_us: f64,
+    pub sim_wall_us: f64,
+    pub verdict: String,
+}
+
+/// Least-squares line y = a + b x: (a, b, r²).
+pub fn fit(xs: &[f64], ys: &[f64]) -> (f64, f64, f64) {
+    let n = xs.len() as f64;
+    let (mx, my) = (xs.iter().sum::<f64>() / n, ys.iter().sum::<f64>() / n);
+    let sxy: f64 = xs.iter().zip(ys).map(|(x, y)| (x - mx) * (y - my)).sum();
+    let sxx: f64 = xs.iter().map(|x| (x - mx) * (x - mx)).sum();
+    let syy: f64 = ys.iter().map(|y| (y - my) * (y - my)).sum();
+    let b = if sxx > 0.0 { sxy / sxx } else { 0.0 };
+    let r2 = if sxx > 0.0 && syy > 0.0 { sxy * sxy / (sxx * syy) } else { 1.0 };
+    (my - b * mx, b, r2)
+}
+
+/// The growth exponent between two consecutive steps: ln(y2/y1)/ln(x2/x1);
+/// 1 is linear, above 1 worse than linear.
+pub fn step_exponents(xs: &[f64], ys: &[f64]) -> Vec<f64> {
+    xs.windows(2).zip(ys.windows(2)).map(|(x, y)| (y[1] / y[0]).ln() / (x[1] / x[0]).ln()).collect()
+}
+
+/// One fault-free run of word_count with `records` input records under
+/// `cfg`; the liveness phase is long enough for the whole input.
+fn sized_run(sweep: &'static str, seed: u64, records: u64, cfg: JobConfig) -> Point {
+    let sc = std::sync::Arc::new(SizedInput { inner: exactsim_scenarios::by_name("word_count").unwrap(), records });
+    let mut sp = spec(sc, seed, Profile::named("none").unwrap(), DeliveryMode::ExactlyOnce, None);
+    let (parallelism, interval_ms) = (cfg.parallelism, cfg.checkpoint_interval_ms);
+    sp.config = Some(cfg);
+    sp.schedule = Some(exactsim_sim::schedule::Schedule { safety_ms: 500, liveness_ms: 3_600_000, events: vec![] });
+    let (t0, c0) = (now(), cpu_us());
+    let out = run_one(sp, "none");
+    let wall_us = t0.elapsed().as_secs_f64() * 1e6;
+    let cpu = cpu_us() - c0;
+    Point {
+        sweep,
+        records: out.report.output.expected,
+        parallelism,
+        interval_ms,
+        checkpoints: out.report.checkpoints.completed,
+        messages: out.report.net_messages,
+        sim_ms: out.report.sim_time_ms,
+        wall_us,
+        cpu_us: cpu,
+        sim_wall_us: out.report.sim_wall_us as f64,
+        verdict: out.report.verdict.clone(),
+    }
+}
+
+/// The scaling sweeps: input size, parallelism and checkpoint count, each
+/// with the others fixed, one seed per step (`seed`), fault-free. `quick`
+/// keeps every sweep small (for tests and a fast look).
+pub fn sweeps(quick: bool, seed: u64) -> Vec<Point> {
+    let dense = |parallelism: u32, interval: u64| JobConfig {
+        parallelism,
+        checkpoint_interval_ms: interval,
+        ..JobConfig::default()
+    };
+    let (sizes, par_records, pars, ck_records, intervals): (&[u64], u64, &[u32], u64, &[u64]) = if quick {
+        (&[2_000, 4_000, 8_000], 4_000, &[2, 4], 4_000, &[800, 200])
+    } else {
+        (
+            &[2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000],
+            20_000,
+            &[2, 4, 8, 16],
+            20_000,
+            &[1600, 800, 400, 200, 100],
+        )
+    };
+    let mut v = Vec::new();
+    for &n in sizes {
+        v.push(sized_run("records", seed, n, dense(3, 100)));
+    }
+    for &p in pars {
+        v.push(sized_run("parallelism", seed, par_records, dense(p, 100)));
+    }
+    for &i in intervals {
+        v.push(sized_run("checkpoints", seed, ck_records, dense(3, i)));
+    }
+    v
+}
+
+pub const CSV_HEADER: &str =
+    "sweep,records,parallelism,interval_ms,checkpoints,messages,sim_ms,wall_us,cpu_us,sim_wall_us,verdict";
+
+pub fn csv(points: &[Point]) -> String {
+    let mut s = format!("{CSV_HEADER}\n");
+    for p in points {
+        let _ = writeln!(
+            s,
+            "{},{},{},{},{},{},{},{:.0},{:.0},{:.0},{}",
+            p.sweep,
+            p.records,
+            p.parallelism,
+            p.interval_ms,
+            p.checkpoints,
+            p.messages,
+            p.sim_ms,
+            p.wall_us,
+            p.cpu_us,
+            p.sim_wall_us,
+            p.verdict
+        );
+    }
     s
+}
+
+/// The sweeps as text: a row per step, then per sweep the fitted cost per
+/// unit and the step exponents.
+pub fn render_sweeps(points: &[Point]) -> String {
+    let mut s = String::new();
+    let _ =
+        writeln!(s, "\nscaling (word_count, fault-free, one seed per step, exactly-once; fits on process CPU time):");
+    let _ = writeln!(
+        s,
+        "{:<12} {:>8} {:>4} {:>9} {:>7} {:>9} {:>8} {:>10} {:>10} {:>11} {:>10} {:>7}",
+        "sweep",
+        "records",
+        "par",
+        "interv_ms",
+        "ckpts",
+        "msgs",
+        "sim_ms",
+        "wall_ms",
+        "cpu_ms",
+        "sim_wall_ms",
+        "cpu_us/msg",
+        "oracle"
+    );
+    for p in points {
+        let _ = writeln!(
+            s,
+            "{:<12} {:>8} {:>4} {:>9} {:>7} {:>9} {:>8} {:>10.1} {:>10.1} {:>11.1} {:>10.2} {:>6.1}%",
+            p.sweep,
+            p.records,
+            p.parallelism,
+            p.interval_ms,
+            p.checkpoints,
+            p.messages,
+            p.sim_ms,
+            p.wall_us / 1000.0,
+            p.cpu_us / 1000.0,
+            p.sim_wall_us / 1000.0,
+            p.cpu_us / p.messages.max(1) as f64,
+            (1.0 - p.sim_wall_us / p.wall_us) * 100.0
+        );
+    }
+    if let Some(bad) = points.iter().find(|p| p.verdict != "pass") {
+        let _ = writeln!(s, "warning: a sweep run did not pass ({} records, verdict {})", bad.records, bad.verdict);
+    }
+    // (sweep, what the slope is, x, x's name, y, y's name); `sim` lines fit
+    // the simulation alone (wall time inside the run, before the checks).
+    type Axis = (&'static str, &'static str, fn(&Point) -> f64, &'static str, fn(&Point) -> f64, &'static str);
+    let cpu: fn(&Point) -> f64 = |p| p.cpu_us;
+    let sim: fn(&Point) -> f64 = |p| p.sim_wall_us;
+    let axes: [Axis; 5] = [
+        ("records", "cpu us per input record", |p| p.records as f64, "records", cpu, "cpu_us"),
+        ("records", "cpu us per message", |p| p.messages as f64, "messages", cpu, "cpu_us"),
+        ("records", "simulation wall us per message", |p| p.messages as f64, "messages", sim, "sim_wall_us"),
+        ("parallelism", "cpu us per message", |p| p.messages as f64, "messages", cpu, "cpu_us"),
+        ("checkpoints", "cpu us per checkpoint", |p| p.checkpoints as f64, "checkpoints", cpu, "cpu_us"),
+    ];
+    for (sweep, what, x, xname, y, yname) in axes {
+        let pts: Vec<&Point> = points.iter().filter(|p| p.sweep == sweep).collect();
+        if pts.len() < 2 {
+            continue;
+        }
+        let xs: Vec<f64> = pts.iter().map(|p| x(p)).collect();
+        let ys: Vec<f64> = pts.iter().map(|p| y(p)).collect();
+        let (a, b, r2) = fit(&xs, &ys);
+        let ex = step_exponents(&xs, &ys);
+        let worst = ex.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let _ = writeln!(
+            s,
+            "fit {sweep:<12} {yname} = {a:.0} + {b:.2} x {xname} (r2 {r2:.3}): {what} {b:.2}; step exponents {}; {}",
+            ex.iter().map(|e| format!("{e:.2}")).collect::<Vec<_>>().join(" "),
+            if worst > 1.15 { "WORSE than linear at some step (exponent > 1.15)" } else { "no step worse than linear" }
+        );
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use exactsim_sim::scenario::Scenario;
+
+    #[test]
+    fn fit_recovers_a_line_and_exponents_flag_growth() {
+        let xs = [1.0, 2.0, 4.0, 8.0];
+        let (a, b, r2) = fit(&xs, &xs.map(|x| 3.0 + 2.0 * x));
+        assert!((a - 3.0).abs() < 1e-9 && (b - 2.0).abs() < 1e-9 && (r2 - 1.0).abs() < 1e-9);
+        let lin = step_exponents(&xs, &xs.map(|x| 5.0 * x));
+        assert!(lin.iter().all(|e| (e - 1.0).abs() < 1e-9), "{lin:?}");
+        let quad = step_exponents(&xs, &xs.map(|x| x * x));
+        assert!(quad.iter().all(|e| (e - 2.0).abs() < 1e-9), "{quad:?}");
+    }
+
+    #[test]
+    fn sized_input_keeps_the_generator_invariants() {
+        let sc = SizedInput { inner: exactsim_scenarios::by_name("word_count").unwrap(), records: 20_000 };
+        let input = sc.generate(&mut exactsim_sim::rng::SimRng::new(3), 3);
+        let total: usize = input.iter().map(Vec::len).sum();
+        assert!((20_000..24_000).contains(&total), "{total}");
+        let mut ids: Vec<u64> = input.iter().flatten().map(|r| r.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), total, "ids unique");
+        for (p, recs) in input.iter().enumerate() {
+            assert!(recs.iter().all(|r| r.key % 3 == p as u64));
+            assert!(recs.windows(2).all(|w| w[0].ts_ms <= w[1].ts_ms));
+        }
+    }
 }

@@ -198,6 +198,14 @@ enum Cmd {
         /// Seeds per measurement.
         #[arg(long, default_value = "20")]
         seeds: String,
+        /// A small scaling sweep (2k-8k records) instead of 2k-200k; also
+        /// taken below 5 seeds.
+        #[arg(long)]
+        quick: bool,
+        /// Write the scaling sweep's points here as CSV (read by
+        /// ci/plot_bench.py).
+        #[arg(long)]
+        csv: Option<std::path::PathBuf>,
     },
 }
 
@@ -560,12 +568,19 @@ fn main() -> ExitCode {
             print!("{}", exactsim::mutants::render(&table));
             ExitCode::from(if table.iter().all(|r| r.detected.is_some()) { 0 } else { 1 })
         }
-        Cmd::Bench { seeds } => {
+        Cmd::Bench { seeds, quick, csv } => {
             let n = match parse_count(&seeds, "seed count", 100_000) {
                 Ok(n) => n,
                 Err(e) => return usage(e),
             };
-            print!("{}", exactsim::bench::run(n));
+            let (text, points) = exactsim::bench::run(n, quick);
+            print!("{text}");
+            if let Some(path) = csv {
+                if let Err(e) = exactsim::artifacts::write_file(&path, &exactsim::bench::csv(&points)) {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            }
             ExitCode::SUCCESS
         }
     }
