@@ -131,62 +131,7 @@ fn fails_with(spec: &RunSpec, profile_arg: &str, check: &str, panic_site: Option
 
 /// Weaker versions of one fault event: shorter, milder, later.
 fn weaken(e: &FaultEvent, safety_ms: u64) -> Vec<FaultEvent> {
-    let mut v = Vec::new();
-    let mut push = |x: FaultEvent| {
-        if x != *e {
-            v.push(x)
-        }
-    };
-    match e.clone() {
-        FaultEvent::Crash { at_ms, node, down_ms, disk } => {
-            push(FaultEvent::Crash { at_ms, node: node.clone(), down_ms: (down_ms / 2).max(10), disk });
-            push(FaultEvent::Crash {
-                at_ms,
-                node: node.clone(),
-                down_ms,
-                disk: exactsim_sim::disk::CrashMode::KeepAll,
-            });
-            let later = at_ms.saturating_add(at_ms / 4 + 10);
-            if later <= safety_ms {
-                push(FaultEvent::Crash { at_ms: later, node, down_ms, disk });
-            }
-        }
-        FaultEvent::CrashAtPoint { point, node, nth, down_ms, disk } => {
-            push(FaultEvent::CrashAtPoint { point, node: node.clone(), nth, down_ms: (down_ms / 2).max(10), disk });
-            push(FaultEvent::CrashAtPoint { point, node: node.clone(), nth: 1, down_ms, disk });
-            push(FaultEvent::CrashAtPoint { point, node, nth, down_ms, disk: exactsim_sim::disk::CrashMode::KeepAll });
-        }
-        FaultEvent::Partition { at_ms, dur_ms, a, b, one_way } => {
-            push(FaultEvent::Partition { at_ms, dur_ms: (dur_ms / 2).max(10), a: a.clone(), b: b.clone(), one_way });
-            push(FaultEvent::Partition { at_ms, dur_ms, a, b, one_way: true });
-        }
-        FaultEvent::Isolate { at_ms, dur_ms, node } => {
-            push(FaultEvent::Isolate { at_ms, dur_ms: (dur_ms / 2).max(10), node })
-        }
-        FaultEvent::PacketLoss { at_ms, dur_ms, permille } => {
-            push(FaultEvent::PacketLoss { at_ms, dur_ms: (dur_ms / 2).max(10), permille });
-            push(FaultEvent::PacketLoss { at_ms, dur_ms, permille: (permille / 2).max(1) });
-        }
-        FaultEvent::Latency { at_ms, dur_ms, latency_ms } => {
-            push(FaultEvent::Latency { at_ms, dur_ms: (dur_ms / 2).max(10), latency_ms: (latency_ms / 2).max(5) })
-        }
-        FaultEvent::SlowDisk { at_ms, dur_ms, node, latency_ms } => push(FaultEvent::SlowDisk {
-            at_ms,
-            dur_ms: (dur_ms / 2).max(10),
-            node,
-            latency_ms: (latency_ms / 2).max(1),
-        }),
-        FaultEvent::DiskErrors { at_ms, dur_ms, node, permille } => {
-            push(FaultEvent::DiskErrors { at_ms, dur_ms: (dur_ms / 2).max(10), node, permille: (permille / 2).max(1) })
-        }
-        FaultEvent::CorruptReads { at_ms, dur_ms, node, permille } => push(FaultEvent::CorruptReads {
-            at_ms,
-            dur_ms: (dur_ms / 2).max(10),
-            node,
-            permille: (permille / 2).max(1),
-        }),
-    }
-    v
+    e.weakenings(safety_ms)
 }
 
 pub struct ShrinkResult {

@@ -82,16 +82,7 @@ fn ms(t_us: u64) -> f64 {
 }
 
 fn fault_color(kind: &str) -> &'static str {
-    match kind {
-        "partition" => "#f4a261",
-        "isolate" => "#fb8500",
-        "packet_loss" => "#e9c46a",
-        "latency" => "#8ecae6",
-        "slow_disk" => "#cdb4db",
-        "disk_errors" => "#ff8fab",
-        "corrupt_reads" => "#e56b6f",
-        _ => "#adb5bd",
-    }
+    exactsim_sim::schedule::colour(kind)
 }
 
 /// The markers drawn, one per kind of event.

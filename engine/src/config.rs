@@ -52,10 +52,20 @@ pub enum Mutant {
     /// completed checkpoint holds every task's state fires, so the run
     /// fails with check `panic`.
     CompleteBeforeAllAcks,
+    /// The broker's attempt fence is off by one: an `InitProducer` from the
+    /// job attempt just before the id's owner is accepted (a zombie of the
+    /// previous attempt, late or resumed from a pause, takes the id back).
+    RelaxedAttemptFence,
+    /// A commit that timed out is retried under a new producer session (a
+    /// fresh init first): the init aborts the very transaction it commits.
+    CommitRetryNewSession,
+    /// The broker measures transaction ages on its wall clock: a forward
+    /// clock step expires pending transactions of completed checkpoints.
+    SkewedTxnTimeout,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 17] = [
+    pub const ALL: [Mutant; 20] = [
         Mutant::Canary,
         Mutant::CommitOnPrecommit,
         Mutant::NoRecommitOnRecovery,
@@ -73,6 +83,9 @@ impl Mutant {
         Mutant::EmptyTxnCommit,
         Mutant::DeleteStateEarly,
         Mutant::CompleteBeforeAllAcks,
+        Mutant::RelaxedAttemptFence,
+        Mutant::CommitRetryNewSession,
+        Mutant::SkewedTxnTimeout,
     ];
 
     pub fn name(self) -> &'static str {
@@ -94,6 +107,9 @@ impl Mutant {
             Mutant::EmptyTxnCommit => "empty-txn-commit",
             Mutant::DeleteStateEarly => "delete-state-early",
             Mutant::CompleteBeforeAllAcks => "complete-before-all-acks",
+            Mutant::RelaxedAttemptFence => "relaxed-attempt-fence",
+            Mutant::CommitRetryNewSession => "commit-retry-new-session",
+            Mutant::SkewedTxnTimeout => "skewed-txn-timeout",
         }
     }
 

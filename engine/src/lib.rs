@@ -5,6 +5,7 @@
 pub mod aligner;
 pub mod broker;
 pub mod channel;
+pub mod clock;
 pub mod codec;
 pub mod config;
 pub mod coordinator;
