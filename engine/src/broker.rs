@@ -519,6 +519,11 @@ pub async fn run_broker(node: BrokerNode) {
         let (from, msg) = node.net.recv().await;
         let Msg::Req { id, body } = msg else { continue };
         let mut st = state.lock().await;
+        // Expired transactions are also aborted when the broker is asked
+        // anything, not only by the periodic sweep.
+        for e in st.expired(now_ms()) {
+            log_and_apply(&mut st, &*node.storage, &obs, e).await;
+        }
         let resp = match st.plan(&body, now_ms()) {
             Plan::Reply(r) => r,
             Plan::Log(entry, r) => {

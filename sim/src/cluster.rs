@@ -199,6 +199,9 @@ pub struct Cluster {
     ids: BTreeMap<String, madsim::task::NodeId>,
     pub disks: BTreeMap<String, Arc<SimDisk>>,
     windows: Windows,
+    /// Active clock skews per node: (event index, offset ms, drift permille);
+    /// overlapping skews add up.
+    skews: BTreeMap<String, Vec<(usize, i64, i32)>>,
     /// (ms since start, sequence) -> what happens then.
     wakeups: BTreeMap<(u64, u64), Wakeup>,
     seq: u64,
@@ -220,6 +223,7 @@ impl Cluster {
             ids: BTreeMap::new(),
             disks,
             windows: Windows::default(),
+            skews: BTreeMap::new(),
             wakeups: BTreeMap::new(),
             seq: 0,
         }
@@ -395,8 +399,8 @@ impl Cluster {
                 return;
             }
             FaultEvent::Skew { node, offset_ms, drift_permille, .. } => {
-                let rate = (1000 + *drift_permille as i64).max(1) as u64;
-                self.nodes.set_clock(node, self.recorder.now_us(), rate, offset_ms.saturating_mul(1000));
+                self.skews.entry(node.clone()).or_default().push((index, *offset_ms, *drift_permille));
+                self.set_skew(node);
             }
             _ => unreachable!("not a windowed fault: {e:?}"),
         }
@@ -443,7 +447,8 @@ impl Cluster {
             }
             FaultEvent::Skew { node, .. } => {
                 // NTP steps the wall clock back; the rate returns to normal.
-                self.nodes.set_clock(node, self.recorder.now_us(), 1000, 0);
+                self.skews.entry(node.clone()).or_default().retain(|(i, _, _)| *i != index);
+                self.set_skew(node);
             }
             _ => return,
         }
@@ -451,10 +456,20 @@ impl Cluster {
         self.apply();
     }
 
+    /// Set `node`'s clocks to the sum of its active skews.
+    fn set_skew(&self, node: &str) {
+        let active = self.skews.get(node).map(Vec::as_slice).unwrap_or_default();
+        let offset_ms: i64 = active.iter().map(|s| s.1).fold(0, i64::saturating_add);
+        let drift: i64 = active.iter().map(|s| s.2 as i64).sum();
+        let rate = (1000 + drift).max(1) as u64;
+        self.nodes.set_clock(node, self.recorder.now_us(), rate, offset_ms.saturating_mul(1000));
+    }
+
     /// The liveness phase: every window closed, every clock true, every
     /// node resumed and restarted.
     pub fn heal_all(&mut self) {
         self.windows = Windows::default();
+        self.skews.clear();
         {
             let mut g = self.nodes.lock();
             g.late.clear();

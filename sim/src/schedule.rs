@@ -271,7 +271,8 @@ impl FaultEvent {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Schedule {
-    /// Faults happen in `[0, safety_ms)`; then everything heals.
+    /// Faults start in `[0, safety_ms)` and last their full length (an
+    /// outage may outlast the phase); then everything heals.
     pub safety_ms: u64,
     /// After healing, the job must finish within this much simulated time.
     pub liveness_ms: u64,
@@ -402,7 +403,7 @@ impl Profile {
                     ("corrupt_reads", 1),
                     ("pause", 2),
                     ("late_delivery", 2),
-                    ("skew", 2),
+                    ("skew", 3),
                     ("stop", 1),
                 ]);
                 p.lose_unsynced = true;
@@ -613,12 +614,13 @@ fn gen_skew(g: &mut Gen) -> FaultEvent {
     let at_ms = g.at();
     let dur_ms = g.rng.range(200, 1500);
     let node = g.node();
-    // Steps relative to the timeouts a clock decides: heartbeats and
-    // transactions; some well inside them, some far beyond.
-    let base = *g.rng.pick(&[g.cfg.heartbeat_timeout_ms, g.cfg.txn_timeout_ms]);
-    let factor = *g.rng.pick(&[100i64, 500, 1_500, 3_000]);
+    // Steps relative to the timeout the node's clock decides (the broker:
+    // transaction timeouts; the others: heartbeats and failure detection),
+    // from half of it to six times it.
+    let base = if node == "broker" { g.cfg.txn_timeout_ms } else { g.cfg.heartbeat_timeout_ms };
+    let factor = *g.rng.pick(&[500i64, 1_500, 3_000, 6_000]);
     let mut offset_ms = (base as i64).saturating_mul(factor) / 1000;
-    if g.rng.chance(1, 3) {
+    if g.rng.chance(1, 4) {
         offset_ms = -offset_ms;
     }
     // Drift: from a clock at half speed to one at double speed.

@@ -370,16 +370,23 @@ async fn simulate(spec: RunSpec, salvage: Salvage) -> RunResult {
     let at = |ms: u64| start + Duration::from_millis(ms);
     let timeline = timeline(&schedule);
     let mut next = 0usize;
+    // Safety phase: faults start until `safety_ms`; then, with no new
+    // fault starting, the outages under way run their full length (a
+    // pause or a partition may outlast the phase, as it outlasts the
+    // engine's timeouts).
+    let mut starting = true;
     loop {
         let now_ms = start.elapsed().as_millis() as u64;
-        let next_ms = [timeline.get(next).map(|t| t.0), cluster.next_wakeup(), Some(schedule.safety_ms)]
-            .into_iter()
-            .flatten()
-            .min()
-            .unwrap();
-        if now_ms >= schedule.safety_ms && next_ms >= schedule.safety_ms {
-            break;
+        if starting && now_ms >= schedule.safety_ms {
+            starting = false;
+            recorder.end_safety();
         }
+        let next_ms = [timeline.get(next).map(|t| t.0), cluster.next_wakeup()].into_iter().flatten().min();
+        let next_ms = match (starting, next_ms) {
+            (true, n) => n.unwrap_or(schedule.safety_ms).min(schedule.safety_ms),
+            (false, Some(n)) => n,
+            (false, None) => break,
+        };
         tokio::select! {
             biased;
             Some(req) = crash_rx.recv() => supervise(&mut cluster, &schedule, req, now_ms),
@@ -400,7 +407,6 @@ async fn simulate(spec: RunSpec, salvage: Salvage) -> RunResult {
     }
 
     // Liveness phase: heal everything, bring every node up.
-    recorder.end_safety();
     cluster.heal_all();
     recorder.sim("sim", SimEvent::Healed);
     let healed_at_us = recorder.now_us();
@@ -513,14 +519,19 @@ fn send_hook(nodes: &Arc<Nodes>, recorder: &Arc<Recorder>, node: &str) -> SendHo
 }
 
 /// The safety phase's timed steps: (ms, event index, is its end), sorted.
-/// Windowed faults start and end; node faults start (the cluster schedules
-/// their restart or resume); predicate faults wait for their trigger.
+/// Windowed faults start before `safety_ms` and end when their window does
+/// (possibly later); node faults start (the cluster schedules their restart
+/// or resume); predicate faults wait for their trigger. A fault that would
+/// start at `safety_ms` or later never does.
 fn timeline(schedule: &Schedule) -> Vec<(u64, usize, bool)> {
     let mut t = Vec::new();
     for (i, e) in schedule.events.iter().enumerate() {
+        if e.at_ms() >= schedule.safety_ms {
+            continue;
+        }
         if let Some((at_ms, dur_ms)) = e.window() {
             t.push((at_ms, i, false));
-            t.push((at_ms.saturating_add(dur_ms).min(schedule.safety_ms), i, true));
+            t.push((at_ms.saturating_add(dur_ms), i, true));
         } else if !matches!(e, FaultEvent::CrashAtPoint { .. } | FaultEvent::OnEvent { .. }) {
             t.push((e.at_ms(), i, false));
         }
