@@ -28,6 +28,10 @@ pub struct ReplayFile {
     /// For check `panic`: the source site of the panic (`file:line:col`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub panic_site: Option<String>,
+    /// The trace hash of the run the file froze; a replay by the same code
+    /// version must reproduce it exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_hash: Option<String>,
     pub schedule: Schedule,
     pub code_version: String,
 }
@@ -43,6 +47,7 @@ impl ReplayFile {
             mutant: out.report.mutant.clone(),
             check: out.report.violations.first().map(|v| v.check.clone()),
             panic_site: out.report.panic.as_ref().map(|p| p.site.clone()),
+            trace_hash: Some(out.report.trace_hash.clone()),
             schedule: out.result.schedule.clone(),
             code_version: code_version().to_string(),
         }
@@ -105,6 +110,11 @@ impl ReplayFile {
     /// Does this run show the failure the file recorded (the same check;
     /// for a panic, at the same site)?
     pub fn reproduced_by(&self, out: &Outcome) -> bool {
+        if self.code_version == crate::code_version()
+            && self.trace_hash.as_ref().is_some_and(|h| *h != out.report.trace_hash)
+        {
+            return false; // same code, same schedule: the run must be the same
+        }
         match &self.check {
             None => out.report.verdict == "pass",
             Some(c) => same_failure(out, c, self.panic_site.as_deref()),
