@@ -6,3 +6,5 @@ cargo run --release -- campaign --scenario all --profile ci/nightly.toml --seeds
   --first-seed "${EXACTSIM_FIRST_SEED:-$(date +%s)}" --jobs "${EXACTSIM_JOBS:-2}" \
   --report target/exactsim/nightly --junit target/exactsim/nightly-junit.xml --check-determinism
 cargo run --release -- mutants --seeds 200
+# Sharding on a real scheduler: a local Slurm cluster (needs root).
+ci/slurm.sh

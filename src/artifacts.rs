@@ -99,16 +99,6 @@ pub fn failure_dir(dir: &Path, scenario: &str, seed: u64) -> PathBuf {
     dir.join(format!("{scenario}-{seed}"))
 }
 
-/// The timeline's title: what ran, with the planted bug if any.
-pub fn timeline_title(out: &Outcome) -> String {
-    let r = &out.report;
-    let mut t = format!("{} seed {} {} {}", r.scenario, r.seed, r.profile, r.mode);
-    if let Some(m) = &r.mutant {
-        t.push_str(&format!(" mutant {m}"));
-    }
-    t
-}
-
 /// A failing seed's artifacts under `dir/<scenario>-<seed>/`. Every file is
 /// attempted; the errors of those that could not be written are returned.
 pub fn write_failure(dir: &Path, out: &Outcome, replay: Option<&ReplayFile>) -> Vec<String> {
@@ -116,7 +106,7 @@ pub fn write_failure(dir: &Path, out: &Outcome, replay: Option<&ReplayFile>) -> 
     let mut files: Vec<(&str, String)> = vec![
         ("report.json", serde_json::to_string_pretty(&out.report).expect("serializable")),
         ("trace.jsonl", trace_text(out)),
-        ("timeline.html", crate::timeline::render(&out.result.history, &out.report.violations, &timeline_title(out))),
+        ("timeline.html", crate::timeline::page(out)),
     ];
     if let Some(r) = replay {
         files.push(("replay.json", r.to_json()));

@@ -10,7 +10,7 @@ use exactsim_sim::report::RunReport;
 use exactsim_sim::runner::Outcome;
 use exactsim_sim::scenario::Scenario;
 use exactsim_sim::schedule::Profile;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -33,6 +33,10 @@ pub struct CampaignSpec {
     pub jobs: usize,
     /// (k, n): this machine runs shard k (1-based) of n.
     pub shard: Option<(u64, u64)>,
+    /// Continuous mode: run seeds `first_seed`, `first_seed + 1`, ... (of
+    /// this shard) until the budget is spent, at most `seeds` of them;
+    /// the text as given (`10m`) and its duration.
+    pub budget: Option<(String, std::time::Duration)>,
     pub report_dir: Option<PathBuf>,
     pub junit: Option<PathBuf>,
     pub check_determinism: bool,
@@ -49,7 +53,7 @@ pub const JOBS_MAX: usize = 256;
 /// Default of `--max-artifacts`.
 pub const MAX_ARTIFACTS_DEFAULT: usize = 20;
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunEntry {
     pub scenario: String,
     pub seed: u64,
@@ -80,7 +84,7 @@ impl RunEntry {
     }
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ScenarioSummary {
     pub runs: u64,
     pub violations: u64,
@@ -94,14 +98,25 @@ pub struct ScenarioSummary {
     pub wall_ms: u64,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CampaignReport {
     pub profile: String,
     pub mode: String,
     pub mutant: Option<String>,
     pub first_seed: u64,
+    /// The seeds are `first_seed .. first_seed + seeds`, or this shard's
+    /// share of them; in continuous mode, the range this shard got through.
     pub seeds: u64,
     pub shard: Option<String>,
+    /// The scenarios of the campaign, in run order.
+    #[serde(default)]
+    pub scenario_names: Vec<String>,
+    /// Continuous mode: the time budget as given (`10m`).
+    #[serde(default)]
+    pub budget: Option<String>,
+    /// A merged report: the shard reports it was made from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<String>,
     pub code_version: String,
     pub verdict: String,
     /// Stopped by a signal: `runs` holds the runs completed before it.
@@ -175,6 +190,32 @@ pub fn shard_seeds(first: u64, n: u64, shard: Option<(u64, u64)>) -> Vec<u64> {
     (0..s.len()).map(|j| s.get(j)).collect()
 }
 
+/// The seed range `0..n` whose shard share is the first `m` seeds of the
+/// shard: what a continuous campaign that ran `m` seeds records.
+pub fn seed_range_of(m: u64, shard: Option<(u64, u64)>) -> u64 {
+    match shard {
+        None => m,
+        Some(_) if m == 0 => 0,
+        Some((k, of)) => (m - 1) * of + k,
+    }
+}
+
+/// Whether a passing run is run twice to check determinism: one seed in
+/// ten, picked by a hash of the seed, so that a shard checks the same runs
+/// as the unsharded campaign and the shards share the extra work evenly.
+pub fn sampled_for_determinism(seed: u64) -> bool {
+    (seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32).is_multiple_of(10)
+}
+
+/// Hands out work indexes to a continuous campaign's threads: the work is
+/// seed-major (all scenarios of a seed, then the next seed) and stops at a
+/// seed boundary once the budget is spent or a stop is asked for, so every
+/// seed begun is run for every scenario and the report is a whole range.
+struct Issuer {
+    next: usize,
+    closed: bool,
+}
+
 /// What the workers hand back, folded as runs finish.
 #[derive(Default)]
 struct Tally {
@@ -192,13 +233,29 @@ struct Tally {
 
 pub fn run_campaign(c: &CampaignSpec) -> CampaignReport {
     let seeds = ShardSeeds::new(c.first_seed, c.seeds, c.shard);
-    let per = seeds.len() as usize;
-    let total = per * c.scenarios.len();
+    let per = usize::try_from(seeds.len()).unwrap_or(usize::MAX);
+    let nscen = c.scenarios.len();
+    let total = per.saturating_mul(nscen);
+    // Work index -> (scenario index, seed index within the shard).
+    let at = |i: usize| -> (usize, usize) {
+        if c.budget.is_some() {
+            (i % nscen, i / nscen)
+        } else {
+            (i / per, i % per)
+        }
+    };
+    let issuer = Mutex::new(Issuer { next: 0, closed: false });
     let bar = if c.progress && std::io::stderr().is_terminal() {
-        let b = indicatif::ProgressBar::new(total as u64);
-        b.set_style(
-            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} seeds  {per_sec}  eta {eta}  {msg}").unwrap(),
-        );
+        let (b, style) = match &c.budget {
+            None => {
+                (indicatif::ProgressBar::new(total as u64), "{bar:40} {pos}/{len} seeds  {per_sec}  eta {eta}  {msg}")
+            }
+            Some(_) => (
+                indicatif::ProgressBar::new_spinner(),
+                "{spinner} {pos} runs  {per_sec}  {elapsed} of the budget  {msg}",
+            ),
+        };
+        b.set_style(indicatif::ProgressStyle::with_template(style).unwrap());
         Some(b)
     } else {
         None
@@ -211,19 +268,37 @@ pub fn run_campaign(c: &CampaignSpec) -> CampaignReport {
     std::thread::scope(|scope| {
         for _ in 0..c.jobs.clamp(1, total.max(1)) {
             scope.spawn(|| loop {
-                if crate::interrupt::requested() {
-                    return;
-                }
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                if i >= total {
-                    return;
-                }
-                let sc = &c.scenarios[i / per];
-                let seed = seeds.get((i % per) as u64);
+                let i = match &c.budget {
+                    None => {
+                        if crate::interrupt::requested() {
+                            return;
+                        }
+                        let i = next.fetch_add(1, Ordering::SeqCst);
+                        if i >= total {
+                            return;
+                        }
+                        i
+                    }
+                    Some((_, budget)) => {
+                        let mut is = issuer.lock().unwrap();
+                        let stop = crate::interrupt::requested() || t0.elapsed() >= *budget;
+                        if stop && is.next.is_multiple_of(nscen) {
+                            is.closed = true;
+                        }
+                        if is.closed || is.next >= total {
+                            return;
+                        }
+                        is.next += 1;
+                        is.next - 1
+                    }
+                };
+                let (scen, j) = at(i);
+                let sc = &c.scenarios[scen];
+                let seed = seeds.get(j as u64);
                 let mut sp = spec(sc.clone(), seed, c.profile.clone(), c.mode, c.mutant);
                 let out = run_one(sp.clone(), &c.profile_arg);
                 let failed = out.report.verdict != "pass";
-                let again = if c.check_determinism && (i.is_multiple_of(10) || failed) {
+                let again = if c.check_determinism && (sampled_for_determinism(seed) || failed) {
                     sp.keep_chain = false;
                     Some(run_one(sp, &c.profile_arg).report.trace_hash)
                 } else {
@@ -246,7 +321,7 @@ pub fn run_campaign(c: &CampaignSpec) -> CampaignReport {
                     determinism: det,
                     determinism_trace_hash: again.filter(|h| *h != out.report.trace_hash),
                     wall_ms: out.report.wall_ms,
-                    message: out.report.violations.first().map(|v| format!("{} {}", v.check, v.message)),
+                    message: out.report.violations.first().map(|v| format!("{}: {}", v.label(), v.message)),
                     repro: (failed || det == Some(false)).then(|| out.report.repro.clone()),
                     artifacts: None,
                 };
@@ -264,20 +339,33 @@ pub fn run_campaign(c: &CampaignSpec) -> CampaignReport {
     let interrupted = crate::interrupt::requested();
     let wall_ms = t0.elapsed().as_millis() as u64;
     let mut t = tally.into_inner().unwrap();
-    t.entries.sort_by_key(|e| e.0);
-    t.failures.sort_by_key(|e| e.0);
+    // Scenario by scenario, then seed by seed (a continuous campaign runs
+    // seed-major but lists its runs like a fixed one).
+    t.entries.sort_by_key(|e| at(e.0));
+    t.failures.sort_by_key(|e| at(e.0));
     let done = t.entries.len();
+    // A continuous campaign records the range it got through.
+    let (seeds_range, budget, planned) = match &c.budget {
+        None => (c.seeds, None, total as u64),
+        Some((text, _)) => {
+            assert!(done.is_multiple_of(nscen), "a continuous campaign stops at a seed boundary");
+            (seed_range_of((done / nscen) as u64, c.shard), Some(text.clone()), done as u64)
+        }
+    };
     let mut rep = CampaignReport {
         profile: c.profile_arg.clone(),
         mode: c.mode.name().into(),
         mutant: c.mutant.map(|m| m.name().into()),
         first_seed: c.first_seed,
-        seeds: c.seeds,
+        seeds: seeds_range,
         shard: c.shard.map(|(k, n)| format!("{k}/{n}")),
+        scenario_names: c.scenarios.iter().map(|s| s.name().to_string()).collect(),
+        budget,
+        merged_from: Vec::new(),
         code_version: crate::code_version().into(),
         verdict: "pass".into(),
         interrupted,
-        runs_planned: total as u64,
+        runs_planned: planned,
         wall_ms,
         seeds_per_sec: if wall_ms == 0 { 0.0 } else { done as f64 * 1000.0 / wall_ms as f64 },
         faults: t.faults,
@@ -373,6 +461,31 @@ fn fold(t: &mut Tally, i: usize, entry: RunEntry, out: Outcome, failed: bool, c:
     }
 }
 
+/// Per check that ran: its name and the runs it failed in.
+pub fn checks_table(rep: &CampaignReport) -> String {
+    let mode = exactsim_engine::types::DeliveryMode::parse(&rep.mode)
+        .unwrap_or(exactsim_engine::types::DeliveryMode::ExactlyOnce);
+    let mut failed: BTreeMap<&str, u64> = BTreeMap::new();
+    for r in &rep.runs {
+        for c in &r.checks_failed {
+            *failed.entry(c.as_str()).or_insert(0) += 1;
+        }
+    }
+    let mut s = format!("{:<6} {:<22} {:>11}  {}\n", "check", "name", "failed_runs", "asserts");
+    let ran = exactsim_sim::checks::checks_for(mode);
+    let panic = exactsim_sim::checks::info("panic");
+    for c in ran.chain(panic) {
+        s.push_str(&format!(
+            "{:<6} {:<22} {:>11}  {}\n",
+            c.id,
+            c.name,
+            failed.get(c.id).copied().unwrap_or(0),
+            c.meaning
+        ));
+    }
+    s
+}
+
 /// The summary table printed at the end of a campaign.
 pub fn summary_table(rep: &CampaignReport) -> String {
     let mut s = String::new();
@@ -389,6 +502,7 @@ pub fn summary_table(rep: &CampaignReport) -> String {
     }
     let faults: Vec<String> = rep.faults.iter().map(|(k, v)| format!("{k}={v}")).collect();
     s.push_str(&format!("faults injected: {}\n", if faults.is_empty() { "none".into() } else { faults.join(" ") }));
+    s.push_str(&checks_table(rep));
     s.push_str(&format!(
         "verdict={} runs={}{} failed={} determinism_failures={} wall_ms={} seeds/s={:.1} profile={} mode={}{}\n",
         rep.verdict,

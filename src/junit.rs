@@ -36,12 +36,13 @@ pub fn render(rep: &CampaignReport) -> String {
                 match rep.failures.iter().find(|f| f.seed == r.seed && f.scenario == r.scenario) {
                     Some(f) => {
                         for v in &f.violations {
-                            body.push_str(&format!("{} {}\n", v.check, v.message));
+                            let at = v.t_ms.map(|t| format!(" at {t:.1}ms")).unwrap_or_default();
+                            body.push_str(&format!("{}{at}: {}\n", v.label(), v.message));
                         }
                     }
                     None => body.push_str(&format!("{}\n", r.message.clone().unwrap_or_default())),
                 }
-                st.set_type("violation");
+                st.set_type(r.checks_failed.first().cloned().unwrap_or_else(|| "violation".into()));
                 st.set_message(r.message.clone().unwrap_or_else(|| "violation".into()));
             } else {
                 st.set_type("determinism");

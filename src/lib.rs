@@ -24,6 +24,39 @@ pub fn parse_seed(s: &str) -> Result<u64, String> {
     r.map_err(|_| format!("malformed seed '{s}' (expected a decimal or 0x-hex u64)"))
 }
 
+/// A time budget: a number and a unit, `500ms`, `30s`, `10m` or `2h`.
+pub fn parse_budget(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    let bad = || format!("malformed budget '{s}' (expected a number and a unit: 30s, 10m, 2h, 500ms)");
+    let split = t.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().map_err(|_| bad())?;
+    let ms = match unit {
+        "ms" => Some(n),
+        "s" => n.checked_mul(1000),
+        "m" => n.checked_mul(60_000),
+        "h" => n.checked_mul(3_600_000),
+        _ => None,
+    };
+    match ms {
+        Some(ms) if ms > 0 => Ok(std::time::Duration::from_millis(ms)),
+        _ => Err(bad()),
+    }
+}
+
+/// A random first seed for a continuous campaign, from the OS (the harness
+/// only: a run's randomness all comes from its seed).
+pub fn random_seed() -> Result<u64, String> {
+    use std::io::Read;
+    let mut b = [0u8; 8];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .map_err(|e| format!("cannot draw a random first seed from /dev/urandom: {e} (pass --first-seed)"))?;
+    // Keep it below 2^53 so that JSON readers that hold numbers as doubles
+    // (jq, JavaScript) print it back exactly.
+    Ok(u64::from_le_bytes(b) >> 11)
+}
+
 pub fn resolve_scenario(name: &str) -> Result<Arc<dyn Scenario>, String> {
     exactsim_scenarios::by_name(name).ok_or_else(|| {
         let names: Vec<&str> = exactsim_scenarios::all().iter().map(|s| s.name()).collect();
@@ -73,6 +106,26 @@ pub mod bench;
 pub mod campaign;
 pub mod interrupt;
 pub mod junit;
+pub mod merge;
 pub mod mutants;
+pub mod output;
 pub mod replay;
+pub mod shard;
 pub mod timeline;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn budgets_need_a_unit() {
+        assert_eq!(parse_budget("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_budget("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_budget("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_budget("500ms"), Ok(Duration::from_millis(500)));
+        for bad in ["10", "m", "0s", "1.5m", "10 m", "-1s", "3d", ""] {
+            assert!(parse_budget(bad).unwrap_err().contains("malformed budget"), "{bad}");
+        }
+    }
+}

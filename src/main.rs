@@ -3,10 +3,9 @@
 //! (or an escaped mutant), 2 bad usage or bad input.
 
 use clap::{Parser, Subcommand};
-use exactsim::campaign::{run_campaign, summary_table, CampaignSpec};
+use exactsim::campaign::{run_campaign, CampaignSpec};
 use exactsim::replay::{shrink, ReplayFile};
 use exactsim::*;
-use exactsim_engine::config::Mutant;
 use exactsim_sim::schedule::Profile;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -67,12 +66,14 @@ enum Cmd {
         /// A scenario name, or `all`.
         #[arg(long, default_value = "all")]
         scenario: String,
-        /// Seeds per scenario (1 to 10,000,000).
-        #[arg(long, default_value = "100")]
-        seeds: String,
-        /// The first seed (decimal or 0x-hex); seeds are consecutive.
-        #[arg(long, default_value = "0")]
-        first_seed: String,
+        /// Seeds per scenario (1 to 10,000,000; default 100); with --budget,
+        /// at most this many (default: no limit).
+        #[arg(long)]
+        seeds: Option<String>,
+        /// The first seed (decimal or 0x-hex); seeds are consecutive. Default
+        /// 0; with --budget, a random start recorded in the report.
+        #[arg(long)]
+        first_seed: Option<String>,
         /// Fault profile: none, crash, partition, slow-disk, disk, chaos, or a TOML file.
         #[arg(long, default_value = "chaos")]
         profile: String,
@@ -85,16 +86,23 @@ enum Cmd {
         /// Runs in parallel (1 to 256).
         #[arg(long, default_value = "2")]
         jobs: String,
-        /// K/N: run the K-th of N shards of the seeds (seed index i belongs to shard i mod N + 1).
+        /// K/N: run the K-th of N shards of the seeds (seed index i belongs to
+        /// shard i mod N + 1); `auto` reads it from the scheduler's environment
+        /// (GitLab, Buildkite, CircleCI, Kubernetes Indexed Job, Slurm array).
         #[arg(long)]
         shard: Option<String>,
+        /// Continuous mode: run new seeds until this much time is spent
+        /// (30s, 10m, 2h).
+        #[arg(long)]
+        budget: Option<String>,
         /// Write campaign.json there, and artifacts for failing seeds.
         #[arg(long)]
         report: Option<PathBuf>,
         /// Write JUnit XML there (one test case per scenario and seed).
         #[arg(long)]
         junit: Option<PathBuf>,
-        /// Run every tenth seed and every failing seed twice and compare traces.
+        /// Run about one seed in ten (picked by a hash of the seed) and every
+        /// failing seed twice and compare traces.
         #[arg(long)]
         check_determinism: bool,
         /// Failing runs that get full artifacts (report, trace, timeline,
@@ -104,6 +112,18 @@ enum Cmd {
         /// Print the campaign report as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Check that shard reports make one whole campaign and merge them.
+    Merge {
+        /// Shard report directories (each holding a campaign.json).
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Directory for the merged campaign.json and failure artifacts.
+        #[arg(long)]
+        report: PathBuf,
+        /// Write JUnit XML there (one test case per scenario and seed).
+        #[arg(long)]
+        junit: Option<PathBuf>,
     },
     /// Re-run a replay file (from `shrink`, `run --save-replay`, or a
     /// campaign's artifacts) and check that its recorded verdict reproduces.
@@ -149,10 +169,6 @@ enum Cmd {
     },
 }
 
-/// Failing runs whose reproduce command a campaign prints (the rest are in
-/// campaign.json).
-const MAX_REPRO_LINES: usize = 20;
-
 fn usage(msg: String) -> ExitCode {
     eprintln!("error: {msg}");
     ExitCode::from(2)
@@ -192,6 +208,14 @@ fn parse_shard(s: &str) -> Result<(u64, u64), String> {
     Ok((k, n))
 }
 
+fn resolve_shard(s: &str) -> Result<(u64, u64), String> {
+    if s == "auto" {
+        exactsim::shard::from_env(&exactsim::shard::process_env)
+    } else {
+        parse_shard(s)
+    }
+}
+
 fn run_spec(a: &RunArgs) -> Result<exactsim_sim::world::RunSpec, String> {
     let sc = resolve_scenario(&a.scenario)?;
     let seed = parse_seed(&a.seed)?;
@@ -199,21 +223,6 @@ fn run_spec(a: &RunArgs) -> Result<exactsim_sim::world::RunSpec, String> {
     let mode = parse_mode(&a.mode)?;
     let mutant = a.mutant.as_deref().map(parse_mutant).transpose()?;
     Ok(spec(sc, seed, prof, mode, mutant))
-}
-
-fn print_outcome(out: &exactsim_sim::runner::Outcome, json: bool) {
-    if json {
-        println!("{}", serde_json::to_string_pretty(&out.report).unwrap());
-        return;
-    }
-    println!("{}", out.report.summary_line());
-    for v in &out.report.violations {
-        let t = v.t_ms.map(|t| format!(" at {t:.1}ms")).unwrap_or_default();
-        println!("  {}{} {}", v.check, t, v.message);
-    }
-    if !out.report.violations.is_empty() {
-        println!("  reproduce: {}", out.report.repro);
-    }
 }
 
 fn main() -> ExitCode {
@@ -257,7 +266,7 @@ fn main() -> ExitCode {
             };
             spec.keep_chain = check_determinism;
             let out = run_one(spec.clone(), &args.profile);
-            print_outcome(&out, json);
+            output::print_outcome(&out, json);
             let mut errors = Vec::new();
             if let Some(p) = &trace {
                 errors.extend(artifacts::write_file(p, &artifacts::trace_text(&out)).err());
@@ -266,9 +275,7 @@ fn main() -> ExitCode {
                 errors.extend(artifacts::write_file(p, &ReplayFile::from_outcome(&out, &args.profile).to_json()).err());
             }
             if let Some(p) = &timeline {
-                let html =
-                    timeline::render(&out.result.history, &out.report.violations, &artifacts::timeline_title(&out));
-                errors.extend(artifacts::write_file(p, &html).err());
+                errors.extend(artifacts::write_file(p, &timeline::page(&out)).err());
             }
             let mut code = if out.report.verdict == "pass" { 0 } else { 1 };
             if check_determinism {
@@ -294,6 +301,7 @@ fn main() -> ExitCode {
             mutant,
             jobs,
             shard,
+            budget,
             report,
             junit,
             check_determinism,
@@ -301,16 +309,34 @@ fn main() -> ExitCode {
             json,
         } => {
             let spec = (|| -> Result<CampaignSpec, String> {
+                let budget = budget.map(|b| parse_budget(&b).map(|d| (b.clone(), d))).transpose()?;
+                let shard = shard.as_deref().map(resolve_shard).transpose()?;
+                let first_seed = match (&first_seed, &budget, shard) {
+                    (Some(f), _, _) => parse_seed(f)?,
+                    (None, None, _) => 0,
+                    (None, Some(_), None) => random_seed()?,
+                    (None, Some(_), Some(_)) => {
+                        return Err(
+                            "--budget with --shard needs --first-seed (the shards of one campaign share it)".into()
+                        )
+                    }
+                };
+                let seeds = match (&seeds, &budget) {
+                    (Some(n), _) => parse_count(n, "seed count", exactsim::campaign::SEEDS_MAX)?,
+                    (None, None) => 100,
+                    (None, Some(_)) => u64::MAX,
+                };
                 Ok(CampaignSpec {
                     scenarios: resolve_scenarios(&scenario)?,
-                    seeds: parse_count(&seeds, "seed count", exactsim::campaign::SEEDS_MAX)?,
-                    first_seed: parse_seed(&first_seed)?,
+                    seeds,
+                    first_seed,
                     profile: Profile::resolve(&profile)?,
                     profile_arg: profile.clone(),
                     mode: parse_mode(&mode)?,
                     mutant: mutant.as_deref().map(parse_mutant).transpose()?,
                     jobs: parse_count(&jobs, "job count", exactsim::campaign::JOBS_MAX as u64)? as usize,
-                    shard: shard.as_deref().map(parse_shard).transpose()?,
+                    shard,
+                    budget,
                     report_dir: report,
                     junit,
                     check_determinism,
@@ -336,40 +362,32 @@ fn main() -> ExitCode {
             }
             exactsim::interrupt::install();
             let rep = run_campaign(&spec);
-            if json {
-                println!("{}", serde_json::to_string_pretty(&rep).expect("serializable"));
-            } else {
-                print!("{}", summary_table(&rep));
-                let mut shown = 0;
-                for r in rep.runs.iter().filter(|r| r.failed()) {
-                    let what = r.message.clone().unwrap_or_else(|| "nondeterministic trace".into());
-                    println!("FAIL {} seed {}: {}", r.scenario, r.seed, what);
-                    if shown < MAX_REPRO_LINES {
-                        println!("  reproduce: {}", r.repro.as_deref().unwrap_or("?"));
-                        shown += 1;
-                    }
-                }
-                if let Some(dir) = &spec.report_dir {
-                    println!(
-                        "report: {} ({} failing run(s) with artifacts, {} left out by --max-artifacts {})",
-                        dir.join("campaign.json").display(),
-                        rep.artifacts_written,
-                        rep.artifacts_left_out,
-                        rep.max_artifacts
-                    );
-                }
-                if rep.interrupted {
-                    println!(
-                        "interrupted: {} of {} runs done; the report holds those",
-                        rep.runs.len(),
-                        rep.runs_planned
-                    );
-                }
+            output::print_campaign(&rep, json, spec.report_dir.as_deref());
+            if let Some(b) = rep.budget.as_ref().filter(|_| !json) {
+                let shard = rep.shard.as_ref().map(|s| format!(" --shard {s}")).unwrap_or_default();
+                println!(
+                    "continuous: budget {b}, got through --first-seed {} --seeds {}{shard}",
+                    rep.first_seed, rep.seeds
+                );
             }
             if rep.interrupted {
                 finish(exactsim::interrupt::EXIT_INTERRUPTED, &rep.write_errors);
                 return ExitCode::from(exactsim::interrupt::EXIT_INTERRUPTED);
             }
+            finish(if rep.verdict == "pass" { 0 } else { 1 }, &rep.write_errors)
+        }
+        Cmd::Merge { dirs, report, junit } => {
+            let rep = match exactsim::merge::merge_dirs(&dirs, &report, junit.as_deref()) {
+                Ok(m) => {
+                    for w in &m.warnings {
+                        eprintln!("warning: {w}");
+                    }
+                    m.report
+                }
+                Err(e) => return usage(e),
+            };
+            output::print_campaign(&rep, false, Some(&report));
+            println!("merged {} shard report(s) into {}", rep.merged_from.len(), report.display());
             finish(if rep.verdict == "pass" { 0 } else { 1 }, &rep.write_errors)
         }
         Cmd::Replay { file, strict_version } => {
@@ -390,7 +408,7 @@ fn main() -> ExitCode {
             let mut out = run_one(spec, &f.profile);
             // The file's explicit schedule, not the seed's, made this run.
             out.report.repro = format!("cargo run --release -- replay {}", file.display());
-            print_outcome(&out, false);
+            output::print_outcome(&out, false);
             let reproduced = f.reproduced_by(&out);
             match &f.check {
                 Some(check) => println!(
@@ -442,9 +460,7 @@ fn main() -> ExitCode {
         }
         Cmd::Mutants { scenario, seeds, list, first_seed } => {
             if list {
-                for m in Mutant::ALL {
-                    println!("{}", m.name());
-                }
+                print!("{}", exactsim::mutants::list());
                 return ExitCode::SUCCESS;
             }
             let args = (|| -> Result<_, String> {

@@ -16,7 +16,10 @@ pub struct Detection {
     pub seeds_tried: u64,
     pub scenario: String,
     pub seed: u64,
+    /// The first violation's check.
     pub check: String,
+    /// Every check that failed in the detecting run, in table order.
+    pub checks: Vec<String>,
     pub repro: String,
 }
 
@@ -46,6 +49,11 @@ pub fn hunt(m: Mutant, scenarios: &[Arc<dyn Scenario>], budget: u64, first: u64)
                     scenario: sc.name().to_string(),
                     seed,
                     check: v.check.clone(),
+                    checks: {
+                        let mut c: Vec<String> = out.report.violations.iter().map(|v| v.check.clone()).collect();
+                        c.dedup();
+                        c
+                    },
                     repro: out.report.repro.clone(),
                 }),
                 seeds_tried: i + 1,
@@ -75,26 +83,46 @@ pub fn hunt_all(scenarios: &[Arc<dyn Scenario>], budget: u64, first: u64, jobs2:
     rows.into_inner().unwrap().into_iter().map(|r| r.expect("hunted")).collect()
 }
 
+/// `mutants --list`: each planted bug, the check expected to catch it and
+/// what it breaks.
+pub fn list() -> String {
+    let mut s = format!("{:<34} {:<26} {}\n", "mutant", "expected check", "planted bug");
+    for m in Mutant::ALL {
+        let c = m.expected_check();
+        s.push_str(&format!(
+            "{:<34} {:<26} {}\n",
+            m.name(),
+            format!("{c} {}", exactsim_sim::checks::name_of(c)),
+            m.description()
+        ));
+    }
+    s
+}
+
 pub fn render(rows: &[MutantRow]) -> String {
-    let mut s =
-        format!("{:<34} {:<9} {:>6} {:<6} {:>8}  {}\n", "mutant", "result", "seeds", "check", "wall_ms", "replay");
+    let mut s = format!(
+        "{:<34} {:<9} {:>6} {:<12} {:<9} {:>8}  {}\n",
+        "mutant", "result", "seeds", "checks", "expected", "wall_ms", "replay"
+    );
     for r in rows {
         match &r.detected {
             Some(d) => s.push_str(&format!(
-                "{:<34} {:<9} {:>6} {:<6} {:>8}  {}\n",
+                "{:<34} {:<9} {:>6} {:<12} {:<9} {:>8}  {}\n",
                 r.mutant.name(),
                 "detected",
                 d.seeds_tried,
-                d.check,
+                d.checks.join(","),
+                r.mutant.expected_check(),
                 r.wall_ms,
                 d.repro
             )),
             None => s.push_str(&format!(
-                "{:<34} {:<9} {:>6} {:<6} {:>8}  -\n",
+                "{:<34} {:<9} {:>6} {:<12} {:<9} {:>8}  -\n",
                 r.mutant.name(),
                 "ESCAPED",
                 r.seeds_tried,
                 "-",
+                r.mutant.expected_check(),
                 r.wall_ms
             )),
         }

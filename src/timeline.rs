@@ -1,32 +1,47 @@
 //! HTML timeline of a run: one self-contained file (inline CSS, inline SVG
 //! and a few lines of inline JS for a time cursor; no network, no external
-//! fonts or scripts). One swimlane per node; fault windows and node down
-//! periods as bands; checkpoint, commit, recovery and failure markers; the
-//! healing point and the violations as vertical lines. Every marker carries
-//! an SVG `<title>` tooltip with the event's (truncated) Debug text.
+//! fonts or scripts).
+//!
+//! Two halves. [`Model::build`] turns a history into what is drawn, in
+//! plain data: one swimlane per node; fault windows and node down periods
+//! as bands (labelled once per window); checkpoint, commit, recovery and
+//! failure markers; the healing point, the recoveries and the violations as
+//! vertical lines. Every tooltip is a plain sentence ("checkpoint 3
+//! completed ..."), never a debug dump. [`render`] draws the model as SVG and
+//! fills the page template `timeline.html` (its CSS and JS), included at
+//! build time. The page's title names the scenario, seed, profile, mode and
+//! the planted bug; the page shows the command that reproduces the run. The
+//! chart is drawn for a 1280 px window (it scales to the window's width)
+//! and its time axis stays at the top of the window while scrolling.
 //!
 //! Runs can hold tens of thousands of events: high-volume events that are not
 //! drawn (appends, barriers, snapshots) are skipped, and a marker kind with
 //! more than [`MAX_PER_KIND`] occurrences is thinned evenly.
 
+use exactsim_engine::config::Mutant;
 use exactsim_engine::observe::Event;
 use exactsim_sim::history::{Ev, History, SimEvent};
-use exactsim_sim::report::ViolationReport;
+use exactsim_sim::report::{RunReport, ViolationReport};
+use exactsim_sim::schedule::FaultEvent;
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::{self, Write};
+use std::fmt::Write;
 
-/// Total width of the chart (lane labels included).
-const CHART_W: f64 = 1600.0;
+/// Width of the chart in SVG units (lane labels included); the page scales
+/// it to the window, 1:1 in a 1280 px window.
+const CHART_W: f64 = 1200.0;
 /// The lane label column.
-const LEFT: f64 = 112.0;
-const RIGHT_PAD: f64 = 28.0;
-const LANE: f64 = 40.0;
+const LEFT: f64 = 96.0;
+const RIGHT_PAD: f64 = 24.0;
+const LANE: f64 = 34.0;
 const LABEL_ROW: f64 = 14.0;
-const AXIS_H: f64 = 30.0;
+const AXIS_H: f64 = 22.0;
 /// At most this many markers of one kind are drawn; beyond, they are thinned.
 pub const MAX_PER_KIND: usize = 3000;
 /// Tooltips are cut to this many characters.
 const TIP_CHARS: usize = 300;
+/// The page around the chart: CSS, the layout and the cursor script, with
+/// `{{name}}` slots filled by [`render`].
+const TEMPLATE: &str = include_str!("timeline.html");
 
 /// Escape text for HTML/SVG content and attribute values.
 pub fn escape(s: &str) -> String {
@@ -44,37 +59,12 @@ pub fn escape(s: &str) -> String {
     o
 }
 
-/// A writer that stops after `left` characters, so that the Debug text of a
-/// huge event (a commit with thousands of records) costs only what is shown.
-struct Bounded {
-    s: String,
-    left: usize,
-    cut: bool,
-}
-
-impl Write for Bounded {
-    fn write_str(&mut self, x: &str) -> fmt::Result {
-        for c in x.chars() {
-            if self.left == 0 {
-                self.cut = true;
-                return Err(fmt::Error);
-            }
-            self.s.push(c);
-            self.left -= 1;
-        }
-        Ok(())
+/// `s` cut to `n` characters, with an ellipsis when cut.
+fn cut(s: &str, n: usize) -> String {
+    match s.char_indices().nth(n) {
+        None => s.to_string(),
+        Some((i, _)) => format!("{}\u{2026}", &s[..i]),
     }
-}
-
-/// Escaped tooltip text: `args` formatted, cut to [`TIP_CHARS`] characters.
-fn tip_fmt(args: fmt::Arguments) -> String {
-    let mut b = Bounded { s: String::new(), left: TIP_CHARS, cut: false };
-    let _ = b.write_fmt(args);
-    let mut t = escape(&b.s);
-    if b.cut {
-        t.push('\u{2026}');
-    }
-    t
 }
 
 fn ms(t_us: u64) -> f64 {
@@ -85,9 +75,124 @@ fn fault_color(kind: &str) -> &'static str {
     exactsim_sim::schedule::colour(kind)
 }
 
+fn pct(permille: u32) -> String {
+    let p = format!("{:.1}", permille as f64 / 10.0);
+    format!("{}%", p.trim_end_matches('0').trim_end_matches('.'))
+}
+
+/// A fault window in plain words, from the schedule entry the simulator
+/// logged (its JSON); the raw text when it does not parse.
+pub fn describe_fault(detail: &str) -> String {
+    let Ok(f) = serde_json::from_str::<FaultEvent>(detail) else { return detail.to_string() };
+    match f {
+        FaultEvent::Partition { a, b, one_way: false, .. } => {
+            format!("network partition: {a} and {b} cannot reach each other")
+        }
+        FaultEvent::Partition { a, b, one_way: true, .. } => {
+            format!("one-way partition: messages from {a} to {b} are dropped")
+        }
+        FaultEvent::Isolate { node, .. } => format!("{node} is cut off from every other node"),
+        FaultEvent::PacketLoss { permille, .. } => format!("{} of all network messages are dropped", pct(permille)),
+        FaultEvent::Latency { latency_ms, .. } => format!("network messages are delayed by up to {latency_ms} ms"),
+        FaultEvent::SlowDisk { node, latency_ms, .. } => format!("{node}'s disk answers up to {latency_ms} ms late"),
+        FaultEvent::DiskErrors { node, permille, .. } => {
+            format!("{node}'s disk fails {} of its operations with an I/O error", pct(permille))
+        }
+        FaultEvent::CorruptReads { node, permille, .. } => {
+            format!("{node}'s disk returns corrupted data on {} of its reads", pct(permille))
+        }
+        FaultEvent::Crash { node, .. } => format!("{node} crashes"),
+        FaultEvent::CrashAtPoint { point, node, nth, .. } => {
+            format!("{} crashes the {nth}. time it reaches {}", node.as_deref().unwrap_or("a node"), point.name())
+        }
+        FaultEvent::Pause { node, dur_ms, .. } => format!("{node} is frozen for {dur_ms} ms"),
+        FaultEvent::LateDelivery { from, delay_ms, .. } => format!("messages from {from} leave {delay_ms} ms late"),
+        FaultEvent::Skew { node, offset_ms, drift_permille, .. } => {
+            format!("{node}'s wall clock is off by {offset_ms} ms, its clocks drift {drift_permille} permille")
+        }
+        FaultEvent::Stop { node, .. } => format!("{node} shuts down cleanly"),
+        FaultEvent::OnEvent { node, event, nth, action, .. } => format!(
+            "{} when {} emits {event} for the {nth}. time",
+            action.kind(),
+            node.as_deref().unwrap_or("a node")
+        ),
+    }
+}
+
+/// The nodes a fault window hits; `None` for the whole network.
+fn fault_nodes(detail: &str, lanes: &[String]) -> Option<Vec<String>> {
+    match serde_json::from_str::<FaultEvent>(detail) {
+        Ok(FaultEvent::PacketLoss { .. } | FaultEvent::Latency { .. }) => None,
+        Ok(FaultEvent::Partition { a, b, .. }) => Some(vec![a, b]),
+        Ok(
+            FaultEvent::Isolate { node, .. }
+            | FaultEvent::SlowDisk { node, .. }
+            | FaultEvent::DiskErrors { node, .. }
+            | FaultEvent::CorruptReads { node, .. }
+            | FaultEvent::Crash { node, .. }
+            | FaultEvent::Pause { node, .. }
+            | FaultEvent::Skew { node, .. }
+            | FaultEvent::Stop { node, .. }
+            | FaultEvent::LateDelivery { from: node, .. },
+        ) => Some(vec![node]),
+        // Unknown: the lanes whose name it quotes, else everything.
+        _ => {
+            let hit: Vec<String> = lanes.iter().filter(|n| detail.contains(&format!("\"{n}\""))).cloned().collect();
+            (!hit.is_empty()).then_some(hit)
+        }
+    }
+}
+
+/// An engine event in plain words, for a marker's tooltip.
+pub fn describe_event(ev: &Event) -> String {
+    let reason = |r: &str| cut(r, 160);
+    match ev {
+        Event::CheckpointTriggered { attempt, ckpt } => {
+            format!("checkpoint {ckpt} triggered: barriers injected at the sources (attempt {attempt})")
+        }
+        Event::CheckpointCompleted { ckpt, offsets, finished, .. } => format!(
+            "checkpoint {ckpt} completed: its completion record is durable; source offsets {}{}",
+            offsets.iter().map(|o| o.to_string()).collect::<Vec<_>>().join(", "),
+            if *finished { "; it covers the whole input" } else { "" }
+        ),
+        Event::CheckpointFailed { ckpt, reason: r, .. } => format!("checkpoint {ckpt} failed: {}", reason(r)),
+        Event::RecoveryStarted { attempt, from, reason: r } => match from {
+            Some(c) => format!("recovery (attempt {attempt}) from checkpoint {c}: {}", reason(r)),
+            None => format!("start (attempt {attempt}) from scratch, no checkpoint: {}", reason(r)),
+        },
+        Event::JobFinished { ckpt, .. } => format!("job finished: checkpoint {ckpt} covers all input and is committed"),
+        Event::PreCommitted { task, ckpt, txn, epoch, records } => {
+            format!("{task} pre-committed transaction {txn} (epoch {epoch}, {records} records) for checkpoint {ckpt}")
+        }
+        Event::CommitConfirmed { task, ckpt, txn, epoch } => {
+            format!("{task} committed transaction {txn} (epoch {epoch}) of checkpoint {ckpt}")
+        }
+        Event::CommitFailed { task, ckpt, txn, reason: r } => {
+            format!("{task} could not commit transaction {txn} of checkpoint {ckpt}: {}", reason(r))
+        }
+        Event::TaskFailed { task, attempt, reason: r } => format!("{task} failed (attempt {attempt}): {}", reason(r)),
+        Event::TxnCommitted { txn, epoch, out } => {
+            format!("broker committed transaction {txn} (epoch {epoch}): {} records now visible", out.len())
+        }
+        Event::TxnCommitReplayed { txn, epoch, out } => format!(
+            "broker found the commit of transaction {txn} (epoch {epoch}, {} records) in its log at restart",
+            out.len()
+        ),
+        Event::TxnAborted { txn, epoch, reason: r } => {
+            format!("broker aborted transaction {txn} (epoch {epoch}): {}", reason(r))
+        }
+        Event::FatalError { reason: r } => format!("fatal error, the node asks to be restarted: {}", reason(r)),
+        other => {
+            // Not drawn as a marker; a short name is enough.
+            let d = format!("{other:?}");
+            cut(d.split([' ', '{', '(']).next().unwrap_or(""), 60)
+        }
+    }
+}
+
 /// The markers drawn, one per kind of event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Mk {
+pub enum Mk {
     Trigger,
     Completed,
     CkptFailed,
@@ -136,7 +241,7 @@ impl Mk {
         })
     }
 
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Mk::Trigger => "checkpoint triggered",
             Mk::Completed => "checkpoint completed",
@@ -270,13 +375,13 @@ fn lanes_of(history: &History) -> Vec<String> {
     lanes
 }
 
-/// A tick step from the 1-2-5 series giving at most ~16 ticks.
+/// A tick step from the 1-2-5 series giving at most ~14 ticks.
 fn tick_step_us(end_us: u64) -> u64 {
     let mut step = 1u64;
     loop {
         for m in [1u64, 2, 5] {
             let s = step * m;
-            if end_us / s <= 16 {
+            if end_us / s <= 14 {
                 return s;
             }
         }
@@ -293,13 +398,254 @@ fn fmt_ms(t_us: u64, step_us: u64) -> String {
     }
 }
 
-struct Band {
-    from: u64,
-    to: u64,
-    lanes: Vec<usize>,
-    kind: String,
-    tooltip: String,
-    down: bool,
+/// A fault window or a node's down period.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Band {
+    pub from_us: u64,
+    pub to_us: u64,
+    /// The lanes it covers; its label is drawn once, on the first.
+    pub lanes: Vec<usize>,
+    /// A network-wide fault: one band across every lane.
+    pub network: bool,
+    /// The fault kind (`partition`), or `down` for a node down period.
+    pub kind: String,
+    pub tip: String,
+}
+
+impl Band {
+    pub fn down(&self) -> bool {
+        self.kind == "down"
+    }
+}
+
+/// One event drawn on its node's lane.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Marker {
+    pub t_us: u64,
+    pub lane: usize,
+    pub mk: Mk,
+    /// The checkpoint id written next to a completion.
+    pub label: Option<u64>,
+    pub tip: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LineKind {
+    Recovery,
+    Healed,
+    Violation,
+}
+
+/// A vertical line across every lane, labelled above them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Line {
+    pub t_us: u64,
+    pub kind: LineKind,
+    pub label: String,
+    /// Tooltip lines.
+    pub tip: Vec<String>,
+}
+
+/// What the timeline draws, in plain data.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Model {
+    pub lanes: Vec<String>,
+    /// The last event's time (at least 1).
+    pub end_us: u64,
+    pub bands: Vec<Band>,
+    pub markers: Vec<Marker>,
+    pub lines: Vec<Line>,
+    /// Events per marker kind (before thinning).
+    pub counts: BTreeMap<Mk, usize>,
+    /// (kind, events, 1 in how many drawn) for thinned kinds.
+    pub thinned: Vec<(Mk, usize, usize)>,
+    pub fault_kinds: BTreeSet<String>,
+}
+
+/// Violations closer than this share one line and one label, in thousandths
+/// of the run's duration (about 3 px).
+const VIOLATION_MERGE_PERMILLE: u64 = 3;
+
+impl Model {
+    pub fn build(history: &History, violations: &[ViolationReport]) -> Model {
+        let lanes = lanes_of(history);
+        let sim_lane = lanes.len() - 1;
+        let lane_of: BTreeMap<&str, usize> = lanes.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
+        let end_us = history.events.iter().map(|e| e.t_us).max().unwrap_or(0).max(1);
+        let node_lanes = |nodes: &[String]| -> Vec<usize> {
+            nodes.iter().filter_map(|n| lane_of.get(n.as_str()).copied()).collect()
+        };
+
+        // ---- counts (for thinning) and bands ----
+        let mut counts: BTreeMap<Mk, usize> = BTreeMap::new();
+        let mut bands: Vec<Band> = Vec::new();
+        let mut open: Vec<(String, String, u64)> = Vec::new(); // (detail, kind, from)
+        let mut down: BTreeMap<String, (u64, String)> = BTreeMap::new();
+        let mut fault_kinds: BTreeSet<String> = BTreeSet::new();
+        let fault_band = |detail: &str, kind: String, from: u64, to: u64, healed: bool| {
+            let nodes = fault_nodes(detail, &lanes);
+            let lanes_hit = nodes.as_deref().map(node_lanes).filter(|l| !l.is_empty());
+            let network = lanes_hit.is_none();
+            let tip = format!(
+                "{kind}, {:.1}\u{2013}{:.1} ms{}: {}",
+                ms(from),
+                ms(to),
+                if healed { " (ended by the healing)" } else { "" },
+                describe_fault(detail)
+            );
+            Band {
+                from_us: from,
+                to_us: to,
+                lanes: lanes_hit.unwrap_or_else(|| (0..lanes.len()).collect()),
+                network,
+                kind,
+                tip: cut(&tip, TIP_CHARS),
+            }
+        };
+        for e in &history.events {
+            if let Some(k) = Mk::of(&e.ev) {
+                *counts.entry(k).or_insert(0) += 1;
+            }
+            match &e.ev {
+                Ev::Sim(SimEvent::FaultStarted { kind, detail }) => {
+                    fault_kinds.insert(kind.clone());
+                    open.push((detail.clone(), kind.clone(), e.t_us));
+                }
+                Ev::Sim(SimEvent::FaultEnded { detail, .. }) => {
+                    if let Some(i) = open.iter().position(|(d, _, _)| d == detail) {
+                        let (detail, kind, from) = open.remove(i);
+                        bands.push(fault_band(&detail, kind, from, e.t_us, false));
+                    }
+                }
+                Ev::Sim(SimEvent::NodeCrashed { node, cause, lost_bytes, torn_files }) => {
+                    let mut c = cut(cause, 120);
+                    if *lost_bytes > 0 || *torn_files > 0 {
+                        let _ = write!(c, "; {lost_bytes} unsynced bytes lost, {torn_files} files torn");
+                    }
+                    down.entry(node.clone()).or_insert((e.t_us, c));
+                }
+                Ev::Sim(SimEvent::NodeRestarted { node }) => {
+                    if let Some((from, cause)) = down.remove(node) {
+                        bands.push(Band {
+                            from_us: from,
+                            to_us: e.t_us,
+                            lanes: node_lanes(std::slice::from_ref(node)),
+                            network: false,
+                            kind: "down".into(),
+                            tip: format!("{node} down {:.1}\u{2013}{:.1} ms: {cause}", ms(from), ms(e.t_us)),
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        // Windows still open: the healing ends every fault (without a
+        // `FaultEnded`); a node still down stays down to the end.
+        for (detail, kind, from) in open {
+            let to = if history.healed_at_us > from { history.healed_at_us } else { end_us };
+            bands.push(fault_band(&detail, kind, from, to, true));
+        }
+        for (node, (from, cause)) in down {
+            bands.push(Band {
+                from_us: from,
+                to_us: end_us,
+                lanes: node_lanes(std::slice::from_ref(&node)),
+                network: false,
+                kind: "down".into(),
+                tip: format!("{node} down from {:.1} ms to the end: {cause}", ms(from)),
+            });
+        }
+        bands.sort_by_key(|b| (b.down(), b.from_us, b.to_us));
+        let stride: BTreeMap<Mk, usize> = counts.iter().map(|(k, n)| (*k, n.div_ceil(MAX_PER_KIND).max(1))).collect();
+        let thinned = counts.iter().filter(|(k, _)| stride[k] > 1).map(|(k, n)| (*k, *n, stride[k])).collect();
+
+        // ---- markers and recovery lines ----
+        let mut markers = Vec::new();
+        let mut lines = Vec::new();
+        let mut seen: BTreeMap<Mk, usize> = BTreeMap::new();
+        for e in &history.events {
+            let Some(k) = Mk::of(&e.ev) else { continue };
+            let n = seen.entry(k).or_insert(0);
+            *n += 1;
+            if !(*n - 1).is_multiple_of(stride[&k]) {
+                continue;
+            }
+            let Ev::Engine(ev) = &e.ev else { continue };
+            let tip = cut(&format!("{:.3} ms, {}: {}", ms(e.t_us), e.node, describe_event(ev)), TIP_CHARS);
+            if let Event::RecoveryStarted { attempt, from, .. } = ev {
+                let from = from.map_or("scratch".to_string(), |c| format!("ckpt {c}"));
+                lines.push(Line {
+                    t_us: e.t_us,
+                    kind: LineKind::Recovery,
+                    label: format!("recovery a{attempt} from {from}"),
+                    tip: vec![tip],
+                });
+                continue;
+            }
+            markers.push(Marker {
+                t_us: e.t_us,
+                lane: lane_of.get(e.node.as_str()).copied().unwrap_or(sim_lane),
+                mk: k,
+                label: match ev {
+                    Event::CheckpointCompleted { ckpt, .. } => Some(*ckpt),
+                    _ => None,
+                },
+                tip,
+            });
+        }
+        if history.healed_at_us > 0 {
+            lines.push(Line {
+                t_us: history.healed_at_us,
+                kind: LineKind::Healed,
+                label: "healed (liveness phase)".into(),
+                tip: vec![format!(
+                    "healed at {:.3} ms: every fault ended and every node is up; the job must finish by {:.1} ms",
+                    ms(history.healed_at_us),
+                    ms(history.deadline_us)
+                )],
+            });
+        }
+
+        // ---- violations: those at (nearly) the same time share a line ----
+        let mut timed: Vec<(u64, &ViolationReport)> = violations
+            .iter()
+            .filter_map(|v| v.t_ms.filter(|t| t.is_finite()).map(|t| ((t.max(0.0) * 1000.0).round() as u64, v)))
+            .collect();
+        timed.sort_by_key(|(t, _)| *t);
+        let merge_us = (end_us * VIOLATION_MERGE_PERMILLE / 1000).max(1);
+        let mut groups: Vec<(u64, Vec<&ViolationReport>)> = Vec::new();
+        for (t, v) in timed {
+            match groups.last_mut() {
+                Some((gt, vs)) if t - *gt < merge_us => vs.push(v),
+                _ => groups.push((t, vec![v])),
+            }
+        }
+        for (t, vs) in groups {
+            let mut checks: Vec<(String, usize)> = Vec::new();
+            for v in &vs {
+                let l = v.label();
+                match checks.iter_mut().find(|c| c.0 == l) {
+                    Some(c) => c.1 += 1,
+                    None => checks.push((l, 1)),
+                }
+            }
+            let label: Vec<String> =
+                checks.iter().map(|(c, n)| if *n > 1 { format!("{c} \u{d7}{n}") } else { c.clone() }).collect();
+            let mut tip: Vec<String> = vs
+                .iter()
+                .take(8)
+                .map(|v| {
+                    let when = v.t_ms.map_or(String::new(), |t| format!(" at {t:.3} ms"));
+                    cut(&format!("{}{when}: {}", v.label(), v.message), TIP_CHARS)
+                })
+                .collect();
+            if vs.len() > 8 {
+                tip.push(format!("(+{} more)", vs.len() - 8));
+            }
+            lines.push(Line { t_us: t.min(end_us), kind: LineKind::Violation, label: label.join(", "), tip });
+        }
+        Model { lanes, end_us, bands, markers, lines, counts, thinned, fault_kinds }
+    }
 }
 
 /// A label above the lanes, for a line crossing all of them.
@@ -338,251 +684,186 @@ fn place_labels(labels: &mut [TopLabel]) -> usize {
     row_end.len()
 }
 
-/// Render one run as a self-contained HTML page.
-pub fn render(history: &History, violations: &[ViolationReport], title: &str) -> String {
-    let lanes = lanes_of(history);
-    let sim_lane = lanes.len() - 1;
-    let lane_of: BTreeMap<&str, usize> = lanes.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
-    let end_us = history.events.iter().map(|e| e.t_us).max().unwrap_or(0).max(1);
-    let plot_w = CHART_W - LEFT - RIGHT_PAD;
-    let x = |t_us: u64| LEFT + (t_us.min(end_us) as f64 / end_us as f64) * plot_w;
-    let vx = |t_ms: f64| {
-        let t = if t_ms.is_finite() && t_ms > 0.0 { (t_ms * 1000.0).round() as u64 } else { 0 };
-        x(t)
-    };
+/// What the page says about the run besides its history.
+pub struct RunInfo<'a> {
+    pub profile: &'a str,
+    pub mutant: Option<Mutant>,
+    /// The command that reproduces the run.
+    pub repro: &'a str,
+    /// Fault kinds that landed, with counts.
+    pub faults: &'a BTreeMap<String, u64>,
+    /// The ids of the checks that ran.
+    pub checks: &'a [String],
+    pub violations: &'a [ViolationReport],
+}
 
-    // ---- pass 1: counts (for thinning), bands ----
-    let mut counts: BTreeMap<Mk, usize> = BTreeMap::new();
-    let mut bands: Vec<Band> = Vec::new();
-    let mut open_faults: Vec<(String, String, u64)> = Vec::new(); // (detail, kind, from)
-    let mut down: BTreeMap<String, (u64, String)> = BTreeMap::new();
-    let mut fault_kinds: BTreeSet<String> = BTreeSet::new();
-    let faulted_lanes = |detail: &str| -> Vec<usize> {
-        let hit: Vec<usize> = lanes
-            .iter()
-            .enumerate()
-            .filter(|(i, n)| *i != sim_lane && detail.contains(&format!("\"{n}\"")))
-            .map(|(i, _)| i)
-            .collect();
-        if hit.is_empty() {
-            // Network-wide (packet loss, latency) or unknown: every lane.
-            (0..lanes.len()).collect()
-        } else {
-            hit
-        }
-    };
-    for e in &history.events {
-        if let Some(k) = Mk::of(&e.ev) {
-            *counts.entry(k).or_insert(0) += 1;
-        }
-        match &e.ev {
-            Ev::Sim(SimEvent::FaultStarted { kind, detail }) => {
-                fault_kinds.insert(kind.clone());
-                open_faults.push((detail.clone(), kind.clone(), e.t_us));
-            }
-            Ev::Sim(SimEvent::FaultEnded { detail, .. }) => {
-                if let Some(i) = open_faults.iter().position(|(d, _, _)| d == detail) {
-                    let (detail, kind, from) = open_faults.remove(i);
-                    bands.push(Band {
-                        from,
-                        to: e.t_us,
-                        lanes: faulted_lanes(&detail),
-                        tooltip: tip_fmt(format_args!("{kind} {:.1}\u{2013}{:.1} ms: {detail}", ms(from), ms(e.t_us))),
-                        kind,
-                        down: false,
-                    });
-                }
-            }
-            Ev::Sim(SimEvent::NodeCrashed { node, cause, lost_bytes, torn_files }) => {
-                let cause = format!("{cause} (lost {lost_bytes} unsynced bytes, {torn_files} torn files)");
-                down.entry(node.clone()).or_insert((e.t_us, cause));
-            }
-            Ev::Sim(SimEvent::NodeRestarted { node }) => {
-                if let Some((from, cause)) = down.remove(node) {
-                    bands.push(Band {
-                        from,
-                        to: e.t_us,
-                        lanes: lane_of.get(node.as_str()).map(|l| vec![*l]).unwrap_or_default(),
-                        kind: "down".into(),
-                        tooltip: tip_fmt(format_args!(
-                            "{node} down {:.1}\u{2013}{:.1} ms: {cause}",
-                            ms(from),
-                            ms(e.t_us)
-                        )),
-                        down: true,
-                    });
-                }
-            }
-            _ => {}
+impl<'a> RunInfo<'a> {
+    pub fn of(r: &'a RunReport) -> RunInfo<'a> {
+        RunInfo {
+            profile: &r.profile,
+            mutant: r.mutant.as_deref().and_then(Mutant::parse),
+            repro: &r.repro,
+            faults: &r.faults,
+            checks: &r.checks,
+            violations: &r.violations,
         }
     }
-    // Windows still open: the healing ends every fault (without a
-    // `FaultEnded`); a node still down stays down to the end.
-    for (detail, kind, from) in open_faults {
-        let to = if history.healed_at_us > from { history.healed_at_us } else { end_us };
-        bands.push(Band {
-            from,
-            to,
-            lanes: faulted_lanes(&detail),
-            tooltip: tip_fmt(format_args!("{kind} {:.1}\u{2013}{:.1} ms (healed): {detail}", ms(from), ms(to))),
-            kind,
-            down: false,
-        });
+}
+
+/// The timeline page of a finished run.
+pub fn page(out: &exactsim_sim::runner::Outcome) -> String {
+    render(&out.result.history, &RunInfo::of(&out.report))
+}
+
+/// The page's title: scenario, seed, profile, mode and the planted bug.
+pub fn title(history: &History, info: &RunInfo) -> String {
+    format!(
+        "{} seed {} \u{b7} profile {} \u{b7} {} \u{b7} {}",
+        history.scenario,
+        history.seed,
+        info.profile,
+        history.mode.name(),
+        info.mutant.map_or("no planted bug".to_string(), |m| format!("planted bug: {}", m.name()))
+    )
+}
+
+/// Fill the `{{name}}` slots of a template in one pass (the values are not
+/// scanned again). An unknown slot is a bug in the template: it panics.
+fn fill(template: &str, slots: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len() + slots.iter().map(|s| s.1.len()).sum::<usize>());
+    let mut rest = template;
+    while let Some(i) = rest.find("{{") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        let j = after.find("}}").expect("an unclosed {{ in the timeline template");
+        let key = &after[..j];
+        let v = slots.iter().find(|s| s.0 == key).unwrap_or_else(|| panic!("unknown template slot {{{{{key}}}}}"));
+        out.push_str(v.1);
+        rest = &after[j + 2..];
     }
-    for (node, (from, cause)) in down {
-        bands.push(Band {
-            from,
-            to: end_us,
-            lanes: lane_of.get(node.as_str()).map(|l| vec![*l]).unwrap_or_default(),
-            kind: "down".into(),
-            tooltip: tip_fmt(format_args!("{node} down from {:.1} ms to the end: {cause}", ms(from))),
-            down: true,
-        });
-    }
-    bands.sort_by_key(|b| (b.down, b.from, b.to));
-    let stride: BTreeMap<Mk, usize> = counts.iter().map(|(k, n)| (*k, n.div_ceil(MAX_PER_KIND).max(1))).collect();
+    out.push_str(rest);
+    out
+}
+
+/// Render one run as a self-contained HTML page.
+pub fn render(history: &History, info: &RunInfo) -> String {
+    let model = Model::build(history, info.violations);
+    let plot_w = CHART_W - LEFT - RIGHT_PAD;
+    let end_us = model.end_us;
+    let x = |t_us: u64| LEFT + (t_us.min(end_us) as f64 / end_us as f64) * plot_w;
 
     // ---- labels above the lanes ----
-    let mut top: Vec<TopLabel> = Vec::new();
-    let label = |x: f64, text: String, color: &'static str, size: f64, bold: bool| TopLabel {
-        x,
-        text,
-        color,
-        size,
-        bold,
-        row: 0,
-        end_anchor: false,
-    };
-    let mut recoveries: Vec<(usize, u64, String)> = Vec::new(); // (label index, t, tooltip)
-    let mut rec_seen = 0usize;
-    for e in &history.events {
-        if let Ev::Engine(ev @ Event::RecoveryStarted { attempt, from, .. }) = &e.ev {
-            rec_seen += 1;
-            if !(rec_seen - 1).is_multiple_of(stride.get(&Mk::Recovery).copied().unwrap_or(1)) {
-                continue;
-            }
-            let from = from.map_or("scratch".to_string(), |c| format!("ckpt {c}"));
-            top.push(label(x(e.t_us), format!("recovery a{attempt} from {from}"), "#e36414", 11.0, false));
-            recoveries.push((
-                top.len() - 1,
-                e.t_us,
-                tip_fmt(format_args!("{:.3} ms @ {}: {ev:?}", ms(e.t_us), e.node)),
-            ));
-        }
-    }
-    let healed = (history.healed_at_us > 0).then(|| {
-        top.push(label(x(history.healed_at_us), "healed (liveness phase)".into(), "#2b9348", 11.0, false));
-        top.len() - 1
-    });
-    // Violations at (nearly) the same time share one line and one label.
-    let mut timed: Vec<(f64, &ViolationReport)> =
-        violations.iter().filter_map(|v| v.t_ms.map(|t| (vx(t), v))).collect();
-    timed.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let mut groups: Vec<(f64, Vec<&ViolationReport>)> = Vec::new();
-    for (xx, v) in timed {
-        match groups.last_mut() {
-            Some((gx, vs)) if xx - *gx < 3.0 => vs.push(v),
-            _ => groups.push((xx, vec![v])),
-        }
-    }
-    let mut viol_lines: Vec<(usize, f64, Vec<&ViolationReport>)> = Vec::new();
-    for (xx, vs) in groups {
-        let mut checks: Vec<(&str, usize)> = Vec::new();
-        for v in &vs {
-            match checks.iter_mut().find(|c| c.0 == v.check) {
-                Some(c) => c.1 += 1,
-                None => checks.push((&v.check, 1)),
-            }
-        }
-        let text: Vec<String> =
-            checks.iter().map(|(c, n)| if *n > 1 { format!("{c}\u{d7}{n}") } else { c.to_string() }).collect();
-        top.push(label(xx, text.join(" "), "#d00000", 13.0, true));
-        viol_lines.push((top.len() - 1, xx, vs));
-    }
+    let mut top: Vec<TopLabel> = model
+        .lines
+        .iter()
+        .map(|l| {
+            let (color, size, bold) = match l.kind {
+                LineKind::Recovery => ("#e36414", 11.0, false),
+                LineKind::Healed => ("#2b9348", 11.0, false),
+                LineKind::Violation => ("#d00000", 13.0, true),
+            };
+            TopLabel { x: x(l.t_us), text: l.label.clone(), color, size, bold, row: 0, end_anchor: false }
+        })
+        .collect();
     let rows = place_labels(&mut top);
     let row_y = |r: usize| 6.0 + (r as f64 + 1.0) * LABEL_ROW - 3.0;
     let lanes_top = 8.0 + rows as f64 * LABEL_ROW + 4.0;
-    let lanes_bottom = lanes_top + lanes.len() as f64 * LANE;
-    let height = lanes_bottom + AXIS_H;
+    let lanes_bottom = lanes_top + model.lanes.len() as f64 * LANE;
+    let height = lanes_bottom + 6.0;
     let ly = |lane: usize| lanes_top + lane as f64 * LANE;
 
     let mut svg = String::with_capacity(64 * 1024);
     let _ = write!(
         svg,
-        r##"<svg id="tl" xmlns="http://www.w3.org/2000/svg" width="{CHART_W}" height="{height:.0}" viewBox="0 0 {CHART_W} {height:.0}" font-family="sans-serif" font-size="11" data-left="{LEFT}" data-right="{:.1}" data-end-ms="{:.3}">"##,
+        r##"<svg id="tl" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {CHART_W} {height:.0}" font-family="sans-serif" font-size="11" data-left="{LEFT}" data-right="{:.1}" data-end-ms="{:.3}">"##,
         LEFT + plot_w,
         ms(end_us)
     );
     svg.push_str(
         r##"<defs><pattern id="hatch" width="7" height="7" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="7" height="7" fill="#495057"/><line x1="0" y1="0" x2="0" y2="7" stroke="#212529" stroke-width="3.5"/></pattern></defs>"##,
     );
-    // Lane backgrounds.
-    for i in 0..lanes.len() {
+    for i in 0..model.lanes.len() {
         let fill = if i % 2 == 0 { "#f1f3f5" } else { "#ffffff" };
         let _ = write!(svg, r##"<rect x="0" y="{:.1}" width="{CHART_W}" height="{LANE}" fill="{fill}"/>"##, ly(i));
     }
-    // Time grid and ticks.
+    // Time grid; the tick labels are in the sticky axis above the chart.
     let step = tick_step_us(end_us);
+    let mut axis = format!(
+        r##"<svg class="axis" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {CHART_W} {AXIS_H}" font-family="sans-serif" font-size="11"><rect width="{CHART_W}" height="{AXIS_H}" fill="#fff"/><text x="8" y="15" fill="#495057" font-weight="bold">time</text><line x1="{LEFT}" y1="{AXIS_H}" x2="{:.1}" y2="{AXIS_H}" stroke="#868e96"/>"##,
+        LEFT + plot_w
+    );
     let mut t = 0;
     while t <= end_us {
         let xx = x(t);
         let _ = write!(
             svg,
-            r##"<line x1="{xx:.1}" y1="{lanes_top:.1}" x2="{xx:.1}" y2="{:.1}" stroke="#dee2e6"/><text x="{xx:.1}" y="{:.1}" text-anchor="middle" fill="#495057">{}</text>"##,
-            lanes_bottom + 5.0,
-            lanes_bottom + 17.0,
+            r##"<line x1="{xx:.1}" y1="{lanes_top:.1}" x2="{xx:.1}" y2="{lanes_bottom:.1}" stroke="#dee2e6"/>"##
+        );
+        let _ = write!(
+            axis,
+            r##"<line x1="{xx:.1}" y1="{:.1}" x2="{xx:.1}" y2="{AXIS_H}" stroke="#868e96"/><text x="{xx:.1}" y="14" text-anchor="middle" fill="#495057">{}</text>"##,
+            AXIS_H - 5.0,
             fmt_ms(t, step)
         );
         t += step;
     }
-    let _ = write!(
-        svg,
-        r##"<line x1="{LEFT}" y1="{lanes_bottom:.1}" x2="{:.1}" y2="{lanes_bottom:.1}" stroke="#868e96"/>"##,
-        LEFT + plot_w
-    );
-    // Bands: a lane's overlapping bands get their labels on separate lines.
+    axis.push_str("</svg>");
+
+    // Bands. Each window's label is drawn once; a lane's overlapping
+    // labels go on separate lines.
     let mut slots: BTreeMap<usize, Vec<u64>> = BTreeMap::new();
-    for b in &bands {
-        let (x0, x1) = (x(b.from), x(b.to));
+    let mut band_labels = String::new();
+    for b in &model.bands {
+        let (x0, x1) = (x(b.from_us), x(b.to_us));
         let w = (x1 - x0).max(2.0);
-        for &l in &b.lanes {
+        let (fill, opacity, class) = if b.down() {
+            ("url(#hatch)".to_string(), 0.75, "band down")
+        } else {
+            (fault_color(&b.kind).to_string(), if b.network { 0.3 } else { 0.5 }, "band fault")
+        };
+        let _ = write!(svg, r##"<g class="{class}" data-kind="{}">"##, escape(&b.kind));
+        if b.network {
+            let _ = write!(
+                svg,
+                r##"<rect x="{x0:.1}" y="{lanes_top:.1}" width="{w:.1}" height="{:.1}" fill="{fill}" opacity="{opacity}"/>"##,
+                lanes_bottom - lanes_top
+            );
+        } else {
+            for &l in &b.lanes {
+                let _ = write!(
+                    svg,
+                    r##"<rect x="{x0:.1}" y="{:.1}" width="{w:.1}" height="{:.1}" fill="{fill}" opacity="{opacity}"/>"##,
+                    ly(l) + 1.0,
+                    LANE - 2.0,
+                );
+            }
+        }
+        if let Some(&l) = b.lanes.first() {
             let ends = slots.entry(l).or_default();
-            let slot = match ends.iter().position(|&e| e <= b.from) {
+            let slot = match ends.iter().position(|&e| e <= b.from_us) {
                 Some(s) => s,
                 None => {
                     ends.push(0);
                     ends.len() - 1
                 }
             };
-            ends[slot] = b.to.max(b.from + 1);
-            let (fill, opacity, class) = if b.down {
-                ("url(#hatch)".to_string(), 0.75, "band down")
-            } else {
-                (fault_color(&b.kind).to_string(), 0.5, "band fault")
-            };
-            let _ = write!(
-                svg,
-                r##"<g class="{class}" data-kind="{}" data-lane="{}"><rect x="{x0:.1}" y="{:.1}" width="{w:.1}" height="{:.1}" fill="{fill}" opacity="{opacity}"/>"##,
-                escape(&b.kind),
-                escape(&lanes[l]),
-                ly(l) + 1.0,
-                LANE - 2.0,
-            );
+            ends[slot] = b.to_us.max(b.from_us + 1);
             if w >= 12.0 {
                 let _ = write!(
-                    svg,
-                    r##"<text x="{:.1}" y="{:.1}" fill="{}" font-size="9" font-weight="bold">{}</text>"##,
+                    band_labels,
+                    r##"<text class="blbl" x="{:.1}" y="{:.1}" fill="{}" font-size="9" font-weight="bold">{}</text>"##,
                     x0 + 2.0,
                     ly(l) + 10.0 + (slot % 3) as f64 * 10.0,
-                    if b.down { "#fff" } else { "#343a40" },
+                    if b.down() { "#fff" } else { "#343a40" },
                     escape(&b.kind)
                 );
             }
-            let _ = write!(svg, "<title>{}</title></g>", b.tooltip);
         }
+        let _ = write!(svg, "<title>{}</title></g>", escape(&b.tip));
     }
-    // Lane names, over the backgrounds.
-    for (i, name) in lanes.iter().enumerate() {
+    // Over every band, so that a down period does not hide a fault's name.
+    let _ = write!(svg, r#"<g class="blbls" pointer-events="none">{band_labels}</g>"#);
+    for (i, name) in model.lanes.iter().enumerate() {
         let _ = write!(
             svg,
             r##"<text class="lane" x="8" y="{:.1}" font-weight="bold" font-size="12" fill="#212529">{}</text>"##,
@@ -590,128 +871,109 @@ pub fn render(history: &History, violations: &[ViolationReport], title: &str) ->
             escape(name)
         );
     }
-    // Healing and recovery lines, with their labels.
-    let top_text = |svg: &mut String, l: &TopLabel, class: &str| {
-        let (tx, anchor) = if l.end_anchor { (l.x - 3.0, "end") } else { (l.x + 3.0, "start") };
-        let _ = write!(
-            svg,
-            r##"<text class="{class}" x="{tx:.1}" y="{:.1}" text-anchor="{anchor}" fill="{}" font-size="{}"{}>{}</text>"##,
-            row_y(l.row),
-            l.color,
-            l.size,
-            if l.bold { r#" font-weight="bold""# } else { "" },
-            escape(&l.text)
-        );
-    };
-    if let Some(i) = healed {
-        let l = &top[i];
-        let _ = write!(
-            svg,
-            r##"<g class="healed"><line x1="{0:.1}" y1="{1:.1}" x2="{0:.1}" y2="{2:.1}" stroke="#2b9348" stroke-dasharray="6 4" stroke-width="2"/><line x1="{0:.1}" y1="{1:.1}" x2="{0:.1}" y2="{2:.1}" stroke="transparent" stroke-width="8"/>"##,
-            l.x,
-            row_y(l.row) - 10.0,
-            lanes_bottom
-        );
-        top_text(&mut svg, l, "lbl");
-        let _ = write!(
-            svg,
-            "<title>{}</title></g>",
-            tip_fmt(format_args!(
-                "healed at {:.3} ms: every fault healed, every node up; liveness deadline {:.1} ms",
-                ms(history.healed_at_us),
-                ms(history.deadline_us)
-            ))
-        );
-    }
-    for (i, _, tooltip) in &recoveries {
-        let l = &top[*i];
-        let _ = write!(
-            svg,
-            r##"<g class="rec"><line x1="{0:.1}" y1="{1:.1}" x2="{0:.1}" y2="{2:.1}" stroke="#f77f00" stroke-width="2" opacity="0.85"/><line x1="{0:.1}" y1="{1:.1}" x2="{0:.1}" y2="{2:.1}" stroke="transparent" stroke-width="7"/>"##,
-            l.x,
-            row_y(l.row) - 10.0,
-            lanes_bottom,
-        );
-        top_text(&mut svg, l, "lbl");
-        let _ = write!(svg, "<title>{tooltip}</title></g>");
-    }
-    // Markers.
-    let mut seen: BTreeMap<Mk, usize> = BTreeMap::new();
-    let mut thinned: Vec<(Mk, usize, usize)> = Vec::new();
-    for (k, n) in &counts {
-        let s = stride[k];
-        if s > 1 {
-            thinned.push((*k, *n, s));
-        }
-    }
-    for e in &history.events {
-        let Some(k) = Mk::of(&e.ev) else { continue };
-        if k == Mk::Recovery {
-            continue; // drawn as a line across all lanes
-        }
-        let n = seen.entry(k).or_insert(0);
-        *n += 1;
-        if !(*n - 1).is_multiple_of(stride[&k]) {
-            continue;
-        }
-        let Ev::Engine(ev) = &e.ev else { continue };
-        let lane = lane_of.get(e.node.as_str()).copied().unwrap_or(sim_lane);
-        let (cx, cy) = (x(e.t_us), ly(lane) + LANE / 2.0);
-        let label = match ev {
-            Event::CheckpointCompleted { ckpt, .. } => Some(*ckpt),
-            _ => None,
+    // Lines with their labels: healing and recoveries under the markers,
+    // violations over everything.
+    let draw_line = |svg: &mut String, i: usize| {
+        let (l, lbl) = (&model.lines[i], &top[i]);
+        let (class, stroke, extra) = match l.kind {
+            LineKind::Recovery => ("rec", "#f77f00", r#"stroke-width="2" opacity="0.85""#),
+            LineKind::Healed => ("healed", "#2b9348", r#"stroke-width="2" stroke-dasharray="6 4""#),
+            LineKind::Violation => ("viol", "#d00000", r#"stroke-width="4" opacity="0.9""#),
         };
         let _ = write!(
             svg,
-            r##"<g class="m {}">{}<title>{}</title></g>"##,
-            k.class(),
-            k.shape(cx, cy, label),
-            tip_fmt(format_args!("{:.3} ms @ {}: {ev:?}", ms(e.t_us), e.node))
+            r##"<g class="{class}"><line x1="{0:.1}" y1="{1:.1}" x2="{0:.1}" y2="{2:.1}" stroke="{stroke}" {extra}/><line x1="{0:.1}" y1="{1:.1}" x2="{0:.1}" y2="{2:.1}" stroke="transparent" stroke-width="8"/>"##,
+            lbl.x,
+            row_y(lbl.row) - 10.0,
+            lanes_bottom
         );
-    }
-    // Violations, on top of everything.
-    for (i, xx, vs) in &viol_lines {
-        let l = &top[*i];
+        let (tx, anchor) = if lbl.end_anchor { (lbl.x - 3.0, "end") } else { (lbl.x + 3.0, "start") };
         let _ = write!(
             svg,
-            r##"<g class="viol"><line x1="{xx:.1}" y1="{:.1}" x2="{xx:.1}" y2="{lanes_bottom:.1}" stroke="#d00000" stroke-width="4" opacity="0.9"/>"##,
-            row_y(l.row) - 11.0,
+            r##"<text class="{}" x="{tx:.1}" y="{:.1}" text-anchor="{anchor}" fill="{}" font-size="{}"{}>{}</text>"##,
+            if l.kind == LineKind::Violation { "vlbl" } else { "lbl" },
+            row_y(lbl.row),
+            lbl.color,
+            lbl.size,
+            if lbl.bold { r#" font-weight="bold""# } else { "" },
+            escape(&lbl.text)
         );
-        top_text(&mut svg, l, "vlbl");
-        svg.push_str("<title>");
-        for (j, v) in vs.iter().take(8).enumerate() {
-            if j > 0 {
-                svg.push('\n');
-            }
-            let when = v.t_ms.map_or(String::new(), |t| format!("{t:.3} ms"));
-            svg.push_str(&tip_fmt(format_args!("{} at {when}: {}", v.check, v.message)));
+        let tip: Vec<String> = l.tip.iter().map(|t| escape(t)).collect();
+        let _ = write!(svg, "<title>{}</title></g>", tip.join("\n"));
+    };
+    for i in 0..model.lines.len() {
+        if model.lines[i].kind != LineKind::Violation {
+            draw_line(&mut svg, i);
         }
-        if vs.len() > 8 {
-            let _ = write!(svg, "\n(+{} more)", vs.len() - 8);
+    }
+    for m in &model.markers {
+        let (cx, cy) = (x(m.t_us), ly(m.lane) + LANE / 2.0);
+        let _ = write!(
+            svg,
+            r##"<g class="m {}">{}<title>{}</title></g>"##,
+            m.mk.class(),
+            m.mk.shape(cx, cy, m.label),
+            escape(&m.tip)
+        );
+    }
+    for i in 0..model.lines.len() {
+        if model.lines[i].kind == LineKind::Violation {
+            draw_line(&mut svg, i);
         }
-        svg.push_str("</title></g>");
     }
     // The hover cursor (moved by the script).
     let _ = write!(
         svg,
-        r##"<g id="cur" visibility="hidden" pointer-events="none"><line id="curl" x1="0" y1="{lanes_top:.1}" x2="0" y2="{lanes_bottom:.1}" stroke="#212529" stroke-width="0.8" stroke-dasharray="2 2"/><rect id="curb" x="0" y="{:.1}" width="74" height="14" fill="#212529" rx="2"/><text id="curt" x="0" y="{:.1}" fill="#fff" font-size="10"></text></g>"##,
-        lanes_bottom + 1.0,
-        lanes_bottom + 11.5
+        r##"<g id="cur" visibility="hidden" pointer-events="none"><line id="curl" x1="0" y1="{lanes_top:.1}" x2="0" y2="{lanes_bottom:.1}" stroke="#212529" stroke-width="0.8" stroke-dasharray="2 2"/><rect id="curb" x="0" y="{lanes_top:.1}" width="74" height="14" fill="#212529" rx="2"/><text id="curt" x="0" y="{:.1}" fill="#fff" font-size="10"></text></g>"##,
+        lanes_top + 10.5
     );
     svg.push_str("</svg>");
 
+    let title = title(history, info);
+    let mut sub = format!(
+        "parallelism {} &middot; {} events &middot; {:.1} ms simulated &middot; healed at {:.1} ms &middot; {}",
+        history.parallelism,
+        history.events.len(),
+        ms(end_us),
+        ms(history.healed_at_us),
+        history.finished_at_us.map_or("did not finish".to_string(), |t| format!("finished at {:.1} ms", ms(t)))
+    );
+    if let Some(m) = info.mutant {
+        let _ = write!(
+            sub,
+            r#"<br><b>planted bug</b> {}: {} (expected to be caught by {} {})"#,
+            escape(m.name()),
+            escape(m.description()),
+            m.expected_check(),
+            exactsim_sim::checks::name_of(m.expected_check())
+        );
+    }
+    let landed: Vec<String> = info.faults.iter().filter(|f| *f.1 > 0).map(|(k, n)| format!("{k} \u{d7}{n}")).collect();
+    let faults = if landed.is_empty() { "none".to_string() } else { escape(&landed.join(", ")) };
+
     // ---- the violations box ----
     let mut vbox = String::new();
-    if violations.is_empty() {
-        vbox.push_str(r#"<div class="vbox ok">No violations: every check held.</div>"#);
+    if info.violations.is_empty() {
+        let _ = write!(
+            vbox,
+            r#"<div class="vbox ok">No violations: every check held ({}).</div>"#,
+            escape(&info.checks.join(", "))
+        );
     } else {
-        let _ = write!(vbox, r#"<div class="vbox bad"><b>{} violation(s)</b><ul>"#, violations.len());
-        for v in violations {
+        let _ = write!(vbox, r#"<div class="vbox bad"><b>{} violation(s)</b><ul>"#, info.violations.len());
+        for v in info.violations {
             let when = match v.t_ms {
                 Some(t) => format!(r#"<span class="when">at {t:.3} ms</span>"#),
                 None => r#"<span class="when eor">end of run</span>"#.to_string(),
             };
-            let _ = write!(vbox, "<li><b>{}</b> {when} {}</li>", escape(&v.check), escape(&v.message));
+            let meaning = exactsim_sim::checks::info(&v.check).map_or("", |c| c.meaning);
+            let _ = write!(
+                vbox,
+                r#"<li><b title="{}">{}</b> {when} {}</li>"#,
+                escape(meaning),
+                escape(&v.label()),
+                escape(&v.message)
+            );
         }
         vbox.push_str("</ul></div>");
     }
@@ -719,32 +981,27 @@ pub fn render(history: &History, violations: &[ViolationReport], title: &str) ->
     // ---- the legend ----
     let mut legend = String::new();
     for k in Mk::ALL {
-        let sym = if k == Mk::Recovery {
-            r##"<line x1="9" y1="0" x2="9" y2="20" stroke="#f77f00" stroke-width="2"/>"##.to_string()
-        } else {
-            k.shape(9.0, 10.0, None)
-        };
         let sym = match k {
+            Mk::Recovery => r##"<line x1="9" y1="0" x2="9" y2="20" stroke="#f77f00" stroke-width="2"/>"##.to_string(),
             // Dots sit off-centre in a lane: centre them here.
             Mk::PreCommit => Mk::PreCommit.shape(9.0, 17.0, None),
             Mk::CommitConfirmed => Mk::CommitConfirmed.shape(9.0, 3.0, None),
-            _ => sym,
+            _ => k.shape(9.0, 10.0, None),
         };
         let _ = write!(
             legend,
             r#"<span class="li"><svg width="20" height="20" viewBox="0 0 20 20">{sym}</svg>{}{}</span>"#,
             k.name(),
-            counts.get(&k).map_or(String::new(), |n| format!(" ({n})"))
+            model.counts.get(&k).map_or(String::new(), |n| format!(" ({n})"))
         );
     }
-    let _ = write!(
-        legend,
-        r##"<span class="li"><svg width="20" height="20"><line x1="9" y1="0" x2="9" y2="20" stroke="#2b9348" stroke-width="2" stroke-dasharray="4 3"/></svg>healed</span><span class="li"><svg width="20" height="20"><line x1="9" y1="0" x2="9" y2="20" stroke="#d00000" stroke-width="4"/></svg>violation</span><span class="li"><svg width="26" height="16"><rect width="26" height="16" fill="url(#hatch2)" opacity="0.75"/><defs><pattern id="hatch2" width="7" height="7" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="7" height="7" fill="#495057"/><line x1="0" y1="0" x2="0" y2="7" stroke="#212529" stroke-width="3.5"/></pattern></defs></svg>node down</span>"##
+    legend.push_str(
+        r##"<span class="li"><svg width="20" height="20"><line x1="9" y1="0" x2="9" y2="20" stroke="#2b9348" stroke-width="2" stroke-dasharray="4 3"/></svg>healed</span><span class="li"><svg width="20" height="20"><line x1="9" y1="0" x2="9" y2="20" stroke="#d00000" stroke-width="4"/></svg>violation</span><span class="li"><svg width="26" height="16"><rect width="26" height="16" fill="url(#hatch2)" opacity="0.75"/><defs><pattern id="hatch2" width="7" height="7" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="7" height="7" fill="#495057"/><line x1="0" y1="0" x2="0" y2="7" stroke="#212529" stroke-width="3.5"/></pattern></defs></svg>node down</span>"##,
     );
-    if fault_kinds.is_empty() {
+    if model.fault_kinds.is_empty() {
         legend.push_str(r#"<span class="li">no fault windows</span>"#);
     }
-    for k in &fault_kinds {
+    for k in &model.fault_kinds {
         let _ = write!(
             legend,
             r#"<span class="li"><span class="sw" style="background:{}"></span>{}</span>"#,
@@ -753,58 +1010,25 @@ pub fn render(history: &History, violations: &[ViolationReport], title: &str) ->
         );
     }
     let mut notes = String::new();
-    for (k, n, s) in &thinned {
+    for (k, n, s) in &model.thinned {
         let _ = write!(notes, "{}: {n} events, 1 in {s} drawn. ", k.name());
     }
     if !notes.is_empty() {
         notes = format!(r#"<div class="note">Thinned: {}</div>"#, escape(notes.trim_end()));
     }
-
-    let finished =
-        history.finished_at_us.map_or("did not finish".to_string(), |t| format!("finished at {:.1} ms", ms(t)));
-    format!(
-        r##"<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{t}</title>
-<style>
-body{{font-family:sans-serif;margin:14px 18px;color:#212529;min-width:{CHART_W}px}}
-h1{{font-size:20px;margin:0 0 4px}}
-.sub{{color:#495057;font-size:13px;margin-bottom:8px}}
-.vbox{{border:1px solid;border-radius:4px;padding:6px 10px;margin:6px 0;font-size:13px;max-width:{CHART_W}px}}
-.vbox.ok{{border-color:#2b9348;color:#2b9348;background:#f0fff4}}
-.vbox.bad{{border-color:#d00000;background:#fff5f5;max-height:260px;overflow:auto}}
-.vbox ul{{margin:4px 0 0;padding-left:20px}} .vbox li{{margin:2px 0;color:#6a040f}}
-.when{{color:#495057;font-size:12px;margin-right:4px}} .eor{{background:#ffe066;color:#000;padding:0 4px;border-radius:3px}}
-.legend{{font-size:12px;margin:6px 0;display:flex;flex-wrap:wrap;gap:2px 14px;max-width:{CHART_W}px}}
-.li{{display:inline-flex;align-items:center;gap:3px}} .li svg{{vertical-align:middle}}
-.sw{{display:inline-block;width:22px;height:14px;opacity:0.6;border:1px solid #adb5bd}}
-.note{{font-size:12px;color:#6c757d}}
-svg .m:hover{{opacity:0.6}}
-</style></head>
-<body><h1>{t}</h1>
-<div class="sub">scenario {sc} &middot; seed {seed} &middot; mode {mode} &middot; parallelism {par} &middot; {n} events &middot; {end:.1} ms simulated &middot; healed at {healed:.1} ms &middot; {finished}</div>
-{vbox}<div class="legend">{legend}</div>{notes}
-{svg}
-<script>
-(function(){{var s=document.getElementById('tl');if(!s||!s.getScreenCTM)return;
-var L=+s.dataset.left,R=+s.dataset.right,E=+s.dataset.endMs,g=document.getElementById('cur'),
-l=document.getElementById('curl'),b=document.getElementById('curb'),t=document.getElementById('curt');
-s.addEventListener('mousemove',function(ev){{var p=s.createSVGPoint();p.x=ev.clientX;p.y=ev.clientY;
-var q=p.matrixTransform(s.getScreenCTM().inverse());if(q.x<L||q.x>R){{g.setAttribute('visibility','hidden');return;}}
-g.setAttribute('visibility','visible');l.setAttribute('x1',q.x);l.setAttribute('x2',q.x);
-var bx=Math.min(q.x-37,R-74);b.setAttribute('x',bx);t.setAttribute('x',bx+4);
-t.textContent=((q.x-L)/(R-L)*E).toFixed(2)+' ms';}});
-s.addEventListener('mouseleave',function(){{g.setAttribute('visibility','hidden');}});}})();
-</script>
-</body></html>
-"##,
-        t = escape(title),
-        sc = escape(&history.scenario),
-        seed = history.seed,
-        mode = history.mode.name(),
-        par = history.parallelism,
-        n = history.events.len(),
-        end = ms(end_us),
-        healed = ms(history.healed_at_us),
+    fill(
+        TEMPLATE,
+        &[
+            ("title", &escape(&title)),
+            ("sub", &sub),
+            ("repro", &escape(info.repro)),
+            ("faults", &faults),
+            ("violations", &vbox),
+            ("axis", &axis),
+            ("chart", &svg),
+            ("legend", &legend),
+            ("notes", &notes),
+        ],
     )
 }
 
@@ -907,128 +1131,205 @@ mod tests {
         ])
     }
 
-    fn violations() -> Vec<ViolationReport> {
-        vec![
-            ViolationReport { check: "P1".into(), message: "lost <3> records & \"more\"".into(), t_ms: Some(45.0) },
-            ViolationReport { check: "P7".into(), message: "open transactions at the end".into(), t_ms: None },
-        ]
-    }
-
-    #[test]
-    fn a_lane_per_node() {
-        let html = render(&sample(), &[], "word_count seed 42 chaos");
-        assert_eq!(html.matches(r#"class="lane""#).count(), 6);
-        for lane in ["coordinator", "broker", "store", "worker-0", "worker-1", "sim"] {
-            assert!(html.contains(&format!(">{lane}</text>")), "lane {lane}");
+    fn vr(check: &str, message: &str, t_ms: Option<f64>) -> ViolationReport {
+        ViolationReport {
+            check: check.into(),
+            name: exactsim_sim::checks::name_of(check).into(),
+            message: message.into(),
+            t_ms,
         }
-        assert!(html.contains("No violations"));
+    }
+
+    fn violations() -> Vec<ViolationReport> {
+        vec![vr("P1", "lost <3> records & \"more\"", Some(45.0)), vr("P7", "open transactions at the end", None)]
+    }
+
+    fn faults() -> BTreeMap<String, u64> {
+        [("crash".to_string(), 1), ("partition".to_string(), 1), ("packet_loss".to_string(), 1)].into()
+    }
+
+    const CHECKS: [&str; 2] = ["P1", "P2"];
+
+    fn page_of(h: &History, v: &[ViolationReport], mutant: Option<Mutant>) -> String {
+        let checks: Vec<String> = CHECKS.iter().map(|s| s.to_string()).collect();
+        let f = faults();
+        let info = RunInfo {
+            profile: "chaos",
+            mutant,
+            repro: "cargo run --release -- run --scenario word_count --seed 42 --profile chaos --mode exactly-once",
+            faults: &f,
+            checks: &checks,
+            violations: v,
+        };
+        render(h, &info)
+    }
+
+    fn lane(m: &Model, name: &str) -> usize {
+        m.lanes.iter().position(|l| l == name).unwrap()
     }
 
     #[test]
-    fn lanes_sort_naturally() {
+    fn a_lane_per_node_in_natural_order() {
         let mut h = sample();
+        let m = Model::build(&h, &[]);
+        assert_eq!(m.lanes, ["coordinator", "broker", "store", "worker-0", "worker-1", "sim"]);
         h.events.push(eng(1, "worker-10", Event::NodeStarted));
         h.events.push(eng(1, "worker-2", Event::NodeStarted));
-        let lanes = lanes_of(&h);
-        assert_eq!(lanes, ["coordinator", "broker", "store", "worker-0", "worker-1", "worker-2", "worker-10", "sim"]);
+        assert_eq!(
+            lanes_of(&h),
+            ["coordinator", "broker", "store", "worker-0", "worker-1", "worker-2", "worker-10", "sim"]
+        );
+        assert_eq!(m.end_us, 125_000);
     }
 
     #[test]
-    fn fault_bands_and_down_periods() {
-        let html = render(&sample(), &[], "t");
-        // The partition names broker and worker-0: a band on each of them.
-        assert_eq!(html.matches(r#"data-kind="partition""#).count(), 2);
-        assert!(html.contains(r#"data-kind="partition" data-lane="broker""#));
-        assert!(html.contains(r#"data-kind="partition" data-lane="worker-0""#));
-        assert!(html.contains(">partition</text>"));
-        // Packet loss is network-wide: every lane; it is still open at the
-        // end, so it ends at the healing.
-        assert_eq!(html.matches(r#"data-kind="packet_loss""#).count(), 6);
-        assert!(html.contains("packet_loss 70.0\u{2013}90.0 ms (healed)"));
-        // worker-1 was down 30..40 ms, cause escaped in the tooltip.
-        assert!(html.contains(r#"class="band down" data-kind="down" data-lane="worker-1""#));
-        assert!(html.contains(">down</text>"));
+    fn fault_windows_and_down_periods_are_bands_in_plain_words() {
+        let m = Model::build(&sample(), &[]);
+        let part = m.bands.iter().find(|b| b.kind == "partition").unwrap();
+        // The partition names broker and worker-0: one band on those lanes.
+        assert_eq!(part.lanes, [lane(&m, "broker"), lane(&m, "worker-0")]);
+        assert!(!part.network);
+        assert_eq!((part.from_us, part.to_us), (20_000, 50_000));
+        assert_eq!(
+            part.tip,
+            "partition, 20.0\u{2013}50.0 ms: network partition: broker and worker-0 cannot reach each other"
+        );
+        // Packet loss is network-wide, and still open at the end: it ends at
+        // the healing.
+        let loss = m.bands.iter().find(|b| b.kind == "packet_loss").unwrap();
+        assert!(loss.network);
+        assert_eq!(loss.lanes.len(), m.lanes.len());
+        assert_eq!(
+            loss.tip,
+            "packet_loss, 70.0\u{2013}90.0 ms (ended by the healing): 10% of all network messages are dropped"
+        );
+        let down = m.bands.iter().find(|b| b.down()).unwrap();
+        assert_eq!(down.lanes, [lane(&m, "worker-1")]);
+        assert_eq!(
+            down.tip,
+            "worker-1 down 30.0\u{2013}40.0 ms: crash <scheduled> & \"torn\"; 10 unsynced bytes lost, 1 files torn"
+        );
+        assert_eq!(m.fault_kinds.iter().collect::<Vec<_>>(), ["packet_loss", "partition"]);
+    }
+
+    #[test]
+    fn fault_labels_appear_once_per_window() {
+        let html = page_of(&sample(), &[], None);
+        assert_eq!(html.matches(r#"data-kind="partition""#).count(), 1);
+        assert_eq!(html.matches(">partition</text>").count(), 1);
+        assert_eq!(html.matches(">packet_loss</text>").count(), 1);
+        assert_eq!(html.matches(">down</text>").count(), 1);
+        // The partition's band covers its two lanes: two rectangles, one label.
+        let g = html.split(r#"data-kind="partition">"#).nth(1).unwrap();
+        let g = &g[..g.find("</g>").unwrap()];
+        assert_eq!(g.matches("<rect").count(), 2, "{g}");
         assert!(html.contains("crash &lt;scheduled&gt; &amp; &quot;torn&quot;"));
     }
 
     #[test]
-    fn markers_and_lines() {
-        let html = render(&sample(), &violations(), "t");
-        for class in [
-            "m-trig",
-            "m-done",
-            "m-cfail",
-            "m-fin",
-            "m-pre",
-            "m-commit",
-            "m-commitfail",
-            "m-taskfail",
-            "m-txc",
-            "m-txa",
-            "m-fatal",
-        ] {
-            assert!(html.contains(&format!(r#"class="m {class}""#)), "{class}");
+    fn markers_carry_plain_sentences() {
+        let m = Model::build(&sample(), &[]);
+        let kinds: BTreeSet<Mk> = m.markers.iter().map(|k| k.mk).collect();
+        assert_eq!(kinds.len(), Mk::ALL.len() - 1, "every kind but recovery, which is a line: {kinds:?}");
+        let tip = |mk: Mk| m.markers.iter().find(|x| x.mk == mk).unwrap().tip.clone();
+        assert_eq!(
+            tip(Mk::Completed),
+            "15.000 ms, coordinator: checkpoint 1 completed: its completion record is durable; source offsets 5, 5"
+        );
+        assert_eq!(
+            tip(Mk::PreCommit),
+            "12.000 ms, worker-0: chain-0 pre-committed transaction t-0-1 (epoch 1, 5 records) for checkpoint 1"
+        );
+        assert_eq!(tip(Mk::TxnAborted), "34.000 ms, broker: broker aborted transaction t-1-1 (epoch 1): fenced");
+        assert_eq!(
+            tip(Mk::Finished),
+            "120.000 ms, coordinator: job finished: checkpoint 4 covers all input and is committed"
+        );
+        let long = tip(Mk::CommitFailed);
+        assert!(long.ends_with('\u{2026}') && long.chars().count() < 300, "{long}");
+        for mk in &m.markers {
+            // No Rust debug output: no struct braces, no `Chain(0)`.
+            assert!(!mk.tip.contains('{') && !mk.tip.contains("Chain(") && !mk.tip.contains("Some("), "{}", mk.tip);
+            assert_eq!(mk.lane, lane(&m, &sample().events.iter().find(|e| e.t_us == mk.t_us).unwrap().node));
         }
-        assert!(html.contains(">recovery a1 from scratch</text>"));
-        assert!(html.contains(">recovery a2 from ckpt 1</text>"));
-        assert!(html.contains(">healed (liveness phase)</text>"));
-        assert!(html.contains(r#"class="healed""#));
-        // Every marker has a tooltip.
-        for g in html.split(r#"<g class="m "#).skip(1) {
-            let g = &g[..g.find("</g>").unwrap()];
-            assert!(g.contains("<title>"), "{g}");
-        }
+        assert_eq!(m.markers.iter().find(|x| x.mk == Mk::Completed).unwrap().label, Some(1));
     }
 
     #[test]
-    fn violations_are_drawn_and_listed() {
-        let html = render(&sample(), &violations(), "t");
-        // P1 has a time: a line and a label; P7 has none: listed only.
-        assert_eq!(html.matches(r#"<g class="viol">"#).count(), 1);
-        assert!(html.contains(">P1</text>"));
-        assert!(!html.contains(">P7</text>"));
-        assert!(html.contains("<li><b>P7</b> <span class=\"when eor\">end of run</span>"));
-        assert!(html.contains("<li><b>P1</b> <span class=\"when\">at 45.000 ms</span>"));
-        assert!(html.contains("2 violation(s)"));
+    fn recoveries_healing_and_violations_are_lines() {
+        let m = Model::build(&sample(), &violations());
+        let labels: Vec<(&str, LineKind)> = m.lines.iter().map(|l| (l.label.as_str(), l.kind)).collect();
+        assert_eq!(
+            labels,
+            [
+                ("recovery a1 from scratch", LineKind::Recovery),
+                ("recovery a2 from ckpt 1", LineKind::Recovery),
+                ("healed (liveness phase)", LineKind::Healed),
+                // P7 has no time: listed on the page, not drawn.
+                ("P1 exactly-once-output", LineKind::Violation),
+            ]
+        );
+        assert_eq!(m.lines[1].tip, ["33.000 ms, coordinator: recovery (attempt 2) from checkpoint 1: worker lost"]);
+        assert_eq!(m.lines[3].tip, ["P1 exactly-once-output at 45.000 ms: lost <3> records & \"more\""]);
     }
 
     #[test]
     fn simultaneous_violations_share_a_line() {
         let mut v = violations();
-        for m in ["a", "b"] {
-            v.push(ViolationReport { check: "P6".into(), message: m.into(), t_ms: Some(80.0) });
-        }
-        v.push(ViolationReport { check: "P3".into(), message: "c".into(), t_ms: Some(80.001) });
-        let html = render(&sample(), &v, "t");
-        assert_eq!(html.matches(r#"<g class="viol">"#).count(), 2);
-        assert!(html.contains(">P6\u{d7}2 P3</text>"));
-        assert!(html.contains("P6 at 80.000 ms: a\nP6 at 80.000 ms: b\nP3 at 80.001 ms: c</title>"));
+        v.push(vr("P6", "a", Some(80.0)));
+        v.push(vr("P6", "b", Some(80.0)));
+        v.push(vr("P3", "c", Some(80.001)));
+        let m = Model::build(&sample(), &v);
+        let viol: Vec<&Line> = m.lines.iter().filter(|l| l.kind == LineKind::Violation).collect();
+        assert_eq!(viol.len(), 2);
+        assert_eq!(viol[1].label, "P6 apply-once \u{d7}2, P3 no-early-visibility");
+        assert_eq!(viol[1].tip.len(), 3);
     }
 
     #[test]
-    fn escaping_and_truncation() {
+    fn the_page_says_what_ran_and_how_to_reproduce_it() {
+        let html = page_of(&sample(), &violations(), Some(Mutant::NoRecommitOnRecovery));
+        let title =
+            "word_count seed 42 \u{b7} profile chaos \u{b7} exactly-once \u{b7} planted bug: no-recommit-on-recovery";
+        assert!(html.contains(&format!("<title>{title}</title>")), "{}", &html[..400]);
+        assert!(html.contains(&format!("<h1>{title}</h1>")));
+        assert!(html.contains("recovery does not re-commit the restored pending transactions"));
+        assert!(html.contains("(expected to be caught by P1 exactly-once-output)"));
+        assert!(html.contains(
+            "<code>cargo run --release -- run --scenario word_count --seed 42 --profile chaos --mode exactly-once</code>"
+        ));
+        assert!(html.contains("crash \u{d7}1, packet_loss \u{d7}1, partition \u{d7}1"));
+        assert!(html.contains("2 violation(s)"));
+        assert!(html.contains(">P1 exactly-once-output</text>"));
+        assert!(html.contains("<b title=\"at the end, the committed output equals"), "the check's meaning on hover");
+        assert!(html.contains("P7 precommit-committed</b> <span class=\"when eor\">end of run</span>"));
+        // No slot left unfilled; the CSS and script came from the template.
+        assert!(!html.contains("{{"));
+        assert!(html.contains("position:sticky") && html.contains("getScreenCTM"));
+        let plain = page_of(&sample(), &[], None);
+        assert!(plain.contains("\u{b7} no planted bug</h1>"));
+        assert!(plain.contains("No violations: every check held (P1, P2)."));
+    }
+
+    #[test]
+    fn escaping() {
         let v = vec![ViolationReport {
             check: "P<2>".into(),
+            name: String::new(),
             message: "<script>alert(\"x\")</script> & co".into(),
             t_ms: Some(1.0),
         }];
-        let html = render(&sample(), &v, "title <b>\"x\"</b> & y");
+        let html = page_of(&sample(), &v, None);
         assert!(!html.contains("<script>alert"));
-        assert!(!html.contains("<b>\"x\"</b>"));
         assert!(html.contains("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; co"));
-        assert!(html.contains("title &lt;b&gt;&quot;x&quot;&lt;/b&gt; &amp; y"));
         assert!(html.contains(">P&lt;2&gt;</text>"));
-        // The 2000-character reason is cut.
-        assert!(html.contains(&"x".repeat(100)));
-        assert!(!html.contains(&"x".repeat(320)));
-        assert!(html.contains('\u{2026}'));
         assert_eq!(escape(r#"a&b<c>d"e'"#), "a&amp;b&lt;c&gt;d&quot;e&#39;");
+        assert_eq!(fill("a{{x}}b{{y}}", &[("x", "{{y}}"), ("y", "!")]), "a{{y}}b!");
     }
 
     #[test]
     fn self_contained() {
-        let html = render(&sample(), &violations(), "t");
-        assert_eq!(html.matches("http://www.w3.org/2000/svg").count(), 1);
+        let html = page_of(&sample(), &violations(), None);
         let rest = html.replace("http://www.w3.org/2000/svg", "");
         assert!(!rest.contains("http://") && !rest.contains("https://"));
         assert!(!rest.contains("src=") && !rest.contains("@import") && !rest.contains("url(http"));
@@ -1050,9 +1351,11 @@ mod tests {
             ));
         }
         let h = history(events);
-        let html = render(&h, &[], "big");
-        let drawn = html.matches(r#"class="m m-pre""#).count();
+        let m = Model::build(&h, &[]);
+        let drawn = m.markers.iter().filter(|x| x.mk == Mk::PreCommit).count();
         assert!((2000..=MAX_PER_KIND).contains(&drawn), "{drawn}");
+        assert_eq!(m.thinned, [(Mk::PreCommit, 20_000, 7)]);
+        let html = page_of(&h, &[], None);
         assert!(html.contains("Thinned: pre-committed: 20000 events, 1 in 7 drawn."));
         assert!(html.len() < 3_000_000, "{}", html.len());
     }
@@ -1062,9 +1365,12 @@ mod tests {
         let mut h = history(vec![]);
         h.healed_at_us = 0;
         h.finished_at_us = None;
-        let html = render(&h, &[], "empty");
+        let m = Model::build(&h, &[]);
+        assert_eq!(m.lanes, ["coordinator", "broker", "store", "sim"]);
+        assert!(m.markers.is_empty() && m.bands.is_empty() && m.lines.is_empty());
+        let html = page_of(&h, &[], None);
         assert!(html.contains(">sim</text>") && html.contains("did not finish"));
-        assert!(html.contains("0 ms"));
+        assert!(html.contains(">0 ms</text>"));
     }
 
     #[test]

@@ -113,6 +113,73 @@ impl Mutant {
         }
     }
 
+    /// The planted bug in one line, for `mutants --list` and the timeline.
+    pub fn description(self) -> &'static str {
+        match self {
+            Mutant::Canary => "always fails: the sink commits its first output record twice",
+            Mutant::CommitOnPrecommit => "the sink commits at pre-commit instead of on checkpoint completion",
+            Mutant::NoRecommitOnRecovery => "recovery does not re-commit the restored pending transactions",
+            Mutant::NonIdempotentRecommit => {
+                "recovery re-commits pending data by writing it again in a new transaction"
+            }
+            Mutant::SubsumedNotifyError => {
+                "a late or duplicate notification resets the open transaction, dropping its records"
+            }
+            Mutant::NotifyCommitsOnlyExact => {
+                "a notification commits only its own checkpoint's transaction, not the earlier ones"
+            }
+            Mutant::RestoreWithoutCompletionRecord => {
+                "recovery picks the newest checkpoint whose blobs exist, without its completion record"
+            }
+            Mutant::OffsetsFromOtherCheckpoint => "sources restore offsets from the checkpoint before the restored one",
+            Mutant::SkipAlignment => "barrier alignment skipped: records after barrier n enter snapshot n",
+            Mutant::AckBeforeDurable => "the store acknowledges a blob before it is durable (no fsync)",
+            Mutant::NoEpochBump => "recovery resumes the open transaction without bumping its producer epoch",
+            Mutant::NoAbortLingering => "recovery does not abort lingering open transactions",
+            Mutant::ShortTxnTimeout => "broker transaction timeout shorter than checkpoint + recovery time",
+            Mutant::CounterReset => "the checkpoint id counter restarts from 1 after a coordinator restart",
+            Mutant::EmptyTxnCommit => "empty transactions are committed like others, a fatal error retried forever",
+            Mutant::DeleteStateEarly => {
+                "the previous checkpoint is deleted before the next one's completion record is durable"
+            }
+            Mutant::CompleteBeforeAllAcks => {
+                "the coordinator completes a checkpoint one acknowledgement early: an engine assertion fires"
+            }
+            Mutant::RelaxedAttemptFence => "the broker accepts a producer init from the attempt just before the id's owner",
+            Mutant::CommitRetryNewSession => {
+                "a commit that timed out is retried under a new producer session, aborting its transaction"
+            }
+            Mutant::SkewedTxnTimeout => "the broker measures transaction ages on its wall clock, which a step moves",
+        }
+    }
+
+    /// The check expected to catch this bug (an id of the simulator's check
+    /// table, e.g. "P1"); the run that detects it reports this check.
+    pub fn expected_check(self) -> &'static str {
+        match self {
+            Mutant::Canary => "P1",
+            Mutant::CommitOnPrecommit => "P2",
+            Mutant::NoRecommitOnRecovery => "P1",
+            Mutant::NonIdempotentRecommit => "P1",
+            Mutant::SubsumedNotifyError => "P1",
+            Mutant::NotifyCommitsOnlyExact => "P1",
+            Mutant::RestoreWithoutCompletionRecord => "P2",
+            Mutant::OffsetsFromOtherCheckpoint => "P10",
+            Mutant::SkipAlignment => "P2",
+            Mutant::AckBeforeDurable => "P1",
+            Mutant::NoEpochBump => "P1",
+            Mutant::NoAbortLingering => "P1",
+            Mutant::ShortTxnTimeout => "P1",
+            Mutant::CounterReset => "P4",
+            Mutant::EmptyTxnCommit => "P11",
+            Mutant::DeleteStateEarly => "P1",
+            Mutant::CompleteBeforeAllAcks => "panic",
+            Mutant::RelaxedAttemptFence => "P9",
+            Mutant::CommitRetryNewSession => "P1",
+            Mutant::SkewedTxnTimeout => "P1",
+        }
+    }
+
     pub fn parse(s: &str) -> Option<Mutant> {
         Mutant::ALL.iter().copied().find(|m| m.name() == s)
     }

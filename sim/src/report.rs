@@ -1,5 +1,6 @@
-//! The report of one run (SPEC §8 field names) and the derived statistics:
-//! checkpoints, recoveries, transactions, coverage cells.
+//! The report of one run (what `run --json` prints and campaigns save as
+//! `report.json`) and the derived statistics: checkpoints, recoveries,
+//! transactions, coverage cells.
 
 use crate::checks::{OutputCounts, Violation};
 use crate::history::{Ev, History, SimEvent};
@@ -10,7 +11,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ViolationReport {
+    /// The check's id ("P1" ..= "P12", "panic"): see `checks::CHECKS`.
     pub check: String,
+    /// The check's short name (`exactly-once-output`).
+    #[serde(default)]
+    pub name: String,
     pub message: String,
     pub t_ms: Option<f64>,
 }
@@ -40,6 +45,9 @@ pub struct RunReport {
     pub mutant: Option<String>,
     pub verdict: String,
     pub violations: Vec<ViolationReport>,
+    /// The ids of the checks that judged this run (by its mode).
+    #[serde(default)]
+    pub checks: Vec<String>,
     pub trace_hash: String,
     pub faults: BTreeMap<String, u64>,
     pub output: OutputCounts,
@@ -208,10 +216,12 @@ pub fn build(r: &RunResult, ctx: ReportCtx) -> RunReport {
             .iter()
             .map(|v| ViolationReport {
                 check: v.check.to_string(),
+                name: crate::checks::name_of(v.check).to_string(),
                 message: v.message.clone(),
                 t_ms: v.t_us.map(|t| t as f64 / 1000.0),
             })
             .collect(),
+        checks: crate::checks::checks_for(h.mode).map(|c| c.id.to_string()).collect(),
         trace_hash: format!("{:016x}", r.trace_hash),
         faults: r.faults.clone(),
         output: ctx.output,
@@ -251,12 +261,47 @@ fn input_read_us(h: &History) -> Option<u64> {
     (last.len() == h.input.len()).then(|| last.values().copied().max()).flatten()
 }
 
+impl ViolationReport {
+    /// `P1 exactly-once-output` (the id alone for an unknown check, and for
+    /// `panic`, whose name is its id).
+    pub fn label(&self) -> String {
+        if self.name.is_empty() || self.name == self.check {
+            self.check.clone()
+        } else {
+            format!("{} {}", self.check, self.name)
+        }
+    }
+}
+
 impl RunReport {
+    /// The fault kinds that landed, with counts: `crash:2,latency:1`, or
+    /// `none`.
+    pub fn faults_landed(&self) -> String {
+        let f: Vec<String> = self.faults.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{k}:{n}")).collect();
+        if f.is_empty() {
+            "none".into()
+        } else {
+            f.join(",")
+        }
+    }
+
+    /// The checks that ran, as ids: `P1-P11` for a contiguous run of ids,
+    /// else a comma list (`P4,P11,P12`).
+    pub fn checks_ran(&self) -> String {
+        let nums: Option<Vec<u32>> =
+            self.checks.iter().map(|c| c.strip_prefix('P').and_then(|n| n.parse().ok())).collect();
+        match nums {
+            Some(n) if n.len() > 2 && n.windows(2).all(|w| w[1] == w[0] + 1) => {
+                format!("P{}-P{}", n[0], n[n.len() - 1])
+            }
+            _ => self.checks.join(","),
+        }
+    }
+
     /// The one-line summary `run` prints.
     pub fn summary_line(&self) -> String {
-        let faults: u64 = self.faults.values().sum();
         let mut s = format!(
-            "scenario={} seed={} profile={} mode={}{} verdict={} trace_hash={} events={} sim_ms={} checkpoints={} recoveries={} faults={} committed={} expected={} duplicates={} lost={}",
+            "scenario={} seed={} profile={} mode={}{} verdict={} trace_hash={} events={} sim_ms={} checkpoints={} recoveries={} faults={} checks={} committed={} expected={} duplicates={} lost={}",
             self.scenario,
             self.seed,
             self.profile,
@@ -268,14 +313,15 @@ impl RunReport {
             self.sim_time_ms,
             self.checkpoints.completed,
             self.recoveries,
-            faults,
+            self.faults_landed(),
+            self.checks_ran(),
             self.output.committed,
             self.output.expected,
             self.output.duplicates,
             self.output.lost,
         );
         if let Some(v) = self.violations.first() {
-            s.push_str(&format!(" first_violation={}", v.check));
+            s.push_str(&format!(" first_violation={}", v.label().replace(' ', ":")));
         }
         s
     }

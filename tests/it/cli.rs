@@ -126,8 +126,15 @@ fn scenarios_and_mutants_list() {
     }
     let (code, out, _) = exactsim(&["mutants", "--list"]);
     assert_eq!(code, Some(0));
-    assert_eq!(out.lines().count(), exactsim_engine::config::Mutant::ALL.len());
-    assert!(out.lines().any(|l| l == "canary"));
+    // A header, then per planted bug: name, expected check, description.
+    assert_eq!(out.lines().count(), exactsim_engine::config::Mutant::ALL.len() + 1, "{out}");
+    for m in exactsim_engine::config::Mutant::ALL {
+        let line = out
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(m.name()))
+            .unwrap_or_else(|| panic!("no line for {}: {out}", m.name()));
+        assert!(line.contains(m.expected_check()) && line.ends_with(m.description()), "{line}");
+    }
 }
 
 #[test]

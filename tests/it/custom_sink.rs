@@ -1,6 +1,6 @@
 //! A user's own two-phase-commit sink, plugged in through
 //! `Pipeline::sink`, runs through the same campaigns and checks as the
-//! built-in one (SPEC §1, "test their own sink").
+//! built-in one (see "Testing your own sink" in README.md).
 //!
 //! `UserSink` stands for a user's implementation: it keeps its own
 //! transaction bookkeeping on top of the broker client and counts every

@@ -14,7 +14,16 @@ fn every_mutant_is_detected() {
     let table = exactsim::mutants::render(&rows);
     println!("{table}");
     for r in &rows {
-        assert!(r.detected.is_some(), "mutant {} escaped {} seeds:\n{table}", r.mutant.name(), BUDGET);
+        let Some(d) = &r.detected else { panic!("mutant {} escaped {} seeds:\n{table}", r.mutant.name(), BUDGET) };
+        // `mutants --list` names the check expected to catch each bug: the
+        // detecting run reports it.
+        assert!(
+            d.checks.iter().any(|c| c == r.mutant.expected_check()),
+            "mutant {}: expected {} among {:?}\n{table}",
+            r.mutant.name(),
+            r.mutant.expected_check(),
+            d.checks
+        );
     }
     assert_eq!(rows.len(), Mutant::ALL.len());
 }

@@ -1,14 +1,14 @@
-//! The oracles. Each `*_checker.rs` checks one invariant of SPEC §5 on the
-//! recorded [`History`] only; it never looks inside the engine.
+//! The oracles. Each `*_checker.rs` checks one invariant on the recorded
+//! [`History`] only; it never looks inside the engine.
+//!
+//! [`CHECKS`] is the one table of the checks (id, short name, one-line
+//! meaning, the delivery mode it applies to): the run line, the JSON report,
+//! the campaign table, the timeline and the README all read it.
 //!
 //! [`check_all`] builds one [`Ctx`] (the batch reference, the completed
 //! checkpoints, the first-time commits, the pre-commits) and runs every
-//! check that applies to the run's delivery mode:
-//!
-//! | mode | checks |
-//! |---|---|
-//! | exactly-once | P1–P11 |
-//! | at-least-once | P4 (ids), P11, P12 |
+//! check that applies to the run's delivery mode ([`checks_for`]):
+//! exactly-once runs P1–P11, at-least-once runs P4 (ids), P11 and P12.
 //!
 //! Messages are one line each and name the records, keys, checkpoints,
 //! transactions and simulated times involved; a check reports at most
@@ -47,10 +47,155 @@ pub struct Commit {
     pub out: Vec<OutRecord>,
 }
 
+/// Which delivery mode a check applies to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Applies {
+    ExactlyOnce,
+    AtLeastOnce,
+    /// Both modes.
+    Both,
+}
+
+impl Applies {
+    pub fn name(self) -> &'static str {
+        match self {
+            Applies::ExactlyOnce => "exactly-once",
+            Applies::AtLeastOnce => "at-least-once",
+            Applies::Both => "both",
+        }
+    }
+
+    pub fn covers(self, mode: DeliveryMode) -> bool {
+        match self {
+            Applies::Both => true,
+            Applies::ExactlyOnce => mode == DeliveryMode::ExactlyOnce,
+            Applies::AtLeastOnce => mode == DeliveryMode::AtLeastOnce,
+        }
+    }
+}
+
+/// One check as a user reads it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CheckInfo {
+    /// "P1" ..= "P12", or "panic".
+    pub id: &'static str,
+    /// A short name without spaces (`exactly-once-output`).
+    pub name: &'static str,
+    /// What the check asserts, in one line.
+    pub meaning: &'static str,
+    pub applies: Applies,
+}
+
+/// Every check, in report order. `panic` is not an oracle over the history:
+/// the runner reports a panic or failed assertion inside the run with it.
+pub const CHECKS: [CheckInfo; 13] = [
+    CheckInfo {
+        id: "P1",
+        name: "exactly-once-output",
+        meaning: "at the end, the committed output equals the batch recomputation: nothing lost, duplicated or wrong",
+        applies: Applies::ExactlyOnce,
+    },
+    CheckInfo {
+        id: "P2",
+        name: "consistent-prefix",
+        meaning:
+            "during the run, a read_committed reader always sees the output of a completed checkpoint, never going back",
+        applies: Applies::ExactlyOnce,
+    },
+    CheckInfo {
+        id: "P3",
+        name: "no-early-visibility",
+        meaning: "no output becomes visible before a completed checkpoint covers it",
+        applies: Applies::ExactlyOnce,
+    },
+    CheckInfo {
+        id: "P4",
+        name: "monotonic-ids",
+        meaning:
+            "checkpoint ids and producer epochs only increase, and recovery never restarts before committed output",
+        applies: Applies::Both,
+    },
+    CheckInfo {
+        id: "P5",
+        name: "commit-order",
+        meaning: "each sink commits its pending transactions in checkpoint order",
+        applies: Applies::ExactlyOnce,
+    },
+    CheckInfo {
+        id: "P6",
+        name: "apply-once",
+        meaning: "every transaction is applied at most once; re-committing after recovery changes nothing",
+        applies: Applies::ExactlyOnce,
+    },
+    CheckInfo {
+        id: "P7",
+        name: "precommit-committed",
+        meaning: "a transaction pre-committed for a completed checkpoint is committed, or its loss is reported loudly",
+        applies: Applies::ExactlyOnce,
+    },
+    CheckInfo {
+        id: "P8",
+        name: "no-open-txn",
+        meaning: "no transaction is left open after the job finished",
+        applies: Applies::ExactlyOnce,
+    },
+    CheckInfo {
+        id: "P9",
+        name: "fencing",
+        meaning: "after fencing, nothing from an older producer epoch is accepted",
+        applies: Applies::ExactlyOnce,
+    },
+    CheckInfo {
+        id: "P10",
+        name: "consistent-restore",
+        meaning: "restored state, source offsets and pending transactions all come from the same completed checkpoint",
+        applies: Applies::ExactlyOnce,
+    },
+    CheckInfo {
+        id: "P11",
+        name: "liveness",
+        meaning: "after the faults heal, the job commits all its input and finishes within the bound",
+        applies: Applies::Both,
+    },
+    CheckInfo {
+        id: "P12",
+        name: "no-loss",
+        meaning: "every expected record is in the output at least once (duplicates allowed)",
+        applies: Applies::AtLeastOnce,
+    },
+    CheckInfo {
+        id: "panic",
+        name: "panic",
+        meaning: "a panic or failed assertion inside the run",
+        applies: Applies::Both,
+    },
+];
+
+/// The table entry of a check id ("P1", "panic").
+pub fn info(id: &str) -> Option<&'static CheckInfo> {
+    CHECKS.iter().find(|c| c.id == id)
+}
+
+/// The short name of a check id, or "" for an unknown id.
+pub fn name_of(id: &str) -> &'static str {
+    info(id).map_or("", |c| c.name)
+}
+
+/// The oracles that run on a history of this mode, in report order
+/// (`panic` is always watched, but is not an oracle).
+pub fn checks_for(mode: DeliveryMode) -> impl Iterator<Item = &'static CheckInfo> {
+    CHECKS.iter().filter(move |c| c.id != "panic" && c.applies.covers(mode))
+}
+
+/// A check's position in [`CHECKS`] (unknown ids last): the report order.
+fn order(id: &str) -> usize {
+    CHECKS.iter().position(|c| c.id == id).unwrap_or(usize::MAX)
+}
+
 /// One broken invariant.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Violation {
-    /// "P1" ..= "P12".
+    /// A [`CHECKS`] id: "P1" ..= "P12", or "panic".
     pub check: &'static str,
     /// One line naming what is wrong and the ids involved.
     pub message: String,
@@ -70,7 +215,7 @@ pub struct CheckInput<'a> {
     pub scenario: &'a dyn Scenario,
 }
 
-/// Output accounting against the batch reference (SPEC §8 names).
+/// Output accounting against the batch reference.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct OutputCounts {
     /// Records in the batch reference over the whole input.
@@ -276,38 +421,41 @@ pub fn output_counts(h: &History, reference: &[OutRecord]) -> OutputCounts {
     c
 }
 
+type Checker = fn(&Ctx) -> Vec<Violation>;
+
+/// The oracle behind a check id (none for `panic`).
+fn checker(id: &str) -> Option<Checker> {
+    Some(match id {
+        "P1" => p01_output_checker::check,
+        "P2" => p02_prefix_checker::check,
+        "P3" => p03_visibility_checker::check,
+        "P4" => p04_monotonic_checker::check,
+        "P5" => p05_commit_order_checker::check,
+        "P6" => p06_apply_once_checker::check,
+        "P7" => p07_precommit_checker::check,
+        "P8" => p08_open_txn_checker::check,
+        "P9" => p09_fencing_checker::check,
+        "P10" => p10_restore_checker::check,
+        "P11" => p11_liveness_checker::check,
+        "P12" => p12_at_least_once_checker::check,
+        _ => return None,
+    })
+}
+
 /// Run every check that applies to the run's mode. Violations are sorted
 /// by (check, time); at most [`MAX_PER_CHECK`] per check.
 pub fn check_all(input: &CheckInput) -> (Vec<Violation>, OutputCounts) {
     let ctx = Ctx::new(input.history, input.scenario);
     let counts = output_counts(input.history, &ctx.reference);
-    type Checker = fn(&Ctx) -> Vec<Violation>;
-    let eo: [Checker; 9] = [
-        p01_output_checker::check,
-        p02_prefix_checker::check,
-        p03_visibility_checker::check,
-        p05_commit_order_checker::check,
-        p06_apply_once_checker::check,
-        p07_precommit_checker::check,
-        p08_open_txn_checker::check,
-        p09_fencing_checker::check,
-        p10_restore_checker::check,
-    ];
-    let both: [Checker; 2] = [p04_monotonic_checker::check, p11_liveness_checker::check];
-    let alo: [Checker; 1] = [p12_at_least_once_checker::check];
-    let mode_checks: &[Checker] = match input.history.mode {
-        DeliveryMode::ExactlyOnce => &eo,
-        DeliveryMode::AtLeastOnce => &alo,
-    };
     let mut v = Vec::new();
-    for check in mode_checks.iter().chain(both.iter()) {
+    for c in checks_for(input.history.mode) {
+        let Some(check) = checker(c.id) else { continue };
         let mut found = check(&ctx);
         found.sort_by_key(|x| x.t_us); // stable: the first ones in time
         v.extend(found.into_iter().take(MAX_PER_CHECK));
     }
-    // "P10" sorts after "P1" and before "P2" as a string: sort by number.
-    let num = |c: &str| c.trim_start_matches('P').parse::<u32>().unwrap_or(u32::MAX);
-    v.sort_by_key(|a| (num(a.check), a.t_us));
+    // In table order ("P10" after "P9", not after "P1").
+    v.sort_by_key(|a| (order(a.check), a.t_us));
     (v, counts)
 }
 

@@ -693,3 +693,37 @@ fn completion_found_only_at_coordinator_recovery_counts_from_then() {
     h.events.retain(|s| !matches!(&s.ev, Ev::Engine(Event::CoordinatorRecovered { .. })));
     assert_eq!(checks(&h), vec!["P2", "P3", "P10"]);
 }
+
+#[test]
+fn the_check_table_is_complete_and_consistent() {
+    let ids: BTreeSet<&str> = CHECKS.iter().map(|c| c.id).collect();
+    let names: BTreeSet<&str> = CHECKS.iter().map(|c| c.name).collect();
+    assert_eq!(ids.len(), CHECKS.len(), "ids are unique");
+    assert_eq!(names.len(), CHECKS.len(), "names are unique");
+    for c in &CHECKS {
+        assert!(!c.name.contains(' ') && !c.name.is_empty(), "{}: one word", c.name);
+        assert!(!c.meaning.contains('\n') && c.meaning.len() < 120, "{}: one line", c.id);
+        // Every id but `panic` has an oracle behind it.
+        assert_eq!(checker(c.id).is_some(), c.id != "panic", "{}", c.id);
+    }
+    assert_eq!(info("P7").map(|c| c.name), Some("precommit-committed"));
+    assert_eq!(name_of("panic"), "panic");
+    assert_eq!(name_of("P99"), "");
+    let eo: Vec<&str> = checks_for(DeliveryMode::ExactlyOnce).map(|c| c.id).collect();
+    assert_eq!(eo, ["P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10", "P11"]);
+    let alo: Vec<&str> = checks_for(DeliveryMode::AtLeastOnce).map(|c| c.id).collect();
+    assert_eq!(alo, ["P4", "P11", "P12"]);
+}
+
+#[test]
+fn violations_carry_table_ids_in_table_order() {
+    // A history breaking several checks at once: the ids are the table's,
+    // sorted as in the table (P10 after P9).
+    let mut h = good();
+    h.final_output = vec![vec![]];
+    h.finished_at_us = None;
+    let (v, _) = run(&h);
+    assert!(!v.is_empty());
+    let pos: Vec<usize> = v.iter().map(|x| CHECKS.iter().position(|c| c.id == x.check).expect("table id")).collect();
+    assert!(pos.windows(2).all(|w| w[0] <= w[1]), "{:?}", v.iter().map(|x| x.check).collect::<Vec<_>>());
+}

@@ -1,0 +1,229 @@
+//! What the command line prints after a run or a campaign: the run line
+//! (verdict, the fault kinds that landed, the checks that ran), each
+//! violation with its check's name, and after a failure the next steps as
+//! commands that work as printed from the repository root.
+
+use crate::campaign::{summary_table, CampaignReport};
+use exactsim_sim::report::RunReport;
+use exactsim_sim::runner::Outcome;
+use std::fmt::Write;
+use std::path::Path;
+
+/// How the README and the printed commands invoke the tool.
+pub const CLI: &str = "cargo run --release --";
+
+/// The replay file a run came from, when its reproduce command is a replay.
+fn replay_source(r: &RunReport) -> Option<&str> {
+    r.repro.strip_prefix(CLI)?.trim_start().strip_prefix("replay ")
+}
+
+/// The options that select a seed's run: `--scenario .. --seed .. --profile
+/// .. --mode ..` and `--mutant ..` when there is one.
+fn run_options(r: &RunReport) -> String {
+    let mut s = format!("--scenario {} --seed {} --profile {} --mode {}", r.scenario, r.seed, r.profile, r.mode);
+    if let Some(m) = &r.mutant {
+        let _ = write!(s, " --mutant {m}");
+    }
+    s
+}
+
+/// One violation, as printed under the run line.
+pub fn violation_line(v: &exactsim_sim::report::ViolationReport) -> String {
+    let t = v.t_ms.map(|t| format!(" at {t:.1}ms")).unwrap_or_default();
+    format!("  {}{}: {}", v.label(), t, v.message)
+}
+
+/// The commands to run after a failure: timeline, shrink, replay, corpus.
+pub fn next_steps(r: &RunReport) -> String {
+    let mut s = String::from("next steps:\n");
+    let corpus = format!("tests/corpus/{}-{}.json", r.scenario, r.seed);
+    if let Some(file) = replay_source(r) {
+        let _ = writeln!(s, "  re-run it:          {CLI} replay {file}");
+        let _ = writeln!(s, "  add to the corpus:  cp {file} {corpus}   (cargo test replays it)");
+        return s;
+    }
+    let opts = run_options(r);
+    let _ = writeln!(s, "  see the timeline:   {CLI} run {opts} --timeline timeline.html   (open timeline.html)");
+    let _ = writeln!(s, "  shrink the faults:  {CLI} shrink {opts} --out min.json");
+    let _ = writeln!(s, "  replay the minimum: {CLI} replay min.json");
+    let _ = writeln!(s, "  add to the corpus:  cp min.json {corpus}   (cargo test replays it)");
+    s
+}
+
+/// The text `run` (and `replay`) prints without `--json`.
+pub fn outcome_text(r: &RunReport) -> String {
+    let mut s = r.summary_line();
+    s.push('\n');
+    for v in &r.violations {
+        s.push_str(&violation_line(v));
+        s.push('\n');
+    }
+    if !r.violations.is_empty() {
+        let _ = writeln!(s, "reproduce: {}", r.repro);
+        s.push_str(&next_steps(r));
+    }
+    s
+}
+
+pub fn print_outcome(out: &Outcome, json: bool) {
+    if json {
+        println!("{}", serde_json::to_string_pretty(&out.report).unwrap());
+    } else {
+        print!("{}", outcome_text(&out.report));
+    }
+}
+
+/// The text `campaign` prints without `--json`: the summary table, the
+/// first failures with their reproduce commands, and where the report is.
+/// Failing runs whose reproduce command a campaign prints (every failing
+/// run gets its one line; campaign.json has them all).
+pub const MAX_REPRO_LINES: usize = 20;
+
+pub fn campaign_text(rep: &CampaignReport, report_dir: Option<&Path>) -> String {
+    let mut s = summary_table(rep);
+    for (i, r) in rep.runs.iter().filter(|r| r.failed()).enumerate() {
+        let what = match rep.failures.iter().find(|f| f.scenario == r.scenario && f.seed == r.seed) {
+            Some(f) => format!("{} {}", f.violations[0].label(), f.violations[0].message),
+            None => "nondeterministic: a second run gave another trace".to_string(),
+        };
+        let _ = writeln!(s, "FAIL {} seed {}: {}", r.scenario, r.seed, what);
+        if i < MAX_REPRO_LINES {
+            let _ = writeln!(s, "  reproduce: {}", r.repro.as_deref().unwrap_or("?"));
+        }
+    }
+    let first = rep.failures.first();
+    match (report_dir, first) {
+        (Some(dir), f) => {
+            let _ = writeln!(
+                s,
+                "report: {}/campaign.json ({} failing run(s) with artifacts, {} left out by --max-artifacts {})",
+                dir.display(),
+                rep.artifacts_written,
+                rep.artifacts_left_out,
+                rep.max_artifacts
+            );
+            let with_artifacts = rep
+                .runs
+                .iter()
+                .filter(|r| r.artifacts.is_some())
+                .find_map(|r| rep.failures.iter().find(|f| f.scenario == r.scenario && f.seed == r.seed));
+            if let Some(f) = with_artifacts.or(f.filter(|_| rep.artifacts_written > 0)) {
+                s.push_str(&artifact_steps(dir, f));
+            } else if let Some(f) = f {
+                s.push_str(&next_steps(f));
+            }
+        }
+        (None, Some(f)) => {
+            s.push_str(&next_steps(f));
+            let _ = writeln!(s, "(add --report <DIR> to keep the timeline and replay files of the failing seeds)");
+        }
+        (None, None) => {}
+    }
+    if rep.interrupted {
+        let _ =
+            writeln!(s, "interrupted: {} of {} runs done; the report holds those", rep.runs.len(), rep.runs_planned);
+    }
+    s
+}
+
+/// Next steps for a campaign's first failure, from the files its report
+/// folder holds (`replay.min.json` when the campaign shrank it).
+fn artifact_steps(dir: &Path, f: &RunReport) -> String {
+    let base = dir.join(format!("{}-{}", f.scenario, f.seed));
+    let min = base.join("replay.min.json");
+    let replay = if min.exists() { min } else { base.join("replay.json") };
+    let mut s = format!("first failure: {}/ (report.json, trace.jsonl, timeline.html, replay files)\n", base.display());
+    let _ = writeln!(s, "next steps:");
+    let _ = writeln!(s, "  see the timeline:   {}   (open it in a browser)", base.join("timeline.html").display());
+    let _ = writeln!(s, "  replay it:          {CLI} replay {}", replay.display());
+    let _ = writeln!(
+        s,
+        "  add to the corpus:  cp {} tests/corpus/{}-{}.json   (cargo test replays it)",
+        replay.display(),
+        f.scenario,
+        f.seed
+    );
+    s
+}
+
+pub fn print_campaign(rep: &CampaignReport, json: bool, report_dir: Option<&Path>) {
+    if json {
+        println!("{}", serde_json::to_string_pretty(rep).unwrap());
+    } else {
+        print!("{}", campaign_text(rep, report_dir));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use exactsim_sim::report::ViolationReport;
+
+    fn report(violations: Vec<ViolationReport>) -> RunReport {
+        let json = serde_json::json!({
+            "scenario": "word_count", "seed": 8, "profile": "chaos", "mode": "exactly-once",
+            "mutant": "no-recommit-on-recovery", "verdict": if violations.is_empty() { "pass" } else { "fail" },
+            "violations": violations, "checks": ["P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10", "P11"],
+            "trace_hash": "00", "faults": {"crash": 2, "latency": 1},
+            "output": {"expected": 1, "committed": 1, "duplicates": 0, "lost": 0, "wrong": 0, "unexpected": 0},
+            "checkpoints": {"triggered": 1, "completed": 1, "failed": 0, "duration_ms_avg": 0.0, "duration_ms_max": 0.0},
+            "recoveries": 0, "recovery_time_ms_avg": 0.0, "recovery_time_ms_max": 0.0,
+            "transactions": {"committed": 0, "aborted": 0, "commit_failed": 0},
+            "state_size_bytes_max": 0, "retries": 0, "sim_time_ms": 1, "wall_ms": 1, "events": 1,
+            "net_messages": 1, "coverage": [], "fault_points": {}, "parallelism": 3,
+            "checkpoint_interval_ms": 100, "job_finished_ms": null,
+            "repro": "cargo run --release -- run --scenario word_count --seed 8 --profile chaos --mode exactly-once --mutant no-recommit-on-recovery",
+            "code_version": "x"
+        });
+        serde_json::from_value(json).unwrap()
+    }
+
+    fn p1() -> ViolationReport {
+        ViolationReport { check: "P1".into(), name: "exactly-once-output".into(), message: "3 lost".into(), t_ms: None }
+    }
+
+    #[test]
+    fn a_passing_line_says_what_landed_and_what_ran() {
+        let text = outcome_text(&report(vec![]));
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.contains(" faults=crash:2,latency:1 "), "{text}");
+        assert!(text.contains(" checks=P1-P11 "), "{text}");
+        assert!(!text.contains("next steps"));
+    }
+
+    #[test]
+    fn a_failing_run_names_the_check_and_prints_next_steps() {
+        let text = outcome_text(&report(vec![p1()]));
+        assert!(text.contains("first_violation=P1:exactly-once-output"), "{text}");
+        assert!(text.contains("  P1 exactly-once-output: 3 lost\n"), "{text}");
+        let opts =
+            "--scenario word_count --seed 8 --profile chaos --mode exactly-once --mutant no-recommit-on-recovery";
+        assert!(text.contains(&format!("cargo run --release -- run {opts} --timeline timeline.html")), "{text}");
+        assert!(text.contains(&format!("cargo run --release -- shrink {opts} --out min.json")), "{text}");
+        assert!(text.contains("cargo run --release -- replay min.json"), "{text}");
+        assert!(text.contains("cp min.json tests/corpus/word_count-8.json"), "{text}");
+    }
+
+    #[test]
+    fn checks_and_faults_are_compact() {
+        let mut r = report(vec![]);
+        r.checks = vec!["P4".into(), "P11".into(), "P12".into()];
+        r.faults.clear();
+        let line = r.summary_line();
+        assert!(line.contains(" faults=none checks=P4,P11,P12 "), "{line}");
+        let panic = ViolationReport { check: "panic".into(), name: "panic".into(), message: "x".into(), t_ms: None };
+        assert_eq!(panic.label(), "panic");
+        let r = report(vec![panic]);
+        assert!(r.summary_line().ends_with(" first_violation=panic"), "{}", r.summary_line());
+    }
+
+    #[test]
+    fn a_replayed_failure_points_at_its_file() {
+        let mut r = report(vec![p1()]);
+        r.repro = "cargo run --release -- replay case.json".into();
+        let text = outcome_text(&r);
+        assert!(text.contains("re-run it:          cargo run --release -- replay case.json"), "{text}");
+        assert!(text.contains("cp case.json tests/corpus/word_count-8.json"), "{text}");
+        assert!(!text.contains("shrink"), "{text}");
+    }
+}

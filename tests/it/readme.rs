@@ -1,0 +1,227 @@
+//! The README's examples work as printed. Every `cargo run --release --`
+//! command in a ```sh block of README.md is run through the test build of
+//! the binary, in order, in a scratch directory (with a copy of `ci/` for
+//! the profile files), and must give the verdict its comment states:
+//! `# verdict=pass` exits 0 and prints `verdict=pass`, `# verdict=fail: P1`
+//! exits 1 and fails check P1, a command without a verdict exits 0. `cp`
+//! commands are done in the scratch directory. The README's table of the
+//! checks must match `exactsim_sim::checks::CHECKS`.
+//!
+//! Run with a reduced count, to keep this test's wall time to seconds:
+//! - `campaign --seeds 2000` (the main job: 6000 runs, minutes) runs
+//!   `--seeds 4`;
+//! - `bench` (20 seeds per measurement) runs `--seeds 2`.
+//!
+//! `mutants --seeds 200` runs as printed (each bug's hunt stops at its first
+//! detection). Not run: `cargo test` (this suite itself) and the std
+//! `cargo build --release` (checked by `.ci/run`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const README: &str = include_str!("../../README.md");
+const CLI: &str = "cargo run --release --";
+
+/// One command of the README, with the comment after it.
+#[derive(Debug)]
+struct Example {
+    line: String,
+    comment: String,
+}
+
+/// The commands of the ```sh blocks, continuation lines joined.
+fn examples(readme: &str) -> Vec<Example> {
+    let mut out = Vec::new();
+    let mut in_sh = false;
+    let mut pending = String::new();
+    let mut comment = String::new();
+    for raw in readme.lines() {
+        let t = raw.trim();
+        if t.starts_with("```") {
+            in_sh = !in_sh && t == "```sh";
+            continue;
+        }
+        if !in_sh || (pending.is_empty() && (t.is_empty() || t.starts_with('#'))) {
+            continue;
+        }
+        let (code, c) = match t.find(" #") {
+            Some(i) => (t[..i].trim_end(), t[i + 2..].trim()),
+            None => (t, ""),
+        };
+        if !c.is_empty() {
+            if !comment.is_empty() {
+                comment.push(' ');
+            }
+            comment.push_str(c);
+        }
+        match code.strip_suffix('\\') {
+            Some(head) => {
+                pending.push_str(head.trim_end());
+                pending.push(' ');
+            }
+            None => {
+                pending.push_str(code);
+                out.push(Example { line: std::mem::take(&mut pending), comment: std::mem::take(&mut comment) });
+            }
+        }
+    }
+    out
+}
+
+/// The arguments a README command gives the tool, with the documented
+/// reductions.
+fn cli_args(line: &str) -> Vec<String> {
+    let rest = line.strip_prefix(CLI).expect("a cargo run command");
+    let mut args: Vec<String> = rest.split_whitespace().map(String::from).collect();
+    if args[0] == "campaign" && args.windows(2).any(|w| w[0] == "--seeds" && w[1] == "2000") {
+        let i = args.iter().position(|a| a == "2000").unwrap();
+        args[i] = "4".into();
+    }
+    if args == ["bench"] {
+        args.extend(["--seeds".into(), "2".into()]);
+    }
+    args
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+fn run(dir: &Path, args: &[String]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_exactsim")).args(args).current_dir(dir).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+/// Check a command's outcome against the verdict its comment states.
+fn check_verdict(ex: &Example, args: &[String], code: i32, stdout: &str, stderr: &str) {
+    let ctx = || format!("README: {}\n  ran: exactsim {}\n  exit {code}\n{stdout}{stderr}", ex.line, args.join(" "));
+    let json = args.iter().any(|a| a == "--json");
+    let verdict_of = |stdout: &str| -> Option<String> {
+        if json {
+            let v: serde_json::Value = serde_json::from_str(stdout).unwrap_or_else(|e| panic!("{e}: {}", ctx()));
+            v["verdict"].as_str().map(String::from)
+        } else {
+            let line = stdout.lines().find(|l| l.contains("verdict="))?;
+            let v = line.split_whitespace().find_map(|w| w.strip_prefix("verdict="))?;
+            Some(v.to_string())
+        }
+    };
+    if let Some(rest) = ex.comment.split("verdict=fail").nth(1) {
+        assert_eq!(code, 1, "expected a failing run (exit 1): {}", ctx());
+        assert_eq!(verdict_of(stdout).as_deref(), Some("fail"), "{}", ctx());
+        // `verdict=fail: P1`: that check fails (named in the output).
+        if let Some(check) = rest.strip_prefix(':').and_then(|r| r.split_whitespace().next()) {
+            let info = exactsim_sim::checks::info(check).unwrap_or_else(|| panic!("unknown check {check}: {}", ctx()));
+            assert!(stdout.contains(&format!("  {} {}", info.id, info.name)), "expected {check} to fail: {}", ctx());
+            // The next steps are printed, as commands of this README.
+            assert!(
+                stdout.contains("next steps:") && stdout.contains("tests/corpus/"),
+                "no next steps printed: {}",
+                ctx()
+            );
+        }
+    } else {
+        assert_eq!(code, 0, "expected exit 0: {}", ctx());
+        if ex.comment.contains("verdict=pass") {
+            assert_eq!(verdict_of(stdout).as_deref(), Some("pass"), "{}", ctx());
+        }
+    }
+}
+
+#[test]
+fn every_readme_command_gives_the_stated_verdict() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir: PathBuf = std::env::temp_dir().join(format!("exactsim-readme-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    copy_dir(&repo.join("ci"), &dir.join("ci"));
+    let examples = examples(README);
+    let mut ran = 0;
+    let mut commands = Vec::new();
+    for ex in &examples {
+        if ex.line.starts_with(CLI) {
+            let args = cli_args(&ex.line);
+            let (code, stdout, stderr) = run(&dir, &args);
+            check_verdict(ex, &args, code, &stdout, &stderr);
+            commands.push(args[0].clone());
+            ran += 1;
+        } else if let Some(rest) = ex.line.strip_prefix("cp ") {
+            let (from, to) = rest.split_once(' ').expect("cp FROM TO");
+            let to = dir.join(to);
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(dir.join(from), &to).unwrap_or_else(|e| panic!("README: {}: {e}", ex.line));
+            // A corpus case replays to its recorded failure.
+            if to.starts_with(dir.join("tests/corpus")) {
+                let args = vec!["replay".to_string(), to.display().to_string()];
+                let (code, stdout, stderr) = run(&dir, &args);
+                assert_eq!(code, 1, "the corpus case does not fail:\n{stdout}{stderr}");
+                assert!(stdout.contains("recorded failure P1 reproduced"), "{stdout}");
+            }
+        } else {
+            assert!(
+                ex.line == "cargo test" || ex.line.starts_with("RUSTFLAGS= "),
+                "README command the test does not know how to run: {}",
+                ex.line
+            );
+        }
+    }
+    // Every subcommand of the tool is exemplified, and what the examples
+    // say they write is there.
+    for sub in ["scenarios", "run", "campaign", "merge", "shrink", "replay", "mutants", "bench"] {
+        assert!(commands.iter().any(|c| c == sub), "the README has no `{sub}` example");
+    }
+    for f in [
+        "run.log",
+        "run.html",
+        "case.json",
+        "min.json",
+        "timeline.html",
+        "target/exactsim/junit.xml",
+        "target/exactsim/report/campaign.json",
+        "tests/corpus/word_count-8.json",
+    ] {
+        assert!(dir.join(f).is_file(), "the README's commands did not write {f}");
+    }
+    // The timeline says what it shows, as the README describes it.
+    let html = std::fs::read_to_string(dir.join("timeline.html")).unwrap();
+    assert!(html.contains(
+        "word_count seed 8 \u{b7} profile chaos \u{b7} exactly-once \u{b7} planted bug: no-recommit-on-recovery"
+    ));
+    assert!(html.contains("<code>cargo run --release -- run --scenario word_count --seed 8 "), "no reproduce command");
+    assert!(ran >= 15, "only {ran} README commands found");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_readme_table_of_checks_matches_the_code() {
+    let rows: Vec<Vec<&str>> = README
+        .lines()
+        .filter(|l| l.starts_with("| P") || l.starts_with("| panic "))
+        .map(|l| l.trim_matches('|').split(" | ").map(str::trim).collect())
+        .collect();
+    let checks = &exactsim_sim::checks::CHECKS;
+    assert_eq!(rows.len(), checks.len(), "one README row per check");
+    for (row, c) in rows.iter().zip(checks.iter()) {
+        assert_eq!(row.len(), 5, "{row:?}");
+        assert_eq!((row[0], row[1], row[2], row[3]), (c.id, c.name, c.meaning, c.applies.name()), "README row");
+        assert!(!row[4].is_empty(), "{}: which fault exposes it", c.id);
+    }
+}
+
+#[test]
+fn the_example_parser_joins_continuations_and_keeps_comments() {
+    let md = "text\n```sh\n# a note\nx --a \\\n    --b   # one\ny # verdict=fail: P1\n```\n```\nz\n```\n";
+    let ex = examples(md);
+    assert_eq!(ex.len(), 2, "{ex:?}");
+    assert_eq!((ex[0].line.as_str(), ex[0].comment.as_str()), ("x --a --b", "one"));
+    assert_eq!((ex[1].line.as_str(), ex[1].comment.as_str()), ("y", "verdict=fail: P1"));
+}
