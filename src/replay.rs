@@ -214,7 +214,12 @@ pub fn shrink(spec: RunSpec, profile_arg: &str, max_runs: usize) -> Result<Shrin
             }
         }
     }
+    // The trace of the shrunk schedule is the one the file freezes.
+    let mut last = spec.clone();
+    last.schedule = Some(best.clone());
+    let shrunk = run_one(last, profile_arg);
     let mut file = ReplayFile::from_outcome(&first, profile_arg);
+    file.trace_hash = Some(shrunk.report.trace_hash.clone());
     file.schedule = best;
     file.check = Some(check);
     file.panic_site = site;
