@@ -96,3 +96,20 @@ fn a_clock_step_catches_the_skewed_timeout() {
     spec.mutant = None;
     assert_pass(&go(spec, "none"));
 }
+
+/// The PR gate adds to the default campaign: fewer than 5% of its
+/// (scenario, seed) runs have the trace hash of the same chaos run.
+#[test]
+fn the_gate_is_not_chaos_again() {
+    let mut same = 0;
+    let mut total = 0;
+    for scenario in ["word_count", "inventory", "risk_scoring"] {
+        for seed in 0..12 {
+            let a = go(make(scenario, seed, "chaos", DeliveryMode::ExactlyOnce, None), "chaos");
+            let b = go(make(scenario, seed, "ci/gate.toml", DeliveryMode::ExactlyOnce, None), "ci/gate.toml");
+            total += 1;
+            same += usize::from(a.report.trace_hash == b.report.trace_hash);
+        }
+    }
+    assert!(same * 20 < total, "{same} of {total} gate runs are chaos runs");
+}
