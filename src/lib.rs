@@ -109,6 +109,7 @@ pub mod junit;
 pub mod merge;
 pub mod mutants;
 pub mod output;
+pub mod real;
 pub mod replay;
 pub mod shard;
 pub mod timeline;

@@ -161,6 +161,38 @@ enum Cmd {
         #[arg(long, default_value = "0")]
         first_seed: String,
     },
+    /// Run the engine as real OS processes on 127.0.0.1 under the seed's
+    /// fault schedule played in wall time (kill -9, SIGSTOP/SIGCONT), then
+    /// check it with the same oracles. Needs the std node binary:
+    /// `RUSTFLAGS= CARGO_TARGET_DIR=target/std cargo build --release -p exactsim-node`.
+    /// Not reproducible bit for bit.
+    Real {
+        #[command(flatten)]
+        args: RunArgs,
+        /// Pause windows (SIGSTOP/SIGCONT) drawn from the seed, 0 to 100.
+        #[arg(long, default_value = "0")]
+        pauses: String,
+        /// Play this schedule instead of the seed's: a replay file or a
+        /// schedule (JSON).
+        #[arg(long)]
+        schedule: Option<PathBuf>,
+        /// The std node binary (default: target/std/release/exactsim-node).
+        #[arg(long)]
+        node_bin: Option<PathBuf>,
+        /// Write report.json, real.json and trace.jsonl there.
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Keep the run directory (process logs, event logs, data).
+        #[arg(long)]
+        keep: bool,
+        /// Network latency held on every received message, LO-HI ms (the
+        /// simulated network's by default; 0 for bare loopback).
+        #[arg(long, default_value = "1-5")]
+        latency_ms: String,
+        /// Print the JSON report instead of the summary.
+        #[arg(long)]
+        json: bool,
+    },
     /// Measure campaign speed and engine overhead.
     Bench {
         /// Seeds per measurement.
@@ -291,6 +323,56 @@ fn main() -> ExitCode {
                 }
             }
             finish(code, &errors)
+        }
+        Cmd::Real { args, pauses, schedule, node_bin, report, keep, latency_ms, json } => {
+            let spec = (|| -> Result<exactsim::real::RealSpec, String> {
+                let rs = run_spec(&args)?;
+                let pauses =
+                    pauses.trim().parse::<u32>().ok().filter(|p| *p <= 100).ok_or_else(|| {
+                        format!("malformed pause count '{pauses}' (expected an integer from 0 to 100)")
+                    })?;
+                let schedule = schedule.as_deref().map(exactsim::real::load_schedule).transpose()?;
+                Ok(exactsim::real::RealSpec {
+                    scenario: rs.scenario,
+                    seed: rs.seed,
+                    profile: rs.profile,
+                    profile_arg: args.profile.clone(),
+                    mode: rs.mode,
+                    mutant: rs.mutant,
+                    schedule,
+                    pauses,
+                    node_bin: exactsim::real::find_node_bin(node_bin.as_deref())?,
+                    keep,
+                    latency_ms: exactsim::real::parse_latency(&latency_ms)?,
+                })
+            })();
+            let spec = match spec {
+                Ok(s) => s,
+                Err(e) => return usage(e),
+            };
+            if let Some(dir) = &report {
+                if let Err(e) = artifacts::create_dir(dir) {
+                    return usage(e);
+                }
+            }
+            interrupt::install();
+            let out = match exactsim::real::run(&spec) {
+                Ok(o) => o,
+                Err(e) => return usage(e),
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&out.report).unwrap());
+            } else {
+                println!("{}", exactsim::real::summary(&out));
+                if spec.keep {
+                    println!("  run directory kept: {}", out.real.run_dir);
+                }
+            }
+            let errors = report.as_deref().map(|d| exactsim::real::write_report(d, &out)).unwrap_or_default();
+            if out.interrupted {
+                return finish(interrupt::EXIT_INTERRUPTED, &errors);
+            }
+            finish(if out.report.verdict == "pass" { 0 } else { 1 }, &errors)
         }
         Cmd::Campaign {
             scenario,

@@ -86,7 +86,18 @@ impl ReplayFile {
     /// The run this file describes, with its schedule checked against the
     /// run's nodes and the caps.
     pub fn to_spec(&self) -> Result<RunSpec, String> {
-        let scenario = resolve_scenario(&self.scenario)?;
+        self.to_spec_with(resolve_scenario(&self.scenario)?)
+    }
+
+    /// The run of this file with a scenario that is not registered (one
+    /// defined in a test), which must carry the file's scenario name.
+    pub fn to_spec_with(
+        &self,
+        scenario: std::sync::Arc<dyn exactsim_sim::scenario::Scenario>,
+    ) -> Result<RunSpec, String> {
+        if scenario.name() != self.scenario {
+            return Err(format!("replay file is for scenario '{}', not '{}'", self.scenario, scenario.name()));
+        }
         let mode = crate::parse_mode(&self.mode)?;
         let mutant = self.mutant.as_deref().map(crate::parse_mutant).transpose()?;
         if let Some(c) = &self.check {

@@ -167,7 +167,7 @@ pub fn describe_event(ev: &Event) -> String {
         Event::CommitConfirmed { task, ckpt, txn, epoch } => {
             format!("{task} committed transaction {txn} (epoch {epoch}) of checkpoint {ckpt}")
         }
-        Event::CommitFailed { task, ckpt, txn, reason: r } => {
+        Event::CommitFailed { task, ckpt, txn, reason: r, .. } => {
             format!("{task} could not commit transaction {txn} of checkpoint {ckpt}: {}", reason(r))
         }
         Event::TaskFailed { task, attempt, reason: r } => format!("{task} failed (attempt {attempt}): {}", reason(r)),
@@ -1059,6 +1059,7 @@ mod tests {
             seed: 42,
             mode: DeliveryMode::ExactlyOnce,
             parallelism: 2,
+            output_partitions: 2,
             input: vec![],
             events,
             observations: vec![],
@@ -1120,7 +1121,13 @@ mod tests {
             eng(
                 60_000,
                 "worker-1",
-                Event::CommitFailed { task: TaskId::Chain(1), ckpt: 3, txn: "t-1-3".into(), reason: "x".repeat(2000) },
+                Event::CommitFailed {
+                    task: TaskId::Chain(1),
+                    ckpt: 3,
+                    txn: "t-1-3".into(),
+                    epoch: 1,
+                    reason: "x".repeat(2000),
+                },
             ),
             sim(70_000, "sim", SimEvent::FaultStarted { kind: "packet_loss".into(), detail: LOSS.into() }),
             sim(90_000, "sim", SimEvent::Healed),

@@ -30,7 +30,9 @@ pub enum WalEntry {
         txn: TxnId,
         epoch: u64,
         nonce: u64,
-        /// The job attempt that initialized the id (its owner from now on).
+        /// The job run and attempt that initialized the id (its owner from
+        /// now on).
+        run: u64,
         attempt: u64,
         at_ms: u64,
     },
@@ -86,7 +88,8 @@ struct Producer {
     /// disk aborted the live transaction that recovery had begun under the
     /// same id).
     init_nonces: BTreeMap<u64, u64>,
-    /// The newest job attempt that initialized this id.
+    /// The newest (job run, attempt) that initialized this id.
+    run: u64,
     attempt: u64,
 }
 
@@ -131,23 +134,28 @@ impl BrokerState {
                 let end = (start + *max as usize).min(p.len());
                 Plan::Reply(Response::Input { records: p[start..end].to_vec(), end: end == p.len() })
             }
-            Request::InitProducer { txn, nonce, attempt } => {
+            Request::InitProducer { txn, nonce, run, attempt } => {
                 if let Some(p) = self.producers.get(txn) {
                     if let Some(epoch) = p.init_nonces.get(nonce) {
                         return Plan::Reply(Response::Epoch { epoch: *epoch }); // a retry
                     }
                     // Planted bug: the attempt just before the owner is
                     // let through (an off-by-one in the fence).
-                    let relaxed = self.mutant == Some(Mutant::RelaxedAttemptFence) && attempt + 1 == p.attempt;
-                    if *attempt < p.attempt && !relaxed {
-                        // A zombie of an older attempt: it is fenced already,
-                        // and must not fence the newer attempt's writer.
+                    let relaxed = self.mutant == Some(Mutant::RelaxedAttemptFence)
+                        && *run == p.run
+                        && attempt + 1 == p.attempt;
+                    if (*run, *attempt) < (p.run, p.attempt) && !relaxed {
+                        // A zombie of an older attempt (or of an older run
+                        // of the job): it is fenced already, and must not
+                        // fence the newer attempt's writer. A newer run
+                        // takes the id over, whatever its attempt.
                         return Plan::Reply(Response::Fenced { current: p.epoch });
                     }
                 }
                 let epoch = self.producers.get(txn).map(|p| p.epoch + 1).unwrap_or(0);
+                let (nonce, run, attempt) = (*nonce, *run, *attempt);
                 Plan::Log(
-                    WalEntry::Init { txn: txn.clone(), epoch, nonce: *nonce, attempt: *attempt, at_ms: now_ms },
+                    WalEntry::Init { txn: txn.clone(), epoch, nonce, run, attempt, at_ms: now_ms },
                     Response::Epoch { epoch },
                 )
             }
@@ -249,14 +257,17 @@ impl BrokerState {
     /// Apply a durable step. Returns the history events it causes.
     pub fn apply(&mut self, e: &WalEntry) -> Vec<Event> {
         match e {
-            WalEntry::Init { txn, epoch, nonce, attempt, at_ms: _ } => {
+            WalEntry::Init { txn, epoch, nonce, run, attempt, at_ms: _ } => {
                 let p = self.producers.entry(txn.clone()).or_default();
                 assert!(*epoch >= p.epoch, "epochs never go back");
                 assert!(
-                    *attempt >= p.attempt || self.mutant == Some(Mutant::RelaxedAttemptFence),
+                    (*run, *attempt) >= (p.run, p.attempt) || self.mutant == Some(Mutant::RelaxedAttemptFence),
                     "owners never go back"
                 );
-                p.attempt = p.attempt.max(*attempt);
+                if (*run, *attempt) >= (p.run, p.attempt) {
+                    p.run = *run;
+                    p.attempt = *attempt;
+                }
                 let earlier = p.init_nonces.insert(*nonce, *epoch);
                 assert!(earlier.is_none(), "an init request is applied once");
                 let had_open = p.open.take();
@@ -592,7 +603,7 @@ mod tests {
     }
 
     fn init_in(b: &mut BrokerState, txn: &str, nonce: u64, attempt: u64) -> u64 {
-        match ask(b, Request::InitProducer { txn: txn.into(), nonce, attempt }, 0) {
+        match ask(b, Request::InitProducer { txn: txn.into(), nonce, run: 0, attempt }, 0) {
             Response::Epoch { epoch } => epoch,
             other => panic!("init: {other:?}"),
         }
@@ -609,6 +620,25 @@ mod tests {
 
     fn visible(b: &BrokerState) -> Vec<u64> {
         b.committed_output()[0].iter().map(|o| o.out_id).collect()
+    }
+
+    #[test]
+    fn a_new_run_of_the_job_takes_over_its_ids_and_the_old_run_is_fenced() {
+        let run_init = |b: &mut BrokerState, nonce, run, attempt| {
+            ask(b, Request::InitProducer { txn: "t".into(), nonce, run, attempt }, 0)
+        };
+        let mut b = broker();
+        // Run 1 got to attempt 5 and left a transaction open.
+        assert_eq!(run_init(&mut b, 1, 1, 5), Response::Epoch { epoch: 0 });
+        assert_eq!(append(&mut b, "t", 0, 0, &[1]), Response::Ok);
+        // Run 2 starts from attempt 1 and takes the id over, aborting it.
+        assert_eq!(run_init(&mut b, 2, 2, 1), Response::Epoch { epoch: 1 });
+        assert_eq!(b.open_count(), 0);
+        // A zombie of run 1, however high its attempt, is refused.
+        assert_eq!(run_init(&mut b, 3, 1, 9), Response::Fenced { current: 1 });
+        // Within run 2, attempts order as before.
+        assert_eq!(run_init(&mut b, 4, 2, 2), Response::Epoch { epoch: 2 });
+        assert_eq!(run_init(&mut b, 5, 2, 1), Response::Fenced { current: 2 });
     }
 
     #[test]
@@ -653,7 +683,7 @@ mod tests {
         // Late: the fencing request again (a recovery try that timed out
         // sends the same request id), and an init of attempt 1 (a zombie).
         assert_eq!(init_in(&mut b, "t", 2, 2), e1 + 1, "the fence was applied once");
-        let zombie = ask(&mut b, Request::InitProducer { txn: "t".into(), nonce: 5, attempt: 1 }, 0);
+        let zombie = ask(&mut b, Request::InitProducer { txn: "t".into(), nonce: 5, run: 0, attempt: 1 }, 0);
         assert_eq!(zombie, Response::Fenced { current: e2 });
         assert_eq!(b.open_count(), 1, "the live transaction survives both");
         assert_eq!(end(&mut b, "t", e2, true), Response::Ok);
@@ -736,7 +766,7 @@ mod tests {
         let mut b = broker();
         let mut wal = Vec::new();
         let reqs = vec![
-            Request::InitProducer { txn: "t".into(), nonce: 1, attempt: 1 },
+            Request::InitProducer { txn: "t".into(), nonce: 1, run: 0, attempt: 1 },
             Request::Append { txn: "t".into(), epoch: 0, partition: 1, seq: 0, records: vec![rec(5)] },
             Request::EndTxn { txn: "t".into(), epoch: 0, commit: true },
         ];

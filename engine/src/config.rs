@@ -62,10 +62,13 @@ pub enum Mutant {
     /// The broker measures transaction ages on its wall clock: a forward
     /// clock step expires pending transactions of completed checkpoints.
     SkewedTxnTimeout,
+    /// Every sink begins one more transaction after the final checkpoint
+    /// (and after restoring a finished state), which is never ended.
+    TxnLeftOpenAtEnd,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 20] = [
+    pub const ALL: [Mutant; 21] = [
         Mutant::Canary,
         Mutant::CommitOnPrecommit,
         Mutant::NoRecommitOnRecovery,
@@ -86,6 +89,7 @@ impl Mutant {
         Mutant::RelaxedAttemptFence,
         Mutant::CommitRetryNewSession,
         Mutant::SkewedTxnTimeout,
+        Mutant::TxnLeftOpenAtEnd,
     ];
 
     pub fn name(self) -> &'static str {
@@ -110,6 +114,7 @@ impl Mutant {
             Mutant::RelaxedAttemptFence => "relaxed-attempt-fence",
             Mutant::CommitRetryNewSession => "commit-retry-new-session",
             Mutant::SkewedTxnTimeout => "skewed-txn-timeout",
+            Mutant::TxnLeftOpenAtEnd => "txn-left-open-at-end",
         }
     }
 
@@ -150,6 +155,9 @@ impl Mutant {
                 "a commit that timed out is retried under a new producer session, aborting its transaction"
             }
             Mutant::SkewedTxnTimeout => "the broker measures transaction ages on its wall clock, which a step moves",
+            Mutant::TxnLeftOpenAtEnd => {
+                "every sink begins one more transaction after the final checkpoint, never ended"
+            }
         }
     }
 
@@ -177,6 +185,7 @@ impl Mutant {
             Mutant::RelaxedAttemptFence => "P9",
             Mutant::CommitRetryNewSession => "P1",
             Mutant::SkewedTxnTimeout => "P1",
+            Mutant::TxnLeftOpenAtEnd => "P13",
         }
     }
 
@@ -210,7 +219,36 @@ pub struct JobConfig {
     pub txn_timeout_ms: u64,
     /// Completed checkpoints kept in storage.
     pub retained_checkpoints: usize,
+    /// A commit that finds its transaction gone (timed out or fenced at the
+    /// server) fails the job by default. Set this to continue instead, with
+    /// the loss recorded (`CommitFailed`) and counted: the data is lost
+    /// (Flink's `ignoreFailuresAfterTransactionTimeout`).
+    #[serde(default)]
+    pub ignore_lost_commits: bool,
+    /// Consecutive failed tries of a sink recovery (re-commits, aborts,
+    /// fencing) before the job fails instead of retrying forever.
+    #[serde(default = "default_recovery_budget")]
+    pub sink_recovery_budget: u32,
+    /// The run of the job. Attempts order the executions within a run; a
+    /// new run of the same job (fresh coordinator state, attempts from 1
+    /// again: a redeploy without the old checkpoints) is given a larger run
+    /// (a deployment counter or timestamp) and takes over the sink's
+    /// transactional ids, fencing whatever an older run left.
+    #[serde(default)]
+    pub run: u64,
+    /// Output partitions of the sink's topic; 0: one per sink subtask
+    /// (`parallelism`). Records go to `Pipeline::output_partition`.
+    #[serde(default)]
+    pub output_partitions: u32,
+    /// Input partitions, one source task each; 0: one per worker
+    /// (`parallelism`). Source `j` runs on worker `j % parallelism`.
+    #[serde(default)]
+    pub input_partitions: u32,
     pub mutant: Option<Mutant>,
+}
+
+fn default_recovery_budget() -> u32 {
+    50
 }
 
 impl Default for JobConfig {
@@ -231,6 +269,11 @@ impl Default for JobConfig {
             source_poll_ms: 5,
             txn_timeout_ms: 60_000,
             retained_checkpoints: 2,
+            ignore_lost_commits: false,
+            sink_recovery_budget: default_recovery_budget(),
+            run: 0,
+            output_partitions: 0,
+            input_partitions: 0,
             mutant: None,
         }
     }
@@ -239,5 +282,28 @@ impl Default for JobConfig {
 impl JobConfig {
     pub fn mutant_is(&self, m: Mutant) -> bool {
         self.mutant == Some(m)
+    }
+
+    /// The number of input partitions, i.e. source tasks.
+    pub fn input_partitions(&self) -> u32 {
+        if self.input_partitions == 0 {
+            self.parallelism
+        } else {
+            self.input_partitions
+        }
+    }
+
+    /// The sources worker `w` runs.
+    pub fn sources_of(&self, w: u32) -> Vec<u32> {
+        (0..self.input_partitions()).filter(|j| j % self.parallelism.max(1) == w).collect()
+    }
+
+    /// The number of output partitions (see `output_partitions`).
+    pub fn output_partitions(&self) -> u32 {
+        if self.output_partitions == 0 {
+            self.parallelism
+        } else {
+            self.output_partitions
+        }
     }
 }

@@ -114,8 +114,8 @@ pub fn parse_blob_name(name: &str) -> Option<(CheckpointId, TaskId)> {
 }
 
 impl Coordinator {
-    pub fn all_tasks(workers: u32) -> Vec<TaskId> {
-        (0..workers).map(TaskId::Source).chain((0..workers).map(TaskId::Chain)).collect()
+    pub fn all_tasks(sources: u32, workers: u32) -> Vec<TaskId> {
+        (0..sources).map(TaskId::Source).chain((0..workers).map(TaskId::Chain)).collect()
     }
 
     /// Start (or restart) from the durable record, if any.
@@ -161,13 +161,8 @@ impl Coordinator {
     }
 
     fn latest_plan(&self) -> Option<RestorePlan> {
-        let n = self.meta.completed.len();
         let last = self.meta.completed.last()?;
-        let previous = (n >= 2).then(|| {
-            let p = &self.meta.completed[n - 2];
-            (p.id, p.blobs.clone())
-        });
-        Some(RestorePlan { ckpt: last.id, blobs: last.blobs.clone(), previous })
+        Some(RestorePlan { ckpt: last.id, blobs: last.blobs.clone() })
     }
 
     /// Global restart: new attempt, restore from the latest completed
@@ -201,7 +196,7 @@ impl Coordinator {
     /// Planted bug [`Mutant::RestoreWithoutCompletionRecord`]: restore from
     /// the newest checkpoint that has a blob for every task.
     pub fn on_blob_listing(&mut self, names: &[String]) -> Vec<Action> {
-        let tasks = Self::all_tasks(self.workers);
+        let tasks = Self::all_tasks(self.cfg.input_partitions(), self.workers);
         let mut by_ckpt: BTreeMap<CheckpointId, BTreeMap<TaskId, String>> = BTreeMap::new();
         for n in names {
             if let Some((id, task)) = parse_blob_name(n) {
@@ -218,8 +213,7 @@ impl Coordinator {
         *waiting_listing = false;
         if let Some((id, blobs)) = found {
             if plan.as_ref().is_none_or(|p| id > p.ckpt) {
-                let previous = plan.as_ref().map(|p| (p.ckpt, p.blobs.clone()));
-                *plan = Some(RestorePlan { ckpt: id, blobs, previous });
+                *plan = Some(RestorePlan { ckpt: id, blobs });
             }
         }
         self.send_deploys(None)
@@ -293,7 +287,7 @@ impl Coordinator {
                 p.acks.insert(task, (blob, offset, finished));
                 // Planted bug: an off-by-one in ack counting.
                 let early = self.cfg.mutant_is(Mutant::CompleteBeforeAllAcks) as u32;
-                if p.acks.len() as u32 + early == 2 * self.workers {
+                if p.acks.len() as u32 + early == self.cfg.input_partitions() + self.workers {
                     self.complete(ckpt, now_ms)
                 } else {
                     vec![]
@@ -326,7 +320,7 @@ impl Coordinator {
         // restore that task empty.
         assert_eq!(
             p.acks.len() as u32,
-            2 * self.workers,
+            self.cfg.input_partitions() + self.workers,
             "checkpoint {ckpt} completes with every task's acknowledgement"
         );
         let mut out = Vec::new();
@@ -337,7 +331,7 @@ impl Coordinator {
             out.push(Action::DeleteBlobsNow(old));
         }
         out.push(Action::Point(FaultPoint::BeforeCompletionRecord));
-        let mut offsets = vec![0; self.workers as usize];
+        let mut offsets = vec![0; self.cfg.input_partitions() as usize];
         let mut finished = true;
         let mut blobs = BTreeMap::new();
         for (task, (blob, offset, fin)) in p.acks {
@@ -425,7 +419,7 @@ impl Coordinator {
             if now_ms >= p.last_sent_ms + 2 * RESEND_MS {
                 p.last_sent_ms = now_ms;
                 for w in 0..self.workers {
-                    if !p.acks.contains_key(&TaskId::Source(w)) {
+                    if self.cfg.sources_of(w).iter().any(|j| !p.acks.contains_key(&TaskId::Source(*j))) {
                         out.push(Action::Send(w, Msg::Trigger { attempt, ckpt: *ckpt }));
                     }
                 }
@@ -580,7 +574,7 @@ mod tests {
 
     fn ack_all(c: &mut Coordinator, ckpt: u64, now: u64) -> Vec<Action> {
         let mut out = Vec::new();
-        for t in Coordinator::all_tasks(2) {
+        for t in Coordinator::all_tasks(2, 2) {
             let offset = matches!(t, TaskId::Source(_)).then_some(10);
             out.extend(c.on_msg(
                 Msg::Ack { attempt: 1, ckpt, task: t, blob: format!("b{ckpt}{t}"), offset, finished: false },
@@ -588,6 +582,30 @@ mod tests {
             ));
         }
         out
+    }
+
+    #[test]
+    fn a_checkpoint_waits_for_every_source_when_inputs_outnumber_workers() {
+        let cfg = Arc::new(JobConfig { parallelism: 2, input_partitions: 3, ..JobConfig::default() });
+        assert_eq!(cfg.sources_of(0), vec![0, 2]);
+        let (mut c, _) = Coordinator::recover(cfg, None, 0);
+        for w in 0..2 {
+            c.on_msg(Msg::DeployAck { worker: w, attempt: 1, incarnation: 7 }, 1);
+        }
+        c.on_tick(200);
+        let tasks = Coordinator::all_tasks(3, 2);
+        assert_eq!(tasks.len(), 5);
+        let mut done = Vec::new();
+        for t in tasks {
+            let offset = matches!(t, TaskId::Source(_)).then_some(10);
+            let a = c
+                .on_msg(Msg::Ack { attempt: 1, ckpt: 1, task: t, blob: format!("b{t}"), offset, finished: false }, 210);
+            done.extend(a.into_iter().filter_map(|x| match x {
+                Action::Emit(Event::CheckpointCompleted { offsets, .. }) => Some(offsets),
+                _ => None,
+            }));
+        }
+        assert_eq!(done, vec![vec![10, 10, 10]], "completed once, with the last ack, one offset per source");
     }
 
     #[test]

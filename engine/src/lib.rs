@@ -4,6 +4,7 @@
 
 pub mod aligner;
 pub mod broker;
+pub mod broker_sink;
 pub mod channel;
 pub mod clock;
 pub mod codec;
@@ -14,7 +15,9 @@ pub mod observe;
 pub mod pipeline;
 pub mod proto;
 pub mod sink;
+pub mod sink_task;
 pub mod storage;
 pub mod store;
+pub mod system;
 pub mod types;
 pub mod worker;

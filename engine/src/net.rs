@@ -5,12 +5,15 @@
 
 use crate::codec;
 use crate::proto::{Msg, Request, Response};
+#[cfg(madsim)]
 use madsim::net::Endpoint;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+#[cfg(not(madsim))]
+use tcp::Endpoint;
 use tokio::sync::oneshot;
 
 /// Separate tags give separate mailboxes: madsim's endpoint mailbox is not
@@ -45,7 +48,19 @@ pub struct Net {
 
 impl Net {
     pub async fn bind(addr: SocketAddr) -> std::io::Result<Arc<Net>> {
-        let ep = Endpoint::bind(addr).await?;
+        Net::from_endpoint(addr, Endpoint::bind(addr).await?)
+    }
+
+    /// Real mode: bind with every received message held back for a random
+    /// `latency_ms.0..=latency_ms.1` ms before delivery, the latency a
+    /// simulated run's network has (loopback alone is ~100x faster, and a
+    /// job would finish before the fault schedule starts).
+    #[cfg(not(madsim))]
+    pub async fn bind_with_latency(addr: SocketAddr, latency_ms: (u64, u64)) -> std::io::Result<Arc<Net>> {
+        Net::from_endpoint(addr, Endpoint::bind_with_latency(addr, latency_ms).await?)
+    }
+
+    fn from_endpoint(addr: SocketAddr, ep: Endpoint) -> std::io::Result<Arc<Net>> {
         // Request ids are unique per incarnation, so a reply to a request of
         // a previous incarnation never matches a new request.
         let incarnation: u32 = madsim::rand::random();
@@ -109,7 +124,7 @@ impl Net {
 
     #[cfg(not(madsim))]
     async fn send_bytes(&self, dst: SocketAddr, tag: u64, bytes: Vec<u8>) {
-        let _ = self.ep.send_to(dst, tag, &bytes).await;
+        self.ep.send_to(dst, tag, bytes);
     }
 
     /// Receive the next control message or request.
@@ -147,13 +162,7 @@ impl Net {
 
     #[cfg(not(madsim))]
     async fn recv_bytes(&self, tag: u64) -> (Vec<u8>, SocketAddr) {
-        let mut buf = vec![0u8; 1 << 22];
-        loop {
-            match self.ep.recv_from(tag, &mut buf).await {
-                Ok((n, from)) => return (buf[..n].to_vec(), from),
-                Err(_) => madsim::time::sleep(Duration::from_millis(1)).await,
-            }
-        }
+        self.ep.recv_from(tag).await
     }
 
     /// One request, one timeout. `None` when no reply came in time.
@@ -214,5 +223,149 @@ impl Addrs {
 
     pub fn worker_index(&self, addr: SocketAddr) -> Option<u32> {
         self.workers.iter().position(|w| *w == addr).map(|i| i as u32)
+    }
+}
+
+/// The real network (std build, real mode): madsim's std endpoint panics
+/// when a peer is down and never reconnects, so outside simulation the
+/// engine uses this one. Each destination gets one outgoing TCP connection,
+/// made lazily and dropped on any error: a message that cannot be delivered
+/// (the peer is killed, paused past the queue, restarting) is lost, which is
+/// exactly the datagram contract the engine already copes with. Frames are
+/// `[u32 len][u64 tag][payload]`; a connection starts with the sender's
+/// listening address.
+#[cfg(not(madsim))]
+mod tcp {
+    use std::collections::BTreeMap;
+    use std::net::SocketAddr;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+    use tokio::sync::mpsc;
+
+    /// Messages queued per destination before new ones are dropped.
+    const QUEUE: usize = 4096;
+    /// Largest frame accepted.
+    const MAX_FRAME: usize = 256 << 20;
+    const CONNECT_TIMEOUT: Duration = Duration::from_millis(200);
+
+    type Inbox = (
+        mpsc::UnboundedSender<(Vec<u8>, SocketAddr)>,
+        tokio::sync::Mutex<mpsc::UnboundedReceiver<(Vec<u8>, SocketAddr)>>,
+    );
+
+    /// (tag, payload) on its way out.
+    type Frame = (u64, Vec<u8>);
+
+    pub struct Endpoint {
+        addr: SocketAddr,
+        outgoing: Mutex<BTreeMap<SocketAddr, mpsc::Sender<Frame>>>,
+        inboxes: Arc<BTreeMap<u64, Inbox>>,
+    }
+
+    impl Endpoint {
+        pub async fn bind(addr: SocketAddr) -> std::io::Result<Endpoint> {
+            Endpoint::bind_with_latency(addr, (0, 0)).await
+        }
+
+        pub async fn bind_with_latency(addr: SocketAddr, latency_ms: (u64, u64)) -> std::io::Result<Endpoint> {
+            let listener = TcpListener::bind(addr).await?;
+            let mut boxes = BTreeMap::new();
+            for tag in [super::TAG_CTRL, super::TAG_RESP, super::TAG_DATA] {
+                let (tx, rx) = mpsc::unbounded_channel();
+                boxes.insert(tag, (tx, tokio::sync::Mutex::new(rx)));
+            }
+            let inboxes = Arc::new(boxes);
+            let boxes = inboxes.clone();
+            tokio::spawn(async move {
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                        continue;
+                    };
+                    let _ = stream.set_nodelay(true);
+                    tokio::spawn(read_frames(stream, boxes.clone(), latency_ms));
+                }
+            });
+            Ok(Endpoint { addr, outgoing: Mutex::new(BTreeMap::new()), inboxes })
+        }
+
+        /// Queue a message; never blocks, never fails (a full queue or a
+        /// dead peer loses it).
+        pub fn send_to(&self, dst: SocketAddr, tag: u64, bytes: Vec<u8>) {
+            let mut out = self.outgoing.lock().unwrap();
+            let tx = out.entry(dst).or_insert_with(|| {
+                let (tx, rx) = mpsc::channel(QUEUE);
+                tokio::spawn(write_frames(self.addr, dst, rx));
+                tx
+            });
+            let _ = tx.try_send((tag, bytes));
+        }
+
+        pub async fn recv_from(&self, tag: u64) -> (Vec<u8>, SocketAddr) {
+            let (_, rx) = self.inboxes.get(&tag).expect("known tag");
+            let mut rx = rx.lock().await;
+            rx.recv().await.expect("the endpoint holds a sender")
+        }
+    }
+
+    async fn read_frames(mut stream: TcpStream, boxes: Arc<BTreeMap<u64, Inbox>>, latency_ms: (u64, u64)) {
+        let Ok(n) = stream.read_u32().await else { return };
+        let mut from = vec![0u8; (n as usize).min(256)];
+        if stream.read_exact(&mut from).await.is_err() {
+            return;
+        }
+        let Some(from) = std::str::from_utf8(&from).ok().and_then(|s| s.parse::<SocketAddr>().ok()) else { return };
+        loop {
+            let Ok(len) = stream.read_u32().await else { return };
+            let len = len as usize;
+            if !(8..=MAX_FRAME).contains(&len) {
+                return;
+            }
+            let Ok(tag) = stream.read_u64().await else { return };
+            let mut buf = vec![0u8; len - 8];
+            if stream.read_exact(&mut buf).await.is_err() {
+                return;
+            }
+            let Some((tx, _)) = boxes.get(&tag) else { continue };
+            let (lo, hi) = latency_ms;
+            if hi == 0 {
+                let _ = tx.send((buf, from));
+            } else {
+                let ms = lo + madsim::rand::random::<u64>() % (hi - lo + 1);
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                    let _ = tx.send((buf, from));
+                });
+            }
+        }
+    }
+
+    async fn write_frames(me: SocketAddr, dst: SocketAddr, mut rx: mpsc::Receiver<Frame>) {
+        let mut conn: Option<TcpStream> = None;
+        while let Some((tag, bytes)) = rx.recv().await {
+            if conn.is_none() {
+                conn = connect(me, dst).await;
+            }
+            let Some(stream) = conn.as_mut() else { continue };
+            let mut frame = Vec::with_capacity(12 + bytes.len());
+            frame.extend_from_slice(&((8 + bytes.len()) as u32).to_be_bytes());
+            frame.extend_from_slice(&tag.to_be_bytes());
+            frame.extend_from_slice(&bytes);
+            if stream.write_all(&frame).await.is_err() {
+                conn = None;
+            }
+        }
+    }
+
+    async fn connect(me: SocketAddr, dst: SocketAddr) -> Option<TcpStream> {
+        let mut s = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(dst)).await.ok()?.ok()?;
+        let _ = s.set_nodelay(true);
+        let name = me.to_string();
+        s.write_u32(name.len() as u32).await.ok()?;
+        s.write_all(name.as_bytes()).await.ok()?;
+        Some(s)
     }
 }

@@ -6,8 +6,9 @@ use crate::types::{Attempt, CheckpointId, OutRecord, TaskId};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-/// A transactional id of the broker: unique per (job, sink subtask, first
-/// checkpoint it may belong to).
+/// A transaction's name as its sink chose it (the broker's transactional
+/// id for `BrokerSink`). Oracles never parse it: the subtask and checkpoint
+/// of a transaction come from the events that carry them.
 pub type TxnId = String;
 
 /// One step of the engine's history. The simulator stamps each with the
@@ -62,6 +63,13 @@ pub enum Event {
         attempt: Attempt,
         ckpt: CheckpointId,
     },
+    /// The job cannot go on: a task's recovery lost a transaction, or kept
+    /// failing beyond its budget. Nothing retries after this.
+    JobFailed {
+        attempt: Attempt,
+        task: TaskId,
+        reason: String,
+    },
     WorkerLost {
         worker: u32,
     },
@@ -75,6 +83,10 @@ pub enum Event {
         offsets_ckpt: Option<CheckpointId>,
         offset: Option<u64>,
         pending_txns: Vec<(CheckpointId, TxnId)>,
+        /// A chain's open transaction once restored (name, epoch): the one
+        /// it began, `None` after restoring a finished state.
+        #[serde(default)]
+        open_txn: Option<(TxnId, u64)>,
     },
     TaskFailed {
         attempt: Attempt,
@@ -116,6 +128,7 @@ pub enum Event {
 
     // ---- sink (2PC) ----
     TxnBegun {
+        attempt: Attempt,
         task: TaskId,
         txn: TxnId,
         epoch: u64,
@@ -140,6 +153,7 @@ pub enum Event {
         task: TaskId,
         ckpt: CheckpointId,
         txn: TxnId,
+        epoch: u64,
         reason: String,
     },
     SinkAborted {

@@ -3,7 +3,9 @@
 //! restores it; the operator only sees records, watermarks and end of input.
 
 use crate::sink::{BrokerSink, SinkEnv, TwoPhaseCommitSink};
-use crate::types::{OutRecord, Record};
+use crate::system::{BrokerReader, OutputReader, SinkSystem};
+use crate::types::{key_to_subtask, OutRecord, Record};
+use std::sync::Arc;
 
 /// A keyed stateful operator subtask. All state lives inside and is captured
 /// by `snapshot`; `restore` must bring back exactly that state.
@@ -20,6 +22,15 @@ pub trait KeyedOperator: Send {
     fn restore(&mut self, bytes: &[u8]) -> Result<(), String>;
 }
 
+/// Where a sink sends each record: `Pipeline::output_partition` over the
+/// job's output partitions.
+pub type Route = Arc<dyn Fn(&OutRecord) -> u32 + Send + Sync>;
+
+/// The route of a pipeline over `partitions` output partitions.
+pub fn route(pipeline: Arc<dyn Pipeline>, partitions: u32) -> Route {
+    Arc::new(move |r: &OutRecord| pipeline.output_partition(r, partitions))
+}
+
 /// Creates operator subtasks. Shared by all nodes of a job.
 pub trait Pipeline: Send + Sync {
     fn name(&self) -> &str;
@@ -31,5 +42,24 @@ pub trait Pipeline: Send + Sync {
     /// implementation of [`TwoPhaseCommitSink`] through the same campaigns.
     fn sink(&self, env: SinkEnv) -> Box<dyn TwoPhaseCommitSink> {
         Box::new(BrokerSink::new(env))
+    }
+    /// The output partition of a record, out of `partitions`
+    /// (`JobConfig::output_partitions`). The default hashes the key like
+    /// the shuffle does, so with one partition per sink subtask each
+    /// subtask writes its own partition. The oracles place records with the
+    /// same function.
+    fn output_partition(&self, rec: &OutRecord, partitions: u32) -> u32 {
+        key_to_subtask(rec.key, partitions)
+    }
+    /// The sink's own external system, hosted on its own node (see
+    /// [`crate::system`]). `None` (the default): the sink writes to the
+    /// transactional broker.
+    fn system(&self) -> Option<Arc<dyn SinkSystem>> {
+        None
+    }
+    /// How a `read_committed` reader sees the sink system's output; the
+    /// oracles judge what it sees. The default reads the broker.
+    fn reader(&self) -> Arc<dyn OutputReader> {
+        Arc::new(BrokerReader)
     }
 }

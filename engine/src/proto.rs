@@ -22,8 +22,6 @@ pub struct RestorePlan {
     pub ckpt: CheckpointId,
     /// Blob name of each task's snapshot.
     pub blobs: BTreeMap<TaskId, String>,
-    /// The completed checkpoint before it (used only by a planted bug).
-    pub previous: Option<(CheckpointId, BTreeMap<TaskId, String>)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -122,9 +120,12 @@ pub enum Request {
     /// `attempt` is the job attempt of the sender: an init from an older
     /// attempt than the id's last initializer is refused (`Fenced`), so a
     /// zombie's late request never fences the newer attempt's transaction.
+    /// `run` orders runs of the same job (`JobConfig::run`): a newer run
+    /// takes an id over whatever its attempt, an older one is refused.
     InitProducer {
         txn: TxnId,
         nonce: u64,
+        run: u64,
         attempt: u64,
     },
     Append {
@@ -166,6 +167,11 @@ pub enum Request {
     ListBlobs {
         prefix: String,
     },
+    /// A request to a sink's own system (`crate::system`), in that system's
+    /// encoding.
+    System {
+        bytes: Vec<u8>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -204,5 +210,9 @@ pub enum Response {
     /// The server hit an I/O error; the caller may retry.
     IoError {
         reason: String,
+    },
+    /// A sink's own system answered, in its encoding.
+    System {
+        bytes: Vec<u8>,
     },
 }

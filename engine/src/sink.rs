@@ -13,20 +13,20 @@
 //!   `recover_and_abort` the restored open one, abort lingering ones.
 //!
 //! [`TxnBook`] is that bookkeeping as a plain state machine.
-//! [`BrokerSink`] implements the contract on the transactional broker. A
-//! user's sink implements [`TwoPhaseCommitSink`] the same way.
+//! [`BrokerSink`] (in `broker_sink.rs`) implements the contract on the
+//! transactional broker. A user's sink implements [`TwoPhaseCommitSink`]
+//! the same way.
 
+pub use crate::broker_sink::{BrokerSink, FLUSH_RECORDS};
 use crate::config::{JobConfig, Mutant};
 use crate::net::Net;
-use crate::observe::TxnId;
-use crate::proto::{Request, Response};
+use crate::observe::{Obs, TxnId};
 use crate::types::{CheckpointId, OutRecord};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// A transaction handle, kept in checkpoint state. `name` is the external
 /// transactional id, `epoch` the producer epoch it was begun with.
@@ -101,14 +101,24 @@ pub trait TwoPhaseCommitSink: Send {
 }
 
 /// What a sink subtask is given to reach the world: the node's network
-/// endpoint, the broker's address, the job configuration and its subtask
-/// index (which is also the output partition it writes).
+/// endpoint, the broker's address, the job configuration, its subtask
+/// index, where each record goes (`route`) and the node's observer.
 #[derive(Clone)]
 pub struct SinkEnv {
     pub net: Arc<Net>,
     pub broker: SocketAddr,
+    /// The sink's system: the pipeline's own (`Pipeline::system`) when it
+    /// has one, else the broker.
+    pub system: SocketAddr,
     pub cfg: Arc<JobConfig>,
     pub subtask: u32,
+    /// The output partition of each record (the pipeline's partitioner).
+    pub route: crate::pipeline::Route,
+    /// The node's observer: `obs.emit(Event::..)` records a history event
+    /// (in simulation; a no-op outside) and `obs.point(FaultPoint::..).await`
+    /// is a fault point where the simulator may crash the node (coverage is
+    /// counted per node and point).
+    pub obs: Obs,
     /// The job attempt this sink belongs to (strictly increasing across
     /// recoveries): a fencing token for the external system.
     pub attempt: u64,
@@ -205,225 +215,6 @@ impl TxnBook {
         assert!(ids.windows(2).all(|w| w[0] < w[1]), "pending ids are sorted");
         let commit = if mutant == Some(Mutant::NoRecommitOnRecovery) { Vec::new() } else { snap.pending.clone() };
         (TxnBook::new(mutant), commit, snap.open.clone())
-    }
-}
-
-/// The broker's transactional producer as a 2PC sink.
-pub struct BrokerSink {
-    pub net: Arc<Net>,
-    pub broker: SocketAddr,
-    pub job: String,
-    pub subtask: u32,
-    pub partition: u32,
-    pub cfg: Arc<JobConfig>,
-    pub attempt: u64,
-    pub incarnation: u64,
-    buffer: Vec<OutRecord>,
-}
-
-/// Why the sink initializes a transactional id.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum InitFor {
-    /// To write a new transaction under it: a fresh producer session.
-    Begin,
-    /// Only to fence older writers of it. The request id is the same for
-    /// every fencing of this name by this process in this attempt, so a
-    /// fencing request that arrives late (from a recovery try that timed
-    /// out) is a retry the broker already applied, not a new init that
-    /// would fence the transaction recovery has begun since.
-    Fence,
-}
-
-pub const FLUSH_RECORDS: usize = 64;
-
-/// The request id of every fencing init of `name` by one process in one
-/// attempt (FNV-1a; even, so it never equals a begin's odd random nonce).
-fn fence_nonce(attempt: u64, incarnation: u64, name: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in attempt.to_le_bytes().iter().chain(incarnation.to_le_bytes().iter()).chain(name.as_bytes()) {
-        h ^= *b as u64;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h & !1
-}
-
-impl BrokerSink {
-    pub fn new(env: SinkEnv) -> Self {
-        let SinkEnv { net, broker, cfg, subtask, attempt, incarnation } = env;
-        BrokerSink {
-            net,
-            broker,
-            job: cfg.job_name.clone(),
-            subtask,
-            partition: subtask,
-            cfg,
-            attempt,
-            incarnation,
-            buffer: Vec::new(),
-        }
-    }
-
-    pub fn prefix(&self) -> String {
-        format!("{}-sink-{}-", self.job, self.subtask)
-    }
-
-    async fn call(&self, req: Request) -> Result<Response, SinkError> {
-        let t = Duration::from_millis(self.cfg.rpc_timeout_ms);
-        match self.net.call_retry(self.broker, req, t, self.cfg.rpc_retries).await {
-            Some(Response::IoError { reason }) => Err(SinkError::Transient(format!("broker I/O error: {reason}"))),
-            Some(r) => Ok(r),
-            None => Err(SinkError::Transient("broker did not answer".into())),
-        }
-    }
-
-    async fn init(&self, name: &str, why: InitFor) -> Result<u64, SinkError> {
-        let nonce = match why {
-            InitFor::Begin => madsim::rand::random::<u64>() | 1,
-            InitFor::Fence => fence_nonce(self.attempt, self.incarnation, name),
-        };
-        match self.call(Request::InitProducer { txn: name.to_string(), nonce, attempt: self.attempt }).await? {
-            Response::Epoch { epoch } => Ok(epoch),
-            other => Err(SinkError::Transient(format!("init {name}: {other:?}"))),
-        }
-    }
-
-    async fn end(&self, txn: &TxnHandle, commit: bool) -> Result<(), SinkError> {
-        match self.call(Request::EndTxn { txn: txn.name.clone(), epoch: txn.epoch, commit }).await? {
-            Response::Ok => Ok(()),
-            Response::Fenced { current } => {
-                Err(SinkError::TxnLost(format!("{} epoch {} fenced by epoch {current}", txn.name, txn.epoch)))
-            }
-            Response::TxnNotOpen { reason } => {
-                Err(SinkError::TxnLost(format!("{} epoch {}: {reason}", txn.name, txn.epoch)))
-            }
-            other => Err(SinkError::Transient(format!("end {}: {other:?}", txn.name))),
-        }
-    }
-
-    async fn flush(&mut self, txn: &mut TxnHandle) -> Result<(), SinkError> {
-        if self.buffer.is_empty() {
-            return Ok(());
-        }
-        let records = std::mem::take(&mut self.buffer);
-        let req = Request::Append {
-            txn: txn.name.clone(),
-            epoch: txn.epoch,
-            partition: self.partition,
-            seq: txn.seq,
-            records,
-        };
-        match self.call(req).await? {
-            Response::Ok => {
-                txn.seq += 1;
-                Ok(())
-            }
-            Response::Fenced { current } => Err(SinkError::TxnLost(format!("{} fenced by epoch {current}", txn.name))),
-            Response::TxnNotOpen { reason } => Err(SinkError::TxnLost(format!("{}: {reason}", txn.name))),
-            other => Err(SinkError::Transient(format!("append {}: {other:?}", txn.name))),
-        }
-    }
-}
-
-#[async_trait]
-impl TwoPhaseCommitSink for BrokerSink {
-    async fn begin(&mut self, hint: CheckpointId) -> Result<TxnHandle, SinkError> {
-        let name = format!("{}{}", self.prefix(), hint);
-        let epoch = self.init(&name, InitFor::Begin).await?;
-        self.buffer.clear();
-        Ok(TxnHandle { name, epoch, records: 0, seq: 0 })
-    }
-
-    async fn write(&mut self, txn: &mut TxnHandle, records: &[OutRecord]) -> Result<(), SinkError> {
-        if self.cfg.mutant_is(Mutant::Canary) && txn.records == 0 && txn.seq == 0 && !records.is_empty() {
-            self.buffer.push(records[0].clone()); // the planted canary: always a duplicate
-        }
-        self.buffer.extend_from_slice(records);
-        txn.records += records.len() as u64;
-        if self.buffer.len() >= FLUSH_RECORDS {
-            self.flush(txn).await?;
-        }
-        Ok(())
-    }
-
-    async fn pre_commit(&mut self, txn: &mut TxnHandle) -> Result<(), SinkError> {
-        self.flush(txn).await
-    }
-
-    async fn commit(&mut self, txn: &TxnHandle) -> Result<(), SinkError> {
-        if txn.records == 0 {
-            if !self.cfg.mutant_is(Mutant::EmptyTxnCommit) {
-                // Nothing was ever sent: the broker does not know this
-                // transaction, and there is nothing to make visible.
-                return Ok(());
-            }
-            // Planted bug: commit it anyway and take the refusal as fatal.
-            return self.end(txn, true).await.map_err(|e| SinkError::Transient(format!("empty transaction: {e}")));
-        }
-        match self.end(txn, true).await {
-            Err(SinkError::Transient(_)) if self.cfg.mutant_is(Mutant::CommitRetryNewSession) => {
-                // Planted bug: the commit timed out, so "start clean": a new
-                // producer session (which aborts the open transaction), then
-                // commit again under its epoch.
-                let mut last = SinkError::Transient("commit retry".into());
-                for _ in 0..3 {
-                    match self.init(&txn.name, InitFor::Begin).await {
-                        Ok(epoch) => return self.end(&TxnHandle { epoch, ..txn.clone() }, true).await,
-                        Err(e) => last = e,
-                    }
-                }
-                Err(last)
-            }
-            r => r,
-        }
-    }
-
-    async fn abort(&mut self, txn: &TxnHandle) -> Result<(), SinkError> {
-        if txn.records == 0 {
-            return Ok(());
-        }
-        self.end(txn, false).await
-    }
-
-    async fn recover_and_commit(&mut self, txn: &TxnHandle) -> Result<(), SinkError> {
-        if self.cfg.mutant_is(Mutant::NonIdempotentRecommit) {
-            // Planted bug: a fresh producer "to be safe": bumps the epoch,
-            // which aborts the transaction if it was not committed yet.
-            let epoch = self.init(&txn.name, InitFor::Begin).await?;
-            let fresh = TxnHandle { epoch, ..txn.clone() };
-            return self.end(&fresh, true).await;
-        }
-        self.commit(txn).await
-    }
-
-    async fn recover_and_abort(&mut self, txn: &TxnHandle) -> Result<(), SinkError> {
-        // Bumping the epoch fences the old writer and aborts what it wrote.
-        self.init(&txn.name, InitFor::Fence).await.map(|_| ())
-    }
-
-    async fn abort_lingering(&mut self, after: Option<CheckpointId>, upto: CheckpointId) -> Result<(), SinkError> {
-        let prefix = self.prefix();
-        let mut names: std::collections::BTreeSet<String> = match self.call(Request::ListOpenTxns { prefix }).await? {
-            Response::OpenTxns { txns } => txns.into_iter().map(|(n, _)| n).collect(),
-            other => return Err(SinkError::Transient(format!("list transactions: {other:?}"))),
-        };
-        for id in after.map_or(1, |a| a + 1)..=upto {
-            names.insert(format!("{}{}", self.prefix(), id));
-        }
-        for name in names {
-            self.init(&name, InitFor::Fence).await?;
-        }
-        Ok(())
-    }
-
-    /// At-least-once: append straight to the log, no transaction.
-    async fn append(&mut self, records: Vec<OutRecord>) -> Result<(), SinkError> {
-        if records.is_empty() {
-            return Ok(());
-        }
-        match self.call(Request::PlainAppend { partition: self.partition, records }).await? {
-            Response::Ok => Ok(()),
-            other => Err(SinkError::Transient(format!("plain append: {other:?}"))),
-        }
     }
 }
 

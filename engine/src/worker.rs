@@ -3,7 +3,8 @@
 //! names, and drops them when a newer attempt is deployed.
 //!
 //! The protocol logic lives in [`crate::aligner`], [`crate::channel`] and
-//! [`crate::sink`]; this file is the async glue.
+//! [`crate::sink_task`] (the sink's 2PC sequencing, whose steps the chain
+//! executes); this file is the async glue.
 
 use crate::aligner::{Aligner, Outcome};
 use crate::channel::{ChannelReceiver, ChannelSender};
@@ -14,8 +15,10 @@ use crate::net::{Addrs, Net};
 use crate::observe::{Event, FaultPoint, Obs};
 use crate::pipeline::{KeyedOperator, Pipeline};
 use crate::proto::{Item, Msg, Request, Response, RestorePlan};
-use crate::sink::{NotifyPlan, SinkEnv, SinkError, SinkSnapshot, TwoPhaseCommitSink, TxnBook};
+use crate::sink::{SinkEnv, SinkSnapshot, TwoPhaseCommitSink};
+use crate::sink_task::{drive, SinkTask, StepEnv};
 use crate::types::{key_to_subtask, Attempt, CheckpointId, DeliveryMode, OutRecord, TaskId};
+use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -64,7 +67,8 @@ struct Slots {
     attempt: Attempt,
     ready: bool,
     handles: Vec<madsim::task::JoinHandle<()>>,
-    source_tx: Option<UnboundedSender<SourceCtl>>,
+    /// The sources this worker runs, by input partition.
+    source_tx: Vec<(u32, UnboundedSender<SourceCtl>)>,
     chain_tx: Option<UnboundedSender<ChainCtl>>,
 }
 
@@ -154,20 +158,21 @@ pub async fn run_worker(node: WorkerNode) {
     {
         // The data plane has its own receive loop (see `net`).
         let (net, slots, addrs, index) = (node.net.clone(), slots.clone(), node.addrs.clone(), node.index);
+        let workers = node.cfg.parallelism.max(1);
         madsim::task::spawn(async move {
             loop {
                 let (from, msg) = net.recv_data().await;
                 let s = slots.lock().unwrap();
                 match msg {
                     Msg::Data { attempt, from: f, to, seq, items }
-                        if to == index && attempt == s.attempt && addrs.worker_index(from) == Some(f) =>
+                        if to == index && attempt == s.attempt && addrs.worker_index(from) == Some(f % workers) =>
                     {
                         if let Some(tx) = &s.chain_tx {
                             let _ = tx.send(ChainCtl::Data { from: f, seq, items });
                         }
                     }
-                    Msg::DataAck { attempt, from: f, to, seq } if f == index && attempt == s.attempt => {
-                        if let Some(tx) = &s.source_tx {
+                    Msg::DataAck { attempt, from: f, to, seq } if attempt == s.attempt => {
+                        if let Some((_, tx)) = s.source_tx.iter().find(|(j, _)| *j == f) {
                             let _ = tx.send(SourceCtl::Ack { to, seq });
                         }
                     }
@@ -215,7 +220,7 @@ pub async fn run_worker(node: WorkerNode) {
             Msg::Trigger { attempt, ckpt } => {
                 let s = slots.lock().unwrap();
                 if attempt == s.attempt {
-                    if let Some(tx) = &s.source_tx {
+                    for (_, tx) in &s.source_tx {
                         let _ = tx.send(SourceCtl::Trigger(ckpt));
                     }
                 }
@@ -243,32 +248,38 @@ async fn deploy(
     slots: Arc<Mutex<Slots>>,
 ) {
     let i = ctx.index;
-    // Source state.
-    let mut offset = 0;
-    let mut offsets_ckpt = None;
-    let mut source_from = plan.as_ref().map(|p| (p.ckpt, p.blobs.get(&TaskId::Source(i)).cloned()));
-    if ctx.cfg.mutant_is(Mutant::OffsetsFromOtherCheckpoint) {
-        // Planted bug: offsets from the checkpoint before the restored one.
-        if let Some(p) = &plan {
-            if let Some((prev, blobs)) = &p.previous {
-                source_from = Some((*prev, blobs.get(&TaskId::Source(i)).cloned()));
+    // Source state, for each source this worker runs.
+    let mut sources = Vec::new();
+    for j in ctx.cfg.sources_of(i) {
+        let mut offset = 0;
+        let mut offsets_ckpt = None;
+        let mut source_from = plan.as_ref().map(|p| (p.ckpt, p.blobs.get(&TaskId::Source(j)).cloned()));
+        if ctx.cfg.mutant_is(Mutant::OffsetsFromOtherCheckpoint) {
+            // Planted bug: offsets from the newest stored checkpoint before
+            // the restored one (found by listing the store).
+            if let Some(p) = &plan {
+                if let Some(older) = older_source_blob(&ctx, j, p.ckpt).await {
+                    source_from = Some(older);
+                }
             }
         }
+        if let Some((_, name)) = &source_from {
+            let name = name.clone().expect("plan names every task");
+            let snap: SourceSnapshot = restore_blob(&ctx, TaskId::Source(j), &name).await;
+            offset = snap.offset;
+            offsets_ckpt = Some(snap.ckpt);
+        }
+        ctx.obs.emit(Event::TaskRestored {
+            attempt: ctx.attempt,
+            task: TaskId::Source(j),
+            state_ckpt: offsets_ckpt,
+            offsets_ckpt,
+            offset: Some(offset),
+            pending_txns: vec![],
+            open_txn: None,
+        });
+        sources.push((j, offset));
     }
-    if let Some((_, name)) = &source_from {
-        let name = name.clone().expect("plan names every task");
-        let snap: SourceSnapshot = restore_blob(&ctx, TaskId::Source(i), &name).await;
-        offset = snap.offset;
-        offsets_ckpt = Some(snap.ckpt);
-    }
-    ctx.obs.emit(Event::TaskRestored {
-        attempt: ctx.attempt,
-        task: TaskId::Source(i),
-        state_ckpt: offsets_ckpt,
-        offsets_ckpt,
-        offset: Some(offset),
-        pending_txns: vec![],
-    });
     // Chain state.
     let chain_snap: Option<ChainSnapshot> = match &plan {
         Some(p) => {
@@ -277,42 +288,75 @@ async fn deploy(
         }
         None => None,
     };
-    // Sink recovery talks to the broker; while it cannot, keep trying (the
-    // steps are idempotent). A recovery that can never succeed leaves the
-    // job undeployed, which the liveness check reports.
+    // Sink recovery talks to the sink's system; while it cannot, keep trying
+    // (the steps are idempotent), up to the configured budget of
+    // consecutive failures. A lost transaction, or an exhausted budget,
+    // fails the job loudly: recovery cannot succeed any more.
+    let mut tries = 0u32;
     let mut chain = loop {
         match Chain::restore(ctx.clone(), &pipeline, chain_snap.clone(), fence_upto).await {
             Ok(c) => break c,
-            Err(e) => {
+            Err((e, fatal)) => {
+                tries += 1;
                 ctx.obs.emit(Event::TaskFailed {
                     attempt: ctx.attempt,
                     task: TaskId::Chain(i),
                     reason: format!("recovery: {e}"),
                 });
+                if fatal || tries >= ctx.cfg.sink_recovery_budget {
+                    let why = if fatal { "a transaction was lost" } else { "the sink recovery budget is exhausted" };
+                    ctx.obs.emit(Event::JobFailed {
+                        attempt: ctx.attempt,
+                        task: TaskId::Chain(i),
+                        reason: format!("{why} after {tries} tries: {e}"),
+                    });
+                    return;
+                }
                 madsim::time::sleep(Duration::from_millis(100)).await;
             }
         }
     };
     ctx.obs.point(FaultPoint::DuringRecovery).await;
-    let (stx, srx) = unbounded_channel();
+    let mut hs = Vec::new();
+    let mut stxs = Vec::new();
+    for (j, offset) in sources {
+        let (stx, srx) = unbounded_channel();
+        hs.push(madsim::task::spawn(Source::new(ctx.clone(), j, offset).run(srx)));
+        stxs.push((j, stx));
+    }
     let (ctx_tx, crx) = unbounded_channel();
-    let source = Source::new(ctx.clone(), offset);
-    let hs = madsim::task::spawn(source.run(srx));
     let hc = madsim::task::spawn(async move { chain.run(crx).await });
     {
         let mut s = slots.lock().unwrap();
         if s.attempt != ctx.attempt {
-            hs.abort();
+            for h in hs {
+                h.abort();
+            }
             hc.abort();
             return;
         }
-        s.handles.push(hs);
+        s.handles.extend(hs);
         s.handles.push(hc);
-        s.source_tx = Some(stx);
+        s.source_tx = stxs;
         s.chain_tx = Some(ctx_tx);
         s.ready = true;
     }
     ctx.to_coordinator(Msg::DeployAck { worker: i, attempt: ctx.attempt, incarnation: ctx.incarnation }).await;
+}
+
+/// Planted bug [`Mutant::OffsetsFromOtherCheckpoint`]: the newest source
+/// blob of `source` stored for a checkpoint older than `ckpt`.
+async fn older_source_blob(ctx: &Ctx, source: u32, ckpt: CheckpointId) -> Option<(CheckpointId, Option<String>)> {
+    let req = Request::ListBlobs { prefix: "ckpt-".into() };
+    let Some(Response::Names { names }) = ctx.net.call_retry(ctx.addrs.store, req, ctx.rpc_timeout(), 3).await else {
+        return None;
+    };
+    names
+        .into_iter()
+        .filter_map(|n| crate::coordinator::parse_blob_name(&n).map(|(c, t)| (c, t, n)))
+        .filter(|(c, t, _)| *c < ckpt && *t == TaskId::Source(source))
+        .max_by_key(|(c, _, _)| *c)
+        .map(|(c, _, n)| (c, Some(n)))
 }
 
 /// Fetch a snapshot; a blob that cannot be read blocks the deployment (the
@@ -331,6 +375,8 @@ async fn restore_blob<T: serde::de::DeserializeOwned>(ctx: &Ctx, task: TaskId, n
 
 struct Source {
     ctx: Ctx,
+    /// The input partition it reads.
+    index: u32,
     offset: u64,
     ended: bool,
     last_trigger: CheckpointId,
@@ -339,10 +385,11 @@ struct Source {
 }
 
 impl Source {
-    fn new(ctx: Ctx, offset: u64) -> Self {
+    fn new(ctx: Ctx, index: u32, offset: u64) -> Self {
         let n = ctx.cfg.parallelism as usize;
         Source {
             ctx,
+            index,
             offset,
             ended: false,
             last_trigger: 0,
@@ -352,7 +399,7 @@ impl Source {
     }
 
     fn task(&self) -> TaskId {
-        TaskId::Source(self.ctx.index)
+        TaskId::Source(self.index)
     }
 
     async fn flush(&mut self) {
@@ -363,7 +410,7 @@ impl Source {
             msgs.sort_by_key(|(s, _)| *s);
             msgs.dedup_by_key(|(s, _)| *s);
             for (seq, items) in msgs {
-                let msg = Msg::Data { attempt: self.ctx.attempt, from: self.ctx.index, to: to as u32, seq, items };
+                let msg = Msg::Data { attempt: self.ctx.attempt, from: self.index, to: to as u32, seq, items };
                 self.ctx.net.send(self.ctx.addrs.workers[to], &msg).await;
             }
         }
@@ -378,11 +425,8 @@ impl Source {
             }
             let blocked = self.out.iter().any(|c| c.window_full());
             if !self.ended && !blocked {
-                let req = Request::FetchInput {
-                    partition: self.ctx.index,
-                    offset: self.offset,
-                    max: self.ctx.cfg.source_batch,
-                };
+                let req =
+                    Request::FetchInput { partition: self.index, offset: self.offset, max: self.ctx.cfg.source_batch };
                 let resp = self
                     .ctx
                     .net
@@ -408,7 +452,7 @@ impl Source {
                             self.ended = true;
                             self.ctx.obs.emit(Event::SourceEnded {
                                 attempt: self.ctx.attempt,
-                                source: self.ctx.index,
+                                source: self.index,
                                 offset: self.offset,
                             });
                             for c in self.out.iter_mut() {
@@ -443,7 +487,7 @@ impl Source {
                     return; // a retried trigger
                 }
                 self.last_trigger = ckpt;
-                let src = self.ctx.index;
+                let src = self.index;
                 self.ctx.obs.emit(Event::SourceBarrier {
                     attempt: self.ctx.attempt,
                     source: src,
@@ -508,11 +552,17 @@ impl Drop for Uploads {
     }
 }
 
-enum SinkMode {
-    /// Exactly-once: transactions, bookkept by `TxnBook`.
-    Twopc(TxnBook),
-    /// At-least-once: buffered plain appends, flushed at every barrier.
-    Plain(Vec<OutRecord>),
+/// The chain's side of the sink steps: events and fault points.
+struct ObsSteps<'a>(&'a Obs);
+
+#[async_trait]
+impl StepEnv for ObsSteps<'_> {
+    fn emit(&mut self, e: Event) {
+        self.0.emit(e);
+    }
+    async fn point(&mut self, p: FaultPoint) {
+        self.0.point(p).await;
+    }
 }
 
 struct Chain {
@@ -526,7 +576,7 @@ struct Chain {
     eoi_done: bool,
     emitted_wm: u64,
     sink: Box<dyn TwoPhaseCommitSink>,
-    mode: SinkMode,
+    steps: SinkTask,
     rr: usize,
     out: Vec<OutRecord>,
     uploads: Uploads,
@@ -537,78 +587,46 @@ impl Chain {
         TaskId::Chain(self.ctx.index)
     }
 
+    /// `Err((reason, fatal))`: `fatal` when retrying cannot help (a
+    /// restored transaction is lost).
     async fn restore(
         ctx: Ctx,
         pipeline: &Arc<dyn Pipeline>,
         snap: Option<ChainSnapshot>,
         fence_upto: CheckpointId,
-    ) -> Result<Chain, String> {
+    ) -> Result<Chain, (String, bool)> {
         let n = ctx.cfg.parallelism as usize;
         let i = ctx.index;
         let mut op = pipeline.create(i, n as u32);
+        // One input per source (input partition).
+        let n = ctx.cfg.input_partitions() as usize;
         let exactly_once = ctx.cfg.mode == DeliveryMode::ExactlyOnce;
         let aligned = exactly_once && !ctx.cfg.mutant_is(Mutant::SkipAlignment);
         let mut sink = pipeline.sink(SinkEnv {
             net: ctx.net.clone(),
             broker: ctx.addrs.broker,
+            system: if pipeline.system().is_some() { crate::system::system_addr() } else { ctx.addrs.broker },
             cfg: ctx.cfg.clone(),
             subtask: i,
+            route: crate::pipeline::route(pipeline.clone(), ctx.cfg.output_partitions()),
+            obs: ctx.obs.clone(),
             attempt: ctx.attempt,
             incarnation: ctx.incarnation,
         });
         let mut chain_state = (vec![0; n], vec![false; n], false, 0);
         let mut restored_ckpt = None;
         let mut pending_txns = Vec::new();
-        let mut mode =
-            if exactly_once { SinkMode::Twopc(TxnBook::new(ctx.cfg.mutant)) } else { SinkMode::Plain(Vec::new()) };
         if let Some(s) = &snap {
-            op.restore(&s.op)?;
+            op.restore(&s.op).map_err(|e| (e, false))?;
             assert_eq!(s.wms.len(), n);
             chain_state = (s.wms.clone(), s.ended.clone(), s.eoi_done, s.emitted_wm);
             restored_ckpt = Some(s.ckpt);
             pending_txns = s.sink.pending.iter().map(|(c, t)| (*c, t.name.clone())).collect();
         }
-        if exactly_once {
-            let snapshot = snap.as_ref().map(|s| s.sink.clone()).unwrap_or_default();
-            let (mut book, commit, open) = TxnBook::restore(&snapshot, ctx.cfg.mutant);
-            for (ckpt, txn) in commit {
-                match sink.recover_and_commit(&txn).await {
-                    Ok(()) => ctx.obs.emit(Event::CommitConfirmed {
-                        task: TaskId::Chain(i),
-                        ckpt,
-                        txn: txn.name.clone(),
-                        epoch: txn.epoch,
-                    }),
-                    Err(SinkError::TxnLost(reason)) => ctx.obs.emit(Event::CommitFailed {
-                        task: TaskId::Chain(i),
-                        ckpt,
-                        txn: txn.name.clone(),
-                        reason,
-                    }),
-                    Err(e) => return Err(format!("re-commit {}: {e}", txn.name)),
-                }
-            }
-            if let Some(open) = open {
-                if ctx.cfg.mutant_is(Mutant::NoEpochBump) {
-                    // Planted bug: reuse the restored open transaction as
-                    // is (the fresh sink buffers nothing), never fencing
-                    // its earlier writer.
-                    book.open = Some(open.clone());
-                } else {
-                    sink.recover_and_abort(&open).await.map_err(|e| format!("abort restored {}: {e}", open.name))?;
-                    ctx.obs.emit(Event::SinkAborted { task: TaskId::Chain(i), txn: open.name.clone() });
-                }
-            }
-            if !ctx.cfg.mutant_is(Mutant::NoAbortLingering) {
-                sink.abort_lingering(restored_ckpt, fence_upto).await.map_err(|e| format!("abort lingering: {e}"))?;
-            }
-            if book.open.is_none() {
-                let hint = restored_ckpt.map_or(1, |c| c + 1);
-                let t = sink.begin(hint).await.map_err(|e| format!("begin: {e}"))?;
-                ctx.obs.emit(Event::TxnBegun { task: TaskId::Chain(i), txn: t.name.clone(), epoch: t.epoch });
-                book.open = Some(t);
-            }
-            mode = SinkMode::Twopc(book);
+        let mut steps = SinkTask::new(i, ctx.attempt, &ctx.cfg);
+        steps.restore(snap.as_ref().map(|s| &s.sink), restored_ckpt, chain_state.2, fence_upto);
+        if let Err(e) = drive(&mut steps, &mut *sink, &mut ObsSteps(&ctx.obs)).await {
+            return Err((e, steps.lost_commits > 0));
         }
         ctx.obs.emit(Event::TaskRestored {
             attempt: ctx.attempt,
@@ -617,6 +635,7 @@ impl Chain {
             offsets_ckpt: None,
             offset: None,
             pending_txns,
+            open_txn: steps.open().map(|t| (t.name.clone(), t.epoch)),
         });
         let (wms, ended, eoi_done, emitted_wm) = chain_state;
         Ok(Chain {
@@ -630,11 +649,18 @@ impl Chain {
             eoi_done,
             emitted_wm,
             sink,
-            mode,
+            steps,
             rr: 0,
             out: Vec::new(),
             uploads: Uploads::default(),
         })
+    }
+
+    /// Execute the sink steps queued so far; a failure fails the task.
+    async fn run_steps(&mut self) {
+        if let Err(e) = drive(&mut self.steps, &mut *self.sink, &mut ObsSteps(&self.ctx.obs)).await {
+            self.ctx.fail(TaskId::Chain(self.ctx.index), e).await;
+        }
     }
 
     async fn run(&mut self, mut rx: UnboundedReceiver<ChainCtl>) {
@@ -646,7 +672,8 @@ impl Chain {
                     self.queues[from as usize].extend(items);
                     if let Some(seq) = ack {
                         let msg = Msg::DataAck { attempt: self.ctx.attempt, from, to: self.ctx.index, seq };
-                        self.ctx.net.send(self.ctx.addrs.workers[from as usize], &msg).await;
+                        let host = from % self.ctx.cfg.parallelism.max(1);
+                        self.ctx.net.send(self.ctx.addrs.workers[host as usize], &msg).await;
                     }
                 }
                 Some(ChainCtl::Notify(ckpt)) => self.notify(ckpt).await,
@@ -686,6 +713,7 @@ impl Chain {
                     self.eoi_done = true;
                     self.op.on_end_of_input(&mut self.out);
                     self.emit_out().await;
+                    self.steps.end_of_input();
                 }
             }
             Item::Barrier(ckpt) => {
@@ -716,74 +744,15 @@ impl Chain {
         if self.out.is_empty() {
             return;
         }
-        let records = std::mem::take(&mut self.out);
-        let task = self.task();
-        match &mut self.mode {
-            SinkMode::Twopc(book) => {
-                let txn = book.open.as_mut().expect("an open transaction");
-                if let Err(e) = self.sink.write(txn, &records).await {
-                    self.ctx.fail(task, format!("sink write: {e}")).await;
-                }
-            }
-            SinkMode::Plain(buf) => {
-                buf.extend(records);
-                if buf.len() >= crate::sink::FLUSH_RECORDS {
-                    let batch = std::mem::take(buf);
-                    let n = batch.len() as u64;
-                    if let Err(e) = self.sink.append(batch).await {
-                        self.ctx.fail(task, format!("append: {e}")).await;
-                    }
-                    self.ctx.obs.emit(Event::PlainAppended { task, records: n });
-                }
-            }
-        }
+        self.steps.records(std::mem::take(&mut self.out));
+        self.run_steps().await;
     }
 
     async fn checkpoint(&mut self, ckpt: CheckpointId) {
         let task = self.task();
-        match &mut self.mode {
-            SinkMode::Twopc(book) => {
-                let txn = book.open.as_mut().expect("an open transaction");
-                if let Err(e) = self.sink.pre_commit(txn).await {
-                    self.ctx.fail(task, format!("pre-commit: {e}")).await;
-                }
-                let t = book.pre_committed(ckpt);
-                self.ctx.obs.emit(Event::PreCommitted {
-                    task,
-                    ckpt,
-                    txn: t.name.clone(),
-                    epoch: t.epoch,
-                    records: t.records,
-                });
-                if self.ctx.cfg.mutant_is(Mutant::CommitOnPrecommit) {
-                    // Planted bug: visible before the checkpoint completes.
-                    if self.sink.commit(&t).await.is_ok() {
-                        self.ctx.obs.emit(Event::CommitConfirmed { task, ckpt, txn: t.name.clone(), epoch: t.epoch });
-                    }
-                }
-                self.ctx.obs.point(FaultPoint::AfterPrecommitBeforeAck).await;
-                let next = match self.sink.begin(ckpt + 1).await {
-                    Ok(t) => t,
-                    Err(e) => self.ctx.fail(task, format!("begin: {e}")).await,
-                };
-                self.ctx.obs.emit(Event::TxnBegun { task, txn: next.name.clone(), epoch: next.epoch });
-                book.open = Some(next);
-            }
-            SinkMode::Plain(buf) => {
-                let batch = std::mem::take(buf);
-                let n = batch.len() as u64;
-                if let Err(e) = self.sink.append(batch).await {
-                    self.ctx.fail(task, format!("append: {e}")).await;
-                }
-                if n > 0 {
-                    self.ctx.obs.emit(Event::PlainAppended { task, records: n });
-                }
-            }
-        }
-        let sink = match &self.mode {
-            SinkMode::Twopc(book) => book.snapshot(),
-            SinkMode::Plain(_) => SinkSnapshot::default(),
-        };
+        self.steps.barrier(ckpt);
+        self.run_steps().await;
+        let sink = self.steps.snapshot();
         let snap = ChainSnapshot {
             ckpt,
             op: self.op.snapshot(),
@@ -798,53 +767,9 @@ impl Chain {
     }
 
     async fn notify(&mut self, ckpt: CheckpointId) {
-        let task = self.task();
-        if let SinkMode::Twopc(book) = &mut self.mode {
-            match book.notify(ckpt) {
-                NotifyPlan::Nothing => {}
-                NotifyPlan::Error(e) => {
-                    // Planted bug: the "error" is handled by resetting the
-                    // open transaction, silently dropping what it holds.
-                    self.ctx.obs.emit(Event::TaskFailed { attempt: self.ctx.attempt, task, reason: e });
-                    if let Some(open) = book.open.take() {
-                        let _ = self.sink.abort(&open).await;
-                        self.ctx.obs.emit(Event::SinkAborted { task, txn: open.name.clone() });
-                        let next = match self
-                            .sink
-                            .begin(open.name.rsplit('-').next().and_then(|x| x.parse().ok()).unwrap_or(ckpt) + 1000)
-                            .await
-                        {
-                            Ok(t) => t,
-                            Err(e) => self.ctx.fail(task, format!("begin: {e}")).await,
-                        };
-                        book.open = Some(next);
-                    }
-                }
-                NotifyPlan::Commit(due) => {
-                    for (k, (c, txn)) in due.into_iter().enumerate() {
-                        if k > 0 {
-                            self.ctx.obs.point(FaultPoint::BetweenCommits).await;
-                        }
-                        match self.sink.commit(&txn).await {
-                            Ok(()) => self.ctx.obs.emit(Event::CommitConfirmed {
-                                task,
-                                ckpt: c,
-                                txn: txn.name.clone(),
-                                epoch: txn.epoch,
-                            }),
-                            Err(SinkError::TxnLost(reason)) => {
-                                self.ctx.obs.emit(Event::CommitFailed { task, ckpt: c, txn: txn.name.clone(), reason })
-                            }
-                            Err(e) => self.ctx.fail(task, format!("commit {}: {e}", txn.name)).await,
-                        }
-                        book.settled(c);
-                    }
-                }
-            }
-            self.ctx.obs.emit(Event::NotifyHandled { task, ckpt });
-            self.ctx.obs.point(FaultPoint::AfterCommitsBeforeNotifyAck).await;
-        }
-        let ack = Msg::NotifyAck { attempt: self.ctx.attempt, ckpt, task };
+        self.steps.notify(ckpt);
+        self.run_steps().await;
+        let ack = Msg::NotifyAck { attempt: self.ctx.attempt, ckpt, task: self.task() };
         self.ctx.to_coordinator(ack).await;
     }
 }

@@ -1,6 +1,7 @@
 //! The workloads: each an input generator driven by the seed, a pipeline
 //! (keyed operator) and a batch reference computed by independent code.
 
+pub mod copier;
 pub mod inventory;
 pub mod risk_scoring;
 pub mod word_count;
@@ -9,7 +10,12 @@ use exactsim_sim::scenario::Scenario;
 use std::sync::Arc;
 
 pub fn all() -> Vec<Arc<dyn Scenario>> {
-    vec![Arc::new(word_count::WordCount), Arc::new(inventory::Inventory), Arc::new(risk_scoring::RiskScoring)]
+    vec![
+        Arc::new(word_count::WordCount),
+        Arc::new(inventory::Inventory),
+        Arc::new(risk_scoring::RiskScoring),
+        Arc::new(copier::Copier),
+    ]
 }
 
 pub fn by_name(name: &str) -> Option<Arc<dyn Scenario>> {

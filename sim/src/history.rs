@@ -68,6 +68,8 @@ pub struct History {
     pub seed: u64,
     pub mode: DeliveryMode,
     pub parallelism: u32,
+    /// Output partitions of the sink's topic.
+    pub output_partitions: u32,
     pub input: Vec<Vec<Record>>,
     pub events: Vec<Stamped>,
     pub observations: Vec<Observation>,

@@ -4,6 +4,7 @@
 pub mod checks;
 pub mod cluster;
 pub mod disk;
+pub mod harness;
 pub mod history;
 pub mod panics;
 pub mod recorder;

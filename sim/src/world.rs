@@ -22,7 +22,6 @@ use exactsim_engine::config::{JobConfig, Mutant};
 use exactsim_engine::coordinator::{run_coordinator, CoordinatorNode};
 use exactsim_engine::net::{Addrs, Net, SendHook};
 use exactsim_engine::observe::{FaultPoint, Obs, Observer};
-use exactsim_engine::proto::{Request, Response};
 use exactsim_engine::storage::Storage;
 use exactsim_engine::store::{run_store, StoreNode};
 use exactsim_engine::types::{DeliveryMode, OutRecord};
@@ -161,6 +160,7 @@ fn salvaged(spec: &RunSpec, salvage: &Salvage, config: JobConfig, panic: crate::
         seed: spec.seed,
         mode: spec.mode,
         parallelism: config.parallelism,
+        output_partitions: config.output_partitions(),
         input,
         events,
         observations: Vec::new(),
@@ -205,7 +205,7 @@ async fn simulate(spec: RunSpec, salvage: Salvage) -> RunResult {
 
     let cfg = Arc::new(derive_config(&spec));
     let n = cfg.parallelism;
-    let input = spec.scenario.generate(&mut SimRng::derive(spec.seed, Stream::Workload), n);
+    let input = spec.scenario.generate(&mut SimRng::derive(spec.seed, Stream::Workload), cfg.input_partitions());
     let schedule = spec.schedule.clone().unwrap_or_else(|| generate(spec.seed, &spec.profile, &cfg));
     let (crash_tx, mut crash_rx) = tokio::sync::mpsc::unbounded_channel::<CrashRequest>();
     let addrs = Addrs::standard(n);
@@ -246,7 +246,7 @@ async fn simulate(spec: RunSpec, salvage: Salvage) -> RunResult {
                         net,
                         storage: disk,
                         obs: Obs::new("broker", obs),
-                        output_partitions: cfg.parallelism,
+                        output_partitions: cfg.output_partitions(),
                         txn_timeout_ms: cfg.txn_timeout_ms,
                         mutant: cfg.mutant,
                     };
@@ -325,8 +325,38 @@ async fn simulate(spec: RunSpec, salvage: Salvage) -> RunResult {
             .build();
         cluster.add("coordinator", h.id());
     }
-    // The reader: a read_committed consumer of the output topic, outside
-    // the fault schedule.
+    // The sink's own system, if the pipeline has one: its own node and disk
+    // (outside the fault schedule), at SYSTEM_ADDR.
+    let output_at = match pipeline.system() {
+        Some(system) => {
+            let addr = exactsim_engine::system::system_addr();
+            let disk = Arc::new(SimDisk::new("system", SimRng::new(disk_rng.next_u64())));
+            let (obs, cfg, d) = (observer.clone(), cfg.clone(), disk.clone());
+            let h = handle
+                .create_node()
+                .name("system")
+                .ip(addr.ip())
+                .init(move || {
+                    let (system, obs, cfg, storage): (_, _, _, Arc<dyn Storage>) =
+                        (system.clone(), obs.clone(), cfg.clone(), d.clone());
+                    async move {
+                        let net = bind(addr).await;
+                        let env =
+                            exactsim_engine::system::SystemEnv { net, storage, obs: Obs::new("system", obs), cfg };
+                        system.serve(env).await
+                    }
+                })
+                .build();
+            cluster.add("system", h.id());
+            cluster.disks.insert("system".to_string(), disk);
+            addr
+        }
+        None => addrs.broker,
+    };
+    // The reader: a read_committed consumer of the sink system's output
+    // (through the pipeline's `OutputReader`), outside the fault schedule.
+    let output_reader = pipeline.reader();
+    let out_n = cfg.output_partitions();
     let observations = Arc::new(Mutex::new(Vec::<Observation>::new()));
     let reader_addr: SocketAddr = "10.0.9.1:7000".parse().unwrap();
     let reader = handle.create_node().name("reader").ip(reader_addr.ip()).build();
@@ -341,22 +371,22 @@ async fn simulate(spec: RunSpec, salvage: Salvage) -> RunResult {
         });
     }
     {
-        let (net, obs_list, rec, broker) = (reader_net.clone(), observations.clone(), recorder.clone(), addrs.broker);
+        let (net, obs_list, rec, out) =
+            (reader_net.clone(), observations.clone(), recorder.clone(), output_reader.clone());
         reader.spawn(async move {
-            let mut offsets = vec![0u64; n as usize];
+            let mut offsets = vec![0u64; out_n as usize];
             loop {
-                for p in 0..n {
-                    let req = Request::FetchOutput { partition: p, offset: offsets[p as usize], committed_only: true };
-                    if let Some(Response::Output { records, next_offset, open_txns }) =
-                        net.call(broker, req, Duration::from_millis(50)).await
+                for p in 0..out_n {
+                    if let Some(step) =
+                        out.read(&net, output_at, p, offsets[p as usize], Duration::from_millis(50)).await
                     {
-                        offsets[p as usize] = next_offset;
-                        if !records.is_empty() {
+                        offsets[p as usize] = step.next_offset;
+                        if !step.records.is_empty() {
                             obs_list.lock().unwrap().push(Observation {
                                 t_us: rec.now_us(),
                                 partition: p,
-                                new_records: records,
-                                open_txns,
+                                new_records: step.records,
+                                open_txns: step.open_txns,
                             });
                         }
                     }
@@ -434,33 +464,39 @@ async fn simulate(spec: RunSpec, salvage: Salvage) -> RunResult {
         }
     }
     // Final read of what a read_committed reader sees.
-    let broker = addrs.broker;
     let net = reader_net.clone();
     let (final_output, final_read_ok, final_open_txns) = reader
         .spawn(async move {
+            let t = Duration::from_millis(200);
             let mut out: Vec<Vec<OutRecord>> = Vec::new();
             let mut ok = true;
-            for p in 0..n {
-                let req = Request::FetchOutput { partition: p, offset: 0, committed_only: true };
-                match net.call_retry(broker, req, Duration::from_millis(200), 10).await {
-                    Some(Response::Output { records, .. }) => out.push(records),
-                    _ => {
+            for p in 0..out_n {
+                let mut got = None;
+                for _ in 0..=10 {
+                    got = output_reader.read(&net, output_at, p, 0, t).await;
+                    if got.is_some() {
+                        break;
+                    }
+                }
+                match got {
+                    Some(step) => out.push(step.records),
+                    None => {
                         ok = false;
                         out.push(Vec::new());
                     }
                 }
             }
-            let open = match net
-                .call_retry(broker, Request::ListOpenTxns { prefix: String::new() }, Duration::from_millis(200), 10)
-                .await
-            {
-                Some(Response::OpenTxns { txns }) => txns,
-                _ => {
-                    ok = false;
-                    Vec::new()
+            let mut open = None;
+            for _ in 0..=10 {
+                open = output_reader.open_txns(&net, output_at, t).await;
+                if open.is_some() {
+                    break;
                 }
-            };
-            (out, ok, open)
+            }
+            if open.is_none() {
+                ok = false;
+            }
+            (out, ok, open.unwrap_or_default())
         })
         .await
         .expect("final read");
@@ -474,6 +510,7 @@ async fn simulate(spec: RunSpec, salvage: Salvage) -> RunResult {
         seed: spec.seed,
         mode: spec.mode,
         parallelism: n,
+        output_partitions: out_n,
         input,
         events,
         observations: std::mem::take(&mut *observations.lock().unwrap()),

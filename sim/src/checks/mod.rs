@@ -8,7 +8,10 @@
 //! [`check_all`] builds one [`Ctx`] (the batch reference, the completed
 //! checkpoints, the first-time commits, the pre-commits) and runs every
 //! check that applies to the run's delivery mode ([`checks_for`]):
-//! exactly-once runs P1–P11, at-least-once runs P4 (ids), P11 and P12.
+//! exactly-once runs P1–P11 and P13, at-least-once runs P4 (ids), P11 and
+//! P12; then the scenario's own checks.
+//!
+//! plus the scenario's own checks (`Scenario::checks`), in every run.
 //!
 //! Messages are one line each and name the records, keys, checkpoints,
 //! transactions and simulated times involved; a check reports at most
@@ -26,6 +29,7 @@ mod p09_fencing_checker;
 mod p10_restore_checker;
 mod p11_liveness_checker;
 mod p12_at_least_once_checker;
+mod p13_finish_checker;
 
 use crate::history::{Ev, History};
 use crate::scenario::Scenario;
@@ -88,7 +92,7 @@ pub struct CheckInfo {
 
 /// Every check, in report order. `panic` is not an oracle over the history:
 /// the runner reports a panic or failed assertion inside the run with it.
-pub const CHECKS: [CheckInfo; 13] = [
+pub const CHECKS: [CheckInfo; 14] = [
     CheckInfo {
         id: "P1",
         name: "exactly-once-output",
@@ -164,6 +168,12 @@ pub const CHECKS: [CheckInfo; 13] = [
         applies: Applies::AtLeastOnce,
     },
     CheckInfo {
+        id: "P13",
+        name: "finish",
+        meaning: "when the job reports finished, all its output is committed and no transaction is open",
+        applies: Applies::ExactlyOnce,
+    },
+    CheckInfo {
         id: "panic",
         name: "panic",
         meaning: "a panic or failed assertion inside the run",
@@ -195,7 +205,8 @@ fn order(id: &str) -> usize {
 /// One broken invariant.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Violation {
-    /// A [`CHECKS`] id: "P1" ..= "P12", or "panic".
+    /// A [`CHECKS`] id ("P1" ..= "P13", or "panic"), or the name of a
+    /// scenario's own check (e.g. "inventory/no-oversell").
     pub check: &'static str,
     /// One line naming what is wrong and the ids involved.
     pub message: String,
@@ -255,9 +266,20 @@ pub struct Ctx<'a> {
     /// Commits in time order: every `TxnCommitted`, and a replay only when
     /// its (txn, epoch) was not announced before.
     pub commits: Vec<Commit>,
-    /// (txn, epoch) -> checkpoint it was pre-committed for, and its records.
+    /// (txn, epoch) -> checkpoint it was pre-committed for, and its records,
+    /// from the engine's `PreCommitted` (the transaction handle as the
+    /// engine recorded it, whatever the sink's naming).
     pub precommits: BTreeMap<(String, u64), (CheckpointId, u64)>,
+    /// (txn, epoch) -> the sink subtask that pre-committed it (from the
+    /// `PreCommitted` event's task, never parsed out of a name).
+    pub precommit_subtask: BTreeMap<(String, u64), u32>,
+    /// (txn, epoch) -> the first time the engine recorded a confirmed commit
+    /// of that handle (`CommitConfirmed`).
+    pub confirmed: BTreeMap<(String, u64), u64>,
     refs: RefCell<BTreeMap<CheckpointId, Rc<BTreeMap<u64, OutRecord>>>>,
+    /// The scenario's pipeline: where each record belongs
+    /// (`Pipeline::output_partition`).
+    pipeline: std::sync::Arc<dyn exactsim_engine::pipeline::Pipeline>,
 }
 
 impl<'a> Ctx<'a> {
@@ -266,6 +288,8 @@ impl<'a> Ctx<'a> {
         let reference = scenario.reference(&h.input, &full);
         let mut completed = Vec::new();
         let mut precommits = BTreeMap::new();
+        let mut precommit_subtask = BTreeMap::new();
+        let mut confirmed = BTreeMap::new();
         let mut cuts: BTreeMap<CheckpointId, Vec<Option<u64>>> = BTreeMap::new();
         let mut commits = Vec::new();
         let mut seen = BTreeSet::new();
@@ -301,13 +325,29 @@ impl<'a> Ctx<'a> {
                         }
                     }
                 }
-                Event::PreCommitted { ckpt, txn, epoch, records, .. } => {
+                Event::PreCommitted { task, ckpt, txn, epoch, records } => {
                     precommits.insert((txn.clone(), *epoch), (*ckpt, *records));
+                    precommit_subtask.insert((txn.clone(), *epoch), task.subtask());
+                }
+                Event::CommitConfirmed { txn, epoch, .. } => {
+                    confirmed.entry((txn.clone(), *epoch)).or_insert(s.t_us);
                 }
                 _ => {}
             }
         }
-        Ctx { h, scenario, reference, completed, precommits, cuts, commits, refs: Default::default() }
+        Ctx {
+            h,
+            scenario,
+            reference,
+            completed,
+            precommits,
+            precommit_subtask,
+            confirmed,
+            cuts,
+            commits,
+            refs: Default::default(),
+            pipeline: scenario.pipeline(),
+        }
     }
 
     /// The reference over the input prefix of checkpoint `ckpt` (0: nothing
@@ -360,8 +400,14 @@ impl<'a> Ctx<'a> {
             .collect()
     }
 
-    pub fn partition_of(&self, key: u64) -> u32 {
-        exactsim_engine::types::key_to_subtask(key, self.h.parallelism)
+    /// The sink subtask that writes a record: the one its key is routed to.
+    pub fn writer_of(&self, o: &OutRecord) -> u32 {
+        exactsim_engine::types::key_to_subtask(o.key, self.h.parallelism)
+    }
+
+    /// The output partition a record belongs to.
+    pub fn partition_of(&self, o: &OutRecord) -> u32 {
+        self.pipeline.output_partition(o, self.h.output_partitions)
     }
 }
 
@@ -391,12 +437,6 @@ pub fn first_few<I: IntoIterator<Item = String>>(items: I) -> String {
 /// A record for messages: `out_id 7 (key 3, value 1, src 7)`.
 pub fn rec(o: &OutRecord) -> String {
     format!("out_id {} (key {}, value {}, src {})", o.out_id, o.key, o.value, o.src)
-}
-
-/// The subtask a transaction name belongs to (`{job}-sink-{subtask}-{n}`).
-pub fn txn_subtask(name: &str) -> Option<u32> {
-    let rest = &name[name.rfind("-sink-")? + 6..];
-    rest.split('-').next()?.parse().ok()
 }
 
 /// Count the final committed output against the reference.
@@ -438,6 +478,7 @@ fn checker(id: &str) -> Option<Checker> {
         "P10" => p10_restore_checker::check,
         "P11" => p11_liveness_checker::check,
         "P12" => p12_at_least_once_checker::check,
+        "P13" => p13_finish_checker::check,
         _ => return None,
     })
 }
@@ -454,7 +495,14 @@ pub fn check_all(input: &CheckInput) -> (Vec<Violation>, OutputCounts) {
         found.sort_by_key(|x| x.t_us); // stable: the first ones in time
         v.extend(found.into_iter().take(MAX_PER_CHECK));
     }
-    // In table order ("P10" after "P9", not after "P1").
+    for sc in input.scenario.checks() {
+        let mut found: Vec<Violation> =
+            (sc.check)(input.history).into_iter().map(|m| Violation::new(sc.name, None, m)).collect();
+        found.truncate(MAX_PER_CHECK);
+        v.extend(found);
+    }
+    // In table order ("P10" after "P9", not after "P1"); a scenario's own
+    // checks sort last.
     v.sort_by_key(|a| (order(a.check), a.t_us));
     (v, counts)
 }

@@ -36,7 +36,7 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
                 Some(w) if *w != o => wrong.push((o, w)),
                 _ => {}
             }
-            let home = c.partition_of(o.key);
+            let home = c.partition_of(o);
             if home != p {
                 misplaced.push((o, p, home));
             }
@@ -52,7 +52,7 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
                 "{} of {} expected output records lost: {}",
                 lost.len(),
                 want.len(),
-                first_few(lost.iter().map(|o| format!("{} in partition {}", rec(o), c.partition_of(o.key))))
+                first_few(lost.iter().map(|o| format!("{} in partition {}", rec(o), c.partition_of(o))))
             ),
         ));
     }

@@ -2,44 +2,55 @@
 //! order: per sink subtask, nothing with a lower checkpoint id is committed
 //! after a higher one (exactly-once mode).
 //!
-//! How: the first-time commits at the broker (`TxnCommitted`, or a
-//! `TxnCommitReplayed` never announced before; a repeated commit of the same
-//! (txn, epoch) is P6's business) are attributed to a sink subtask by the
-//! transaction name (`{job}-sink-{subtask}-{n}`) and to a checkpoint by the
-//! `PreCommitted` of that (txn, epoch). Per subtask, the checkpoint ids of
-//! that sequence must not decrease. A commit with no pre-commit is not
-//! ordered here (P3 reports it if it became visible too early).
+//! How: every transaction the engine pre-committed (`PreCommitted{task,
+//! ckpt, txn, epoch}`: the subtask and checkpoint as the engine recorded
+//! them, never parsed out of the transaction's name) gets the time of its
+//! first commit: the earlier of the sink's first `CommitConfirmed` for that
+//! (txn, epoch) and the first commit of that (txn, epoch) by the sink's
+//! system (`TxnCommitted`, or a `TxnCommitReplayed` never announced before;
+//! a repeated commit is P6's business). Per subtask, in the order of those
+//! first commits, the checkpoint ids must not decrease.
 
-use super::{ms, txn_subtask, Ctx, Violation};
+use super::{ms, Ctx, Violation};
 use exactsim_engine::types::CheckpointId;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 pub fn check(c: &Ctx) -> Vec<Violation> {
-    let mut v = Vec::new();
-    // subtask -> highest checkpoint committed so far: (ckpt, txn, epoch, time)
-    let mut last: BTreeMap<u32, (CheckpointId, &str, u64, u64)> = BTreeMap::new();
-    let mut seen: BTreeSet<(&str, u64)> = BTreeSet::new();
+    // (txn, epoch) -> first commit time, over both sources.
+    let mut first: BTreeMap<(&str, u64), u64> = BTreeMap::new();
     for cm in &c.commits {
-        if !seen.insert((cm.txn.as_str(), cm.epoch)) {
-            continue;
-        }
-        let (Some(sub), Some((ck, _))) = (txn_subtask(&cm.txn), c.precommits.get(&(cm.txn.clone(), cm.epoch))) else {
+        first.entry((cm.txn.as_str(), cm.epoch)).or_insert(cm.t_us);
+    }
+    for ((txn, epoch), t) in &c.confirmed {
+        let e = first.entry((txn.as_str(), *epoch)).or_insert(*t);
+        *e = (*e).min(*t);
+    }
+    // (subtask) -> [(time, ckpt, txn, epoch)] of the pre-committed ones.
+    let mut per: BTreeMap<u32, Vec<(u64, CheckpointId, &str, u64)>> = BTreeMap::new();
+    for ((txn, epoch), (ck, _)) in &c.precommits {
+        let (Some(t), Some(sub)) =
+            (first.get(&(txn.as_str(), *epoch)), c.precommit_subtask.get(&(txn.clone(), *epoch)))
+        else {
             continue;
         };
-        match last.get(&sub) {
-            Some((prev, ptxn, pepoch, pt)) if ck < prev => v.push(Violation::new(
-                "P5",
-                Some(cm.t_us),
-                format!(
-                    "sink {sub} committed {} epoch {} (checkpoint {ck}) at {} after it committed {ptxn} epoch {pepoch} (checkpoint {prev}) at {}",
-                    cm.txn,
-                    cm.epoch,
-                    ms(cm.t_us),
-                    ms(*pt)
-                ),
-            )),
-            _ => {
-                last.insert(sub, (*ck, cm.txn.as_str(), cm.epoch, cm.t_us));
+        per.entry(*sub).or_default().push((*t, *ck, txn.as_str(), *epoch));
+    }
+    let mut v = Vec::new();
+    for (sub, mut seq) in per {
+        seq.sort();
+        let mut last: Option<(u64, CheckpointId, &str, u64)> = None;
+        for (t, ck, txn, epoch) in seq {
+            match last {
+                Some((pt, prev, ptxn, pepoch)) if ck < prev => v.push(Violation::new(
+                    "P5",
+                    Some(t),
+                    format!(
+                        "sink {sub} committed {txn} epoch {epoch} (checkpoint {ck}) at {} after it committed {ptxn} epoch {pepoch} (checkpoint {prev}) at {}",
+                        ms(t),
+                        ms(pt)
+                    ),
+                )),
+                _ => last = Some((t, ck, txn, epoch)),
             }
         }
     }

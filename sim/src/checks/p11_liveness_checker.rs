@@ -7,7 +7,7 @@
 //! checkpoint marked `finished` whose offsets cover the whole input, at or
 //! before it declared itself finished. When the job did not finish, the
 //! message says where it stood: the last completed checkpoint, the last
-//! recovery, the last task failure.
+//! recovery, and the job's failure (`JobFailed`) or the last task failure.
 //!
 //! Whether the committed output is complete is P1's (P12's) business. A
 //! checkpoint completing after healing is not required: the finishing
@@ -35,10 +35,18 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
             _ => None,
         });
         let last_fail = h.events.iter().rev().find_map(|s| match &s.ev {
-            Ev::Engine(Event::TaskFailed { task, reason, .. }) => {
-                Some(format!("; last task failure: {task} at {}: {reason}", ms(s.t_us)))
+            Ev::Engine(Event::JobFailed { task, reason, .. }) => {
+                Some(format!("; the job failed: {task} at {}: {reason}", ms(s.t_us)))
             }
             _ => None,
+        });
+        let last_fail = last_fail.or_else(|| {
+            h.events.iter().rev().find_map(|s| match &s.ev {
+                Ev::Engine(Event::TaskFailed { task, reason, .. }) => {
+                    Some(format!("; last task failure: {task} at {}: {reason}", ms(s.t_us)))
+                }
+                _ => None,
+            })
         });
         return vec![Violation::new(
             "P11",

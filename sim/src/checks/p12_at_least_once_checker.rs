@@ -30,7 +30,7 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
             "{} of {} expected output records lost in at-least-once mode: {}",
             lost.len(),
             c.reference.len(),
-            first_few(lost.iter().map(|o| format!("{} in partition {}", rec(o), c.partition_of(o.key))))
+            first_few(lost.iter().map(|o| format!("{} in partition {}", rec(o), c.partition_of(o))))
         ),
     )]
 }

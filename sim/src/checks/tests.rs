@@ -22,7 +22,7 @@ impl Scenario for Echo {
         unimplemented!("histories are written by hand")
     }
     fn pipeline(&self) -> Arc<dyn Pipeline> {
-        unimplemented!("histories are written by hand")
+        Arc::new(EchoPipeline) // only its default output partitioner is used
     }
     fn reference(&self, input: &[Vec<Record>], offsets: &[u64]) -> Vec<OutRecord> {
         input
@@ -32,6 +32,16 @@ impl Scenario for Echo {
                 p[..*o as usize].iter().map(|r| OutRecord { out_id: r.id, key: r.key, value: r.value, src: r.id })
             })
             .collect()
+    }
+}
+
+struct EchoPipeline;
+impl Pipeline for EchoPipeline {
+    fn name(&self) -> &str {
+        "echo"
+    }
+    fn create(&self, _subtask: u32, _parallelism: u32) -> Box<dyn exactsim_engine::pipeline::KeyedOperator> {
+        unimplemented!("histories are written by hand")
     }
 }
 
@@ -82,7 +92,15 @@ fn restored(t: u64, attempt: u64, task: TaskId, ckpt: Option<u64>, pending: Vec<
     at(
         t,
         "worker-0",
-        Event::TaskRestored { attempt, task, state_ckpt, offsets_ckpt, offset: None, pending_txns: pending },
+        Event::TaskRestored {
+            attempt,
+            task,
+            state_ckpt,
+            offsets_ckpt,
+            offset: None,
+            pending_txns: pending,
+            open_txn: None,
+        },
     )
 }
 
@@ -95,6 +113,7 @@ fn good() -> History {
         seed: 1,
         mode: DeliveryMode::ExactlyOnce,
         parallelism: 1,
+        output_partitions: 1,
         input: vec![vec![rec_in(1), rec_in(2), rec_in(3), rec_in(4)]],
         events: vec![
             recovery(5, 1, None),
@@ -136,11 +155,28 @@ fn run(h: &History) -> (Vec<Violation>, OutputCounts) {
     (v, c)
 }
 
-/// The distinct checks that fired, in report order.
+/// The distinct checks that fired, in report order. Every history is also
+/// judged with its transactions renamed (`job-sink-0-7` -> `mysink/0/7`):
+/// the oracles never read names, so the verdicts must be the same.
 fn checks(h: &History) -> Vec<&'static str> {
+    let ids = checks_as_is(h);
+    assert_eq!(checks_as_is(&renamed(h)), ids, "renaming the transactions changed the verdicts");
+    ids
+}
+
+fn checks_as_is(h: &History) -> Vec<&'static str> {
     let mut ids: Vec<&'static str> = run(h).0.iter().map(|v| v.check).collect();
     ids.dedup();
     ids
+}
+
+/// The same history with every transaction name in the sink's own scheme.
+fn renamed(h: &History) -> History {
+    let json = serde_json::to_string(&h.events).unwrap().replace("job-sink-0-", "mysink/0/");
+    let mut r = h.clone();
+    r.events = serde_json::from_str(&json).unwrap();
+    r.final_open_txns = h.final_open_txns.iter().map(|(t, e)| (t.replace("job-sink-0-", "mysink/0/"), *e)).collect();
+    r
 }
 
 /// The messages of one check.
@@ -241,6 +277,7 @@ fn wrong_and_unexpected_records_are_p1() {
 fn record_in_the_wrong_partition_is_p1() {
     let mut h = good();
     h.parallelism = 2;
+    h.output_partitions = 2;
     h.observations.clear();
     let home = key_to_subtask(0, 2) as usize;
     h.final_output = vec![vec![], vec![]];
@@ -423,7 +460,7 @@ fn recovery_older_than_committed_checkpoint_is_p4() {
 #[test]
 fn commit_order_inversion_is_p5() {
     let mut h = good();
-    h.events.retain(|s| !matches!(&s.ev, Ev::Engine(Event::TxnCommitted { .. })));
+    h.events.retain(|s| !matches!(&s.ev, Ev::Engine(Event::TxnCommitted { .. } | Event::CommitConfirmed { .. })));
     push(&mut h, committed(55, 2, 0, &[3, 4]));
     push(&mut h, committed(61, 1, 0, &[1, 2]));
     h.observations = vec![obs(65, &[1, 2, 3, 4])];
@@ -435,6 +472,21 @@ fn commit_order_inversion_is_p5() {
             "after it committed job-sink-0-2 epoch 0 (checkpoint 2)",
         ],
     );
+}
+
+/// The sink's confirmations alone (a sink whose system the oracles cannot
+/// see commit by commit) give the same order verdict.
+#[test]
+fn commit_order_inversion_in_confirmations_is_p5() {
+    let mut h = good();
+    h.events.retain(|s| !matches!(&s.ev, Ev::Engine(Event::TxnCommitted { .. } | Event::CommitConfirmed { .. })));
+    let confirm =
+        |t, ckpt, n| at(t, "worker-0", Event::CommitConfirmed { task: TaskId::Chain(0), ckpt, txn: txn(n), epoch: 0 });
+    push(&mut h, confirm(55, 2, 2));
+    push(&mut h, confirm(61, 1, 1));
+    h.observations = vec![obs(65, &[1, 2, 3, 4])];
+    assert_eq!(checks(&h), vec!["P5"]);
+    assert_mentions(&msgs(&h, "P5"), &["sink 0 committed job-sink-0-1 epoch 0 (checkpoint 1) at 0.1ms"]);
 }
 
 // ---- P6: applied at most once ----
@@ -482,7 +534,7 @@ fn silent_uncommitted_precommit_is_p7_and_loud_is_not() {
     h.events.retain(|s| !matches!(&s.ev, Ev::Engine(Event::TxnCommitted { txn: t, .. }) if *t == txn(2)));
     h.observations.truncate(1);
     h.final_output = vec![outs(&[1, 2])];
-    assert_eq!(checks(&h), vec!["P1", "P7"]);
+    assert_eq!(checks(&h), vec!["P1", "P7", "P13"]);
     assert_mentions(
         &msgs(&h, "P7"),
         &[
@@ -491,7 +543,7 @@ fn silent_uncommitted_precommit_is_p7_and_loud_is_not() {
             "never committed",
         ],
     );
-    let fail = Event::CommitFailed { task: TaskId::Chain(0), ckpt: 2, txn: txn(2), reason: "fenced".into() };
+    let fail = Event::CommitFailed { task: TaskId::Chain(0), ckpt: 2, txn: txn(2), epoch: 0, reason: "fenced".into() };
     push(&mut h, at(66, "worker-0", fail));
     assert_eq!(checks(&h), vec!["P1"]);
 }
@@ -503,7 +555,7 @@ fn empty_precommitted_transaction_needs_no_commit() {
     assert_eq!(checks(&h), NONE);
     let mut h = good();
     push(&mut h, precommit(43, 2, 7, 1));
-    assert_eq!(checks(&h), vec!["P7"]);
+    assert_eq!(checks(&h), vec!["P7", "P13"]);
     assert_mentions(&msgs(&h, "P7"), &["job-sink-0-7 epoch 0 (1 records)"]);
 }
 
@@ -513,6 +565,44 @@ fn precommit_of_a_checkpoint_that_never_completed_needs_no_commit() {
     push(&mut h, trigger(71, 3));
     push(&mut h, precommit(72, 3, 3, 5));
     assert_eq!(checks(&h), NONE);
+}
+
+// ---- P13: finished means committed and nothing open ----
+
+fn begun(t: u64, attempt: u64, n: u64) -> Stamped {
+    at(t, "worker-0", Event::TxnBegun { attempt, task: TaskId::Chain(0), txn: txn(n), epoch: 0 })
+}
+
+#[test]
+fn transaction_left_open_at_finish_is_p13() {
+    let mut h = good();
+    push(&mut h, begun(43, 1, 3)); // after the final pre-commit, never ended
+    assert_eq!(checks(&h), vec!["P13"]);
+    assert_mentions(
+        &msgs(&h, "P13"),
+        &["1 transactions of that attempt still open", "job-sink-0-3 epoch 0 of chain-0"],
+    );
+    // Ended by a pre-commit or an abort: nothing open.
+    let mut ok = h.clone();
+    push(&mut ok, at(44, "worker-0", Event::SinkAborted { task: TaskId::Chain(0), txn: txn(3) }));
+    assert_eq!(checks(&ok), NONE);
+    // One begun by an older attempt is not the finishing attempt's.
+    let mut old = good();
+    push(&mut old, begun(43, 0, 3));
+    assert_eq!(checks(&old), NONE);
+}
+
+#[test]
+fn commit_after_the_job_reported_finished_is_p13() {
+    let mut h = good();
+    h.events.retain(|s| !matches!(&s.ev, Ev::Engine(Event::TxnCommitted { txn: t, .. }) if *t == txn(2)));
+    push(&mut h, committed(75, 2, 0, &[3, 4]));
+    h.observations = vec![obs(35, &[1, 2]), obs(80, &[3, 4])];
+    assert_eq!(checks(&h), vec!["P13"]);
+    assert_mentions(
+        &msgs(&h, "P13"),
+        &["with 1 pre-committed transactions", "job-sink-0-2 epoch 0 (checkpoint 2, 2 records)"],
+    );
 }
 
 // ---- P8: no transaction left open ----
@@ -710,7 +800,7 @@ fn the_check_table_is_complete_and_consistent() {
     assert_eq!(name_of("panic"), "panic");
     assert_eq!(name_of("P99"), "");
     let eo: Vec<&str> = checks_for(DeliveryMode::ExactlyOnce).map(|c| c.id).collect();
-    assert_eq!(eo, ["P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10", "P11"]);
+    assert_eq!(eo, ["P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10", "P11", "P13"]);
     let alo: Vec<&str> = checks_for(DeliveryMode::AtLeastOnce).map(|c| c.id).collect();
     assert_eq!(alo, ["P4", "P11", "P12"]);
 }
@@ -726,4 +816,44 @@ fn violations_carry_table_ids_in_table_order() {
     assert!(!v.is_empty());
     let pos: Vec<usize> = v.iter().map(|x| CHECKS.iter().position(|c| c.id == x.check).expect("table id")).collect();
     assert!(pos.windows(2).all(|w| w[0] <= w[1]), "{:?}", v.iter().map(|x| x.check).collect::<Vec<_>>());
+}
+
+// ---- a scenario's own checks ----
+
+/// Echo with the per-partition order check of its own.
+struct OrderedEcho;
+impl Scenario for OrderedEcho {
+    fn name(&self) -> &'static str {
+        "ordered_echo"
+    }
+    fn description(&self) -> &'static str {
+        "test: echo with an order check"
+    }
+    fn generate(&self, r: &mut SimRng, p: u32) -> Vec<Vec<Record>> {
+        Echo.generate(r, p)
+    }
+    fn pipeline(&self) -> Arc<dyn Pipeline> {
+        Echo.pipeline()
+    }
+    fn reference(&self, input: &[Vec<Record>], offsets: &[u64]) -> Vec<OutRecord> {
+        Echo.reference(input, offsets)
+    }
+    fn checks(&self) -> Vec<crate::scenario::ScenarioCheck> {
+        vec![crate::scenario::ScenarioCheck { name: "echo/order", check: crate::scenario::check_order_per_partition }]
+    }
+}
+
+#[test]
+fn a_scenarios_own_check_runs_with_the_others_and_sorts_last() {
+    let h = good();
+    assert!(check_all(&CheckInput { history: &h, scenario: &OrderedEcho }).0.is_empty());
+    let mut h = good();
+    h.final_output = vec![outs(&[1, 3, 2, 4])];
+    let (v, _) = check_all(&CheckInput { history: &h, scenario: &OrderedEcho });
+    let names: Vec<&str> = v.iter().map(|x| x.check).collect();
+    assert_eq!(names.last(), Some(&"echo/order"), "{names:?}");
+    assert_mentions(
+        &v.iter().filter(|x| x.check == "echo/order").map(|x| x.message.clone()).collect::<Vec<_>>(),
+        &["partition 0: key 0 has src 2 after src 3"],
+    );
 }

@@ -1,0 +1,721 @@
+//! **Owns the sink side of the operator+sink task**: the two-phase-commit
+//! sequencing of one sink subtask (restore, records, barrier, notification,
+//! end of input), as a plain state machine with no runtime.
+//!
+//! Inputs are the task's messages ([`SinkTask::restore`],
+//! [`SinkTask::records`], [`SinkTask::barrier`], [`SinkTask::notify`],
+//! [`SinkTask::end_of_input`]); outputs are [`Step`]s, pulled one at a time
+//! with [`SinkTask::next_step`]: a call into the sink (its result goes back with
+//! [`SinkTask::done`]), a history event, a fault point, a task failure, or
+//! `Idle` when the input is fully handled. [`drive`] executes the steps
+//! against a [`TwoPhaseCommitSink`]; the chain in `worker.rs` and the step
+//! harness (`exactsim_sim::harness`) both go through it, so a sink tested
+//! step by step is driven exactly as in a job.
+//!
+//! Flink's `TwoPhaseCommitSinkFunction` semantics:
+//! - a barrier pre-commits the open transaction, keeps it pending in the
+//!   checkpoint and begins the next one, except after the end of input:
+//!   no transaction is begun after the final checkpoint, nor after restoring
+//!   a state that had reached the end of input;
+//! - a notification commits every pending transaction up to its checkpoint,
+//!   in order; late and duplicate ones are no-ops;
+//! - a commit that finds its transaction gone (`SinkError::TxnLost`) fails
+//!   the task loudly unless `JobConfig::ignore_lost_commits` is set (then
+//!   it is recorded as `CommitFailed` and counted); a transient commit error
+//!   fails the task, and recovery retries the commit.
+
+use crate::config::{JobConfig, Mutant};
+use crate::observe::{Event, FaultPoint};
+use crate::sink::{NotifyPlan, SinkError, SinkSnapshot, TwoPhaseCommitSink, TxnBook, TxnHandle, FLUSH_RECORDS};
+use crate::types::{Attempt, CheckpointId, DeliveryMode, OutRecord, TaskId};
+use std::collections::VecDeque;
+
+/// A call into the sink. Handles are passed by value; a call that changes
+/// the handle returns it (`CallResult::Txn`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum SinkCall {
+    Begin { hint: CheckpointId },
+    Write { txn: TxnHandle, records: Vec<OutRecord> },
+    PreCommit { txn: TxnHandle },
+    Commit { txn: TxnHandle },
+    Abort { txn: TxnHandle },
+    RecoverAndCommit { txn: TxnHandle },
+    RecoverAndAbort { txn: TxnHandle },
+    AbortLingering { after: Option<CheckpointId>, upto: CheckpointId },
+    Append { records: Vec<OutRecord> },
+}
+
+/// What a [`SinkCall`] returned.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CallResult {
+    Ok,
+    /// The (new or updated) transaction handle.
+    Txn(TxnHandle),
+    Err(SinkError),
+}
+
+/// The next thing the task must do.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Step {
+    /// Make this call, then hand its result to [`SinkTask::done`].
+    Call(SinkCall),
+    Emit(Event),
+    Point(FaultPoint),
+    /// The task failed: report it and stop (recovery takes over).
+    Fail(String),
+    /// The input is fully handled.
+    Idle,
+}
+
+/// How to interpret the result of the call in flight.
+#[derive(Clone, Debug)]
+enum Then {
+    Begun,
+    Written,
+    PreCommitted {
+        ckpt: CheckpointId,
+    },
+    /// A commit of the transaction pending for `ckpt` (notification or
+    /// recovery).
+    Committed {
+        ckpt: CheckpointId,
+        txn: TxnHandle,
+        recovery: bool,
+    },
+    /// Planted bug: the commit at pre-commit time.
+    EarlyCommit {
+        ckpt: CheckpointId,
+        txn: TxnHandle,
+    },
+    AbortedRestored {
+        txn: TxnHandle,
+    },
+    Lingering,
+    Appended {
+        records: u64,
+    },
+    /// Planted bug: the reset after a "late notification error".
+    ResetAbort {
+        txn: TxnHandle,
+    },
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Step(Step),
+    Call(SinkCall, Then),
+    /// Begin a transaction (unless the end of input was reached).
+    BeginNext {
+        hint: CheckpointId,
+    },
+    /// Write into the transaction open when this op runs.
+    Write(Vec<OutRecord>),
+    /// Pre-commit the transaction open when this op runs (if any).
+    PreCommit(CheckpointId),
+}
+
+enum Mode {
+    TwoPc(TxnBook),
+    /// At-least-once: buffered plain appends, flushed at every barrier.
+    Plain(Vec<OutRecord>),
+}
+
+/// The 2PC sequencing of one sink subtask.
+pub struct SinkTask {
+    task: TaskId,
+    attempt: Attempt,
+    mutant: Option<Mutant>,
+    ignore_lost: bool,
+    mode: Mode,
+    /// Every input of the operator ended: no transaction is begun any more.
+    ended: bool,
+    queue: VecDeque<Op>,
+    in_flight: Option<Then>,
+    failed: bool,
+    /// Transactions whose commit found them gone (counted, with
+    /// `ignore_lost_commits`).
+    pub lost_commits: u64,
+}
+
+impl SinkTask {
+    pub fn new(subtask: u32, attempt: Attempt, cfg: &JobConfig) -> SinkTask {
+        let mode = match cfg.mode {
+            DeliveryMode::ExactlyOnce => Mode::TwoPc(TxnBook::new(cfg.mutant)),
+            DeliveryMode::AtLeastOnce => Mode::Plain(Vec::new()),
+        };
+        SinkTask {
+            task: TaskId::Chain(subtask),
+            attempt,
+            mutant: cfg.mutant,
+            ignore_lost: cfg.ignore_lost_commits,
+            mode,
+            ended: false,
+            queue: VecDeque::new(),
+            in_flight: None,
+            failed: false,
+            lost_commits: 0,
+        }
+    }
+
+    fn mutant_is(&self, m: Mutant) -> bool {
+        self.mutant == Some(m)
+    }
+
+    /// The open transaction, if any.
+    pub fn open(&self) -> Option<&TxnHandle> {
+        match &self.mode {
+            Mode::TwoPc(b) => b.open.as_ref(),
+            Mode::Plain(_) => None,
+        }
+    }
+
+    /// Transactions pre-committed and not yet committed.
+    pub fn pending_count(&self) -> usize {
+        match &self.mode {
+            Mode::TwoPc(b) => b.pending_count(),
+            Mode::Plain(_) => 0,
+        }
+    }
+
+    /// The sink's part of a checkpoint, taken once a barrier is handled.
+    pub fn snapshot(&self) -> SinkSnapshot {
+        match &self.mode {
+            Mode::TwoPc(b) => b.snapshot(),
+            Mode::Plain(_) => SinkSnapshot::default(),
+        }
+    }
+
+    /// Whether the end of input was reached (no transaction is begun).
+    pub fn ended(&self) -> bool {
+        self.ended
+    }
+
+    /// Recovery from a checkpoint's sink state (`None`: a fresh start):
+    /// re-commit its pending transactions, abort its open one, abort and
+    /// fence what failed attempts may have left (`restored < id <=
+    /// fence_upto`), then begin a transaction unless the restored state had
+    /// reached the end of input (`ended`).
+    pub fn restore(
+        &mut self,
+        snap: Option<&SinkSnapshot>,
+        restored: Option<CheckpointId>,
+        ended: bool,
+        fence_upto: CheckpointId,
+    ) {
+        self.ended = ended;
+        let Mode::TwoPc(_) = &self.mode else { return };
+        let empty = SinkSnapshot::default();
+        let (book, commit, open) = TxnBook::restore(snap.unwrap_or(&empty), self.mutant);
+        self.mode = Mode::TwoPc(book);
+        for (ckpt, txn) in commit {
+            let then = Then::Committed { ckpt, txn: txn.clone(), recovery: true };
+            self.queue.push_back(Op::Call(SinkCall::RecoverAndCommit { txn }, then));
+        }
+        if let Some(open) = open {
+            if self.mutant_is(Mutant::NoEpochBump) {
+                // Planted bug: reuse the restored open transaction as is
+                // (the fresh sink buffers nothing), never fencing its
+                // earlier writer.
+                if let Mode::TwoPc(b) = &mut self.mode {
+                    b.open = Some(open);
+                }
+            } else {
+                let then = Then::AbortedRestored { txn: open.clone() };
+                self.queue.push_back(Op::Call(SinkCall::RecoverAndAbort { txn: open }, then));
+            }
+        }
+        if !self.mutant_is(Mutant::NoAbortLingering) {
+            let call = SinkCall::AbortLingering { after: restored, upto: fence_upto };
+            self.queue.push_back(Op::Call(call, Then::Lingering));
+        }
+        self.queue.push_back(Op::BeginNext { hint: restored.map_or(1, |c| c + 1) });
+    }
+
+    /// Output records of the operator.
+    pub fn records(&mut self, records: Vec<OutRecord>) {
+        if records.is_empty() {
+            return;
+        }
+        match &mut self.mode {
+            Mode::TwoPc(_) => self.queue.push_back(Op::Write(records)),
+            Mode::Plain(buf) => {
+                buf.extend(records);
+                if buf.len() >= FLUSH_RECORDS {
+                    let batch = std::mem::take(buf);
+                    let n = batch.len() as u64;
+                    self.queue.push_back(Op::Call(SinkCall::Append { records: batch }, Then::Appended { records: n }));
+                }
+            }
+        }
+    }
+
+    /// Every input ended and the operator flushed its last output: the
+    /// transaction open now is the last one.
+    pub fn end_of_input(&mut self) {
+        self.ended = true;
+    }
+
+    /// Barrier `ckpt` aligned: pre-commit the open transaction and keep it
+    /// pending, then begin the next one (not after the end of input).
+    pub fn barrier(&mut self, ckpt: CheckpointId) {
+        match &mut self.mode {
+            Mode::TwoPc(_) => self.queue.push_back(Op::PreCommit(ckpt)),
+            Mode::Plain(buf) => {
+                let batch = std::mem::take(buf);
+                let n = batch.len() as u64;
+                self.queue.push_back(Op::Call(SinkCall::Append { records: batch }, Then::Appended { records: n }));
+            }
+        }
+    }
+
+    /// Checkpoint `ckpt` completed: commit every pending transaction up to
+    /// it, in order.
+    pub fn notify(&mut self, ckpt: CheckpointId) {
+        let Mode::TwoPc(book) = &mut self.mode else { return };
+        match book.notify(ckpt) {
+            NotifyPlan::Nothing => {}
+            NotifyPlan::Error(e) => {
+                // Planted bug: the "error" is handled by resetting the open
+                // transaction, silently dropping what it holds.
+                self.queue.push_back(Op::Step(Step::Emit(Event::TaskFailed {
+                    attempt: self.attempt,
+                    task: self.task,
+                    reason: e,
+                })));
+                if let Some(open) = book.open.take() {
+                    let hint = open.name.rsplit('-').next().and_then(|x| x.parse().ok()).unwrap_or(ckpt) + 1000;
+                    self.queue
+                        .push_back(Op::Call(SinkCall::Abort { txn: open.clone() }, Then::ResetAbort { txn: open }));
+                    self.queue.push_back(Op::Call(SinkCall::Begin { hint }, Then::Begun));
+                }
+            }
+            NotifyPlan::Commit(due) => {
+                for (k, (c, txn)) in due.into_iter().enumerate() {
+                    if k > 0 {
+                        self.queue.push_back(Op::Step(Step::Point(FaultPoint::BetweenCommits)));
+                    }
+                    let then = Then::Committed { ckpt: c, txn: txn.clone(), recovery: false };
+                    self.queue.push_back(Op::Call(SinkCall::Commit { txn }, then));
+                }
+            }
+        }
+        self.queue.push_back(Op::Step(Step::Emit(Event::NotifyHandled { task: self.task, ckpt })));
+        self.queue.push_back(Op::Step(Step::Point(FaultPoint::AfterCommitsBeforeNotifyAck)));
+    }
+
+    /// The next step. After a `Call`, [`SinkTask::done`] must be called
+    /// before the next `next_step`.
+    pub fn next_step(&mut self) -> Step {
+        assert!(self.in_flight.is_none(), "a sink call is in flight");
+        if self.failed {
+            return Step::Idle;
+        }
+        loop {
+            match self.queue.pop_front() {
+                None => return Step::Idle,
+                Some(Op::Step(s)) => {
+                    if let Step::Fail(_) = s {
+                        self.failed = true;
+                        self.queue.clear();
+                    }
+                    return s;
+                }
+                Some(Op::Call(call, then)) => {
+                    self.in_flight = Some(then);
+                    return Step::Call(call);
+                }
+                Some(Op::Write(records)) => {
+                    let txn = self.open().cloned().expect("an open transaction while records flow");
+                    self.in_flight = Some(Then::Written);
+                    return Step::Call(SinkCall::Write { txn, records });
+                }
+                Some(Op::PreCommit(ckpt)) => {
+                    // After the final checkpoint nothing is open: a later
+                    // checkpoint carries the pending ones only.
+                    let Some(txn) = self.open().cloned() else { continue };
+                    self.in_flight = Some(Then::PreCommitted { ckpt });
+                    return Step::Call(SinkCall::PreCommit { txn });
+                }
+                Some(Op::BeginNext { hint }) => {
+                    let left_open = self.mutant_is(Mutant::TxnLeftOpenAtEnd);
+                    let open = matches!(&self.mode, Mode::TwoPc(b) if b.open.is_some());
+                    if open || (self.ended && !left_open) {
+                        continue;
+                    }
+                    self.in_flight = Some(Then::Begun);
+                    return Step::Call(SinkCall::Begin { hint });
+                }
+            }
+        }
+    }
+
+    /// The result of the call `next_step` returned.
+    pub fn done(&mut self, r: CallResult) {
+        let then = self.in_flight.take().expect("no sink call in flight");
+        let task = self.task;
+        let mut out: Vec<Op> = Vec::new();
+        let fail = |what: String, e: &SinkError| Op::Step(Step::Fail(format!("{what}: {e}")));
+        match (then, r) {
+            (Then::Begun, CallResult::Txn(t)) => {
+                out.push(Op::Step(Step::Emit(Event::TxnBegun {
+                    attempt: self.attempt,
+                    task,
+                    txn: t.name.clone(),
+                    epoch: t.epoch,
+                })));
+                if let Mode::TwoPc(b) = &mut self.mode {
+                    b.open = Some(t);
+                }
+            }
+            (Then::Begun, CallResult::Err(e)) => out.push(fail("begin".into(), &e)),
+            (Then::Written, CallResult::Txn(t)) => {
+                if let Mode::TwoPc(b) = &mut self.mode {
+                    b.open = Some(t);
+                }
+            }
+            (Then::Written, CallResult::Err(e)) => out.push(fail("sink write".into(), &e)),
+            (Then::PreCommitted { ckpt }, CallResult::Txn(t)) => {
+                let Mode::TwoPc(book) = &mut self.mode else { unreachable!("pre-commit in at-least-once mode") };
+                book.open = Some(t);
+                let t = book.pre_committed(ckpt);
+                out.push(Op::Step(Step::Emit(Event::PreCommitted {
+                    task,
+                    ckpt,
+                    txn: t.name.clone(),
+                    epoch: t.epoch,
+                    records: t.records,
+                })));
+                if self.mutant == Some(Mutant::CommitOnPrecommit) {
+                    // Planted bug: visible before the checkpoint completes.
+                    out.push(Op::Call(SinkCall::Commit { txn: t.clone() }, Then::EarlyCommit { ckpt, txn: t }));
+                }
+                out.push(Op::Step(Step::Point(FaultPoint::AfterPrecommitBeforeAck)));
+                out.push(Op::BeginNext { hint: ckpt + 1 });
+            }
+            (Then::PreCommitted { .. }, CallResult::Err(e)) => out.push(fail("pre-commit".into(), &e)),
+            (Then::Committed { ckpt, txn, recovery }, r) => {
+                match r {
+                    CallResult::Err(SinkError::TxnLost(reason)) => {
+                        self.lost_commits += 1;
+                        out.push(Op::Step(Step::Emit(Event::CommitFailed {
+                            task,
+                            ckpt,
+                            txn: txn.name.clone(),
+                            epoch: txn.epoch,
+                            reason: reason.clone(),
+                        })));
+                        if !self.ignore_lost {
+                            out.push(Op::Step(Step::Fail(format!(
+                                "commit of {} (checkpoint {ckpt}) lost: {reason}; the job fails (set ignore_lost_commits to continue)",
+                                txn.name
+                            ))));
+                        }
+                    }
+                    CallResult::Err(e) => {
+                        let what = if recovery { "re-commit" } else { "commit" };
+                        out.push(fail(format!("{what} {}", txn.name), &e));
+                    }
+                    _ => out.push(Op::Step(Step::Emit(Event::CommitConfirmed {
+                        task,
+                        ckpt,
+                        txn: txn.name.clone(),
+                        epoch: txn.epoch,
+                    }))),
+                }
+                // Settled: done, or lost and said so. A failed task is
+                // replaced and recovery re-commits from the checkpoint.
+                if !recovery {
+                    if let Mode::TwoPc(b) = &mut self.mode {
+                        b.settled(ckpt);
+                    }
+                }
+            }
+            (Then::EarlyCommit { ckpt, txn }, r) => {
+                if !matches!(r, CallResult::Err(_)) {
+                    out.push(Op::Step(Step::Emit(Event::CommitConfirmed {
+                        task,
+                        ckpt,
+                        txn: txn.name.clone(),
+                        epoch: txn.epoch,
+                    })));
+                }
+            }
+            (Then::AbortedRestored { txn }, CallResult::Err(e)) => {
+                out.push(fail(format!("abort restored {}", txn.name), &e))
+            }
+            (Then::AbortedRestored { txn }, _) => {
+                out.push(Op::Step(Step::Emit(Event::SinkAborted { task, txn: txn.name.clone() })))
+            }
+            (Then::Lingering, CallResult::Err(e)) => out.push(fail("abort lingering".into(), &e)),
+            (Then::Lingering, _) => {}
+            (Then::Appended { records }, CallResult::Err(e)) => {
+                let _ = records;
+                out.push(fail("append".into(), &e))
+            }
+            (Then::Appended { records }, _) => {
+                if records > 0 {
+                    out.push(Op::Step(Step::Emit(Event::PlainAppended { task, records })));
+                }
+            }
+            (Then::ResetAbort { txn }, _) => {
+                out.push(Op::Step(Step::Emit(Event::SinkAborted { task, txn: txn.name.clone() })))
+            }
+            (then, r) => panic!("sink call result {r:?} does not fit {then:?}"),
+        }
+        for op in out.into_iter().rev() {
+            self.queue.push_front(op);
+        }
+    }
+}
+
+/// Execute one call against a sink.
+pub async fn execute(sink: &mut dyn TwoPhaseCommitSink, call: SinkCall) -> CallResult {
+    let r = match call {
+        SinkCall::Begin { hint } => return sink.begin(hint).await.map_or_else(CallResult::Err, CallResult::Txn),
+        SinkCall::Write { mut txn, records } => {
+            return match sink.write(&mut txn, &records).await {
+                Ok(()) => CallResult::Txn(txn),
+                Err(e) => CallResult::Err(e),
+            }
+        }
+        SinkCall::PreCommit { mut txn } => {
+            return match sink.pre_commit(&mut txn).await {
+                Ok(()) => CallResult::Txn(txn),
+                Err(e) => CallResult::Err(e),
+            }
+        }
+        SinkCall::Commit { txn } => sink.commit(&txn).await,
+        SinkCall::Abort { txn } => sink.abort(&txn).await,
+        SinkCall::RecoverAndCommit { txn } => sink.recover_and_commit(&txn).await,
+        SinkCall::RecoverAndAbort { txn } => sink.recover_and_abort(&txn).await,
+        SinkCall::AbortLingering { after, upto } => sink.abort_lingering(after, upto).await,
+        SinkCall::Append { records } => sink.append(records).await,
+    };
+    r.map_or_else(CallResult::Err, |()| CallResult::Ok)
+}
+
+/// What a driver does with the steps that are not sink calls.
+#[async_trait::async_trait]
+pub trait StepEnv: Send {
+    fn emit(&mut self, e: Event);
+    async fn point(&mut self, p: FaultPoint);
+}
+
+/// Run the task's steps until it is idle. `Err`: the task failed (the
+/// reason); the caller reports it and stops.
+pub async fn drive(
+    task: &mut SinkTask,
+    sink: &mut dyn TwoPhaseCommitSink,
+    env: &mut dyn StepEnv,
+) -> Result<(), String> {
+    loop {
+        match task.next_step() {
+            Step::Idle => return Ok(()),
+            Step::Call(c) => {
+                let r = execute(sink, c).await;
+                task.done(r);
+            }
+            Step::Emit(e) => env.emit(e),
+            Step::Point(p) => env.point(p).await,
+            Step::Fail(reason) => return Err(reason),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> JobConfig {
+        JobConfig::default()
+    }
+
+    fn h(n: &str, records: u64) -> TxnHandle {
+        TxnHandle { name: n.into(), epoch: 0, records, seq: 0 }
+    }
+
+    /// Run the task to idle, answering every call with `answer`; return
+    /// the steps taken (calls and events).
+    fn run(t: &mut SinkTask, mut answer: impl FnMut(&SinkCall) -> CallResult) -> Vec<Step> {
+        let mut steps = Vec::new();
+        loop {
+            let s = t.next_step();
+            match &s {
+                Step::Idle => return steps,
+                Step::Call(c) => {
+                    let r = answer(c);
+                    steps.push(s.clone());
+                    t.done(r);
+                }
+                _ => steps.push(s),
+            }
+        }
+    }
+
+    /// A well-behaved sink: begin hands out `t{hint}`, writes count records.
+    fn ok(c: &SinkCall) -> CallResult {
+        match c {
+            SinkCall::Begin { hint } => CallResult::Txn(h(&format!("t{hint}"), 0)),
+            SinkCall::Write { txn, records } => {
+                CallResult::Txn(TxnHandle { records: txn.records + records.len() as u64, ..txn.clone() })
+            }
+            SinkCall::PreCommit { txn } => CallResult::Txn(txn.clone()),
+            _ => CallResult::Ok,
+        }
+    }
+
+    fn calls(steps: &[Step]) -> Vec<String> {
+        steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Call(SinkCall::Begin { hint }) => Some(format!("begin {hint}")),
+                Step::Call(SinkCall::Write { txn, records }) => Some(format!("write {} {}", txn.name, records.len())),
+                Step::Call(SinkCall::PreCommit { txn }) => Some(format!("pre-commit {}", txn.name)),
+                Step::Call(SinkCall::Commit { txn }) => Some(format!("commit {}", txn.name)),
+                Step::Call(SinkCall::Abort { txn }) => Some(format!("abort {}", txn.name)),
+                Step::Call(SinkCall::RecoverAndCommit { txn }) => Some(format!("recommit {}", txn.name)),
+                Step::Call(SinkCall::RecoverAndAbort { txn }) => Some(format!("abort-restored {}", txn.name)),
+                Step::Call(SinkCall::AbortLingering { after, upto }) => Some(format!("lingering {after:?}..={upto}")),
+                Step::Call(SinkCall::Append { records }) => Some(format!("append {}", records.len())),
+                Step::Fail(r) => Some(format!("fail {r}")),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn rec(id: u64) -> OutRecord {
+        OutRecord { out_id: id, key: id, value: 1, src: id }
+    }
+
+    fn fresh() -> SinkTask {
+        let mut t = SinkTask::new(0, 1, &cfg());
+        t.restore(None, None, false, 0);
+        assert_eq!(calls(&run(&mut t, ok)), vec!["lingering None..=0", "begin 1"]);
+        t
+    }
+
+    #[test]
+    fn barrier_pre_commits_and_begins_the_next_then_notify_commits_in_order() {
+        let mut t = fresh();
+        t.records(vec![rec(1), rec(2)]);
+        t.barrier(1);
+        t.records(vec![rec(3)]);
+        t.barrier(2);
+        let steps = run(&mut t, ok);
+        assert_eq!(
+            calls(&steps),
+            vec!["write t1 2", "pre-commit t1", "begin 2", "write t2 1", "pre-commit t2", "begin 3"]
+        );
+        assert!(steps.contains(&Step::Point(FaultPoint::AfterPrecommitBeforeAck)));
+        assert_eq!(t.snapshot().pending.iter().map(|(c, _)| *c).collect::<Vec<_>>(), vec![1, 2]);
+        t.notify(2);
+        let steps = run(&mut t, ok);
+        assert_eq!(calls(&steps), vec!["commit t1", "commit t2"]);
+        assert!(steps.contains(&Step::Point(FaultPoint::BetweenCommits)));
+        assert_eq!(t.pending_count(), 0);
+        t.notify(1); // late: nothing
+        assert_eq!(calls(&run(&mut t, ok)), Vec::<String>::new());
+    }
+
+    #[test]
+    fn no_transaction_after_the_final_checkpoint() {
+        let mut t = fresh();
+        t.records(vec![rec(1)]);
+        t.end_of_input();
+        t.barrier(1);
+        assert_eq!(calls(&run(&mut t, ok)), vec!["write t1 1", "pre-commit t1"]);
+        assert!(t.open().is_none());
+        t.barrier(2); // a later checkpoint carries the pending one only
+        assert_eq!(calls(&run(&mut t, ok)), Vec::<String>::new());
+        t.notify(2);
+        assert_eq!(calls(&run(&mut t, ok)), vec!["commit t1"]);
+        assert!(t.snapshot() == SinkSnapshot::default());
+    }
+
+    #[test]
+    fn restoring_a_finished_state_begins_nothing() {
+        let snap = SinkSnapshot { pending: vec![(4, h("t4", 2))], open: None };
+        let mut t = SinkTask::new(0, 2, &cfg());
+        t.restore(Some(&snap), Some(4), true, 6);
+        assert_eq!(calls(&run(&mut t, ok)), vec!["recommit t4", "lingering Some(4)..=6"]);
+        assert!(t.open().is_none());
+    }
+
+    #[test]
+    fn restore_recommits_aborts_the_open_one_fences_and_begins() {
+        let snap = SinkSnapshot { pending: vec![(3, h("t3", 1)), (4, h("t4", 2))], open: Some(h("t5", 1)) };
+        let mut t = SinkTask::new(0, 2, &cfg());
+        t.restore(Some(&snap), Some(4), false, 7);
+        let steps = run(&mut t, ok);
+        assert_eq!(
+            calls(&steps),
+            vec!["recommit t3", "recommit t4", "abort-restored t5", "lingering Some(4)..=7", "begin 5"]
+        );
+        assert!(steps.iter().any(|s| matches!(s, Step::Emit(Event::SinkAborted { .. }))));
+        assert_eq!(t.pending_count(), 0);
+    }
+
+    #[test]
+    fn a_lost_commit_fails_the_task_unless_opted_in() {
+        for ignore in [false, true] {
+            let mut t = SinkTask::new(0, 1, &JobConfig { ignore_lost_commits: ignore, ..cfg() });
+            t.restore(None, None, false, 0);
+            run(&mut t, ok);
+            t.records(vec![rec(1)]);
+            t.barrier(1);
+            run(&mut t, ok);
+            t.notify(1);
+            let steps = run(&mut t, |c| match c {
+                SinkCall::Commit { .. } => CallResult::Err(SinkError::TxnLost("timed out".into())),
+                c => ok(c),
+            });
+            assert!(steps.iter().any(|s| matches!(s, Step::Emit(Event::CommitFailed { .. }))));
+            let failed = steps.iter().any(|s| matches!(s, Step::Fail(_)));
+            assert_eq!(failed, !ignore, "ignore_lost_commits={ignore}");
+            assert_eq!(t.lost_commits, 1);
+        }
+    }
+
+    #[test]
+    fn a_transient_error_fails_the_task_and_stops_it() {
+        let mut t = fresh();
+        t.records(vec![rec(1)]);
+        t.barrier(1);
+        t.records(vec![rec(2)]);
+        let steps = run(&mut t, |c| match c {
+            SinkCall::PreCommit { .. } => CallResult::Err(SinkError::Transient("timeout".into())),
+            c => ok(c),
+        });
+        assert_eq!(calls(&steps), vec!["write t1 1", "pre-commit t1", "fail pre-commit: transient: timeout"]);
+        t.records(vec![rec(3)]);
+        assert_eq!(t.next_step(), Step::Idle, "a failed task does nothing more");
+    }
+
+    #[test]
+    fn at_least_once_appends_at_barriers_and_when_full() {
+        let mut t = SinkTask::new(0, 1, &JobConfig { mode: DeliveryMode::AtLeastOnce, ..cfg() });
+        t.restore(None, None, false, 0);
+        assert_eq!(calls(&run(&mut t, ok)), Vec::<String>::new());
+        t.records((0..FLUSH_RECORDS as u64).map(rec).collect());
+        t.records(vec![rec(100)]);
+        t.barrier(1);
+        assert_eq!(calls(&run(&mut t, ok)), vec![format!("append {FLUSH_RECORDS}"), "append 1".into()]);
+    }
+
+    #[test]
+    fn planted_bugs_change_the_steps() {
+        let c = JobConfig { mutant: Some(Mutant::TxnLeftOpenAtEnd), ..cfg() };
+        let mut t = SinkTask::new(0, 1, &c);
+        t.restore(None, None, false, 0);
+        run(&mut t, ok);
+        t.end_of_input();
+        t.barrier(1);
+        assert_eq!(calls(&run(&mut t, ok)), vec!["pre-commit t1", "begin 2"], "left open after the final checkpoint");
+        let c = JobConfig { mutant: Some(Mutant::CommitOnPrecommit), ..cfg() };
+        let mut t = SinkTask::new(0, 1, &c);
+        t.restore(None, None, false, 0);
+        run(&mut t, ok);
+        t.barrier(1);
+        assert_eq!(calls(&run(&mut t, ok)), vec!["pre-commit t1", "commit t1", "begin 2"]);
+    }
+}

@@ -1,0 +1,14 @@
+//! Real mode: one engine node as an OS process. The supervisor
+//! (`exactsim real`, `src/real.rs` of the root package) writes a
+//! [`wire::NodeSpec`], starts one `exactsim-node` process per node, plays
+//! faults on them with signals, and reads back the JSON lines each process
+//! appends ([`wire::LogLine`]).
+//!
+//! Everything here is harness code outside any simulation: it reads the
+//! wall clock (timestamps of history events) and runs on tokio. The wire
+//! formats compile in both builds; the processes only in the std build.
+
+pub mod wire;
+
+#[cfg(not(madsim))]
+pub mod process;

@@ -1,0 +1,290 @@
+//! The node process (std build only): one role of a real-mode run on
+//! tokio, with real sockets on 127.0.0.1, `FileStorage` and an observer
+//! that appends JSON lines.
+
+// Real mode is harness code: its timestamps are wall-clock readings taken
+// outside any simulation (the determinism ban covers engine and sim code).
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
+use crate::wire::{self, FinalRead, LogLine, NodeSpec};
+use exactsim_engine::broker::{provision_input, run_broker, BrokerNode, INPUT};
+use exactsim_engine::coordinator::{run_coordinator, CoordinatorNode};
+use exactsim_engine::net::{Addrs, Net};
+use exactsim_engine::observe::{Event, FaultPoint, Obs, Observer};
+use exactsim_engine::proto::{Request, Response};
+use exactsim_engine::storage::{FileStorage, Storage};
+use exactsim_engine::store::{run_store, StoreNode};
+use exactsim_engine::worker::{run_worker, WorkerNode};
+use exactsim_sim::history::{Ev, Observation, Stamped};
+use exactsim_sim::rng::{SimRng, Stream};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+/// Microseconds since the run's start, monotonic within the process.
+#[derive(Clone, Copy)]
+pub struct Clock {
+    base_us: u64,
+    t0: Instant,
+}
+
+impl Clock {
+    pub fn new(start_unix_us: u64) -> Clock {
+        let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64);
+        Clock { base_us: now.saturating_sub(start_unix_us), t0: Instant::now() }
+    }
+    pub fn now_us(&self) -> u64 {
+        self.base_us + self.t0.elapsed().as_micros() as u64
+    }
+}
+
+/// Appends one JSON line per write (a single `write` on an `O_APPEND`
+/// file, so a `kill -9` never leaves half of a line that was written).
+pub struct Log {
+    file: Mutex<std::fs::File>,
+}
+
+impl Log {
+    pub fn open(path: &std::path::Path) -> std::io::Result<Log> {
+        if let Some(d) = path.parent() {
+            std::fs::create_dir_all(d)?;
+        }
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(Log { file: Mutex::new(file) })
+    }
+    pub fn line(&self, l: &LogLine) {
+        let mut s = serde_json::to_string(l).expect("serializable");
+        s.push('\n');
+        let mut f = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = f.write_all(s.as_bytes());
+    }
+}
+
+/// The engine's observer in a real process.
+pub struct FileObserver {
+    clock: Clock,
+    log: Arc<Log>,
+    spec: Arc<NodeSpec>,
+    hits: Mutex<BTreeMap<FaultPoint, u64>>,
+}
+
+impl Observer for FileObserver {
+    fn emit(&self, node: &str, event: Event) {
+        let t_us = self.clock.now_us();
+        self.log.line(&LogLine::Event(Stamped { t_us, node: node.to_string(), ev: Ev::Engine(event) }));
+    }
+
+    fn fault_point(&self, node: &str, point: FaultPoint) -> bool {
+        let t_us = self.clock.now_us();
+        let hits = {
+            let mut h = self.hits.lock().unwrap();
+            let c = h.entry(point).or_insert(0);
+            *c += 1;
+            *c
+        };
+        self.log.line(&LogLine::Point { t_us, node: node.to_string(), point });
+        if t_us >= self.spec.safety_ms * 1000 {
+            return false;
+        }
+        for rule in &self.spec.point_crashes {
+            let mine = rule.node.as_deref().is_none_or(|n| n == node);
+            if rule.point != point || !mine || hits != rule.nth as u64 {
+                continue;
+            }
+            // One firing per rule over all processes: the first to create
+            // the claim file fires.
+            let claim = wire::claim_file(&self.spec.run_dir, rule.index);
+            if std::fs::OpenOptions::new().write(true).create_new(true).open(&claim).is_ok() {
+                self.log.line(&LogLine::CrashAtPoint { t_us, node: node.to_string(), point, index: rule.index });
+                // SAFETY: plain syscalls; the process ends here.
+                unsafe {
+                    libc::kill(libc::getpid(), libc::SIGKILL);
+                }
+                std::process::abort();
+            }
+        }
+        false
+    }
+
+    fn fatal(&self, node: &str, reason: &str) {
+        let t_us = self.clock.now_us();
+        self.log.line(&LogLine::Fatal { t_us, node: node.to_string(), reason: reason.to_string() });
+        // The supervisor restarts a process that exits on its own.
+        std::process::exit(70);
+    }
+}
+
+fn addrs(spec: &NodeSpec) -> Addrs {
+    Addrs { coordinator: spec.coordinator, broker: spec.broker, store: spec.store, workers: spec.workers.clone() }
+}
+
+async fn bind(addr: SocketAddr, latency_ms: (u64, u64)) -> Arc<Net> {
+    let t0 = Instant::now();
+    loop {
+        match Net::bind_with_latency(addr, latency_ms).await {
+            Ok(n) => return n,
+            Err(e) if t0.elapsed() > Duration::from_secs(10) => panic!("cannot bind {addr}: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+        }
+    }
+}
+
+fn storage(spec: &NodeSpec, role: &str) -> Arc<dyn Storage> {
+    Arc::new(FileStorage::new(wire::data_dir(&spec.run_dir, role)).expect("create the data directory"))
+}
+
+/// Run `role` until killed (engine nodes, the reader) or done (final read).
+pub fn main_with(spec: NodeSpec, role: &str) -> Result<(), String> {
+    let spec = Arc::new(spec);
+    let clock = Clock::new(spec.start_unix_us);
+    let log = Arc::new(Log::open(&wire::events_file(&spec.run_dir, role)).map_err(|e| format!("open log: {e}"))?);
+    {
+        let (log, role) = (log.clone(), role.to_string());
+        std::panic::set_hook(Box::new(move |info| {
+            let message = match info.payload().downcast_ref::<&str>() {
+                Some(s) => s.to_string(),
+                None => info.payload().downcast_ref::<String>().cloned().unwrap_or_else(|| "panic".into()),
+            };
+            let site =
+                info.location().map_or("unknown".into(), |l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+            let message = message.split_whitespace().collect::<Vec<_>>().join(" ");
+            log.line(&LogLine::Panic { t_us: clock.now_us(), node: role.clone(), message, site });
+            std::process::abort();
+        }));
+    }
+    let scenario =
+        exactsim_scenarios::by_name(&spec.scenario).ok_or_else(|| format!("unknown scenario '{}'", spec.scenario))?;
+    let cfg = Arc::new(spec.config.clone());
+    let observer: Arc<dyn Observer> =
+        Arc::new(FileObserver { clock, log: log.clone(), spec: spec.clone(), hits: Mutex::new(BTreeMap::new()) });
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    let a = addrs(&spec);
+    let n = cfg.parallelism;
+    rt.block_on(async move {
+        match role {
+            "broker" => {
+                let st = storage(&spec, role);
+                if matches!(st.read(INPUT).await, Err(e) if e.kind() == std::io::ErrorKind::NotFound) {
+                    let input = scenario.generate(&mut SimRng::derive(spec.seed, Stream::Workload), n);
+                    provision_input(&*st, &input).await.expect("provision the input topic");
+                }
+                let net = bind(a.broker, spec.latency_ms).await;
+                run_broker(BrokerNode {
+                    net,
+                    storage: st,
+                    obs: Obs::new(role, observer),
+                    output_partitions: n,
+                    txn_timeout_ms: cfg.txn_timeout_ms,
+                })
+                .await;
+            }
+            "store" => {
+                let net = bind(a.store, spec.latency_ms).await;
+                run_store(StoreNode { net, storage: storage(&spec, role), obs: Obs::new(role, observer), cfg }).await;
+            }
+            "coordinator" => {
+                let net = bind(a.coordinator, spec.latency_ms).await;
+                run_coordinator(CoordinatorNode {
+                    net,
+                    storage: storage(&spec, role),
+                    obs: Obs::new(role, observer),
+                    cfg,
+                    addrs: a,
+                })
+                .await;
+            }
+            "reader" => reader(&spec, &log, clock, n).await,
+            "final-read" => final_read(&spec, n).await?,
+            w => {
+                let index = w
+                    .strip_prefix("worker-")
+                    .and_then(|i| i.parse::<u32>().ok())
+                    .filter(|i| *i < n)
+                    .ok_or_else(|| format!("unknown role '{w}'"))?;
+                let net = bind(a.workers[index as usize], spec.latency_ms).await;
+                let pipeline = scenario.pipeline();
+                run_worker(WorkerNode { index, net, obs: Obs::new(w, observer), cfg, addrs: a, pipeline }).await;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// The polling `read_committed` reader, as in a simulated run: every 25 ms
+/// each output partition from its last offset.
+async fn reader(spec: &NodeSpec, log: &Log, clock: Clock, n: u32) {
+    let net = bind(spec.reader, spec.latency_ms).await;
+    {
+        let net = net.clone();
+        tokio::spawn(async move {
+            loop {
+                net.recv().await;
+            }
+        });
+    }
+    let mut offsets = vec![0u64; n as usize];
+    loop {
+        for p in 0..n {
+            let req = Request::FetchOutput { partition: p, offset: offsets[p as usize], committed_only: true };
+            if let Some(Response::Output { records, next_offset, open_txns }) =
+                net.call(spec.broker, req, Duration::from_millis(50)).await
+            {
+                offsets[p as usize] = next_offset;
+                if !records.is_empty() {
+                    log.line(&LogLine::Observed(Observation {
+                        t_us: clock.now_us(),
+                        partition: p,
+                        new_records: records,
+                        open_txns,
+                    }));
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// The final read: what a `read_committed` reader sees at the end, and the
+/// broker's open transactions; written to `final.json` (temporary name,
+/// then rename).
+async fn final_read(spec: &NodeSpec, n: u32) -> Result<(), String> {
+    let net = bind(spec.final_reader, spec.latency_ms).await;
+    {
+        let net = net.clone();
+        tokio::spawn(async move {
+            loop {
+                net.recv().await;
+            }
+        });
+    }
+    let mut out = Vec::new();
+    let mut ok = true;
+    for p in 0..n {
+        let req = Request::FetchOutput { partition: p, offset: 0, committed_only: true };
+        match net.call_retry(spec.broker, req, Duration::from_millis(500), 10).await {
+            Some(Response::Output { records, .. }) => out.push(records),
+            _ => {
+                ok = false;
+                out.push(Vec::new());
+            }
+        }
+    }
+    let open = match net
+        .call_retry(spec.broker, Request::ListOpenTxns { prefix: String::new() }, Duration::from_millis(500), 10)
+        .await
+    {
+        Some(Response::OpenTxns { txns }) => txns,
+        _ => {
+            ok = false;
+            Vec::new()
+        }
+    };
+    let fr = FinalRead { output: out, ok, open_txns: open };
+    let path = wire::final_file(&spec.run_dir);
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec(&fr).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    std::fs::rename(&tmp, &path).map_err(|e| e.to_string())?;
+    Ok(())
+}

@@ -1,0 +1,97 @@
+//! What the supervisor and the node processes of a real-mode run exchange
+//! through files: the run's specification, the event logs, the final read.
+
+use exactsim_engine::config::JobConfig;
+use exactsim_engine::observe::FaultPoint;
+use exactsim_engine::types::OutRecord;
+use exactsim_sim::history::{Observation, Stamped};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Everything a node process needs, written once by the supervisor.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NodeSpec {
+    pub scenario: String,
+    pub seed: u64,
+    pub config: JobConfig,
+    pub coordinator: SocketAddr,
+    pub broker: SocketAddr,
+    pub store: SocketAddr,
+    pub workers: Vec<SocketAddr>,
+    /// The polling `read_committed` reader.
+    pub reader: SocketAddr,
+    /// The one-shot final read.
+    pub final_reader: SocketAddr,
+    pub run_dir: PathBuf,
+    /// Unix time (µs) of the run's start: every process stamps its events
+    /// with microseconds since then.
+    pub start_unix_us: u64,
+    /// Fault-point crashes fire only before this (ms since the start).
+    pub safety_ms: u64,
+    pub point_crashes: Vec<PointCrash>,
+    /// Every received message is held back this many ms (lo, hi), drawn
+    /// per message: a simulated run's network latency.
+    pub latency_ms: (u64, u64),
+}
+
+/// A scheduled crash at a fault point: the process kills itself
+/// (`SIGKILL`) the `nth` time it reaches `point`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PointCrash {
+    /// Index in the run's schedule.
+    pub index: usize,
+    pub point: FaultPoint,
+    pub node: Option<String>,
+    pub nth: u32,
+    pub down_ms: u64,
+}
+
+/// One line of a process's log (`events/<node>.jsonl`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum LogLine {
+    /// A history event (engine events only).
+    Event(Stamped),
+    /// A fault point reached (coverage).
+    Point { t_us: u64, node: String, point: FaultPoint },
+    /// The process is about to kill itself at a scheduled fault point.
+    CrashAtPoint { t_us: u64, node: String, point: FaultPoint, index: usize },
+    /// A fatal error: the process exits and asks to be restarted.
+    Fatal { t_us: u64, node: String, reason: String },
+    /// A panic: the process aborts.
+    Panic { t_us: u64, node: String, message: String, site: String },
+    /// The reader's incremental read of one output partition.
+    Observed(Observation),
+}
+
+/// What the final `read_committed` read saw (`final.json`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FinalRead {
+    pub output: Vec<Vec<OutRecord>>,
+    pub ok: bool,
+    pub open_txns: Vec<(String, u64)>,
+}
+
+pub fn events_file(run_dir: &Path, node: &str) -> PathBuf {
+    run_dir.join("events").join(format!("{node}.jsonl"))
+}
+
+pub fn data_dir(run_dir: &Path, node: &str) -> PathBuf {
+    run_dir.join("data").join(node)
+}
+
+pub fn final_file(run_dir: &Path) -> PathBuf {
+    run_dir.join("final.json")
+}
+
+/// The file whose exclusive creation claims a fault-point crash rule (one
+/// firing per rule across all processes).
+pub fn claim_file(run_dir: &Path, index: usize) -> PathBuf {
+    run_dir.join("claims").join(format!("point-{index}"))
+}
+
+/// Parse the complete lines of a log (a process killed mid-line leaves a
+/// partial last line, which is skipped).
+pub fn parse_log(text: &str) -> Vec<LogLine> {
+    text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+}

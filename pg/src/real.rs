@@ -1,0 +1,181 @@
+//! The seam on a real PostgreSQL server through tokio-postgres (std build
+//! only: it needs real sockets and a tokio runtime).
+
+use crate::client::{PgCode, PgConnector, PgError, PgOp, PgReply, PgRow, PgSession};
+use async_trait::async_trait;
+use std::time::Duration;
+use tokio_postgres::{Client, Config, NoTls};
+
+/// Longest a statement or a connection attempt may take before the session
+/// is given up as lost (nothing the sink runs can block on a lock).
+pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub const SCHEMA: &str = "CREATE TABLE exactsim_out (part int NOT NULL, out_id bigint NOT NULL, key bigint NOT NULL, \
+     value bigint NOT NULL, src bigint NOT NULL); CREATE TABLE exactsim_markers (gid text NOT NULL);";
+
+fn map_err(e: tokio_postgres::Error) -> PgError {
+    if let Some(db) = e.as_db_error() {
+        let code = db.code().code();
+        // 08xxx connection exceptions; 57P01..57P03 shutdown, crash, starting up.
+        if code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03") {
+            return PgError::ConnectionLost(format!("{code}: {}", db.message()));
+        }
+        return PgError::sql(PgCode::from_sqlstate(code), db.message());
+    }
+    PgError::ConnectionLost(e.to_string())
+}
+
+/// A single-quoted SQL literal.
+fn literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+#[derive(Clone)]
+pub struct RealConnector {
+    config: Config,
+}
+
+impl RealConnector {
+    /// `url`: a libpq-style connection string, e.g.
+    /// `host=127.0.0.1 port=5432 user=postgres dbname=postgres`.
+    pub fn new(url: &str) -> Result<Self, String> {
+        let mut config: Config = url.parse().map_err(|e| format!("bad PostgreSQL connection string {url:?}: {e}"))?;
+        config.connect_timeout(STATEMENT_TIMEOUT);
+        Ok(RealConnector { config })
+    }
+
+    pub async fn connect_real(&self) -> Result<RealSession, PgError> {
+        let fut = self.config.connect(NoTls);
+        let (client, connection) = match tokio::time::timeout(STATEMENT_TIMEOUT, fut).await {
+            Ok(r) => r.map_err(map_err)?,
+            Err(_) => return Err(PgError::ConnectionLost("connect timed out".into())),
+        };
+        let task = tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(RealSession { client, task })
+    }
+
+    /// Make the database empty: roll back every prepared transaction, drop
+    /// and create the sink's tables.
+    pub async fn reset(&self) -> Result<(), PgError> {
+        let mut s = self.connect_real().await?;
+        for gid in s.prepared_gids().await? {
+            s.rollback_prepared(&gid).await?;
+        }
+        s.client
+            .batch_execute("DROP TABLE IF EXISTS exactsim_out; DROP TABLE IF EXISTS exactsim_markers;")
+            .await
+            .map_err(map_err)?;
+        s.client.batch_execute(SCHEMA).await.map_err(map_err)
+    }
+
+    /// `SHOW max_prepared_transactions`.
+    pub async fn max_prepared(&self) -> Result<usize, PgError> {
+        let s = self.connect_real().await?;
+        let row = s.client.query_one("SHOW max_prepared_transactions", &[]).await.map_err(map_err)?;
+        let v: String = row.get(0);
+        v.parse().map_err(|_| PgError::Protocol(format!("max_prepared_transactions = {v:?}")))
+    }
+}
+
+#[async_trait]
+impl PgConnector for RealConnector {
+    async fn connect(&self) -> Result<Box<dyn PgSession>, PgError> {
+        Ok(Box::new(self.connect_real().await?))
+    }
+}
+
+/// One connection. Dropping it closes the connection.
+pub struct RealSession {
+    client: Client,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for RealSession {
+    fn drop(&mut self) {
+        // Dropping the client ends the connection task; aborting it too
+        // closes the socket at once.
+        self.task.abort();
+    }
+}
+
+impl RealSession {
+    async fn run(&mut self, op: &PgOp) -> Result<PgReply, tokio_postgres::Error> {
+        let c = &self.client;
+        match op {
+            PgOp::Begin => c.batch_execute("BEGIN").await.map(|_| PgReply::Ok),
+            PgOp::Commit => c.batch_execute("COMMIT").await.map(|_| PgReply::Ok),
+            PgOp::Rollback => c.batch_execute("ROLLBACK").await.map(|_| PgReply::Ok),
+            PgOp::Prepare { gid } => {
+                c.batch_execute(&format!("PREPARE TRANSACTION {}", literal(gid))).await.map(|_| PgReply::Ok)
+            }
+            PgOp::CommitPrepared { gid } => {
+                c.batch_execute(&format!("COMMIT PREPARED {}", literal(gid))).await.map(|_| PgReply::Ok)
+            }
+            PgOp::RollbackPrepared { gid } => {
+                c.batch_execute(&format!("ROLLBACK PREPARED {}", literal(gid))).await.map(|_| PgReply::Ok)
+            }
+            PgOp::Insert { part, rows } => {
+                let part = *part as i32;
+                let out_id: Vec<i64> = rows.iter().map(|r| r.out_id as i64).collect();
+                let key: Vec<i64> = rows.iter().map(|r| r.key as i64).collect();
+                let value: Vec<i64> = rows.iter().map(|r| r.value).collect();
+                let src: Vec<i64> = rows.iter().map(|r| r.src as i64).collect();
+                c.execute(
+                    "INSERT INTO exactsim_out (part, out_id, key, value, src) \
+                     SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[])",
+                    &[&part, &out_id, &key, &value, &src],
+                )
+                .await
+                .map(|_| PgReply::Ok)
+            }
+            PgOp::Mark { gid } => {
+                c.execute("INSERT INTO exactsim_markers (gid) VALUES ($1)", &[gid]).await.map(|_| PgReply::Ok)
+            }
+            PgOp::ListPrepared => {
+                let rows =
+                    c.query("SELECT gid FROM pg_prepared_xacts WHERE database = current_database()", &[]).await?;
+                let mut g: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+                g.sort();
+                Ok(PgReply::Gids(g))
+            }
+            PgOp::SelectRows => {
+                let rows = c.query("SELECT part, out_id, key, value, src FROM exactsim_out", &[]).await?;
+                let mut v: Vec<PgRow> = rows
+                    .iter()
+                    .map(|r| PgRow {
+                        part: r.get::<_, i32>(0) as u32,
+                        out_id: r.get::<_, i64>(1) as u64,
+                        key: r.get::<_, i64>(2) as u64,
+                        value: r.get(3),
+                        src: r.get::<_, i64>(4) as u64,
+                    })
+                    .collect();
+                v.sort();
+                Ok(PgReply::Rows(v))
+            }
+            PgOp::HasMarker { gid } => {
+                let row = c.query_one("SELECT count(*) FROM exactsim_markers WHERE gid = $1", &[gid]).await?;
+                Ok(PgReply::Found(row.get::<_, i64>(0) > 0))
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl PgSession for RealSession {
+    async fn exec(&mut self, op: PgOp) -> Result<PgReply, PgError> {
+        if self.client.is_closed() {
+            return Err(PgError::ConnectionLost("connection closed".into()));
+        }
+        match tokio::time::timeout(STATEMENT_TIMEOUT, self.run(&op)).await {
+            Ok(r) => r.map_err(map_err),
+            Err(_) => {
+                // The statement's outcome is unknown: give the session up.
+                self.task.abort();
+                Err(PgError::ConnectionLost(format!("{op:?} timed out")))
+            }
+        }
+    }
+}

@@ -1,0 +1,943 @@
+//! `exactsim real`: the engine as real OS processes on 127.0.0.1, under the
+//! fault schedule a simulated run of the same (scenario, seed, profile)
+//! would get, played in wall time; then the same oracles and the same report.
+//!
+//! The supervisor only spawns, signals and reaps processes and reads files
+//! (it is compiled in the simulation build, where the network is madsim's).
+//! Each engine node is an `exactsim-node` process of the std build
+//! (`node/`): real TCP on loopback, `FileStorage` under the run directory,
+//! and an observer appending its history events, fault-point hits and
+//! `read_committed` observations as JSON lines stamped with microseconds
+//! since the start instant passed to every process.
+//!
+//! What is played: `crash` (`kill -9`, restart after `down_ms`),
+//! `crash_at_point` (the process kills itself with `SIGKILL` the nth time
+//! *it* reaches the point; one firing per rule over all processes), pauses
+//! (`SIGSTOP`/`SIGCONT`, from `--pauses`), and fatal exits or panics of a
+//! node (restarted after 50 ms, as a supervisor would). What is not: network
+//! faults and disk faults (including the disk modes of crashes: a `kill -9`
+//! keeps the page cache); each is listed as skipped.
+//!
+//! A real run is not reproducible bit for bit: thread scheduling, the
+//! kernel and the clock decide the interleaving, so there is no trace hash
+//! to compare; the schedule that actually happened is recorded instead.
+
+// Real mode is harness code around OS processes: wall clock and signals are
+// its job. The determinism bans apply to engine and simulation code.
+#![allow(clippy::disallowed_methods)]
+
+use crate::artifacts;
+use exactsim_engine::config::Mutant;
+use exactsim_engine::observe::{Event, FaultPoint};
+use exactsim_engine::types::DeliveryMode;
+use exactsim_node::wire::{self, FinalRead, LogLine, NodeSpec, PointCrash};
+use exactsim_sim::checks::{check_all, CheckInput, Violation};
+use exactsim_sim::history::{Ev, History, Observation, SimEvent, Stamped};
+use exactsim_sim::report::{build, ReportCtx, RunReport};
+use exactsim_sim::rng::SimRng;
+use exactsim_sim::scenario::Scenario;
+use exactsim_sim::schedule::{generate, node_names, FaultEvent, Profile, Schedule};
+use exactsim_sim::world::{derive_config, RunResult};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+/// Down time after a node's own exit (fatal error, panic) before restart.
+const SELF_EXIT_DOWN_MS: u64 = 50;
+/// After the job finished (or the liveness bound passed): keep reading.
+const GRACE_MS: u64 = 300;
+/// How long the final read may take.
+const FINAL_READ_MS: u64 = 20_000;
+/// Supervisor poll period.
+const TICK: Duration = Duration::from_millis(2);
+/// Salt of the pause stream: pauses are a real-mode option, drawn from
+/// their own stream so the simulated schedule of the seed stays the same.
+const PAUSE_SALT: u64 = 0x7061_7573_6573_0001;
+
+pub struct RealSpec {
+    pub scenario: Arc<dyn Scenario>,
+    pub seed: u64,
+    pub profile: Profile,
+    pub profile_arg: String,
+    pub mode: DeliveryMode,
+    pub mutant: Option<Mutant>,
+    /// An explicit schedule (else derived from seed and profile).
+    pub schedule: Option<Schedule>,
+    /// SIGSTOP/SIGCONT windows drawn from the seed.
+    pub pauses: u32,
+    pub node_bin: PathBuf,
+    /// Keep the run directory (process logs, data) instead of removing it.
+    pub keep: bool,
+    /// Network latency emulated on receipt, ms (lo, hi).
+    pub latency_ms: (u64, u64),
+}
+
+/// A simulated run's network latency (`world.rs`): 1 to 5 ms per message.
+pub const LATENCY_MS_DEFAULT: (u64, u64) = (1, 5);
+
+/// `LO-HI` or `MS` (0 turns the emulated latency off), at most 1000.
+pub fn parse_latency(s: &str) -> Result<(u64, u64), String> {
+    let bad = || format!("malformed latency '{s}' (expected LO-HI or MS in milliseconds, at most 1000)");
+    let (lo, hi) = match s.trim().split_once('-') {
+        Some((a, b)) => (a.trim().parse::<u64>().map_err(|_| bad())?, b.trim().parse::<u64>().map_err(|_| bad())?),
+        None => {
+            let v = s.trim().parse::<u64>().map_err(|_| bad())?;
+            (v, v)
+        }
+    };
+    if lo > hi || hi > 1000 {
+        return Err(bad());
+    }
+    Ok((lo, hi))
+}
+
+/// A pause window: the node is stopped (`SIGSTOP`) for `dur_ms`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Pause {
+    pub at_ms: u64,
+    pub node: String,
+    pub dur_ms: u64,
+}
+
+/// Something the supervisor did to a process, or a process did on its own.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Played {
+    /// Wall ms since the start.
+    pub at_ms: u64,
+    /// `crash`, `crash_at_point`, `pause`, `resume`, `restart`, `exit`.
+    pub kind: String,
+    pub node: String,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Skipped {
+    pub kind: String,
+    pub event: String,
+    pub reason: String,
+}
+
+/// What a real run adds to the report (`real.json`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RealRecord {
+    /// Always false: see the note.
+    pub reproducible: bool,
+    pub note: String,
+    /// The schedule derived from (seed, profile), or given.
+    pub schedule: Schedule,
+    pub pauses: Vec<Pause>,
+    /// What actually happened, in wall time.
+    pub played: Vec<Played>,
+    /// Scheduled faults that real mode cannot play.
+    pub skipped: Vec<Skipped>,
+    /// Starts per process (1 + restarts).
+    pub starts: BTreeMap<String, u32>,
+    pub wall_ms: u64,
+    /// Emulated network latency, ms (lo, hi).
+    pub latency_ms: (u64, u64),
+    pub run_dir: String,
+    pub node_binary: String,
+}
+
+pub struct RealOutcome {
+    pub report: RunReport,
+    pub real: RealRecord,
+    pub violations: Vec<Violation>,
+    pub history: History,
+    /// Stopped by Ctrl-C/SIGTERM before the end: no verdict.
+    pub interrupted: bool,
+}
+
+pub const NOTE: &str = "real run: OS processes on 127.0.0.1, faults played in wall time; \
+     not reproducible bit for bit (no trace hash), the schedule that happened is recorded";
+
+/// The std node binary: `--node-bin`, `EXACTSIM_NODE_BIN`, or where the
+/// std build puts it (`target/std/release/exactsim-node`), looked up next
+/// to this executable's target directory and in this workspace.
+pub fn find_node_bin(explicit: Option<&Path>) -> Result<PathBuf, String> {
+    let hint = "build it with: RUSTFLAGS= CARGO_TARGET_DIR=target/std cargo build --release -p exactsim-node";
+    if let Some(p) =
+        explicit.map(Path::to_path_buf).or_else(|| std::env::var_os("EXACTSIM_NODE_BIN").map(PathBuf::from))
+    {
+        return if p.is_file() { Ok(p) } else { Err(format!("no node binary at {} ({hint})", p.display())) };
+    }
+    let mut candidates = Vec::new();
+    if let Ok(exe) = std::env::current_exe() {
+        // target/<profile>/exactsim or target/<profile>/deps/<test>
+        for up in exe.ancestors().skip(1).take(3) {
+            candidates.push(up.join("std/release/exactsim-node"));
+        }
+    }
+    candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("target/std/release/exactsim-node"));
+    candidates.into_iter().find(|p| p.is_file()).ok_or_else(|| format!("no std node binary found ({hint})"))
+}
+
+/// Pause windows of a run, drawn from the seed.
+pub fn derive_pauses(seed: u64, n: u32, safety_ms: u64, workers: u32) -> Vec<Pause> {
+    let mut rng = SimRng::new(seed ^ PAUSE_SALT);
+    let nodes = node_names(workers);
+    let mut v: Vec<Pause> = (0..n)
+        .map(|_| Pause {
+            at_ms: rng.range(50, safety_ms.saturating_sub(100).max(60)),
+            node: rng.pick(&nodes).clone(),
+            dur_ms: rng.range(50, 400),
+        })
+        .collect();
+    v.sort_by_key(|p| p.at_ms);
+    v
+}
+
+/// The scheduled faults real mode cannot play, with the reason.
+pub fn skipped_faults(schedule: &Schedule) -> Vec<Skipped> {
+    use exactsim_sim::disk::CrashMode;
+    let mut out = Vec::new();
+    for e in &schedule.events {
+        let reason = match e {
+            FaultEvent::Crash { disk, .. } | FaultEvent::CrashAtPoint { disk, .. } => {
+                if *disk != CrashMode::KeepAll {
+                    out.push(Skipped {
+                        kind: format!(
+                            "{}:{}",
+                            e.kind(),
+                            serde_json::to_value(disk)
+                                .ok()
+                                .and_then(|v| v.as_str().map(String::from))
+                                .unwrap_or_default()
+                        ),
+                        event: e.describe(),
+                        reason:
+                            "the crash is played; kill -9 keeps the page cache, so unsynced writes are not lost or torn"
+                                .into(),
+                    });
+                }
+                continue;
+            }
+            other => match other.kind() {
+                "partition" | "isolate" => "network partitions need control of the loopback interface",
+                "packet_loss" | "latency" => "loopback TCP neither loses nor delays under our control",
+                "slow_disk" | "disk_errors" | "corrupt_reads" => "disk faults need a fault-injecting file system",
+                _ => "real mode does not play this fault kind",
+            },
+        };
+        out.push(Skipped { kind: e.kind().to_string(), event: e.describe(), reason: reason.into() });
+    }
+    out
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum State {
+    Up,
+    Paused,
+    Down,
+}
+
+/// Every process the supervisor started; all are killed (by pid) when this
+/// is dropped, on every exit path including a panic.
+struct Procs {
+    bin: PathBuf,
+    spec_path: PathBuf,
+    run_dir: PathBuf,
+    children: BTreeMap<String, Child>,
+    starts: BTreeMap<String, u32>,
+}
+
+impl Procs {
+    fn spawn(&mut self, role: &str) -> Result<(), String> {
+        let log_path = self.run_dir.join("logs").join(format!("{role}.log"));
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(|e| format!("cannot open {}: {e}", log_path.display()))?;
+        let err = out.try_clone().map_err(|e| e.to_string())?;
+        let mut cmd = Command::new(&self.bin);
+        cmd.arg("--spec").arg(&self.spec_path).arg("--role").arg(role);
+        cmd.stdin(Stdio::null()).stdout(out).stderr(err);
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::unix::process::CommandExt;
+            // If the supervisor dies (even by kill -9), its nodes die too.
+            // SAFETY: prctl is async-signal-safe.
+            unsafe {
+                cmd.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    Ok(())
+                });
+            }
+        }
+        let child = cmd.spawn().map_err(|e| format!("cannot start {}: {e}", self.bin.display()))?;
+        self.children.insert(role.to_string(), child);
+        *self.starts.entry(role.to_string()).or_insert(0) += 1;
+        Ok(())
+    }
+
+    fn signal(&self, role: &str, sig: libc::c_int) {
+        if let Some(c) = self.children.get(role) {
+            // SAFETY: a signal to our own child, by pid.
+            unsafe {
+                libc::kill(c.id() as libc::pid_t, sig);
+            }
+        }
+    }
+
+    /// `kill -9` and reap.
+    fn kill(&mut self, role: &str) {
+        if let Some(mut c) = self.children.remove(role) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Children that exited on their own since the last call.
+    fn reap(&mut self) -> Vec<(String, String)> {
+        let mut gone = Vec::new();
+        for (role, c) in self.children.iter_mut() {
+            if let Ok(Some(status)) = c.try_wait() {
+                gone.push((role.clone(), status.to_string()));
+            }
+        }
+        for (role, _) in &gone {
+            self.children.remove(role);
+        }
+        gone
+    }
+}
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for (_, c) in self.children.iter_mut() {
+            let _ = c.kill(); // SIGKILL; also ends a stopped process
+        }
+        for (_, c) in self.children.iter_mut() {
+            let _ = c.wait();
+        }
+        self.children.clear();
+    }
+}
+
+/// Incremental reader of one process's log: only complete lines.
+struct Tail {
+    path: PathBuf,
+    offset: u64,
+    partial: Vec<u8>,
+}
+
+impl Tail {
+    fn poll(&mut self) -> Vec<LogLine> {
+        let Ok(mut f) = std::fs::File::open(&self.path) else { return Vec::new() };
+        if f.seek(SeekFrom::Start(self.offset)).is_err() {
+            return Vec::new();
+        }
+        let mut buf = Vec::new();
+        if f.read_to_end(&mut buf).is_err() {
+            return Vec::new();
+        }
+        self.offset += buf.len() as u64;
+        self.partial.extend_from_slice(&buf);
+        let Some(end) = self.partial.iter().rposition(|b| *b == b'\n') else { return Vec::new() };
+        let complete: Vec<u8> = self.partial.drain(..=end).collect();
+        wire::parse_log(&String::from_utf8_lossy(&complete))
+    }
+}
+
+/// Microseconds since the run's start, on the same clock the nodes use.
+struct Clock {
+    t0: Instant,
+}
+
+impl Clock {
+    fn us(&self) -> u64 {
+        self.t0.elapsed().as_micros() as u64
+    }
+    fn ms(&self) -> u64 {
+        self.us() / 1000
+    }
+}
+
+/// Everything gathered while the run goes on.
+struct Gather {
+    tails: BTreeMap<String, Tail>,
+    sim: Vec<Stamped>,
+    engine: Vec<Stamped>,
+    observations: Vec<Observation>,
+    coverage: BTreeMap<(String, FaultPoint), u64>,
+    /// Last reason a process gave for going away, per role.
+    last_words: BTreeMap<String, (u64, String, Option<usize>)>,
+    panic: Option<exactsim_sim::panics::PanicReport>,
+    finished_at_us: Option<u64>,
+    played: Vec<Played>,
+    faults: BTreeMap<String, u64>,
+}
+
+impl Gather {
+    fn poll(&mut self) {
+        for (role, t) in self.tails.iter_mut() {
+            for line in t.poll() {
+                match line {
+                    LogLine::Event(s) => {
+                        if let Ev::Engine(Event::JobFinished { .. }) = &s.ev {
+                            self.finished_at_us.get_or_insert(s.t_us);
+                        }
+                        self.engine.push(s);
+                    }
+                    LogLine::Point { node, point, .. } => *self.coverage.entry((node, point)).or_insert(0) += 1,
+                    LogLine::CrashAtPoint { t_us, point, index, .. } => {
+                        self.last_words
+                            .insert(role.clone(), (t_us, format!("fault point {}", point.name()), Some(index)));
+                    }
+                    LogLine::Fatal { t_us, reason, .. } => {
+                        self.last_words.insert(role.clone(), (t_us, format!("fatal: {reason}"), None));
+                    }
+                    LogLine::Panic { t_us, node, message, site } => {
+                        self.last_words.insert(role.clone(), (t_us, format!("panic at {site}: {message}"), None));
+                        let origin = if site.contains("scenarios/") {
+                            exactsim_sim::panics::PanicOrigin::Scenario
+                        } else if site.contains("engine/") {
+                            exactsim_sim::panics::PanicOrigin::Engine
+                        } else {
+                            exactsim_sim::panics::PanicOrigin::Harness
+                        };
+                        self.panic.get_or_insert(exactsim_sim::panics::PanicReport {
+                            message: format!("{message} (on {node})"),
+                            site,
+                            origin,
+                        });
+                    }
+                    LogLine::Observed(o) => self.observations.push(o),
+                }
+            }
+        }
+    }
+
+    fn sim(&mut self, t_us: u64, node: &str, ev: SimEvent) {
+        self.sim.push(Stamped { t_us, node: node.to_string(), ev: Ev::Sim(ev) });
+    }
+
+    fn played(&mut self, at_ms: u64, kind: &str, node: &str, detail: String) {
+        self.played.push(Played { at_ms, kind: kind.into(), node: node.into(), detail });
+    }
+}
+
+/// Free loopback ports, all distinct (held open until all are picked).
+fn free_ports(n: usize) -> Result<Vec<std::net::SocketAddr>, String> {
+    let ls: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("cannot pick a free loopback port: {e}"))?;
+    ls.iter().map(|l| l.local_addr().map_err(|e| e.to_string())).collect()
+}
+
+/// Run one real-mode run. `Err` is a setup problem (exit 2), not a verdict.
+pub fn run(spec: &RealSpec) -> Result<RealOutcome, String> {
+    let t_wall = Instant::now();
+    let rspec = crate::spec(spec.scenario.clone(), spec.seed, spec.profile.clone(), spec.mode, spec.mutant);
+    let cfg = derive_config(&rspec);
+    let n = cfg.parallelism;
+    let input = spec.scenario.generate(&mut SimRng::derive(spec.seed, exactsim_sim::rng::Stream::Workload), n);
+    let schedule = spec.schedule.clone().unwrap_or_else(|| generate(spec.seed, &spec.profile, &cfg));
+    schedule.validate(n)?;
+    let pauses = derive_pauses(spec.seed, spec.pauses, schedule.safety_ms, n);
+    let skipped = skipped_faults(&schedule);
+
+    let unique = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let run_dir = std::env::temp_dir().join(format!("exactsim-real-{}-{}-{unique:x}", std::process::id(), spec.seed));
+    for sub in ["events", "data", "logs", "claims"] {
+        std::fs::create_dir_all(run_dir.join(sub)).map_err(|e| format!("cannot create {}: {e}", run_dir.display()))?;
+    }
+    let result = run_in(spec, &run_dir, cfg, input, schedule, pauses, skipped, t_wall);
+    if !spec.keep {
+        let _ = std::fs::remove_dir_all(&run_dir);
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_in(
+    spec: &RealSpec,
+    run_dir: &Path,
+    cfg: exactsim_engine::config::JobConfig,
+    input: Vec<Vec<exactsim_engine::types::Record>>,
+    schedule: Schedule,
+    pauses: Vec<Pause>,
+    skipped: Vec<Skipped>,
+    t_wall: Instant,
+) -> Result<RealOutcome, String> {
+    let n = cfg.parallelism;
+    let ports = free_ports(n as usize + 5)?;
+    let roles = node_names(n);
+    let point_crashes = schedule
+        .events
+        .iter()
+        .enumerate()
+        .filter_map(|(index, e)| match e {
+            FaultEvent::CrashAtPoint { point, node, nth, down_ms, .. } => {
+                Some(PointCrash { index, point: *point, node: node.clone(), nth: *nth, down_ms: *down_ms })
+            }
+            _ => None,
+        })
+        .collect::<Vec<_>>();
+    let t0 = Instant::now();
+    let start_unix_us = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64);
+    let clock = Clock { t0 };
+    let node_spec = NodeSpec {
+        scenario: spec.scenario.name().to_string(),
+        seed: spec.seed,
+        config: cfg.clone(),
+        coordinator: ports[0],
+        broker: ports[1],
+        store: ports[2],
+        reader: ports[3],
+        final_reader: ports[4],
+        workers: ports[5..].to_vec(),
+        run_dir: run_dir.to_path_buf(),
+        start_unix_us,
+        safety_ms: schedule.safety_ms,
+        point_crashes: point_crashes.clone(),
+        latency_ms: spec.latency_ms,
+    };
+    let spec_path = run_dir.join("spec.json");
+    std::fs::write(&spec_path, serde_json::to_vec_pretty(&node_spec).expect("serializable"))
+        .map_err(|e| format!("cannot write {}: {e}", spec_path.display()))?;
+
+    let mut procs = Procs {
+        bin: spec.node_bin.clone(),
+        spec_path,
+        run_dir: run_dir.to_path_buf(),
+        children: BTreeMap::new(),
+        starts: BTreeMap::new(),
+    };
+    let mut g = Gather {
+        tails: BTreeMap::new(),
+        sim: Vec::new(),
+        engine: Vec::new(),
+        observations: Vec::new(),
+        coverage: BTreeMap::new(),
+        last_words: BTreeMap::new(),
+        panic: None,
+        finished_at_us: None,
+        played: Vec::new(),
+        faults: BTreeMap::new(),
+    };
+    for r in roles.iter().map(String::as_str).chain(["reader"]) {
+        g.tails.insert(r.to_string(), Tail { path: wire::events_file(run_dir, r), offset: 0, partial: Vec::new() });
+    }
+    g.sim(0, "sim", SimEvent::RunStarted);
+    // Same start order as a simulated run; the reader last.
+    let mut state: BTreeMap<String, State> = BTreeMap::new();
+    for r in ["broker", "store"]
+        .into_iter()
+        .map(String::from)
+        .chain((0..n).map(|i| format!("worker-{i}")))
+        .chain(["coordinator".into()])
+    {
+        procs.spawn(&r)?;
+        state.insert(r, State::Up);
+    }
+    procs.spawn("reader")?;
+
+    // The safety phase's timeline: (ms, what).
+    enum Act {
+        Crash(usize),
+        PauseStart(usize),
+        PauseEnd(usize),
+    }
+    let mut timeline: Vec<(u64, Act)> = Vec::new();
+    for (i, e) in schedule.events.iter().enumerate() {
+        if let FaultEvent::Crash { at_ms, .. } = e {
+            timeline.push((*at_ms, Act::Crash(i)));
+        }
+    }
+    for (i, p) in pauses.iter().enumerate() {
+        timeline.push((p.at_ms, Act::PauseStart(i)));
+        timeline.push(((p.at_ms + p.dur_ms).min(schedule.safety_ms), Act::PauseEnd(i)));
+    }
+    timeline.sort_by_key(|(t, _)| *t);
+    let mut next = 0usize;
+    let mut restarts: BTreeMap<(u64, String), ()> = BTreeMap::new();
+    // Reference counts of pause windows per node.
+    let mut paused: BTreeMap<String, u32> = BTreeMap::new();
+    let mut interrupted = false;
+
+    // Handle processes that went away on their own.
+    let on_exits = |g: &mut Gather,
+                    procs: &mut Procs,
+                    state: &mut BTreeMap<String, State>,
+                    restarts: &mut BTreeMap<(u64, String), ()>,
+                    safety: bool| {
+        let gone = procs.reap();
+        if gone.is_empty() {
+            return;
+        }
+        g.poll();
+        for (role, status) in gone {
+            if role == "reader" {
+                let _ = procs.spawn("reader");
+                continue;
+            }
+            let now = clock.us();
+            let (t_us, cause, index) = g.last_words.remove(&role).unwrap_or((now, format!("exited: {status}"), None));
+            let (kind, down_ms) = match index {
+                Some(i) if safety => match &schedule.events[i] {
+                    FaultEvent::CrashAtPoint { down_ms, .. } => ("crash_at_point", *down_ms),
+                    _ => ("exit", SELF_EXIT_DOWN_MS),
+                },
+                _ => ("exit", SELF_EXIT_DOWN_MS),
+            };
+            if kind == "crash_at_point" {
+                *g.faults.entry("crash_at_point".into()).or_insert(0) += 1;
+            }
+            g.sim(
+                t_us,
+                &role,
+                SimEvent::NodeCrashed { node: role.clone(), cause: cause.clone(), lost_bytes: 0, torn_files: 0 },
+            );
+            g.played(t_us / 1000, kind, &role, cause);
+            state.insert(role.clone(), State::Down);
+            restarts.insert((now / 1000 + down_ms, role), ());
+        }
+    };
+
+    // ---- safety phase ----
+    loop {
+        if crate::interrupt::requested() {
+            interrupted = true;
+            break;
+        }
+        on_exits(&mut g, &mut procs, &mut state, &mut restarts, true);
+        g.poll();
+        let now_ms = clock.ms();
+        while let Some(((t, node), ())) = restarts.first_key_value().map(|(k, v)| (k.clone(), *v)) {
+            if t > now_ms || now_ms >= schedule.safety_ms {
+                break;
+            }
+            restarts.remove(&(t, node.clone()));
+            procs.spawn(&node)?;
+            state.insert(node.clone(), State::Up);
+            paused.remove(&node);
+            g.sim(clock.us(), &node, SimEvent::NodeRestarted { node: node.clone() });
+            g.played(now_ms, "restart", &node, String::new());
+        }
+        while next < timeline.len() && timeline[next].0 <= now_ms {
+            let (_, act) = &timeline[next];
+            next += 1;
+            match act {
+                Act::Crash(i) => {
+                    let FaultEvent::Crash { node, down_ms, .. } = &schedule.events[*i] else { unreachable!() };
+                    if state.get(node) == Some(&State::Down) {
+                        continue; // already down: as in simulation, no second crash
+                    }
+                    procs.kill(node);
+                    let t = clock.us();
+                    state.insert(node.clone(), State::Down);
+                    paused.remove(node);
+                    *g.faults.entry("crash".into()).or_insert(0) += 1;
+                    g.sim(
+                        t,
+                        node,
+                        SimEvent::NodeCrashed {
+                            node: node.clone(),
+                            cause: "scheduled crash".into(),
+                            lost_bytes: 0,
+                            torn_files: 0,
+                        },
+                    );
+                    g.played(t / 1000, "crash", node, format!("kill -9, down {down_ms} ms"));
+                    restarts.insert((t / 1000 + down_ms, node.clone()), ());
+                }
+                Act::PauseStart(i) => {
+                    let p = &pauses[*i];
+                    if state.get(&p.node) == Some(&State::Down) {
+                        continue;
+                    }
+                    let c = paused.entry(p.node.clone()).or_insert(0);
+                    *c += 1;
+                    if *c == 1 {
+                        procs.signal(&p.node, libc::SIGSTOP);
+                        state.insert(p.node.clone(), State::Paused);
+                    }
+                    let t = clock.us();
+                    *g.faults.entry("pause".into()).or_insert(0) += 1;
+                    let detail = serde_json::to_string(p).expect("serializable");
+                    g.sim(t, "sim", SimEvent::FaultStarted { kind: "pause".into(), detail: detail.clone() });
+                    g.played(t / 1000, "pause", &p.node, format!("SIGSTOP for {} ms", p.dur_ms));
+                }
+                Act::PauseEnd(i) => {
+                    let p = &pauses[*i];
+                    let Some(c) = paused.get_mut(&p.node) else { continue };
+                    *c -= 1;
+                    if *c == 0 {
+                        paused.remove(&p.node);
+                        procs.signal(&p.node, libc::SIGCONT);
+                        state.insert(p.node.clone(), State::Up);
+                        let t = clock.us();
+                        let detail = serde_json::to_string(p).expect("serializable");
+                        g.sim(t, "sim", SimEvent::FaultEnded { kind: "pause".into(), detail });
+                        g.played(t / 1000, "resume", &p.node, "SIGCONT".into());
+                    }
+                }
+            }
+        }
+        if now_ms >= schedule.safety_ms && next >= timeline.len() {
+            break;
+        }
+        std::thread::sleep(TICK);
+    }
+
+    // ---- liveness phase: heal, then wait for the job to finish ----
+    for (node, _) in std::mem::take(&mut paused) {
+        procs.signal(&node, libc::SIGCONT);
+        state.insert(node.clone(), State::Up);
+        g.played(clock.ms(), "resume", &node, "SIGCONT (heal)".into());
+    }
+    for ((_, node), ()) in std::mem::take(&mut restarts) {
+        if state.get(&node) == Some(&State::Down) {
+            procs.spawn(&node)?;
+            state.insert(node.clone(), State::Up);
+            g.sim(clock.us(), &node, SimEvent::NodeRestarted { node: node.clone() });
+            g.played(clock.ms(), "restart", &node, "heal".into());
+        }
+    }
+    let healed_at_us = clock.us();
+    g.sim(healed_at_us, "sim", SimEvent::Healed);
+    let deadline_us = healed_at_us.saturating_add(schedule.liveness_ms.saturating_mul(1000));
+    let mut grace_until: Option<u64> = None;
+    while !interrupted {
+        if crate::interrupt::requested() {
+            interrupted = true;
+            break;
+        }
+        on_exits(&mut g, &mut procs, &mut state, &mut restarts, false);
+        g.poll();
+        let now_ms = clock.ms();
+        while let Some(((t, node), ())) = restarts.first_key_value().map(|(k, v)| (k.clone(), *v)) {
+            if t > now_ms {
+                break;
+            }
+            restarts.remove(&(t, node.clone()));
+            procs.spawn(&node)?;
+            state.insert(node.clone(), State::Up);
+            g.sim(clock.us(), &node, SimEvent::NodeRestarted { node: node.clone() });
+            g.played(now_ms, "restart", &node, String::new());
+        }
+        let now_us = clock.us();
+        if grace_until.is_none() && (g.finished_at_us.is_some() || now_us >= deadline_us) {
+            grace_until = Some(now_us + GRACE_MS * 1000);
+        }
+        if grace_until.is_some_and(|t| now_us >= t) {
+            break;
+        }
+        std::thread::sleep(TICK);
+    }
+
+    // ---- final read ----
+    procs.kill("reader");
+    let mut fin = FinalRead { output: vec![Vec::new(); n as usize], ok: false, open_txns: Vec::new() };
+    if !interrupted {
+        procs.spawn("final-read")?;
+        let until = clock.ms() + FINAL_READ_MS;
+        loop {
+            let done = procs.children.get_mut("final-read").is_none_or(|c| matches!(c.try_wait(), Ok(Some(_))));
+            if done || clock.ms() >= until || crate::interrupt::requested() {
+                break;
+            }
+            std::thread::sleep(TICK);
+        }
+        procs.kill("final-read");
+        if let Ok(bytes) = std::fs::read(wire::final_file(run_dir)) {
+            if let Ok(f) = serde_json::from_slice::<FinalRead>(&bytes) {
+                fin = f;
+            }
+        }
+    }
+    let end_us = clock.us();
+    // Stop everything, then read what the logs hold.
+    let starts = procs.starts.clone();
+    drop(procs);
+    g.poll();
+    g.sim(end_us, "sim", SimEvent::RunEnded);
+
+    let mut events = std::mem::take(&mut g.engine);
+    events.append(&mut g.sim);
+    // One timeline over all processes: stamps share one clock; the sort is
+    // stable, so each process keeps its own order.
+    events.sort_by_key(|s| s.t_us);
+    let mut observations = std::mem::take(&mut g.observations);
+    observations.sort_by_key(|o| o.t_us);
+    let mut trace_hash = exactsim_sim::recorder::FNV_OFFSET;
+    for e in &events {
+        trace_hash = exactsim_sim::recorder::fnv1a(trace_hash, &event_bytes(e));
+    }
+    let history = History {
+        scenario: spec.scenario.name().to_string(),
+        seed: spec.seed,
+        mode: spec.mode,
+        parallelism: n,
+        output_partitions: cfg.output_partitions(),
+        input,
+        events,
+        observations,
+        final_output: fin.output,
+        final_read_ok: fin.ok,
+        final_open_txns: fin.open_txns,
+        healed_at_us,
+        deadline_us,
+        finished_at_us: g.finished_at_us,
+    };
+    let mut played = std::mem::take(&mut g.played);
+    played.sort_by_key(|p| p.at_ms);
+    let result = RunResult {
+        history,
+        trace_hash,
+        chain: Vec::new(),
+        coverage: std::mem::take(&mut g.coverage),
+        schedule: schedule.clone(),
+        config: cfg,
+        faults: std::mem::take(&mut g.faults),
+        sim_time_ms: end_us / 1000,
+        net_messages: 0,
+        panic: g.panic.clone(),
+    };
+    let (mut violations, output) = if interrupted {
+        (Vec::new(), Default::default())
+    } else if let Some(p) = &result.panic {
+        let v = Violation::new(
+            exactsim_sim::runner::PANIC_CHECK,
+            result.history.events.last().map(|e| e.t_us),
+            p.describe(),
+        );
+        (vec![v], Default::default())
+    } else {
+        match exactsim_sim::panics::capture(|| {
+            check_all(&CheckInput { history: &result.history, scenario: &*spec.scenario })
+        }) {
+            Ok(v) => v,
+            Err(p) => (vec![Violation::new(exactsim_sim::runner::PANIC_CHECK, None, p.describe())], Default::default()),
+        }
+    };
+    for v in violations.iter_mut() {
+        v.message = format!("(seed = {}, real run) {}", spec.seed, v.message);
+    }
+    let mut repro = format!(
+        "exactsim real --scenario {} --seed {} --profile {} --mode {}",
+        spec.scenario.name(),
+        spec.seed,
+        spec.profile_arg,
+        spec.mode.name()
+    );
+    if let Some(m) = spec.mutant {
+        repro.push_str(&format!(" --mutant {}", m.name()));
+    }
+    if spec.pauses > 0 {
+        repro.push_str(&format!(" --pauses {}", spec.pauses));
+    }
+    if spec.latency_ms != LATENCY_MS_DEFAULT {
+        repro.push_str(&format!(" --latency-ms {}-{}", spec.latency_ms.0, spec.latency_ms.1));
+    }
+    let wall_ms = t_wall.elapsed().as_millis() as u64;
+    let mut report = build(
+        &result,
+        ReportCtx {
+            profile: &spec.profile_arg,
+            violations: &violations,
+            output,
+            wall_ms,
+            sim_wall_us: end_us,
+            repro: format!("{repro} (real runs are not reproducible bit for bit; the same schedule is played again)"),
+            code_version: crate::code_version(),
+            panic: result.panic.clone(),
+        },
+    );
+    report.trace_hash = "none(real-run)".into();
+    if interrupted {
+        report.verdict = "interrupted".into();
+    }
+    let real = RealRecord {
+        reproducible: false,
+        note: NOTE.into(),
+        schedule,
+        pauses,
+        played,
+        skipped,
+        starts,
+        wall_ms,
+        latency_ms: spec.latency_ms,
+        run_dir: run_dir.display().to_string(),
+        node_binary: spec.node_bin.display().to_string(),
+    };
+    Ok(RealOutcome { report, real, violations, history: result.history, interrupted })
+}
+
+/// Bytes of an event for the (informational) trace hash.
+fn event_bytes(e: &Stamped) -> Vec<u8> {
+    serde_json::to_vec(e).expect("serializable")
+}
+
+/// Write `report.json` (the run report, same schema as a simulated run),
+/// `real.json` (what was played and skipped) and `trace.jsonl` under `dir`.
+pub fn write_report(dir: &Path, out: &RealOutcome) -> Vec<String> {
+    let mut errors = Vec::new();
+    let report = serde_json::to_string_pretty(&out.report).expect("serializable");
+    errors.extend(artifacts::write_file(&dir.join("report.json"), &report).err());
+    let real = serde_json::to_string_pretty(&out.real).expect("serializable");
+    errors.extend(artifacts::write_file(&dir.join("real.json"), &real).err());
+    let mut trace = String::new();
+    for e in &out.history.events {
+        trace.push_str(&serde_json::to_string(e).expect("serializable"));
+        trace.push('\n');
+    }
+    errors.extend(artifacts::write_file(&dir.join("trace.jsonl"), &trace).err());
+    errors
+}
+
+/// The lines printed after a real run.
+pub fn summary(out: &RealOutcome) -> String {
+    let mut s = out.report.summary_line();
+    s.push_str(&format!(" wall_ms={} skipped={}", out.real.wall_ms, out.real.skipped.len()));
+    s.push_str("\n  real run: not reproducible bit for bit (no trace hash); played:");
+    for p in &out.real.played {
+        s.push_str(&format!("\n    {:>6} ms {:<14} {:<12} {}", p.at_ms, p.kind, p.node, p.detail));
+    }
+    if !out.real.skipped.is_empty() {
+        s.push_str("\n  skipped (cannot be played for real):");
+        for k in &out.real.skipped {
+            s.push_str(&format!("\n    {}: {} ({})", k.kind, k.event, k.reason));
+        }
+    }
+    for v in &out.report.violations {
+        s.push('\n');
+        s.push_str(&crate::output::violation_line(v));
+    }
+    if !out.report.violations.is_empty() {
+        let r = &out.report;
+        s.push_str(&format!("\nreproduce: {}", r.repro));
+        let mut sim = format!(
+            "cargo run --release -- run --scenario {} --seed {} --profile {} --mode {}",
+            r.scenario, r.seed, r.profile, r.mode
+        );
+        if let Some(m) = &r.mutant {
+            sim.push_str(&format!(" --mutant {m}"));
+        }
+        s.push_str(&format!("\nin simulation (deterministic; the same seed's schedule, another interleaving): {sim}"));
+    }
+    s
+}
+
+/// A schedule to play: the `schedule` of a replay file, or a bare schedule.
+pub fn load_schedule(path: &Path) -> Result<Schedule, String> {
+    let text = exactsim_sim::schedule::read_text_capped(path, crate::replay::REPLAY_BYTES_MAX)
+        .map_err(|e| format!("cannot read schedule file {}: {e}", path.display()))?;
+    if let Ok(f) = crate::replay::ReplayFile::parse(&text, &path.display().to_string()) {
+        return Ok(f.schedule);
+    }
+    serde_json::from_str::<Schedule>(&text).map_err(|e| {
+        format!(
+            "{}: neither a replay file nor a schedule: {}",
+            path.display(),
+            exactsim_sim::schedule::one_line(&e.to_string())
+        )
+    })
+}

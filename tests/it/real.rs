@@ -1,0 +1,162 @@
+//! `exactsim real`: the engine as OS processes. These tests build nothing:
+//! they run when the std node binary exists (`ci/real.sh` builds it with
+//! `RUSTFLAGS= CARGO_TARGET_DIR=target/std cargo build --release -p
+//! exactsim-node`) and say that they skipped otherwise. Each run takes about
+//! two seconds of wall time.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn node_bin() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/std/release/exactsim-node");
+    if p.is_file() {
+        Some(p)
+    } else {
+        eprintln!("skipped: no std node binary at {} (ci/real.sh builds it)", p.display());
+        None
+    }
+}
+
+fn real(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_exactsim")).arg("real").args(args).output().unwrap()
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("real-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+/// Processes whose command line mentions `needle` (the run directory).
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name.chars().all(|c| c.is_ascii_digit()) {
+            continue;
+        }
+        if let Ok(cmd) = std::fs::read(e.path().join("cmdline")) {
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            if cmd.contains(needle) && cmd.contains("exactsim-node") {
+                out.push(format!("{name}: {cmd}"));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn word_count_with_kills_and_pauses_passes_and_the_faults_landed() {
+    let Some(bin) = node_bin() else { return };
+    let dir = scratch("pass");
+    let out = real(&[
+        "--scenario",
+        "word_count",
+        "--seed",
+        "2",
+        "--profile",
+        "crash",
+        "--pauses",
+        "2",
+        "--keep",
+        "--node-bin",
+        bin.to_str().unwrap(),
+        "--report",
+        dir.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("verdict=pass"), "{stdout}");
+    assert!(stdout.contains("not reproducible"), "{stdout}");
+    let report = json(&dir.join("report.json"));
+    assert_eq!(report["verdict"], "pass");
+    assert_eq!(report["trace_hash"], "none(real-run)");
+    assert!(report["faults"]["crash"].as_u64().unwrap_or(0) >= 1, "no crash landed: {report}");
+    assert!(report["faults"]["pause"].as_u64().unwrap_or(0) >= 1, "no pause landed: {report}");
+    assert!(report["output"]["committed"].as_u64().unwrap() > 0);
+    let real = json(&dir.join("real.json"));
+    assert_eq!(real["reproducible"], false);
+    let played = real["played"].as_array().unwrap();
+    assert!(played.iter().any(|p| p["kind"] == "crash"), "{real}");
+    assert!(played.iter().any(|p| p["kind"] == "restart"), "{real}");
+    assert!(played.iter().any(|p| p["kind"] == "pause"), "{real}");
+    // The crash profile's disk modes cannot be played: listed as skipped.
+    assert!(!real["skipped"].as_array().unwrap().is_empty(), "{real}");
+    // Every process the supervisor started is gone.
+    let run_dir = real["run_dir"].as_str().unwrap().to_string();
+    assert_eq!(processes_mentioning(&run_dir), Vec::<String>::new());
+    // Every process wrote its events; the trace holds them all.
+    let trace = std::fs::read_to_string(dir.join("trace.jsonl")).unwrap();
+    for node in ["coordinator", "broker", "store", "worker-0", "worker-1"] {
+        assert!(trace.contains(&format!("\"node\":\"{node}\"")), "no events of {node}");
+    }
+    let _ = std::fs::remove_dir_all(&run_dir);
+}
+
+#[test]
+fn a_planted_bug_is_caught_in_real_mode() {
+    let Some(bin) = node_bin() else { return };
+    // The coordinator kills itself after its first completion record,
+    // before notifying: recovery must re-commit the restored transactions.
+    let schedule = Path::new(env!("CARGO_MANIFEST_DIR")).join("ci/real-planted-bug.json");
+    let out = real(&[
+        "--scenario",
+        "word_count",
+        "--seed",
+        "1",
+        "--mutant",
+        "no-recommit-on-recovery",
+        "--schedule",
+        schedule.to_str().unwrap(),
+        "--node-bin",
+        bin.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("verdict=fail"), "{stdout}");
+    assert!(stdout.contains("crash_at_point coordinator"), "the point crash did not land: {stdout}");
+    assert!(stdout.contains("  P1 ") || stdout.contains("  P7 "), "{stdout}");
+}
+
+#[test]
+fn ctrl_c_stops_the_run_and_kills_every_process() {
+    let Some(bin) = node_bin() else { return };
+    let profile = scratch("sigint").with_extension("toml");
+    std::fs::create_dir_all(profile.parent().unwrap()).unwrap();
+    std::fs::write(&profile, "name = \"long\"\nsafety_ms = 60000\nliveness_ms = 60000\n").unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_exactsim"))
+        .args(["real", "--scenario", "word_count", "--seed", "3", "--keep", "--profile"])
+        .arg(&profile)
+        .arg("--node-bin")
+        .arg(&bin)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // SAFETY: a signal to our own child.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGINT);
+    }
+    let t0 = std::time::Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert!(t0.elapsed() < std::time::Duration::from_secs(10), "the run did not stop promptly");
+    assert_eq!(out.status.code(), Some(130));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("verdict=interrupted"), "{stdout}");
+    let run_dir = stdout.lines().find_map(|l| l.trim().strip_prefix("run directory kept: ")).unwrap().to_string();
+    assert_eq!(processes_mentioning(&run_dir), Vec::<String>::new());
+    let _ = std::fs::remove_dir_all(&run_dir);
+}
+
+#[test]
+fn a_missing_node_binary_is_one_line_and_exit_2() {
+    let out = real(&["--scenario", "word_count", "--seed", "1", "--node-bin", "/nonexistent/exactsim-node"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("no node binary at /nonexistent/exactsim-node"), "{err}");
+}
