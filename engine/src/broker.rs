@@ -139,11 +139,9 @@ impl BrokerState {
                     if let Some(epoch) = p.init_nonces.get(nonce) {
                         return Plan::Reply(Response::Epoch { epoch: *epoch }); // a retry
                     }
-                    // Planted bug: the attempt just before the owner is
-                    // let through (an off-by-one in the fence).
-                    let relaxed = self.mutant == Some(Mutant::RelaxedAttemptFence)
-                        && *run == p.run
-                        && attempt + 1 == p.attempt;
+                    // Planted bug: within a run the attempt fence is off (only
+                    // epochs fence): an older attempt's init gets through.
+                    let relaxed = self.mutant == Some(Mutant::RelaxedAttemptFence) && *run == p.run;
                     if (*run, *attempt) < (p.run, p.attempt) && !relaxed {
                         // A zombie of an older attempt (or of an older run
                         // of the job): it is fenced already, and must not

@@ -52,9 +52,9 @@ pub enum Mutant {
     /// completed checkpoint holds every task's state fires, so the run
     /// fails with check `panic`.
     CompleteBeforeAllAcks,
-    /// The broker's attempt fence is off by one: an `InitProducer` from the
-    /// job attempt just before the id's owner is accepted (a zombie of the
-    /// previous attempt, late or resumed from a pause, takes the id back).
+    /// The broker's attempt fence is relaxed to epochs only: within a run,
+    /// an `InitProducer` of an older job attempt is accepted (a zombie of a
+    /// replaced attempt, late or resumed from a pause, takes the id back).
     RelaxedAttemptFence,
     /// A commit that timed out is retried under a new producer session (a
     /// fresh init first): the init aborts the very transaction it commits.
@@ -150,7 +150,7 @@ impl Mutant {
             Mutant::CompleteBeforeAllAcks => {
                 "the coordinator completes a checkpoint one acknowledgement early: an engine assertion fires"
             }
-            Mutant::RelaxedAttemptFence => "the broker accepts a producer init from the attempt just before the id's owner",
+            Mutant::RelaxedAttemptFence => "the broker accepts a producer init from an older job attempt (epochs fence, attempts do not)",
             Mutant::CommitRetryNewSession => {
                 "a commit that timed out is retried under a new producer session, aborting its transaction"
             }

@@ -606,7 +606,8 @@ fn gen_late_delivery(g: &mut Gen) -> FaultEvent {
     let to = if g.rng.chance(1, 2) && from != "broker" { Some("broker".to_string()) } else { None };
     // Held past a retry budget, or a heartbeat timeout: seconds.
     let delay_ms = g.outage().max(g.cfg.rpc_timeout_ms);
-    let count = g.rng.range(1, 3) as u32;
+    // A single message, or a whole call with its retries.
+    let count = if g.rng.chance(1, 2) { 1 } else { g.rng.range(2, g.cfg.rpc_retries as u64 + 3) as u32 };
     FaultEvent::LateDelivery { at_ms, dur_ms, from, to, delay_ms, count }
 }
 
