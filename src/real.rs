@@ -438,7 +438,7 @@ pub fn run(spec: &RealSpec) -> Result<RealOutcome, String> {
     let cfg = derive_config(&rspec);
     let n = cfg.parallelism;
     let input = spec.scenario.generate(&mut SimRng::derive(spec.seed, exactsim_sim::rng::Stream::Workload), n);
-    let schedule = spec.schedule.clone().unwrap_or_else(|| generate(spec.seed, &spec.profile, n));
+    let schedule = spec.schedule.clone().unwrap_or_else(|| generate(spec.seed, &spec.profile, &cfg));
     schedule.validate(n)?;
     let pauses = derive_pauses(spec.seed, spec.pauses, schedule.safety_ms, n);
     let skipped = skipped_faults(&schedule);

@@ -28,6 +28,10 @@ pub struct ReplayFile {
     /// For check `panic`: the source site of the panic (`file:line:col`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub panic_site: Option<String>,
+    /// The trace hash of the run the file froze; a replay by the same code
+    /// version must reproduce it exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_hash: Option<String>,
     pub schedule: Schedule,
     pub code_version: String,
 }
@@ -43,6 +47,7 @@ impl ReplayFile {
             mutant: out.report.mutant.clone(),
             check: out.report.violations.first().map(|v| v.check.clone()),
             panic_site: out.report.panic.as_ref().map(|p| p.site.clone()),
+            trace_hash: Some(out.report.trace_hash.clone()),
             schedule: out.result.schedule.clone(),
             code_version: code_version().to_string(),
         }
@@ -116,6 +121,11 @@ impl ReplayFile {
     /// Does this run show the failure the file recorded (the same check;
     /// for a panic, at the same site)?
     pub fn reproduced_by(&self, out: &Outcome) -> bool {
+        if self.code_version == crate::code_version()
+            && self.trace_hash.as_ref().is_some_and(|h| *h != out.report.trace_hash)
+        {
+            return false; // same code, same schedule: the run must be the same
+        }
         match &self.check {
             None => out.report.verdict == "pass",
             Some(c) => same_failure(out, c, self.panic_site.as_deref()),
@@ -142,62 +152,7 @@ fn fails_with(spec: &RunSpec, profile_arg: &str, check: &str, panic_site: Option
 
 /// Weaker versions of one fault event: shorter, milder, later.
 fn weaken(e: &FaultEvent, safety_ms: u64) -> Vec<FaultEvent> {
-    let mut v = Vec::new();
-    let mut push = |x: FaultEvent| {
-        if x != *e {
-            v.push(x)
-        }
-    };
-    match e.clone() {
-        FaultEvent::Crash { at_ms, node, down_ms, disk } => {
-            push(FaultEvent::Crash { at_ms, node: node.clone(), down_ms: (down_ms / 2).max(10), disk });
-            push(FaultEvent::Crash {
-                at_ms,
-                node: node.clone(),
-                down_ms,
-                disk: exactsim_sim::disk::CrashMode::KeepAll,
-            });
-            let later = at_ms.saturating_add(at_ms / 4 + 10);
-            if later <= safety_ms {
-                push(FaultEvent::Crash { at_ms: later, node, down_ms, disk });
-            }
-        }
-        FaultEvent::CrashAtPoint { point, node, nth, down_ms, disk } => {
-            push(FaultEvent::CrashAtPoint { point, node: node.clone(), nth, down_ms: (down_ms / 2).max(10), disk });
-            push(FaultEvent::CrashAtPoint { point, node: node.clone(), nth: 1, down_ms, disk });
-            push(FaultEvent::CrashAtPoint { point, node, nth, down_ms, disk: exactsim_sim::disk::CrashMode::KeepAll });
-        }
-        FaultEvent::Partition { at_ms, dur_ms, a, b, one_way } => {
-            push(FaultEvent::Partition { at_ms, dur_ms: (dur_ms / 2).max(10), a: a.clone(), b: b.clone(), one_way });
-            push(FaultEvent::Partition { at_ms, dur_ms, a, b, one_way: true });
-        }
-        FaultEvent::Isolate { at_ms, dur_ms, node } => {
-            push(FaultEvent::Isolate { at_ms, dur_ms: (dur_ms / 2).max(10), node })
-        }
-        FaultEvent::PacketLoss { at_ms, dur_ms, permille } => {
-            push(FaultEvent::PacketLoss { at_ms, dur_ms: (dur_ms / 2).max(10), permille });
-            push(FaultEvent::PacketLoss { at_ms, dur_ms, permille: (permille / 2).max(1) });
-        }
-        FaultEvent::Latency { at_ms, dur_ms, latency_ms } => {
-            push(FaultEvent::Latency { at_ms, dur_ms: (dur_ms / 2).max(10), latency_ms: (latency_ms / 2).max(5) })
-        }
-        FaultEvent::SlowDisk { at_ms, dur_ms, node, latency_ms } => push(FaultEvent::SlowDisk {
-            at_ms,
-            dur_ms: (dur_ms / 2).max(10),
-            node,
-            latency_ms: (latency_ms / 2).max(1),
-        }),
-        FaultEvent::DiskErrors { at_ms, dur_ms, node, permille } => {
-            push(FaultEvent::DiskErrors { at_ms, dur_ms: (dur_ms / 2).max(10), node, permille: (permille / 2).max(1) })
-        }
-        FaultEvent::CorruptReads { at_ms, dur_ms, node, permille } => push(FaultEvent::CorruptReads {
-            at_ms,
-            dur_ms: (dur_ms / 2).max(10),
-            node,
-            permille: (permille / 2).max(1),
-        }),
-    }
-    v
+    e.weakenings(safety_ms)
 }
 
 pub struct ShrinkResult {
@@ -270,7 +225,12 @@ pub fn shrink(spec: RunSpec, profile_arg: &str, max_runs: usize) -> Result<Shrin
             }
         }
     }
+    // The trace of the shrunk schedule is the one the file freezes.
+    let mut last = spec.clone();
+    last.schedule = Some(best.clone());
+    let shrunk = run_one(last, profile_arg);
     let mut file = ReplayFile::from_outcome(&first, profile_arg);
+    file.trace_hash = Some(shrunk.report.trace_hash.clone());
     file.schedule = best;
     file.check = Some(check);
     file.panic_site = site;

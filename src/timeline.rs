@@ -72,16 +72,7 @@ fn ms(t_us: u64) -> f64 {
 }
 
 fn fault_color(kind: &str) -> &'static str {
-    match kind {
-        "partition" => "#f4a261",
-        "isolate" => "#fb8500",
-        "packet_loss" => "#e9c46a",
-        "latency" => "#8ecae6",
-        "slow_disk" => "#cdb4db",
-        "disk_errors" => "#ff8fab",
-        "corrupt_reads" => "#e56b6f",
-        _ => "#adb5bd",
-    }
+    exactsim_sim::schedule::colour(kind)
 }
 
 fn pct(permille: u32) -> String {
@@ -114,6 +105,17 @@ pub fn describe_fault(detail: &str) -> String {
         FaultEvent::CrashAtPoint { point, node, nth, .. } => {
             format!("{} crashes the {nth}. time it reaches {}", node.as_deref().unwrap_or("a node"), point.name())
         }
+        FaultEvent::Pause { node, dur_ms, .. } => format!("{node} is frozen for {dur_ms} ms"),
+        FaultEvent::LateDelivery { from, delay_ms, .. } => format!("messages from {from} leave {delay_ms} ms late"),
+        FaultEvent::Skew { node, offset_ms, drift_permille, .. } => {
+            format!("{node}'s wall clock is off by {offset_ms} ms, its clocks drift {drift_permille} permille")
+        }
+        FaultEvent::Stop { node, .. } => format!("{node} shuts down cleanly"),
+        FaultEvent::OnEvent { node, event, nth, action, .. } => format!(
+            "{} when {} emits {event} for the {nth}. time",
+            action.kind(),
+            node.as_deref().unwrap_or("a node")
+        ),
     }
 }
 
@@ -127,7 +129,11 @@ fn fault_nodes(detail: &str, lanes: &[String]) -> Option<Vec<String>> {
             | FaultEvent::SlowDisk { node, .. }
             | FaultEvent::DiskErrors { node, .. }
             | FaultEvent::CorruptReads { node, .. }
-            | FaultEvent::Crash { node, .. },
+            | FaultEvent::Crash { node, .. }
+            | FaultEvent::Pause { node, .. }
+            | FaultEvent::Skew { node, .. }
+            | FaultEvent::Stop { node, .. }
+            | FaultEvent::LateDelivery { from: node, .. },
         ) => Some(vec![node]),
         // Unknown: the lanes whose name it quotes, else everything.
         _ => {

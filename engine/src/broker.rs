@@ -7,7 +7,9 @@
 //! [`BrokerState`] is the plain state machine; [`run_broker`] is the thin
 //! node loop around it.
 
+use crate::clock::Clock;
 use crate::codec;
+use crate::config::Mutant;
 use crate::net::Net;
 use crate::observe::{Event, FaultPoint, Obs, TxnId};
 use crate::proto::{Msg, Request, Response};
@@ -104,6 +106,8 @@ pub struct BrokerState {
     committed: BTreeSet<(TxnId, u64)>,
     aborted: BTreeSet<(TxnId, u64)>,
     pub txn_timeout_ms: u64,
+    /// A planted bug of the broker (`relaxed-attempt-fence`), if any.
+    pub mutant: Option<Mutant>,
 }
 
 impl BrokerState {
@@ -115,6 +119,7 @@ impl BrokerState {
             committed: BTreeSet::new(),
             aborted: BTreeSet::new(),
             txn_timeout_ms,
+            mutant: None,
         }
     }
 
@@ -134,7 +139,10 @@ impl BrokerState {
                     if let Some(epoch) = p.init_nonces.get(nonce) {
                         return Plan::Reply(Response::Epoch { epoch: *epoch }); // a retry
                     }
-                    if (*run, *attempt) < (p.run, p.attempt) {
+                    // Planted bug: within a run the attempt fence is off (only
+                    // epochs fence): an older attempt's init gets through.
+                    let relaxed = self.mutant == Some(Mutant::RelaxedAttemptFence) && *run == p.run;
+                    if (*run, *attempt) < (p.run, p.attempt) && !relaxed {
                         // A zombie of an older attempt (or of an older run
                         // of the job): it is fenced already, and must not
                         // fence the newer attempt's writer. A newer run
@@ -250,16 +258,26 @@ impl BrokerState {
             WalEntry::Init { txn, epoch, nonce, run, attempt, at_ms: _ } => {
                 let p = self.producers.entry(txn.clone()).or_default();
                 assert!(*epoch >= p.epoch, "epochs never go back");
-                assert!((*run, *attempt) >= (p.run, p.attempt), "owners never go back");
-                p.run = *run;
-                p.attempt = *attempt;
+                assert!(
+                    (*run, *attempt) >= (p.run, p.attempt) || self.mutant == Some(Mutant::RelaxedAttemptFence),
+                    "owners never go back"
+                );
+                if (*run, *attempt) >= (p.run, p.attempt) {
+                    p.run = *run;
+                    p.attempt = *attempt;
+                }
                 let earlier = p.init_nonces.insert(*nonce, *epoch);
                 assert!(earlier.is_none(), "an init request is applied once");
                 let had_open = p.open.take();
                 let old_epoch = p.epoch;
                 p.epoch = *epoch;
                 let mut events =
-                    vec![Event::ProducerInit { txn: txn.clone(), epoch: *epoch, aborted_open: had_open.is_some() }];
+                    vec![Event::ProducerInit {
+                        txn: txn.clone(),
+                        epoch: *epoch,
+                        attempt: *attempt,
+                        aborted_open: had_open.is_some(),
+                    }];
                 if let Some(open) = had_open {
                     self.end_open(txn, old_epoch, open, false);
                     events.push(Event::TxnAborted {
@@ -431,6 +449,7 @@ pub struct BrokerNode {
     pub obs: Obs,
     pub output_partitions: u32,
     pub txn_timeout_ms: u64,
+    pub mutant: Option<Mutant>,
 }
 
 /// Recover the broker from its disk. Fatal problems end in `Err`.
@@ -438,11 +457,13 @@ pub async fn recover(
     storage: &dyn Storage,
     output_partitions: u32,
     txn_timeout_ms: u64,
+    mutant: Option<Mutant>,
     obs: &Obs,
 ) -> Result<BrokerState, String> {
     let input_bytes = read_stable(storage, INPUT).await.map_err(|e| format!("read input: {e}"))?;
     let input: Vec<Vec<Record>> = codec::decode_framed(&input_bytes).map_err(|e| format!("input topic: {e}"))?;
     let mut state = BrokerState::new(input, output_partitions, txn_timeout_ms);
+    state.mutant = mutant;
     let (wal, entries, good) = match read_wal(storage).await {
         Ok(w) => w,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -478,16 +499,20 @@ pub async fn recover(
 pub async fn run_broker(node: BrokerNode) {
     let obs = node.obs.clone();
     obs.emit(Event::NodeStarted);
-    let state = match recover(&*node.storage, node.output_partitions, node.txn_timeout_ms, &obs).await {
+    let state = match recover(&*node.storage, node.output_partitions, node.txn_timeout_ms, node.mutant, &obs).await {
         Ok(s) => s,
         Err(e) => obs.fatal(e).await,
     };
     let state = Arc::new(tokio::sync::Mutex::new(state));
-    let start = madsim::time::Instant::now();
-    let now_ms = move || start.elapsed().as_millis() as u64;
+    // Transaction ages are measured on the monotonic clock; the planted bug
+    // `skewed-txn-timeout` measures them on the wall clock, which a clock
+    // step moves by any amount.
+    let clock = Clock::new(&obs);
+    let skewed = node.mutant == Some(Mutant::SkewedTxnTimeout);
+    let now_ms = Arc::new(move || if skewed { clock.wall_ms() } else { clock.mono_ms() });
     // Transaction timeouts.
     {
-        let (state, storage, obs) = (state.clone(), node.storage.clone(), obs.clone());
+        let (state, storage, obs, now_ms) = (state.clone(), node.storage.clone(), obs.clone(), now_ms.clone());
         let base = state.lock().await.txn_timeout_ms;
         madsim::task::spawn(async move {
             loop {
@@ -503,6 +528,11 @@ pub async fn run_broker(node: BrokerNode) {
         let (from, msg) = node.net.recv().await;
         let Msg::Req { id, body } = msg else { continue };
         let mut st = state.lock().await;
+        // Expired transactions are also aborted when the broker is asked
+        // anything, not only by the periodic sweep.
+        for e in st.expired(now_ms()) {
+            log_and_apply(&mut st, &*node.storage, &obs, e).await;
+        }
         let resp = match st.plan(&body, now_ms()) {
             Plan::Reply(r) => r,
             Plan::Log(entry, r) => {

@@ -187,7 +187,22 @@ impl TwoPhaseCommitSink for BrokerSink {
             // Planted bug: commit it anyway and take the refusal as fatal.
             return self.end(txn, true).await.map_err(|e| SinkError::Transient(format!("empty transaction: {e}")));
         }
-        self.end(txn, true).await
+        match self.end(txn, true).await {
+            Err(SinkError::Transient(_)) if self.cfg.mutant_is(Mutant::CommitRetryNewSession) => {
+                // Planted bug: the commit timed out, so "start clean": a new
+                // producer session (which aborts the open transaction), then
+                // commit again under its epoch.
+                let mut last = SinkError::Transient("commit retry".into());
+                for _ in 0..3 {
+                    match self.init(&txn.name, InitFor::Begin).await {
+                        Ok(epoch) => return self.end(&TxnHandle { epoch, ..txn.clone() }, true).await,
+                        Err(e) => last = e,
+                    }
+                }
+                Err(last)
+            }
+            r => r,
+        }
     }
 
     async fn abort(&mut self, txn: &TxnHandle) -> Result<(), SinkError> {

@@ -52,6 +52,16 @@ pub enum Mutant {
     /// completed checkpoint holds every task's state fires, so the run
     /// fails with check `panic`.
     CompleteBeforeAllAcks,
+    /// The broker's attempt fence is relaxed to epochs only: within a run,
+    /// an `InitProducer` of an older job attempt is accepted (a zombie of a
+    /// replaced attempt, late or resumed from a pause, takes the id back).
+    RelaxedAttemptFence,
+    /// A commit that timed out is retried under a new producer session (a
+    /// fresh init first): the init aborts the very transaction it commits.
+    CommitRetryNewSession,
+    /// The broker measures transaction ages on its wall clock: a forward
+    /// clock step expires pending transactions of completed checkpoints.
+    SkewedTxnTimeout,
     /// Every sink begins one more transaction after the final checkpoint
     /// (and after restoring a finished state), which is never ended.
     TxnLeftOpenAtEnd,
@@ -62,7 +72,7 @@ pub enum Mutant {
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 19] = [
+    pub const ALL: [Mutant; 22] = [
         Mutant::Canary,
         Mutant::CommitOnPrecommit,
         Mutant::NoRecommitOnRecovery,
@@ -80,6 +90,9 @@ impl Mutant {
         Mutant::EmptyTxnCommit,
         Mutant::DeleteStateEarly,
         Mutant::CompleteBeforeAllAcks,
+        Mutant::RelaxedAttemptFence,
+        Mutant::CommitRetryNewSession,
+        Mutant::SkewedTxnTimeout,
         Mutant::TxnLeftOpenAtEnd,
         Mutant::PgNoRecoverCommit,
     ];
@@ -103,6 +116,9 @@ impl Mutant {
             Mutant::EmptyTxnCommit => "empty-txn-commit",
             Mutant::DeleteStateEarly => "delete-state-early",
             Mutant::CompleteBeforeAllAcks => "complete-before-all-acks",
+            Mutant::RelaxedAttemptFence => "relaxed-attempt-fence",
+            Mutant::CommitRetryNewSession => "commit-retry-new-session",
+            Mutant::SkewedTxnTimeout => "skewed-txn-timeout",
             Mutant::TxnLeftOpenAtEnd => "txn-left-open-at-end",
             Mutant::PgNoRecoverCommit => "pg-no-recover-commit",
         }
@@ -140,6 +156,11 @@ impl Mutant {
             Mutant::CompleteBeforeAllAcks => {
                 "the coordinator completes a checkpoint one acknowledgement early: an engine assertion fires"
             }
+            Mutant::RelaxedAttemptFence => "the broker accepts a producer init from an older job attempt (epochs fence, attempts do not)",
+            Mutant::CommitRetryNewSession => {
+                "a commit that timed out is retried under a new producer session, aborting its transaction"
+            }
+            Mutant::SkewedTxnTimeout => "the broker measures transaction ages on its wall clock, which a step moves",
             Mutant::TxnLeftOpenAtEnd => {
                 "every sink begins one more transaction after the final checkpoint, never ended"
             }
@@ -170,6 +191,9 @@ impl Mutant {
             Mutant::EmptyTxnCommit => "P11",
             Mutant::DeleteStateEarly => "P1",
             Mutant::CompleteBeforeAllAcks => "panic",
+            Mutant::RelaxedAttemptFence => "P9",
+            Mutant::CommitRetryNewSession => "P1",
+            Mutant::SkewedTxnTimeout => "P1",
             Mutant::TxnLeftOpenAtEnd => "P13",
             Mutant::PgNoRecoverCommit => "P1",
         }

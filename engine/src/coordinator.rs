@@ -477,8 +477,10 @@ pub async fn run_coordinator(node: CoordinatorNode) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => obs.fatal(format!("read coordinator record: {e}")).await,
     };
-    let start = madsim::time::Instant::now();
-    let now_ms = || start.elapsed().as_millis() as u64;
+    // Failure detection, checkpoint timeouts and resends are measured on
+    // this node's monotonic clock.
+    let clock = crate::clock::Clock::new(&obs);
+    let now_ms = || clock.mono_ms();
     let (mut coord, actions) = Coordinator::recover(node.cfg.clone(), meta, now_ms());
     execute(&node, &mut coord, actions).await;
     // Receiving is not cancellation safe, so it runs in its own task and

@@ -6,6 +6,7 @@ pub mod aligner;
 pub mod broker;
 pub mod broker_sink;
 pub mod channel;
+pub mod clock;
 pub mod codec;
 pub mod config;
 pub mod coordinator;

@@ -32,11 +32,18 @@ fn tag_of(msg: &Msg) -> u64 {
     }
 }
 
+/// Decides, for each outgoing message, whether to hold it back and send it
+/// that much later (late delivery). Installed by the simulator; `None` sends
+/// at once.
+pub type SendHook = Arc<dyn Fn(SocketAddr, &Msg) -> Option<Duration> + Send + Sync>;
+
 pub struct Net {
     ep: Endpoint,
     addr: SocketAddr,
     pending: Mutex<BTreeMap<u64, oneshot::Sender<Response>>>,
     next_id: AtomicU64,
+    hook: Mutex<Option<SendHook>>,
+    me: std::sync::Weak<Net>,
 }
 
 impl Net {
@@ -57,11 +64,13 @@ impl Net {
         // Request ids are unique per incarnation, so a reply to a request of
         // a previous incarnation never matches a new request.
         let incarnation: u32 = madsim::rand::random();
-        let net = Arc::new(Net {
+        let net = Arc::new_cyclic(|me| Net {
             ep,
             addr,
             pending: Mutex::new(BTreeMap::new()),
             next_id: AtomicU64::new((incarnation as u64) << 32),
+            hook: Mutex::new(None),
+            me: me.clone(),
         });
         let replies = net.clone();
         madsim::task::spawn(async move {
@@ -82,9 +91,27 @@ impl Net {
         self.addr
     }
 
+    /// Install the hook that may hold messages back (see [`SendHook`]).
+    pub fn set_send_hook(&self, hook: SendHook) {
+        *self.hook.lock().unwrap() = Some(hook);
+    }
+
     /// Fire and forget: a lost datagram is the caller's business.
     pub async fn send(&self, dst: SocketAddr, msg: &Msg) {
         let bytes = codec::encode(msg);
+        let hook = self.hook.lock().unwrap().clone();
+        if let Some(delay) = hook.and_then(|h| h(dst, msg)) {
+            // Held back: it leaves this node `delay` later (unless the node
+            // dies first), whatever happened meanwhile.
+            if let Some(me) = self.me.upgrade() {
+                let tag = tag_of(msg);
+                madsim::task::spawn(async move {
+                    madsim::time::sleep(delay).await;
+                    me.send_bytes(dst, tag, bytes).await;
+                });
+            }
+            return;
+        }
         self.send_bytes(dst, tag_of(msg), bytes).await;
     }
 

@@ -174,9 +174,11 @@ pub enum Event {
         entries: u64,
         truncated_bytes: u64,
     },
+    /// `attempt`: the job attempt of the request (the id's owner from now on).
     ProducerInit {
         txn: TxnId,
         epoch: u64,
+        attempt: u64,
         aborted_open: bool,
     },
     AppendAccepted {
@@ -304,6 +306,11 @@ pub trait Observer: Send + Sync {
     /// The node hit a fatal error and needs a restart (as a supervisor such
     /// as systemd or Kubernetes would do).
     fn fatal(&self, node: &str, reason: &str);
+    /// What `node`'s clocks read now (see [`crate::clock`]); `None`: the
+    /// process's own monotonic clock, no skew.
+    fn local_clock(&self, _node: &str) -> Option<crate::clock::ClockReading> {
+        None
+    }
 }
 
 pub struct NoopObserver;

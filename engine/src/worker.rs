@@ -83,12 +83,12 @@ struct Ctx {
     obs: Obs,
     cfg: Arc<JobConfig>,
     addrs: Addrs,
-    start: madsim::time::Instant,
+    clock: crate::clock::Clock,
 }
 
 impl Ctx {
     fn now_ms(&self) -> u64 {
-        self.start.elapsed().as_millis() as u64
+        self.clock.mono_ms()
     }
     fn rpc_timeout(&self) -> Duration {
         Duration::from_millis(self.cfg.rpc_timeout_ms)
@@ -145,11 +145,13 @@ pub async fn run_worker(node: WorkerNode) {
     {
         let (net, addrs, cfg, attempt_now, index) =
             (node.net.clone(), node.addrs.clone(), node.cfg.clone(), attempt_now.clone(), node.index);
+        // Heartbeats are paced by this node's clock (a slow clock sends them late).
+        let clock = crate::clock::Clock::new(&node.obs);
         madsim::task::spawn(async move {
             loop {
                 let attempt = attempt_now.load(Ordering::Relaxed);
                 net.send(addrs.coordinator, &Msg::Heartbeat { worker: index, attempt, incarnation }).await;
-                madsim::time::sleep(Duration::from_millis(cfg.heartbeat_interval_ms)).await;
+                clock.sleep(Duration::from_millis(cfg.heartbeat_interval_ms)).await;
             }
         });
     }
@@ -199,7 +201,7 @@ pub async fn run_worker(node: WorkerNode) {
                             obs: node.obs.clone(),
                             cfg: node.cfg.clone(),
                             addrs: node.addrs.clone(),
-                            start: madsim::time::Instant::now(),
+                            clock: crate::clock::Clock::new(&node.obs),
                         };
                         let h =
                             madsim::task::spawn(deploy(ctx, restore, fence_upto, node.pipeline.clone(), slots.clone()));

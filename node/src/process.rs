@@ -177,6 +177,7 @@ pub fn main_with(spec: NodeSpec, role: &str) -> Result<(), String> {
                     obs: Obs::new(role, observer),
                     output_partitions: n,
                     txn_timeout_ms: cfg.txn_timeout_ms,
+                    mutant: cfg.mutant,
                 })
                 .await;
             }

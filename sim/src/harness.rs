@@ -225,6 +225,7 @@ impl Harness {
                         obs: Obs::new("broker", obs),
                         output_partitions: cfg.output_partitions(),
                         txn_timeout_ms: cfg.txn_timeout_ms,
+                        mutant: cfg.mutant,
                     };
                     run_broker(node).await
                 }

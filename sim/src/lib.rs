@@ -2,6 +2,7 @@
 //! trace, oracles.
 
 pub mod checks;
+pub mod cluster;
 pub mod disk;
 pub mod harness;
 pub mod history;

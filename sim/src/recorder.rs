@@ -1,23 +1,31 @@
 //! The simulator's [`Observer`]: stamps engine events with simulated time
 //! and node, folds every event into the trace hash chain, counts fault-point
 //! coverage, and turns scheduled fault-point crashes and fatal errors into
-//! crash requests for the supervisor.
+//! crash requests for the supervisor; fires predicate-triggered faults
+//! (`OnEvent`) when a node emits their event; reads each node's skewed
+//! clocks from the cluster's [`Nodes`].
 
+use crate::cluster::Nodes;
 use crate::history::{Ev, SimEvent, Stamped};
-use crate::schedule::FaultEvent;
+use crate::schedule::{event_name, FaultEvent, TriggerAction};
+use exactsim_engine::clock::ClockReading;
 use exactsim_engine::observe::{Event, FaultPoint, Observer};
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc::UnboundedSender;
 
-/// A request to the supervisor: crash `node` now.
+/// A request to the supervisor: crash (or pause, or stop) `node` now.
 #[derive(Debug, Clone)]
 pub struct CrashRequest {
     pub node: String,
     pub cause: String,
-    /// Index into the schedule's events, for point crashes.
+    /// Index into the schedule's events, for point crashes and triggers.
     pub schedule_index: Option<usize>,
+    pub action: TriggerAction,
 }
+
+/// An armed `OnEvent` fault: (schedule index, node, event name, nth, seen).
+type ArmedTrigger = (usize, Option<String>, String, u32, u32);
 
 /// FNV-1a, 64 bit: a stable hash for the trace chain.
 pub fn fnv1a(h: u64, bytes: &[u8]) -> u64 {
@@ -40,19 +48,33 @@ struct Inner {
     coverage: BTreeMap<(String, FaultPoint), u64>,
     /// Point-crash rules still armed: (schedule index, point, node, nth).
     armed: Vec<(usize, FaultPoint, Option<String>, u32)>,
+    triggers: Vec<ArmedTrigger>,
     safety: bool,
     finished_at_us: Option<u64>,
-    down: BTreeMap<String, bool>,
 }
 
 pub struct Recorder {
     inner: Mutex<Inner>,
+    nodes: Arc<Nodes>,
     crash_tx: UnboundedSender<CrashRequest>,
     keep_chain: bool,
 }
 
 impl Recorder {
-    pub fn new(schedule: &[FaultEvent], crash_tx: UnboundedSender<CrashRequest>, keep_chain: bool) -> Recorder {
+    pub fn new(
+        schedule: &[FaultEvent],
+        nodes: Arc<Nodes>,
+        crash_tx: UnboundedSender<CrashRequest>,
+        keep_chain: bool,
+    ) -> Recorder {
+        let triggers = schedule
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| match e {
+                FaultEvent::OnEvent { node, event, nth, .. } => Some((i, node.clone(), event.clone(), *nth, 0)),
+                _ => None,
+            })
+            .collect();
         let armed = schedule
             .iter()
             .enumerate()
@@ -69,10 +91,11 @@ impl Recorder {
                 chain: Vec::new(),
                 coverage: BTreeMap::new(),
                 armed,
+                triggers,
                 safety: true,
                 finished_at_us: None,
-                down: BTreeMap::new(),
             }),
+            nodes,
             crash_tx,
             keep_chain,
         }
@@ -113,14 +136,37 @@ impl Recorder {
         let mut g = self.inner.lock().unwrap();
         g.safety = false;
         g.armed.clear();
+        g.triggers.clear();
     }
 
-    pub fn set_down(&self, node: &str, down: bool) {
-        self.inner.lock().unwrap().down.insert(node.to_string(), down);
-    }
-
-    pub fn is_down(&self, node: &str) -> bool {
-        self.inner.lock().unwrap().down.get(node).copied().unwrap_or(false)
+    /// Fire the armed triggers of `event` on `node`.
+    fn triggers(&self, node: &str, event: &Event) {
+        let mut g = self.inner.lock().unwrap();
+        if g.triggers.is_empty() || !g.safety {
+            return;
+        }
+        let name = event_name(event);
+        let mut fire = Vec::new();
+        g.triggers.retain_mut(|(i, n, e, nth, seen)| {
+            if *e != name || n.as_ref().is_some_and(|n| n != node) {
+                return true;
+            }
+            *seen += 1;
+            if *seen < *nth {
+                return true;
+            }
+            fire.push((*i, format!("on event {name} #{nth}")));
+            false
+        });
+        drop(g);
+        for (i, cause) in fire {
+            let _ = self.crash_tx.send(CrashRequest {
+                node: node.to_string(),
+                cause,
+                schedule_index: Some(i),
+                action: TriggerAction::Crash, // the supervisor reads the event's own action
+            });
+        }
     }
 
     pub fn finished_at_us(&self) -> Option<u64> {
@@ -154,14 +200,19 @@ pub type Recorded = (Vec<Stamped>, Vec<u64>, BTreeMap<(String, FaultPoint), u64>
 
 impl Observer for Recorder {
     fn emit(&self, node: &str, event: Event) {
+        self.triggers(node, &event);
         self.push(node, Ev::Engine(event));
     }
 
+    fn local_clock(&self, node: &str) -> Option<ClockReading> {
+        Some(self.nodes.clock(node, self.now_us()))
+    }
+
     fn fault_point(&self, node: &str, point: FaultPoint) -> bool {
-        let mut g = self.inner.lock().unwrap();
-        if g.down.get(node).copied().unwrap_or(false) {
+        if self.nodes.is_down(node) {
             return true; // a dying node makes no progress
         }
+        let mut g = self.inner.lock().unwrap();
         let hits = {
             let c = g.coverage.entry((node.to_string(), point)).or_insert(0);
             *c += 1;
@@ -182,12 +233,13 @@ impl Observer for Recorder {
         });
         if let Some(k) = fire {
             let (idx, _, _, _) = g.armed.remove(k);
-            g.down.insert(node.to_string(), true);
             drop(g);
+            self.nodes.take_down(node);
             let _ = self.crash_tx.send(CrashRequest {
                 node: node.to_string(),
                 cause: format!("fault point {}", point.name()),
                 schedule_index: Some(idx),
+                action: TriggerAction::Crash,
             });
             return true;
         }
@@ -195,16 +247,14 @@ impl Observer for Recorder {
     }
 
     fn fatal(&self, node: &str, reason: &str) {
-        let mut g = self.inner.lock().unwrap();
-        if g.down.get(node).copied().unwrap_or(false) {
+        if !self.nodes.take_down(node) {
             return;
         }
-        g.down.insert(node.to_string(), true);
-        drop(g);
         let _ = self.crash_tx.send(CrashRequest {
             node: node.to_string(),
             cause: format!("fatal: {reason}"),
             schedule_index: None,
+            action: TriggerAction::Crash,
         });
     }
 }

@@ -6,6 +6,7 @@
 
 use crate::disk::CrashMode;
 use crate::rng::{SimRng, Stream};
+use exactsim_engine::config::JobConfig;
 use exactsim_engine::observe::FaultPoint;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -71,11 +72,142 @@ pub enum FaultEvent {
         node: String,
         permille: u32,
     },
+    /// Freeze `node` for `dur_ms` (no timer fires, no message is handled);
+    /// it resumes with its stale state: the GC-pause / SIGSTOP zombie.
+    Pause {
+        at_ms: u64,
+        node: String,
+        dur_ms: u64,
+    },
+    /// During the window, the next `count` requests and control messages
+    /// `from` sends (to `to` only, if given) are held back and leave
+    /// `delay_ms` later (heartbeats, data and replies are never held).
+    LateDelivery {
+        at_ms: u64,
+        dur_ms: u64,
+        from: String,
+        #[serde(default)]
+        to: Option<String>,
+        delay_ms: u64,
+        count: u32,
+    },
+    /// `node`'s clocks for a window: its wall clock steps by `offset_ms`,
+    /// and its clocks run `drift_permille` faster (negative: slower). At the
+    /// end the wall clock steps back and the rate returns to normal.
+    Skew {
+        at_ms: u64,
+        dur_ms: u64,
+        node: String,
+        offset_ms: i64,
+        drift_permille: i32,
+    },
+    /// Graceful shutdown of `node` (nothing written is lost), restarted
+    /// `down_ms` later.
+    Stop {
+        at_ms: u64,
+        node: String,
+        down_ms: u64,
+    },
+    /// A fault on a predicate: when `node` (any node if `None`) emits the
+    /// engine event `event` (its name, e.g. `PreCommitted`) for the `nth`
+    /// time, `action` it for `dur_ms` (crash: down time; pause: frozen time;
+    /// stop: down time).
+    OnEvent {
+        node: Option<String>,
+        event: String,
+        nth: u32,
+        action: TriggerAction,
+        dur_ms: u64,
+    },
+}
+
+/// What a predicate-triggered fault does to its node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TriggerAction {
+    Crash,
+    Pause,
+    Stop,
+}
+
+impl TriggerAction {
+    pub fn kind(self) -> &'static str {
+        match self {
+            TriggerAction::Crash => "crash",
+            TriggerAction::Pause => "pause",
+            TriggerAction::Stop => "stop",
+        }
+    }
+}
+
+/// Which nodes a fault kind can hit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Targets {
+    /// Every node of the run.
+    AnyNode,
+    /// Nodes with a disk (`DISK_NODES`).
+    DiskNodes,
+    /// The whole network (no node).
+    Network,
+}
+
+/// One fault kind, declared once: its name (the profile key, the key of
+/// the fault tallies, the `kind` of its schedule events), the nodes it can
+/// hit, its colour in the timeline, and how a profile generates one. The
+/// schedule's validation and shrinking, the world's application and the
+/// tallies all go through [`FaultEvent::kind`] to this table.
+pub struct FaultKind {
+    pub name: &'static str,
+    pub targets: Targets,
+    pub colour: &'static str,
+    /// Draw one event of this kind (`None`: not drawn by a count).
+    pub generate: Option<fn(&mut Gen) -> FaultEvent>,
+}
+
+/// Every fault kind, in generation order (new kinds go last, so the
+/// schedules of profiles that do not use them stay as they were).
+pub const KINDS: [FaultKind; 14] = [
+    FaultKind { name: "crash", targets: Targets::AnyNode, colour: "#d00000", generate: Some(gen_crash) },
+    FaultKind { name: "crash_at_point", targets: Targets::AnyNode, colour: "#9d0208", generate: Some(gen_crash_at_point) },
+    FaultKind { name: "partition", targets: Targets::AnyNode, colour: "#f4a261", generate: Some(gen_partition) },
+    FaultKind { name: "packet_loss", targets: Targets::Network, colour: "#e9c46a", generate: Some(gen_packet_loss) },
+    FaultKind { name: "latency", targets: Targets::Network, colour: "#8ecae6", generate: Some(gen_latency) },
+    FaultKind { name: "slow_disk", targets: Targets::DiskNodes, colour: "#cdb4db", generate: Some(gen_slow_disk) },
+    FaultKind { name: "disk_errors", targets: Targets::DiskNodes, colour: "#ff8fab", generate: Some(gen_disk_errors) },
+    FaultKind { name: "corrupt_reads", targets: Targets::DiskNodes, colour: "#e56b6f", generate: Some(gen_corrupt_reads) },
+    FaultKind { name: "pause", targets: Targets::AnyNode, colour: "#6a4c93", generate: Some(gen_pause) },
+    FaultKind { name: "late_delivery", targets: Targets::AnyNode, colour: "#2a9d8f", generate: Some(gen_late_delivery) },
+    FaultKind { name: "skew", targets: Targets::AnyNode, colour: "#90be6d", generate: Some(gen_skew) },
+    FaultKind { name: "stop", targets: Targets::AnyNode, colour: "#577590", generate: Some(gen_stop) },
+    // Not drawn by count: generated from a profile's `[[trigger]]` list,
+    // or written in a replay file.
+    FaultKind { name: "on_event", targets: Targets::AnyNode, colour: "#bc4749", generate: None },
+    // `isolate` is drawn by `partition` (a third of partitions isolate a node).
+    FaultKind { name: "isolate", targets: Targets::AnyNode, colour: "#fb8500", generate: None },
+];
+
+/// Kinds a profile sets a count for.
+pub fn counted_kinds() -> impl Iterator<Item = &'static FaultKind> {
+    KINDS.iter().filter(|k| k.generate.is_some())
+}
+
+pub fn kind_named(name: &str) -> Option<&'static FaultKind> {
+    KINDS.iter().find(|k| k.name == name)
+}
+
+/// The timeline colour of a fault kind (grey if unknown).
+pub fn colour(kind: &str) -> &'static str {
+    kind_named(kind).map_or("#adb5bd", |k| k.colour)
 }
 
 impl FaultEvent {
     pub fn kind(&self) -> &'static str {
-        match self {
+        self.decl().name
+    }
+
+    /// The declaration of this event's kind.
+    pub fn decl(&self) -> &'static FaultKind {
+        let name = match self {
             FaultEvent::Crash { .. } => "crash",
             FaultEvent::CrashAtPoint { .. } => "crash_at_point",
             FaultEvent::Partition { .. } => "partition",
@@ -85,10 +217,17 @@ impl FaultEvent {
             FaultEvent::SlowDisk { .. } => "slow_disk",
             FaultEvent::DiskErrors { .. } => "disk_errors",
             FaultEvent::CorruptReads { .. } => "corrupt_reads",
-        }
+            FaultEvent::Pause { .. } => "pause",
+            FaultEvent::LateDelivery { .. } => "late_delivery",
+            FaultEvent::Skew { .. } => "skew",
+            FaultEvent::Stop { .. } => "stop",
+            FaultEvent::OnEvent { .. } => "on_event",
+        };
+        kind_named(name).expect("every event kind is declared")
     }
 
-    /// When the fault begins (fault-point crashes: 0, they wait for the point).
+    /// When the fault begins (predicate faults: 0, they wait for the point
+    /// or the event).
     pub fn at_ms(&self) -> u64 {
         match self {
             FaultEvent::Crash { at_ms, .. }
@@ -98,8 +237,30 @@ impl FaultEvent {
             | FaultEvent::Latency { at_ms, .. }
             | FaultEvent::SlowDisk { at_ms, .. }
             | FaultEvent::DiskErrors { at_ms, .. }
-            | FaultEvent::CorruptReads { at_ms, .. } => *at_ms,
-            FaultEvent::CrashAtPoint { .. } => 0,
+            | FaultEvent::CorruptReads { at_ms, .. }
+            | FaultEvent::Pause { at_ms, .. }
+            | FaultEvent::LateDelivery { at_ms, .. }
+            | FaultEvent::Skew { at_ms, .. }
+            | FaultEvent::Stop { at_ms, .. } => *at_ms,
+            FaultEvent::CrashAtPoint { .. } | FaultEvent::OnEvent { .. } => 0,
+        }
+    }
+
+    /// The window `(at_ms, dur_ms)` of a fault that is active for a while
+    /// and then heals; `None` for node faults (crash, stop, pause are
+    /// scheduled by the cluster) and predicate faults.
+    pub fn window(&self) -> Option<(u64, u64)> {
+        match self {
+            FaultEvent::Partition { at_ms, dur_ms, .. }
+            | FaultEvent::Isolate { at_ms, dur_ms, .. }
+            | FaultEvent::PacketLoss { at_ms, dur_ms, .. }
+            | FaultEvent::Latency { at_ms, dur_ms, .. }
+            | FaultEvent::SlowDisk { at_ms, dur_ms, .. }
+            | FaultEvent::DiskErrors { at_ms, dur_ms, .. }
+            | FaultEvent::CorruptReads { at_ms, dur_ms, .. }
+            | FaultEvent::LateDelivery { at_ms, dur_ms, .. }
+            | FaultEvent::Skew { at_ms, dur_ms, .. } => Some((*at_ms, *dur_ms)),
+            _ => None,
         }
     }
 
@@ -110,40 +271,46 @@ impl FaultEvent {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Schedule {
-    /// Faults happen in `[0, safety_ms)`; then everything heals.
+    /// Faults start in `[0, safety_ms)` and last their full length (an
+    /// outage may outlast the phase); then everything heals.
     pub safety_ms: u64,
     /// After healing, the job must finish within this much simulated time.
     pub liveness_ms: u64,
     pub events: Vec<FaultEvent>,
 }
 
-/// Which fault kinds a profile injects and how hard.
+/// A predicate-triggered fault in a profile (`[[trigger]]`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct Trigger {
+    /// A node name (`worker-1`), a role (`broker`, `coordinator`, `store`,
+    /// `worker`: one worker picked by the seed), or absent: any node.
+    #[serde(default)]
+    pub node: Option<String>,
+    pub event: String,
+    #[serde(default = "one")]
+    pub nth: u32,
+    pub action: TriggerAction,
+    pub dur_ms: u64,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// Which fault kinds a profile injects and how hard: a count per kind
+/// (`crash = 3`, `pause = 2`: the keys are the names in [`KINDS`]), the
+/// roles each kind may hit (`[targets] pause = ["worker"]`), and
+/// predicate-triggered faults (`[[trigger]]`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Profile {
     pub name: String,
-    #[serde(default)]
-    pub crash: u32,
-    #[serde(default)]
-    pub crash_at_point: u32,
-    #[serde(default)]
-    pub partition: u32,
-    #[serde(default)]
-    pub packet_loss: u32,
-    #[serde(default)]
-    pub latency: u32,
-    #[serde(default)]
-    pub slow_disk: u32,
-    #[serde(default)]
-    pub disk_errors: u32,
-    #[serde(default)]
-    pub corrupt_reads: u32,
     /// Crash disk modes: lose unsynced writes / torn writes (else keep all).
     #[serde(default)]
     pub lose_unsynced: bool,
     #[serde(default)]
     pub torn_writes: bool,
-    /// Swarm testing: per seed, keep a random subset of the kinds above at
+    /// Swarm testing: per seed, keep a random subset of the kinds at
     /// random intensities up to the numbers given.
     #[serde(default)]
     pub swarm: bool,
@@ -151,6 +318,15 @@ pub struct Profile {
     pub safety_ms: u64,
     #[serde(default = "default_liveness_ms")]
     pub liveness_ms: u64,
+    /// Roles (`coordinator`, `broker`, `store`, `worker`) a kind may hit;
+    /// a kind not listed hits any node it can.
+    #[serde(default)]
+    pub targets: BTreeMap<String, Vec<String>>,
+    #[serde(default, rename = "trigger")]
+    pub triggers: Vec<Trigger>,
+    /// Most faults of each kind per run, by kind name.
+    #[serde(flatten)]
+    pub counts: BTreeMap<String, u32>,
 }
 
 fn default_safety_ms() -> u64 {
@@ -162,23 +338,40 @@ fn default_liveness_ms() -> u64 {
 
 pub const PROFILE_NAMES: [&str; 6] = ["none", "crash", "partition", "slow-disk", "disk", "chaos"];
 
+pub const ROLES: [&str; 4] = ["coordinator", "broker", "store", "worker"];
+
+/// The role of a node (`worker-2` -> `worker`).
+pub fn role_of(node: &str) -> &str {
+    if node.starts_with("worker-") {
+        "worker"
+    } else {
+        node
+    }
+}
+
 impl Profile {
     fn base(name: &str) -> Profile {
         Profile {
             name: name.into(),
-            crash: 0,
-            crash_at_point: 0,
-            partition: 0,
-            packet_loss: 0,
-            latency: 0,
-            slow_disk: 0,
-            disk_errors: 0,
-            corrupt_reads: 0,
             lose_unsynced: false,
             torn_writes: false,
             swarm: false,
             safety_ms: default_safety_ms(),
             liveness_ms: default_liveness_ms(),
+            targets: BTreeMap::new(),
+            triggers: Vec::new(),
+            counts: BTreeMap::new(),
+        }
+    }
+
+    /// How many faults of `kind` the profile asks for.
+    pub fn count(&self, kind: &str) -> u32 {
+        self.counts.get(kind).copied().unwrap_or(0)
+    }
+
+    fn set(&mut self, kinds: &[(&str, u32)]) {
+        for (k, n) in kinds {
+            self.counts.insert(k.to_string(), *n);
         }
     }
 
@@ -188,36 +381,31 @@ impl Profile {
         match name {
             "none" => {}
             "crash" => {
-                p.crash = 3;
-                p.crash_at_point = 2;
+                p.set(&[("crash", 3), ("crash_at_point", 2)]);
                 p.lose_unsynced = true;
             }
-            "partition" => {
-                p.partition = 3;
-                p.packet_loss = 1;
-                p.latency = 1;
-            }
-            "slow-disk" => {
-                p.slow_disk = 3;
-                p.crash = 1;
-            }
+            "partition" => p.set(&[("partition", 3), ("packet_loss", 1), ("latency", 1)]),
+            "slow-disk" => p.set(&[("slow_disk", 3), ("crash", 1)]),
             "disk" => {
-                p.crash = 2;
-                p.crash_at_point = 1;
-                p.disk_errors = 2;
-                p.corrupt_reads = 2;
+                p.set(&[("crash", 2), ("crash_at_point", 1), ("disk_errors", 2), ("corrupt_reads", 2)]);
                 p.lose_unsynced = true;
                 p.torn_writes = true;
             }
             "chaos" => {
-                p.crash = 3;
-                p.crash_at_point = 2;
-                p.partition = 2;
-                p.packet_loss = 1;
-                p.latency = 1;
-                p.slow_disk = 2;
-                p.disk_errors = 1;
-                p.corrupt_reads = 1;
+                p.set(&[
+                    ("crash", 3),
+                    ("crash_at_point", 2),
+                    ("partition", 2),
+                    ("packet_loss", 1),
+                    ("latency", 1),
+                    ("slow_disk", 2),
+                    ("disk_errors", 1),
+                    ("corrupt_reads", 1),
+                    ("pause", 2),
+                    ("late_delivery", 2),
+                    ("skew", 3),
+                    ("stop", 1),
+                ]);
                 p.lose_unsynced = true;
                 p.torn_writes = true;
                 p.swarm = true;
@@ -277,9 +465,181 @@ pub fn node_names(workers: u32) -> Vec<String> {
 
 pub const DISK_NODES: [&str; 3] = ["coordinator", "broker", "store"];
 
-/// Derive the schedule of a run from its seed and profile.
-pub fn generate(seed: u64, profile: &Profile, workers: u32) -> Schedule {
-    let mut rng = SimRng::derive(seed, Stream::Faults);
+/// What generation draws from: the fault stream, the run's nodes, the
+/// profile, and the job configuration whose timeouts outage lengths are
+/// drawn against.
+pub struct Gen<'a> {
+    pub rng: SimRng,
+    pub profile: &'a Profile,
+    pub cfg: &'a JobConfig,
+    pub nodes: Vec<String>,
+    pub horizon: u64,
+    lose: bool,
+    torn: bool,
+    kind: &'static str,
+}
+
+impl Gen<'_> {
+    /// The nodes the current kind may hit: its targets, narrowed to the
+    /// profile's roles for it.
+    fn candidates(&self) -> Vec<String> {
+        let decl = kind_named(self.kind).expect("declared");
+        let mut v: Vec<String> = match decl.targets {
+            Targets::DiskNodes => DISK_NODES.iter().map(|s| s.to_string()).collect(),
+            _ => self.nodes.clone(),
+        };
+        if let Some(roles) = self.profile.targets.get(self.kind) {
+            v.retain(|n| roles.iter().any(|r| r == role_of(n)));
+        }
+        v
+    }
+
+    pub fn node(&mut self) -> String {
+        let c = self.candidates();
+        self.rng.pick(&c).clone()
+    }
+
+    pub fn at(&mut self) -> u64 {
+        self.rng.range(0, self.horizon)
+    }
+
+    pub fn disk_mode(&mut self) -> CrashMode {
+        match (self.lose, self.torn) {
+            (_, true) if self.rng.chance(1, 2) => CrashMode::Torn,
+            (true, _) => CrashMode::LoseUnsynced,
+            _ => CrashMode::KeepAll,
+        }
+    }
+
+    /// An outage length drawn against the engine's own timeouts and retry
+    /// budgets: one of an RPC timeout, a whole retry budget, the heartbeat
+    /// timeout and the checkpoint timeout, times a factor from a quarter
+    /// (well inside it) to eight (far beyond it).
+    pub fn outage(&mut self) -> u64 {
+        let c = self.cfg;
+        let budgets = [
+            c.rpc_timeout_ms,
+            c.rpc_timeout_ms.saturating_mul(c.rpc_retries as u64 + 1),
+            c.heartbeat_timeout_ms,
+            c.checkpoint_timeout_ms,
+        ];
+        let base = *self.rng.pick(&budgets);
+        let factor = *self.rng.pick(&[250u64, 500, 900, 1_100, 2_000, 4_000, 8_000]);
+        (base.saturating_mul(factor) / 1000).clamp(10, caps::DURATION_MS_MAX)
+    }
+}
+
+fn gen_crash(g: &mut Gen) -> FaultEvent {
+    let at_ms = g.rng.range(50, g.horizon.saturating_sub(100).max(60));
+    let node = g.node();
+    let down_ms = g.outage();
+    let disk = g.disk_mode();
+    FaultEvent::Crash { at_ms, node, down_ms, disk }
+}
+
+fn gen_crash_at_point(g: &mut Gen) -> FaultEvent {
+    let point = *g.rng.pick(&FaultPoint::ALL);
+    let nth = g.rng.range(1, 4) as u32;
+    let down_ms = g.outage();
+    let disk = g.disk_mode();
+    let node = if g.profile.targets.contains_key("crash_at_point") { Some(g.node()) } else { None };
+    FaultEvent::CrashAtPoint { point, node, nth, down_ms, disk }
+}
+
+fn gen_partition(g: &mut Gen) -> FaultEvent {
+    let at_ms = g.at();
+    let dur_ms = g.outage();
+    if g.rng.chance(1, 3) {
+        let node = g.node();
+        FaultEvent::Isolate { at_ms, dur_ms, node }
+    } else {
+        let a = g.node();
+        let others: Vec<String> = g.nodes.iter().filter(|n| **n != a).cloned().collect();
+        let b = g.rng.pick(&others).clone();
+        let one_way = g.rng.chance(1, 3);
+        FaultEvent::Partition { at_ms, dur_ms, a, b, one_way }
+    }
+}
+
+fn gen_packet_loss(g: &mut Gen) -> FaultEvent {
+    let at_ms = g.at();
+    FaultEvent::PacketLoss { at_ms, dur_ms: g.rng.range(100, 800), permille: g.rng.range(20, 300) as u32 }
+}
+
+fn gen_latency(g: &mut Gen) -> FaultEvent {
+    let at_ms = g.at();
+    FaultEvent::Latency { at_ms, dur_ms: g.rng.range(100, 800), latency_ms: g.rng.range(20, 200) }
+}
+
+fn gen_slow_disk(g: &mut Gen) -> FaultEvent {
+    let at_ms = g.at();
+    let node = g.node();
+    let dur_ms = g.outage();
+    // Per operation: up to half a retry budget.
+    let latency_ms = g.rng.range(20, (g.cfg.rpc_timeout_ms * 3).clamp(21, caps::LATENCY_MS_MAX));
+    FaultEvent::SlowDisk { at_ms, dur_ms, node, latency_ms }
+}
+
+fn gen_disk_errors(g: &mut Gen) -> FaultEvent {
+    let at_ms = g.at();
+    let node = g.node();
+    FaultEvent::DiskErrors { at_ms, dur_ms: g.rng.range(50, 500), node, permille: g.rng.range(20, 300) as u32 }
+}
+
+fn gen_corrupt_reads(g: &mut Gen) -> FaultEvent {
+    let at_ms = g.at();
+    let node = g.node();
+    FaultEvent::CorruptReads { at_ms, dur_ms: g.rng.range(100, 1000), node, permille: g.rng.range(50, 500) as u32 }
+}
+
+fn gen_pause(g: &mut Gen) -> FaultEvent {
+    let at_ms = g.at();
+    let node = g.node();
+    let dur_ms = g.outage();
+    FaultEvent::Pause { at_ms, node, dur_ms }
+}
+
+fn gen_late_delivery(g: &mut Gen) -> FaultEvent {
+    let at_ms = g.at();
+    let dur_ms = g.rng.range(100, 1000);
+    let from = g.node();
+    let to = if g.rng.chance(1, 2) && from != "broker" { Some("broker".to_string()) } else { None };
+    // Held past a retry budget, or a heartbeat timeout: seconds.
+    let delay_ms = g.outage().max(g.cfg.rpc_timeout_ms);
+    // A single message, or a whole call with its retries.
+    let count = if g.rng.chance(1, 2) { 1 } else { g.rng.range(2, g.cfg.rpc_retries as u64 + 3) as u32 };
+    FaultEvent::LateDelivery { at_ms, dur_ms, from, to, delay_ms, count }
+}
+
+fn gen_skew(g: &mut Gen) -> FaultEvent {
+    let at_ms = g.at();
+    let dur_ms = g.rng.range(200, 1500);
+    let node = g.node();
+    // Steps relative to the timeout the node's clock decides (the broker:
+    // transaction timeouts; the others: heartbeats and failure detection),
+    // from half of it to six times it.
+    let base = if node == "broker" { g.cfg.txn_timeout_ms } else { g.cfg.heartbeat_timeout_ms };
+    let factor = *g.rng.pick(&[500i64, 1_500, 3_000, 6_000]);
+    let mut offset_ms = (base as i64).saturating_mul(factor) / 1000;
+    if g.rng.chance(1, 4) {
+        offset_ms = -offset_ms;
+    }
+    // Drift: from a clock at half speed to one at double speed.
+    let drift_permille = *g.rng.pick(&[-500i32, -200, 0, 200, 500, 1_000]);
+    FaultEvent::Skew { at_ms, dur_ms, node, offset_ms, drift_permille }
+}
+
+fn gen_stop(g: &mut Gen) -> FaultEvent {
+    let at_ms = g.rng.range(50, g.horizon.saturating_sub(100).max(60));
+    let node = g.node();
+    let down_ms = g.outage();
+    FaultEvent::Stop { at_ms, node, down_ms }
+}
+
+/// Derive the schedule of a run from its seed, profile and job
+/// configuration (outage lengths are drawn against its timeouts).
+pub fn generate(seed: u64, profile: &Profile, cfg: &JobConfig) -> Schedule {
+    let rng = SimRng::derive(seed, Stream::Faults);
     let mut swarm = SimRng::derive(seed, Stream::Swarm);
     let count = |max: u32, rng_sw: &mut SimRng| -> u32 {
         if max == 0 {
@@ -294,90 +654,96 @@ pub fn generate(seed: u64, profile: &Profile, workers: u32) -> Schedule {
             max
         }
     };
-    let n_crash = count(profile.crash, &mut swarm);
-    let n_point = count(profile.crash_at_point, &mut swarm);
-    let n_part = count(profile.partition, &mut swarm);
-    let n_loss = count(profile.packet_loss, &mut swarm);
-    let n_lat = count(profile.latency, &mut swarm);
-    let n_slow = count(profile.slow_disk, &mut swarm);
-    let n_err = count(profile.disk_errors, &mut swarm);
-    let n_corrupt = count(profile.corrupt_reads, &mut swarm);
+    // The first eight kinds draw their counts before the crash disk modes
+    // (the order generation has always used), the newer kinds after.
+    let mut counts: Vec<(&'static FaultKind, u32)> = Vec::new();
+    for k in counted_kinds().take(8) {
+        counts.push((k, count(profile.count(k.name), &mut swarm)));
+    }
     let lose = profile.lose_unsynced && (!profile.swarm || swarm.chance(2, 3));
     let torn = profile.torn_writes && (!profile.swarm || swarm.chance(1, 2));
-
-    let nodes = node_names(workers);
-    let horizon = profile.safety_ms;
-    let mut events = Vec::new();
-    let disk_mode = |rng: &mut SimRng| -> CrashMode {
-        match (lose, torn) {
-            (_, true) if rng.chance(1, 2) => CrashMode::Torn,
-            (true, _) => CrashMode::LoseUnsynced,
-            _ => CrashMode::KeepAll,
-        }
+    for k in counted_kinds().skip(8) {
+        counts.push((k, count(profile.count(k.name), &mut swarm)));
+    }
+    let mut g = Gen {
+        rng,
+        profile,
+        cfg,
+        nodes: node_names(cfg.parallelism),
+        horizon: profile.safety_ms,
+        lose,
+        torn,
+        kind: "crash",
     };
-    for _ in 0..n_crash {
-        let at_ms = rng.range(50, horizon.saturating_sub(100).max(60));
-        let node = rng.pick(&nodes).clone();
-        let down_ms = rng.range(20, 400);
-        let disk = disk_mode(&mut rng);
-        events.push(FaultEvent::Crash { at_ms, node, down_ms, disk });
-    }
-    for _ in 0..n_point {
-        let point = *rng.pick(&FaultPoint::ALL);
-        let nth = rng.range(1, 4) as u32;
-        let down_ms = rng.range(20, 300);
-        let disk = disk_mode(&mut rng);
-        events.push(FaultEvent::CrashAtPoint { point, node: None, nth, down_ms, disk });
-    }
-    for _ in 0..n_part {
-        let at_ms = rng.range(0, horizon);
-        let dur_ms = rng.range(50, 600);
-        if rng.chance(1, 3) {
-            let node = rng.pick(&nodes).clone();
-            events.push(FaultEvent::Isolate { at_ms, dur_ms, node });
-        } else {
-            let a = rng.pick(&nodes).clone();
-            let others: Vec<String> = nodes.iter().filter(|n| **n != a).cloned().collect();
-            let b = rng.pick(&others).clone();
-            let one_way = rng.chance(1, 3);
-            events.push(FaultEvent::Partition { at_ms, dur_ms, a, b, one_way });
+    let mut events = Vec::new();
+    for (k, n) in counts {
+        g.kind = k.name;
+        if g.candidates().is_empty() {
+            continue;
+        }
+        let draw = k.generate.expect("counted kinds generate");
+        for _ in 0..n {
+            events.push(draw(&mut g));
         }
     }
-    for _ in 0..n_loss {
-        let at_ms = rng.range(0, horizon);
-        events.push(FaultEvent::PacketLoss { at_ms, dur_ms: rng.range(100, 800), permille: rng.range(20, 300) as u32 });
-    }
-    for _ in 0..n_lat {
-        let at_ms = rng.range(0, horizon);
-        events.push(FaultEvent::Latency { at_ms, dur_ms: rng.range(100, 800), latency_ms: rng.range(20, 200) });
-    }
-    for _ in 0..n_slow {
-        let at_ms = rng.range(0, horizon);
-        let node = rng.pick(&DISK_NODES).to_string();
-        events.push(FaultEvent::SlowDisk { at_ms, dur_ms: rng.range(100, 1000), node, latency_ms: rng.range(20, 300) });
-    }
-    for _ in 0..n_err {
-        let at_ms = rng.range(0, horizon);
-        let node = rng.pick(&DISK_NODES).to_string();
-        events.push(FaultEvent::DiskErrors {
-            at_ms,
-            dur_ms: rng.range(50, 500),
-            node,
-            permille: rng.range(20, 300) as u32,
-        });
-    }
-    for _ in 0..n_corrupt {
-        let at_ms = rng.range(0, horizon);
-        let node = rng.pick(&DISK_NODES).to_string();
-        events.push(FaultEvent::CorruptReads {
-            at_ms,
-            dur_ms: rng.range(100, 1000),
-            node,
-            permille: rng.range(50, 500) as u32,
-        });
+    for t in &profile.triggers {
+        let node = match t.node.as_deref() {
+            Some("worker") => Some(g.rng.pick(&g.nodes[3..]).clone()),
+            other => other.map(str::to_string),
+        };
+        events.push(FaultEvent::OnEvent { node, event: t.event.clone(), nth: t.nth, action: t.action, dur_ms: t.dur_ms });
     }
     events.sort_by_key(|e| e.at_ms());
     Schedule { safety_ms: profile.safety_ms, liveness_ms: profile.liveness_ms, events }
+}
+
+/// The names of the engine's history events, the predicates of
+/// [`FaultEvent::OnEvent`].
+pub const ENGINE_EVENTS: [&str; 37] = [
+    "NodeStarted",
+    "FatalError",
+    "CoordinatorRecovered",
+    "CheckpointTriggered",
+    "CheckpointCompleted",
+    "CheckpointFailed",
+    "CheckpointSubsumed",
+    "CheckpointDiscarded",
+    "RecoveryStarted",
+    "JobRunning",
+    "JobFinished",
+    "WorkerLost",
+    "TaskRestored",
+    "TaskFailed",
+    "SourceBarrier",
+    "SourceEnded",
+    "BarrierAligned",
+    "SnapshotStored",
+    "CheckpointAcked",
+    "TxnBegun",
+    "PreCommitted",
+    "CommitConfirmed",
+    "CommitFailed",
+    "SinkAborted",
+    "NotifyHandled",
+    "PlainAppended",
+    "BrokerRecovered",
+    "ProducerInit",
+    "AppendAccepted",
+    "AppendRejected",
+    "TxnCommitted",
+    "TxnCommitReplayed",
+    "TxnCommitRepeated",
+    "TxnAborted",
+    "PlainAppend",
+    "BlobStored",
+    "BlobCorrupt",
+];
+
+/// The name of an engine event (its variant), as [`FaultEvent::OnEvent`]
+/// names it.
+pub fn event_name(e: &exactsim_engine::observe::Event) -> String {
+    let s = format!("{e:?}");
+    s.chars().take_while(|c| c.is_ascii_alphanumeric()).collect()
 }
 
 /// Caps on what a profile or a replay file may ask for. Beyond them a run
@@ -398,8 +764,25 @@ pub mod caps {
     pub const LATENCY_MS_MAX: u64 = 10_000;
     /// Probabilities are in permille.
     pub const PERMILLE_MAX: u32 = 1_000;
-    /// Highest occurrence number of a fault-point crash.
+    /// Highest occurrence number of a fault-point crash or an event trigger.
     pub const NTH_MAX: u32 = 1_000_000;
+    /// Largest clock step.
+    pub const SKEW_MS_MAX: u64 = 3_600_000;
+    /// Fastest clock drift (permille faster than real time).
+    pub const DRIFT_PERMILLE_MAX: i32 = 10_000;
+}
+
+fn validate_trigger(event: &str, nth: u32, dur_ms: u64) -> Result<(), String> {
+    if !ENGINE_EVENTS.contains(&event) {
+        return Err(format!("unknown engine event `{event}` (events: {})", ENGINE_EVENTS.join(", ")));
+    }
+    if nth == 0 || nth > caps::NTH_MAX {
+        return Err(format!("nth = {nth} is out of range (1..={})", caps::NTH_MAX));
+    }
+    if dur_ms == 0 || dur_ms > caps::DURATION_MS_MAX {
+        return Err(format!("dur_ms = {dur_ms} is out of range (1..={})", caps::DURATION_MS_MAX));
+    }
+    Ok(())
 }
 
 impl Profile {
@@ -411,19 +794,38 @@ impl Profile {
         if self.liveness_ms == 0 || self.liveness_ms > caps::LIVENESS_MS_MAX {
             return Err(format!("liveness_ms = {} is out of range (1..={})", self.liveness_ms, caps::LIVENESS_MS_MAX));
         }
-        for (name, n) in [
-            ("crash", self.crash),
-            ("crash_at_point", self.crash_at_point),
-            ("partition", self.partition),
-            ("packet_loss", self.packet_loss),
-            ("latency", self.latency),
-            ("slow_disk", self.slow_disk),
-            ("disk_errors", self.disk_errors),
-            ("corrupt_reads", self.corrupt_reads),
-        ] {
-            if n > caps::FAULTS_PER_KIND_MAX {
+        for (name, n) in &self.counts {
+            if kind_named(name).and_then(|k| k.generate).is_none() {
+                let known: Vec<&str> = counted_kinds().map(|k| k.name).collect();
+                return Err(format!("unknown field `{name}` (fault kinds: {})", known.join(", ")));
+            }
+            if *n > caps::FAULTS_PER_KIND_MAX {
                 return Err(format!("{name} = {n} is more than {} faults per run", caps::FAULTS_PER_KIND_MAX));
             }
+        }
+        for (kind, roles) in &self.targets {
+            if kind_named(kind).is_none() {
+                return Err(format!("targets: unknown fault kind `{kind}`"));
+            }
+            if let Some(r) = roles.iter().find(|r| !ROLES.contains(&r.as_str())) {
+                return Err(format!("targets.{kind}: unknown role `{r}` (roles: {})", ROLES.join(", ")));
+            }
+            if kind_named(kind).is_some_and(|k| k.targets == Targets::DiskNodes)
+                && !roles.iter().any(|r| DISK_NODES.contains(&r.as_str()))
+            {
+                return Err(format!("targets.{kind}: none of {roles:?} has a disk"));
+            }
+        }
+        if self.triggers.len() > caps::FAULTS_PER_KIND_MAX as usize {
+            return Err(format!("{} triggers (at most {})", self.triggers.len(), caps::FAULTS_PER_KIND_MAX));
+        }
+        for (i, t) in self.triggers.iter().enumerate() {
+            if let Some(n) = &t.node {
+                if !ROLES.contains(&n.as_str()) && !n.starts_with("worker-") {
+                    return Err(format!("trigger {i}: unknown node or role `{n}`"));
+                }
+            }
+            validate_trigger(&t.event, t.nth, t.dur_ms).map_err(|m| format!("trigger {i}: {m}"))?;
         }
         Ok(())
     }
@@ -559,7 +961,133 @@ impl FaultEvent {
                 disk_node(n)?;
                 permille(*p)
             }
+            FaultEvent::Pause { at_ms, node: n, dur_ms } => {
+                window(*at_ms, *dur_ms)?;
+                node(n)
+            }
+            FaultEvent::LateDelivery { at_ms, dur_ms, from, to, delay_ms, count } => {
+                window(*at_ms, *dur_ms)?;
+                node(from)?;
+                if let Some(t) = to {
+                    node(t)?;
+                }
+                if *delay_ms == 0 || *delay_ms > caps::DURATION_MS_MAX {
+                    return Err(format!("delay_ms = {delay_ms} is out of range (1..={})", caps::DURATION_MS_MAX));
+                }
+                if *count == 0 || *count > caps::FAULTS_PER_KIND_MAX {
+                    return Err(format!("count = {count} is out of range (1..={})", caps::FAULTS_PER_KIND_MAX));
+                }
+                Ok(())
+            }
+            FaultEvent::Skew { at_ms, dur_ms, node: n, offset_ms, drift_permille } => {
+                window(*at_ms, *dur_ms)?;
+                node(n)?;
+                if offset_ms.unsigned_abs() > caps::SKEW_MS_MAX {
+                    return Err(format!("offset_ms = {offset_ms} is beyond ±{}", caps::SKEW_MS_MAX));
+                }
+                if *drift_permille <= -1000 || *drift_permille > caps::DRIFT_PERMILLE_MAX {
+                    return Err(format!(
+                        "drift_permille = {drift_permille} is out of range (-999..={})",
+                        caps::DRIFT_PERMILLE_MAX
+                    ));
+                }
+                Ok(())
+            }
+            FaultEvent::Stop { at_ms, node: n, down_ms } => {
+                if *at_ms > safety_ms {
+                    return Err(format!("at_ms = {at_ms} is after the safety phase (0..={safety_ms})"));
+                }
+                node(n)?;
+                down(*down_ms)
+            }
+            FaultEvent::OnEvent { node: n, event, nth, dur_ms, .. } => {
+                if let Some(n) = n {
+                    node(n)?;
+                }
+                validate_trigger(event, *nth, *dur_ms)
+            }
         }
+    }
+}
+
+impl FaultEvent {
+    /// Weaker variants of this event, for shrinking: shorter, gentler,
+    /// simpler (never the event itself).
+    pub fn weakenings(&self, safety_ms: u64) -> Vec<FaultEvent> {
+        let half = |d: u64| (d / 2).max(10);
+        let mut v = Vec::new();
+        let mut push = |x: FaultEvent| {
+            if x != *self {
+                v.push(x)
+            }
+        };
+        match self.clone() {
+            FaultEvent::Crash { at_ms, node, down_ms, disk } => {
+                push(FaultEvent::Crash { at_ms, node: node.clone(), down_ms: half(down_ms), disk });
+                push(FaultEvent::Crash { at_ms, node: node.clone(), down_ms, disk: CrashMode::KeepAll });
+                let later = at_ms.saturating_add(at_ms / 4 + 10);
+                if later <= safety_ms {
+                    push(FaultEvent::Crash { at_ms: later, node, down_ms, disk });
+                }
+            }
+            FaultEvent::CrashAtPoint { point, node, nth, down_ms, disk } => {
+                push(FaultEvent::CrashAtPoint { point, node: node.clone(), nth, down_ms: half(down_ms), disk });
+                push(FaultEvent::CrashAtPoint { point, node: node.clone(), nth: 1, down_ms, disk });
+                push(FaultEvent::CrashAtPoint { point, node, nth, down_ms, disk: CrashMode::KeepAll });
+            }
+            FaultEvent::Partition { at_ms, dur_ms, a, b, one_way } => {
+                push(FaultEvent::Partition { at_ms, dur_ms: half(dur_ms), a: a.clone(), b: b.clone(), one_way });
+                push(FaultEvent::Partition { at_ms, dur_ms, a, b, one_way: true });
+            }
+            FaultEvent::Isolate { at_ms, dur_ms, node } => {
+                push(FaultEvent::Isolate { at_ms, dur_ms: half(dur_ms), node })
+            }
+            FaultEvent::PacketLoss { at_ms, dur_ms, permille } => {
+                push(FaultEvent::PacketLoss { at_ms, dur_ms: half(dur_ms), permille });
+                push(FaultEvent::PacketLoss { at_ms, dur_ms, permille: (permille / 2).max(1) });
+            }
+            FaultEvent::Latency { at_ms, dur_ms, latency_ms } => {
+                push(FaultEvent::Latency { at_ms, dur_ms: half(dur_ms), latency_ms: (latency_ms / 2).max(5) })
+            }
+            FaultEvent::SlowDisk { at_ms, dur_ms, node, latency_ms } => push(FaultEvent::SlowDisk {
+                at_ms,
+                dur_ms: half(dur_ms),
+                node,
+                latency_ms: (latency_ms / 2).max(1),
+            }),
+            FaultEvent::DiskErrors { at_ms, dur_ms, node, permille } => {
+                push(FaultEvent::DiskErrors { at_ms, dur_ms: half(dur_ms), node, permille: (permille / 2).max(1) })
+            }
+            FaultEvent::CorruptReads { at_ms, dur_ms, node, permille } => push(FaultEvent::CorruptReads {
+                at_ms,
+                dur_ms: half(dur_ms),
+                node,
+                permille: (permille / 2).max(1),
+            }),
+            FaultEvent::Pause { at_ms, node, dur_ms } => push(FaultEvent::Pause { at_ms, node, dur_ms: half(dur_ms) }),
+            FaultEvent::LateDelivery { at_ms, dur_ms, from, to, delay_ms, count } => {
+                push(FaultEvent::LateDelivery {
+                    at_ms,
+                    dur_ms,
+                    from: from.clone(),
+                    to: to.clone(),
+                    delay_ms: half(delay_ms),
+                    count,
+                });
+                push(FaultEvent::LateDelivery { at_ms, dur_ms, from, to, delay_ms, count: 1 });
+            }
+            FaultEvent::Skew { at_ms, dur_ms, node, offset_ms, drift_permille } => {
+                push(FaultEvent::Skew { at_ms, dur_ms: half(dur_ms), node: node.clone(), offset_ms, drift_permille });
+                push(FaultEvent::Skew { at_ms, dur_ms, node: node.clone(), offset_ms: offset_ms / 2, drift_permille });
+                push(FaultEvent::Skew { at_ms, dur_ms, node, offset_ms, drift_permille: drift_permille / 2 });
+            }
+            FaultEvent::Stop { at_ms, node, down_ms } => push(FaultEvent::Stop { at_ms, node, down_ms: half(down_ms) }),
+            FaultEvent::OnEvent { node, event, nth, action, dur_ms } => {
+                push(FaultEvent::OnEvent { node: node.clone(), event: event.clone(), nth, action, dur_ms: half(dur_ms) });
+                push(FaultEvent::OnEvent { node, event, nth: 1, action, dur_ms });
+            }
+        }
+        v
     }
 }
 
@@ -576,12 +1104,16 @@ pub fn kinds(s: &Schedule) -> BTreeMap<String, u64> {
 mod tests {
     use super::*;
 
+    fn cfg(workers: u32) -> JobConfig {
+        JobConfig { parallelism: workers, ..JobConfig::default() }
+    }
+
     #[test]
     fn named_profiles_and_determinism() {
         for name in PROFILE_NAMES {
             let p = Profile::named(name).unwrap();
-            let a = generate(7, &p, 3);
-            let b = generate(7, &p, 3);
+            let a = generate(7, &p, &cfg(3));
+            let b = generate(7, &p, &cfg(3));
             assert_eq!(a, b, "{name}: same seed, same schedule");
             if name == "none" {
                 assert!(a.events.is_empty());
@@ -594,21 +1126,21 @@ mod tests {
     #[test]
     fn toml_profile_roundtrip_and_errors() {
         let p = Profile::from_toml("name = \"gate\"\ncrash = 2\npartition = 1\nlose_unsynced = true\n").unwrap();
-        assert_eq!(p.crash, 2);
-        assert!(!generate(1, &p, 3).events.is_empty());
+        assert_eq!(p.count("crash"), 2);
+        assert!(!generate(1, &p, &cfg(3)).events.is_empty());
         assert!(Profile::from_toml("name = \"x\"\ncrahs = 2\n").is_err());
     }
 
     #[test]
     fn generated_schedules_pass_validation() {
         let harsh = Profile::from_toml(
-            "name = \"h\"\ncrash = 8\ncrash_at_point = 6\npartition = 6\npacket_loss = 3\nlatency = 3\nslow_disk = 4\ndisk_errors = 3\ncorrupt_reads = 3\nsafety_ms = 3000\n",
+            "name = \"h\"\ncrash = 8\ncrash_at_point = 6\npartition = 6\npacket_loss = 3\nlatency = 3\nslow_disk = 4\ndisk_errors = 3\ncorrupt_reads = 3\npause = 3\nlate_delivery = 3\nskew = 3\nstop = 3\nsafety_ms = 3000\n[[trigger]]\nnode = \"worker\"\nevent = \"PreCommitted\"\nnth = 2\naction = \"pause\"\ndur_ms = 2000\n",
         )
         .unwrap();
         for seed in 0..300 {
             for p in PROFILE_NAMES.iter().map(|n| Profile::named(n).unwrap()).chain([harsh.clone()]) {
                 for workers in 2..=4 {
-                    let s = generate(seed, &p, workers);
+                    let s = generate(seed, &p, &cfg(workers));
                     assert_eq!(s.validate(workers), Ok(()), "seed {seed} profile {}", p.name);
                 }
             }
@@ -651,8 +1183,70 @@ mod tests {
     }
 
     #[test]
+    fn profiles_aim_at_roles_and_name_their_errors() {
+        let p = Profile::from_toml(
+            "name = \"aim\"\npause = 4\ncrash = 4\nskew = 3\n[targets]\npause = [\"broker\"]\ncrash = [\"worker\"]\n",
+        )
+        .unwrap();
+        for seed in 0..50 {
+            for e in generate(seed, &p, &cfg(3)).events {
+                match e {
+                    FaultEvent::Pause { node, .. } => assert_eq!(node, "broker"),
+                    FaultEvent::Crash { node, .. } => assert!(node.starts_with("worker-"), "{node}"),
+                    _ => {}
+                }
+            }
+        }
+        let err = |t: &str| Profile::from_toml(t).unwrap_err();
+        assert!(err("name = \"x\"\n[targets]\npause = [\"brokr\"]\n").contains("unknown role `brokr`"));
+        assert!(err("name = \"x\"\n[targets]\nslow_disk = [\"worker\"]\n").contains("has a disk"));
+        assert!(err("name = \"x\"\n[[trigger]]\nevent = \"Nope\"\naction = \"pause\"\ndur_ms = 5\n")
+            .contains("unknown engine event `Nope`"));
+        let s = Schedule {
+            safety_ms: 1_000,
+            liveness_ms: 5_000,
+            events: vec![FaultEvent::Skew { at_ms: 0, dur_ms: 10, node: "broker".into(), offset_ms: 0, drift_permille: -1000 }],
+        };
+        assert!(s.validate(3).unwrap_err().contains("drift_permille"));
+    }
+
+    /// Outage lengths follow the job's own timeouts: some inside the retry
+    /// budget, some far beyond it.
+    #[test]
+    fn outages_are_drawn_against_the_timeouts() {
+        let p = Profile::from_toml("name = \"o\"\npartition = 20\npause = 20\n").unwrap();
+        let c = cfg(3);
+        let budget = c.rpc_timeout_ms * (c.rpc_retries as u64 + 1);
+        let mut lens = Vec::new();
+        for seed in 0..20 {
+            for e in generate(seed, &p, &c).events {
+                match e {
+                    FaultEvent::Pause { dur_ms, .. }
+                    | FaultEvent::Partition { dur_ms, .. }
+                    | FaultEvent::Isolate { dur_ms, .. } => lens.push(dur_ms),
+                    _ => {}
+                }
+            }
+        }
+        assert!(lens.iter().any(|l| *l < c.rpc_timeout_ms));
+        assert!(lens.iter().any(|l| *l > 4 * budget));
+    }
+
+    #[test]
+    fn every_kind_is_declared_once() {
+        let mut names: Vec<&str> = KINDS.iter().map(|k| k.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), KINDS.len());
+        let chaos = Profile::named("chaos").unwrap();
+        for k in counted_kinds().filter(|k| k.name != "isolate") {
+            assert!(chaos.count(k.name) > 0, "chaos leaves out {}", k.name);
+        }
+    }
+
+    #[test]
     fn schedules_serialize() {
-        let s = generate(3, &Profile::named("chaos").unwrap(), 3);
+        let s = generate(3, &Profile::named("chaos").unwrap(), &cfg(3));
         let j = serde_json::to_string(&s).unwrap();
         let back: Schedule = serde_json::from_str(&j).unwrap();
         assert_eq!(s, back);

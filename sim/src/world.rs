@@ -10,16 +10,17 @@
 
 #![cfg_attr(not(madsim), allow(unused_imports, dead_code))]
 
+use crate::cluster::Nodes;
 use crate::disk::{CrashMode, SimDisk};
 use crate::history::{History, Observation, SimEvent};
 use crate::recorder::{CrashRequest, Recorder};
 use crate::rng::{SimRng, Stream};
 use crate::scenario::Scenario;
-use crate::schedule::{generate, FaultEvent, Profile, Schedule};
+use crate::schedule::{generate, FaultEvent, Profile, Schedule, TriggerAction};
 use exactsim_engine::broker::{provision_input, run_broker, BrokerNode};
 use exactsim_engine::config::{JobConfig, Mutant};
 use exactsim_engine::coordinator::{run_coordinator, CoordinatorNode};
-use exactsim_engine::net::{Addrs, Net};
+use exactsim_engine::net::{Addrs, Net, SendHook};
 use exactsim_engine::observe::{FaultPoint, Obs, Observer};
 use exactsim_engine::storage::Storage;
 use exactsim_engine::store::{run_store, StoreNode};
@@ -147,6 +148,9 @@ fn salvaged(spec: &RunSpec, salvage: &Salvage, config: JobConfig, panic: crate::
             *faults.entry(kind.clone()).or_insert(0) += 1;
         }
         if let crate::history::Ev::Sim(SimEvent::NodeCrashed { cause, .. }) = &e.ev {
+            if cause == "clean stop" {
+                continue;
+            }
             let kind = if cause.starts_with("fault point") { "crash_at_point" } else { "crash" };
             *faults.entry(kind.into()).or_insert(0) += 1;
         }
@@ -195,12 +199,6 @@ fn run_here(_spec: RunSpec, _salvage: Salvage) -> RunResult {
 }
 
 #[cfg(madsim)]
-struct Cluster {
-    ids: BTreeMap<String, madsim::task::NodeId>,
-    disks: BTreeMap<String, Arc<SimDisk>>,
-}
-
-#[cfg(madsim)]
 async fn simulate(spec: RunSpec, salvage: Salvage) -> RunResult {
     use madsim::net::NetSim;
     use madsim::runtime::Handle;
@@ -208,9 +206,11 @@ async fn simulate(spec: RunSpec, salvage: Salvage) -> RunResult {
     let cfg = Arc::new(derive_config(&spec));
     let n = cfg.parallelism;
     let input = spec.scenario.generate(&mut SimRng::derive(spec.seed, Stream::Workload), cfg.input_partitions());
-    let schedule = spec.schedule.clone().unwrap_or_else(|| generate(spec.seed, &spec.profile, n));
+    let schedule = spec.schedule.clone().unwrap_or_else(|| generate(spec.seed, &spec.profile, &cfg));
     let (crash_tx, mut crash_rx) = tokio::sync::mpsc::unbounded_channel::<CrashRequest>();
-    let recorder = Arc::new(Recorder::new(&schedule.events, crash_tx, spec.keep_chain));
+    let addrs = Addrs::standard(n);
+    let nodes = Arc::new(Nodes::new(&addrs));
+    let recorder = Arc::new(Recorder::new(&schedule.events, nodes.clone(), crash_tx, spec.keep_chain));
     *salvage.lock().unwrap() =
         Some(SalvageParts { recorder: recorder.clone(), schedule: schedule.clone(), input: input.clone() });
     recorder.start_clock();
@@ -218,7 +218,6 @@ async fn simulate(spec: RunSpec, salvage: Salvage) -> RunResult {
     let observer: Arc<dyn Observer> = recorder.clone();
     let handle = Handle::current();
     let netsim = NetSim::current();
-    let addrs = Addrs::standard(n);
     let pipeline = spec.scenario.pipeline();
 
     // Disks outlive node restarts.
@@ -229,80 +228,90 @@ async fn simulate(spec: RunSpec, salvage: Salvage) -> RunResult {
     }
     provision_input(&*disks["broker"], &input).await.expect("provision the input topic");
 
-    let mut ids = BTreeMap::new();
+    let mut cluster = crate::cluster::Cluster::new(handle.clone(), recorder.clone(), nodes.clone(), disks.clone());
     {
         let (disk, obs, cfg, addr): (Arc<dyn Storage>, _, _, _) =
             (disks["broker"].clone(), observer.clone(), cfg.clone(), addrs.broker);
+        let hook = send_hook(&nodes, &recorder, "broker");
         let h = handle
             .create_node()
             .name("broker")
             .ip(addr.ip())
             .init(move || {
-                let (disk, obs, cfg) = (disk.clone(), obs.clone(), cfg.clone());
+                let (disk, obs, cfg, hook) = (disk.clone(), obs.clone(), cfg.clone(), hook.clone());
                 async move {
                     let net = bind(addr).await;
+                    net.set_send_hook(hook);
                     let node = BrokerNode {
                         net,
                         storage: disk,
                         obs: Obs::new("broker", obs),
                         output_partitions: cfg.output_partitions(),
                         txn_timeout_ms: cfg.txn_timeout_ms,
+                        mutant: cfg.mutant,
                     };
                     run_broker(node).await
                 }
             })
             .build();
-        ids.insert("broker".to_string(), h.id());
+        cluster.add("broker", h.id());
     }
     {
         let (disk, obs, cfg, addr): (Arc<dyn Storage>, _, _, _) =
             (disks["store"].clone(), observer.clone(), cfg.clone(), addrs.store);
+        let hook = send_hook(&nodes, &recorder, "store");
         let h = handle
             .create_node()
             .name("store")
             .ip(addr.ip())
             .init(move || {
-                let (disk, obs, cfg) = (disk.clone(), obs.clone(), cfg.clone());
+                let (disk, obs, cfg, hook) = (disk.clone(), obs.clone(), cfg.clone(), hook.clone());
                 async move {
                     let net = bind(addr).await;
+                    net.set_send_hook(hook);
                     run_store(StoreNode { net, storage: disk, obs: Obs::new("store", obs), cfg }).await
                 }
             })
             .build();
-        ids.insert("store".to_string(), h.id());
+        cluster.add("store", h.id());
     }
     for i in 0..n {
         let (obs, cfg, addrs2, pipeline) = (observer.clone(), cfg.clone(), addrs.clone(), pipeline.clone());
         let name = format!("worker-{i}");
         let addr = addrs.workers[i as usize];
         let nm = name.clone();
+        let hook = send_hook(&nodes, &recorder, &name);
         let h = handle
             .create_node()
             .name(&name)
             .ip(addr.ip())
             .init(move || {
-                let (obs, cfg, addrs, pipeline, nm) =
-                    (obs.clone(), cfg.clone(), addrs2.clone(), pipeline.clone(), nm.clone());
+                let (obs, cfg, addrs, pipeline, nm, hook) =
+                    (obs.clone(), cfg.clone(), addrs2.clone(), pipeline.clone(), nm.clone(), hook.clone());
                 async move {
                     let net = bind(addr).await;
+                    net.set_send_hook(hook);
                     run_worker(WorkerNode { index: i, net, obs: Obs::new(&nm, obs), cfg, addrs, pipeline }).await
                 }
             })
             .build();
-        ids.insert(name, h.id());
+        cluster.add(&name, h.id());
     }
     {
         let (disk, obs, cfg, addrs2): (Arc<dyn Storage>, _, _, _) =
             (disks["coordinator"].clone(), observer.clone(), cfg.clone(), addrs.clone());
         let addr = addrs.coordinator;
+        let hook = send_hook(&nodes, &recorder, "coordinator");
         let h = handle
             .create_node()
             .name("coordinator")
             .ip(addr.ip())
             .init(move || {
-                let (disk, obs, cfg, addrs) = (disk.clone(), obs.clone(), cfg.clone(), addrs2.clone());
+                let (disk, obs, cfg, addrs, hook) =
+                    (disk.clone(), obs.clone(), cfg.clone(), addrs2.clone(), hook.clone());
                 async move {
                     let net = bind(addr).await;
+                    net.set_send_hook(hook);
                     run_coordinator(CoordinatorNode {
                         net,
                         storage: disk,
@@ -314,7 +323,7 @@ async fn simulate(spec: RunSpec, salvage: Salvage) -> RunResult {
                 }
             })
             .build();
-        ids.insert("coordinator".to_string(), h.id());
+        cluster.add("coordinator", h.id());
     }
     // The sink's own system, if the pipeline has one: its own node and disk
     // (outside the fault schedule), at SYSTEM_ADDR.
@@ -338,8 +347,8 @@ async fn simulate(spec: RunSpec, salvage: Salvage) -> RunResult {
                     }
                 })
                 .build();
-            ids.insert("system".to_string(), h.id());
-            disks.insert("system".to_string(), disk);
+            cluster.add("system", h.id());
+            cluster.disks.insert("system".to_string(), disk);
             addr
         }
         None => addrs.broker,
@@ -387,80 +396,40 @@ async fn simulate(spec: RunSpec, salvage: Salvage) -> RunResult {
         });
     }
 
-    let mut cluster = Cluster { ids, disks };
-    let mut world = Faults::default();
     let start = madsim::time::Instant::now();
     let at = |ms: u64| start + Duration::from_millis(ms);
-
-    // Timeline of the safety phase.
-    let mut timeline: Vec<(u64, usize, bool)> = Vec::new(); // (ms, event index, is_end)
-    for (i, e) in schedule.events.iter().enumerate() {
-        match e {
-            FaultEvent::CrashAtPoint { .. } => {}
-            FaultEvent::Crash { at_ms, .. } => timeline.push((*at_ms, i, false)),
-            FaultEvent::Partition { at_ms, dur_ms, .. }
-            | FaultEvent::Isolate { at_ms, dur_ms, .. }
-            | FaultEvent::PacketLoss { at_ms, dur_ms, .. }
-            | FaultEvent::Latency { at_ms, dur_ms, .. }
-            | FaultEvent::SlowDisk { at_ms, dur_ms, .. }
-            | FaultEvent::DiskErrors { at_ms, dur_ms, .. }
-            | FaultEvent::CorruptReads { at_ms, dur_ms, .. } => {
-                timeline.push((*at_ms, i, false));
-                timeline.push((at_ms.saturating_add(*dur_ms).min(schedule.safety_ms), i, true));
-            }
-        }
-    }
-    timeline.sort();
+    let timeline = timeline(&schedule);
     let mut next = 0usize;
-    let mut restarts: BTreeMap<(u64, String), ()> = BTreeMap::new();
-    let mut faults: BTreeMap<String, u64> = BTreeMap::new();
-
+    // Safety phase: faults start until `safety_ms`; then, with no new
+    // fault starting, the outages under way run their full length (a
+    // pause or a partition may outlast the phase, as it outlasts the
+    // engine's timeouts).
+    let mut starting = true;
     loop {
         let now_ms = start.elapsed().as_millis() as u64;
-        let next_ms = [timeline.get(next).map(|t| t.0), restarts.keys().next().map(|k| k.0), Some(schedule.safety_ms)]
-            .into_iter()
-            .flatten()
-            .min()
-            .unwrap();
-        if now_ms >= schedule.safety_ms && next_ms >= schedule.safety_ms {
-            break;
+        if starting && now_ms >= schedule.safety_ms {
+            starting = false;
+            recorder.end_safety();
         }
+        let next_ms = [timeline.get(next).map(|t| t.0), cluster.next_wakeup()].into_iter().flatten().min();
+        let next_ms = match (starting, next_ms) {
+            (true, n) => n.unwrap_or(schedule.safety_ms).min(schedule.safety_ms),
+            (false, Some(n)) => n,
+            (false, None) => break,
+        };
         tokio::select! {
             biased;
-            Some(req) = crash_rx.recv() => {
-                let (down_ms, mode) = match req.schedule_index.map(|i| &schedule.events[i]) {
-                    Some(FaultEvent::CrashAtPoint { down_ms, disk, .. }) => {
-                        *faults.entry("crash_at_point".into()).or_insert(0) += 1;
-                        (*down_ms, *disk)
-                    }
-                    _ => (50, CrashMode::KeepAll),
-                };
-                crash(&handle, &recorder, &mut cluster, &req.node, &req.cause, mode, &mut faults);
-                restarts.insert((now_ms.saturating_add(down_ms), req.node.clone()), ());
-            }
+            Some(req) = crash_rx.recv() => supervise(&mut cluster, &schedule, req, now_ms),
             _ = madsim::time::sleep_until(at(next_ms)) => {
                 let now_ms = start.elapsed().as_millis() as u64;
-                while let Some(((t, node), ())) = restarts.first_key_value().map(|(k, v)| (k.clone(), *v)) {
-                    if t > now_ms { break; }
-                    restarts.remove(&(t, node.clone()));
-                    restart(&handle, &recorder, &cluster, &node);
-                }
+                cluster.wake(now_ms);
                 while next < timeline.len() && timeline[next].0 <= now_ms {
                     let (_, i, is_end) = timeline[next];
                     next += 1;
-                    let e = &schedule.events[i];
                     if is_end {
-                        world.end(e, &netsim, &cluster, &recorder);
-                    } else if let FaultEvent::Crash { node, down_ms, disk, .. } = e {
-                        if !recorder.is_down(node) {
-                            recorder.set_down(node, true);
-                            *faults.entry("crash".into()).or_insert(0) += 1;
-                            crash(&handle, &recorder, &mut cluster, node, "scheduled crash", *disk, &mut faults);
-                            restarts.insert((now_ms.saturating_add(*down_ms), node.clone()), ());
-                        }
+                        cluster.end(i, &schedule.events[i]);
                     } else {
-                        *faults.entry(e.kind().to_string()).or_insert(0) += 1;
-                        world.start(e, &netsim, &cluster, &recorder);
+                        cluster.start(i, &schedule.events[i], now_ms);
                     }
                 }
             }
@@ -468,11 +437,7 @@ async fn simulate(spec: RunSpec, salvage: Salvage) -> RunResult {
     }
 
     // Liveness phase: heal everything, bring every node up.
-    recorder.end_safety();
-    world.heal_all(&netsim, &cluster, &recorder);
-    for ((_, node), ()) in std::mem::take(&mut restarts) {
-        restart(&handle, &recorder, &cluster, &node);
-    }
+    cluster.heal_all();
     recorder.sim("sim", SimEvent::Healed);
     let healed_at_us = recorder.now_us();
     let deadline_us = healed_at_us.saturating_add(schedule.liveness_ms.saturating_mul(1000));
@@ -489,9 +454,11 @@ async fn simulate(spec: RunSpec, salvage: Salvage) -> RunResult {
             biased;
             Some(req) = crash_rx.recv() => {
                 // Fatal errors still restart nodes, as a supervisor would.
-                crash(&handle, &recorder, &mut cluster, &req.node, &req.cause, CrashMode::KeepAll, &mut faults);
+                let now_ms = start.elapsed().as_millis() as u64;
+                cluster.crash(&req.node, &req.cause, CrashMode::KeepAll, 0, now_ms, true);
                 madsim::time::sleep(Duration::from_millis(50)).await;
-                restart(&handle, &recorder, &cluster, &req.node);
+                cluster.restart(&req.node);
+                cluster.wake(u64::MAX);
             }
             _ = madsim::time::sleep(Duration::from_millis(10)) => {}
         }
@@ -534,21 +501,7 @@ async fn simulate(spec: RunSpec, salvage: Salvage) -> RunResult {
         .await
         .expect("final read");
     recorder.sim("sim", SimEvent::RunEnded);
-    for (name, d) in &cluster.disks {
-        let s = d.stats();
-        let _ = name;
-        *faults.entry("disk_errors".into()).or_insert(0) += 0;
-        if s.injected_errors > 0 {
-            *faults.entry("io_error".into()).or_insert(0) += s.injected_errors;
-        }
-        if s.corrupted_reads > 0 {
-            *faults.entry("corrupt_read".into()).or_insert(0) += s.corrupted_reads;
-        }
-        if s.slow_ops > 0 {
-            *faults.entry("slow_disk_op".into()).or_insert(0) += s.slow_ops;
-        }
-    }
-    faults.retain(|_, v| *v > 0);
+    let faults = cluster.tallies();
     let sim_time_ms = start.elapsed().as_millis() as u64;
     let finished_at_us = recorder.finished_at_us();
     let (events, chain, coverage, trace_hash) = recorder.take();
@@ -592,163 +545,62 @@ async fn bind(addr: SocketAddr) -> Arc<Net> {
     }
 }
 
-#[cfg(madsim)]
-fn crash(
-    handle: &madsim::runtime::Handle,
-    recorder: &Recorder,
-    cluster: &mut Cluster,
-    node: &str,
-    cause: &str,
-    mode: CrashMode,
-    faults: &mut BTreeMap<String, u64>,
-) {
-    let id = cluster.ids[node];
-    handle.kill(id);
-    recorder.set_down(node, true);
-    let (lost, torn) = match cluster.disks.get(node) {
-        Some(d) => {
-            let r = d.crash(mode);
-            (r.lost_bytes, r.torn_files)
-        }
-        None => (0, 0),
-    };
-    if lost > 0 {
-        *faults.entry("lost_unsynced".into()).or_insert(0) += 1;
-    }
-    if torn > 0 {
-        *faults.entry("torn_write".into()).or_insert(0) += 1;
-    }
-    recorder.sim(
-        node,
-        SimEvent::NodeCrashed { node: node.to_string(), cause: cause.to_string(), lost_bytes: lost, torn_files: torn },
-    );
+/// The hook that holds a node's messages back for late delivery.
+fn send_hook(nodes: &Arc<Nodes>, recorder: &Arc<Recorder>, node: &str) -> SendHook {
+    let (nodes, recorder, node) = (nodes.clone(), recorder.clone(), node.to_string());
+    Arc::new(move |dst, msg| {
+        let (delay, detail) = nodes.hold(&node, dst, msg)?;
+        recorder.sim("sim", SimEvent::FaultStarted { kind: "late_delivery".into(), detail });
+        Some(delay)
+    })
 }
 
-#[cfg(madsim)]
-fn restart(handle: &madsim::runtime::Handle, recorder: &Recorder, cluster: &Cluster, node: &str) {
-    if !recorder.is_down(node) {
-        return;
+/// The safety phase's timed steps: (ms, event index, is its end), sorted.
+/// Windowed faults start before `safety_ms` and end when their window does
+/// (possibly later); node faults start (the cluster schedules their restart
+/// or resume); predicate faults wait for their trigger. A fault that would
+/// start at `safety_ms` or later never does.
+fn timeline(schedule: &Schedule) -> Vec<(u64, usize, bool)> {
+    let mut t = Vec::new();
+    for (i, e) in schedule.events.iter().enumerate() {
+        if e.at_ms() >= schedule.safety_ms {
+            continue;
+        }
+        if let Some((at_ms, dur_ms)) = e.window() {
+            t.push((at_ms, i, false));
+            t.push((at_ms.saturating_add(dur_ms), i, true));
+        } else if !matches!(e, FaultEvent::CrashAtPoint { .. } | FaultEvent::OnEvent { .. }) {
+            t.push((e.at_ms(), i, false));
+        }
     }
-    handle.restart(cluster.ids[node]);
-    recorder.set_down(node, false);
-    recorder.sim(node, SimEvent::NodeRestarted { node: node.to_string() });
+    t.sort();
+    t
 }
 
-/// Active windowed faults, reference-counted so overlapping windows heal
-/// correctly.
-#[derive(Default)]
-struct Faults {
-    links: BTreeMap<(String, String), u32>,
-    isolated: BTreeMap<String, u32>,
-    loss: Vec<u32>,
-    latency: Vec<u64>,
-    slow: BTreeMap<String, Vec<u64>>,
-    errors: BTreeMap<String, Vec<u32>>,
-    corrupt: BTreeMap<String, Vec<u32>>,
-}
-
+/// A crash requested by the recorder: a fault point, a predicate trigger
+/// (which may pause or stop instead), or a fatal error.
 #[cfg(madsim)]
-impl Faults {
-    fn start(&mut self, e: &FaultEvent, net: &madsim::net::NetSim, c: &Cluster, rec: &Recorder) {
-        rec.sim("sim", SimEvent::FaultStarted { kind: e.kind().into(), detail: e.describe() });
-        match e {
-            FaultEvent::Partition { a, b, one_way, .. } => {
-                *self.links.entry((a.clone(), b.clone())).or_insert(0) += 1;
-                if !one_way {
-                    *self.links.entry((b.clone(), a.clone())).or_insert(0) += 1;
+fn supervise(cluster: &mut crate::cluster::Cluster, schedule: &Schedule, req: CrashRequest, now_ms: u64) {
+    match req.schedule_index.map(|i| &schedule.events[i]) {
+        Some(FaultEvent::CrashAtPoint { down_ms, disk, .. }) => {
+            cluster.tally("crash_at_point");
+            cluster.crash(&req.node, &req.cause, *disk, *down_ms, now_ms, true);
+        }
+        Some(e @ FaultEvent::OnEvent { action, dur_ms, .. }) => {
+            cluster.tally("on_event");
+            cluster.note_trigger(&req.node, e, &req.cause);
+            match action {
+                TriggerAction::Crash => {
+                    if cluster.nodes.take_down(&req.node) {
+                        cluster.tally("crash");
+                        cluster.crash(&req.node, &req.cause, CrashMode::KeepAll, *dur_ms, now_ms, true);
+                    }
                 }
-            }
-            FaultEvent::Isolate { node, .. } => *self.isolated.entry(node.clone()).or_insert(0) += 1,
-            FaultEvent::PacketLoss { permille, .. } => self.loss.push(*permille),
-            FaultEvent::Latency { latency_ms, .. } => self.latency.push(*latency_ms),
-            FaultEvent::SlowDisk { node, latency_ms, .. } => {
-                self.slow.entry(node.clone()).or_default().push(*latency_ms)
-            }
-            FaultEvent::DiskErrors { node, permille, .. } => {
-                self.errors.entry(node.clone()).or_default().push(*permille)
-            }
-            FaultEvent::CorruptReads { node, permille, .. } => {
-                self.corrupt.entry(node.clone()).or_default().push(*permille)
-            }
-            FaultEvent::Crash { .. } | FaultEvent::CrashAtPoint { .. } => unreachable!(),
-        }
-        self.apply(net, c);
-    }
-
-    fn end(&mut self, e: &FaultEvent, net: &madsim::net::NetSim, c: &Cluster, rec: &Recorder) {
-        fn dec<K: Ord + Clone>(m: &mut BTreeMap<K, u32>, k: &K) {
-            if let Some(v) = m.get_mut(k) {
-                *v -= 1;
-                if *v == 0 {
-                    m.remove(k);
-                }
+                TriggerAction::Pause => cluster.pause(&req.node, e, *dur_ms, now_ms),
+                TriggerAction::Stop => cluster.stop(&req.node, e, *dur_ms, now_ms),
             }
         }
-        fn remove_one<T: PartialEq>(v: &mut Vec<T>, x: &T) {
-            if let Some(i) = v.iter().position(|y| y == x) {
-                v.remove(i);
-            }
-        }
-        match e {
-            FaultEvent::Partition { a, b, one_way, .. } => {
-                dec(&mut self.links, &(a.clone(), b.clone()));
-                if !one_way {
-                    dec(&mut self.links, &(b.clone(), a.clone()));
-                }
-            }
-            FaultEvent::Isolate { node, .. } => dec(&mut self.isolated, node),
-            FaultEvent::PacketLoss { permille, .. } => remove_one(&mut self.loss, permille),
-            FaultEvent::Latency { latency_ms, .. } => remove_one(&mut self.latency, latency_ms),
-            FaultEvent::SlowDisk { node, latency_ms, .. } => {
-                remove_one(self.slow.entry(node.clone()).or_default(), latency_ms)
-            }
-            FaultEvent::DiskErrors { node, permille, .. } => {
-                remove_one(self.errors.entry(node.clone()).or_default(), permille)
-            }
-            FaultEvent::CorruptReads { node, permille, .. } => {
-                remove_one(self.corrupt.entry(node.clone()).or_default(), permille)
-            }
-            FaultEvent::Crash { .. } | FaultEvent::CrashAtPoint { .. } => unreachable!(),
-        }
-        rec.sim("sim", SimEvent::FaultEnded { kind: e.kind().into(), detail: e.describe() });
-        self.apply(net, c);
-    }
-
-    fn heal_all(&mut self, net: &madsim::net::NetSim, c: &Cluster, _rec: &Recorder) {
-        *self = Faults::default();
-        self.apply(net, c);
-    }
-
-    /// Make the network and disks match the active set.
-    fn apply(&self, net: &madsim::net::NetSim, c: &Cluster) {
-        for (a, ida) in &c.ids {
-            if self.isolated.contains_key(a) {
-                net.clog_node(*ida);
-            } else {
-                net.unclog_node(*ida);
-            }
-            for (b, idb) in &c.ids {
-                if a == b {
-                    continue;
-                }
-                if self.links.contains_key(&(a.clone(), b.clone())) {
-                    net.clog_link(*ida, *idb);
-                } else {
-                    net.unclog_link(*ida, *idb);
-                }
-            }
-        }
-        let loss = self.loss.iter().copied().max().unwrap_or(0);
-        let lat = self.latency.iter().copied().max().unwrap_or(5).max(5);
-        net.update_config(|cfg| {
-            cfg.packet_loss_rate = loss as f64 / 1000.0;
-            cfg.send_latency = Duration::from_millis(1)..Duration::from_millis(lat);
-        });
-        for (name, d) in &c.disks {
-            d.set_slow(self.slow.get(name).and_then(|v| v.iter().copied().max()));
-            d.set_error_permille(self.errors.get(name).and_then(|v| v.iter().copied().max()).unwrap_or(0));
-            d.set_corrupt_permille(self.corrupt.get(name).and_then(|v| v.iter().copied().max()).unwrap_or(0));
-        }
+        _ => cluster.crash(&req.node, &req.cause, CrashMode::KeepAll, 50, now_ms, true),
     }
 }
 

@@ -11,7 +11,7 @@ fn every_fault_kind_lands() {
     let mut total: BTreeMap<String, u64> = BTreeMap::new();
     let mut points: BTreeMap<String, u64> = BTreeMap::new();
     for (profile, seeds) in
-        [("disk", 0..16u64), ("partition", 0..4), ("slow-disk", 0..3), ("crash", 0..12), ("chaos", 0..6)]
+        [("disk", 0..16u64), ("partition", 0..4), ("slow-disk", 0..3), ("crash", 0..12), ("chaos", 0..6), ("ci/gate.toml", 0..4)]
     {
         for seed in seeds {
             let out = go(make("word_count", seed, profile, DeliveryMode::ExactlyOnce, None), profile);
@@ -38,6 +38,11 @@ fn every_fault_kind_lands() {
         "corrupt_read",
         "lost_unsynced",
         "torn_write",
+        "pause",
+        "late_delivery",
+        "skew",
+        "stop",
+        "on_event",
     ] {
         assert!(total.get(kind).copied().unwrap_or(0) > 0, "fault kind {kind} never landed: {total:?}");
     }

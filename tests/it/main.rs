@@ -8,6 +8,7 @@ mod coverage;
 mod custom_sink;
 mod determinism;
 mod engine_recovery;
+mod faults;
 mod flink_semantics;
 mod merge;
 mod modes;

@@ -2,8 +2,10 @@
 
 use exactsim_engine::config::Mutant;
 
-/// Seeds tried per mutant before calling it escaped.
-const BUDGET: u64 = 80;
+/// Seeds tried per mutant before calling it escaped. The zombie, commit
+/// retry and clock classes need a fault of the right kind on the right node
+/// at the right moment: the slowest needs about 60 seeds.
+const BUDGET: u64 = 200;
 
 #[test]
 fn every_mutant_is_detected() {

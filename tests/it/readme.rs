@@ -213,16 +213,16 @@ fn every_readme_command_gives_the_stated_verdict() {
         "timeline.html",
         "target/exactsim/junit.xml",
         "target/exactsim/report/campaign.json",
-        "tests/corpus/word_count-8.json",
+        "tests/corpus/word_count-1.json",
     ] {
         assert!(dir.join(f).is_file(), "the README's commands did not write {f}");
     }
     // The timeline says what it shows, as the README describes it.
     let html = std::fs::read_to_string(dir.join("timeline.html")).unwrap();
     assert!(html.contains(
-        "word_count seed 8 \u{b7} profile chaos \u{b7} exactly-once \u{b7} planted bug: no-recommit-on-recovery"
+        "word_count seed 1 \u{b7} profile chaos \u{b7} exactly-once \u{b7} planted bug: no-recommit-on-recovery"
     ));
-    assert!(html.contains("<code>cargo run --release -- run --scenario word_count --seed 8 "), "no reproduce command");
+    assert!(html.contains("<code>cargo run --release -- run --scenario word_count --seed 1 "), "no reproduce command");
     assert!(ran >= 15, "only {ran} README commands found");
     let _ = std::fs::remove_dir_all(&dir);
 }

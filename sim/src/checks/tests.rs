@@ -70,7 +70,10 @@ fn complete(t: u64, ckpt: u64, offset: u64, finished: bool) -> Stamped {
     at(t, "coordinator", Event::CheckpointCompleted { attempt: 1, ckpt, offsets: vec![offset], finished })
 }
 fn init(t: u64, n: u64, epoch: u64) -> Stamped {
-    at(t, "broker", Event::ProducerInit { txn: txn(n), epoch, aborted_open: false })
+    init_of(t, n, epoch, 1)
+}
+fn init_of(t: u64, n: u64, epoch: u64, attempt: u64) -> Stamped {
+    at(t, "broker", Event::ProducerInit { txn: txn(n), epoch, attempt, aborted_open: false })
 }
 fn precommit(t: u64, ckpt: u64, n: u64, records: u64) -> Stamped {
     at(t, "worker-0", Event::PreCommitted { task: TaskId::Chain(0), ckpt, txn: txn(n), epoch: 0, records })
@@ -634,6 +637,17 @@ fn zombie_commit_after_fencing_is_p9() {
     push(&mut h, init(55, 2, 1));
     assert_eq!(checks(&h), vec!["P9"]);
     assert_mentions(&msgs(&h, "P9"), &["job-sink-0-2", "commit of 2 records with epoch 0", "fenced by epoch 1"]);
+}
+
+#[test]
+fn init_of_an_older_attempt_after_a_takeover_is_p9() {
+    let mut h = good();
+    push(&mut h, init_of(71, 3, 2, 2));
+    push(&mut h, init_of(72, 3, 3, 2));
+    assert_eq!(checks(&h), NONE, "the owner's own inits are fine");
+    push(&mut h, init_of(73, 3, 4, 1));
+    assert_eq!(checks(&h), vec!["P9"]);
+    assert_mentions(&msgs(&h, "P9"), &["job-sink-0-3", "init of job attempt 1 (epoch 4)", "attempt 2 took the id over"]);
 }
 
 // ---- P10: one checkpoint for everything restored ----
