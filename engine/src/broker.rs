@@ -34,6 +34,8 @@ pub enum WalEntry {
         /// now on).
         run: u64,
         attempt: u64,
+        /// The deploy of that attempt the initializer's process acted on.
+        deploy: u64,
         at_ms: u64,
     },
     Append {
@@ -88,9 +90,11 @@ struct Producer {
     /// disk aborted the live transaction that recovery had begun under the
     /// same id).
     init_nonces: BTreeMap<u64, u64>,
-    /// The newest (job run, attempt) that initialized this id.
+    /// The newest (job run, attempt, deploy) that initialized this id: its
+    /// owner.
     run: u64,
     attempt: u64,
+    deploy: u64,
 }
 
 /// What a request does: a reply now, or a durable step then a reply.
@@ -134,7 +138,7 @@ impl BrokerState {
                 let end = (start + *max as usize).min(p.len());
                 Plan::Reply(Response::Input { records: p[start..end].to_vec(), end: end == p.len() })
             }
-            Request::InitProducer { txn, nonce, run, attempt } => {
+            Request::InitProducer { txn, nonce, run, attempt, deploy } => {
                 if let Some(p) = self.producers.get(txn) {
                     if let Some(epoch) = p.init_nonces.get(nonce) {
                         return Plan::Reply(Response::Epoch { epoch: *epoch }); // a retry
@@ -142,18 +146,19 @@ impl BrokerState {
                     // Planted bug: within a run the attempt fence is off (only
                     // epochs fence): an older attempt's init gets through.
                     let relaxed = self.mutant == Some(Mutant::RelaxedAttemptFence) && *run == p.run;
-                    if (*run, *attempt) < (p.run, p.attempt) && !relaxed {
+                    if (*run, *attempt, *deploy) < (p.run, p.attempt, p.deploy) && !relaxed {
                         // A zombie of an older attempt (or of an older run
-                        // of the job): it is fenced already, and must not
-                        // fence the newer attempt's writer. A newer run
-                        // takes the id over, whatever its attempt.
+                        // of the job, or a process of this attempt that a
+                        // later deploy replaced): it is fenced already, and
+                        // must not fence the newer owner's writer. A newer
+                        // run takes the id over, whatever its attempt.
                         return Plan::Reply(Response::Fenced { current: p.epoch });
                     }
                 }
                 let epoch = self.producers.get(txn).map(|p| p.epoch + 1).unwrap_or(0);
-                let (nonce, run, attempt) = (*nonce, *run, *attempt);
+                let (nonce, run, attempt, deploy) = (*nonce, *run, *attempt, *deploy);
                 Plan::Log(
-                    WalEntry::Init { txn: txn.clone(), epoch, nonce, run, attempt, at_ms: now_ms },
+                    WalEntry::Init { txn: txn.clone(), epoch, nonce, run, attempt, deploy, at_ms: now_ms },
                     Response::Epoch { epoch },
                 )
             }
@@ -255,16 +260,16 @@ impl BrokerState {
     /// Apply a durable step. Returns the history events it causes.
     pub fn apply(&mut self, e: &WalEntry) -> Vec<Event> {
         match e {
-            WalEntry::Init { txn, epoch, nonce, run, attempt, at_ms: _ } => {
+            WalEntry::Init { txn, epoch, nonce, run, attempt, deploy, at_ms: _ } => {
                 let p = self.producers.entry(txn.clone()).or_default();
                 assert!(*epoch >= p.epoch, "epochs never go back");
+                let owner = (*run, *attempt, *deploy);
                 assert!(
-                    (*run, *attempt) >= (p.run, p.attempt) || self.mutant == Some(Mutant::RelaxedAttemptFence),
+                    owner >= (p.run, p.attempt, p.deploy) || self.mutant == Some(Mutant::RelaxedAttemptFence),
                     "owners never go back"
                 );
-                if (*run, *attempt) >= (p.run, p.attempt) {
-                    p.run = *run;
-                    p.attempt = *attempt;
+                if owner >= (p.run, p.attempt, p.deploy) {
+                    (p.run, p.attempt, p.deploy) = owner;
                 }
                 let earlier = p.init_nonces.insert(*nonce, *epoch);
                 assert!(earlier.is_none(), "an init request is applied once");
@@ -601,7 +606,7 @@ mod tests {
     }
 
     fn init_in(b: &mut BrokerState, txn: &str, nonce: u64, attempt: u64) -> u64 {
-        match ask(b, Request::InitProducer { txn: txn.into(), nonce, run: 0, attempt }, 0) {
+        match ask(b, Request::InitProducer { txn: txn.into(), nonce, run: 0, attempt, deploy: 0 }, 0) {
             Response::Epoch { epoch } => epoch,
             other => panic!("init: {other:?}"),
         }
@@ -623,7 +628,7 @@ mod tests {
     #[test]
     fn a_new_run_of_the_job_takes_over_its_ids_and_the_old_run_is_fenced() {
         let run_init = |b: &mut BrokerState, nonce, run, attempt| {
-            ask(b, Request::InitProducer { txn: "t".into(), nonce, run, attempt }, 0)
+            ask(b, Request::InitProducer { txn: "t".into(), nonce, run, attempt, deploy: 0 }, 0)
         };
         let mut b = broker();
         // Run 1 got to attempt 5 and left a transaction open.
@@ -681,7 +686,7 @@ mod tests {
         // Late: the fencing request again (a recovery try that timed out
         // sends the same request id), and an init of attempt 1 (a zombie).
         assert_eq!(init_in(&mut b, "t", 2, 2), e1 + 1, "the fence was applied once");
-        let zombie = ask(&mut b, Request::InitProducer { txn: "t".into(), nonce: 5, run: 0, attempt: 1 }, 0);
+        let zombie = ask(&mut b, Request::InitProducer { txn: "t".into(), nonce: 5, run: 0, attempt: 1, deploy: 0 }, 0);
         assert_eq!(zombie, Response::Fenced { current: e2 });
         assert_eq!(b.open_count(), 1, "the live transaction survives both");
         assert_eq!(end(&mut b, "t", e2, true), Response::Ok);
@@ -764,7 +769,7 @@ mod tests {
         let mut b = broker();
         let mut wal = Vec::new();
         let reqs = vec![
-            Request::InitProducer { txn: "t".into(), nonce: 1, run: 0, attempt: 1 },
+            Request::InitProducer { txn: "t".into(), nonce: 1, run: 0, attempt: 1, deploy: 0 },
             Request::Append { txn: "t".into(), epoch: 0, partition: 1, seq: 0, records: vec![rec(5)] },
             Request::EndTxn { txn: "t".into(), epoch: 0, commit: true },
         ];

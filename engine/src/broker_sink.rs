@@ -22,6 +22,8 @@ pub struct BrokerSink {
     pub cfg: Arc<JobConfig>,
     pub attempt: u64,
     pub incarnation: u64,
+    /// The deploy this process acted on (see `Request::InitProducer`).
+    pub deploy: u64,
     /// Transactional ids are `{prefix}{n}`: one per (subtask, checkpoint
     /// the transaction most likely belongs to).
     prefix: String,
@@ -66,7 +68,7 @@ impl BrokerSink {
     /// Transactional ids `{prefix}{n}`. The prefix must be unique to the
     /// subtask: recovery lists and fences the open transactions under it.
     pub fn with_prefix(env: SinkEnv, prefix: String) -> Self {
-        let SinkEnv { net, broker, cfg, subtask, attempt, incarnation, route, .. } = env;
+        let SinkEnv { net, broker, cfg, subtask, attempt, incarnation, deploy, route, .. } = env;
         BrokerSink {
             net,
             broker,
@@ -76,6 +78,7 @@ impl BrokerSink {
             cfg,
             attempt,
             incarnation,
+            deploy,
             prefix,
             buffer: Vec::new(),
         }
@@ -100,7 +103,13 @@ impl BrokerSink {
             InitFor::Fence => fence_nonce(self.cfg.run, self.attempt, self.incarnation, name),
         };
         match self
-            .call(Request::InitProducer { txn: name.to_string(), nonce, run: self.cfg.run, attempt: self.attempt })
+            .call(Request::InitProducer {
+                txn: name.to_string(),
+                nonce,
+                run: self.cfg.run,
+                attempt: self.attempt,
+                deploy: self.deploy,
+            })
             .await?
         {
             Response::Epoch { epoch } => Ok(epoch),

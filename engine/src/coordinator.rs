@@ -89,6 +89,9 @@ pub struct Coordinator {
     consecutive_failures: u32,
     last_seen_ms: Vec<u64>,
     incarnation: Vec<Option<u64>>,
+    /// The `seq` of the last `Msg::Deploy` sent (within this process, so
+    /// within its attempts: a restarted coordinator starts a new attempt).
+    deploy_seq: u64,
     notify: Option<NotifyState>,
     finished_ckpt: Option<CheckpointId>,
 }
@@ -136,6 +139,7 @@ impl Coordinator {
             consecutive_failures: 0,
             last_seen_ms: vec![now_ms; workers as usize],
             incarnation: vec![None; workers as usize],
+            deploy_seq: 0,
             notify: None,
             finished_ckpt: None,
         };
@@ -226,15 +230,18 @@ impl Coordinator {
         if *waiting_listing {
             return vec![];
         }
-        (0..self.workers)
-            .filter(|w| !acked.contains(w) && only.is_none_or(|o| o == *w))
-            .map(|w| {
-                Action::Send(
-                    w,
-                    Msg::Deploy { attempt: self.meta.attempt, restore: plan.clone(), fence_upto: self.meta.next_ckpt },
-                )
-            })
-            .collect()
+        let mut actions = Vec::new();
+        for w in (0..self.workers).filter(|w| !acked.contains(w) && only.is_none_or(|o| o == *w)) {
+            self.deploy_seq += 1;
+            let msg = Msg::Deploy {
+                attempt: self.meta.attempt,
+                seq: self.deploy_seq,
+                restore: plan.clone(),
+                fence_upto: self.meta.next_ckpt,
+            };
+            actions.push(Action::Send(w, msg));
+        }
+        actions
     }
 
     pub fn on_msg(&mut self, msg: Msg, now_ms: u64) -> Vec<Action> {

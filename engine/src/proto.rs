@@ -66,8 +66,13 @@ pub enum Msg {
     /// `fence_upto`: every checkpoint id ever issued is below it; sinks
     /// fence transactional ids up to it so late writes of older attempts
     /// cannot open transactions nobody will end.
+    /// `seq` numbers the coordinator's deploys (increasing within an
+    /// attempt): the worker process that acts on a deploy carries it into
+    /// every `InitProducer`, which orders its producer sessions after those
+    /// of a process that acted on an earlier deploy of the same attempt.
     Deploy {
         attempt: Attempt,
+        seq: u64,
         restore: Option<RestorePlan>,
         fence_upto: CheckpointId,
     },
@@ -122,11 +127,16 @@ pub enum Request {
     /// zombie's late request never fences the newer attempt's transaction.
     /// `run` orders runs of the same job (`JobConfig::run`): a newer run
     /// takes an id over whatever its attempt, an older one is refused.
+    /// `deploy` (the `Msg::Deploy::seq` the sender's process acted on)
+    /// orders the sessions of one attempt: a process that was deployed
+    /// again (a worker restarted in the middle of a deployment) owns the id,
+    /// and its dead predecessor's late init is refused.
     InitProducer {
         txn: TxnId,
         nonce: u64,
         run: u64,
         attempt: u64,
+        deploy: u64,
     },
     Append {
         txn: TxnId,

@@ -124,6 +124,9 @@ pub struct SinkEnv {
     pub attempt: u64,
     /// The worker process's incarnation (random, new at every restart).
     pub incarnation: u64,
+    /// The coordinator's sequence number of the deploy this process acted
+    /// on: orders the producer sessions of processes within one attempt.
+    pub deploy: u64,
 }
 
 /// What the sink keeps in a checkpoint.

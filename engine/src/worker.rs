@@ -79,6 +79,8 @@ struct Ctx {
     attempt: Attempt,
     /// This worker process's random incarnation (new at every restart).
     incarnation: u64,
+    /// The `seq` of the deploy this process acted on.
+    deploy: u64,
     net: Arc<Net>,
     obs: Obs,
     cfg: Arc<JobConfig>,
@@ -184,7 +186,7 @@ pub async fn run_worker(node: WorkerNode) {
     loop {
         let (_from, msg) = node.net.recv().await;
         match msg {
-            Msg::Deploy { attempt, restore, fence_upto } => {
+            Msg::Deploy { attempt, seq, restore, fence_upto } => {
                 let resend_ack = {
                     let mut s = slots.lock().unwrap();
                     if attempt > s.attempt {
@@ -197,6 +199,7 @@ pub async fn run_worker(node: WorkerNode) {
                             index: node.index,
                             attempt,
                             incarnation,
+                            deploy: seq,
                             net: node.net.clone(),
                             obs: node.obs.clone(),
                             cfg: node.cfg.clone(),
@@ -612,6 +615,7 @@ impl Chain {
             obs: ctx.obs.clone(),
             attempt: ctx.attempt,
             incarnation: ctx.incarnation,
+            deploy: ctx.deploy,
         });
         let mut chain_state = (vec![0; n], vec![false; n], false, 0);
         let mut restored_ckpt = None;
