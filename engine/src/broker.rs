@@ -34,8 +34,8 @@ pub enum WalEntry {
         /// now on).
         run: u64,
         attempt: u64,
-        /// The deploy of that attempt the initializer's process acted on.
-        deploy: u64,
+        /// The session of that attempt (see `Request::InitProducer`).
+        session: (u64, u64),
         at_ms: u64,
     },
     Append {
@@ -90,11 +90,11 @@ struct Producer {
     /// disk aborted the live transaction that recovery had begun under the
     /// same id).
     init_nonces: BTreeMap<u64, u64>,
-    /// The newest (job run, attempt, deploy) that initialized this id: its
-    /// owner.
+    /// The newest (job run, attempt, session) that initialized this id:
+    /// its owner.
     run: u64,
     attempt: u64,
-    deploy: u64,
+    session: (u64, u64),
 }
 
 /// What a request does: a reply now, or a durable step then a reply.
@@ -138,7 +138,7 @@ impl BrokerState {
                 let end = (start + *max as usize).min(p.len());
                 Plan::Reply(Response::Input { records: p[start..end].to_vec(), end: end == p.len() })
             }
-            Request::InitProducer { txn, nonce, run, attempt, deploy } => {
+            Request::InitProducer { txn, nonce, run, attempt, session } => {
                 if let Some(p) = self.producers.get(txn) {
                     if let Some(epoch) = p.init_nonces.get(nonce) {
                         return Plan::Reply(Response::Epoch { epoch: *epoch }); // a retry
@@ -146,19 +146,20 @@ impl BrokerState {
                     // Planted bug: within a run the attempt fence is off (only
                     // epochs fence): an older attempt's init gets through.
                     let relaxed = self.mutant == Some(Mutant::RelaxedAttemptFence) && *run == p.run;
-                    if (*run, *attempt, *deploy) < (p.run, p.attempt, p.deploy) && !relaxed {
+                    if (*run, *attempt, *session) < (p.run, p.attempt, p.session) && !relaxed {
                         // A zombie of an older attempt (or of an older run
-                        // of the job, or a process of this attempt that a
-                        // later deploy replaced): it is fenced already, and
+                        // of the job, or an older session of this attempt:
+                        // a process a later deploy replaced, or a recovery
+                        // try that gave up): it is fenced already, and
                         // must not fence the newer owner's writer. A newer
                         // run takes the id over, whatever its attempt.
                         return Plan::Reply(Response::Fenced { current: p.epoch });
                     }
                 }
                 let epoch = self.producers.get(txn).map(|p| p.epoch + 1).unwrap_or(0);
-                let (nonce, run, attempt, deploy) = (*nonce, *run, *attempt, *deploy);
+                let (nonce, run, attempt, session) = (*nonce, *run, *attempt, *session);
                 Plan::Log(
-                    WalEntry::Init { txn: txn.clone(), epoch, nonce, run, attempt, deploy, at_ms: now_ms },
+                    WalEntry::Init { txn: txn.clone(), epoch, nonce, run, attempt, session, at_ms: now_ms },
                     Response::Epoch { epoch },
                 )
             }
@@ -260,16 +261,16 @@ impl BrokerState {
     /// Apply a durable step. Returns the history events it causes.
     pub fn apply(&mut self, e: &WalEntry) -> Vec<Event> {
         match e {
-            WalEntry::Init { txn, epoch, nonce, run, attempt, deploy, at_ms: _ } => {
+            WalEntry::Init { txn, epoch, nonce, run, attempt, session, at_ms: _ } => {
                 let p = self.producers.entry(txn.clone()).or_default();
                 assert!(*epoch >= p.epoch, "epochs never go back");
-                let owner = (*run, *attempt, *deploy);
+                let owner = (*run, *attempt, *session);
                 assert!(
-                    owner >= (p.run, p.attempt, p.deploy) || self.mutant == Some(Mutant::RelaxedAttemptFence),
+                    owner >= (p.run, p.attempt, p.session) || self.mutant == Some(Mutant::RelaxedAttemptFence),
                     "owners never go back"
                 );
-                if owner >= (p.run, p.attempt, p.deploy) {
-                    (p.run, p.attempt, p.deploy) = owner;
+                if owner >= (p.run, p.attempt, p.session) {
+                    (p.run, p.attempt, p.session) = owner;
                 }
                 let earlier = p.init_nonces.insert(*nonce, *epoch);
                 assert!(earlier.is_none(), "an init request is applied once");
@@ -606,7 +607,7 @@ mod tests {
     }
 
     fn init_in(b: &mut BrokerState, txn: &str, nonce: u64, attempt: u64) -> u64 {
-        match ask(b, Request::InitProducer { txn: txn.into(), nonce, run: 0, attempt, deploy: 0 }, 0) {
+        match ask(b, Request::InitProducer { txn: txn.into(), nonce, run: 0, attempt, session: (0, 0) }, 0) {
             Response::Epoch { epoch } => epoch,
             other => panic!("init: {other:?}"),
         }
@@ -628,7 +629,7 @@ mod tests {
     #[test]
     fn a_new_run_of_the_job_takes_over_its_ids_and_the_old_run_is_fenced() {
         let run_init = |b: &mut BrokerState, nonce, run, attempt| {
-            ask(b, Request::InitProducer { txn: "t".into(), nonce, run, attempt, deploy: 0 }, 0)
+            ask(b, Request::InitProducer { txn: "t".into(), nonce, run, attempt, session: (0, 0) }, 0)
         };
         let mut b = broker();
         // Run 1 got to attempt 5 and left a transaction open.
@@ -686,11 +687,64 @@ mod tests {
         // Late: the fencing request again (a recovery try that timed out
         // sends the same request id), and an init of attempt 1 (a zombie).
         assert_eq!(init_in(&mut b, "t", 2, 2), e1 + 1, "the fence was applied once");
-        let zombie = ask(&mut b, Request::InitProducer { txn: "t".into(), nonce: 5, run: 0, attempt: 1, deploy: 0 }, 0);
+        let zombie = ask(&mut b, Request::InitProducer { txn: "t".into(), nonce: 5, run: 0, attempt: 1, session: (0, 0) }, 0);
         assert_eq!(zombie, Response::Fenced { current: e2 });
         assert_eq!(b.open_count(), 1, "the live transaction survives both");
         assert_eq!(end(&mut b, "t", e2, true), Response::Ok);
         assert_eq!(visible(&b), vec![2]);
+    }
+
+    #[test]
+    fn a_late_init_of_an_older_session_of_the_same_attempt_is_refused() {
+        let session_init = |b: &mut BrokerState, nonce, session| {
+            ask(b, Request::InitProducer { txn: "t".into(), nonce, run: 0, attempt: 2, session }, 0)
+        };
+        let mut b = broker();
+        // Attempt 1 pre-commits a transaction.
+        let e0 = init_in(&mut b, "t", 1, 1);
+        assert_eq!(append(&mut b, "t", e0, 0, &[1]), Response::Ok);
+        // Attempt 2's first process (deploy 3) sends a fencing init that is
+        // held (the broker is paused), then dies. Its restarted successor
+        // (deploy 7) fences the id and begins its transaction under it.
+        let held = Request::InitProducer { txn: "t".into(), nonce: 10, run: 0, attempt: 2, session: (3, 0) };
+        assert_eq!(session_init(&mut b, 20, (7, 0)), Response::Epoch { epoch: e0 + 1 });
+        let live = e0 + 2;
+        assert_eq!(session_init(&mut b, 21, (7, 0)), Response::Epoch { epoch: live });
+        assert_eq!(append(&mut b, "t", live, 0, &[2]), Response::Ok);
+        // The dead process's init arrives late: a new request id, the same
+        // attempt, an older session. It must not abort the live transaction.
+        assert_eq!(ask(&mut b, held, 0), Response::Fenced { current: live });
+        // Nor may a late begin of an earlier recovery try of the successor.
+        assert_eq!(session_init(&mut b, 23, (7, 0)), Response::Epoch { epoch: live + 1 }, "same session: a new begin");
+        assert_eq!(session_init(&mut b, 24, (7, 1)), Response::Epoch { epoch: live + 2 });
+        assert_eq!(session_init(&mut b, 25, (7, 0)), Response::Fenced { current: live + 2 }, "older try");
+        // A newer session (a later deploy of the attempt, lower try) wins.
+        assert_eq!(session_init(&mut b, 26, (8, 0)), Response::Epoch { epoch: live + 3 });
+        // A newer attempt takes over whatever its session.
+        assert_eq!(
+            ask(&mut b, Request::InitProducer { txn: "t".into(), nonce: 27, run: 0, attempt: 3, session: (1, 0) }, 0),
+            Response::Epoch { epoch: live + 4 }
+        );
+    }
+
+    #[test]
+    fn a_late_init_of_an_older_session_cannot_abort_what_a_newer_one_committed_for() {
+        let mut b = broker();
+        let init2 = |b: &mut BrokerState, nonce, session| match ask(
+            b,
+            Request::InitProducer { txn: "t".into(), nonce, run: 0, attempt: 2, session },
+            0,
+        ) {
+            Response::Epoch { epoch } => Ok(epoch),
+            other => Err(other),
+        };
+        let e = init2(&mut b, 2, (5, 0)).unwrap();
+        assert_eq!(append(&mut b, "t", e, 0, &[7]), Response::Ok);
+        // Pre-committed for a checkpoint that completes; the late init of the
+        // older session lands between the pre-commit and the commit.
+        assert!(init2(&mut b, 1, (2, 0)).is_err());
+        assert_eq!(end(&mut b, "t", e, true), Response::Ok, "the commit is not lost");
+        assert_eq!(visible(&b), vec![7]);
     }
 
     #[test]
@@ -769,7 +823,7 @@ mod tests {
         let mut b = broker();
         let mut wal = Vec::new();
         let reqs = vec![
-            Request::InitProducer { txn: "t".into(), nonce: 1, run: 0, attempt: 1, deploy: 0 },
+            Request::InitProducer { txn: "t".into(), nonce: 1, run: 0, attempt: 1, session: (0, 0) },
             Request::Append { txn: "t".into(), epoch: 0, partition: 1, seq: 0, records: vec![rec(5)] },
             Request::EndTxn { txn: "t".into(), epoch: 0, commit: true },
         ];

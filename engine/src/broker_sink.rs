@@ -22,8 +22,9 @@ pub struct BrokerSink {
     pub cfg: Arc<JobConfig>,
     pub attempt: u64,
     pub incarnation: u64,
-    /// The deploy this process acted on (see `Request::InitProducer`).
-    pub deploy: u64,
+    /// This producer's session within the attempt (see
+    /// `Request::InitProducer`).
+    pub session: (u64, u64),
     /// Transactional ids are `{prefix}{n}`: one per (subtask, checkpoint
     /// the transaction most likely belongs to).
     prefix: String,
@@ -68,7 +69,7 @@ impl BrokerSink {
     /// Transactional ids `{prefix}{n}`. The prefix must be unique to the
     /// subtask: recovery lists and fences the open transactions under it.
     pub fn with_prefix(env: SinkEnv, prefix: String) -> Self {
-        let SinkEnv { net, broker, cfg, subtask, attempt, incarnation, deploy, route, .. } = env;
+        let SinkEnv { net, broker, cfg, subtask, attempt, incarnation, session, route, .. } = env;
         BrokerSink {
             net,
             broker,
@@ -78,7 +79,7 @@ impl BrokerSink {
             cfg,
             attempt,
             incarnation,
-            deploy,
+            session,
             prefix,
             buffer: Vec::new(),
         }
@@ -108,7 +109,7 @@ impl BrokerSink {
                 nonce,
                 run: self.cfg.run,
                 attempt: self.attempt,
-                deploy: self.deploy,
+                session: self.session,
             })
             .await?
         {

@@ -67,9 +67,9 @@ pub enum Msg {
     /// fence transactional ids up to it so late writes of older attempts
     /// cannot open transactions nobody will end.
     /// `seq` numbers the coordinator's deploys (increasing within an
-    /// attempt): the worker process that acts on a deploy carries it into
-    /// every `InitProducer`, which orders its producer sessions after those
-    /// of a process that acted on an earlier deploy of the same attempt.
+    /// attempt): a worker carries the newest it has received into every
+    /// `InitProducer`, which orders its producer sessions after those of a
+    /// process that acted on an earlier deploy of the same attempt.
     Deploy {
         attempt: Attempt,
         seq: u64,
@@ -127,16 +127,18 @@ pub enum Request {
     /// zombie's late request never fences the newer attempt's transaction.
     /// `run` orders runs of the same job (`JobConfig::run`): a newer run
     /// takes an id over whatever its attempt, an older one is refused.
-    /// `deploy` (the `Msg::Deploy::seq` the sender's process acted on)
-    /// orders the sessions of one attempt: a process that was deployed
-    /// again (a worker restarted in the middle of a deployment) owns the id,
-    /// and its dead predecessor's late init is refused.
+    /// `session` orders the producer sessions of one attempt: (the newest
+    /// `Msg::Deploy::seq` of the attempt the sender's process had received
+    /// when its recovery try started, that try's number). A later session
+    /// (a worker restarted in the middle of a deployment, or the next
+    /// recovery try) owns the id, and a late init of an earlier one (its
+    /// dead predecessor's, a try that gave up) is refused.
     InitProducer {
         txn: TxnId,
         nonce: u64,
         run: u64,
         attempt: u64,
-        deploy: u64,
+        session: (u64, u64),
     },
     Append {
         txn: TxnId,

@@ -124,9 +124,10 @@ pub struct SinkEnv {
     pub attempt: u64,
     /// The worker process's incarnation (random, new at every restart).
     pub incarnation: u64,
-    /// The coordinator's sequence number of the deploy this process acted
-    /// on: orders the producer sessions of processes within one attempt.
-    pub deploy: u64,
+    /// Orders the producer sessions of one attempt: (the newest
+    /// `Msg::Deploy::seq` of the attempt this process had received, its
+    /// recovery try). See `Request::InitProducer`.
+    pub session: (u64, u64),
 }
 
 /// What the sink keeps in a checkpoint.

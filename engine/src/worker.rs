@@ -70,6 +70,8 @@ struct Slots {
     /// The sources this worker runs, by input partition.
     source_tx: Vec<(u32, UnboundedSender<SourceCtl>)>,
     chain_tx: Option<UnboundedSender<ChainCtl>>,
+    /// The newest `Msg::Deploy::seq` of this attempt received.
+    deploy_seq: Arc<AtomicU64>,
 }
 
 /// Shared by the tasks of one attempt on one worker.
@@ -79,8 +81,9 @@ struct Ctx {
     attempt: Attempt,
     /// This worker process's random incarnation (new at every restart).
     incarnation: u64,
-    /// The `seq` of the deploy this process acted on.
-    deploy: u64,
+    /// The newest `Msg::Deploy::seq` of this attempt received: a recovery
+    /// try's sink session starts from it (`SinkEnv::session`).
+    deploy_seq: Arc<AtomicU64>,
     net: Arc<Net>,
     obs: Obs,
     cfg: Arc<JobConfig>,
@@ -194,12 +197,13 @@ pub async fn run_worker(node: WorkerNode) {
                             h.abort();
                         }
                         *s = Slots { attempt, ..Slots::default() };
+                        s.deploy_seq.store(seq, Ordering::Relaxed);
                         attempt_now.store(attempt, Ordering::Relaxed);
                         let ctx = Ctx {
                             index: node.index,
                             attempt,
                             incarnation,
-                            deploy: seq,
+                            deploy_seq: s.deploy_seq.clone(),
                             net: node.net.clone(),
                             obs: node.obs.clone(),
                             cfg: node.cfg.clone(),
@@ -211,6 +215,9 @@ pub async fn run_worker(node: WorkerNode) {
                         s.handles.push(h);
                         false
                     } else {
+                        if attempt == s.attempt {
+                            s.deploy_seq.fetch_max(seq, Ordering::Relaxed);
+                        }
                         attempt == s.attempt && s.ready
                     }
                 };
@@ -297,7 +304,7 @@ async fn deploy(
     // fails the job loudly: recovery cannot succeed any more.
     let mut tries = 0u32;
     let mut chain = loop {
-        match Chain::restore(ctx.clone(), &pipeline, chain_snap.clone(), fence_upto).await {
+        match Chain::restore(ctx.clone(), &pipeline, chain_snap.clone(), fence_upto, tries).await {
             Ok(c) => break c,
             Err((e, fatal)) => {
                 tries += 1;
@@ -591,12 +598,14 @@ impl Chain {
     }
 
     /// `Err((reason, fatal))`: `fatal` when retrying cannot help (a
-    /// restored transaction is lost).
+    /// restored transaction is lost). `try_no` counts the failed tries
+    /// before this one: each try is a new sink session.
     async fn restore(
         ctx: Ctx,
         pipeline: &Arc<dyn Pipeline>,
         snap: Option<ChainSnapshot>,
         fence_upto: CheckpointId,
+        try_no: u32,
     ) -> Result<Chain, (String, bool)> {
         let n = ctx.cfg.parallelism as usize;
         let i = ctx.index;
@@ -615,7 +624,7 @@ impl Chain {
             obs: ctx.obs.clone(),
             attempt: ctx.attempt,
             incarnation: ctx.incarnation,
-            deploy: ctx.deploy,
+            session: (ctx.deploy_seq.load(Ordering::Relaxed), try_no as u64),
         });
         let mut chain_state = (vec![0; n], vec![false; n], false, 0);
         let mut restored_ckpt = None;

@@ -300,7 +300,7 @@ impl Harness {
             obs: Obs::new("worker-0", self.log.clone()),
             attempt: self.attempt,
             incarnation: self.incarnation,
-            deploy: 0,
+            session: (0, 0),
         };
         SinkProc { task: SinkTask::new(0, self.attempt, &cfg), sink: (self.setup.sink)(env) }
     }
