@@ -9,6 +9,7 @@ use exactsim_sim::schedule::Profile;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+/// The default hunting profile (see `Mutant::hunt_profile`).
 pub const PROFILE: &str = "chaos";
 
 #[derive(Clone, Debug)]
@@ -36,11 +37,12 @@ pub struct MutantRow {
 pub fn hunt(m: Mutant, scenarios: &[Arc<dyn Scenario>], budget: u64, first: u64) -> MutantRow {
     #[allow(clippy::disallowed_methods)]
     let t0 = std::time::Instant::now();
-    let profile = Profile::named(PROFILE).expect("built-in profile");
+    let name = m.hunt_profile();
+    let profile = Profile::named(name).expect("built-in profile");
     for i in 0..budget {
         let sc = &scenarios[(i as usize) % scenarios.len()];
         let seed = first.wrapping_add(i);
-        let out = run_one(spec(sc.clone(), seed, profile.clone(), DeliveryMode::ExactlyOnce, Some(m)), PROFILE);
+        let out = run_one(spec(sc.clone(), seed, profile.clone(), DeliveryMode::ExactlyOnce, Some(m)), name);
         if let Some(v) = out.report.violations.first() {
             return MutantRow {
                 mutant: m,

@@ -111,11 +111,9 @@ pub fn describe_fault(detail: &str) -> String {
             format!("{node}'s wall clock is off by {offset_ms} ms, its clocks drift {drift_permille} permille")
         }
         FaultEvent::Stop { node, .. } => format!("{node} shuts down cleanly"),
-        FaultEvent::OnEvent { node, event, nth, action, .. } => format!(
-            "{} when {} emits {event} for the {nth}. time",
-            action.kind(),
-            node.as_deref().unwrap_or("a node")
-        ),
+        FaultEvent::OnEvent { node, event, nth, action, .. } => {
+            format!("{} when {} emits {event} for the {nth}. time", action.kind(), node.as_deref().unwrap_or("a node"))
+        }
     }
 }
 

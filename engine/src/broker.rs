@@ -277,13 +277,12 @@ impl BrokerState {
                 let had_open = p.open.take();
                 let old_epoch = p.epoch;
                 p.epoch = *epoch;
-                let mut events =
-                    vec![Event::ProducerInit {
-                        txn: txn.clone(),
-                        epoch: *epoch,
-                        attempt: *attempt,
-                        aborted_open: had_open.is_some(),
-                    }];
+                let mut events = vec![Event::ProducerInit {
+                    txn: txn.clone(),
+                    epoch: *epoch,
+                    attempt: *attempt,
+                    aborted_open: had_open.is_some(),
+                }];
                 if let Some(open) = had_open {
                     self.end_open(txn, old_epoch, open, false);
                     events.push(Event::TxnAborted {

@@ -156,7 +156,9 @@ impl Mutant {
             Mutant::CompleteBeforeAllAcks => {
                 "the coordinator completes a checkpoint one acknowledgement early: an engine assertion fires"
             }
-            Mutant::RelaxedAttemptFence => "the broker accepts a producer init from an older job attempt (epochs fence, attempts do not)",
+            Mutant::RelaxedAttemptFence => {
+                "the broker accepts a producer init from an older job attempt (epochs fence, attempts do not)"
+            }
             Mutant::CommitRetryNewSession => {
                 "a commit that timed out is retried under a new producer session, aborting its transaction"
             }
@@ -196,6 +198,15 @@ impl Mutant {
             Mutant::SkewedTxnTimeout => "P1",
             Mutant::TxnLeftOpenAtEnd => "P13",
             Mutant::PgNoRecoverCommit => "P1",
+        }
+    }
+
+    /// The fault profile `mutants` hunts this bug with: `chaos`, or
+    /// `zombie` for the bugs only stalled processes and late requests expose.
+    pub fn hunt_profile(self) -> &'static str {
+        match self {
+            Mutant::RelaxedAttemptFence => "zombie",
+            _ => "chaos",
         }
     }
 

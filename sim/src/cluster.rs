@@ -153,9 +153,10 @@ impl Nodes {
         };
         let mut g = self.lock();
         let to = g.names.get(&dst).cloned();
-        let rule = g.late.iter_mut().find(|r| {
-            r.remaining > 0 && r.from == from && (r.to.is_none() || r.to.as_deref() == to.as_deref())
-        })?;
+        let rule = g
+            .late
+            .iter_mut()
+            .find(|r| r.remaining > 0 && r.from == from && (r.to.is_none() || r.to.as_deref() == to.as_deref()))?;
         rule.remaining -= 1;
         let (delay, index) = (rule.delay_ms, rule.index);
         *g.tallies.entry("late_delivery".into()).or_insert(0) += 1;
@@ -242,7 +243,9 @@ impl Cluster {
         let mut t = self.nodes.tallies();
         for d in self.disks.values() {
             let s = d.stats();
-            for (k, n) in [("io_error", s.injected_errors), ("corrupt_read", s.corrupted_reads), ("slow_disk_op", s.slow_ops)] {
+            for (k, n) in
+                [("io_error", s.injected_errors), ("corrupt_read", s.corrupted_reads), ("slow_disk_op", s.slow_ops)]
+            {
                 if n > 0 {
                     *t.entry(k.into()).or_insert(0) += n;
                 }
@@ -300,7 +303,12 @@ impl Cluster {
         }
         self.recorder.sim(
             node,
-            SimEvent::NodeCrashed { node: node.to_string(), cause: cause.to_string(), lost_bytes: lost, torn_files: torn },
+            SimEvent::NodeCrashed {
+                node: node.to_string(),
+                cause: cause.to_string(),
+                lost_bytes: lost,
+                torn_files: torn,
+            },
         );
         self.wake_at(now_ms.saturating_add(down_ms), Wakeup::Restart(node.to_string()));
     }
@@ -435,8 +443,12 @@ impl Cluster {
             FaultEvent::Isolate { node, .. } => dec(&mut w.isolated, node),
             FaultEvent::PacketLoss { permille, .. } => remove_one(&mut w.loss, permille),
             FaultEvent::Latency { latency_ms, .. } => remove_one(&mut w.latency, latency_ms),
-            FaultEvent::SlowDisk { node, latency_ms, .. } => remove_one(w.slow.entry(node.clone()).or_default(), latency_ms),
-            FaultEvent::DiskErrors { node, permille, .. } => remove_one(w.errors.entry(node.clone()).or_default(), permille),
+            FaultEvent::SlowDisk { node, latency_ms, .. } => {
+                remove_one(w.slow.entry(node.clone()).or_default(), latency_ms)
+            }
+            FaultEvent::DiskErrors { node, permille, .. } => {
+                remove_one(w.errors.entry(node.clone()).or_default(), permille)
+            }
             FaultEvent::CorruptReads { node, permille, .. } => {
                 remove_one(w.corrupt.entry(node.clone()).or_default(), permille)
             }
@@ -482,7 +494,8 @@ impl Cluster {
                 Wakeup::Resume(n, d) => self.resume(&n, &d),
             }
         }
-        let paused: Vec<String> = self.ids.keys().filter(|n| self.nodes.state(n) == NodeState::Paused).cloned().collect();
+        let paused: Vec<String> =
+            self.ids.keys().filter(|n| self.nodes.state(n) == NodeState::Paused).cloned().collect();
         for n in paused {
             self.resume(&n, "");
         }

@@ -168,15 +168,30 @@ pub struct FaultKind {
 /// schedules of profiles that do not use them stay as they were).
 pub const KINDS: [FaultKind; 14] = [
     FaultKind { name: "crash", targets: Targets::AnyNode, colour: "#d00000", generate: Some(gen_crash) },
-    FaultKind { name: "crash_at_point", targets: Targets::AnyNode, colour: "#9d0208", generate: Some(gen_crash_at_point) },
+    FaultKind {
+        name: "crash_at_point",
+        targets: Targets::AnyNode,
+        colour: "#9d0208",
+        generate: Some(gen_crash_at_point),
+    },
     FaultKind { name: "partition", targets: Targets::AnyNode, colour: "#f4a261", generate: Some(gen_partition) },
     FaultKind { name: "packet_loss", targets: Targets::Network, colour: "#e9c46a", generate: Some(gen_packet_loss) },
     FaultKind { name: "latency", targets: Targets::Network, colour: "#8ecae6", generate: Some(gen_latency) },
     FaultKind { name: "slow_disk", targets: Targets::DiskNodes, colour: "#cdb4db", generate: Some(gen_slow_disk) },
     FaultKind { name: "disk_errors", targets: Targets::DiskNodes, colour: "#ff8fab", generate: Some(gen_disk_errors) },
-    FaultKind { name: "corrupt_reads", targets: Targets::DiskNodes, colour: "#e56b6f", generate: Some(gen_corrupt_reads) },
+    FaultKind {
+        name: "corrupt_reads",
+        targets: Targets::DiskNodes,
+        colour: "#e56b6f",
+        generate: Some(gen_corrupt_reads),
+    },
     FaultKind { name: "pause", targets: Targets::AnyNode, colour: "#6a4c93", generate: Some(gen_pause) },
-    FaultKind { name: "late_delivery", targets: Targets::AnyNode, colour: "#2a9d8f", generate: Some(gen_late_delivery) },
+    FaultKind {
+        name: "late_delivery",
+        targets: Targets::AnyNode,
+        colour: "#2a9d8f",
+        generate: Some(gen_late_delivery),
+    },
     FaultKind { name: "skew", targets: Targets::AnyNode, colour: "#90be6d", generate: Some(gen_skew) },
     FaultKind { name: "stop", targets: Targets::AnyNode, colour: "#577590", generate: Some(gen_stop) },
     // Not drawn by count: generated from a profile's `[[trigger]]` list,
@@ -336,7 +351,42 @@ fn default_liveness_ms() -> u64 {
     30_000
 }
 
-pub const PROFILE_NAMES: [&str; 6] = ["none", "crash", "partition", "slow-disk", "disk", "chaos"];
+pub const PROFILE_NAMES: [&str; 7] = ["none", "crash", "partition", "slow-disk", "disk", "chaos", "zombie"];
+
+/// `zombie`: every fault kind in every seed, with pauses aimed at the broker
+/// and the workers and a worker paused on its second pre-commit: the
+/// stalled processes and late requests that fencing exists for. (The PR
+/// gate, `ci/gate.toml`, is this profile.)
+const ZOMBIE_TOML: &str = r#"
+name = "zombie"
+crash = 1
+crash_at_point = 1
+partition = 2
+packet_loss = 1
+latency = 1
+slow_disk = 1
+disk_errors = 1
+corrupt_reads = 1
+pause = 2
+late_delivery = 2
+skew = 2
+stop = 1
+lose_unsynced = true
+torn_writes = true
+swarm = false
+safety_ms = 2500
+liveness_ms = 60000
+
+[targets]
+pause = ["broker", "worker"]
+
+[[trigger]]
+node = "worker"
+event = "PreCommitted"
+nth = 2
+action = "pause"
+dur_ms = 1500
+"#;
 
 pub const ROLES: [&str; 4] = ["coordinator", "broker", "store", "worker"];
 
@@ -377,6 +427,9 @@ impl Profile {
 
     /// A built-in profile by name.
     pub fn named(name: &str) -> Option<Profile> {
+        if name == "zombie" {
+            return Some(Profile::from_toml(ZOMBIE_TOML).expect("the built-in zombie profile parses"));
+        }
         let mut p = Profile::base(name);
         match name {
             "none" => {}
@@ -691,7 +744,13 @@ pub fn generate(seed: u64, profile: &Profile, cfg: &JobConfig) -> Schedule {
             Some("worker") => Some(g.rng.pick(&g.nodes[3..]).clone()),
             other => other.map(str::to_string),
         };
-        events.push(FaultEvent::OnEvent { node, event: t.event.clone(), nth: t.nth, action: t.action, dur_ms: t.dur_ms });
+        events.push(FaultEvent::OnEvent {
+            node,
+            event: t.event.clone(),
+            nth: t.nth,
+            action: t.action,
+            dur_ms: t.dur_ms,
+        });
     }
     events.sort_by_key(|e| e.at_ms());
     Schedule { safety_ms: profile.safety_ms, liveness_ms: profile.liveness_ms, events }
@@ -1049,21 +1108,15 @@ impl FaultEvent {
             FaultEvent::Latency { at_ms, dur_ms, latency_ms } => {
                 push(FaultEvent::Latency { at_ms, dur_ms: half(dur_ms), latency_ms: (latency_ms / 2).max(5) })
             }
-            FaultEvent::SlowDisk { at_ms, dur_ms, node, latency_ms } => push(FaultEvent::SlowDisk {
-                at_ms,
-                dur_ms: half(dur_ms),
-                node,
-                latency_ms: (latency_ms / 2).max(1),
-            }),
+            FaultEvent::SlowDisk { at_ms, dur_ms, node, latency_ms } => {
+                push(FaultEvent::SlowDisk { at_ms, dur_ms: half(dur_ms), node, latency_ms: (latency_ms / 2).max(1) })
+            }
             FaultEvent::DiskErrors { at_ms, dur_ms, node, permille } => {
                 push(FaultEvent::DiskErrors { at_ms, dur_ms: half(dur_ms), node, permille: (permille / 2).max(1) })
             }
-            FaultEvent::CorruptReads { at_ms, dur_ms, node, permille } => push(FaultEvent::CorruptReads {
-                at_ms,
-                dur_ms: half(dur_ms),
-                node,
-                permille: (permille / 2).max(1),
-            }),
+            FaultEvent::CorruptReads { at_ms, dur_ms, node, permille } => {
+                push(FaultEvent::CorruptReads { at_ms, dur_ms: half(dur_ms), node, permille: (permille / 2).max(1) })
+            }
             FaultEvent::Pause { at_ms, node, dur_ms } => push(FaultEvent::Pause { at_ms, node, dur_ms: half(dur_ms) }),
             FaultEvent::LateDelivery { at_ms, dur_ms, from, to, delay_ms, count } => {
                 push(FaultEvent::LateDelivery {
@@ -1083,7 +1136,13 @@ impl FaultEvent {
             }
             FaultEvent::Stop { at_ms, node, down_ms } => push(FaultEvent::Stop { at_ms, node, down_ms: half(down_ms) }),
             FaultEvent::OnEvent { node, event, nth, action, dur_ms } => {
-                push(FaultEvent::OnEvent { node: node.clone(), event: event.clone(), nth, action, dur_ms: half(dur_ms) });
+                push(FaultEvent::OnEvent {
+                    node: node.clone(),
+                    event: event.clone(),
+                    nth,
+                    action,
+                    dur_ms: half(dur_ms),
+                });
                 push(FaultEvent::OnEvent { node, event, nth: 1, action, dur_ms });
             }
         }
@@ -1205,7 +1264,13 @@ mod tests {
         let s = Schedule {
             safety_ms: 1_000,
             liveness_ms: 5_000,
-            events: vec![FaultEvent::Skew { at_ms: 0, dur_ms: 10, node: "broker".into(), offset_ms: 0, drift_permille: -1000 }],
+            events: vec![FaultEvent::Skew {
+                at_ms: 0,
+                dur_ms: 10,
+                node: "broker".into(),
+                offset_ms: 0,
+                drift_permille: -1000,
+            }],
         };
         assert!(s.validate(3).unwrap_err().contains("drift_permille"));
     }

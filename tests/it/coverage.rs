@@ -10,9 +10,14 @@ use std::collections::BTreeMap;
 fn every_fault_kind_lands() {
     let mut total: BTreeMap<String, u64> = BTreeMap::new();
     let mut points: BTreeMap<String, u64> = BTreeMap::new();
-    for (profile, seeds) in
-        [("disk", 0..16u64), ("partition", 0..4), ("slow-disk", 0..3), ("crash", 0..12), ("chaos", 0..6), ("ci/gate.toml", 0..4)]
-    {
+    for (profile, seeds) in [
+        ("disk", 0..16u64),
+        ("partition", 0..4),
+        ("slow-disk", 0..3),
+        ("crash", 0..12),
+        ("chaos", 0..6),
+        ("ci/gate.toml", 0..4),
+    ] {
         for seed in seeds {
             let out = go(make("word_count", seed, profile, DeliveryMode::ExactlyOnce, None), profile);
             assert_pass(&out);

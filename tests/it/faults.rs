@@ -73,7 +73,11 @@ fn the_correct_engine_survives_zombies() {
         let out = go(fixed(scenario, 4, DeliveryMode::ExactlyOnce, events.clone()), "none");
         assert_pass(&out);
         for kind in ["pause", "late_delivery", "skew", "stop"] {
-            assert!(out.report.faults.get(kind).copied().unwrap_or(0) > 0, "{kind} did not land: {:?}", out.report.faults);
+            assert!(
+                out.report.faults.get(kind).copied().unwrap_or(0) > 0,
+                "{kind} did not land: {:?}",
+                out.report.faults
+            );
         }
     }
 }

@@ -647,7 +647,10 @@ fn init_of_an_older_attempt_after_a_takeover_is_p9() {
     assert_eq!(checks(&h), NONE, "the owner's own inits are fine");
     push(&mut h, init_of(73, 3, 4, 1));
     assert_eq!(checks(&h), vec!["P9"]);
-    assert_mentions(&msgs(&h, "P9"), &["job-sink-0-3", "init of job attempt 1 (epoch 4)", "attempt 2 took the id over"]);
+    assert_mentions(
+        &msgs(&h, "P9"),
+        &["job-sink-0-3", "init of job attempt 1 (epoch 4)", "attempt 2 took the id over"],
+    );
 }
 
 // ---- P10: one checkpoint for everything restored ----
