@@ -686,7 +686,8 @@ mod tests {
         // Late: the fencing request again (a recovery try that timed out
         // sends the same request id), and an init of attempt 1 (a zombie).
         assert_eq!(init_in(&mut b, "t", 2, 2), e1 + 1, "the fence was applied once");
-        let zombie = ask(&mut b, Request::InitProducer { txn: "t".into(), nonce: 5, run: 0, attempt: 1, session: (0, 0) }, 0);
+        let zombie =
+            ask(&mut b, Request::InitProducer { txn: "t".into(), nonce: 5, run: 0, attempt: 1, session: (0, 0) }, 0);
         assert_eq!(zombie, Response::Fenced { current: e2 });
         assert_eq!(b.open_count(), 1, "the live transaction survives both");
         assert_eq!(end(&mut b, "t", e2, true), Response::Ok);
