@@ -433,11 +433,17 @@ fn free_ports(n: usize) -> Result<Vec<std::net::SocketAddr>, String> {
 
 /// Run one real-mode run. `Err` is a setup problem (exit 2), not a verdict.
 pub fn run(spec: &RealSpec) -> Result<RealOutcome, String> {
+    if spec.scenario.pipeline().system().is_some() {
+        return Err(format!(
+            "scenario '{}' writes to a system of its own; real mode runs only scenarios that write to the broker",
+            spec.scenario.name()
+        ));
+    }
     let t_wall = Instant::now();
     let rspec = crate::spec(spec.scenario.clone(), spec.seed, spec.profile.clone(), spec.mode, spec.mutant);
     let cfg = derive_config(&rspec);
     let n = cfg.parallelism;
-    let input = spec.scenario.generate(&mut SimRng::derive(spec.seed, exactsim_sim::rng::Stream::Workload), n);
+    let input = exactsim_sim::world::derive_input(&*spec.scenario, spec.seed, &cfg);
     let schedule = spec.schedule.clone().unwrap_or_else(|| generate(spec.seed, &spec.profile, &cfg));
     schedule.validate(n)?;
     let pauses = derive_pauses(spec.seed, spec.pauses, schedule.safety_ms, n);

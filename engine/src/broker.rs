@@ -457,6 +457,22 @@ pub struct BrokerNode {
     pub mutant: Option<Mutant>,
 }
 
+impl BrokerNode {
+    /// The broker of a job: its output partitions, transaction timeout and
+    /// planted bug come from the job configuration (in simulation, in the
+    /// step harness and in real mode alike).
+    pub fn new(net: Arc<Net>, storage: Arc<dyn Storage>, obs: Obs, cfg: &crate::config::JobConfig) -> BrokerNode {
+        BrokerNode {
+            net,
+            storage,
+            obs,
+            output_partitions: cfg.output_partitions(),
+            txn_timeout_ms: cfg.txn_timeout_ms,
+            mutant: cfg.mutant,
+        }
+    }
+}
+
 /// Recover the broker from its disk. Fatal problems end in `Err`.
 pub async fn recover(
     storage: &dyn Storage,

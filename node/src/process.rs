@@ -16,7 +16,6 @@ use exactsim_engine::storage::{FileStorage, Storage};
 use exactsim_engine::store::{run_store, StoreNode};
 use exactsim_engine::worker::{run_worker, WorkerNode};
 use exactsim_sim::history::{Ev, Observation, Stamped};
-use exactsim_sim::rng::{SimRng, Stream};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -167,19 +166,11 @@ pub fn main_with(spec: NodeSpec, role: &str) -> Result<(), String> {
             "broker" => {
                 let st = storage(&spec, role);
                 if matches!(st.read(INPUT).await, Err(e) if e.kind() == std::io::ErrorKind::NotFound) {
-                    let input = scenario.generate(&mut SimRng::derive(spec.seed, Stream::Workload), n);
+                    let input = exactsim_sim::world::derive_input(&*scenario, spec.seed, &cfg);
                     provision_input(&*st, &input).await.expect("provision the input topic");
                 }
                 let net = bind(a.broker, spec.latency_ms).await;
-                run_broker(BrokerNode {
-                    net,
-                    storage: st,
-                    obs: Obs::new(role, observer),
-                    output_partitions: n,
-                    txn_timeout_ms: cfg.txn_timeout_ms,
-                    mutant: cfg.mutant,
-                })
-                .await;
+                run_broker(BrokerNode::new(net, st, Obs::new(role, observer), &cfg)).await;
             }
             "store" => {
                 let net = bind(a.store, spec.latency_ms).await;
@@ -196,8 +187,8 @@ pub fn main_with(spec: NodeSpec, role: &str) -> Result<(), String> {
                 })
                 .await;
             }
-            "reader" => reader(&spec, &log, clock, n).await,
-            "final-read" => final_read(&spec, n).await?,
+            "reader" => reader(&spec, &log, clock, cfg.output_partitions()).await,
+            "final-read" => final_read(&spec, cfg.output_partitions()).await?,
             w => {
                 let index = w
                     .strip_prefix("worker-")

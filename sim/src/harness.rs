@@ -219,14 +219,7 @@ impl Harness {
                 let (storage, obs, cfg): (Arc<dyn Storage>, _, _) = (disk.clone(), obs.clone(), cfg.clone());
                 async move {
                     let net = bind(broker).await;
-                    let node = BrokerNode {
-                        net,
-                        storage,
-                        obs: Obs::new("broker", obs),
-                        output_partitions: cfg.output_partitions(),
-                        txn_timeout_ms: cfg.txn_timeout_ms,
-                        mutant: cfg.mutant,
-                    };
+                    let node = BrokerNode::new(net, storage, Obs::new("broker", obs), &cfg);
                     run_broker(node).await
                 }
             })

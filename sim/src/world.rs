@@ -88,6 +88,12 @@ pub fn derive_config(spec: &RunSpec) -> JobConfig {
     cfg
 }
 
+/// The input of a run: one partition per source, from the seed's workload
+/// stream. Real mode derives it the same way.
+pub fn derive_input(scenario: &dyn Scenario, seed: u64, cfg: &JobConfig) -> Vec<Vec<exactsim_engine::types::Record>> {
+    scenario.generate(&mut SimRng::derive(seed, Stream::Workload), cfg.input_partitions())
+}
+
 /// Run one seed. A panic anywhere inside the run (an engine assertion, a
 /// scenario's code, the simulator) does not escape: the result carries it
 /// in `panic`, with the history recorded up to that moment (deterministic,
@@ -205,7 +211,7 @@ async fn simulate(spec: RunSpec, salvage: Salvage) -> RunResult {
 
     let cfg = Arc::new(derive_config(&spec));
     let n = cfg.parallelism;
-    let input = spec.scenario.generate(&mut SimRng::derive(spec.seed, Stream::Workload), cfg.input_partitions());
+    let input = derive_input(&*spec.scenario, spec.seed, &cfg);
     let schedule = spec.schedule.clone().unwrap_or_else(|| generate(spec.seed, &spec.profile, &cfg));
     let (crash_tx, mut crash_rx) = tokio::sync::mpsc::unbounded_channel::<CrashRequest>();
     let addrs = Addrs::standard(n);
@@ -242,14 +248,7 @@ async fn simulate(spec: RunSpec, salvage: Salvage) -> RunResult {
                 async move {
                     let net = bind(addr).await;
                     net.set_send_hook(hook);
-                    let node = BrokerNode {
-                        net,
-                        storage: disk,
-                        obs: Obs::new("broker", obs),
-                        output_partitions: cfg.output_partitions(),
-                        txn_timeout_ms: cfg.txn_timeout_ms,
-                        mutant: cfg.mutant,
-                    };
+                    let node = BrokerNode::new(net, disk, Obs::new("broker", obs), &cfg);
                     run_broker(node).await
                 }
             })
