@@ -6,6 +6,7 @@
 use crate::{run_one, spec};
 use exactsim_engine::config::JobConfig;
 use exactsim_engine::types::DeliveryMode;
+use exactsim_sim::report::Verdict;
 use exactsim_sim::schedule::{Profile, PROFILE_NAMES};
 use std::fmt::Write;
 
@@ -331,7 +332,7 @@ pub struct Point {
     /// Process CPU time of the run (see `cpu_us`): what the fits use.
     pub cpu_us: f64,
     pub sim_wall_us: f64,
-    pub verdict: String,
+    pub verdict: Verdict,
 }
 
 /// Least-squares line y = a + b x: (a, b, r²).
@@ -375,7 +376,7 @@ fn sized_run(sweep: &'static str, seed: u64, records: u64, cfg: JobConfig) -> Po
         wall_us,
         cpu_us: cpu,
         sim_wall_us: out.report.sim_wall_us as f64,
-        verdict: out.report.verdict.clone(),
+        verdict: out.report.verdict,
     }
 }
 
@@ -477,7 +478,7 @@ pub fn render_sweeps(points: &[Point]) -> String {
             (1.0 - p.sim_wall_us / p.wall_us) * 100.0
         );
     }
-    if let Some(bad) = points.iter().find(|p| p.verdict != "pass") {
+    if let Some(bad) = points.iter().find(|p| !p.verdict.is_pass()) {
         let _ = writeln!(s, "warning: a sweep run did not pass ({} records, verdict {})", bad.records, bad.verdict);
     }
     // (sweep, what the slope is, x, x's name, y, y's name); `sim` lines fit

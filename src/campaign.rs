@@ -7,6 +7,7 @@ use crate::{run_one, spec};
 use exactsim_engine::config::Mutant;
 use exactsim_engine::types::DeliveryMode;
 use exactsim_sim::report::RunReport;
+use exactsim_sim::report::Verdict;
 use exactsim_sim::runner::Outcome;
 use exactsim_sim::scenario::Scenario;
 use exactsim_sim::schedule::Profile;
@@ -57,7 +58,7 @@ pub const MAX_ARTIFACTS_DEFAULT: usize = 20;
 pub struct RunEntry {
     pub scenario: String,
     pub seed: u64,
-    pub verdict: String,
+    pub verdict: Verdict,
     pub trace_hash: String,
     pub checks_failed: Vec<String>,
     /// Whether a second run of the seed gave the same trace (when checked).
@@ -80,7 +81,7 @@ pub struct RunEntry {
 impl RunEntry {
     /// Failed a check, or failed the determinism check.
     pub fn failed(&self) -> bool {
-        self.verdict != "pass" || self.determinism == Some(false)
+        !self.verdict.is_pass() || self.determinism == Some(false)
     }
 }
 
@@ -118,7 +119,7 @@ pub struct CampaignReport {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub merged_from: Vec<String>,
     pub code_version: String,
-    pub verdict: String,
+    pub verdict: Verdict,
     /// Stopped by a signal: `runs` holds the runs completed before it.
     pub interrupted: bool,
     /// Runs the campaign set out to do (`runs` has fewer if interrupted).
@@ -297,7 +298,7 @@ pub fn run_campaign(c: &CampaignSpec) -> CampaignReport {
                 let seed = seeds.get(j as u64);
                 let mut sp = spec(sc.clone(), seed, c.profile.clone(), c.mode, c.mutant);
                 let out = run_one(sp.clone(), &c.profile_arg);
-                let failed = out.report.verdict != "pass";
+                let failed = !out.report.verdict.is_pass();
                 let again = if c.check_determinism && (sampled_for_determinism(seed) || failed) {
                     sp.keep_chain = false;
                     Some(run_one(sp, &c.profile_arg).report.trace_hash)
@@ -311,7 +312,7 @@ pub fn run_campaign(c: &CampaignSpec) -> CampaignReport {
                 let entry = RunEntry {
                     scenario: out.report.scenario.clone(),
                     seed,
-                    verdict: out.report.verdict.clone(),
+                    verdict: out.report.verdict,
                     trace_hash: out.report.trace_hash.clone(),
                     checks_failed: {
                         let mut v: Vec<String> = out.report.violations.iter().map(|v| v.check.clone()).collect();
@@ -363,7 +364,7 @@ pub fn run_campaign(c: &CampaignSpec) -> CampaignReport {
         budget,
         merged_from: Vec::new(),
         code_version: crate::code_version().into(),
-        verdict: "pass".into(),
+        verdict: Verdict::Pass,
         interrupted,
         runs_planned: planned,
         wall_ms,
@@ -380,7 +381,7 @@ pub fn run_campaign(c: &CampaignSpec) -> CampaignReport {
         write_errors: Vec::new(),
     };
     if rep.runs.iter().any(|r| r.failed()) {
-        rep.verdict = "fail".into();
+        rep.verdict = Verdict::Fail;
     }
     let failing = rep.runs.iter().filter(|r| r.failed()).count() as u64;
     if let Some(dir) = &c.report_dir {

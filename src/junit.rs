@@ -32,7 +32,7 @@ pub fn render(rep: &CampaignReport) -> String {
         } else {
             let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
             let mut body = String::new();
-            if r.verdict != "pass" {
+            if !r.verdict.is_pass() {
                 match rep.failures.iter().find(|f| f.seed == r.seed && f.scenario == r.scenario) {
                     Some(f) => {
                         for v in &f.violations {

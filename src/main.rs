@@ -317,7 +317,7 @@ fn main() -> ExitCode {
             if let Some(p) = &timeline {
                 errors.extend(artifacts::write_file(p, &timeline::page(&out)).err());
             }
-            let mut code = if out.report.verdict == "pass" { 0 } else { 1 };
+            let mut code = out.report.verdict.exit_code();
             if check_determinism {
                 let again = run_one(spec, &args.profile);
                 match exactsim_sim::runner::first_divergence(&out.result, &again.result) {
@@ -380,7 +380,7 @@ fn main() -> ExitCode {
             if out.interrupted {
                 return finish(interrupt::EXIT_INTERRUPTED, &errors);
             }
-            finish(if out.report.verdict == "pass" { 0 } else { 1 }, &errors)
+            finish(out.report.verdict.exit_code(), &errors)
         }
         Cmd::Campaign {
             scenario,
@@ -464,7 +464,7 @@ fn main() -> ExitCode {
                 finish(exactsim::interrupt::EXIT_INTERRUPTED, &rep.write_errors);
                 return ExitCode::from(exactsim::interrupt::EXIT_INTERRUPTED);
             }
-            finish(if rep.verdict == "pass" { 0 } else { 1 }, &rep.write_errors)
+            finish(rep.verdict.exit_code(), &rep.write_errors)
         }
         Cmd::Merge { dirs, report, junit } => {
             let rep = match exactsim::merge::merge_dirs(&dirs, &report, junit.as_deref()) {
@@ -478,7 +478,7 @@ fn main() -> ExitCode {
             };
             output::print_campaign(&rep, false, Some(&report));
             println!("merged {} shard report(s) into {}", rep.merged_from.len(), report.display());
-            finish(if rep.verdict == "pass" { 0 } else { 1 }, &rep.write_errors)
+            finish(rep.verdict.exit_code(), &rep.write_errors)
         }
         Cmd::Replay { file, strict_version } => {
             let f = match ReplayFile::load(&file.to_string_lossy()) {
@@ -508,7 +508,7 @@ fn main() -> ExitCode {
                 ),
                 None => println!("replay: recorded pass {}", if reproduced { "reproduced" } else { "NOT reproduced" }),
             }
-            ExitCode::from(if reproduced && out.report.verdict == "pass" {
+            ExitCode::from(if reproduced && out.report.verdict.is_pass() {
                 0
             } else {
                 // A failure as recorded, a failure not recorded, or a

@@ -18,6 +18,7 @@
 
 use crate::campaign::{shard_seeds, CampaignReport, ScenarioSummary};
 use exactsim_sim::report::RunReport;
+use exactsim_sim::report::Verdict;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -178,7 +179,7 @@ pub fn combine(shards: &[ShardReport]) -> Result<(CampaignReport, Vec<usize>), S
         budget: base.budget.clone(),
         merged_from: chosen.iter().map(|&i| shards[i].label.clone()).collect(),
         code_version: base.code_version.clone(),
-        verdict: "pass".into(),
+        verdict: Verdict::Pass,
         interrupted: false,
         runs_planned: 0,
         // The shards ran side by side: the campaign took as long as the
@@ -199,7 +200,7 @@ pub fn combine(shards: &[ShardReport]) -> Result<(CampaignReport, Vec<usize>), S
     let mut failed = false;
     for &i in &chosen {
         let r = &shards[i].report;
-        failed |= r.verdict != "pass";
+        failed |= !r.verdict.is_pass();
         rep.determinism_failures += r.determinism_failures;
         for (k, v) in &r.faults {
             *rep.faults.entry(k.clone()).or_insert(0) += v;
@@ -215,7 +216,7 @@ pub fn combine(shards: &[ShardReport]) -> Result<(CampaignReport, Vec<usize>), S
     rep.runs.sort_by_key(|r| (order.get(r.scenario.as_str()).copied(), r.seed.wrapping_sub(base.first_seed)));
     failed |= rep.runs.iter().any(|r| r.failed()) || rep.determinism_failures > 0;
     rep.runs_planned = rep.runs.len() as u64;
-    rep.verdict = if failed { "fail" } else { "pass" }.into();
+    rep.verdict = Verdict::of(failed);
     rep.seeds_per_sec = if rep.wall_ms == 0 { 0.0 } else { rep.runs.len() as f64 * 1000.0 / rep.wall_ms as f64 };
     // The union is exact: every scenario x seed of the campaign, once.
     let union: BTreeSet<RunKey> = rep.runs.iter().map(|r| (r.scenario.clone(), r.seed)).collect();
@@ -331,7 +332,7 @@ pub fn merge_dirs(dirs: &[PathBuf], out: &Path, junit: Option<&Path>) -> Result<
             r.artifacts = None;
             continue;
         }
-        if r.verdict != "pass" {
+        if !r.verdict.is_pass() {
             if let Some(f) = std::fs::read_to_string(src.join("report.json"))
                 .ok()
                 .and_then(|t| serde_json::from_str::<RunReport>(&t).ok())
@@ -372,7 +373,7 @@ mod tests {
                 runs.push(RunEntry {
                     scenario: sc.into(),
                     seed,
-                    verdict: if fail { "fail" } else { "pass" }.into(),
+                    verdict: Verdict::of(fail),
                     trace_hash: format!("{sc}{seed:x}"),
                     checks_failed: if fail { vec!["P1".into()] } else { vec![] },
                     determinism: None,
@@ -402,7 +403,7 @@ mod tests {
                 budget: None,
                 merged_from: vec![],
                 code_version: "v1".into(),
-                verdict: if runs.iter().any(|r| r.verdict != "pass") { "fail" } else { "pass" }.into(),
+                verdict: Verdict::of(runs.iter().any(|r| !r.verdict.is_pass())),
                 interrupted: false,
                 runs_planned: runs.len() as u64,
                 max_artifacts: 20,
@@ -426,7 +427,7 @@ mod tests {
         let shards = vec![shard(3, 3, 10, None), shard(1, 3, 10, Some(103)), shard(2, 3, 10, None)];
         let (rep, chosen) = combine(&shards).unwrap();
         assert_eq!(chosen, vec![1, 2, 0]);
-        assert_eq!(rep.verdict, "fail");
+        assert_eq!(rep.verdict, Verdict::Fail);
         assert_eq!(rep.runs.len(), 20);
         let order: Vec<(String, u64)> = rep.runs.iter().map(|r| (r.scenario.clone(), r.seed)).collect();
         let whole: Vec<(String, u64)> =
@@ -441,7 +442,7 @@ mod tests {
         assert_eq!(rep.shard, None);
         assert_eq!(rep.merged_from, vec!["shard1", "shard2", "shard3"]);
         let (pass, _) = combine(&[shard(1, 2, 4, None), shard(2, 2, 4, None)]).unwrap();
-        assert_eq!(pass.verdict, "pass");
+        assert_eq!(pass.verdict, Verdict::Pass);
     }
 
     #[test]

@@ -33,6 +33,7 @@ use exactsim_engine::types::DeliveryMode;
 use exactsim_node::wire::{self, FinalRead, LogLine, NodeSpec, PointCrash};
 use exactsim_sim::checks::{check_all, CheckInput, Violation};
 use exactsim_sim::history::{Ev, History, Observation, SimEvent, Stamped};
+use exactsim_sim::report::Verdict;
 use exactsim_sim::report::{build, ReportCtx, RunReport};
 use exactsim_sim::rng::SimRng;
 use exactsim_sim::scenario::Scenario;
@@ -859,7 +860,7 @@ fn run_in(
     );
     report.trace_hash = "none(real-run)".into();
     if interrupted {
-        report.verdict = "interrupted".into();
+        report.verdict = Verdict::Interrupted;
     }
     let real = RealRecord {
         reproducible: false,

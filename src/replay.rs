@@ -127,7 +127,7 @@ impl ReplayFile {
             return false; // same code, same schedule: the run must be the same
         }
         match &self.check {
-            None => out.report.verdict == "pass",
+            None => out.report.verdict.is_pass(),
             Some(c) => same_failure(out, c, self.panic_site.as_deref()),
         }
     }

@@ -12,9 +12,11 @@
 //! process, crash and restart the broker (losing what it had not synced),
 //! partition the sink from the network, let simulated time pass (the
 //! broker times transactions out), start a new run of the job, and read
-//! what a `read_committed` reader sees.
+//! what a `read_committed` reader sees. A test reads like this (the
+//! integration test `step_harness::failure_before_notify_recommits_on_recovery_and_drops_the_rest`
+//! runs these steps):
 //!
-//! ```ignore
+//! ```text
 //! exactsim_sim::harness::run_steps(Setup::broker(), |mut h| async move {
 //!     h.start().await.unwrap();
 //!     h.write(recs(1..=3)).await.unwrap();

@@ -36,6 +36,57 @@ pub struct TxnStats {
     pub commit_failed: u64,
 }
 
+/// The outcome of a run or a campaign. Serialized as `"pass"`, `"fail"`,
+/// `"interrupted"`, the words the reports and the one-line summaries show.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Every check held.
+    Pass,
+    /// At least one check failed (or, for a campaign, at least one run did).
+    Fail,
+    /// Stopped by a signal before it could be judged (real mode, campaigns).
+    Interrupted,
+}
+
+impl Verdict {
+    /// `Pass` when nothing failed, `Fail` otherwise.
+    pub fn of(failed: bool) -> Verdict {
+        if failed {
+            Verdict::Fail
+        } else {
+            Verdict::Pass
+        }
+    }
+
+    pub fn is_pass(self) -> bool {
+        self == Verdict::Pass
+    }
+
+    /// The exit code that goes with it: 0 pass, 1 fail, 130 interrupted.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Verdict::Pass => 0,
+            Verdict::Fail => 1,
+            Verdict::Interrupted => 130,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::Interrupted => "interrupted",
+        }
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunReport {
     pub scenario: String,
@@ -43,7 +94,7 @@ pub struct RunReport {
     pub profile: String,
     pub mode: String,
     pub mutant: Option<String>,
-    pub verdict: String,
+    pub verdict: Verdict,
     pub violations: Vec<ViolationReport>,
     /// The ids of the checks that judged this run (by its mode).
     #[serde(default)]
@@ -210,7 +261,7 @@ pub fn build(r: &RunResult, ctx: ReportCtx) -> RunReport {
         profile: ctx.profile.to_string(),
         mode: h.mode.name().to_string(),
         mutant: r.config.mutant.map(|m| m.name().to_string()),
-        verdict: if ctx.violations.is_empty() { "pass" } else { "fail" }.to_string(),
+        verdict: Verdict::of(!ctx.violations.is_empty()),
         violations: ctx
             .violations
             .iter()

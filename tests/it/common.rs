@@ -4,6 +4,7 @@
 use exactsim::{run_one, spec};
 use exactsim_engine::config::{JobConfig, Mutant};
 use exactsim_engine::types::DeliveryMode;
+use exactsim_sim::report::Verdict;
 use exactsim_sim::runner::Outcome;
 use exactsim_sim::schedule::{FaultEvent, Profile, Schedule};
 use exactsim_sim::world::RunSpec;
@@ -34,7 +35,7 @@ pub fn go(spec: RunSpec, profile: &str) -> Outcome {
 
 /// Fail with every violation and the reproducing command.
 pub fn assert_pass(out: &Outcome) {
-    if out.report.verdict != "pass" {
+    if !out.report.verdict.is_pass() {
         let mut msg = format!("{}\n", out.report.summary_line());
         for v in &out.report.violations {
             msg.push_str(&format!("  {} {}\n", v.check, v.message));
@@ -78,7 +79,7 @@ pub fn go_custom(
     }
     let spec = exactsim::spec(sc, seed, Profile::resolve(profile).unwrap(), mode, None);
     let out = go(spec.clone(), profile);
-    if out.report.verdict == "fail" && std::env::var("EXACTSIM_SHRINK").is_ok() {
+    if out.report.verdict == Verdict::Fail && std::env::var("EXACTSIM_SHRINK").is_ok() {
         let r = exactsim::replay::shrink(spec, profile, 200).unwrap_or_else(|e| panic!("shrink: {e}"));
         let path = format!("target/exactsim/{}-{}.min.json", out.report.scenario, seed);
         let _ = std::fs::create_dir_all("target/exactsim");

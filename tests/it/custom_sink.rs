@@ -14,6 +14,7 @@ use exactsim_engine::config::JobConfig;
 use exactsim_engine::pipeline::{KeyedOperator, Pipeline};
 use exactsim_engine::sink::{BrokerSink, SinkEnv, SinkError, TwoPhaseCommitSink, TxnHandle};
 use exactsim_engine::types::{CheckpointId, DeliveryMode, OutRecord, Record};
+use exactsim_sim::report::Verdict;
 use exactsim_sim::rng::SimRng;
 use exactsim_sim::scenario::Scenario;
 use exactsim_sim::schedule::Profile;
@@ -166,7 +167,7 @@ fn a_user_sink_that_skips_recommit_is_caught() {
     let calls = Arc::new(Calls::default());
     let caught = (1..=40).find_map(|seed| {
         let out = user_run(seed, true, &calls);
-        (out.report.verdict == "fail").then_some((seed, out))
+        (out.report.verdict == Verdict::Fail).then_some((seed, out))
     });
     let (seed, out) = caught.expect("the buggy user sink escaped 40 crash seeds");
     let checks: Vec<&str> = out.report.violations.iter().map(|v| v.check.as_str()).collect();

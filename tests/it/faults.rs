@@ -10,6 +10,7 @@ use exactsim_engine::config::Mutant;
 use exactsim_engine::observe::Event;
 use exactsim_engine::types::DeliveryMode;
 use exactsim_sim::history::{Ev, SimEvent};
+use exactsim_sim::report::Verdict;
 use exactsim_sim::schedule::{FaultEvent, TriggerAction};
 
 const PAUSE_CASE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus/predicate-pause-worker-on-precommit.json");
@@ -96,7 +97,7 @@ fn a_clock_step_catches_the_skewed_timeout() {
     let mut spec = fixed("word_count", 3, DeliveryMode::ExactlyOnce, events);
     spec.mutant = Some(Mutant::SkewedTxnTimeout);
     let out = go(spec.clone(), "none");
-    assert_eq!(out.report.verdict, "fail", "{}", out.report.summary_line());
+    assert_eq!(out.report.verdict, Verdict::Fail, "{}", out.report.summary_line());
     spec.mutant = None;
     assert_pass(&go(spec, "none"));
 }

@@ -20,6 +20,7 @@ use exactsim_engine::sink::{SinkEnv, SinkError, TwoPhaseCommitSink, TxnHandle};
 use exactsim_engine::storage::write_atomic;
 use exactsim_engine::system::{OutputReader, ReadStep, SinkSystem, SystemEnv};
 use exactsim_engine::types::{CheckpointId, DeliveryMode, OutRecord, Record};
+use exactsim_sim::report::Verdict;
 use exactsim_sim::rng::SimRng;
 use exactsim_sim::scenario::Scenario;
 use serde::{Deserialize, Serialize};
@@ -316,7 +317,7 @@ fn a_sink_into_its_own_system_passes_every_check_on_chaos_seeds() {
 fn the_same_sink_skipping_recommit_is_caught_through_the_systems_reader() {
     let caught = (1..=40).find_map(|seed| {
         let out = kv_run(seed, "crash", true);
-        (out.report.verdict == "fail").then_some(out)
+        (out.report.verdict == Verdict::Fail).then_some(out)
     });
     let out = caught.expect("skip-recommit escaped 40 crash seeds");
     let checks: Vec<&str> = out.report.violations.iter().map(|v| v.check.as_str()).collect();

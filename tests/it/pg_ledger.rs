@@ -6,6 +6,7 @@
 use crate::common::*;
 use exactsim_engine::config::Mutant;
 use exactsim_engine::types::DeliveryMode;
+use exactsim_sim::report::Verdict;
 
 #[test]
 fn pg_ledger_passes_chaos_seeds_with_commits_announced_by_the_server() {
@@ -34,7 +35,7 @@ fn pg_no_recover_commit_is_caught_in_pg_ledger_and_only_there() {
     let m = Some(Mutant::PgNoRecoverCommit);
     let caught = (0..80).find_map(|seed| {
         let out = go(make("pg_ledger", seed, "chaos", DeliveryMode::ExactlyOnce, m), "chaos");
-        (out.report.verdict == "fail").then_some(out)
+        (out.report.verdict == Verdict::Fail).then_some(out)
     });
     let out = caught.expect("pg-no-recover-commit escaped 80 chaos seeds of pg_ledger");
     let checks: Vec<&str> = out.report.violations.iter().map(|v| v.check.as_str()).collect();

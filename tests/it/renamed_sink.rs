@@ -13,6 +13,7 @@ use exactsim_engine::config::JobConfig;
 use exactsim_engine::pipeline::{KeyedOperator, Pipeline};
 use exactsim_engine::sink::{BrokerSink, SinkEnv, SinkError, TwoPhaseCommitSink, TxnHandle};
 use exactsim_engine::types::{CheckpointId, DeliveryMode, OutRecord, Record};
+use exactsim_sim::report::Verdict;
 use exactsim_sim::rng::SimRng;
 use exactsim_sim::scenario::Scenario;
 use exactsim_sim::schedule::Profile;
@@ -127,7 +128,7 @@ fn a_sink_with_its_own_transaction_names_passes_every_check_on_chaos_seeds() {
 fn the_same_sink_with_a_planted_2pc_bug_is_caught() {
     let caught = (1..=20).find_map(|seed| {
         let out = my_run(seed, true);
-        (out.report.verdict == "fail").then_some(out)
+        (out.report.verdict == Verdict::Fail).then_some(out)
     });
     let out = caught.expect("commit-at-pre-commit escaped 20 chaos seeds");
     let checks: Vec<&str> = out.report.violations.iter().map(|v| v.check.as_str()).collect();

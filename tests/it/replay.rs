@@ -5,6 +5,7 @@ use crate::common::*;
 use exactsim::replay::{shrink, ReplayFile};
 use exactsim_engine::config::Mutant;
 use exactsim_engine::types::DeliveryMode;
+use exactsim_sim::report::Verdict;
 
 #[test]
 fn shrink_then_replay_reproduces_the_same_check() {
@@ -13,7 +14,8 @@ fn shrink_then_replay_reproduces_the_same_check() {
     let mutant = Some(Mutant::NoRecommitOnRecovery);
     let seed = (0..80)
         .find(|s| {
-            go(make("word_count", *s, "chaos", DeliveryMode::ExactlyOnce, mutant), "chaos").report.verdict == "fail"
+            go(make("word_count", *s, "chaos", DeliveryMode::ExactlyOnce, mutant), "chaos").report.verdict
+                == Verdict::Fail
         })
         .expect("the mutant fails some seed within 80");
     let spec = make("word_count", seed, "chaos", DeliveryMode::ExactlyOnce, mutant);
