@@ -280,7 +280,9 @@ impl BrokerState {
                 let mut events = vec![Event::ProducerInit {
                     txn: txn.clone(),
                     epoch: *epoch,
+                    run: *run,
                     attempt: *attempt,
+                    session: *session,
                     aborted_open: had_open.is_some(),
                 }];
                 if let Some(open) = had_open {

@@ -174,11 +174,15 @@ pub enum Event {
         entries: u64,
         truncated_bytes: u64,
     },
-    /// `attempt`: the job attempt of the request (the id's owner from now on).
+    /// `(run, attempt, session)`: the owner the request claims (see
+    /// `Request::InitProducer`); the id's owner from now on when it is not
+    /// older than the previous one.
     ProducerInit {
         txn: TxnId,
         epoch: u64,
+        run: u64,
         attempt: u64,
+        session: (u64, u64),
         aborted_open: bool,
     },
     AppendAccepted {

@@ -65,3 +65,28 @@ fn corpus_replays() {
     }
     assert!(n > 0, "the corpus is empty");
 }
+
+/// The session order is judged, not only kept: the corpus case where a
+/// paused broker delivers an earlier session's init late (same attempt),
+/// replayed on a broker that does not order owners (planted bug
+/// `relaxed-attempt-fence`), fails the fencing check P9 and not only the
+/// loss it causes.
+#[test]
+fn an_earlier_sessions_late_init_is_p9_when_the_broker_lets_it_through() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus/late-init-same-attempt-after-pause.json");
+    let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    v["code_version"] = serde_json::Value::String(exactsim::code_version().into());
+    v["mutant"] = serde_json::Value::String(Mutant::RelaxedAttemptFence.name().into());
+    let f = ReplayFile::parse(&v.to_string(), path).unwrap();
+    let out = go(f.to_spec().unwrap(), &f.profile);
+    let p9: Vec<_> = out.report.violations.iter().filter(|v| v.check == "P9").collect();
+    assert!(!p9.is_empty(), "expected P9: {}", out.report.summary_line());
+    // One of them is an init of the same attempt as the owner's: an
+    // earlier session, which a check comparing attempts alone would pass.
+    let same_attempt = |m: &str| {
+        (1..100).any(|a| {
+            m.contains(&format!("init of job attempt {a} (")) && m.contains(&format!("after job attempt {a} ("))
+        })
+    };
+    assert!(p9.iter().any(|v| same_attempt(&v.message)), "{p9:?}");
+}

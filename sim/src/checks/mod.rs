@@ -146,7 +146,7 @@ pub const CHECKS: [CheckInfo; 14] = [
     CheckInfo {
         id: "P9",
         name: "fencing",
-        meaning: "after fencing, nothing from an older producer epoch or job attempt is accepted",
+        meaning: "after fencing, nothing from an older producer epoch, job attempt or producer session is accepted",
         applies: Applies::ExactlyOnce,
     },
     CheckInfo {

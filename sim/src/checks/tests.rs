@@ -73,7 +73,10 @@ fn init(t: u64, n: u64, epoch: u64) -> Stamped {
     init_of(t, n, epoch, 1)
 }
 fn init_of(t: u64, n: u64, epoch: u64, attempt: u64) -> Stamped {
-    at(t, "broker", Event::ProducerInit { txn: txn(n), epoch, attempt, aborted_open: false })
+    init_session(t, n, epoch, attempt, (0, 0))
+}
+fn init_session(t: u64, n: u64, epoch: u64, attempt: u64, session: (u64, u64)) -> Stamped {
+    at(t, "broker", Event::ProducerInit { txn: txn(n), epoch, run: 0, attempt, session, aborted_open: false })
 }
 fn precommit(t: u64, ckpt: u64, n: u64, records: u64) -> Stamped {
     at(t, "worker-0", Event::PreCommitted { task: TaskId::Chain(0), ckpt, txn: txn(n), epoch: 0, records })
@@ -649,8 +652,39 @@ fn init_of_an_older_attempt_after_a_takeover_is_p9() {
     assert_eq!(checks(&h), vec!["P9"]);
     assert_mentions(
         &msgs(&h, "P9"),
-        &["job-sink-0-3", "init of job attempt 1 (epoch 4)", "attempt 2 took the id over"],
+        &["job-sink-0-3", "init of job attempt 1 (run 0, session: deploy 0, try 0) (epoch 4)", "after job attempt 2"],
     );
+}
+
+#[test]
+fn init_of_an_earlier_session_of_the_same_attempt_is_p9() {
+    let mut h = good();
+    push(&mut h, init_session(71, 3, 2, 1, (2, 0)));
+    push(&mut h, init_session(72, 3, 3, 1, (2, 1)));
+    assert_eq!(checks(&h), NONE, "a later try of the same deploy takes the id");
+    push(&mut h, init_session(73, 3, 4, 1, (1, 5)));
+    assert_eq!(checks(&h), vec!["P9"], "an earlier deploy's late init, whatever its try");
+    assert_mentions(
+        &msgs(&h, "P9"),
+        &["job-sink-0-3", "session: deploy 1, try 5", "after job attempt 1 (run 0, session: deploy 2, try 1)"],
+    );
+}
+
+#[test]
+fn a_newer_run_takes_an_id_over_whatever_its_attempt() {
+    let mut h = good();
+    push(&mut h, init_of(71, 3, 2, 4));
+    push(
+        &mut h,
+        at(
+            72,
+            "broker",
+            Event::ProducerInit { txn: txn(3), epoch: 3, run: 1, attempt: 1, session: (0, 0), aborted_open: false },
+        ),
+    );
+    assert_eq!(checks(&h), NONE);
+    push(&mut h, init_of(73, 3, 4, 4));
+    assert_eq!(checks(&h), vec!["P9"], "the older run's late init");
 }
 
 // ---- P10: one checkpoint for everything restored ----
