@@ -523,6 +523,14 @@ impl Model {
                     down.entry(node.clone()).or_insert((e.t_us, c));
                 }
                 Ev::Sim(SimEvent::NodeRestarted { node }) => {
+                    // A clean stop's window ends when its node is back.
+                    let stopped = |(d, k, _): &(String, String, u64)| {
+                        k == "stop" && fault_nodes(d, &lanes).is_some_and(|n| n.contains(node))
+                    };
+                    while let Some(i) = open.iter().position(stopped) {
+                        let (detail, kind, from) = open.remove(i);
+                        bands.push(fault_band(&detail, kind, from, e.t_us, false));
+                    }
                     if let Some((from, cause)) = down.remove(node) {
                         bands.push(Band {
                             from_us: from,
@@ -1215,6 +1223,38 @@ mod tests {
             "worker-1 down 30.0\u{2013}40.0 ms: crash <scheduled> & \"torn\"; 10 unsynced bytes lost, 1 files torn"
         );
         assert_eq!(m.fault_kinds.iter().collect::<Vec<_>>(), ["packet_loss", "partition"]);
+    }
+
+    #[test]
+    fn a_clean_stop_ends_when_its_node_is_back_and_late_delivery_at_its_end() {
+        const STOP: &str = r#"{"kind":"stop","at_ms":20,"node":"worker-0","down_ms":15}"#;
+        const LATE: &str =
+            r#"{"kind":"late_delivery","at_ms":22,"dur_ms":8,"from":"broker","to":null,"delay_ms":40,"count":2}"#;
+        let mut h = history(vec![
+            sim(0, "sim", SimEvent::RunStarted),
+            sim(20_000, "sim", SimEvent::FaultStarted { kind: "stop".into(), detail: STOP.into() }),
+            sim(
+                20_000,
+                "worker-0",
+                SimEvent::NodeCrashed {
+                    node: "worker-0".into(),
+                    cause: "clean stop".into(),
+                    lost_bytes: 0,
+                    torn_files: 0,
+                },
+            ),
+            sim(22_000, "sim", SimEvent::FaultStarted { kind: "late_delivery".into(), detail: LATE.into() }),
+            sim(30_000, "sim", SimEvent::FaultEnded { kind: "late_delivery".into(), detail: LATE.into() }),
+            sim(35_000, "worker-0", SimEvent::NodeRestarted { node: "worker-0".into() }),
+            sim(100_000, "sim", SimEvent::RunEnded),
+        ]);
+        h.finished_at_us = Some(100_000);
+        let m = Model::build(&h, &[]);
+        let stop = m.bands.iter().find(|b| b.kind == "stop").unwrap();
+        assert_eq!((stop.from_us, stop.to_us), (20_000, 35_000), "not to the healing at 90 ms");
+        assert!(!stop.tip.contains("healing"), "{}", stop.tip);
+        let late = m.bands.iter().find(|b| b.kind == "late_delivery").unwrap();
+        assert_eq!((late.from_us, late.to_us), (22_000, 30_000));
     }
 
     #[test]

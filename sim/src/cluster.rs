@@ -453,8 +453,10 @@ impl Cluster {
                 remove_one(w.corrupt.entry(node.clone()).or_default(), permille)
             }
             FaultEvent::LateDelivery { .. } => {
-                // Messages already held still arrive late.
+                // Messages already held still arrive late; no new ones are
+                // held. Nothing of the network changes, so no `apply`.
                 self.nodes.lock().late.retain(|r| r.index != index);
+                self.recorder.sim("sim", SimEvent::FaultEnded { kind: e.kind().into(), detail: e.describe() });
                 return;
             }
             FaultEvent::Skew { node, .. } => {

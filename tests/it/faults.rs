@@ -80,6 +80,13 @@ fn the_correct_engine_survives_zombies() {
                 out.report.faults
             );
         }
+        // The late-delivery window ends at its end (100 + 800 ms, on the cluster's next tick), so the
+        // timeline's band does not run on to the healing.
+        let ended = out.result.history.events.iter().find_map(|e| match &e.ev {
+            Ev::Sim(SimEvent::FaultEnded { kind, .. }) if kind == "late_delivery" => Some(e.t_us),
+            _ => None,
+        });
+        assert!(ended.is_some_and(|t| (900_000..910_000).contains(&t)), "{scenario}: {ended:?}");
     }
 }
 
