@@ -488,8 +488,9 @@ impl Source {
     async fn control(&mut self, c: SourceCtl) {
         match c {
             SourceCtl::Ack { to, seq } => {
+                let now = self.ctx.now_ms();
                 if let Some(ch) = self.out.get_mut(to as usize) {
-                    ch.ack(seq);
+                    ch.ack(seq, now);
                 }
             }
             SourceCtl::Trigger(ckpt) => {
