@@ -202,6 +202,32 @@ pub fn run(seeds: u64, quick: bool) -> (String, Vec<Point>) {
             (rate / off - 1.0) * 100.0
         );
     }
+    s.push_str(&profiles(quick, Some((dense_sim_ms, dense_wall_us))));
+    let points = sweeps(quick, 7);
+    s.push_str(&render_sweeps(&points));
+    (s, points)
+}
+
+/// One part of the bench alone, for a profiler (`bench --only`).
+pub fn only(part: &str, quick: bool) -> Result<String, String> {
+    match part {
+        "floor" => {
+            let n = 10_000;
+            let t0 = now();
+            let _ = exactsim_sim::world::bare_round_trips(n);
+            let us = t0.elapsed().as_secs_f64() * 1e6 / n as f64 / 2.0;
+            Ok(format!("overhead floor: {n} bare madsim round trips, {us:.2} us wall per message\n"))
+        }
+        "profiles" => Ok(profiles(quick, None)),
+        other => Err(format!("unknown bench part '{other}' (expected floor or profiles)")),
+    }
+}
+
+/// The simulated-seconds-per-wall-second table: the standard seeds (when
+/// measured: (simulated ms, wall us)), a dense run and a production-like
+/// run on the same input.
+fn profiles(quick: bool, standard: Option<(u64, f64)>) -> String {
+    let mut s = String::new();
     // Simulated seconds per wall second: the standard seeds (dense:
     // checkpoints every 40-150 ms, heartbeats every 50 ms, a source poll
     // every 5 ms), the same dense configuration on a longer input, and a
@@ -213,17 +239,19 @@ pub fn run(seeds: u64, quick: bool) -> (String, Vec<Point>) {
         "{:<44} {:>8} {:>8} {:>10} {:>9} {:>13} {:>12}",
         "workload", "records", "ckpts", "sim_s", "wall_ms", "sim_s/wall_s", "sim_s/cpu_s"
     );
-    let _ = writeln!(
-        s,
-        "{:<44} {:>8} {:>8} {:>10.1} {:>9.1} {:>13.0} {:>12}",
-        "standard seeds, all scenarios (dense)",
-        "-",
-        "-",
-        dense_sim_ms as f64 / 1000.0,
-        dense_wall_us / 1000.0,
-        dense_sim_ms as f64 * 1000.0 / dense_wall_us,
-        "-"
-    );
+    if let Some((dense_sim_ms, dense_wall_us)) = standard {
+        let _ = writeln!(
+            s,
+            "{:<44} {:>8} {:>8} {:>10.1} {:>9.1} {:>13.0} {:>12}",
+            "standard seeds, all scenarios (dense)",
+            "-",
+            "-",
+            dense_sim_ms as f64 / 1000.0,
+            dense_wall_us / 1000.0,
+            dense_sim_ms as f64 * 1000.0 / dense_wall_us,
+            "-"
+        );
+    }
     let records = if quick { 2_000 } else { 20_000 };
     let prod = JobConfig {
         parallelism: 4,
@@ -253,9 +281,7 @@ pub fn run(seeds: u64, quick: bool) -> (String, Vec<Point>) {
             p.sim_ms as f64 * 1000.0 / p.cpu_us
         );
     }
-    let points = sweeps(quick, 7);
-    s.push_str(&render_sweeps(&points));
-    (s, points)
+    s
 }
 
 /// A scenario whose input is `records` records or a little more: the
