@@ -236,6 +236,14 @@ pub struct JobConfig {
     pub source_batch: u32,
     /// Pause between two source polls (paces the job over simulated time).
     pub source_poll_ms: u64,
+    /// A fixed source rate: each source fetches at most once per this
+    /// interval (`source_batch` records per interval), like a topic fed at
+    /// a steady rate whose records the network flushes in buffers every
+    /// interval (Flink's buffer timeout). 0 (the default): a source reads as
+    /// fast as its channels' windows let it, polling every `source_poll_ms`
+    /// and again on every acknowledgement.
+    #[serde(default)]
+    pub source_interval_ms: u64,
     /// Broker: transactions older than this are aborted.
     pub txn_timeout_ms: u64,
     /// Completed checkpoints kept in storage.
@@ -288,6 +296,7 @@ impl Default for JobConfig {
             rpc_retries: 5,
             source_batch: 16,
             source_poll_ms: 5,
+            source_interval_ms: 0,
             txn_timeout_ms: 60_000,
             retained_checkpoints: 2,
             ignore_lost_commits: false,
