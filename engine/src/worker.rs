@@ -482,8 +482,11 @@ impl Source {
             }
             self.flush().await;
             // A paced source sleeps until its next fetch, at most a poll.
-            let wait =
-                if interval > 0 { next_fetch.saturating_sub(self.ctx.now_ms()).clamp(1, poll_ms.max(1)) } else { poll_ms };
+            let wait = if interval > 0 {
+                next_fetch.saturating_sub(self.ctx.now_ms()).clamp(1, poll_ms.max(1))
+            } else {
+                poll_ms
+            };
             tokio::select! {
                 biased;
                 c = rx.recv() => match c {
