@@ -182,7 +182,9 @@ impl Mutant {
             Mutant::NonIdempotentRecommit => "P1",
             Mutant::SubsumedNotifyError => "P1",
             Mutant::NotifyCommitsOnlyExact => "P1",
-            Mutant::RestoreWithoutCompletionRecord => "P2",
+            // It restores from a checkpoint that never completed: P10 names
+            // that in every detecting run (P2 only when output diverges).
+            Mutant::RestoreWithoutCompletionRecord => "P10",
             Mutant::OffsetsFromOtherCheckpoint => "P10",
             Mutant::SkipAlignment => "P2",
             Mutant::AckBeforeDurable => "P1",
