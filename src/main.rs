@@ -206,6 +206,11 @@ enum Cmd {
         /// ci/plot_bench.py).
         #[arg(long)]
         csv: Option<std::path::PathBuf>,
+        /// Measure one part alone (for profilers such as callgrind):
+        /// `floor` (10,000 bare madsim round trips) or `profiles` (the
+        /// dense and production-like workloads).
+        #[arg(long)]
+        only: Option<String>,
     },
 }
 
@@ -568,11 +573,20 @@ fn main() -> ExitCode {
             print!("{}", exactsim::mutants::render(&table));
             ExitCode::from(if table.iter().all(|r| r.detected.is_some()) { 0 } else { 1 })
         }
-        Cmd::Bench { seeds, quick, csv } => {
+        Cmd::Bench { seeds, quick, csv, only } => {
             let n = match parse_count(&seeds, "seed count", 100_000) {
                 Ok(n) => n,
                 Err(e) => return usage(e),
             };
+            if let Some(part) = only {
+                return match exactsim::bench::only(&part, quick) {
+                    Ok(text) => {
+                        print!("{text}");
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => usage(e),
+                };
+            }
             let (text, points) = exactsim::bench::run(n, quick);
             print!("{text}");
             if let Some(path) = csv {

@@ -182,7 +182,9 @@ impl Mutant {
             Mutant::NonIdempotentRecommit => "P1",
             Mutant::SubsumedNotifyError => "P1",
             Mutant::NotifyCommitsOnlyExact => "P1",
-            Mutant::RestoreWithoutCompletionRecord => "P2",
+            // It restores from a checkpoint that never completed: P10 names
+            // that in every detecting run (P2 only when output diverges).
+            Mutant::RestoreWithoutCompletionRecord => "P10",
             Mutant::OffsetsFromOtherCheckpoint => "P10",
             Mutant::SkipAlignment => "P2",
             Mutant::AckBeforeDurable => "P1",
@@ -236,6 +238,14 @@ pub struct JobConfig {
     pub source_batch: u32,
     /// Pause between two source polls (paces the job over simulated time).
     pub source_poll_ms: u64,
+    /// A fixed source rate: each source fetches at most once per this
+    /// interval (`source_batch` records per interval), like a topic fed at
+    /// a steady rate whose records the network flushes in buffers every
+    /// interval (Flink's buffer timeout). 0 (the default): a source reads as
+    /// fast as its channels' windows let it, polling every `source_poll_ms`
+    /// and again on every acknowledgement.
+    #[serde(default)]
+    pub source_interval_ms: u64,
     /// Broker: transactions older than this are aborted.
     pub txn_timeout_ms: u64,
     /// Completed checkpoints kept in storage.
@@ -288,6 +298,7 @@ impl Default for JobConfig {
             rpc_retries: 5,
             source_batch: 16,
             source_poll_ms: 5,
+            source_interval_ms: 0,
             txn_timeout_ms: 60_000,
             retained_checkpoints: 2,
             ignore_lost_commits: false,

@@ -42,7 +42,8 @@ pub struct Net {
     addr: SocketAddr,
     pending: Mutex<BTreeMap<u64, oneshot::Sender<Response>>>,
     next_id: AtomicU64,
-    hook: Mutex<Option<SendHook>>,
+    /// Set once after binding; read on every send without a lock.
+    hook: std::sync::OnceLock<SendHook>,
     me: std::sync::Weak<Net>,
 }
 
@@ -69,7 +70,7 @@ impl Net {
             addr,
             pending: Mutex::new(BTreeMap::new()),
             next_id: AtomicU64::new((incarnation as u64) << 32),
-            hook: Mutex::new(None),
+            hook: std::sync::OnceLock::new(),
             me: me.clone(),
         });
         let replies = net.clone();
@@ -91,16 +92,16 @@ impl Net {
         self.addr
     }
 
-    /// Install the hook that may hold messages back (see [`SendHook`]).
+    /// Install the hook that may hold messages back (see [`SendHook`]);
+    /// the first one installed stays.
     pub fn set_send_hook(&self, hook: SendHook) {
-        *self.hook.lock().unwrap() = Some(hook);
+        let _ = self.hook.set(hook);
     }
 
     /// Fire and forget: a lost datagram is the caller's business.
     pub async fn send(&self, dst: SocketAddr, msg: &Msg) {
         let bytes = codec::encode(msg);
-        let hook = self.hook.lock().unwrap().clone();
-        if let Some(delay) = hook.and_then(|h| h(dst, msg)) {
+        if let Some(delay) = self.hook.get().and_then(|h| h(dst, msg)) {
             // Held back: it leaves this node `delay` later (unless the node
             // dies first), whatever happened meanwhile.
             if let Some(me) = self.me.upgrade() {

@@ -427,14 +427,21 @@ impl Source {
     }
 
     async fn run(mut self, mut rx: UnboundedReceiver<SourceCtl>) {
-        let poll = Duration::from_millis(self.ctx.cfg.source_poll_ms);
+        let poll_ms = self.ctx.cfg.source_poll_ms;
         let n = self.ctx.cfg.parallelism;
+        // Paced sources (`source_interval_ms`): the next fetch's time.
+        let interval = self.ctx.cfg.source_interval_ms;
+        let mut next_fetch = 0;
         loop {
             while let Ok(c) = rx.try_recv() {
                 self.control(c).await;
             }
             let blocked = self.out.iter().any(|c| c.window_full());
-            if !self.ended && !blocked {
+            let now = if interval > 0 { self.ctx.now_ms() } else { 0 };
+            if !self.ended && !blocked && now >= next_fetch {
+                if interval > 0 {
+                    next_fetch = now + interval;
+                }
                 let req =
                     Request::FetchInput { partition: self.index, offset: self.offset, max: self.ctx.cfg.source_batch };
                 let resp = self
@@ -474,13 +481,19 @@ impl Source {
                 }
             }
             self.flush().await;
+            // A paced source sleeps until its next fetch, at most a poll.
+            let wait = if interval > 0 {
+                next_fetch.saturating_sub(self.ctx.now_ms()).clamp(1, poll_ms.max(1))
+            } else {
+                poll_ms
+            };
             tokio::select! {
                 biased;
                 c = rx.recv() => match c {
                     Some(c) => self.control(c).await,
                     None => return,
                 },
-                _ = madsim::time::sleep(poll) => {}
+                _ = madsim::time::sleep(Duration::from_millis(wait)) => {}
             }
         }
     }
@@ -488,8 +501,9 @@ impl Source {
     async fn control(&mut self, c: SourceCtl) {
         match c {
             SourceCtl::Ack { to, seq } => {
+                let now = self.ctx.now_ms();
                 if let Some(ch) = self.out.get_mut(to as usize) {
-                    ch.ack(seq);
+                    ch.ack(seq, now);
                 }
             }
             SourceCtl::Trigger(ckpt) => {

@@ -146,20 +146,23 @@ impl Nodes {
     /// a description of what was held). Heartbeats, data and replies are
     /// never held: a rule holds single requests and control messages.
     pub fn hold(&self, from: &str, dst: SocketAddr, msg: &Msg) -> Option<(Duration, String)> {
+        if matches!(msg, Msg::Heartbeat { .. } | Msg::Data { .. } | Msg::DataAck { .. } | Msg::Resp { .. }) {
+            return None;
+        }
+        let mut g = self.lock();
+        // Runs for every message sent: no allocation until a rule matches.
+        let NodesInner { late, names, tallies, .. } = &mut *g;
+        let to = names.get(&dst).map(String::as_str);
+        let rule =
+            late.iter_mut().find(|r| r.remaining > 0 && r.from == from && (r.to.is_none() || r.to.as_deref() == to))?;
+        rule.remaining -= 1;
+        let (delay, index) = (rule.delay_ms, rule.index);
+        let to = to.map(str::to_string);
+        *tallies.entry("late_delivery".into()).or_insert(0) += 1;
         let what = match msg {
-            Msg::Heartbeat { .. } | Msg::Data { .. } | Msg::DataAck { .. } | Msg::Resp { .. } => return None,
             Msg::Req { body, .. } => format!("{body:?}"),
             other => format!("{other:?}"),
         };
-        let mut g = self.lock();
-        let to = g.names.get(&dst).cloned();
-        let rule = g
-            .late
-            .iter_mut()
-            .find(|r| r.remaining > 0 && r.from == from && (r.to.is_none() || r.to.as_deref() == to.as_deref()))?;
-        rule.remaining -= 1;
-        let (delay, index) = (rule.delay_ms, rule.index);
-        *g.tallies.entry("late_delivery".into()).or_insert(0) += 1;
         let name: String = what.chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
         let detail = format!(
             "{{\"kind\":\"late_delivery\",\"event\":{index},\"from\":\"{from}\",\"to\":\"{}\",\"message\":\"{name}\",\"delay_ms\":{delay}}}",

@@ -14,6 +14,7 @@ mod merge;
 mod modes;
 mod mutants;
 mod other_system;
+mod pacing;
 mod pg_ledger;
 mod profiles;
 mod readme;
