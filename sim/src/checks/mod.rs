@@ -30,13 +30,14 @@ mod p10_restore_checker;
 mod p11_liveness_checker;
 mod p12_at_least_once_checker;
 mod p13_finish_checker;
+mod prefixes;
 
 use crate::history::{Ev, History};
 use crate::scenario::Scenario;
 use exactsim_engine::observe::Event;
 use exactsim_engine::types::{CheckpointId, DeliveryMode, OutRecord};
 use serde::{Deserialize, Serialize};
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
@@ -277,6 +278,13 @@ pub struct Ctx<'a> {
     /// of that handle (`CommitConfirmed`).
     pub confirmed: BTreeMap<(String, u64), u64>,
     refs: RefCell<BTreeMap<CheckpointId, Rc<BTreeMap<u64, OutRecord>>>>,
+    /// The references of every candidate prefix ([`Ctx::candidates`]),
+    /// walked incrementally; built on first use. `None` inside: the
+    /// scenario has no incremental reference (or `whole_references`).
+    prefixes: OnceCell<Option<prefixes::Prefixes>>,
+    /// Compute each prefix's reference with the whole `Scenario::reference`
+    /// (the oracle the incremental path is tested against).
+    whole_references: bool,
     /// The scenario's pipeline: where each record belongs
     /// (`Pipeline::output_partition`).
     pipeline: std::sync::Arc<dyn exactsim_engine::pipeline::Pipeline>,
@@ -346,7 +354,64 @@ impl<'a> Ctx<'a> {
             cuts,
             commits,
             refs: Default::default(),
+            prefixes: OnceCell::new(),
+            whole_references: false,
             pipeline: scenario.pipeline(),
+        }
+    }
+
+    /// The input offsets of checkpoint `ckpt`'s prefix (0: nothing
+    /// processed): the offsets of its completion record, or its complete
+    /// cut if it never completed; `None` for neither.
+    pub fn offsets_of(&self, ckpt: CheckpointId) -> Option<Vec<u64>> {
+        if ckpt == 0 {
+            Some(vec![0; self.h.input.len()])
+        } else if let Some(c) = self.completed.iter().find(|c| c.1 == ckpt) {
+            Some(c.2.clone())
+        } else {
+            self.cut(ckpt)
+        }
+    }
+
+    /// The consistent cuts a reader may see, with the time from which each
+    /// may be seen: (valid from, id). 0 (the empty prefix) from the start;
+    /// each completed checkpoint from its completion; and a checkpoint that
+    /// never completed itself but has a complete cut and a completed later
+    /// checkpoint (which subsumed it: its pending transactions commit with
+    /// the later one's notification) from the first such completion.
+    pub fn candidates(&self) -> Vec<(u64, CheckpointId)> {
+        let mut cands: Vec<(u64, CheckpointId)> = vec![(0, 0)];
+        cands.extend(self.completed.iter().map(|x| (x.0, x.1)));
+        for ck in self.cuts.keys() {
+            if self.completed_at(*ck).is_some() || self.cut(*ck).is_none() {
+                continue;
+            }
+            if let Some(t) = self.completed.iter().filter(|x| x.1 > *ck).map(|x| x.0).min() {
+                cands.push((t, *ck));
+            }
+        }
+        cands
+    }
+
+    /// The candidates' references as lineages of growing prefixes, when the
+    /// scenario computes its reference incrementally (see `prefixes`).
+    pub fn prefixes(&self) -> Option<&prefixes::Prefixes> {
+        self.prefixes
+            .get_or_init(|| {
+                if self.whole_references {
+                    return None;
+                }
+                prefixes::Prefixes::build(self, self.candidates().into_iter().map(|c| c.1))
+            })
+            .as_ref()
+    }
+
+    /// Whether the reference over the prefix of `ckpt` (a candidate, see
+    /// [`Ctx::candidates`]) has `out_id`.
+    pub fn covers(&self, ckpt: CheckpointId, out_id: u64) -> bool {
+        match self.prefixes() {
+            Some(px) if px.at(ckpt).is_some() => px.covers(ckpt, out_id),
+            _ => self.reference_at(ckpt).contains_key(&out_id),
         }
     }
 
@@ -357,13 +422,7 @@ impl<'a> Ctx<'a> {
         if let Some(r) = self.refs.borrow().get(&ckpt) {
             return r.clone();
         }
-        let offsets = if ckpt == 0 {
-            vec![0; self.h.input.len()]
-        } else if let Some(c) = self.completed.iter().find(|c| c.1 == ckpt) {
-            c.2.clone()
-        } else {
-            self.cut(ckpt).expect("reference_at: a checkpoint that completed or has a complete cut")
-        };
+        let offsets = self.offsets_of(ckpt).expect("reference_at: a checkpoint that completed or has a complete cut");
         let m: BTreeMap<u64, OutRecord> =
             self.scenario.reference(&self.h.input, &offsets).into_iter().map(|o| (o.out_id, o)).collect();
         let r = Rc::new(m);
@@ -486,7 +545,19 @@ fn checker(id: &str) -> Option<Checker> {
 /// Run every check that applies to the run's mode. Violations are sorted
 /// by (check, time); at most [`MAX_PER_CHECK`] per check.
 pub fn check_all(input: &CheckInput) -> (Vec<Violation>, OutputCounts) {
-    let ctx = Ctx::new(input.history, input.scenario);
+    check_all_in(Ctx::new(input.history, input.scenario), input)
+}
+
+/// [`check_all`] with every prefix's reference computed by the whole
+/// `Scenario::reference`, never incrementally: the oracle the incremental
+/// path is tested against (it must find the same violations).
+pub fn check_all_by_whole_references(input: &CheckInput) -> (Vec<Violation>, OutputCounts) {
+    let mut ctx = Ctx::new(input.history, input.scenario);
+    ctx.whole_references = true;
+    check_all_in(ctx, input)
+}
+
+fn check_all_in(ctx: Ctx, input: &CheckInput) -> (Vec<Violation>, OutputCounts) {
     let counts = output_counts(input.history, &ctx.reference);
     let mut v = Vec::new();
     for c in checks_for(input.history.mode) {
