@@ -407,11 +407,14 @@ impl<'a> Ctx<'a> {
     }
 
     /// Whether the reference over the prefix of `ckpt` (a candidate, see
-    /// [`Ctx::candidates`]) has `out_id`.
-    pub fn covers(&self, ckpt: CheckpointId, out_id: u64) -> bool {
+    /// [`Ctx::candidates`]) has an out_id, as a function of the out_id.
+    pub fn covers(&self, ckpt: CheckpointId) -> Box<dyn Fn(u64) -> bool + '_> {
         match self.prefixes() {
-            Some(px) if px.at(ckpt).is_some() => px.covers(ckpt, out_id),
-            _ => self.reference_at(ckpt).contains_key(&out_id),
+            Some(px) if px.at(ckpt).is_some() => Box::new(px.covers(ckpt)),
+            _ => {
+                let r = self.reference_at(ckpt);
+                Box::new(move |out_id| r.contains_key(&out_id))
+            }
         }
     }
 

@@ -239,12 +239,13 @@ fn judge(c: &Ctx, st: &Streams, cands: &[(u64, CheckpointId)], ex: &mut impl Exp
     }
     // The visible prefix never shrinks: what a reader saw stays visible.
     if c.h.final_read_ok {
+        let at_end: Vec<BTreeSet<u64>> =
+            c.h.final_output.iter().map(|fin| fin.iter().map(|o| o.out_id).collect()).collect();
         for p in 0..np {
-            let Some(fin) = c.h.final_output.get(p / w as usize) else { continue };
+            let Some(at_end) = at_end.get(p / w as usize) else { continue };
             if bad.contains(&p) {
                 continue;
             }
-            let at_end: BTreeSet<u64> = fin.iter().map(|o| o.out_id).collect();
             let gone: Vec<&OutRecord> = visible[p].values().filter(|o| !at_end.contains(&o.out_id)).collect();
             if let Some(t) = gone.iter().map(|o| since[p][&o.out_id]).min() {
                 v.push(Violation::new(
@@ -284,7 +285,7 @@ impl<'x, 's, 'c, 'a> ByLineages<'x, 's, 'c, 'a> {
             .iter()
             .map(|l| {
                 let mut per = vec![vec![0u32; l.positions]; n];
-                for (o, b) in l.born.values() {
+                for (o, b) in &l.born {
                     per[st.of(o)][*b] += 1;
                 }
                 for row in per.iter_mut() {
@@ -317,7 +318,7 @@ impl Expected for ByLineages<'_, '_, '_, '_> {
                 self.unexpected[k].resize(s + 1, 0);
                 self.latest_birth[k].resize(s + 1, None);
             }
-            match l.born.get(&o.out_id) {
+            match l.get(o.out_id) {
                 Some((u, b)) if u == o && home == s => {
                     let lb = &mut self.latest_birth[k][s];
                     *lb = Some(lb.map_or(*b, |x| x.max(*b)));

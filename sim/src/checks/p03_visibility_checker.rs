@@ -17,7 +17,8 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
     let mut v = Vec::new();
     for cm in &c.commits {
         let ck = c.latest_completed(cm.t_us);
-        let early: Vec<&OutRecord> = cm.out.iter().filter(|o| !c.covers(ck, o.out_id)).collect();
+        let covers = c.covers(ck);
+        let early: Vec<&OutRecord> = cm.out.iter().filter(|o| !covers(o.out_id)).collect();
         if early.is_empty() {
             continue;
         }
@@ -40,7 +41,8 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
     }
     for obs in &c.h.observations {
         let ck = c.latest_completed(obs.t_us);
-        let early: Vec<&OutRecord> = obs.new_records.iter().filter(|o| !c.covers(ck, o.out_id)).collect();
+        let covers = c.covers(ck);
+        let early: Vec<&OutRecord> = obs.new_records.iter().filter(|o| !covers(o.out_id)).collect();
         if early.is_empty() {
             continue;
         }

@@ -32,10 +32,18 @@ pub struct Prefixes {
 
 /// One chain of growing prefixes.
 pub struct Lineage {
-    /// Expected out_id -> (the record, its birth position).
-    pub born: BTreeMap<u64, (OutRecord, usize)>,
+    /// Every record the lineage expects with its birth position, by
+    /// out_id (unique).
+    pub born: Vec<(OutRecord, usize)>,
     /// Positions (distinct prefixes) in the lineage.
     pub positions: usize,
+}
+
+impl Lineage {
+    /// The expected record with this out_id and its birth position.
+    pub fn get(&self, out_id: u64) -> Option<&(OutRecord, usize)> {
+        self.born.binary_search_by_key(&out_id, |(o, _)| o.out_id).ok().map(|i| &self.born[i])
+    }
 }
 
 impl Prefixes {
@@ -70,7 +78,7 @@ impl Prefixes {
         for (k, chain) in chains.into_iter().enumerate() {
             let mut acc = c.scenario.incremental(input)?;
             let mut taken = vec![0u64; input.len()];
-            let mut born: BTreeMap<u64, (OutRecord, usize)> = BTreeMap::new();
+            let mut born: Vec<(OutRecord, usize)> = Vec::new();
             let mut out = Vec::new();
             let positions = chain.len();
             for (j, (offsets, cks)) in chain.into_iter().enumerate() {
@@ -80,14 +88,14 @@ impl Prefixes {
                         taken[p] += 1;
                     }
                 }
-                for o in out.drain(..) {
-                    if born.insert(o.out_id, (o, j)).is_some() {
-                        return None; // an out_id expected twice: not a growing reference
-                    }
-                }
+                born.extend(out.drain(..).map(|o| (o, j)));
                 for ck in cks {
                     at.insert(ck, (k, j));
                 }
+            }
+            born.sort_unstable_by_key(|(o, _)| o.out_id);
+            if born.windows(2).any(|x| x[0].0.out_id == x[1].0.out_id) {
+                return None; // an out_id expected twice: not a growing reference
             }
             lineages.push(Lineage { born, positions });
         }
@@ -99,15 +107,16 @@ impl Prefixes {
         self.at.get(&ck).copied()
     }
 
-    /// Whether the reference over `ck`'s prefix has `out_id`.
-    pub fn covers(&self, ck: CheckpointId, out_id: u64) -> bool {
+    /// Whether the reference over `ck`'s prefix has an out_id, as a
+    /// function of the out_id.
+    pub fn covers(&self, ck: CheckpointId) -> impl Fn(u64) -> bool + '_ {
         let (k, j) = self.at[&ck];
-        self.lineages[k].born.get(&out_id).is_some_and(|(_, b)| *b <= j)
+        move |out_id| self.lineages[k].get(out_id).is_some_and(|(_, b)| *b <= j)
     }
 
     /// The reference over `ck`'s prefix, in out_id order.
     pub fn expected(&self, ck: CheckpointId) -> impl Iterator<Item = &OutRecord> + '_ {
         let (k, j) = self.at[&ck];
-        self.lineages[k].born.values().filter(move |(_, b)| *b <= j).map(|(o, _)| o)
+        self.lineages[k].born.iter().filter(move |(_, b)| *b <= j).map(|(o, _)| o)
     }
 }
