@@ -146,6 +146,10 @@ impl Scenario for RiskScoring {
     }
 }
 
+/// A window's first record in `reference`'s order (partition by
+/// partition): (partition, index, id).
+type First = (usize, usize, u64);
+
 /// `reference` one record at a time. A window closed by the watermark (the
 /// minimum over the partitions of the last event time taken, `u64::MAX`
 /// for a partition taken to its end) gets no more records (event times
@@ -156,9 +160,8 @@ struct Windows<'a> {
     /// Per partition: its contribution to the watermark.
     marks: Vec<u64>,
     wm: u64,
-    /// (user, window start) -> (sum, (partition, index, id) of the first
-    /// record in `reference`'s order: partition by partition).
-    sums: BTreeMap<(u64, u64), (i64, (usize, usize, u64))>,
+    /// (user, window start) -> (sum, the first record).
+    sums: BTreeMap<(u64, u64), (i64, First)>,
     /// Windows not closed yet: (end, user, start).
     open: BTreeSet<(u64, u64, u64)>,
 }
