@@ -501,25 +501,64 @@ pub fn rec(o: &OutRecord) -> String {
     format!("out_id {} (key {}, value {}, src {})", o.out_id, o.key, o.value, o.src)
 }
 
+/// Records by out_id, sorted, for lookups by binary search: of records
+/// sharing an out_id, the last (as collecting them into a map would keep).
+pub(crate) struct ById<'r>(Vec<&'r OutRecord>);
+
+impl<'r> ById<'r> {
+    pub(crate) fn new(records: &'r [OutRecord]) -> ById<'r> {
+        let mut v: Vec<&OutRecord> = records.iter().collect();
+        v.sort_by_key(|o| o.out_id); // stable: equal out_ids in input order
+        let mut out: Vec<&OutRecord> = Vec::with_capacity(v.len());
+        for o in v {
+            match out.last_mut() {
+                Some(l) if l.out_id == o.out_id => *l = o,
+                _ => out.push(o),
+            }
+        }
+        ById(out)
+    }
+    pub(crate) fn get(&self, out_id: u64) -> Option<&'r OutRecord> {
+        self.0.binary_search_by_key(&out_id, |o| o.out_id).ok().map(|i| self.0[i])
+    }
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+    /// In out_id order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &'r OutRecord> + '_ {
+        self.0.iter().copied()
+    }
+}
+
+/// Every record of the final read as (out_id, position in the read),
+/// sorted: the copies of an out_id together, in the order they were read.
+pub(crate) fn final_copies(h: &History) -> Vec<(u64, u32)> {
+    let mut v: Vec<(u64, u32)> =
+        h.final_output.iter().flatten().enumerate().map(|(i, o)| (o.out_id, i as u32)).collect();
+    v.sort_unstable();
+    v
+}
+
 /// Count the final committed output against the reference.
 pub fn output_counts(h: &History, reference: &[OutRecord]) -> OutputCounts {
-    let want: BTreeMap<u64, &OutRecord> = reference.iter().map(|o| (o.out_id, o)).collect();
-    let mut seen: BTreeMap<u64, u64> = BTreeMap::new();
-    let mut c = OutputCounts { expected: want.len() as u64, ..Default::default() };
-    for o in h.final_output.iter().flatten() {
-        c.committed += 1;
-        let n = seen.entry(o.out_id).or_insert(0);
-        *n += 1;
-        if *n > 1 {
-            c.duplicates += 1;
-        }
-        match want.get(&o.out_id) {
-            None => c.unexpected += 1,
-            Some(w) if *n == 1 && *w != o => c.wrong += 1,
-            _ => {}
+    let want = ById::new(reference);
+    let read: Vec<&OutRecord> = h.final_output.iter().flatten().collect();
+    let copies = final_copies(h);
+    let mut c = OutputCounts { expected: want.len() as u64, committed: read.len() as u64, ..Default::default() };
+    let mut found = 0u64;
+    for run in copies.chunk_by(|a, b| a.0 == b.0) {
+        c.duplicates += run.len() as u64 - 1;
+        match want.get(run[0].0) {
+            None => c.unexpected += run.len() as u64,
+            Some(w) => {
+                found += 1;
+                if w != read[run[0].1 as usize] {
+                    c.wrong += 1;
+                }
+            }
         }
     }
-    c.lost = want.keys().filter(|k| !seen.contains_key(k)).count() as u64;
+    c.lost = want.len() as u64 - found;
     c
 }
 
