@@ -375,6 +375,12 @@ impl exactsim_sim::scenario::Scenario for SizedInput {
     ) -> Vec<exactsim_engine::types::OutRecord> {
         self.inner.reference(input, offsets)
     }
+    fn incremental<'a>(
+        &self,
+        input: &'a [Vec<exactsim_engine::types::Record>],
+    ) -> Option<Box<dyn exactsim_sim::scenario::IncrementalReference + 'a>> {
+        self.inner.incremental(input)
+    }
     fn checks(&self) -> Vec<exactsim_sim::scenario::ScenarioCheck> {
         self.inner.checks()
     }

@@ -22,7 +22,7 @@ use exactsim_engine::config::JobConfig;
 use exactsim_engine::pipeline::{KeyedOperator, Pipeline};
 use exactsim_engine::types::{OutRecord, Record};
 use exactsim_sim::rng::SimRng;
-use exactsim_sim::scenario::{check_order_per_partition, Scenario, ScenarioCheck};
+use exactsim_sim::scenario::{check_order_per_partition, IncrementalReference, Scenario, ScenarioCheck};
 use std::sync::Arc;
 
 pub struct Copier;
@@ -82,6 +82,9 @@ impl Scenario for Copier {
     fn reference(&self, input: &[Vec<Record>], offsets: &[u64]) -> Vec<OutRecord> {
         input.iter().zip(offsets).flat_map(|(p, o)| p[..*o as usize].iter().map(copy)).collect()
     }
+    fn incremental<'a>(&self, input: &'a [Vec<Record>]) -> Option<Box<dyn IncrementalReference + 'a>> {
+        Some(crate::per_record::per_record(input, |_: &mut (), r: &Record| copy(r)))
+    }
     fn checks(&self) -> Vec<ScenarioCheck> {
         vec![ScenarioCheck { name: "copier/order-per-partition", check: check_order_per_partition }]
     }
@@ -96,5 +99,13 @@ mod tests {
         let parts: std::collections::BTreeSet<u32> =
             (0..30).map(|k| P.output_partition(&OutRecord { out_id: 0, key: k, value: 0, src: 0 }, 3)).collect();
         assert_eq!(parts.len(), 3);
+    }
+
+    #[test]
+    fn incremental_reference_matches_reference() {
+        for seed in 0..4 {
+            let input = Copier.generate(&mut SimRng::new(seed), 2);
+            exactsim_sim::scenario::check_incremental(&Copier, &input, &mut SimRng::new(seed), 6).unwrap();
+        }
     }
 }

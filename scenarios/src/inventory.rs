@@ -24,7 +24,7 @@ use exactsim_engine::pipeline::{KeyedOperator, Pipeline};
 use exactsim_engine::types::{OutRecord, Record};
 use exactsim_sim::history::History;
 use exactsim_sim::rng::SimRng;
-use exactsim_sim::scenario::{Scenario, ScenarioCheck};
+use exactsim_sim::scenario::{IncrementalReference, Scenario, ScenarioCheck};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -107,6 +107,16 @@ impl Scenario for Inventory {
         }
         out
     }
+    fn incremental<'a>(&self, input: &'a [Vec<Record>]) -> Option<Box<dyn IncrementalReference + 'a>> {
+        Some(crate::per_record::per_record(input, |left: &mut BTreeMap<u64, i64>, r: &Record| {
+            let s = left.entry(r.key).or_insert(initial_stock(r.key));
+            let accepted = *s >= r.value;
+            if accepted {
+                *s -= r.value;
+            }
+            OutRecord { out_id: r.id, key: r.key, value: if accepted { *s } else { -(*s + 1) }, src: r.id }
+        }))
+    }
 }
 
 /// `check_no_oversell` over the final committed output of an exactly-once
@@ -167,5 +177,13 @@ mod tests {
         let mut dup = want.clone();
         dup.extend(want.iter().cloned());
         check_no_oversell(&input, &dup).unwrap();
+    }
+
+    #[test]
+    fn incremental_reference_matches_reference() {
+        for seed in 0..4 {
+            let input = Inventory.generate(&mut SimRng::new(seed), 3);
+            exactsim_sim::scenario::check_incremental(&Inventory, &input, &mut SimRng::new(seed), 6).unwrap();
+        }
     }
 }

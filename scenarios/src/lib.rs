@@ -44,3 +44,39 @@ pub(crate) mod gen {
         out
     }
 }
+
+/// The incremental reference of a scenario whose output is one record per
+/// input record, computed from that record and a state folded over the
+/// records before it in its partition (`Scenario::incremental`).
+pub(crate) mod per_record {
+    use exactsim_engine::types::{OutRecord, Record};
+    use exactsim_sim::scenario::IncrementalReference;
+
+    pub struct PerRecord<'a, S, F> {
+        input: &'a [Vec<Record>],
+        taken: Vec<usize>,
+        state: Vec<S>,
+        step: F,
+    }
+
+    /// `step(state of the partition, record)` is the record's output.
+    pub fn per_record<'a, S: Default + 'a, F: FnMut(&mut S, &Record) -> OutRecord + 'a>(
+        input: &'a [Vec<Record>],
+        step: F,
+    ) -> Box<dyn IncrementalReference + 'a> {
+        Box::new(PerRecord {
+            input,
+            taken: vec![0; input.len()],
+            state: input.iter().map(|_| S::default()).collect(),
+            step,
+        })
+    }
+
+    impl<S, F: FnMut(&mut S, &Record) -> OutRecord> IncrementalReference for PerRecord<'_, S, F> {
+        fn advance(&mut self, p: usize, out: &mut Vec<OutRecord>) {
+            let r = &self.input[p][self.taken[p]];
+            self.taken[p] += 1;
+            out.push((self.step)(&mut self.state[p], r));
+        }
+    }
+}

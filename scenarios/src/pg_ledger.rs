@@ -32,7 +32,7 @@ use exactsim_pg::node::NodeConnector;
 use exactsim_pg::sink::PgSink;
 use exactsim_pg::system::{PgReader, PgSystem};
 use exactsim_sim::rng::SimRng;
-use exactsim_sim::scenario::Scenario;
+use exactsim_sim::scenario::{IncrementalReference, Scenario};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -118,6 +118,13 @@ impl Scenario for PgLedger {
         }
         out
     }
+    fn incremental<'a>(&self, input: &'a [Vec<Record>]) -> Option<Box<dyn IncrementalReference + 'a>> {
+        Some(crate::per_record::per_record(input, |balance: &mut BTreeMap<u64, i64>, r: &Record| {
+            let b = balance.entry(r.key).or_default();
+            *b += r.value;
+            OutRecord { out_id: r.id, key: r.key, value: *b, src: r.id }
+        }))
+    }
     fn checks(&self) -> Vec<exactsim_sim::scenario::ScenarioCheck> {
         vec![exactsim_sim::scenario::ScenarioCheck {
             name: "pg_ledger/order-per-partition",
@@ -155,5 +162,13 @@ mod tests {
         out.sort();
         want.sort();
         assert_eq!(out, want);
+    }
+
+    #[test]
+    fn incremental_reference_matches_reference() {
+        for seed in 0..4 {
+            let input = PgLedger.generate(&mut SimRng::new(seed), 3);
+            exactsim_sim::scenario::check_incremental(&PgLedger, &input, &mut SimRng::new(seed), 6).unwrap();
+        }
     }
 }

@@ -23,7 +23,7 @@ use crate::gen::layout;
 use exactsim_engine::pipeline::{KeyedOperator, Pipeline};
 use exactsim_engine::types::{OutRecord, Record};
 use exactsim_sim::rng::SimRng;
-use exactsim_sim::scenario::Scenario;
+use exactsim_sim::scenario::{IncrementalReference, Scenario};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -93,6 +93,13 @@ impl Scenario for WordCount {
         }
         out
     }
+    fn incremental<'a>(&self, input: &'a [Vec<Record>]) -> Option<Box<dyn IncrementalReference + 'a>> {
+        Some(crate::per_record::per_record(input, |count: &mut BTreeMap<u64, i64>, r: &Record| {
+            let c = count.entry(r.key).or_default();
+            *c += r.value;
+            OutRecord { out_id: r.id, key: r.key, value: *c, src: r.id }
+        }))
+    }
 }
 
 #[cfg(test)]
@@ -133,5 +140,13 @@ mod tests {
         out.sort();
         want.sort();
         assert_eq!(out, want);
+    }
+
+    #[test]
+    fn incremental_reference_matches_reference() {
+        for seed in 0..4 {
+            let input = WordCount.generate(&mut SimRng::new(seed), 3);
+            exactsim_sim::scenario::check_incremental(&WordCount, &input, &mut SimRng::new(seed), 6).unwrap();
+        }
     }
 }

@@ -24,11 +24,33 @@ pub trait Scenario: Send + Sync {
     /// records of each partition `i` (`offsets[i] == input[i].len()` means
     /// that source has ended). `out_id`s are unique in the result.
     fn reference(&self, input: &[Vec<Record>], offsets: &[u64]) -> Vec<OutRecord>;
+    /// The same reference computed one input record at a time, when it only
+    /// grows with the prefix (a record once expected stays expected, with
+    /// the same fields): the oracles then follow a run's checkpoints in
+    /// time linear in the input instead of calling `reference` once per
+    /// checkpoint. The contract, property-tested against `reference`: for
+    /// every `offsets`, the records pushed while advancing each partition
+    /// `i` from 0 to `offsets[i]`, in any interleaving of the partitions,
+    /// are exactly `reference(input, offsets)` (and nothing is expected
+    /// before the first record). `None` (the default): the oracles call
+    /// `reference` for each prefix they need.
+    fn incremental<'a>(&self, _input: &'a [Vec<Record>]) -> Option<Box<dyn IncrementalReference + 'a>> {
+        None
+    }
     /// This workload's own invariants, checked in every run (every
     /// campaign, replay and shrink) after the engine-wide checks.
     fn checks(&self) -> Vec<ScenarioCheck> {
         Vec::new()
     }
+}
+
+/// A scenario's batch reference over a growing input prefix (see
+/// [`Scenario::incremental`]).
+pub trait IncrementalReference {
+    /// Take the next record of input partition `partition` (the first not
+    /// taken yet; the caller never advances past the partition's end) and
+    /// push the output records that become expected.
+    fn advance(&mut self, partition: usize, out: &mut Vec<OutRecord>);
 }
 
 /// A scenario's own check: a name (reported as the check, e.g.
@@ -64,4 +86,56 @@ pub fn check_order_per_partition(h: &History) -> Vec<String> {
         }
     }
     v
+}
+
+/// The property test of a scenario's [`Scenario::incremental`] against its
+/// `reference` on one input: `rounds` walks, each advancing the partitions
+/// in a random interleaving towards random offsets (the last walk to the
+/// end of every partition), comparing what was pushed so far with
+/// `reference` over the offsets reached at random moments and at the end
+/// of the walk. `Err` names the walk, the offsets and the first difference.
+/// `Ok` when the scenario has no incremental reference.
+pub fn check_incremental(s: &dyn Scenario, input: &[Vec<Record>], rng: &mut SimRng, rounds: u32) -> Result<(), String> {
+    for round in 0..rounds {
+        let Some(mut acc) = s.incremental(input) else { return Ok(()) };
+        let target: Vec<u64> = input
+            .iter()
+            .map(|p| if round + 1 == rounds { p.len() as u64 } else { rng.range(0, p.len() as u64) })
+            .collect();
+        let mut at = vec![0u64; input.len()];
+        let mut got = Vec::new();
+        let compare = |at: &[u64], got: &[OutRecord]| -> Result<(), String> {
+            let mut want = s.reference(input, at);
+            let mut have = got.to_vec();
+            want.sort();
+            have.sort();
+            if want == have {
+                return Ok(());
+            }
+            let first = want.iter().zip(&have).position(|(a, b)| a != b).unwrap_or(want.len().min(have.len()));
+            Err(format!(
+                "{}: walk {round} at offsets {at:?}: the incremental reference has {} records, `reference` {}; first difference at sorted index {first}: {:?} vs {:?}",
+                s.name(),
+                have.len(),
+                want.len(),
+                have.get(first),
+                want.get(first)
+            ))
+        };
+        compare(&at, &got)?;
+        loop {
+            let open: Vec<usize> = (0..input.len()).filter(|&p| at[p] < target[p]).collect();
+            if open.is_empty() {
+                break;
+            }
+            let p = *rng.pick(&open);
+            acc.advance(p, &mut got);
+            at[p] += 1;
+            if rng.chance(1, 64) {
+                compare(&at, &got)?;
+            }
+        }
+        compare(&at, &got)?;
+    }
+    Ok(())
 }

@@ -13,6 +13,7 @@ mod flink_semantics;
 mod merge;
 mod modes;
 mod mutants;
+mod oracles;
 mod other_system;
 mod pacing;
 mod pg_ledger;

@@ -30,13 +30,14 @@ mod p10_restore_checker;
 mod p11_liveness_checker;
 mod p12_at_least_once_checker;
 mod p13_finish_checker;
+mod prefixes;
 
 use crate::history::{Ev, History};
 use crate::scenario::Scenario;
 use exactsim_engine::observe::Event;
 use exactsim_engine::types::{CheckpointId, DeliveryMode, OutRecord};
 use serde::{Deserialize, Serialize};
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
@@ -277,6 +278,13 @@ pub struct Ctx<'a> {
     /// of that handle (`CommitConfirmed`).
     pub confirmed: BTreeMap<(String, u64), u64>,
     refs: RefCell<BTreeMap<CheckpointId, Rc<BTreeMap<u64, OutRecord>>>>,
+    /// The references of every candidate prefix ([`Ctx::candidates`]),
+    /// walked incrementally; built on first use. `None` inside: the
+    /// scenario has no incremental reference (or `whole_references`).
+    prefixes: OnceCell<Option<prefixes::Prefixes>>,
+    /// Compute each prefix's reference with the whole `Scenario::reference`
+    /// (the oracle the incremental path is tested against).
+    whole_references: bool,
     /// The scenario's pipeline: where each record belongs
     /// (`Pipeline::output_partition`).
     pipeline: std::sync::Arc<dyn exactsim_engine::pipeline::Pipeline>,
@@ -346,7 +354,67 @@ impl<'a> Ctx<'a> {
             cuts,
             commits,
             refs: Default::default(),
+            prefixes: OnceCell::new(),
+            whole_references: false,
             pipeline: scenario.pipeline(),
+        }
+    }
+
+    /// The input offsets of checkpoint `ckpt`'s prefix (0: nothing
+    /// processed): the offsets of its completion record, or its complete
+    /// cut if it never completed; `None` for neither.
+    pub fn offsets_of(&self, ckpt: CheckpointId) -> Option<Vec<u64>> {
+        if ckpt == 0 {
+            Some(vec![0; self.h.input.len()])
+        } else if let Some(c) = self.completed.iter().find(|c| c.1 == ckpt) {
+            Some(c.2.clone())
+        } else {
+            self.cut(ckpt)
+        }
+    }
+
+    /// The consistent cuts a reader may see, with the time from which each
+    /// may be seen: (valid from, id). 0 (the empty prefix) from the start;
+    /// each completed checkpoint from its completion; and a checkpoint that
+    /// never completed itself but has a complete cut and a completed later
+    /// checkpoint (which subsumed it: its pending transactions commit with
+    /// the later one's notification) from the first such completion.
+    pub fn candidates(&self) -> Vec<(u64, CheckpointId)> {
+        let mut cands: Vec<(u64, CheckpointId)> = vec![(0, 0)];
+        cands.extend(self.completed.iter().map(|x| (x.0, x.1)));
+        for ck in self.cuts.keys() {
+            if self.completed_at(*ck).is_some() || self.cut(*ck).is_none() {
+                continue;
+            }
+            if let Some(t) = self.completed.iter().filter(|x| x.1 > *ck).map(|x| x.0).min() {
+                cands.push((t, *ck));
+            }
+        }
+        cands
+    }
+
+    /// The candidates' references as lineages of growing prefixes, when the
+    /// scenario computes its reference incrementally (see `prefixes`).
+    pub fn prefixes(&self) -> Option<&prefixes::Prefixes> {
+        self.prefixes
+            .get_or_init(|| {
+                if self.whole_references {
+                    return None;
+                }
+                prefixes::Prefixes::build(self, self.candidates().into_iter().map(|c| c.1))
+            })
+            .as_ref()
+    }
+
+    /// Whether the reference over the prefix of `ckpt` (a candidate, see
+    /// [`Ctx::candidates`]) has an out_id, as a function of the out_id.
+    pub fn covers(&self, ckpt: CheckpointId) -> Box<dyn Fn(u64) -> bool + '_> {
+        match self.prefixes() {
+            Some(px) if px.at(ckpt).is_some() => Box::new(px.covers(ckpt)),
+            _ => {
+                let r = self.reference_at(ckpt);
+                Box::new(move |out_id| r.contains_key(&out_id))
+            }
         }
     }
 
@@ -357,13 +425,7 @@ impl<'a> Ctx<'a> {
         if let Some(r) = self.refs.borrow().get(&ckpt) {
             return r.clone();
         }
-        let offsets = if ckpt == 0 {
-            vec![0; self.h.input.len()]
-        } else if let Some(c) = self.completed.iter().find(|c| c.1 == ckpt) {
-            c.2.clone()
-        } else {
-            self.cut(ckpt).expect("reference_at: a checkpoint that completed or has a complete cut")
-        };
+        let offsets = self.offsets_of(ckpt).expect("reference_at: a checkpoint that completed or has a complete cut");
         let m: BTreeMap<u64, OutRecord> =
             self.scenario.reference(&self.h.input, &offsets).into_iter().map(|o| (o.out_id, o)).collect();
         let r = Rc::new(m);
@@ -439,25 +501,64 @@ pub fn rec(o: &OutRecord) -> String {
     format!("out_id {} (key {}, value {}, src {})", o.out_id, o.key, o.value, o.src)
 }
 
+/// Records by out_id, sorted, for lookups by binary search: of records
+/// sharing an out_id, the last (as collecting them into a map would keep).
+pub(crate) struct ById<'r>(Vec<&'r OutRecord>);
+
+impl<'r> ById<'r> {
+    pub(crate) fn new(records: &'r [OutRecord]) -> ById<'r> {
+        let mut v: Vec<&OutRecord> = records.iter().collect();
+        v.sort_by_key(|o| o.out_id); // stable: equal out_ids in input order
+        let mut out: Vec<&OutRecord> = Vec::with_capacity(v.len());
+        for o in v {
+            match out.last_mut() {
+                Some(l) if l.out_id == o.out_id => *l = o,
+                _ => out.push(o),
+            }
+        }
+        ById(out)
+    }
+    pub(crate) fn get(&self, out_id: u64) -> Option<&'r OutRecord> {
+        self.0.binary_search_by_key(&out_id, |o| o.out_id).ok().map(|i| self.0[i])
+    }
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+    /// In out_id order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &'r OutRecord> + '_ {
+        self.0.iter().copied()
+    }
+}
+
+/// Every record of the final read as (out_id, position in the read),
+/// sorted: the copies of an out_id together, in the order they were read.
+pub(crate) fn final_copies(h: &History) -> Vec<(u64, u32)> {
+    let mut v: Vec<(u64, u32)> =
+        h.final_output.iter().flatten().enumerate().map(|(i, o)| (o.out_id, i as u32)).collect();
+    v.sort_unstable();
+    v
+}
+
 /// Count the final committed output against the reference.
 pub fn output_counts(h: &History, reference: &[OutRecord]) -> OutputCounts {
-    let want: BTreeMap<u64, &OutRecord> = reference.iter().map(|o| (o.out_id, o)).collect();
-    let mut seen: BTreeMap<u64, u64> = BTreeMap::new();
-    let mut c = OutputCounts { expected: want.len() as u64, ..Default::default() };
-    for o in h.final_output.iter().flatten() {
-        c.committed += 1;
-        let n = seen.entry(o.out_id).or_insert(0);
-        *n += 1;
-        if *n > 1 {
-            c.duplicates += 1;
-        }
-        match want.get(&o.out_id) {
-            None => c.unexpected += 1,
-            Some(w) if *n == 1 && *w != o => c.wrong += 1,
-            _ => {}
+    let want = ById::new(reference);
+    let read: Vec<&OutRecord> = h.final_output.iter().flatten().collect();
+    let copies = final_copies(h);
+    let mut c = OutputCounts { expected: want.len() as u64, committed: read.len() as u64, ..Default::default() };
+    let mut found = 0u64;
+    for run in copies.chunk_by(|a, b| a.0 == b.0) {
+        c.duplicates += run.len() as u64 - 1;
+        match want.get(run[0].0) {
+            None => c.unexpected += run.len() as u64,
+            Some(w) => {
+                found += 1;
+                if w != read[run[0].1 as usize] {
+                    c.wrong += 1;
+                }
+            }
         }
     }
-    c.lost = want.keys().filter(|k| !seen.contains_key(k)).count() as u64;
+    c.lost = want.len() as u64 - found;
     c
 }
 
@@ -486,7 +587,19 @@ fn checker(id: &str) -> Option<Checker> {
 /// Run every check that applies to the run's mode. Violations are sorted
 /// by (check, time); at most [`MAX_PER_CHECK`] per check.
 pub fn check_all(input: &CheckInput) -> (Vec<Violation>, OutputCounts) {
-    let ctx = Ctx::new(input.history, input.scenario);
+    check_all_in(Ctx::new(input.history, input.scenario), input)
+}
+
+/// [`check_all`] with every prefix's reference computed by the whole
+/// `Scenario::reference`, never incrementally: the oracle the incremental
+/// path is tested against (it must find the same violations).
+pub fn check_all_by_whole_references(input: &CheckInput) -> (Vec<Violation>, OutputCounts) {
+    let mut ctx = Ctx::new(input.history, input.scenario);
+    ctx.whole_references = true;
+    check_all_in(ctx, input)
+}
+
+fn check_all_in(ctx: Ctx, input: &CheckInput) -> (Vec<Violation>, OutputCounts) {
     let counts = output_counts(input.history, &ctx.reference);
     let mut v = Vec::new();
     for c in checks_for(input.history.mode) {

@@ -10,9 +10,8 @@
 //! in another partition than `key_to_subtask(key)`. A failed final read is a
 //! violation of its own (nothing else can be judged then).
 
-use super::{first_few, rec, Ctx, Violation};
+use super::{final_copies, first_few, rec, ById, Ctx, Violation};
 use exactsim_engine::types::OutRecord;
-use std::collections::BTreeMap;
 
 pub fn check(c: &Ctx) -> Vec<Violation> {
     if !c.h.final_read_ok {
@@ -22,18 +21,16 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
             "final read failed: the read_committed read of the output at the end got no answer from the broker".into(),
         )];
     }
-    let want: BTreeMap<u64, &OutRecord> = c.reference.iter().map(|o| (o.out_id, o)).collect();
-    let mut seen: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
+    let want = ById::new(&c.reference);
     let mut wrong: Vec<(&OutRecord, &OutRecord)> = Vec::new();
     let mut unexpected: Vec<(&OutRecord, u32)> = Vec::new();
     let mut misplaced: Vec<(&OutRecord, u32, u32)> = Vec::new();
     for (p, recs) in c.h.final_output.iter().enumerate() {
         let p = p as u32;
         for o in recs {
-            seen.entry(o.out_id).or_default().push(p);
-            match want.get(&o.out_id) {
+            match want.get(o.out_id) {
                 None => unexpected.push((o, p)),
-                Some(w) if *w != o => wrong.push((o, w)),
+                Some(w) if w != o => wrong.push((o, w)),
                 _ => {}
             }
             let home = c.partition_of(o);
@@ -42,8 +39,15 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
             }
         }
     }
+    // The partition of each record of the final read, in read order; the
+    // copies of each out_id (in read order), by out_id.
+    let part_of: Vec<u32> =
+        c.h.final_output.iter().enumerate().flat_map(|(p, recs)| recs.iter().map(move |_| p as u32)).collect();
+    let copies = final_copies(c.h);
+    let seen: Vec<&[(u64, u32)]> = copies.chunk_by(|a, b| a.0 == b.0).collect();
+    let read = |id: u64| seen.binary_search_by_key(&id, |run| run[0].0).is_ok();
     let mut v = Vec::new();
-    let lost: Vec<&OutRecord> = want.iter().filter(|(id, _)| !seen.contains_key(id)).map(|(_, o)| *o).collect();
+    let lost: Vec<&OutRecord> = want.iter().filter(|o| !read(o.out_id)).collect();
     if !lost.is_empty() {
         v.push(Violation::new(
             "P1",
@@ -56,7 +60,11 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
             ),
         ));
     }
-    let dups: Vec<(u64, &Vec<u32>)> = seen.iter().filter(|(_, ps)| ps.len() > 1).map(|(k, ps)| (*k, ps)).collect();
+    let dups: Vec<(u64, Vec<u32>)> = seen
+        .iter()
+        .filter(|run| run.len() > 1)
+        .map(|run| (run[0].0, run.iter().map(|(_, i)| part_of[*i as usize]).collect()))
+        .collect();
     if !dups.is_empty() {
         v.push(Violation::new(
             "P1",
@@ -65,7 +73,7 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
                 "{} out_ids committed more than once: {}",
                 dups.len(),
                 first_few(dups.iter().map(|(id, ps)| {
-                    let key = want.get(id).map_or("?".to_string(), |o| o.key.to_string());
+                    let key = want.get(*id).map_or("?".to_string(), |o| o.key.to_string());
                     format!(
                         "out_id {id} (key {key}) x{} in partitions {ps:?} by [{}]",
                         ps.len(),

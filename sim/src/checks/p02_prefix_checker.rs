@@ -37,11 +37,24 @@
 //! is a candidate from the time the covering checkpoint completed. The
 //! reference of each candidate is computed once.
 //!
-//! Cost: every set carries a fingerprint (its size and a wrapping sum of a
-//! mixing hash of each record), kept up to date as records become visible.
-//! Sets are compared record by record only when their fingerprints agree,
-//! so an observation costs O(candidates), not O(candidates x records).
+//! Cost: the expected sets come from [`Ctx::prefixes`], the candidates'
+//! references as lineages of growing prefixes in which every expected
+//! record has a birth position. Per stream and lineage the checker keeps
+//! how many visible records are not expected at all (or with other values,
+//! or in another stream) and the latest birth among the others; the
+//! visible set equals a candidate's expected set exactly when none is
+//! unexpected, the latest birth is at or before the candidate's position
+//! and the candidate expects as many records in the stream as are visible.
+//! So an observation costs O(candidates) and the whole check is linear in
+//! the input (times a logarithm), whatever the number of checkpoints.
+//!
+//! Without lineages (a scenario without an incremental reference) every
+//! candidate's reference is computed whole ([`Ctx::reference_at`]), and
+//! each set carries a fingerprint (its size and a wrapping sum of a mixing
+//! hash of each record), kept up to date as records become visible; sets
+//! are compared record by record only when their fingerprints agree.
 
+use super::prefixes::Prefixes;
 use super::{first_few, ms, rec, Ctx, Violation};
 use exactsim_engine::types::{CheckpointId, OutRecord};
 use std::cell::RefCell;
@@ -77,12 +90,50 @@ fn mix(o: &OutRecord) -> u64 {
     h
 }
 
+/// What P2 asks about the expected sets: one stream `s` (output partition
+/// times parallelism plus writing subtask), one candidate checkpoint.
+trait Expected {
+    /// A record became visible in stream `s` (its first time).
+    fn seen(&mut self, s: usize, o: &OutRecord);
+    /// Whether `visible` (everything seen in `s`) equals the expected set
+    /// of `ck` in `s`, values included.
+    fn equals(&self, s: usize, ck: CheckpointId, visible: &BTreeMap<u64, OutRecord>) -> bool;
+    /// Whether candidates `a` and `b` expect the same records in `s`.
+    fn same(&self, s: usize, a: CheckpointId, b: CheckpointId) -> bool;
+    /// Whether every record of `visible` is in the expected set of `ck` in
+    /// `s`, with its values.
+    fn within(&self, s: usize, ck: CheckpointId, visible: &BTreeMap<u64, OutRecord>) -> bool;
+    /// The expected set of `ck` in `s`, by out_id (for messages).
+    fn want(&self, s: usize, ck: CheckpointId) -> BTreeMap<u64, OutRecord>;
+}
+
+/// The stream numbering: (output partition, writing subtask) as p * w + s.
+struct Streams<'c, 'a> {
+    c: &'c Ctx<'a>,
+    w: u32,
+    /// Streams the reference can write: output partitions times w.
+    n: u32,
+}
+
+impl Streams<'_, '_> {
+    fn of(&self, o: &OutRecord) -> usize {
+        (self.c.partition_of(o) * self.w + self.c.writer_of(o)) as usize
+    }
+}
+
 pub fn check(c: &Ctx) -> Vec<Violation> {
-    let mut v = Vec::new();
-    // Streams: (output partition, writing subtask), numbered p * w + s.
     let w = c.h.parallelism.max(1);
-    let n = c.h.output_partitions * w;
-    let stream_of = |o: &OutRecord| c.partition_of(o) * w + c.writer_of(o);
+    let streams = Streams { c, w, n: c.h.output_partitions * w };
+    let cands = c.candidates();
+    match c.prefixes() {
+        Some(px) => judge(c, &streams, &cands, &mut ByLineages::new(&streams, px)),
+        None => judge(c, &streams, &cands, &mut ByReferences::new(&streams, &cands)),
+    }
+}
+
+fn judge(c: &Ctx, st: &Streams, cands: &[(u64, CheckpointId)], ex: &mut impl Expected) -> Vec<Violation> {
+    let mut v = Vec::new();
+    let w = st.w;
     // Partitions the reference has written by more than one subtask.
     let mut writers: BTreeMap<u32, BTreeSet<u32>> = BTreeMap::new();
     for o in &c.reference {
@@ -97,68 +148,9 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
             format!("partition {p} (records of sink {sub})")
         }
     };
-    // Candidate checkpoints: (valid from, id). 0 is the empty prefix.
-    let mut cands: Vec<(u64, CheckpointId)> = vec![(0, 0)];
-    cands.extend(c.completed.iter().map(|x| (x.0, x.1)));
-    for ck in c.cuts.keys() {
-        if c.completed_at(*ck).is_some() || c.cut(*ck).is_none() {
-            continue;
-        }
-        if let Some(t) = c.completed.iter().filter(|x| x.1 > *ck).map(|x| x.0).min() {
-            cands.push((t, *ck));
-        }
-    }
-    // Per candidate: its reference (by out_id), and per (partition,
-    // candidate) the fingerprint of the expected records. The expected set
-    // itself is walked only to confirm a fingerprint match, and built as a
-    // map only for a violation message.
-    let mut refs: BTreeMap<CheckpointId, Rc<BTreeMap<u64, OutRecord>>> = BTreeMap::new();
-    let mut fingerprints: BTreeMap<(u32, CheckpointId), Fingerprint> = BTreeMap::new();
-    for &(_, ck) in &cands {
-        if refs.contains_key(&ck) {
-            continue;
-        }
-        let r = c.reference_at(ck);
-        let mut per_p = vec![Fingerprint::default(); n as usize];
-        for o in r.values() {
-            per_p[stream_of(o) as usize].add(o);
-        }
-        for (p, fp) in per_p.into_iter().enumerate() {
-            fingerprints.insert((p as u32, ck), fp);
-        }
-        refs.insert(ck, r);
-    }
-    // The same fingerprints by candidate index and partition, for the hot
-    // loop below (no map lookup per observation and candidate).
-    let cand_fps: Vec<Vec<Fingerprint>> =
-        cands.iter().map(|&(_, ck)| (0..n).map(|p| fingerprints[&(p, ck)]).collect()).collect();
-    let in_p = |p: u32| move |o: &&OutRecord| stream_of(o) == p;
-    let fp_of = |p: u32, ck: CheckpointId| fingerprints.get(&(p, ck)).copied().unwrap_or_default();
-    // Whether the expected set of (p, ck) equals `set`: fingerprint first,
-    // then record by record, once per distinct (p, ck, set) (a set that
-    // only grows has a new fingerprint whenever it changes).
-    let confirmed: RefCell<BTreeSet<(u32, CheckpointId, Fingerprint)>> = RefCell::default();
-    let equals = |p: u32, ck: CheckpointId, set: &BTreeMap<u64, OutRecord>, set_fp: Fingerprint| {
-        if fp_of(p, ck) != set_fp {
-            return false;
-        }
-        if confirmed.borrow().contains(&(p, ck, set_fp)) {
-            return true;
-        }
-        let same = refs[&ck].values().filter(in_p(p)).eq(set.values());
-        if same {
-            confirmed.borrow_mut().insert((p, ck, set_fp));
-        }
-        same
-    };
-    let want_of = |p: u32, ck: CheckpointId| -> BTreeMap<u64, OutRecord> {
-        let r = refs.get(&ck).cloned().unwrap_or_else(|| c.reference_at(ck));
-        r.values().filter(in_p(p)).map(|o| (o.out_id, o.clone())).collect()
-    };
 
-    let np = (n as usize).max(c.h.final_output.len() * w as usize);
+    let np = (st.n as usize).max(c.h.final_output.len() * w as usize);
     let mut visible: Vec<BTreeMap<u64, OutRecord>> = vec![BTreeMap::new(); np];
-    let mut visible_fp: Vec<Fingerprint> = vec![Fingerprint::default(); np];
     let mut since: Vec<BTreeMap<u64, u64>> = vec![BTreeMap::new(); np];
     let mut last_match: Vec<Option<CheckpointId>> = vec![None; np];
     let mut bad: BTreeSet<usize> = BTreeSet::new();
@@ -180,7 +172,7 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
                 twice.push(format!("{} (first seen at {} as value {})", rec(o), ms(since[p][&o.out_id]), first.value));
             } else {
                 since[p].insert(o.out_id, t_us);
-                visible_fp[p].add(o);
+                ex.seen(p, o);
             }
         }
         if !twice.is_empty() {
@@ -192,18 +184,14 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
             bad.insert(p);
             continue;
         }
-        let fp = visible_fp[p];
-        let best = cands
-            .iter()
-            .zip(&cand_fps)
-            .filter(|((t, _), fps)| *t <= t_us && fps.get(p).copied().unwrap_or_default() == fp)
-            .map(|((_, ck), _)| *ck)
-            .filter(|ck| equals(p as u32, *ck, &visible[p], fp))
-            .max();
+        let best = cands.iter().filter(|(t, ck)| *t <= t_us && ex.equals(p, *ck, &visible[p])).map(|(_, ck)| *ck).max();
         match (best, last_match[p]) {
             (None, _) => {
                 let latest = c.latest_completed(t_us);
-                let want = want_of(p as u32, latest);
+                if shared(p) && ex.within(p, latest, &visible[p]) {
+                    continue; // a transaction seen in part behind the last stable offset
+                }
+                let want = ex.want(p, latest);
                 let beyond: Vec<String> =
                     visible[p].values().filter(|o| !want.contains_key(&o.out_id)).map(rec).collect();
                 let missing: Vec<String> =
@@ -216,9 +204,6 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
                             .map(|w| format!("{} expected value {}", rec(o), w.value))
                     })
                     .collect();
-                if shared(p) && beyond.is_empty() && differ.is_empty() {
-                    continue; // a transaction seen in part behind the last stable offset
-                }
                 v.push(Violation::new(
                     "P2",
                     Some(t_us),
@@ -237,9 +222,7 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
                 ));
                 bad.insert(p);
             }
-            (Some(ck), Some(prev))
-                if ck < prev && !shared(p) && !equals(p as u32, prev, &want_of(p as u32, ck), fp_of(p as u32, ck)) =>
-            {
+            (Some(ck), Some(prev)) if ck < prev && !shared(p) && !ex.same(p, prev, ck) => {
                 v.push(Violation::new(
                     "P2",
                     Some(t_us),
@@ -256,12 +239,13 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
     }
     // The visible prefix never shrinks: what a reader saw stays visible.
     if c.h.final_read_ok {
+        let at_end: Vec<BTreeSet<u64>> =
+            c.h.final_output.iter().map(|fin| fin.iter().map(|o| o.out_id).collect()).collect();
         for p in 0..np {
-            let Some(fin) = c.h.final_output.get(p / w as usize) else { continue };
+            let Some(at_end) = at_end.get(p / w as usize) else { continue };
             if bad.contains(&p) {
                 continue;
             }
-            let at_end: BTreeSet<u64> = fin.iter().map(|o| o.out_id).collect();
             let gone: Vec<&OutRecord> = visible[p].values().filter(|o| !at_end.contains(&o.out_id)).collect();
             if let Some(t) = gone.iter().map(|o| since[p][&o.out_id]).min() {
                 v.push(Violation::new(
@@ -278,4 +262,179 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
         }
     }
     v
+}
+
+/// The expected sets from the lineages of growing prefixes.
+struct ByLineages<'x, 's, 'c, 'a> {
+    st: &'s Streams<'c, 'a>,
+    px: &'x Prefixes,
+    /// Per lineage, stream and position: how many records the prefix at
+    /// that position expects in the stream.
+    counts: Vec<Vec<Vec<u32>>>,
+    /// Per lineage and stream: visible records the lineage does not expect
+    /// there with those values, and the latest birth of the others.
+    unexpected: Vec<Vec<u32>>,
+    latest_birth: Vec<Vec<Option<usize>>>,
+}
+
+impl<'x, 's, 'c, 'a> ByLineages<'x, 's, 'c, 'a> {
+    fn new(st: &'s Streams<'c, 'a>, px: &'x Prefixes) -> Self {
+        let n = st.n as usize;
+        let counts = px
+            .lineages
+            .iter()
+            .map(|l| {
+                let mut per = vec![vec![0u32; l.positions]; n];
+                for (o, b) in &l.born {
+                    per[st.of(o)][*b] += 1;
+                }
+                for row in per.iter_mut() {
+                    for j in 1..row.len() {
+                        row[j] += row[j - 1];
+                    }
+                }
+                per
+            })
+            .collect();
+        let np = px.lineages.len();
+        ByLineages { st, px, counts, unexpected: vec![Vec::new(); np], latest_birth: vec![Vec::new(); np] }
+    }
+
+    fn count(&self, s: usize, k: usize, j: usize) -> usize {
+        self.counts[k].get(s).map_or(0, |row| row[j] as usize)
+    }
+
+    /// (unexpected, latest birth) of stream `s` in lineage `k`.
+    fn stats(&self, s: usize, k: usize) -> (u32, Option<usize>) {
+        (self.unexpected[k].get(s).copied().unwrap_or(0), self.latest_birth[k].get(s).copied().flatten())
+    }
+}
+
+impl Expected for ByLineages<'_, '_, '_, '_> {
+    fn seen(&mut self, s: usize, o: &OutRecord) {
+        let home = self.st.of(o);
+        for (k, l) in self.px.lineages.iter().enumerate() {
+            if self.unexpected[k].len() <= s {
+                self.unexpected[k].resize(s + 1, 0);
+                self.latest_birth[k].resize(s + 1, None);
+            }
+            match l.get(o.out_id) {
+                Some((u, b)) if u == o && home == s => {
+                    let lb = &mut self.latest_birth[k][s];
+                    *lb = Some(lb.map_or(*b, |x| x.max(*b)));
+                }
+                _ => self.unexpected[k][s] += 1,
+            }
+        }
+    }
+
+    fn equals(&self, s: usize, ck: CheckpointId, visible: &BTreeMap<u64, OutRecord>) -> bool {
+        let Some((k, j)) = self.px.at(ck) else { return false };
+        let (unexpected, latest) = self.stats(s, k);
+        unexpected == 0 && latest.is_none_or(|b| b <= j) && self.count(s, k, j) == visible.len()
+    }
+
+    fn same(&self, s: usize, a: CheckpointId, b: CheckpointId) -> bool {
+        match (self.px.at(a), self.px.at(b)) {
+            (Some((ka, ja)), Some((kb, jb))) if ka == kb => self.count(s, ka, ja) == self.count(s, kb, jb),
+            _ => self.want(s, a) == self.want(s, b),
+        }
+    }
+
+    fn within(&self, s: usize, ck: CheckpointId, _visible: &BTreeMap<u64, OutRecord>) -> bool {
+        let Some((k, j)) = self.px.at(ck) else { return false };
+        let (unexpected, latest) = self.stats(s, k);
+        unexpected == 0 && latest.is_none_or(|b| b <= j)
+    }
+
+    fn want(&self, s: usize, ck: CheckpointId) -> BTreeMap<u64, OutRecord> {
+        if self.px.at(ck).is_none() {
+            let r = self.st.c.reference_at(ck);
+            return r.values().filter(|o| self.st.of(o) == s).map(|o| (o.out_id, o.clone())).collect();
+        }
+        self.px.expected(ck).filter(|o| self.st.of(o) == s).map(|o| (o.out_id, o.clone())).collect()
+    }
+}
+
+/// The expected sets from each candidate's whole reference
+/// ([`Ctx::reference_at`]), compared through fingerprints.
+struct ByReferences<'s, 'c, 'a> {
+    st: &'s Streams<'c, 'a>,
+    refs: BTreeMap<CheckpointId, Rc<BTreeMap<u64, OutRecord>>>,
+    /// Per (stream, candidate): the fingerprint of the expected records.
+    fingerprints: BTreeMap<(usize, CheckpointId), Fingerprint>,
+    /// Per stream: the fingerprint of the visible records.
+    visible_fp: Vec<Fingerprint>,
+    /// (stream, candidate, visible fingerprint) found equal record by
+    /// record (a set that only grows has a new fingerprint whenever it
+    /// changes).
+    confirmed: RefCell<BTreeSet<(usize, CheckpointId, Fingerprint)>>,
+}
+
+impl<'s, 'c, 'a> ByReferences<'s, 'c, 'a> {
+    fn new(st: &'s Streams<'c, 'a>, cands: &[(u64, CheckpointId)]) -> Self {
+        let mut refs = BTreeMap::new();
+        let mut fingerprints = BTreeMap::new();
+        for &(_, ck) in cands {
+            if refs.contains_key(&ck) {
+                continue;
+            }
+            let r = st.c.reference_at(ck);
+            let mut per = vec![Fingerprint::default(); st.n as usize];
+            for o in r.values() {
+                per[st.of(o)].add(o);
+            }
+            for (s, fp) in per.into_iter().enumerate() {
+                fingerprints.insert((s, ck), fp);
+            }
+            refs.insert(ck, r);
+        }
+        ByReferences { st, refs, fingerprints, visible_fp: Vec::new(), confirmed: RefCell::default() }
+    }
+
+    fn fp_of(&self, s: usize, ck: CheckpointId) -> Fingerprint {
+        self.fingerprints.get(&(s, ck)).copied().unwrap_or_default()
+    }
+
+    fn expected(&self, s: usize, ck: CheckpointId) -> impl Iterator<Item = &OutRecord> + '_ {
+        self.refs.get(&ck).into_iter().flat_map(|r| r.values()).filter(move |o| self.st.of(o) == s)
+    }
+}
+
+impl Expected for ByReferences<'_, '_, '_> {
+    fn seen(&mut self, s: usize, o: &OutRecord) {
+        if self.visible_fp.len() <= s {
+            self.visible_fp.resize(s + 1, Fingerprint::default());
+        }
+        self.visible_fp[s].add(o);
+    }
+
+    fn equals(&self, s: usize, ck: CheckpointId, visible: &BTreeMap<u64, OutRecord>) -> bool {
+        let fp = self.visible_fp.get(s).copied().unwrap_or_default();
+        if self.fp_of(s, ck) != fp {
+            return false;
+        }
+        if self.confirmed.borrow().contains(&(s, ck, fp)) {
+            return true;
+        }
+        let same = self.expected(s, ck).eq(visible.values());
+        if same {
+            self.confirmed.borrow_mut().insert((s, ck, fp));
+        }
+        same
+    }
+
+    fn same(&self, s: usize, a: CheckpointId, b: CheckpointId) -> bool {
+        self.fp_of(s, a) == self.fp_of(s, b) && self.expected(s, a).eq(self.expected(s, b))
+    }
+
+    fn within(&self, s: usize, ck: CheckpointId, visible: &BTreeMap<u64, OutRecord>) -> bool {
+        let want = self.want(s, ck);
+        visible.values().all(|o| want.get(&o.out_id) == Some(o))
+    }
+
+    fn want(&self, s: usize, ck: CheckpointId) -> BTreeMap<u64, OutRecord> {
+        let r = self.refs.get(&ck).cloned().unwrap_or_else(|| self.st.c.reference_at(ck));
+        r.values().filter(|o| self.st.of(o) == s).map(|o| (o.out_id, o.clone())).collect()
+    }
 }

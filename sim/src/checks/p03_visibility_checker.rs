@@ -17,8 +17,8 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
     let mut v = Vec::new();
     for cm in &c.commits {
         let ck = c.latest_completed(cm.t_us);
-        let covered = c.reference_at(ck);
-        let early: Vec<&OutRecord> = cm.out.iter().filter(|o| !covered.contains_key(&o.out_id)).collect();
+        let covers = c.covers(ck);
+        let early: Vec<&OutRecord> = cm.out.iter().filter(|o| !covers(o.out_id)).collect();
         if early.is_empty() {
             continue;
         }
@@ -41,8 +41,8 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
     }
     for obs in &c.h.observations {
         let ck = c.latest_completed(obs.t_us);
-        let covered = c.reference_at(ck);
-        let early: Vec<&OutRecord> = obs.new_records.iter().filter(|o| !covered.contains_key(&o.out_id)).collect();
+        let covers = c.covers(ck);
+        let early: Vec<&OutRecord> = obs.new_records.iter().filter(|o| !covers(o.out_id)).collect();
         if early.is_empty() {
             continue;
         }
