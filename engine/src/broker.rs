@@ -602,7 +602,14 @@ enum Out {
     Committed,
 }
 
-type Flush = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+/// What the broker's loop waits for.
+enum In {
+    Req(std::net::SocketAddr, u64, Request),
+    /// Time for the transaction timeout sweep.
+    Tick,
+    /// The flush in flight is durable.
+    Flushed,
+}
 
 pub async fn run_broker(node: BrokerNode) {
     let obs = node.obs.clone();
@@ -617,61 +624,80 @@ pub async fn run_broker(node: BrokerNode) {
     let clock = Clock::new(&obs);
     let skewed = node.mutant == Some(Mutant::SkewedTxnTimeout);
     let now_ms = move || if skewed { clock.wall_ms() } else { clock.mono_ms() };
-    // Transaction timeouts: a periodic sweep.
-    let (tick_tx, mut tick_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
-    let period = Duration::from_millis((st.txn_timeout_ms / 4).clamp(5, 1000));
-    let ticker = madsim::task::spawn(async move {
-        loop {
-            madsim::time::sleep(period).await;
-            if tick_tx.send(()).is_err() {
-                return;
+    // One queue of inputs, fed by a receive loop (a network receive must
+    // not be cancelled: it may already hold a message), the timeout sweep's
+    // ticker and the flushes.
+    let (tx, mut inputs) = tokio::sync::mpsc::unbounded_channel::<In>();
+    let receiver = {
+        let (net, tx) = (node.net.clone(), tx.clone());
+        madsim::task::spawn(async move {
+            loop {
+                let (from, msg) = net.recv().await;
+                if let Msg::Req { id, body } = msg {
+                    if tx.send(In::Req(from, id, body)).is_err() {
+                        return;
+                    }
+                }
             }
-        }
-    });
-    let _ticker = AbortOnDrop(ticker);
+        })
+    };
+    let period = Duration::from_millis((st.txn_timeout_ms / 4).clamp(5, 1000));
+    let ticker = {
+        let tx = tx.clone();
+        madsim::task::spawn(async move {
+            loop {
+                madsim::time::sleep(period).await;
+                if tx.send(In::Tick).is_err() {
+                    return;
+                }
+            }
+        })
+    };
+    let _tasks = (AbortOnDrop(receiver), AbortOnDrop(ticker));
+    let mut flush: Option<AbortOnDrop> = None;
     let mut gc: GroupCommit<Out> = GroupCommit::default();
-    let mut flush: Option<Flush> = None;
-    loop {
+    while let Some(input) = inputs.recv().await {
         let mut ready = Vec::new();
-        tokio::select! {
-            biased;
-            _ = async { flush.as_mut().expect("a flush in flight").await }, if flush.is_some() => {
+        match input {
+            In::Flushed => {
                 flush = None;
                 ready = gc.flushed();
             }
-            _ = tick_rx.recv() => {
+            In::Tick => {
                 for e in st.expired(now_ms()) {
                     stage(&mut st, &mut gc, e);
                 }
             }
-            (from, msg) = node.net.recv() => {
-                if let Msg::Req { id, body } = msg {
-                    // Expired transactions are also aborted when the broker
-                    // is asked anything, not only by the periodic sweep.
-                    for e in st.expired(now_ms()) {
-                        stage(&mut st, &mut gc, e);
+            In::Req(from, id, body) => {
+                // Expired transactions are also aborted when the broker is
+                // asked anything, not only by the periodic sweep.
+                for e in st.expired(now_ms()) {
+                    stage(&mut st, &mut gc, e);
+                }
+                // The input topic never changes: a fetch needs nothing
+                // durable. Any other answer may tell of applied entries.
+                let pure = matches!(body, Request::FetchInput { .. });
+                let resp = match st.plan(&body, now_ms()) {
+                    Plan::Reply(r) => r,
+                    Plan::Log(entry, r) => {
+                        stage(&mut st, &mut gc, entry);
+                        r
                     }
-                    // The input topic never changes: a fetch needs nothing
-                    // durable. Any other answer may tell of applied entries.
-                    let pure = matches!(body, Request::FetchInput { .. });
-                    let resp = match st.plan(&body, now_ms()) {
-                        Plan::Reply(r) => r,
-                        Plan::Log(entry, r) => {
-                            stage(&mut st, &mut gc, entry);
-                            r
-                        }
-                    };
-                    if pure {
-                        ready.push(Out::Reply(from, id, resp));
-                    } else {
-                        ready.extend(gc.output(gc.applied(), Out::Reply(from, id, resp)));
-                    }
+                };
+                if pure {
+                    ready.push(Out::Reply(from, id, resp));
+                } else {
+                    ready.extend(gc.output(gc.applied(), Out::Reply(from, id, resp)));
                 }
             }
         }
         if let Some(bytes) = gc.start_flush() {
-            let (storage, obs) = (node.storage.clone(), obs.clone());
-            flush = Some(Box::pin(async move { write_wal(&*storage, &obs, &bytes).await }));
+            let (storage, obs, tx) = (node.storage.clone(), obs.clone(), tx.clone());
+            debug_assert!(flush.is_none());
+            flush = Some(AbortOnDrop(madsim::task::spawn(async move {
+                write_wal(&*storage, &obs, &bytes).await;
+                let _ = tx.send(In::Flushed);
+            })));
         }
         for out in ready {
             match out {
@@ -681,6 +707,7 @@ pub async fn run_broker(node: BrokerNode) {
             }
         }
     }
+    drop(flush);
 }
 
 struct AbortOnDrop(madsim::task::JoinHandle<()>);
