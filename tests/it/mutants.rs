@@ -4,8 +4,13 @@ use exactsim_engine::config::Mutant;
 
 /// Seeds tried per mutant before calling it escaped. The zombie, commit
 /// retry and clock classes need a fault of the right kind on the right node
-/// at the right moment: the slowest needs about 60 seeds.
-const BUDGET: u64 = 200;
+/// at the right moment. `pg-no-recover-commit` needs a worker crash between
+/// a checkpoint's completion and its `COMMIT PREPARED` on a `pg_ledger` seed
+/// (every fifth seed): since the chain stopped waiting for its sink, jobs
+/// finish about a third earlier and fewer seeds' faults land inside the
+/// job; from seed 0 it is first caught at seed 209 (40 before; 30-165 and
+/// 50-210 over other ranges, BENCHMARKS.md).
+const BUDGET: u64 = 300;
 
 #[test]
 fn every_mutant_is_detected() {
