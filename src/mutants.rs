@@ -32,11 +32,14 @@ pub struct MutantRow {
     pub wall_ms: u64,
 }
 
-/// Run seeds `first..first+budget` (cycling through the scenarios) until
-/// the mutant is caught.
+/// Run seeds `first..first+budget` (cycling through the scenarios that
+/// can reach the bug: those that name it as their own, else all) until the
+/// mutant is caught.
 pub fn hunt(m: Mutant, scenarios: &[Arc<dyn Scenario>], budget: u64, first: u64) -> MutantRow {
     #[allow(clippy::disallowed_methods)]
     let t0 = std::time::Instant::now();
+    let own: Vec<Arc<dyn Scenario>> = scenarios.iter().filter(|s| s.own_mutants().contains(&m)).cloned().collect();
+    let scenarios = if own.is_empty() { scenarios } else { &own[..] };
     let name = m.hunt_profile();
     let profile = Profile::named(name).expect("built-in profile");
     for i in 0..budget {

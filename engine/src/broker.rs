@@ -16,7 +16,7 @@ use crate::proto::{Msg, Request, Response};
 use crate::storage::{write_atomic, Storage};
 use crate::types::{OutRecord, Record};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -519,73 +519,229 @@ pub async fn recover(
     Ok(state)
 }
 
+/// Group commit of the write-ahead log, as a plain state machine. Entries
+/// are applied to the broker's state when planned and staged here; entries
+/// staged while an fsync is in flight are written and fsynced together by
+/// the next one. Whatever depends on an entry (its reply, its events, a
+/// later reply planned on the state it changed) is held until that entry is
+/// durable, so nothing leaves the broker before the log holds it.
+#[derive(Debug)]
+pub struct GroupCommit<R> {
+    /// Encoded entries not yet handed to a flush.
+    staged: Vec<u8>,
+    /// Sequence number of the last entry applied (staged or flushed).
+    applied: u64,
+    /// The last entry the flush in flight covers.
+    flushing: Option<u64>,
+    /// Every entry up to this one is durable.
+    durable: u64,
+    /// Outputs waiting for an entry to be durable, in order.
+    waiting: VecDeque<(u64, R)>,
+}
+
+impl<R> Default for GroupCommit<R> {
+    fn default() -> Self {
+        GroupCommit { staged: Vec::new(), applied: 0, flushing: None, durable: 0, waiting: VecDeque::new() }
+    }
+}
+
+impl<R> GroupCommit<R> {
+    /// Stage an entry (its encoded frame); returns its sequence number.
+    pub fn log(&mut self, frame: &[u8]) -> u64 {
+        self.staged.extend_from_slice(frame);
+        self.applied += 1;
+        self.applied
+    }
+
+    /// The last entry applied: an output that depends on the state now
+    /// waits for it.
+    pub fn applied(&self) -> u64 {
+        self.applied
+    }
+
+    /// An output that may leave once entry `after` is durable: `Some` when
+    /// it may leave now (nothing is waiting ahead of it), else it is held.
+    pub fn output(&mut self, after: u64, r: R) -> Option<R> {
+        if after <= self.durable && self.waiting.is_empty() {
+            Some(r)
+        } else {
+            self.waiting.push_back((after, r));
+            None
+        }
+    }
+
+    /// The bytes of the next flush (one write, one fsync), unless a flush
+    /// is in flight or nothing is staged.
+    pub fn start_flush(&mut self) -> Option<Vec<u8>> {
+        if self.flushing.is_some() || self.staged.is_empty() {
+            return None;
+        }
+        self.flushing = Some(self.applied);
+        Some(std::mem::take(&mut self.staged))
+    }
+
+    pub fn flushing(&self) -> bool {
+        self.flushing.is_some()
+    }
+
+    /// The flush in flight is durable: the outputs that may leave now, in
+    /// order.
+    pub fn flushed(&mut self) -> Vec<R> {
+        self.durable = self.flushing.take().expect("a flush in flight");
+        let mut out = Vec::new();
+        while self.waiting.front().is_some_and(|(after, _)| *after <= self.durable) {
+            out.push(self.waiting.pop_front().expect("front").1);
+        }
+        out
+    }
+}
+
+/// What the broker's loop sends out once the log allows it.
+enum Out {
+    Reply(std::net::SocketAddr, u64, Response),
+    Events(Vec<Event>),
+    /// A commit marker is durable (the fault point after it).
+    Committed,
+}
+
+/// What the broker's loop waits for.
+enum In {
+    Req(std::net::SocketAddr, u64, Request),
+    /// Time for the transaction timeout sweep.
+    Tick,
+    /// The flush in flight is durable.
+    Flushed,
+}
+
 pub async fn run_broker(node: BrokerNode) {
     let obs = node.obs.clone();
     obs.emit(Event::NodeStarted);
-    let state = match recover(&*node.storage, node.output_partitions, node.txn_timeout_ms, node.mutant, &obs).await {
+    let mut st = match recover(&*node.storage, node.output_partitions, node.txn_timeout_ms, node.mutant, &obs).await {
         Ok(s) => s,
         Err(e) => obs.fatal(e).await,
     };
-    let state = Arc::new(tokio::sync::Mutex::new(state));
     // Transaction ages are measured on the monotonic clock; the planted bug
     // `skewed-txn-timeout` measures them on the wall clock, which a clock
     // step moves by any amount.
     let clock = Clock::new(&obs);
     let skewed = node.mutant == Some(Mutant::SkewedTxnTimeout);
-    let now_ms = Arc::new(move || if skewed { clock.wall_ms() } else { clock.mono_ms() });
-    // Transaction timeouts.
-    {
-        let (state, storage, obs, now_ms) = (state.clone(), node.storage.clone(), obs.clone(), now_ms.clone());
-        let base = state.lock().await.txn_timeout_ms;
+    let now_ms = move || if skewed { clock.wall_ms() } else { clock.mono_ms() };
+    // One queue of inputs, fed by a receive loop (a network receive must
+    // not be cancelled: it may already hold a message), the timeout sweep's
+    // ticker and the flushes.
+    let (tx, mut inputs) = tokio::sync::mpsc::unbounded_channel::<In>();
+    let receiver = {
+        let (net, tx) = (node.net.clone(), tx.clone());
         madsim::task::spawn(async move {
             loop {
-                madsim::time::sleep(Duration::from_millis((base / 4).clamp(5, 1000))).await;
-                let mut st = state.lock().await;
+                let (from, msg) = net.recv().await;
+                if let Msg::Req { id, body } = msg {
+                    if tx.send(In::Req(from, id, body)).is_err() {
+                        return;
+                    }
+                }
+            }
+        })
+    };
+    let period = Duration::from_millis((st.txn_timeout_ms / 4).clamp(5, 1000));
+    let ticker = {
+        let tx = tx.clone();
+        madsim::task::spawn(async move {
+            loop {
+                madsim::time::sleep(period).await;
+                if tx.send(In::Tick).is_err() {
+                    return;
+                }
+            }
+        })
+    };
+    let _tasks = (AbortOnDrop(receiver), AbortOnDrop(ticker));
+    let mut flush: Option<AbortOnDrop> = None;
+    let mut gc: GroupCommit<Out> = GroupCommit::default();
+    while let Some(input) = inputs.recv().await {
+        let mut ready = Vec::new();
+        match input {
+            In::Flushed => {
+                flush = None;
+                ready = gc.flushed();
+            }
+            In::Tick => {
                 for e in st.expired(now_ms()) {
-                    log_and_apply(&mut st, &*storage, &obs, e).await;
+                    stage(&mut st, &mut gc, e);
                 }
             }
-        });
-    }
-    loop {
-        let (from, msg) = node.net.recv().await;
-        let Msg::Req { id, body } = msg else { continue };
-        let mut st = state.lock().await;
-        // Expired transactions are also aborted when the broker is asked
-        // anything, not only by the periodic sweep.
-        for e in st.expired(now_ms()) {
-            log_and_apply(&mut st, &*node.storage, &obs, e).await;
+            In::Req(from, id, body) => {
+                // Expired transactions are also aborted when the broker is
+                // asked anything, not only by the periodic sweep.
+                for e in st.expired(now_ms()) {
+                    stage(&mut st, &mut gc, e);
+                }
+                // The input topic never changes: a fetch needs nothing
+                // durable. Any other answer may tell of applied entries.
+                let pure = matches!(body, Request::FetchInput { .. });
+                let resp = match st.plan(&body, now_ms()) {
+                    Plan::Reply(r) => r,
+                    Plan::Log(entry, r) => {
+                        stage(&mut st, &mut gc, entry);
+                        r
+                    }
+                };
+                if pure {
+                    ready.push(Out::Reply(from, id, resp));
+                } else {
+                    ready.extend(gc.output(gc.applied(), Out::Reply(from, id, resp)));
+                }
+            }
         }
-        let resp = match st.plan(&body, now_ms()) {
-            Plan::Reply(r) => r,
-            Plan::Log(entry, r) => {
-                let is_commit = matches!(entry, WalEntry::End { commit: true, .. });
-                log_and_apply(&mut st, &*node.storage, &obs, entry).await;
-                if is_commit {
-                    obs.point(FaultPoint::BrokerAfterCommitMarker).await;
-                }
-                r
+        if let Some(bytes) = gc.start_flush() {
+            let (storage, obs, tx) = (node.storage.clone(), obs.clone(), tx.clone());
+            debug_assert!(flush.is_none());
+            flush = Some(AbortOnDrop(madsim::task::spawn(async move {
+                write_wal(&*storage, &obs, &bytes).await;
+                let _ = tx.send(In::Flushed);
+            })));
+        }
+        for out in ready {
+            match out {
+                Out::Reply(from, id, resp) => node.net.reply(from, id, resp).await,
+                Out::Events(evs) => evs.into_iter().for_each(|e| obs.emit(e)),
+                Out::Committed => obs.point(FaultPoint::BrokerAfterCommitMarker).await,
             }
-        };
-        drop(st);
-        node.net.reply(from, id, resp).await;
+        }
+    }
+    drop(flush);
+}
+
+struct AbortOnDrop(madsim::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
-/// Make an entry durable, then apply it. An I/O error here is fatal: after a
-/// failed fsync the file's contents are unknown, so the broker restarts and
-/// recovers from what is really on disk.
-async fn log_and_apply(st: &mut BrokerState, storage: &dyn Storage, obs: &Obs, e: WalEntry) {
-    let bytes = codec::encode_framed(&e);
-    if let Err(err) = storage.append(WAL, &bytes).await {
+/// Apply an entry now and stage it for the next flush; its events (and the
+/// fault point after a commit marker) wait until it is durable.
+fn stage(st: &mut BrokerState, gc: &mut GroupCommit<Out>, e: WalEntry) {
+    let n = gc.log(&codec::encode_framed(&e));
+    let events = st.apply(&e);
+    // Entry `n` is not durable yet: both are held.
+    assert!(gc.output(n, Out::Events(events)).is_none());
+    if matches!(e, WalEntry::End { commit: true, .. }) {
+        assert!(gc.output(n, Out::Committed).is_none());
+    }
+}
+
+/// Make staged entries durable: one write, one fsync. An I/O error here is
+/// fatal: after a failed fsync the file's contents are unknown, so the
+/// broker restarts and recovers from what is really on disk.
+async fn write_wal(storage: &dyn Storage, obs: &Obs, bytes: &[u8]) {
+    if let Err(err) = storage.append(WAL, bytes).await {
         obs.fatal(format!("wal append: {err}")).await;
     }
     obs.point(FaultPoint::BrokerBeforeFsync).await;
     if let Err(err) = storage.fsync(WAL).await {
         obs.fatal(format!("wal fsync: {err}")).await;
-    }
-    for ev in st.apply(&e) {
-        obs.emit(ev);
     }
 }
 
@@ -641,6 +797,30 @@ mod tests {
 
     fn visible(b: &BrokerState) -> Vec<u64> {
         b.committed_output()[0].iter().map(|o| o.out_id).collect()
+    }
+
+    #[test]
+    fn group_commit_writes_what_was_staged_during_an_fsync_with_one_fsync_and_holds_outputs_until_durable() {
+        let mut gc: GroupCommit<&str> = GroupCommit::default();
+        assert_eq!(gc.output(gc.applied(), "read before anything"), Some("read before anything"));
+        let a = gc.log(b"A");
+        assert_eq!(gc.output(a, "reply A"), None, "not durable yet");
+        assert_eq!(gc.start_flush(), Some(b"A".to_vec()));
+        assert_eq!(gc.start_flush(), None, "one flush at a time");
+        // While A's fsync is in flight: B and C arrive, and a read planned
+        // on the state B changed.
+        let b = gc.log(b"B");
+        assert_eq!(gc.output(b, "reply B"), None);
+        let c = gc.log(b"C");
+        assert_eq!(gc.output(c, "reply C"), None);
+        assert_eq!(gc.output(gc.applied(), "read after C"), None, "it may tell of C");
+        assert_eq!(gc.flushed(), vec!["reply A"]);
+        assert!(!gc.flushing());
+        assert_eq!(gc.start_flush(), Some(b"BC".to_vec()), "B and C: one write, one fsync");
+        assert_eq!(gc.output(a, "late reply on A"), None, "outputs leave in order");
+        assert_eq!(gc.flushed(), vec!["reply B", "reply C", "read after C", "late reply on A"]);
+        assert_eq!(gc.start_flush(), None, "nothing staged");
+        assert_eq!(gc.output(gc.applied(), "read"), Some("read"));
     }
 
     #[test]

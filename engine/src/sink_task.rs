@@ -63,8 +63,23 @@ pub enum Step {
     Point(FaultPoint),
     /// The task failed: report it and stop (recovery takes over).
     Fail(String),
+    /// A barrier's or a notification's sink work is done: the chain may
+    /// acknowledge it now (see [`Done`]).
+    Done(Done),
     /// The input is fully handled.
     Idle,
+}
+
+/// What a [`Step::Done`] reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Done {
+    /// Barrier `n` is handled: its transaction is pre-committed (durable)
+    /// and the next one begun (or, at least once, the records before the
+    /// barrier are appended). [`SinkTask::snapshot`] is checkpoint `n`'s
+    /// sink state until the next step is taken.
+    Barrier(CheckpointId),
+    /// Notification `n` is handled: its commits are done.
+    Notify(CheckpointId),
 }
 
 /// How to interpret the result of the call in flight.
@@ -112,6 +127,10 @@ enum Op {
     Write(Vec<OutRecord>),
     /// Pre-commit the transaction open when this op runs (if any).
     PreCommit(CheckpointId),
+    /// The end of input is reached here: no transaction is begun after it.
+    EndOfInput,
+    /// Notification: planned when it is reached.
+    Notify(CheckpointId),
 }
 
 enum Mode {
@@ -130,6 +149,8 @@ pub struct SinkTask {
     /// Every input of the operator ended: no transaction is begun any more.
     ended: bool,
     queue: VecDeque<Op>,
+    /// Records in queued writes and appends (not yet handed to the sink).
+    queued_records: usize,
     in_flight: Option<Then>,
     failed: bool,
     /// Transactions whose commit found them gone (counted, with
@@ -151,6 +172,7 @@ impl SinkTask {
             mode,
             ended: false,
             queue: VecDeque::new(),
+            queued_records: 0,
             in_flight: None,
             failed: false,
             lost_commits: 0,
@@ -188,6 +210,12 @@ impl SinkTask {
     /// Whether the end of input was reached (no transaction is begun).
     pub fn ended(&self) -> bool {
         self.ended
+    }
+
+    /// Output records queued and not yet handed to the sink: a chain that
+    /// runs ahead of its sink stops taking input above a bound.
+    pub fn backlog(&self) -> usize {
+        self.queued_records
     }
 
     /// Recovery from a checkpoint's sink state (`None`: a fresh start):
@@ -237,12 +265,16 @@ impl SinkTask {
             return;
         }
         match &mut self.mode {
-            Mode::TwoPc(_) => self.queue.push_back(Op::Write(records)),
+            Mode::TwoPc(_) => {
+                self.queued_records += records.len();
+                self.queue.push_back(Op::Write(records))
+            }
             Mode::Plain(buf) => {
                 buf.extend(records);
                 if buf.len() >= FLUSH_RECORDS {
                     let batch = std::mem::take(buf);
                     let n = batch.len() as u64;
+                    self.queued_records += batch.len();
                     self.queue.push_back(Op::Call(SinkCall::Append { records: batch }, Then::Appended { records: n }));
                 }
             }
@@ -250,57 +282,70 @@ impl SinkTask {
     }
 
     /// Every input ended and the operator flushed its last output: the
-    /// transaction open now is the last one.
+    /// transaction open once the records given so far are written is the
+    /// last one.
     pub fn end_of_input(&mut self) {
-        self.ended = true;
+        self.queue.push_back(Op::EndOfInput);
     }
 
     /// Barrier `ckpt` aligned: pre-commit the open transaction and keep it
-    /// pending, then begin the next one (not after the end of input).
+    /// pending, then begin the next one (not after the end of input), then
+    /// `Step::Done(Done::Barrier(ckpt))`. Records given after this call go
+    /// into the next transaction.
     pub fn barrier(&mut self, ckpt: CheckpointId) {
         match &mut self.mode {
             Mode::TwoPc(_) => self.queue.push_back(Op::PreCommit(ckpt)),
             Mode::Plain(buf) => {
                 let batch = std::mem::take(buf);
                 let n = batch.len() as u64;
+                self.queued_records += batch.len();
                 self.queue.push_back(Op::Call(SinkCall::Append { records: batch }, Then::Appended { records: n }));
             }
         }
+        self.queue.push_back(Op::Step(Step::Done(Done::Barrier(ckpt))));
     }
 
     /// Checkpoint `ckpt` completed: commit every pending transaction up to
     /// it, in order.
     pub fn notify(&mut self, ckpt: CheckpointId) {
-        let Mode::TwoPc(book) = &mut self.mode else { return };
+        // Planned when its turn comes: the commits queued before it have
+        // settled their transactions by then.
+        self.queue.push_back(Op::Notify(ckpt));
+    }
+
+    /// The steps of notification `ckpt`, planned now.
+    fn plan_notify(&mut self, ckpt: CheckpointId) -> Vec<Op> {
+        let mut ops = Vec::new();
+        let Mode::TwoPc(book) = &mut self.mode else {
+            ops.push(Op::Step(Step::Done(Done::Notify(ckpt))));
+            return ops;
+        };
         match book.notify(ckpt) {
             NotifyPlan::Nothing => {}
             NotifyPlan::Error(e) => {
                 // Planted bug: the "error" is handled by resetting the open
                 // transaction, silently dropping what it holds.
-                self.queue.push_back(Op::Step(Step::Emit(Event::TaskFailed {
-                    attempt: self.attempt,
-                    task: self.task,
-                    reason: e,
-                })));
+                ops.push(Op::Step(Step::Emit(Event::TaskFailed { attempt: self.attempt, task: self.task, reason: e })));
                 if let Some(open) = book.open.take() {
                     let hint = open.name.rsplit('-').next().and_then(|x| x.parse().ok()).unwrap_or(ckpt) + 1000;
-                    self.queue
-                        .push_back(Op::Call(SinkCall::Abort { txn: open.clone() }, Then::ResetAbort { txn: open }));
-                    self.queue.push_back(Op::Call(SinkCall::Begin { hint }, Then::Begun));
+                    ops.push(Op::Call(SinkCall::Abort { txn: open.clone() }, Then::ResetAbort { txn: open }));
+                    ops.push(Op::Call(SinkCall::Begin { hint }, Then::Begun));
                 }
             }
             NotifyPlan::Commit(due) => {
                 for (k, (c, txn)) in due.into_iter().enumerate() {
                     if k > 0 {
-                        self.queue.push_back(Op::Step(Step::Point(FaultPoint::BetweenCommits)));
+                        ops.push(Op::Step(Step::Point(FaultPoint::BetweenCommits)));
                     }
                     let then = Then::Committed { ckpt: c, txn: txn.clone(), recovery: false };
-                    self.queue.push_back(Op::Call(SinkCall::Commit { txn }, then));
+                    ops.push(Op::Call(SinkCall::Commit { txn }, then));
                 }
             }
         }
-        self.queue.push_back(Op::Step(Step::Emit(Event::NotifyHandled { task: self.task, ckpt })));
-        self.queue.push_back(Op::Step(Step::Point(FaultPoint::AfterCommitsBeforeNotifyAck)));
+        ops.push(Op::Step(Step::Emit(Event::NotifyHandled { task: self.task, ckpt })));
+        ops.push(Op::Step(Step::Point(FaultPoint::AfterCommitsBeforeNotifyAck)));
+        ops.push(Op::Step(Step::Done(Done::Notify(ckpt))));
+        ops
     }
 
     /// The next step. After a `Call`, [`SinkTask::done`] must be called
@@ -317,14 +362,25 @@ impl SinkTask {
                     if let Step::Fail(_) = s {
                         self.failed = true;
                         self.queue.clear();
+                        self.queued_records = 0;
                     }
                     return s;
                 }
                 Some(Op::Call(call, then)) => {
+                    if let SinkCall::Append { records } = &call {
+                        self.queued_records -= records.len();
+                    }
                     self.in_flight = Some(then);
                     return Step::Call(call);
                 }
+                Some(Op::EndOfInput) => self.ended = true,
+                Some(Op::Notify(ckpt)) => {
+                    for op in self.plan_notify(ckpt).into_iter().rev() {
+                        self.queue.push_front(op);
+                    }
+                }
                 Some(Op::Write(records)) => {
+                    self.queued_records -= records.len();
                     let txn = self.open().cloned().expect("an open transaction while records flow");
                     self.in_flight = Some(Then::Written);
                     return Step::Call(SinkCall::Write { txn, records });
@@ -501,8 +557,11 @@ pub trait StepEnv: Send {
     async fn point(&mut self, p: FaultPoint);
 }
 
-/// Run the task's steps until it is idle. `Err`: the task failed (the
-/// reason); the caller reports it and stops.
+/// Run the task's steps until it is idle, one at a time (`Step::Done` needs
+/// nothing here: once `drive` returns, everything given is handled). `Err`:
+/// the task failed (the reason); the caller reports it and stops. The
+/// chain does not wait like this: it runs its operator while a sink call is
+/// in flight (`worker.rs`).
 pub async fn drive(
     task: &mut SinkTask,
     sink: &mut dyn TwoPhaseCommitSink,
@@ -518,6 +577,7 @@ pub async fn drive(
             Step::Emit(e) => env.emit(e),
             Step::Point(p) => env.point(p).await,
             Step::Fail(reason) => return Err(reason),
+            Step::Done(_) => {}
         }
     }
 }
@@ -615,6 +675,94 @@ mod tests {
         assert_eq!(t.pending_count(), 0);
         t.notify(1); // late: nothing
         assert_eq!(calls(&run(&mut t, ok)), Vec::<String>::new());
+    }
+
+    fn dones(steps: &[Step]) -> Vec<Done> {
+        steps.iter().filter_map(|s| if let Step::Done(d) = s { Some(*d) } else { None }).collect()
+    }
+
+    #[test]
+    fn records_given_while_the_pre_commit_is_in_flight_go_into_the_next_transaction() {
+        let mut t = fresh();
+        t.records(vec![rec(1)]);
+        t.barrier(1);
+        assert_eq!(t.backlog(), 1);
+        let Step::Call(c) = t.next_step() else { panic!("a write") };
+        assert_eq!(t.backlog(), 0, "the write is handed to the sink");
+        t.done(ok(&c));
+        let Step::Call(c @ SinkCall::PreCommit { .. }) = t.next_step() else { panic!("the pre-commit") };
+        // The chain keeps processing while the pre-commit is in flight.
+        t.records(vec![rec(2), rec(3)]);
+        assert_eq!(t.backlog(), 2);
+        t.done(ok(&c));
+        let mut steps = Vec::new();
+        let snap = loop {
+            let s = t.next_step();
+            match &s {
+                Step::Done(Done::Barrier(1)) => break t.snapshot(),
+                Step::Call(c) => {
+                    let r = ok(c);
+                    steps.push(s.clone());
+                    t.done(r);
+                }
+                Step::Idle => panic!("the barrier is done before the task is idle"),
+                _ => steps.push(s),
+            }
+        };
+        assert_eq!(calls(&steps), vec!["begin 2"], "nothing of the next transaction is written before the ack");
+        assert!(steps.contains(&Step::Point(FaultPoint::AfterPrecommitBeforeAck)));
+        assert_eq!(
+            snap.pending.iter().map(|(c, t)| (*c, t.name.as_str(), t.records)).collect::<Vec<_>>(),
+            vec![(1, "t1", 1)]
+        );
+        assert_eq!(snap.open.as_ref().map(|t| t.name.as_str()), Some("t2"));
+        assert_eq!(calls(&run(&mut t, ok)), vec!["write t2 2"]);
+    }
+
+    #[test]
+    fn the_end_of_input_given_behind_a_barrier_does_not_skip_that_barrier_s_begin() {
+        let mut t = fresh();
+        t.records(vec![rec(1)]);
+        t.barrier(1);
+        t.records(vec![rec(2)]);
+        t.end_of_input();
+        t.barrier(2);
+        let steps = run(&mut t, ok);
+        assert_eq!(calls(&steps), vec!["write t1 1", "pre-commit t1", "begin 2", "write t2 1", "pre-commit t2"]);
+        assert_eq!(dones(&steps), vec![Done::Barrier(1), Done::Barrier(2)]);
+        assert!(t.open().is_none() && t.ended());
+    }
+
+    #[test]
+    fn notifications_queued_together_commit_each_transaction_once() {
+        let mut t = fresh();
+        t.records(vec![rec(1)]);
+        t.barrier(1);
+        t.records(vec![rec(2)]);
+        t.barrier(2);
+        run(&mut t, ok);
+        // Both arrive while the chain is busy; the second is planned after
+        // the first one's commits settled.
+        t.notify(1);
+        t.notify(2);
+        t.notify(2);
+        let steps = run(&mut t, ok);
+        assert_eq!(calls(&steps), vec!["commit t1", "commit t2"]);
+        assert_eq!(dones(&steps), vec![Done::Notify(1), Done::Notify(2), Done::Notify(2)]);
+        assert_eq!(t.pending_count(), 0);
+    }
+
+    #[test]
+    fn at_least_once_barriers_and_notifications_are_done_too() {
+        let mut t = SinkTask::new(0, 1, &JobConfig { mode: DeliveryMode::AtLeastOnce, ..cfg() });
+        t.restore(None, None, false, 0);
+        t.records(vec![rec(1)]);
+        t.barrier(1);
+        t.notify(1);
+        let steps = run(&mut t, ok);
+        assert_eq!(calls(&steps), vec!["append 1"]);
+        assert_eq!(dones(&steps), vec![Done::Barrier(1), Done::Notify(1)]);
+        assert_eq!(t.backlog(), 0);
     }
 
     #[test]

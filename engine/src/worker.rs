@@ -16,7 +16,7 @@ use crate::observe::{Event, FaultPoint, Obs};
 use crate::pipeline::{KeyedOperator, Pipeline};
 use crate::proto::{Item, Msg, Request, Response, RestorePlan};
 use crate::sink::{SinkEnv, SinkSnapshot, TwoPhaseCommitSink};
-use crate::sink_task::{drive, SinkTask, StepEnv};
+use crate::sink_task::{drive, execute, CallResult, Done, SinkTask, Step, StepEnv};
 use crate::types::{key_to_subtask, Attempt, CheckpointId, DeliveryMode, OutRecord, TaskId};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -589,6 +589,26 @@ impl StepEnv for ObsSteps<'_> {
     }
 }
 
+/// A sink call in flight: the sink moves into the call's future and comes
+/// back with its result, so the chain keeps processing meanwhile.
+type SinkCallFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = (Box<dyn TwoPhaseCommitSink>, CallResult)> + Send>>;
+
+/// The most output records a chain queues for its sink before it stops
+/// taking input (backpressure towards the sources).
+const MAX_SINK_BACKLOG: usize = 4 * crate::sink::FLUSH_RECORDS;
+
+/// A checkpoint's operator state, taken at the barrier, waiting for the
+/// sink's part (`Done::Barrier`).
+struct Taken {
+    ckpt: CheckpointId,
+    op: Vec<u8>,
+    wms: Vec<u64>,
+    ended: Vec<bool>,
+    eoi_done: bool,
+    emitted_wm: u64,
+}
+
 struct Chain {
     ctx: Ctx,
     op: Box<dyn KeyedOperator>,
@@ -599,8 +619,13 @@ struct Chain {
     ended: Vec<bool>,
     eoi_done: bool,
     emitted_wm: u64,
-    sink: Box<dyn TwoPhaseCommitSink>,
+    /// The sink, when no call is in flight.
+    sink: Option<Box<dyn TwoPhaseCommitSink>>,
+    in_flight: Option<SinkCallFuture>,
     steps: SinkTask,
+    /// Checkpoints whose barrier was handled by the operator and whose sink
+    /// part is not done yet, oldest first.
+    taken: VecDeque<Taken>,
     rr: usize,
     out: Vec<OutRecord>,
     uploads: Uploads,
@@ -675,36 +700,70 @@ impl Chain {
             ended,
             eoi_done,
             emitted_wm,
-            sink,
+            sink: Some(sink),
+            in_flight: None,
             steps,
+            taken: VecDeque::new(),
             rr: 0,
             out: Vec::new(),
             uploads: Uploads::default(),
         })
     }
 
-    /// Execute the sink steps queued so far; a failure fails the task.
-    async fn run_steps(&mut self) {
-        if let Err(e) = drive(&mut self.steps, &mut *self.sink, &mut ObsSteps(&self.ctx.obs)).await {
-            self.ctx.fail(TaskId::Chain(self.ctx.index), e).await;
+    /// Take the sink steps that need no waiting, and start the next sink
+    /// call unless one is in flight. The operator does not wait for the
+    /// call: records after a barrier queue up for the next transaction
+    /// while the pre-commit and the next begin are in flight.
+    async fn pump(&mut self) {
+        while self.in_flight.is_none() {
+            match self.steps.next_step() {
+                Step::Idle => return,
+                Step::Call(call) => {
+                    let mut sink = self.sink.take().expect("the sink is here when no call is in flight");
+                    self.in_flight = Some(Box::pin(async move {
+                        let r = execute(&mut *sink, call).await;
+                        (sink, r)
+                    }));
+                }
+                Step::Emit(e) => self.ctx.obs.emit(e),
+                Step::Point(p) => self.ctx.obs.point(p).await,
+                Step::Fail(e) => self.ctx.fail(self.task(), e).await,
+                Step::Done(Done::Barrier(ckpt)) => self.snapshot_done(ckpt),
+                Step::Done(Done::Notify(ckpt)) => {
+                    let ack = Msg::NotifyAck { attempt: self.ctx.attempt, ckpt, task: self.task() };
+                    self.ctx.to_coordinator(ack).await;
+                }
+            }
         }
     }
 
     async fn run(&mut self, mut rx: UnboundedReceiver<ChainCtl>) {
         loop {
             self.drain().await;
-            match rx.recv().await {
-                Some(ChainCtl::Data { from, seq, items }) => {
-                    let (items, ack) = self.inputs[from as usize].receive(seq, items);
-                    self.queues[from as usize].extend(items);
-                    if let Some(seq) = ack {
-                        let msg = Msg::DataAck { attempt: self.ctx.attempt, from, to: self.ctx.index, seq };
-                        let host = from % self.ctx.cfg.parallelism.max(1);
-                        self.ctx.net.send(self.ctx.addrs.workers[host as usize], &msg).await;
-                    }
+            self.pump().await;
+            // Above the backlog bound the chain waits for its sink (a call is
+            // in flight then: the backlog is what the sink has not taken).
+            let listen = self.in_flight.is_none() || self.steps.backlog() < MAX_SINK_BACKLOG;
+            tokio::select! {
+                biased;
+                (sink, r) = async { self.in_flight.as_mut().expect("a call in flight").await }, if self.in_flight.is_some() => {
+                    self.in_flight = None;
+                    self.sink = Some(sink);
+                    self.steps.done(r);
                 }
-                Some(ChainCtl::Notify(ckpt)) => self.notify(ckpt).await,
-                None => return,
+                c = rx.recv(), if listen => match c {
+                    Some(ChainCtl::Data { from, seq, items }) => {
+                        let (items, ack) = self.inputs[from as usize].receive(seq, items);
+                        self.queues[from as usize].extend(items);
+                        if let Some(seq) = ack {
+                            let msg = Msg::DataAck { attempt: self.ctx.attempt, from, to: self.ctx.index, seq };
+                            let host = from % self.ctx.cfg.parallelism.max(1);
+                            self.ctx.net.send(self.ctx.addrs.workers[host as usize], &msg).await;
+                        }
+                    }
+                    Some(ChainCtl::Notify(ckpt)) => self.steps.notify(ckpt),
+                    None => return,
+                },
             }
         }
     }
@@ -718,28 +777,28 @@ impl Chain {
             let Some(i) = pick else { return };
             self.rr = (i + 1) % n;
             let item = self.queues[i].pop_front().expect("non-empty queue");
-            self.handle(i, item).await;
+            self.handle(i, item);
         }
     }
 
-    async fn handle(&mut self, input: usize, item: Item) {
+    fn handle(&mut self, input: usize, item: Item) {
         match item {
             Item::Record(r) => {
                 self.op.process(&r, &mut self.out);
-                self.emit_out().await;
+                self.emit_out();
             }
             Item::Watermark(w) => {
                 self.wms[input] = self.wms[input].max(w);
-                self.advance_watermark().await;
+                self.advance_watermark();
             }
             Item::EndOfInput => {
                 self.ended[input] = true;
                 self.wms[input] = u64::MAX;
-                self.advance_watermark().await;
+                self.advance_watermark();
                 if !self.eoi_done && self.ended.iter().all(|e| *e) {
                     self.eoi_done = true;
                     self.op.on_end_of_input(&mut self.out);
-                    self.emit_out().await;
+                    self.emit_out();
                     self.steps.end_of_input();
                 }
             }
@@ -751,52 +810,61 @@ impl Chain {
                             task: self.task(),
                             ckpt: c,
                         });
-                        self.checkpoint(c).await;
+                        self.checkpoint(c);
                     }
                 }
             }
         }
     }
 
-    async fn advance_watermark(&mut self) {
+    fn advance_watermark(&mut self) {
         let wm = self.wms.iter().copied().min().unwrap_or(0);
         if wm > self.emitted_wm {
             self.emitted_wm = wm;
             self.op.on_watermark(wm, &mut self.out);
-            self.emit_out().await;
+            self.emit_out();
         }
     }
 
-    async fn emit_out(&mut self) {
+    fn emit_out(&mut self) {
         if self.out.is_empty() {
             return;
         }
         self.steps.records(std::mem::take(&mut self.out));
-        self.run_steps().await;
     }
 
-    async fn checkpoint(&mut self, ckpt: CheckpointId) {
-        let task = self.task();
-        self.steps.barrier(ckpt);
-        self.run_steps().await;
-        let sink = self.steps.snapshot();
-        let snap = ChainSnapshot {
+    /// The barrier of `ckpt` is aligned: take the operator's state now; the
+    /// sink pre-commits (and begins the next transaction) in the background
+    /// and the snapshot is stored and acknowledged once that is done
+    /// ([`Chain::snapshot_done`]): an acknowledged checkpoint's transaction
+    /// is always durable.
+    fn checkpoint(&mut self, ckpt: CheckpointId) {
+        self.taken.push_back(Taken {
             ckpt,
             op: self.op.snapshot(),
             wms: self.wms.clone(),
             ended: self.ended.clone(),
             eoi_done: self.eoi_done,
             emitted_wm: self.emitted_wm,
-            sink,
-        };
-        let upload = upload_and_ack(self.ctx.clone(), task, ckpt, codec::encode_framed(&snap), None, self.eoi_done);
-        self.uploads.spawn(upload);
+        });
+        self.steps.barrier(ckpt);
     }
 
-    async fn notify(&mut self, ckpt: CheckpointId) {
-        self.steps.notify(ckpt);
-        self.run_steps().await;
-        let ack = Msg::NotifyAck { attempt: self.ctx.attempt, ckpt, task: self.task() };
-        self.ctx.to_coordinator(ack).await;
+    /// The sink's part of `ckpt` is done: store the snapshot and acknowledge
+    /// it in the background.
+    fn snapshot_done(&mut self, ckpt: CheckpointId) {
+        let t = self.taken.pop_front().expect("a barrier's operator state is taken before its sink part");
+        assert_eq!(t.ckpt, ckpt, "sink parts are done in barrier order");
+        let snap = ChainSnapshot {
+            ckpt,
+            op: t.op,
+            wms: t.wms,
+            ended: t.ended,
+            eoi_done: t.eoi_done,
+            emitted_wm: t.emitted_wm,
+            sink: self.steps.snapshot(),
+        };
+        let upload = upload_and_ack(self.ctx.clone(), self.task(), ckpt, codec::encode_framed(&snap), None, t.eoi_done);
+        self.uploads.spawn(upload);
     }
 }

@@ -125,6 +125,11 @@ impl Scenario for PgLedger {
             OutRecord { out_id: r.id, key: r.key, value: *b, src: r.id }
         }))
     }
+    /// The planted bug sits in `PgSink` (no recover-and-commit of a
+    /// restored prepared transaction), which only this scenario runs.
+    fn own_mutants(&self) -> Vec<Mutant> {
+        vec![Mutant::PgNoRecoverCommit]
+    }
     fn checks(&self) -> Vec<exactsim_sim::scenario::ScenarioCheck> {
         vec![exactsim_sim::scenario::ScenarioCheck {
             name: "pg_ledger/order-per-partition",

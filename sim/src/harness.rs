@@ -311,6 +311,7 @@ impl Harness {
                     p.task.done(r);
                 }
                 Step::Emit(e) => self.log.emit("worker-0", e),
+                Step::Done(_) => {}
                 Step::Point(pt) => {
                     if self.crash_at == Some(pt) {
                         self.crash_at = None;

@@ -42,6 +42,12 @@ pub trait Scenario: Send + Sync {
     fn checks(&self) -> Vec<ScenarioCheck> {
         Vec::new()
     }
+    /// Planted bugs that live in this scenario's own code (its sink or its
+    /// system): other scenarios never run that code, so `mutants` hunts
+    /// such a bug only on the scenarios that name it.
+    fn own_mutants(&self) -> Vec<exactsim_engine::config::Mutant> {
+        Vec::new()
+    }
 }
 
 /// A scenario's batch reference over a growing input prefix (see

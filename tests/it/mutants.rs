@@ -4,8 +4,13 @@ use exactsim_engine::config::Mutant;
 
 /// Seeds tried per mutant before calling it escaped. The zombie, commit
 /// retry and clock classes need a fault of the right kind on the right node
-/// at the right moment: the slowest needs about 60 seeds.
-const BUDGET: u64 = 200;
+/// at the right moment: `skewed-txn-timeout` (a wall-clock step on the
+/// broker past a transaction's age) is the rarest, first caught at seed 217
+/// from seed 0 since the chain stopped waiting for its sink (jobs finish
+/// about a third earlier, so fewer of a seed's faults land inside the job;
+/// 66 before). `pg-no-recover-commit` is hunted on `pg_ledger` only, the
+/// one scenario that runs its sink (`Scenario::own_mutants`).
+const BUDGET: u64 = 300;
 
 #[test]
 fn every_mutant_is_detected() {
