@@ -5,10 +5,13 @@
 # landed, then show a planted bug caught in real mode and compare the wall
 # time to its first detection with simulation. About a minute and a half
 # once built.
-# Usage: ci/real.sh [SEEDS]   (seeds per scenario in the campaign, default 4)
+# Usage: ci/real.sh [SEEDS]   (seeds per scenario in the campaign, default 4;
+#                              EXACTSIM_REAL_PG_SEEDS per profile for
+#                              pg_ledger, default 2)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seeds="${1:-${EXACTSIM_REAL_SEEDS:-4}}"
+pg_seeds="${EXACTSIM_REAL_PG_SEEDS:-2}"
 out=target/exactsim/real
 mkdir -p "$out"
 
@@ -37,6 +40,27 @@ for scenario in word_count inventory; do
 done
 echo "real campaign: $runs runs passed; kills landed in $crashes, pauses in $pauses"
 [ "$crashes" -gt 0 ] && [ "$pauses" -gt 0 ] || { echo "FAIL: kills or pauses never landed"; exit 1; }
+
+# pg_ledger against a real PostgreSQL 15 that each run starts (ci/postgres.sh
+# under the run directory) and stops: kill -9 and pauses of the engine's
+# processes, and kill -9 of PostgreSQL itself.
+pg_runs=0; pg_kills=0
+for profile in crash chaos; do
+  for seed in $(seq 1 "$pg_seeds"); do
+    dir="$out/pg_ledger-$profile-$seed"
+    "$bin" real --scenario pg_ledger --seed "$seed" --profile "$profile" --pauses 2 --pg-kills 2 \
+      --report "$dir" > "$dir.txt" || { cat "$dir.txt"; echo "FAIL: real run failed: pg_ledger $profile seed $seed (see $dir)"; exit 1; }
+    line=$(head -1 "$dir.txt")
+    echo "$line" | grep -o 'scenario=[^ ]* seed=[^ ]* profile=[^ ]*\|verdict=[a-z]*\|recoveries=[0-9]*\|wall_ms=[0-9]*\|faults=[^ ]*' | tr '\n' ' '; echo
+    echo "$line" | grep -q 'verdict=pass' || { echo "FAIL: verdict is not pass"; exit 1; }
+    grep -q ' pg_up ' "$dir.txt" || ! grep -q ' pg_kill ' "$dir.txt" || { echo "FAIL: PostgreSQL killed but never back"; exit 1; }
+    pg_runs=$((pg_runs + 1))
+    echo "$line" | grep -o 'faults=[^ ]*' | grep -q 'pg_kill' && pg_kills=$((pg_kills + 1))
+  done
+done
+echo "real campaign (PostgreSQL): $pg_runs runs passed; PostgreSQL kills landed in $pg_kills"
+[ "$pg_kills" -gt 0 ] || { echo "FAIL: no kill of PostgreSQL landed"; exit 1; }
+if pgrep -a postgres | grep -q "exactsim-real-\|exactsim-pg-"; then echo "FAIL: a PostgreSQL was left running"; exit 1; fi
 
 # A planted bug, caught for real: the coordinator kills itself after its
 # first completion record, before notifying (ci/real-planted-bug.json), and
