@@ -889,6 +889,7 @@ fn run_in(
     timeline.sort_by_key(|(t, _)| *t);
     // When a killed PostgreSQL is due to restart.
     let mut pg_restart_at: Option<u64> = None;
+    let mut pg_not_played: Vec<Skipped> = Vec::new();
     let mut next = 0usize;
     let mut restarts: BTreeMap<(u64, String), ()> = BTreeMap::new();
     // Reference counts of pause windows per node.
@@ -987,8 +988,14 @@ fn run_in(
                 Act::PgKill(i) => {
                     let Some(server) = pg.as_mut() else { continue };
                     let k = &pg_kills[*i];
-                    if !server.up || server.starting.is_some() {
-                        continue; // down or restarting: as for a node, no second crash
+                    if !server.up || server.starting.is_some() || pg_restart_at.is_some() {
+                        // Down or restarting: as for a node, no second crash.
+                        pg_not_played.push(Skipped {
+                            kind: "pg_kill".into(),
+                            event: serde_json::to_string(k).expect("serializable"),
+                            reason: "PostgreSQL was still down or restarting from the previous kill".into(),
+                        });
+                        continue;
                     }
                     let killed = server.kill()?;
                     let t = clock.us();
@@ -1261,7 +1268,7 @@ fn run_in(
         pg_kills,
         postgres: node_spec.pg_url.clone(),
         played,
-        skipped,
+        skipped: skipped.into_iter().chain(pg_not_played).collect(),
         starts,
         wall_ms,
         latency_ms: spec.latency_ms,
