@@ -239,14 +239,16 @@ pub fn derive_pauses(seed: u64, n: u32, safety_ms: u64, workers: u32) -> Vec<Pau
     v
 }
 
-/// PostgreSQL kills of a run, drawn from the seed: in the safety phase,
-/// down 100 to 800 ms, each after the previous one is back (a restart
+/// PostgreSQL kills of a run, drawn from the seed: in the safety phase
+/// (from 100 ms to 100 ms before its end when it is long enough), down 100
+/// to 800 ms, each after the previous one is back (a restart
 /// takes a few hundred ms more).
 pub fn derive_pg_kills(seed: u64, n: u32, safety_ms: u64) -> Vec<PgKill> {
     let mut rng = SimRng::new(seed ^ PG_KILL_SALT);
-    let hi = safety_ms.saturating_sub(100).max(101);
+    let lo = (safety_ms / 4).min(100);
+    let hi = safety_ms.saturating_sub(100).max(lo);
     let mut v: Vec<PgKill> =
-        (0..n).map(|_| PgKill { at_ms: rng.range(100, hi), down_ms: rng.range(100, 800) }).collect();
+        (0..n).map(|_| PgKill { at_ms: rng.range(lo, hi), down_ms: rng.range(100, 800) }).collect();
     v.sort_by_key(|k| k.at_ms);
     v
 }
@@ -827,7 +829,7 @@ fn run_in(
         };
         procs.kill("pg-setup");
         procs.starts.remove("pg-setup");
-        if !status.is_some_and(|s| s.success()) {
+        if !status.is_some_and(|s| s.success()) && !crate::interrupt::requested() {
             let log = std::fs::read_to_string(run_dir.join("logs").join("pg-setup.log")).unwrap_or_default();
             return Err(format!("cannot set up PostgreSQL for the run: {}", log.trim().replace('\n', "; ")));
         }
@@ -1391,13 +1393,16 @@ mod tests {
         assert!(a.windows(2).all(|w| w[0].at_ms <= w[1].at_ms), "in time order: {a:?}");
         for seed in 0..200 {
             for k in derive_pg_kills(seed, 2, 1500) {
-                assert!((100..1400).contains(&k.at_ms), "{k:?}");
-                assert!((100..800).contains(&k.down_ms), "{k:?}");
+                assert!((100..=1400).contains(&k.at_ms), "{k:?}");
+                assert!((100..=800).contains(&k.down_ms), "{k:?}");
             }
         }
         assert!(derive_pg_kills(1, 0, 1500).is_empty());
-        // A tiny safety phase still gives kills inside it.
-        assert!(derive_pg_kills(1, 2, 50).iter().all(|k| k.at_ms >= 100 && k.at_ms < 101));
+        // A tiny safety phase still gets its kills inside it.
+        for safety in [1, 50, 150] {
+            let k = derive_pg_kills(1, 3, safety);
+            assert!(k.iter().all(|k| k.at_ms < safety), "{safety}: {k:?}");
+        }
     }
 
     #[test]
