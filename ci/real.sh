@@ -105,7 +105,7 @@ for mutant in none pg-no-recover-commit; do
   "$bin" "${args[@]}" --report "$out/pg-planted-$mutant" > "$out/pg-planted-$mutant.txt"
   rc=$?
   set -e
-  head -1 "$out/pg-planted-$mutant.txt" | cut -c1-220; grep -E '^  P[0-9]+' "$out/pg-planted-$mutant.txt" | head -2 | cut -c1-200
+  head -1 "$out/pg-planted-$mutant.txt" | cut -c1-220; { grep -E '^  P[0-9]+' "$out/pg-planted-$mutant.txt" || true; } | head -2 | cut -c1-200
   if [ "$mutant" = none ]; then
     [ "$rc" = 0 ] || { echo "FAIL: the pinned PostgreSQL schedule fails without the planted bug"; exit 1; }
   else

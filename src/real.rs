@@ -241,8 +241,9 @@ pub fn derive_pauses(seed: u64, n: u32, safety_ms: u64, workers: u32) -> Vec<Pau
 
 /// PostgreSQL kills of a run, drawn from the seed: in the safety phase
 /// (from 100 ms to 100 ms before its end when it is long enough), down 100
-/// to 800 ms, each after the previous one is back (a restart
-/// takes a few hundred ms more).
+/// to 800 ms. A kill due while the server is still down from the previous
+/// one is played as soon as it accepts again, if that is within the safety
+/// phase (else it is listed as skipped).
 pub fn derive_pg_kills(seed: u64, n: u32, safety_ms: u64) -> Vec<PgKill> {
     let mut rng = SimRng::new(seed ^ PG_KILL_SALT);
     let lo = (safety_ms / 4).min(100);
@@ -392,6 +393,8 @@ struct PgServer {
     /// `ci/postgres.sh start` in flight (a restart).
     starting: Option<(Child, u64)>,
     up: bool,
+    /// The restart in flight is a second try.
+    retried: bool,
 }
 
 impl PgServer {
@@ -440,6 +443,7 @@ impl PgServer {
             log: log.to_path_buf(),
             starting: None,
             up: false,
+            retried: false,
         };
         let status = pg.command("start")?.status().map_err(|e| format!("cannot run ci/postgres.sh: {e}"))?;
         // From here on the guard stops whatever did start.
@@ -473,6 +477,17 @@ impl PgServer {
     /// server does. Returns the number of processes killed.
     fn kill(&mut self) -> Result<usize, String> {
         let pid = self.postmaster().ok_or("PostgreSQL is not running")?;
+        // Stop the postmaster first, so that it forks no backend between
+        // the listing of its children and the kill (a backend left alive
+        // would keep the shared memory, and the restart would fail).
+        // SAFETY: a signal by pid to the server's postmaster.
+        unsafe {
+            libc::kill(pid, libc::SIGSTOP);
+        }
+        let t0 = Instant::now();
+        while !matches!(stat_field(pid, 0).as_deref(), Some("T" | "t") | None) && t0.elapsed() < Duration::from_secs(2) {
+            std::thread::sleep(Duration::from_micros(200));
+        }
         let mut victims = children_of(pid);
         victims.push(pid);
         for v in &victims {
@@ -488,6 +503,7 @@ impl PgServer {
             }
             std::thread::sleep(Duration::from_millis(1));
         }
+        reap_adopted_postgres();
         // Every server process is dead: the lock files are stale.
         let _ = std::fs::remove_file(self.dir.join("server.pid"));
         if let Some(d) = self.data_dir() {
@@ -513,6 +529,21 @@ impl PgServer {
             Ok(Some(status)) => {
                 self.starting = None;
                 self.up = true; // stopped at the end even if it failed half-way
+                if !status.success() && !self.retried {
+                    // Once more (a backend that outlived the kill by a few
+                    // ms still held the shared memory): from the start.
+                    self.retried = true;
+                    reap_adopted_postgres();
+                    std::thread::sleep(Duration::from_millis(100));
+                    return match self.command("start").and_then(|mut c| c.spawn().map_err(|e| e.to_string())) {
+                        Ok(child) => {
+                            self.starting = Some((child, since));
+                            None
+                        }
+                        Err(e) => Some(Err(e)),
+                    };
+                }
+                self.retried = false;
                 Some(if status.success() {
                     Ok(now_ms.saturating_sub(since))
                 } else {
@@ -560,6 +591,7 @@ impl Drop for PgServer {
             }
             let _ = std::fs::remove_file(self.dir.join("server.pid"));
         }
+        reap_adopted_postgres();
     }
 }
 
@@ -585,6 +617,21 @@ fn stat_field(pid: i32, i: usize) -> Option<String> {
 
 fn is_zombie(pid: i32) -> bool {
     stat_field(pid, 0).as_deref() == Some("Z")
+}
+
+/// Reap the PostgreSQL processes this process adopted that have exited
+/// (only those: the nodes are `Procs`' children, reaped through `Child`).
+fn reap_adopted_postgres() {
+    let me = std::process::id() as i32;
+    for p in children_of(me) {
+        let comm = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
+        if comm.trim() == "postgres" && is_zombie(p) {
+            // SAFETY: reaps only this exited, adopted pid.
+            unsafe {
+                libc::waitpid(p, std::ptr::null_mut(), libc::WNOHANG);
+            }
+        }
+    }
 }
 
 /// The process is gone: reaped here if it was ours (adopted), else
@@ -891,7 +938,8 @@ fn run_in(
     timeline.sort_by_key(|(t, _)| *t);
     // When a killed PostgreSQL is due to restart.
     let mut pg_restart_at: Option<u64> = None;
-    let mut pg_not_played: Vec<Skipped> = Vec::new();
+    // Kills that are due, in order (one waits while the server is down).
+    let mut pg_due: Vec<usize> = Vec::new();
     let mut next = 0usize;
     let mut restarts: BTreeMap<(u64, String), ()> = BTreeMap::new();
     // Reference counts of pause windows per node.
@@ -957,8 +1005,17 @@ fn run_in(
             g.sim(clock.us(), &node, SimEvent::NodeRestarted { node: node.clone() });
             g.played(now_ms, "restart", &node, String::new());
         }
-        if let Some(pg) = pg.as_mut() {
-            pg_step(pg, &mut pg_restart_at, &mut g, &clock, false)?;
+        if let Some(server) = pg.as_mut() {
+            pg_step(server, &mut pg_restart_at, &mut g, &clock, false)?;
+            if !pg_due.is_empty()
+                && server.up
+                && server.starting.is_none()
+                && pg_restart_at.is_none()
+                && clock.ms() < schedule.safety_ms
+            {
+                let k = &pg_kills[pg_due.remove(0)];
+                pg_restart_at = Some(pg_kill(server, k, &mut g, &clock)?);
+            }
         }
         while next < timeline.len() && timeline[next].0 <= now_ms {
             let (_, act) = &timeline[next];
@@ -988,37 +1045,8 @@ fn run_in(
                     restarts.insert((t / 1000 + down_ms, node.clone()), ());
                 }
                 Act::PgKill(i) => {
-                    let Some(server) = pg.as_mut() else { continue };
-                    let k = &pg_kills[*i];
-                    if !server.up || server.starting.is_some() || pg_restart_at.is_some() {
-                        // Down or restarting: as for a node, no second crash.
-                        pg_not_played.push(Skipped {
-                            kind: "pg_kill".into(),
-                            event: serde_json::to_string(k).expect("serializable"),
-                            reason: "PostgreSQL was still down or restarting from the previous kill".into(),
-                        });
-                        continue;
-                    }
-                    let killed = server.kill()?;
-                    let t = clock.us();
-                    *g.faults.entry("pg_kill".into()).or_insert(0) += 1;
-                    g.sim(
-                        t,
-                        PG_NODE,
-                        SimEvent::NodeCrashed {
-                            node: PG_NODE.into(),
-                            cause: "scheduled kill -9 of PostgreSQL".into(),
-                            lost_bytes: 0,
-                            torn_files: 0,
-                        },
-                    );
-                    g.played(
-                        t / 1000,
-                        "pg_kill",
-                        PG_NODE,
-                        format!("kill -9 of the postmaster and {} backends, down {} ms", killed - 1, k.down_ms),
-                    );
-                    pg_restart_at = Some(t / 1000 + k.down_ms);
+                    // Down or restarting: played once it accepts again.
+                    pg_due.push(*i);
                 }
                 Act::PauseStart(i) => {
                     let p = &pauses[*i];
@@ -1058,6 +1086,17 @@ fn run_in(
         }
         std::thread::sleep(TICK);
     }
+
+    // Kills still waiting for the server at the end of the safety phase.
+    let pg_not_played: Vec<Skipped> = pg_due
+        .iter()
+        .map(|i| Skipped {
+            kind: "pg_kill".into(),
+            event: serde_json::to_string(&pg_kills[*i]).expect("serializable"),
+            reason: "PostgreSQL was still down or restarting from the previous kill until the safety phase ended"
+                .into(),
+        })
+        .collect();
 
     // ---- liveness phase: heal, then wait for the job to finish ----
     for (node, _) in std::mem::take(&mut paused) {
@@ -1278,6 +1317,35 @@ fn run_in(
         node_binary: spec.node_bin.display().to_string(),
     };
     Ok(RealOutcome { report, real, violations, history: result.history, interrupted })
+}
+
+/// `kill -9` of PostgreSQL, recorded; returns when it is due to restart (ms).
+fn pg_kill(server: &mut PgServer, k: &PgKill, g: &mut Gather, clock: &Clock) -> Result<u64, String> {
+    let killed = server.kill()?;
+    let t = clock.us();
+    *g.faults.entry("pg_kill".into()).or_insert(0) += 1;
+    g.sim(
+        t,
+        PG_NODE,
+        SimEvent::NodeCrashed {
+            node: PG_NODE.into(),
+            cause: "scheduled kill -9 of PostgreSQL".into(),
+            lost_bytes: 0,
+            torn_files: 0,
+        },
+    );
+    g.played(
+        t / 1000,
+        "pg_kill",
+        PG_NODE,
+        format!(
+            "kill -9 of the postmaster and {} backends{}, down {} ms",
+            killed - 1,
+            if t / 1000 > k.at_ms + 20 { format!(" (due at {} ms, the server was down)", k.at_ms) } else { String::new() },
+            k.down_ms
+        ),
+    );
+    Ok(t / 1000 + k.down_ms)
 }
 
 /// Restart a killed PostgreSQL when it is due (`heal`: now), and record
