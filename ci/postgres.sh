@@ -173,8 +173,6 @@ wait_gone() {
   local pid="$1" i
   for i in $(seq 1 "$2"); do
     kill -0 "$pid" 2>/dev/null || return 0
-    # A zombie (its parent has not reaped it yet) is gone too.
-    [[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ]] || return 0
     sleep 0.1
   done
   return 1
