@@ -15,7 +15,9 @@
 # The directory is $EXACTSIM_PG_DIR (default target/pg). `start` writes
 # $EXACTSIM_PG_DIR/env (shell syntax) with EXACTSIM_PG_URL (a
 # tokio-postgres/libpq connection string), PGHOST, PGPORT, PGUSER,
-# PGDATABASE and EXACTSIM_PG_DIR; `run` exports the same for CMD.
+# PGDATABASE, EXACTSIM_PG_DIR and EXACTSIM_PG_DATA (the cluster); `run`
+# exports the same for CMD. The postmaster's pid is in
+# $EXACTSIM_PG_DIR/server.pid while it runs.
 #
 # Binaries: /usr/lib/postgresql/15/bin, or $EXACTSIM_PG_BIN; if missing,
 # Debian's postgresql-15 is installed with apt-get (root only). As root the
@@ -114,6 +116,8 @@ port = $port
 unix_socket_directories = '$home'
 max_prepared_transactions = ${EXACTSIM_PG_MAX_PREPARED:-16}
 max_connections = 40
+# Readers of real-mode runs order rows by when their transaction committed.
+track_commit_timestamp = on
 fsync = off
 full_page_writes = off
 shared_buffers = 16MB
@@ -128,6 +132,7 @@ write_env() {
   port="$(conf_port)"
   cat >"$envfile" <<EOF
 export EXACTSIM_PG_DIR='$dir'
+export EXACTSIM_PG_DATA='$data'
 export EXACTSIM_PG_URL='host=127.0.0.1 port=$port user=postgres dbname=postgres'
 export PGHOST=127.0.0.1
 export PGPORT=$port

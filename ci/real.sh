@@ -3,12 +3,16 @@
 # runs (engine as OS processes on 127.0.0.1, kill -9 and SIGSTOP/SIGCONT
 # played in wall time), require every verdict to pass and the faults to have
 # landed, then show a planted bug caught in real mode and compare the wall
-# time to its first detection with simulation. About a minute and a half
-# once built.
-# Usage: ci/real.sh [SEEDS]   (seeds per scenario in the campaign, default 4)
+# time to its first detection with simulation; the same for pg_ledger
+# against a real PostgreSQL (started and stopped by each run) and its
+# planted bug. A few minutes once built.
+# Usage: ci/real.sh [SEEDS]   (seeds per scenario in the campaign, default 4;
+#                              EXACTSIM_REAL_PG_SEEDS per profile for
+#                              pg_ledger, default 2)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seeds="${1:-${EXACTSIM_REAL_SEEDS:-4}}"
+pg_seeds="${EXACTSIM_REAL_PG_SEEDS:-2}"
 out=target/exactsim/real
 mkdir -p "$out"
 
@@ -38,6 +42,27 @@ done
 echo "real campaign: $runs runs passed; kills landed in $crashes, pauses in $pauses"
 [ "$crashes" -gt 0 ] && [ "$pauses" -gt 0 ] || { echo "FAIL: kills or pauses never landed"; exit 1; }
 
+# pg_ledger against a real PostgreSQL 15 that each run starts (ci/postgres.sh
+# under the run directory) and stops: kill -9 and pauses of the engine's
+# processes, and kill -9 of PostgreSQL itself.
+pg_runs=0; pg_kills=0
+for profile in crash chaos; do
+  for seed in $(seq 1 "$pg_seeds"); do
+    dir="$out/pg_ledger-$profile-$seed"
+    "$bin" real --scenario pg_ledger --seed "$seed" --profile "$profile" --pauses 2 --pg-kills 2 --source-poll-ms 50 \
+      --report "$dir" > "$dir.txt" || { cat "$dir.txt"; echo "FAIL: real run failed: pg_ledger $profile seed $seed (see $dir)"; exit 1; }
+    line=$(head -1 "$dir.txt")
+    echo "$line" | grep -o 'scenario=[^ ]* seed=[^ ]* profile=[^ ]*\|verdict=[a-z]*\|recoveries=[0-9]*\|wall_ms=[0-9]*\|faults=[^ ]*' | tr '\n' ' '; echo
+    echo "$line" | grep -q 'verdict=pass' || { echo "FAIL: verdict is not pass"; exit 1; }
+    grep -q ' pg_up ' "$dir.txt" || ! grep -q ' pg_kill ' "$dir.txt" || { echo "FAIL: PostgreSQL killed but never back"; exit 1; }
+    pg_runs=$((pg_runs + 1))
+    echo "$line" | grep -o 'faults=[^ ]*' | grep -q 'pg_kill' && pg_kills=$((pg_kills + 1))
+  done
+done
+echo "real campaign (PostgreSQL): $pg_runs runs passed; PostgreSQL kills landed in $pg_kills"
+[ "$pg_kills" -gt 0 ] || { echo "FAIL: no kill of PostgreSQL landed"; exit 1; }
+if pgrep -a postgres | grep -q "exactsim-real-\|exactsim-pg-"; then echo "FAIL: a PostgreSQL was left running"; exit 1; fi
+
 # A planted bug, caught for real: the coordinator kills itself after its
 # first completion record, before notifying (ci/real-planted-bug.json), and
 # recovery fails to re-commit the restored transactions.
@@ -51,20 +76,45 @@ head -1 "$out/planted-bug.txt"; grep -E '^  P[0-9]+' "$out/planted-bug.txt" | he
 
 # Wall time to first detection, same seeds and schedules (crash profile):
 # simulation vs real mode.
-hunt() { # mode -> "seeds ms"
-  local t0 seed rc; t0=$(now_ms)
-  for seed in $(seq 0 49); do
+hunt() { # mode scenario mutant max-seeds [real-mode args] -> "seeds ms"
+  local t0 seed rc mode=$1 scenario=$2 mutant=$3 max=$4; shift 4; t0=$(now_ms)
+  for seed in $(seq 0 $((max - 1))); do
     set +e
-    if [ "$1" = sim ]; then
-      "$bin" run --scenario word_count --seed "$seed" --profile crash --mutant no-recommit-on-recovery > /dev/null
+    if [ "$mode" = sim ]; then
+      "$bin" run --scenario "$scenario" --seed "$seed" --profile crash --mutant "$mutant" > /dev/null
     else
-      "$bin" real --scenario word_count --seed "$seed" --profile crash --mutant no-recommit-on-recovery > /dev/null
+      "$bin" real --scenario "$scenario" --seed "$seed" --profile crash --mutant "$mutant" "$@" > /dev/null
     fi
     rc=$?; set -e
     if [ "$rc" = 1 ]; then echo "$((seed + 1)) $(( $(now_ms) - t0 ))"; return; fi
   done
-  echo "50+ $(( $(now_ms) - t0 ))"
+  echo "${max}+ $(( $(now_ms) - t0 ))"
 }
-read -r sim_seeds sim_ms < <(hunt sim)
-read -r real_seeds real_ms < <(hunt real)
+read -r sim_seeds sim_ms < <(hunt sim word_count no-recommit-on-recovery 50)
+read -r real_seeds real_ms < <(hunt real word_count no-recommit-on-recovery 50)
 echo "no-recommit-on-recovery, crash profile, first detection: simulation ${sim_seeds} seed(s) in ${sim_ms} ms; real mode ${real_seeds} seed(s) in ${real_ms} ms"
+
+# The PostgreSQL sink's planted bug, caught for real: the same pinned
+# schedule (the coordinator dies between its completion record and the
+# notification), so recovery must COMMIT PREPARED the restored transactions
+# on the real server; without the bug the same run passes.
+for mutant in none pg-no-recover-commit; do
+  set +e
+  args=(real --scenario pg_ledger --seed 1 --profile crash --pg-kills 0 --source-poll-ms 50 --schedule ci/real-planted-bug.json)
+  [ "$mutant" = none ] || args+=(--mutant "$mutant")
+  "$bin" "${args[@]}" --report "$out/pg-planted-$mutant" > "$out/pg-planted-$mutant.txt"
+  rc=$?
+  set -e
+  head -1 "$out/pg-planted-$mutant.txt" | cut -c1-220; { grep -E '^  P[0-9]+' "$out/pg-planted-$mutant.txt" || true; } | head -2 | cut -c1-200
+  if [ "$mutant" = none ]; then
+    [ "$rc" = 0 ] || { echo "FAIL: the pinned PostgreSQL schedule fails without the planted bug"; exit 1; }
+  else
+    [ "$rc" = 1 ] && grep -q 'verdict=fail' "$out/pg-planted-$mutant.txt" || { echo "FAIL: pg-no-recover-commit escaped real mode"; exit 1; }
+  fi
+done
+# Random seeds (crash profile, one kill of PostgreSQL each): first detection.
+pg_hunt="${EXACTSIM_REAL_PG_HUNT:-20}"
+read -r sim_seeds sim_ms < <(hunt sim pg_ledger pg-no-recover-commit 200)
+read -r real_seeds real_ms < <(hunt real pg_ledger pg-no-recover-commit "$pg_hunt" --source-poll-ms 50)
+echo "pg-no-recover-commit, crash profile, first detection: simulation ${sim_seeds} seed(s) in ${sim_ms} ms; real mode ${real_seeds} seed(s) in ${real_ms} ms"
+if pgrep -a postgres | grep -q "exactsim-real-"; then echo "FAIL: a PostgreSQL was left running"; exit 1; fi

@@ -162,8 +162,9 @@ enum Cmd {
         first_seed: String,
     },
     /// Run the engine as real OS processes on 127.0.0.1 under the seed's
-    /// fault schedule played in wall time (kill -9, SIGSTOP/SIGCONT), then
-    /// check it with the same oracles. Needs the std node binary:
+    /// fault schedule played in wall time (kill -9, SIGSTOP/SIGCONT; kill -9
+    /// of PostgreSQL for pg_ledger, which runs against a real PostgreSQL
+    /// started by ci/postgres.sh), then check it with the same oracles. Needs the std node binary:
     /// `RUSTFLAGS= CARGO_TARGET_DIR=target/std cargo build --release -p exactsim-node`.
     /// Not reproducible bit for bit.
     Real {
@@ -176,6 +177,15 @@ enum Cmd {
         /// schedule (JSON).
         #[arg(long)]
         schedule: Option<PathBuf>,
+        /// kill -9 of PostgreSQL drawn from the seed, 0 to 20 (scenarios
+        /// writing to PostgreSQL only; default 1 there).
+        #[arg(long)]
+        pg_kills: Option<String>,
+        /// Pause between two source polls, ms (1 to 1000; default: the
+        /// job's, 5): a slower source keeps a short job running while the
+        /// faults land.
+        #[arg(long)]
+        source_poll_ms: Option<String>,
         /// The std node binary (default: target/std/release/exactsim-node).
         #[arg(long)]
         node_bin: Option<PathBuf>,
@@ -337,7 +347,7 @@ fn main() -> ExitCode {
             }
             finish(code, &errors)
         }
-        Cmd::Real { args, pauses, schedule, node_bin, report, keep, latency_ms, json } => {
+        Cmd::Real { args, pauses, schedule, pg_kills, source_poll_ms, node_bin, report, keep, latency_ms, json } => {
             let spec = (|| -> Result<exactsim::real::RealSpec, String> {
                 let rs = run_spec(&args)?;
                 let pauses =
@@ -345,6 +355,20 @@ fn main() -> ExitCode {
                         format!("malformed pause count '{pauses}' (expected an integer from 0 to 100)")
                     })?;
                 let schedule = schedule.as_deref().map(exactsim::real::load_schedule).transpose()?;
+                let pg_kills = pg_kills
+                    .map(|k| {
+                        k.trim().parse::<u32>().ok().filter(|k| *k <= 20).ok_or_else(|| {
+                            format!("malformed PostgreSQL kill count '{k}' (expected an integer from 0 to 20)")
+                        })
+                    })
+                    .transpose()?;
+                let source_poll_ms = source_poll_ms
+                    .map(|m| {
+                        m.trim().parse::<u64>().ok().filter(|m| (1..=1000).contains(m)).ok_or_else(|| {
+                            format!("malformed source poll pause '{m}' (expected milliseconds from 1 to 1000)")
+                        })
+                    })
+                    .transpose()?;
                 Ok(exactsim::real::RealSpec {
                     scenario: rs.scenario,
                     seed: rs.seed,
@@ -357,6 +381,8 @@ fn main() -> ExitCode {
                     node_bin: exactsim::real::find_node_bin(node_bin.as_deref())?,
                     keep,
                     latency_ms: exactsim::real::parse_latency(&latency_ms)?,
+                    pg_kills,
+                    source_poll_ms,
                 })
             })();
             let spec = match spec {

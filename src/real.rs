@@ -10,6 +10,21 @@
 //! `read_committed` observations as JSON lines stamped with microseconds
 //! since the start instant passed to every process.
 //!
+//! A scenario whose pipeline writes to a system of its own (pg_ledger:
+//! PostgreSQL) runs against a real PostgreSQL 15 the supervisor starts for
+//! the run with `ci/postgres.sh` (initdb under the run directory, as the
+//! `postgres` user when root, a free loopback port, prepared transactions
+//! and commit timestamps on) and stops by pid at the end, whatever happens.
+//! The workers' sink is the same `PgSink` on tokio-postgres; the reader and
+//! the final read take one `REPEATABLE READ` snapshot of the server's commit
+//! log (rows and marker rows grouped by the transaction that wrote them, in
+//! commit-timestamp order), and the final read turns every committed
+//! prepared transaction into the `TxnCommitted` the simulated server
+//! announces, at its commit time. PostgreSQL kills (`--pg-kills`, drawn
+//! from the seed like pauses) `kill -9` the postmaster and every backend
+//! and restart it after `down_ms`: prepared transactions survive, open
+//! ones are lost.
+//!
 //! What is played: `crash` (`kill -9`, restart after `down_ms`),
 //! `crash_at_point` (the process kills itself with `SIGKILL` the nth time
 //! *it* reaches the point; one firing per rule over all processes), pauses
@@ -58,6 +73,16 @@ const TICK: Duration = Duration::from_millis(2);
 /// Salt of the pause stream: pauses are a real-mode option, drawn from
 /// their own stream so the simulated schedule of the seed stays the same.
 const PAUSE_SALT: u64 = 0x7061_7573_6573_0001;
+/// Salt of the PostgreSQL kill stream (like pauses, outside the simulated
+/// schedule).
+const PG_KILL_SALT: u64 = 0x7067_6b69_6c6c_0001;
+/// PostgreSQL kills per run when `--pg-kills` is not given (scenarios with
+/// PostgreSQL only).
+pub const PG_KILLS_DEFAULT: u32 = 1;
+/// How long a PostgreSQL (re)start may take before the run gives up.
+const PG_START_MS: u64 = 90_000;
+/// The node name PostgreSQL goes by in the history and the record.
+pub const PG_NODE: &str = "postgres";
 
 pub struct RealSpec {
     pub scenario: Arc<dyn Scenario>,
@@ -75,6 +100,14 @@ pub struct RealSpec {
     pub keep: bool,
     /// Network latency emulated on receipt, ms (lo, hi).
     pub latency_ms: (u64, u64),
+    /// `kill -9` of PostgreSQL drawn from the seed (scenarios writing to
+    /// PostgreSQL only); `None`: [`PG_KILLS_DEFAULT`].
+    pub pg_kills: Option<u32>,
+    /// Override of the job's pause between two source polls, ms: a slower
+    /// source stretches a short job over the safety phase, so that the
+    /// faults land while it runs (real runs are faster than simulated
+    /// ones; pg_ledger's job is over in a few hundred ms).
+    pub source_poll_ms: Option<u64>,
 }
 
 /// A simulated run's network latency (`world.rs`): 1 to 5 ms per message.
@@ -104,12 +137,21 @@ pub struct Pause {
     pub dur_ms: u64,
 }
 
+/// A scheduled `kill -9` of PostgreSQL (postmaster and backends), restarted
+/// after `down_ms`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PgKill {
+    pub at_ms: u64,
+    pub down_ms: u64,
+}
+
 /// Something the supervisor did to a process, or a process did on its own.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Played {
     /// Wall ms since the start.
     pub at_ms: u64,
-    /// `crash`, `crash_at_point`, `pause`, `resume`, `restart`, `exit`.
+    /// `crash`, `crash_at_point`, `pause`, `resume`, `restart`, `exit`;
+    /// for PostgreSQL `pg_kill`, `pg_restart` (begun) and `pg_up`.
     pub kind: String,
     pub node: String,
     pub detail: String,
@@ -131,6 +173,12 @@ pub struct RealRecord {
     /// The schedule derived from (seed, profile), or given.
     pub schedule: Schedule,
     pub pauses: Vec<Pause>,
+    /// PostgreSQL kills drawn from the seed (empty without PostgreSQL).
+    #[serde(default)]
+    pub pg_kills: Vec<PgKill>,
+    /// The PostgreSQL server of the run (connection string), if any.
+    #[serde(default)]
+    pub postgres: Option<String>,
     /// What actually happened, in wall time.
     pub played: Vec<Played>,
     /// Scheduled faults that real mode cannot play.
@@ -189,6 +237,21 @@ pub fn derive_pauses(seed: u64, n: u32, safety_ms: u64, workers: u32) -> Vec<Pau
         })
         .collect();
     v.sort_by_key(|p| p.at_ms);
+    v
+}
+
+/// PostgreSQL kills of a run, drawn from the seed: in the safety phase
+/// (from 100 ms to 100 ms before its end when it is long enough), down 100
+/// to 800 ms. A kill due while the server is still down from the previous
+/// one is played as soon as it accepts again, if that is within the safety
+/// phase (else it is listed as skipped).
+pub fn derive_pg_kills(seed: u64, n: u32, safety_ms: u64) -> Vec<PgKill> {
+    let mut rng = SimRng::new(seed ^ PG_KILL_SALT);
+    let lo = (safety_ms / 4).min(100);
+    let hi = safety_ms.saturating_sub(100).max(lo);
+    let mut v: Vec<PgKill> =
+        (0..n).map(|_| PgKill { at_ms: rng.range(lo, hi), down_ms: rng.range(100, 800) }).collect();
+    v.sort_by_key(|k| k.at_ms);
     v
 }
 
@@ -320,6 +383,268 @@ impl Drop for Procs {
     }
 }
 
+/// The run's PostgreSQL server, started by `ci/postgres.sh` under
+/// `dir`; stopped (by its pid, through the script) when dropped, on every
+/// exit path.
+struct PgServer {
+    script: PathBuf,
+    dir: PathBuf,
+    url: String,
+    log: PathBuf,
+    /// `ci/postgres.sh start` in flight (a restart).
+    starting: Option<(Child, u64)>,
+    up: bool,
+    /// The restart in flight is a second try.
+    retried: bool,
+}
+
+impl PgServer {
+    fn script() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("ci/postgres.sh")
+    }
+
+    fn command(&self, what: &str) -> Result<Command, String> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .map_err(|e| format!("cannot open {}: {e}", self.log.display()))?;
+        let err = log.try_clone().map_err(|e| e.to_string())?;
+        let mut cmd = Command::new("bash");
+        cmd.arg(&self.script)
+            .arg(what)
+            .env("EXACTSIM_PG_DIR", &self.dir)
+            .env("EXACTSIM_PG_MAX_PREPARED", "64")
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err);
+        Ok(cmd)
+    }
+
+    /// Start a fresh server (initdb first); blocks until it accepts.
+    fn start(dir: &Path, log: &Path) -> Result<PgServer, String> {
+        let script = Self::script();
+        if !script.is_file() {
+            return Err(format!("no {} to start PostgreSQL with", script.display()));
+        }
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        // pg_ctl leaves the postmaster an orphan: adopt it, so that this
+        // process reaps it (and its backends after a kill -9). A zombie
+        // would keep its pid, and the restarted server would take it for
+        // a live postmaster holding the lock files.
+        #[cfg(target_os = "linux")]
+        // SAFETY: plain syscall on this process.
+        unsafe {
+            libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1);
+        }
+        let mut pg = PgServer {
+            script,
+            dir: dir.to_path_buf(),
+            url: String::new(),
+            log: log.to_path_buf(),
+            starting: None,
+            up: false,
+            retried: false,
+        };
+        let status = pg.command("start")?.status().map_err(|e| format!("cannot run ci/postgres.sh: {e}"))?;
+        // From here on the guard stops whatever did start.
+        pg.up = true;
+        if !status.success() {
+            return Err(format!("PostgreSQL did not start (ci/postgres.sh start: {status}; see {})", log.display()));
+        }
+        let env = std::fs::read_to_string(dir.join("env")).map_err(|e| format!("no PostgreSQL env file: {e}"))?;
+        pg.url = env
+            .lines()
+            .find_map(|l| l.strip_prefix("export EXACTSIM_PG_URL='").and_then(|v| v.strip_suffix('\'')))
+            .ok_or("no EXACTSIM_PG_URL in the PostgreSQL env file")?
+            .to_string();
+        Ok(pg)
+    }
+
+    fn data_dir(&self) -> Option<PathBuf> {
+        let env = std::fs::read_to_string(self.dir.join("env")).ok()?;
+        env.lines()
+            .find_map(|l| l.strip_prefix("export EXACTSIM_PG_DATA='").and_then(|v| v.strip_suffix('\'')))
+            .map(PathBuf::from)
+    }
+
+    fn postmaster(&self) -> Option<i32> {
+        let pid: i32 = std::fs::read_to_string(self.dir.join("server.pid")).ok()?.trim().parse().ok()?;
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        String::from_utf8_lossy(&cmd).contains("postgres").then_some(pid)
+    }
+
+    /// `kill -9` of the postmaster and every backend: what a crash of the
+    /// server does. Returns the number of processes killed.
+    fn kill(&mut self) -> Result<usize, String> {
+        let pid = self.postmaster().ok_or("PostgreSQL is not running")?;
+        // Stop the postmaster first, so that it forks no backend between
+        // the listing of its children and the kill (a backend left alive
+        // would keep the shared memory, and the restart would fail).
+        // SAFETY: a signal by pid to the server's postmaster.
+        unsafe {
+            libc::kill(pid, libc::SIGSTOP);
+        }
+        let t0 = Instant::now();
+        while !matches!(stat_field(pid, 0).as_deref(), Some("T" | "t") | None) && t0.elapsed() < Duration::from_secs(2) {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        let mut victims = children_of(pid);
+        victims.push(pid);
+        for v in &victims {
+            // SAFETY: a signal by pid to the server's own processes.
+            unsafe {
+                libc::kill(*v, libc::SIGKILL);
+            }
+        }
+        let t0 = Instant::now();
+        while !victims.iter().all(|v| gone(*v)) {
+            if t0.elapsed() > Duration::from_secs(5) {
+                return Err(format!("PostgreSQL pid {pid} survived kill -9"));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        reap_adopted_postgres();
+        // Every server process is dead: the lock files are stale.
+        let _ = std::fs::remove_file(self.dir.join("server.pid"));
+        if let Some(d) = self.data_dir() {
+            let _ = std::fs::remove_file(d.join("postmaster.pid"));
+        }
+        self.up = false;
+        Ok(victims.len())
+    }
+
+    fn begin_restart(&mut self, now_ms: u64) -> Result<(), String> {
+        if self.starting.is_none() {
+            let child = self.command("start")?.spawn().map_err(|e| format!("cannot run ci/postgres.sh: {e}"))?;
+            self.starting = Some((child, now_ms));
+        }
+        Ok(())
+    }
+
+    /// A restart that finished: `Some(Ok(ms it took))`.
+    fn poll_restart(&mut self, now_ms: u64) -> Option<Result<u64, String>> {
+        let (child, since) = self.starting.as_mut()?;
+        let since = *since;
+        match child.try_wait() {
+            Ok(Some(status)) => {
+                self.starting = None;
+                self.up = true; // stopped at the end even if it failed half-way
+                if !status.success() && !self.retried {
+                    // Once more (a backend that outlived the kill by a few
+                    // ms still held the shared memory): from the start.
+                    self.retried = true;
+                    reap_adopted_postgres();
+                    std::thread::sleep(Duration::from_millis(100));
+                    return match self.command("start").and_then(|mut c| c.spawn().map_err(|e| e.to_string())) {
+                        Ok(child) => {
+                            self.starting = Some((child, since));
+                            None
+                        }
+                        Err(e) => Some(Err(e)),
+                    };
+                }
+                self.retried = false;
+                Some(if status.success() {
+                    Ok(now_ms.saturating_sub(since))
+                } else {
+                    Err(format!("PostgreSQL did not restart ({status}; see {})", self.log.display()))
+                })
+            }
+            Ok(None) if now_ms.saturating_sub(since) > PG_START_MS => {
+                Some(Err(format!("PostgreSQL did not restart in {PG_START_MS} ms")))
+            }
+            _ => None,
+        }
+    }
+
+    /// Wait for a restart in flight.
+    fn wait_up(&mut self, clock: &Clock) -> Result<Option<u64>, String> {
+        while self.starting.is_some() {
+            if let Some(r) = self.poll_restart(clock.ms()) {
+                return r.map(Some);
+            }
+            std::thread::sleep(TICK);
+        }
+        Ok(None)
+    }
+}
+
+impl Drop for PgServer {
+    fn drop(&mut self) {
+        if let Some((mut c, _)) = self.starting.take() {
+            let _ = c.wait(); // pg_ctl -w: bounded
+            self.up = true;
+        }
+        // A fast shutdown (SIGINT to the postmaster, by pid), bounded; then
+        // whatever is left of it: kill -9.
+        if let Some(pid) = self.postmaster() {
+            // SAFETY: a signal by pid to the server's postmaster.
+            unsafe {
+                libc::kill(pid, libc::SIGINT);
+            }
+            let t0 = Instant::now();
+            while !gone(pid) && t0.elapsed() < Duration::from_secs(20) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if !gone(pid) {
+                let _ = self.kill();
+            }
+            let _ = std::fs::remove_file(self.dir.join("server.pid"));
+        }
+        reap_adopted_postgres();
+    }
+}
+
+/// Processes whose parent is `pid` (from `/proc`).
+fn children_of(pid: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir("/proc") else { return out };
+    for e in rd.flatten() {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        if stat_field(p, 1).and_then(|s| s.parse::<i32>().ok()) == Some(pid) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Field `i` after the command name of `/proc/<pid>/stat` (0: state, 1: ppid).
+fn stat_field(pid: i32, i: usize) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(i).map(String::from)
+}
+
+fn is_zombie(pid: i32) -> bool {
+    stat_field(pid, 0).as_deref() == Some("Z")
+}
+
+/// Reap the PostgreSQL processes this process adopted that have exited
+/// (only those: the nodes are `Procs`' children, reaped through `Child`).
+fn reap_adopted_postgres() {
+    let me = std::process::id() as i32;
+    for p in children_of(me) {
+        let comm = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
+        if comm.trim() == "postgres" && is_zombie(p) {
+            // SAFETY: reaps only this exited, adopted pid.
+            unsafe {
+                libc::waitpid(p, std::ptr::null_mut(), libc::WNOHANG);
+            }
+        }
+    }
+}
+
+/// The process is gone: reaped here if it was ours (adopted), else
+/// exited or a zombie of another parent.
+fn gone(pid: i32) -> bool {
+    // SAFETY: reaps only this pid, never one of `Procs`' children.
+    unsafe {
+        libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG);
+    }
+    !Path::new(&format!("/proc/{pid}")).exists() || is_zombie(pid)
+}
+
 /// Incremental reader of one process's log: only complete lines.
 struct Tail {
     path: PathBuf,
@@ -434,20 +759,29 @@ fn free_ports(n: usize) -> Result<Vec<std::net::SocketAddr>, String> {
 
 /// Run one real-mode run. `Err` is a setup problem (exit 2), not a verdict.
 pub fn run(spec: &RealSpec) -> Result<RealOutcome, String> {
-    if spec.scenario.pipeline().system().is_some() {
+    let with_pg = spec.scenario.pipeline().system().is_some();
+    if spec.pg_kills.is_some_and(|k| k > 0) && !with_pg {
         return Err(format!(
-            "scenario '{}' writes to a system of its own; real mode runs only scenarios that write to the broker",
+            "--pg-kills: scenario '{}' does not write to PostgreSQL (pg_ledger does)",
             spec.scenario.name()
         ));
     }
     let t_wall = Instant::now();
     let rspec = crate::spec(spec.scenario.clone(), spec.seed, spec.profile.clone(), spec.mode, spec.mutant);
-    let cfg = derive_config(&rspec);
+    let mut cfg = derive_config(&rspec);
+    if let Some(ms) = spec.source_poll_ms {
+        cfg.source_poll_ms = ms;
+    }
     let n = cfg.parallelism;
     let input = exactsim_sim::world::derive_input(&*spec.scenario, spec.seed, &cfg);
     let schedule = spec.schedule.clone().unwrap_or_else(|| generate(spec.seed, &spec.profile, &cfg));
     schedule.validate(n)?;
     let pauses = derive_pauses(spec.seed, spec.pauses, schedule.safety_ms, n);
+    let pg_kills = if with_pg {
+        derive_pg_kills(spec.seed, spec.pg_kills.unwrap_or(PG_KILLS_DEFAULT), schedule.safety_ms)
+    } else {
+        Vec::new()
+    };
     let skipped = skipped_faults(&schedule);
 
     let unique = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
@@ -455,7 +789,7 @@ pub fn run(spec: &RealSpec) -> Result<RealOutcome, String> {
     for sub in ["events", "data", "logs", "claims"] {
         std::fs::create_dir_all(run_dir.join(sub)).map_err(|e| format!("cannot create {}: {e}", run_dir.display()))?;
     }
-    let result = run_in(spec, &run_dir, cfg, input, schedule, pauses, skipped, t_wall);
+    let result = run_in(spec, &run_dir, cfg, input, schedule, pauses, pg_kills, skipped, t_wall);
     if !spec.keep {
         let _ = std::fs::remove_dir_all(&run_dir);
     }
@@ -470,10 +804,12 @@ fn run_in(
     input: Vec<Vec<exactsim_engine::types::Record>>,
     schedule: Schedule,
     pauses: Vec<Pause>,
+    pg_kills: Vec<PgKill>,
     skipped: Vec<Skipped>,
     t_wall: Instant,
 ) -> Result<RealOutcome, String> {
     let n = cfg.parallelism;
+    let with_pg = spec.scenario.pipeline().system().is_some();
     let ports = free_ports(n as usize + 5)?;
     let roles = node_names(n);
     let point_crashes = schedule
@@ -487,10 +823,14 @@ fn run_in(
             _ => None,
         })
         .collect::<Vec<_>>();
-    let t0 = Instant::now();
-    let start_unix_us = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64);
-    let clock = Clock { t0 };
-    let node_spec = NodeSpec {
+    // PostgreSQL first (a cold start takes seconds): declared before the
+    // processes, so it is stopped after them on every exit path.
+    let mut pg = if with_pg {
+        Some(PgServer::start(&run_dir.join("pg"), &run_dir.join("logs").join("postgres.log"))?)
+    } else {
+        None
+    };
+    let mut node_spec = NodeSpec {
         scenario: spec.scenario.name().to_string(),
         seed: spec.seed,
         config: cfg.clone(),
@@ -501,22 +841,52 @@ fn run_in(
         final_reader: ports[4],
         workers: ports[5..].to_vec(),
         run_dir: run_dir.to_path_buf(),
-        start_unix_us,
+        start_unix_us: 0, // set when the run starts
         safety_ms: schedule.safety_ms,
         point_crashes: point_crashes.clone(),
         latency_ms: spec.latency_ms,
+        pg_url: pg.as_ref().map(|p| p.url.clone()),
     };
     let spec_path = run_dir.join("spec.json");
-    std::fs::write(&spec_path, serde_json::to_vec_pretty(&node_spec).expect("serializable"))
-        .map_err(|e| format!("cannot write {}: {e}", spec_path.display()))?;
+    let write_spec = |s: &NodeSpec| {
+        std::fs::write(&spec_path, serde_json::to_vec_pretty(s).expect("serializable"))
+            .map_err(|e| format!("cannot write {}: {e}", spec_path.display()))
+    };
+    write_spec(&node_spec)?;
 
     let mut procs = Procs {
         bin: spec.node_bin.clone(),
-        spec_path,
+        spec_path: spec_path.clone(),
         run_dir: run_dir.to_path_buf(),
         children: BTreeMap::new(),
         starts: BTreeMap::new(),
     };
+    if pg.is_some() {
+        // The sink's tables, empty, through the real client; then the run
+        // starts.
+        procs.spawn("pg-setup")?;
+        let t = Instant::now();
+        let status = loop {
+            if let Some(st) = procs.children.get_mut("pg-setup").and_then(|c| c.try_wait().ok().flatten()) {
+                break Some(st);
+            }
+            if t.elapsed() > Duration::from_secs(30) || crate::interrupt::requested() {
+                break None;
+            }
+            std::thread::sleep(TICK);
+        };
+        procs.kill("pg-setup");
+        procs.starts.remove("pg-setup");
+        if !status.is_some_and(|s| s.success()) && !crate::interrupt::requested() {
+            let log = std::fs::read_to_string(run_dir.join("logs").join("pg-setup.log")).unwrap_or_default();
+            return Err(format!("cannot set up PostgreSQL for the run: {}", log.trim().replace('\n', "; ")));
+        }
+    }
+    let t0 = Instant::now();
+    node_spec.start_unix_us =
+        SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64);
+    write_spec(&node_spec)?;
+    let clock = Clock { t0 };
     let mut g = Gather {
         tails: BTreeMap::new(),
         sim: Vec::new(),
@@ -551,6 +921,7 @@ fn run_in(
         Crash(usize),
         PauseStart(usize),
         PauseEnd(usize),
+        PgKill(usize),
     }
     let mut timeline: Vec<(u64, Act)> = Vec::new();
     for (i, e) in schedule.events.iter().enumerate() {
@@ -562,7 +933,14 @@ fn run_in(
         timeline.push((p.at_ms, Act::PauseStart(i)));
         timeline.push(((p.at_ms + p.dur_ms).min(schedule.safety_ms), Act::PauseEnd(i)));
     }
+    for (i, k) in pg_kills.iter().enumerate() {
+        timeline.push((k.at_ms, Act::PgKill(i)));
+    }
     timeline.sort_by_key(|(t, _)| *t);
+    // When a killed PostgreSQL is due to restart.
+    let mut pg_restart_at: Option<u64> = None;
+    // Kills that are due, in order (one waits while the server is down).
+    let mut pg_due: Vec<usize> = Vec::new();
     let mut next = 0usize;
     let mut restarts: BTreeMap<(u64, String), ()> = BTreeMap::new();
     // Reference counts of pause windows per node.
@@ -628,6 +1006,18 @@ fn run_in(
             g.sim(clock.us(), &node, SimEvent::NodeRestarted { node: node.clone() });
             g.played(now_ms, "restart", &node, String::new());
         }
+        if let Some(server) = pg.as_mut() {
+            pg_step(server, &mut pg_restart_at, &mut g, &clock, false)?;
+            if !pg_due.is_empty()
+                && server.up
+                && server.starting.is_none()
+                && pg_restart_at.is_none()
+                && clock.ms() < schedule.safety_ms
+            {
+                let k = &pg_kills[pg_due.remove(0)];
+                pg_restart_at = Some(pg_kill(server, k, &mut g, &clock)?);
+            }
+        }
         while next < timeline.len() && timeline[next].0 <= now_ms {
             let (_, act) = &timeline[next];
             next += 1;
@@ -654,6 +1044,10 @@ fn run_in(
                     );
                     g.played(t / 1000, "crash", node, format!("kill -9, down {down_ms} ms"));
                     restarts.insert((t / 1000 + down_ms, node.clone()), ());
+                }
+                Act::PgKill(i) => {
+                    // Down or restarting: played once it accepts again.
+                    pg_due.push(*i);
                 }
                 Act::PauseStart(i) => {
                     let p = &pauses[*i];
@@ -694,6 +1088,17 @@ fn run_in(
         std::thread::sleep(TICK);
     }
 
+    // Kills still waiting for the server at the end of the safety phase.
+    let pg_not_played: Vec<Skipped> = pg_due
+        .iter()
+        .map(|i| Skipped {
+            kind: "pg_kill".into(),
+            event: serde_json::to_string(&pg_kills[*i]).expect("serializable"),
+            reason: "PostgreSQL was still down or restarting from the previous kill until the safety phase ended"
+                .into(),
+        })
+        .collect();
+
     // ---- liveness phase: heal, then wait for the job to finish ----
     for (node, _) in std::mem::take(&mut paused) {
         procs.signal(&node, libc::SIGCONT);
@@ -706,6 +1111,12 @@ fn run_in(
             state.insert(node.clone(), State::Up);
             g.sim(clock.us(), &node, SimEvent::NodeRestarted { node: node.clone() });
             g.played(clock.ms(), "restart", &node, "heal".into());
+        }
+    }
+    if let Some(server) = pg.as_mut() {
+        if pg_restart_at.is_some() {
+            pg_restart_at = Some(0);
+            pg_step(server, &mut pg_restart_at, &mut g, &clock, true)?;
         }
     }
     let healed_at_us = clock.us();
@@ -730,6 +1141,9 @@ fn run_in(
             g.sim(clock.us(), &node, SimEvent::NodeRestarted { node: node.clone() });
             g.played(now_ms, "restart", &node, String::new());
         }
+        if let Some(server) = pg.as_mut() {
+            pg_step(server, &mut pg_restart_at, &mut g, &clock, false)?;
+        }
         let now_us = clock.us();
         if grace_until.is_none() && (g.finished_at_us.is_some() || now_us >= deadline_us) {
             grace_until = Some(now_us + GRACE_MS * 1000);
@@ -742,7 +1156,15 @@ fn run_in(
 
     // ---- final read ----
     procs.kill("reader");
-    let mut fin = FinalRead { output: vec![Vec::new(); n as usize], ok: false, open_txns: Vec::new() };
+    if let Some(server) = pg.as_mut() {
+        if !interrupted {
+            if let Some(ms) = server.wait_up(&clock)? {
+                pg_up(&mut g, &clock, ms);
+            }
+        }
+    }
+    let mut fin =
+        FinalRead { output: vec![Vec::new(); n as usize], ok: false, open_txns: Vec::new(), commits: Vec::new() };
     if !interrupted {
         procs.spawn("final-read")?;
         let until = clock.ms() + FINAL_READ_MS;
@@ -762,9 +1184,21 @@ fn run_in(
     }
     let end_us = clock.us();
     // Stop everything, then read what the logs hold.
-    let starts = procs.starts.clone();
+    let mut starts = procs.starts.clone();
     drop(procs);
+    if let Some(server) = pg.take() {
+        starts.insert(PG_NODE.into(), 1 + g.played.iter().filter(|p| p.kind == "pg_restart").count() as u32);
+        drop(server); // stopped by pid
+    }
     g.poll();
+    // The sink system's commits as its server recorded them.
+    for c in std::mem::take(&mut fin.commits) {
+        g.engine.push(Stamped {
+            t_us: c.t_us,
+            node: "system".into(),
+            ev: Ev::Engine(Event::TxnCommitted { txn: c.txn, epoch: c.epoch, out: c.out }),
+        });
+    }
     g.sim(end_us, "sim", SimEvent::RunEnded);
 
     let mut events = std::mem::take(&mut g.engine);
@@ -841,6 +1275,12 @@ fn run_in(
     if spec.pauses > 0 {
         repro.push_str(&format!(" --pauses {}", spec.pauses));
     }
+    if let Some(k) = spec.pg_kills {
+        repro.push_str(&format!(" --pg-kills {k}"));
+    }
+    if let Some(ms) = spec.source_poll_ms {
+        repro.push_str(&format!(" --source-poll-ms {ms}"));
+    }
     if spec.latency_ms != LATENCY_MS_DEFAULT {
         repro.push_str(&format!(" --latency-ms {}-{}", spec.latency_ms.0, spec.latency_ms.1));
     }
@@ -867,8 +1307,10 @@ fn run_in(
         note: NOTE.into(),
         schedule,
         pauses,
+        pg_kills,
+        postgres: node_spec.pg_url.clone(),
         played,
-        skipped,
+        skipped: skipped.into_iter().chain(pg_not_played).collect(),
         starts,
         wall_ms,
         latency_ms: spec.latency_ms,
@@ -876,6 +1318,64 @@ fn run_in(
         node_binary: spec.node_bin.display().to_string(),
     };
     Ok(RealOutcome { report, real, violations, history: result.history, interrupted })
+}
+
+/// `kill -9` of PostgreSQL, recorded; returns when it is due to restart (ms).
+fn pg_kill(server: &mut PgServer, k: &PgKill, g: &mut Gather, clock: &Clock) -> Result<u64, String> {
+    let killed = server.kill()?;
+    let t = clock.us();
+    *g.faults.entry("pg_kill".into()).or_insert(0) += 1;
+    g.sim(
+        t,
+        PG_NODE,
+        SimEvent::NodeCrashed {
+            node: PG_NODE.into(),
+            cause: "scheduled kill -9 of PostgreSQL".into(),
+            lost_bytes: 0,
+            torn_files: 0,
+        },
+    );
+    g.played(
+        t / 1000,
+        "pg_kill",
+        PG_NODE,
+        format!(
+            "kill -9 of the postmaster and {} backends{}, down {} ms",
+            killed - 1,
+            if t / 1000 > k.at_ms + 20 { format!(" (due at {} ms, the server was down)", k.at_ms) } else { String::new() },
+            k.down_ms
+        ),
+    );
+    Ok(t / 1000 + k.down_ms)
+}
+
+/// Restart a killed PostgreSQL when it is due (`heal`: now), and record
+/// a restart that finished.
+fn pg_step(
+    server: &mut PgServer,
+    restart_at: &mut Option<u64>,
+    g: &mut Gather,
+    clock: &Clock,
+    heal: bool,
+) -> Result<(), String> {
+    let now_ms = clock.ms();
+    if let Some(at) = *restart_at {
+        if at <= now_ms {
+            *restart_at = None;
+            server.begin_restart(now_ms)?;
+            g.played(now_ms, "pg_restart", PG_NODE, if heal { "heal".into() } else { "ci/postgres.sh start".into() });
+        }
+    }
+    if let Some(r) = server.poll_restart(clock.ms()) {
+        pg_up(g, clock, r?);
+    }
+    Ok(())
+}
+
+fn pg_up(g: &mut Gather, clock: &Clock, took_ms: u64) {
+    let t = clock.us();
+    g.sim(t, PG_NODE, SimEvent::NodeRestarted { node: PG_NODE.into() });
+    g.played(t / 1000, "pg_up", PG_NODE, format!("accepting again after {took_ms} ms of recovery"));
 }
 
 /// Bytes of an event for the (informational) trace hash.
@@ -947,4 +1447,48 @@ pub fn load_schedule(path: &Path) -> Result<Schedule, String> {
             exactsim_sim::schedule::one_line(&e.to_string())
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pg_kills_are_drawn_from_the_seed_inside_the_safety_phase() {
+        let a = derive_pg_kills(7, 3, 1500);
+        assert_eq!(a, derive_pg_kills(7, 3, 1500), "same seed, same kills");
+        assert_ne!(a, derive_pg_kills(8, 3, 1500), "another seed, other kills");
+        assert_eq!(a.len(), 3);
+        assert!(a.windows(2).all(|w| w[0].at_ms <= w[1].at_ms), "in time order: {a:?}");
+        for seed in 0..200 {
+            for k in derive_pg_kills(seed, 2, 1500) {
+                assert!((100..=1400).contains(&k.at_ms), "{k:?}");
+                assert!((100..=800).contains(&k.down_ms), "{k:?}");
+            }
+        }
+        assert!(derive_pg_kills(1, 0, 1500).is_empty());
+        // A tiny safety phase still gets its kills inside it.
+        for safety in [1, 50, 150] {
+            let k = derive_pg_kills(1, 3, safety);
+            assert!(k.iter().all(|k| k.at_ms < safety), "{safety}: {k:?}");
+        }
+    }
+
+    #[test]
+    fn pg_kills_do_not_move_the_other_streams() {
+        // Kills come from their own stream: the pauses of a seed stay.
+        assert_eq!(derive_pauses(4, 2, 1500, 2), derive_pauses(4, 2, 1500, 2));
+        let pauses: Vec<u64> = derive_pauses(4, 3, 1500, 2).iter().map(|p| p.at_ms).collect();
+        let kills: Vec<u64> = derive_pg_kills(4, 3, 1500).iter().map(|k| k.at_ms).collect();
+        assert_ne!(pauses, kills);
+    }
+
+    #[test]
+    fn stat_fields_of_this_process() {
+        let me = std::process::id() as i32;
+        assert!(matches!(stat_field(me, 0).as_deref(), Some("R" | "S")));
+        let ppid = stat_field(me, 1).and_then(|p| p.parse::<i32>().ok()).unwrap();
+        assert!(children_of(ppid).contains(&me));
+        assert!(!is_zombie(me));
+    }
 }

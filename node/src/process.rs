@@ -6,10 +6,17 @@
 // outside any simulation (the determinism ban covers engine and sim code).
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
-use crate::wire::{self, FinalRead, LogLine, NodeSpec};
+use crate::wire::{self, FinalRead, LogLine, NodeSpec, SystemCommit};
 use exactsim_engine::broker::{provision_input, run_broker, BrokerNode, INPUT};
 use exactsim_engine::coordinator::{run_coordinator, CoordinatorNode};
+use exactsim_engine::config::Mutant;
 use exactsim_engine::net::{Addrs, Net};
+use exactsim_engine::pipeline::{KeyedOperator, Pipeline};
+use exactsim_engine::sink::{SinkEnv, TwoPhaseCommitSink};
+use exactsim_engine::system::{OutputReader, SinkSystem};
+use exactsim_engine::types::OutRecord;
+use exactsim_pg::real::{CommitLog, RealConnector};
+use exactsim_pg::sink::PgSink;
 use exactsim_engine::observe::{Event, FaultPoint, Obs, Observer};
 use exactsim_engine::proto::{Request, Response};
 use exactsim_engine::storage::{FileStorage, Storage};
@@ -187,8 +194,23 @@ pub fn main_with(spec: NodeSpec, role: &str) -> Result<(), String> {
                 })
                 .await;
             }
-            "reader" => reader(&spec, &log, clock, cfg.output_partitions()).await,
-            "final-read" => final_read(&spec, cfg.output_partitions()).await?,
+            "reader" => match &spec.pg_url {
+                Some(url) => pg_reader(url, &log, clock, cfg.output_partitions()).await?,
+                None => reader(&spec, &log, clock, cfg.output_partitions()).await,
+            },
+            "final-read" => match &spec.pg_url {
+                Some(url) => pg_final_read(&spec, url, cfg.output_partitions()).await?,
+                None => final_read(&spec, cfg.output_partitions()).await?,
+            },
+            "pg-setup" => {
+                let url = spec.pg_url.as_deref().ok_or("pg-setup: the run has no PostgreSQL")?;
+                let c = RealConnector::new(url)?;
+                c.reset().await.map_err(|e| format!("cannot set up the PostgreSQL schema: {e}"))?;
+                let max = c.max_prepared().await.map_err(|e| e.to_string())?;
+                if max == 0 {
+                    return Err("PostgreSQL has max_prepared_transactions = 0".to_string());
+                }
+            }
             w => {
                 let index = w
                     .strip_prefix("worker-")
@@ -196,7 +218,14 @@ pub fn main_with(spec: NodeSpec, role: &str) -> Result<(), String> {
                     .filter(|i| *i < n)
                     .ok_or_else(|| format!("unknown role '{w}'"))?;
                 let net = bind(a.workers[index as usize], spec.latency_ms).await;
-                let pipeline = scenario.pipeline();
+                let mut pipeline = scenario.pipeline();
+                if let Some(url) = &spec.pg_url {
+                    pipeline = Arc::new(RealPg {
+                        inner: pipeline,
+                        connector: Arc::new(RealConnector::new(url)?),
+                        bug: cfg.mutant_is(Mutant::PgNoRecoverCommit),
+                    });
+                }
                 run_worker(WorkerNode { index, net, obs: Obs::new(w, observer), cfg, addrs: a, pipeline }).await;
             }
         }
@@ -273,10 +302,128 @@ async fn final_read(spec: &NodeSpec, n: u32) -> Result<(), String> {
             Vec::new()
         }
     };
-    let fr = FinalRead { output: out, ok, open_txns: open };
+    write_final(spec, &FinalRead { output: out, ok, open_txns: open, commits: Vec::new() })
+}
+
+/// A pipeline with its own sink system, in a real run: its sink is the
+/// PostgreSQL two-phase-commit sink on a real server (tokio-postgres),
+/// named after the pipeline as in simulation; the rest is the pipeline's.
+struct RealPg {
+    inner: Arc<dyn Pipeline>,
+    connector: Arc<RealConnector>,
+    /// The planted bug `pg-no-recover-commit`.
+    bug: bool,
+}
+
+impl Pipeline for RealPg {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn create(&self, subtask: u32, parallelism: u32) -> Box<dyn KeyedOperator> {
+        self.inner.create(subtask, parallelism)
+    }
+    fn sink(&self, env: SinkEnv) -> Box<dyn TwoPhaseCommitSink> {
+        Box::new(
+            PgSink::new(self.connector.clone(), self.inner.name(), env.subtask, env.attempt)
+                .with_planted_bug(self.bug),
+        )
+    }
+    fn output_partition(&self, rec: &OutRecord, partitions: u32) -> u32 {
+        self.inner.output_partition(rec, partitions)
+    }
+    fn system(&self) -> Option<Arc<dyn SinkSystem>> {
+        self.inner.system()
+    }
+    fn reader(&self) -> Arc<dyn OutputReader> {
+        self.inner.reader()
+    }
+}
+
+/// One snapshot of the server's commit log, on a fresh connection.
+async fn pg_log(c: &RealConnector) -> Result<CommitLog, String> {
+    let mut s = c.connect_real().await.map_err(|e| e.to_string())?;
+    s.commit_log().await.map_err(|e| e.to_string())
+}
+
+/// The polling reader of a real PostgreSQL: every 25 ms one snapshot; the
+/// rows of transactions committed since the last one are what became
+/// visible, per partition in commit order. Unreachable server (killed,
+/// restarting): try again at the next poll.
+async fn pg_reader(url: &str, log: &Log, clock: Clock, n: u32) -> Result<(), String> {
+    let c = RealConnector::new(url)?;
+    let mut seen = std::collections::BTreeSet::new();
+    loop {
+        if let Ok(cl) = pg_log(&c).await {
+            let t_us = clock.now_us();
+            let mut new: Vec<Vec<OutRecord>> = vec![Vec::new(); n as usize];
+            for t in &cl.txns {
+                if !seen.insert(t.xid) {
+                    continue;
+                }
+                for r in &t.rows {
+                    if let Some(p) = new.get_mut(r.part as usize) {
+                        p.push(r.record());
+                    }
+                }
+            }
+            for (p, records) in new.into_iter().enumerate() {
+                if !records.is_empty() {
+                    log.line(&LogLine::Observed(Observation {
+                        t_us,
+                        partition: p as u32,
+                        new_records: records,
+                        open_txns: cl.prepared.len() as u32,
+                    }));
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// The final read of a real PostgreSQL: every committed row per partition
+/// in commit order, the prepared transactions left, and every committed
+/// prepared transaction with its commit time (the server's commits, as the
+/// simulated server announces them).
+async fn pg_final_read(spec: &NodeSpec, url: &str, n: u32) -> Result<(), String> {
+    let c = RealConnector::new(url)?;
+    let mut got = None;
+    for _ in 0..20 {
+        match pg_log(&c).await {
+            Ok(cl) => {
+                got = Some(cl);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    }
+    let ok = got.is_some();
+    let cl = got.unwrap_or_default();
+    let mut out: Vec<Vec<OutRecord>> = vec![Vec::new(); n as usize];
+    let mut commits = Vec::new();
+    for t in &cl.txns {
+        for r in &t.rows {
+            if let Some(p) = out.get_mut(r.part as usize) {
+                p.push(r.record());
+            }
+        }
+        if let Some(gid) = &t.gid {
+            commits.push(SystemCommit {
+                t_us: (t.commit_unix_us.max(0) as u64).saturating_sub(spec.start_unix_us),
+                txn: gid.clone(),
+                epoch: exactsim_pg::node::gid_attempt(gid).unwrap_or(0),
+                out: t.rows.iter().map(|r| r.record()).collect(),
+            });
+        }
+    }
+    let open_txns =
+        cl.prepared.iter().map(|g| (g.clone(), exactsim_pg::node::gid_attempt(g).unwrap_or(0))).collect();
+    write_final(spec, &FinalRead { output: out, ok, open_txns, commits })
+}
+
+fn write_final(spec: &NodeSpec, fr: &FinalRead) -> Result<(), String> {
     let path = wire::final_file(&spec.run_dir);
     let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec(&fr).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
-    std::fs::rename(&tmp, &path).map_err(|e| e.to_string())?;
-    Ok(())
+    std::fs::write(&tmp, serde_json::to_vec(fr).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    std::fs::rename(&tmp, &path).map_err(|e| e.to_string())
 }

@@ -33,6 +33,10 @@ pub struct NodeSpec {
     /// Every received message is held back this many ms (lo, hi), drawn
     /// per message: a simulated run's network latency.
     pub latency_ms: (u64, u64),
+    /// The real PostgreSQL server a pipeline with its own sink system
+    /// writes to (a libpq-style connection string), when it has one.
+    #[serde(default)]
+    pub pg_url: Option<String>,
 }
 
 /// A scheduled crash at a fault point: the process kills itself
@@ -70,6 +74,21 @@ pub struct FinalRead {
     pub output: Vec<Vec<OutRecord>>,
     pub ok: bool,
     pub open_txns: Vec<(String, u64)>,
+    /// The sink system's commits as the server recorded them (PostgreSQL:
+    /// each committed prepared transaction, at its commit timestamp), for
+    /// the commit-level checks. Empty for the broker, whose node records
+    /// its own.
+    #[serde(default)]
+    pub commits: Vec<SystemCommit>,
+}
+
+/// One commit of a sink system: `TxnCommitted{txn, epoch, out}` at `t_us`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SystemCommit {
+    pub t_us: u64,
+    pub txn: String,
+    pub epoch: u64,
+    pub out: Vec<OutRecord>,
 }
 
 pub fn events_file(run_dir: &Path, node: &str) -> PathBuf {

@@ -179,3 +179,97 @@ impl PgSession for RealSession {
         }
     }
 }
+
+/// One committed transaction as the server recorded it: its id (`xmin`
+/// of its rows), its commit time (`pg_xact_commit_timestamp`, needs
+/// `track_commit_timestamp = on`), the gid its marker row names (none for
+/// an autocommit insert) and its rows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommittedTxn {
+    pub xid: i64,
+    pub commit_unix_us: i64,
+    pub gid: Option<String>,
+    pub rows: Vec<PgRow>,
+}
+
+/// What one snapshot of the server shows: the committed transactions in
+/// commit order (commit time, then id), each one's rows by `src`; and the
+/// prepared gids (`pg_prepared_xacts`), sorted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CommitLog {
+    pub txns: Vec<CommittedTxn>,
+    pub prepared: Vec<String>,
+}
+
+impl RealSession {
+    /// The server's commit log as one `REPEATABLE READ` snapshot: rows and
+    /// markers grouped by the transaction that wrote them, ordered by when
+    /// it committed. This is how a reader of a real server gets the commit
+    /// order a `SELECT` alone does not give.
+    pub async fn commit_log(&mut self) -> Result<CommitLog, PgError> {
+        match tokio::time::timeout(STATEMENT_TIMEOUT, self.commit_log_inner()).await {
+            Ok(r) => r,
+            Err(_) => {
+                self.task.abort();
+                Err(PgError::ConnectionLost("commit log read timed out".into()))
+            }
+        }
+    }
+
+    async fn commit_log_inner(&mut self) -> Result<CommitLog, PgError> {
+        use std::collections::BTreeMap;
+        let c = &self.client;
+        c.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await.map_err(map_err)?;
+        let ts = "(extract(epoch from pg_xact_commit_timestamp(xmin)) * 1000000)::bigint";
+        let rows = c
+            .query(&format!("SELECT xmin::text::bigint, {ts}, part, out_id, key, value, src FROM exactsim_out"), &[])
+            .await
+            .map_err(map_err)?;
+        let markers =
+            c.query(&format!("SELECT xmin::text::bigint, {ts}, gid FROM exactsim_markers"), &[]).await.map_err(map_err)?;
+        let prepared = c
+            .query("SELECT gid FROM pg_prepared_xacts WHERE database = current_database()", &[])
+            .await
+            .map_err(map_err)?;
+        c.batch_execute("COMMIT").await.map_err(map_err)?;
+        let no_ts = || PgError::Protocol("no commit timestamp (track_commit_timestamp is off)".into());
+        let mut txns: BTreeMap<i64, CommittedTxn> = BTreeMap::new();
+        for r in &markers {
+            let (xid, at): (i64, Option<i64>) = (r.get(0), r.get(1));
+            let t = txns.entry(xid).or_insert(CommittedTxn {
+                xid,
+                commit_unix_us: at.ok_or_else(no_ts)?,
+                gid: None,
+                rows: Vec::new(),
+            });
+            t.gid = Some(r.get(2));
+        }
+        for r in &rows {
+            let (xid, at): (i64, Option<i64>) = (r.get(0), r.get(1));
+            let t = match txns.entry(xid) {
+                std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::btree_map::Entry::Vacant(v) => v.insert(CommittedTxn {
+                    xid,
+                    commit_unix_us: at.ok_or_else(no_ts)?,
+                    gid: None,
+                    rows: Vec::new(),
+                }),
+            };
+            t.rows.push(PgRow {
+                part: r.get::<_, i32>(2) as u32,
+                out_id: r.get::<_, i64>(3) as u64,
+                key: r.get::<_, i64>(4) as u64,
+                value: r.get(5),
+                src: r.get::<_, i64>(6) as u64,
+            });
+        }
+        let mut txns: Vec<CommittedTxn> = txns.into_values().collect();
+        for t in txns.iter_mut() {
+            t.rows.sort_by_key(|r| (r.src, r.out_id));
+        }
+        txns.sort_by_key(|t| (t.commit_unix_us, t.xid));
+        let mut prepared: Vec<String> = prepared.iter().map(|r| r.get(0)).collect();
+        prepared.sort();
+        Ok(CommitLog { txns, prepared })
+    }
+}

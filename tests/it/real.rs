@@ -160,3 +160,91 @@ fn a_missing_node_binary_is_one_line_and_exit_2() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("no node binary at /nonexistent/exactsim-node"), "{err}");
 }
+
+#[test]
+fn pg_kills_are_refused_for_a_scenario_without_postgresql() {
+    // Refused before anything starts: any file does as the node binary.
+    let any = env!("CARGO_BIN_EXE_exactsim");
+    let out = real(&["--scenario", "word_count", "--seed", "1", "--pg-kills", "1", "--node-bin", any]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("--pg-kills: scenario 'word_count' does not write to PostgreSQL"), "{err}");
+    for (flag, bad) in [("--pg-kills", "21"), ("--pg-kills", "x"), ("--source-poll-ms", "0")] {
+        let out = real(&["--scenario", "pg_ledger", "--seed", "1", flag, bad, "--node-bin", any]);
+        assert_eq!(out.status.code(), Some(2), "{flag} {bad}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains(&format!("'{bad}'")), "{err}");
+    }
+}
+
+/// PostgreSQL 15's binaries, where `ci/postgres.sh` looks for them.
+fn postgres_installed() -> bool {
+    let bin = std::env::var("EXACTSIM_PG_BIN").unwrap_or_else(|_| "/usr/lib/postgresql/15/bin".into());
+    let ok = Path::new(&bin).join("postgres").is_file();
+    if !ok {
+        eprintln!("skipped: no PostgreSQL 15 in {bin} (ci/postgres.sh installs it; ci/real.sh runs pg_ledger)");
+    }
+    ok
+}
+
+fn postgres_processes_mentioning(needle: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(cmd) = std::fs::read(e.path().join("cmdline")) {
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            if cmd.contains(needle) && cmd.contains("postgres") {
+                out.push(cmd);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn pg_ledger_against_a_real_postgresql_with_kills_of_it_passes() {
+    let Some(bin) = node_bin() else { return };
+    if !postgres_installed() {
+        return;
+    }
+    let dir = scratch("pg");
+    let out = real(&[
+        "--scenario",
+        "pg_ledger",
+        "--seed",
+        "2",
+        "--profile",
+        "crash",
+        "--pg-kills",
+        "1",
+        "--source-poll-ms",
+        "50",
+        "--keep",
+        "--node-bin",
+        bin.to_str().unwrap(),
+        "--report",
+        dir.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let report = json(&dir.join("report.json"));
+    assert_eq!(report["verdict"], "pass");
+    assert_eq!(report["faults"]["pg_kill"], 1, "the kill of PostgreSQL did not land: {report}");
+    let real = json(&dir.join("real.json"));
+    assert!(real["postgres"].as_str().unwrap().contains("host=127.0.0.1"), "{real}");
+    assert_eq!(real["pg_kills"].as_array().unwrap().len(), 1);
+    let played = real["played"].as_array().unwrap();
+    for kind in ["pg_kill", "pg_restart", "pg_up"] {
+        assert!(played.iter().any(|p| p["kind"] == kind && p["node"] == "postgres"), "no {kind}: {real}");
+    }
+    // The server's commits are in the history, as in simulation.
+    let trace = std::fs::read_to_string(dir.join("trace.jsonl")).unwrap();
+    assert!(trace.contains("\"node\":\"system\",\"ev\":{\"Engine\":{\"TxnCommitted\""), "no server commits");
+    assert!(report["output"]["committed"].as_u64().unwrap() > 0);
+    // Nothing left running: neither the nodes nor PostgreSQL.
+    let run_dir = real["run_dir"].as_str().unwrap().to_string();
+    assert_eq!(processes_mentioning(&run_dir), Vec::<String>::new());
+    assert_eq!(postgres_processes_mentioning(&run_dir), Vec::<String>::new());
+    let _ = std::fs::remove_dir_all(&run_dir);
+}
