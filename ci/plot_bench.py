@@ -41,7 +41,7 @@ for ax, (sweep, xcol, xlabel, unit) in zip(axes, panels):
         continue
     xs = [float(r[xcol]) for r in pts]
     ys = [float(r["cpu_us"]) / 1000.0 for r in pts]
-    ax.plot(xs, ys, "o", label="measured (one run each)")
+    ax.plot(xs, ys, "o", label="measured (least of 3 runs)")
     if sweep == "parallelism":
         # Cost per message at each parallelism: flat means linear in messages.
         msgs = [float(r["messages"]) for r in pts]
