@@ -225,6 +225,28 @@ pub fn find_node_bin(explicit: Option<&Path>) -> Result<PathBuf, String> {
     candidates.into_iter().find(|p| p.is_file()).ok_or_else(|| format!("no std node binary found ({hint})"))
 }
 
+/// Refuse a node binary built from other sources than this CLI (a stale
+/// `target/std` after a change): its processes would speak another
+/// protocol or lack a role, and the run would fail for no reason of its own.
+pub fn check_node_bin(bin: &Path) -> Result<(), String> {
+    let hint = "rebuild it with: RUSTFLAGS= CARGO_TARGET_DIR=target/std cargo build --release -p exactsim-node";
+    let out = std::process::Command::new(bin)
+        .arg("--sources")
+        .output()
+        .map_err(|e| format!("cannot run the node binary {}: {e}", bin.display()))?;
+    let theirs = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let ours = env!("EXACTSIM_NODE_SOURCES");
+    if !out.status.success() || theirs != ours {
+        let what = if theirs.is_empty() {
+            "an older node binary without --sources".to_string()
+        } else {
+            format!("sources {theirs}, this CLI's {ours}")
+        };
+        return Err(format!("the node binary {} is built from other code ({what}); {hint}", bin.display()));
+    }
+    Ok(())
+}
+
 /// Pause windows of a run, drawn from the seed.
 pub fn derive_pauses(seed: u64, n: u32, safety_ms: u64, workers: u32) -> Vec<Pause> {
     let mut rng = SimRng::new(seed ^ PAUSE_SALT);
@@ -486,7 +508,8 @@ impl PgServer {
             libc::kill(pid, libc::SIGSTOP);
         }
         let t0 = Instant::now();
-        while !matches!(stat_field(pid, 0).as_deref(), Some("T" | "t") | None) && t0.elapsed() < Duration::from_secs(2) {
+        while !matches!(stat_field(pid, 0).as_deref(), Some("T" | "t") | None) && t0.elapsed() < Duration::from_secs(2)
+        {
             std::thread::sleep(Duration::from_micros(200));
         }
         let mut victims = children_of(pid);
@@ -766,6 +789,7 @@ pub fn run(spec: &RealSpec) -> Result<RealOutcome, String> {
             spec.scenario.name()
         ));
     }
+    check_node_bin(&spec.node_bin)?;
     let t_wall = Instant::now();
     let rspec = crate::spec(spec.scenario.clone(), spec.seed, spec.profile.clone(), spec.mode, spec.mutant);
     let mut cfg = derive_config(&rspec);
@@ -1342,7 +1366,11 @@ fn pg_kill(server: &mut PgServer, k: &PgKill, g: &mut Gather, clock: &Clock) -> 
         format!(
             "kill -9 of the postmaster and {} backends{}, down {} ms",
             killed - 1,
-            if t / 1000 > k.at_ms + 20 { format!(" (due at {} ms, the server was down)", k.at_ms) } else { String::new() },
+            if t / 1000 > k.at_ms + 20 {
+                format!(" (due at {} ms, the server was down)", k.at_ms)
+            } else {
+                String::new()
+            },
             k.down_ms
         ),
     );

@@ -1,10 +1,17 @@
 //! `exactsim-node --spec FILE --role ROLE`: one process of a real-mode run
 //! (roles: coordinator, broker, store, worker-<i>, reader, final-read).
+//! `exactsim-node --sources` prints the hash of the sources it is built from.
 //! Started and killed by `exactsim real`; not meant to be run by hand.
 
 #[cfg(not(madsim))]
 fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--sources") {
+        // The hash of the sources this binary is built from (see
+        // `node/build.rs`): `exactsim real` compares it with its own.
+        println!("{}", env!("EXACTSIM_NODE_SOURCES"));
+        return std::process::ExitCode::SUCCESS;
+    }
     let arg = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
     let (Some(spec), Some(role)) = (arg("--spec"), arg("--role")) else {
         eprintln!("error: usage: exactsim-node --spec FILE --role ROLE");

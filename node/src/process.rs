@@ -8,20 +8,20 @@
 
 use crate::wire::{self, FinalRead, LogLine, NodeSpec, SystemCommit};
 use exactsim_engine::broker::{provision_input, run_broker, BrokerNode, INPUT};
-use exactsim_engine::coordinator::{run_coordinator, CoordinatorNode};
 use exactsim_engine::config::Mutant;
+use exactsim_engine::coordinator::{run_coordinator, CoordinatorNode};
 use exactsim_engine::net::{Addrs, Net};
-use exactsim_engine::pipeline::{KeyedOperator, Pipeline};
-use exactsim_engine::sink::{SinkEnv, TwoPhaseCommitSink};
-use exactsim_engine::system::{OutputReader, SinkSystem};
-use exactsim_engine::types::OutRecord;
-use exactsim_pg::real::{CommitLog, RealConnector};
-use exactsim_pg::sink::PgSink;
 use exactsim_engine::observe::{Event, FaultPoint, Obs, Observer};
+use exactsim_engine::pipeline::{KeyedOperator, Pipeline};
 use exactsim_engine::proto::{Request, Response};
+use exactsim_engine::sink::{SinkEnv, TwoPhaseCommitSink};
 use exactsim_engine::storage::{FileStorage, Storage};
 use exactsim_engine::store::{run_store, StoreNode};
+use exactsim_engine::system::{OutputReader, SinkSystem};
+use exactsim_engine::types::OutRecord;
 use exactsim_engine::worker::{run_worker, WorkerNode};
+use exactsim_pg::real::{CommitLog, RealConnector};
+use exactsim_pg::sink::PgSink;
 use exactsim_sim::history::{Ev, Observation, Stamped};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -324,8 +324,7 @@ impl Pipeline for RealPg {
     }
     fn sink(&self, env: SinkEnv) -> Box<dyn TwoPhaseCommitSink> {
         Box::new(
-            PgSink::new(self.connector.clone(), self.inner.name(), env.subtask, env.attempt)
-                .with_planted_bug(self.bug),
+            PgSink::new(self.connector.clone(), self.inner.name(), env.subtask, env.attempt).with_planted_bug(self.bug),
         )
     }
     fn output_partition(&self, rec: &OutRecord, partitions: u32) -> u32 {
@@ -416,8 +415,7 @@ async fn pg_final_read(spec: &NodeSpec, url: &str, n: u32) -> Result<(), String>
             });
         }
     }
-    let open_txns =
-        cl.prepared.iter().map(|g| (g.clone(), exactsim_pg::node::gid_attempt(g).unwrap_or(0))).collect();
+    let open_txns = cl.prepared.iter().map(|g| (g.clone(), exactsim_pg::node::gid_attempt(g).unwrap_or(0))).collect();
     write_final(spec, &FinalRead { output: out, ok, open_txns, commits })
 }
 

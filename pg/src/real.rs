@@ -225,8 +225,10 @@ impl RealSession {
             .query(&format!("SELECT xmin::text::bigint, {ts}, part, out_id, key, value, src FROM exactsim_out"), &[])
             .await
             .map_err(map_err)?;
-        let markers =
-            c.query(&format!("SELECT xmin::text::bigint, {ts}, gid FROM exactsim_markers"), &[]).await.map_err(map_err)?;
+        let markers = c
+            .query(&format!("SELECT xmin::text::bigint, {ts}, gid FROM exactsim_markers"), &[])
+            .await
+            .map_err(map_err)?;
         let prepared = c
             .query("SELECT gid FROM pg_prepared_xacts WHERE database = current_database()", &[])
             .await
@@ -248,12 +250,9 @@ impl RealSession {
             let (xid, at): (i64, Option<i64>) = (r.get(0), r.get(1));
             let t = match txns.entry(xid) {
                 std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
-                std::collections::btree_map::Entry::Vacant(v) => v.insert(CommittedTxn {
-                    xid,
-                    commit_unix_us: at.ok_or_else(no_ts)?,
-                    gid: None,
-                    rows: Vec::new(),
-                }),
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert(CommittedTxn { xid, commit_unix_us: at.ok_or_else(no_ts)?, gid: None, rows: Vec::new() })
+                }
             };
             t.rows.push(PgRow {
                 part: r.get::<_, i32>(2) as u32,

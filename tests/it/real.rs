@@ -161,6 +161,25 @@ fn a_missing_node_binary_is_one_line_and_exit_2() {
     assert!(err.contains("no node binary at /nonexistent/exactsim-node"), "{err}");
 }
 
+/// A node binary built from other sources (a stale `target/std` after a
+/// change) is refused before anything starts, naming the rebuild command.
+#[test]
+fn a_node_binary_from_other_code_is_refused() {
+    let dir = std::env::temp_dir().join(format!("exactsim-stale-node-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fake = dir.join("exactsim-node");
+    std::fs::write(&fake, "#!/bin/sh\necho 00000000deadbeef\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = real(&["--scenario", "word_count", "--seed", "1", "--node-bin", fake.to_str().unwrap()]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("is built from other code (sources 00000000deadbeef"), "{err}");
+    assert!(err.contains("cargo build --release -p exactsim-node"), "{err}");
+}
+
 #[test]
 fn pg_kills_are_refused_for_a_scenario_without_postgresql() {
     // Refused before anything starts: any file does as the node binary.
