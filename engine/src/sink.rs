@@ -155,7 +155,7 @@ pub enum NotifyPlan {
 #[derive(Debug, Default)]
 pub struct TxnBook {
     pending: BTreeMap<CheckpointId, TxnHandle>,
-    pub open: Option<TxnHandle>,
+    open: Option<TxnHandle>,
     last_notified: Option<CheckpointId>,
     mutant: Option<Mutant>,
 }
@@ -163,6 +163,29 @@ pub struct TxnBook {
 impl TxnBook {
     pub fn new(mutant: Option<Mutant>) -> Self {
         TxnBook { mutant, ..Default::default() }
+    }
+
+    /// The open transaction (records go into it), if any.
+    pub fn open(&self) -> Option<&TxnHandle> {
+        self.open.as_ref()
+    }
+
+    /// The open transaction as the sink last returned it: a new one
+    /// (begin, restore) or the same one after a write or flush.
+    pub fn set_open(&mut self, txn: TxnHandle) {
+        if let Some(old) = &self.open {
+            assert_eq!(old.name, txn.name, "an open transaction is replaced only by itself");
+        }
+        assert!(
+            !self.pending.values().any(|p| p.name == txn.name && p.epoch == txn.epoch),
+            "a pending transaction is not reopened"
+        );
+        self.open = Some(txn);
+    }
+
+    /// Forget the open transaction (a failed begin or a reset), returning it.
+    pub fn take_open(&mut self) -> Option<TxnHandle> {
+        self.open.take()
     }
 
     /// Barrier `n`: the open transaction (already flushed) becomes pending.
@@ -233,7 +256,7 @@ mod tests {
     fn book_with(pending: &[u64]) -> TxnBook {
         let mut b = TxnBook::new(None);
         for p in pending {
-            b.open = Some(h(&format!("t{p}")));
+            b.set_open(h(&format!("t{p}")));
             b.pre_committed(*p);
         }
         b
@@ -286,7 +309,7 @@ mod tests {
     #[test]
     fn failure_before_notify_recommits_on_restore_twice() {
         let mut b = book_with(&[3]);
-        b.open = Some(h("t4"));
+        b.set_open(h("t4"));
         let snap = b.snapshot();
         // crash before notify; restore twice from the same checkpoint
         for _ in 0..2 {

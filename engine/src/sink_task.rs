@@ -186,7 +186,7 @@ impl SinkTask {
     /// The open transaction, if any.
     pub fn open(&self) -> Option<&TxnHandle> {
         match &self.mode {
-            Mode::TwoPc(b) => b.open.as_ref(),
+            Mode::TwoPc(b) => b.open(),
             Mode::Plain(_) => None,
         }
     }
@@ -245,7 +245,7 @@ impl SinkTask {
                 // (the fresh sink buffers nothing), never fencing its
                 // earlier writer.
                 if let Mode::TwoPc(b) = &mut self.mode {
-                    b.open = Some(open);
+                    b.set_open(open);
                 }
             } else {
                 let then = Then::AbortedRestored { txn: open.clone() };
@@ -326,7 +326,7 @@ impl SinkTask {
                 // Planted bug: the "error" is handled by resetting the open
                 // transaction, silently dropping what it holds.
                 ops.push(Op::Step(Step::Emit(Event::TaskFailed { attempt: self.attempt, task: self.task, reason: e })));
-                if let Some(open) = book.open.take() {
+                if let Some(open) = book.take_open() {
                     let hint = open.name.rsplit('-').next().and_then(|x| x.parse().ok()).unwrap_or(ckpt) + 1000;
                     ops.push(Op::Call(SinkCall::Abort { txn: open.clone() }, Then::ResetAbort { txn: open }));
                     ops.push(Op::Call(SinkCall::Begin { hint }, Then::Begun));
@@ -394,7 +394,7 @@ impl SinkTask {
                 }
                 Some(Op::BeginNext { hint }) => {
                     let left_open = self.mutant_is(Mutant::TxnLeftOpenAtEnd);
-                    let open = matches!(&self.mode, Mode::TwoPc(b) if b.open.is_some());
+                    let open = matches!(&self.mode, Mode::TwoPc(b) if b.open().is_some());
                     if open || (self.ended && !left_open) {
                         continue;
                     }
@@ -420,19 +420,19 @@ impl SinkTask {
                     epoch: t.epoch,
                 })));
                 if let Mode::TwoPc(b) = &mut self.mode {
-                    b.open = Some(t);
+                    b.set_open(t);
                 }
             }
             (Then::Begun, CallResult::Err(e)) => out.push(fail("begin".into(), &e)),
             (Then::Written, CallResult::Txn(t)) => {
                 if let Mode::TwoPc(b) = &mut self.mode {
-                    b.open = Some(t);
+                    b.set_open(t);
                 }
             }
             (Then::Written, CallResult::Err(e)) => out.push(fail("sink write".into(), &e)),
             (Then::PreCommitted { ckpt }, CallResult::Txn(t)) => {
                 let Mode::TwoPc(book) = &mut self.mode else { unreachable!("pre-commit in at-least-once mode") };
-                book.open = Some(t);
+                book.set_open(t);
                 let t = book.pre_committed(ckpt);
                 out.push(Op::Step(Step::Emit(Event::PreCommitted {
                     task,

@@ -107,7 +107,7 @@ pub async fn drill(
     // A failed step (or a failed recovery) is followed by a recovery.
     let mut failed = match sink.begin(1).await {
         Ok(t) => {
-            book.open = Some(t);
+            book.set_open(t);
             false
         }
         Err(_) => true,
@@ -144,7 +144,7 @@ pub async fn drill(
                 if mutant != Some(Mutant::NoAbortLingering) {
                     sink.abort_lingering(completed, next_ckpt).await?;
                 }
-                book.open = Some(sink.begin(completed.map_or(1, |k| k + 1)).await?);
+                book.set_open(sink.begin(completed.map_or(1, |k| k + 1)).await?);
                 Ok(())
             }
             .await;
@@ -167,15 +167,21 @@ pub async fn drill(
                     let rows: Vec<OutRecord> = (pos..pos + k).map(rec).collect();
                     pos += k;
                     line = format!("write {k}");
-                    sink.write(book.open.as_mut().expect("open"), &rows).await?;
+                    let mut t = book.take_open().expect("open");
+                    let r = sink.write(&mut t, &rows).await;
+                    book.set_open(t);
+                    r?;
                 }
                 5..=7 => {
                     let ck = next_ckpt;
                     next_ckpt += 1;
                     line = format!("barrier {ck}");
-                    sink.pre_commit(book.open.as_mut().expect("open")).await?;
+                    let mut t = book.take_open().expect("open");
+                    let r = sink.pre_commit(&mut t).await;
+                    book.set_open(t);
+                    r?;
                     book.pre_committed(ck);
-                    book.open = Some(sink.begin(ck + 1).await?);
+                    book.set_open(sink.begin(ck + 1).await?);
                     snaps.insert(ck, (book.snapshot(), pos));
                     if last || rnd(3) > 0 {
                         completed = Some(ck);
