@@ -798,8 +798,11 @@ pub fn run(spec: &RealSpec) -> Result<RealOutcome, String> {
     }
     let n = cfg.parallelism;
     let input = exactsim_sim::world::derive_input(&*spec.scenario, spec.seed, &cfg);
-    let schedule = spec.schedule.clone().unwrap_or_else(|| generate(spec.seed, &spec.profile, &cfg));
-    schedule.validate(n)?;
+    // Real mode kills PostgreSQL through its own stream (`--pg-kills`), not
+    // through the schedule: the schedule names the engine's nodes only, and
+    // one that names the simulated server's node (`system`) is refused.
+    let schedule = spec.schedule.clone().unwrap_or_else(|| generate(spec.seed, &spec.profile, &cfg, false));
+    schedule.validate(n, false)?;
     let pauses = derive_pauses(spec.seed, spec.pauses, schedule.safety_ms, n);
     let pg_kills = if with_pg {
         derive_pg_kills(spec.seed, spec.pg_kills.unwrap_or(PG_KILLS_DEFAULT), schedule.safety_ms)

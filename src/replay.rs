@@ -110,7 +110,7 @@ impl ReplayFile {
         let mut s = crate::spec(scenario, self.seed, profile, mode, mutant);
         s.schedule = Some(self.schedule.clone());
         let workers = exactsim_sim::world::derive_config(&s).parallelism;
-        self.schedule.validate(workers)?;
+        self.schedule.validate(workers, s.scenario.pipeline().system().is_some())?;
         Ok(s)
     }
 

@@ -388,7 +388,7 @@ action = "pause"
 dur_ms = 1500
 "#;
 
-pub const ROLES: [&str; 4] = ["coordinator", "broker", "store", "worker"];
+pub const ROLES: [&str; 5] = ["coordinator", "broker", "store", "worker", "system"];
 
 /// The role of a node (`worker-2` -> `worker`).
 pub fn role_of(node: &str) -> &str {
@@ -513,6 +513,22 @@ pub fn one_line(s: &str) -> String {
 pub fn node_names(workers: u32) -> Vec<String> {
     let mut v = vec!["coordinator".to_string(), "broker".to_string(), "store".to_string()];
     v.extend((0..workers).map(|i| format!("worker-{i}")));
+    v
+}
+
+/// The node that hosts a scenario's own sink system (the simulated
+/// PostgreSQL of `pg_ledger`), when it has one.
+pub const SYSTEM_NODE: &str = "system";
+
+/// The nodes faults can hit in a run: the engine's, and the sink's own
+/// system when the scenario writes to one (`system`: crashes, pauses,
+/// partitions and clean stops reach it; it has no disk faults, its disk is
+/// the simulated server's own, torn or not on a crash).
+pub fn run_nodes(workers: u32, system: bool) -> Vec<String> {
+    let mut v = node_names(workers);
+    if system {
+        v.push(SYSTEM_NODE.to_string());
+    }
     v
 }
 
@@ -690,8 +706,9 @@ fn gen_stop(g: &mut Gen) -> FaultEvent {
 }
 
 /// Derive the schedule of a run from its seed, profile and job
-/// configuration (outage lengths are drawn against its timeouts).
-pub fn generate(seed: u64, profile: &Profile, cfg: &JobConfig) -> Schedule {
+/// configuration (outage lengths are drawn against its timeouts); `system`:
+/// the scenario writes to a system of its own, a node faults can hit too.
+pub fn generate(seed: u64, profile: &Profile, cfg: &JobConfig, system: bool) -> Schedule {
     let rng = SimRng::derive(seed, Stream::Faults);
     let mut swarm = SimRng::derive(seed, Stream::Swarm);
     let count = |max: u32, rng_sw: &mut SimRng| -> u32 {
@@ -722,7 +739,7 @@ pub fn generate(seed: u64, profile: &Profile, cfg: &JobConfig) -> Schedule {
         rng,
         profile,
         cfg,
-        nodes: node_names(cfg.parallelism),
+        nodes: run_nodes(cfg.parallelism, system),
         horizon: profile.safety_ms,
         lose,
         torn,
@@ -741,7 +758,10 @@ pub fn generate(seed: u64, profile: &Profile, cfg: &JobConfig) -> Schedule {
     }
     for t in &profile.triggers {
         let node = match t.node.as_deref() {
-            Some("worker") => Some(g.rng.pick(&g.nodes[3..]).clone()),
+            Some("worker") => {
+                let workers: Vec<String> = g.nodes.iter().filter(|n| role_of(n) == "worker").cloned().collect();
+                Some(g.rng.pick(&workers).clone())
+            }
             other => other.map(str::to_string),
         };
         events.push(FaultEvent::OnEvent {
@@ -895,7 +915,7 @@ impl Schedule {
     /// runs: every event names nodes that exist in a run with `workers`
     /// workers and can take the fault, starts inside the safety phase, and
     /// stays within [`caps`]. The error names the event by its index.
-    pub fn validate(&self, workers: u32) -> Result<(), String> {
+    pub fn validate(&self, workers: u32, system: bool) -> Result<(), String> {
         if self.safety_ms == 0 || self.safety_ms > caps::SAFETY_MS_MAX {
             return Err(format!(
                 "schedule.safety_ms = {} is out of range (1..={})",
@@ -913,7 +933,7 @@ impl Schedule {
         if self.events.len() > caps::EVENTS_MAX {
             return Err(format!("schedule has {} events (at most {})", self.events.len(), caps::EVENTS_MAX));
         }
-        let nodes = node_names(workers);
+        let nodes = run_nodes(workers, system);
         for (i, e) in self.events.iter().enumerate() {
             e.validate(self.safety_ms, &nodes).map_err(|m| format!("schedule event {i} ({}): {m}", e.kind()))?;
         }
@@ -1171,8 +1191,8 @@ mod tests {
     fn named_profiles_and_determinism() {
         for name in PROFILE_NAMES {
             let p = Profile::named(name).unwrap();
-            let a = generate(7, &p, &cfg(3));
-            let b = generate(7, &p, &cfg(3));
+            let a = generate(7, &p, &cfg(3), false);
+            let b = generate(7, &p, &cfg(3), false);
             assert_eq!(a, b, "{name}: same seed, same schedule");
             if name == "none" {
                 assert!(a.events.is_empty());
@@ -1186,7 +1206,7 @@ mod tests {
     fn toml_profile_roundtrip_and_errors() {
         let p = Profile::from_toml("name = \"gate\"\ncrash = 2\npartition = 1\nlose_unsynced = true\n").unwrap();
         assert_eq!(p.count("crash"), 2);
-        assert!(!generate(1, &p, &cfg(3)).events.is_empty());
+        assert!(!generate(1, &p, &cfg(3), false).events.is_empty());
         assert!(Profile::from_toml("name = \"x\"\ncrahs = 2\n").is_err());
     }
 
@@ -1199,17 +1219,52 @@ mod tests {
         for seed in 0..300 {
             for p in PROFILE_NAMES.iter().map(|n| Profile::named(n).unwrap()).chain([harsh.clone()]) {
                 for workers in 2..=4 {
-                    let s = generate(seed, &p, &cfg(workers));
-                    assert_eq!(s.validate(workers), Ok(()), "seed {seed} profile {}", p.name);
+                    for system in [false, true] {
+                        let s = generate(seed, &p, &cfg(workers), system);
+                        assert_eq!(s.validate(workers, system), Ok(()), "seed {seed} profile {}", p.name);
+                    }
                 }
             }
+        }
+    }
+
+    /// A scenario's own system is a node faults can hit (not with disk
+    /// faults: its disk is the simulated server's own), and only in runs
+    /// that have one.
+    /// Whether a fault event names the node (as its target, a side of a
+    /// partition, or a late sender or receiver).
+    fn names(e: &FaultEvent, node: &str) -> bool {
+        let v = serde_json::to_value(e).unwrap();
+        ["node", "a", "b", "from", "to"].iter().any(|k| v.get(k).and_then(|x| x.as_str()) == Some(node))
+    }
+
+    #[test]
+    fn the_sink_system_node_takes_node_faults_only_when_present() {
+        let chaos = Profile::named("chaos").unwrap();
+        let mut kinds = std::collections::BTreeSet::new();
+        for seed in 0..200 {
+            let s = generate(seed, &chaos, &cfg(3), true);
+            for e in &s.events {
+                if names(e, SYSTEM_NODE) {
+                    assert!(!matches!(kind_named(e.kind()).unwrap().targets, Targets::DiskNodes), "{e:?}");
+                    kinds.insert(e.kind());
+                }
+            }
+            if s.events.iter().any(|e| names(e, SYSTEM_NODE)) {
+                let err = s.validate(3, false).unwrap_err();
+                assert!(err.contains("system"), "{err}");
+            }
+            assert!(generate(seed, &chaos, &cfg(3), false).events.iter().all(|e| !names(e, SYSTEM_NODE)));
+        }
+        for k in ["crash", "pause", "partition"] {
+            assert!(kinds.contains(k), "{k} never hit the system node in 200 seeds: {kinds:?}");
         }
     }
 
     #[test]
     fn validation_names_the_problem() {
         let ok = |events: Vec<FaultEvent>| Schedule { safety_ms: 1_000, liveness_ms: 5_000, events };
-        let err = |s: Schedule| s.validate(3).unwrap_err();
+        let err = |s: Schedule| s.validate(3, false).unwrap_err();
         let crash = |node: &str, at_ms: u64| FaultEvent::Crash {
             at_ms,
             node: node.into(),
@@ -1218,7 +1273,7 @@ mod tests {
         };
         assert!(err(ok(vec![crash("worker-3", 5)])).contains("no node 'worker-3'"));
         assert!(err(ok(vec![crash("broker", 1_001)])).contains("after the safety phase"));
-        assert_eq!(ok(vec![crash("worker-2", 1_000)]).validate(3), Ok(()));
+        assert_eq!(ok(vec![crash("worker-2", 1_000)]).validate(3, false), Ok(()));
         let slow = FaultEvent::SlowDisk { at_ms: 0, dur_ms: 10, node: "worker-0".into(), latency_ms: 5 };
         assert!(err(ok(vec![slow])).contains("has no disk"));
         let loss = FaultEvent::PacketLoss { at_ms: 0, dur_ms: 10, permille: 5_000 };
@@ -1248,7 +1303,7 @@ mod tests {
         )
         .unwrap();
         for seed in 0..50 {
-            for e in generate(seed, &p, &cfg(3)).events {
+            for e in generate(seed, &p, &cfg(3), false).events {
                 match e {
                     FaultEvent::Pause { node, .. } => assert_eq!(node, "broker"),
                     FaultEvent::Crash { node, .. } => assert!(node.starts_with("worker-"), "{node}"),
@@ -1272,7 +1327,7 @@ mod tests {
                 drift_permille: -1000,
             }],
         };
-        assert!(s.validate(3).unwrap_err().contains("drift_permille"));
+        assert!(s.validate(3, false).unwrap_err().contains("drift_permille"));
     }
 
     /// Outage lengths follow the job's own timeouts: some inside the retry
@@ -1284,7 +1339,7 @@ mod tests {
         let budget = c.rpc_timeout_ms * (c.rpc_retries as u64 + 1);
         let mut lens = Vec::new();
         for seed in 0..20 {
-            for e in generate(seed, &p, &c).events {
+            for e in generate(seed, &p, &c, false).events {
                 match e {
                     FaultEvent::Pause { dur_ms, .. }
                     | FaultEvent::Partition { dur_ms, .. }
@@ -1311,7 +1366,7 @@ mod tests {
 
     #[test]
     fn schedules_serialize() {
-        let s = generate(3, &Profile::named("chaos").unwrap(), &cfg(3));
+        let s = generate(3, &Profile::named("chaos").unwrap(), &cfg(3), false);
         let j = serde_json::to_string(&s).unwrap();
         let back: Schedule = serde_json::from_str(&j).unwrap();
         assert_eq!(s, back);

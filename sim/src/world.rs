@@ -212,7 +212,10 @@ async fn simulate(spec: RunSpec, salvage: Salvage) -> RunResult {
     let cfg = Arc::new(derive_config(&spec));
     let n = cfg.parallelism;
     let input = derive_input(&*spec.scenario, spec.seed, &cfg);
-    let schedule = spec.schedule.clone().unwrap_or_else(|| generate(spec.seed, &spec.profile, &cfg));
+    // A scenario's own system (the simulated PostgreSQL) is a node faults
+    // can hit, like the engine's.
+    let system = spec.scenario.pipeline().system().is_some();
+    let schedule = spec.schedule.clone().unwrap_or_else(|| generate(spec.seed, &spec.profile, &cfg, system));
     let (crash_tx, mut crash_rx) = tokio::sync::mpsc::unbounded_channel::<CrashRequest>();
     let addrs = Addrs::standard(n);
     let nodes = Arc::new(Nodes::new(&addrs));
@@ -325,7 +328,7 @@ async fn simulate(spec: RunSpec, salvage: Salvage) -> RunResult {
         cluster.add("coordinator", h.id());
     }
     // The sink's own system, if the pipeline has one: its own node and disk
-    // (outside the fault schedule), at SYSTEM_ADDR.
+    // (node `system`, which the fault schedule hits like the engine's), at SYSTEM_ADDR.
     let output_at = match pipeline.system() {
         Some(system) => {
             let addr = exactsim_engine::system::system_addr();

@@ -6,21 +6,31 @@
 use crate::common::*;
 use exactsim_engine::config::Mutant;
 use exactsim_engine::types::DeliveryMode;
+use exactsim_sim::history::{Ev, SimEvent};
 use exactsim_sim::report::Verdict;
 
 #[test]
 fn pg_ledger_passes_chaos_seeds_with_commits_announced_by_the_server() {
-    let (mut recoveries, mut committed) = (0, 0);
+    let (mut recoveries, mut committed, mut server_crashes) = (0, 0, 0);
     for seed in test_seeds(30) {
         let out = go(make("pg_ledger", seed, "chaos", DeliveryMode::ExactlyOnce, None), "chaos");
         assert_pass(&out);
+        // The simulated server is a node the schedule hits like the engine's.
+        server_crashes += out
+            .result
+            .history
+            .events
+            .iter()
+            .filter(|e| matches!(&e.ev, Ev::Sim(SimEvent::NodeCrashed { node, .. }) if node == "system"))
+            .count();
         assert_eq!(out.report.output.committed, out.report.output.expected, "seed {seed}");
         assert!(out.report.transactions.committed > 0, "seed {seed}: the server announced its COMMIT PREPAREDs");
         recoveries += out.report.recoveries;
         committed += out.report.transactions.committed;
     }
-    println!("pg_ledger: {recoveries} recoveries, {committed} prepared transactions committed");
+    println!("pg_ledger: {recoveries} recoveries, {committed} prepared transactions committed, {server_crashes} server crashes");
     assert!(recoveries > 0, "chaos caused recoveries");
+    assert!(server_crashes > 0, "chaos crashed the simulated PostgreSQL server");
 }
 
 #[test]
