@@ -45,32 +45,13 @@ pub const MAX_PREPARED: usize = 64;
 /// spell of a live sink session (a checkpoint interval plus retries).
 pub const IDLE_TIMEOUT_MS: u64 = 20_000;
 
-struct Op {
-    balances: BTreeMap<u64, i64>,
-}
-
-impl KeyedOperator for Op {
-    fn process(&mut self, rec: &Record, out: &mut Vec<OutRecord>) {
-        let b = self.balances.entry(rec.key).or_insert(0);
-        *b += rec.value;
-        out.push(OutRecord { out_id: rec.id, key: rec.key, value: *b, src: rec.id });
-    }
-    fn snapshot(&self) -> Vec<u8> {
-        bincode::serialize(&self.balances).expect("serializable")
-    }
-    fn restore(&mut self, bytes: &[u8]) -> Result<(), String> {
-        self.balances = bincode::deserialize(bytes).map_err(|e| format!("pg_ledger state: {e}"))?;
-        Ok(())
-    }
-}
-
 struct P;
 impl Pipeline for P {
     fn name(&self) -> &str {
         "pg_ledger"
     }
     fn create(&self, _subtask: u32, _parallelism: u32) -> Box<dyn KeyedOperator> {
-        Box::new(Op { balances: BTreeMap::new() })
+        Box::new(crate::word_count::RunningSum::new("pg_ledger"))
     }
     fn sink(&self, env: SinkEnv) -> Box<dyn TwoPhaseCommitSink> {
         let connector = NodeConnector {

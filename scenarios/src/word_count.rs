@@ -29,21 +29,31 @@ use std::sync::Arc;
 
 pub struct WordCount;
 
-struct Op {
-    counts: BTreeMap<u64, i64>,
+/// A running sum per key, emitting the new sum for every record: the
+/// operator of `word_count` (counts) and of `pg_ledger` (balances).
+pub(crate) struct RunningSum {
+    sums: BTreeMap<u64, i64>,
+    /// Names the state in a restore error.
+    scenario: &'static str,
 }
 
-impl KeyedOperator for Op {
+impl RunningSum {
+    pub(crate) fn new(scenario: &'static str) -> Self {
+        RunningSum { sums: BTreeMap::new(), scenario }
+    }
+}
+
+impl KeyedOperator for RunningSum {
     fn process(&mut self, rec: &Record, out: &mut Vec<OutRecord>) {
-        let c = self.counts.entry(rec.key).or_insert(0);
+        let c = self.sums.entry(rec.key).or_insert(0);
         *c += rec.value;
         out.push(OutRecord { out_id: rec.id, key: rec.key, value: *c, src: rec.id });
     }
     fn snapshot(&self) -> Vec<u8> {
-        bincode::serialize(&self.counts).expect("serializable")
+        bincode::serialize(&self.sums).expect("serializable")
     }
     fn restore(&mut self, bytes: &[u8]) -> Result<(), String> {
-        self.counts = bincode::deserialize(bytes).map_err(|e| format!("word_count state: {e}"))?;
+        self.sums = bincode::deserialize(bytes).map_err(|e| format!("{} state: {e}", self.scenario))?;
         Ok(())
     }
 }
@@ -54,7 +64,7 @@ impl Pipeline for P {
         "word_count"
     }
     fn create(&self, _subtask: u32, _parallelism: u32) -> Box<dyn KeyedOperator> {
-        Box::new(Op { counts: BTreeMap::new() })
+        Box::new(RunningSum::new("word_count"))
     }
 }
 
