@@ -1,5 +1,5 @@
 //! `exactsim real`: the engine as OS processes. These tests build nothing:
-//! they run when the std node binary exists (`ci/real.sh` builds it with
+//! they run when a std node binary built from this code exists (`ci/real.sh` builds it with
 //! `RUSTFLAGS= CARGO_TARGET_DIR=target/std cargo build --release -p
 //! exactsim-node`) and say that they skipped otherwise. Each run takes about
 //! two seconds of wall time.
@@ -9,12 +9,17 @@ use std::process::{Command, Output};
 
 fn node_bin() -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/std/release/exactsim-node");
-    if p.is_file() {
-        Some(p)
-    } else {
+    if !p.is_file() {
         eprintln!("skipped: no std node binary at {} (ci/real.sh builds it)", p.display());
-        None
+        return None;
     }
+    // A binary left from other code (a cached or stale `target/std`) is
+    // refused by `exactsim real` (tested below); these tests need a current one.
+    if let Err(e) = exactsim::real::check_node_bin(&p) {
+        eprintln!("skipped: {e}");
+        return None;
+    }
+    Some(p)
 }
 
 fn real(args: &[&str]) -> Output {
