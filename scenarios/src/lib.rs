@@ -5,6 +5,7 @@ pub mod copier;
 pub mod inventory;
 pub mod pg_ledger;
 pub mod risk_scoring;
+mod running_sum;
 pub mod word_count;
 
 use exactsim_sim::scenario::Scenario;

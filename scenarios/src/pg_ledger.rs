@@ -23,6 +23,7 @@
 //! that recovery commits (restored) or rolls back (lingering).
 
 use crate::gen::layout;
+use crate::running_sum::{self, RunningSum};
 use exactsim_engine::config::Mutant;
 use exactsim_engine::pipeline::{KeyedOperator, Pipeline};
 use exactsim_engine::sink::{SinkEnv, TwoPhaseCommitSink};
@@ -33,7 +34,6 @@ use exactsim_pg::sink::PgSink;
 use exactsim_pg::system::{PgReader, PgSystem};
 use exactsim_sim::rng::SimRng;
 use exactsim_sim::scenario::{IncrementalReference, Scenario};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,7 +51,7 @@ impl Pipeline for P {
         "pg_ledger"
     }
     fn create(&self, _subtask: u32, _parallelism: u32) -> Box<dyn KeyedOperator> {
-        Box::new(crate::word_count::RunningSum::new("pg_ledger"))
+        Box::new(RunningSum::new("pg_ledger"))
     }
     fn sink(&self, env: SinkEnv) -> Box<dyn TwoPhaseCommitSink> {
         let connector = NodeConnector {
@@ -88,23 +88,10 @@ impl Scenario for PgLedger {
         Arc::new(P)
     }
     fn reference(&self, input: &[Vec<Record>], offsets: &[u64]) -> Vec<OutRecord> {
-        let mut out = Vec::new();
-        for (p, recs) in input.iter().enumerate() {
-            let mut balance: BTreeMap<u64, i64> = BTreeMap::new();
-            for r in &recs[..offsets[p] as usize] {
-                let b = balance.entry(r.key).or_default();
-                *b += r.value;
-                out.push(OutRecord { out_id: r.id, key: r.key, value: *b, src: r.id });
-            }
-        }
-        out
+        running_sum::reference(input, offsets)
     }
     fn incremental<'a>(&self, input: &'a [Vec<Record>]) -> Option<Box<dyn IncrementalReference + 'a>> {
-        Some(crate::per_record::per_record(input, |balance: &mut BTreeMap<u64, i64>, r: &Record| {
-            let b = balance.entry(r.key).or_default();
-            *b += r.value;
-            OutRecord { out_id: r.id, key: r.key, value: *b, src: r.id }
-        }))
+        Some(running_sum::incremental(input))
     }
     /// The planted bug sits in `PgSink` (no recover-and-commit of a
     /// restored prepared transaction), which only this scenario runs.

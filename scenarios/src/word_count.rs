@@ -20,43 +20,14 @@
 //! broker_after_commit_marker, store_after_blob_durable.
 
 use crate::gen::layout;
+use crate::running_sum::{self, RunningSum};
 use exactsim_engine::pipeline::{KeyedOperator, Pipeline};
 use exactsim_engine::types::{OutRecord, Record};
 use exactsim_sim::rng::SimRng;
 use exactsim_sim::scenario::{IncrementalReference, Scenario};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub struct WordCount;
-
-/// A running sum per key, emitting the new sum for every record: the
-/// operator of `word_count` (counts) and of `pg_ledger` (balances).
-pub(crate) struct RunningSum {
-    sums: BTreeMap<u64, i64>,
-    /// Names the state in a restore error.
-    scenario: &'static str,
-}
-
-impl RunningSum {
-    pub(crate) fn new(scenario: &'static str) -> Self {
-        RunningSum { sums: BTreeMap::new(), scenario }
-    }
-}
-
-impl KeyedOperator for RunningSum {
-    fn process(&mut self, rec: &Record, out: &mut Vec<OutRecord>) {
-        let c = self.sums.entry(rec.key).or_insert(0);
-        *c += rec.value;
-        out.push(OutRecord { out_id: rec.id, key: rec.key, value: *c, src: rec.id });
-    }
-    fn snapshot(&self) -> Vec<u8> {
-        bincode::serialize(&self.sums).expect("serializable")
-    }
-    fn restore(&mut self, bytes: &[u8]) -> Result<(), String> {
-        self.sums = bincode::deserialize(bytes).map_err(|e| format!("{} state: {e}", self.scenario))?;
-        Ok(())
-    }
-}
 
 struct P;
 impl Pipeline for P {
@@ -91,24 +62,10 @@ impl Scenario for WordCount {
         Arc::new(P)
     }
     fn reference(&self, input: &[Vec<Record>], offsets: &[u64]) -> Vec<OutRecord> {
-        // Per key, records in partition order (a key lives in one partition).
-        let mut out = Vec::new();
-        for (p, recs) in input.iter().enumerate() {
-            let mut count: BTreeMap<u64, i64> = BTreeMap::new();
-            for r in &recs[..offsets[p] as usize] {
-                let c = count.entry(r.key).or_default();
-                *c += r.value;
-                out.push(OutRecord { out_id: r.id, key: r.key, value: *c, src: r.id });
-            }
-        }
-        out
+        running_sum::reference(input, offsets)
     }
     fn incremental<'a>(&self, input: &'a [Vec<Record>]) -> Option<Box<dyn IncrementalReference + 'a>> {
-        Some(crate::per_record::per_record(input, |count: &mut BTreeMap<u64, i64>, r: &Record| {
-            let c = count.entry(r.key).or_default();
-            *c += r.value;
-            OutRecord { out_id: r.id, key: r.key, value: *c, src: r.id }
-        }))
+        Some(running_sum::incremental(input))
     }
 }
 
