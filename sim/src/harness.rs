@@ -229,17 +229,25 @@ impl Harness {
         let output_at = match &setup.system {
             Some(system) => {
                 let addr = system_addr();
-                let disk: Arc<dyn Storage> = Arc::new(SimDisk::new("system", SimRng::new(rng.next_u64())));
+                let disk: Arc<dyn Storage> =
+                    Arc::new(SimDisk::new(crate::schedule::SYSTEM_NODE, SimRng::new(rng.next_u64())));
                 let (system, obs, cfg) = (system.clone(), observer.clone(), Arc::new(setup.cfg.clone()));
                 handle
                     .create_node()
-                    .name("system")
+                    .name(crate::schedule::SYSTEM_NODE)
                     .ip(addr.ip())
                     .init(move || {
                         let (system, storage, obs, cfg) = (system.clone(), disk.clone(), obs.clone(), cfg.clone());
                         async move {
                             let net = bind(addr).await;
-                            system.serve(SystemEnv { net, storage, obs: Obs::new("system", obs), cfg }).await
+                            system
+                                .serve(SystemEnv {
+                                    net,
+                                    storage,
+                                    obs: Obs::new(crate::schedule::SYSTEM_NODE, obs),
+                                    cfg,
+                                })
+                                .await
                         }
                     })
                     .build();

@@ -63,8 +63,9 @@ impl Verdict {
         self == Verdict::Pass
     }
 
-    /// The exit code that goes with it: 0 pass, 1 fail, 130 interrupted.
-    pub fn exit_code(self) -> u8 {
+    /// The exit code that goes with it: 0 pass, 1 fail, 130 interrupted
+    /// (128 + SIGINT, as shells report it; the CLI's `EXIT_INTERRUPTED`).
+    pub const fn exit_code(self) -> u8 {
         match self {
             Verdict::Pass => 0,
             Verdict::Fail => 1,

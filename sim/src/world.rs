@@ -16,7 +16,7 @@ use crate::history::{History, Observation, SimEvent};
 use crate::recorder::{CrashRequest, Recorder};
 use crate::rng::{SimRng, Stream};
 use crate::scenario::Scenario;
-use crate::schedule::{generate, FaultEvent, Profile, Schedule, TriggerAction};
+use crate::schedule::{generate, FaultEvent, Profile, Schedule, TriggerAction, SYSTEM_NODE};
 use exactsim_engine::broker::{provision_input, run_broker, BrokerNode};
 use exactsim_engine::config::{JobConfig, Mutant};
 use exactsim_engine::coordinator::{run_coordinator, CoordinatorNode};
@@ -332,11 +332,11 @@ async fn simulate(spec: RunSpec, salvage: Salvage) -> RunResult {
     let output_at = match pipeline.system() {
         Some(system) => {
             let addr = exactsim_engine::system::system_addr();
-            let disk = Arc::new(SimDisk::new("system", SimRng::new(disk_rng.next_u64())));
+            let disk = Arc::new(SimDisk::new(SYSTEM_NODE, SimRng::new(disk_rng.next_u64())));
             let (obs, cfg, d) = (observer.clone(), cfg.clone(), disk.clone());
             let h = handle
                 .create_node()
-                .name("system")
+                .name(SYSTEM_NODE)
                 .ip(addr.ip())
                 .init(move || {
                     let (system, obs, cfg, storage): (_, _, _, Arc<dyn Storage>) =
@@ -344,13 +344,13 @@ async fn simulate(spec: RunSpec, salvage: Salvage) -> RunResult {
                     async move {
                         let net = bind(addr).await;
                         let env =
-                            exactsim_engine::system::SystemEnv { net, storage, obs: Obs::new("system", obs), cfg };
+                            exactsim_engine::system::SystemEnv { net, storage, obs: Obs::new(SYSTEM_NODE, obs), cfg };
                         system.serve(env).await
                     }
                 })
                 .build();
-            cluster.add("system", h.id());
-            cluster.disks.insert("system".to_string(), disk);
+            cluster.add(SYSTEM_NODE, h.id());
+            cluster.disks.insert(SYSTEM_NODE.to_string(), disk);
             addr
         }
         None => addrs.broker,
