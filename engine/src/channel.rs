@@ -3,6 +3,19 @@
 //! backpressure. Channels live for one attempt; a new attempt starts new
 //! channels at sequence 0.
 //!
+//! A channel also lives for one instance of its sender. A worker restarted
+//! while the coordinator still deploys an attempt (its acknowledgement of
+//! the deployment lost, another worker still down) is sent that attempt's
+//! deployment again and restarts its sources from their restored offsets,
+//! with their channels at sequence 0. A receiver that took data from the
+//! earlier instance cannot tell which of the new messages it already has
+//! (the new instance batches the same records into other messages): taking
+//! them by sequence number dropped some records and handed others to the
+//! sink twice in one transaction. So every data message names its sender's
+//! incarnation, and a receiver refuses a second one
+//! ([`ChannelReceiver::receive`] returns [`SenderRestarted`]): its chain
+//! fails and the coordinator restarts the job under a new attempt.
+//!
 //! The retransmission timeout adapts to the measured acknowledgement delay
 //! (TCP's estimator, RFC 6298, with Karn's rule: only messages sent once
 //! are sampled) and backs off on consecutive timeouts. A receiver
@@ -124,12 +137,37 @@ impl ChannelSender {
 pub struct ChannelReceiver {
     next_expected: u64,
     early: BTreeMap<u64, Vec<Item>>,
+    /// The incarnation of the sender instance this channel belongs to,
+    /// learnt from its first message.
+    sender: Option<u64>,
+}
+
+/// A message came from another instance of the channel's sender than the
+/// earlier ones (see the module documentation): the channel is broken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SenderRestarted {
+    /// The incarnation the channel belongs to.
+    pub was: u64,
+    /// The incarnation the refused message came from.
+    pub now: u64,
 }
 
 impl ChannelReceiver {
-    /// Accept a message; returns the items now deliverable, in order, and
-    /// the cumulative ack to send (if anything has been received in order).
-    pub fn receive(&mut self, seq: u64, items: Vec<Item>) -> (Vec<Item>, Option<u64>) {
+    /// Accept a message of the sender instance `sender`; returns the items
+    /// now deliverable, in order, and the cumulative ack to send (if
+    /// anything has been received in order). A message of another instance
+    /// than the first message's is refused whole, and so is every later
+    /// one: nothing of it is delivered.
+    pub fn receive(
+        &mut self,
+        sender: u64,
+        seq: u64,
+        items: Vec<Item>,
+    ) -> Result<(Vec<Item>, Option<u64>), SenderRestarted> {
+        let was = *self.sender.get_or_insert(sender);
+        if was != sender {
+            return Err(SenderRestarted { was, now: sender });
+        }
         if seq >= self.next_expected {
             self.early.entry(seq).or_insert(items);
         }
@@ -138,7 +176,7 @@ impl ChannelReceiver {
             out.extend(items);
             self.next_expected += 1;
         }
-        (out, self.next_expected.checked_sub(1))
+        Ok((out, self.next_expected.checked_sub(1)))
     }
 }
 
@@ -229,7 +267,7 @@ mod tests {
             tx.stage(Item::Watermark(i));
             let (seq, items) = tx.seal(0).unwrap();
             if seq >= 10 {
-                let (out, ack) = rx.receive(seq, items);
+                let (out, ack) = rx.receive(1, seq, items).unwrap();
                 assert!(out.is_empty() && ack.is_none());
             }
         }
@@ -238,7 +276,7 @@ mod tests {
         while !tx.is_idle() {
             assert!(now < 40 + 80 + 160 + 320 + 10 * 2 + 10, "repair too slow: {now} ms, got {}", got.len());
             if let Some((seq, items)) = tx.due(now) {
-                let (out, ack) = rx.receive(seq, items);
+                let (out, ack) = rx.receive(1, seq, items).unwrap();
                 got.extend(out);
                 now += 2;
                 tx.ack(ack.expect("in order now"), now);
@@ -247,6 +285,50 @@ mod tests {
             }
         }
         assert_eq!(got, (0..20).map(Item::Watermark).collect::<Vec<_>>());
+    }
+
+    /// The bug the gate profile found: a source restarted within its
+    /// attempt sends the records from its restored offset again, batched
+    /// into other messages, from sequence 0. Taken by sequence number, the
+    /// receiver drops the messages it "has" and delivers the rest: records
+    /// lost and records twice. With the sender's incarnation the second
+    /// instance is refused before anything of it is delivered.
+    #[test]
+    fn a_restarted_sender_is_refused_not_taken_by_sequence_number() {
+        let rec = |i: u64| Item::Watermark(i);
+        // Instance 1 sends records 0..6 as three messages of two.
+        let mut rx = ChannelReceiver::default();
+        let mut got = Vec::new();
+        for (seq, batch) in [vec![0, 1], vec![2, 3], vec![4, 5]].into_iter().enumerate() {
+            let (items, ack) = rx.receive(1, seq as u64, batch.into_iter().map(rec).collect()).unwrap();
+            got.extend(items);
+            assert_eq!(ack, Some(seq as u64));
+        }
+        // Instance 2 restarts from record 0, one record a message.
+        let second: Vec<Vec<u64>> = (0..7).map(|i| vec![i]).collect();
+        // What taking it by sequence number did: records 3..6 twice (with
+        // larger batches, records lost instead).
+        let mut blind = ChannelReceiver::default();
+        let mut blind_got = Vec::new();
+        for (seq, batch) in [vec![0, 1], vec![2, 3], vec![4, 5]].into_iter().enumerate() {
+            blind_got.extend(blind.receive(1, seq as u64, batch.into_iter().map(rec).collect()).unwrap().0);
+        }
+        for (seq, batch) in second.iter().enumerate() {
+            blind_got.extend(blind.receive(1, seq as u64, batch.iter().copied().map(rec).collect()).unwrap().0);
+        }
+        let blind_ids: Vec<u64> =
+            blind_got.iter().map(|i| if let Item::Watermark(w) = i { *w } else { unreachable!() }).collect();
+        assert_eq!(blind_ids, vec![0, 1, 2, 3, 4, 5, 3, 4, 5, 6], "one instance id hides the restart");
+        // Named by incarnation, every message of instance 2 is refused.
+        for (seq, batch) in second.iter().enumerate() {
+            let r = rx.receive(2, seq as u64, batch.iter().copied().map(rec).collect());
+            assert_eq!(r, Err(SenderRestarted { was: 1, now: 2 }));
+        }
+        // And a late message of instance 1 is still a duplicate, dropped.
+        let (items, ack) = rx.receive(1, 1, vec![rec(2), rec(3)]).unwrap();
+        assert!(items.is_empty());
+        assert_eq!(ack, Some(2));
+        assert_eq!(got, (0..6).map(rec).collect::<Vec<_>>());
     }
 
     proptest! {
@@ -274,7 +356,7 @@ mod tests {
                         if !net.is_empty() {
                             let i = k % net.len();
                             let (s, items) = net.remove(i); // reorder: deliver any
-                            let (items, ack) = rx.receive(s, items);
+                            let (items, ack) = rx.receive(7, s, items).unwrap();
                             got.extend(items);
                             if let Some(a) = ack { tx.ack(a, now); }
                         } else if sent < n && !tx.window_full() {

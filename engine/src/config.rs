@@ -69,10 +69,14 @@ pub enum Mutant {
     /// committed at recovery: no `COMMIT PREPARED` (only the PostgreSQL
     /// scenario `pg_ledger` reaches it).
     PgNoRecoverCommit,
+    /// A chain takes data from a source restarted within the attempt by
+    /// sequence number, as if it were the instance it had been receiving
+    /// from (the channel does not know its sender's incarnation).
+    AcceptRestartedSender,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 22] = [
+    pub const ALL: [Mutant; 23] = [
         Mutant::Canary,
         Mutant::CommitOnPrecommit,
         Mutant::NoRecommitOnRecovery,
@@ -95,6 +99,7 @@ impl Mutant {
         Mutant::SkewedTxnTimeout,
         Mutant::TxnLeftOpenAtEnd,
         Mutant::PgNoRecoverCommit,
+        Mutant::AcceptRestartedSender,
     ];
 
     pub fn name(self) -> &'static str {
@@ -121,6 +126,7 @@ impl Mutant {
             Mutant::SkewedTxnTimeout => "skewed-txn-timeout",
             Mutant::TxnLeftOpenAtEnd => "txn-left-open-at-end",
             Mutant::PgNoRecoverCommit => "pg-no-recover-commit",
+            Mutant::AcceptRestartedSender => "accept-restarted-sender",
         }
     }
 
@@ -169,6 +175,9 @@ impl Mutant {
             Mutant::PgNoRecoverCommit => {
                 "the PostgreSQL sink takes restored pending transactions as committed (no COMMIT PREPARED)"
             }
+            Mutant::AcceptRestartedSender => {
+                "a chain takes data from a source restarted within its attempt by sequence number (records lost and twice)"
+            }
         }
     }
 
@@ -200,6 +209,7 @@ impl Mutant {
             Mutant::SkewedTxnTimeout => "P1",
             Mutant::TxnLeftOpenAtEnd => "P13",
             Mutant::PgNoRecoverCommit => "P1",
+            Mutant::AcceptRestartedSender => "P1",
         }
     }
 

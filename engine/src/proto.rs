@@ -88,6 +88,9 @@ pub enum Msg {
     // ---- worker -> worker (data plane) ----
     Data {
         attempt: Attempt,
+        /// The sending worker's incarnation: a channel belongs to one
+        /// instance of its sender (see `channel`).
+        incarnation: u64,
         from: u32,
         to: u32,
         seq: u64,

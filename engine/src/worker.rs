@@ -7,7 +7,7 @@
 //! executes); this file is the async glue.
 
 use crate::aligner::{Aligner, Outcome};
-use crate::channel::{ChannelReceiver, ChannelSender};
+use crate::channel::{ChannelReceiver, ChannelSender, SenderRestarted};
 use crate::codec;
 use crate::config::{JobConfig, Mutant};
 use crate::coordinator::blob_name;
@@ -49,7 +49,7 @@ enum SourceCtl {
 }
 
 enum ChainCtl {
-    Data { from: u32, seq: u64, items: Vec<Item> },
+    Data { from: u32, incarnation: u64, seq: u64, items: Vec<Item> },
     Notify(CheckpointId),
 }
 
@@ -169,11 +169,11 @@ pub async fn run_worker(node: WorkerNode) {
                 let (from, msg) = net.recv_data().await;
                 let s = slots.lock().unwrap();
                 match msg {
-                    Msg::Data { attempt, from: f, to, seq, items }
+                    Msg::Data { attempt, incarnation, from: f, to, seq, items }
                         if to == index && attempt == s.attempt && addrs.worker_index(from) == Some(f % workers) =>
                     {
                         if let Some(tx) = &s.chain_tx {
-                            let _ = tx.send(ChainCtl::Data { from: f, seq, items });
+                            let _ = tx.send(ChainCtl::Data { from: f, incarnation, seq, items });
                         }
                     }
                     Msg::DataAck { attempt, from: f, to, seq } if attempt == s.attempt => {
@@ -420,7 +420,14 @@ impl Source {
             msgs.sort_by_key(|(s, _)| *s);
             msgs.dedup_by_key(|(s, _)| *s);
             for (seq, items) in msgs {
-                let msg = Msg::Data { attempt: self.ctx.attempt, from: self.index, to: to as u32, seq, items };
+                let msg = Msg::Data {
+                    attempt: self.ctx.attempt,
+                    incarnation: self.ctx.incarnation,
+                    from: self.index,
+                    to: to as u32,
+                    seq,
+                    items,
+                };
                 self.ctx.net.send(self.ctx.addrs.workers[to], &msg).await;
             }
         }
@@ -752,8 +759,20 @@ impl Chain {
                     self.steps.done(r);
                 }
                 c = rx.recv(), if listen => match c {
-                    Some(ChainCtl::Data { from, seq, items }) => {
-                        let (items, ack) = self.inputs[from as usize].receive(seq, items);
+                    Some(ChainCtl::Data { from, incarnation, seq, items }) => {
+                        // Planted bug: every sender instance looks the same.
+                        let sender = if self.ctx.cfg.mutant_is(Mutant::AcceptRestartedSender) { 0 } else { incarnation };
+                        let (items, ack) = match self.inputs[from as usize].receive(sender, seq, items) {
+                            Ok(r) => r,
+                            Err(SenderRestarted { was, now }) => {
+                                let why = format!(
+                                    "input from source-{from} came from a restarted instance (incarnation {was:x}, \
+                                     then {now:x}) within attempt {}: the channel cannot be resumed",
+                                    self.ctx.attempt
+                                );
+                                self.ctx.fail(self.task(), why).await
+                            }
+                        };
                         self.queues[from as usize].extend(items);
                         if let Some(seq) = ack {
                             let msg = Msg::DataAck { attempt: self.ctx.attempt, from, to: self.ctx.index, seq };
