@@ -213,11 +213,14 @@ impl Mutant {
         }
     }
 
-    /// The fault profile `mutants` hunts this bug with: `chaos`, or
-    /// `zombie` for the bugs only stalled processes and late requests expose.
+    /// The fault profile `mutants` hunts this bug with: `chaos`, `zombie`
+    /// for the bugs only stalled processes and late requests expose, or
+    /// `silent-restart` for the one that needs an attempt deployed twice to
+    /// a worker.
     pub fn hunt_profile(self) -> &'static str {
         match self {
             Mutant::RelaxedAttemptFence => "zombie",
+            Mutant::AcceptRestartedSender => "silent-restart",
             _ => "chaos",
         }
     }

@@ -16,6 +16,9 @@ pub enum Stream {
     Network = 4,
     Disk = 5,
     Swarm = 6,
+    /// Composite faults of a profile (`silent_restart`), drawn apart so
+    /// that profiles without them keep their schedules.
+    Composite = 7,
 }
 
 pub struct SimRng {

@@ -339,6 +339,17 @@ pub struct Profile {
     pub targets: BTreeMap<String, Vec<String>>,
     #[serde(default, rename = "trigger")]
     pub triggers: Vec<Trigger>,
+    /// Composite faults: this many times per run, a worker cut off from
+    /// the coordinator (a one-way partition: its heartbeats and its
+    /// acknowledgements are lost while deployments still reach it) long
+    /// enough for the coordinator to restart the job, and crashed and
+    /// restarted during the cut, after it deployed the new attempt. The
+    /// coordinator, still waiting for that worker's acknowledgement,
+    /// deploys the same attempt to the restarted worker: two instances of
+    /// its sources in one attempt. Drawn as ordinary events (a partition
+    /// and a crash), so replay and shrinking treat them as any other.
+    #[serde(default)]
+    pub silent_restart: u32,
     /// Most faults of each kind per run, by kind name.
     #[serde(flatten)]
     pub counts: BTreeMap<String, u32>,
@@ -351,7 +362,8 @@ fn default_liveness_ms() -> u64 {
     30_000
 }
 
-pub const PROFILE_NAMES: [&str; 7] = ["none", "crash", "partition", "slow-disk", "disk", "chaos", "zombie"];
+pub const PROFILE_NAMES: [&str; 8] =
+    ["none", "crash", "partition", "slow-disk", "disk", "chaos", "zombie", "silent-restart"];
 
 /// `zombie`: every fault kind in every seed, with pauses aimed at the broker
 /// and the workers and a worker paused on its second pre-commit: the
@@ -410,6 +422,7 @@ impl Profile {
             liveness_ms: default_liveness_ms(),
             targets: BTreeMap::new(),
             triggers: Vec::new(),
+            silent_restart: 0,
             counts: BTreeMap::new(),
         }
     }
@@ -433,6 +446,15 @@ impl Profile {
         let mut p = Profile::base(name);
         match name {
             "none" => {}
+            // Aimed: only the composite fault that deploys one attempt twice
+            // to a worker (see `Profile::silent_restart`); the PR gate runs
+            // it beside `ci/gate.toml`, whose broad mix reaches it in about
+            // 1 of 2,000 runs.
+            "silent-restart" => {
+                p.silent_restart = 1;
+                p.safety_ms = 2_500;
+                p.liveness_ms = 60_000;
+            }
             "crash" => {
                 p.set(&[("crash", 3), ("crash_at_point", 2)]);
                 p.lose_unsynced = true;
@@ -772,8 +794,60 @@ pub fn generate(seed: u64, profile: &Profile, cfg: &JobConfig, system: bool) -> 
             dur_ms: t.dur_ms,
         });
     }
+    events.extend(silent_restarts(seed, profile, cfg, &g.nodes));
     events.sort_by_key(|e| e.at_ms());
     Schedule { safety_ms: profile.safety_ms, liveness_ms: profile.liveness_ms, events }
+}
+
+/// [`Profile::silent_restart`]: per composite, a one-way partition from a
+/// worker that runs a source to the coordinator, outlasting the heartbeat
+/// timeout, and a crash of that worker inside it once the coordinator has
+/// noticed the silence and deployed a new attempt. The other workers that
+/// run sources are down from just before that deployment until after the
+/// silent worker is back: their sources then start the attempt only once,
+/// so the silent worker's second chain is not left waiting for data its
+/// first instance had already acknowledged, and the attempt runs and
+/// checkpoints (with two instances of the silent worker's sources).
+fn silent_restarts(seed: u64, profile: &Profile, cfg: &JobConfig, nodes: &[String]) -> Vec<FaultEvent> {
+    let mut rng = SimRng::derive(seed, Stream::Composite);
+    let hosts: Vec<&String> = nodes
+        .iter()
+        .filter(|n| {
+            n.strip_prefix("worker-").and_then(|i| i.parse::<u32>().ok()).is_some_and(|i| !cfg.sources_of(i).is_empty())
+        })
+        .collect();
+    let mut events = Vec::new();
+    if hosts.is_empty() {
+        return events;
+    }
+    let hb = cfg.heartbeat_timeout_ms.max(1);
+    for _ in 0..profile.silent_restart {
+        let w = (*rng.pick(&hosts)).clone();
+        // Early: the sources must still have input to send after the
+        // restart (a job of the scenarios reads its input in about a second).
+        let at_ms = rng.range(30, 300);
+        // The coordinator notices the silence after a heartbeat timeout and
+        // deploys a new attempt; the worker deploys it (tens of ms), runs
+        // its sources for a while, then crashes and is back soon. The cut
+        // heals shortly after.
+        let crash_at = at_ms + hb + rng.range(200, 700);
+        let down_ms = *rng.pick(&[20u64, 50, 100]);
+        let back_ms = crash_at + down_ms;
+        let dur_ms = back_ms + rng.range(100, 400) - at_ms;
+        events.push(FaultEvent::Partition { at_ms, dur_ms, a: w.clone(), b: "coordinator".to_string(), one_way: true });
+        events.push(FaultEvent::Crash { at_ms: crash_at, node: w.clone(), down_ms, disk: CrashMode::KeepAll });
+        for other in hosts.iter().filter(|h| ***h != w) {
+            let down_at = at_ms + rng.range(0, hb / 2 + 1);
+            let other_down = back_ms + rng.range(50, 300) - down_at;
+            events.push(FaultEvent::Crash {
+                at_ms: down_at,
+                node: (*other).clone(),
+                down_ms: other_down,
+                disk: CrashMode::KeepAll,
+            });
+        }
+    }
+    events
 }
 
 /// The names of the engine's history events, the predicates of
@@ -894,6 +968,13 @@ impl Profile {
             {
                 return Err(format!("targets.{kind}: none of {roles:?} has a disk"));
             }
+        }
+        if self.silent_restart > caps::FAULTS_PER_KIND_MAX {
+            return Err(format!(
+                "silent_restart = {} is more than {} per run",
+                self.silent_restart,
+                caps::FAULTS_PER_KIND_MAX
+            ));
         }
         if self.triggers.len() > caps::FAULTS_PER_KIND_MAX as usize {
             return Err(format!("{} triggers (at most {})", self.triggers.len(), caps::FAULTS_PER_KIND_MAX));
