@@ -108,16 +108,3 @@ fn a_panicking_run_explains_the_context_line() {
         assert!(note < context, "the note comes first: {err}");
     }
 }
-
-/// A determinism check's result is printed with the run line (stdout), so
-/// that stderr holds only errors.
-#[test]
-fn a_determinism_check_reports_on_stdout() {
-    let out = exe()
-        .args(["run", "--scenario", "word_count", "--seed", "2", "--profile", "none", "--check-determinism"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
-    assert!(stdout(&out).contains("determinism: ok, both runs trace_hash="), "{}", stdout(&out));
-    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
-}
