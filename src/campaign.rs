@@ -47,8 +47,12 @@ pub struct CampaignSpec {
     pub max_artifacts: usize,
 }
 
-/// Most seeds one campaign may ask for (per scenario).
+/// Most seeds one campaign may ask for (per scenario), and the default cap
+/// of a continuous one: a merge refuses a report claiming more.
 pub const SEEDS_MAX: u64 = 10_000_000;
+/// Most shards a campaign splits into (the largest CI matrices and job
+/// arrays hold a few thousand): a merge checks every shard 1..N is there.
+pub const SHARDS_MAX: u64 = 10_000;
 /// Most parallel jobs.
 pub const JOBS_MAX: usize = 256;
 /// Default of `--max-artifacts`.
@@ -501,8 +505,22 @@ pub fn summary_table(rep: &CampaignReport) -> String {
             name, x.runs, x.violations, x.failed_runs, x.faults, x.checkpoints, x.recoveries, x.duplicates, ratio
         ));
     }
-    let faults: Vec<String> = rep.faults.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    s.push_str(&format!("faults injected: {}\n", if faults.is_empty() { "none".into() } else { faults.join(" ") }));
+    // The tallies hold fault kinds (`corrupt_reads`: windows opened) and
+    // what they did (`corrupt_read`: disk reads corrupted): two lines, so
+    // that one is not read as a typo of the other.
+    let (kinds, effects): (Vec<_>, Vec<_>) =
+        rep.faults.iter().partition(|(k, _)| exactsim_sim::schedule::kind_named(k).is_some());
+    let join = |v: Vec<(&String, &u64)>| {
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.iter().map(|(k, n)| format!("{k}={n}")).collect::<Vec<_>>().join(" ")
+        }
+    };
+    s.push_str(&format!("faults injected (by kind): {}\n", join(kinds)));
+    if !effects.is_empty() {
+        s.push_str(&format!("their effects (disk operations and crashed writes hit): {}\n", join(effects)));
+    }
     s.push_str(&checks_table(rep));
     s.push_str(&format!(
         "verdict={} runs={}{} failed={} determinism_failures={} wall_ms={} seeds/s={:.1} profile={} mode={}{}\n",

@@ -2,8 +2,9 @@
 //! to stop starting runs and to report what it has (exit code 130); a
 //! second one exits at once.
 //!
-//! The handler only stores to an atomic (or calls `_exit`), both
-//! async-signal-safe. The state is process-wide by nature: signals are.
+//! The handler only stores to an atomic (or removes the temporaries being
+//! written and calls `_exit`), all async-signal-safe. The state is
+//! process-wide by nature: signals are.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -16,6 +17,9 @@ pub const EXIT_INTERRUPTED: u8 = exactsim_sim::report::Verdict::Interrupted.exit
 extern "C" fn on_signal(_sig: libc::c_int) {
     if SIGNALS.fetch_add(1, Ordering::SeqCst) >= 1 {
         // The second signal: the user does not want to wait for the report.
+        // A report being written stays unwritten, and so does its hidden
+        // temporary.
+        crate::artifacts::remove_temps_now();
         unsafe { libc::_exit(EXIT_INTERRUPTED as libc::c_int) };
     }
 }

@@ -93,6 +93,58 @@ pub fn spec(
     RunSpec { scenario, seed, profile, mode, mutant, schedule: None, config: None, keep_chain: false }
 }
 
+/// The nodes of a run: the engine's (its seed decides the workers) and the
+/// scenario's own sink system when it has one.
+pub fn nodes_of(spec: &RunSpec) -> Vec<String> {
+    let workers = exactsim_sim::world::derive_config(spec).parallelism;
+    exactsim_sim::schedule::run_nodes(workers, spec.scenario.pipeline().system().is_some())
+}
+
+/// Refuse a profile whose trigger names a node `nodes` lacks: it would
+/// never fire, and the run would pass without the fault it was written for.
+fn check_trigger_nodes(profile: &Profile, profile_arg: &str, nodes: &[String], of: &str) -> Result<(), String> {
+    match profile.missing_trigger_nodes(nodes).first() {
+        None => Ok(()),
+        Some((i, n)) => Err(format!(
+            "profile {profile_arg}: trigger {i} names node '{n}', which is not in {of} (nodes: {})",
+            nodes.join(", ")
+        )),
+    }
+}
+
+/// [`check_trigger_nodes`] for one run.
+pub fn check_run_nodes(spec: &RunSpec, profile_arg: &str) -> Result<(), String> {
+    check_trigger_nodes(&spec.profile, profile_arg, &nodes_of(spec), "this run")
+}
+
+/// [`check_trigger_nodes`] for a campaign, whose runs differ in their
+/// workers: a trigger's node must be in one run at least, looked for in the
+/// first thousand seeds of each scenario (a topology is drawn from the
+/// seed, so every worker count shows up long before).
+pub fn check_campaign_nodes(
+    scenarios: &[Arc<dyn Scenario>],
+    seeds: &crate::campaign::ShardSeeds,
+    profile: &Profile,
+    profile_arg: &str,
+    mode: DeliveryMode,
+) -> Result<(), String> {
+    if profile.triggers.iter().all(|t| t.node.is_none()) {
+        return Ok(());
+    }
+    let mut nodes: Vec<String> = Vec::new();
+    for sc in scenarios {
+        for j in 0..seeds.len().min(1000) {
+            let s = spec(sc.clone(), seeds.get(j), profile.clone(), mode, None);
+            for n in nodes_of(&s) {
+                if !nodes.contains(&n) {
+                    nodes.push(n);
+                }
+            }
+        }
+    }
+    check_trigger_nodes(profile, profile_arg, &nodes, "any run of this campaign")
+}
+
 /// Run one seed and check it. Wall time is measured here, in the harness,
 /// never inside the simulation.
 pub fn run_one(spec: RunSpec, profile_arg: &str) -> Outcome {

@@ -26,7 +26,7 @@ struct RunArgs {
     /// fault schedule, network and disk behaviour.
     #[arg(long)]
     seed: String,
-    /// Fault profile: none, crash, partition, slow-disk, disk, chaos, or a TOML file.
+    /// Fault profile: none, crash, partition, slow-disk, disk, chaos, zombie, or a TOML file.
     #[arg(long, default_value = "chaos")]
     profile: String,
     /// Delivery mode: exactly-once or at-least-once.
@@ -67,14 +67,14 @@ enum Cmd {
         #[arg(long, default_value = "all")]
         scenario: String,
         /// Seeds per scenario (1 to 10,000,000; default 100); with --budget,
-        /// at most this many (default: no limit).
+        /// at most this many (default 10,000,000).
         #[arg(long)]
         seeds: Option<String>,
         /// The first seed (decimal or 0x-hex); seeds are consecutive. Default
         /// 0; with --budget, a random start recorded in the report.
         #[arg(long)]
         first_seed: Option<String>,
-        /// Fault profile: none, crash, partition, slow-disk, disk, chaos, or a TOML file.
+        /// Fault profile: none, crash, partition, slow-disk, disk, chaos, zombie, or a TOML file.
         #[arg(long, default_value = "chaos")]
         profile: String,
         /// Delivery mode: exactly-once or at-least-once.
@@ -260,12 +260,24 @@ fn parse_shard(s: &str) -> Result<(u64, u64), String> {
     if k == 0 || n == 0 || k > n {
         return Err(bad());
     }
+    check_shard_count(n)?;
     Ok((k, n))
+}
+
+/// A shard count a merge can check: at most `SHARDS_MAX`.
+fn check_shard_count(n: u64) -> Result<(), String> {
+    let max = exactsim::campaign::SHARDS_MAX;
+    if n > max {
+        return Err(format!("shard count {n} is out of range (1 to {max})"));
+    }
+    Ok(())
 }
 
 fn resolve_shard(s: &str) -> Result<(u64, u64), String> {
     if s == "auto" {
-        exactsim::shard::from_env(&exactsim::shard::process_env)
+        let (k, n) = exactsim::shard::from_env(&exactsim::shard::process_env)?;
+        check_shard_count(n).map_err(|e| format!("--shard auto: {e}"))?;
+        Ok((k, n))
     } else {
         parse_shard(s)
     }
@@ -277,7 +289,9 @@ fn run_spec(a: &RunArgs) -> Result<exactsim_sim::world::RunSpec, String> {
     let prof = Profile::resolve(&a.profile)?;
     let mode = parse_mode(&a.mode)?;
     let mutant = a.mutant.as_deref().map(parse_mutant).transpose()?;
-    Ok(spec(sc, seed, prof, mode, mutant))
+    let s = spec(sc, seed, prof, mode, mutant);
+    check_run_nodes(&s, &a.profile)?;
+    Ok(s)
 }
 
 fn main() -> ExitCode {
@@ -288,6 +302,14 @@ fn main() -> ExitCode {
     }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            // Bare `exactsim`: say what is missing, not the help's first line.
+            use clap::CommandFactory;
+            let subs: Vec<String> =
+                Cli::command().get_subcommands().map(|c| c.get_name().to_string()).filter(|n| n != "help").collect();
+            eprintln!("error: no subcommand given (one of: {}; see --help)", subs.join(", "));
+            return ExitCode::from(2);
+        }
         Err(e) if e.use_stderr() => {
             // One line naming the problem: clap's first line (its usage and
             // tips follow with --help).
@@ -307,6 +329,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
     };
+    exactsim_sim::panics::explain_context_lines();
     match cli.cmd {
         Cmd::Scenarios => {
             for s in exactsim_scenarios::all() {
@@ -319,28 +342,43 @@ fn main() -> ExitCode {
                 Ok(s) => s,
                 Err(e) => return usage(e),
             };
+            // An output that cannot be a file is refused before the run.
+            for p in [&trace, &save_replay, &timeline].into_iter().flatten() {
+                if p.is_dir() {
+                    return usage(format!("cannot write {}: it is a directory", p.display()));
+                }
+            }
             spec.keep_chain = check_determinism;
             let out = run_one(spec.clone(), &args.profile);
             output::print_outcome(&out, json);
-            let mut errors = Vec::new();
+            // Every output or none: a run that exits 2 on one unwritable
+            // output leaves no other behind.
+            let mut files: Vec<(&std::path::Path, String)> = Vec::new();
             if let Some(p) = &trace {
-                errors.extend(artifacts::write_file(p, &artifacts::trace_text(&out)).err());
+                files.push((p, artifacts::trace_text(&out)));
             }
             if let Some(p) = &save_replay {
-                errors.extend(artifacts::write_file(p, &ReplayFile::from_outcome(&out, &args.profile).to_json()).err());
+                files.push((p, ReplayFile::from_outcome(&out, &args.profile).to_json()));
             }
             if let Some(p) = &timeline {
-                errors.extend(artifacts::write_file(p, &timeline::page(&out)).err());
+                files.push((p, timeline::page(&out)));
             }
+            let pairs: Vec<(&std::path::Path, &str)> = files.iter().map(|(p, t)| (*p, t.as_str())).collect();
+            let errors: Vec<String> = artifacts::write_all(&pairs).err().into_iter().collect();
             let mut code = out.report.verdict.exit_code();
             if check_determinism {
+                // A result, printed with the run line; stdout is the JSON
+                // document with --json.
+                let say = |line: String| if json { eprintln!("{line}") } else { println!("{line}") };
                 let again = run_one(spec, &args.profile);
                 match exactsim_sim::runner::first_divergence(&out.result, &again.result) {
-                    None => eprintln!("determinism: ok, both runs trace_hash={}", again.report.trace_hash),
+                    // Exit 2 on an output is one line on stderr: that one.
+                    None if json && !errors.is_empty() => {}
+                    None => say(format!("determinism: ok, both runs trace_hash={}", again.report.trace_hash)),
                     Some(d) => {
-                        eprintln!("determinism: FAILED: the runs diverge at event {}", d.index);
-                        eprintln!("  first run:  {:?}", d.first);
-                        eprintln!("  second run: {:?}", d.second);
+                        say(format!("determinism: FAILED: the runs diverge at event {}", d.index));
+                        say(format!("  first run:  {:?}", d.first));
+                        say(format!("  second run: {:?}", d.second));
                         code = 1;
                     }
                 }
@@ -445,7 +483,7 @@ fn main() -> ExitCode {
                 let seeds = match (&seeds, &budget) {
                     (Some(n), _) => parse_count(n, "seed count", exactsim::campaign::SEEDS_MAX)?,
                     (None, None) => 100,
-                    (None, Some(_)) => u64::MAX,
+                    (None, Some(_)) => exactsim::campaign::SEEDS_MAX,
                 };
                 Ok(CampaignSpec {
                     scenarios: resolve_scenarios(&scenario)?,
@@ -465,7 +503,11 @@ fn main() -> ExitCode {
                     max_artifacts,
                 })
             })();
-            let spec = match spec {
+            let spec = match spec.and_then(|s| {
+                let seeds = exactsim::campaign::ShardSeeds::new(s.first_seed, s.seeds, s.shard);
+                check_campaign_nodes(&s.scenarios, &seeds, &s.profile, &s.profile_arg, s.mode)?;
+                Ok(s)
+            }) {
                 Ok(s) => s,
                 Err(e) => return usage(e),
             };
@@ -498,6 +540,9 @@ fn main() -> ExitCode {
             finish(rep.verdict.exit_code(), &rep.write_errors)
         }
         Cmd::Merge { dirs, report, junit } => {
+            if let Some(j) = junit.as_ref().filter(|j| j.is_dir()) {
+                return usage(format!("cannot write {}: it is a directory", j.display()));
+            }
             let rep = match exactsim::merge::merge_dirs(&dirs, &report, junit.as_deref()) {
                 Ok(m) => {
                     for w in &m.warnings {
@@ -516,30 +561,36 @@ fn main() -> ExitCode {
                 Ok(f) => f,
                 Err(e) => return usage(e),
             };
-            if let Some(w) = f.version_warning() {
-                if strict_version {
-                    return usage(format!("{}: {w} (--strict-version)", file.display()));
-                }
-                eprintln!("warning: {}: {w}", file.display());
+            let warning = f.version_warning();
+            if let (Some(w), true) = (&warning, strict_version) {
+                return usage(format!("{}: {w} (--strict-version)", file.display()));
             }
+            // A refused file prints its refusal only: the warning is for a
+            // file that runs.
             let spec = match f.to_spec() {
                 Ok(s) => s,
                 Err(e) => return usage(format!("{}: {e}", file.display())),
             };
+            if let Some(w) = warning {
+                eprintln!("warning: {}: {w}", file.display());
+            }
             let mut out = run_one(spec, &f.profile);
             // The file's explicit schedule, not the seed's, made this run.
-            out.report.repro = format!("cargo run --release -- replay {}", file.display());
+            out.report.repro = format!("{} replay {}", output::CLI, file.display());
             output::print_outcome(&out, false);
-            let reproduced = f.reproduced_by(&out);
+            let mismatch = f.mismatch(&out);
+            let result = match &mismatch {
+                None => "reproduced".to_string(),
+                Some(why) => format!("NOT reproduced: {why}"),
+            };
             match &f.check {
                 Some(check) => println!(
-                    "replay: recorded failure {check}{} {}",
+                    "replay: recorded failure {check}{} {result}",
                     f.panic_site.as_ref().map(|s| format!(" at {s}")).unwrap_or_default(),
-                    if reproduced { "reproduced" } else { "NOT reproduced" }
                 ),
-                None => println!("replay: recorded pass {}", if reproduced { "reproduced" } else { "NOT reproduced" }),
+                None => println!("replay: recorded pass {result}"),
             }
-            ExitCode::from(if reproduced && out.report.verdict.is_pass() {
+            ExitCode::from(if mismatch.is_none() && out.report.verdict.is_pass() {
                 0
             } else {
                 // A failure as recorded, a failure not recorded, or a
@@ -573,17 +624,14 @@ fn main() -> ExitCode {
                         // The run failed; the file is what could not be made.
                         return finish(1, &[e]);
                     }
-                    println!("replay with: cargo run --release -- replay {}", out.display());
+                    println!("replay with: {} replay {}", output::invocation(), out.display());
                     ExitCode::SUCCESS
                 }
                 Err(e) => usage(e),
             }
         }
         Cmd::Mutants { scenario, seeds, list, first_seed } => {
-            if list {
-                print!("{}", exactsim::mutants::list());
-                return ExitCode::SUCCESS;
-            }
+            // Every argument is checked, with --list too.
             let args = (|| -> Result<_, String> {
                 Ok((
                     resolve_scenarios(&scenario)?,
@@ -595,6 +643,10 @@ fn main() -> ExitCode {
                 Ok(a) => a,
                 Err(e) => return usage(e),
             };
+            if list {
+                print!("{}", exactsim::mutants::list());
+                return ExitCode::SUCCESS;
+            }
             let table = exactsim::mutants::hunt_all(&scenarios, seeds, first, true);
             print!("{}", exactsim::mutants::render(&table));
             ExitCode::from(if table.iter().all(|r| r.detected.is_some()) { 0 } else { 1 })
@@ -605,6 +657,12 @@ fn main() -> ExitCode {
                 Err(e) => return usage(e),
             };
             if let Some(part) = only {
+                if let Some(path) = &csv {
+                    return usage(format!(
+                        "--csv {} writes the scaling sweep, which --only {part} does not run (drop one of them)",
+                        path.display()
+                    ));
+                }
                 return match exactsim::bench::only(&part, quick) {
                     Ok(text) => {
                         print!("{text}");

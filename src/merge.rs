@@ -16,7 +16,7 @@
 //! the first seed and the budget, and each covers its own share of the
 //! range it got through.
 
-use crate::campaign::{shard_seeds, CampaignReport, ScenarioSummary};
+use crate::campaign::{CampaignReport, ScenarioSummary, ShardSeeds, SEEDS_MAX, SHARDS_MAX};
 use exactsim_sim::report::RunReport;
 use exactsim_sim::report::Verdict;
 use std::collections::{BTreeMap, BTreeSet};
@@ -29,14 +29,18 @@ pub struct ShardReport {
     pub report: CampaignReport,
 }
 
-/// The shard `(k, n)` of a report; an unsharded report is shard 1/1.
+/// The shard `(k, n)` of a report; an unsharded report is shard 1/1. A
+/// count past [`SHARDS_MAX`] is refused before anything loops over it.
 fn shard_of(s: &ShardReport) -> Result<(u64, u64), String> {
     let Some(text) = &s.report.shard else { return Ok((1, 1)) };
-    let bad = || format!("{}: malformed shard '{text}' in the report", s.label);
+    let bad = || format!("{}: malformed \"shard\": \"{text}\" in the report (expected K/N with 1 <= K <= N)", s.label);
     let (k, n) = text.split_once('/').ok_or_else(bad)?;
     let (k, n) = (k.parse::<u64>().map_err(|_| bad())?, n.parse::<u64>().map_err(|_| bad())?);
     if k == 0 || k > n {
         return Err(bad());
+    }
+    if n > SHARDS_MAX {
+        return Err(format!("{}: \"shard\": \"{text}\" has a shard count out of range (1 to {SHARDS_MAX})", s.label));
     }
     Ok((k, n))
 }
@@ -91,14 +95,22 @@ pub fn combine(shards: &[ShardReport]) -> Result<(CampaignReport, Vec<usize>), S
                 return Err(format!("foreign shard: {} has {field} {b}, {} has {field} {a}", s.label, first.label));
             }
         }
+        // A campaign, continuous or not, covers at most SEEDS_MAX seeds.
+        if s.report.seeds > SEEDS_MAX {
+            return Err(format!("{}: \"seeds\": {} is out of range (0 to {SEEDS_MAX})", s.label, s.report.seeds));
+        }
         // Exactly this shard's share of the seeds, every scenario, once.
-        let share = shard_seeds(s.report.first_seed, s.report.seeds, Some((k, n)));
-        let expected: BTreeSet<RunKey> =
-            s.report.scenario_names.iter().flat_map(|sc| share.iter().map(move |seed| (sc.clone(), *seed))).collect();
+        // Checked run by run against the share's arithmetic: the seed count
+        // a report claims sizes nothing here, only the runs it holds do.
+        let share = ShardSeeds::new(s.report.first_seed, s.report.seeds, Some((k, n)));
+        let in_share = |seed: u64| {
+            let i = seed.wrapping_sub(s.report.first_seed);
+            i < s.report.seeds && i % n == k - 1
+        };
         let mut got: BTreeSet<RunKey> = BTreeSet::new();
         for r in &s.report.runs {
             let key = (r.scenario.clone(), r.seed);
-            if !expected.contains(&key) {
+            if !s.report.scenario_names.contains(&r.scenario) || !in_share(r.seed) {
                 return Err(format!(
                     "{}: shard {k}/{n} has {} seed {}, which is not in its share of the seeds",
                     s.label, r.scenario, r.seed
@@ -119,12 +131,24 @@ pub fn combine(shards: &[ShardReport]) -> Result<(CampaignReport, Vec<usize>), S
                 return Err(format!("{}: shard {k}/{n} lists {} seed {} twice", s.label, r.scenario, r.seed));
             }
         }
-        if let Some((sc, seed)) = expected.difference(&got).next() {
+        let expected = share.len().saturating_mul(s.report.scenario_names.len() as u64);
+        if (got.len() as u64) < expected {
+            // The first run missing, in (scenario, seed) order: the search
+            // stops there, after at most as many steps as there are runs.
+            let mut names: Vec<&String> = s.report.scenario_names.iter().collect();
+            names.sort();
+            let share = &share;
+            let missing = names
+                .iter()
+                .flat_map(|sc| (0..share.len()).map(move |j| (sc, share.get(j))))
+                .find(|(sc, seed)| !got.contains(&((**sc).clone(), *seed)))
+                .expect("fewer runs than the share: one is missing");
             return Err(format!(
-                "{}: shard {k}/{n} lacks {sc} seed {seed} and {} more of its {} runs (interrupted?)",
+                "{}: shard {k}/{n} lacks {} seed {} and {} more of its {expected} runs (interrupted?)",
                 s.label,
-                expected.len() - got.len() - 1,
-                expected.len()
+                missing.0,
+                missing.1,
+                expected - got.len() as u64 - 1,
             ));
         }
         by_shard.entry(k).or_default().push(i);
@@ -240,6 +264,11 @@ fn add(to: &mut ScenarioSummary, x: &ScenarioSummary) {
     to.wall_ms += x.wall_ms;
 }
 
+/// Largest shard report read: a device passed by mistake (`/dev/zero`) must
+/// not fill the memory. A campaign.json holds a few hundred bytes per run:
+/// this is about a million runs.
+pub const SHARD_REPORT_BYTES_MAX: u64 = 256 << 20;
+
 /// Reads the report of a shard: `DIR/campaign.json`, or the file itself.
 pub fn load(path: &Path) -> Result<ShardReport, String> {
     let (file, dir) = if path.is_dir() {
@@ -247,10 +276,11 @@ pub fn load(path: &Path) -> Result<ShardReport, String> {
     } else {
         (path.to_path_buf(), path.parent().map(Path::to_path_buf).unwrap_or_default())
     };
-    let text =
-        std::fs::read_to_string(&file).map_err(|e| format!("cannot read shard report {}: {e}", file.display()))?;
-    let report: CampaignReport =
-        serde_json::from_str(&text).map_err(|e| format!("{}: not a campaign report: {e}", file.display()))?;
+    let text = exactsim_sim::schedule::read_text_capped(&file, SHARD_REPORT_BYTES_MAX)
+        .map_err(|e| format!("cannot read shard report {}: {e}", file.display()))?;
+    let report: CampaignReport = serde_json::from_str(&text).map_err(|e| {
+        format!("{}: not a campaign report: {}", file.display(), exactsim_sim::schedule::one_line(&e.to_string()))
+    })?;
     Ok(ShardReport { label: path.display().to_string(), dir, report })
 }
 
@@ -360,7 +390,7 @@ pub fn merge_dirs(dirs: &[PathBuf], out: &Path, junit: Option<&Path>) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::campaign::RunEntry;
+    use crate::campaign::{shard_seeds, RunEntry};
 
     /// A shard report as `campaign` writes it, with made-up trace hashes.
     fn shard(k: u64, n: u64, seeds: u64, failing_seed: Option<u64>) -> ShardReport {
@@ -563,5 +593,37 @@ mod tests {
         assert_eq!(seeds, [100, 101, 102, 103, 104].into());
         assert_eq!(rep.seeds, 5);
         assert_eq!(rep.budget.as_deref(), Some("10m"));
+    }
+
+    #[test]
+    fn fault_kinds_and_their_effects_print_apart() {
+        let mut s = shard(1, 1, 2, None);
+        s.report.faults = [("crash".to_string(), 2), ("corrupt_reads".to_string(), 1), ("corrupt_read".to_string(), 3)]
+            .into_iter()
+            .collect();
+        let text = crate::campaign::summary_table(&s.report);
+        assert!(text.contains("faults injected (by kind): corrupt_reads=1 crash=2\n"), "{text}");
+        assert!(text.contains("their effects (disk operations and crashed writes hit): corrupt_read=3\n"), "{text}");
+        s.report.faults.clear();
+        let text = crate::campaign::summary_table(&s.report);
+        assert!(text.contains("faults injected (by kind): none\n") && !text.contains("their effects"), "{text}");
+    }
+
+    #[test]
+    fn huge_claims_are_refused_without_looping_over_them() {
+        let mut s = shard(1, 1, 4, None);
+        s.report.shard = Some("1/1000000000000".into());
+        let e = combine(&[s]).err().unwrap();
+        assert!(e.contains("\"shard\": \"1/1000000000000\" has a shard count out of range"), "{e}");
+        let mut s = shard(1, 1, 4, None);
+        s.report.seeds = 10_000_000_000_000;
+        let e = combine(&[s]).err().unwrap();
+        assert!(e.contains("\"seeds\": 10000000000000 is out of range"), "{e}");
+        // Within the caps, a claim of many seeds with few runs is a shard
+        // cut short, found without listing the seeds it claims.
+        let mut s = shard(1, 1, 4, None);
+        s.report.seeds = crate::campaign::SEEDS_MAX;
+        let e = combine(&[s]).err().unwrap();
+        assert!(e.contains("lacks a seed 104 and 19999991 more of its 20000000 runs"), "{e}");
     }
 }

@@ -9,8 +9,43 @@ use exactsim_sim::runner::Outcome;
 use std::fmt::Write;
 use std::path::Path;
 
-/// How the README and the printed commands invoke the tool.
+/// How the README and the commands stored in reports (`repro`, JUnit, the
+/// timeline) invoke the tool: from the repository root, through cargo.
 pub const CLI: &str = "cargo run --release --";
+
+/// How this process was invoked, for the commands it prints: [`CLI`] when
+/// cargo ran it (cargo sets `CARGO` for what it runs, and its binaries live
+/// under `target/`), else the program as it was typed (`./exactsim`,
+/// `target/release/exactsim`), so that a pasted next step runs the same
+/// binary.
+pub fn invocation() -> &'static str {
+    static CACHED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    CACHED.get_or_init(|| {
+        let argv0 = std::env::args_os().next().map(|a| a.to_string_lossy().into_owned()).unwrap_or_default();
+        invocation_of(&argv0, std::env::var_os("CARGO").is_some())
+    })
+}
+
+/// [`invocation`] from its inputs.
+pub fn invocation_of(argv0: &str, run_by_cargo: bool) -> String {
+    let under_target = Path::new(argv0).components().any(|c| c.as_os_str() == "target");
+    if argv0.is_empty() || (run_by_cargo && under_target) {
+        return CLI.to_string();
+    }
+    if argv0.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@".contains(c)) {
+        argv0.to_string()
+    } else {
+        format!("'{}'", argv0.replace('\'', r"'\''"))
+    }
+}
+
+/// A stored command (`cargo run --release -- run ...`) as `cli` runs it.
+pub fn as_invoked(command: &str, cli: &str) -> String {
+    match command.strip_prefix(CLI) {
+        Some(rest) => format!("{cli}{rest}"),
+        None => command.to_string(),
+    }
+}
 
 /// The replay file a run came from, when its reproduce command is a replay.
 fn replay_source(r: &RunReport) -> Option<&str> {
@@ -33,25 +68,30 @@ pub fn violation_line(v: &exactsim_sim::report::ViolationReport) -> String {
     format!("  {}{}: {}", v.label(), t, v.message)
 }
 
-/// The commands to run after a failure: timeline, shrink, replay, corpus.
-pub fn next_steps(r: &RunReport) -> String {
+/// The commands to run after a failure (timeline, shrink, replay, corpus),
+/// as `cli` invokes the tool.
+pub fn next_steps(r: &RunReport, cli: &str) -> String {
     let mut s = String::from("next steps:\n");
     let corpus = format!("tests/corpus/{}-{}.json", r.scenario, r.seed);
     if let Some(file) = replay_source(r) {
-        let _ = writeln!(s, "  re-run it:          {CLI} replay {file}");
+        let _ = writeln!(s, "  re-run it:          {cli} replay {file}");
         let _ = writeln!(s, "  add to the corpus:  cp {file} {corpus}   (cargo test replays it)");
         return s;
     }
     let opts = run_options(r);
-    let _ = writeln!(s, "  see the timeline:   {CLI} run {opts} --timeline timeline.html   (open timeline.html)");
-    let _ = writeln!(s, "  shrink the faults:  {CLI} shrink {opts} --out min.json");
-    let _ = writeln!(s, "  replay the minimum: {CLI} replay min.json");
-    let _ = writeln!(s, "  add to the corpus:  cp min.json {corpus}   (cargo test replays it)");
+    let _ = writeln!(s, "  see the timeline:   {cli} run {opts} --timeline timeline.html   (open timeline.html)");
+    let _ = writeln!(s, "  shrink the faults:  {cli} shrink {opts} --out min.json");
+    let _ = writeln!(s, "  replay the minimum: {cli} replay min.json");
+    let _ = writeln!(
+        s,
+        "  then keep it:       cp min.json {corpus}   (once shrink has written min.json; cargo test replays it)"
+    );
     s
 }
 
-/// The text `run` (and `replay`) prints without `--json`.
-pub fn outcome_text(r: &RunReport) -> String {
+/// The text `run` (and `replay`) prints without `--json`, its commands as
+/// `cli` invokes the tool.
+pub fn outcome_text(r: &RunReport, cli: &str) -> String {
     let mut s = r.summary_line();
     s.push('\n');
     for v in &r.violations {
@@ -59,8 +99,8 @@ pub fn outcome_text(r: &RunReport) -> String {
         s.push('\n');
     }
     if !r.violations.is_empty() {
-        let _ = writeln!(s, "reproduce: {}", r.repro);
-        s.push_str(&next_steps(r));
+        let _ = writeln!(s, "reproduce: {}", as_invoked(&r.repro, cli));
+        s.push_str(&next_steps(r, cli));
     }
     s
 }
@@ -69,7 +109,7 @@ pub fn print_outcome(out: &Outcome, json: bool) {
     if json {
         println!("{}", serde_json::to_string_pretty(&out.report).unwrap());
     } else {
-        print!("{}", outcome_text(&out.report));
+        print!("{}", outcome_text(&out.report, invocation()));
     }
 }
 
@@ -79,7 +119,7 @@ pub fn print_outcome(out: &Outcome, json: bool) {
 /// run gets its one line; campaign.json has them all).
 pub const MAX_REPRO_LINES: usize = 20;
 
-pub fn campaign_text(rep: &CampaignReport, report_dir: Option<&Path>) -> String {
+pub fn campaign_text(rep: &CampaignReport, report_dir: Option<&Path>, cli: &str) -> String {
     let mut s = summary_table(rep);
     for (i, r) in rep.runs.iter().filter(|r| r.failed()).enumerate() {
         let what = match rep.failures.iter().find(|f| f.scenario == r.scenario && f.seed == r.seed) {
@@ -88,7 +128,7 @@ pub fn campaign_text(rep: &CampaignReport, report_dir: Option<&Path>) -> String 
         };
         let _ = writeln!(s, "FAIL {} seed {}: {}", r.scenario, r.seed, what);
         if i < MAX_REPRO_LINES {
-            let _ = writeln!(s, "  reproduce: {}", r.repro.as_deref().unwrap_or("?"));
+            let _ = writeln!(s, "  reproduce: {}", r.repro.as_deref().map_or("?".into(), |c| as_invoked(c, cli)));
         }
     }
     let first = rep.failures.first();
@@ -108,13 +148,13 @@ pub fn campaign_text(rep: &CampaignReport, report_dir: Option<&Path>) -> String 
                 .filter(|r| r.artifacts.is_some())
                 .find_map(|r| rep.failures.iter().find(|f| f.scenario == r.scenario && f.seed == r.seed));
             if let Some(f) = with_artifacts.or(f.filter(|_| rep.artifacts_written > 0)) {
-                s.push_str(&artifact_steps(dir, f));
+                s.push_str(&artifact_steps(dir, f, cli));
             } else if let Some(f) = f {
-                s.push_str(&next_steps(f));
+                s.push_str(&next_steps(f, cli));
             }
         }
         (None, Some(f)) => {
-            s.push_str(&next_steps(f));
+            s.push_str(&next_steps(f, cli));
             let _ = writeln!(s, "(add --report <DIR> to keep the timeline and replay files of the failing seeds)");
         }
         (None, None) => {}
@@ -128,14 +168,14 @@ pub fn campaign_text(rep: &CampaignReport, report_dir: Option<&Path>) -> String 
 
 /// Next steps for a campaign's first failure, from the files its report
 /// folder holds (`replay.min.json` when the campaign shrank it).
-fn artifact_steps(dir: &Path, f: &RunReport) -> String {
+fn artifact_steps(dir: &Path, f: &RunReport, cli: &str) -> String {
     let base = dir.join(format!("{}-{}", f.scenario, f.seed));
     let min = base.join("replay.min.json");
     let replay = if min.exists() { min } else { base.join("replay.json") };
     let mut s = format!("first failure: {}/ (report.json, trace.jsonl, timeline.html, replay files)\n", base.display());
     let _ = writeln!(s, "next steps:");
     let _ = writeln!(s, "  see the timeline:   {}   (open it in a browser)", base.join("timeline.html").display());
-    let _ = writeln!(s, "  replay it:          {CLI} replay {}", replay.display());
+    let _ = writeln!(s, "  replay it:          {cli} replay {}", replay.display());
     let _ = writeln!(
         s,
         "  add to the corpus:  cp {} tests/corpus/{}-{}.json   (cargo test replays it)",
@@ -150,7 +190,7 @@ pub fn print_campaign(rep: &CampaignReport, json: bool, report_dir: Option<&Path
     if json {
         println!("{}", serde_json::to_string_pretty(rep).unwrap());
     } else {
-        print!("{}", campaign_text(rep, report_dir));
+        print!("{}", campaign_text(rep, report_dir, invocation()));
     }
 }
 
@@ -184,7 +224,7 @@ mod tests {
 
     #[test]
     fn a_passing_line_says_what_landed_and_what_ran() {
-        let text = outcome_text(&report(vec![]));
+        let text = outcome_text(&report(vec![]), CLI);
         assert_eq!(text.lines().count(), 1, "{text}");
         assert!(text.contains(" faults=crash:2,latency:1 "), "{text}");
         assert!(text.contains(" checks=P1-P11 "), "{text}");
@@ -193,7 +233,7 @@ mod tests {
 
     #[test]
     fn a_failing_run_names_the_check_and_prints_next_steps() {
-        let text = outcome_text(&report(vec![p1()]));
+        let text = outcome_text(&report(vec![p1()]), CLI);
         assert!(text.contains("first_violation=P1:exactly-once-output"), "{text}");
         assert!(text.contains("  P1 exactly-once-output: 3 lost\n"), "{text}");
         let opts =
@@ -221,9 +261,24 @@ mod tests {
     fn a_replayed_failure_points_at_its_file() {
         let mut r = report(vec![p1()]);
         r.repro = "cargo run --release -- replay case.json".into();
-        let text = outcome_text(&r);
+        let text = outcome_text(&r, CLI);
         assert!(text.contains("re-run it:          cargo run --release -- replay case.json"), "{text}");
         assert!(text.contains("cp case.json tests/corpus/word_count-8.json"), "{text}");
         assert!(!text.contains("shrink"), "{text}");
+    }
+
+    #[test]
+    fn printed_commands_run_the_binary_as_it_was_invoked() {
+        assert_eq!(invocation_of("/home/u/exactsim/target/release/exactsim", true), CLI);
+        assert_eq!(invocation_of("target/debug/exactsim", true), CLI);
+        assert_eq!(invocation_of("target/release/exactsim", false), "target/release/exactsim");
+        assert_eq!(invocation_of("./exactsim", false), "./exactsim");
+        assert_eq!(invocation_of("/usr/local/bin/exactsim", true), "/usr/local/bin/exactsim");
+        assert_eq!(invocation_of("/opt/my tools/exactsim", false), "'/opt/my tools/exactsim'");
+        let text = outcome_text(&report(vec![p1()]), "./exactsim");
+        assert!(!text.contains("cargo run"), "{text}");
+        assert!(text.contains("reproduce: ./exactsim run --scenario word_count --seed 8 "), "{text}");
+        assert!(text.contains("./exactsim shrink --scenario word_count"), "{text}");
+        assert!(text.contains("once shrink has written min.json"), "{text}");
     }
 }

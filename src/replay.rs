@@ -105,13 +105,32 @@ impl ReplayFile {
                 return Err(format!("check '{c}' is not a check name"));
             }
         }
-        // The profile only names the run: the schedule is explicit.
-        let profile = Profile::resolve(&self.profile).unwrap_or_else(|_| Profile::named("none").unwrap());
+        let profile = self.profile()?;
         let mut s = crate::spec(scenario, self.seed, profile, mode, mutant);
         s.schedule = Some(self.schedule.clone());
         let workers = exactsim_sim::world::derive_config(&s).parallelism;
         self.schedule.validate(workers, s.scenario.pipeline().system().is_some())?;
         Ok(s)
+    }
+
+    /// The file's profile: a built-in name, or a `.toml` profile file that
+    /// exists (relative to the working directory, as the run that wrote the
+    /// file was given it) and parses. It only names the run, since the
+    /// schedule is explicit, but a name that is no profile (`nope`) or a
+    /// file that is none (`/etc/passwd`, never read: it does not end in
+    /// `.toml`) means the file was edited or damaged.
+    fn profile(&self) -> Result<Profile, String> {
+        if let Some(p) = Profile::named(&self.profile) {
+            return Ok(p);
+        }
+        if !self.profile.ends_with(".toml") {
+            return Err(format!(
+                "\"profile\": '{}' is neither a profile name ({}) nor a .toml profile file",
+                self.profile,
+                exactsim_sim::schedule::PROFILE_NAMES.join(", ")
+            ));
+        }
+        Profile::resolve(&self.profile).map_err(|e| format!("\"profile\": {e}"))
     }
 
     pub fn to_json(&self) -> String {
@@ -121,14 +140,36 @@ impl ReplayFile {
     /// Does this run show the failure the file recorded (the same check;
     /// for a panic, at the same site)?
     pub fn reproduced_by(&self, out: &Outcome) -> bool {
-        if self.code_version == crate::code_version()
-            && self.trace_hash.as_ref().is_some_and(|h| *h != out.report.trace_hash)
-        {
-            return false; // same code, same schedule: the run must be the same
-        }
-        match &self.check {
-            None => out.report.verdict.is_pass(),
-            Some(c) => same_failure(out, c, self.panic_site.as_deref()),
+        self.mismatch(out).is_none()
+    }
+
+    /// Why this run is not the one the file recorded, on one line; `None`
+    /// if it reproduces it.
+    pub fn mismatch(&self, out: &Outcome) -> Option<String> {
+        let failed: Vec<&str> = out.report.violations.iter().map(|v| v.check.as_str()).collect();
+        let verdict = match &self.check {
+            None if out.report.verdict.is_pass() => None,
+            None => Some(format!("the run failed {} where the file records a pass", failed.join(","))),
+            Some(c) if same_failure(out, c, self.panic_site.as_deref()) => None,
+            Some(c) if failed.is_empty() => Some(format!("the run passed every check where the file records {c}")),
+            Some(c) if failed.contains(&c.as_str()) => Some(format!(
+                "the run panicked at {}, not at the recorded site",
+                out.report.panic.as_ref().map_or("an unknown site", |p| p.site.as_str())
+            )),
+            Some(c) => Some(format!("the run failed {} but not the recorded {c}", failed.join(","))),
+        };
+        let got = &out.report.trace_hash;
+        match self.trace_hash.as_ref().filter(|h| *h != got && self.code_version == crate::code_version()) {
+            // Same code, same schedule: the run must be the same, event for
+            // event, whatever its verdict.
+            Some(want) => Some(format!(
+                "trace_hash {got} differs from the recorded {want} under the same code version {} ({}): the \
+                 same schedule ran another way (a nondeterminism, or the file's seed or schedule was edited \
+                 after it was written)",
+                self.code_version,
+                verdict.as_deref().unwrap_or("the verdict is the recorded one")
+            )),
+            None => verdict,
         }
     }
 }

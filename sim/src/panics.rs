@@ -13,6 +13,7 @@
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, PanicHookInfo};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Once;
 
 /// Which side of the seam a panic fired on.
@@ -87,6 +88,7 @@ fn install_hook() {
                     Some(slot) => {
                         if slot.is_none() {
                             *slot = Some(report_of(info));
+                            explain_context_line();
                         }
                         true
                     }
@@ -97,6 +99,32 @@ fn install_hook() {
             }
         }));
     });
+}
+
+/// Set by [`explain_context_lines`].
+static EXPLAIN: AtomicBool = AtomicBool::new(false);
+
+/// Have the command line say, once, what madsim's `context: node=…` lines
+/// are. madsim prints one on stderr for every task that panics (with no way
+/// to turn it off); a reader takes it for a crash of the tool, when the
+/// panic is one run's finding, reported as check `panic`.
+pub fn explain_context_lines() {
+    EXPLAIN.store(true, Ordering::SeqCst);
+}
+
+/// The first captured panic inside a simulation, with the explanation
+/// asked for: print it, before madsim's line.
+fn explain_context_line() {
+    #[cfg(madsim)]
+    if EXPLAIN.load(Ordering::SeqCst)
+        && madsim::runtime::Handle::try_current().is_ok()
+        && EXPLAIN.swap(false, Ordering::SeqCst)
+    {
+        eprintln!(
+            "note: a run panicked: its verdict reports the panic (check `panic`); madsim's `context: node=…` \
+             line(s) name the simulated node and task it fired in, they are not a crash of exactsim"
+        );
+    }
 }
 
 fn report_of(info: &PanicHookInfo<'_>) -> PanicReport {

@@ -11,8 +11,11 @@ use exactsim_engine::observe::FaultPoint;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// Unknown fields are refused, in every variant: a misspelt field
+/// (`dow_ms`) or one of another kind (a `permille` on a crash) would
+/// otherwise be dropped without a word and the event run with its default.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum FaultEvent {
     /// Kill `node` at `at_ms`, restart it `down_ms` later.
     Crash {
@@ -285,6 +288,7 @@ impl FaultEvent {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Schedule {
     /// Faults start in `[0, safety_ms)` and last their full length (an
     /// outage may outlast the phase); then everything heals.
@@ -354,6 +358,10 @@ pub struct Profile {
     #[serde(flatten)]
     pub counts: BTreeMap<String, u32>,
 }
+
+/// The keys of a profile file besides the fault counts.
+pub const PROFILE_FIELDS: [&str; 8] =
+    ["name", "lose_unsynced", "torn_writes", "swarm", "safety_ms", "liveness_ms", "targets", "trigger"];
 
 fn default_safety_ms() -> u64 {
     1_500
@@ -492,6 +500,21 @@ impl Profile {
 
     /// A profile from a TOML file's text.
     pub fn from_toml(text: &str) -> Result<Profile, String> {
+        // The fault counts are a flattened map, which serde cannot close to
+        // unknown keys: check the top-level keys first, so that a misspelt
+        // or foreign field (`colour = "red"`) is named, not reported as a
+        // count of the wrong type or dropped.
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| one_line(&e.to_string()))?;
+        for key in table.keys() {
+            if !PROFILE_FIELDS.contains(&key.as_str()) && kind_named(key).and_then(|k| k.generate).is_none() {
+                let kinds: Vec<&str> = counted_kinds().map(|k| k.name).collect();
+                return Err(format!(
+                    "unknown field `{key}` (fields: {}; fault kinds: {})",
+                    PROFILE_FIELDS.join(", "),
+                    kinds.join(", ")
+                ));
+            }
+        }
         let p: Profile = toml::from_str(text).map_err(|e| one_line(&e.to_string()))?;
         p.validate()?;
         Ok(p)
@@ -989,6 +1012,18 @@ impl Profile {
         }
         Ok(())
     }
+
+    /// The nodes its triggers name that are not among `nodes` (a run's, see
+    /// [`run_nodes`]): such a trigger would never fire. The role `worker`
+    /// (one worker picked by the seed) is always there.
+    pub fn missing_trigger_nodes(&self, nodes: &[String]) -> Vec<(usize, String)> {
+        self.triggers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| t.node.clone().map(|n| (i, n)))
+            .filter(|(_, n)| n != "worker" && !nodes.contains(n))
+            .collect()
+    }
 }
 
 impl Schedule {
@@ -1443,6 +1478,42 @@ mod tests {
         for k in counted_kinds().filter(|k| k.name != "isolate") {
             assert!(chaos.count(k.name) > 0, "chaos leaves out {}", k.name);
         }
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_by_name() {
+        let event = |json: &str| serde_json::from_str::<FaultEvent>(json).unwrap_err().to_string();
+        let e =
+            event(r#"{"kind": "crash", "at_ms": 1, "node": "broker", "down_ms": 5, "dow_ms": 9, "disk": "keep_all"}"#);
+        assert!(e.contains("unknown field `dow_ms`"), "{e}");
+        let e = event(
+            r#"{"kind": "crash", "at_ms": 1, "node": "broker", "down_ms": 5, "disk": "keep_all", "permille": 500}"#,
+        );
+        assert!(e.contains("unknown field `permille`"), "{e}");
+        let e = serde_json::from_str::<Schedule>(r#"{"safety_ms": 1, "liveness_ms": 1, "events": [], "x": 1}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `x`"), "{e}");
+        let e = Profile::from_toml("name = \"x\"\ncolour = \"red\"\n").unwrap_err();
+        assert!(e.starts_with("unknown field `colour`"), "{e}");
+        let e = Profile::from_toml(
+            "name = \"x\"\n[[trigger]]\nevent = \"PreCommitted\"\naction = \"pause\"\ndur_ms = 5\nwhen = 1\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("unknown field `when`"), "{e}");
+    }
+
+    #[test]
+    fn trigger_nodes_are_checked_against_the_run() {
+        let p = Profile::from_toml(
+            "name = \"x\"\n[[trigger]]\nnode = \"worker-99\"\nevent = \"PreCommitted\"\naction = \"pause\"\ndur_ms = 5\n[[trigger]]\nnode = \"worker\"\nevent = \"PreCommitted\"\naction = \"pause\"\ndur_ms = 5\n[[trigger]]\nnode = \"system\"\nevent = \"PreCommitted\"\naction = \"crash\"\ndur_ms = 5\n",
+        )
+        .unwrap();
+        assert_eq!(
+            p.missing_trigger_nodes(&run_nodes(2, false)),
+            vec![(0, "worker-99".to_string()), (2, "system".to_string())]
+        );
+        assert_eq!(p.missing_trigger_nodes(&run_nodes(100, true)), vec![]);
     }
 
     #[test]

@@ -47,6 +47,33 @@ fn good_replay() -> serde_json::Value {
     })
 }
 
+/// A shard report as `campaign --report` writes it (one scenario, two seeds,
+/// shard 1/1), to be broken by each case.
+fn good_shard() -> serde_json::Value {
+    let run = |seed: u64| {
+        serde_json::json!({
+            "scenario": "word_count", "seed": seed, "verdict": "pass", "trace_hash": "00",
+            "checks_failed": [], "determinism": null, "determinism_trace_hash": null, "wall_ms": 1,
+            "message": null, "repro": null, "artifacts": null
+        })
+    };
+    serde_json::json!({
+        "profile": "chaos", "mode": "exactly-once", "mutant": null, "first_seed": 0, "seeds": 2,
+        "shard": "1/1", "scenario_names": ["word_count"], "budget": null,
+        "code_version": exactsim::code_version(), "verdict": "pass", "interrupted": false,
+        "runs_planned": 2, "wall_ms": 1, "seeds_per_sec": 1.0, "faults": {}, "coverage": {},
+        "scenarios": {}, "determinism_failures": 0, "max_artifacts": 20, "artifacts_written": 0,
+        "artifacts_left_out": 0, "runs": [run(0), run(1)]
+    })
+}
+
+/// A merge case: the good shard report edited by `edit`.
+fn shard_case(name: &'static str, needle: &'static str, edit: impl Fn(&mut serde_json::Value)) -> Case {
+    let mut v = good_shard();
+    edit(&mut v);
+    with_file(case(name, &["merge", "{d}/shard.json", "--report", "{d}/out"], needle), "shard.json", v.to_string())
+}
+
 /// A replay case: the good file edited by `edit`.
 fn replay(name: &'static str, needle: &'static str, edit: impl Fn(&mut serde_json::Value)) -> Case {
     let mut v = good_replay();
@@ -240,6 +267,88 @@ fn cases() -> Vec<Case> {
             c
         },
     ];
+    v.extend([
+        // Fields inside a fault event: misspelt, or another kind's.
+        replay("misspelt field in an event", "unknown field `dow_ms`", |v| event(v, 0)["dow_ms"] = 9.into()),
+        replay("another kind's field in an event", "unknown field `permille`", |v| {
+            event(v, 0)["permille"] = 500.into()
+        }),
+        replay("unknown field in the schedule", "unknown field `seed`", |v| v["schedule"]["seed"] = 1.into()),
+        // The file's profile: a name, or a .toml file that exists and parses.
+        replay("profile that is no profile", "\"profile\": 'nope' is neither", |v| v["profile"] = "nope".into()),
+        replay("profile that is a system file", "\"profile\": '/etc/passwd' is neither", |v| {
+            v["profile"] = "/etc/passwd".into()
+        }),
+        replay("profile file that is missing", "cannot read profile file", |v| {
+            v["profile"] = "/nonexistent/gate.toml".into()
+        }),
+        replay("refused file from other code", "no node 'worker-9'", |v| {
+            v["code_version"] = "0.0.0+0000000000000000".into();
+            event(v, 0)["node"] = "worker-9".into();
+        }),
+        // Shard reports.
+        shard_case("a trillion shards", "\"shard\": \"1/1000000000000\" has a shard count out of range", |v| {
+            v["shard"] = "1/1000000000000".into()
+        }),
+        shard_case("ten trillion seeds", "\"seeds\": 10000000000000 is out of range", |v| {
+            v["seeds"] = 10_000_000_000_000u64.into()
+        }),
+        shard_case("a shard report that is no report", "not a campaign report", |v| v["runs"] = "none".into()),
+        case("merge of /dev/zero", &["merge", "/dev/zero", "--report", "{d}/out"], "larger than"),
+        case(
+            "merge into a junit directory",
+            &["merge", "{d}", "--report", "{d}/out", "--junit", "{d}"],
+            "is a directory",
+        ),
+        camp("a hundred thousand shards", &["--shard", "1/100000"], "shard count 100000 is out of range"),
+        // Outputs of `run`: all or none, one line.
+        case(
+            "determinism check with an unwritable trace",
+            &[
+                "run",
+                "--scenario",
+                "word_count",
+                "--seed",
+                "1",
+                "--profile",
+                "none",
+                "--check-determinism",
+                "--timeline",
+                "{d}/t.html",
+                "--trace",
+                "/dev/full",
+            ],
+            "cannot write /dev/full",
+        ),
+        case(
+            "one unwritable output among others",
+            &[
+                "run",
+                "--scenario",
+                "word_count",
+                "--seed",
+                "1",
+                "--profile",
+                "none",
+                "--save-replay",
+                "/dev/full",
+                "--trace",
+                "{d}/new/t.jsonl",
+                "--timeline",
+                "{d}/t.html",
+            ],
+            "cannot write /dev/full",
+        ),
+        case(
+            "an output that is a directory",
+            &["run", "--scenario", "word_count", "--seed", "1", "--trace", "{d}/t.jsonl", "--timeline", "{d}"],
+            "is a directory",
+        ),
+        // Other commands.
+        case("bench part with a csv", &["bench", "--only", "floor", "--csv", "{d}/b.csv"], "--csv"),
+        case("mutants list of an unknown scenario", &["mutants", "--scenario", "nope", "--list"], "unknown scenario"),
+        case("no subcommand", &[], "no subcommand given"),
+    ]);
     // A bit-flipped file: one byte of a key changed.
     let mut flipped = good_replay().to_string().into_bytes();
     let at = flipped.windows(8).position(|w| w == b"schedule").unwrap();
@@ -260,6 +369,19 @@ fn cases() -> Vec<Case> {
     v.extend(profile("negative crash count", "name = \"x\"\ncrash = -1\n", "bad profile file"));
     v.extend(profile("not TOML", "this is not toml ][", "bad profile file"));
     v.extend(profile("no name", "crash = 1\n", "bad profile file"));
+    v.extend(profile("foreign profile field", "name = \"x\"\ncolour = \"red\"\n", "unknown field `colour`"));
+    v.extend(profile(
+        "trigger on a node no run has",
+        "name = \"x\"\n[[trigger]]\nnode = \"worker-99\"\nevent = \"PreCommitted\"\naction = \"pause\"\ndur_ms = 100\n",
+        "names node 'worker-99', which is not in",
+    ));
+    // Only the run: a campaign over every scenario has pg_ledger's system.
+    v.push(profile(
+        "trigger on the system of a run without one",
+        "name = \"x\"\n[[trigger]]\nnode = \"system\"\nevent = \"PreCommitted\"\naction = \"crash\"\ndur_ms = 100\n",
+        "names node 'system'",
+    )
+    .swap_remove(0));
     v
 }
 

@@ -60,7 +60,9 @@ fn check_determinism_flag_passes() {
         .args(["run", "--scenario", "word_count", "--seed", "42", "--profile", "chaos", "--check-determinism"])
         .output()
         .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{err}");
-    assert!(err.contains("determinism: ok"), "{err}");
+    let (text, err) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{text}{err}");
+    // A result, printed with the run line; stderr holds only errors.
+    assert!(text.contains("determinism: ok, both runs trace_hash="), "{text}");
+    assert!(err.is_empty(), "{err}");
 }

@@ -2,6 +2,7 @@
 //! does) to keep link times down.
 
 mod bad_input;
+mod bad_input_edges;
 mod cli;
 mod common;
 mod coverage;
