@@ -58,6 +58,46 @@ pub const JOBS_MAX: usize = 256;
 /// Default of `--max-artifacts`.
 pub const MAX_ARTIFACTS_DEFAULT: usize = 20;
 
+/// A check as a campaign report lists it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckRow {
+    pub id: String,
+    pub name: String,
+    /// What it asserts, in one line.
+    pub meaning: String,
+    /// The scenario whose own check it is; absent for the engine's checks,
+    /// which judge every run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<String>,
+}
+
+impl CheckRow {
+    fn of(c: &exactsim_sim::checks::CheckInfo) -> CheckRow {
+        CheckRow { id: c.id.into(), name: c.name.into(), meaning: c.meaning.into(), scenario: None }
+    }
+}
+
+/// The checks that judge a campaign of `scenarios` in `mode`, in report
+/// order: the engine's oracles for the mode, each scenario's own checks,
+/// then `panic` (watched in every run).
+pub fn check_rows(scenarios: &[Arc<dyn Scenario>], mode: DeliveryMode) -> Vec<CheckRow> {
+    let mut rows: Vec<CheckRow> = exactsim_sim::checks::checks_for(mode).map(CheckRow::of).collect();
+    for sc in scenarios {
+        for c in sc.checks() {
+            if !rows.iter().any(|r| r.id == c.id) {
+                rows.push(CheckRow {
+                    id: c.id.into(),
+                    name: c.name.into(),
+                    meaning: c.meaning.into(),
+                    scenario: Some(sc.name().into()),
+                });
+            }
+        }
+    }
+    rows.extend(exactsim_sim::checks::info(exactsim_sim::checks::PANIC_CHECK).map(CheckRow::of));
+    rows
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunEntry {
     pub scenario: String,
@@ -116,6 +156,11 @@ pub struct CampaignReport {
     /// The scenarios of the campaign, in run order.
     #[serde(default)]
     pub scenario_names: Vec<String>,
+    /// Every check that judged the campaign's runs (the engine's for its
+    /// mode, each scenario's own, `panic`), in report order: the table of
+    /// checks reads it, so a merged report lists what its shards ran.
+    #[serde(default)]
+    pub checks: Vec<CheckRow>,
     /// Continuous mode: the time budget as given (`10m`).
     #[serde(default)]
     pub budget: Option<String>,
@@ -365,6 +410,7 @@ pub fn run_campaign(c: &CampaignSpec) -> CampaignReport {
         seeds: seeds_range,
         shard: c.shard.map(|(k, n)| format!("{k}/{n}")),
         scenario_names: c.scenarios.iter().map(|s| s.name().to_string()).collect(),
+        checks: check_rows(&c.scenarios, c.mode),
         budget,
         merged_from: Vec::new(),
         code_version: crate::code_version().into(),
@@ -466,25 +512,31 @@ fn fold(t: &mut Tally, i: usize, entry: RunEntry, out: Outcome, failed: bool, c:
     }
 }
 
-/// Per check that ran: its name and the runs it failed in.
+/// Per check that ran: its name, the runs it failed in and what it
+/// asserts. A report from before campaigns listed their checks falls back
+/// to the engine's table for its mode.
 pub fn checks_table(rep: &CampaignReport) -> String {
-    let mode = exactsim_engine::types::DeliveryMode::parse(&rep.mode)
-        .unwrap_or(exactsim_engine::types::DeliveryMode::ExactlyOnce);
     let mut failed: BTreeMap<&str, u64> = BTreeMap::new();
     for r in &rep.runs {
         for c in &r.checks_failed {
             *failed.entry(c.as_str()).or_insert(0) += 1;
         }
     }
-    let mut s = format!("{:<6} {:<22} {:>11}  {}\n", "check", "name", "failed_runs", "asserts");
-    let ran = exactsim_sim::checks::checks_for(mode);
-    let panic = exactsim_sim::checks::info("panic");
-    for c in ran.chain(panic) {
+    let rows = if rep.checks.is_empty() {
+        let mode = DeliveryMode::parse(&rep.mode).unwrap_or(DeliveryMode::ExactlyOnce);
+        check_rows(&[], mode)
+    } else {
+        rep.checks.clone()
+    };
+    let id_w = rows.iter().map(|r| r.id.len()).chain([6]).max().unwrap_or(6);
+    let name_w = rows.iter().map(|r| r.name.len()).chain([22]).max().unwrap_or(22);
+    let mut s = format!("{:<id_w$} {:<name_w$} {:>11}  {}\n", "check", "name", "failed_runs", "asserts");
+    for c in &rows {
         s.push_str(&format!(
-            "{:<6} {:<22} {:>11}  {}\n",
+            "{:<id_w$} {:<name_w$} {:>11}  {}\n",
             c.id,
             c.name,
-            failed.get(c.id).copied().unwrap_or(0),
+            failed.get(c.id.as_str()).copied().unwrap_or(0),
             c.meaning
         ));
     }

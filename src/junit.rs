@@ -2,7 +2,10 @@
 //! one test case per (scenario, seed); a failing case carries the first
 //! violation as its message and every violation plus the reproduce command
 //! in its text. A run whose second execution gave another trace is a
-//! failure of type `determinism`.
+//! failure of type `determinism`. The suite's property `checks` lists every
+//! check that judged the campaign, and each case's property `checks` the
+//! ones that judged its run (its scenario's own checks included), so a
+//! passing case says what it passed.
 
 use crate::campaign::CampaignReport;
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
@@ -19,6 +22,10 @@ pub fn render(rep: &CampaignReport) -> String {
     }
     if let Some(s) = &rep.shard {
         suite.add_property(Property::new("shard", s.clone()));
+    }
+    let ids: Vec<&str> = rep.checks.iter().map(|c| c.id.as_str()).collect();
+    if !ids.is_empty() {
+        suite.add_property(Property::new("checks", exactsim_sim::report::compact_ids(&ids)));
     }
     if rep.interrupted {
         suite.add_property(Property::new(
@@ -67,6 +74,16 @@ pub fn render(rep: &CampaignReport) -> String {
         };
         let mut case = TestCase::new(format!("{} seed {}", r.scenario, r.seed), status);
         case.set_classname(format!("exactsim.{}", r.scenario));
+        let ran: Vec<&str> = rep
+            .checks
+            .iter()
+            .filter(|c| c.id != exactsim_sim::checks::PANIC_CHECK)
+            .filter(|c| c.scenario.as_ref().is_none_or(|s| *s == r.scenario))
+            .map(|c| c.id.as_str())
+            .collect();
+        if !ran.is_empty() {
+            case.add_property(Property::new("checks", exactsim_sim::report::compact_ids(&ran)));
+        }
         case.set_time(Duration::from_millis(r.wall_ms));
         suite.add_test_case(case);
     }

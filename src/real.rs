@@ -1315,6 +1315,7 @@ fn run_in(
     let mut report = build(
         &result,
         ReportCtx {
+            scenario: &*spec.scenario,
             profile: &spec.profile_arg,
             violations: &violations,
             output,

@@ -11,6 +11,47 @@ use std::sync::Arc;
 /// of a transaction come from the events that carry them.
 pub type TxnId = String;
 
+/// Declares [`Event`] and, from the same variant list, its names: a
+/// predicate trigger names an event by its variant, and a list of names kept
+/// beside the enum by hand drifts from it (a variant missing from it cannot
+/// be triggered on). Declared here, a new variant has its name by
+/// construction.
+macro_rules! declare_events {
+    (
+        $(#[$meta:meta])*
+        pub enum $Enum:ident {
+            $(
+                $(#[$vmeta:meta])*
+                $Variant:ident $({
+                    $( $(#[$fmeta:meta])* $field:ident : $ty:ty ),* $(,)?
+                })?
+            ),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        pub enum $Enum {
+            $(
+                $(#[$vmeta])*
+                $Variant $({ $( $(#[$fmeta])* $field: $ty ),* })?,
+            )*
+        }
+
+        impl $Enum {
+            /// The name of every variant, in declaration order: what a
+            /// profile's `[[trigger]] event = "..."` may name.
+            pub const NAMES: &'static [&'static str] = &[$(stringify!($Variant)),*];
+
+            /// The variant's name (`PreCommitted`), as a trigger names it.
+            pub fn name(&self) -> &'static str {
+                match self {
+                    $( $Enum::$Variant { .. } => stringify!($Variant), )*
+                }
+            }
+        }
+    };
+}
+
+declare_events! {
 /// One step of the engine's history. The simulator stamps each with the
 /// simulated time and the node it happened on.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -233,6 +274,7 @@ pub enum Event {
         name: String,
     },
 }
+}
 
 /// Named protocol steps. In simulation a point records coverage and may
 /// crash the node when the fault schedule says so.
@@ -355,5 +397,32 @@ impl Obs {
         self.inner.fatal(&self.node, &reason);
         std::future::pending::<()>().await;
         unreachable!()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_event_has_one_distinct_name_and_reports_it() {
+        let mut names = Event::NAMES.to_vec();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Event::NAMES.len(), "names are unique");
+        assert!(Event::NAMES.contains(&"JobFailed"), "{:?}", Event::NAMES);
+        // `name` is the variant, as the derived `Debug` spells it.
+        let samples = [
+            Event::NodeStarted,
+            Event::JobFailed { attempt: 2, task: TaskId::Chain(1), reason: "lost".into() },
+            Event::PreCommitted { task: TaskId::Chain(0), ckpt: 3, txn: "t".into(), epoch: 1, records: 4 },
+            Event::BlobCorrupt { name: "b".into() },
+        ];
+        for e in &samples {
+            let debug = format!("{e:?}");
+            let variant: String = debug.chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
+            assert_eq!(e.name(), variant);
+            assert!(Event::NAMES.contains(&e.name()), "{}", e.name());
+        }
     }
 }

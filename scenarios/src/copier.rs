@@ -22,7 +22,7 @@ use exactsim_engine::config::JobConfig;
 use exactsim_engine::pipeline::{KeyedOperator, Pipeline};
 use exactsim_engine::types::{OutRecord, Record};
 use exactsim_sim::rng::SimRng;
-use exactsim_sim::scenario::{check_order_per_partition, IncrementalReference, Scenario, ScenarioCheck};
+use exactsim_sim::scenario::{order_per_partition, IncrementalReference, Scenario, ScenarioCheck};
 use std::sync::Arc;
 
 pub struct Copier;
@@ -86,7 +86,7 @@ impl Scenario for Copier {
         Some(crate::per_record::per_record(input, |_: &mut (), r: &Record| copy(r)))
     }
     fn checks(&self) -> Vec<ScenarioCheck> {
-        vec![ScenarioCheck { name: "copier/order-per-partition", check: check_order_per_partition }]
+        vec![order_per_partition("copier/order-per-partition")]
     }
 }
 

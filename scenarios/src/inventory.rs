@@ -85,7 +85,12 @@ impl Scenario for Inventory {
         Arc::new(P)
     }
     fn checks(&self) -> Vec<ScenarioCheck> {
-        vec![ScenarioCheck { name: "inventory/no-oversell", check: no_oversell }]
+        vec![ScenarioCheck {
+            id: "inventory/no-oversell",
+            name: "no-oversell",
+            meaning: "in exactly-once runs, no SKU's accepted orders exceed its initial stock",
+            check: no_oversell,
+        }]
     }
     fn reference(&self, input: &[Vec<Record>], offsets: &[u64]) -> Vec<OutRecord> {
         let mut out = Vec::new();

@@ -81,3 +81,24 @@ pub(crate) mod per_record {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// A scenario's own check ids are reported beside the engine's in every
+    /// campaign over all scenarios, so they must be unique, say whose check
+    /// they are (`{scenario}/{name}`) and read like a row of the table.
+    #[test]
+    fn scenario_checks_are_declared_like_the_table() {
+        let mut ids = std::collections::BTreeSet::new();
+        for sc in super::all() {
+            for c in sc.checks() {
+                assert_eq!(c.id, format!("{}/{}", sc.name(), c.name), "id of {}", c.name);
+                assert!(exactsim_sim::checks::info(c.id).is_none(), "{} shadows an engine check", c.id);
+                assert!(ids.insert(c.id), "{} declared twice", c.id);
+                assert!(!c.name.is_empty() && !c.name.contains(' '), "{}: one word", c.name);
+                assert!(!c.meaning.contains('\n') && c.meaning.len() < 120, "{}: one line", c.id);
+            }
+        }
+        assert!(ids.contains("copier/order-per-partition") && ids.contains("inventory/no-oversell"), "{ids:?}");
+    }
+}

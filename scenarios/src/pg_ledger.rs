@@ -99,10 +99,7 @@ impl Scenario for PgLedger {
         vec![Mutant::PgNoRecoverCommit]
     }
     fn checks(&self) -> Vec<exactsim_sim::scenario::ScenarioCheck> {
-        vec![exactsim_sim::scenario::ScenarioCheck {
-            name: "pg_ledger/order-per-partition",
-            check: exactsim_sim::scenario::check_order_per_partition,
-        }]
+        vec![exactsim_sim::scenario::order_per_partition("pg_ledger/order-per-partition")]
     }
 }
 

@@ -7,7 +7,7 @@
 
 use crate::cluster::Nodes;
 use crate::history::{Ev, SimEvent, Stamped};
-use crate::schedule::{event_name, FaultEvent, TriggerAction};
+use crate::schedule::{FaultEvent, TriggerAction};
 use exactsim_engine::clock::ClockReading;
 use exactsim_engine::observe::{Event, FaultPoint, Observer};
 use std::collections::BTreeMap;
@@ -145,7 +145,7 @@ impl Recorder {
         if g.triggers.is_empty() || !g.safety {
             return;
         }
-        let name = event_name(event);
+        let name = event.name();
         let mut fire = Vec::new();
         g.triggers.retain_mut(|(i, n, e, nth, seen)| {
             if *e != name || n.as_ref().is_some_and(|n| n != node) {

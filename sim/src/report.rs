@@ -11,7 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ViolationReport {
-    /// The check's id ("P1" ..= "P12", "panic"): see `checks::CHECKS`.
+    /// The check's id ("P1" ..= "P13", "panic": see `checks::CHECKS`; or a
+    /// scenario's own, `inventory/no-oversell`).
     pub check: String,
     /// The check's short name (`exactly-once-output`).
     #[serde(default)]
@@ -97,7 +98,8 @@ pub struct RunReport {
     pub mutant: Option<String>,
     pub verdict: Verdict,
     pub violations: Vec<ViolationReport>,
-    /// The ids of the checks that judged this run (by its mode).
+    /// The ids of the checks that judged this run: the engine's for its
+    /// mode, then its scenario's own.
     #[serde(default)]
     pub checks: Vec<String>,
     pub trace_hash: String,
@@ -172,6 +174,8 @@ fn phase_at(events: &[crate::history::Stamped], idx: usize) -> &'static str {
 }
 
 pub struct ReportCtx<'a> {
+    /// The run's scenario: its own checks are listed with the engine's.
+    pub scenario: &'a dyn crate::scenario::Scenario,
     pub profile: &'a str,
     pub violations: &'a [Violation],
     pub output: OutputCounts,
@@ -268,12 +272,12 @@ pub fn build(r: &RunResult, ctx: ReportCtx) -> RunReport {
             .iter()
             .map(|v| ViolationReport {
                 check: v.check.to_string(),
-                name: crate::checks::name_of(v.check).to_string(),
+                name: crate::checks::name_in(ctx.scenario, v.check).to_string(),
                 message: v.message.clone(),
                 t_ms: v.t_us.map(|t| t as f64 / 1000.0),
             })
             .collect(),
-        checks: crate::checks::checks_for(h.mode).map(|c| c.id.to_string()).collect(),
+        checks: crate::checks::ids_for(ctx.scenario, h.mode).into_iter().map(String::from).collect(),
         trace_hash: format!("{:016x}", r.trace_hash),
         faults: r.faults.clone(),
         output: ctx.output,
@@ -314,15 +318,42 @@ fn input_read_us(h: &History) -> Option<u64> {
 }
 
 impl ViolationReport {
-    /// `P1 exactly-once-output` (the id alone for an unknown check, and for
-    /// `panic`, whose name is its id).
+    /// `P1 exactly-once-output` (the id alone for an unknown check, for
+    /// `panic`, whose name is its id, and for a scenario's own check, whose
+    /// id `inventory/no-oversell` already ends with its name).
     pub fn label(&self) -> String {
-        if self.name.is_empty() || self.name == self.check {
+        let named_by_id = self.check.strip_suffix(self.name.as_str()).is_some_and(|rest| rest.ends_with('/'));
+        if self.name.is_empty() || self.name == self.check || named_by_id {
             self.check.clone()
         } else {
             format!("{} {}", self.check, self.name)
         }
     }
+}
+
+/// Check ids as the run line lists them: each stretch of three or more
+/// consecutive table ids as a range (`P1-P11`), the rest one by one, in
+/// order: `P1-P11,P13,copier/order-per-partition`, `P4,P11,P12`.
+pub fn compact_ids<S: AsRef<str>>(ids: &[S]) -> String {
+    let num = |id: &str| id.strip_prefix('P').and_then(|n| n.parse::<u32>().ok());
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < ids.len() {
+        let first = ids[i].as_ref();
+        let mut j = i + 1;
+        if let Some(n) = num(first) {
+            while j < ids.len() && num(ids[j].as_ref()) == Some(n + (j - i) as u32) {
+                j += 1;
+            }
+        }
+        if j - i >= 3 {
+            parts.push(format!("{first}-{}", ids[j - 1].as_ref()));
+        } else {
+            parts.extend(ids[i..j].iter().map(|s| s.as_ref().to_string()));
+        }
+        i = j;
+    }
+    parts.join(",")
 }
 
 impl RunReport {
@@ -337,17 +368,10 @@ impl RunReport {
         }
     }
 
-    /// The checks that ran, as ids: `P1-P11` for a contiguous run of ids,
-    /// else a comma list (`P4,P11,P12`).
+    /// The checks that ran, as ids ([`compact_ids`]): `P1-P11,P13`, then
+    /// the scenario's own (`,inventory/no-oversell`).
     pub fn checks_ran(&self) -> String {
-        let nums: Option<Vec<u32>> =
-            self.checks.iter().map(|c| c.strip_prefix('P').and_then(|n| n.parse().ok())).collect();
-        match nums {
-            Some(n) if n.len() > 2 && n.windows(2).all(|w| w[1] == w[0] + 1) => {
-                format!("P{}-P{}", n[0], n[n.len() - 1])
-            }
-            _ => self.checks.join(","),
-        }
+        compact_ids(&self.checks)
     }
 
     /// The one-line summary `run` prints.
@@ -376,5 +400,36 @@ impl RunReport {
             s.push_str(&format!(" first_violation={}", v.label().replace(' ', ":")));
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_lists_are_compact_and_keep_every_id() {
+        let eo = ["P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10", "P11", "P13"];
+        assert_eq!(compact_ids(&eo), "P1-P11,P13");
+        let own = [&eo[..], &["copier/order-per-partition"]].concat();
+        assert_eq!(compact_ids(&own), "P1-P11,P13,copier/order-per-partition");
+        assert_eq!(compact_ids(&["P4", "P11", "P12", "inventory/no-oversell"]), "P4,P11,P12,inventory/no-oversell");
+        assert_eq!(compact_ids(&["P1", "P2", "P3"]), "P1-P3");
+        assert_eq!(compact_ids::<&str>(&[]), "");
+    }
+
+    #[test]
+    fn a_scenario_check_is_labelled_by_its_id() {
+        let v = |check: &str, name: &str| ViolationReport {
+            check: check.into(),
+            name: name.into(),
+            message: String::new(),
+            t_ms: None,
+        };
+        assert_eq!(v("P1", "exactly-once-output").label(), "P1 exactly-once-output");
+        assert_eq!(v("panic", "panic").label(), "panic");
+        assert_eq!(v("inventory/no-oversell", "no-oversell").label(), "inventory/no-oversell");
+        assert_eq!(v("inventory/no-oversell", "").label(), "inventory/no-oversell");
+        assert_eq!(v("x/other", "oversell").label(), "x/other oversell");
     }
 }

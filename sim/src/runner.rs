@@ -1,6 +1,9 @@
 //! Runs one seed end to end: simulate, check, report. And the determinism
 //! check: run a seed twice and name the first event where the runs diverge.
 
+/// The check id of a panic or failed assertion inside a run (declared in
+/// the table of checks).
+pub use crate::checks::PANIC_CHECK;
 use crate::checks::{check_all, CheckInput, Violation};
 use crate::history::Stamped;
 use crate::report::{build, ReportCtx, RunReport};
@@ -57,6 +60,7 @@ pub fn execute(spec: RunSpec, profile_arg: &str, code_version: &str, wall_us: im
     let report = build(
         &result,
         ReportCtx {
+            scenario: &*scenario,
             profile: profile_arg,
             violations: &violations,
             output,
@@ -74,9 +78,6 @@ pub fn execute(spec: RunSpec, profile_arg: &str, code_version: &str, wall_us: im
 fn panic_violation(result: &RunResult, p: &crate::panics::PanicReport) -> Violation {
     Violation::new(PANIC_CHECK, result.history.events.last().map(|e| e.t_us), p.describe())
 }
-
-/// The check id of a panic or failed assertion inside a run.
-pub const PANIC_CHECK: &str = "panic";
 
 /// Where two runs of the same seed first differ.
 #[derive(Debug, Clone)]

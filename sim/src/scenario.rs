@@ -59,13 +59,33 @@ pub trait IncrementalReference {
     fn advance(&mut self, partition: usize, out: &mut Vec<OutRecord>);
 }
 
-/// A scenario's own check: a name (reported as the check, e.g.
-/// `inventory/no-oversell`) and a function of the history returning one
-/// message per violation.
+/// A scenario's own check, declared like a row of `checks::CHECKS` so the
+/// reports list it among the checks that ran (the run line's `checks=`, the
+/// JSON report, JUnit, the campaign's table of checks), not only once it
+/// fails.
 #[derive(Clone, Copy)]
 pub struct ScenarioCheck {
+    /// Unique among every scenario's checks and the engine's: the scenario's
+    /// name, a slash and the check's name (`inventory/no-oversell`).
+    pub id: &'static str,
+    /// A short name without spaces (`no-oversell`).
     pub name: &'static str,
+    /// What the check asserts, in one line.
+    pub meaning: &'static str,
+    /// The check: one message per violation, found in the history alone.
     pub check: fn(&History) -> Vec<String>,
+}
+
+/// [`check_order_per_partition`] as a scenario's check with id `id`
+/// (`copier/order-per-partition`): the reusable check carries its own name
+/// and meaning, so each scenario only names its id.
+pub const fn order_per_partition(id: &'static str) -> ScenarioCheck {
+    ScenarioCheck {
+        id,
+        name: "order-per-partition",
+        meaning: "in exactly-once runs, the records of each key appear in input order within every output partition",
+        check: check_order_per_partition,
+    }
 }
 
 /// A reusable scenario check: in exactly-once mode, within every output

@@ -360,8 +360,17 @@ pub struct Profile {
 }
 
 /// The keys of a profile file besides the fault counts.
-pub const PROFILE_FIELDS: [&str; 8] =
-    ["name", "lose_unsynced", "torn_writes", "swarm", "safety_ms", "liveness_ms", "targets", "trigger"];
+pub const PROFILE_FIELDS: [&str; 9] = [
+    "name",
+    "lose_unsynced",
+    "torn_writes",
+    "swarm",
+    "safety_ms",
+    "liveness_ms",
+    "targets",
+    "trigger",
+    "silent_restart",
+];
 
 fn default_safety_ms() -> u64 {
     1_500
@@ -873,55 +882,6 @@ fn silent_restarts(seed: u64, profile: &Profile, cfg: &JobConfig, nodes: &[Strin
     events
 }
 
-/// The names of the engine's history events, the predicates of
-/// [`FaultEvent::OnEvent`].
-pub const ENGINE_EVENTS: [&str; 37] = [
-    "NodeStarted",
-    "FatalError",
-    "CoordinatorRecovered",
-    "CheckpointTriggered",
-    "CheckpointCompleted",
-    "CheckpointFailed",
-    "CheckpointSubsumed",
-    "CheckpointDiscarded",
-    "RecoveryStarted",
-    "JobRunning",
-    "JobFinished",
-    "WorkerLost",
-    "TaskRestored",
-    "TaskFailed",
-    "SourceBarrier",
-    "SourceEnded",
-    "BarrierAligned",
-    "SnapshotStored",
-    "CheckpointAcked",
-    "TxnBegun",
-    "PreCommitted",
-    "CommitConfirmed",
-    "CommitFailed",
-    "SinkAborted",
-    "NotifyHandled",
-    "PlainAppended",
-    "BrokerRecovered",
-    "ProducerInit",
-    "AppendAccepted",
-    "AppendRejected",
-    "TxnCommitted",
-    "TxnCommitReplayed",
-    "TxnCommitRepeated",
-    "TxnAborted",
-    "PlainAppend",
-    "BlobStored",
-    "BlobCorrupt",
-];
-
-/// The name of an engine event (its variant), as [`FaultEvent::OnEvent`]
-/// names it.
-pub fn event_name(e: &exactsim_engine::observe::Event) -> String {
-    let s = format!("{e:?}");
-    s.chars().take_while(|c| c.is_ascii_alphanumeric()).collect()
-}
-
 /// Caps on what a profile or a replay file may ask for. Beyond them a run
 /// would not finish in useful time or memory (or its time arithmetic would
 /// overflow), so input past a cap is refused with a one-line error.
@@ -949,8 +909,9 @@ pub mod caps {
 }
 
 fn validate_trigger(event: &str, nth: u32, dur_ms: u64) -> Result<(), String> {
-    if !ENGINE_EVENTS.contains(&event) {
-        return Err(format!("unknown engine event `{event}` (events: {})", ENGINE_EVENTS.join(", ")));
+    let names = exactsim_engine::observe::Event::NAMES;
+    if !names.contains(&event) {
+        return Err(format!("unknown engine event `{event}` (events: {})", names.join(", ")));
     }
     if nth == 0 || nth > caps::NTH_MAX {
         return Err(format!("nth = {nth} is out of range (1..={})", caps::NTH_MAX));
@@ -1410,6 +1371,31 @@ mod tests {
         assert!(err(Schedule { safety_ms: 1, liveness_ms: u64::MAX, events: vec![] }).contains("liveness_ms"));
         assert!(Profile::from_toml("name = \"x\"\ncrash = 4294967295\n").unwrap_err().contains("crash = 4294967295"));
         assert!(Profile::from_toml("name = \"x\"\nsafety_ms = 0\n").unwrap_err().contains("safety_ms"));
+    }
+
+    #[test]
+    fn every_engine_event_can_be_triggered_on() {
+        // From a profile's `[[trigger]]` and from a replay file's `on_event`.
+        for name in exactsim_engine::observe::Event::NAMES {
+            let toml = format!(
+                "name = \"t\"\n[[trigger]]\nnode = \"worker\"\nevent = \"{name}\"\nnth = 1\naction = \"crash\"\ndur_ms = 5\n"
+            );
+            let p = Profile::from_toml(&toml).unwrap_or_else(|e| panic!("trigger on {name} refused: {e}"));
+            assert_eq!(p.triggers[0].event, *name);
+            let s = Schedule {
+                safety_ms: 1_000,
+                liveness_ms: 5_000,
+                events: vec![FaultEvent::OnEvent {
+                    node: None,
+                    event: name.to_string(),
+                    nth: 1,
+                    action: TriggerAction::Pause,
+                    dur_ms: 5,
+                }],
+            };
+            s.validate(3, false).unwrap_or_else(|e| panic!("on_event {name} refused: {e}"));
+        }
+        assert!(exactsim_engine::observe::Event::NAMES.contains(&"JobFailed"));
     }
 
     #[test]

@@ -166,3 +166,48 @@ fn unwritable_outputs_are_usage_errors() {
     assert!(err.contains("cannot write /dev/full") && err.lines().count() == 1, "{err}");
     assert!(out.contains("verdict=pass"), "the results are printed all the same: {out}");
 }
+
+#[test]
+fn a_scenarios_own_checks_are_listed_as_run() {
+    // In the run line, the JSON report, the campaign's table and report,
+    // and JUnit, whether they fail or not.
+    let own = "copier/order-per-partition";
+    let (code, out, err) = exactsim(&["run", "--scenario", "copier", "--seed", "1", "--profile", "none"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains(&format!(" checks=P1-P11,P13,{own} ")), "{out}");
+    let (code, out, err) = exactsim(&["run", "--scenario", "copier", "--seed", "1", "--profile", "none", "--json"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let ids: Vec<&str> = v["checks"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+    assert_eq!(ids.last(), Some(&own), "{ids:?}");
+    assert!(ids.contains(&"P1") && !ids.contains(&"P12"), "{ids:?}");
+
+    let dir = std::env::temp_dir().join(format!("exactsim-cli-checks-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (report, junit) = (dir.join("report"), dir.join("junit.xml"));
+    let (code, out, err) = exactsim(&[
+        "campaign",
+        "--scenario",
+        "copier",
+        "--seeds",
+        "1",
+        "--profile",
+        "none",
+        "--report",
+        report.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let row = out.lines().find(|l| l.starts_with(own)).unwrap_or_else(|| panic!("no table row for {own}: {out}"));
+    assert!(row.contains("order-per-partition") && row.contains("input order"), "{row}");
+    let rep: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report.join("campaign.json")).unwrap()).unwrap();
+    let listed = rep["checks"].as_array().unwrap();
+    assert!(listed.iter().any(|c| c["id"] == own && c["scenario"] == "copier"), "{listed:?}");
+    assert!(listed.iter().any(|c| c["id"] == "P13" && c.get("scenario").is_none()), "{listed:?}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains(&format!(r#"<property name="checks" value="P1-P11,P13,{own},panic"/>"#)), "{xml}");
+    assert!(xml.contains(&format!(r#"<property name="checks" value="P1-P11,P13,{own}"/>"#)), "{xml}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

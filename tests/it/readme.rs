@@ -5,7 +5,8 @@
 //! `# verdict=pass` exits 0 and prints `verdict=pass`, `# verdict=fail: P1`
 //! exits 1 and fails check P1, a command without a verdict exits 0. `cp`
 //! commands are done in the scratch directory. The README's table of the
-//! checks must match `exactsim_sim::checks::CHECKS`.
+//! checks must match `exactsim_sim::checks::CHECKS`, and its table of the
+//! scenarios' own checks every scenario's `Scenario::checks`.
 //!
 //! Run with a reduced count, to keep this test's wall time to seconds:
 //! - `campaign --seeds 2000` (the main job: 6000 runs, minutes) runs
@@ -252,6 +253,27 @@ fn the_readme_table_of_checks_matches_the_code() {
         assert_eq!((row[0], row[1], row[2], row[3]), (c.id, c.name, c.meaning, c.applies.name()), "README row");
         assert!(!row[4].is_empty(), "{}: which fault exposes it", c.id);
     }
+}
+
+#[test]
+fn the_readme_table_of_scenario_checks_matches_the_code() {
+    let rows: Vec<Vec<&str>> = README
+        .lines()
+        .filter(|l| {
+            // A scenario check's id: `scenario/name`, one word.
+            let first = l.strip_prefix("| ").and_then(|r| r.split(" | ").next()).unwrap_or(" ");
+            first.contains('/') && !first.contains(' ')
+        })
+        .map(|l| l.trim_matches('|').split(" | ").map(str::trim).collect())
+        .collect();
+    let mut want = Vec::new();
+    for sc in exactsim_scenarios::all() {
+        for c in sc.checks() {
+            want.push(vec![c.id, c.name, c.meaning, sc.name()]);
+        }
+    }
+    assert!(!want.is_empty());
+    assert_eq!(rows, want, "one README row per scenario check, in scenario order");
 }
 
 #[test]

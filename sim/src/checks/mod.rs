@@ -1,17 +1,20 @@
 //! The oracles. Each `*_checker.rs` checks one invariant on the recorded
 //! [`History`] only; it never looks inside the engine.
 //!
-//! [`CHECKS`] is the one table of the checks (id, short name, one-line
-//! meaning, the delivery mode it applies to): the run line, the JSON report,
-//! the campaign table, the timeline and the README all read it.
+//! [`CHECKS`] is the one table of the checks: each row holds the id, short
+//! name, one-line meaning, the delivery mode it applies to and the oracle
+//! that judges a history (`Judge::History`), so a check is declared, named
+//! and run from one place. The run line, the JSON report, the campaign
+//! table, the timeline and the README all read it, and an oracle reports
+//! what it finds without naming its id ([`Finding`]): the row it ran from
+//! gives the id.
 //!
 //! [`check_all`] builds one [`Ctx`] (the batch reference, the completed
 //! checkpoints, the first-time commits, the pre-commits) and runs every
 //! check that applies to the run's delivery mode ([`checks_for`]):
 //! exactly-once runs P1–P11 and P13, at-least-once runs P4 (ids), P11 and
-//! P12; then the scenario's own checks.
-//!
-//! plus the scenario's own checks (`Scenario::checks`), in every run.
+//! P12; then the scenario's own checks (`Scenario::checks`), in every run.
+//! [`ids_for`] lists them all, as every report does.
 //!
 //! Messages are one line each and name the records, keys, checkpoints,
 //! transactions and simulated times involved; a check reports at most
@@ -33,7 +36,7 @@ mod p13_finish_checker;
 mod prefixes;
 
 use crate::history::{Ev, History};
-use crate::scenario::Scenario;
+use crate::scenario::{Scenario, ScenarioCheck};
 use exactsim_engine::observe::Event;
 use exactsim_engine::types::{CheckpointId, DeliveryMode, OutRecord};
 use serde::{Deserialize, Serialize};
@@ -79,17 +82,34 @@ impl Applies {
     }
 }
 
-/// One check as a user reads it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How a check judges a run.
+#[derive(Clone, Copy, Debug)]
+pub enum Judge {
+    /// An oracle over the recorded history: what it finds, each with its
+    /// time and message (the table row gives the check id).
+    History(fn(&Ctx) -> Vec<Finding>),
+    /// Not an oracle: the runner reports a panic or failed assertion inside
+    /// the run (or inside a check) under this check.
+    Panic,
+}
+
+/// One check: what a user reads about it (id, name, meaning, mode) and how
+/// it judges a run. An oracle's function sits in its row, so it cannot be
+/// declared without running.
+#[derive(Clone, Copy, Debug)]
 pub struct CheckInfo {
-    /// "P1" ..= "P12", or "panic".
+    /// "P1" ..= "P13", or "panic".
     pub id: &'static str,
     /// A short name without spaces (`exactly-once-output`).
     pub name: &'static str,
     /// What the check asserts, in one line.
     pub meaning: &'static str,
     pub applies: Applies,
+    pub judge: Judge,
 }
+
+/// The check id of a panic or failed assertion inside a run.
+pub const PANIC_CHECK: &str = "panic";
 
 /// Every check, in report order. `panic` is not an oracle over the history:
 /// the runner reports a panic or failed assertion inside the run with it.
@@ -99,6 +119,7 @@ pub const CHECKS: [CheckInfo; 14] = [
         name: "exactly-once-output",
         meaning: "at the end, the committed output equals the batch recomputation: nothing lost, duplicated or wrong",
         applies: Applies::ExactlyOnce,
+        judge: Judge::History(p01_output_checker::check),
     },
     CheckInfo {
         id: "P2",
@@ -106,12 +127,14 @@ pub const CHECKS: [CheckInfo; 14] = [
         meaning:
             "during the run, a read_committed reader always sees the output of a completed checkpoint, never going back",
         applies: Applies::ExactlyOnce,
+        judge: Judge::History(p02_prefix_checker::check),
     },
     CheckInfo {
         id: "P3",
         name: "no-early-visibility",
         meaning: "no output becomes visible before a completed checkpoint covers it",
         applies: Applies::ExactlyOnce,
+        judge: Judge::History(p03_visibility_checker::check),
     },
     CheckInfo {
         id: "P4",
@@ -119,66 +142,77 @@ pub const CHECKS: [CheckInfo; 14] = [
         meaning:
             "checkpoint ids and producer epochs only increase, and recovery never restarts before committed output",
         applies: Applies::Both,
+        judge: Judge::History(p04_monotonic_checker::check),
     },
     CheckInfo {
         id: "P5",
         name: "commit-order",
         meaning: "each sink commits its pending transactions in checkpoint order",
         applies: Applies::ExactlyOnce,
+        judge: Judge::History(p05_commit_order_checker::check),
     },
     CheckInfo {
         id: "P6",
         name: "apply-once",
         meaning: "every transaction is applied at most once; re-committing after recovery changes nothing",
         applies: Applies::ExactlyOnce,
+        judge: Judge::History(p06_apply_once_checker::check),
     },
     CheckInfo {
         id: "P7",
         name: "precommit-committed",
         meaning: "a transaction pre-committed for a completed checkpoint is committed, or its loss is reported loudly",
         applies: Applies::ExactlyOnce,
+        judge: Judge::History(p07_precommit_checker::check),
     },
     CheckInfo {
         id: "P8",
         name: "no-open-txn",
         meaning: "no transaction is left open after the job finished",
         applies: Applies::ExactlyOnce,
+        judge: Judge::History(p08_open_txn_checker::check),
     },
     CheckInfo {
         id: "P9",
         name: "fencing",
         meaning: "after fencing, nothing from an older producer epoch, job attempt or producer session is accepted",
         applies: Applies::ExactlyOnce,
+        judge: Judge::History(p09_fencing_checker::check),
     },
     CheckInfo {
         id: "P10",
         name: "consistent-restore",
         meaning: "restored state, source offsets and pending transactions all come from the same completed checkpoint",
         applies: Applies::ExactlyOnce,
+        judge: Judge::History(p10_restore_checker::check),
     },
     CheckInfo {
         id: "P11",
         name: "liveness",
         meaning: "after the faults heal, the job commits all its input and finishes within the bound",
         applies: Applies::Both,
+        judge: Judge::History(p11_liveness_checker::check),
     },
     CheckInfo {
         id: "P12",
         name: "no-loss",
         meaning: "every expected record is in the output at least once (duplicates allowed)",
         applies: Applies::AtLeastOnce,
+        judge: Judge::History(p12_at_least_once_checker::check),
     },
     CheckInfo {
         id: "P13",
         name: "finish",
         meaning: "when the job reports finished, all its output is committed and no transaction is open",
         applies: Applies::ExactlyOnce,
+        judge: Judge::History(p13_finish_checker::check),
     },
     CheckInfo {
-        id: "panic",
+        id: PANIC_CHECK,
         name: "panic",
         meaning: "a panic or failed assertion inside the run",
         applies: Applies::Both,
+        judge: Judge::Panic,
     },
 ];
 
@@ -195,18 +229,53 @@ pub fn name_of(id: &str) -> &'static str {
 /// The oracles that run on a history of this mode, in report order
 /// (`panic` is always watched, but is not an oracle).
 pub fn checks_for(mode: DeliveryMode) -> impl Iterator<Item = &'static CheckInfo> {
-    CHECKS.iter().filter(move |c| c.id != "panic" && c.applies.covers(mode))
+    CHECKS.iter().filter(move |c| matches!(c.judge, Judge::History(_)) && c.applies.covers(mode))
 }
 
-/// A check's position in [`CHECKS`] (unknown ids last): the report order.
-fn order(id: &str) -> usize {
-    CHECKS.iter().position(|c| c.id == id).unwrap_or(usize::MAX)
+/// The ids of every check that judges a run of `scenario` in `mode`, in
+/// report order: the table's oracles for the mode, then the scenario's own
+/// checks. Reports list these, so a scenario's checks show as run before
+/// they ever fail.
+pub fn ids_for(scenario: &dyn Scenario, mode: DeliveryMode) -> Vec<&'static str> {
+    checks_for(mode).map(|c| c.id).chain(scenario.checks().iter().map(|c| c.id)).collect()
+}
+
+/// The short name and the meaning of a check id in a run of `scenario`: a
+/// table check's, or one of the scenario's own.
+pub fn describe_in(scenario: &dyn Scenario, id: &str) -> Option<(&'static str, &'static str)> {
+    match info(id) {
+        Some(c) => Some((c.name, c.meaning)),
+        None => scenario.checks().iter().find(|c| c.id == id).map(|c| (c.name, c.meaning)),
+    }
+}
+
+/// The short name of a check id in a run of `scenario` ([`describe_in`]);
+/// "" for an unknown id.
+pub fn name_in(scenario: &dyn Scenario, id: &str) -> &'static str {
+    describe_in(scenario, id).map_or("", |d| d.0)
+}
+
+/// What an oracle found: one broken invariant, before the table row it was
+/// run from names its check (so the id is written in the table only).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Finding {
+    /// One line naming what is wrong and the ids involved.
+    pub message: String,
+    /// Simulated time of the violation, when it has one.
+    pub t_us: Option<u64>,
+}
+
+impl Finding {
+    pub fn new(t_us: Option<u64>, message: String) -> Finding {
+        debug_assert!(!message.contains('\n'), "violation messages are one line");
+        Finding { message, t_us }
+    }
 }
 
 /// One broken invariant.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Violation {
-    /// A [`CHECKS`] id ("P1" ..= "P13", or "panic"), or the name of a
+    /// A [`CHECKS`] id ("P1" ..= "P13", or "panic"), or the id of a
     /// scenario's own check (e.g. "inventory/no-oversell").
     pub check: &'static str,
     /// One line naming what is wrong and the ids involved.
@@ -562,28 +631,6 @@ pub fn output_counts(h: &History, reference: &[OutRecord]) -> OutputCounts {
     c
 }
 
-type Checker = fn(&Ctx) -> Vec<Violation>;
-
-/// The oracle behind a check id (none for `panic`).
-fn checker(id: &str) -> Option<Checker> {
-    Some(match id {
-        "P1" => p01_output_checker::check,
-        "P2" => p02_prefix_checker::check,
-        "P3" => p03_visibility_checker::check,
-        "P4" => p04_monotonic_checker::check,
-        "P5" => p05_commit_order_checker::check,
-        "P6" => p06_apply_once_checker::check,
-        "P7" => p07_precommit_checker::check,
-        "P8" => p08_open_txn_checker::check,
-        "P9" => p09_fencing_checker::check,
-        "P10" => p10_restore_checker::check,
-        "P11" => p11_liveness_checker::check,
-        "P12" => p12_at_least_once_checker::check,
-        "P13" => p13_finish_checker::check,
-        _ => return None,
-    })
-}
-
 /// Run every check that applies to the run's mode. Violations are sorted
 /// by (check, time); at most [`MAX_PER_CHECK`] per check.
 pub fn check_all(input: &CheckInput) -> (Vec<Violation>, OutputCounts) {
@@ -601,23 +648,33 @@ pub fn check_all_by_whole_references(input: &CheckInput) -> (Vec<Violation>, Out
 
 fn check_all_in(ctx: Ctx, input: &CheckInput) -> (Vec<Violation>, OutputCounts) {
     let counts = output_counts(input.history, &ctx.reference);
-    let mut v = Vec::new();
-    for c in checks_for(input.history.mode) {
-        let Some(check) = checker(c.id) else { continue };
-        let mut found = check(&ctx);
-        found.sort_by_key(|x| x.t_us); // stable: the first ones in time
-        v.extend(found.into_iter().take(MAX_PER_CHECK));
-    }
-    for sc in input.scenario.checks() {
-        let mut found: Vec<Violation> =
-            (sc.check)(input.history).into_iter().map(|m| Violation::new(sc.name, None, m)).collect();
-        found.truncate(MAX_PER_CHECK);
-        v.extend(found);
-    }
-    // In table order ("P10" after "P9", not after "P1"); a scenario's own
-    // checks sort last.
-    v.sort_by_key(|a| (order(a.check), a.t_us));
+    let v = judge_all(&ctx, &input.scenario.checks(), &mut Vec::new());
     (v, counts)
+}
+
+/// Run the table's oracles for the history's mode, then `own` (the
+/// scenario's checks), noting in `ran` each check that ran, in order.
+/// Violations are sorted by (check, time), at most [`MAX_PER_CHECK`] per
+/// check.
+fn judge_all(ctx: &Ctx, own: &[ScenarioCheck], ran: &mut Vec<&'static str>) -> Vec<Violation> {
+    let mut v = Vec::new();
+    for c in CHECKS.iter().filter(|c| c.applies.covers(ctx.h.mode)) {
+        let Judge::History(check) = c.judge else { continue };
+        let mut found = check(ctx);
+        found.sort_by_key(|x| x.t_us); // stable: the first ones in time
+        v.extend(found.into_iter().take(MAX_PER_CHECK).map(|f| Violation::new(c.id, f.t_us, f.message)));
+        ran.push(c.id);
+    }
+    for sc in own {
+        let found = (sc.check)(ctx.h);
+        v.extend(found.into_iter().take(MAX_PER_CHECK).map(|m| Violation::new(sc.id, None, m)));
+        ran.push(sc.id);
+    }
+    // In the order the checks ran, which is the table's ("P10" after "P9",
+    // not after "P1"), the scenario's own checks last.
+    let order = |id: &str| ran.iter().position(|r| *r == id).unwrap_or(usize::MAX);
+    v.sort_by_key(|a| (order(a.check), a.t_us));
+    v
 }
 
 #[cfg(test)]

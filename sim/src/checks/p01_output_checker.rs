@@ -10,13 +10,12 @@
 //! in another partition than `key_to_subtask(key)`. A failed final read is a
 //! violation of its own (nothing else can be judged then).
 
-use super::{final_copies, first_few, rec, ById, Ctx, Violation};
+use super::{final_copies, first_few, rec, ById, Ctx, Finding};
 use exactsim_engine::types::OutRecord;
 
-pub fn check(c: &Ctx) -> Vec<Violation> {
+pub fn check(c: &Ctx) -> Vec<Finding> {
     if !c.h.final_read_ok {
-        return vec![Violation::new(
-            "P1",
+        return vec![Finding::new(
             None,
             "final read failed: the read_committed read of the output at the end got no answer from the broker".into(),
         )];
@@ -49,8 +48,7 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
     let mut v = Vec::new();
     let lost: Vec<&OutRecord> = want.iter().filter(|o| !read(o.out_id)).collect();
     if !lost.is_empty() {
-        v.push(Violation::new(
-            "P1",
+        v.push(Finding::new(
             None,
             format!(
                 "{} of {} expected output records lost: {}",
@@ -66,8 +64,7 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
         .map(|run| (run[0].0, run.iter().map(|(_, i)| part_of[*i as usize]).collect()))
         .collect();
     if !dups.is_empty() {
-        v.push(Violation::new(
-            "P1",
+        v.push(Finding::new(
             None,
             format!(
                 "{} out_ids committed more than once: {}",
@@ -84,8 +81,7 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
         ));
     }
     if !wrong.is_empty() {
-        v.push(Violation::new(
-            "P1",
+        v.push(Finding::new(
             None,
             format!(
                 "{} output records differ from the reference: {}",
@@ -101,8 +97,7 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
         ));
     }
     if !unexpected.is_empty() {
-        v.push(Violation::new(
-            "P1",
+        v.push(Finding::new(
             None,
             format!(
                 "{} output records not in the reference: {}",
@@ -116,8 +111,7 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
         ));
     }
     if !misplaced.is_empty() {
-        v.push(Violation::new(
-            "P1",
+        v.push(Finding::new(
             None,
             format!(
                 "{} output records in the wrong partition: {}",

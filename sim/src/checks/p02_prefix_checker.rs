@@ -55,7 +55,7 @@
 //! are compared record by record only when their fingerprints agree.
 
 use super::prefixes::Prefixes;
-use super::{first_few, ms, rec, Ctx, Violation};
+use super::{first_few, ms, rec, Ctx, Finding};
 use exactsim_engine::types::{CheckpointId, OutRecord};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -121,7 +121,7 @@ impl Streams<'_, '_> {
     }
 }
 
-pub fn check(c: &Ctx) -> Vec<Violation> {
+pub fn check(c: &Ctx) -> Vec<Finding> {
     let w = c.h.parallelism.max(1);
     let streams = Streams { c, w, n: c.h.output_partitions * w };
     let cands = c.candidates();
@@ -131,7 +131,7 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
     }
 }
 
-fn judge(c: &Ctx, st: &Streams, cands: &[(u64, CheckpointId)], ex: &mut impl Expected) -> Vec<Violation> {
+fn judge(c: &Ctx, st: &Streams, cands: &[(u64, CheckpointId)], ex: &mut impl Expected) -> Vec<Finding> {
     let mut v = Vec::new();
     let w = st.w;
     // Partitions the reference has written by more than one subtask.
@@ -176,8 +176,7 @@ fn judge(c: &Ctx, st: &Streams, cands: &[(u64, CheckpointId)], ex: &mut impl Exp
             }
         }
         if !twice.is_empty() {
-            v.push(Violation::new(
-                "P2",
+            v.push(Finding::new(
                 Some(t_us),
                 format!("{} at {}: {} records visible twice: {}", label(p), ms(t_us), twice.len(), first_few(twice)),
             ));
@@ -204,9 +203,7 @@ fn judge(c: &Ctx, st: &Streams, cands: &[(u64, CheckpointId)], ex: &mut impl Exp
                             .map(|w| format!("{} expected value {}", rec(o), w.value))
                     })
                     .collect();
-                v.push(Violation::new(
-                    "P2",
-                    Some(t_us),
+                v.push(Finding::new(Some(t_us),
                     format!(
                         "{} at {}: the {} visible records match no completed checkpoint's prefix; against the latest completed checkpoint {latest}: {} beyond it [{}], {} of it missing [{}], {} with other values [{}]",
                         label(p),
@@ -223,8 +220,7 @@ fn judge(c: &Ctx, st: &Streams, cands: &[(u64, CheckpointId)], ex: &mut impl Exp
                 bad.insert(p);
             }
             (Some(ck), Some(prev)) if ck < prev && !shared(p) && !ex.same(p, prev, ck) => {
-                v.push(Violation::new(
-                    "P2",
+                v.push(Finding::new(
                     Some(t_us),
                     format!(
                         "{} at {}: the visible prefix went back from checkpoint {prev} to checkpoint {ck}",
@@ -248,8 +244,7 @@ fn judge(c: &Ctx, st: &Streams, cands: &[(u64, CheckpointId)], ex: &mut impl Exp
             }
             let gone: Vec<&OutRecord> = visible[p].values().filter(|o| !at_end.contains(&o.out_id)).collect();
             if let Some(t) = gone.iter().map(|o| since[p][&o.out_id]).min() {
-                v.push(Violation::new(
-                    "P2",
+                v.push(Finding::new(
                     Some(t),
                     format!(
                         "{}: {} records visible during the run are gone from the final read: {}",

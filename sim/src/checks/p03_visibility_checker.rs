@@ -10,10 +10,10 @@
 //! `read_committed` reader saw, at the time of the observation, naming the
 //! transaction that committed it.
 
-use super::{first_few, ms, rec, Ctx, Violation};
+use super::{first_few, ms, rec, Ctx, Finding};
 use exactsim_engine::types::OutRecord;
 
-pub fn check(c: &Ctx) -> Vec<Violation> {
+pub fn check(c: &Ctx) -> Vec<Finding> {
     let mut v = Vec::new();
     for cm in &c.commits {
         let ck = c.latest_completed(cm.t_us);
@@ -26,9 +26,7 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
             Some((p, _)) => format!("pre-committed for checkpoint {p}"),
             None => "never pre-committed".to_string(),
         };
-        v.push(Violation::new(
-            "P3",
-            Some(cm.t_us),
+        v.push(Finding::new(Some(cm.t_us),
             format!(
                 "transaction {} epoch {} ({pre}) made {} records visible at {} that the latest completed checkpoint {ck} does not cover: {}",
                 cm.txn,
@@ -46,9 +44,7 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
         if early.is_empty() {
             continue;
         }
-        v.push(Violation::new(
-            "P3",
-            Some(obs.t_us),
+        v.push(Finding::new(Some(obs.t_us),
             format!(
                 "a reader of partition {} saw {} records at {} that the latest completed checkpoint {ck} does not cover: {}",
                 obs.partition,

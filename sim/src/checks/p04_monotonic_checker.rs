@@ -14,13 +14,13 @@
 //!   to its checkpoint by the `PreCommitted` of that (txn, epoch). A fresh
 //!   start (`from: None`) counts as older than any such checkpoint.
 
-use super::{ms, Ctx, Violation};
+use super::{ms, Ctx, Finding};
 use crate::history::Ev;
 use exactsim_engine::observe::Event;
 use exactsim_engine::types::CheckpointId;
 use std::collections::BTreeMap;
 
-pub fn check(c: &Ctx) -> Vec<Violation> {
+pub fn check(c: &Ctx) -> Vec<Finding> {
     let mut v = Vec::new();
     let mut last_id: Option<(CheckpointId, u64, u64)> = None; // (id, attempt, time)
     let mut epochs: BTreeMap<&str, (u64, u64)> = BTreeMap::new(); // txn -> (epoch, time)
@@ -36,9 +36,7 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
         match e {
             Event::CheckpointTriggered { attempt, ckpt } => {
                 if let Some((l, la, lt)) = last_id.filter(|(l, _, _)| ckpt <= l) {
-                    v.push(Violation::new(
-                        "P4",
-                        Some(s.t_us),
+                    v.push(Finding::new(Some(s.t_us),
                         format!(
                             "checkpoint {ckpt} triggered at {} (attempt {attempt}, {}) after checkpoint {l} was triggered at {} (attempt {la}): ids must strictly increase",
                             ms(s.t_us),
@@ -53,9 +51,7 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
             }
             Event::ProducerInit { txn, epoch, .. } => {
                 if let Some((e0, t0)) = epochs.get(txn.as_str()).filter(|(e0, _)| epoch <= e0) {
-                    v.push(Violation::new(
-                        "P4",
-                        Some(s.t_us),
+                    v.push(Finding::new(Some(s.t_us),
                         format!(
                             "producer {txn} got epoch {epoch} at {} after it had epoch {e0} at {}: epochs must strictly increase",
                             ms(s.t_us),
@@ -80,9 +76,7 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
             Event::RecoveryStarted { attempt, from, reason } => {
                 if let Some((m, what)) = committed.as_ref().filter(|(m, _)| from.is_none_or(|f| f < *m)) {
                     let from = from.map_or("no checkpoint (a fresh start)".to_string(), |f| format!("checkpoint {f}"));
-                    v.push(Violation::new(
-                        "P4",
-                        Some(s.t_us),
+                    v.push(Finding::new(Some(s.t_us),
                         format!(
                             "recovery of attempt {attempt} at {} ({reason}) restores {from}, older than checkpoint {m} whose transactions were already committed ({what})",
                             ms(s.t_us)

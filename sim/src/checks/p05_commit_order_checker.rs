@@ -11,11 +11,11 @@
 //! a repeated commit is P6's business). Per subtask, in the order of those
 //! first commits, the checkpoint ids must not decrease.
 
-use super::{ms, Ctx, Violation};
+use super::{ms, Ctx, Finding};
 use exactsim_engine::types::CheckpointId;
 use std::collections::BTreeMap;
 
-pub fn check(c: &Ctx) -> Vec<Violation> {
+pub fn check(c: &Ctx) -> Vec<Finding> {
     // (txn, epoch) -> first commit time, over both sources.
     let mut first: BTreeMap<(&str, u64), u64> = BTreeMap::new();
     for cm in &c.commits {
@@ -41,9 +41,7 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
         let mut last: Option<(u64, CheckpointId, &str, u64)> = None;
         for (t, ck, txn, epoch) in seq {
             match last {
-                Some((pt, prev, ptxn, pepoch)) if ck < prev => v.push(Violation::new(
-                    "P5",
-                    Some(t),
+                Some((pt, prev, ptxn, pepoch)) if ck < prev => v.push(Finding::new(Some(t),
                     format!(
                         "sink {sub} committed {txn} epoch {epoch} (checkpoint {ck}) at {} after it committed {ptxn} epoch {pepoch} (checkpoint {prev}) at {}",
                         ms(t),

@@ -9,18 +9,17 @@
 //! transactions. Each violation names the out_ids (first few, with the
 //! count), both transactions with their epochs and the times.
 
-use super::{first_few, ms, rec, Ctx, Violation};
+use super::{first_few, ms, rec, Ctx, Finding};
 use std::collections::{BTreeMap, BTreeSet};
 
-pub fn check(c: &Ctx) -> Vec<Violation> {
+pub fn check(c: &Ctx) -> Vec<Finding> {
     let mut v = Vec::new();
     let mut applied: BTreeMap<(&str, u64), u64> = BTreeMap::new();
     // out_id -> (txn, epoch, time) of the commit that first carried it
     let mut carrier: BTreeMap<u64, (&str, u64, u64)> = BTreeMap::new();
     for cm in &c.commits {
         if let Some(t) = applied.insert((cm.txn.as_str(), cm.epoch), cm.t_us) {
-            v.push(Violation::new(
-                "P6",
+            v.push(Finding::new(
                 Some(cm.t_us),
                 format!(
                     "transaction {} epoch {} applied twice: at {} and again at {} ({} records)",
@@ -48,8 +47,7 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
             }
         }
         if !within.is_empty() {
-            v.push(Violation::new(
-                "P6",
+            v.push(Finding::new(
                 Some(cm.t_us),
                 format!(
                     "transaction {} epoch {} committed at {} carries {} out_ids twice: {}",
@@ -62,9 +60,7 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
             ));
         }
         for ((ptxn, pepoch, pt), recs) in across {
-            v.push(Violation::new(
-                "P6",
-                Some(cm.t_us),
+            v.push(Finding::new(Some(cm.t_us),
                 format!(
                     "transaction {} epoch {} committed at {} re-applies {} out_ids already committed by {ptxn} epoch {pepoch} at {}: {}",
                     cm.txn,

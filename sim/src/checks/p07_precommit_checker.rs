@@ -17,12 +17,12 @@
 //! Judged only when the job finished: a stalled job may still owe commits,
 //! and P11 reports the stall.
 
-use super::{ms, Ctx, Violation};
+use super::{ms, Ctx, Finding};
 use crate::history::Ev;
 use exactsim_engine::observe::Event;
 use std::collections::BTreeSet;
 
-pub fn check(c: &Ctx) -> Vec<Violation> {
+pub fn check(c: &Ctx) -> Vec<Finding> {
     if c.h.finished_at_us.is_none() {
         return vec![];
     }
@@ -48,9 +48,7 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
         if *records == 0 || committed.contains(&key) || loud.contains(&key) {
             continue;
         }
-        v.push(Violation::new(
-            "P7",
-            Some(done_at),
+        v.push(Finding::new(Some(done_at),
             format!(
                 "transaction {txn} epoch {epoch} ({records} records) pre-committed for checkpoint {ck}, which completed at {}, was never committed and no CommitFailed reported the loss",
                 ms(done_at)

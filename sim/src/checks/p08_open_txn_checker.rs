@@ -6,15 +6,14 @@
 //! of open transactions at the end (`final_open_txns`) must be empty. When
 //! the job did not finish, P11 reports that instead.
 
-use super::{first_few, Ctx, Violation};
+use super::{first_few, Ctx, Finding};
 
-pub fn check(c: &Ctx) -> Vec<Violation> {
+pub fn check(c: &Ctx) -> Vec<Finding> {
     let Some(fin) = c.h.finished_at_us else { return vec![] };
     if c.h.final_open_txns.is_empty() {
         return vec![];
     }
-    vec![Violation::new(
-        "P8",
+    vec![Finding::new(
         None,
         format!(
             "{} transactions still open at the end, after the job finished at {}: {}",

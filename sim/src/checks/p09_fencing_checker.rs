@@ -13,7 +13,7 @@
 //! (A `TxnCommitReplayed` re-announces a marker made durable earlier, so it
 //! is not a new acceptance.)
 
-use super::{ms, Ctx, Violation};
+use super::{ms, Ctx, Finding};
 use crate::history::Ev;
 use exactsim_engine::observe::Event;
 use std::collections::BTreeMap;
@@ -35,7 +35,7 @@ impl std::fmt::Display for Owner {
     }
 }
 
-pub fn check(c: &Ctx) -> Vec<Violation> {
+pub fn check(c: &Ctx) -> Vec<Finding> {
     let mut v = Vec::new();
     let mut current: BTreeMap<&str, (u64, u64)> = BTreeMap::new(); // txn -> (epoch, time)
     let mut owner: BTreeMap<&str, (Owner, u64)> = BTreeMap::new(); // txn -> (owner, time)
@@ -45,9 +45,7 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
             Event::ProducerInit { txn, epoch, run, attempt, session, .. } => {
                 let claim = Owner { run: *run, attempt: *attempt, session: *session };
                 if let Some((newer, t)) = owner.get(txn.as_str()).filter(|(o, _)| claim < *o) {
-                    v.push(Violation::new(
-                        "P9",
-                        Some(s.t_us),
+                    v.push(Finding::new(Some(s.t_us),
                         format!(
                             "{txn}: the broker accepted a producer init of {claim} (epoch {epoch}) at {}, after {newer} took the id over at {}",
                             ms(s.t_us),
@@ -67,9 +65,7 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
             _ => continue,
         };
         if let Some((cur, t)) = current.get(txn.as_str()).filter(|(cur, _)| epoch < cur) {
-            v.push(Violation::new(
-                "P9",
-                Some(s.t_us),
+            v.push(Finding::new(Some(s.t_us),
                 format!(
                     "{txn}: the broker accepted {what} with epoch {epoch} at {}, after the producer was fenced by epoch {cur} at {}",
                     ms(s.t_us),

@@ -14,7 +14,7 @@
 //! `ckpt <= from`. Task restores of an attempt without a `RecoveryStarted`
 //! are not judged.
 
-use super::{ms, Ctx, Violation};
+use super::{ms, Ctx, Finding};
 use crate::history::Ev;
 use exactsim_engine::observe::Event;
 use exactsim_engine::types::{CheckpointId, TaskId};
@@ -24,7 +24,7 @@ fn show(c: &Option<CheckpointId>) -> String {
     c.map_or("none (fresh start)".to_string(), |c| format!("checkpoint {c}"))
 }
 
-pub fn check(c: &Ctx) -> Vec<Violation> {
+pub fn check(c: &Ctx) -> Vec<Finding> {
     let mut v = Vec::new();
     let precommitted: BTreeSet<(&str, CheckpointId)> =
         c.precommits.iter().map(|((txn, _), (ck, _))| (txn.as_str(), *ck)).collect();
@@ -35,9 +35,7 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
         match e {
             Event::RecoveryStarted { attempt, from, reason } => {
                 if let Some(f) = from.filter(|f| !completed(f)) {
-                    v.push(Violation::new(
-                        "P10",
-                        Some(s.t_us),
+                    v.push(Finding::new(Some(s.t_us),
                         format!(
                             "recovery of attempt {attempt} at {} ({reason}) restores checkpoint {f}, which has no completion record",
                             ms(s.t_us)
@@ -53,9 +51,7 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
                     TaskId::Chain(_) => (state_ckpt, "state"),
                 };
                 if got != want {
-                    v.push(Violation::new(
-                        "P10",
-                        Some(s.t_us),
+                    v.push(Finding::new(Some(s.t_us),
                         format!(
                             "attempt {attempt}: {task} on {} restored its {what} from {} at {}, but the recovery chose {}",
                             s.node,
@@ -65,9 +61,7 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
                         ),
                     ));
                 } else if let Some(g) = got.filter(|g| !completed(g)) {
-                    v.push(Violation::new(
-                        "P10",
-                        Some(s.t_us),
+                    v.push(Finding::new(Some(s.t_us),
                         format!(
                             "attempt {attempt}: {task} restored its {what} from checkpoint {g} at {}, which has no completion record",
                             ms(s.t_us)
@@ -80,9 +74,7 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
                     .map(|(ck, txn)| format!("{txn} for checkpoint {ck}"))
                     .collect();
                 if !foreign.is_empty() {
-                    v.push(Violation::new(
-                        "P10",
-                        Some(s.t_us),
+                    v.push(Finding::new(Some(s.t_us),
                         format!(
                             "attempt {attempt}: {task} restored {} pending transactions that do not belong to {} (not pre-committed for that checkpoint, or newer): {}",
                             foreign.len(),

@@ -14,11 +14,11 @@
 //! checkpoint may have completed before healing while its notification was
 //! acknowledged only after.
 
-use super::{ms, Ctx, Violation};
+use super::{ms, Ctx, Finding};
 use crate::history::Ev;
 use exactsim_engine::observe::Event;
 
-pub fn check(c: &Ctx) -> Vec<Violation> {
+pub fn check(c: &Ctx) -> Vec<Finding> {
     let h = c.h;
     let bound_ms = h.deadline_us.saturating_sub(h.healed_at_us) / 1000;
     let Some(t) = h.finished_at_us else {
@@ -48,9 +48,7 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
                 _ => None,
             })
         });
-        return vec![Violation::new(
-            "P11",
-            Some(h.deadline_us),
+        return vec![Finding::new(Some(h.deadline_us),
             format!(
                 "the job did not finish within {bound_ms}ms after healing at {} (last completed {last_ckpt}; {after_heal} checkpoints completed after healing; last recovery {}{})",
                 ms(h.healed_at_us),
@@ -61,8 +59,7 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
     };
     let mut v = Vec::new();
     if t > h.deadline_us {
-        v.push(Violation::new(
-            "P11",
+        v.push(Finding::new(
             Some(t),
             format!(
                 "the job finished at {}, {}ms after healing at {}, beyond the bound of {bound_ms}ms",
@@ -78,14 +75,10 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
         _ => None,
     });
     match finishing {
-        None => v.push(Violation::new(
-            "P11",
-            Some(t),
+        None => v.push(Finding::new(Some(t),
             format!("the job declared itself finished at {} without a completed checkpoint marked finished", ms(t)),
         )),
-        Some((ck, offsets, at)) if *offsets != full => v.push(Violation::new(
-            "P11",
-            Some(at),
+        Some((ck, offsets, at)) if *offsets != full => v.push(Finding::new(Some(at),
             format!(
                 "checkpoint {ck} completed at {} marked finished covers input offsets {offsets:?}, not the whole input {full:?}",
                 ms(at)

@@ -6,14 +6,13 @@
 //! final read is a violation (the output cannot be judged). The duplicate
 //! count goes to `OutputCounts`, not here.
 
-use super::{first_few, rec, Ctx, Violation};
+use super::{first_few, rec, Ctx, Finding};
 use exactsim_engine::types::OutRecord;
 use std::collections::BTreeSet;
 
-pub fn check(c: &Ctx) -> Vec<Violation> {
+pub fn check(c: &Ctx) -> Vec<Finding> {
     if !c.h.final_read_ok {
-        return vec![Violation::new(
-            "P12",
+        return vec![Finding::new(
             None,
             "final read failed: the read of the output at the end got no answer from the broker".into(),
         )];
@@ -23,8 +22,7 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
     if lost.is_empty() {
         return vec![];
     }
-    vec![Violation::new(
-        "P12",
+    vec![Finding::new(
         None,
         format!(
             "{} of {} expected output records lost in at-least-once mode: {}",

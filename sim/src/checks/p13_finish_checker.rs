@@ -17,12 +17,12 @@
 //!   the engine's records, whatever the sink's system (P8 judges the
 //!   broker's own list).
 
-use super::{first_few, ms, Ctx, Violation};
+use super::{first_few, ms, Ctx, Finding};
 use crate::history::Ev;
 use exactsim_engine::observe::Event;
 use std::collections::{BTreeMap, BTreeSet};
 
-pub fn check(c: &Ctx) -> Vec<Violation> {
+pub fn check(c: &Ctx) -> Vec<Finding> {
     let Some((t, attempt, fin)) = c.h.events.iter().find_map(|s| match &s.ev {
         Ev::Engine(Event::JobFinished { attempt, ckpt }) => Some((s.t_us, *attempt, *ckpt)),
         _ => None,
@@ -80,9 +80,7 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
         }
     }
     if !uncommitted.is_empty() {
-        v.push(Violation::new(
-            "P13",
-            Some(t),
+        v.push(Finding::new(Some(t),
             format!(
                 "the job reported finished (attempt {attempt}, checkpoint {fin}) at {} with {} pre-committed transactions of completed checkpoints not committed: {}",
                 ms(t),
@@ -98,9 +96,7 @@ pub fn check(c: &Ctx) -> Vec<Violation> {
         })
         .collect();
     if !open.is_empty() {
-        v.push(Violation::new(
-            "P13",
-            Some(t),
+        v.push(Finding::new(Some(t),
             format!(
                 "the job reported finished (attempt {attempt}, checkpoint {fin}) at {} with {} transactions of that attempt still open: {}",
                 ms(t),

@@ -860,7 +860,7 @@ fn the_check_table_is_complete_and_consistent() {
         assert!(!c.name.contains(' ') && !c.name.is_empty(), "{}: one word", c.name);
         assert!(!c.meaning.contains('\n') && c.meaning.len() < 120, "{}: one line", c.id);
         // Every id but `panic` has an oracle behind it.
-        assert_eq!(checker(c.id).is_some(), c.id != "panic", "{}", c.id);
+        assert_eq!(matches!(c.judge, Judge::History(_)), c.id != PANIC_CHECK, "{}", c.id);
     }
     assert_eq!(info("P7").map(|c| c.name), Some("precommit-committed"));
     assert_eq!(name_of("panic"), "panic");
@@ -905,7 +905,15 @@ impl Scenario for OrderedEcho {
         Echo.reference(input, offsets)
     }
     fn checks(&self) -> Vec<crate::scenario::ScenarioCheck> {
-        vec![crate::scenario::ScenarioCheck { name: "echo/order", check: crate::scenario::check_order_per_partition }]
+        vec![
+            crate::scenario::order_per_partition("echo/order"),
+            crate::scenario::ScenarioCheck {
+                id: "echo/counted",
+                name: "counted",
+                meaning: "test: counts its calls",
+                check: counted,
+            },
+        ]
     }
 }
 
@@ -922,4 +930,43 @@ fn a_scenarios_own_check_runs_with_the_others_and_sorts_last() {
         &v.iter().filter(|x| x.check == "echo/order").map(|x| x.message.clone()).collect::<Vec<_>>(),
         &["partition 0: key 0 has src 2 after src 3"],
     );
+}
+
+thread_local! {
+    /// How often `counted` ran on this thread.
+    static COUNTED: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// A scenario check that only counts its calls and finds nothing.
+fn counted(_h: &History) -> Vec<String> {
+    COUNTED.with(|c| c.set(c.get() + 1));
+    Vec::new()
+}
+
+#[test]
+fn every_declared_check_runs() {
+    // Over both modes, every oracle of the table and each of the scenario's
+    // own checks is called, once per run, in the order the reports list
+    // them (`ids_for`).
+    let mut everything_ran: BTreeSet<&str> = BTreeSet::new();
+    for mode in [DeliveryMode::ExactlyOnce, DeliveryMode::AtLeastOnce] {
+        let mut h = good();
+        h.mode = mode;
+        let ctx = Ctx::new(&h, &OrderedEcho);
+        let before = COUNTED.with(|c| c.get());
+        let mut ran = Vec::new();
+        judge_all(&ctx, &OrderedEcho.checks(), &mut ran);
+        assert_eq!(COUNTED.with(|c| c.get()), before + 1, "the scenario's own check was called once");
+        assert_eq!(ran, ids_for(&OrderedEcho, mode), "{mode:?}: what ran is what the reports list");
+        let want: Vec<&str> = checks_for(mode).map(|c| c.id).chain(["echo/order", "echo/counted"]).collect();
+        assert_eq!(ran, want, "{mode:?}");
+        everything_ran.extend(ran);
+    }
+    for c in &CHECKS {
+        assert_eq!(everything_ran.contains(c.id), matches!(c.judge, Judge::History(_)), "{} runs in some mode", c.id);
+    }
+    // And a scenario's own checks are described like the table's.
+    assert_eq!(name_in(&OrderedEcho, "echo/order"), "order-per-partition");
+    assert_eq!(name_in(&OrderedEcho, "P7"), "precommit-committed");
+    assert_eq!(name_in(&OrderedEcho, "nope"), "");
 }
