@@ -1264,6 +1264,61 @@ mod tests {
         JobConfig { parallelism: workers, ..JobConfig::default() }
     }
 
+    /// The composite deploys one attempt twice to a worker: a one-way cut
+    /// from a source worker to the coordinator that outlasts the heartbeat
+    /// timeout, that worker's crash inside the cut after the timeout (it
+    /// has deployed the new attempt by then) and back before the cut heals,
+    /// and every other source worker down from before the new deployment
+    /// until after the silent worker is back.
+    #[test]
+    fn silent_restart_places_its_events_around_one_deployment() {
+        let p = Profile::named("silent-restart").unwrap();
+        for (workers, inputs) in [(2u32, 2u32), (4, 2), (3, 3), (1, 1)] {
+            let c = JobConfig { parallelism: workers, input_partitions: inputs, ..JobConfig::default() };
+            let hb = c.heartbeat_timeout_ms;
+            for seed in 0..50 {
+                let s = generate(seed, &p, &c, false);
+                s.validate(workers, false).unwrap();
+                let hosts = workers.min(inputs) as usize;
+                assert_eq!(s.events.len(), 1 + hosts, "{:?}", s.events);
+                let (cut_at, cut_end, w) = s
+                    .events
+                    .iter()
+                    .find_map(|e| match e {
+                        FaultEvent::Partition { at_ms, dur_ms, a, b, one_way: true } if b == "coordinator" => {
+                            Some((*at_ms, at_ms + dur_ms, a.clone()))
+                        }
+                        _ => None,
+                    })
+                    .expect("the cut");
+                let crash = |n: &str| {
+                    s.events.iter().find_map(|e| match e {
+                        FaultEvent::Crash { at_ms, node, down_ms, .. } if node == n => Some((*at_ms, at_ms + down_ms)),
+                        _ => None,
+                    })
+                };
+                let (down, back) = crash(&w).expect("the silent worker's crash");
+                assert!(down > cut_at + hb, "after the heartbeat timeout: {:?}", s.events);
+                assert!(back < cut_end, "back before the cut heals: {:?}", s.events);
+                for i in 0..hosts {
+                    let other = format!("worker-{i}");
+                    if other != w {
+                        let (o_down, o_back) = crash(&other).expect("the other source workers are down");
+                        assert!(o_down <= cut_at + hb && o_back > back, "{:?}", s.events);
+                    }
+                }
+            }
+        }
+        // Profiles without it draw the schedules they always did.
+        let mut with = Profile::named("chaos").unwrap();
+        let without = generate(9, &with, &JobConfig::default(), false);
+        with.silent_restart = 1;
+        let both = generate(9, &with, &JobConfig::default(), false);
+        assert!(without.events.iter().all(|e| both.events.contains(e)));
+        let c = JobConfig::default();
+        assert_eq!(both.events.len(), without.events.len() + 1 + c.input_partitions().min(c.parallelism) as usize);
+    }
+
     #[test]
     fn named_profiles_and_determinism() {
         for name in PROFILE_NAMES {
