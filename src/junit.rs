@@ -23,6 +23,12 @@ pub fn render(rep: &CampaignReport) -> String {
     if let Some(s) = &rep.shard {
         suite.add_property(Property::new("shard", s.clone()));
     }
+    // The seed range, so that a gate of fixed and commit-derived seeds says
+    // which it ran (each case names its own seed too).
+    if rep.seeds > 0 {
+        let last = rep.first_seed.saturating_add(rep.seeds - 1);
+        suite.add_property(Property::new("seeds", format!("{}..={last}", rep.first_seed)));
+    }
     let ids: Vec<&str> = rep.checks.iter().map(|c| c.id.as_str()).collect();
     if !ids.is_empty() {
         suite.add_property(Property::new("checks", exactsim_sim::report::compact_ids(&ids)));

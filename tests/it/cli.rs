@@ -211,3 +211,30 @@ fn a_scenarios_own_checks_are_listed_as_run() {
     assert!(xml.contains(&format!(r#"<property name="checks" value="P1-P11,P13,{own}"/>"#)), "{xml}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The gate runs fixed seeds and a slice of fresh ones: the JUnit file says
+/// which range it ran, and each case names its seed.
+#[test]
+fn junit_names_the_seed_range() {
+    let dir = std::env::temp_dir().join(format!("exactsim-cli-seeds-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let junit = dir.join("junit.xml");
+    let (code, out, err) = exactsim(&[
+        "campaign",
+        "--scenario",
+        "word_count",
+        "--seeds",
+        "2",
+        "--first-seed",
+        "1099511627000",
+        "--profile",
+        "none",
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains(r#"<property name="seeds" value="1099511627000..=1099511627001"/>"#), "{xml}");
+    assert!(xml.contains("word_count seed 1099511627001"), "{xml}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
