@@ -196,7 +196,20 @@ fn run_here(spec: RunSpec, salvage: Salvage) -> RunResult {
     let mut config = madsim::Config::default();
     config.net.send_latency = Duration::from_millis(1)..Duration::from_millis(5);
     let rt = madsim::runtime::Runtime::with_seed_and_config(spec.seed, config);
-    rt.block_on(simulate(spec, salvage))
+    let result = rt.block_on(simulate(spec, salvage.clone()));
+    // `simulate` killed every node; one more turn of the executor drops
+    // their tasks, which would otherwise keep the runtime alive (a cycle).
+    rt.block_on(async {});
+    drop(rt);
+    // Every node task held the recorder: if it outlives the runtime, so
+    // does the run's whole world. Tests run debug builds, so a leak fails
+    // them as a harness panic.
+    let recorder = salvage.lock().unwrap().take().map(|p| Arc::downgrade(&p.recorder));
+    debug_assert!(
+        recorder.is_none_or(|r| r.upgrade().is_none()),
+        "the run's world outlived its runtime (a node task still holds the recorder)"
+    );
+    result
 }
 
 #[cfg(not(madsim))]
@@ -524,6 +537,9 @@ async fn simulate(spec: RunSpec, salvage: Salvage) -> RunResult {
         finished_at_us,
     };
     let net_messages = netsim.stat().msg_count;
+    // Everything is read: kill every node so the runtime can be freed.
+    cluster.kill_all();
+    handle.kill(reader.id());
     RunResult {
         history,
         trace_hash,
