@@ -100,6 +100,13 @@ pub fn nodes_of(spec: &RunSpec) -> Vec<String> {
     exactsim_sim::schedule::run_nodes(workers, spec.scenario.pipeline().system().is_some())
 }
 
+/// Refuse an explicit schedule that names a node the run lacks or breaks a
+/// cap (the error names the event and the field).
+pub fn validate_schedule(spec: &RunSpec, schedule: &exactsim_sim::schedule::Schedule) -> Result<(), String> {
+    let workers = exactsim_sim::world::derive_config(spec).parallelism;
+    schedule.validate(workers, spec.scenario.pipeline().system().is_some())
+}
+
 /// Refuse a profile whose trigger names a node `nodes` lacks: it would
 /// never fire, and the run would pass without the fault it was written for.
 fn check_trigger_nodes(profile: &Profile, profile_arg: &str, nodes: &[String], of: &str) -> Result<(), String> {

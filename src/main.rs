@@ -143,8 +143,12 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
         /// Upper bound on simulation runs spent shrinking (1 to 100,000).
-        #[arg(long, default_value = "300")]
+        #[arg(long, default_value = "2000")]
         max_runs: String,
+        /// Shrink this schedule (a replay file or a bare schedule, JSON)
+        /// instead of the seed's: a hand-edited or earlier-shrunk case.
+        #[arg(long)]
+        schedule: Option<PathBuf>,
     },
     /// Run every planted bug through a campaign and report detection.
     Mutants {
@@ -392,7 +396,7 @@ fn main() -> ExitCode {
                     pauses.trim().parse::<u32>().ok().filter(|p| *p <= 100).ok_or_else(|| {
                         format!("malformed pause count '{pauses}' (expected an integer from 0 to 100)")
                     })?;
-                let schedule = schedule.as_deref().map(exactsim::real::load_schedule).transpose()?;
+                let schedule = schedule.as_deref().map(exactsim::replay::load_schedule).transpose()?;
                 let pg_kills = pg_kills
                     .map(|k| {
                         k.trim().parse::<u32>().ok().filter(|k| *k <= 20).ok_or_else(|| {
@@ -598,8 +602,15 @@ fn main() -> ExitCode {
                 1
             })
         }
-        Cmd::Shrink { args, out, max_runs } => {
-            let spec = match run_spec(&args) {
+        Cmd::Shrink { args, out, max_runs, schedule } => {
+            let spec = match run_spec(&args).and_then(|mut s| {
+                if let Some(path) = &schedule {
+                    let sched = exactsim::replay::load_schedule(path)?;
+                    exactsim::validate_schedule(&s, &sched).map_err(|e| format!("{}: {e}", path.display()))?;
+                    s.schedule = Some(sched);
+                }
+                Ok(s)
+            }) {
                 Ok(s) => s,
                 Err(e) => return usage(e),
             };

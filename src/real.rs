@@ -1465,22 +1465,6 @@ pub fn summary(out: &RealOutcome) -> String {
     s
 }
 
-/// A schedule to play: the `schedule` of a replay file, or a bare schedule.
-pub fn load_schedule(path: &Path) -> Result<Schedule, String> {
-    let text = exactsim_sim::schedule::read_text_capped(path, crate::replay::REPLAY_BYTES_MAX)
-        .map_err(|e| format!("cannot read schedule file {}: {e}", path.display()))?;
-    if let Ok(f) = crate::replay::ReplayFile::parse(&text, &path.display().to_string()) {
-        return Ok(f.schedule);
-    }
-    serde_json::from_str::<Schedule>(&text).map_err(|e| {
-        format!(
-            "{}: neither a replay file nor a schedule: {}",
-            path.display(),
-            exactsim_sim::schedule::one_line(&e.to_string())
-        )
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@
 //! frozen as a regression test.
 
 use crate::{code_version, resolve_scenario, run_one};
+use exactsim_sim::narrow::{schedule_size, Narrowing, SHIFTS_MS};
 use exactsim_sim::runner::{Outcome, PANIC_CHECK};
 use exactsim_sim::schedule::{one_line, read_text_capped, FaultEvent, Profile, Schedule};
 use exactsim_sim::world::RunSpec;
@@ -107,9 +108,8 @@ impl ReplayFile {
         }
         let profile = self.profile()?;
         let mut s = crate::spec(scenario, self.seed, profile, mode, mutant);
+        crate::validate_schedule(&s, &self.schedule)?;
         s.schedule = Some(self.schedule.clone());
-        let workers = exactsim_sim::world::derive_config(&s).parallelism;
-        self.schedule.validate(workers, s.scenario.pipeline().system().is_some())?;
         Ok(s)
     }
 
@@ -191,9 +191,15 @@ fn fails_with(spec: &RunSpec, profile_arg: &str, check: &str, panic_site: Option
     same_failure(&run_one(spec.clone(), profile_arg), check, panic_site)
 }
 
-/// Weaker versions of one fault event: shorter, milder, later.
-fn weaken(e: &FaultEvent, safety_ms: u64) -> Vec<FaultEvent> {
-    e.weakenings(safety_ms)
+/// A schedule to play: the `schedule` of a replay file, or a bare schedule.
+pub fn load_schedule(path: &std::path::Path) -> Result<Schedule, String> {
+    let text = read_text_capped(path, REPLAY_BYTES_MAX)
+        .map_err(|e| format!("cannot read schedule file {}: {e}", path.display()))?;
+    if let Ok(f) = ReplayFile::parse(&text, &path.display().to_string()) {
+        return Ok(f.schedule);
+    }
+    serde_json::from_str::<Schedule>(&text)
+        .map_err(|e| format!("{}: neither a replay file nor a schedule: {}", path.display(), one_line(&e.to_string())))
 }
 
 pub struct ShrinkResult {
@@ -203,8 +209,23 @@ pub struct ShrinkResult {
 }
 
 /// Minimise the fault schedule of a failing run while the same check still
-/// fails: drop events (one at a time, then halves), then weaken each.
-/// Returns `Err` if the run does not fail in the first place.
+/// fails. Passes alternate until none changes anything: *remove*
+/// drops events (halves, then smaller chunks, then one at a time), and
+/// *narrow* replaces one event by a narrower one ([`FaultEvent::narrowings`]:
+/// shorter windows and outages, later-starting or earlier windows, lower
+/// `nth`, fewer nodes, gentler actions), taking each event down as far as
+/// it goes. Removal runs again after narrowing because a narrowed event
+/// can make another unnecessary. When neither pass changes anything, *drop
+/// and re-aim* tries once more to drop each event while moving the rest:
+/// many faults of a failing schedule merely coexist with the ones that
+/// matter, and dropping one only fails to reproduce because it moves the
+/// moment the others land (a broker pause at the start delays every later
+/// step); so the events after it are shifted together, or one other event
+/// alone is re-aimed ([`FaultEvent::reaims`]), to land where it did. Every
+/// accepted step makes the schedule strictly smaller
+/// ([`exactsim_sim::narrow::schedule_size`]), so this ends; `max_runs`
+/// bounds the simulation runs spent. Returns `Err` if the run does not
+/// fail in the first place.
 pub fn shrink(spec: RunSpec, profile_arg: &str, max_runs: usize) -> Result<ShrinkResult, String> {
     let first = run_one(spec.clone(), profile_arg);
     let Some(check) = first.report.violations.first().map(|v| v.check.clone()) else {
@@ -212,60 +233,32 @@ pub fn shrink(spec: RunSpec, profile_arg: &str, max_runs: usize) -> Result<Shrin
     };
     // A panic is kept at the same site: another panic is another bug.
     let site = first.report.panic.as_ref().map(|p| p.site.clone());
-    let mut best = first.result.schedule.clone();
-    let original_events = best.events.len();
-    let mut runs = 1;
-    let with = |events: Vec<FaultEvent>, runs: &mut usize| -> Option<Schedule> {
-        if *runs >= max_runs {
-            return None;
-        }
-        *runs += 1;
-        let mut s = spec.clone();
-        let sched = Schedule { events, ..best_template(&spec, &first.result.schedule) };
-        s.schedule = Some(sched.clone());
-        fails_with(&s, profile_arg, &check, site.as_deref()).then_some(sched)
+    let original_events = first.result.schedule.events.len();
+    let nodes = crate::nodes_of(&spec);
+    let mut sh = Shrinker {
+        spec: &spec,
+        profile_arg,
+        check: &check,
+        site: site.as_deref(),
+        template: Schedule { events: Vec::new(), ..first.result.schedule.clone() },
+        best: first.result.schedule.clone(),
+        runs: 1,
+        max_runs,
     };
-    // Try the empty schedule first: some bugs need no fault at all.
-    if let Some(s) = with(Vec::new(), &mut runs) {
-        best = s;
-    }
-    // Remove chunks, then single events, until nothing can go.
-    let mut chunk = (best.events.len() / 2).max(1);
-    while !best.events.is_empty() && chunk >= 1 && runs < max_runs {
-        let mut i = 0;
-        let mut removed = false;
-        while i < best.events.len() && runs < max_runs {
-            let mut ev = best.events.clone();
-            let end = (i + chunk).min(ev.len());
-            ev.drain(i..end);
-            if let Some(s) = with(ev, &mut runs) {
-                best = s;
-                removed = true;
-            } else {
-                i += chunk;
-            }
-        }
-        if chunk == 1 && !removed {
+    // Some bugs need no fault at all.
+    sh.try_events(Vec::new());
+    loop {
+        let before = schedule_size(&sh.best.events);
+        sh.remove();
+        sh.narrow(&Narrowing { safety_ms: sh.best.safety_ms, nodes: &nodes });
+        if schedule_size(&sh.best.events) == before && !sh.remove_reaimed() {
             break;
         }
-        chunk = if chunk == 1 { 1 } else { chunk / 2 };
-    }
-    // Weaken what is left.
-    let mut progress = true;
-    while progress && runs < max_runs {
-        progress = false;
-        for i in 0..best.events.len() {
-            for w in weaken(&best.events[i], best.safety_ms) {
-                let mut ev = best.events.clone();
-                ev[i] = w;
-                if let Some(s) = with(ev, &mut runs) {
-                    best = s;
-                    progress = true;
-                    break;
-                }
-            }
+        if sh.spent() {
+            break;
         }
     }
+    let (best, runs) = (sh.best, sh.runs);
     // The trace of the shrunk schedule is the one the file freezes.
     let mut last = spec.clone();
     last.schedule = Some(best.clone());
@@ -278,6 +271,132 @@ pub fn shrink(spec: RunSpec, profile_arg: &str, max_runs: usize) -> Result<Shrin
     Ok(ShrinkResult { file, original_events, runs })
 }
 
-fn best_template(_spec: &RunSpec, s: &Schedule) -> Schedule {
-    Schedule { safety_ms: s.safety_ms, liveness_ms: s.liveness_ms, events: Vec::new() }
+/// The state of one shrink: the smallest failing schedule so far and the
+/// runs spent finding it.
+struct Shrinker<'a> {
+    spec: &'a RunSpec,
+    profile_arg: &'a str,
+    check: &'a str,
+    site: Option<&'a str>,
+    template: Schedule,
+    best: Schedule,
+    runs: usize,
+    max_runs: usize,
+}
+
+impl Shrinker<'_> {
+    fn spent(&self) -> bool {
+        self.runs >= self.max_runs
+    }
+
+    /// Run `events`; keep them as the best schedule if the run still fails
+    /// the same way. False when it passes or the budget is spent.
+    fn try_events(&mut self, events: Vec<FaultEvent>) -> bool {
+        if self.spent() {
+            return false;
+        }
+        debug_assert!(schedule_size(&events) < schedule_size(&self.best.events), "a shrink step must shrink");
+        self.runs += 1;
+        let sched = Schedule { events, ..self.template.clone() };
+        let mut s = self.spec.clone();
+        s.schedule = Some(sched.clone());
+        let kept = fails_with(&s, self.profile_arg, self.check, self.site);
+        if kept {
+            self.best = sched;
+        }
+        kept
+    }
+
+    /// Drop chunks of events, halving the chunk down to single events.
+    fn remove(&mut self) {
+        let mut chunk = (self.best.events.len() / 2).max(1);
+        while !self.best.events.is_empty() && !self.spent() {
+            let mut i = 0;
+            let mut removed = false;
+            while i < self.best.events.len() && !self.spent() {
+                let mut ev = self.best.events.clone();
+                let end = (i + chunk).min(ev.len());
+                ev.drain(i..end);
+                if self.try_events(ev) {
+                    removed = true;
+                } else {
+                    i += chunk;
+                }
+            }
+            if chunk == 1 && !removed {
+                break;
+            }
+            chunk = (chunk / 2).max(1);
+        }
+    }
+
+    /// Drop one event while re-aiming the others: all the timed events
+    /// that start after it shifted together by each of [`SHIFTS_MS`]
+    /// either way, then each other event alone re-aimed. True when an
+    /// event went.
+    fn remove_reaimed(&mut self) -> bool {
+        let safety = self.best.safety_ms;
+        for i in (0..self.best.events.len()).rev() {
+            let mut rest = self.best.events.clone();
+            let gone = rest.remove(i);
+            let mut tries: Vec<Vec<FaultEvent>> = Vec::new();
+            // A fault that held a node or a link delayed what came after it
+            // by about its length: try pulling the later events back by
+            // that much, give or take, before the fixed shifts.
+            let pull: Vec<i64> = gone
+                .hold_ms()
+                .map(|h| [0i64, -10, 10, -25, 25, -50, 50].iter().map(|k| k - h as i64).collect())
+                .unwrap_or_default();
+            for d in pull.into_iter().chain(SHIFTS_MS.iter().flat_map(|d| [-(*d as i64), *d as i64])) {
+                // A start moved out of the safety phase stays where it was.
+                let moved: Vec<FaultEvent> = rest
+                    .iter()
+                    .map(|e| match e.shifted(d, safety) {
+                        Some(m) if e.at_ms() >= gone.at_ms() => m,
+                        _ => e.clone(),
+                    })
+                    .collect();
+                if moved != rest {
+                    tries.push(moved);
+                }
+            }
+            for j in 0..rest.len() {
+                for r in rest[j].reaims(safety) {
+                    let mut m = rest.clone();
+                    m[j] = r;
+                    tries.push(m);
+                }
+            }
+            for t in tries {
+                if self.spent() {
+                    return false;
+                }
+                if self.try_events(t) {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// Take each event down through its narrowings, the first that still
+    /// fails each time, until none does.
+    fn narrow(&mut self, n: &Narrowing) {
+        let mut i = 0;
+        while i < self.best.events.len() && !self.spent() {
+            let mut moved = true;
+            while moved && !self.spent() {
+                moved = false;
+                for w in self.best.events[i].narrowings(n) {
+                    let mut ev = self.best.events.clone();
+                    ev[i] = w;
+                    if self.try_events(ev) {
+                        moved = true;
+                        break;
+                    }
+                }
+            }
+            i += 1;
+        }
+    }
 }

@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod disk;
 pub mod harness;
 pub mod history;
+pub mod narrow;
 pub mod panics;
 pub mod recorder;
 pub mod report;

@@ -195,6 +195,21 @@ fn cases() -> Vec<Case> {
             &["shrink", "--scenario", "word_count", "--seed", "1", "--profile", "none", "--out", "{d}/m.json"],
             "nothing to shrink",
         ),
+        case(
+            "shrink a missing schedule",
+            &["shrink", "--scenario", "word_count", "--seed", "1", "--out", "{d}/m.json", "--schedule", "{d}/no.json"],
+            "cannot read schedule file",
+        ),
+        with_file(
+            case(
+                "shrink a schedule naming a missing node",
+                &["shrink", "--scenario", "word_count", "--seed", "1", "--out", "{d}/m.json", "--schedule", "{d}/s.json"],
+                "no node 'worker-99'",
+            ),
+            "s.json",
+            r#"{"safety_ms":2500,"liveness_ms":60000,"events":[{"kind":"pause","at_ms":1,"node":"worker-99","dur_ms":5}]}"#
+                .to_string(),
+        ),
         case("unknown subcommand", &["bogus-command"], "unrecognized subcommand"),
         case("unknown flag", &["run", "--scenario", "word_count", "--seed", "1", "--colour"], "unexpected argument"),
         case("replay of a missing file", &["replay", "{d}/missing.json"], "cannot read replay file"),

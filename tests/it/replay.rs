@@ -35,6 +35,35 @@ fn shrink_then_replay_reproduces_the_same_check() {
     );
 }
 
+/// The shrinker narrows, not only removes: the gate profile's silent
+/// restart on copier seed 1208 (17 fault events, planted bug
+/// `accept-restarted-sender`) comes down to the three faults the bug needs
+/// — the other source worker crashed at its first snapshot (retargeted
+/// from "any node", `nth` lowered from 2), the one-way cut that silences
+/// worker-1 (moved when the latency spike that delayed it was dropped),
+/// and worker-1's restart inside the cut, a 10 ms clean stop where the
+/// seed had a 200 ms crash.
+#[test]
+fn shrink_narrows_the_gates_silent_restart_to_three_faults() {
+    let profile = "ci/gate.toml";
+    let spec = make("copier", 1208, profile, DeliveryMode::ExactlyOnce, Some(Mutant::AcceptRestartedSender));
+    let r = shrink(spec, profile, 600).expect("copier 1208 fails with the planted bug");
+    assert_eq!(r.original_events, 17);
+    let ev = &r.file.schedule.events;
+    assert!(ev.len() <= 3, "{} runs left {ev:?}", r.runs);
+    let kinds: Vec<&str> = ev.iter().map(|e| e.kind()).collect();
+    assert!(kinds.contains(&"partition"), "{ev:?}");
+    assert!(
+        ev.iter().any(|e| matches!(e, exactsim_sim::schedule::FaultEvent::Stop { down_ms: 10, .. })),
+        "the restart is narrowed to the shortest clean stop: {ev:?}"
+    );
+    assert!(
+        ev.iter().any(|e| matches!(e, exactsim_sim::schedule::FaultEvent::CrashAtPoint { node: Some(_), nth: 1, .. })),
+        "the point crash is retargeted to one node and its first occurrence: {ev:?}"
+    );
+    assert_eq!(r.file.check.as_deref(), Some("P1"));
+}
+
 /// Frozen regression cases. Each file stores its explicit schedule; the
 /// code version is not required to match (the schedule, not the seed, is
 /// what is frozen), but the expected verdict is.
