@@ -29,10 +29,14 @@ for scenario in word_count inventory; do
       "$bin" real --scenario "$scenario" --seed "$seed" --profile "$profile" --pauses 2 \
         --report "$dir" > "$dir.txt" || { cat "$dir.txt"; echo "FAIL: real run failed: $scenario $profile seed $seed (see $dir)"; exit 1; }
       line=$(head -1 "$dir.txt")
-      echo "$line" | grep -o 'scenario=[^ ]* seed=[^ ]* profile=[^ ]*\|verdict=[a-z]*\|recoveries=[0-9]*\|wall_ms=[0-9]*\|faults=[^ ]*' | tr '\n' ' '; echo
+      echo "$line" | grep -o 'scenario=[^ ]* seed=[^ ]* profile=[^ ]*\|verdict=[a-z]*\|recoveries=[0-9]*\|wall_ms=[0-9]*\| faults=[^ ]*\|effective_faults=[0-9]*' | tr '\n' ' '; echo
       echo "$line" | grep -q 'verdict=pass' || { echo "FAIL: verdict is not pass"; exit 1; }
-      landed=$(echo "$line" | grep -o 'faults=[^ ]*')
+      landed=$(echo "$line" | grep -o ' faults=[^ ]*' | tr -d ' ')
       [ "$landed" != "faults=none" ] || { echo "FAIL: no fault landed in $scenario $profile seed $seed"; exit 1; }
+      # A fault after the job finished tests nothing: one at least must
+      # have started while the job ran.
+      effective=$(echo "$line" | grep -o 'effective_faults=[0-9]*' | cut -d= -f2)
+      [ "${effective:-0}" -gt 0 ] || { echo "FAIL: every fault landed after the job finished in $scenario $profile seed $seed"; exit 1; }
       runs=$((runs + 1))
       echo "$landed" | grep -q 'crash' && crashes=$((crashes + 1))
       echo "$landed" | grep -q 'pause' && pauses=$((pauses + 1))
@@ -52,9 +56,11 @@ for profile in crash chaos; do
     "$bin" real --scenario pg_ledger --seed "$seed" --profile "$profile" --pauses 2 --pg-kills 2 --source-poll-ms 50 \
       --report "$dir" > "$dir.txt" || { cat "$dir.txt"; echo "FAIL: real run failed: pg_ledger $profile seed $seed (see $dir)"; exit 1; }
     line=$(head -1 "$dir.txt")
-    echo "$line" | grep -o 'scenario=[^ ]* seed=[^ ]* profile=[^ ]*\|verdict=[a-z]*\|recoveries=[0-9]*\|wall_ms=[0-9]*\|faults=[^ ]*' | tr '\n' ' '; echo
+    echo "$line" | grep -o 'scenario=[^ ]* seed=[^ ]* profile=[^ ]*\|verdict=[a-z]*\|recoveries=[0-9]*\|wall_ms=[0-9]*\| faults=[^ ]*\|effective_faults=[0-9]*' | tr '\n' ' '; echo
     echo "$line" | grep -q 'verdict=pass' || { echo "FAIL: verdict is not pass"; exit 1; }
     grep -q ' pg_up ' "$dir.txt" || ! grep -q ' pg_kill ' "$dir.txt" || { echo "FAIL: PostgreSQL killed but never back"; exit 1; }
+    effective=$(echo "$line" | grep -o 'effective_faults=[0-9]*' | cut -d= -f2)
+    [ "${effective:-0}" -gt 0 ] || { echo "FAIL: every fault landed after the job finished in pg_ledger $profile seed $seed"; exit 1; }
     pg_runs=$((pg_runs + 1))
     echo "$line" | grep -o 'faults=[^ ]*' | grep -q 'pg_kill' && pg_kills=$((pg_kills + 1))
   done

@@ -111,6 +111,12 @@ pub struct RunEntry {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub determinism_trace_hash: Option<String>,
     pub wall_ms: u64,
+    /// Faults that started while the job ran (`RunReport::effective_faults`).
+    #[serde(default)]
+    pub effective_faults: u64,
+    /// Faults that landed after the job had finished.
+    #[serde(default)]
+    pub late_faults: u64,
     /// The first violation, on one line (failing runs).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -371,6 +377,8 @@ pub fn run_campaign(c: &CampaignSpec) -> CampaignReport {
                     determinism: det,
                     determinism_trace_hash: again.filter(|h| *h != out.report.trace_hash),
                     wall_ms: out.report.wall_ms,
+                    effective_faults: out.report.effective_faults.values().sum(),
+                    late_faults: out.report.late_faults,
                     message: out.report.violations.first().map(|v| format!("{}: {}", v.label(), v.message)),
                     repro: (failed || det == Some(false)).then(|| out.report.repro.clone()),
                     artifacts: None,
@@ -543,6 +551,28 @@ pub fn checks_table(rep: &CampaignReport) -> String {
     s
 }
 
+/// How many runs had a fault while their job ran: a fault that lands after
+/// the job finished tests nothing, so a campaign whose faults mostly miss
+/// the job is a weak one, whatever its verdict.
+pub fn effective_line(rep: &CampaignReport) -> String {
+    let runs = rep.runs.len();
+    let hit = rep.runs.iter().filter(|r| r.effective_faults > 0).count();
+    let effective: u64 = rep.runs.iter().map(|r| r.effective_faults).sum();
+    let late: u64 = rep.runs.iter().map(|r| r.late_faults).sum();
+    format!(
+        "effective faults (started while the job ran): {effective}, {late} more after it finished; runs with one: {hit} of {runs} ({:.1}%)\n",
+        effective_share(rep) * 100.0
+    )
+}
+
+/// The share of runs with at least one effective fault (0 for no runs).
+pub fn effective_share(rep: &CampaignReport) -> f64 {
+    if rep.runs.is_empty() {
+        return 0.0;
+    }
+    rep.runs.iter().filter(|r| r.effective_faults > 0).count() as f64 / rep.runs.len() as f64
+}
+
 /// The summary table printed at the end of a campaign.
 pub fn summary_table(rep: &CampaignReport) -> String {
     let mut s = String::new();
@@ -570,6 +600,7 @@ pub fn summary_table(rep: &CampaignReport) -> String {
         }
     };
     s.push_str(&format!("faults injected (by kind): {}\n", join(kinds)));
+    s.push_str(&effective_line(rep));
     if !effects.is_empty() {
         s.push_str(&format!("their effects (disk operations and crashed writes hit): {}\n", join(effects)));
     }

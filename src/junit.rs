@@ -29,6 +29,10 @@ pub fn render(rep: &CampaignReport) -> String {
         let last = rep.first_seed.saturating_add(rep.seeds - 1);
         suite.add_property(Property::new("seeds", format!("{}..={last}", rep.first_seed)));
     }
+    // How many runs had a fault while the job ran: a campaign whose
+    // faults all missed the job passes without having tested anything.
+    let hit = rep.runs.iter().filter(|r| r.effective_faults > 0).count();
+    suite.add_property(Property::new("runs_with_effective_faults", format!("{hit}/{}", rep.runs.len())));
     let ids: Vec<&str> = rep.checks.iter().map(|c| c.id.as_str()).collect();
     if !ids.is_empty() {
         suite.add_property(Property::new("checks", exactsim_sim::report::compact_ids(&ids)));

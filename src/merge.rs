@@ -410,6 +410,8 @@ mod tests {
                     determinism: None,
                     determinism_trace_hash: None,
                     wall_ms: 1,
+                    effective_faults: seed % 3,
+                    late_faults: seed % 2,
                     message: fail.then(|| "P1 exactly-once-output: 1 lost".into()),
                     repro: fail.then(|| format!("cargo run --release -- run --scenario {sc} --seed {seed}")),
                     artifacts: fail.then(|| format!("{sc}-{seed}")),

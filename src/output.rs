@@ -250,7 +250,7 @@ mod tests {
         r.checks = vec!["P4".into(), "P11".into(), "P12".into()];
         r.faults.clear();
         let line = r.summary_line();
-        assert!(line.contains(" faults=none checks=P4,P11,P12 "), "{line}");
+        assert!(line.contains(" faults=none effective_faults=0 checks=P4,P11,P12 "), "{line}");
         let panic = ViolationReport { check: "panic".into(), name: "panic".into(), message: "x".into(), t_ms: None };
         assert_eq!(panic.label(), "panic");
         let r = report(vec![panic]);

@@ -5,6 +5,7 @@
 use exactsim_engine::observe::Event;
 use exactsim_engine::types::{DeliveryMode, OutRecord, Record};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Something the simulator did to the world.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -85,4 +86,115 @@ pub struct History {
     pub deadline_us: u64,
     /// When the coordinator declared the job finished, if it did.
     pub finished_at_us: Option<u64>,
+}
+
+/// The faults the history shows landing, in order, as `(t_us, kind)`: a
+/// window opened, a node paused or cleanly stopped, a node crashed (a
+/// scheduled crash, a crash at a fault point or on an engine event). Not a
+/// fault: a trigger's own marker (`on_event`: its action is listed), nor a
+/// crash the harness made after a fatal error. A fault aimed at a node
+/// already down is never recorded, so it is not here.
+pub fn landed_faults(events: &[Stamped]) -> Vec<(u64, String)> {
+    let mut v = Vec::new();
+    for e in events {
+        match &e.ev {
+            Ev::Sim(SimEvent::FaultStarted { kind, .. }) if kind != "on_event" => v.push((e.t_us, kind.clone())),
+            Ev::Sim(SimEvent::NodeCrashed { cause, .. }) => {
+                if cause == "clean stop" || cause.starts_with("fatal") {
+                    continue;
+                }
+                let kind = if cause.starts_with("fault point") { "crash_at_point" } else { "crash" };
+                v.push((e.t_us, kind.to_string()));
+            }
+            _ => {}
+        }
+    }
+    v
+}
+
+impl History {
+    /// Effective faults by kind: the landed faults that started while the
+    /// job ran, that is before the coordinator declared it finished (all
+    /// of them if it never did). A fault after the finish tests nothing.
+    pub fn effective_faults(&self) -> BTreeMap<String, u64> {
+        let mut m = BTreeMap::new();
+        for (t, kind) in landed_faults(&self.events) {
+            if self.finished_at_us.is_none_or(|f| t < f) {
+                *m.entry(kind).or_insert(0) += 1;
+            }
+        }
+        m
+    }
+
+    /// Landed faults that started after the job had finished.
+    pub fn late_faults(&self) -> u64 {
+        let Some(f) = self.finished_at_us else { return 0 };
+        landed_faults(&self.events).iter().filter(|(t, _)| *t >= f).count() as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(t_us: u64, ev: SimEvent) -> Stamped {
+        Stamped { t_us, node: "sim".into(), ev: Ev::Sim(ev) }
+    }
+
+    fn crash(t_us: u64, cause: &str) -> Stamped {
+        at(t_us, SimEvent::NodeCrashed { node: "worker-0".into(), cause: cause.into(), lost_bytes: 0, torn_files: 0 })
+    }
+
+    fn started(t_us: u64, kind: &str) -> Stamped {
+        at(t_us, SimEvent::FaultStarted { kind: kind.into(), detail: String::new() })
+    }
+
+    fn history(events: Vec<Stamped>, finished_at_us: Option<u64>) -> History {
+        History {
+            scenario: "s".into(),
+            seed: 0,
+            mode: DeliveryMode::ExactlyOnce,
+            parallelism: 1,
+            output_partitions: 1,
+            input: Vec::new(),
+            events,
+            observations: Vec::new(),
+            final_output: Vec::new(),
+            final_read_ok: true,
+            final_open_txns: Vec::new(),
+            healed_at_us: 0,
+            deadline_us: 0,
+            finished_at_us,
+        }
+    }
+
+    /// Only faults that began before the job finished count; a trigger's
+    /// marker is not a fault of its own, nor a crash after a fatal error.
+    #[test]
+    fn effective_faults_are_the_ones_before_the_finish() {
+        let events = vec![
+            started(10, "partition"),
+            started(20, "on_event"),
+            started(20, "pause"),
+            crash(30, "fault point after_snapshot_before_ack"),
+            crash(40, "fatal: state checksum"),
+            started(50, "stop"),
+            crash(50, "clean stop"),
+            crash(60, "on event PreCommitted #2"),
+            started(100, "latency"),
+            crash(120, "scheduled crash"),
+        ];
+        let h = history(events.clone(), Some(100));
+        let eff = h.effective_faults();
+        let want: BTreeMap<String, u64> =
+            [("partition", 1), ("pause", 1), ("crash_at_point", 1), ("stop", 1), ("crash", 1)]
+                .into_iter()
+                .map(|(k, n)| (k.to_string(), n))
+                .collect();
+        assert_eq!(eff, want);
+        assert_eq!(h.late_faults(), 2, "the latency window and the crash after the finish");
+        let never = history(events, None);
+        assert_eq!(never.effective_faults().values().sum::<u64>(), 7);
+        assert_eq!(never.late_faults(), 0);
+    }
 }

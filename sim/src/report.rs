@@ -104,6 +104,13 @@ pub struct RunReport {
     pub checks: Vec<String>,
     pub trace_hash: String,
     pub faults: BTreeMap<String, u64>,
+    /// The faults that started while the job ran, by kind
+    /// ([`History::effective_faults`]): what this run tested.
+    #[serde(default)]
+    pub effective_faults: BTreeMap<String, u64>,
+    /// Faults that landed after the job had finished (they test nothing).
+    #[serde(default)]
+    pub late_faults: u64,
     pub output: OutputCounts,
     pub checkpoints: CheckpointStats,
     pub recoveries: u64,
@@ -280,6 +287,8 @@ pub fn build(r: &RunResult, ctx: ReportCtx) -> RunReport {
         checks: crate::checks::ids_for(ctx.scenario, h.mode).into_iter().map(String::from).collect(),
         trace_hash: format!("{:016x}", r.trace_hash),
         faults: r.faults.clone(),
+        effective_faults: h.effective_faults(),
+        late_faults: h.late_faults(),
         output: ctx.output,
         checkpoints: cp,
         recoveries,
@@ -377,7 +386,7 @@ impl RunReport {
     /// The one-line summary `run` prints.
     pub fn summary_line(&self) -> String {
         let mut s = format!(
-            "scenario={} seed={} profile={} mode={}{} verdict={} trace_hash={} events={} sim_ms={} checkpoints={} recoveries={} faults={} checks={} committed={} expected={} duplicates={} lost={}",
+            "scenario={} seed={} profile={} mode={}{} verdict={} trace_hash={} events={} sim_ms={} checkpoints={} recoveries={} faults={} effective_faults={} checks={} committed={} expected={} duplicates={} lost={}",
             self.scenario,
             self.seed,
             self.profile,
@@ -390,6 +399,7 @@ impl RunReport {
             self.checkpoints.completed,
             self.recoveries,
             self.faults_landed(),
+            self.effective_faults.values().sum::<u64>(),
             self.checks_ran(),
             self.output.committed,
             self.output.expected,

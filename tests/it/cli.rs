@@ -236,5 +236,52 @@ fn junit_names_the_seed_range() {
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(xml.contains(r#"<property name="seeds" value="1099511627000..=1099511627001"/>"#), "{xml}");
     assert!(xml.contains("word_count seed 1099511627001"), "{xml}");
+    // Profile `none`: no fault, so no run had one while its job ran.
+    assert!(xml.contains(r#"<property name="runs_with_effective_faults" value="0/2"/>"#), "{xml}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A campaign says how many of its faults started while the job ran and
+/// how many runs had one, in its summary, its JSON report and its JUnit
+/// properties; each run's report and summary line say the same.
+#[test]
+fn campaigns_report_effective_faults() {
+    let dir = std::env::temp_dir().join(format!("exactsim-cli-effective-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let junit = dir.join("junit.xml");
+    let report = dir.join("report");
+    let (code, out, err) = exactsim(&[
+        "campaign",
+        "--scenario",
+        "inventory",
+        "--seeds",
+        "6",
+        "--profile",
+        "crash",
+        "--report",
+        report.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let rep: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report.join("campaign.json")).unwrap()).unwrap();
+    let runs = rep["runs"].as_array().unwrap();
+    let hit = runs.iter().filter(|r| r["effective_faults"].as_u64().unwrap() > 0).count();
+    assert!(hit >= 5, "crash faults start inside the job in most runs: {hit} of 6");
+    let effective: u64 = runs.iter().map(|r| r["effective_faults"].as_u64().unwrap()).sum();
+    let late: u64 = runs.iter().map(|r| r["late_faults"].as_u64().unwrap()).sum();
+    let line = format!("effective faults (started while the job ran): {effective}, {late} more after it finished; runs with one: {hit} of 6");
+    assert!(out.contains(&line), "{out}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains(&format!(r#"<property name="runs_with_effective_faults" value="{hit}/6"/>"#)), "{xml}");
+    // One run: its line and its report agree with the campaign's entry.
+    let seed = runs[0]["seed"].as_u64().unwrap().to_string();
+    let (code, out, err) =
+        exactsim(&["run", "--scenario", "inventory", "--seed", &seed, "--profile", "crash", "--json"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let one: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let sum: u64 = one["effective_faults"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+    assert_eq!(sum, runs[0]["effective_faults"].as_u64().unwrap());
     let _ = std::fs::remove_dir_all(&dir);
 }
