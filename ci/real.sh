@@ -53,7 +53,7 @@ pg_runs=0; pg_kills=0
 for profile in crash chaos; do
   for seed in $(seq 1 "$pg_seeds"); do
     dir="$out/pg_ledger-$profile-$seed"
-    "$bin" real --scenario pg_ledger --seed "$seed" --profile "$profile" --pauses 2 --pg-kills 2 --source-poll-ms 50 \
+    "$bin" real --scenario pg_ledger --seed "$seed" --profile "$profile" --pauses 2 --pg-kills 2 \
       --report "$dir" > "$dir.txt" || { cat "$dir.txt"; echo "FAIL: real run failed: pg_ledger $profile seed $seed (see $dir)"; exit 1; }
     line=$(head -1 "$dir.txt")
     echo "$line" | grep -o 'scenario=[^ ]* seed=[^ ]* profile=[^ ]*\|verdict=[a-z]*\|recoveries=[0-9]*\|wall_ms=[0-9]*\| faults=[^ ]*\|effective_faults=[0-9]*' | tr '\n' ' '; echo

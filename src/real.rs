@@ -103,10 +103,10 @@ pub struct RealSpec {
     /// `kill -9` of PostgreSQL drawn from the seed (scenarios writing to
     /// PostgreSQL only); `None`: [`PG_KILLS_DEFAULT`].
     pub pg_kills: Option<u32>,
-    /// Override of the job's pause between two source polls, ms: a slower
-    /// source stretches a short job over the safety phase, so that the
-    /// faults land while it runs (real runs are faster than simulated
-    /// ones; pg_ledger's job is over in a few hundred ms).
+    /// Override of the job's pause between two source polls, ms, in place
+    /// of the default pacing ([`paced_interval_ms`]: the input read over
+    /// three quarters of the safety phase, so that the faults land while
+    /// the job runs).
     pub source_poll_ms: Option<u64>,
 }
 
@@ -771,6 +771,18 @@ impl Gather {
     }
 }
 
+/// The source interval that spreads reading the input over three quarters
+/// of the safety phase: real processes run a job far faster than the
+/// simulated network does (pg_ledger's is over in a few hundred ms), and a
+/// fault that lands after the job finished tests nothing. The busiest
+/// partition sets the pace: `source_batch` records per interval. Between
+/// 1 and 200 ms.
+pub fn paced_interval_ms(input: &[Vec<exactsim_engine::types::Record>], source_batch: u32, safety_ms: u64) -> u64 {
+    let most = input.iter().map(Vec::len).max().unwrap_or(0) as u64;
+    let fetches = most.div_ceil(u64::from(source_batch.max(1))).max(1);
+    (safety_ms * 3 / 4 / fetches).clamp(1, 200)
+}
+
 /// Free loopback ports, all distinct (held open until all are picked).
 fn free_ports(n: usize) -> Result<Vec<std::net::SocketAddr>, String> {
     let ls: Vec<std::net::TcpListener> = (0..n)
@@ -803,6 +815,9 @@ pub fn run(spec: &RealSpec) -> Result<RealOutcome, String> {
     // one that names the simulated server's node (`system`) is refused.
     let schedule = spec.schedule.clone().unwrap_or_else(|| generate(spec.seed, &spec.profile, &cfg, false));
     schedule.validate(n, false)?;
+    if spec.source_poll_ms.is_none() {
+        cfg.source_interval_ms = paced_interval_ms(&input, cfg.source_batch, schedule.safety_ms);
+    }
     let pauses = derive_pauses(spec.seed, spec.pauses, schedule.safety_ms, n);
     let pg_kills = if with_pg {
         derive_pg_kills(spec.seed, spec.pg_kills.unwrap_or(PG_KILLS_DEFAULT), schedule.safety_ms)
@@ -1468,6 +1483,18 @@ pub fn summary(out: &RealOutcome) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The busiest partition's batches are spread over three quarters of
+    /// the safety phase, within 1 to 200 ms per batch.
+    #[test]
+    fn sources_are_paced_over_the_safety_phase() {
+        use exactsim_engine::types::Record;
+        let part = |n: u64| (0..n).map(|i| Record { id: i, key: i, ts_ms: i, value: 1 }).collect::<Vec<_>>();
+        assert_eq!(paced_interval_ms(&[part(160), part(320)], 16, 2000), 75, "20 batches over 1500 ms");
+        assert_eq!(paced_interval_ms(&[part(1)], 16, 2000), 200, "capped");
+        assert_eq!(paced_interval_ms(&[part(100_000)], 16, 2000), 1, "floored");
+        assert_eq!(paced_interval_ms(&[], 16, 2000), 200, "no input");
+    }
 
     #[test]
     fn pg_kills_are_drawn_from_the_seed_inside_the_safety_phase() {

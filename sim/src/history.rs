@@ -103,7 +103,14 @@ pub fn landed_faults(events: &[Stamped]) -> Vec<(u64, String)> {
                 if cause == "clean stop" || cause.starts_with("fatal") {
                     continue;
                 }
-                let kind = if cause.starts_with("fault point") { "crash_at_point" } else { "crash" };
+                let kind = if cause.starts_with("fault point") {
+                    "crash_at_point"
+                } else if cause.ends_with("of PostgreSQL") {
+                    // Real mode's own stream of server kills (`--pg-kills`).
+                    "pg_kill"
+                } else {
+                    "crash"
+                };
                 v.push((e.t_us, kind.to_string()));
             }
             _ => {}
@@ -181,20 +188,21 @@ mod tests {
             started(50, "stop"),
             crash(50, "clean stop"),
             crash(60, "on event PreCommitted #2"),
+            crash(70, "scheduled kill -9 of PostgreSQL"),
             started(100, "latency"),
             crash(120, "scheduled crash"),
         ];
         let h = history(events.clone(), Some(100));
         let eff = h.effective_faults();
         let want: BTreeMap<String, u64> =
-            [("partition", 1), ("pause", 1), ("crash_at_point", 1), ("stop", 1), ("crash", 1)]
+            [("partition", 1), ("pause", 1), ("crash_at_point", 1), ("stop", 1), ("crash", 1), ("pg_kill", 1)]
                 .into_iter()
                 .map(|(k, n)| (k.to_string(), n))
                 .collect();
         assert_eq!(eff, want);
         assert_eq!(h.late_faults(), 2, "the latency window and the crash after the finish");
         let never = history(events, None);
-        assert_eq!(never.effective_faults().values().sum::<u64>(), 7);
+        assert_eq!(never.effective_faults().values().sum::<u64>(), 8);
         assert_eq!(never.late_faults(), 0);
     }
 }

@@ -83,6 +83,10 @@ fn word_count_with_kills_and_pauses_passes_and_the_faults_landed() {
     assert!(report["faults"]["crash"].as_u64().unwrap_or(0) >= 1, "no crash landed: {report}");
     assert!(report["faults"]["pause"].as_u64().unwrap_or(0) >= 1, "no pause landed: {report}");
     assert!(report["output"]["committed"].as_u64().unwrap() > 0);
+    // Paced sources keep the job running while the faults land.
+    let effective: u64 = report["effective_faults"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+    assert!(effective >= 1, "every fault landed after the job finished: {report}");
+    assert!(stdout.contains(&format!(" effective_faults={effective} ")), "{stdout}");
     let real = json(&dir.join("real.json"));
     assert_eq!(real["reproducible"], false);
     let played = real["played"].as_array().unwrap();
