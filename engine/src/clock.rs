@@ -49,6 +49,24 @@ impl Clock {
         }
     }
 
+    /// The node's wall clock as a date: milliseconds since an origin every
+    /// node and every restart shares (the start of the simulation; the Unix
+    /// epoch outside it), so a time written into a checkpoint by one
+    /// process can be compared with another process's reading. It steps
+    /// with the node's wall clock, so it is for bookkeeping that must
+    /// survive a restart (when a transaction began), never for a timeout.
+    pub fn epoch_ms(&self) -> u64 {
+        match self.reading() {
+            Some(r) => (r.wall_us.max(0) / 1000) as u64,
+            // Outside simulation: the process's real wall clock (this seam
+            // is the one place the engine reads it).
+            #[allow(clippy::disallowed_methods)]
+            None => {
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+            }
+        }
+    }
+
     /// Wall-clock milliseconds since this clock was created: steps with the
     /// node's wall clock.
     pub fn wall_ms(&self) -> u64 {

@@ -265,8 +265,10 @@ pub struct JobConfig {
     pub retained_checkpoints: usize,
     /// A commit that finds its transaction gone (timed out or fenced at the
     /// server) fails the job by default. Set this to continue instead, with
-    /// the loss recorded (`CommitFailed`) and counted: the data is lost
-    /// (Flink's `ignoreFailuresAfterTransactionTimeout`).
+    /// the loss recorded (`CommitFailed`) and counted, but only once
+    /// `txn_timeout_ms` has passed since the transaction began (its start
+    /// is kept in the checkpoint); a loss before that fails the task, and
+    /// recovery retries it (Flink's `ignoreFailuresAfterTransactionTimeout`).
     #[serde(default)]
     pub ignore_lost_commits: bool,
     /// Consecutive failed tries of a sink recovery (re-commits, aborts,

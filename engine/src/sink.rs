@@ -138,6 +138,11 @@ pub struct SinkSnapshot {
     pub pending: Vec<(CheckpointId, TxnHandle)>,
     /// The transaction open at the time of the snapshot.
     pub open: Option<TxnHandle>,
+    /// When each of those transactions began, by (name, epoch), in the
+    /// beginning node's [`crate::clock::Clock::epoch_ms`]: a lost one is
+    /// forgiven (`ignore_lost_commits`) only once its timeout has passed.
+    #[serde(default)]
+    pub began_ms: Vec<((TxnId, u64), u64)>,
 }
 
 /// What to do on `notify_complete(n)`.
@@ -156,6 +161,9 @@ pub enum NotifyPlan {
 pub struct TxnBook {
     pending: BTreeMap<CheckpointId, TxnHandle>,
     open: Option<TxnHandle>,
+    /// When the open and pending transactions began (see
+    /// [`SinkSnapshot::began_ms`]).
+    began: BTreeMap<(TxnId, u64), u64>,
     last_notified: Option<CheckpointId>,
     mutant: Option<Mutant>,
 }
@@ -181,6 +189,17 @@ impl TxnBook {
             "a pending transaction is not reopened"
         );
         self.open = Some(txn);
+    }
+
+    /// `txn` began at `at_ms` (its node's `epoch_ms`).
+    pub fn note_began(&mut self, txn: &TxnHandle, at_ms: u64) {
+        self.began.insert((txn.name.clone(), txn.epoch), at_ms);
+    }
+
+    /// When `txn` began, if the book knows (it began in this book, or in
+    /// the one whose checkpoint was restored).
+    pub fn began_ms(&self, txn: &TxnHandle) -> Option<u64> {
+        self.began.get(&(txn.name.clone(), txn.epoch)).copied()
     }
 
     /// Forget the open transaction (a failed begin or a reset), returning it.
@@ -218,7 +237,8 @@ impl TxnBook {
     /// A commit of the transaction pending for `ckpt` is done (or lost).
     pub fn settled(&mut self, ckpt: CheckpointId) {
         let t = self.pending.remove(&ckpt);
-        assert!(t.is_some(), "settled a transaction that was not pending");
+        let t = t.expect("settled a transaction that was not pending");
+        self.began.remove(&(t.name, t.epoch));
     }
 
     pub fn pending_count(&self) -> usize {
@@ -226,7 +246,15 @@ impl TxnBook {
     }
 
     pub fn snapshot(&self) -> SinkSnapshot {
-        SinkSnapshot { pending: self.pending.iter().map(|(k, v)| (*k, v.clone())).collect(), open: self.open.clone() }
+        // Only the transactions the snapshot holds: the book may still
+        // know some that went (an aborted open one).
+        let held = self.pending.values().chain(self.open.iter());
+        let began_ms = held.filter_map(|t| self.began_ms(t).map(|b| ((t.name.clone(), t.epoch), b))).collect();
+        SinkSnapshot {
+            pending: self.pending.iter().map(|(k, v)| (*k, v.clone())).collect(),
+            open: self.open.clone(),
+            began_ms,
+        }
     }
 
     /// Restore from a checkpoint: the transactions to re-commit (in order)
@@ -241,7 +269,9 @@ impl TxnBook {
         assert_eq!(ids.len(), snap.pending.len(), "pending ids are unique");
         assert!(ids.windows(2).all(|w| w[0] < w[1]), "pending ids are sorted");
         let commit = if mutant == Some(Mutant::NoRecommitOnRecovery) { Vec::new() } else { snap.pending.clone() };
-        (TxnBook::new(mutant), commit, snap.open.clone())
+        let mut book = TxnBook::new(mutant);
+        book.began = snap.began_ms.iter().cloned().collect();
+        (book, commit, snap.open.clone())
     }
 }
 

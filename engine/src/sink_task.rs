@@ -20,9 +20,16 @@
 //! - a notification commits every pending transaction up to its checkpoint,
 //!   in order; late and duplicate ones are no-ops;
 //! - a commit that finds its transaction gone (`SinkError::TxnLost`) fails
-//!   the task loudly unless `JobConfig::ignore_lost_commits` is set (then
-//!   it is recorded as `CommitFailed` and counted); a transient commit error
-//!   fails the task, and recovery retries the commit.
+//!   the task loudly unless `JobConfig::ignore_lost_commits` is set *and*
+//!   the transaction's timeout (`txn_timeout_ms`) has passed since it
+//!   began (Flink's `ignoreFailuresAfterTransactionTimeout`): then it is
+//!   recorded as `CommitFailed` and counted. A transaction lost before its
+//!   timeout was not expired but lost some other way, and fails the task
+//!   even with the opt-in. A transient commit error fails the task, and
+//!   recovery retries the commit.
+//!
+//! Time comes in with [`SinkTask::tick`] (the node's `epoch_ms`, so that a
+//! restored transaction's start, written by another process, compares).
 
 use crate::config::{JobConfig, Mutant};
 use crate::observe::{Event, FaultPoint};
@@ -145,6 +152,9 @@ pub struct SinkTask {
     attempt: Attempt,
     mutant: Option<Mutant>,
     ignore_lost: bool,
+    txn_timeout_ms: u64,
+    /// The node's `epoch_ms` at the last [`SinkTask::tick`].
+    now_ms: u64,
     mode: Mode,
     /// Every input of the operator ended: no transaction is begun any more.
     ended: bool,
@@ -169,6 +179,8 @@ impl SinkTask {
             attempt,
             mutant: cfg.mutant,
             ignore_lost: cfg.ignore_lost_commits,
+            txn_timeout_ms: cfg.txn_timeout_ms,
+            now_ms: 0,
             mode,
             ended: false,
             queue: VecDeque::new(),
@@ -177,6 +189,13 @@ impl SinkTask {
             failed: false,
             lost_commits: 0,
         }
+    }
+
+    /// The time now, as the node's `Clock::epoch_ms` reads it: call before
+    /// [`SinkTask::done`], so that a transaction's start and a lost
+    /// commit's age are measured.
+    pub fn tick(&mut self, now_ms: u64) {
+        self.now_ms = now_ms;
     }
 
     fn mutant_is(&self, m: Mutant) -> bool {
@@ -420,6 +439,7 @@ impl SinkTask {
                     epoch: t.epoch,
                 })));
                 if let Mode::TwoPc(b) = &mut self.mode {
+                    b.note_began(&t, self.now_ms);
                     b.set_open(t);
                 }
             }
@@ -460,10 +480,23 @@ impl SinkTask {
                             epoch: txn.epoch,
                             reason: reason.clone(),
                         })));
+                        let began = match &self.mode {
+                            Mode::TwoPc(b) => b.began_ms(&txn),
+                            Mode::Plain(_) => None,
+                        };
+                        let age = began.map(|b| self.now_ms.saturating_sub(b));
+                        let expired = age.is_some_and(|a| a >= self.txn_timeout_ms);
                         if !self.ignore_lost {
                             out.push(Op::Step(Step::Fail(format!(
                                 "commit of {} (checkpoint {ckpt}) lost: {reason}; the job fails (set ignore_lost_commits to continue)",
                                 txn.name
+                            ))));
+                        } else if !expired {
+                            out.push(Op::Step(Step::Fail(format!(
+                                "commit of {} (checkpoint {ckpt}) lost {}, before its transaction timeout of {} ms: {reason}; the job fails (ignore_lost_commits forgives a loss only once the timeout has passed)",
+                                txn.name,
+                                age.map_or("at an unknown age".to_string(), |a| format!("{a} ms after it began")),
+                                self.txn_timeout_ms
                             ))));
                         }
                     }
@@ -555,6 +588,8 @@ pub async fn execute(sink: &mut dyn TwoPhaseCommitSink, call: SinkCall) -> CallR
 pub trait StepEnv: Send {
     fn emit(&mut self, e: Event);
     async fn point(&mut self, p: FaultPoint);
+    /// The node's `Clock::epoch_ms`, for [`SinkTask::tick`].
+    fn now_ms(&self) -> u64;
 }
 
 /// Run the task's steps until it is idle, one at a time (`Step::Done` needs
@@ -572,6 +607,7 @@ pub async fn drive(
             Step::Idle => return Ok(()),
             Step::Call(c) => {
                 let r = execute(sink, c).await;
+                task.tick(env.now_ms());
                 task.done(r);
             }
             Step::Emit(e) => env.emit(e),
@@ -782,7 +818,7 @@ mod tests {
 
     #[test]
     fn restoring_a_finished_state_begins_nothing() {
-        let snap = SinkSnapshot { pending: vec![(4, h("t4", 2))], open: None };
+        let snap = SinkSnapshot { pending: vec![(4, h("t4", 2))], open: None, began_ms: vec![] };
         let mut t = SinkTask::new(0, 2, &cfg());
         t.restore(Some(&snap), Some(4), true, 6);
         assert_eq!(calls(&run(&mut t, ok)), vec!["recommit t4", "lingering Some(4)..=6"]);
@@ -791,7 +827,8 @@ mod tests {
 
     #[test]
     fn restore_recommits_aborts_the_open_one_fences_and_begins() {
-        let snap = SinkSnapshot { pending: vec![(3, h("t3", 1)), (4, h("t4", 2))], open: Some(h("t5", 1)) };
+        let snap =
+            SinkSnapshot { pending: vec![(3, h("t3", 1)), (4, h("t4", 2))], open: Some(h("t5", 1)), began_ms: vec![] };
         let mut t = SinkTask::new(0, 2, &cfg());
         t.restore(Some(&snap), Some(4), false, 7);
         let steps = run(&mut t, ok);
@@ -803,24 +840,65 @@ mod tests {
         assert_eq!(t.pending_count(), 0);
     }
 
+    /// Flink's `ignoreFailuresAfterTransactionTimeout`: a lost commit fails
+    /// the task, unless opted in and the transaction's timeout has passed
+    /// since it began (as the task's clock reads it).
     #[test]
-    fn a_lost_commit_fails_the_task_unless_opted_in() {
-        for ignore in [false, true] {
+    fn a_lost_commit_is_forgiven_only_with_the_opt_in_after_the_timeout() {
+        let timeout = JobConfig::default().txn_timeout_ms;
+        for (ignore, age, forgiven) in [(false, timeout + 1, false), (true, timeout - 1, false), (true, timeout, true)]
+        {
             let mut t = SinkTask::new(0, 1, &JobConfig { ignore_lost_commits: ignore, ..cfg() });
+            t.tick(1_000);
             t.restore(None, None, false, 0);
             run(&mut t, ok);
             t.records(vec![rec(1)]);
             t.barrier(1);
             run(&mut t, ok);
             t.notify(1);
+            t.tick(1_000 + age);
             let steps = run(&mut t, |c| match c {
                 SinkCall::Commit { .. } => CallResult::Err(SinkError::TxnLost("timed out".into())),
                 c => ok(c),
             });
             assert!(steps.iter().any(|s| matches!(s, Step::Emit(Event::CommitFailed { .. }))));
-            let failed = steps.iter().any(|s| matches!(s, Step::Fail(_)));
-            assert_eq!(failed, !ignore, "ignore_lost_commits={ignore}");
+            let failed: Vec<&String> =
+                steps.iter().filter_map(|s| if let Step::Fail(r) = s { Some(r) } else { None }).collect();
+            assert_eq!(failed.is_empty(), forgiven, "ignore_lost_commits={ignore}, age {age}: {failed:?}");
+            if ignore && !forgiven {
+                assert!(failed[0].contains("before its transaction timeout"), "{}", failed[0]);
+            }
             assert_eq!(t.lost_commits, 1);
+        }
+    }
+
+    /// A restored transaction's start comes from the checkpoint (written by
+    /// the process that began it), so its age counts across the restart.
+    #[test]
+    fn a_restored_transactions_start_survives_the_restart() {
+        let timeout = JobConfig::default().txn_timeout_ms;
+        let c = JobConfig { ignore_lost_commits: true, ..cfg() };
+        let mut first = SinkTask::new(0, 1, &c);
+        first.tick(5_000);
+        first.restore(None, None, false, 0);
+        run(&mut first, ok);
+        first.records(vec![rec(1)]);
+        first.barrier(1);
+        run(&mut first, ok);
+        let Mode::TwoPc(book) = &first.mode else { panic!("exactly-once") };
+        let snap = book.snapshot();
+        assert_eq!(snap.pending.len(), 1);
+        assert_eq!(snap.began_ms.iter().map(|(_, b)| *b).collect::<Vec<_>>(), vec![5_000, 5_000], "pending and open");
+        for (now, forgiven) in [(5_000 + timeout / 2, false), (5_000 + timeout, true)] {
+            let mut t = SinkTask::new(0, 2, &c);
+            t.tick(now);
+            t.restore(Some(&snap), Some(1), false, 1);
+            let steps = run(&mut t, |c| match c {
+                SinkCall::RecoverAndCommit { .. } => CallResult::Err(SinkError::TxnLost("expired".into())),
+                c => ok(c),
+            });
+            let failed = steps.iter().any(|s| matches!(s, Step::Fail(_)));
+            assert_eq!(failed, !forgiven, "restored at {now}");
         }
     }
 

@@ -584,7 +584,7 @@ impl Drop for Uploads {
 }
 
 /// The chain's side of the sink steps: events and fault points.
-struct ObsSteps<'a>(&'a Obs);
+struct ObsSteps<'a>(&'a Obs, &'a crate::clock::Clock);
 
 #[async_trait]
 impl StepEnv for ObsSteps<'_> {
@@ -593,6 +593,9 @@ impl StepEnv for ObsSteps<'_> {
     }
     async fn point(&mut self, p: FaultPoint) {
         self.0.point(p).await;
+    }
+    fn now_ms(&self) -> u64 {
+        self.1.epoch_ms()
     }
 }
 
@@ -644,7 +647,7 @@ impl Chain {
     }
 
     /// `Err((reason, fatal))`: `fatal` when retrying cannot help (a
-    /// restored transaction is lost). `try_no` counts the failed tries
+    /// restored transaction is lost, without `ignore_lost_commits`). `try_no` counts the failed tries
     /// before this one: each try is a new sink session.
     async fn restore(
         ctx: Ctx,
@@ -684,8 +687,11 @@ impl Chain {
         }
         let mut steps = SinkTask::new(i, ctx.attempt, &ctx.cfg);
         steps.restore(snap.as_ref().map(|s| &s.sink), restored_ckpt, chain_state.2, fence_upto);
-        if let Err(e) = drive(&mut steps, &mut *sink, &mut ObsSteps(&ctx.obs)).await {
-            return Err((e, steps.lost_commits > 0));
+        if let Err(e) = drive(&mut steps, &mut *sink, &mut ObsSteps(&ctx.obs, &ctx.clock)).await {
+            // A lost transaction is final without the opt-in; with it, a
+            // loss before the transaction's timeout is retried, and forgiven
+            // once the timeout has passed (Flink's restarts do the same).
+            return Err((e, steps.lost_commits > 0 && !ctx.cfg.ignore_lost_commits));
         }
         ctx.obs.emit(Event::TaskRestored {
             attempt: ctx.attempt,
@@ -756,6 +762,7 @@ impl Chain {
                 (sink, r) = async { self.in_flight.as_mut().expect("a call in flight").await }, if self.in_flight.is_some() => {
                     self.in_flight = None;
                     self.sink = Some(sink);
+                    self.steps.tick(self.ctx.clock.epoch_ms());
                     self.steps.done(r);
                 }
                 c = rx.recv(), if listen => match c {

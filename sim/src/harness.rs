@@ -120,6 +120,8 @@ impl Observer for Log {
 struct SinkProc {
     task: SinkTask,
     sink: Box<dyn TwoPhaseCommitSink>,
+    /// The sink process's clocks (the task's time, [`SinkTask::tick`]).
+    clock: exactsim_engine::clock::Clock,
 }
 
 /// The result of a step that did not complete.
@@ -305,7 +307,8 @@ impl Harness {
             incarnation: self.incarnation,
             session: (0, 0),
         };
-        SinkProc { task: SinkTask::new(0, self.attempt, &cfg), sink: (self.setup.sink)(env) }
+        let clock = exactsim_engine::clock::Clock::new(&env.obs);
+        SinkProc { task: SinkTask::new(0, self.attempt, &cfg), sink: (self.setup.sink)(env), clock }
     }
 
     /// Execute the queued steps of the sink process.
@@ -316,6 +319,7 @@ impl Harness {
                 Step::Idle => return Ok(()),
                 Step::Call(c) => {
                     let r = execute(&mut *p.sink, c).await;
+                    p.task.tick(p.clock.epoch_ms());
                     p.task.done(r);
                 }
                 Step::Emit(e) => self.log.emit("worker-0", e),

@@ -81,6 +81,7 @@ struct S {
     inner: Arc<dyn Scenario>,
     how: Failing,
     ignore_lost: bool,
+    txn_timeout_ms: Option<u64>,
 }
 
 impl Scenario for S {
@@ -94,6 +95,9 @@ impl Scenario for S {
         self.inner.tune(cfg, rng);
         cfg.ignore_lost_commits = self.ignore_lost;
         cfg.sink_recovery_budget = 10;
+        if let Some(t) = self.txn_timeout_ms {
+            cfg.txn_timeout_ms = t;
+        }
     }
     fn generate(&self, rng: &mut SimRng, partitions: u32) -> Vec<Vec<Record>> {
         self.inner.generate(rng, partitions)
@@ -107,7 +111,15 @@ impl Scenario for S {
 }
 
 fn failing_run(how: Failing, ignore_lost: bool) -> exactsim_sim::runner::Outcome {
-    let sc = Arc::new(S { inner: exactsim::resolve_scenario("word_count").unwrap(), how, ignore_lost });
+    failing_run_with_timeout(how, ignore_lost, None)
+}
+
+fn failing_run_with_timeout(
+    how: Failing,
+    ignore_lost: bool,
+    txn_timeout_ms: Option<u64>,
+) -> exactsim_sim::runner::Outcome {
+    let sc = Arc::new(S { inner: exactsim::resolve_scenario("word_count").unwrap(), how, ignore_lost, txn_timeout_ms });
     go_custom(sc, first_seed(), "none", DeliveryMode::ExactlyOnce)
 }
 
@@ -132,14 +144,38 @@ fn a_lost_transaction_at_commit_fails_the_job_loudly() {
     assert!(out.report.violations.iter().any(|v| v.message.contains("the job failed")));
 }
 
+/// With the opt-in, a transaction lost once its timeout has passed is
+/// forgiven: the job goes on and the loss is counted (and P1 reports the
+/// lost data, loudly).
 #[test]
-fn with_the_opt_in_the_job_goes_on_and_the_loss_is_counted() {
-    let out = failing_run(Failing::Lost, true);
-    assert!(job_failed(&out).is_none());
+fn with_the_opt_in_a_loss_after_the_timeout_is_forgiven_and_counted() {
+    let out = failing_run_with_timeout(Failing::Lost, true, Some(300));
+    assert!(job_failed(&out).is_none(), "{:?}", job_failed(&out));
     assert!(out.result.history.finished_at_us.is_some(), "the job finished");
     assert!(out.report.transactions.commit_failed > 0, "the losses are counted");
     let c = checks(&out);
     assert!(c.contains(&"P1".to_string()) && !c.contains(&"P7".to_string()), "loss reported by P1, loudly: {c:?}");
+}
+
+/// The opt-in does not forgive a transaction lost before its timeout
+/// (Flink's `ignoreFailuresAfterTransactionTimeout`): that loss was not an
+/// expiry, and the job fails.
+#[test]
+fn with_the_opt_in_a_loss_before_the_timeout_still_fails_the_job() {
+    let out = failing_run(Failing::Lost, true);
+    assert!(job_failed(&out).is_some(), "the job failed");
+    let reasons: Vec<&String> = out
+        .result
+        .history
+        .events
+        .iter()
+        .filter_map(|s| match &s.ev {
+            Ev::Engine(Event::TaskFailed { reason, .. }) => Some(reason),
+            _ => None,
+        })
+        .collect();
+    assert!(reasons.iter().any(|r| r.contains("before its transaction timeout")), "{reasons:?}");
+    assert!(out.result.history.finished_at_us.is_none(), "a failed job never reports finished");
 }
 
 #[test]
