@@ -159,7 +159,7 @@ pub fn describe_event(ev: &Event) -> String {
             None => format!("start (attempt {attempt}) from scratch, no checkpoint: {}", reason(r)),
         },
         Event::JobFinished { ckpt, .. } => format!("job finished: checkpoint {ckpt} covers all input and is committed"),
-        Event::PreCommitted { task, ckpt, txn, epoch, records } => {
+        Event::PreCommitted { task, ckpt, txn, epoch, records, .. } => {
             format!("{task} pre-committed transaction {txn} (epoch {epoch}, {records} records) for checkpoint {ckpt}")
         }
         Event::CommitConfirmed { task, ckpt, txn, epoch } => {
@@ -1090,12 +1090,26 @@ mod tests {
             eng(
                 12_000,
                 "worker-0",
-                Event::PreCommitted { task: TaskId::Chain(0), ckpt: 1, txn: "t-0-1".into(), epoch: 1, records: 5 },
+                Event::PreCommitted {
+                    task: TaskId::Chain(0),
+                    ckpt: 1,
+                    txn: "t-0-1".into(),
+                    epoch: 1,
+                    records: 5,
+                    out_ids: vec![],
+                },
             ),
             eng(
                 13_000,
                 "worker-1",
-                Event::PreCommitted { task: TaskId::Chain(1), ckpt: 1, txn: "t-1-1".into(), epoch: 1, records: 5 },
+                Event::PreCommitted {
+                    task: TaskId::Chain(1),
+                    ckpt: 1,
+                    txn: "t-1-1".into(),
+                    epoch: 1,
+                    records: 5,
+                    out_ids: vec![],
+                },
             ),
             eng(15_000, c, Event::CheckpointCompleted { attempt: 1, ckpt: 1, offsets: vec![5, 5], finished: false }),
             eng(16_000, "broker", Event::TxnCommitted { txn: "t-0-1".into(), epoch: 1, out: vec![] }),
@@ -1390,7 +1404,14 @@ mod tests {
             events.push(eng(
                 i * 10,
                 "worker-0",
-                Event::PreCommitted { task: TaskId::Chain(0), ckpt: i, txn: format!("t{i}"), epoch: 1, records: 1 },
+                Event::PreCommitted {
+                    task: TaskId::Chain(0),
+                    ckpt: i,
+                    txn: format!("t{i}"),
+                    epoch: 1,
+                    records: 1,
+                    out_ids: vec![],
+                },
             ));
             events.push(eng(
                 i * 10 + 1,

@@ -188,6 +188,10 @@ impl TwoPhaseCommitSink for BrokerSink {
     }
 
     async fn commit(&mut self, txn: &TxnHandle) -> Result<(), SinkError> {
+        if self.cfg.mutant_is(Mutant::ConfirmWithoutCommit) {
+            // Planted bug: "committed", and nothing sent.
+            return Ok(());
+        }
         if txn.records == 0 {
             if !self.cfg.mutant_is(Mutant::EmptyTxnCommit) {
                 // Nothing was ever sent: the broker does not know this

@@ -73,10 +73,13 @@ pub enum Mutant {
     /// sequence number, as if it were the instance it had been receiving
     /// from (the channel does not know its sender's incarnation).
     AcceptRestartedSender,
+    /// The broker sink answers a commit on notification with success
+    /// without sending it: the sink confirms what the system never did.
+    ConfirmWithoutCommit,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 23] = [
+    pub const ALL: [Mutant; 24] = [
         Mutant::Canary,
         Mutant::CommitOnPrecommit,
         Mutant::NoRecommitOnRecovery,
@@ -100,6 +103,7 @@ impl Mutant {
         Mutant::TxnLeftOpenAtEnd,
         Mutant::PgNoRecoverCommit,
         Mutant::AcceptRestartedSender,
+        Mutant::ConfirmWithoutCommit,
     ];
 
     pub fn name(self) -> &'static str {
@@ -127,6 +131,7 @@ impl Mutant {
             Mutant::TxnLeftOpenAtEnd => "txn-left-open-at-end",
             Mutant::PgNoRecoverCommit => "pg-no-recover-commit",
             Mutant::AcceptRestartedSender => "accept-restarted-sender",
+            Mutant::ConfirmWithoutCommit => "confirm-without-commit",
         }
     }
 
@@ -178,6 +183,7 @@ impl Mutant {
             Mutant::AcceptRestartedSender => {
                 "a chain takes data from a source restarted within its attempt by sequence number (records lost and twice)"
             }
+            Mutant::ConfirmWithoutCommit => "the broker sink confirms a commit on notification without sending it",
         }
     }
 
@@ -210,6 +216,9 @@ impl Mutant {
             Mutant::TxnLeftOpenAtEnd => "P13",
             Mutant::PgNoRecoverCommit => "P1",
             Mutant::AcceptRestartedSender => "P1",
+            // The sink's confirmation is not a commit: P7 judges from the
+            // system's commits and the final read.
+            Mutant::ConfirmWithoutCommit => "P7",
         }
     }
 

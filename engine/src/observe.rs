@@ -180,6 +180,11 @@ pub enum Event {
         txn: TxnId,
         epoch: u64,
         records: u64,
+        /// The output records the engine handed the sink for this
+        /// transaction (their `out_id`s): what the checks look for in the
+        /// system's output to tell whether it was really committed.
+        #[serde(default)]
+        out_ids: Vec<u64>,
     },
     /// The sink confirmed a commit (first time or idempotent repeat).
     CommitConfirmed {
@@ -415,7 +420,14 @@ mod tests {
         let samples = [
             Event::NodeStarted,
             Event::JobFailed { attempt: 2, task: TaskId::Chain(1), reason: "lost".into() },
-            Event::PreCommitted { task: TaskId::Chain(0), ckpt: 3, txn: "t".into(), epoch: 1, records: 4 },
+            Event::PreCommitted {
+                task: TaskId::Chain(0),
+                ckpt: 3,
+                txn: "t".into(),
+                epoch: 1,
+                records: 4,
+                out_ids: vec![],
+            },
             Event::BlobCorrupt { name: "b".into() },
         ];
         for e in &samples {

@@ -93,7 +93,8 @@ pub enum Done {
 #[derive(Clone, Debug)]
 enum Then {
     Begun,
-    Written,
+    /// The `out_id`s of the records written.
+    Written(Vec<u64>),
     PreCommitted {
         ckpt: CheckpointId,
     },
@@ -155,6 +156,9 @@ pub struct SinkTask {
     txn_timeout_ms: u64,
     /// The node's `epoch_ms` at the last [`SinkTask::tick`].
     now_ms: u64,
+    /// The `out_id`s written into the open transaction (its lineage, in
+    /// `Event::PreCommitted`).
+    open_ids: Vec<u64>,
     mode: Mode,
     /// Every input of the operator ended: no transaction is begun any more.
     ended: bool,
@@ -181,6 +185,7 @@ impl SinkTask {
             ignore_lost: cfg.ignore_lost_commits,
             txn_timeout_ms: cfg.txn_timeout_ms,
             now_ms: 0,
+            open_ids: Vec::new(),
             mode,
             ended: false,
             queue: VecDeque::new(),
@@ -401,7 +406,7 @@ impl SinkTask {
                 Some(Op::Write(records)) => {
                     self.queued_records -= records.len();
                     let txn = self.open().cloned().expect("an open transaction while records flow");
-                    self.in_flight = Some(Then::Written);
+                    self.in_flight = Some(Then::Written(records.iter().map(|r| r.out_id).collect()));
                     return Step::Call(SinkCall::Write { txn, records });
                 }
                 Some(Op::PreCommit(ckpt)) => {
@@ -442,14 +447,16 @@ impl SinkTask {
                     b.note_began(&t, self.now_ms);
                     b.set_open(t);
                 }
+                self.open_ids.clear();
             }
             (Then::Begun, CallResult::Err(e)) => out.push(fail("begin".into(), &e)),
-            (Then::Written, CallResult::Txn(t)) => {
+            (Then::Written(ids), CallResult::Txn(t)) => {
                 if let Mode::TwoPc(b) = &mut self.mode {
                     b.set_open(t);
                 }
+                self.open_ids.extend(ids);
             }
-            (Then::Written, CallResult::Err(e)) => out.push(fail("sink write".into(), &e)),
+            (Then::Written(_), CallResult::Err(e)) => out.push(fail("sink write".into(), &e)),
             (Then::PreCommitted { ckpt }, CallResult::Txn(t)) => {
                 let Mode::TwoPc(book) = &mut self.mode else { unreachable!("pre-commit in at-least-once mode") };
                 book.set_open(t);
@@ -460,6 +467,7 @@ impl SinkTask {
                     txn: t.name.clone(),
                     epoch: t.epoch,
                     records: t.records,
+                    out_ids: std::mem::take(&mut self.open_ids),
                 })));
                 if self.mutant == Some(Mutant::CommitOnPrecommit) {
                     // Planted bug: visible before the checkpoint completes.

@@ -12,6 +12,18 @@
 //!   records become visible lets the commit-level checks (early
 //!   visibility, applied once) judge it too.
 //!
+//! What the checks need from a user's system, and what emitting more buys:
+//!
+//! | the system gives | checks that judge it |
+//! |---|---|
+//! | an [`OutputReader`] (required) | P1, P2, P3 and P12 from what readers see; P7 from the final read (every record of a pre-committed transaction of a completed checkpoint must be there); P8 from `open_txns` |
+//! | `TxnCommitted{txn, epoch, out}` from the system's node, when a transaction becomes visible (and `TxnCommitReplayed` when found committed again after a restart) | P5 and P6 commit by commit, P7 from the system's own commit; without them P5 falls back on the sink's confirmations |
+//! | `ProducerInit` / `AppendAccepted` (a transactional-id system like the broker) | P9 (fencing) |
+//!
+//! Only events recorded by a node other than a worker count as the
+//! system's word: the sink's `CommitConfirmed` is testimony, and P7 flags
+//! a confirmation the system does not back.
+//!
 //! A pipeline names both (`Pipeline::system`, `Pipeline::reader`); the
 //! sink reaches its system at `SinkEnv::system`.
 

@@ -161,7 +161,7 @@ pub const CHECKS: [CheckInfo; 14] = [
     CheckInfo {
         id: "P7",
         name: "precommit-committed",
-        meaning: "a transaction pre-committed for a completed checkpoint is committed, or its loss is reported loudly",
+        meaning: "a transaction pre-committed for a completed checkpoint is committed as the system shows it (not the sink's word), or its loss is reported loudly",
         applies: Applies::ExactlyOnce,
         judge: Judge::History(p07_precommit_checker::check),
     },
@@ -343,6 +343,9 @@ pub struct Ctx<'a> {
     /// (txn, epoch) -> the sink subtask that pre-committed it (from the
     /// `PreCommitted` event's task, never parsed out of a name).
     pub precommit_subtask: BTreeMap<(String, u64), u32>,
+    /// (txn, epoch) -> the `out_id`s the engine handed the sink for it
+    /// (`PreCommitted::out_ids`): what to look for in the system's output.
+    pub precommit_out_ids: BTreeMap<(String, u64), Vec<u64>>,
     /// (txn, epoch) -> the first time the engine recorded a confirmed commit
     /// of that handle (`CommitConfirmed`).
     pub confirmed: BTreeMap<(String, u64), u64>,
@@ -366,6 +369,7 @@ impl<'a> Ctx<'a> {
         let mut completed = Vec::new();
         let mut precommits = BTreeMap::new();
         let mut precommit_subtask = BTreeMap::new();
+        let mut precommit_out_ids = BTreeMap::new();
         let mut confirmed = BTreeMap::new();
         let mut cuts: BTreeMap<CheckpointId, Vec<Option<u64>>> = BTreeMap::new();
         let mut commits = Vec::new();
@@ -402,9 +406,10 @@ impl<'a> Ctx<'a> {
                         }
                     }
                 }
-                Event::PreCommitted { task, ckpt, txn, epoch, records } => {
+                Event::PreCommitted { task, ckpt, txn, epoch, records, out_ids } => {
                     precommits.insert((txn.clone(), *epoch), (*ckpt, *records));
                     precommit_subtask.insert((txn.clone(), *epoch), task.subtask());
+                    precommit_out_ids.insert((txn.clone(), *epoch), out_ids.clone());
                 }
                 Event::CommitConfirmed { txn, epoch, .. } => {
                     confirmed.entry((txn.clone(), *epoch)).or_insert(s.t_us);
@@ -419,6 +424,7 @@ impl<'a> Ctx<'a> {
             completed,
             precommits,
             precommit_subtask,
+            precommit_out_ids,
             confirmed,
             cuts,
             commits,

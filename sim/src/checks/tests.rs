@@ -94,8 +94,11 @@ fn init_of(t: u64, n: u64, epoch: u64, attempt: u64) -> Stamped {
 fn init_session(t: u64, n: u64, epoch: u64, attempt: u64, session: (u64, u64)) -> Stamped {
     at(t, "broker", Event::ProducerInit { txn: txn(n), epoch, run: 0, attempt, session, aborted_open: false })
 }
+/// Transaction `n` carries `records` records, out_ids `(n-1)*records+1 ..=
+/// n*records` (the fixture's transactions of two records: 1-2, 3-4).
 fn precommit(t: u64, ckpt: u64, n: u64, records: u64) -> Stamped {
-    at(t, "worker-0", Event::PreCommitted { task: TaskId::Chain(0), ckpt, txn: txn(n), epoch: 0, records })
+    let out_ids = ((n - 1) * records + 1..=n * records).collect();
+    at(t, "worker-0", Event::PreCommitted { task: TaskId::Chain(0), ckpt, txn: txn(n), epoch: 0, records, out_ids })
 }
 fn committed(t: u64, n: u64, epoch: u64, ids: &[u64]) -> Stamped {
     at(t, "broker", Event::TxnCommitted { txn: txn(n), epoch, out: outs(ids) })
@@ -402,7 +405,11 @@ fn cut_of_a_subsumed_checkpoint_is_a_valid_prefix() {
         init(43, 3, 0),
         trigger(44, 3),
         at(45, "worker-0", Event::SourceBarrier { attempt: 1, source: 0, ckpt: 3, offset: 4 }),
-        at(46, "worker-0", Event::PreCommitted { task: TaskId::Chain(0), ckpt: 3, txn: txn(3), epoch: 0, records: 1 }),
+        at(
+            46,
+            "worker-0",
+            Event::PreCommitted { task: TaskId::Chain(0), ckpt: 3, txn: txn(3), epoch: 0, records: 1, out_ids: vec![] },
+        ),
         complete(50, 3, 4, true),
         committed(55, 2, 0, &[3]),
         committed(60, 3, 0, &[4]),
@@ -578,6 +585,48 @@ fn silent_uncommitted_precommit_is_p7_and_loud_is_not() {
     let fail = Event::CommitFailed { task: TaskId::Chain(0), ckpt: 2, txn: txn(2), epoch: 0, reason: "fenced".into() };
     push(&mut h, at(66, "worker-0", fail));
     assert_eq!(checks(&h), vec!["P1"]);
+}
+
+/// The sink's confirmation is testimony: a commit the sink confirmed but
+/// the system never made (no commit of the system, records missing from
+/// the final read) is P7, named as such.
+#[test]
+fn a_confirmed_commit_the_system_does_not_show_is_p7() {
+    let mut h = good();
+    h.events.retain(|s| !matches!(&s.ev, Ev::Engine(Event::TxnCommitted { txn: t, .. }) if *t == txn(2)));
+    let confirm = Event::CommitConfirmed { task: TaskId::Chain(0), ckpt: 2, txn: txn(2), epoch: 0 };
+    push(&mut h, at(61, "worker-0", confirm));
+    h.observations.truncate(1);
+    h.final_output = vec![outs(&[1, 2])];
+    assert!(checks(&h).contains(&"P7"), "{:?}", checks(&h));
+    assert_mentions(
+        &msgs(&h, "P7"),
+        &[
+            "job-sink-0-2 epoch 0 (2 records)",
+            "confirmed committed by the sink at 0.1ms but not committed",
+            "2 of its 2 records are not in the final read",
+        ],
+    );
+    // A worker announcing the commit itself vouches for nothing either.
+    let own_word = Event::TxnCommitted { txn: txn(2), epoch: 0, out: outs(&[3, 4]) };
+    push(&mut h, at(62, "worker-0", own_word));
+    assert!(msgs(&h, "P7").iter().any(|m| m.contains("job-sink-0-2")), "{:?}", msgs(&h, "P7"));
+}
+
+/// A system that announces no commits of its own is judged by its output:
+/// every record the engine handed the sink for the transaction is in the
+/// final read.
+#[test]
+fn without_commit_events_the_final_read_shows_the_commit() {
+    let mut h = good();
+    h.events.retain(|s| !matches!(&s.ev, Ev::Engine(Event::TxnCommitted { .. })));
+    let confirm = Event::CommitConfirmed { task: TaskId::Chain(0), ckpt: 2, txn: txn(2), epoch: 0 };
+    push(&mut h, at(61, "worker-0", confirm));
+    assert_eq!(checks(&h), NONE);
+    h.final_output = vec![outs(&[1, 2, 3])];
+    h.observations = vec![obs(35, &[1, 2]), obs(65, &[3])];
+    assert!(checks(&h).contains(&"P7"), "{:?}", checks(&h));
+    assert_mentions(&msgs(&h, "P7"), &["job-sink-0-2 epoch 0", "1 of its 2 records are not in the final read"]);
 }
 
 #[test]
