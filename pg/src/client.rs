@@ -51,6 +51,13 @@ pub enum PgOp {
     SelectRows,
     /// `SELECT count(*) FROM exactsim_markers WHERE gid = $1`, same visibility.
     HasMarker { gid: String },
+    /// `SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE
+    /// application_name = ANY($1) AND pid <> pg_backend_pid()`: end every
+    /// other session whose owner (the name it connected with) is listed,
+    /// and wait until they are gone. Their open blocks roll back; whatever
+    /// they sent afterwards answers "connection lost"; what they prepared
+    /// stays prepared. Not transactional.
+    Terminate { owners: Vec<String> },
 }
 
 /// A visible output row.
@@ -220,5 +227,7 @@ pub trait PgSession: Send {
 /// Opens sessions to one server.
 #[async_trait]
 pub trait PgConnector: Send + Sync {
-    async fn connect(&self) -> Result<Box<dyn PgSession>, PgError>;
+    /// A new session named `owner` (PostgreSQL's `application_name`): the
+    /// name [`PgOp::Terminate`] finds it by.
+    async fn connect(&self, owner: &str) -> Result<Box<dyn PgSession>, PgError>;
 }

@@ -217,7 +217,7 @@ pub async fn drill(
     }
     out.expected = (0..completed.map_or(0, |k| snaps[&k].1)).collect();
     // What a fresh reader sees.
-    let mut reader = match conn.connect().await {
+    let mut reader = match conn.connect("reader").await {
         Ok(s) => s,
         Err(e) => panic!("drill: cannot read the result: {e}"),
     };

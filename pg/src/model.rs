@@ -77,6 +77,8 @@ pub struct PgModel {
     up: bool,
     next_session: SessionId,
     sessions: BTreeMap<SessionId, Session>,
+    /// The name each session connected with (`application_name`).
+    owners: BTreeMap<SessionId, String>,
     rows: Vec<PgRow>,
     markers: Vec<String>,
     prepared: BTreeMap<String, TxnData>,
@@ -94,6 +96,7 @@ impl PgModel {
             up: true,
             next_session: 1,
             sessions: BTreeMap::new(),
+            owners: BTreeMap::new(),
             rows: Vec::new(),
             markers: Vec::new(),
             prepared: BTreeMap::new(),
@@ -148,26 +151,29 @@ impl PgModel {
         self.up
     }
 
-    /// Open a session.
-    pub fn connect(&mut self) -> Result<SessionId, PgError> {
+    /// Open a session named `owner` (its `application_name`).
+    pub fn connect(&mut self, owner: &str) -> Result<SessionId, PgError> {
         if !self.up {
             return Err(PgError::ConnectionLost("connection refused".into()));
         }
         let id = self.next_session;
         self.next_session += 1;
         self.sessions.insert(id, Session::Idle);
+        self.owners.insert(id, owner.to_string());
         Ok(id)
     }
 
     /// The client closed the session: its open block is rolled back.
     pub fn disconnect(&mut self, s: SessionId) {
         self.sessions.remove(&s);
+        self.owners.remove(&s);
     }
 
     /// `kill -9`: every session ends, every unprepared transaction is lost.
     pub fn crash(&mut self) {
         self.up = false;
         self.sessions.clear();
+        self.owners.clear();
     }
 
     /// Start again after [`PgModel::crash`] (the in-memory form of a
@@ -321,6 +327,14 @@ impl PgModel {
                 rows.sort();
                 (st, Ok(PgReply::Rows(rows)))
             }
+            (st, PgOp::Terminate { owners }) => {
+                let victims: Vec<SessionId> =
+                    self.owners.iter().filter(|(id, o)| **id != s && owners.contains(o)).map(|(id, _)| *id).collect();
+                for v in victims {
+                    self.disconnect(v);
+                }
+                (st, Ok(PgReply::Ok))
+            }
             (st, PgOp::HasMarker { gid }) => {
                 let own = matches!(&st, Session::Block(t) if t.markers.contains(gid));
                 let found = own || self.markers.contains(gid);
@@ -377,16 +391,16 @@ impl PgSession for ModelSession {
 }
 
 impl ModelConnector {
-    pub fn connect_now(&self) -> Result<ModelSession, PgError> {
-        let id = self.with(|m| m.connect())?;
+    pub fn connect_now(&self, owner: &str) -> Result<ModelSession, PgError> {
+        let id = self.with(|m| m.connect(owner))?;
         Ok(ModelSession { model: self.model.clone(), id })
     }
 }
 
 #[async_trait]
 impl PgConnector for ModelConnector {
-    async fn connect(&self) -> Result<Box<dyn PgSession>, PgError> {
-        Ok(Box::new(self.connect_now()?))
+    async fn connect(&self, owner: &str) -> Result<Box<dyn PgSession>, PgError> {
+        Ok(Box::new(self.connect_now(owner)?))
     }
 }
 
@@ -427,7 +441,7 @@ mod tests {
     #[test]
     fn read_committed_visibility() {
         let mut m = PgModel::new(4);
-        let (a, b) = (m.connect().unwrap(), m.connect().unwrap());
+        let (a, b) = (m.connect("t").unwrap(), m.connect("t").unwrap());
         ok(m.exec(a, &PgOp::Begin));
         ok(m.exec(a, &ins(1)));
         assert_eq!(rows(&mut m, a), vec![1], "own uncommitted rows are visible");
@@ -443,14 +457,14 @@ mod tests {
     #[test]
     fn prepare_errors_in_order_and_roll_back() {
         let mut m = PgModel::new(0);
-        let s = m.connect().unwrap();
+        let s = m.connect("t").unwrap();
         ok(m.exec(s, &PgOp::Begin));
         ok(m.exec(s, &ins(1)));
         assert_eq!(code(m.exec(s, &PgOp::Prepare { gid: gid("g") })), PgCode::ObjectNotInPrerequisiteState);
         assert_eq!(rows(&mut m, s), Vec::<u64>::new(), "rolled back, the session is out of the block");
 
         let mut m = PgModel::new(1);
-        let s = m.connect().unwrap();
+        let s = m.connect("t").unwrap();
         for _ in 0..2 {
             ok(m.exec(s, &PgOp::Begin));
             ok(m.exec(s, &ins(1)));
@@ -469,7 +483,7 @@ mod tests {
     #[test]
     fn prepare_outside_or_in_failed_block_prepares_nothing() {
         let mut m = PgModel::new(4);
-        let s = m.connect().unwrap();
+        let s = m.connect("t").unwrap();
         assert_eq!(ok(m.exec(s, &PgOp::Prepare { gid: gid("a") })), None);
         ok(m.exec(s, &PgOp::Begin));
         ok(m.exec(s, &ins(1)));
@@ -489,7 +503,7 @@ mod tests {
     #[test]
     fn crash_keeps_prepared_and_committed_loses_open_and_sessions() {
         let mut m = PgModel::new(4);
-        let (a, b, c) = (m.connect().unwrap(), m.connect().unwrap(), m.connect().unwrap());
+        let (a, b, c) = (m.connect("t").unwrap(), m.connect("t").unwrap(), m.connect("t").unwrap());
         let mut wal = vec![];
         wal.extend(ok(m.exec(a, &ins(1))));
         ok(m.exec(a, &PgOp::Begin));
@@ -502,13 +516,13 @@ mod tests {
         ok(m.exec(c, &ins(4)));
         m.disconnect(c); // a dropped connection aborts its block
         m.crash();
-        assert!(m.connect().is_err(), "down until restarted");
+        assert!(m.connect("t").is_err(), "down until restarted");
         assert!(matches!(m.exec(a, &PgOp::SelectRows).0, Err(PgError::ConnectionLost(_))));
         m.restart();
         assert!(matches!(m.exec(b, &PgOp::Commit).0, Err(PgError::ConnectionLost(_))), "old sessions are gone");
         let mut r = PgModel::recover(4, &wal).unwrap();
         for m in [&mut m, &mut r] {
-            let s = m.connect().unwrap();
+            let s = m.connect("t").unwrap();
             assert_eq!(rows(m, s), vec![1]);
             assert_eq!(m.prepared_gids(), vec![gid("p")]);
             assert_eq!(m.exec(s, &PgOp::HasMarker { gid: gid("p") }).0, Ok(PgReply::Found(false)));
@@ -523,7 +537,7 @@ mod tests {
     #[test]
     fn rollback_prepared_discards() {
         let mut m = PgModel::new(2);
-        let s = m.connect().unwrap();
+        let s = m.connect("t").unwrap();
         ok(m.exec(s, &PgOp::Begin));
         ok(m.exec(s, &ins(1)));
         ok(m.exec(s, &PgOp::Prepare { gid: gid("g") }));
@@ -534,5 +548,30 @@ mod tests {
         ok(m.exec(s, &PgOp::Begin));
         ok(m.exec(s, &PgOp::Prepare { gid: gid("g") }));
         assert_eq!(m.prepared_gids(), vec![gid("g")]);
+    }
+
+    /// `Terminate` ends the sessions of the named owners (never the caller):
+    /// their open blocks roll back, their next statement is "connection
+    /// lost", what they prepared stays; in a failed block it is refused.
+    #[test]
+    fn terminate_ends_the_named_owners_sessions() {
+        let mut m = PgModel::new(4);
+        let (a, b, c) = (m.connect("old").unwrap(), m.connect("old").unwrap(), m.connect("new").unwrap());
+        ok(m.exec(a, &PgOp::Begin));
+        ok(m.exec(a, &ins(1)));
+        ok(m.exec(b, &PgOp::Begin));
+        ok(m.exec(b, &ins(2)));
+        ok(m.exec(b, &PgOp::Prepare { gid: gid("p") }));
+        let me = m.connect("old").unwrap();
+        assert_eq!(m.exec(c, &PgOp::Terminate { owners: vec!["old".into()] }).0, Ok(PgReply::Ok));
+        assert!(matches!(m.exec(a, &PgOp::Prepare { gid: gid("q") }).0, Err(PgError::ConnectionLost(_))));
+        assert!(matches!(m.exec(me, &PgOp::SelectRows).0, Err(PgError::ConnectionLost(_))));
+        assert_eq!(m.prepared_gids(), vec![gid("p")]);
+        assert!(rows(&mut m, c).is_empty());
+        // The caller is never its own victim.
+        assert_eq!(m.exec(c, &PgOp::Terminate { owners: vec!["new".into()] }).0, Ok(PgReply::Ok));
+        assert_eq!(m.exec(c, &PgOp::Begin).0, Ok(PgReply::Ok));
+        assert_eq!(code(m.exec(c, &PgOp::CommitPrepared { gid: gid("p") })), PgCode::ActiveSqlTransaction);
+        assert_eq!(code(m.exec(c, &PgOp::Terminate { owners: vec![] })), PgCode::InFailedSqlTransaction);
     }
 }

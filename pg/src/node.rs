@@ -47,7 +47,10 @@ pub const WAL: &str = "pg.wal";
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum NodeBody {
-    Connect,
+    /// Open the session, named `owner` (its `application_name`).
+    Connect {
+        owner: String,
+    },
     Exec(PgOp),
     Disconnect,
     /// Sessionless, read only (the output reader of a simulation): the
@@ -124,12 +127,12 @@ impl PgNode {
             NodeBody::ListPrepared => {
                 NodeStep { wal: None, reply: reply(Ok(PgReply::Gids(self.model.prepared_gids()))) }
             }
-            NodeBody::Connect => {
+            NodeBody::Connect { owner } => {
                 if let Some(s) = self.sessions.get_mut(&session) {
                     s.last_active_ms = now_ms;
                     return NodeStep { wal: None, reply: reply(Ok(PgReply::Ok)) };
                 }
-                match self.model.connect() {
+                match self.model.connect(&owner) {
                     Ok(sid) => {
                         let s = Session { sid, last_seq: 0, last_reply: Ok(PgReply::Ok), last_active_ms: now_ms };
                         self.sessions.insert(session, s);
@@ -359,9 +362,9 @@ impl NodeConnector {
 
 #[async_trait]
 impl PgConnector for NodeConnector {
-    async fn connect(&self) -> Result<Box<dyn PgSession>, PgError> {
+    async fn connect(&self, owner: &str) -> Result<Box<dyn PgSession>, PgError> {
         let session = madsim::rand::random::<u64>();
-        self.call(&NodeRequest { session, seq: 0, body: NodeBody::Connect }).await?;
+        self.call(&NodeRequest { session, seq: 0, body: NodeBody::Connect { owner: owner.to_string() } }).await?;
         Ok(Box::new(NodeSession { c: self.clone(), session, seq: 0, lost: false }))
     }
 }
@@ -411,8 +414,8 @@ mod tests {
                 Ok(PgReply::Rows(r)) => r.iter().map(|r| r.out_id).collect::<Vec<_>>(),
                 other => panic!("{other:?}"),
             };
-        n.handle(0, req(1, 0, NodeBody::Connect));
-        n.handle(0, req(2, 0, NodeBody::Connect));
+        n.handle(0, req(1, 0, NodeBody::Connect { owner: "t".into() }));
+        n.handle(0, req(2, 0, NodeBody::Connect { owner: "t".into() }));
         n.handle(0, req(1, 1, NodeBody::Exec(PgOp::Begin)));
         n.handle(0, req(1, 2, NodeBody::Exec(row(0, 3))));
         n.handle(0, req(1, 3, NodeBody::Exec(PgOp::Prepare { gid: "j-sink-0-a2-c5".into() })));
@@ -437,8 +440,12 @@ mod tests {
     #[test]
     fn retries_get_the_cached_reply_and_run_once() {
         let mut n = PgNode::new(PgModel::new(2), 1000);
-        assert_eq!(result(n.handle(0, req(7, 0, NodeBody::Connect))), Ok(PgReply::Ok));
-        assert_eq!(result(n.handle(0, req(7, 0, NodeBody::Connect))), Ok(PgReply::Ok), "idempotent");
+        assert_eq!(result(n.handle(0, req(7, 0, NodeBody::Connect { owner: "t".into() }))), Ok(PgReply::Ok));
+        assert_eq!(
+            result(n.handle(0, req(7, 0, NodeBody::Connect { owner: "t".into() }))),
+            Ok(PgReply::Ok),
+            "idempotent"
+        );
         let first = n.handle(1, req(7, 1, ins(1)));
         assert!(first.wal.is_some(), "an autocommit insert is durable");
         let retry = n.handle(2, req(7, 1, ins(1)));
@@ -459,7 +466,7 @@ mod tests {
     fn idle_and_disconnected_sessions_roll_back_their_block() {
         let mut n = PgNode::new(PgModel::new(2), 100);
         for s in [1, 2] {
-            n.handle(0, req(s, 0, NodeBody::Connect));
+            n.handle(0, req(s, 0, NodeBody::Connect { owner: "t".into() }));
             n.handle(0, req(s, 1, NodeBody::Exec(PgOp::Begin)));
             n.handle(0, req(s, 2, ins(s)));
         }
@@ -526,7 +533,7 @@ mod tests {
                         c.session = next_session;
                         next_session += 1;
                         c.seq = 0;
-                        NodeBody::Connect
+                        NodeBody::Connect { owner: "t".into() }
                     } else {
                         c.seq += 1;
                         match (c.block.is_empty(), rnd(4)) {
@@ -738,7 +745,7 @@ mod tests {
         let disk = Mem::default();
         let mut n = PgNode::new(ready(recover(&disk, 2)).unwrap(), 1000);
         let ops = [
-            NodeBody::Connect,
+            NodeBody::Connect { owner: "t".into() },
             ins(1),
             NodeBody::Exec(PgOp::Begin),
             ins(2),

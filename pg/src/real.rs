@@ -45,7 +45,14 @@ impl RealConnector {
     }
 
     pub async fn connect_real(&self) -> Result<RealSession, PgError> {
-        let fut = self.config.connect(NoTls);
+        self.connect_as("exactsim").await
+    }
+
+    /// A session named `owner` (`application_name`).
+    pub async fn connect_as(&self, owner: &str) -> Result<RealSession, PgError> {
+        let mut config = self.config.clone();
+        config.application_name(owner);
+        let fut = config.connect(NoTls);
         let (client, connection) = match tokio::time::timeout(STATEMENT_TIMEOUT, fut).await {
             Ok(r) => r.map_err(map_err)?,
             Err(_) => return Err(PgError::ConnectionLost("connect timed out".into())),
@@ -81,8 +88,8 @@ impl RealConnector {
 
 #[async_trait]
 impl PgConnector for RealConnector {
-    async fn connect(&self) -> Result<Box<dyn PgSession>, PgError> {
-        Ok(Box::new(self.connect_real().await?))
+    async fn connect(&self, owner: &str) -> Result<Box<dyn PgSession>, PgError> {
+        Ok(Box::new(self.connect_as(owner).await?))
     }
 }
 
@@ -158,6 +165,17 @@ impl RealSession {
             PgOp::HasMarker { gid } => {
                 let row = c.query_one("SELECT count(*) FROM exactsim_markers WHERE gid = $1", &[gid]).await?;
                 Ok(PgReply::Found(row.get::<_, i64>(0) > 0))
+            }
+            PgOp::Terminate { owners } => {
+                // With a timeout, pg_terminate_backend waits until the
+                // backend is gone: nothing it was sent runs afterwards.
+                c.query(
+                    "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity \
+                     WHERE application_name = ANY($1) AND pid <> pg_backend_pid()",
+                    &[owners],
+                )
+                .await
+                .map(|_| PgReply::Ok)
             }
         }
     }

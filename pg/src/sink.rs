@@ -24,12 +24,17 @@
 //! server); the next statement opens a new one. A lost connection is
 //! [`SinkError::Transient`]: the task fails and recovers.
 //!
-//! Not fenced: a zombie writer of an earlier attempt (a worker cut off but
-//! still running) can still prepare its open block after recovery has
-//! looked; it is never committed (its checkpoint never completes) and the
-//! next recovery rolls it back.
+//! Fencing: every session connects named by its owner (`application_name`
+//! `{job}-sink-{subtask}-a{attempt}`), and recovery first terminates the
+//! sessions of the subtask's earlier attempts (and waits until they are
+//! gone), only then rolls back the restored open transaction and scans
+//! `pg_prepared_xacts`. A zombie writer of an earlier attempt (a worker cut
+//! off but still running, or a statement still queued at a paused server)
+//! can therefore not prepare its block after recovery has looked: either it
+//! prepared before the termination, and the scan finds it, or its session
+//! is gone and its block rolled back.
 
-use crate::client::{PgCode, PgConnector, PgError, PgSession};
+use crate::client::{PgCode, PgConnector, PgError, PgOp, PgSession};
 use async_trait::async_trait;
 use exactsim_engine::sink::{SinkError, TwoPhaseCommitSink, TxnHandle, FLUSH_RECORDS};
 use exactsim_engine::types::{CheckpointId, OutRecord};
@@ -37,6 +42,10 @@ use std::sync::Arc;
 
 /// PostgreSQL's limit on a gid, in bytes (exclusive).
 pub const GID_MAX: usize = 200;
+
+/// PostgreSQL's limit on a name such as `application_name`, in bytes
+/// (exclusive; a longer one is cut, and would no longer match).
+pub const NAME_MAX: usize = 64;
 
 pub struct PgSink {
     connector: Arc<dyn PgConnector>,
@@ -51,6 +60,8 @@ pub struct PgSink {
     /// Planted bug `pg-no-recover-commit`: restored pending transactions
     /// are taken as committed, never `COMMIT PREPARED`.
     skip_recover_commit: bool,
+    /// The sessions of earlier attempts are terminated ([`PgSink::fence_older`]).
+    fenced: bool,
 }
 
 fn transient(what: &str, e: PgError) -> SinkError {
@@ -69,8 +80,10 @@ impl PgSink {
             open: None,
             buffer: Vec::new(),
             skip_recover_commit: false,
+            fenced: false,
         };
         assert!(s.gid(CheckpointId::MAX).len() < GID_MAX, "job name {job:?} too long for a PostgreSQL gid");
+        assert!(s.owner(u64::MAX).len() < NAME_MAX, "job name {job:?} too long for a PostgreSQL application_name");
         s
     }
 
@@ -83,6 +96,34 @@ impl PgSink {
     /// Every gid of this subtask starts with this.
     pub fn prefix(&self) -> String {
         format!("{}-sink-{}-a", self.job, self.subtask)
+    }
+
+    /// The name this subtask's sessions of `attempt` connect with (their
+    /// `application_name`): what a later attempt fences them by.
+    pub fn owner(&self, attempt: u64) -> String {
+        format!("{}{attempt}", self.prefix())
+    }
+
+    /// End every session of this subtask's earlier attempts, once, before
+    /// recovery looks at the server: a session cut off from its worker may
+    /// still hold a statement (a `PREPARE TRANSACTION`) the server has not
+    /// run yet, and it would run after the scan of prepared transactions.
+    /// Once terminated, nothing it sent can run.
+    async fn fence_older(&mut self) -> Result<(), SinkError> {
+        if self.fenced || self.attempt <= 1 {
+            return Ok(());
+        }
+        let owners: Vec<String> = (1..self.attempt).map(|a| self.owner(a)).collect();
+        match self
+            .on_control("terminate", |s| Box::pin(async move { s.exec(PgOp::Terminate { owners }).await }))
+            .await?
+        {
+            Ok(_) => {
+                self.fenced = true;
+                Ok(())
+            }
+            Err(e) => Err(transient("terminate earlier sessions", e)),
+        }
     }
 
     pub fn gid(&self, ckpt: CheckpointId) -> String {
@@ -99,7 +140,8 @@ impl PgSink {
 
     async fn control(&mut self) -> Result<&mut Box<dyn PgSession>, SinkError> {
         if self.control.is_none() {
-            self.control = Some(self.connector.connect().await.map_err(|e| transient("connect", e))?);
+            let owner = self.owner(self.attempt);
+            self.control = Some(self.connector.connect(&owner).await.map_err(|e| transient("connect", e))?);
         }
         Ok(self.control.as_mut().expect("just connected"))
     }
@@ -200,7 +242,7 @@ impl TwoPhaseCommitSink for PgSink {
         self.writer = None;
         self.open = None;
         self.buffer.clear();
-        let mut w = self.connector.connect().await.map_err(|e| transient("connect", e))?;
+        let mut w = self.connector.connect(&self.owner(self.attempt)).await.map_err(|e| transient("connect", e))?;
         w.begin().await.map_err(|e| transient(&format!("begin {gid}"), e))?;
         self.writer = Some(w);
         self.open = Some(gid.clone());
@@ -250,6 +292,7 @@ impl TwoPhaseCommitSink for PgSink {
     }
 
     async fn recover_and_commit(&mut self, txn: &TxnHandle) -> Result<(), SinkError> {
+        self.fence_older().await?;
         if self.skip_recover_commit {
             return Ok(());
         }
@@ -257,12 +300,14 @@ impl TwoPhaseCommitSink for PgSink {
     }
 
     async fn recover_and_abort(&mut self, txn: &TxnHandle) -> Result<(), SinkError> {
+        self.fence_older().await?;
         // Its block died with its connection, or it was prepared later for a
         // checkpoint that never completed.
         self.rollback_gid(&txn.name).await
     }
 
     async fn abort_lingering(&mut self, _after: Option<CheckpointId>, _upto: CheckpointId) -> Result<(), SinkError> {
+        self.fence_older().await?;
         let gids = match self.on_control("list prepared", |s| Box::pin(async move { s.prepared_gids().await })).await? {
             Ok(g) => g,
             Err(e) => return Err(transient("list prepared", e)),
@@ -369,7 +414,7 @@ mod tests {
             let mut t = s.begin(5).await.unwrap();
             s.write(&mut t, &recs(0..3)).await.unwrap();
             s.pre_commit(&mut t).await.unwrap();
-            let mut other = c.connect_now().unwrap();
+            let mut other = c.connect_now("other").unwrap();
             other.exec_now(&PgOp::RollbackPrepared { gid: t.name.clone() }).unwrap();
             assert!(matches!(s.commit(&t).await, Err(SinkError::TxnLost(_))));
             assert!(visible(&c).is_empty());
@@ -465,7 +510,7 @@ mod tests {
             let mut s = PgSink::new(conn, "job", 0, 1);
             ready(async {
                 if max == 1 {
-                    let mut other = c.connect_now().unwrap();
+                    let mut other = c.connect_now("other").unwrap();
                     other.exec_now(&PgOp::Begin).unwrap();
                     other.exec_now(&PgOp::Prepare { gid: "someone-else".into() }).unwrap();
                 }
@@ -495,7 +540,7 @@ mod tests {
             let e = s.pre_commit(&mut t).await.unwrap_err();
             assert!(matches!(e, SinkError::Transient(_)), "{e}");
             assert!(prepared(&c).is_empty());
-            let mut other = c.connect_now().unwrap();
+            let mut other = c.connect_now("other").unwrap();
             assert_eq!(other.exec_now(&PgOp::SelectRows), Ok(PgReply::Rows(vec![])));
         });
     }
@@ -556,5 +601,55 @@ mod tests {
         assert_eq!(s.attempt_of(&s.gid(12)), Some(7));
         assert_eq!(s.attempt_of("job-sink-10-a7-c12"), None);
         assert_eq!(s.attempt_of("job-sink-1-a7-cx"), None);
+    }
+
+    /// The race the sweeps found (pg_ledger under chaos, a paused server):
+    /// attempt 1's writer still has its block open when attempt 2 recovers;
+    /// its `PREPARE TRANSACTION`, run by the server only after recovery
+    /// scanned the prepared transactions, would leave a prepared
+    /// transaction no one resolves. Recovery terminates attempt 1's
+    /// sessions first, so the late prepare fails and nothing lingers.
+    #[test]
+    fn recovery_fences_an_earlier_attempts_writer_before_it_looks() {
+        let (c, conn) = setup(8);
+        let mut zombie = PgSink::new(conn.clone(), "job", 0, 1);
+        let mut fresh = PgSink::new(conn, "job", 0, 2);
+        ready(async {
+            let mut t = zombie.begin(2).await.unwrap();
+            zombie.write(&mut t, &recs(0..3)).await.unwrap();
+            // Attempt 2 restores checkpoint 1: attempt 1's open transaction
+            // of checkpoint 2 is rolled back, lingering ones looked for.
+            fresh.recover_and_abort(&t).await.unwrap();
+            fresh.abort_lingering(Some(1), 1).await.unwrap();
+            assert!(prepared(&c).is_empty());
+            // The zombie's statements arrive now.
+            let e = zombie.pre_commit(&mut t).await.unwrap_err();
+            assert!(matches!(e, SinkError::Transient(_)), "{e}");
+            assert!(prepared(&c).is_empty(), "nothing prepared after recovery looked");
+            assert!(visible(&c).is_empty());
+            // The new attempt's own sessions are untouched.
+            let mut u = fresh.begin(2).await.unwrap();
+            fresh.write(&mut u, &recs(10..12)).await.unwrap();
+            fresh.pre_commit(&mut u).await.unwrap();
+            fresh.commit(&u).await.unwrap();
+            assert_eq!(visible(&c), vec![10, 11]);
+        });
+    }
+
+    /// A prepare that made it before the fence is found by the scan.
+    #[test]
+    fn a_prepare_before_the_fence_is_rolled_back_by_the_scan() {
+        let (c, conn) = setup(8);
+        let mut zombie = PgSink::new(conn.clone(), "job", 0, 1);
+        let mut fresh = PgSink::new(conn, "job", 0, 2);
+        ready(async {
+            let mut t = zombie.begin(2).await.unwrap();
+            zombie.write(&mut t, &recs(0..3)).await.unwrap();
+            zombie.pre_commit(&mut t).await.unwrap();
+            assert_eq!(prepared(&c), vec![t.name.clone()]);
+            fresh.abort_lingering(Some(1), 1).await.unwrap();
+            assert!(prepared(&c).is_empty());
+        });
+        assert_eq!(PgSink::new(setup(1).1, "job", 3, 4).owner(2), "job-sink-3-a2");
     }
 }

@@ -117,6 +117,11 @@ struct LoggedModel {
     up: bool,
 }
 
+/// The name slot `slot`'s sessions connect with (`application_name`).
+fn owner(slot: usize) -> String {
+    format!("slot-{slot}")
+}
+
 fn not_connected() -> PgError {
     PgError::ConnectionLost("not connected".into())
 }
@@ -131,7 +136,7 @@ impl Server for Model {
         if let Some(s) = self.s[slot].take() {
             self.m.disconnect(s);
         }
-        self.s[slot] = Some(self.m.connect()?);
+        self.s[slot] = Some(self.m.connect(&owner(slot))?);
         Ok(PgReply::Ok)
     }
     async fn crash(&mut self) {
@@ -160,7 +165,7 @@ impl Server for LoggedModel {
         if !self.up {
             return Err(not_connected());
         }
-        self.s[slot] = Some(self.m.connect()?);
+        self.s[slot] = Some(self.m.connect(&owner(slot))?);
         Ok(PgReply::Ok)
     }
     async fn crash(&mut self) {
@@ -178,6 +183,11 @@ impl Server for LoggedModel {
 /// every statement can come in either state.
 fn gen_op(rng: &mut Rng, next_out: &mut u64, in_block: bool) -> PgOp {
     let gid = GIDS[rng.below(GIDS.len() as u64) as usize].to_string();
+    if rng.chance(30) {
+        // End the sessions of a slot (maybe this one: a session never ends
+        // itself), as a recovering sink ends its earlier attempts'.
+        return PgOp::Terminate { owners: vec![owner(rng.below(SLOTS as u64) as usize)] };
+    }
     let mut rows = |rng: &mut Rng| {
         let part = rng.below(3) as u32;
         let rows = (0..rng.below(4))
@@ -249,9 +259,17 @@ fn gen_sequence(seed: u64, steps: usize) -> Vec<Step> {
             Step::Reconnect(slot)
         } else {
             let op = gen_op(&mut rng, &mut next_out, in_block[slot]);
-            match op {
+            match &op {
                 PgOp::Begin => in_block[slot] = true,
                 PgOp::Prepare { .. } | PgOp::Commit | PgOp::Rollback => in_block[slot] = false,
+                PgOp::Terminate { owners } => {
+                    for (k, a) in alive.iter_mut().enumerate() {
+                        if k != slot && owners.contains(&owner(k)) {
+                            *a = false;
+                            in_block[k] = false;
+                        }
+                    }
+                }
                 _ => {}
             }
             Step::Exec(slot, op)
@@ -279,6 +297,7 @@ fn op_name(op: &PgOp) -> &'static str {
         PgOp::ListPrepared => "ListPrepared",
         PgOp::SelectRows => "SelectRows",
         PgOp::HasMarker { .. } => "HasMarker",
+        PgOp::Terminate { .. } => "Terminate",
     }
 }
 
@@ -354,6 +373,7 @@ fn required(max: usize) -> Vec<&'static str> {
         "SelectRows ok",
         "HasMarker ok",
         "ListPrepared ok",
+        "Terminate ok",
     ];
     match max {
         0 => v.push("Prepare 55000"),
@@ -468,7 +488,7 @@ mod real {
         }
         async fn reconnect(&mut self, slot: usize) -> Result<PgReply, PgError> {
             self.s[slot] = None;
-            self.s[slot] = Some(self.conn.connect_real().await?);
+            self.s[slot] = Some(self.conn.connect_as(&owner(slot)).await?);
             Ok(PgReply::Ok)
         }
         async fn crash(&mut self) {

@@ -225,5 +225,5 @@ fn the_corpus_replays_from_the_command_line() {
         assert!(all.contains("reproduced") && !all.contains("NOT reproduced"), "{}: {all}", path.display());
         n += 1;
     }
-    assert!(n >= 23, "{n} corpus files");
+    assert!(n >= 24, "{n} corpus files");
 }
