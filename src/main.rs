@@ -390,6 +390,7 @@ fn main() -> ExitCode {
             finish(code, &errors)
         }
         Cmd::Real { args, pauses, schedule, pg_kills, source_poll_ms, node_bin, report, keep, latency_ms, json } => {
+            let schedule_path = schedule.clone();
             let spec = (|| -> Result<exactsim::real::RealSpec, String> {
                 let rs = run_spec(&args)?;
                 let pauses =
@@ -419,6 +420,7 @@ fn main() -> ExitCode {
                     mode: rs.mode,
                     mutant: rs.mutant,
                     schedule,
+                    schedule_path: schedule_path.clone(),
                     pauses,
                     node_bin: exactsim::real::find_node_bin(node_bin.as_deref())?,
                     keep,

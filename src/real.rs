@@ -93,6 +93,8 @@ pub struct RealSpec {
     pub mutant: Option<Mutant>,
     /// An explicit schedule (else derived from seed and profile).
     pub schedule: Option<Schedule>,
+    /// The file `schedule` came from (`--schedule`), for the reproduce line.
+    pub schedule_path: Option<PathBuf>,
     /// SIGSTOP/SIGCONT windows drawn from the seed.
     pub pauses: u32,
     pub node_bin: PathBuf,
@@ -276,6 +278,9 @@ pub fn derive_pg_kills(seed: u64, n: u32, safety_ms: u64) -> Vec<PgKill> {
     v.sort_by_key(|k| k.at_ms);
     v
 }
+
+/// Why a crash or pause aimed at a node that is down is not played.
+const DOWN_REASON: &str = "its node was down (crashed, not yet restarted) when it was due: as in simulation, nothing is played on a down node";
 
 /// The scheduled faults real mode cannot play, with the reason.
 pub fn skipped_faults(schedule: &Schedule) -> Vec<Skipped> {
@@ -847,7 +852,7 @@ fn run_in(
     schedule: Schedule,
     pauses: Vec<Pause>,
     pg_kills: Vec<PgKill>,
-    skipped: Vec<Skipped>,
+    mut skipped: Vec<Skipped>,
     t_wall: Instant,
 ) -> Result<RealOutcome, String> {
     let n = cfg.parallelism;
@@ -1067,7 +1072,12 @@ fn run_in(
                 Act::Crash(i) => {
                     let FaultEvent::Crash { node, down_ms, .. } = &schedule.events[*i] else { unreachable!() };
                     if state.get(node) == Some(&State::Down) {
-                        continue; // already down: as in simulation, no second crash
+                        // Already down: as in simulation, no second crash;
+                        // said so, and not listed as a crash that is played.
+                        let event = schedule.events[*i].describe();
+                        skipped.retain(|k| k.event != event);
+                        skipped.push(Skipped { kind: "crash".into(), event, reason: DOWN_REASON.into() });
+                        continue;
                     }
                     procs.kill(node);
                     let t = clock.us();
@@ -1094,6 +1104,8 @@ fn run_in(
                 Act::PauseStart(i) => {
                     let p = &pauses[*i];
                     if state.get(&p.node) == Some(&State::Down) {
+                        let event = serde_json::to_string(p).expect("serializable");
+                        skipped.push(Skipped { kind: "pause".into(), event, reason: DOWN_REASON.into() });
                         continue;
                     }
                     let c = paused.entry(p.node.clone()).or_insert(0);
@@ -1325,6 +1337,10 @@ fn run_in(
     }
     if spec.latency_ms != LATENCY_MS_DEFAULT {
         repro.push_str(&format!(" --latency-ms {}-{}", spec.latency_ms.0, spec.latency_ms.1));
+    }
+    // The same schedule again: without it the seed's own would be played.
+    if let Some(p) = &spec.schedule_path {
+        repro.push_str(&format!(" --schedule {}", p.display()));
     }
     let wall_ms = t_wall.elapsed().as_millis() as u64;
     let mut report = build(

@@ -246,7 +246,9 @@ pub fn shrink(spec: RunSpec, profile_arg: &str, max_runs: usize) -> Result<Shrin
         max_runs,
     };
     // Some bugs need no fault at all.
-    sh.try_events(Vec::new());
+    if !sh.best.events.is_empty() {
+        sh.try_events(Vec::new());
+    }
     loop {
         let before = schedule_size(&sh.best.events);
         sh.remove();

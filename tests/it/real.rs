@@ -128,6 +128,8 @@ fn a_planted_bug_is_caught_in_real_mode() {
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("verdict=fail"), "{stdout}");
     assert!(stdout.contains("crash_at_point coordinator"), "the point crash did not land: {stdout}");
+    // The printed reproduce line plays the same schedule again.
+    assert!(stdout.contains(&format!("--schedule {}", schedule.display())), "{stdout}");
     assert!(stdout.contains("  P1 ") || stdout.contains("  P7 "), "{stdout}");
 }
 
