@@ -149,6 +149,94 @@ pub struct ScenarioSummary {
     pub wall_ms: u64,
 }
 
+impl ScenarioSummary {
+    /// One run's share.
+    pub fn of_run(r: &RunReport, failed: bool) -> ScenarioSummary {
+        ScenarioSummary {
+            runs: 1,
+            violations: r.violations.len() as u64,
+            failed_runs: failed as u64,
+            faults: r.faults.values().sum::<u64>(),
+            checkpoints: r.checkpoints.completed,
+            recoveries: r.recoveries,
+            duplicates: r.output.duplicates,
+            events: r.events,
+            sim_time_ms: r.sim_time_ms,
+            wall_ms: r.wall_ms,
+        }
+    }
+
+    /// The sum of two (the monoid [`Sums`] is made of).
+    pub fn add(&mut self, x: &ScenarioSummary) {
+        self.runs += x.runs;
+        self.violations += x.violations;
+        self.failed_runs += x.failed_runs;
+        self.faults += x.faults;
+        self.checkpoints += x.checkpoints;
+        self.recoveries += x.recoveries;
+        self.duplicates += x.duplicates;
+        self.events += x.events;
+        self.sim_time_ms += x.sim_time_ms;
+        self.wall_ms += x.wall_ms;
+    }
+}
+
+/// **The one place a campaign's totals are summed**: per scenario, faults
+/// by kind, coverage cells (runs that hit each) and determinism failures.
+/// A monoid: `campaign` adds one run at a time ([`Sums::of_run`]), `merge`
+/// adds whole shard reports ([`Sums::of_report`]), and any grouping gives
+/// the same totals.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Sums {
+    pub scenarios: BTreeMap<String, ScenarioSummary>,
+    pub faults: BTreeMap<String, u64>,
+    pub coverage: BTreeMap<String, u64>,
+    pub determinism_failures: u64,
+}
+
+impl Sums {
+    /// One run's totals.
+    pub fn of_run(r: &RunReport, failed: bool, determinism_failed: bool) -> Sums {
+        Sums {
+            scenarios: [(r.scenario.clone(), ScenarioSummary::of_run(r, failed))].into(),
+            faults: r.faults.clone(),
+            coverage: r.coverage.iter().map(|c| (c.clone(), 1)).collect(),
+            determinism_failures: determinism_failed as u64,
+        }
+    }
+
+    /// A report's totals, as it recorded them.
+    pub fn of_report(rep: &CampaignReport) -> Sums {
+        Sums {
+            scenarios: rep.scenarios.clone(),
+            faults: rep.faults.clone(),
+            coverage: rep.coverage.clone(),
+            determinism_failures: rep.determinism_failures,
+        }
+    }
+
+    pub fn add(&mut self, o: &Sums) {
+        for (name, x) in &o.scenarios {
+            self.scenarios.entry(name.clone()).or_default().add(x);
+        }
+        for (k, v) in &o.faults {
+            *self.faults.entry(k.clone()).or_insert(0) += v;
+        }
+        for (k, v) in &o.coverage {
+            *self.coverage.entry(k.clone()).or_insert(0) += v;
+        }
+        self.determinism_failures += o.determinism_failures;
+    }
+
+    /// Write the totals into `rep`.
+    pub fn store(self, rep: &mut CampaignReport) {
+        rep.scenarios = self.scenarios;
+        rep.faults = self.faults;
+        rep.coverage = self.coverage;
+        rep.determinism_failures = self.determinism_failures;
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CampaignReport {
     pub profile: String,
@@ -281,10 +369,7 @@ struct Tally {
     /// `max_artifacts`), whose artifacts are written at the end: which runs
     /// get artifacts does not depend on the order jobs finish in.
     kept: BTreeMap<usize, (Outcome, ReplayFile)>,
-    scenarios: BTreeMap<String, ScenarioSummary>,
-    faults: BTreeMap<String, u64>,
-    coverage: BTreeMap<String, u64>,
-    determinism_failures: u64,
+    sums: Sums,
 }
 
 pub fn run_campaign(c: &CampaignSpec) -> CampaignReport {
@@ -427,10 +512,10 @@ pub fn run_campaign(c: &CampaignSpec) -> CampaignReport {
         runs_planned: planned,
         wall_ms,
         seeds_per_sec: if wall_ms == 0 { 0.0 } else { done as f64 * 1000.0 / wall_ms as f64 },
-        faults: t.faults,
-        coverage: t.coverage,
-        scenarios: t.scenarios,
-        determinism_failures: t.determinism_failures,
+        faults: BTreeMap::new(),
+        coverage: BTreeMap::new(),
+        scenarios: BTreeMap::new(),
+        determinism_failures: 0,
         max_artifacts: c.max_artifacts,
         artifacts_written: 0,
         artifacts_left_out: 0,
@@ -438,6 +523,7 @@ pub fn run_campaign(c: &CampaignSpec) -> CampaignReport {
         failures: t.failures.into_iter().map(|e| e.1).collect(),
         write_errors: Vec::new(),
     };
+    std::mem::take(&mut t.sums).store(&mut rep);
     if rep.runs.iter().any(|r| r.failed()) {
         rep.verdict = Verdict::Fail;
     }
@@ -486,26 +572,7 @@ pub fn run_campaign(c: &CampaignSpec) -> CampaignReport {
 
 fn fold(t: &mut Tally, i: usize, entry: RunEntry, out: Outcome, failed: bool, c: &CampaignSpec) {
     let r = &out.report;
-    let s = t.scenarios.entry(r.scenario.clone()).or_default();
-    s.runs += 1;
-    s.violations += r.violations.len() as u64;
-    s.failed_runs += failed as u64;
-    s.faults += r.faults.values().sum::<u64>();
-    s.checkpoints += r.checkpoints.completed;
-    s.recoveries += r.recoveries;
-    s.duplicates += r.output.duplicates;
-    s.events += r.events;
-    s.sim_time_ms += r.sim_time_ms;
-    s.wall_ms += r.wall_ms;
-    for (k, v) in &r.faults {
-        *t.faults.entry(k.clone()).or_insert(0) += v;
-    }
-    for cell in &r.coverage {
-        *t.coverage.entry(cell.clone()).or_insert(0) += 1;
-    }
-    if entry.determinism == Some(false) {
-        t.determinism_failures += 1;
-    }
+    t.sums.add(&Sums::of_run(r, failed, entry.determinism == Some(false)));
     let keep = entry.failed() && c.report_dir.is_some() && c.max_artifacts > 0;
     t.entries.push((i, entry));
     if failed {
@@ -619,4 +686,51 @@ pub fn summary_table(rep: &CampaignReport) -> String {
         rep.mutant.as_ref().map(|m| format!(" mutant={m}")).unwrap_or_default()
     ));
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use exactsim_sim::schedule::Profile;
+
+    /// `Sums` is a monoid: adding runs one at a time, or in groups that are
+    /// then added (shards merged), or in another order, gives the same
+    /// totals; the empty sum changes nothing.
+    #[test]
+    fn sums_add_up_the_same_in_any_grouping() {
+        let runs: Vec<RunReport> = [("word_count", 1u64), ("inventory", 2), ("word_count", 3), ("copier", 4)]
+            .into_iter()
+            .map(|(sc, seed)| {
+                let s = crate::spec(
+                    crate::resolve_scenario(sc).unwrap(),
+                    seed,
+                    Profile::named("chaos").unwrap(),
+                    DeliveryMode::ExactlyOnce,
+                    None,
+                );
+                crate::run_one(s, "chaos").report
+            })
+            .collect();
+        let one = |r: &RunReport, i: usize| Sums::of_run(r, i == 1, i == 2);
+        let mut serial = Sums::default();
+        for (i, r) in runs.iter().enumerate() {
+            serial.add(&one(r, i));
+        }
+        let (mut a, mut b) = (Sums::default(), Sums::default());
+        for (i, r) in runs.iter().enumerate() {
+            if i % 2 == 0 { &mut a } else { &mut b }.add(&one(r, i));
+        }
+        let mut grouped = b.clone();
+        grouped.add(&a);
+        assert_eq!(grouped, serial);
+        let mut with_empty = serial.clone();
+        with_empty.add(&Sums::default());
+        assert_eq!(with_empty, serial);
+        assert_eq!(serial.scenarios["word_count"].runs, 2);
+        assert_eq!(serial.scenarios.values().map(|s| s.failed_runs).sum::<u64>(), 1);
+        assert_eq!(serial.determinism_failures, 1);
+        let faults: u64 = runs.iter().map(|r| r.faults.values().sum::<u64>()).sum();
+        assert_eq!(serial.faults.values().sum::<u64>(), faults);
+        assert!(faults > 0, "chaos runs inject faults");
+    }
 }

@@ -16,7 +16,7 @@
 //! the first seed and the budget, and each covers its own share of the
 //! range it got through.
 
-use crate::campaign::{CampaignReport, ScenarioSummary, ShardSeeds, SEEDS_MAX, SHARDS_MAX};
+use crate::campaign::{CampaignReport, ShardSeeds, Sums, SEEDS_MAX, SHARDS_MAX};
 use exactsim_sim::report::RunReport;
 use exactsim_sim::report::Verdict;
 use std::collections::{BTreeMap, BTreeSet};
@@ -223,21 +223,14 @@ pub fn combine(shards: &[ShardReport]) -> Result<(CampaignReport, Vec<usize>), S
         write_errors: Vec::new(),
     };
     let mut failed = false;
+    let mut sums = Sums::default();
     for &i in &chosen {
         let r = &shards[i].report;
         failed |= !r.verdict.is_pass();
-        rep.determinism_failures += r.determinism_failures;
-        for (k, v) in &r.faults {
-            *rep.faults.entry(k.clone()).or_insert(0) += v;
-        }
-        for (k, v) in &r.coverage {
-            *rep.coverage.entry(k.clone()).or_insert(0) += v;
-        }
-        for (name, x) in &r.scenarios {
-            add(rep.scenarios.entry(name.clone()).or_default(), x);
-        }
+        sums.add(&Sums::of_report(r));
         rep.runs.extend(r.runs.iter().cloned());
     }
+    sums.store(&mut rep);
     rep.runs.sort_by_key(|r| (order.get(r.scenario.as_str()).copied(), r.seed.wrapping_sub(base.first_seed)));
     failed |= rep.runs.iter().any(|r| r.failed()) || rep.determinism_failures > 0;
     rep.runs_planned = rep.runs.len() as u64;
@@ -250,19 +243,6 @@ pub fn combine(shards: &[ShardReport]) -> Result<(CampaignReport, Vec<usize>), S
         assert_eq!(rep.runs.len() as u64, base.seeds * base.scenario_names.len() as u64, "the shares cover the range");
     }
     Ok((rep, chosen))
-}
-
-fn add(to: &mut ScenarioSummary, x: &ScenarioSummary) {
-    to.runs += x.runs;
-    to.violations += x.violations;
-    to.failed_runs += x.failed_runs;
-    to.faults += x.faults;
-    to.checkpoints += x.checkpoints;
-    to.recoveries += x.recoveries;
-    to.duplicates += x.duplicates;
-    to.events += x.events;
-    to.sim_time_ms += x.sim_time_ms;
-    to.wall_ms += x.wall_ms;
 }
 
 /// Largest shard report read: a device passed by mistake (`/dev/zero`) must
@@ -391,7 +371,7 @@ pub fn merge_dirs(dirs: &[PathBuf], out: &Path, junit: Option<&Path>) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::campaign::{shard_seeds, RunEntry};
+    use crate::campaign::{shard_seeds, RunEntry, ScenarioSummary};
 
     /// A shard report as `campaign` writes it, with made-up trace hashes.
     fn shard(k: u64, n: u64, seeds: u64, failing_seed: Option<u64>) -> ShardReport {

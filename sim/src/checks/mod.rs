@@ -161,7 +161,7 @@ pub const CHECKS: [CheckInfo; 14] = [
     CheckInfo {
         id: "P7",
         name: "precommit-committed",
-        meaning: "a transaction pre-committed for a completed checkpoint is committed as the system shows it (not the sink's word), or its loss is reported loudly",
+        meaning: "a transaction pre-committed for a completed checkpoint is committed, as the system shows it, or its loss is reported",
         applies: Applies::ExactlyOnce,
         judge: Judge::History(p07_precommit_checker::check),
     },
