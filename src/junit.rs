@@ -7,7 +7,7 @@
 //! ones that judged its run (its scenario's own checks included), so a
 //! passing case says what it passed.
 
-use crate::campaign::CampaignReport;
+use crate::campaign_report::CampaignReport;
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 use std::time::Duration;
 

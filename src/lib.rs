@@ -163,6 +163,7 @@ pub fn run_one(spec: RunSpec, profile_arg: &str) -> Outcome {
 pub mod artifacts;
 pub mod bench;
 pub mod campaign;
+pub mod campaign_report;
 pub mod interrupt;
 pub mod junit;
 pub mod merge;

@@ -18,7 +18,7 @@ pub struct BrokerSink {
     pub job: String,
     pub subtask: u32,
     /// The output partition of each record.
-    pub route: crate::pipeline::Route,
+    pub route: crate::sink::Route,
     pub cfg: Arc<JobConfig>,
     pub attempt: u64,
     pub incarnation: u64,

@@ -15,15 +15,9 @@
 use crate::observe::Obs;
 use std::time::Duration;
 
-/// What a node's clocks read, in microseconds since an arbitrary origin
-/// shared by the node's clocks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ClockReading {
-    pub mono_us: u64,
-    pub wall_us: i64,
-    /// How fast the node's clock runs now, in permille of real time.
-    pub rate_permille: u64,
-}
+/// What a node's clocks read (declared with the observer that answers it,
+/// so that `observe` does not depend on this module).
+pub use crate::observe::ClockReading;
 
 #[derive(Clone)]
 pub struct Clock {

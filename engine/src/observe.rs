@@ -357,11 +357,22 @@ pub trait Observer: Send + Sync {
     /// The node hit a fatal error and needs a restart (as a supervisor such
     /// as systemd or Kubernetes would do).
     fn fatal(&self, node: &str, reason: &str);
-    /// What `node`'s clocks read now (see [`crate::clock`]); `None`: the
+    /// What `node`'s clocks read now (see `crate::clock`); `None`: the
     /// process's own monotonic clock, no skew.
-    fn local_clock(&self, _node: &str) -> Option<crate::clock::ClockReading> {
+    fn local_clock(&self, _node: &str) -> Option<ClockReading> {
         None
     }
+}
+
+/// What a node's clocks read, in microseconds since an arbitrary origin
+/// shared by the node's clocks (see [`Observer::local_clock`] and
+/// `crate::clock`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClockReading {
+    pub mono_us: u64,
+    pub wall_us: i64,
+    /// How fast the node's clock runs now, in permille of real time.
+    pub rate_permille: u64,
 }
 
 pub struct NoopObserver;

@@ -22,9 +22,7 @@ pub trait KeyedOperator: Send {
     fn restore(&mut self, bytes: &[u8]) -> Result<(), String>;
 }
 
-/// Where a sink sends each record: `Pipeline::output_partition` over the
-/// job's output partitions.
-pub type Route = Arc<dyn Fn(&OutRecord) -> u32 + Send + Sync>;
+pub use crate::sink::Route;
 
 /// The route of a pipeline over `partitions` output partitions.
 pub fn route(pipeline: Arc<dyn Pipeline>, partitions: u32) -> Route {

@@ -113,7 +113,7 @@ pub struct SinkEnv {
     pub cfg: Arc<JobConfig>,
     pub subtask: u32,
     /// The output partition of each record (the pipeline's partitioner).
-    pub route: crate::pipeline::Route,
+    pub route: Route,
     /// The node's observer: `obs.emit(Event::..)` records a history event
     /// (in simulation; a no-op outside) and `obs.point(FaultPoint::..).await`
     /// is a fault point where the simulator may crash the node (coverage is
@@ -129,6 +129,10 @@ pub struct SinkEnv {
     /// recovery try). See `Request::InitProducer`.
     pub session: (u64, u64),
 }
+
+/// Where a sink sends each record: `Pipeline::output_partition` over the
+/// job's output partitions (built by the pipeline module's `route`).
+pub type Route = Arc<dyn Fn(&OutRecord) -> u32 + Send + Sync>;
 
 /// What the sink keeps in a checkpoint.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -7,6 +7,7 @@ pub mod disk;
 pub mod harness;
 pub mod history;
 pub mod narrow;
+pub mod nodes;
 pub mod panics;
 pub mod recorder;
 pub mod report;

@@ -3,10 +3,10 @@
 //! coverage, and turns scheduled fault-point crashes and fatal errors into
 //! crash requests for the supervisor; fires predicate-triggered faults
 //! (`OnEvent`) when a node emits their event; reads each node's skewed
-//! clocks from the cluster's [`Nodes`].
+//! clocks from the cluster's node table ([`Nodes`]).
 
-use crate::cluster::Nodes;
 use crate::history::{Ev, SimEvent, Stamped};
+use crate::nodes::Nodes;
 use crate::schedule::{FaultEvent, TriggerAction};
 use exactsim_engine::clock::ClockReading;
 use exactsim_engine::observe::{Event, FaultPoint, Observer};

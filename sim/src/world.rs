@@ -10,9 +10,9 @@
 
 #![cfg_attr(not(madsim), allow(unused_imports, dead_code))]
 
-use crate::cluster::Nodes;
 use crate::disk::{CrashMode, SimDisk};
 use crate::history::{History, Observation, SimEvent};
+use crate::nodes::Nodes;
 use crate::recorder::{CrashRequest, Recorder};
 use crate::rng::{SimRng, Stream};
 use crate::scenario::Scenario;

@@ -1,0 +1,168 @@
+//! The cluster's node table, shared by the cluster (which changes it) and
+//! the recorder (which the engine calls while nodes run): each node's state
+//! (up, down, paused), its clocks, the messages held back for late
+//! delivery, and the tally of faults that landed. Its own module so that
+//! the cluster and the recorder both depend on it and not on each other.
+
+#![cfg_attr(not(madsim), allow(dead_code))]
+
+use exactsim_engine::clock::ClockReading;
+use exactsim_engine::proto::Msg;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeState {
+    Up,
+    /// Killed or stopped (or about to be: a crash was requested).
+    Down,
+    /// Frozen by a pause.
+    Paused,
+}
+
+/// A node's clocks: a monotonic clock running at `rate` permille of real
+/// time since `t0_us` (when it read `l0_us`), and a wall clock `offset_us`
+/// away from it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ClockModel {
+    t0_us: u64,
+    l0_us: u64,
+    rate: u64,
+    offset_us: i64,
+}
+
+impl Default for ClockModel {
+    fn default() -> Self {
+        ClockModel { t0_us: 0, l0_us: 0, rate: 1000, offset_us: 0 }
+    }
+}
+
+impl ClockModel {
+    fn mono(&self, t_us: u64) -> u64 {
+        self.l0_us.saturating_add(t_us.saturating_sub(self.t0_us).saturating_mul(self.rate) / 1000)
+    }
+    fn set(&mut self, t_us: u64, rate: u64, offset_us: i64) {
+        self.l0_us = self.mono(t_us);
+        self.t0_us = t_us;
+        self.rate = rate;
+        self.offset_us = offset_us;
+    }
+    fn reading(&self, t_us: u64) -> ClockReading {
+        let mono_us = self.mono(t_us);
+        ClockReading { mono_us, wall_us: (mono_us as i64).saturating_add(self.offset_us), rate_permille: self.rate }
+    }
+}
+
+/// A late-delivery rule while its window is open.
+#[derive(Clone, Debug)]
+pub(crate) struct LateRule {
+    pub(crate) index: usize,
+    pub(crate) from: String,
+    pub(crate) to: Option<String>,
+    pub(crate) delay_ms: u64,
+    pub(crate) remaining: u32,
+}
+
+#[derive(Default)]
+pub(crate) struct NodesInner {
+    pub(crate) state: BTreeMap<String, NodeState>,
+    pub(crate) clocks: BTreeMap<String, ClockModel>,
+    pub(crate) late: Vec<LateRule>,
+    pub(crate) names: BTreeMap<SocketAddr, String>,
+    pub(crate) tallies: BTreeMap<String, u64>,
+}
+
+/// Node states, clocks and late-delivery rules, shared by the cluster (which
+/// changes them) and the recorder (which the engine calls).
+#[derive(Default)]
+pub struct Nodes {
+    inner: Mutex<NodesInner>,
+}
+
+impl Nodes {
+    pub fn new(addrs: &exactsim_engine::net::Addrs) -> Nodes {
+        let mut names = BTreeMap::new();
+        names.insert(addrs.coordinator, "coordinator".to_string());
+        names.insert(addrs.broker, "broker".to_string());
+        names.insert(addrs.store, "store".to_string());
+        for (i, w) in addrs.workers.iter().enumerate() {
+            names.insert(*w, format!("worker-{i}"));
+        }
+        Nodes { inner: Mutex::new(NodesInner { names, ..Default::default() }) }
+    }
+
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, NodesInner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn state(&self, node: &str) -> NodeState {
+        self.lock().state.get(node).copied().unwrap_or(NodeState::Up)
+    }
+
+    pub fn set_state(&self, node: &str, s: NodeState) {
+        self.lock().state.insert(node.to_string(), s);
+    }
+
+    pub fn is_down(&self, node: &str) -> bool {
+        self.state(node) == NodeState::Down
+    }
+
+    /// Mark `node` down unless it is already; `true` if this call did.
+    pub fn take_down(&self, node: &str) -> bool {
+        let mut g = self.lock();
+        if g.state.get(node) == Some(&NodeState::Down) {
+            return false;
+        }
+        g.state.insert(node.to_string(), NodeState::Down);
+        true
+    }
+
+    pub fn tally(&self, kind: &str, n: u64) {
+        if n > 0 {
+            *self.lock().tallies.entry(kind.to_string()).or_insert(0) += n;
+        }
+    }
+
+    pub fn tallies(&self) -> BTreeMap<String, u64> {
+        self.lock().tallies.clone()
+    }
+
+    pub fn clock(&self, node: &str, t_us: u64) -> ClockReading {
+        self.lock().clocks.get(node).copied().unwrap_or_default().reading(t_us)
+    }
+
+    pub(crate) fn set_clock(&self, node: &str, t_us: u64, rate: u64, offset_us: i64) {
+        self.lock().clocks.entry(node.to_string()).or_default().set(t_us, rate, offset_us);
+    }
+
+    /// Whether `from` must hold `msg` to `dst` back, and for how long (and
+    /// a description of what was held). Heartbeats, data and replies are
+    /// never held: a rule holds single requests and control messages.
+    pub fn hold(&self, from: &str, dst: SocketAddr, msg: &Msg) -> Option<(Duration, String)> {
+        if matches!(msg, Msg::Heartbeat { .. } | Msg::Data { .. } | Msg::DataAck { .. } | Msg::Resp { .. }) {
+            return None;
+        }
+        let mut g = self.lock();
+        // Runs for every message sent: no allocation until a rule matches.
+        let NodesInner { late, names, tallies, .. } = &mut *g;
+        let to = names.get(&dst).map(String::as_str);
+        let rule =
+            late.iter_mut().find(|r| r.remaining > 0 && r.from == from && (r.to.is_none() || r.to.as_deref() == to))?;
+        rule.remaining -= 1;
+        let (delay, index) = (rule.delay_ms, rule.index);
+        let to = to.map(str::to_string);
+        *tallies.entry("late_delivery".into()).or_insert(0) += 1;
+        let what = match msg {
+            Msg::Req { body, .. } => format!("{body:?}"),
+            other => format!("{other:?}"),
+        };
+        let name: String = what.chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
+        let detail = format!(
+            "{{\"kind\":\"late_delivery\",\"event\":{index},\"from\":\"{from}\",\"to\":\"{}\",\"message\":\"{name}\",\"delay_ms\":{delay}}}",
+            to.unwrap_or_default()
+        );
+        Some((Duration::from_millis(delay), detail))
+    }
+}
