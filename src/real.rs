@@ -307,12 +307,22 @@ pub fn skipped_faults(schedule: &Schedule) -> Vec<Skipped> {
                 }
                 continue;
             }
-            other => match other.kind() {
-                "partition" | "isolate" => "network partitions need control of the loopback interface",
-                "packet_loss" | "latency" => "loopback TCP neither loses nor delays under our control",
-                "slow_disk" | "disk_errors" | "corrupt_reads" => "disk faults need a fault-injecting file system",
-                _ => "real mode does not play this fault kind",
-            },
+            FaultEvent::Partition { .. } | FaultEvent::Isolate { .. } => {
+                "network partitions need control of the loopback interface"
+            }
+            FaultEvent::PacketLoss { .. } | FaultEvent::Latency { .. } => {
+                "loopback TCP neither loses nor delays under our control"
+            }
+            FaultEvent::SlowDisk { .. } | FaultEvent::DiskErrors { .. } | FaultEvent::CorruptReads { .. } => {
+                "disk faults need a fault-injecting file system"
+            }
+            FaultEvent::Pause { .. } => {
+                "the schedule's pauses are not played (--pauses draws SIGSTOP windows of its own)"
+            }
+            FaultEvent::Stop { .. } => "a clean stop is not played (only kill -9)",
+            FaultEvent::LateDelivery { .. } => "late delivery needs the transport's send hook, not driven in real mode",
+            FaultEvent::Skew { .. } => "clock steps need the clock seam, not driven in real mode",
+            FaultEvent::OnEvent { .. } => "faults triggered by engine events are not played in real mode",
         };
         out.push(Skipped { kind: e.kind().to_string(), event: e.describe(), reason: reason.into() });
     }

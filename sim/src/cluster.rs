@@ -231,7 +231,15 @@ impl Cluster {
             FaultEvent::Stop { node, down_ms, .. } => self.stop(node, e, *down_ms, now_ms),
             FaultEvent::Pause { node, dur_ms, .. } => self.pause(node, e, *dur_ms, now_ms),
             FaultEvent::CrashAtPoint { .. } | FaultEvent::OnEvent { .. } => {}
-            _ => self.start_window(index, e),
+            FaultEvent::Partition { .. }
+            | FaultEvent::Isolate { .. }
+            | FaultEvent::PacketLoss { .. }
+            | FaultEvent::Latency { .. }
+            | FaultEvent::SlowDisk { .. }
+            | FaultEvent::DiskErrors { .. }
+            | FaultEvent::CorruptReads { .. }
+            | FaultEvent::LateDelivery { .. }
+            | FaultEvent::Skew { .. } => self.start_window(index, e),
         }
     }
 
@@ -267,7 +275,11 @@ impl Cluster {
                 self.skews.entry(node.clone()).or_default().push((index, *offset_ms, *drift_permille));
                 self.set_skew(node);
             }
-            _ => unreachable!("not a windowed fault: {e:?}"),
+            FaultEvent::Crash { .. }
+            | FaultEvent::CrashAtPoint { .. }
+            | FaultEvent::Pause { .. }
+            | FaultEvent::Stop { .. }
+            | FaultEvent::OnEvent { .. } => unreachable!("not a windowed fault: {e:?}"),
         }
         self.tally(e.kind());
         self.recorder.sim("sim", SimEvent::FaultStarted { kind: e.kind().into(), detail: e.describe() });
@@ -321,7 +333,12 @@ impl Cluster {
                 self.skews.entry(node.clone()).or_default().retain(|(i, _, _)| *i != index);
                 self.set_skew(node);
             }
-            _ => return,
+            // Node faults end by a restart or a resume (timed wakeups).
+            FaultEvent::Crash { .. }
+            | FaultEvent::CrashAtPoint { .. }
+            | FaultEvent::Pause { .. }
+            | FaultEvent::Stop { .. }
+            | FaultEvent::OnEvent { .. } => return,
         }
         self.recorder.sim("sim", SimEvent::FaultEnded { kind: e.kind().into(), detail: e.describe() });
         self.apply();

@@ -278,7 +278,11 @@ impl FaultEvent {
             | FaultEvent::CorruptReads { at_ms, dur_ms, .. }
             | FaultEvent::LateDelivery { at_ms, dur_ms, .. }
             | FaultEvent::Skew { at_ms, dur_ms, .. } => Some((*at_ms, *dur_ms)),
-            _ => None,
+            FaultEvent::Crash { .. }
+            | FaultEvent::CrashAtPoint { .. }
+            | FaultEvent::Pause { .. }
+            | FaultEvent::Stop { .. }
+            | FaultEvent::OnEvent { .. } => None,
         }
     }
 
