@@ -82,6 +82,9 @@ pub struct PgModel {
     rows: Vec<PgRow>,
     markers: Vec<String>,
     prepared: BTreeMap<String, TxnData>,
+    /// Every committed transaction that wrote something, in commit order
+    /// (what a real server's commit log shows: `pg_xact_commit_timestamp`).
+    log: Vec<TxnData>,
 }
 
 fn lost() -> PgError {
@@ -100,6 +103,7 @@ impl PgModel {
             rows: Vec::new(),
             markers: Vec::new(),
             prepared: BTreeMap::new(),
+            log: Vec::new(),
         }
     }
 
@@ -139,6 +143,9 @@ impl PgModel {
     }
 
     fn commit_data(&mut self, t: TxnData) {
+        if !t.rows.is_empty() || !t.markers.is_empty() {
+            self.log.push(t.clone());
+        }
         self.rows.extend(t.rows);
         self.markers.extend(t.markers);
     }
@@ -199,6 +206,13 @@ impl PgModel {
     /// so a reader can continue where it left off.
     pub fn committed_from(&self, part: u32, from: u64) -> Vec<PgRow> {
         self.rows.iter().filter(|r| r.part == part).skip(from as usize).cloned().collect()
+    }
+
+    /// The committed transactions that wrote rows, in commit order, each
+    /// as its sorted `out_id`s: what the real server's commit log
+    /// (`RealSession::commit_log`) shows, compared by the conformance test.
+    pub fn commit_order(&self) -> Vec<Vec<u64>> {
+        self.log.iter().filter_map(|t| commit_entry(&t.rows)).collect()
     }
 
     /// Committed rows, sorted.
@@ -344,6 +358,14 @@ impl PgModel {
         self.sessions.insert(s, next);
         (reply, wal)
     }
+}
+
+/// One committed transaction's rows as [`PgModel::commit_order`] lists
+/// them: its sorted `out_id`s; `None` when it wrote no row.
+pub fn commit_entry(rows: &[PgRow]) -> Option<Vec<u64>> {
+    let mut ids: Vec<u64> = rows.iter().map(|r| r.out_id).collect();
+    ids.sort_unstable();
+    (!ids.is_empty()).then_some(ids)
 }
 
 /// In-process sessions on a shared [`PgModel`] (for tests of code that

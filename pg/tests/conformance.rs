@@ -71,8 +71,10 @@ enum Outcome {
     Sql(String),
     Lost,
     Protocol(String),
-    /// Rows and prepared gids seen by a fresh session.
+    /// Rows and prepared gids seen by a fresh session, and the commit log.
     State(Vec<Outcome>),
+    /// The committed transactions in commit order (`PgModel::commit_order`).
+    Order(Vec<Vec<u64>>),
 }
 
 fn outcome(r: Result<PgReply, PgError>) -> Outcome {
@@ -90,7 +92,10 @@ trait Server {
     async fn reconnect(&mut self, slot: usize) -> Result<PgReply, PgError>;
     async fn crash(&mut self);
     async fn restart(&mut self);
-    /// Rows and prepared gids seen by a fresh session.
+    /// The committed transactions in commit order.
+    async fn commit_order(&mut self) -> Outcome;
+    /// Rows and prepared gids seen by a fresh session, and the commit
+    /// order of what was committed.
     async fn state(&mut self) -> Outcome {
         let r = self.reconnect(SLOTS).await;
         if r.is_err() {
@@ -98,7 +103,8 @@ trait Server {
         }
         let rows = outcome(self.exec(SLOTS, &PgOp::SelectRows).await);
         let gids = outcome(self.exec(SLOTS, &PgOp::ListPrepared).await);
-        Outcome::State(vec![rows, gids])
+        let order = self.commit_order().await;
+        Outcome::State(vec![rows, gids, order])
     }
 }
 
@@ -145,6 +151,9 @@ impl Server for Model {
     async fn restart(&mut self) {
         self.m.restart();
     }
+    async fn commit_order(&mut self) -> Outcome {
+        Outcome::Order(self.m.commit_order())
+    }
 }
 
 #[async_trait(?Send)]
@@ -175,6 +184,9 @@ impl Server for LoggedModel {
     async fn restart(&mut self) {
         self.m = PgModel::recover(self.m.max_prepared(), &self.wal).expect("the log replays");
         self.up = true;
+    }
+    async fn commit_order(&mut self) -> Outcome {
+        Outcome::Order(self.m.commit_order())
     }
 }
 
@@ -282,6 +294,31 @@ fn gen_sequence(seed: u64, steps: usize) -> Vec<Step> {
     v
 }
 
+/// The prepared-transaction limit at any setting: `max` transactions
+/// prepared under distinct gids from two sessions, one more refused
+/// (53200), then one committed and one rolled back, making room again.
+fn limit_sequence(max: usize) -> Vec<Step> {
+    let mut v: Vec<Step> = (0..SLOTS).map(Step::Reconnect).collect();
+    let row = |i: usize| PgOp::Insert {
+        part: (i % 3) as u32,
+        rows: vec![OutRecord { out_id: 10_000 + i as u64, key: i as u64, value: i as i64, src: i as u64 }],
+    };
+    for i in 0..=max {
+        let slot = i % 2;
+        v.push(Step::Exec(slot, PgOp::Begin));
+        v.push(Step::Exec(slot, row(i)));
+        v.push(Step::Exec(slot, PgOp::Prepare { gid: format!("limit-{i}") }));
+    }
+    v.push(Step::Exec(2, PgOp::ListPrepared));
+    v.push(Step::Exec(2, PgOp::CommitPrepared { gid: "limit-0".into() }));
+    v.push(Step::Exec(2, PgOp::RollbackPrepared { gid: format!("limit-{}", max.saturating_sub(1)) }));
+    v.push(Step::Exec(0, PgOp::Begin));
+    v.push(Step::Exec(0, row(max + 1)));
+    v.push(Step::Exec(0, PgOp::Prepare { gid: "limit-again".into() }));
+    v.push(Step::Exec(2, PgOp::ListPrepared));
+    v
+}
+
 type Coverage = std::collections::BTreeMap<String, usize>;
 
 fn op_name(op: &PgOp) -> &'static str {
@@ -308,6 +345,7 @@ fn outcome_name(o: &Outcome) -> String {
         Outcome::Lost => "lost".into(),
         Outcome::Protocol(_) => "protocol".into(),
         Outcome::State(_) => "state".into(),
+        Outcome::Order(_) => "order".into(),
     }
 }
 
@@ -445,6 +483,13 @@ fn model_matches_its_log_replay() {
             let mut b = LoggedModel { m: PgModel::new(max), wal: vec![], s: vec![None; SLOTS + 1], up: true };
             ready(differential(seed, &steps, &mut a, &mut b, ("model", "model rebuilt from its log"), &mut cov));
         }
+        let mut a = Model { m: PgModel::new(max), s: vec![None; SLOTS + 1] };
+        let mut b = LoggedModel { m: PgModel::new(max), wal: vec![], s: vec![None; SLOTS + 1], up: true };
+        let mut limit_cov = Coverage::new();
+        ready(differential(0, &limit_sequence(max), &mut a, &mut b, ("model", "model rebuilt"), &mut limit_cov));
+        if max > 0 {
+            assert!(limit_cov.contains_key("Prepare 53200"), "max {max}: {limit_cov:?}");
+        }
         println!("max_prepared_transactions = {max}: {cov:?}");
         check_coverage(&cov, max, p.sequences);
     }
@@ -497,6 +542,18 @@ mod real {
         async fn restart(&mut self) {
             script("start");
         }
+        async fn commit_order(&mut self) -> Outcome {
+            let mut s = match self.conn.connect_real().await {
+                Ok(s) => s,
+                Err(e) => return outcome(Err(e)),
+            };
+            match s.commit_log().await {
+                Ok(log) => {
+                    Outcome::Order(log.txns.iter().filter_map(|t| exactsim_pg::model::commit_entry(&t.rows)).collect())
+                }
+                Err(e) => outcome(Err(e)),
+            }
+        }
     }
 
     #[test]
@@ -523,6 +580,18 @@ mod real {
                 differential(seed, &steps, &mut model, &mut real, ("model", "PostgreSQL"), &mut cov).await;
                 steps_run += steps.len();
             }
+            // The limit, at this setting too (random gids are too few to
+            // fill a large one).
+            conn.reset().await.expect("reset the database");
+            let steps = limit_sequence(max);
+            let mut real = Real { conn: conn.clone(), s: (0..=SLOTS).map(|_| None).collect() };
+            let mut model = Model { m: PgModel::new(max), s: vec![None; SLOTS + 1] };
+            let mut limit_cov = Coverage::new();
+            differential(0, &steps, &mut model, &mut real, ("model", "PostgreSQL"), &mut limit_cov).await;
+            if max > 0 {
+                assert!(limit_cov.contains_key("Prepare 53200"), "the limit was not reached: {limit_cov:?}");
+            }
+            steps_run += steps.len();
             println!("coverage: {cov:?}");
             check_coverage(&cov, max, p.sequences);
             let mut crashes = cov.get("Crash").copied().unwrap_or(0);
