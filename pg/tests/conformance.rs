@@ -249,6 +249,10 @@ fn gen_sequence(seed: u64, steps: usize) -> Vec<Step> {
     let mut v: Vec<Step> = (0..SLOTS).map(Step::Reconnect).collect();
     let mut alive = [true; SLOTS];
     let mut in_block = [false; SLOTS];
+    // The gid a slot last marked in its open block: a marker lookup of
+    // the session's own uncommitted marker is what the sink's commit
+    // decision rests on, and a random gid rarely hits it.
+    let mut marked: [Option<String>; SLOTS] = Default::default();
     while v.len() < steps {
         let slot = rng.below(SLOTS as u64) as usize;
         let step = if !up {
@@ -270,7 +274,15 @@ fn gen_sequence(seed: u64, steps: usize) -> Vec<Step> {
             in_block[slot] = false;
             Step::Reconnect(slot)
         } else {
-            let op = gen_op(&mut rng, &mut next_out, in_block[slot]);
+            let op = match &marked[slot] {
+                Some(gid) if in_block[slot] && rng.chance(250) => PgOp::HasMarker { gid: gid.clone() },
+                _ => gen_op(&mut rng, &mut next_out, in_block[slot]),
+            };
+            match &op {
+                PgOp::Mark { gid } if in_block[slot] => marked[slot] = Some(gid.clone()),
+                PgOp::Begin | PgOp::Prepare { .. } | PgOp::Commit | PgOp::Rollback => marked[slot] = None,
+                _ => {}
+            }
             match &op {
                 PgOp::Begin => in_block[slot] = true,
                 PgOp::Prepare { .. } | PgOp::Commit | PgOp::Rollback => in_block[slot] = false,
