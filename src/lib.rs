@@ -178,6 +178,7 @@ pub mod real;
 pub mod registry;
 pub mod replay;
 pub mod shard;
+pub mod testing;
 pub mod timeline;
 
 #[cfg(test)]
