@@ -87,6 +87,7 @@ impl Registry {
 }
 
 static INSTALLED: OnceLock<Registry> = OnceLock::new();
+static BUILTIN: OnceLock<Registry> = OnceLock::new();
 
 /// Make `r` the registry of this process (`main_with` does, once); refused
 /// if one is installed already.
@@ -98,9 +99,10 @@ pub fn install(r: Registry) -> Result<&'static Registry, String> {
 }
 
 /// The registry of this process: the one `main_with` installed, else the
-/// built-in scenarios.
+/// built-in scenarios (a lookup before `main_with`, such as a user's
+/// scenario wrapping a built-in one, does not install anything).
 pub fn current() -> &'static Registry {
-    INSTALLED.get_or_init(Registry::builtin)
+    INSTALLED.get().unwrap_or_else(|| BUILTIN.get_or_init(Registry::builtin))
 }
 
 #[cfg(test)]
