@@ -1,5 +1,7 @@
 //! The `exactsim` command-line tool's library: argument resolution, one run,
-//! campaigns. The binary (`main.rs`) is a thin shell around it.
+//! campaigns, the command line itself (`cli`, which `main.rs` and a user's
+//! own binary call), the scenario registry and the entry point for a
+//! user's `#[test]`s (`testing`).
 
 use exactsim_engine::config::Mutant;
 use exactsim_engine::types::DeliveryMode;
@@ -57,19 +59,15 @@ pub fn random_seed() -> Result<u64, String> {
     Ok(u64::from_le_bytes(b) >> 11)
 }
 
+/// The scenario of that name in this process's registry (the built-in
+/// scenarios, and a user's given to [`cli::main_with`]).
 pub fn resolve_scenario(name: &str) -> Result<Arc<dyn Scenario>, String> {
-    exactsim_scenarios::by_name(name).ok_or_else(|| {
-        let names: Vec<&str> = exactsim_scenarios::all().iter().map(|s| s.name()).collect();
-        format!("unknown scenario '{name}' (expected one of: {})", names.join(", "))
-    })
+    registry::current().get(name)
 }
 
+/// `all` or one name, in this process's registry.
 pub fn resolve_scenarios(name: &str) -> Result<Vec<Arc<dyn Scenario>>, String> {
-    if name == "all" {
-        Ok(exactsim_scenarios::all())
-    } else {
-        Ok(vec![resolve_scenario(name)?])
-    }
+    registry::current().select(name)
 }
 
 pub fn parse_mode(s: &str) -> Result<DeliveryMode, String> {
@@ -157,21 +155,30 @@ pub fn check_campaign_nodes(
 pub fn run_one(spec: RunSpec, profile_arg: &str) -> Outcome {
     #[allow(clippy::disallowed_methods)]
     let t0 = std::time::Instant::now();
-    execute(spec, profile_arg, code_version(), move || t0.elapsed().as_micros() as u64)
+    let mut out = execute(spec, profile_arg, code_version(), move || t0.elapsed().as_micros() as u64);
+    // A user's binary stores its own command in the report (campaign.json,
+    // JUnit, the timeline), not the project's.
+    if let Some(cli) = output::user_report_cli() {
+        out.report.repro = output::as_invoked(&out.report.repro, cli);
+    }
+    out
 }
 
 pub mod artifacts;
 pub mod bench;
 pub mod campaign;
 pub mod campaign_report;
+pub mod cli;
 pub mod interrupt;
 pub mod junit;
 pub mod merge;
 pub mod mutants;
 pub mod output;
 pub mod real;
+pub mod registry;
 pub mod replay;
 pub mod shard;
+pub mod testing;
 pub mod timeline;
 
 #[cfg(test)]

@@ -14,23 +14,34 @@ use std::path::Path;
 pub const CLI: &str = "cargo run --release --";
 
 /// How this process was invoked, for the commands it prints: [`CLI`] when
-/// cargo ran it (cargo sets `CARGO` for what it runs, and its binaries live
-/// under `target/`), else the program as it was typed (`./exactsim`,
-/// `target/release/exactsim`), so that a pasted next step runs the same
-/// binary.
+/// cargo ran the project's own binary (cargo sets `CARGO` for what it runs,
+/// and its binaries live under `target/`); for a user's binary that cargo
+/// ran (`cargo run -p my-crate --`, `cargo run --example my_harness --`),
+/// the cargo command that runs it again, from `CARGO_PKG_NAME` (cargo sets
+/// it for what it runs) and the binary's path; else the program as it was
+/// typed (`./exactsim`, `target/release/my-harness`), so that a pasted next
+/// step runs the same binary.
 pub fn invocation() -> &'static str {
     static CACHED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     CACHED.get_or_init(|| {
-        let argv0 = std::env::args_os().next().map(|a| a.to_string_lossy().into_owned()).unwrap_or_default();
-        invocation_of(&argv0, std::env::var_os("CARGO").is_some())
+        let package = std::env::var("CARGO_PKG_NAME").ok();
+        invocation_of(&argv0(), std::env::var_os("CARGO").is_some(), package.as_deref())
     })
 }
 
-/// [`invocation`] from its inputs.
-pub fn invocation_of(argv0: &str, run_by_cargo: bool) -> String {
+fn argv0() -> String {
+    std::env::args_os().next().map(|a| a.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// [`invocation`] from its inputs: the program's path, whether cargo ran
+/// it, and the package cargo ran it for.
+pub fn invocation_of(argv0: &str, run_by_cargo: bool, package: Option<&str>) -> String {
     let under_target = Path::new(argv0).components().any(|c| c.as_os_str() == "target");
-    if argv0.is_empty() || (run_by_cargo && under_target) {
+    if argv0.is_empty() {
         return CLI.to_string();
+    }
+    if run_by_cargo && under_target {
+        return cargo_command(Path::new(argv0), package);
     }
     if argv0.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@".contains(c)) {
         argv0.to_string()
@@ -39,17 +50,96 @@ pub fn invocation_of(argv0: &str, run_by_cargo: bool) -> String {
     }
 }
 
+/// The binary's name and whether it is an example (`target/<profile>/examples/`).
+fn binary_of(path: &Path) -> (String, bool) {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = name.strip_suffix(".exe").map(str::to_string).unwrap_or(name);
+    let example = path.parent().and_then(Path::file_name).is_some_and(|d| d == "examples");
+    (name, example)
+}
+
+/// The cargo command that runs the binary at `path` (under `target/`) of
+/// `package`: [`CLI`] for the project's own `exactsim`, else `cargo run`
+/// with the build profile (the directory the binary sits in: `debug`,
+/// `release` or a custom profile's), the package, and `--example` or
+/// `--bin` when the binary is not the package's own.
+fn cargo_command(path: &Path, package: Option<&str>) -> String {
+    let (name, example) = binary_of(path);
+    if name == "exactsim" && !example && package.is_none_or(|p| p == "exactsim") {
+        return CLI.to_string();
+    }
+    let dir = if example { path.parent().and_then(Path::parent) } else { path.parent() };
+    let mut s = String::from("cargo run");
+    match dir.and_then(Path::file_name).and_then(|d| d.to_str()) {
+        None | Some("debug") => {}
+        Some("release") => s.push_str(" --release"),
+        Some(profile) => {
+            let _ = write!(s, " --profile {profile}");
+        }
+    }
+    if let Some(p) = package {
+        let _ = write!(s, " -p {p}");
+    }
+    if example {
+        let _ = write!(s, " --example {name}");
+    } else if package != Some(name.as_str()) {
+        let _ = write!(s, " --bin {name}");
+    }
+    s.push_str(" --");
+    s
+}
+
+static USER_REPORT_CLI: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Called by `cli::main_with`: when this process is a user's binary (not
+/// the project's `exactsim`), the commands stored in its reports name it
+/// as it was invoked ([`invocation`]) instead of [`CLI`].
+pub fn install_report_cli() {
+    let (name, example) = binary_of(Path::new(&argv0()));
+    if name != "exactsim" || example {
+        let _ = USER_REPORT_CLI.set(invocation().to_string());
+    }
+}
+
+/// The prefix of the commands stored in reports when this process is a
+/// user's binary run through `main_with`; `None` for the project's own.
+pub fn user_report_cli() -> Option<&'static str> {
+    USER_REPORT_CLI.get().map(String::as_str)
+}
+
+/// The prefix of the commands stored in reports: [`CLI`], or a user's
+/// binary's ([`user_report_cli`]).
+pub fn report_cli() -> &'static str {
+    user_report_cli().unwrap_or(CLI)
+}
+
+/// A stored command without its prefix (the project's [`CLI`] or a user
+/// binary's).
+fn strip_cli(command: &str) -> Option<&str> {
+    command.strip_prefix(CLI).or_else(|| command.strip_prefix(user_report_cli()?))
+}
+
 /// A stored command (`cargo run --release -- run ...`) as `cli` runs it.
 pub fn as_invoked(command: &str, cli: &str) -> String {
-    match command.strip_prefix(CLI) {
+    match strip_cli(command) {
         Some(rest) => format!("{cli}{rest}"),
         None => command.to_string(),
     }
 }
 
+/// What keeps a replay file in a corpus: the project's `cargo test`, or a
+/// user's test calling `exactsim::testing::replay_corpus`.
+fn corpus_note() -> &'static str {
+    if user_report_cli().is_some() {
+        "a test calling exactsim::testing::replay_corpus replays it"
+    } else {
+        "cargo test replays it"
+    }
+}
+
 /// The replay file a run came from, when its reproduce command is a replay.
 fn replay_source(r: &RunReport) -> Option<&str> {
-    r.repro.strip_prefix(CLI)?.trim_start().strip_prefix("replay ")
+    strip_cli(&r.repro)?.trim_start().strip_prefix("replay ")
 }
 
 /// The options that select a seed's run: `--scenario .. --seed .. --profile
@@ -75,7 +165,7 @@ pub fn next_steps(r: &RunReport, cli: &str) -> String {
     let corpus = format!("tests/corpus/{}-{}.json", r.scenario, r.seed);
     if let Some(file) = replay_source(r) {
         let _ = writeln!(s, "  re-run it:          {cli} replay {file}");
-        let _ = writeln!(s, "  add to the corpus:  cp {file} {corpus}   (cargo test replays it)");
+        let _ = writeln!(s, "  add to the corpus:  cp {file} {corpus}   ({})", corpus_note());
         return s;
     }
     let opts = run_options(r);
@@ -84,7 +174,8 @@ pub fn next_steps(r: &RunReport, cli: &str) -> String {
     let _ = writeln!(s, "  replay the minimum: {cli} replay min.json");
     let _ = writeln!(
         s,
-        "  then keep it:       cp min.json {corpus}   (once shrink has written min.json; cargo test replays it)"
+        "  then keep it:       cp min.json {corpus}   (once shrink has written min.json; {})",
+        corpus_note()
     );
     s
 }
@@ -178,10 +269,11 @@ fn artifact_steps(dir: &Path, f: &RunReport, cli: &str) -> String {
     let _ = writeln!(s, "  replay it:          {cli} replay {}", replay.display());
     let _ = writeln!(
         s,
-        "  add to the corpus:  cp {} tests/corpus/{}-{}.json   (cargo test replays it)",
+        "  add to the corpus:  cp {} tests/corpus/{}-{}.json   ({})",
         replay.display(),
         f.scenario,
-        f.seed
+        f.seed,
+        corpus_note()
     );
     s
 }
@@ -269,16 +361,38 @@ mod tests {
 
     #[test]
     fn printed_commands_run_the_binary_as_it_was_invoked() {
-        assert_eq!(invocation_of("/home/u/exactsim/target/release/exactsim", true), CLI);
-        assert_eq!(invocation_of("target/debug/exactsim", true), CLI);
-        assert_eq!(invocation_of("target/release/exactsim", false), "target/release/exactsim");
-        assert_eq!(invocation_of("./exactsim", false), "./exactsim");
-        assert_eq!(invocation_of("/usr/local/bin/exactsim", true), "/usr/local/bin/exactsim");
-        assert_eq!(invocation_of("/opt/my tools/exactsim", false), "'/opt/my tools/exactsim'");
+        assert_eq!(invocation_of("/home/u/exactsim/target/release/exactsim", true, Some("exactsim")), CLI);
+        assert_eq!(invocation_of("target/debug/exactsim", true, None), CLI);
+        assert_eq!(invocation_of("target/release/exactsim", false, None), "target/release/exactsim");
+        assert_eq!(invocation_of("./exactsim", false, None), "./exactsim");
+        assert_eq!(invocation_of("/usr/local/bin/exactsim", true, None), "/usr/local/bin/exactsim");
+        assert_eq!(invocation_of("/opt/my tools/exactsim", false, None), "'/opt/my tools/exactsim'");
         let text = outcome_text(&report(vec![p1()]), "./exactsim");
         assert!(!text.contains("cargo run"), "{text}");
         assert!(text.contains("reproduce: ./exactsim run --scenario word_count --seed 8 "), "{text}");
         assert!(text.contains("./exactsim shrink --scenario word_count"), "{text}");
         assert!(text.contains("once shrink has written min.json"), "{text}");
+    }
+
+    /// A user's binary (`cli::main_with`) run by cargo prints the cargo
+    /// command that runs it again: its package, its profile, and the
+    /// binary when it is not the package's own.
+    #[test]
+    fn a_users_binary_is_named_by_its_cargo_command() {
+        let kv = Some("exactsim-example-kv");
+        let of = |p: &str, pkg| invocation_of(p, true, pkg);
+        assert_eq!(of("/w/target/debug/exactsim-example-kv", kv), "cargo run -p exactsim-example-kv --");
+        assert_eq!(of("/w/target/release/exactsim-example-kv", kv), "cargo run --release -p exactsim-example-kv --");
+        assert_eq!(of("target/debug/examples/my_harness", Some("mine")), "cargo run -p mine --example my_harness --");
+        assert_eq!(of("target/release/examples/h", Some("mine")), "cargo run --release -p mine --example h --");
+        assert_eq!(of("target/debug/harness", Some("mine")), "cargo run -p mine --bin harness --");
+        assert_eq!(of("target/fast/harness", None), "cargo run --profile fast --bin harness --");
+        assert_eq!(of("/w/target/debug/exactsim", Some("mine")), "cargo run -p mine --bin exactsim --");
+        // Not run by cargo: the path as typed, whatever the binary.
+        assert_eq!(invocation_of("target/debug/exactsim-example-kv", false, kv), "target/debug/exactsim-example-kv");
+        let cli = "cargo run -p exactsim-example-kv --";
+        let mut r = report(vec![p1()]);
+        r.repro = as_invoked(&r.repro, cli);
+        assert!(r.repro.starts_with("cargo run -p exactsim-example-kv -- run --scenario word_count"), "{}", r.repro);
     }
 }

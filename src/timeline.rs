@@ -972,7 +972,7 @@ pub fn render(history: &History, info: &RunInfo) -> String {
                 Some(t) => format!(r#"<span class="when">at {t:.3} ms</span>"#),
                 None => r#"<span class="when eor">end of run</span>"#.to_string(),
             };
-            let meaning = match exactsim_scenarios::by_name(&history.scenario) {
+            let meaning = match crate::registry::current().get(&history.scenario).ok() {
                 Some(sc) => exactsim_sim::checks::describe_in(&*sc, &v.check).map_or("", |d| d.1),
                 None => exactsim_sim::checks::info(&v.check).map_or("", |c| c.meaning),
             };

@@ -48,6 +48,14 @@ pub trait Scenario: Send + Sync {
     fn own_mutants(&self) -> Vec<exactsim_engine::config::Mutant> {
         Vec::new()
     }
+    /// `Some(what is wrong)` for a scenario that carries a bug planted in
+    /// its own code where `Mutant` cannot name it (a variant of a user's
+    /// sink with a known 2PC bug, registered beside the correct one): it
+    /// fails by design, so it runs only when named (`--scenario`), and
+    /// `all` leaves it out. `None` (the default): an ordinary scenario.
+    fn planted_bug(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 /// A scenario's batch reference over a growing input prefix (see

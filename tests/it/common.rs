@@ -11,12 +11,12 @@ use exactsim_sim::world::RunSpec;
 
 /// Seeds per scenario and profile (`EXACTSIM_SEEDS`, default 3).
 pub fn seeds() -> u64 {
-    std::env::var("EXACTSIM_SEEDS").ok().and_then(|s| exactsim::parse_seed(&s).ok()).unwrap_or(3)
+    exactsim::testing::seeds(3)
 }
 
 /// First seed (`EXACTSIM_SEED`, default 1).
 pub fn first_seed() -> u64 {
-    std::env::var("EXACTSIM_SEED").ok().and_then(|s| exactsim::parse_seed(&s).ok()).unwrap_or(1)
+    exactsim::testing::first_seed(1)
 }
 
 pub fn seed_range() -> std::ops::Range<u64> {

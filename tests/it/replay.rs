@@ -69,30 +69,8 @@ fn shrink_narrows_the_gates_silent_restart_to_three_faults() {
 /// what is frozen), but the expected verdict is.
 #[test]
 fn corpus_replays() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus");
-    let mut n = 0;
-    for e in std::fs::read_dir(dir).unwrap() {
-        let path = e.unwrap().path();
-        if path.extension().is_none_or(|x| x != "json") {
-            continue;
-        }
-        let text = std::fs::read_to_string(&path).unwrap();
-        let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
-        v["code_version"] = serde_json::Value::String(exactsim::code_version().into());
-        let f = ReplayFile::parse(&v.to_string(), &path.display().to_string()).unwrap();
-        let out = go(f.to_spec().unwrap(), &f.profile);
-        match &f.check {
-            Some(c) => assert!(
-                out.report.violations.iter().any(|v| &v.check == c),
-                "{}: expected {c}: {}",
-                path.display(),
-                out.report.summary_line()
-            ),
-            None => assert_pass(&out),
-        }
-        n += 1;
-    }
-    assert!(n > 0, "the corpus is empty");
+    let outs = exactsim::testing::replay_corpus(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus"), &[]);
+    assert!(!outs.is_empty(), "the corpus is empty");
 }
 
 /// The session order is judged, not only kept: the corpus case where a

@@ -1,0 +1,733 @@
+//! The command line: argument parsing, exit codes, one function per
+//! subcommand's flow. `src/main.rs` is `main_with(vec![])`; a user's own
+//! binary passes its scenarios ([`main_with`]) and gets every command for
+//! them. Exit codes: 0 every check held, 1 a violation (or an escaped
+//! mutant), 2 bad usage or bad input.
+
+use crate::campaign::{run_campaign, CampaignSpec};
+use crate::registry::Registry;
+use crate::replay::{shrink, ReplayFile};
+use crate::*;
+use clap::{Parser, Subcommand};
+use exactsim_sim::scenario::Scenario;
+use exactsim_sim::schedule::Profile;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "exactsim", version = env!("EXACTSIM_CODE_VERSION"), about = "Deterministic simulation testing of exactly-once stream processing")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(clap::Args, Clone)]
+struct RunArgs {
+    /// The workload to run (see `exactsim scenarios`).
+    #[arg(long)]
+    scenario: String,
+    /// The run's seed: decimal or 0x-hex. It derives the workload, topology,
+    /// fault schedule, network and disk behaviour.
+    #[arg(long)]
+    seed: String,
+    /// Fault profile: none, crash, partition, slow-disk, disk, chaos, zombie, silent-restart, or a TOML file.
+    #[arg(long, default_value = "chaos")]
+    profile: String,
+    /// Delivery mode: exactly-once or at-least-once.
+    #[arg(long, default_value = "exactly-once")]
+    mode: String,
+    /// A planted bug to switch on (see `exactsim mutants --list`).
+    #[arg(long)]
+    mutant: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// List the scenarios.
+    Scenarios,
+    /// Run one seed of one scenario and check it.
+    Run {
+        #[command(flatten)]
+        args: RunArgs,
+        /// Write the event log (parameters at the top).
+        #[arg(long)]
+        trace: Option<PathBuf>,
+        /// Write an HTML timeline of the run.
+        #[arg(long)]
+        timeline: Option<PathBuf>,
+        /// Run the seed twice and compare the traces event by event.
+        #[arg(long)]
+        check_determinism: bool,
+        /// Save a replay file (explicit schedule) for this run.
+        #[arg(long)]
+        save_replay: Option<PathBuf>,
+        /// Print the JSON report instead of the summary line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run many seeds of one or all scenarios.
+    Campaign {
+        /// A scenario name, or `all`.
+        #[arg(long, default_value = "all")]
+        scenario: String,
+        /// Seeds per scenario (1 to 10,000,000; default 100); with --budget,
+        /// at most this many (default 10,000,000).
+        #[arg(long)]
+        seeds: Option<String>,
+        /// The first seed (decimal or 0x-hex); seeds are consecutive. Default
+        /// 0; with --budget, a random start recorded in the report.
+        #[arg(long)]
+        first_seed: Option<String>,
+        /// Fault profile: none, crash, partition, slow-disk, disk, chaos, zombie, silent-restart, or a TOML file.
+        #[arg(long, default_value = "chaos")]
+        profile: String,
+        /// Delivery mode: exactly-once or at-least-once.
+        #[arg(long, default_value = "exactly-once")]
+        mode: String,
+        /// A planted bug to switch on in every run (see `exactsim mutants --list`).
+        #[arg(long)]
+        mutant: Option<String>,
+        /// Runs in parallel (1 to 256).
+        #[arg(long, default_value = "2")]
+        jobs: String,
+        /// K/N: run the K-th of N shards of the seeds (seed index i belongs to
+        /// shard i mod N + 1); `auto` reads it from the scheduler's environment
+        /// (GitLab, Buildkite, CircleCI, Kubernetes Indexed Job, Slurm array).
+        #[arg(long)]
+        shard: Option<String>,
+        /// Continuous mode: run new seeds until this much time is spent
+        /// (30s, 10m, 2h).
+        #[arg(long)]
+        budget: Option<String>,
+        /// Write campaign.json there, and artifacts for failing seeds.
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Write JUnit XML there (one test case per scenario and seed).
+        #[arg(long)]
+        junit: Option<PathBuf>,
+        /// Run about one seed in ten (picked by a hash of the seed) and every
+        /// failing seed twice and compare traces.
+        #[arg(long)]
+        check_determinism: bool,
+        /// Failing runs that get full artifacts (report, trace, timeline,
+        /// replay file) under --report; the rest get one line in campaign.json.
+        #[arg(long, default_value_t = crate::campaign::MAX_ARTIFACTS_DEFAULT)]
+        max_artifacts: usize,
+        /// Print the campaign report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check that shard reports make one whole campaign and merge them.
+    Merge {
+        /// Shard report directories (each holding a campaign.json).
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Directory for the merged campaign.json and failure artifacts.
+        #[arg(long)]
+        report: PathBuf,
+        /// Write JUnit XML there (one test case per scenario and seed).
+        #[arg(long)]
+        junit: Option<PathBuf>,
+    },
+    /// Re-run a replay file (from `shrink`, `run --save-replay`, or a
+    /// campaign's artifacts) and check that its recorded verdict reproduces.
+    Replay {
+        /// The replay file (JSON).
+        file: PathBuf,
+        /// Refuse a file written by another code version (by default it
+        /// runs with a warning: its fault schedule is explicit).
+        #[arg(long)]
+        strict_version: bool,
+    },
+    /// Minimise the fault schedule of a failing run.
+    Shrink {
+        #[command(flatten)]
+        args: RunArgs,
+        /// Where to write the minimal replay file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Upper bound on simulation runs spent shrinking (1 to 100,000).
+        #[arg(long, default_value = "2000")]
+        max_runs: String,
+        /// Shrink this schedule (a replay file or a bare schedule, JSON)
+        /// instead of the seed's: a hand-edited or earlier-shrunk case.
+        #[arg(long)]
+        schedule: Option<PathBuf>,
+    },
+    /// Run every planted bug through a campaign and report detection.
+    Mutants {
+        /// A scenario name, or `all` (seeds cycle through them).
+        #[arg(long, default_value = "all")]
+        scenario: String,
+        /// Seeds tried per planted bug before calling it escaped.
+        #[arg(long, default_value = "200")]
+        seeds: String,
+        /// List the planted bugs, one a line, and exit.
+        #[arg(long)]
+        list: bool,
+        /// The first seed tried.
+        #[arg(long, default_value = "0")]
+        first_seed: String,
+    },
+    /// Run the engine as real OS processes on 127.0.0.1 under the seed's
+    /// fault schedule played in wall time (kill -9, SIGSTOP/SIGCONT; kill -9
+    /// of PostgreSQL for pg_ledger, which runs against a real PostgreSQL
+    /// started by ci/postgres.sh), then check it with the same oracles. Needs the std node binary:
+    /// `RUSTFLAGS= CARGO_TARGET_DIR=target/std cargo build --release -p exactsim-node`.
+    /// Not reproducible bit for bit.
+    Real {
+        #[command(flatten)]
+        args: RunArgs,
+        /// Pause windows (SIGSTOP/SIGCONT) drawn from the seed, 0 to 100.
+        #[arg(long, default_value = "0")]
+        pauses: String,
+        /// Play this schedule instead of the seed's: a replay file or a
+        /// schedule (JSON).
+        #[arg(long)]
+        schedule: Option<PathBuf>,
+        /// kill -9 of PostgreSQL drawn from the seed, 0 to 20 (scenarios
+        /// writing to PostgreSQL only; default 1 there).
+        #[arg(long)]
+        pg_kills: Option<String>,
+        /// Pause between two source polls, ms (1 to 1000; default: the
+        /// job's, 5): a slower source keeps a short job running while the
+        /// faults land.
+        #[arg(long)]
+        source_poll_ms: Option<String>,
+        /// The std node binary (default: target/std/release/exactsim-node).
+        #[arg(long)]
+        node_bin: Option<PathBuf>,
+        /// Write report.json, real.json and trace.jsonl there.
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Keep the run directory (process logs, event logs, data).
+        #[arg(long)]
+        keep: bool,
+        /// Network latency held on every received message, LO-HI ms (the
+        /// simulated network's by default; 0 for bare loopback).
+        #[arg(long, default_value = "1-5")]
+        latency_ms: String,
+        /// Print the JSON report instead of the summary.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Measure campaign speed and engine overhead.
+    Bench {
+        /// Seeds per measurement.
+        #[arg(long, default_value = "20")]
+        seeds: String,
+        /// A small scaling sweep (2k-8k records) instead of 2k-200k; also
+        /// taken below 5 seeds.
+        #[arg(long)]
+        quick: bool,
+        /// Write the scaling sweep's points here as CSV (read by
+        /// ci/plot_bench.py).
+        #[arg(long)]
+        csv: Option<std::path::PathBuf>,
+        /// Measure one part alone (for profilers such as callgrind):
+        /// `floor` (10,000 bare madsim round trips) or `profiles` (the
+        /// dense and production-like workloads).
+        #[arg(long)]
+        only: Option<String>,
+    },
+}
+
+fn usage(msg: String) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::from(2)
+}
+
+/// A count in `1..=max`.
+fn parse_count(s: &str, what: &str, max: u64) -> Result<u64, String> {
+    let n =
+        s.trim().parse::<u64>().map_err(|_| format!("malformed {what} '{s}' (expected an integer from 1 to {max})"))?;
+    if n == 0 || n > max {
+        return Err(format!("{what} {n} is out of range (1 to {max})"));
+    }
+    Ok(n)
+}
+
+/// Exit code after the results are printed: the verdict's code wins over a
+/// file that could not be written (the error is printed all the same).
+fn finish(verdict_code: u8, write_errors: &[String]) -> ExitCode {
+    if let Some(e) = write_errors.first() {
+        let more = write_errors.len() - 1;
+        let tail = if more > 0 { format!(" (and {more} more file(s) not written)") } else { String::new() };
+        eprintln!("error: {e}{tail}");
+    }
+    if verdict_code == 0 && !write_errors.is_empty() {
+        return ExitCode::from(2);
+    }
+    ExitCode::from(verdict_code)
+}
+
+fn parse_shard(s: &str) -> Result<(u64, u64), String> {
+    let bad = || format!("malformed shard '{s}' (expected K/N with 1 <= K <= N)");
+    let (k, n) = s.split_once('/').ok_or_else(bad)?;
+    let (k, n) = (k.parse::<u64>().map_err(|_| bad())?, n.parse::<u64>().map_err(|_| bad())?);
+    if k == 0 || n == 0 || k > n {
+        return Err(bad());
+    }
+    check_shard_count(n)?;
+    Ok((k, n))
+}
+
+/// A shard count a merge can check: at most `SHARDS_MAX`.
+fn check_shard_count(n: u64) -> Result<(), String> {
+    let max = crate::campaign::SHARDS_MAX;
+    if n > max {
+        return Err(format!("shard count {n} is out of range (1 to {max})"));
+    }
+    Ok(())
+}
+
+fn resolve_shard(s: &str) -> Result<(u64, u64), String> {
+    if s == "auto" {
+        let (k, n) = crate::shard::from_env(&crate::shard::process_env)?;
+        check_shard_count(n).map_err(|e| format!("--shard auto: {e}"))?;
+        Ok((k, n))
+    } else {
+        parse_shard(s)
+    }
+}
+
+fn run_spec(reg: &Registry, a: &RunArgs) -> Result<exactsim_sim::world::RunSpec, String> {
+    let sc = reg.get(&a.scenario)?;
+    let seed = parse_seed(&a.seed)?;
+    let prof = Profile::resolve(&a.profile)?;
+    let mode = parse_mode(&a.mode)?;
+    let mutant = a.mutant.as_deref().map(parse_mutant).transpose()?;
+    let s = spec(sc, seed, prof, mode, mutant);
+    check_run_nodes(&s, &a.profile)?;
+    Ok(s)
+}
+
+/// The whole command line, with `extra` scenarios beside the built-in ones:
+/// a user's binary is `fn main() -> ExitCode { exactsim::cli::main_with(vec![Arc::new(MyScenario)]) }`,
+/// and `run`, `campaign`, `replay`, `shrink`, `mutants` and `scenarios`
+/// take its scenarios by name; the commands it prints name that binary as
+/// it was invoked (`cargo run -p my-crate -- ...`). A name that clashes
+/// with a built-in scenario's (or another of `extra`) is a one-line error,
+/// exit 2. `real` runs the built-in scenarios only (its node processes are
+/// the `exactsim-node` binary) and refuses a user's with one line, exit 2.
+pub fn main_with(extra: Vec<Arc<dyn Scenario>>) -> ExitCode {
+    // Die quietly on a closed pipe (`exactsim ... | head`), like other CLI tools.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    let reg = match Registry::with_user(extra).and_then(crate::registry::install) {
+        Ok(r) => r,
+        Err(e) => return usage(e),
+    };
+    output::install_report_cli();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            // Bare `exactsim`: say what is missing, not the help's first line.
+            use clap::CommandFactory;
+            let subs: Vec<String> =
+                Cli::command().get_subcommands().map(|c| c.get_name().to_string()).filter(|n| n != "help").collect();
+            eprintln!("error: no subcommand given (one of: {}; see --help)", subs.join(", "));
+            return ExitCode::from(2);
+        }
+        Err(e) if e.use_stderr() => {
+            // One line naming the problem: clap's first line (its usage and
+            // tips follow with --help).
+            let text = e.render().to_string();
+            let first: Vec<&str> = text
+                .lines()
+                .skip_while(|l| l.trim().is_empty())
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            let first = if first.is_empty() { "error: bad usage".to_string() } else { first.join(" ") };
+            eprintln!("{first} (see --help)");
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+    };
+    exactsim_sim::panics::explain_context_lines();
+    match cli.cmd {
+        Cmd::Scenarios => {
+            for s in reg.scenarios() {
+                match s.planted_bug() {
+                    None => println!("{:<14} {}", s.name(), s.description()),
+                    Some(bug) => println!(
+                        "{:<14} {} (planted bug: {bug}; runs only when named, not in `all`)",
+                        s.name(),
+                        s.description()
+                    ),
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Cmd::Run { args, trace, timeline, check_determinism, save_replay, json } => {
+            let mut spec = match run_spec(reg, &args) {
+                Ok(s) => s,
+                Err(e) => return usage(e),
+            };
+            // An output that cannot be a file is refused before the run.
+            for p in [&trace, &save_replay, &timeline].into_iter().flatten() {
+                if p.is_dir() {
+                    return usage(format!("cannot write {}: it is a directory", p.display()));
+                }
+            }
+            spec.keep_chain = check_determinism;
+            let out = run_one(spec.clone(), &args.profile);
+            output::print_outcome(&out, json);
+            // Every output or none: a run that exits 2 on one unwritable
+            // output leaves no other behind.
+            let mut files: Vec<(&std::path::Path, String)> = Vec::new();
+            if let Some(p) = &trace {
+                files.push((p, artifacts::trace_text(&out)));
+            }
+            if let Some(p) = &save_replay {
+                files.push((p, ReplayFile::from_outcome(&out, &args.profile).to_json()));
+            }
+            if let Some(p) = &timeline {
+                files.push((p, timeline::page(&out)));
+            }
+            let pairs: Vec<(&std::path::Path, &str)> = files.iter().map(|(p, t)| (*p, t.as_str())).collect();
+            let errors: Vec<String> = artifacts::write_all(&pairs).err().into_iter().collect();
+            let mut code = out.report.verdict.exit_code();
+            if check_determinism {
+                // A result, printed with the run line; stdout is the JSON
+                // document with --json.
+                let say = |line: String| if json { eprintln!("{line}") } else { println!("{line}") };
+                let again = run_one(spec, &args.profile);
+                match exactsim_sim::runner::first_divergence(&out.result, &again.result) {
+                    // Exit 2 on an output is one line on stderr: that one.
+                    None if json && !errors.is_empty() => {}
+                    None => say(format!("determinism: ok, both runs trace_hash={}", again.report.trace_hash)),
+                    Some(d) => {
+                        say(format!("determinism: FAILED: the runs diverge at event {}", d.index));
+                        say(format!("  first run:  {:?}", d.first));
+                        say(format!("  second run: {:?}", d.second));
+                        code = 1;
+                    }
+                }
+            }
+            finish(code, &errors)
+        }
+        Cmd::Real { args, pauses, schedule, pg_kills, source_poll_ms, node_bin, report, keep, latency_ms, json } => {
+            let schedule_path = schedule.clone();
+            let spec = (|| -> Result<crate::real::RealSpec, String> {
+                let rs = run_spec(reg, &args)?;
+                if !reg.is_builtin(&args.scenario) {
+                    return Err(format!(
+                        "real mode runs the built-in scenarios only: its node processes are the exactsim-node \
+                         binary, which does not have '{}' (run it in simulation: {} run --scenario {} --seed {})",
+                        args.scenario,
+                        output::invocation(),
+                        args.scenario,
+                        args.seed
+                    ));
+                }
+                let pauses =
+                    pauses.trim().parse::<u32>().ok().filter(|p| *p <= 100).ok_or_else(|| {
+                        format!("malformed pause count '{pauses}' (expected an integer from 0 to 100)")
+                    })?;
+                let schedule = schedule.as_deref().map(crate::replay::load_schedule).transpose()?;
+                let pg_kills = pg_kills
+                    .map(|k| {
+                        k.trim().parse::<u32>().ok().filter(|k| *k <= 20).ok_or_else(|| {
+                            format!("malformed PostgreSQL kill count '{k}' (expected an integer from 0 to 20)")
+                        })
+                    })
+                    .transpose()?;
+                let source_poll_ms = source_poll_ms
+                    .map(|m| {
+                        m.trim().parse::<u64>().ok().filter(|m| (1..=1000).contains(m)).ok_or_else(|| {
+                            format!("malformed source poll pause '{m}' (expected milliseconds from 1 to 1000)")
+                        })
+                    })
+                    .transpose()?;
+                Ok(crate::real::RealSpec {
+                    scenario: rs.scenario,
+                    seed: rs.seed,
+                    profile: rs.profile,
+                    profile_arg: args.profile.clone(),
+                    mode: rs.mode,
+                    mutant: rs.mutant,
+                    schedule,
+                    schedule_path: schedule_path.clone(),
+                    pauses,
+                    node_bin: crate::real::find_node_bin(node_bin.as_deref())?,
+                    keep,
+                    latency_ms: crate::real::parse_latency(&latency_ms)?,
+                    pg_kills,
+                    source_poll_ms,
+                })
+            })();
+            let spec = match spec {
+                Ok(s) => s,
+                Err(e) => return usage(e),
+            };
+            if let Some(dir) = &report {
+                if let Err(e) = artifacts::create_dir(dir) {
+                    return usage(e);
+                }
+            }
+            interrupt::install();
+            let out = match crate::real::run(&spec) {
+                Ok(o) => o,
+                Err(e) => return usage(e),
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&out.report).unwrap());
+            } else {
+                println!("{}", crate::real::summary(&out));
+                if spec.keep {
+                    println!("  run directory kept: {}", out.real.run_dir);
+                }
+            }
+            let errors = report.as_deref().map(|d| crate::real::write_report(d, &out)).unwrap_or_default();
+            if out.interrupted {
+                return finish(interrupt::EXIT_INTERRUPTED, &errors);
+            }
+            finish(out.report.verdict.exit_code(), &errors)
+        }
+        Cmd::Campaign {
+            scenario,
+            seeds,
+            first_seed,
+            profile,
+            mode,
+            mutant,
+            jobs,
+            shard,
+            budget,
+            report,
+            junit,
+            check_determinism,
+            max_artifacts,
+            json,
+        } => {
+            let spec = (|| -> Result<CampaignSpec, String> {
+                let budget = budget.map(|b| parse_budget(&b).map(|d| (b.clone(), d))).transpose()?;
+                let shard = shard.as_deref().map(resolve_shard).transpose()?;
+                let first_seed = match (&first_seed, &budget, shard) {
+                    (Some(f), _, _) => parse_seed(f)?,
+                    (None, None, _) => 0,
+                    (None, Some(_), None) => random_seed()?,
+                    (None, Some(_), Some(_)) => {
+                        return Err(
+                            "--budget with --shard needs --first-seed (the shards of one campaign share it)".into()
+                        )
+                    }
+                };
+                let seeds = match (&seeds, &budget) {
+                    (Some(n), _) => parse_count(n, "seed count", crate::campaign::SEEDS_MAX)?,
+                    (None, None) => 100,
+                    (None, Some(_)) => crate::campaign::SEEDS_MAX,
+                };
+                Ok(CampaignSpec {
+                    scenarios: reg.select(&scenario)?,
+                    seeds,
+                    first_seed,
+                    profile: Profile::resolve(&profile)?,
+                    profile_arg: profile.clone(),
+                    mode: parse_mode(&mode)?,
+                    mutant: mutant.as_deref().map(parse_mutant).transpose()?,
+                    jobs: parse_count(&jobs, "job count", crate::campaign::JOBS_MAX as u64)? as usize,
+                    shard,
+                    budget,
+                    report_dir: report,
+                    junit,
+                    check_determinism,
+                    progress: true,
+                    max_artifacts,
+                })
+            })();
+            let spec = match spec.and_then(|s| {
+                let seeds = crate::campaign::ShardSeeds::new(s.first_seed, s.seeds, s.shard);
+                check_campaign_nodes(&s.scenarios, &seeds, &s.profile, &s.profile_arg, s.mode)?;
+                Ok(s)
+            }) {
+                Ok(s) => s,
+                Err(e) => return usage(e),
+            };
+            // Fail fast on report paths that cannot be written, before the
+            // campaign spends its time.
+            if let Some(dir) = &spec.report_dir {
+                if let Err(e) = artifacts::create_dir(dir) {
+                    return usage(e);
+                }
+            }
+            if let Some(j) = &spec.junit {
+                if j.is_dir() {
+                    return usage(format!("cannot write {}: it is a directory", j.display()));
+                }
+            }
+            crate::interrupt::install();
+            let rep = run_campaign(&spec);
+            output::print_campaign(&rep, json, spec.report_dir.as_deref());
+            if let Some(b) = rep.budget.as_ref().filter(|_| !json) {
+                let shard = rep.shard.as_ref().map(|s| format!(" --shard {s}")).unwrap_or_default();
+                println!(
+                    "continuous: budget {b}, got through --first-seed {} --seeds {}{shard}",
+                    rep.first_seed, rep.seeds
+                );
+            }
+            if rep.interrupted {
+                finish(crate::interrupt::EXIT_INTERRUPTED, &rep.write_errors);
+                return ExitCode::from(crate::interrupt::EXIT_INTERRUPTED);
+            }
+            finish(rep.verdict.exit_code(), &rep.write_errors)
+        }
+        Cmd::Merge { dirs, report, junit } => {
+            if let Some(j) = junit.as_ref().filter(|j| j.is_dir()) {
+                return usage(format!("cannot write {}: it is a directory", j.display()));
+            }
+            let rep = match crate::merge::merge_dirs(&dirs, &report, junit.as_deref()) {
+                Ok(m) => {
+                    for w in &m.warnings {
+                        eprintln!("warning: {w}");
+                    }
+                    m.report
+                }
+                Err(e) => return usage(e),
+            };
+            output::print_campaign(&rep, false, Some(&report));
+            println!("merged {} shard report(s) into {}", rep.merged_from.len(), report.display());
+            finish(rep.verdict.exit_code(), &rep.write_errors)
+        }
+        Cmd::Replay { file, strict_version } => {
+            let f = match ReplayFile::load(&file.to_string_lossy()) {
+                Ok(f) => f,
+                Err(e) => return usage(e),
+            };
+            let warning = f.version_warning();
+            if let (Some(w), true) = (&warning, strict_version) {
+                return usage(format!("{}: {w} (--strict-version)", file.display()));
+            }
+            // A refused file prints its refusal only: the warning is for a
+            // file that runs.
+            let spec = match reg.get(&f.scenario).and_then(|sc| f.to_spec_with(sc)) {
+                Ok(s) => s,
+                Err(e) => return usage(format!("{}: {e}", file.display())),
+            };
+            if let Some(w) = warning {
+                eprintln!("warning: {}: {w}", file.display());
+            }
+            let mut out = run_one(spec, &f.profile);
+            // The file's explicit schedule, not the seed's, made this run.
+            out.report.repro = format!("{} replay {}", output::report_cli(), file.display());
+            output::print_outcome(&out, false);
+            let mismatch = f.mismatch(&out);
+            let result = match &mismatch {
+                None => "reproduced".to_string(),
+                Some(why) => format!("NOT reproduced: {why}"),
+            };
+            match &f.check {
+                Some(check) => println!(
+                    "replay: recorded failure {check}{} {result}",
+                    f.panic_site.as_ref().map(|s| format!(" at {s}")).unwrap_or_default(),
+                ),
+                None => println!("replay: recorded pass {result}"),
+            }
+            ExitCode::from(if mismatch.is_none() && out.report.verdict.is_pass() {
+                0
+            } else {
+                // A failure as recorded, a failure not recorded, or a
+                // recorded failure that did not come back: each is a 1.
+                1
+            })
+        }
+        Cmd::Shrink { args, out, max_runs, schedule } => {
+            let spec = match run_spec(reg, &args).and_then(|mut s| {
+                if let Some(path) = &schedule {
+                    let sched = crate::replay::load_schedule(path)?;
+                    crate::validate_schedule(&s, &sched).map_err(|e| format!("{}: {e}", path.display()))?;
+                    s.schedule = Some(sched);
+                }
+                Ok(s)
+            }) {
+                Ok(s) => s,
+                Err(e) => return usage(e),
+            };
+            let max_runs = match parse_count(&max_runs, "run budget", 100_000) {
+                Ok(n) => n as usize,
+                Err(e) => return usage(e),
+            };
+            match shrink(spec, &args.profile, max_runs) {
+                Ok(r) => {
+                    println!(
+                        "shrunk {} fault events to {} in {} runs; check {} still fails; writing {}",
+                        r.original_events,
+                        r.file.schedule.events.len(),
+                        r.runs,
+                        r.file.check.as_deref().unwrap_or("?"),
+                        out.display()
+                    );
+                    for e in &r.file.schedule.events {
+                        println!("  {}", e.describe());
+                    }
+                    if let Err(e) = artifacts::write_file(&out, &r.file.to_json()) {
+                        // The run failed; the file is what could not be made.
+                        return finish(1, &[e]);
+                    }
+                    println!("replay with: {} replay {}", output::invocation(), out.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => usage(e),
+            }
+        }
+        Cmd::Mutants { scenario, seeds, list, first_seed } => {
+            // Every argument is checked, with --list too.
+            let args = (|| -> Result<_, String> {
+                Ok((
+                    reg.select(&scenario)?,
+                    parse_count(&seeds, "seed count", crate::campaign::SEEDS_MAX)?,
+                    parse_seed(&first_seed)?,
+                ))
+            })();
+            let (scenarios, seeds, first) = match args {
+                Ok(a) => a,
+                Err(e) => return usage(e),
+            };
+            if list {
+                print!("{}", crate::mutants::list());
+                return ExitCode::SUCCESS;
+            }
+            let table = crate::mutants::hunt_all(&scenarios, seeds, first, true);
+            print!("{}", crate::mutants::render(&table));
+            ExitCode::from(if table.iter().all(|r| r.detected.is_some()) { 0 } else { 1 })
+        }
+        Cmd::Bench { seeds, quick, csv, only } => {
+            let n = match parse_count(&seeds, "seed count", 100_000) {
+                Ok(n) => n,
+                Err(e) => return usage(e),
+            };
+            if let Some(part) = only {
+                if let Some(path) = &csv {
+                    return usage(format!(
+                        "--csv {} writes the scaling sweep, which --only {part} does not run (drop one of them)",
+                        path.display()
+                    ));
+                }
+                return match crate::bench::only(&part, quick) {
+                    Ok(text) => {
+                        print!("{text}");
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => usage(e),
+                };
+            }
+            let (text, points) = crate::bench::run(n, quick);
+            print!("{text}");
+            if let Some(path) = csv {
+                if let Err(e) = crate::artifacts::write_file(&path, &crate::bench::csv(&points)) {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+            ExitCode::SUCCESS
+        }
+    }
+}
