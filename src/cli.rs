@@ -354,11 +354,12 @@ pub fn main_with(extra: Vec<Arc<dyn Scenario>>) -> ExitCode {
     exactsim_sim::panics::explain_context_lines();
     match cli.cmd {
         Cmd::Scenarios => {
+            let width = reg.scenarios().iter().map(|s| s.name().len()).max().unwrap_or(0).max(14);
             for s in reg.scenarios() {
                 match s.planted_bug() {
-                    None => println!("{:<14} {}", s.name(), s.description()),
+                    None => println!("{:<width$} {}", s.name(), s.description()),
                     Some(bug) => println!(
-                        "{:<14} {} (planted bug: {bug}; runs only when named, not in `all`)",
+                        "{:<width$} {} (planted bug: {bug}; runs only when named, not in `all`)",
                         s.name(),
                         s.description()
                     ),
