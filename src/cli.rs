@@ -1,5 +1,5 @@
-//! The command line: argument parsing, exit codes, one function per
-//! subcommand's flow. `src/main.rs` is `main_with(vec![])`; a user's own
+//! The command line: argument parsing, exit codes and each subcommand's
+//! flow (one match in [`main_with`]). `src/main.rs` is `main_with(vec![])`; a user's own
 //! binary passes its scenarios ([`main_with`]) and gets every command for
 //! them. Exit codes: 0 every check held, 1 a violation (or an escaped
 //! mutant), 2 bad usage or bad input.
