@@ -1,5 +1,5 @@
-//! The command line: argument parsing, exit codes, one function per
-//! subcommand's flow. `src/main.rs` is `main_with(vec![])`; a user's own
+//! The command line: argument parsing, exit codes and each subcommand's
+//! flow (one match in [`main_with`]). `src/main.rs` is `main_with(vec![])`; a user's own
 //! binary passes its scenarios ([`main_with`]) and gets every command for
 //! them. Exit codes: 0 every check held, 1 a violation (or an escaped
 //! mutant), 2 bad usage or bad input.
@@ -354,11 +354,12 @@ pub fn main_with(extra: Vec<Arc<dyn Scenario>>) -> ExitCode {
     exactsim_sim::panics::explain_context_lines();
     match cli.cmd {
         Cmd::Scenarios => {
+            let width = reg.scenarios().iter().map(|s| s.name().len()).max().unwrap_or(0).max(14);
             for s in reg.scenarios() {
                 match s.planted_bug() {
-                    None => println!("{:<14} {}", s.name(), s.description()),
+                    None => println!("{:<width$} {}", s.name(), s.description()),
                     Some(bug) => println!(
-                        "{:<14} {} (planted bug: {bug}; runs only when named, not in `all`)",
+                        "{:<width$} {} (planted bug: {bug}; runs only when named, not in `all`)",
                         s.name(),
                         s.description()
                     ),

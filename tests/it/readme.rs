@@ -14,16 +14,24 @@
 //! - `bench` (20 seeds per measurement) runs `--seeds 2`.
 //!
 //! `mutants --seeds 200` runs as printed (each bug's hunt stops at its first
-//! detection). Not run: `cargo test` (this suite itself) and the std
-//! `cargo build --release` (checked by `.ci/run`); `real` runs when that
-//! build's node binary exists (pg_ledger's when PostgreSQL 15 is installed
-//! too).
+//! detection). The example crate's commands (`cargo run -p
+//! exactsim-example-kv --`) run through its binary, which `cargo test`
+//! builds beside this one, as `cargo run -p` runs it; a failing one must
+//! print its reproduce command as that cargo command. Not run: `cargo test`
+//! (this suite itself, and the example's, which `cargo test` runs) and the
+//! std `cargo build --release` (checked by `.ci/run`); `real` runs when
+//! that build's node binary exists (pg_ledger's when PostgreSQL 15 is
+//! installed too); the example's commands are skipped, saying so, when its
+//! binary is missing or older than the sources (a targeted `cargo test
+//! --test it`; `cargo build -p exactsim-example-kv` builds it).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const README: &str = include_str!("../../README.md");
 const CLI: &str = "cargo run --release --";
+/// The example crate's binary, as the README runs it.
+const EXAMPLE: &str = "cargo run -p exactsim-example-kv --";
 
 /// One command of the README, with the comment after it.
 #[derive(Debug)]
@@ -74,7 +82,7 @@ fn examples(readme: &str) -> Vec<Example> {
 /// The arguments a README command gives the tool, with the documented
 /// reductions.
 fn cli_args(line: &str) -> Vec<String> {
-    let rest = line.strip_prefix(CLI).expect("a cargo run command");
+    let rest = line.strip_prefix(CLI).or_else(|| line.strip_prefix(EXAMPLE)).expect("a cargo run command");
     let mut args: Vec<String> = rest.split_whitespace().map(String::from).collect();
     if args[0] == "campaign" && args.windows(2).any(|w| w[0] == "--seeds" && w[1] == "2000") {
         let i = args.iter().position(|a| a == "2000").unwrap();
@@ -97,11 +105,43 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 fn run(dir: &Path, args: &[String]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_exactsim")).args(args).current_dir(dir).output().unwrap();
+    output(Command::new(env!("CARGO_BIN_EXE_exactsim")).args(args).current_dir(dir))
+}
+
+fn output(cmd: &mut Command) -> (i32, String, String) {
+    let out = cmd.output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into(),
         String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+/// The example crate's binary, beside this one (`cargo test` builds both),
+/// when it is at least as new as every source it is built from.
+fn example_bin() -> Option<PathBuf> {
+    let bin = Path::new(env!("CARGO_BIN_EXE_exactsim")).with_file_name("exactsim-example-kv");
+    let built = std::fs::metadata(&bin).and_then(|m| m.modified()).ok()?;
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    fn newest(dir: &Path) -> Option<std::time::SystemTime> {
+        let mut t = None;
+        for e in std::fs::read_dir(dir).ok()?.flatten() {
+            let p = e.path();
+            let m = if p.is_dir() { newest(&p) } else { e.metadata().and_then(|m| m.modified()).ok() };
+            t = t.max(m);
+        }
+        t
+    }
+    let sources = ["src", "engine/src", "sim/src", "scenarios/src", "pg/src", "examples/kv-sink/src"];
+    let newest = sources.iter().filter_map(|d| newest(&repo.join(d))).max()?;
+    (built >= newest).then_some(bin)
+}
+
+/// Run the example's binary as `cargo run -p exactsim-example-kv --` does.
+fn run_example(bin: &Path, dir: &Path, args: &[String]) -> (i32, String, String) {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    output(
+        Command::new(bin).args(args).current_dir(dir).env("CARGO", cargo).env("CARGO_PKG_NAME", "exactsim-example-kv"),
     )
 }
 
@@ -164,6 +204,7 @@ fn every_readme_command_gives_the_stated_verdict() {
     copy_dir(&repo.join("ci"), &dir.join("ci"));
     let examples = examples(README);
     let mut ran = 0;
+    let mut example_ran = 0;
     let mut commands = Vec::new();
     for ex in &examples {
         if ex.line.starts_with(CLI) {
@@ -188,15 +229,41 @@ fn every_readme_command_gives_the_stated_verdict() {
             check_verdict(ex, &args, code, &stdout, &stderr);
             commands.push(args[0].clone());
             ran += 1;
+        } else if ex.line.starts_with(EXAMPLE) {
+            let Some(bin) = example_bin() else {
+                eprintln!("skipped without a current example binary (cargo build -p exactsim-example-kv): {}", ex.line);
+                continue;
+            };
+            let args = cli_args(&ex.line);
+            let (code, stdout, stderr) = run_example(&bin, &dir, &args);
+            check_verdict(ex, &args, code, &stdout, &stderr);
+            if code == 1 {
+                // Its commands name it as the README runs it.
+                let repro = format!("reproduce: {EXAMPLE} run --scenario ");
+                assert!(
+                    stdout.contains(&repro) || stdout.contains(&format!("reproduce: {EXAMPLE} replay ")),
+                    "{stdout}"
+                );
+            }
+            example_ran += 1;
         } else if let Some(rest) = ex.line.strip_prefix("cp ") {
             let (from, to) = rest.split_once(' ').expect("cp FROM TO");
             let to = dir.join(to);
+            let example = to.starts_with(dir.join("examples/kv-sink"));
+            let example_bin = example_bin();
+            if example && example_bin.is_none() {
+                eprintln!("skipped without a current example binary: {}", ex.line);
+                continue;
+            }
             std::fs::create_dir_all(to.parent().unwrap()).unwrap();
             std::fs::copy(dir.join(from), &to).unwrap_or_else(|e| panic!("README: {}: {e}", ex.line));
             // A corpus case replays to its recorded failure.
-            if to.starts_with(dir.join("tests/corpus")) {
-                let args = vec!["replay".to_string(), to.display().to_string()];
-                let (code, stdout, stderr) = run(&dir, &args);
+            let args = vec!["replay".to_string(), to.display().to_string()];
+            let replayed = match &example_bin {
+                Some(bin) if example => Some(run_example(bin, &dir, &args)),
+                _ => to.starts_with(dir.join("tests/corpus")).then(|| run(&dir, &args)),
+            };
+            if let Some((code, stdout, stderr)) = replayed {
                 assert_eq!(code, 1, "the corpus case does not fail:\n{stdout}{stderr}");
                 assert!(stdout.contains("recorded failure P1 reproduced"), "{stdout}");
             }
@@ -205,6 +272,7 @@ fn every_readme_command_gives_the_stated_verdict() {
                 // `ci/*.sh` scripts start real components (PostgreSQL,
                 // Slurm, OS processes): `.ci/run` runs each of them.
                 ex.line == "cargo test"
+                    || ex.line == "cargo test -p exactsim-example-kv"
                     || ex.line.starts_with("RUSTFLAGS= ")
                     || (ex.line.starts_with("ci/") && ci_run_calls(ex.line.split_whitespace().next().unwrap())),
                 "README command the test does not know how to run: {}",
@@ -236,6 +304,10 @@ fn every_readme_command_gives_the_stated_verdict() {
     ));
     assert!(html.contains("<code>cargo run --release -- run --scenario word_count --seed 1 "), "no reproduce command");
     assert!(ran >= 15, "only {ran} README commands found");
+    if example_ran > 0 {
+        assert!(example_ran >= 5, "only {example_ran} of the example's README commands ran");
+        assert!(dir.join("kv-min.json").is_file(), "the README's shrink of the example wrote no kv-min.json");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -319,7 +319,7 @@ fn the_same_sink_skipping_recommit_fails_it() {
 
 #[test]
 fn the_harness_drives_a_sink_into_its_own_system() {
-    use crate::other_system::{KvLog, KvReader, KvSink};
+    use exactsim_example_kv::{KvLog, KvReader, KvSink};
     for skip_recommit in [false, true] {
         let setup = Setup::broker()
             .with_system(Arc::new(KvLog), Arc::new(KvReader))
