@@ -88,9 +88,11 @@ fn the_planted_bug_fails_the_campaign_with_commands_that_reproduce_it() {
     assert!(lines[0].starts_with(&want), "{}", lines[0]);
     let args = printed(lines[0].split(" | ").nth(1).unwrap(), "reproduce: ");
     assert_eq!(args[..2], ["run".to_string(), "--scenario".to_string()]);
-    let (code, stdout, stderr) = tool(&scratch("campaign"), &args);
+    let dir = scratch("campaign");
+    let (code, stdout, stderr) = tool(&dir, &args);
     assert_eq!(code, 1, "{stdout}{stderr}");
     assert_eq!(trace_hash(&stdout), failed.report.trace_hash, "the same run");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// run -> shrink -> replay, each command pasted from the one before, and
