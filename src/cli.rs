@@ -31,7 +31,7 @@ struct RunArgs {
     /// fault schedule, network and disk behaviour.
     #[arg(long)]
     seed: String,
-    /// Fault profile: none, crash, partition, slow-disk, disk, chaos, zombie, silent-restart, or a TOML file.
+    /// Fault profile: none, crash, partition, slow-disk, disk, chaos, zombie, silent-restart, system-pause, or a TOML file.
     #[arg(long, default_value = "chaos")]
     profile: String,
     /// Delivery mode: exactly-once or at-least-once.
@@ -79,7 +79,7 @@ enum Cmd {
         /// 0; with --budget, a random start recorded in the report.
         #[arg(long)]
         first_seed: Option<String>,
-        /// Fault profile: none, crash, partition, slow-disk, disk, chaos, zombie, silent-restart, or a TOML file.
+        /// Fault profile: none, crash, partition, slow-disk, disk, chaos, zombie, silent-restart, system-pause, or a TOML file.
         #[arg(long, default_value = "chaos")]
         profile: String,
         /// Delivery mode: exactly-once or at-least-once.

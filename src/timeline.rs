@@ -1096,6 +1096,7 @@ mod tests {
                     txn: "t-0-1".into(),
                     epoch: 1,
                     records: 5,
+                    writer: Default::default(),
                     out_ids: vec![],
                 },
             ),
@@ -1108,6 +1109,7 @@ mod tests {
                     txn: "t-1-1".into(),
                     epoch: 1,
                     records: 5,
+                    writer: Default::default(),
                     out_ids: vec![],
                 },
             ),
@@ -1411,6 +1413,7 @@ mod tests {
                     epoch: 1,
                     records: 1,
                     out_ids: vec![],
+                    writer: Default::default(),
                 },
             ));
             events.push(eng(

@@ -170,6 +170,10 @@ impl BrokerState {
                 let Some(p) = self.producers.get(txn) else {
                     return Plan::Reply(Response::TxnNotOpen { reason: "unknown producer".into() });
                 };
+                // Planted bug: a fenced producer's append is taken as the
+                // current owner's (logged under the current epoch).
+                let zombie = *epoch < p.epoch && self.mutant == Some(Mutant::ZombieAppendAccepted);
+                let epoch = if zombie { &p.epoch } else { epoch };
                 if *epoch < p.epoch {
                     return Plan::Reply(Response::Fenced { current: p.epoch });
                 }
@@ -757,7 +761,7 @@ mod tests {
     use super::*;
 
     fn rec(id: u64) -> OutRecord {
-        OutRecord { out_id: id, key: id, value: 1, src: id }
+        OutRecord::new(id, id, 1, id)
     }
 
     fn broker() -> BrokerState {

@@ -76,10 +76,21 @@ pub enum Mutant {
     /// The broker sink answers a commit on notification with success
     /// without sending it: the sink confirms what the system never did.
     ConfirmWithoutCommit,
+    /// The broker takes an append from a fenced producer (an older epoch)
+    /// into the id's current transaction, as if the new owner had sent it:
+    /// a zombie's records ride in a transaction the new owner commits. The
+    /// broker's own events and assertions show nothing wrong (the entry is
+    /// logged under the current epoch); only the records' lineage does.
+    ZombieAppendAccepted,
+    /// The PostgreSQL sink does not end its earlier attempts' sessions
+    /// before recovery scans the server: a zombie's `PREPARE TRANSACTION`
+    /// that runs after the scan leaves a prepared transaction no one owns
+    /// (only the PostgreSQL scenario `pg_ledger` reaches it).
+    PgNoFence,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 24] = [
+    pub const ALL: [Mutant; 26] = [
         Mutant::Canary,
         Mutant::CommitOnPrecommit,
         Mutant::NoRecommitOnRecovery,
@@ -104,6 +115,8 @@ impl Mutant {
         Mutant::PgNoRecoverCommit,
         Mutant::AcceptRestartedSender,
         Mutant::ConfirmWithoutCommit,
+        Mutant::ZombieAppendAccepted,
+        Mutant::PgNoFence,
     ];
 
     pub fn name(self) -> &'static str {
@@ -132,6 +145,8 @@ impl Mutant {
             Mutant::PgNoRecoverCommit => "pg-no-recover-commit",
             Mutant::AcceptRestartedSender => "accept-restarted-sender",
             Mutant::ConfirmWithoutCommit => "confirm-without-commit",
+            Mutant::ZombieAppendAccepted => "zombie-append-accepted",
+            Mutant::PgNoFence => "pg-no-fence",
         }
     }
 
@@ -184,6 +199,12 @@ impl Mutant {
                 "a chain takes data from a source restarted within its attempt by sequence number (records lost and twice)"
             }
             Mutant::ConfirmWithoutCommit => "the broker sink confirms a commit on notification without sending it",
+            Mutant::ZombieAppendAccepted => {
+                "the broker takes a fenced producer's append into the id's current transaction (its events look normal)"
+            }
+            Mutant::PgNoFence => {
+                "the PostgreSQL sink does not end earlier attempts' sessions before recovery (a zombie's PREPARE lingers)"
+            }
         }
     }
 
@@ -219,16 +240,24 @@ impl Mutant {
             // The sink's confirmation is not a commit: P7 judges from the
             // system's commits and the final read.
             Mutant::ConfirmWithoutCommit => "P7",
+            // The broker's events show a normal append: only the lineage of
+            // the visible records tells the zombie's from the owner's.
+            Mutant::ZombieAppendAccepted => "P14",
+            // The zombie's prepared transaction is what the server shows
+            // open at the end.
+            Mutant::PgNoFence => "P8",
         }
     }
 
     /// The fault profile `mutants` hunts this bug with: `chaos`, `zombie`
-    /// for the bugs only stalled processes and late requests expose, or
+    /// for the bugs only stalled processes and late requests expose,
     /// `silent-restart` for the one that needs an attempt deployed twice to
-    /// a worker.
+    /// a worker, or `system-pause` for a zombie's statement queued behind a
+    /// frozen database server.
     pub fn hunt_profile(self) -> &'static str {
         match self {
-            Mutant::RelaxedAttemptFence => "zombie",
+            Mutant::RelaxedAttemptFence | Mutant::ZombieAppendAccepted => "zombie",
+            Mutant::PgNoFence => "system-pause",
             Mutant::AcceptRestartedSender => "silent-restart",
             _ => "chaos",
         }

@@ -2,7 +2,7 @@
 //! input and the trace) and fault points (named protocol steps where the
 //! simulator may crash the node). Outside simulation the observer is a no-op.
 
-use crate::types::{Attempt, CheckpointId, OutRecord, TaskId};
+use crate::types::{Attempt, CheckpointId, OutRecord, Owner, TaskId, Writer};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -174,6 +174,13 @@ pub enum Event {
         txn: TxnId,
         epoch: u64,
     },
+    /// A sink subtask's new owner starts (a sink task is created, before
+    /// its recovery): from now on every older owner of the subtask is a
+    /// zombie (see [`crate::types::Owner`]).
+    SinkOpened {
+        task: TaskId,
+        owner: Owner,
+    },
     PreCommitted {
         task: TaskId,
         ckpt: CheckpointId,
@@ -185,6 +192,9 @@ pub enum Event {
         /// system's output to tell whether it was really committed.
         #[serde(default)]
         out_ids: Vec<u64>,
+        /// The lineage its records carry (owner, subtask, transaction tag).
+        #[serde(default)]
+        writer: Writer,
     },
     /// The sink confirmed a commit (first time or idempotent repeat).
     CommitConfirmed {
@@ -438,7 +448,9 @@ mod tests {
                 epoch: 1,
                 records: 4,
                 out_ids: vec![],
+                writer: Default::default(),
             },
+            Event::SinkOpened { task: TaskId::Chain(0), owner: Default::default() },
             Event::BlobCorrupt { name: "b".into() },
         ];
         for e in &samples {

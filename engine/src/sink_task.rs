@@ -34,7 +34,7 @@
 use crate::config::{JobConfig, Mutant};
 use crate::observe::{Event, FaultPoint};
 use crate::sink::{NotifyPlan, SinkError, SinkSnapshot, TwoPhaseCommitSink, TxnBook, TxnHandle, FLUSH_RECORDS};
-use crate::types::{Attempt, CheckpointId, DeliveryMode, OutRecord, TaskId};
+use crate::types::{txn_tag, Attempt, CheckpointId, DeliveryMode, OutRecord, Owner, TaskId, Writer};
 use std::collections::VecDeque;
 
 /// A call into the sink. Handles are passed by value; a call that changes
@@ -151,6 +151,9 @@ enum Mode {
 pub struct SinkTask {
     task: TaskId,
     attempt: Attempt,
+    /// Who this task writes as: stamped on every record it hands the sink
+    /// (`OutRecord::writer`) and announced by `Event::SinkOpened`.
+    owner: Owner,
     mutant: Option<Mutant>,
     ignore_lost: bool,
     txn_timeout_ms: u64,
@@ -181,6 +184,7 @@ impl SinkTask {
         SinkTask {
             task: TaskId::Chain(subtask),
             attempt,
+            owner: Owner { run: cfg.run, attempt, session: (0, 0) },
             mutant: cfg.mutant,
             ignore_lost: cfg.ignore_lost_commits,
             txn_timeout_ms: cfg.txn_timeout_ms,
@@ -194,6 +198,19 @@ impl SinkTask {
             failed: false,
             lost_commits: 0,
         }
+    }
+
+    /// The producer session this task writes in (see [`Owner`]); (0, 0)
+    /// unless set.
+    pub fn with_session(mut self, session: (u64, u64)) -> SinkTask {
+        self.owner.session = session;
+        self
+    }
+
+    /// The lineage of records written into transaction `txn` (0: an
+    /// at-least-once append).
+    fn writer(&self, txn: u64) -> Writer {
+        Writer { owner: self.owner, subtask: self.task.subtask(), txn }
     }
 
     /// The time now, as the node's `Clock::epoch_ms` reads it: call before
@@ -255,6 +272,7 @@ impl SinkTask {
         fence_upto: CheckpointId,
     ) {
         self.ended = ended;
+        self.queue.push_back(Op::Step(Step::Emit(Event::SinkOpened { task: self.task, owner: self.owner })));
         let Mode::TwoPc(_) = &self.mode else { return };
         let empty = SinkSnapshot::default();
         let (book, commit, open) = TxnBook::restore(snap.unwrap_or(&empty), self.mutant);
@@ -390,9 +408,13 @@ impl SinkTask {
                     }
                     return s;
                 }
-                Some(Op::Call(call, then)) => {
-                    if let SinkCall::Append { records } = &call {
+                Some(Op::Call(mut call, then)) => {
+                    if let SinkCall::Append { records } = &mut call {
                         self.queued_records -= records.len();
+                        let writer = self.writer(0);
+                        for r in records.iter_mut() {
+                            r.writer = writer;
+                        }
                     }
                     self.in_flight = Some(then);
                     return Step::Call(call);
@@ -403,9 +425,13 @@ impl SinkTask {
                         self.queue.push_front(op);
                     }
                 }
-                Some(Op::Write(records)) => {
+                Some(Op::Write(mut records)) => {
                     self.queued_records -= records.len();
                     let txn = self.open().cloned().expect("an open transaction while records flow");
+                    let writer = self.writer(txn_tag(&txn.name, txn.epoch));
+                    for r in records.iter_mut() {
+                        r.writer = writer;
+                    }
                     self.in_flight = Some(Then::Written(records.iter().map(|r| r.out_id).collect()));
                     return Step::Call(SinkCall::Write { txn, records });
                 }
@@ -468,6 +494,7 @@ impl SinkTask {
                     epoch: t.epoch,
                     records: t.records,
                     out_ids: std::mem::take(&mut self.open_ids),
+                    writer: Writer { owner: self.owner, subtask: task.subtask(), txn: txn_tag(&t.name, t.epoch) },
                 })));
                 if self.mutant == Some(Mutant::CommitOnPrecommit) {
                     // Planted bug: visible before the checkpoint completes.
@@ -688,7 +715,7 @@ mod tests {
     }
 
     fn rec(id: u64) -> OutRecord {
-        OutRecord { out_id: id, key: id, value: 1, src: id }
+        OutRecord::new(id, id, 1, id)
     }
 
     fn fresh() -> SinkTask {

@@ -663,6 +663,7 @@ impl Chain {
         let n = ctx.cfg.input_partitions() as usize;
         let exactly_once = ctx.cfg.mode == DeliveryMode::ExactlyOnce;
         let aligned = exactly_once && !ctx.cfg.mutant_is(Mutant::SkipAlignment);
+        let session = (ctx.deploy_seq.load(Ordering::Relaxed), try_no as u64);
         let mut sink = pipeline.sink(SinkEnv {
             net: ctx.net.clone(),
             broker: ctx.addrs.broker,
@@ -673,7 +674,7 @@ impl Chain {
             obs: ctx.obs.clone(),
             attempt: ctx.attempt,
             incarnation: ctx.incarnation,
-            session: (ctx.deploy_seq.load(Ordering::Relaxed), try_no as u64),
+            session,
         });
         let mut chain_state = (vec![0; n], vec![false; n], false, 0);
         let mut restored_ckpt = None;
@@ -685,7 +686,7 @@ impl Chain {
             restored_ckpt = Some(s.ckpt);
             pending_txns = s.sink.pending.iter().map(|(c, t)| (*c, t.name.clone())).collect();
         }
-        let mut steps = SinkTask::new(i, ctx.attempt, &ctx.cfg);
+        let mut steps = SinkTask::new(i, ctx.attempt, &ctx.cfg).with_session(session);
         steps.restore(snap.as_ref().map(|s| &s.sink), restored_ckpt, chain_state.2, fence_upto);
         if let Err(e) = drive(&mut steps, &mut *sink, &mut ObsSteps(&ctx.obs, &ctx.clock)).await {
             // A lost transaction is final without the opt-in; with it, a

@@ -223,7 +223,7 @@ pub fn main_with(spec: NodeSpec, role: &str) -> Result<(), String> {
                     pipeline = Arc::new(RealPg {
                         inner: pipeline,
                         connector: Arc::new(RealConnector::new(url)?),
-                        bug: cfg.mutant_is(Mutant::PgNoRecoverCommit),
+                        mutant: cfg.mutant,
                     });
                 }
                 run_worker(WorkerNode { index, net, obs: Obs::new(w, observer), cfg, addrs: a, pipeline }).await;
@@ -312,7 +312,7 @@ struct RealPg {
     inner: Arc<dyn Pipeline>,
     connector: Arc<RealConnector>,
     /// The planted bug `pg-no-recover-commit`.
-    bug: bool,
+    mutant: Option<Mutant>,
 }
 
 impl Pipeline for RealPg {
@@ -324,7 +324,7 @@ impl Pipeline for RealPg {
     }
     fn sink(&self, env: SinkEnv) -> Box<dyn TwoPhaseCommitSink> {
         Box::new(
-            PgSink::new(self.connector.clone(), self.inner.name(), env.subtask, env.attempt).with_planted_bug(self.bug),
+            PgSink::new(self.connector.clone(), self.inner.name(), env.subtask, env.attempt).with_mutant(self.mutant),
         )
     }
     fn output_partition(&self, rec: &OutRecord, partitions: u32) -> u32 {

@@ -7,7 +7,7 @@
 //! The schema the operations run against:
 //!
 //! ```sql
-//! CREATE TABLE exactsim_out (part int, out_id bigint, key bigint, value bigint, src bigint);
+//! CREATE TABLE exactsim_out (part int, out_id bigint, key bigint, value bigint, src bigint, writer text);
 //! CREATE TABLE exactsim_markers (gid text);
 //! ```
 //!
@@ -16,10 +16,12 @@
 //! writer of the same gid block instead of fail.
 //!
 //! The unsigned fields of an [`OutRecord`] are stored as `bigint` with the
-//! same bits (`as i64`) and read back `as u64`.
+//! same bits (`as i64`) and read back `as u64`; its lineage (`writer`) as
+//! text ([`encode_writer`]), so the fencing check judges what PostgreSQL
+//! shows.
 
 use async_trait::async_trait;
-use exactsim_engine::types::OutRecord;
+use exactsim_engine::types::{OutRecord, Owner, Writer};
 use serde::{Deserialize, Serialize};
 
 /// One statement. Each is one SQL statement on the real server.
@@ -68,16 +70,32 @@ pub struct PgRow {
     pub key: u64,
     pub value: i64,
     pub src: u64,
+    /// The record's lineage ([`OutRecord::writer`]).
+    pub writer: Writer,
 }
 
 impl PgRow {
     pub fn new(part: u32, r: &OutRecord) -> Self {
-        PgRow { part, out_id: r.out_id, key: r.key, value: r.value, src: r.src }
+        PgRow { part, out_id: r.out_id, key: r.key, value: r.value, src: r.src, writer: r.writer }
     }
 
     pub fn record(&self) -> OutRecord {
-        OutRecord { out_id: self.out_id, key: self.key, value: self.value, src: self.src }
+        OutRecord { writer: self.writer, ..OutRecord::new(self.out_id, self.key, self.value, self.src) }
     }
+}
+
+/// A record's lineage as the `writer` column holds it:
+/// `run.attempt.deploy.try.subtask.txn`.
+pub fn encode_writer(w: &Writer) -> String {
+    let o = &w.owner;
+    format!("{}.{}.{}.{}.{}.{}", o.run, o.attempt, o.session.0, o.session.1, w.subtask, w.txn)
+}
+
+/// The lineage [`encode_writer`] wrote; `None` for anything else.
+pub fn decode_writer(s: &str) -> Option<Writer> {
+    let v: Vec<u64> = s.split('.').map(|x| x.parse().ok()).collect::<Option<_>>()?;
+    let [run, attempt, deploy, try_, subtask, txn] = v[..] else { return None };
+    Some(Writer { owner: Owner { run, attempt, session: (deploy, try_) }, subtask: u32::try_from(subtask).ok()?, txn })
 }
 
 /// The answer to a [`PgOp`] that succeeded.

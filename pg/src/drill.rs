@@ -61,7 +61,7 @@ impl DrillOutcome {
 }
 
 fn rec(i: u64) -> OutRecord {
-    OutRecord { out_id: i, key: i.wrapping_mul(31), value: i as i64 - 7, src: 0 }
+    OutRecord::new(i, i.wrapping_mul(31), i as i64 - 7, 0)
 }
 
 fn kind(r: &Result<(), SinkError>) -> &'static str {

@@ -432,7 +432,7 @@ mod tests {
     use exactsim_engine::types::OutRecord;
 
     fn rec(i: u64) -> OutRecord {
-        OutRecord { out_id: i, key: i, value: i as i64, src: 0 }
+        OutRecord::new(i, i, i as i64, 0)
     }
 
     fn ok(r: (Result<PgReply, PgError>, Option<WalRecord>)) -> Option<WalRecord> {

@@ -398,7 +398,7 @@ mod tests {
     }
 
     fn ins(i: u64) -> NodeBody {
-        NodeBody::Exec(PgOp::Insert { part: 0, rows: vec![OutRecord { out_id: i, key: 0, value: 0, src: 0 }] })
+        NodeBody::Exec(PgOp::Insert { part: 0, rows: vec![OutRecord::new(i, 0, 0, 0)] })
     }
 
     fn result(s: NodeStep) -> Result<PgReply, PgError> {
@@ -408,7 +408,7 @@ mod tests {
     #[test]
     fn the_reader_sees_committed_rows_in_commit_order_per_partition() {
         let mut n = PgNode::new(PgModel::new(4), 1000);
-        let row = |part, i| PgOp::Insert { part, rows: vec![OutRecord { out_id: i, key: 0, value: 0, src: 0 }] };
+        let row = |part, i| PgOp::Insert { part, rows: vec![OutRecord::new(i, 0, 0, 0)] };
         let read =
             |n: &mut PgNode, part, from| match result(n.handle(0, req(0, 0, NodeBody::ReadCommitted { part, from }))) {
                 Ok(PgReply::Rows(r)) => r.iter().map(|r| r.out_id).collect::<Vec<_>>(),

@@ -1,8 +1,9 @@
 //! The seam on a real PostgreSQL server through tokio-postgres (std build
 //! only: it needs real sockets and a tokio runtime).
 
-use crate::client::{PgCode, PgConnector, PgError, PgOp, PgReply, PgRow, PgSession};
+use crate::client::{decode_writer, encode_writer, PgCode, PgConnector, PgError, PgOp, PgReply, PgRow, PgSession};
 use async_trait::async_trait;
+use exactsim_engine::types::Writer;
 use std::time::Duration;
 use tokio_postgres::{Client, Config, NoTls};
 
@@ -11,7 +12,7 @@ use tokio_postgres::{Client, Config, NoTls};
 pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub const SCHEMA: &str = "CREATE TABLE exactsim_out (part int NOT NULL, out_id bigint NOT NULL, key bigint NOT NULL, \
-     value bigint NOT NULL, src bigint NOT NULL); CREATE TABLE exactsim_markers (gid text NOT NULL);";
+     value bigint NOT NULL, src bigint NOT NULL, writer text NOT NULL); CREATE TABLE exactsim_markers (gid text NOT NULL);";
 
 fn map_err(e: tokio_postgres::Error) -> PgError {
     if let Some(db) = e.as_db_error() {
@@ -23,6 +24,12 @@ fn map_err(e: tokio_postgres::Error) -> PgError {
         return PgError::sql(PgCode::from_sqlstate(code), db.message());
     }
     PgError::ConnectionLost(e.to_string())
+}
+
+/// A `writer` column's lineage; a value this code did not write reads as
+/// no writer (the fencing check then reports the record's writer unknown).
+fn writer_of(s: &str) -> Writer {
+    decode_writer(s).unwrap_or_default()
 }
 
 /// A single-quoted SQL literal.
@@ -129,10 +136,11 @@ impl RealSession {
                 let key: Vec<i64> = rows.iter().map(|r| r.key as i64).collect();
                 let value: Vec<i64> = rows.iter().map(|r| r.value).collect();
                 let src: Vec<i64> = rows.iter().map(|r| r.src as i64).collect();
+                let writer: Vec<String> = rows.iter().map(|r| encode_writer(&r.writer)).collect();
                 c.execute(
-                    "INSERT INTO exactsim_out (part, out_id, key, value, src) \
-                     SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[])",
-                    &[&part, &out_id, &key, &value, &src],
+                    "INSERT INTO exactsim_out (part, out_id, key, value, src, writer) \
+                     SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[])",
+                    &[&part, &out_id, &key, &value, &src, &writer],
                 )
                 .await
                 .map(|_| PgReply::Ok)
@@ -148,7 +156,7 @@ impl RealSession {
                 Ok(PgReply::Gids(g))
             }
             PgOp::SelectRows => {
-                let rows = c.query("SELECT part, out_id, key, value, src FROM exactsim_out", &[]).await?;
+                let rows = c.query("SELECT part, out_id, key, value, src, writer FROM exactsim_out", &[]).await?;
                 let mut v: Vec<PgRow> = rows
                     .iter()
                     .map(|r| PgRow {
@@ -157,6 +165,7 @@ impl RealSession {
                         key: r.get::<_, i64>(2) as u64,
                         value: r.get(3),
                         src: r.get::<_, i64>(4) as u64,
+                        writer: writer_of(r.get(5)),
                     })
                     .collect();
                 v.sort();
@@ -240,7 +249,10 @@ impl RealSession {
         c.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await.map_err(map_err)?;
         let ts = "(extract(epoch from pg_xact_commit_timestamp(xmin)) * 1000000)::bigint";
         let rows = c
-            .query(&format!("SELECT xmin::text::bigint, {ts}, part, out_id, key, value, src FROM exactsim_out"), &[])
+            .query(
+                &format!("SELECT xmin::text::bigint, {ts}, part, out_id, key, value, src, writer FROM exactsim_out"),
+                &[],
+            )
             .await
             .map_err(map_err)?;
         let markers = c
@@ -278,6 +290,7 @@ impl RealSession {
                 key: r.get::<_, i64>(4) as u64,
                 value: r.get(5),
                 src: r.get::<_, i64>(6) as u64,
+                writer: writer_of(r.get(7)),
             });
         }
         let mut txns: Vec<CommittedTxn> = txns.into_values().collect();

@@ -36,6 +36,7 @@
 
 use crate::client::{PgCode, PgConnector, PgError, PgOp, PgSession};
 use async_trait::async_trait;
+use exactsim_engine::config::Mutant;
 use exactsim_engine::sink::{SinkError, TwoPhaseCommitSink, TxnHandle, FLUSH_RECORDS};
 use exactsim_engine::types::{CheckpointId, OutRecord};
 use std::sync::Arc;
@@ -60,6 +61,9 @@ pub struct PgSink {
     /// Planted bug `pg-no-recover-commit`: restored pending transactions
     /// are taken as committed, never `COMMIT PREPARED`.
     skip_recover_commit: bool,
+    /// Planted bug `pg-no-fence`: earlier attempts' sessions are never
+    /// ended.
+    skip_fence: bool,
     /// The sessions of earlier attempts are terminated ([`PgSink::fence_older`]).
     fenced: bool,
 }
@@ -80,6 +84,7 @@ impl PgSink {
             open: None,
             buffer: Vec::new(),
             skip_recover_commit: false,
+            skip_fence: false,
             fenced: false,
         };
         assert!(s.gid(CheckpointId::MAX).len() < GID_MAX, "job name {job:?} too long for a PostgreSQL gid");
@@ -87,9 +92,11 @@ impl PgSink {
         s
     }
 
-    /// With the planted bug `pg-no-recover-commit` (`Mutant::PgNoRecoverCommit`).
-    pub fn with_planted_bug(mut self, skip_recover_commit: bool) -> Self {
-        self.skip_recover_commit = skip_recover_commit;
+    /// With the job's planted bug, if it is one of this sink's:
+    /// `pg-no-recover-commit` or `pg-no-fence`.
+    pub fn with_mutant(mut self, mutant: Option<Mutant>) -> Self {
+        self.skip_recover_commit = mutant == Some(Mutant::PgNoRecoverCommit);
+        self.skip_fence = mutant == Some(Mutant::PgNoFence);
         self
     }
 
@@ -110,7 +117,7 @@ impl PgSink {
     /// run yet, and it would run after the scan of prepared transactions.
     /// Once terminated, nothing it sent can run.
     async fn fence_older(&mut self) -> Result<(), SinkError> {
-        if self.fenced || self.attempt <= 1 {
+        if self.fenced || self.attempt <= 1 || self.skip_fence {
             return Ok(());
         }
         let owners: Vec<String> = (1..self.attempt).map(|a| self.owner(a)).collect();
@@ -359,7 +366,7 @@ mod tests {
     }
 
     fn rec(i: u64) -> OutRecord {
-        OutRecord { out_id: i, key: i, value: i as i64, src: 0 }
+        OutRecord::new(i, i, i as i64, 0)
     }
 
     fn recs(ids: std::ops::Range<u64>) -> Vec<OutRecord> {

@@ -27,7 +27,7 @@
 //! 1), `EXACTSIM_PG_DRILLS` (sink drills, default 4).
 
 use async_trait::async_trait;
-use exactsim_engine::types::OutRecord;
+use exactsim_engine::types::{OutRecord, Owner, Writer};
 use exactsim_pg::client::{PgError, PgOp, PgReply};
 use exactsim_pg::model::{PgModel, SessionId, WalRecord};
 use std::future::Future;
@@ -205,7 +205,10 @@ fn gen_op(rng: &mut Rng, next_out: &mut u64, in_block: bool) -> PgOp {
         let rows = (0..rng.below(4))
             .map(|_| {
                 *next_out += 1;
-                OutRecord { out_id: *next_out, key: rng.next(), value: rng.next() as i64, src: rng.next() }
+                let owner = Owner { run: rng.next(), attempt: rng.next(), session: (rng.next(), rng.next()) };
+                // The lineage goes through the `writer` column and back.
+                let writer = Writer { owner, subtask: rng.below(1 << 20) as u32, txn: rng.next() };
+                OutRecord { writer, ..OutRecord::new(*next_out, rng.next(), rng.next() as i64, rng.next()) }
             })
             .collect();
         PgOp::Insert { part, rows }
@@ -313,7 +316,7 @@ fn limit_sequence(max: usize) -> Vec<Step> {
     let mut v: Vec<Step> = (0..SLOTS).map(Step::Reconnect).collect();
     let row = |i: usize| PgOp::Insert {
         part: (i % 3) as u32,
-        rows: vec![OutRecord { out_id: 10_000 + i as u64, key: i as u64, value: i as i64, src: i as u64 }],
+        rows: vec![OutRecord::new(10_000 + i as u64, i as u64, i as i64, i as u64)],
     };
     for i in 0..=max {
         let slot = i % 2;

@@ -28,7 +28,7 @@ use std::sync::Arc;
 pub struct Copier;
 
 fn copy(r: &Record) -> OutRecord {
-    OutRecord { out_id: r.id, key: r.key, value: r.value, src: r.id }
+    OutRecord::new(r.id, r.key, r.value, r.id)
 }
 
 struct Op;
@@ -97,7 +97,7 @@ mod tests {
     #[test]
     fn the_partitioner_spreads_keys_over_three_partitions() {
         let parts: std::collections::BTreeSet<u32> =
-            (0..30).map(|k| P.output_partition(&OutRecord { out_id: 0, key: k, value: 0, src: 0 }, 3)).collect();
+            (0..30).map(|k| P.output_partition(&OutRecord::new(0, k, 0, 0), 3)).collect();
         assert_eq!(parts.len(), 3);
     }
 

@@ -47,7 +47,7 @@ impl KeyedOperator for Op {
         } else {
             -(*s + 1)
         };
-        out.push(OutRecord { out_id: rec.id, key: rec.key, value, src: rec.id });
+        out.push(OutRecord::new(rec.id, rec.key, value, rec.id));
     }
     fn snapshot(&self) -> Vec<u8> {
         bincode::serialize(&self.stock).expect("serializable")
@@ -102,12 +102,7 @@ impl Scenario for Inventory {
                 if accepted {
                     *s -= r.value;
                 }
-                out.push(OutRecord {
-                    out_id: r.id,
-                    key: r.key,
-                    value: if accepted { *s } else { -(*s + 1) },
-                    src: r.id,
-                });
+                out.push(OutRecord::new(r.id, r.key, if accepted { *s } else { -(*s + 1) }, r.id));
             }
         }
         out
@@ -119,7 +114,7 @@ impl Scenario for Inventory {
             if accepted {
                 *s -= r.value;
             }
-            OutRecord { out_id: r.id, key: r.key, value: if accepted { *s } else { -(*s + 1) }, src: r.id }
+            OutRecord::new(r.id, r.key, if accepted { *s } else { -(*s + 1) }, r.id)
         }))
     }
 }

@@ -60,8 +60,7 @@ impl Pipeline for P {
             timeout: Duration::from_millis(env.cfg.rpc_timeout_ms),
             retries: env.cfg.rpc_retries,
         };
-        let bug = env.cfg.mutant_is(Mutant::PgNoRecoverCommit);
-        Box::new(PgSink::new(Arc::new(connector), "pg_ledger", env.subtask, env.attempt).with_planted_bug(bug))
+        Box::new(PgSink::new(Arc::new(connector), "pg_ledger", env.subtask, env.attempt).with_mutant(env.cfg.mutant))
     }
     fn system(&self) -> Option<Arc<dyn SinkSystem>> {
         Some(Arc::new(PgSystem { max_prepared: MAX_PREPARED, idle_timeout_ms: IDLE_TIMEOUT_MS }))
@@ -93,10 +92,11 @@ impl Scenario for PgLedger {
     fn incremental<'a>(&self, input: &'a [Vec<Record>]) -> Option<Box<dyn IncrementalReference + 'a>> {
         Some(running_sum::incremental(input))
     }
-    /// The planted bug sits in `PgSink` (no recover-and-commit of a
-    /// restored prepared transaction), which only this scenario runs.
+    /// The planted bugs sit in `PgSink` (no recover-and-commit of a
+    /// restored prepared transaction; no fencing of earlier attempts'
+    /// sessions), which only this scenario runs.
     fn own_mutants(&self) -> Vec<Mutant> {
-        vec![Mutant::PgNoRecoverCommit]
+        vec![Mutant::PgNoRecoverCommit, Mutant::PgNoFence]
     }
     fn checks(&self) -> Vec<exactsim_sim::scenario::ScenarioCheck> {
         vec![exactsim_sim::scenario::order_per_partition("pg_ledger/order-per-partition")]

@@ -52,7 +52,7 @@ impl Op {
         for k in due {
             let (sum, first) = self.windows.remove(&k).expect("due window exists");
             if sum > THRESHOLD {
-                out.push(OutRecord { out_id: out_id(k.0, k.1), key: k.0, value: sum, src: first });
+                out.push(OutRecord::new(out_id(k.0, k.1), k.0, sum, first));
             }
         }
     }
@@ -126,12 +126,7 @@ impl Scenario for RiskScoring {
         }
         sums.into_iter()
             .filter(|((_, start), (sum, _))| start.saturating_add(WINDOW_MS) <= wm && *sum > THRESHOLD)
-            .map(|((user, start), (sum, first))| OutRecord {
-                out_id: out_id(user, start),
-                key: user,
-                value: sum,
-                src: first,
-            })
+            .map(|((user, start), (sum, first))| OutRecord::new(out_id(user, start), user, sum, first))
             .collect()
     }
     fn incremental<'a>(&self, input: &'a [Vec<Record>]) -> Option<Box<dyn IncrementalReference + 'a>> {
@@ -185,7 +180,7 @@ impl IncrementalReference for Windows<'_> {
             self.open.pop_first();
             let (sum, (_, _, first)) = self.sums[&(user, start)];
             if sum > THRESHOLD {
-                out.push(OutRecord { out_id: out_id(user, start), key: user, value: sum, src: first });
+                out.push(OutRecord::new(out_id(user, start), user, sum, first));
             }
         }
     }

@@ -25,7 +25,7 @@ impl KeyedOperator for RunningSum {
     fn process(&mut self, rec: &Record, out: &mut Vec<OutRecord>) {
         let c = self.sums.entry(rec.key).or_insert(0);
         *c += rec.value;
-        out.push(OutRecord { out_id: rec.id, key: rec.key, value: *c, src: rec.id });
+        out.push(OutRecord::new(rec.id, rec.key, *c, rec.id));
     }
     fn snapshot(&self) -> Vec<u8> {
         bincode::serialize(&self.sums).expect("serializable")
@@ -58,5 +58,5 @@ pub(crate) fn incremental<'a>(input: &'a [Vec<Record>]) -> Box<dyn IncrementalRe
 fn next(sum: &mut BTreeMap<u64, i64>, r: &Record) -> OutRecord {
     let s = sum.entry(r.key).or_default();
     *s += r.value;
-    OutRecord { out_id: r.id, key: r.key, value: *s, src: r.id }
+    OutRecord::new(r.id, r.key, *s, r.id)
 }

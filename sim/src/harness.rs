@@ -97,7 +97,7 @@ impl Setup {
 
 /// Output records with `out_id = key = src = id`, value 1.
 pub fn recs(ids: impl IntoIterator<Item = u64>) -> Vec<OutRecord> {
-    ids.into_iter().map(|id| OutRecord { out_id: id, key: id, value: 1, src: id }).collect()
+    ids.into_iter().map(|id| OutRecord::new(id, id, 1, id)).collect()
 }
 
 /// Records every event of the harness world.

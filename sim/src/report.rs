@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ViolationReport {
-    /// The check's id ("P1" ..= "P13", "panic": see `checks::CHECKS`; or a
+    /// The check's id ("P1" ..= "P14", "panic": see `checks::CHECKS`; or a
     /// scenario's own, `inventory/no-oversell`).
     pub check: String,
     /// The check's short name (`exactly-once-output`).
@@ -342,7 +342,7 @@ impl ViolationReport {
 
 /// Check ids as the run line lists them: each stretch of three or more
 /// consecutive table ids as a range (`P1-P11`), the rest one by one, in
-/// order: `P1-P11,P13,copier/order-per-partition`, `P4,P11,P12`.
+/// order: `P1-P11,P13,P14,copier/order-per-partition`, `P4,P11,P12`.
 pub fn compact_ids<S: AsRef<str>>(ids: &[S]) -> String {
     let num = |id: &str| id.strip_prefix('P').and_then(|n| n.parse::<u32>().ok());
     let mut parts: Vec<String> = Vec::new();
@@ -377,7 +377,7 @@ impl RunReport {
         }
     }
 
-    /// The checks that ran, as ids ([`compact_ids`]): `P1-P11,P13`, then
+    /// The checks that ran, as ids ([`compact_ids`]): `P1-P11,P13,P14`, then
     /// the scenario's own (`,inventory/no-oversell`).
     pub fn checks_ran(&self) -> String {
         compact_ids(&self.checks)

@@ -383,8 +383,8 @@ fn default_liveness_ms() -> u64 {
     30_000
 }
 
-pub const PROFILE_NAMES: [&str; 8] =
-    ["none", "crash", "partition", "slow-disk", "disk", "chaos", "zombie", "silent-restart"];
+pub const PROFILE_NAMES: [&str; 9] =
+    ["none", "crash", "partition", "slow-disk", "disk", "chaos", "zombie", "silent-restart", "system-pause"];
 
 /// `zombie`: every fault kind in every seed, with pauses aimed at the broker
 /// and the workers and a worker paused on its second pre-commit: the
@@ -420,6 +420,21 @@ nth = 2
 action = "pause"
 dur_ms = 1500
 "#;
+
+/// `system-pause`: `zombie` with its pauses aimed at the sink's own system
+/// (a database server frozen mid-transaction, with requests queued behind
+/// it) and the system paused for 2 s after its second commit: a stalled
+/// worker's statements then reach the server after a newer attempt's
+/// recovery has looked at it. (`pg-no-fence` is hunted with it.)
+fn system_pause_toml() -> String {
+    ZOMBIE_TOML
+        .replace(r#"name = "zombie""#, r#"name = "system-pause""#)
+        .replace(r#"pause = ["broker", "worker"]"#, r#"pause = ["system"]"#)
+        .replace(
+            "node = \"worker\"\nevent = \"PreCommitted\"\nnth = 2\naction = \"pause\"\ndur_ms = 1500",
+            "node = \"system\"\nevent = \"TxnCommitted\"\nnth = 2\naction = \"pause\"\ndur_ms = 2000",
+        )
+}
 
 pub const ROLES: [&str; 5] = ["coordinator", "broker", "store", "worker", "system"];
 
@@ -463,6 +478,11 @@ impl Profile {
     pub fn named(name: &str) -> Option<Profile> {
         if name == "zombie" {
             return Some(Profile::from_toml(ZOMBIE_TOML).expect("the built-in zombie profile parses"));
+        }
+        if name == "system-pause" {
+            let p = Profile::from_toml(&system_pause_toml()).expect("the built-in system-pause profile parses");
+            debug_assert!(p.triggers.iter().all(|t| t.node.as_deref() == Some("system")));
+            return Some(p);
         }
         let mut p = Profile::base(name);
         match name {
@@ -820,6 +840,11 @@ pub fn generate(seed: u64, profile: &Profile, cfg: &JobConfig, system: bool) -> 
                 let workers: Vec<String> = g.nodes.iter().filter(|n| role_of(n) == "worker").cloned().collect();
                 Some(g.rng.pick(&workers).clone())
             }
+            // A node this run lacks (the sink's system, in a run of a
+            // pipeline without one): the trigger cannot fire here. (A
+            // single run names its nodes and is refused before; a
+            // campaign's runs differ in their nodes.)
+            Some(n) if !g.nodes.iter().any(|x| x == n) => continue,
             other => other.map(str::to_string),
         };
         events.push(FaultEvent::OnEvent {

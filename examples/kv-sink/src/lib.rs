@@ -11,11 +11,16 @@
 //! two-phase-commit contract against it: it stages a transaction at
 //! pre-commit and commits it on notification.
 //!
-//! Two scenarios: `kv` (the built-in `word_count` workload into the store)
-//! and `kv_buggy_no_recommit`, the same sink with a planted 2PC bug (a
-//! restored pending transaction is taken as done instead of re-committed),
-//! which the oracles catch through the store's own reader. `src/main.rs`
-//! is exactsim's command line with both; `tests/` runs a campaign through
+//! Scenarios: `kv` (the built-in `word_count` workload into the store) and
+//! the same sink and store with one planted bug each ([`KvBug`]), which
+//! the oracles catch from what the store's own reader shows:
+//! `kv_buggy_no_recommit` (a restored pending transaction is taken as done
+//! instead of re-committed), `kv_buggy_confirm_unanswered` (a commit the
+//! store never answered is confirmed: committed for the engine, not
+//! applied), `kv_buggy_no_fencing` (the sink never fences older attempts)
+//! and `kv_buggy_volatile_stage` (the store keeps prepared transactions in
+//! memory only: prepare is not durable). `src/main.rs` is exactsim's
+//! command line with all of them; `tests/` runs a campaign through
 //! `exactsim::testing` and the failing-seed loop (run, shrink, replay)
 //! through the binary.
 
@@ -132,29 +137,44 @@ pub struct KvLog;
 
 impl SinkSystem for KvLog {
     fn serve(&self, env: SystemEnv) -> Pin<Box<dyn Future<Output = ()> + Send>> {
-        Box::pin(async move {
-            let mut st: KvState = match env.storage.read("kv.state").await {
-                Ok(b) => serde_json::from_slice(&b).expect("kv state"),
-                Err(_) => KvState::default(),
-            };
-            st.logs.resize(env.cfg.parallelism as usize, Vec::new());
-            loop {
-                let (from, msg) = env.net.recv().await;
-                let Msg::Req { id, body: Request::System { bytes } } = msg else { continue };
-                let Ok(req) = serde_json::from_slice::<KvReq>(&bytes) else { continue };
-                let mut events = Vec::new();
-                let (resp, changed) = st.apply(req, &mut events);
-                if changed && write_atomic(&*env.storage, "kv.state", &serde_json::to_vec(&st).unwrap()).await.is_err()
-                {
-                    continue; // no reply: the caller retries
-                }
-                for e in events {
-                    env.obs.emit(e);
-                }
-                let bytes = serde_json::to_vec(&resp).unwrap();
-                env.net.reply(from, id, Response::System { bytes }).await;
-            }
-        })
+        Box::pin(serve(env, false))
+    }
+}
+
+/// The store with the planted bug `volatile_stage`: a staged (prepared)
+/// transaction is kept in memory only, so a crash of the store loses it.
+pub struct VolatileKvLog;
+
+impl SinkSystem for VolatileKvLog {
+    fn serve(&self, env: SystemEnv) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(serve(env, true))
+    }
+}
+
+async fn serve(env: SystemEnv, volatile_stage: bool) {
+    let mut st: KvState = match env.storage.read("kv.state").await {
+        Ok(b) => serde_json::from_slice(&b).expect("kv state"),
+        Err(_) => KvState::default(),
+    };
+    st.logs.resize(env.cfg.parallelism as usize, Vec::new());
+    loop {
+        let (from, msg) = env.net.recv().await;
+        let Msg::Req { id, body: Request::System { bytes } } = msg else { continue };
+        let Ok(req) = serde_json::from_slice::<KvReq>(&bytes) else { continue };
+        let mut events = Vec::new();
+        let stage = matches!(req, KvReq::Stage { .. });
+        let (resp, changed) = st.apply(req, &mut events);
+        // Planted bug: a stage is answered before it is durable (it
+        // is written with the next change, if one comes first).
+        let changed = changed && !(volatile_stage && stage);
+        if changed && write_atomic(&*env.storage, "kv.state", &serde_json::to_vec(&st).unwrap()).await.is_err() {
+            continue; // no reply: the caller retries
+        }
+        for e in events {
+            env.obs.emit(e);
+        }
+        let bytes = serde_json::to_vec(&resp).unwrap();
+        env.net.reply(from, id, Response::System { bytes }).await;
     }
 }
 
@@ -185,18 +205,61 @@ impl OutputReader for KvReader {
     }
 }
 
+/// The planted bugs of the example (one per `kv_buggy_*` scenario).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KvBug {
+    /// Recovery does not re-commit the pending transactions it restores.
+    NoRecommit,
+    /// A commit the store did not answer (after every retry) is confirmed
+    /// as done: the engine counts it committed, the store never applied it.
+    ConfirmUnanswered,
+    /// The sink never fences older attempts: their staged transactions
+    /// stay, and the store takes their late stages.
+    NoFencing,
+    /// The store answers a stage before it is durable (`VolatileKvLog`).
+    VolatileStage,
+}
+
+impl KvBug {
+    pub const ALL: [KvBug; 4] = [KvBug::NoRecommit, KvBug::ConfirmUnanswered, KvBug::NoFencing, KvBug::VolatileStage];
+
+    /// The scenario that plants it.
+    pub fn scenario_name(self) -> &'static str {
+        match self {
+            KvBug::NoRecommit => "kv_buggy_no_recommit",
+            KvBug::ConfirmUnanswered => "kv_buggy_confirm_unanswered",
+            KvBug::NoFencing => "kv_buggy_no_fencing",
+            KvBug::VolatileStage => "kv_buggy_volatile_stage",
+        }
+    }
+
+    pub fn description(self) -> &'static str {
+        match self {
+            KvBug::NoRecommit => "recovery does not re-commit the pending transactions it restores",
+            KvBug::ConfirmUnanswered => "a commit the store never answered is confirmed (committed, not applied)",
+            KvBug::NoFencing => "the sink never fences older attempts (their staged transactions stay)",
+            KvBug::VolatileStage => "the store answers a stage before it is durable (prepare not durable)",
+        }
+    }
+}
+
 /// The two-phase-commit sink into the store.
 pub struct KvSink {
     env: SinkEnv,
     buffer: Vec<OutRecord>,
     begun: u64,
-    /// Planted 2PC bug: a restored pending transaction is taken as done.
-    skip_recommit: bool,
+    /// A planted bug of the sink's own, if any.
+    bug: Option<KvBug>,
 }
 
 impl KvSink {
+    /// The sink; `skip_recommit` plants [`KvBug::NoRecommit`].
     pub fn new(env: SinkEnv, skip_recommit: bool) -> KvSink {
-        KvSink { env, buffer: Vec::new(), begun: 0, skip_recommit }
+        KvSink::with_bug(env, skip_recommit.then_some(KvBug::NoRecommit))
+    }
+
+    pub fn with_bug(env: SinkEnv, bug: Option<KvBug>) -> KvSink {
+        KvSink { env, buffer: Vec::new(), begun: 0, bug }
     }
 
     async fn call(&self, req: KvReq) -> Result<(), SinkError> {
@@ -238,13 +301,17 @@ impl TwoPhaseCommitSink for KvSink {
         if txn.records == 0 {
             return Ok(());
         }
-        self.call(KvReq::Commit { name: txn.name.clone() }).await
+        match self.call(KvReq::Commit { name: txn.name.clone() }).await {
+            // Planted bug: no answer is taken as done.
+            Err(SinkError::Transient(_)) if self.bug == Some(KvBug::ConfirmUnanswered) => Ok(()),
+            r => r,
+        }
     }
     async fn abort(&mut self, txn: &TxnHandle) -> Result<(), SinkError> {
         self.call(KvReq::Abort { name: txn.name.clone() }).await
     }
     async fn recover_and_commit(&mut self, txn: &TxnHandle) -> Result<(), SinkError> {
-        if self.skip_recommit {
+        if self.bug == Some(KvBug::NoRecommit) {
             return Ok(());
         }
         self.commit(txn).await
@@ -253,13 +320,16 @@ impl TwoPhaseCommitSink for KvSink {
         self.abort(txn).await
     }
     async fn abort_lingering(&mut self, _after: Option<CheckpointId>, _upto: CheckpointId) -> Result<(), SinkError> {
+        if self.bug == Some(KvBug::NoFencing) {
+            return Ok(());
+        }
         self.call(KvReq::Fence { partition: self.env.subtask, attempt: self.env.attempt }).await
     }
 }
 
 struct KvPipeline {
     inner: Arc<dyn Pipeline>,
-    buggy: bool,
+    bug: Option<KvBug>,
 }
 
 impl Pipeline for KvPipeline {
@@ -270,10 +340,13 @@ impl Pipeline for KvPipeline {
         self.inner.create(subtask, parallelism)
     }
     fn sink(&self, env: SinkEnv) -> Box<dyn TwoPhaseCommitSink> {
-        Box::new(KvSink::new(env, self.buggy))
+        Box::new(KvSink::with_bug(env, self.bug))
     }
     fn system(&self) -> Option<Arc<dyn SinkSystem>> {
-        Some(Arc::new(KvLog))
+        match self.bug {
+            Some(KvBug::VolatileStage) => Some(Arc::new(VolatileKvLog)),
+            _ => Some(Arc::new(KvLog)),
+        }
     }
     fn reader(&self) -> Arc<dyn OutputReader> {
         Arc::new(KvReader)
@@ -284,24 +357,25 @@ impl Pipeline for KvPipeline {
 /// reference) written through `KvSink` into `KvLog`.
 pub struct KvScenario {
     inner: Arc<dyn Scenario>,
-    buggy: bool,
+    bug: Option<KvBug>,
 }
 
 impl KvScenario {
     /// `kv`: the correct sink.
     pub fn new() -> KvScenario {
-        KvScenario::with_bug(false)
+        KvScenario::with_bug(None)
     }
 
     /// `kv_buggy_no_recommit`: the same sink with a planted bug, recovery
     /// does not re-commit the pending transactions it restores.
     pub fn buggy_no_recommit() -> KvScenario {
-        KvScenario::with_bug(true)
+        KvScenario::with_bug(Some(KvBug::NoRecommit))
     }
 
-    fn with_bug(buggy: bool) -> KvScenario {
+    /// The scenario of one planted bug (`kv` for `None`).
+    pub fn with_bug(bug: Option<KvBug>) -> KvScenario {
         let inner = exactsim::registry::Registry::builtin().get("word_count").expect("a built-in scenario");
-        KvScenario { inner, buggy }
+        KvScenario { inner, bug }
     }
 }
 
@@ -313,11 +387,7 @@ impl Default for KvScenario {
 
 impl Scenario for KvScenario {
     fn name(&self) -> &'static str {
-        if self.buggy {
-            "kv_buggy_no_recommit"
-        } else {
-            "kv"
-        }
+        self.bug.map_or("kv", KvBug::scenario_name)
     }
     fn description(&self) -> &'static str {
         "word_count into a key-value log system of its own, through a user's 2PC sink"
@@ -329,7 +399,7 @@ impl Scenario for KvScenario {
         self.inner.generate(rng, partitions)
     }
     fn pipeline(&self) -> Arc<dyn Pipeline> {
-        Arc::new(KvPipeline { inner: self.inner.pipeline(), buggy: self.buggy })
+        Arc::new(KvPipeline { inner: self.inner.pipeline(), bug: self.bug })
     }
     fn reference(&self, input: &[Vec<Record>], offsets: &[u64]) -> Vec<OutRecord> {
         self.inner.reference(input, offsets)
@@ -338,11 +408,14 @@ impl Scenario for KvScenario {
         self.inner.incremental(input)
     }
     fn planted_bug(&self) -> Option<&'static str> {
-        self.buggy.then_some("recovery does not re-commit the pending transactions it restores")
+        self.bug.map(KvBug::description)
     }
 }
 
-/// Both scenarios, as the binary registers them.
+/// Every scenario of the example, as the binary registers them: `kv`, then
+/// one per planted bug.
 pub fn scenarios() -> Vec<Arc<dyn Scenario>> {
-    vec![Arc::new(KvScenario::new()), Arc::new(KvScenario::buggy_no_recommit())]
+    let mut v: Vec<Arc<dyn Scenario>> = vec![Arc::new(KvScenario::new())];
+    v.extend(KvBug::ALL.map(|b| Arc::new(KvScenario::with_bug(Some(b))) as Arc<dyn Scenario>));
+    v
 }

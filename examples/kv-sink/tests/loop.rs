@@ -153,7 +153,12 @@ fn bad_input_names_this_binarys_scenarios() {
     assert_eq!((code, out.as_str()), (2, ""), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("unknown scenario 'nope' (expected one of: word_count,"), "{err}");
-    assert!(err.contains(", kv, kv_buggy_no_recommit)"), "{err}");
+    assert!(
+        err.contains(
+            ", kv, kv_buggy_no_recommit, kv_buggy_confirm_unanswered, kv_buggy_no_fencing, kv_buggy_volatile_stage)"
+        ),
+        "{err}"
+    );
 
     let (code, _, err) = tool(&dir, &words("real --scenario kv --seed 1"));
     assert_eq!(code, 2, "{err}");

@@ -12,7 +12,7 @@
 //! [`check_all`] builds one [`Ctx`] (the batch reference, the completed
 //! checkpoints, the first-time commits, the pre-commits) and runs every
 //! check that applies to the run's delivery mode ([`checks_for`]):
-//! exactly-once runs P1–P11 and P13, at-least-once runs P4 (ids), P11 and
+//! exactly-once runs P1–P11, P13 and P14, at-least-once runs P4 (ids), P11 and
 //! P12; then the scenario's own checks (`Scenario::checks`), in every run.
 //! [`ids_for`] lists them all, as every report does.
 //!
@@ -33,6 +33,7 @@ mod p10_restore_checker;
 mod p11_liveness_checker;
 mod p12_at_least_once_checker;
 mod p13_finish_checker;
+mod p14_zombie_checker;
 mod prefixes;
 
 use crate::history::{Ev, History};
@@ -98,7 +99,7 @@ pub enum Judge {
 /// declared without running.
 #[derive(Clone, Copy, Debug)]
 pub struct CheckInfo {
-    /// "P1" ..= "P13", or "panic".
+    /// "P1" ..= "P14", or "panic".
     pub id: &'static str,
     /// A short name without spaces (`exactly-once-output`).
     pub name: &'static str,
@@ -113,7 +114,7 @@ pub const PANIC_CHECK: &str = "panic";
 
 /// Every check, in report order. `panic` is not an oracle over the history:
 /// the runner reports a panic or failed assertion inside the run with it.
-pub const CHECKS: [CheckInfo; 14] = [
+pub const CHECKS: [CheckInfo; 15] = [
     CheckInfo {
         id: "P1",
         name: "exactly-once-output",
@@ -208,6 +209,13 @@ pub const CHECKS: [CheckInfo; 14] = [
         judge: Judge::History(p13_finish_checker::check),
     },
     CheckInfo {
+        id: "P14",
+        name: "fenced-writer",
+        meaning: "once a newer owner of a sink subtask starts, nothing the older one writes becomes visible (any system)",
+        applies: Applies::ExactlyOnce,
+        judge: Judge::History(p14_zombie_checker::check),
+    },
+    CheckInfo {
         id: PANIC_CHECK,
         name: "panic",
         meaning: "a panic or failed assertion inside the run",
@@ -275,7 +283,7 @@ impl Finding {
 /// One broken invariant.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Violation {
-    /// A [`CHECKS`] id ("P1" ..= "P13", or "panic"), or the id of a
+    /// A [`CHECKS`] id ("P1" ..= "P14", or "panic"), or the id of a
     /// scenario's own check (e.g. "inventory/no-oversell").
     pub check: &'static str,
     /// One line naming what is wrong and the ids involved.
@@ -406,7 +414,7 @@ impl<'a> Ctx<'a> {
                         }
                     }
                 }
-                Event::PreCommitted { task, ckpt, txn, epoch, records, out_ids } => {
+                Event::PreCommitted { task, ckpt, txn, epoch, records, out_ids, .. } => {
                     precommits.insert((txn.clone(), *epoch), (*ckpt, *records));
                     precommit_subtask.insert((txn.clone(), *epoch), task.subtask());
                     precommit_out_ids.insert((txn.clone(), *epoch), out_ids.clone());

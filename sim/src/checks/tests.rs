@@ -28,9 +28,7 @@ impl Scenario for Echo {
         input
             .iter()
             .zip(offsets)
-            .flat_map(|(p, o)| {
-                p[..*o as usize].iter().map(|r| OutRecord { out_id: r.id, key: r.key, value: r.value, src: r.id })
-            })
+            .flat_map(|(p, o)| p[..*o as usize].iter().map(|r| OutRecord::new(r.id, r.key, r.value, r.id)))
             .collect()
     }
     fn incremental<'a>(&self, input: &'a [Vec<Record>]) -> Option<Box<dyn crate::scenario::IncrementalReference + 'a>> {
@@ -47,7 +45,7 @@ impl crate::scenario::IncrementalReference for EchoAcc<'_> {
     fn advance(&mut self, p: usize, out: &mut Vec<OutRecord>) {
         let r = &self.input[p][self.taken[p]];
         self.taken[p] += 1;
-        out.push(OutRecord { out_id: r.id, key: r.key, value: r.value, src: r.id });
+        out.push(OutRecord::new(r.id, r.key, r.value, r.id));
     }
 }
 
@@ -65,7 +63,7 @@ fn rec_in(id: u64) -> Record {
     Record { id, key: 0, ts_ms: id, value: 1 }
 }
 fn out(id: u64) -> OutRecord {
-    OutRecord { out_id: id, key: 0, value: 1, src: id }
+    OutRecord::new(id, 0, 1, id)
 }
 fn outs(ids: &[u64]) -> Vec<OutRecord> {
     ids.iter().map(|i| out(*i)).collect()
@@ -98,7 +96,19 @@ fn init_session(t: u64, n: u64, epoch: u64, attempt: u64, session: (u64, u64)) -
 /// n*records` (the fixture's transactions of two records: 1-2, 3-4).
 fn precommit(t: u64, ckpt: u64, n: u64, records: u64) -> Stamped {
     let out_ids = ((n - 1) * records + 1..=n * records).collect();
-    at(t, "worker-0", Event::PreCommitted { task: TaskId::Chain(0), ckpt, txn: txn(n), epoch: 0, records, out_ids })
+    at(
+        t,
+        "worker-0",
+        Event::PreCommitted {
+            task: TaskId::Chain(0),
+            ckpt,
+            txn: txn(n),
+            epoch: 0,
+            records,
+            out_ids,
+            writer: Default::default(),
+        },
+    )
 }
 fn committed(t: u64, n: u64, epoch: u64, ids: &[u64]) -> Stamped {
     at(t, "broker", Event::TxnCommitted { txn: txn(n), epoch, out: outs(ids) })
@@ -408,7 +418,15 @@ fn cut_of_a_subsumed_checkpoint_is_a_valid_prefix() {
         at(
             46,
             "worker-0",
-            Event::PreCommitted { task: TaskId::Chain(0), ckpt: 3, txn: txn(3), epoch: 0, records: 1, out_ids: vec![] },
+            Event::PreCommitted {
+                task: TaskId::Chain(0),
+                ckpt: 3,
+                txn: txn(3),
+                epoch: 0,
+                records: 1,
+                out_ids: vec![],
+                writer: Default::default(),
+            },
         ),
         complete(50, 3, 4, true),
         committed(55, 2, 0, &[3]),
@@ -765,6 +783,113 @@ fn a_newer_run_takes_an_id_over_whatever_its_attempt() {
     assert_eq!(checks(&h), vec!["P9"], "the older run's late init");
 }
 
+// ---- P14: a fenced writer stays invisible ----
+
+fn owner(attempt: u64) -> exactsim_engine::types::Owner {
+    exactsim_engine::types::Owner { run: 0, attempt, session: (0, 0) }
+}
+
+fn writer(attempt: u64, n: u64) -> exactsim_engine::types::Writer {
+    exactsim_engine::types::Writer {
+        owner: owner(attempt),
+        subtask: 0,
+        txn: exactsim_engine::types::txn_tag(&txn(n), 0),
+    }
+}
+
+/// `good()` as an engine with lineage records it: attempt 1's sink opens at
+/// 6, every pre-commit and every visible record carries attempt 1's writer
+/// of its transaction (records 1-2 in transaction 1, 3-4 in 2).
+fn good_with_lineage() -> History {
+    let mut h = good();
+    push(&mut h, at(6, "worker-0", Event::SinkOpened { task: TaskId::Chain(0), owner: owner(1) }));
+    for s in h.events.iter_mut() {
+        if let Ev::Engine(Event::PreCommitted { txn: t, writer: w, .. }) = &mut s.ev {
+            let n: u64 = t.rsplit('-').next().unwrap().parse().unwrap();
+            *w = writer(1, n);
+        }
+    }
+    let stamp = |r: &mut OutRecord| r.writer = writer(1, r.out_id.div_ceil(2));
+    h.observations.iter_mut().flat_map(|o| o.new_records.iter_mut()).for_each(stamp);
+    h.final_output.iter_mut().flatten().for_each(stamp);
+    h
+}
+
+#[test]
+fn records_pre_committed_by_their_writer_before_it_was_superseded_pass_p14() {
+    let mut h = good_with_lineage();
+    assert_eq!(checks(&h), NONE);
+    // A newer owner starting after the last completion changes nothing: the
+    // older owner's records were pre-committed, and their checkpoints
+    // completed, while it owned the subtask (the newer owner's restore
+    // would re-commit them).
+    push(&mut h, at(55, "worker-0", Event::SinkOpened { task: TaskId::Chain(0), owner: owner(2) }));
+    assert_eq!(checks(&h), NONE);
+    // Another subtask's newer owner does not supersede subtask 0's.
+    let mut h = good_with_lineage();
+    push(&mut h, at(41, "worker-1", Event::SinkOpened { task: TaskId::Chain(1), owner: owner(2) }));
+    assert_eq!(checks(&h), NONE);
+}
+
+#[test]
+fn a_pre_commit_after_a_newer_owner_started_is_p14() {
+    let mut h = good_with_lineage();
+    push(&mut h, at(41, "worker-0", Event::SinkOpened { task: TaskId::Chain(0), owner: owner(2) }));
+    assert_eq!(checks(&h), vec!["P14"]);
+    assert_mentions(
+        &msgs(&h, "P14"),
+        &["record 3 (key 0) became visible", "written by job attempt 1", "pre-committed it at", "after job attempt 2"],
+    );
+    // An older session of the same attempt is superseded the same way.
+    let mut h = good_with_lineage();
+    let newer = exactsim_engine::types::Owner { session: (0, 1), ..owner(1) };
+    push(&mut h, at(41, "worker-0", Event::SinkOpened { task: TaskId::Chain(0), owner: newer }));
+    assert_eq!(checks(&h), vec!["P14"]);
+}
+
+#[test]
+fn a_pre_commit_whose_checkpoint_completed_only_after_the_fence_is_p14() {
+    // Transaction 2 was pre-committed at 42 for checkpoint 2, attempt 2
+    // took over at 45, and checkpoint 2 is only known complete at 50: the
+    // fence should have aborted it (a zombie's late write into a later
+    // instance of the transaction looks like this from outside).
+    let mut h = good_with_lineage();
+    push(&mut h, at(45, "worker-0", Event::SinkOpened { task: TaskId::Chain(0), owner: owner(2) }));
+    assert_eq!(checks(&h), vec!["P14"]);
+    assert_mentions(
+        &msgs(&h, "P14"),
+        &[
+            "record 3",
+            "pre-committed it for checkpoint 2",
+            "no checkpoint from 2 on had completed before job attempt 2",
+        ],
+    );
+    // Without a newer owner, a commit no completed checkpoint covers is
+    // early visibility (P3's), not a fencing failure.
+    let mut h = good_with_lineage();
+    h.events.retain(|s| !matches!(s.ev, Ev::Engine(Event::CheckpointCompleted { ckpt: 2, .. })));
+    assert!(!checks(&h).contains(&"P14"), "{:?}", checks(&h));
+}
+
+#[test]
+fn a_record_its_writer_never_pre_committed_is_p14() {
+    // A zombie's late write into a transaction a newer owner committed:
+    // record 4 carries attempt 1's writer of transaction 3.
+    let mut h = good_with_lineage();
+    h.final_output[0][3].writer = writer(1, 3);
+    assert_eq!(checks(&h), vec!["P14"]);
+    assert_mentions(&msgs(&h, "P14"), &["record 4", "in the final read of partition 0", "never pre-committed it"]);
+}
+
+#[test]
+fn a_system_that_drops_the_lineage_is_p14() {
+    let mut h = good_with_lineage();
+    h.final_output[0][0].writer = Default::default();
+    h.observations[0].new_records[0].writer = Default::default();
+    assert_eq!(checks(&h), vec!["P14"]);
+    assert_mentions(&msgs(&h, "P14"), &["1 visible records carry no writer"]);
+}
+
 // ---- P10: one checkpoint for everything restored ----
 
 #[test]
@@ -915,7 +1040,7 @@ fn the_check_table_is_complete_and_consistent() {
     assert_eq!(name_of("panic"), "panic");
     assert_eq!(name_of("P99"), "");
     let eo: Vec<&str> = checks_for(DeliveryMode::ExactlyOnce).map(|c| c.id).collect();
-    assert_eq!(eo, ["P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10", "P11", "P13"]);
+    assert_eq!(eo, ["P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10", "P11", "P13", "P14"]);
     let alo: Vec<&str> = checks_for(DeliveryMode::AtLeastOnce).map(|c| c.id).collect();
     assert_eq!(alo, ["P4", "P11", "P12"]);
 }
