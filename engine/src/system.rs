@@ -18,7 +18,8 @@
 //! |---|---|
 //! | an [`OutputReader`] (required) | P1, P2, P3 and P12 from what readers see; P7 from the final read (every record of a pre-committed transaction of a completed checkpoint must be there); P8 from `open_txns` |
 //! | `TxnCommitted{txn, epoch, out}` from the system's node, when a transaction becomes visible (and `TxnCommitReplayed` when found committed again after a restart) | P5 and P6 commit by commit, P7 from the system's own commit; without them P5 falls back on the sink's confirmations |
-//! | `ProducerInit` / `AppendAccepted` (a transactional-id system like the broker) | P9 (fencing) |
+//! | every record back with its lineage (`OutRecord::writer`, as the sink was handed it) | P14 (fencing, on any system: nothing a superseded owner wrote becomes visible); a system that drops it is reported by P14 |
+//! | `ProducerInit` / `AppendAccepted` (a transactional-id system like the broker) | P9 (the system's own fencing decisions) |
 //!
 //! Only events recorded by a node other than a worker count as the
 //! system's word: the sink's `CommitConfirmed` is testimony, and P7 flags
