@@ -11,7 +11,7 @@ use crate::clock::Clock;
 use crate::codec;
 use crate::config::Mutant;
 use crate::net::Net;
-use crate::observe::{Event, FaultPoint, Obs, TxnId};
+use crate::observe::{Event, FaultPoint, Obs, Reach, TxnId};
 use crate::proto::{Msg, Request, Response};
 use crate::storage::{write_atomic, Storage};
 use crate::types::{OutRecord, Record};
@@ -356,6 +356,20 @@ impl BrokerState {
         }
     }
 
+    /// The reachability point a request's plan reaches, if any: a fenced
+    /// producer refused, or a commit of a transaction already committed.
+    pub fn reach_of(&self, req: &Request, plan: &Plan) -> Option<Reach> {
+        match (req, plan) {
+            (_, Plan::Reply(Response::Fenced { .. })) => Some(Reach::ZombieRequestRefused),
+            (Request::EndTxn { txn, epoch, commit: true }, Plan::Reply(Response::Ok))
+                if self.committed.contains(&(txn.clone(), *epoch)) =>
+            {
+                Some(Reach::RecommitOfCommitted)
+            }
+            _ => None,
+        }
+    }
+
     /// Open transactions older than the timeout, to be expired.
     pub fn expired(&self, now_ms: u64) -> Vec<WalEntry> {
         self.producers
@@ -516,6 +530,7 @@ pub async fn recover(
     }
     let truncated = wal.len() - good;
     if truncated > 0 {
+        obs.reach(Reach::BrokerLogTruncated);
         // A torn tail: cut it off so new entries follow intact ones.
         write_atomic(storage, WAL, &wal[..good]).await.map_err(|e| format!("truncate wal: {e}"))?;
     }
@@ -671,6 +686,7 @@ pub async fn run_broker(node: BrokerNode) {
             }
             In::Tick => {
                 for e in st.expired(now_ms()) {
+                    obs.reach(Reach::TxnExpired);
                     stage(&mut st, &mut gc, e);
                 }
             }
@@ -678,12 +694,17 @@ pub async fn run_broker(node: BrokerNode) {
                 // Expired transactions are also aborted when the broker is
                 // asked anything, not only by the periodic sweep.
                 for e in st.expired(now_ms()) {
+                    obs.reach(Reach::TxnExpired);
                     stage(&mut st, &mut gc, e);
                 }
                 // The input topic never changes: a fetch needs nothing
                 // durable. Any other answer may tell of applied entries.
                 let pure = matches!(body, Request::FetchInput { .. });
-                let resp = match st.plan(&body, now_ms()) {
+                let plan = st.plan(&body, now_ms());
+                if let Some(p) = st.reach_of(&body, &plan) {
+                    obs.reach(p);
+                }
+                let resp = match plan {
                     Plan::Reply(r) => r,
                     Plan::Log(entry, r) => {
                         stage(&mut st, &mut gc, entry);
@@ -708,7 +729,14 @@ pub async fn run_broker(node: BrokerNode) {
         for out in ready {
             match out {
                 Out::Reply(from, id, resp) => node.net.reply(from, id, resp).await,
-                Out::Events(evs) => evs.into_iter().for_each(|e| obs.emit(e)),
+                Out::Events(evs) => {
+                    for e in evs {
+                        if matches!(e, Event::ProducerInit { aborted_open: true, .. }) {
+                            obs.reach(Reach::InitFencedOpenTxn);
+                        }
+                        obs.emit(e);
+                    }
+                }
                 Out::Committed => obs.point(FaultPoint::BrokerAfterCommitMarker).await,
             }
         }

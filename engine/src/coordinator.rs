@@ -13,7 +13,7 @@ use crate::broker::read_stable;
 use crate::codec;
 use crate::config::{JobConfig, Mutant};
 use crate::net::{Addrs, Net};
-use crate::observe::{Event, FaultPoint, Obs};
+use crate::observe::{Event, FaultPoint, Obs, Reach};
 use crate::proto::{Msg, Request, Response, RestorePlan};
 use crate::storage::{write_atomic, Storage};
 use crate::types::{Attempt, CheckpointId, TaskId};
@@ -47,6 +47,8 @@ pub enum Action {
     Persist(CoordMeta),
     Point(FaultPoint),
     Emit(Event),
+    /// A reachability point (recorded beside the history, never traced).
+    Reach(Reach),
     Send(u32, Msg),
     /// Delete discarded state in the background (best effort: a blob left
     /// behind only costs space).
@@ -125,6 +127,7 @@ impl Coordinator {
     pub fn recover(cfg: Arc<JobConfig>, meta: Option<CoordMeta>, now_ms: u64) -> (Coordinator, Vec<Action>) {
         let workers = cfg.parallelism;
         let fresh = CoordMeta { next_ckpt: 1, attempt: 0, completed: Vec::new() };
+        let restarted = meta.as_ref().is_some_and(|m| !m.completed.is_empty());
         let mut meta = meta.unwrap_or(fresh);
         if cfg.mutant_is(Mutant::CounterReset) {
             meta.next_ckpt = 1; // planted bug: the counter is not restored
@@ -148,6 +151,9 @@ impl Coordinator {
             attempt: c.meta.attempt,
             completed: c.meta.completed.iter().map(|k| k.id).collect(),
         })];
+        if restarted {
+            actions.push(Action::Reach(Reach::CoordinatorRestartedWithCompleted));
+        }
         actions.extend(c.failover("coordinator start".into(), now_ms));
         (c, actions)
     }
@@ -378,7 +384,10 @@ impl Coordinator {
 
     fn fail_checkpoint(&mut self, ckpt: CheckpointId, reason: String, now_ms: u64) -> Vec<Action> {
         self.pending.remove(&ckpt);
-        let mut out = vec![Action::Emit(Event::CheckpointFailed { attempt: self.meta.attempt, ckpt, reason })];
+        let mut out = vec![
+            Action::Emit(Event::CheckpointFailed { attempt: self.meta.attempt, ckpt, reason }),
+            Action::Reach(Reach::CheckpointExpired),
+        ];
         self.consecutive_failures += 1;
         if self.consecutive_failures > self.cfg.tolerable_failures {
             out.extend(self.failover("too many failed checkpoints".into(), now_ms));
@@ -529,6 +538,7 @@ async fn execute(node: &CoordinatorNode, coord: &mut Coordinator, actions: Vec<A
             }
             Action::Point(p) => node.obs.point(p).await,
             Action::Emit(e) => node.obs.emit(e),
+            Action::Reach(p) => node.obs.reach(p),
             Action::Send(w, msg) => node.net.send(node.addrs.workers[w as usize], &msg).await,
             Action::DeleteBlobs(names) => {
                 let net = node.net.clone();

@@ -356,6 +356,80 @@ impl FaultPoint {
     }
 }
 
+/// Declares [`Reach`]: each point's variant, its name in reports and what
+/// reaching it means.
+macro_rules! declare_reach {
+    ($(#[$m:meta])* pub enum $Enum:ident { $($(#[$vm:meta])* $Variant:ident = $name:literal : $meaning:literal,)* }) => {
+        $(#[$m])*
+        pub enum $Enum { $($(#[$vm])* $Variant,)* }
+
+        impl $Enum {
+            /// Every point, in declaration order.
+            pub const ALL: &'static [$Enum] = &[$($Enum::$Variant),*];
+
+            /// The point's name in reports (`notify_covers_earlier`).
+            pub fn name(self) -> &'static str {
+                match self { $($Enum::$Variant => $name,)* }
+            }
+
+            /// What reaching it means, in one line.
+            pub fn meaning(self) -> &'static str {
+                match self { $($Enum::$Variant => $meaning,)* }
+            }
+
+            pub fn parse(s: &str) -> Option<$Enum> {
+                Self::ALL.iter().copied().find(|p| p.name() == s)
+            }
+        }
+    };
+}
+
+declare_reach! {
+/// **Reachability points** ("sometimes" properties): rare protocol states
+/// the engine and its sinks mark where they happen (`Obs::reach`), so a
+/// campaign can say which ones its runs reached and name those never
+/// reached (a state never reached is a state never tested). Marking one
+/// records it beside the history (the simulator's `History::reached`),
+/// never in the trace: a run with or without an observer that records
+/// them is the same run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reach {
+    InitFencedOpenTxn = "init_fenced_open_txn":
+        "an init took a transactional id over from a writer with an open transaction, aborting it",
+    ZombieRequestRefused = "zombie_request_refused":
+        "the broker refused a request of a fenced producer (a zombie's write, commit or init)",
+    RecommitOfCommitted = "recommit_of_committed":
+        "a commit found its transaction already committed (a recovery's or a retried commit)",
+    TxnExpired = "txn_expired":
+        "the broker expired a transaction that outlived its timeout",
+    NotifyCoversEarlier = "notify_covers_earlier":
+        "one notification committed several pending transactions (an earlier notification was lost or late)",
+    NotifyFindsNothing = "notify_finds_nothing":
+        "a late or duplicate notification found nothing left to commit",
+    RecoveryRecommits = "recovery_recommits":
+        "a recovery re-committed a pending transaction restored from its checkpoint",
+    RecoveryAbortsOpen = "recovery_aborts_open":
+        "a recovery aborted the transaction its checkpoint had open",
+    LostCommitForgiven = "lost_commit_forgiven":
+        "a commit found its transaction lost after the timeout, and the opt-in forgave it",
+    LostCommitFails = "lost_commit_fails":
+        "a commit found its transaction lost, and the task failed",
+    SinkRecoveryRetried = "sink_recovery_retried":
+        "a sink recovery failed and was tried again",
+    AlignedWithBlockedInput = "aligned_with_blocked_input":
+        "a barrier aligned while an input was blocked with records held back",
+    SenderRestartedRefused = "sender_restarted_refused":
+        "a chain refused data from a second instance of its sender",
+    CoordinatorRestartedWithCompleted = "coordinator_restarted_with_completed":
+        "a restarted coordinator recovered completed checkpoints from its durable record",
+    CheckpointExpired = "checkpoint_expired":
+        "a checkpoint failed (timed out or declined) before it completed",
+    BrokerLogTruncated = "broker_log_truncated":
+        "the broker's recovery cut a torn or partial tail off its log",
+}
+}
+
 /// The engine's window to the outside. Implemented by the simulator; the
 /// default [`NoopObserver`] costs nothing.
 pub trait Observer: Send + Sync {
@@ -372,6 +446,9 @@ pub trait Observer: Send + Sync {
     fn local_clock(&self, _node: &str) -> Option<ClockReading> {
         None
     }
+    /// `node` reached a [`Reach`] point. Recorded beside the history, never
+    /// in the trace; the default records nothing.
+    fn reach(&self, _node: &str, _point: Reach) {}
 }
 
 /// What a node's clocks read, in microseconds since an arbitrary origin
@@ -411,6 +488,11 @@ impl Obs {
     pub fn emit(&self, event: Event) {
         self.inner.emit(&self.node, event);
     }
+    /// Mark a reachability point (see [`Reach`]).
+    pub fn reach(&self, point: Reach) {
+        self.inner.reach(&self.node, point);
+    }
+
     /// Reach a fault point; never returns if the simulator crashes the node.
     pub async fn point(&self, point: FaultPoint) {
         if self.inner.fault_point(&self.node, point) {
@@ -429,6 +511,18 @@ impl Obs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_reach_point_has_one_distinct_name_that_parses_back() {
+        let mut names: Vec<&str> = Reach::ALL.iter().map(|p| p.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Reach::ALL.len());
+        for p in Reach::ALL {
+            assert_eq!(Reach::parse(p.name()), Some(*p));
+            assert!(!p.meaning().is_empty() && !p.meaning().contains('\n'));
+        }
+    }
 
     #[test]
     fn every_event_has_one_distinct_name_and_reports_it() {

@@ -32,7 +32,7 @@
 //! restored transaction's start, written by another process, compares).
 
 use crate::config::{JobConfig, Mutant};
-use crate::observe::{Event, FaultPoint};
+use crate::observe::{Event, FaultPoint, Reach};
 use crate::sink::{NotifyPlan, SinkError, SinkSnapshot, TwoPhaseCommitSink, TxnBook, TxnHandle, FLUSH_RECORDS};
 use crate::types::{txn_tag, Attempt, CheckpointId, DeliveryMode, OutRecord, Owner, TaskId, Writer};
 use std::collections::VecDeque;
@@ -68,6 +68,8 @@ pub enum Step {
     Call(SinkCall),
     Emit(Event),
     Point(FaultPoint),
+    /// A reachability point (recorded beside the history, never traced).
+    Reach(Reach),
     /// The task failed: report it and stop (recovery takes over).
     Fail(String),
     /// A barrier's or a notification's sink work is done: the chain may
@@ -277,6 +279,9 @@ impl SinkTask {
         let empty = SinkSnapshot::default();
         let (book, commit, open) = TxnBook::restore(snap.unwrap_or(&empty), self.mutant);
         self.mode = Mode::TwoPc(book);
+        if !commit.is_empty() {
+            self.queue.push_back(Op::Step(Step::Reach(Reach::RecoveryRecommits)));
+        }
         for (ckpt, txn) in commit {
             let then = Then::Committed { ckpt, txn: txn.clone(), recovery: true };
             self.queue.push_back(Op::Call(SinkCall::RecoverAndCommit { txn }, then));
@@ -290,6 +295,7 @@ impl SinkTask {
                     b.set_open(open);
                 }
             } else {
+                self.queue.push_back(Op::Step(Step::Reach(Reach::RecoveryAbortsOpen)));
                 let then = Then::AbortedRestored { txn: open.clone() };
                 self.queue.push_back(Op::Call(SinkCall::RecoverAndAbort { txn: open }, then));
             }
@@ -363,7 +369,7 @@ impl SinkTask {
             return ops;
         };
         match book.notify(ckpt) {
-            NotifyPlan::Nothing => {}
+            NotifyPlan::Nothing => ops.push(Op::Step(Step::Reach(Reach::NotifyFindsNothing))),
             NotifyPlan::Error(e) => {
                 // Planted bug: the "error" is handled by resetting the open
                 // transaction, silently dropping what it holds.
@@ -375,6 +381,9 @@ impl SinkTask {
                 }
             }
             NotifyPlan::Commit(due) => {
+                if due.len() > 1 {
+                    ops.push(Op::Step(Step::Reach(Reach::NotifyCoversEarlier)));
+                }
                 for (k, (c, txn)) in due.into_iter().enumerate() {
                     if k > 0 {
                         ops.push(Op::Step(Step::Point(FaultPoint::BetweenCommits)));
@@ -521,6 +530,9 @@ impl SinkTask {
                         };
                         let age = began.map(|b| self.now_ms.saturating_sub(b));
                         let expired = age.is_some_and(|a| a >= self.txn_timeout_ms);
+                        let forgiven = self.ignore_lost && expired;
+                        let reached = if forgiven { Reach::LostCommitForgiven } else { Reach::LostCommitFails };
+                        out.push(Op::Step(Step::Reach(reached)));
                         if !self.ignore_lost {
                             out.push(Op::Step(Step::Fail(format!(
                                 "commit of {} (checkpoint {ckpt}) lost: {reason}; the job fails (set ignore_lost_commits to continue)",
@@ -623,6 +635,8 @@ pub async fn execute(sink: &mut dyn TwoPhaseCommitSink, call: SinkCall) -> CallR
 pub trait StepEnv: Send {
     fn emit(&mut self, e: Event);
     async fn point(&mut self, p: FaultPoint);
+    /// A reachability point; ignored unless the environment records them.
+    fn reach(&mut self, _p: Reach) {}
     /// The node's `Clock::epoch_ms`, for [`SinkTask::tick`].
     fn now_ms(&self) -> u64;
 }
@@ -646,6 +660,7 @@ pub async fn drive(
                 task.done(r);
             }
             Step::Emit(e) => env.emit(e),
+            Step::Reach(p) => env.reach(p),
             Step::Point(p) => env.point(p).await,
             Step::Fail(reason) => return Err(reason),
             Step::Done(_) => {}

@@ -12,7 +12,7 @@ use crate::codec;
 use crate::config::{JobConfig, Mutant};
 use crate::coordinator::blob_name;
 use crate::net::{Addrs, Net};
-use crate::observe::{Event, FaultPoint, Obs};
+use crate::observe::{Event, FaultPoint, Obs, Reach};
 use crate::pipeline::{KeyedOperator, Pipeline};
 use crate::proto::{Item, Msg, Request, Response, RestorePlan};
 use crate::sink::{SinkEnv, SinkSnapshot, TwoPhaseCommitSink};
@@ -322,6 +322,7 @@ async fn deploy(
                     });
                     return;
                 }
+                ctx.obs.reach(Reach::SinkRecoveryRetried);
                 madsim::time::sleep(Duration::from_millis(100)).await;
             }
         }
@@ -597,6 +598,9 @@ impl StepEnv for ObsSteps<'_> {
     fn now_ms(&self) -> u64 {
         self.1.epoch_ms()
     }
+    fn reach(&mut self, p: Reach) {
+        self.0.reach(p);
+    }
 }
 
 /// A sink call in flight: the sink moves into the call's future and comes
@@ -740,6 +744,7 @@ impl Chain {
                     }));
                 }
                 Step::Emit(e) => self.ctx.obs.emit(e),
+                Step::Reach(p) => self.ctx.obs.reach(p),
                 Step::Point(p) => self.ctx.obs.point(p).await,
                 Step::Fail(e) => self.ctx.fail(self.task(), e).await,
                 Step::Done(Done::Barrier(ckpt)) => self.snapshot_done(ckpt),
@@ -773,6 +778,7 @@ impl Chain {
                         let (items, ack) = match self.inputs[from as usize].receive(sender, seq, items) {
                             Ok(r) => r,
                             Err(SenderRestarted { was, now }) => {
+                                self.ctx.obs.reach(Reach::SenderRestartedRefused);
                                 let why = format!(
                                     "input from source-{from} came from a restarted instance (incarnation {was:x}, \
                                      then {now:x}) within attempt {}: the channel cannot be resumed",
@@ -830,8 +836,15 @@ impl Chain {
                 }
             }
             Item::Barrier(ckpt) => {
+                // Another input blocked by this alignment with records
+                // waiting behind its barrier.
+                let held = (0..self.queues.len())
+                    .any(|i| i != input && self.aligner.is_blocked(i) && !self.queues[i].is_empty());
                 for o in self.aligner.on_barrier(input, ckpt) {
                     if let Outcome::Snapshot(c) = o {
+                        if held {
+                            self.ctx.obs.reach(Reach::AlignedWithBlockedInput);
+                        }
                         self.ctx.obs.emit(Event::BarrierAligned {
                             attempt: self.ctx.attempt,
                             task: self.task(),

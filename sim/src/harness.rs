@@ -323,6 +323,7 @@ impl Harness {
                     p.task.done(r);
                 }
                 Step::Emit(e) => self.log.emit("worker-0", e),
+                Step::Reach(_) => {}
                 Step::Done(_) => {}
                 Step::Point(pt) => {
                     if self.crash_at == Some(pt) {
