@@ -14,6 +14,7 @@ pub mod net;
 pub mod observe;
 pub mod pipeline;
 pub mod proto;
+pub mod recovery;
 pub mod sink;
 pub mod sink_task;
 pub mod storage;

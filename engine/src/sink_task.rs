@@ -250,6 +250,14 @@ impl SinkTask {
         }
     }
 
+    /// Whether a commit found its transaction gone and the loss is not
+    /// forgiven (`lost_commits > 0` without `ignore_lost_commits`): a
+    /// recovery that failed so cannot succeed by retrying, and escalates
+    /// at once (`recovery::RecoveryBudget::failed`'s `fatal`).
+    pub fn lost_for_good(&self) -> bool {
+        self.lost_commits > 0 && !self.ignore_lost
+    }
+
     /// Whether the end of input was reached (no transaction is begun).
     pub fn ended(&self) -> bool {
         self.ended

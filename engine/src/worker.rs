@@ -15,6 +15,7 @@ use crate::net::{Addrs, Net};
 use crate::observe::{Event, FaultPoint, Obs, Reach};
 use crate::pipeline::{KeyedOperator, Pipeline};
 use crate::proto::{Item, Msg, Request, Response, RestorePlan};
+use crate::recovery::{self, RecoveryBudget, Verdict};
 use crate::sink::{SinkEnv, SinkSnapshot, TwoPhaseCommitSink};
 use crate::sink_task::{drive, execute, CallResult, Done, SinkTask, Step, StepEnv};
 use crate::types::{key_to_subtask, Attempt, CheckpointId, DeliveryMode, OutRecord, TaskId};
@@ -301,29 +302,24 @@ async fn deploy(
     // Sink recovery talks to the sink's system; while it cannot, keep trying
     // (the steps are idempotent), up to the configured budget of
     // consecutive failures. A lost transaction, or an exhausted budget,
-    // fails the job loudly: recovery cannot succeed any more.
-    let mut tries = 0u32;
+    // fails the job loudly: recovery cannot succeed any more (the rule is
+    // `recovery::RecoveryBudget`'s).
+    let mut budget = RecoveryBudget::new(ctx.cfg.sink_recovery_budget);
     let mut chain = loop {
-        match Chain::restore(ctx.clone(), &pipeline, chain_snap.clone(), fence_upto, tries).await {
+        match Chain::restore(ctx.clone(), &pipeline, chain_snap.clone(), fence_upto, budget.tries()).await {
             Ok(c) => break c,
             Err((e, fatal)) => {
-                tries += 1;
-                ctx.obs.emit(Event::TaskFailed {
-                    attempt: ctx.attempt,
-                    task: TaskId::Chain(i),
-                    reason: format!("recovery: {e}"),
-                });
-                if fatal || tries >= ctx.cfg.sink_recovery_budget {
-                    let why = if fatal { "a transaction was lost" } else { "the sink recovery budget is exhausted" };
-                    ctx.obs.emit(Event::JobFailed {
-                        attempt: ctx.attempt,
-                        task: TaskId::Chain(i),
-                        reason: format!("{why} after {tries} tries: {e}"),
-                    });
-                    return;
+                let verdict = budget.failed(fatal, &e);
+                for ev in recovery::events(ctx.attempt, TaskId::Chain(i), &e, &verdict) {
+                    ctx.obs.emit(ev);
                 }
-                ctx.obs.reach(Reach::SinkRecoveryRetried);
-                madsim::time::sleep(Duration::from_millis(100)).await;
+                match verdict {
+                    Verdict::Retry => {
+                        ctx.obs.reach(Reach::SinkRecoveryRetried);
+                        madsim::time::sleep(recovery::RETRY_PAUSE).await
+                    }
+                    Verdict::Escalate { .. } => return,
+                }
             }
         }
     };
@@ -696,7 +692,7 @@ impl Chain {
             // A lost transaction is final without the opt-in; with it, a
             // loss before the transaction's timeout is retried, and forgiven
             // once the timeout has passed (Flink's restarts do the same).
-            return Err((e, steps.lost_commits > 0 && !ctx.cfg.ignore_lost_commits));
+            return Err((e, steps.lost_for_good()));
         }
         ctx.obs.emit(Event::TaskRestored {
             attempt: ctx.attempt,

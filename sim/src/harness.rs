@@ -3,18 +3,37 @@
 //! drives a sink with a harness.
 //!
 //! [`run_steps`] builds a small deterministic world on madsim (a broker
-//! node with a simulated disk, the pipeline's own sink system when it has
-//! one, a sink node and a reader) and runs the test body with a
-//! [`Harness`]. Each step (`start`, `write`, `snapshot`, `end_of_input`,
-//! `notify`, `restore`) feeds the engine's own 2PC state machine
-//! ([`exactsim_engine::sink_task::SinkTask`], the one the job's chain
-//! runs), which calls the sink. Between steps the test can crash the sink
-//! process, crash and restart the broker (losing what it had not synced),
-//! partition the sink from the network, let simulated time pass (the
-//! broker times transactions out), start a new run of the job, and read
-//! what a `read_committed` reader sees. A test reads like this (the
-//! integration test `step_harness::failure_before_notify_recommits_on_recovery_and_drops_the_rest`
-//! runs these steps):
+//! node with a simulated disk, the pipeline's own sink system on its own
+//! node and disk when it has one, a sink node and a reader) and runs the
+//! test body with a [`Harness`]. Each step feeds the engine's own 2PC
+//! state machine ([`exactsim_engine::sink_task::SinkTask`], the one the
+//! job's chain runs), which calls the sink. The verbs:
+//!
+//! - steps of the sink process: `start` (`start_fencing`), `write`,
+//!   `snapshot` (a barrier: pre-commit, begin the next transaction),
+//!   `end_of_input`, `notify`, `restore` (`restore_with`): recovery from a
+//!   checkpoint's sink state in one try, and `restore_retrying`
+//!   (`restore_retrying_with`): recovery the way a job's worker does it,
+//!   retried with fresh sinks up to `JobConfig::sink_recovery_budget`
+//!   tries (the engine's `recovery::RecoveryBudget`), giving up with
+//!   `StepError::Escalated` and the job's `JobFailed`;
+//! - faults between steps: `crash_sink`, `crash_at` (crash at a fault
+//!   point within the next step), `crash_broker` and `crash_system`
+//!   (losing what it had not synced, restarted after a pause; the sink's
+//!   own system, or the broker when it has none), `partition_sink`,
+//!   `partition_sink_for` (healed in the background), `sleep` (the broker
+//!   times transactions out), `new_run` (a new run of the job);
+//! - a zombie: `detach_zombie` leaves the sink process running stale
+//!   beside its replacement, and `zombie_write`, `zombie_snapshot`,
+//!   `zombie_notify`, `zombie_end_of_input`, `kill_zombie` drive it; a
+//!   fencing sink refuses it;
+//! - what to assert on: `committed` (what a `read_committed` reader sees),
+//!   `open_in_system`, `open_txn`, `pending`, `lost_commits`, `attempt`,
+//!   `zombie_running`, `events` (every event, with its node).
+//!
+//! A test reads like this (the integration test
+//! `step_harness::failure_before_notify_recommits_on_recovery_and_drops_the_rest`
+//! runs these steps, against the broker and a system of its own):
 //!
 //! ```text
 //! exactsim_sim::harness::run_steps(Setup::broker(), |mut h| async move {
@@ -35,6 +54,7 @@ use exactsim_engine::broker::{provision_input, run_broker, BrokerNode};
 use exactsim_engine::config::JobConfig;
 use exactsim_engine::net::Net;
 use exactsim_engine::observe::{Event, FaultPoint, Obs, Observer};
+use exactsim_engine::recovery::{self, RecoveryBudget, Verdict};
 use exactsim_engine::sink::{BrokerSink, SinkEnv, SinkSnapshot, TwoPhaseCommitSink, TxnHandle};
 use exactsim_engine::sink_task::{execute, SinkTask, Step};
 use exactsim_engine::storage::Storage;
@@ -42,6 +62,7 @@ use exactsim_engine::system::{system_addr, BrokerReader, OutputReader, SinkSyste
 use exactsim_engine::types::{CheckpointId, OutRecord};
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -122,7 +143,22 @@ struct SinkProc {
     sink: Box<dyn TwoPhaseCommitSink>,
     /// The sink process's clocks (the task's time, [`SinkTask::tick`]).
     clock: exactsim_engine::clock::Clock,
+    /// The job attempt it belongs to.
+    attempt: u64,
 }
+
+/// Why a sink process stopped in the middle of a step.
+enum Stop {
+    /// The task failed (the reason).
+    Failed(String),
+    /// It reached the fault point set by `crash_at`.
+    Crashed(FaultPoint),
+}
+
+/// A stale sink process left running beside its replacement (see
+/// [`Harness::detach_zombie`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ZombieId(usize);
 
 /// The result of a step that did not complete.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -133,6 +169,9 @@ pub enum StepError {
     Crashed(FaultPoint),
     /// No sink process is running (crashed, or not started).
     NotRunning,
+    /// Recovery gave up ([`Harness::restore_retrying`]): the job fails, for
+    /// this reason (as its `JobFailed` event says).
+    Escalated(String),
 }
 
 /// A running harness world (see the module documentation).
@@ -148,7 +187,16 @@ pub struct Harness {
     #[cfg(madsim)]
     sink_id: madsim::task::NodeId,
     broker_disk: Arc<SimDisk>,
+    /// The pipeline's own system's node and disk, when it has one.
+    #[cfg(madsim)]
+    system: Option<(madsim::task::NodeId, Arc<SimDisk>)>,
+    /// Bumped by every `partition_sink`: a timed heal applies only to the
+    /// cut it was set with.
+    cut_gen: Arc<AtomicU64>,
     proc_: Option<SinkProc>,
+    /// Detached stale processes, by `ZombieId` (`None` once failed or
+    /// killed).
+    zombies: Vec<Option<SinkProc>>,
     run: u64,
     attempt: u64,
     incarnation: u64,
@@ -228,13 +276,13 @@ impl Harness {
                 }
             })
             .build();
-        let output_at = match &setup.system {
+        let (output_at, system_node) = match &setup.system {
             Some(system) => {
                 let addr = system_addr();
-                let disk: Arc<dyn Storage> =
-                    Arc::new(SimDisk::new(crate::schedule::SYSTEM_NODE, SimRng::new(rng.next_u64())));
+                let system_disk = Arc::new(SimDisk::new(crate::schedule::SYSTEM_NODE, SimRng::new(rng.next_u64())));
+                let disk: Arc<dyn Storage> = system_disk.clone();
                 let (system, obs, cfg) = (system.clone(), observer.clone(), Arc::new(setup.cfg.clone()));
-                handle
+                let node = handle
                     .create_node()
                     .name(crate::schedule::SYSTEM_NODE)
                     .ip(addr.ip())
@@ -253,9 +301,9 @@ impl Harness {
                         }
                     })
                     .build();
-                addr
+                (addr, Some((node.id(), system_disk)))
             }
-            None => broker,
+            None => (broker, None),
         };
         let sink_addr: SocketAddr = "10.0.1.1:7000".parse().unwrap();
         let sink_node = handle.create_node().name("worker-0").ip(sink_addr.ip()).build();
@@ -281,7 +329,10 @@ impl Harness {
             broker_id: broker_node.id(),
             sink_id: sink_node.id(),
             broker_disk,
+            system: system_node,
+            cut_gen: Arc::new(AtomicU64::new(0)),
             proc_: None,
+            zombies: Vec::new(),
             run: 0,
             attempt: 0,
             incarnation: rng.next_u64(),
@@ -289,8 +340,9 @@ impl Harness {
         }
     }
 
-    fn new_proc(&mut self) -> SinkProc {
-        self.attempt += 1;
+    /// A new sink process of the current attempt; `try_no` is its recovery
+    /// try (its sink session, as in the worker).
+    fn new_proc(&self, try_no: u32) -> SinkProc {
         let cfg = Arc::new(JobConfig { run: self.run, ..self.setup.cfg.clone() });
         let env = SinkEnv {
             net: self.net.clone(),
@@ -305,42 +357,31 @@ impl Harness {
             obs: Obs::new("worker-0", self.log.clone()),
             attempt: self.attempt,
             incarnation: self.incarnation,
-            session: (0, 0),
+            session: (0, try_no as u64),
         };
         let clock = exactsim_engine::clock::Clock::new(&env.obs);
-        SinkProc { task: SinkTask::new(0, self.attempt, &cfg), sink: (self.setup.sink)(env), clock }
+        SinkProc {
+            task: SinkTask::new(0, self.attempt, &cfg),
+            sink: (self.setup.sink)(env),
+            clock,
+            attempt: self.attempt,
+        }
     }
 
     /// Execute the queued steps of the sink process.
     async fn drive(&mut self) -> Result<(), StepError> {
         let Some(p) = self.proc_.as_mut() else { return Err(StepError::NotRunning) };
-        loop {
-            match p.task.next_step() {
-                Step::Idle => return Ok(()),
-                Step::Call(c) => {
-                    let r = execute(&mut *p.sink, c).await;
-                    p.task.tick(p.clock.epoch_ms());
-                    p.task.done(r);
-                }
-                Step::Emit(e) => self.log.emit("worker-0", e),
-                Step::Reach(_) => {}
-                Step::Done(_) => {}
-                Step::Point(pt) => {
-                    if self.crash_at == Some(pt) {
-                        self.crash_at = None;
-                        self.crash_sink();
-                        return Err(StepError::Crashed(pt));
-                    }
-                }
-                Step::Fail(reason) => {
-                    // A failed task is replaced: the process's state is gone.
-                    self.log.emit(
-                        "worker-0",
-                        Event::TaskFailed { attempt: self.attempt, task: p.task_id(), reason: reason.clone() },
-                    );
-                    self.proc_ = None;
-                    return Err(StepError::Failed(reason));
-                }
+        match p.run(&self.log, &mut self.crash_at).await {
+            Ok(()) => Ok(()),
+            Err(Stop::Crashed(pt)) => {
+                self.crash_sink();
+                Err(StepError::Crashed(pt))
+            }
+            Err(Stop::Failed(reason)) => {
+                // A failed task is replaced: the process's state is gone.
+                self.log.emit("worker-0", p.failed_event(&reason));
+                self.proc_ = None;
+                Err(StepError::Failed(reason))
             }
         }
     }
@@ -355,7 +396,8 @@ impl Harness {
     /// `start`, fencing the ids of checkpoints up to `fence_upto` that
     /// earlier attempts may have used.
     pub async fn start_fencing(&mut self, fence_upto: CheckpointId) -> Result<(), StepError> {
-        let mut p = self.new_proc();
+        self.attempt += 1;
+        let mut p = self.new_proc(0);
         p.task.restore(None, None, false, fence_upto);
         self.proc_ = Some(p);
         self.drive().await
@@ -378,10 +420,58 @@ impl Harness {
         finished: bool,
         fence_upto: CheckpointId,
     ) -> Result<(), StepError> {
-        let mut p = self.new_proc();
+        self.attempt += 1;
+        let mut p = self.new_proc(0);
         p.task.restore(snap, Some(ckpt), finished, fence_upto);
         self.proc_ = Some(p);
         self.drive().await
+    }
+
+    /// `restore` the way a job's worker recovers: a try that fails is
+    /// retried with a fresh sink (the same attempt, a later sink session)
+    /// after `recovery::RETRY_PAUSE` of simulated time, up to
+    /// `JobConfig::sink_recovery_budget` tries; a lost transaction gives up
+    /// at once. Each failed try records `TaskFailed` (`recovery: {error}`)
+    /// and giving up records `JobFailed` and returns
+    /// `StepError::Escalated` with its reason: the job would fail. The rule
+    /// is the engine's own (`exactsim_engine::recovery::RecoveryBudget`).
+    pub async fn restore_retrying(&mut self, snap: Option<&SinkSnapshot>, ckpt: CheckpointId) -> Result<(), StepError> {
+        self.restore_retrying_with(snap, ckpt, false, ckpt).await
+    }
+
+    /// `restore_retrying` with the knobs of `restore_with`.
+    pub async fn restore_retrying_with(
+        &mut self,
+        snap: Option<&SinkSnapshot>,
+        ckpt: CheckpointId,
+        finished: bool,
+        fence_upto: CheckpointId,
+    ) -> Result<(), StepError> {
+        self.attempt += 1;
+        let mut budget = RecoveryBudget::new(self.setup.cfg.sink_recovery_budget);
+        loop {
+            let mut p = self.new_proc(budget.tries());
+            p.task.restore(snap, Some(ckpt), finished, fence_upto);
+            let p = self.proc_.insert(p);
+            match p.run(&self.log, &mut self.crash_at).await {
+                Ok(()) => return Ok(()),
+                Err(Stop::Crashed(pt)) => {
+                    self.crash_sink();
+                    return Err(StepError::Crashed(pt));
+                }
+                Err(Stop::Failed(e)) => {
+                    let verdict = budget.failed(p.task.lost_for_good(), &e);
+                    self.proc_ = None;
+                    for ev in recovery::events(self.attempt, exactsim_engine::types::TaskId::Chain(0), &e, &verdict) {
+                        self.log.emit("worker-0", ev);
+                    }
+                    match verdict {
+                        Verdict::Retry => madsim::time::sleep(recovery::RETRY_PAUSE).await,
+                        Verdict::Escalate { reason } => return Err(StepError::Escalated(reason)),
+                    }
+                }
+            }
+        }
     }
 
     /// Output of the operator into the open transaction.
@@ -428,6 +518,81 @@ impl Harness {
         self.crash_at = Some(point);
     }
 
+    /// The running sink process goes stale but does not die: a zombie (a
+    /// process cut off from the job that the job gave up on, still running
+    /// its old attempt, incarnation and sink session, with its open and
+    /// pending transactions). The next `start` or `restore` is its
+    /// replacement, a new process (as after `crash_sink`), and the
+    /// `zombie_*` steps keep driving the old one beside it. A fencing sink
+    /// refuses the zombie: its steps fail, and nothing it writes becomes
+    /// visible. The zombie shares the sink node (its endpoint, its
+    /// partitions) and records its events on `worker-0` under its own
+    /// attempt. Panics when no sink process is running.
+    pub fn detach_zombie(&mut self) -> ZombieId {
+        let p = self.proc_.take().expect("detach_zombie: no sink process is running");
+        self.zombies.push(Some(p));
+        self.crash_sink(); // the replacement is a new process
+        ZombieId(self.zombies.len() - 1)
+    }
+
+    /// Execute the queued steps of zombie `z` (`crash_at` does not apply).
+    async fn drive_zombie(&mut self, z: ZombieId) -> Result<(), StepError> {
+        let Some(p) = self.zombies.get_mut(z.0).and_then(Option::as_mut) else { return Err(StepError::NotRunning) };
+        match p.run(&self.log, &mut None).await {
+            Ok(()) => Ok(()),
+            Err(Stop::Crashed(pt)) => unreachable!("no crash point is set for a zombie: {pt:?}"),
+            Err(Stop::Failed(reason)) => {
+                self.log.emit("worker-0", p.failed_event(&reason));
+                self.zombies[z.0] = None;
+                Err(StepError::Failed(reason))
+            }
+        }
+    }
+
+    fn zombie(&mut self, z: ZombieId) -> Result<&mut SinkProc, StepError> {
+        self.zombies.get_mut(z.0).and_then(Option::as_mut).ok_or(StepError::NotRunning)
+    }
+
+    /// `write` by zombie `z` (into its own open transaction).
+    pub async fn zombie_write(&mut self, z: ZombieId, records: Vec<OutRecord>) -> Result<(), StepError> {
+        self.zombie(z)?.task.records(records);
+        self.drive_zombie(z).await
+    }
+
+    /// `snapshot` by zombie `z`: it pre-commits its open transaction and
+    /// begins the next one.
+    pub async fn zombie_snapshot(&mut self, z: ZombieId, ckpt: CheckpointId) -> Result<SinkSnapshot, StepError> {
+        self.zombie(z)?.task.barrier(ckpt);
+        self.drive_zombie(z).await?;
+        Ok(self.zombie(z)?.task.snapshot())
+    }
+
+    /// `notify` to zombie `z`: it commits its pending transactions up to
+    /// `ckpt`.
+    pub async fn zombie_notify(&mut self, z: ZombieId, ckpt: CheckpointId) -> Result<(), StepError> {
+        self.zombie(z)?.task.notify(ckpt);
+        self.drive_zombie(z).await
+    }
+
+    /// `end_of_input` for zombie `z`.
+    pub fn zombie_end_of_input(&mut self, z: ZombieId) {
+        if let Ok(p) = self.zombie(z) {
+            p.task.end_of_input();
+        }
+    }
+
+    /// Whether zombie `z` still runs (its steps have not failed).
+    pub fn zombie_running(&self, z: ZombieId) -> bool {
+        self.zombies.get(z.0).is_some_and(Option::is_some)
+    }
+
+    /// Zombie `z` dies at last (its memory is gone).
+    pub fn kill_zombie(&mut self, z: ZombieId) {
+        if let Some(slot) = self.zombies.get_mut(z.0) {
+            *slot = None;
+        }
+    }
+
     /// A new run of the job (fresh coordinator state): attempts start from
     /// 1 again under a larger `JobConfig::run`. (The sink's process identity
     /// is kept: the harshest case for request ids derived from it.)
@@ -448,14 +613,47 @@ impl Harness {
         madsim::time::sleep(Duration::from_millis(20)).await;
     }
 
+    /// Crash the sink's own system (a `Setup::with_system` system, on its
+    /// node and disk): what it had not synced is lost with `mode`; it is
+    /// restarted after `down_ms` of simulated time and recovers from its
+    /// disk (`SinkSystem::serve` runs again). Without a system of its own
+    /// the sink writes to the broker, and this crashes the broker
+    /// (`crash_broker`).
+    pub async fn crash_system(&mut self, mode: CrashMode, down_ms: u64) {
+        let Some((id, disk)) = self.system.clone() else {
+            return self.crash_broker(mode, down_ms).await;
+        };
+        let handle = madsim::runtime::Handle::current();
+        handle.kill(id);
+        disk.crash(mode);
+        madsim::time::sleep(Duration::from_millis(down_ms)).await;
+        handle.restart(id);
+        madsim::time::sleep(Duration::from_millis(20)).await;
+    }
+
     /// Cut the sink off the network (`true`) or heal it (`false`).
     pub fn partition_sink(&mut self, cut: bool) {
+        self.cut_gen.fetch_add(1, Ordering::Relaxed);
         let net = madsim::net::NetSim::current();
         if cut {
             net.clog_node(self.sink_id);
         } else {
             net.unclog_node(self.sink_id);
         }
+    }
+
+    /// Cut the sink off the network now and heal it after `ms` of simulated
+    /// time, while the next steps run (e.g. `restore_retrying` through an
+    /// outage). A later `partition_sink` overrides the timed heal.
+    pub fn partition_sink_for(&mut self, ms: u64) {
+        self.partition_sink(true);
+        let (gen, at, id) = (self.cut_gen.clone(), self.cut_gen.load(Ordering::Relaxed), self.sink_id);
+        madsim::task::spawn(async move {
+            madsim::time::sleep(Duration::from_millis(ms)).await;
+            if gen.load(Ordering::Relaxed) == at {
+                madsim::net::NetSim::current().unclog_node(id);
+            }
+        });
     }
 
     /// Let simulated time pass (the broker times transactions out).
@@ -516,5 +714,35 @@ impl Harness {
 impl SinkProc {
     fn task_id(&self) -> exactsim_engine::types::TaskId {
         exactsim_engine::types::TaskId::Chain(0)
+    }
+
+    /// The event of this process's task failing for `reason`.
+    fn failed_event(&self, reason: &str) -> Event {
+        Event::TaskFailed { attempt: self.attempt, task: self.task_id(), reason: reason.to_string() }
+    }
+
+    /// Execute the queued steps until idle. At `crash_at`'s point the
+    /// process stops (`crash_at` is cleared); the caller crashes it.
+    async fn run(&mut self, log: &Log, crash_at: &mut Option<FaultPoint>) -> Result<(), Stop> {
+        loop {
+            match self.task.next_step() {
+                Step::Idle => return Ok(()),
+                Step::Call(c) => {
+                    let r = execute(&mut *self.sink, c).await;
+                    self.task.tick(self.clock.epoch_ms());
+                    self.task.done(r);
+                }
+                Step::Emit(e) => log.emit("worker-0", e),
+                Step::Reach(_) => {}
+                Step::Done(_) => {}
+                Step::Point(pt) => {
+                    if *crash_at == Some(pt) {
+                        *crash_at = None;
+                        return Err(Stop::Crashed(pt));
+                    }
+                }
+                Step::Fail(reason) => return Err(Stop::Failed(reason)),
+            }
+        }
     }
 }
