@@ -304,6 +304,8 @@ pub fn run_campaign(c: &CampaignSpec) -> CampaignReport {
         seeds_per_sec: if wall_ms == 0 { 0.0 } else { done as f64 * 1000.0 / wall_ms as f64 },
         faults: BTreeMap::new(),
         coverage: BTreeMap::new(),
+        reached: BTreeMap::new(),
+        never_reached: Vec::new(),
         scenarios: BTreeMap::new(),
         determinism_failures: 0,
         max_artifacts: c.max_artifacts,
@@ -422,6 +424,19 @@ pub fn effective_line(rep: &CampaignReport) -> String {
     )
 }
 
+/// Which reachability points the campaign's runs reached, and the ones
+/// none reached (a warning: states this campaign never tested). Runs of
+/// real mode record none.
+pub fn reach_line(rep: &CampaignReport) -> String {
+    let total = exactsim_engine::observe::Reach::ALL.len();
+    let mut line = format!("reachability points reached: {} of {total}", total - rep.never_reached.len());
+    if !rep.never_reached.is_empty() {
+        line.push_str(&format!("; warning: never reached (untested states): {}", rep.never_reached.join(", ")));
+    }
+    line.push('\n');
+    line
+}
+
 /// The share of runs with at least one effective fault (0 for no runs).
 pub fn effective_share(rep: &CampaignReport) -> f64 {
     if rep.runs.is_empty() {
@@ -458,6 +473,7 @@ pub fn summary_table(rep: &CampaignReport) -> String {
     };
     s.push_str(&format!("faults injected (by kind): {}\n", join(kinds)));
     s.push_str(&effective_line(rep));
+    s.push_str(&reach_line(rep));
     if !effects.is_empty() {
         s.push_str(&format!("their effects (disk operations and crashed writes hit): {}\n", join(effects)));
     }

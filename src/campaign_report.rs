@@ -3,6 +3,7 @@
 //! are added up. Plain data: `campaign` fills it, `merge` combines shards
 //! of it, `junit` renders it, and none of them depends on another for it.
 
+use exactsim_engine::observe::Reach;
 use exactsim_sim::report::{RunReport, Verdict};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -119,6 +120,8 @@ pub struct Sums {
     pub scenarios: BTreeMap<String, ScenarioSummary>,
     pub faults: BTreeMap<String, u64>,
     pub coverage: BTreeMap<String, u64>,
+    /// Reachability points: runs that reached each.
+    pub reached: BTreeMap<String, u64>,
     pub determinism_failures: u64,
 }
 
@@ -129,6 +132,7 @@ impl Sums {
             scenarios: [(r.scenario.clone(), ScenarioSummary::of_run(r, failed))].into(),
             faults: r.faults.clone(),
             coverage: r.coverage.iter().map(|c| (c.clone(), 1)).collect(),
+            reached: r.reached.keys().map(|p| (p.clone(), 1)).collect(),
             determinism_failures: determinism_failed as u64,
         }
     }
@@ -139,6 +143,7 @@ impl Sums {
             scenarios: rep.scenarios.clone(),
             faults: rep.faults.clone(),
             coverage: rep.coverage.clone(),
+            reached: rep.reached.clone(),
             determinism_failures: rep.determinism_failures,
         }
     }
@@ -153,6 +158,9 @@ impl Sums {
         for (k, v) in &o.coverage {
             *self.coverage.entry(k.clone()).or_insert(0) += v;
         }
+        for (k, v) in &o.reached {
+            *self.reached.entry(k.clone()).or_insert(0) += v;
+        }
         self.determinism_failures += o.determinism_failures;
     }
 
@@ -161,8 +169,16 @@ impl Sums {
         rep.scenarios = self.scenarios;
         rep.faults = self.faults;
         rep.coverage = self.coverage;
+        rep.never_reached = never_reached(&self.reached);
+        rep.reached = self.reached;
         rep.determinism_failures = self.determinism_failures;
     }
+}
+
+/// The declared reachability points missing from `reached`, in
+/// declaration order.
+pub fn never_reached(reached: &BTreeMap<String, u64>) -> Vec<String> {
+    Reach::ALL.iter().map(|p| p.name()).filter(|n| !reached.contains_key(*n)).map(String::from).collect()
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -199,6 +215,13 @@ pub struct CampaignReport {
     pub seeds_per_sec: f64,
     pub faults: BTreeMap<String, u64>,
     pub coverage: BTreeMap<String, u64>,
+    /// Reachability points (`observe::Reach`): how many runs reached each.
+    #[serde(default)]
+    pub reached: BTreeMap<String, u64>,
+    /// The declared points no run reached, in declaration order: states
+    /// this campaign never tested.
+    #[serde(default)]
+    pub never_reached: Vec<String>,
     pub scenarios: BTreeMap<String, ScenarioSummary>,
     pub determinism_failures: u64,
     /// Failing runs with full artifacts, and failing runs left with one

@@ -5,7 +5,8 @@
 //! failure of type `determinism`. The suite's property `checks` lists every
 //! check that judged the campaign, and each case's property `checks` the
 //! ones that judged its run (its scenario's own checks included), so a
-//! passing case says what it passed.
+//! passing case says what it passed. Every reachability point no run
+//! reached is a skipped case (`reach <point>`) saying so.
 
 use crate::campaign_report::CampaignReport;
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
@@ -95,6 +96,16 @@ pub fn render(rep: &CampaignReport) -> String {
             case.add_property(Property::new("checks", exactsim_sim::report::compact_ids(&ran)));
         }
         case.set_time(Duration::from_millis(r.wall_ms));
+        suite.add_test_case(case);
+    }
+    // A reachability point no run reached is a state the campaign never
+    // tested: a skipped case, with the reason.
+    for name in &rep.never_reached {
+        let meaning = exactsim_engine::observe::Reach::parse(name).map_or("", |p| p.meaning());
+        let mut st = TestCaseStatus::skipped();
+        st.set_message(format!("never reached in {} runs: {meaning}", rep.runs.len()));
+        let mut case = TestCase::new(format!("reach {name}"), st);
+        case.set_classname("exactsim.reachability");
         suite.add_test_case(case);
     }
     report.add_test_suite(suite);

@@ -213,6 +213,8 @@ pub fn combine(shards: &[ShardReport]) -> Result<(CampaignReport, Vec<usize>), S
         seeds_per_sec: 0.0,
         faults: BTreeMap::new(),
         coverage: BTreeMap::new(),
+        reached: BTreeMap::new(),
+        never_reached: Vec::new(),
         scenarios: BTreeMap::new(),
         determinism_failures: 0,
         max_artifacts: chosen.iter().map(|&i| shards[i].report.max_artifacts).max().unwrap_or(0),
@@ -427,6 +429,8 @@ mod tests {
                 seeds_per_sec: 1.0,
                 faults: [("crash".to_string(), k)].into(),
                 coverage: [("crash@commit".to_string(), 1)].into(),
+                reached: [("txn_expired".to_string(), 1)].into(),
+                never_reached: Vec::new(),
                 scenarios: summaries,
                 determinism_failures: 0,
                 runs,
@@ -449,6 +453,9 @@ mod tests {
         assert_eq!(order, whole);
         assert_eq!(rep.faults["crash"], 1 + 2 + 3);
         assert_eq!(rep.coverage["crash@commit"], 3);
+        assert_eq!(rep.reached["txn_expired"], 3, "runs that reached a point are summed too");
+        assert!(!rep.never_reached.contains(&"txn_expired".to_string()));
+        assert!(rep.never_reached.contains(&"notify_finds_nothing".to_string()), "recomputed from the sum");
         assert_eq!(rep.scenarios["a"].runs, 10);
         assert_eq!(rep.scenarios["b"].failed_runs, 1);
         assert_eq!(rep.scenarios["a"].events, (100..110).sum::<u64>());

@@ -1291,6 +1291,7 @@ fn run_in(
         healed_at_us,
         deadline_us,
         finished_at_us: g.finished_at_us,
+        reached: Vec::new(),
     };
     let mut played = std::mem::take(&mut g.played);
     played.sort_by_key(|p| p.at_ms);

@@ -1078,6 +1078,7 @@ mod tests {
             healed_at_us: 90_000,
             deadline_us: 200_000,
             finished_at_us: Some(120_000),
+            reached: Vec::new(),
         }
     }
 

@@ -2,7 +2,7 @@
 //! fault, stamped with simulated time and node, plus the `read_committed`
 //! observations of the output. The oracles read only this.
 
-use exactsim_engine::observe::Event;
+use exactsim_engine::observe::{Event, Reach};
 use exactsim_engine::types::{DeliveryMode, OutRecord, Record};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -86,6 +86,28 @@ pub struct History {
     pub deadline_us: u64,
     /// When the coordinator declared the job finished, if it did.
     pub finished_at_us: Option<u64>,
+    /// The reachability points the run reached, in order (beside the
+    /// events, never in the trace hash; empty in real mode).
+    pub reached: Vec<Reached>,
+}
+
+/// A reachability point reached: when, on which node.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Reached {
+    pub t_us: u64,
+    pub node: String,
+    pub point: Reach,
+}
+
+impl History {
+    /// How many times the run reached each point it reached.
+    pub fn reach_counts(&self) -> BTreeMap<Reach, u64> {
+        let mut m = BTreeMap::new();
+        for r in &self.reached {
+            *m.entry(r.point).or_insert(0) += 1;
+        }
+        m
+    }
 }
 
 /// The faults the history shows landing, in order, as `(t_us, kind)`: a
@@ -172,6 +194,7 @@ mod tests {
             healed_at_us: 0,
             deadline_us: 0,
             finished_at_us,
+            reached: Vec::new(),
         }
     }
 

@@ -5,11 +5,11 @@
 //! (`OnEvent`) when a node emits their event; reads each node's skewed
 //! clocks from the cluster's node table ([`Nodes`]).
 
-use crate::history::{Ev, SimEvent, Stamped};
+use crate::history::{Ev, Reached, SimEvent, Stamped};
 use crate::nodes::Nodes;
 use crate::schedule::{FaultEvent, TriggerAction};
 use exactsim_engine::clock::ClockReading;
-use exactsim_engine::observe::{Event, FaultPoint, Observer};
+use exactsim_engine::observe::{Event, FaultPoint, Observer, Reach};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc::UnboundedSender;
@@ -46,6 +46,8 @@ struct Inner {
     /// Hash after each event, for finding where two runs diverge.
     chain: Vec<u64>,
     coverage: BTreeMap<(String, FaultPoint), u64>,
+    /// Reachability points reached (not hashed: they are no part of the trace).
+    reached: Vec<Reached>,
     /// Point-crash rules still armed: (schedule index, point, node, nth).
     armed: Vec<(usize, FaultPoint, Option<String>, u32)>,
     triggers: Vec<ArmedTrigger>,
@@ -90,6 +92,7 @@ impl Recorder {
                 hash: FNV_OFFSET,
                 chain: Vec::new(),
                 coverage: BTreeMap::new(),
+                reached: Vec::new(),
                 armed,
                 triggers,
                 safety: true,
@@ -177,6 +180,13 @@ impl Recorder {
         self.inner.lock().unwrap().hash
     }
 
+    /// The reachability points reached so far, handed over (also after a
+    /// panic: the lock may be poisoned, what it guards is consistent).
+    pub fn take_reached(&self) -> Vec<Reached> {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::take(&mut g.reached)
+    }
+
     /// Everything recorded: (events, hash chain, fault-point coverage, final hash).
     pub fn take(&self) -> Recorded {
         let mut g = self.inner.lock().unwrap();
@@ -202,6 +212,12 @@ impl Observer for Recorder {
     fn emit(&self, node: &str, event: Event) {
         self.triggers(node, &event);
         self.push(node, Ev::Engine(event));
+    }
+
+    fn reach(&self, node: &str, point: Reach) {
+        let mut g = self.inner.lock().unwrap();
+        let t_us = g.start.map_or(0, |s| s.elapsed().as_micros() as u64);
+        g.reached.push(Reached { t_us, node: node.to_string(), point });
     }
 
     fn local_clock(&self, node: &str) -> Option<ClockReading> {

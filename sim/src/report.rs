@@ -131,6 +131,9 @@ pub struct RunReport {
     pub coverage: Vec<String>,
     /// Fault points reached, with counts.
     pub fault_points: BTreeMap<String, u64>,
+    /// Reachability points reached (`observe::Reach`), with counts.
+    #[serde(default)]
+    pub reached: BTreeMap<String, u64>,
     pub parallelism: u32,
     pub checkpoint_interval_ms: u64,
     pub job_finished_ms: Option<f64>,
@@ -304,6 +307,7 @@ pub fn build(r: &RunResult, ctx: ReportCtx) -> RunReport {
         net_messages: r.net_messages,
         coverage: cells.into_iter().collect(),
         fault_points,
+        reached: h.reach_counts().into_iter().map(|(p, c)| (p.name().to_string(), c)).collect(),
         parallelism: r.config.parallelism,
         checkpoint_interval_ms: r.config.checkpoint_interval_ms,
         job_finished_ms: h.finished_at_us.map(|t| t as f64 / 1000.0),

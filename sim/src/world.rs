@@ -133,10 +133,10 @@ fn derive_config_or_default(spec: &RunSpec) -> JobConfig {
 /// The result of a run that panicked: everything recorded before the panic.
 fn salvaged(spec: &RunSpec, salvage: &Salvage, config: JobConfig, panic: crate::panics::PanicReport) -> RunResult {
     let parts = salvage.lock().unwrap_or_else(|e| e.into_inner()).take();
-    let (events, chain, coverage, trace_hash, schedule, input) = match parts {
+    let (events, chain, coverage, trace_hash, schedule, input, reached) = match parts {
         Some(p) => {
             let (events, chain, coverage, hash) = p.recorder.take_after_panic();
-            (events, chain, coverage, hash, p.schedule, p.input)
+            (events, chain, coverage, hash, p.schedule, p.input, p.recorder.take_reached())
         }
         None => (
             Vec::new(),
@@ -144,6 +144,7 @@ fn salvaged(spec: &RunSpec, salvage: &Salvage, config: JobConfig, panic: crate::
             BTreeMap::new(),
             crate::recorder::FNV_OFFSET,
             spec.schedule.clone().unwrap_or(Schedule { safety_ms: 0, liveness_ms: 0, events: Vec::new() }),
+            Vec::new(),
             Vec::new(),
         ),
     };
@@ -176,6 +177,7 @@ fn salvaged(spec: &RunSpec, salvage: &Salvage, config: JobConfig, panic: crate::
         healed_at_us: 0,
         deadline_us: 0,
         finished_at_us: None,
+        reached,
     };
     RunResult {
         history,
@@ -535,6 +537,7 @@ async fn simulate(spec: RunSpec, salvage: Salvage) -> RunResult {
         healed_at_us,
         deadline_us,
         finished_at_us,
+        reached: recorder.take_reached(),
     };
     let net_messages = netsim.stat().msg_count;
     // Everything is read: kill every node so the runtime can be freed.

@@ -75,3 +75,65 @@ fn corrupted_reads_are_detected_not_restored_from() {
     assert!(corrupt > 0, "no corrupted blob was read: {:?}", out.report.faults);
     assert!(out.report.recoveries >= 1);
 }
+
+/// Reachability points are recorded beside the history, the same ones at
+/// the same times on every execution of a seed (so a replay keeps them),
+/// and reaching them changes nothing in the run: an explicit schedule
+/// replays to the same trace and the same points.
+#[test]
+fn reachability_points_are_recorded_deterministically() {
+    let mut reached: BTreeMap<String, u64> = BTreeMap::new();
+    for seed in 0..6u64 {
+        let a = go(make("word_count", seed, "chaos", DeliveryMode::ExactlyOnce, None), "chaos");
+        let b = go(make("word_count", seed, "chaos", DeliveryMode::ExactlyOnce, None), "chaos");
+        assert_eq!(a.result.history.reached, b.result.history.reached, "seed {seed}");
+        assert_eq!(a.report.trace_hash, b.report.trace_hash);
+        let mut replay = make("word_count", seed, "chaos", DeliveryMode::ExactlyOnce, None);
+        replay.schedule = Some(a.result.schedule.clone());
+        let c = go(replay, "chaos");
+        assert_eq!(
+            (&c.result.history.reached, &c.report.trace_hash),
+            (&a.result.history.reached, &a.report.trace_hash)
+        );
+        for (k, v) in &a.report.reached {
+            *reached.entry(k.clone()).or_insert(0) += v;
+        }
+        let times: Vec<u64> = a.result.history.reached.iter().map(|r| r.t_us).collect();
+        assert!(times.windows(2).all(|w| w[0] <= w[1]), "in time order");
+    }
+    // Chaos reaches the common ones within a few seeds.
+    for p in ["init_fenced_open_txn", "recovery_recommits", "notify_finds_nothing", "aligned_with_blocked_input"] {
+        assert!(reached.get(p).copied().unwrap_or(0) > 0, "{p} never reached: {reached:?}");
+    }
+}
+
+/// A campaign names the points none of its runs reached, on its summary
+/// and as skipped JUnit cases.
+#[test]
+fn a_campaign_names_the_points_it_never_reached() {
+    let dir = std::env::temp_dir().join(format!("exactsim-reach-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_exactsim"))
+        .args(["campaign", "--scenario", "word_count", "--seeds", "3", "--profile", "none", "--report"])
+        .arg(dir.join("r"))
+        .arg("--junit")
+        .arg(dir.join("j.xml"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    // Without faults nothing is fenced, retried or expired.
+    let line = stdout.lines().find(|l| l.starts_with("reachability points reached: ")).expect("a reach line");
+    assert!(
+        line.contains("warning: never reached (untested states): ") && line.contains("init_fenced_open_txn"),
+        "{line}"
+    );
+    let rep: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("r/campaign.json")).unwrap()).unwrap();
+    let never: Vec<&str> = rep["never_reached"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert!(never.contains(&"init_fenced_open_txn"), "{never:?}");
+    let xml = std::fs::read_to_string(dir.join("j.xml")).unwrap();
+    assert_eq!(xml.matches("<skipped").count(), never.len(), "{xml}");
+    assert!(xml.contains("reach init_fenced_open_txn"), "{xml}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

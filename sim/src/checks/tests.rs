@@ -171,6 +171,7 @@ fn good() -> History {
         healed_at_us: 0,
         deadline_us: 1_000_000,
         finished_at_us: Some(70),
+        reached: Vec::new(),
     }
 }
 
