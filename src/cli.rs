@@ -169,6 +169,40 @@ enum Cmd {
         /// The first seed tried.
         #[arg(long, default_value = "0")]
         first_seed: String,
+        /// Also hunt each bug with the explorer (`explore`), from the same
+        /// seeds and profile, and print runs to detection side by side.
+        #[arg(long)]
+        explore: bool,
+    },
+    /// Guided exploration: derive runs from those that reached the rarest
+    /// reachability points (keep a run's faults up to that moment and draw
+    /// the rest afresh, shift, drop, add, re-aim, splice), with fresh seeds
+    /// in between; stop at the first failure and write its replay file.
+    Explore {
+        /// A scenario name, or `all` (fresh seeds cycle through them).
+        #[arg(long, default_value = "all")]
+        scenario: String,
+        /// Fault profile: a built-in name or a TOML file.
+        #[arg(long, default_value = "chaos")]
+        profile: String,
+        /// exactly-once or at-least-once.
+        #[arg(long, default_value = "exactly-once")]
+        mode: String,
+        /// A planted bug in every run.
+        #[arg(long)]
+        mutant: Option<String>,
+        /// Runs to make at most.
+        #[arg(long, default_value = "1000")]
+        runs: String,
+        /// The first fresh seed.
+        #[arg(long, default_value = "0")]
+        first_seed: String,
+        /// The explorer's own seed (its choices); default: the first seed.
+        #[arg(long)]
+        seed: Option<String>,
+        /// Directory for the failing run's replay file and artifacts.
+        #[arg(long)]
+        report: Option<PathBuf>,
     },
     /// Run the engine as real OS processes on 127.0.0.1 under the seed's
     /// fault schedule played in wall time (kill -9, SIGSTOP/SIGCONT; kill -9
@@ -679,7 +713,76 @@ pub fn main_with(extra: Vec<Arc<dyn Scenario>>) -> ExitCode {
                 Err(e) => usage(e),
             }
         }
-        Cmd::Mutants { scenario, seeds, list, first_seed } => {
+        Cmd::Explore { scenario, profile, mode, mutant, runs, first_seed, seed, report } => {
+            let args = (|| -> Result<_, String> {
+                let first = parse_seed(&first_seed)?;
+                Ok((
+                    reg.select(&scenario)?,
+                    exactsim_sim::schedule::Profile::resolve(&profile)?,
+                    crate::parse_mode(&mode)?,
+                    mutant.as_deref().map(crate::parse_mutant).transpose()?,
+                    parse_count(&runs, "run count", crate::campaign::SEEDS_MAX)?,
+                    first,
+                    seed.as_deref().map(parse_seed).transpose()?.unwrap_or(first),
+                ))
+            })();
+            let (scenarios, prof, mode, mutant, runs, first, seed) = match args {
+                Ok(a) => a,
+                Err(e) => return usage(e),
+            };
+            if let Some(dir) = &report {
+                if let Err(e) = crate::artifacts::create_dir(dir) {
+                    return usage(e);
+                }
+            }
+            let x = crate::explore::Explore {
+                scenarios,
+                profile: prof,
+                profile_arg: profile.clone(),
+                mode,
+                mutant,
+                budget: runs,
+                first_seed: first,
+                seed,
+                stop_at_failure: true,
+            };
+            let rep = x.run();
+            println!(
+                "explored runs={} derived={} corpus={} features={}",
+                rep.runs,
+                rep.derived_runs,
+                rep.corpus.len(),
+                rep.features.len()
+            );
+            match &rep.failure {
+                None => {
+                    println!("verdict=pass: no failure in {} runs", rep.runs);
+                    ExitCode::SUCCESS
+                }
+                Some((n, out)) => {
+                    // Not the seed's reproduce line: the run's faults are
+                    // the explorer's, an explicit schedule.
+                    println!("{}", out.report.summary_line());
+                    for v in &out.report.violations {
+                        println!("{}", crate::output::violation_line(v));
+                    }
+                    println!("found after {n} runs");
+                    let replay = crate::replay::ReplayFile::from_outcome(out, &profile);
+                    if let Some(dir) = &report {
+                        let path = dir.join(format!("explore-{}-{}.json", out.report.scenario, out.report.seed));
+                        if let Err(e) = crate::artifacts::write_file(&path, &replay.to_json()) {
+                            eprintln!("error: {e}");
+                            return ExitCode::from(2);
+                        }
+                        println!("replay with: {} replay {}", output::invocation(), path.display());
+                    } else {
+                        println!("(--report DIR writes its replay file: the run's faults are an explicit schedule)");
+                    }
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Cmd::Mutants { scenario, seeds, list, first_seed, explore } => {
             // Every argument is checked, with --list too.
             let args = (|| -> Result<_, String> {
                 Ok((
@@ -694,6 +797,10 @@ pub fn main_with(extra: Vec<Arc<dyn Scenario>>) -> ExitCode {
             };
             if list {
                 print!("{}", crate::mutants::list());
+                return ExitCode::SUCCESS;
+            }
+            if explore {
+                print!("{}", crate::mutants::compare_all(&scenarios, seeds, first));
                 return ExitCode::SUCCESS;
             }
             let table = crate::mutants::hunt_all(&scenarios, seeds, first, true);

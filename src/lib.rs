@@ -169,6 +169,7 @@ pub mod bench;
 pub mod campaign;
 pub mod campaign_report;
 pub mod cli;
+pub mod explore;
 pub mod interrupt;
 pub mod junit;
 pub mod merge;

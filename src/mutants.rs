@@ -38,8 +38,8 @@ pub struct MutantRow {
 pub fn hunt(m: Mutant, scenarios: &[Arc<dyn Scenario>], budget: u64, first: u64) -> MutantRow {
     #[allow(clippy::disallowed_methods)]
     let t0 = std::time::Instant::now();
-    let own: Vec<Arc<dyn Scenario>> = scenarios.iter().filter(|s| s.own_mutants().contains(&m)).cloned().collect();
-    let scenarios = if own.is_empty() { scenarios } else { &own[..] };
+    let ground = hunting_ground(m, scenarios);
+    let scenarios = &ground[..];
     let name = m.hunt_profile();
     let profile = Profile::named(name).expect("built-in profile");
     for i in 0..budget {
@@ -67,6 +67,68 @@ pub fn hunt(m: Mutant, scenarios: &[Arc<dyn Scenario>], budget: u64, first: u64)
         }
     }
     MutantRow { mutant: m, detected: None, seeds_tried: budget, wall_ms: t0.elapsed().as_millis() as u64 }
+}
+
+/// The scenarios that can reach `m`: those that name it as their own, else
+/// all.
+fn hunting_ground(m: Mutant, scenarios: &[Arc<dyn Scenario>]) -> Vec<Arc<dyn Scenario>> {
+    let own: Vec<Arc<dyn Scenario>> = scenarios.iter().filter(|s| s.own_mutants().contains(&m)).cloned().collect();
+    if own.is_empty() {
+        scenarios.to_vec()
+    } else {
+        own
+    }
+}
+
+/// Runs the explorer needs to catch `m` (`None`: not within `budget`),
+/// from the same fresh seeds and profile as [`hunt`]; its own seed is
+/// `first`.
+pub fn hunt_explore(m: Mutant, scenarios: &[Arc<dyn Scenario>], budget: u64, first: u64) -> Option<u64> {
+    let name = m.hunt_profile();
+    let x = crate::explore::Explore {
+        scenarios: hunting_ground(m, scenarios),
+        profile: Profile::named(name).expect("built-in profile"),
+        profile_arg: name.to_string(),
+        mode: DeliveryMode::ExactlyOnce,
+        mutant: Some(m),
+        budget,
+        first_seed: first,
+        seed: first,
+        stop_at_failure: true,
+    };
+    x.run().failure.map(|(runs, _)| runs)
+}
+
+/// `mutants --explore`: runs to first detection per planted bug, blind
+/// seeds against the explorer, side by side (two bugs at a time).
+pub fn compare_all(scenarios: &[Arc<dyn Scenario>], budget: u64, first: u64) -> String {
+    let rows: Mutex<Vec<Option<(Option<u64>, Option<u64>)>>> = Mutex::new(vec![None; Mutant::ALL.len()]);
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= Mutant::ALL.len() {
+                    return;
+                }
+                let m = Mutant::ALL[i];
+                let blind = hunt(m, scenarios, budget, first).detected.map(|d| d.seeds_tried);
+                let guided = hunt_explore(m, scenarios, budget, first);
+                rows.lock().unwrap()[i] = Some((blind, guided));
+            });
+        }
+    });
+    let show = |r: Option<u64>| r.map_or(format!(">{budget}"), |n| n.to_string());
+    let mut out = format!("{:<34} {:>8} {:>8} {:>7}\n", "mutant", "blind", "explore", "ratio");
+    for (m, r) in Mutant::ALL.iter().zip(rows.into_inner().unwrap()) {
+        let (b, g) = r.expect("hunted");
+        let ratio = match (b, g) {
+            (Some(b), Some(g)) => format!("{:.1}x", b as f64 / g as f64),
+            _ => "-".to_string(),
+        };
+        out.push_str(&format!("{:<34} {:>8} {:>8} {:>7}\n", m.name(), show(b), show(g), ratio));
+    }
+    out
 }
 
 /// Every mutant, two at a time.
