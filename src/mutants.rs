@@ -102,7 +102,9 @@ pub fn hunt_explore(m: Mutant, scenarios: &[Arc<dyn Scenario>], budget: u64, fir
 /// `mutants --explore`: runs to first detection per planted bug, blind
 /// seeds against the explorer, side by side (two bugs at a time).
 pub fn compare_all(scenarios: &[Arc<dyn Scenario>], budget: u64, first: u64) -> String {
-    let rows: Mutex<Vec<Option<(Option<u64>, Option<u64>)>>> = Mutex::new(vec![None; Mutant::ALL.len()]);
+    // Per bug: runs to detection (blind, explorer).
+    type Pair = (Option<u64>, Option<u64>);
+    let rows: Mutex<Vec<Option<Pair>>> = Mutex::new(vec![None; Mutant::ALL.len()]);
     let next = AtomicUsize::new(0);
     std::thread::scope(|s| {
         for _ in 0..2 {
