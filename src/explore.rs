@@ -3,8 +3,11 @@
 //! (a reachability point, or a point on a node role no run had reached it
 //! on) and derive the next runs from the runs that reached the rarest ones:
 //! keep a parent's faults up to the moment it first reached its rarest
-//! point and draw the rest afresh, or shift, drop, add or re-aim one fault,
-//! or splice two parents at that moment. Blind runs (fresh seeds) keep
+//! point and draw the rest afresh, or aim a crash, pause or stop at an
+//! engine event the parent's nodes emitted shortly before that moment (a
+//! predicate fault: "when this node emits this event the n-th time"), or
+//! shift, drop, add or re-aim one fault, or splice two parents at that
+//! moment. Blind runs (fresh seeds) keep
 //! coming too, one in four, so the search never narrows to one corpus.
 //!
 //! Every run is an ordinary run: a seed and an explicit schedule, which a
@@ -19,7 +22,7 @@ use exactsim_sim::history::Reached;
 use exactsim_sim::rng::SimRng;
 use exactsim_sim::runner::Outcome;
 use exactsim_sim::scenario::Scenario;
-use exactsim_sim::schedule::{generate, role_of, FaultEvent, Profile, Schedule};
+use exactsim_sim::schedule::{generate, role_of, FaultEvent, Profile, Schedule, TriggerAction};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -50,6 +53,9 @@ pub struct Entry {
     pub seed: u64,
     pub schedule: Schedule,
     pub first_ms: BTreeMap<String, u64>,
+    /// The engine events of the run: (ms, node, event name, its occurrence
+    /// on that node), what a predicate fault can be aimed at.
+    pub events: Vec<(u64, String, &'static str, u32)>,
 }
 
 /// How a run's schedule was made.
@@ -64,6 +70,9 @@ pub enum Origin {
     Add,
     Reaim,
     Splice,
+    /// A predicate fault aimed at an engine event shortly before the
+    /// parent's rare moment.
+    AimAtEvent,
 }
 
 /// What exploring found.
@@ -100,6 +109,23 @@ fn suffix(events: &[FaultEvent], t_ms: u64) -> Vec<FaultEvent> {
     events.iter().filter(|e| starts(e).is_some_and(|a| a > t_ms)).cloned().collect()
 }
 
+/// A run's engine events as [`Entry::events`] keeps them.
+fn engine_events(h: &exactsim_sim::history::History) -> Vec<(u64, String, &'static str, u32)> {
+    let mut seen: BTreeMap<(String, &'static str), u32> = BTreeMap::new();
+    let mut v = Vec::new();
+    for s in &h.events {
+        if let exactsim_sim::history::Ev::Engine(e) = &s.ev {
+            let n = seen.entry((s.node.clone(), e.name())).or_insert(0);
+            *n += 1;
+            v.push((s.t_us / 1000, s.node.clone(), e.name(), *n));
+        }
+    }
+    v
+}
+
+/// How long a predicate fault holds its node.
+const AIM_HOLD_MS: [u64; 4] = [200, 600, 1500, 3000];
+
 fn starts(e: &FaultEvent) -> Option<u64> {
     match e {
         FaultEvent::CrashAtPoint { .. } | FaultEvent::OnEvent { .. } => None,
@@ -113,7 +139,11 @@ impl Explore {
         let mut rng = SimRng::new(self.seed);
         let mut rep = ExploreReport::default();
         let mut fresh = 0u64;
-        while rep.runs < self.budget {
+        // Derived schedules over a cap are drawn again, a bounded number of
+        // times.
+        let mut draws = 0u64;
+        while rep.runs < self.budget && draws < self.budget.saturating_mul(4) {
+            draws += 1;
             let warmup = rep.corpus.is_empty() || rep.runs < 2 * self.scenarios.len() as u64;
             let (scenario, seed, schedule, origin) = if warmup || rng.below(2) == 0 {
                 let i = fresh;
@@ -145,7 +175,8 @@ impl Explore {
                 *c += 1;
             }
             if new {
-                rep.corpus.push(Entry { scenario, seed, schedule: out.result.schedule.clone(), first_ms: f });
+                let events = engine_events(&out.result.history);
+                rep.corpus.push(Entry { scenario, seed, schedule: out.result.schedule.clone(), first_ms: f, events });
             }
             if !out.report.violations.is_empty() && rep.failure.is_none() {
                 rep.failure = Some((rep.runs, Box::new(out)));
@@ -180,7 +211,22 @@ impl Explore {
         let cfg = exactsim_sim::world::derive_config(&sp);
         let system = sc.pipeline().system().is_some();
         let draw = |rng: &mut SimRng| generate(rng.next_u64(), &self.profile, &cfg, system).events;
-        let origin = match rng.below(6) {
+        let origin = match rng.below(8) {
+            6 | 7 => {
+                // A crash, pause or stop of a node when it emits an event it
+                // emitted in the second before the rare moment again.
+                let near: Vec<&(u64, String, &'static str, u32)> =
+                    parent.events.iter().filter(|e| e.0 <= t && e.0 + 1000 >= t).collect();
+                let (_, node, event, nth) = if near.is_empty() {
+                    (*rng.pick(&parent.events.iter().collect::<Vec<_>>())).clone()
+                } else {
+                    (*rng.pick(&near)).clone()
+                };
+                let action = *rng.pick(&[TriggerAction::Crash, TriggerAction::Pause, TriggerAction::Stop]);
+                let dur_ms = *rng.pick(&AIM_HOLD_MS);
+                s.events.push(FaultEvent::OnEvent { node: Some(node), event: event.to_string(), nth, action, dur_ms });
+                Origin::AimAtEvent
+            }
             0 | 1 => {
                 // The run up to the rare moment, and fresh faults after it.
                 let mut ev = prefix(&s.events, t);
