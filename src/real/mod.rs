@@ -61,10 +61,10 @@ use crate::artifacts;
 use exactsim_engine::config::{JobConfig, Mutant};
 use exactsim_engine::types::{DeliveryMode, Record};
 use exactsim_node::wire::{NodeSpec, PointCrash};
-use exactsim_sim::checks::{check_all, CheckInput, Violation};
+use exactsim_sim::checks::Violation;
+use exactsim_sim::finish::{finish, repro_command, Finish, Kind, SIM_COMMAND};
 use exactsim_sim::history::{History, SimEvent};
-use exactsim_sim::report::Verdict;
-use exactsim_sim::report::{build, ReportCtx, RunReport};
+use exactsim_sim::report::RunReport;
 use exactsim_sim::scenario::Scenario;
 use exactsim_sim::schedule::{generate, node_names, FaultEvent, Profile, Schedule};
 use exactsim_sim::world::{derive_config, RunResult};
@@ -397,7 +397,8 @@ struct Ended {
     pg_url: Option<String>,
 }
 
-/// Check the history, build the report and the record of what was played.
+/// End the run ([`finish`]: tallies, checks, findings, reproduce command,
+/// report) and record what was played.
 fn judge(spec: &RealSpec, run_dir: &Path, plan: Plan, ended: Ended, t_wall: Instant) -> RealOutcome {
     let Ended { collected: c, end_us, starts, skipped, interrupted, pg_url } = ended;
     let result = RunResult {
@@ -407,53 +408,24 @@ fn judge(spec: &RealSpec, run_dir: &Path, plan: Plan, ended: Ended, t_wall: Inst
         coverage: c.coverage,
         schedule: plan.schedule.clone(),
         config: plan.cfg,
-        faults: c.faults,
+        disk_effects: BTreeMap::new(),
         sim_time_ms: end_us / 1000,
         net_messages: 0,
         panic: c.panic,
     };
-    let (mut violations, output) = if interrupted {
-        (Vec::new(), Default::default())
-    } else if let Some(p) = &result.panic {
-        let v = Violation::new(
-            exactsim_sim::runner::PANIC_CHECK,
-            result.history.events.last().map(|e| e.t_us),
-            p.describe(),
-        );
-        (vec![v], Default::default())
-    } else {
-        match exactsim_sim::panics::capture(|| {
-            check_all(&CheckInput { history: &result.history, scenario: &*spec.scenario })
-        }) {
-            Ok(v) => v,
-            Err(p) => (vec![Violation::new(exactsim_sim::runner::PANIC_CHECK, None, p.describe())], Default::default()),
-        }
-    };
-    for v in violations.iter_mut() {
-        v.message = format!("(seed = {}, real run) {}", spec.seed, v.message);
-    }
-    let wall_ms = t_wall.elapsed().as_millis() as u64;
-    let mut report = build(
-        &result,
-        ReportCtx {
+    let wall_us = || t_wall.elapsed().as_micros() as u64;
+    let out = finish(
+        result,
+        Finish {
             scenario: &*spec.scenario,
             profile: &spec.profile_arg,
-            violations: &violations,
-            output,
-            wall_ms,
-            sim_wall_us: end_us,
-            repro: format!(
-                "{} (real runs are not reproducible bit for bit; the same schedule is played again)",
-                repro(spec)
-            ),
+            mutant: spec.mutant,
             code_version: crate::code_version(),
-            panic: result.panic.clone(),
+            sim_wall_us: end_us,
+            wall_us: &wall_us,
+            kind: Kind::Real { options: repro_options(spec), interrupted },
         },
     );
-    report.trace_hash = "none(real-run)".into();
-    if interrupted {
-        report.verdict = Verdict::Interrupted;
-    }
     let real = RealRecord {
         reproducible: false,
         note: NOTE.into(),
@@ -464,43 +436,34 @@ fn judge(spec: &RealSpec, run_dir: &Path, plan: Plan, ended: Ended, t_wall: Inst
         played: c.played,
         skipped,
         starts,
-        wall_ms,
+        wall_ms: out.report.wall_ms,
         latency_ms: spec.latency_ms,
         run_dir: run_dir.display().to_string(),
         node_binary: spec.node_bin.display().to_string(),
     };
-    RealOutcome { report, real, violations, history: result.history, interrupted }
+    RealOutcome { report: out.report, real, violations: out.violations, history: out.result.history, interrupted }
 }
 
-/// The command that plays the same run again.
-fn repro(spec: &RealSpec) -> String {
-    let mut repro = format!(
-        "exactsim real --scenario {} --seed {} --profile {} --mode {}",
-        spec.scenario.name(),
-        spec.seed,
-        spec.profile_arg,
-        spec.mode.name()
-    );
-    if let Some(m) = spec.mutant {
-        repro.push_str(&format!(" --mutant {}", m.name()));
-    }
+/// This run's own options in the command that plays it again.
+fn repro_options(spec: &RealSpec) -> Vec<String> {
+    let mut o = Vec::new();
     if spec.pauses > 0 {
-        repro.push_str(&format!(" --pauses {}", spec.pauses));
+        o.push(format!("--pauses {}", spec.pauses));
     }
     if let Some(k) = spec.pg_kills {
-        repro.push_str(&format!(" --pg-kills {k}"));
+        o.push(format!("--pg-kills {k}"));
     }
     if let Some(ms) = spec.source_poll_ms {
-        repro.push_str(&format!(" --source-poll-ms {ms}"));
+        o.push(format!("--source-poll-ms {ms}"));
     }
     if spec.latency_ms != LATENCY_MS_DEFAULT {
-        repro.push_str(&format!(" --latency-ms {}-{}", spec.latency_ms.0, spec.latency_ms.1));
+        o.push(format!("--latency-ms {}-{}", spec.latency_ms.0, spec.latency_ms.1));
     }
     // The same schedule again: without it the seed's own would be played.
     if let Some(p) = &spec.schedule_path {
-        repro.push_str(&format!(" --schedule {}", p.display()));
+        o.push(format!("--schedule {}", p.display()));
     }
-    repro
+    o
 }
 
 /// Write `report.json` (the run report, same schema as a simulated run),
@@ -541,13 +504,7 @@ pub fn summary(out: &RealOutcome) -> String {
     if !out.report.violations.is_empty() {
         let r = &out.report;
         s.push_str(&format!("\nreproduce: {}", r.repro));
-        let mut sim = format!(
-            "cargo run --release -- run --scenario {} --seed {} --profile {} --mode {}",
-            r.scenario, r.seed, r.profile, r.mode
-        );
-        if let Some(m) = &r.mutant {
-            sim.push_str(&format!(" --mutant {m}"));
-        }
+        let sim = repro_command(SIM_COMMAND, &r.scenario, r.seed, &r.profile, &r.mode, r.mutant.as_deref(), &[]);
         s.push_str(&format!("\nin simulation (deterministic; the same seed's schedule, another interleaving): {sim}"));
     }
     s

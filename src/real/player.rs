@@ -289,9 +289,6 @@ impl<'a> Player<'a> {
                 },
                 _ => ("exit", SELF_EXIT_DOWN_MS),
             };
-            if kind == "crash_at_point" {
-                *st.g.faults.entry("crash_at_point".into()).or_insert(0) += 1;
-            }
             st.g.sim(
                 t_us,
                 &role,
@@ -363,7 +360,6 @@ impl<'a> Player<'a> {
         let t = st.clock.us();
         self.state.insert(node.clone(), State::Down);
         self.paused.remove(node);
-        *st.g.faults.entry("crash".into()).or_insert(0) += 1;
         st.g.sim(
             t,
             node,
@@ -388,7 +384,6 @@ impl<'a> Player<'a> {
             self.state.insert(p.node.clone(), State::Paused);
         }
         let t = st.clock.us();
-        *st.g.faults.entry("pause".into()).or_insert(0) += 1;
         let detail = serde_json::to_string(p).expect("serializable");
         st.g.sim(t, "sim", SimEvent::FaultStarted { kind: "pause".into(), detail: detail.clone() });
         st.g.played(t / 1000, "pause", &p.node, format!("SIGSTOP for {} ms", p.dur_ms));

@@ -267,7 +267,6 @@ impl Drop for PgServer {
 pub(super) fn pg_kill(server: &mut PgServer, k: &PgKill, g: &mut Gather, clock: &Clock) -> Result<u64, String> {
     let killed = server.kill()?;
     let t = clock.us();
-    *g.faults.entry("pg_kill".into()).or_insert(0) += 1;
     g.sim(
         t,
         PG_NODE,

@@ -86,7 +86,6 @@ pub(super) struct Gather {
     panic: Option<PanicReport>,
     pub(super) finished_at_us: Option<u64>,
     pub(super) played: Vec<Played>,
-    pub(super) faults: BTreeMap<String, u64>,
 }
 
 /// What the history of a real run is framed by: known before it starts, or
@@ -109,7 +108,6 @@ pub(super) struct Collected {
     pub trace_hash: u64,
     pub coverage: BTreeMap<(String, FaultPoint), u64>,
     pub panic: Option<PanicReport>,
-    pub faults: BTreeMap<String, u64>,
     /// What was played, in time order.
     pub played: Vec<Played>,
 }
@@ -131,7 +129,6 @@ impl Gather {
             panic: None,
             finished_at_us: None,
             played: Vec::new(),
-            faults: BTreeMap::new(),
         }
     }
 
@@ -227,7 +224,7 @@ impl Gather {
         };
         let mut played = std::mem::take(&mut self.played);
         played.sort_by_key(|p| p.at_ms);
-        Collected { history, trace_hash, coverage: self.coverage, panic: self.panic, faults: self.faults, played }
+        Collected { history, trace_hash, coverage: self.coverage, panic: self.panic, played }
     }
 }
 
