@@ -162,3 +162,141 @@ fn judge(
 fn panic_violation(result: &RunResult, p: &PanicReport) -> Violation {
     Violation::new(PANIC_CHECK, result.history.events.last().map(|e| e.t_us), p.describe())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::{Ev, History, SimEvent, Stamped};
+    use crate::panics::PanicOrigin;
+    use crate::rng::SimRng;
+    use crate::schedule::Schedule;
+    use exactsim_engine::config::JobConfig;
+    use exactsim_engine::pipeline::Pipeline;
+    use exactsim_engine::types::{DeliveryMode, OutRecord, Record};
+    use std::sync::Arc;
+
+    /// A scenario that is never run: these runs end without its checks.
+    struct Idle;
+    impl Scenario for Idle {
+        fn name(&self) -> &'static str {
+            "idle"
+        }
+        fn description(&self) -> &'static str {
+            "test: never run"
+        }
+        fn generate(&self, _rng: &mut SimRng, _p: u32) -> Vec<Vec<Record>> {
+            unimplemented!("never run")
+        }
+        fn pipeline(&self) -> Arc<dyn Pipeline> {
+            unimplemented!("never run")
+        }
+        fn reference(&self, _input: &[Vec<Record>], _offsets: &[u64]) -> Vec<OutRecord> {
+            unimplemented!("never run")
+        }
+    }
+
+    /// A run that recorded a scheduled crash losing unsynced writes, whose
+    /// disks failed two operations.
+    fn result(panic: Option<PanicReport>) -> RunResult {
+        let crash = SimEvent::NodeCrashed {
+            node: "broker".into(),
+            cause: "scheduled crash".into(),
+            lost_bytes: 64,
+            torn_files: 0,
+        };
+        let history = History {
+            scenario: "idle".into(),
+            seed: 7,
+            mode: DeliveryMode::ExactlyOnce,
+            parallelism: 1,
+            output_partitions: 1,
+            input: Vec::new(),
+            events: vec![Stamped { t_us: 5_000, node: "broker".into(), ev: Ev::Sim(crash) }],
+            observations: Vec::new(),
+            final_output: Vec::new(),
+            final_read_ok: false,
+            final_open_txns: Vec::new(),
+            healed_at_us: 0,
+            deadline_us: 0,
+            finished_at_us: None,
+        };
+        RunResult {
+            history,
+            trace_hash: 1,
+            chain: Vec::new(),
+            coverage: BTreeMap::new(),
+            schedule: Schedule { safety_ms: 0, liveness_ms: 0, events: Vec::new() },
+            config: JobConfig::default(),
+            disk_effects: [("io_error".to_string(), 2)].into(),
+            sim_time_ms: 5,
+            net_messages: 0,
+            panic,
+        }
+    }
+
+    fn how(kind: Kind) -> Finish<'static> {
+        Finish {
+            scenario: &Idle,
+            profile: "crash",
+            mutant: Some(Mutant::Canary),
+            code_version: "test",
+            sim_wall_us: 0,
+            wall_us: &|| 0,
+            kind,
+        }
+    }
+
+    #[test]
+    fn the_reproduce_command_names_the_run_then_its_own_options() {
+        assert_eq!(
+            repro_command(SIM_COMMAND, "word_count", 3, "chaos", "exactly-once", None, &[]),
+            "cargo run --release -- run --scenario word_count --seed 3 --profile chaos --mode exactly-once"
+        );
+        let options = ["--pauses 2".to_string(), "--pg-kills 0".to_string()];
+        assert_eq!(
+            repro_command(REAL_COMMAND, "pg_ledger", 1, "crash", "exactly-once", Some("canary"), &options),
+            "exactsim real --scenario pg_ledger --seed 1 --profile crash --mode exactly-once --mutant canary \
+             --pauses 2 --pg-kills 0"
+        );
+    }
+
+    /// A panicked run's one finding is the panic, and its tallies are read
+    /// from the history like any run's (plus what the disks counted).
+    #[test]
+    fn a_panicked_run_ends_with_the_panic_as_its_finding() {
+        let p = PanicReport { message: "boom".into(), site: "engine/src/x.rs:1:1".into(), origin: PanicOrigin::Engine };
+        let out = finish(result(Some(p.clone())), how(Kind::Simulated));
+        assert_eq!(out.violations.len(), 1);
+        assert_eq!(out.violations[0].check, PANIC_CHECK);
+        assert_eq!(out.violations[0].t_us, Some(5_000), "at the last recorded event");
+        assert!(out.violations[0].message.starts_with("(seed = 7) "), "{}", out.violations[0].message);
+        assert_eq!(out.report.verdict, Verdict::Fail);
+        assert_eq!(out.report.panic, Some(p));
+        let want: BTreeMap<String, u64> = [("crash", 1), ("lost_unsynced", 1), ("io_error", 2)]
+            .into_iter()
+            .map(|(k, n)| (k.to_string(), n))
+            .collect();
+        assert_eq!(out.report.faults, want);
+        assert_eq!(
+            out.report.repro,
+            "cargo run --release -- run --scenario idle --seed 7 --profile crash --mode exactly-once --mutant canary"
+        );
+        assert_eq!(out.report.trace_hash, "0000000000000001");
+    }
+
+    /// An interrupted real run is not judged, and says it is a real run.
+    #[test]
+    fn an_interrupted_real_run_has_no_findings() {
+        let out = finish(result(None), how(Kind::Real { options: vec!["--pauses 2".into()], interrupted: true }));
+        assert!(out.violations.is_empty());
+        assert_eq!(out.report.verdict, Verdict::Interrupted);
+        assert_eq!(out.report.trace_hash, "none(real-run)");
+        assert_eq!(
+            out.report.repro,
+            format!(
+                "exactsim real --scenario idle --seed 7 --profile crash --mode exactly-once --mutant canary \
+                 --pauses 2 ({REAL_NOTE})"
+            )
+        );
+    }
+}
