@@ -1,5 +1,5 @@
 //! Real mode: one engine node as an OS process. The supervisor
-//! (`exactsim real`, `src/real.rs` of the root package) writes a
+//! (`exactsim real`, `src/real/` of the root package) writes a
 //! [`wire::NodeSpec`], starts one `exactsim-node` process per node, plays
 //! faults on them with signals, and reads back the JSON lines each process
 //! appends ([`wire::LogLine`]).

@@ -1,6 +1,6 @@
 //! The simulated cluster: which nodes exist, whether each is up, down or
 //! paused, its clocks, the messages held back for late delivery, the active
-//! windowed faults, and the tally of faults that landed. `nodes.rs` holds
+//! windowed faults. `nodes.rs` holds
 //! the part the engine's observer reads while nodes run (node states,
 //! clocks, late-delivery rules); [`Cluster`] owns it and applies every
 //! fault kind declared in `schedule.rs` to madsim.
@@ -91,27 +91,6 @@ impl Cluster {
         }
     }
 
-    pub fn tally(&self, kind: &str) {
-        self.nodes.tally(kind, 1);
-    }
-
-    /// Faults that landed, by kind (disk-level counts included).
-    pub fn tallies(&self) -> BTreeMap<String, u64> {
-        let mut t = self.nodes.tallies();
-        for d in self.disks.values() {
-            let s = d.stats();
-            for (k, n) in
-                [("io_error", s.injected_errors), ("corrupt_read", s.corrupted_reads), ("slow_disk_op", s.slow_ops)]
-            {
-                if n > 0 {
-                    *t.entry(k.into()).or_insert(0) += n;
-                }
-            }
-        }
-        t.retain(|_, v| *v > 0);
-        t
-    }
-
     fn wake_at(&mut self, ms: u64, w: Wakeup) {
         self.seq += 1;
         self.wakeups.insert((ms, self.seq), w);
@@ -152,12 +131,6 @@ impl Cluster {
             }
             None => (0, 0),
         };
-        if lost > 0 {
-            self.tally("lost_unsynced");
-        }
-        if torn > 0 {
-            self.tally("torn_write");
-        }
         self.recorder.sim(
             node,
             SimEvent::NodeCrashed {
@@ -182,7 +155,6 @@ impl Cluster {
         if !self.nodes.take_down(node) {
             return;
         }
-        self.tally("stop");
         self.recorder.sim("sim", SimEvent::FaultStarted { kind: "stop".into(), detail: e.describe() });
         self.crash(node, "clean stop", CrashMode::KeepAll, down_ms, now_ms, true);
     }
@@ -204,7 +176,6 @@ impl Cluster {
         }
         self.handle.pause(self.ids[node]);
         self.nodes.set_state(node, NodeState::Paused);
-        self.tally("pause");
         self.recorder.sim("sim", SimEvent::FaultStarted { kind: "pause".into(), detail: e.describe() });
         self.wake_at(now_ms.saturating_add(dur_ms), Wakeup::Resume(node.to_string(), e.describe()));
     }
@@ -224,7 +195,6 @@ impl Cluster {
         match e {
             FaultEvent::Crash { node, down_ms, disk, .. } => {
                 if self.nodes.take_down(node) {
-                    self.tally("crash");
                     self.crash(node, "scheduled crash", *disk, *down_ms, now_ms, true);
                 }
             }
@@ -281,7 +251,6 @@ impl Cluster {
             | FaultEvent::Stop { .. }
             | FaultEvent::OnEvent { .. } => unreachable!("not a windowed fault: {e:?}"),
         }
-        self.tally(e.kind());
         self.recorder.sim("sim", SimEvent::FaultStarted { kind: e.kind().into(), detail: e.describe() });
         self.apply();
     }

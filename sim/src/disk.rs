@@ -143,6 +143,25 @@ impl Inner {
     }
 }
 
+/// What the faults did inside `disks`, summed by kind: operations failed
+/// (`io_error`), reads corrupted (`corrupt_read`), operations slowed
+/// (`slow_disk_op`); a kind with none is left out. The history does not show
+/// these; every other fault tally is read from it.
+pub fn effects<'a>(disks: impl IntoIterator<Item = &'a std::sync::Arc<SimDisk>>) -> BTreeMap<String, u64> {
+    let mut t = BTreeMap::new();
+    for d in disks {
+        let s = d.stats();
+        for (k, n) in
+            [("io_error", s.injected_errors), ("corrupt_read", s.corrupted_reads), ("slow_disk_op", s.slow_ops)]
+        {
+            if n > 0 {
+                *t.entry(k.to_string()).or_insert(0) += n;
+            }
+        }
+    }
+    t
+}
+
 pub struct SimDisk {
     name: String,
     inner: Mutex<Inner>,
@@ -195,8 +214,10 @@ impl SimDisk {
     pub fn set_capacity(&self, bytes: Option<u64>) {
         self.inner.lock().unwrap().capacity = bytes;
     }
+    /// Its counters; also after a panic inside the run (a poisoned lock:
+    /// counters are whole numbers at any moment).
     pub fn stats(&self) -> DiskStats {
-        self.inner.lock().unwrap().stats.clone()
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).stats.clone()
     }
 
     /// What would survive a crash that loses unsynced data.

@@ -114,15 +114,17 @@ impl History {
 /// window opened, a node paused or cleanly stopped, a node crashed (a
 /// scheduled crash, a crash at a fault point or on an engine event). Not a
 /// fault: a trigger's own marker (`on_event`: its action is listed), nor a
-/// crash the harness made after a fatal error. A fault aimed at a node
-/// already down is never recorded, so it is not here.
+/// crash the harness made after a fatal error, nor (real mode) a node's own
+/// panic or exit. A fault aimed at a node already down is never recorded,
+/// so it is not here.
 pub fn landed_faults(events: &[Stamped]) -> Vec<(u64, String)> {
     let mut v = Vec::new();
     for e in events {
         match &e.ev {
             Ev::Sim(SimEvent::FaultStarted { kind, .. }) if kind != "on_event" => v.push((e.t_us, kind.clone())),
             Ev::Sim(SimEvent::NodeCrashed { cause, .. }) => {
-                if cause == "clean stop" || cause.starts_with("fatal") {
+                // A clean stop is counted by its own `FaultStarted`.
+                if cause == "clean stop" || ["fatal", "panic at", "exited"].iter().any(|p| cause.starts_with(p)) {
                     continue;
                 }
                 let kind = if cause.starts_with("fault point") {
@@ -139,6 +141,36 @@ pub fn landed_faults(events: &[Stamped]) -> Vec<(u64, String)> {
         }
     }
     v
+}
+
+/// The fault tallies of a run, by kind, as its history shows them: every
+/// landed fault ([`landed_faults`]), every trigger that fired (`on_event`,
+/// whatever its action then did), and what crashes did to the disks
+/// (`lost_unsynced`: a crash lost unsynced writes; `torn_write`: it tore a
+/// file). What faults did inside a disk (operations failed, corrupted or
+/// slowed) is not in the history: the simulated disks count it
+/// (`disk::effects`).
+pub fn fault_tallies(events: &[Stamped]) -> BTreeMap<String, u64> {
+    let mut m: BTreeMap<String, u64> = BTreeMap::new();
+    for (_, kind) in landed_faults(events) {
+        *m.entry(kind).or_insert(0) += 1;
+    }
+    let mut count = |kind: &str, yes: bool| {
+        if yes {
+            *m.entry(kind.to_string()).or_insert(0) += 1;
+        }
+    };
+    for e in events {
+        match &e.ev {
+            Ev::Sim(SimEvent::FaultStarted { kind, .. }) => count("on_event", kind == "on_event"),
+            Ev::Sim(SimEvent::NodeCrashed { lost_bytes, torn_files, .. }) => {
+                count("lost_unsynced", *lost_bytes > 0);
+                count("torn_write", *torn_files > 0);
+            }
+            _ => {}
+        }
+    }
+    m
 }
 
 impl History {
@@ -208,6 +240,8 @@ mod tests {
             started(20, "pause"),
             crash(30, "fault point after_snapshot_before_ack"),
             crash(40, "fatal: state checksum"),
+            crash(41, "panic at engine/src/worker.rs:1:1: boom"),
+            crash(42, "exited: signal: 9 (SIGKILL)"),
             started(50, "stop"),
             crash(50, "clean stop"),
             crash(60, "on event PreCommitted #2"),
@@ -227,5 +261,39 @@ mod tests {
         let never = history(events, None);
         assert_eq!(never.effective_faults().values().sum::<u64>(), 8);
         assert_eq!(never.late_faults(), 0);
+    }
+
+    /// The tallies: the landed faults, the triggers that fired, and what
+    /// crashes did to the disks.
+    #[test]
+    fn fault_tallies_are_read_from_the_history() {
+        let lost = |t_us: u64, lost_bytes: u64, torn_files: u32| {
+            at(
+                t_us,
+                SimEvent::NodeCrashed {
+                    node: "broker".into(),
+                    cause: "scheduled crash".into(),
+                    lost_bytes,
+                    torn_files,
+                },
+            )
+        };
+        let events = vec![
+            started(10, "partition"),
+            started(20, "on_event"),
+            crash(20, "on event PreCommitted #2"),
+            started(25, "on_event"),
+            lost(30, 120, 0),
+            lost(40, 10, 1),
+            crash(50, "fatal: state checksum"),
+            started(60, "stop"),
+            crash(60, "clean stop"),
+        ];
+        let want: BTreeMap<String, u64> =
+            [("partition", 1), ("on_event", 2), ("crash", 3), ("lost_unsynced", 2), ("torn_write", 1), ("stop", 1)]
+                .into_iter()
+                .map(|(k, n)| (k.to_string(), n))
+                .collect();
+        assert_eq!(fault_tallies(&events), want);
     }
 }

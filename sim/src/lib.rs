@@ -4,6 +4,7 @@
 pub mod checks;
 pub mod cluster;
 pub mod disk;
+pub mod finish;
 pub mod harness;
 pub mod history;
 pub mod narrow;

@@ -1,7 +1,7 @@
 //! The cluster's node table, shared by the cluster (which changes it) and
 //! the recorder (which the engine calls while nodes run): each node's state
 //! (up, down, paused), its clocks, the messages held back for late
-//! delivery, and the tally of faults that landed. Its own module so that
+//! delivery. Its own module so that
 //! the cluster and the recorder both depend on it and not on each other.
 
 #![cfg_attr(not(madsim), allow(dead_code))]
@@ -71,7 +71,6 @@ pub(crate) struct NodesInner {
     pub(crate) clocks: BTreeMap<String, ClockModel>,
     pub(crate) late: Vec<LateRule>,
     pub(crate) names: BTreeMap<SocketAddr, String>,
-    pub(crate) tallies: BTreeMap<String, u64>,
 }
 
 /// Node states, clocks and late-delivery rules, shared by the cluster (which
@@ -119,16 +118,6 @@ impl Nodes {
         true
     }
 
-    pub fn tally(&self, kind: &str, n: u64) {
-        if n > 0 {
-            *self.lock().tallies.entry(kind.to_string()).or_insert(0) += n;
-        }
-    }
-
-    pub fn tallies(&self) -> BTreeMap<String, u64> {
-        self.lock().tallies.clone()
-    }
-
     pub fn clock(&self, node: &str, t_us: u64) -> ClockReading {
         self.lock().clocks.get(node).copied().unwrap_or_default().reading(t_us)
     }
@@ -146,14 +135,13 @@ impl Nodes {
         }
         let mut g = self.lock();
         // Runs for every message sent: no allocation until a rule matches.
-        let NodesInner { late, names, tallies, .. } = &mut *g;
+        let NodesInner { late, names, .. } = &mut *g;
         let to = names.get(&dst).map(String::as_str);
         let rule =
             late.iter_mut().find(|r| r.remaining > 0 && r.from == from && (r.to.is_none() || r.to.as_deref() == to))?;
         rule.remaining -= 1;
         let (delay, index) = (rule.delay_ms, rule.index);
         let to = to.map(str::to_string);
-        *tallies.entry("late_delivery".into()).or_insert(0) += 1;
         let what = match msg {
             Msg::Req { body, .. } => format!("{body:?}"),
             other => format!("{other:?}"),

@@ -189,6 +189,9 @@ pub struct ReportCtx<'a> {
     pub profile: &'a str,
     pub violations: &'a [Violation],
     pub output: OutputCounts,
+    /// The run's fault tallies by kind (read from its history, plus what
+    /// the simulated disks counted).
+    pub faults: BTreeMap<String, u64>,
     pub wall_ms: u64,
     pub sim_wall_us: u64,
     pub repro: String,
@@ -289,7 +292,7 @@ pub fn build(r: &RunResult, ctx: ReportCtx) -> RunReport {
             .collect(),
         checks: crate::checks::ids_for(ctx.scenario, h.mode).into_iter().map(String::from).collect(),
         trace_hash: format!("{:016x}", r.trace_hash),
-        faults: r.faults.clone(),
+        faults: ctx.faults,
         effective_faults: h.effective_faults(),
         late_faults: h.late_faults(),
         output: ctx.output,

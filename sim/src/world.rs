@@ -53,8 +53,10 @@ pub struct RunResult {
     pub coverage: BTreeMap<(String, FaultPoint), u64>,
     pub schedule: Schedule,
     pub config: JobConfig,
-    /// Faults that actually landed, by kind.
-    pub faults: BTreeMap<String, u64>,
+    /// What the faults did inside the disks, as the disks counted it
+    /// (`disk::effects`): not in the history, from which the run's fault
+    /// tallies are read (`finish`).
+    pub disk_effects: BTreeMap<String, u64>,
     pub sim_time_ms: u64,
     pub net_messages: u64,
     /// The run panicked: the history above ends where it did.
@@ -98,8 +100,9 @@ pub fn derive_input(scenario: &dyn Scenario, seed: u64, cfg: &JobConfig) -> Vec<
 /// scenario's code, the simulator) does not escape: the result carries it
 /// in `panic`, with the history recorded up to that moment (deterministic,
 /// like any other history) so the report, the timeline and the trace still
-/// show what led there.
-pub fn run(spec: RunSpec) -> RunResult {
+/// show what led there. Either way the run ends through `finish::finish`
+/// (`runner::execute`).
+pub(crate) fn run(spec: RunSpec) -> RunResult {
     std::thread::Builder::new()
         .name(format!("seed-{}", spec.seed))
         .stack_size(16 << 20)
@@ -124,6 +127,8 @@ struct SalvageParts {
     recorder: Arc<Recorder>,
     schedule: Schedule,
     input: Vec<Vec<exactsim_engine::types::Record>>,
+    /// Every node's disk, once the cluster has them all.
+    disks: BTreeMap<String, Arc<SimDisk>>,
 }
 
 fn derive_config_or_default(spec: &RunSpec) -> JobConfig {
@@ -133,10 +138,11 @@ fn derive_config_or_default(spec: &RunSpec) -> JobConfig {
 /// The result of a run that panicked: everything recorded before the panic.
 fn salvaged(spec: &RunSpec, salvage: &Salvage, config: JobConfig, panic: crate::panics::PanicReport) -> RunResult {
     let parts = salvage.lock().unwrap_or_else(|e| e.into_inner()).take();
-    let (events, chain, coverage, trace_hash, schedule, input, reached) = match parts {
+    let (events, chain, coverage, trace_hash, schedule, input, disk_effects, reached) = match parts {
         Some(p) => {
             let (events, chain, coverage, hash) = p.recorder.take_after_panic();
-            (events, chain, coverage, hash, p.schedule, p.input, p.recorder.take_reached())
+            let effects = crate::disk::effects(p.disks.values());
+            (events, chain, coverage, hash, p.schedule, p.input, effects, p.recorder.take_reached())
         }
         None => (
             Vec::new(),
@@ -145,23 +151,11 @@ fn salvaged(spec: &RunSpec, salvage: &Salvage, config: JobConfig, panic: crate::
             crate::recorder::FNV_OFFSET,
             spec.schedule.clone().unwrap_or(Schedule { safety_ms: 0, liveness_ms: 0, events: Vec::new() }),
             Vec::new(),
+            BTreeMap::new(),
             Vec::new(),
         ),
     };
     let sim_time_ms = events.last().map_or(0, |e| e.t_us / 1000);
-    let mut faults: BTreeMap<String, u64> = BTreeMap::new();
-    for e in &events {
-        if let crate::history::Ev::Sim(SimEvent::FaultStarted { kind, .. }) = &e.ev {
-            *faults.entry(kind.clone()).or_insert(0) += 1;
-        }
-        if let crate::history::Ev::Sim(SimEvent::NodeCrashed { cause, .. }) = &e.ev {
-            if cause == "clean stop" {
-                continue;
-            }
-            let kind = if cause.starts_with("fault point") { "crash_at_point" } else { "crash" };
-            *faults.entry(kind.into()).or_insert(0) += 1;
-        }
-    }
     let history = History {
         scenario: spec.scenario.name().to_string(),
         seed: spec.seed,
@@ -186,7 +180,7 @@ fn salvaged(spec: &RunSpec, salvage: &Salvage, config: JobConfig, panic: crate::
         coverage,
         schedule,
         config,
-        faults,
+        disk_effects,
         sim_time_ms,
         net_messages: 0,
         panic: Some(panic),
@@ -235,8 +229,12 @@ async fn simulate(spec: RunSpec, salvage: Salvage) -> RunResult {
     let addrs = Addrs::standard(n);
     let nodes = Arc::new(Nodes::new(&addrs));
     let recorder = Arc::new(Recorder::new(&schedule.events, nodes.clone(), crash_tx, spec.keep_chain));
-    *salvage.lock().unwrap() =
-        Some(SalvageParts { recorder: recorder.clone(), schedule: schedule.clone(), input: input.clone() });
+    *salvage.lock().unwrap() = Some(SalvageParts {
+        recorder: recorder.clone(),
+        schedule: schedule.clone(),
+        input: input.clone(),
+        disks: BTreeMap::new(),
+    });
     recorder.start_clock();
     recorder.sim("sim", SimEvent::RunStarted);
     let observer: Arc<dyn Observer> = recorder.clone();
@@ -370,6 +368,9 @@ async fn simulate(spec: RunSpec, salvage: Salvage) -> RunResult {
         }
         None => addrs.broker,
     };
+    if let Some(p) = salvage.lock().unwrap().as_mut() {
+        p.disks = cluster.disks.clone();
+    }
     // The reader: a read_committed consumer of the sink system's output
     // (through the pipeline's `OutputReader`), outside the fault schedule.
     let output_reader = pipeline.reader();
@@ -518,7 +519,7 @@ async fn simulate(spec: RunSpec, salvage: Salvage) -> RunResult {
         .await
         .expect("final read");
     recorder.sim("sim", SimEvent::RunEnded);
-    let faults = cluster.tallies();
+    let disk_effects = crate::disk::effects(cluster.disks.values());
     let sim_time_ms = start.elapsed().as_millis() as u64;
     let finished_at_us = recorder.finished_at_us();
     let (events, chain, coverage, trace_hash) = recorder.take();
@@ -550,7 +551,7 @@ async fn simulate(spec: RunSpec, salvage: Salvage) -> RunResult {
         coverage,
         schedule,
         config: (*cfg).clone(),
-        faults,
+        disk_effects,
         sim_time_ms,
         net_messages,
         panic: None,
@@ -604,16 +605,13 @@ fn timeline(schedule: &Schedule) -> Vec<(u64, usize, bool)> {
 fn supervise(cluster: &mut crate::cluster::Cluster, schedule: &Schedule, req: CrashRequest, now_ms: u64) {
     match req.schedule_index.map(|i| &schedule.events[i]) {
         Some(FaultEvent::CrashAtPoint { down_ms, disk, .. }) => {
-            cluster.tally("crash_at_point");
             cluster.crash(&req.node, &req.cause, *disk, *down_ms, now_ms, true);
         }
         Some(e @ FaultEvent::OnEvent { action, dur_ms, .. }) => {
-            cluster.tally("on_event");
             cluster.note_trigger(&req.node, e, &req.cause);
             match action {
                 TriggerAction::Crash => {
                     if cluster.nodes.take_down(&req.node) {
-                        cluster.tally("crash");
                         cluster.crash(&req.node, &req.cause, CrashMode::KeepAll, *dur_ms, now_ms, true);
                     }
                 }

@@ -1,0 +1,407 @@
+//! Playing a run's faults in wall time: the schedule's crashes (`kill -9`,
+//! restarted after `down_ms`), the crashes at fault points the processes
+//! make themselves, the pauses (`SIGSTOP`/`SIGCONT`) and the PostgreSQL
+//! kills drawn from the seed, the processes that exit on their own
+//! (restarted as a supervisor would); then healing and the liveness phase.
+//! What cannot be played is listed as skipped, with the reason.
+
+use super::postgres::{pg_kill, pg_step, PgKill};
+use super::record::TICK;
+use super::supervisor::{Stage, State};
+use exactsim_sim::disk::CrashMode;
+use exactsim_sim::history::SimEvent;
+use exactsim_sim::rng::SimRng;
+use exactsim_sim::schedule::{node_names, FaultEvent, Schedule};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Down time after a node's own exit (fatal error, panic) before restart.
+const SELF_EXIT_DOWN_MS: u64 = 50;
+/// After the job finished (or the liveness bound passed): keep reading.
+const GRACE_MS: u64 = 300;
+/// Salt of the pause stream: pauses are a real-mode option, drawn from
+/// their own stream so the simulated schedule of the seed stays the same.
+const PAUSE_SALT: u64 = 0x7061_7573_6573_0001;
+/// Why a crash or pause aimed at a node that is down is not played.
+const DOWN_REASON: &str = "its node was down (crashed, not yet restarted) when it was due: as in simulation, nothing is played on a down node";
+
+/// A pause window: the node is stopped (`SIGSTOP`) for `dur_ms`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Pause {
+    pub at_ms: u64,
+    pub node: String,
+    pub dur_ms: u64,
+}
+
+/// A fault that was not played, and why.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Skipped {
+    pub kind: String,
+    pub event: String,
+    pub reason: String,
+}
+
+/// Pause windows of a run, drawn from the seed.
+pub fn derive_pauses(seed: u64, n: u32, safety_ms: u64, workers: u32) -> Vec<Pause> {
+    let mut rng = SimRng::new(seed ^ PAUSE_SALT);
+    let nodes = node_names(workers);
+    let mut v: Vec<Pause> = (0..n)
+        .map(|_| Pause {
+            at_ms: rng.range(50, safety_ms.saturating_sub(100).max(60)),
+            node: rng.pick(&nodes).clone(),
+            dur_ms: rng.range(50, 400),
+        })
+        .collect();
+    v.sort_by_key(|p| p.at_ms);
+    v
+}
+
+/// The scheduled faults real mode cannot play, with the reason.
+pub fn skipped_faults(schedule: &Schedule) -> Vec<Skipped> {
+    let mut out = Vec::new();
+    for e in &schedule.events {
+        let reason = match e {
+            FaultEvent::Crash { disk, .. } | FaultEvent::CrashAtPoint { disk, .. } => {
+                if *disk != CrashMode::KeepAll {
+                    out.push(Skipped {
+                        kind: format!(
+                            "{}:{}",
+                            e.kind(),
+                            serde_json::to_value(disk)
+                                .ok()
+                                .and_then(|v| v.as_str().map(String::from))
+                                .unwrap_or_default()
+                        ),
+                        event: e.describe(),
+                        reason:
+                            "the crash is played; kill -9 keeps the page cache, so unsynced writes are not lost or torn"
+                                .into(),
+                    });
+                }
+                continue;
+            }
+            FaultEvent::Partition { .. } | FaultEvent::Isolate { .. } => {
+                "network partitions need control of the loopback interface"
+            }
+            FaultEvent::PacketLoss { .. } | FaultEvent::Latency { .. } => {
+                "loopback TCP neither loses nor delays under our control"
+            }
+            FaultEvent::SlowDisk { .. } | FaultEvent::DiskErrors { .. } | FaultEvent::CorruptReads { .. } => {
+                "disk faults need a fault-injecting file system"
+            }
+            FaultEvent::Pause { .. } => {
+                "the schedule's pauses are not played (--pauses draws SIGSTOP windows of its own)"
+            }
+            FaultEvent::Stop { .. } => "a clean stop is not played (only kill -9)",
+            FaultEvent::LateDelivery { .. } => "late delivery needs the transport's send hook, not driven in real mode",
+            FaultEvent::Skew { .. } => "clock steps need the clock seam, not driven in real mode",
+            FaultEvent::OnEvent { .. } => "faults triggered by engine events are not played in real mode",
+        };
+        out.push(Skipped { kind: e.kind().to_string(), event: e.describe(), reason: reason.into() });
+    }
+    out
+}
+
+/// A step of the safety phase's timeline.
+#[derive(Clone, Copy)]
+enum Act {
+    Crash(usize),
+    PauseStart(usize),
+    PauseEnd(usize),
+    PgKill(usize),
+}
+
+/// Plays one run's faults on its [`Stage`].
+pub(super) struct Player<'a> {
+    schedule: &'a Schedule,
+    pauses: &'a [Pause],
+    pg_kills: &'a [PgKill],
+    /// The safety phase's timeline: (ms, what), in time order.
+    timeline: Vec<(u64, Act)>,
+    /// The next step of the timeline.
+    next: usize,
+    state: BTreeMap<String, State>,
+    /// Restarts due: (ms, node).
+    restarts: BTreeSet<(u64, String)>,
+    /// Reference counts of pause windows per node.
+    paused: BTreeMap<String, u32>,
+    /// When a killed PostgreSQL is due to restart.
+    pg_restart_at: Option<u64>,
+    /// Kills that are due, in order (one waits while the server is down).
+    pg_due: Vec<usize>,
+    skipped: Vec<Skipped>,
+}
+
+impl<'a> Player<'a> {
+    /// `state`: the nodes as started; `skipped`: the schedule's faults that
+    /// cannot be played ([`skipped_faults`]).
+    pub(super) fn new(
+        schedule: &'a Schedule,
+        pauses: &'a [Pause],
+        pg_kills: &'a [PgKill],
+        skipped: Vec<Skipped>,
+        state: BTreeMap<String, State>,
+    ) -> Player<'a> {
+        let mut timeline: Vec<(u64, Act)> = Vec::new();
+        for (i, e) in schedule.events.iter().enumerate() {
+            if let FaultEvent::Crash { at_ms, .. } = e {
+                timeline.push((*at_ms, Act::Crash(i)));
+            }
+        }
+        for (i, p) in pauses.iter().enumerate() {
+            timeline.push((p.at_ms, Act::PauseStart(i)));
+            timeline.push(((p.at_ms + p.dur_ms).min(schedule.safety_ms), Act::PauseEnd(i)));
+        }
+        for (i, k) in pg_kills.iter().enumerate() {
+            timeline.push((k.at_ms, Act::PgKill(i)));
+        }
+        timeline.sort_by_key(|(t, _)| *t);
+        Player {
+            schedule,
+            pauses,
+            pg_kills,
+            timeline,
+            next: 0,
+            state,
+            restarts: BTreeSet::new(),
+            paused: BTreeMap::new(),
+            pg_restart_at: None,
+            pg_due: Vec::new(),
+            skipped,
+        }
+    }
+
+    /// The safety phase: play the timeline until `safety_ms`. Returns
+    /// whether the run was interrupted (Ctrl-C, SIGTERM).
+    pub(super) fn safety_phase(&mut self, st: &mut Stage) -> Result<bool, String> {
+        loop {
+            if crate::interrupt::requested() {
+                return Ok(true);
+            }
+            self.on_exits(st, true);
+            st.g.poll();
+            let now_ms = st.clock.ms();
+            self.restart_due(st, now_ms, self.schedule.safety_ms)?;
+            self.pg_kill_due(st)?;
+            while self.next < self.timeline.len() && self.timeline[self.next].0 <= now_ms {
+                let (_, act) = self.timeline[self.next];
+                self.next += 1;
+                self.play(st, act);
+            }
+            if now_ms >= self.schedule.safety_ms && self.next >= self.timeline.len() {
+                return Ok(false);
+            }
+            std::thread::sleep(TICK);
+        }
+    }
+
+    /// Heal: resume every paused node, restart every node that is down and
+    /// PostgreSQL if it is due. Returns (healed at µs, liveness deadline µs).
+    pub(super) fn heal(&mut self, st: &mut Stage) -> Result<(u64, u64), String> {
+        let Stage { procs, pg, g, clock } = st;
+        for (node, _) in std::mem::take(&mut self.paused) {
+            procs.signal(&node, libc::SIGCONT);
+            self.state.insert(node.clone(), State::Up);
+            g.played(clock.ms(), "resume", &node, "SIGCONT (heal)".into());
+        }
+        for (_, node) in std::mem::take(&mut self.restarts) {
+            if self.state.get(&node) == Some(&State::Down) {
+                procs.spawn(&node)?;
+                self.state.insert(node.clone(), State::Up);
+                g.sim(clock.us(), &node, SimEvent::NodeRestarted { node: node.clone() });
+                g.played(clock.ms(), "restart", &node, "heal".into());
+            }
+        }
+        if let Some(server) = pg.as_mut() {
+            if self.pg_restart_at.is_some() {
+                self.pg_restart_at = Some(0);
+                pg_step(server, &mut self.pg_restart_at, g, clock, true)?;
+            }
+        }
+        let healed_at_us = clock.us();
+        g.sim(healed_at_us, "sim", SimEvent::Healed);
+        Ok((healed_at_us, healed_at_us.saturating_add(self.schedule.liveness_ms.saturating_mul(1000))))
+    }
+
+    /// The liveness phase: nothing is played, nodes that exit are restarted;
+    /// wait for the job to finish (or `deadline_us`), then a grace period.
+    /// Returns whether the run was interrupted.
+    pub(super) fn liveness_phase(&mut self, st: &mut Stage, deadline_us: u64) -> Result<bool, String> {
+        let mut grace_until: Option<u64> = None;
+        loop {
+            if crate::interrupt::requested() {
+                return Ok(true);
+            }
+            self.on_exits(st, false);
+            st.g.poll();
+            let now_ms = st.clock.ms();
+            self.restart_due(st, now_ms, u64::MAX)?;
+            if let Some(server) = st.pg.as_mut() {
+                pg_step(server, &mut self.pg_restart_at, &mut st.g, &st.clock, false)?;
+            }
+            let now_us = st.clock.us();
+            if grace_until.is_none() && (st.g.finished_at_us.is_some() || now_us >= deadline_us) {
+                grace_until = Some(now_us + GRACE_MS * 1000);
+            }
+            if grace_until.is_some_and(|t| now_us >= t) {
+                return Ok(false);
+            }
+            std::thread::sleep(TICK);
+        }
+    }
+
+    /// Everything not played: the schedule's faults real mode cannot play,
+    /// those aimed at a node that was down, and the PostgreSQL kills still
+    /// waiting for the server when the safety phase ended.
+    pub(super) fn skipped(self) -> Vec<Skipped> {
+        let pg_not_played = self.pg_due.iter().map(|i| Skipped {
+            kind: "pg_kill".into(),
+            event: serde_json::to_string(&self.pg_kills[*i]).expect("serializable"),
+            reason: "PostgreSQL was still down or restarting from the previous kill until the safety phase ended"
+                .into(),
+        });
+        let pg_not_played: Vec<Skipped> = pg_not_played.collect();
+        self.skipped.into_iter().chain(pg_not_played).collect()
+    }
+
+    /// Handle processes that went away on their own: a crash at a fault
+    /// point (in the safety phase: restarted after its `down_ms`), a fatal
+    /// error, a panic, an exit (restarted after `SELF_EXIT_DOWN_MS`); the
+    /// reader is restarted at once.
+    fn on_exits(&mut self, st: &mut Stage, safety: bool) {
+        let gone = st.procs.reap();
+        if gone.is_empty() {
+            return;
+        }
+        st.g.poll();
+        for (role, status) in gone {
+            if role == "reader" {
+                let _ = st.procs.spawn("reader");
+                continue;
+            }
+            let now = st.clock.us();
+            let (t_us, cause, index) =
+                st.g.last_words.remove(&role).unwrap_or((now, format!("exited: {status}"), None));
+            let (kind, down_ms) = match index {
+                Some(i) if safety => match &self.schedule.events[i] {
+                    FaultEvent::CrashAtPoint { down_ms, .. } => ("crash_at_point", *down_ms),
+                    _ => ("exit", SELF_EXIT_DOWN_MS),
+                },
+                _ => ("exit", SELF_EXIT_DOWN_MS),
+            };
+            st.g.sim(
+                t_us,
+                &role,
+                SimEvent::NodeCrashed { node: role.clone(), cause: cause.clone(), lost_bytes: 0, torn_files: 0 },
+            );
+            st.g.played(t_us / 1000, kind, &role, cause);
+            self.state.insert(role.clone(), State::Down);
+            self.restarts.insert((now / 1000 + down_ms, role));
+        }
+    }
+
+    /// Restart the nodes due by `now_ms` (none from `until_ms` on).
+    fn restart_due(&mut self, st: &mut Stage, now_ms: u64, until_ms: u64) -> Result<(), String> {
+        while let Some((t, node)) = self.restarts.first().cloned() {
+            if t > now_ms || now_ms >= until_ms {
+                break;
+            }
+            self.restarts.remove(&(t, node.clone()));
+            st.procs.spawn(&node)?;
+            self.state.insert(node.clone(), State::Up);
+            self.paused.remove(&node);
+            st.g.sim(st.clock.us(), &node, SimEvent::NodeRestarted { node: node.clone() });
+            st.g.played(now_ms, "restart", &node, String::new());
+        }
+        Ok(())
+    }
+
+    /// Restart a killed PostgreSQL when due; play the next kill that is due
+    /// once the server accepts (within the safety phase).
+    fn pg_kill_due(&mut self, st: &mut Stage) -> Result<(), String> {
+        let Stage { pg, g, clock, .. } = st;
+        let Some(server) = pg.as_mut() else { return Ok(()) };
+        pg_step(server, &mut self.pg_restart_at, g, clock, false)?;
+        if !self.pg_due.is_empty()
+            && server.up
+            && server.starting.is_none()
+            && self.pg_restart_at.is_none()
+            && clock.ms() < self.schedule.safety_ms
+        {
+            let k = &self.pg_kills[self.pg_due.remove(0)];
+            self.pg_restart_at = Some(pg_kill(server, k, g, clock)?);
+        }
+        Ok(())
+    }
+
+    /// Play one step of the timeline.
+    fn play(&mut self, st: &mut Stage, act: Act) {
+        match act {
+            Act::Crash(i) => self.crash(st, i),
+            // Down or restarting: played once it accepts again.
+            Act::PgKill(i) => self.pg_due.push(i),
+            Act::PauseStart(i) => self.pause(st, i),
+            Act::PauseEnd(i) => self.resume(st, i),
+        }
+    }
+
+    /// A scheduled crash: `kill -9`, restarted after `down_ms`.
+    fn crash(&mut self, st: &mut Stage, i: usize) {
+        let FaultEvent::Crash { node, down_ms, .. } = &self.schedule.events[i] else { unreachable!() };
+        if self.state.get(node) == Some(&State::Down) {
+            // Already down: as in simulation, no second crash; said so, and
+            // not listed as a crash that is played.
+            let event = self.schedule.events[i].describe();
+            self.skipped.retain(|k| k.event != event);
+            self.skipped.push(Skipped { kind: "crash".into(), event, reason: DOWN_REASON.into() });
+            return;
+        }
+        st.procs.kill(node);
+        let t = st.clock.us();
+        self.state.insert(node.clone(), State::Down);
+        self.paused.remove(node);
+        st.g.sim(
+            t,
+            node,
+            SimEvent::NodeCrashed { node: node.clone(), cause: "scheduled crash".into(), lost_bytes: 0, torn_files: 0 },
+        );
+        st.g.played(t / 1000, "crash", node, format!("kill -9, down {down_ms} ms"));
+        self.restarts.insert((t / 1000 + down_ms, node.clone()));
+    }
+
+    /// A pause window opens: `SIGSTOP` (windows on one node overlap).
+    fn pause(&mut self, st: &mut Stage, i: usize) {
+        let p = &self.pauses[i];
+        if self.state.get(&p.node) == Some(&State::Down) {
+            let event = serde_json::to_string(p).expect("serializable");
+            self.skipped.push(Skipped { kind: "pause".into(), event, reason: DOWN_REASON.into() });
+            return;
+        }
+        let c = self.paused.entry(p.node.clone()).or_insert(0);
+        *c += 1;
+        if *c == 1 {
+            st.procs.signal(&p.node, libc::SIGSTOP);
+            self.state.insert(p.node.clone(), State::Paused);
+        }
+        let t = st.clock.us();
+        let detail = serde_json::to_string(p).expect("serializable");
+        st.g.sim(t, "sim", SimEvent::FaultStarted { kind: "pause".into(), detail: detail.clone() });
+        st.g.played(t / 1000, "pause", &p.node, format!("SIGSTOP for {} ms", p.dur_ms));
+    }
+
+    /// A pause window closes: `SIGCONT` when it was the node's last.
+    fn resume(&mut self, st: &mut Stage, i: usize) {
+        let p = &self.pauses[i];
+        let Some(c) = self.paused.get_mut(&p.node) else { return };
+        *c -= 1;
+        if *c == 0 {
+            self.paused.remove(&p.node);
+            st.procs.signal(&p.node, libc::SIGCONT);
+            self.state.insert(p.node.clone(), State::Up);
+            let t = st.clock.us();
+            let detail = serde_json::to_string(p).expect("serializable");
+            st.g.sim(t, "sim", SimEvent::FaultEnded { kind: "pause".into(), detail });
+            st.g.played(t / 1000, "resume", &p.node, "SIGCONT".into());
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! What a real run records: the run's clock, every process's event log read
+//! as it grows, what the supervisor played, and at the end one `History`
+//! over all of it (the same the oracles read after a simulated run).
+
+use exactsim_engine::observe::{Event, FaultPoint};
+use exactsim_engine::types::{DeliveryMode, Record};
+use exactsim_node::wire::{self, FinalRead, LogLine};
+use exactsim_sim::history::{Ev, History, Observation, SimEvent, Stamped};
+use exactsim_sim::panics::{PanicOrigin, PanicReport};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Supervisor poll period.
+pub(super) const TICK: Duration = Duration::from_millis(2);
+
+/// Something the supervisor did to a process, or a process did on its own.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Played {
+    /// Wall ms since the start.
+    pub at_ms: u64,
+    /// `crash`, `crash_at_point`, `pause`, `resume`, `restart`, `exit`;
+    /// for PostgreSQL `pg_kill`, `pg_restart` (begun) and `pg_up`.
+    pub kind: String,
+    pub node: String,
+    pub detail: String,
+}
+
+/// Microseconds since the run's start, on the same clock the nodes use.
+pub(super) struct Clock {
+    t0: Instant,
+}
+
+impl Clock {
+    /// The run's clock, started now.
+    pub(super) fn start() -> Clock {
+        Clock { t0: Instant::now() }
+    }
+
+    pub(super) fn us(&self) -> u64 {
+        self.t0.elapsed().as_micros() as u64
+    }
+
+    pub(super) fn ms(&self) -> u64 {
+        self.us() / 1000
+    }
+}
+
+/// Incremental reader of one process's log: only complete lines.
+struct Tail {
+    path: PathBuf,
+    offset: u64,
+    partial: Vec<u8>,
+}
+
+impl Tail {
+    fn poll(&mut self) -> Vec<LogLine> {
+        let Ok(mut f) = std::fs::File::open(&self.path) else { return Vec::new() };
+        if f.seek(SeekFrom::Start(self.offset)).is_err() {
+            return Vec::new();
+        }
+        let mut buf = Vec::new();
+        if f.read_to_end(&mut buf).is_err() {
+            return Vec::new();
+        }
+        self.offset += buf.len() as u64;
+        self.partial.extend_from_slice(&buf);
+        let Some(end) = self.partial.iter().rposition(|b| *b == b'\n') else { return Vec::new() };
+        let complete: Vec<u8> = self.partial.drain(..=end).collect();
+        wire::parse_log(&String::from_utf8_lossy(&complete))
+    }
+}
+
+/// Everything gathered while the run goes on.
+pub(super) struct Gather {
+    tails: BTreeMap<String, Tail>,
+    sim: Vec<Stamped>,
+    engine: Vec<Stamped>,
+    observations: Vec<Observation>,
+    coverage: BTreeMap<(String, FaultPoint), u64>,
+    /// Last reason a process gave for going away, per role: (µs, cause,
+    /// the schedule index of a crash at a fault point).
+    pub(super) last_words: BTreeMap<String, (u64, String, Option<usize>)>,
+    panic: Option<PanicReport>,
+    pub(super) finished_at_us: Option<u64>,
+    pub(super) played: Vec<Played>,
+}
+
+/// What the history of a real run is framed by: known before it starts, or
+/// by the supervisor when it healed.
+pub(super) struct Frame {
+    pub scenario: String,
+    pub seed: u64,
+    pub mode: DeliveryMode,
+    pub parallelism: u32,
+    pub output_partitions: u32,
+    pub input: Vec<Vec<Record>>,
+    pub healed_at_us: u64,
+    pub deadline_us: u64,
+}
+
+/// Everything recorded, at the end of a run.
+pub(super) struct Collected {
+    pub history: History,
+    /// Informational only: a real run is not reproducible.
+    pub trace_hash: u64,
+    pub coverage: BTreeMap<(String, FaultPoint), u64>,
+    pub panic: Option<PanicReport>,
+    /// What was played, in time order.
+    pub played: Vec<Played>,
+}
+
+impl Gather {
+    /// Reading the logs of `roles` under `run_dir`.
+    pub(super) fn new<'a>(run_dir: &Path, roles: impl IntoIterator<Item = &'a str>) -> Gather {
+        let tails = roles
+            .into_iter()
+            .map(|r| (r.to_string(), Tail { path: wire::events_file(run_dir, r), offset: 0, partial: Vec::new() }))
+            .collect();
+        Gather {
+            tails,
+            sim: Vec::new(),
+            engine: Vec::new(),
+            observations: Vec::new(),
+            coverage: BTreeMap::new(),
+            last_words: BTreeMap::new(),
+            panic: None,
+            finished_at_us: None,
+            played: Vec::new(),
+        }
+    }
+
+    /// Read what the logs gained since the last poll.
+    pub(super) fn poll(&mut self) {
+        for (role, t) in self.tails.iter_mut() {
+            for line in t.poll() {
+                match line {
+                    LogLine::Event(s) => {
+                        if let Ev::Engine(Event::JobFinished { .. }) = &s.ev {
+                            self.finished_at_us.get_or_insert(s.t_us);
+                        }
+                        self.engine.push(s);
+                    }
+                    LogLine::Point { node, point, .. } => *self.coverage.entry((node, point)).or_insert(0) += 1,
+                    LogLine::CrashAtPoint { t_us, point, index, .. } => {
+                        self.last_words
+                            .insert(role.clone(), (t_us, format!("fault point {}", point.name()), Some(index)));
+                    }
+                    LogLine::Fatal { t_us, reason, .. } => {
+                        self.last_words.insert(role.clone(), (t_us, format!("fatal: {reason}"), None));
+                    }
+                    LogLine::Panic { t_us, node, message, site } => {
+                        self.last_words.insert(role.clone(), (t_us, format!("panic at {site}: {message}"), None));
+                        let origin = if site.contains("scenarios/") {
+                            PanicOrigin::Scenario
+                        } else if site.contains("engine/") {
+                            PanicOrigin::Engine
+                        } else {
+                            PanicOrigin::Harness
+                        };
+                        self.panic.get_or_insert(PanicReport {
+                            message: format!("{message} (on {node})"),
+                            site,
+                            origin,
+                        });
+                    }
+                    LogLine::Observed(o) => self.observations.push(o),
+                }
+            }
+        }
+    }
+
+    /// Record what the supervisor saw or did to the world, at `t_us`.
+    pub(super) fn sim(&mut self, t_us: u64, node: &str, ev: SimEvent) {
+        self.sim.push(Stamped { t_us, node: node.to_string(), ev: Ev::Sim(ev) });
+    }
+
+    /// Record a step of what was played.
+    pub(super) fn played(&mut self, at_ms: u64, kind: &str, node: &str, detail: String) {
+        self.played.push(Played { at_ms, kind: kind.into(), node: node.into(), detail });
+    }
+
+    /// One history over all processes, once every process is stopped and
+    /// its log read: the sink system's commits (from the final read, as its
+    /// server recorded them) join the engine's events, the run ends at
+    /// `end_us`.
+    pub(super) fn collect(mut self, mut fin: FinalRead, end_us: u64, frame: Frame) -> Collected {
+        for c in std::mem::take(&mut fin.commits) {
+            self.engine.push(Stamped {
+                t_us: c.t_us,
+                node: "system".into(),
+                ev: Ev::Engine(Event::TxnCommitted { txn: c.txn, epoch: c.epoch, out: c.out }),
+            });
+        }
+        self.sim(end_us, "sim", SimEvent::RunEnded);
+        let mut events = std::mem::take(&mut self.engine);
+        events.append(&mut self.sim);
+        // One timeline over all processes: stamps share one clock; the sort
+        // is stable, so each process keeps its own order.
+        events.sort_by_key(|s| s.t_us);
+        let mut observations = std::mem::take(&mut self.observations);
+        observations.sort_by_key(|o| o.t_us);
+        let mut trace_hash = exactsim_sim::recorder::FNV_OFFSET;
+        for e in &events {
+            trace_hash = exactsim_sim::recorder::fnv1a(trace_hash, &event_bytes(e));
+        }
+        let history = History {
+            scenario: frame.scenario,
+            seed: frame.seed,
+            mode: frame.mode,
+            parallelism: frame.parallelism,
+            output_partitions: frame.output_partitions,
+            input: frame.input,
+            events,
+            observations,
+            final_output: fin.output,
+            final_read_ok: fin.ok,
+            final_open_txns: fin.open_txns,
+            healed_at_us: frame.healed_at_us,
+            deadline_us: frame.deadline_us,
+            finished_at_us: self.finished_at_us,
+            reached: Vec::new(),
+        };
+        let mut played = std::mem::take(&mut self.played);
+        played.sort_by_key(|p| p.at_ms);
+        Collected { history, trace_hash, coverage: self.coverage, panic: self.panic, played }
+    }
+}
+
+/// Bytes of an event for the (informational) trace hash.
+fn event_bytes(e: &Stamped) -> Vec<u8> {
+    serde_json::to_vec(e).expect("serializable")
+}
