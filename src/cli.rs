@@ -774,7 +774,23 @@ pub fn main_with(extra: Vec<Arc<dyn Scenario>>) -> ExitCode {
                             eprintln!("error: {e}");
                             return ExitCode::from(2);
                         }
-                        println!("replay with: {} replay {}", output::invocation(), path.display());
+                        let (cli, r) = (output::invocation(), &out.report);
+                        let mutant = r.mutant.as_ref().map(|m| format!(" --mutant {m}")).unwrap_or_default();
+                        println!("replay with: {cli} replay {}", path.display());
+                        println!("next steps:");
+                        println!("  replay it:          {cli} replay {}", path.display());
+                        println!(
+                            "  shrink the faults:  {cli} shrink --scenario {} --seed {} --profile {profile} --mode {}{mutant} --schedule {} --out min.json",
+                            r.scenario,
+                            r.seed,
+                            r.mode,
+                            path.display()
+                        );
+                        println!("  replay the minimum: {cli} replay min.json");
+                        println!(
+                            "  then keep it:       cp min.json tests/corpus/{}-{}.json   (cargo test replays it)",
+                            r.scenario, r.seed
+                        );
                     } else {
                         println!("(--report DIR writes its replay file: the run's faults are an explicit schedule)");
                     }

@@ -282,7 +282,7 @@ fn every_readme_command_gives_the_stated_verdict() {
     }
     // Every subcommand of the tool is exemplified, and what the examples
     // say they write is there.
-    for sub in ["scenarios", "run", "campaign", "merge", "shrink", "replay", "mutants", "bench"] {
+    for sub in ["scenarios", "run", "campaign", "merge", "shrink", "replay", "mutants", "explore", "bench"] {
         assert!(commands.iter().any(|c| c == sub), "the README has no `{sub}` example");
     }
     for f in [
