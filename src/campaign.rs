@@ -425,8 +425,7 @@ pub fn effective_line(rep: &CampaignReport) -> String {
 }
 
 /// Which reachability points the campaign's runs reached, and the ones
-/// none reached (a warning: states this campaign never tested). Runs of
-/// real mode record none.
+/// none reached (a warning: states this campaign never tested).
 pub fn reach_line(rep: &CampaignReport) -> String {
     let total = exactsim_engine::observe::Reach::ALL.len();
     let mut line = format!("reachability points reached: {} of {total}", total - rep.never_reached.len());

@@ -11,7 +11,7 @@ use exactsim_engine::broker::{provision_input, run_broker, BrokerNode, INPUT};
 use exactsim_engine::config::Mutant;
 use exactsim_engine::coordinator::{run_coordinator, CoordinatorNode};
 use exactsim_engine::net::{Addrs, Net};
-use exactsim_engine::observe::{Event, FaultPoint, Obs, Observer};
+use exactsim_engine::observe::{Event, FaultPoint, Obs, Observer, Reach};
 use exactsim_engine::pipeline::{KeyedOperator, Pipeline};
 use exactsim_engine::proto::{Request, Response};
 use exactsim_engine::sink::{SinkEnv, TwoPhaseCommitSink};
@@ -22,7 +22,7 @@ use exactsim_engine::types::OutRecord;
 use exactsim_engine::worker::{run_worker, WorkerNode};
 use exactsim_pg::real::{CommitLog, RealConnector};
 use exactsim_pg::sink::PgSink;
-use exactsim_sim::history::{Ev, Observation, Stamped};
+use exactsim_sim::history::{Ev, Observation, Reached, Stamped};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -80,6 +80,11 @@ impl Observer for FileObserver {
     fn emit(&self, node: &str, event: Event) {
         let t_us = self.clock.now_us();
         self.log.line(&LogLine::Event(Stamped { t_us, node: node.to_string(), ev: Ev::Engine(event) }));
+    }
+
+    fn reach(&self, node: &str, point: Reach) {
+        let t_us = self.clock.now_us();
+        self.log.line(&LogLine::Reach(Reached { t_us, node: node.to_string(), point }));
     }
 
     fn fault_point(&self, node: &str, point: FaultPoint) -> bool {

@@ -4,7 +4,7 @@
 use exactsim_engine::config::JobConfig;
 use exactsim_engine::observe::FaultPoint;
 use exactsim_engine::types::OutRecord;
-use exactsim_sim::history::{Observation, Stamped};
+use exactsim_sim::history::{Observation, Reached, Stamped};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -66,6 +66,8 @@ pub enum LogLine {
     Panic { t_us: u64, node: String, message: String, site: String },
     /// The reader's incremental read of one output partition.
     Observed(Observation),
+    /// A reachability point reached (`observe::Reach`).
+    Reach(Reached),
 }
 
 /// What the final `read_committed` read saw (`final.json`).

@@ -87,7 +87,8 @@ pub struct History {
     /// When the coordinator declared the job finished, if it did.
     pub finished_at_us: Option<u64>,
     /// The reachability points the run reached, in order (beside the
-    /// events, never in the trace hash; empty in real mode).
+    /// events, never in the trace hash; in real mode, as the processes
+    /// logged them).
     pub reached: Vec<Reached>,
 }
 

@@ -86,6 +86,8 @@ pub(super) struct Gather {
     panic: Option<PanicReport>,
     pub(super) finished_at_us: Option<u64>,
     pub(super) played: Vec<Played>,
+    /// Reachability points the processes logged.
+    reached: Vec<exactsim_sim::history::Reached>,
 }
 
 /// What the history of a real run is framed by: known before it starts, or
@@ -129,6 +131,7 @@ impl Gather {
             panic: None,
             finished_at_us: None,
             played: Vec::new(),
+            reached: Vec::new(),
         }
     }
 
@@ -167,6 +170,7 @@ impl Gather {
                         });
                     }
                     LogLine::Observed(o) => self.observations.push(o),
+                    LogLine::Reach(r) => self.reached.push(r),
                 }
             }
         }
@@ -221,7 +225,11 @@ impl Gather {
             healed_at_us: frame.healed_at_us,
             deadline_us: frame.deadline_us,
             finished_at_us: self.finished_at_us,
-            reached: Vec::new(),
+            reached: {
+                let mut r = std::mem::take(&mut self.reached);
+                r.sort_by_key(|x| x.t_us);
+                r
+            },
         };
         let mut played = std::mem::take(&mut self.played);
         played.sort_by_key(|p| p.at_ms);
