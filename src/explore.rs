@@ -99,14 +99,14 @@ fn features(reached: &[Reached]) -> BTreeMap<String, u64> {
     f
 }
 
-/// Events that start at or before `t_ms` (a predicate fault has no start:
-/// it stays with the prefix).
+/// Events that start at or before `t_ms` (a predicate fault starts at 0,
+/// `FaultEvent::at_ms`: it stays with the prefix).
 fn prefix(events: &[FaultEvent], t_ms: u64) -> Vec<FaultEvent> {
-    events.iter().filter(|e| starts(e).is_none_or(|a| a <= t_ms)).cloned().collect()
+    events.iter().filter(|e| e.at_ms() <= t_ms).cloned().collect()
 }
 
 fn suffix(events: &[FaultEvent], t_ms: u64) -> Vec<FaultEvent> {
-    events.iter().filter(|e| starts(e).is_some_and(|a| a > t_ms)).cloned().collect()
+    events.iter().filter(|e| e.at_ms() > t_ms).cloned().collect()
 }
 
 /// A run's engine events as [`Entry::events`] keeps them.
@@ -125,13 +125,6 @@ fn engine_events(h: &exactsim_sim::history::History) -> Vec<(u64, String, &'stat
 
 /// How long a predicate fault holds its node.
 const AIM_HOLD_MS: [u64; 4] = [200, 600, 1500, 3000];
-
-fn starts(e: &FaultEvent) -> Option<u64> {
-    match e {
-        FaultEvent::CrashAtPoint { .. } | FaultEvent::OnEvent { .. } => None,
-        _ => Some(e.at_ms()),
-    }
-}
 
 impl Explore {
     /// Explore until the budget is spent (or the first failure).
@@ -211,6 +204,8 @@ impl Explore {
         let cfg = exactsim_sim::world::derive_config(&sp);
         let system = sc.pipeline().system().is_some();
         let draw = |rng: &mut SimRng| generate(rng.next_u64(), &self.profile, &cfg, system).events;
+        let others: Vec<&Entry> =
+            rep.corpus.iter().filter(|e| e.scenario == parent.scenario && e.seed != parent.seed).collect();
         let origin = match rng.below(8) {
             6 | 7 => {
                 // A crash, pause or stop of a node when it emits an event it
@@ -250,24 +245,15 @@ impl Explore {
                 s.events.remove(rng.below(s.events.len() as u64) as usize);
                 Origin::Drop
             }
-            4 => {
-                let others: Vec<&Entry> =
-                    rep.corpus.iter().filter(|e| e.scenario == parent.scenario && e.seed != parent.seed).collect();
-                if others.is_empty() {
-                    let extra = draw(rng);
-                    if !extra.is_empty() {
-                        s.events.push(rng.pick(&extra).clone());
-                    }
-                    Origin::Add
-                } else {
-                    let other = *rng.pick(&others);
-                    let mut ev = prefix(&s.events, t);
-                    ev.extend(suffix(&other.schedule.events, t));
-                    s.events = ev;
-                    Origin::Splice
-                }
+            4 if !others.is_empty() => {
+                let other = *rng.pick(&others);
+                let mut ev = prefix(&s.events, t);
+                ev.extend(suffix(&other.schedule.events, t));
+                s.events = ev;
+                Origin::Splice
             }
-            _ if !s.events.is_empty() => {
+            // (4 without another parent to splice with adds a fault.)
+            n if n != 4 && !s.events.is_empty() => {
                 let k = rng.below(s.events.len() as u64) as usize;
                 let aims = s.events[k].reaims(safety);
                 if aims.is_empty() {

@@ -103,27 +103,12 @@ pub fn hunt_explore(m: Mutant, scenarios: &[Arc<dyn Scenario>], budget: u64, fir
 /// seeds against the explorer, side by side (two bugs at a time).
 pub fn compare_all(scenarios: &[Arc<dyn Scenario>], budget: u64, first: u64) -> String {
     // Per bug: runs to detection (blind, explorer).
-    type Pair = (Option<u64>, Option<u64>);
-    let rows: Mutex<Vec<Option<Pair>>> = Mutex::new(vec![None; Mutant::ALL.len()]);
-    let next = AtomicUsize::new(0);
-    std::thread::scope(|s| {
-        for _ in 0..2 {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                if i >= Mutant::ALL.len() {
-                    return;
-                }
-                let m = Mutant::ALL[i];
-                let blind = hunt(m, scenarios, budget, first).detected.map(|d| d.seeds_tried);
-                let guided = hunt_explore(m, scenarios, budget, first);
-                rows.lock().unwrap()[i] = Some((blind, guided));
-            });
-        }
+    let rows = each_mutant(2, |m| {
+        (hunt(m, scenarios, budget, first).detected.map(|d| d.seeds_tried), hunt_explore(m, scenarios, budget, first))
     });
     let show = |r: Option<u64>| r.map_or(format!(">{budget}"), |n| n.to_string());
     let mut out = format!("{:<34} {:>8} {:>8} {:>7}\n", "mutant", "blind", "explore", "ratio");
-    for (m, r) in Mutant::ALL.iter().zip(rows.into_inner().unwrap()) {
-        let (b, g) = r.expect("hunted");
+    for (m, (b, g)) in Mutant::ALL.iter().zip(rows) {
         let ratio = match (b, g) {
             (Some(b), Some(g)) => format!("{:.1}x", b as f64 / g as f64),
             _ => "-".to_string(),
@@ -135,16 +120,21 @@ pub fn compare_all(scenarios: &[Arc<dyn Scenario>], budget: u64, first: u64) -> 
 
 /// Every mutant, two at a time.
 pub fn hunt_all(scenarios: &[Arc<dyn Scenario>], budget: u64, first: u64, jobs2: bool) -> Vec<MutantRow> {
-    let rows: Mutex<Vec<Option<MutantRow>>> = Mutex::new(vec![None; Mutant::ALL.len()]);
+    each_mutant(if jobs2 { 2 } else { 1 }, |m| hunt(m, scenarios, budget, first))
+}
+
+/// `f` of every planted bug, on `threads` threads, in `Mutant::ALL` order.
+fn each_mutant<T: Send>(threads: usize, f: impl Fn(Mutant) -> T + Sync) -> Vec<T> {
+    let rows: Mutex<Vec<Option<T>>> = Mutex::new((0..Mutant::ALL.len()).map(|_| None).collect());
     let next = AtomicUsize::new(0);
     std::thread::scope(|s| {
-        for _ in 0..if jobs2 { 2 } else { 1 } {
+        for _ in 0..threads {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 if i >= Mutant::ALL.len() {
                     return;
                 }
-                let r = hunt(Mutant::ALL[i], scenarios, budget, first);
+                let r = f(Mutant::ALL[i]);
                 rows.lock().unwrap()[i] = Some(r);
             });
         }

@@ -684,19 +684,11 @@ pub async fn run_broker(node: BrokerNode) {
                 flush = None;
                 ready = gc.flushed();
             }
-            In::Tick => {
-                for e in st.expired(now_ms()) {
-                    obs.reach(Reach::TxnExpired);
-                    stage(&mut st, &mut gc, e);
-                }
-            }
+            In::Tick => expire(&mut st, &mut gc, &obs, now_ms()),
             In::Req(from, id, body) => {
                 // Expired transactions are also aborted when the broker is
                 // asked anything, not only by the periodic sweep.
-                for e in st.expired(now_ms()) {
-                    obs.reach(Reach::TxnExpired);
-                    stage(&mut st, &mut gc, e);
-                }
+                expire(&mut st, &mut gc, &obs, now_ms());
                 // The input topic never changes: a fetch needs nothing
                 // durable. Any other answer may tell of applied entries.
                 let pure = matches!(body, Request::FetchInput { .. });
@@ -754,6 +746,14 @@ impl Drop for AbortOnDrop {
 
 /// Apply an entry now and stage it for the next flush; its events (and the
 /// fault point after a commit marker) wait until it is durable.
+/// Abort the open transactions older than the timeout.
+fn expire(st: &mut BrokerState, gc: &mut GroupCommit<Out>, obs: &Obs, now_ms: u64) {
+    for e in st.expired(now_ms) {
+        obs.reach(Reach::TxnExpired);
+        stage(st, gc, e);
+    }
+}
+
 fn stage(st: &mut BrokerState, gc: &mut GroupCommit<Out>, e: WalEntry) {
     let n = gc.log(&codec::encode_framed(&e));
     let events = st.apply(&e);

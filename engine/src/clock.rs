@@ -53,7 +53,11 @@ impl Clock {
         match self.reading() {
             Some(r) => (r.wall_us.max(0) / 1000) as u64,
             // Outside simulation: the process's real wall clock (this seam
-            // is the one place the engine reads it).
+            // is the one place the engine reads it). Inside a madsim runtime
+            // with an observer that gives no readings (the step harness, a
+            // user's observer), madsim answers `clock_gettime` with its
+            // simulated clock, whose origin it draws from the run's seed:
+            // deterministic, never the machine's time.
             #[allow(clippy::disallowed_methods)]
             None => {
                 std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)

@@ -55,6 +55,13 @@ struct Inner {
     finished_at_us: Option<u64>,
 }
 
+impl Inner {
+    /// Microseconds since the run's clock started (0 before).
+    fn now_us(&self) -> u64 {
+        self.start.map_or(0, |s| s.elapsed().as_micros() as u64)
+    }
+}
+
 pub struct Recorder {
     inner: Mutex<Inner>,
     nodes: Arc<Nodes>,
@@ -110,12 +117,12 @@ impl Recorder {
 
     pub fn now_us(&self) -> u64 {
         let g = self.inner.lock().unwrap();
-        g.start.map_or(0, |s| s.elapsed().as_micros() as u64)
+        g.now_us()
     }
 
     fn push(&self, node: &str, ev: Ev) {
         let mut g = self.inner.lock().unwrap();
-        let t_us = g.start.map_or(0, |s| s.elapsed().as_micros() as u64);
+        let t_us = g.now_us();
         if let Ev::Engine(Event::JobFinished { .. }) = &ev {
             if g.finished_at_us.is_none() {
                 g.finished_at_us = Some(t_us);
@@ -216,7 +223,7 @@ impl Observer for Recorder {
 
     fn reach(&self, node: &str, point: Reach) {
         let mut g = self.inner.lock().unwrap();
-        let t_us = g.start.map_or(0, |s| s.elapsed().as_micros() as u64);
+        let t_us = g.now_us();
         g.reached.push(Reached { t_us, node: node.to_string(), point });
     }
 
