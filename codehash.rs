@@ -40,4 +40,4 @@ fn code_hash(root: &std::path::Path, dirs: &[&str]) -> u64 {
 
 /// The sources a real-mode node process is built from: the CLI refuses a
 /// node binary whose hash of them differs from its own.
-const NODE_SOURCES: [&str; 5] = ["engine/src", "sim/src", "scenarios/src", "pg/src", "node/src"];
+const NODE_SOURCES: [&str; 5] = ["engine/src", "model/src", "scenarios/src", "pg/src", "node/src"];

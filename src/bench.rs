@@ -6,8 +6,8 @@
 use crate::{run_one, spec};
 use exactsim_engine::config::JobConfig;
 use exactsim_engine::types::DeliveryMode;
-use exactsim_sim::report::Verdict;
-use exactsim_sim::schedule::{Profile, PROFILE_NAMES};
+use exactsim_model::report::Verdict;
+use exactsim_model::schedule::{Profile, PROFILE_NAMES};
 use std::fmt::Write;
 
 #[allow(clippy::disallowed_methods)]
@@ -179,7 +179,7 @@ pub fn run(seeds: u64, quick: bool) -> (String, Vec<Point>) {
             sp.config = Some(JobConfig { parallelism: 3, checkpoint_interval_ms: ms, ..JobConfig::default() });
             if interval.is_none() {
                 sp.schedule =
-                    Some(exactsim_sim::schedule::Schedule { safety_ms: 1_500, liveness_ms: 5_000, events: vec![] });
+                    Some(exactsim_model::schedule::Schedule { safety_ms: 1_500, liveness_ms: 5_000, events: vec![] });
             }
             let out = run_one(sp, "none");
             ckpts += out.report.checkpoints.completed;
@@ -327,23 +327,23 @@ pub fn production_like(rate: u32) -> JobConfig {
 /// The bench sizes word_count; any scenario whose reference is a function
 /// of the input alone (every scenario here) stays correct.
 pub struct SizedInput {
-    pub inner: std::sync::Arc<dyn exactsim_sim::scenario::Scenario>,
+    pub inner: std::sync::Arc<dyn exactsim_model::scenario::Scenario>,
     pub records: u64,
 }
 
-impl exactsim_sim::scenario::Scenario for SizedInput {
+impl exactsim_model::scenario::Scenario for SizedInput {
     fn name(&self) -> &'static str {
         self.inner.name()
     }
     fn description(&self) -> &'static str {
         self.inner.description()
     }
-    fn tune(&self, cfg: &mut JobConfig, rng: &mut exactsim_sim::rng::SimRng) {
+    fn tune(&self, cfg: &mut JobConfig, rng: &mut exactsim_model::rng::SimRng) {
         self.inner.tune(cfg, rng)
     }
     fn generate(
         &self,
-        rng: &mut exactsim_sim::rng::SimRng,
+        rng: &mut exactsim_model::rng::SimRng,
         partitions: u32,
     ) -> Vec<Vec<exactsim_engine::types::Record>> {
         let mut out: Vec<Vec<exactsim_engine::types::Record>> = (0..partitions).map(|_| Vec::new()).collect();
@@ -378,10 +378,10 @@ impl exactsim_sim::scenario::Scenario for SizedInput {
     fn incremental<'a>(
         &self,
         input: &'a [Vec<exactsim_engine::types::Record>],
-    ) -> Option<Box<dyn exactsim_sim::scenario::IncrementalReference + 'a>> {
+    ) -> Option<Box<dyn exactsim_model::scenario::IncrementalReference + 'a>> {
         self.inner.incremental(input)
     }
-    fn checks(&self) -> Vec<exactsim_sim::scenario::ScenarioCheck> {
+    fn checks(&self) -> Vec<exactsim_model::scenario::ScenarioCheck> {
         self.inner.checks()
     }
 }
@@ -431,7 +431,7 @@ fn sized_run(sweep: &'static str, seed: u64, records: u64, cfg: JobConfig) -> Po
     let mut sp = spec(sc, seed, Profile::named("none").unwrap(), DeliveryMode::ExactlyOnce, None);
     let (parallelism, interval_ms) = (cfg.parallelism, cfg.checkpoint_interval_ms);
     sp.config = Some(cfg);
-    sp.schedule = Some(exactsim_sim::schedule::Schedule { safety_ms: 500, liveness_ms: 3_600_000, events: vec![] });
+    sp.schedule = Some(exactsim_model::schedule::Schedule { safety_ms: 500, liveness_ms: 3_600_000, events: vec![] });
     // The run is deterministic: repeat it and keep the least time of each
     // kind, so that one step's figure is not a scheduling hiccup of a
     // shared machine (the steps' ratios are what the exponents compare).
@@ -597,7 +597,7 @@ pub fn render_sweeps(points: &[Point]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use exactsim_sim::scenario::Scenario;
+    use exactsim_model::scenario::Scenario;
 
     #[test]
     fn fit_recovers_a_line_and_exponents_flag_growth() {
@@ -613,7 +613,7 @@ mod tests {
     #[test]
     fn sized_input_keeps_the_generator_invariants() {
         let sc = SizedInput { inner: exactsim_scenarios::by_name("word_count").unwrap(), records: 20_000 };
-        let input = sc.generate(&mut exactsim_sim::rng::SimRng::new(3), 3);
+        let input = sc.generate(&mut exactsim_model::rng::SimRng::new(3), 3);
         let total: usize = input.iter().map(Vec::len).sum();
         assert!((20_000..24_000).contains(&total), "{total}");
         let mut ids: Vec<u64> = input.iter().flatten().map(|r| r.id).collect();

@@ -7,11 +7,11 @@ use crate::replay::ReplayFile;
 use crate::{run_one, spec};
 use exactsim_engine::config::Mutant;
 use exactsim_engine::types::DeliveryMode;
-use exactsim_sim::report::RunReport;
-use exactsim_sim::report::Verdict;
+use exactsim_model::report::RunReport;
+use exactsim_model::report::Verdict;
+use exactsim_model::scenario::Scenario;
+use exactsim_model::schedule::Profile;
 use exactsim_sim::runner::Outcome;
-use exactsim_sim::scenario::Scenario;
-use exactsim_sim::schedule::Profile;
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -62,7 +62,7 @@ pub const MAX_ARTIFACTS_DEFAULT: usize = 20;
 /// order: the engine's oracles for the mode, each scenario's own checks,
 /// then `panic` (watched in every run).
 pub fn check_rows(scenarios: &[Arc<dyn Scenario>], mode: DeliveryMode) -> Vec<CheckRow> {
-    let mut rows: Vec<CheckRow> = exactsim_sim::checks::checks_for(mode).map(CheckRow::of).collect();
+    let mut rows: Vec<CheckRow> = exactsim_model::checks::checks_for(mode).map(CheckRow::of).collect();
     for sc in scenarios {
         for c in sc.checks() {
             if !rows.iter().any(|r| r.id == c.id) {
@@ -75,7 +75,7 @@ pub fn check_rows(scenarios: &[Arc<dyn Scenario>], mode: DeliveryMode) -> Vec<Ch
             }
         }
     }
-    rows.extend(exactsim_sim::checks::info(exactsim_sim::checks::PANIC_CHECK).map(CheckRow::of));
+    rows.extend(exactsim_model::checks::info(exactsim_model::checks::PANIC_CHECK).map(CheckRow::of));
     rows
 }
 
@@ -462,7 +462,7 @@ pub fn summary_table(rep: &CampaignReport) -> String {
     // what they did (`corrupt_read`: disk reads corrupted): two lines, so
     // that one is not read as a typo of the other.
     let (kinds, effects): (Vec<_>, Vec<_>) =
-        rep.faults.iter().partition(|(k, _)| exactsim_sim::schedule::kind_named(k).is_some());
+        rep.faults.iter().partition(|(k, _)| exactsim_model::schedule::kind_named(k).is_some());
     let join = |v: Vec<(&String, &u64)>| {
         if v.is_empty() {
             "none".to_string()
@@ -496,7 +496,7 @@ pub fn summary_table(rep: &CampaignReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use exactsim_sim::schedule::Profile;
+    use exactsim_model::schedule::Profile;
 
     /// `Sums` is a monoid: adding runs one at a time, or in groups that are
     /// then added (shards merged), or in another order, gives the same

@@ -4,7 +4,7 @@
 //! of it, `junit` renders it, and none of them depends on another for it.
 
 use exactsim_engine::observe::Reach;
-use exactsim_sim::report::{RunReport, Verdict};
+use exactsim_model::report::{RunReport, Verdict};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -22,7 +22,7 @@ pub struct CheckRow {
 }
 
 impl CheckRow {
-    pub(crate) fn of(c: &exactsim_sim::checks::CheckInfo) -> CheckRow {
+    pub(crate) fn of(c: &exactsim_model::checks::CheckInfo) -> CheckRow {
         CheckRow { id: c.id.into(), name: c.name.into(), meaning: c.meaning.into(), scenario: None }
     }
 }

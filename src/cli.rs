@@ -9,8 +9,8 @@ use crate::registry::Registry;
 use crate::replay::{shrink, ReplayFile};
 use crate::*;
 use clap::{Parser, Subcommand};
-use exactsim_sim::scenario::Scenario;
-use exactsim_sim::schedule::Profile;
+use exactsim_model::scenario::Scenario;
+use exactsim_model::schedule::Profile;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -326,7 +326,7 @@ fn resolve_shard(s: &str) -> Result<(u64, u64), String> {
     }
 }
 
-fn run_spec(reg: &Registry, a: &RunArgs) -> Result<exactsim_sim::world::RunSpec, String> {
+fn run_spec(reg: &Registry, a: &RunArgs) -> Result<exactsim_model::run::RunSpec, String> {
     let sc = reg.get(&a.scenario)?;
     let seed = parse_seed(&a.seed)?;
     let prof = Profile::resolve(&a.profile)?;
@@ -385,7 +385,7 @@ pub fn main_with(extra: Vec<Arc<dyn Scenario>>) -> ExitCode {
             return ExitCode::SUCCESS;
         }
     };
-    exactsim_sim::panics::explain_context_lines();
+    exactsim_model::panics::explain_context_lines(exactsim_sim::in_simulation);
     match cli.cmd {
         Cmd::Scenarios => {
             let width = reg.scenarios().iter().map(|s| s.name().len()).max().unwrap_or(0).max(14);
@@ -718,7 +718,7 @@ pub fn main_with(extra: Vec<Arc<dyn Scenario>>) -> ExitCode {
                 let first = parse_seed(&first_seed)?;
                 Ok((
                     reg.select(&scenario)?,
-                    exactsim_sim::schedule::Profile::resolve(&profile)?,
+                    exactsim_model::schedule::Profile::resolve(&profile)?,
                     crate::parse_mode(&mode)?,
                     mutant.as_deref().map(crate::parse_mutant).transpose()?,
                     parse_count(&runs, "run count", crate::campaign::SEEDS_MAX)?,

@@ -18,11 +18,11 @@
 use crate::{run_one, spec};
 use exactsim_engine::config::Mutant;
 use exactsim_engine::types::DeliveryMode;
-use exactsim_sim::history::Reached;
-use exactsim_sim::rng::SimRng;
+use exactsim_model::history::Reached;
+use exactsim_model::rng::SimRng;
+use exactsim_model::scenario::Scenario;
+use exactsim_model::schedule::{generate, role_of, FaultEvent, Profile, Schedule, TriggerAction};
 use exactsim_sim::runner::Outcome;
-use exactsim_sim::scenario::Scenario;
-use exactsim_sim::schedule::{generate, role_of, FaultEvent, Profile, Schedule, TriggerAction};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -110,11 +110,11 @@ fn suffix(events: &[FaultEvent], t_ms: u64) -> Vec<FaultEvent> {
 }
 
 /// A run's engine events as [`Entry::events`] keeps them.
-fn engine_events(h: &exactsim_sim::history::History) -> Vec<(u64, String, &'static str, u32)> {
+fn engine_events(h: &exactsim_model::history::History) -> Vec<(u64, String, &'static str, u32)> {
     let mut seen: BTreeMap<(String, &'static str), u32> = BTreeMap::new();
     let mut v = Vec::new();
     for s in &h.events {
-        if let exactsim_sim::history::Ev::Engine(e) = &s.ev {
+        if let exactsim_model::history::Ev::Engine(e) = &s.ev {
             let n = seen.entry((s.node.clone(), e.name())).or_insert(0);
             *n += 1;
             v.push((s.t_us / 1000, s.node.clone(), e.name(), *n));
@@ -149,7 +149,7 @@ impl Explore {
             let sc = self.scenarios[scenario].clone();
             let mut sp = spec(sc, seed, self.profile.clone(), self.mode, self.mutant);
             if let Some(s) = schedule {
-                let workers = exactsim_sim::world::derive_config(&sp).parallelism;
+                let workers = exactsim_model::run::derive_config(&sp).parallelism;
                 if s.validate(workers, sp.scenario.pipeline().system().is_some()).is_err() {
                     continue; // a derived schedule over a cap: draw again
                 }
@@ -201,7 +201,7 @@ impl Explore {
         let safety = s.safety_ms;
         let sc = &self.scenarios[parent.scenario];
         let sp = spec(sc.clone(), parent.seed, self.profile.clone(), self.mode, self.mutant);
-        let cfg = exactsim_sim::world::derive_config(&sp);
+        let cfg = exactsim_model::run::derive_config(&sp);
         let system = sc.pipeline().system().is_some();
         let draw = |rng: &mut SimRng| generate(rng.next_u64(), &self.profile, &cfg, system).events;
         let others: Vec<&Entry> =
@@ -231,7 +231,7 @@ impl Explore {
             }
             2 if !s.events.is_empty() => {
                 let k = rng.below(s.events.len() as u64) as usize;
-                let d = exactsim_sim::narrow::SHIFTS_MS[rng.below(7) as usize] as i64;
+                let d = exactsim_model::narrow::SHIFTS_MS[rng.below(7) as usize] as i64;
                 let d = if rng.below(2) == 0 { -d } else { d };
                 match s.events[k].shifted(d, safety) {
                     Some(e) => s.events[k] = e,

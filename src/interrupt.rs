@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 static SIGNALS: AtomicU32 = AtomicU32::new(0);
 
 /// Exit code of an interrupted command (128 + SIGINT), as shells report it.
-pub const EXIT_INTERRUPTED: u8 = exactsim_sim::report::Verdict::Interrupted.exit_code();
+pub const EXIT_INTERRUPTED: u8 = exactsim_model::report::Verdict::Interrupted.exit_code();
 
 #[cfg(unix)]
 extern "C" fn on_signal(_sig: libc::c_int) {

@@ -36,7 +36,7 @@ pub fn render(rep: &CampaignReport) -> String {
     suite.add_property(Property::new("runs_with_effective_faults", format!("{hit}/{}", rep.runs.len())));
     let ids: Vec<&str> = rep.checks.iter().map(|c| c.id.as_str()).collect();
     if !ids.is_empty() {
-        suite.add_property(Property::new("checks", exactsim_sim::report::compact_ids(&ids)));
+        suite.add_property(Property::new("checks", exactsim_model::report::compact_ids(&ids)));
     }
     if rep.interrupted {
         suite.add_property(Property::new(
@@ -88,12 +88,12 @@ pub fn render(rep: &CampaignReport) -> String {
         let ran: Vec<&str> = rep
             .checks
             .iter()
-            .filter(|c| c.id != exactsim_sim::checks::PANIC_CHECK)
+            .filter(|c| c.id != exactsim_model::checks::PANIC_CHECK)
             .filter(|c| c.scenario.as_ref().is_none_or(|s| *s == r.scenario))
             .map(|c| c.id.as_str())
             .collect();
         if !ran.is_empty() {
-            case.add_property(Property::new("checks", exactsim_sim::report::compact_ids(&ran)));
+            case.add_property(Property::new("checks", exactsim_model::report::compact_ids(&ran)));
         }
         case.set_time(Duration::from_millis(r.wall_ms));
         suite.add_test_case(case);

@@ -5,10 +5,10 @@
 
 use exactsim_engine::config::Mutant;
 use exactsim_engine::types::DeliveryMode;
+use exactsim_model::run::RunSpec;
+use exactsim_model::scenario::Scenario;
+use exactsim_model::schedule::Profile;
 use exactsim_sim::runner::{execute, Outcome};
-use exactsim_sim::scenario::Scenario;
-use exactsim_sim::schedule::Profile;
-use exactsim_sim::world::RunSpec;
 use std::sync::Arc;
 
 pub fn code_version() -> &'static str {
@@ -94,14 +94,14 @@ pub fn spec(
 /// The nodes of a run: the engine's (its seed decides the workers) and the
 /// scenario's own sink system when it has one.
 pub fn nodes_of(spec: &RunSpec) -> Vec<String> {
-    let workers = exactsim_sim::world::derive_config(spec).parallelism;
-    exactsim_sim::schedule::run_nodes(workers, spec.scenario.pipeline().system().is_some())
+    let workers = exactsim_model::run::derive_config(spec).parallelism;
+    exactsim_model::schedule::run_nodes(workers, spec.scenario.pipeline().system().is_some())
 }
 
 /// Refuse an explicit schedule that names a node the run lacks or breaks a
 /// cap (the error names the event and the field).
-pub fn validate_schedule(spec: &RunSpec, schedule: &exactsim_sim::schedule::Schedule) -> Result<(), String> {
-    let workers = exactsim_sim::world::derive_config(spec).parallelism;
+pub fn validate_schedule(spec: &RunSpec, schedule: &exactsim_model::schedule::Schedule) -> Result<(), String> {
+    let workers = exactsim_model::run::derive_config(spec).parallelism;
     schedule.validate(workers, spec.scenario.pipeline().system().is_some())
 }
 

@@ -17,8 +17,8 @@
 //! range it got through.
 
 use crate::campaign::{CampaignReport, ShardSeeds, Sums, SEEDS_MAX, SHARDS_MAX};
-use exactsim_sim::report::RunReport;
-use exactsim_sim::report::Verdict;
+use exactsim_model::report::RunReport;
+use exactsim_model::report::Verdict;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -259,10 +259,10 @@ pub fn load(path: &Path) -> Result<ShardReport, String> {
     } else {
         (path.to_path_buf(), path.parent().map(Path::to_path_buf).unwrap_or_default())
     };
-    let text = exactsim_sim::schedule::read_text_capped(&file, SHARD_REPORT_BYTES_MAX)
+    let text = exactsim_model::schedule::read_text_capped(&file, SHARD_REPORT_BYTES_MAX)
         .map_err(|e| format!("cannot read shard report {}: {e}", file.display()))?;
     let report: CampaignReport = serde_json::from_str(&text).map_err(|e| {
-        format!("{}: not a campaign report: {}", file.display(), exactsim_sim::schedule::one_line(&e.to_string()))
+        format!("{}: not a campaign report: {}", file.display(), exactsim_model::schedule::one_line(&e.to_string()))
     })?;
     Ok(ShardReport { label: path.display().to_string(), dir, report })
 }

@@ -4,8 +4,8 @@
 use crate::{run_one, spec};
 use exactsim_engine::config::Mutant;
 use exactsim_engine::types::DeliveryMode;
-use exactsim_sim::scenario::Scenario;
-use exactsim_sim::schedule::Profile;
+use exactsim_model::scenario::Scenario;
+use exactsim_model::schedule::Profile;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -151,7 +151,7 @@ pub fn list() -> String {
         s.push_str(&format!(
             "{:<34} {:<26} {}\n",
             m.name(),
-            format!("{c} {}", exactsim_sim::checks::name_of(c)),
+            format!("{c} {}", exactsim_model::checks::name_of(c)),
             m.description()
         ));
     }

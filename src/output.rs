@@ -4,7 +4,7 @@
 //! commands that work as printed from the repository root.
 
 use crate::campaign::{summary_table, CampaignReport};
-use exactsim_sim::report::RunReport;
+use exactsim_model::report::RunReport;
 use exactsim_sim::runner::Outcome;
 use std::fmt::Write;
 use std::path::Path;
@@ -153,7 +153,7 @@ fn run_options(r: &RunReport) -> String {
 }
 
 /// One violation, as printed under the run line.
-pub fn violation_line(v: &exactsim_sim::report::ViolationReport) -> String {
+pub fn violation_line(v: &exactsim_model::report::ViolationReport) -> String {
     let t = v.t_ms.map(|t| format!(" at {t:.1}ms")).unwrap_or_default();
     format!("  {}{}: {}", v.label(), t, v.message)
 }
@@ -289,7 +289,7 @@ pub fn print_campaign(rep: &CampaignReport, json: bool, report_dir: Option<&Path
 #[cfg(test)]
 mod tests {
     use super::*;
-    use exactsim_sim::report::ViolationReport;
+    use exactsim_model::report::ViolationReport;
 
     fn report(violations: Vec<ViolationReport>) -> RunReport {
         let json = serde_json::json!({

@@ -5,7 +5,7 @@
 //! looks it up here, and so do replay files (`ReplayFile::to_spec`) and
 //! the timeline (a scenario's own checks).
 
-use exactsim_sim::scenario::Scenario;
+use exactsim_model::scenario::Scenario;
 use std::sync::{Arc, OnceLock};
 
 /// What `--scenario` accepts besides a name: every scenario but those with
@@ -121,7 +121,7 @@ mod tests {
         }
         fn generate(
             &self,
-            rng: &mut exactsim_sim::rng::SimRng,
+            rng: &mut exactsim_model::rng::SimRng,
             partitions: u32,
         ) -> Vec<Vec<exactsim_engine::types::Record>> {
             exactsim_scenarios::word_count::WordCount.generate(rng, partitions)

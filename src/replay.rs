@@ -4,10 +4,10 @@
 //! frozen as a regression test.
 
 use crate::{code_version, resolve_scenario, run_one};
-use exactsim_sim::narrow::{schedule_size, Narrowing, SHIFTS_MS};
+use exactsim_model::narrow::{schedule_size, Narrowing, SHIFTS_MS};
+use exactsim_model::run::RunSpec;
+use exactsim_model::schedule::{one_line, read_text_capped, FaultEvent, Profile, Schedule};
 use exactsim_sim::runner::{Outcome, PANIC_CHECK};
-use exactsim_sim::schedule::{one_line, read_text_capped, FaultEvent, Profile, Schedule};
-use exactsim_sim::world::RunSpec;
 use serde::{Deserialize, Serialize};
 
 pub const FORMAT: u32 = 1;
@@ -94,7 +94,7 @@ impl ReplayFile {
     /// defined in a test), which must carry the file's scenario name.
     pub fn to_spec_with(
         &self,
-        scenario: std::sync::Arc<dyn exactsim_sim::scenario::Scenario>,
+        scenario: std::sync::Arc<dyn exactsim_model::scenario::Scenario>,
     ) -> Result<RunSpec, String> {
         if scenario.name() != self.scenario {
             return Err(format!("replay file is for scenario '{}', not '{}'", self.scenario, scenario.name()));
@@ -127,7 +127,7 @@ impl ReplayFile {
             return Err(format!(
                 "\"profile\": '{}' is neither a profile name ({}) nor a .toml profile file",
                 self.profile,
-                exactsim_sim::schedule::PROFILE_NAMES.join(", ")
+                exactsim_model::schedule::PROFILE_NAMES.join(", ")
             ));
         }
         Profile::resolve(&self.profile).map_err(|e| format!("\"profile\": {e}"))
@@ -223,7 +223,7 @@ pub struct ShrinkResult {
 /// step); so the events after it are shifted together, or one other event
 /// alone is re-aimed ([`FaultEvent::reaims`]), to land where it did. Every
 /// accepted step makes the schedule strictly smaller
-/// ([`exactsim_sim::narrow::schedule_size`]), so this ends; `max_runs`
+/// ([`exactsim_model::narrow::schedule_size`]), so this ends; `max_runs`
 /// bounds the simulation runs spent. Returns `Err` if the run does not
 /// fail in the first place.
 pub fn shrink(spec: RunSpec, profile_arg: &str, max_runs: usize) -> Result<ShrinkResult, String> {

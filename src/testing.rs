@@ -7,7 +7,7 @@
 //!
 //! ```no_run
 //! # use std::sync::Arc;
-//! # fn my_scenario() -> Arc<dyn exactsim_sim::scenario::Scenario> { unimplemented!() }
+//! # fn my_scenario() -> Arc<dyn exactsim_model::scenario::Scenario> { unimplemented!() }
 //! // in a #[test]: 20 chaos seeds of my scenario, each run checked
 //! let outcomes = exactsim::testing::campaign(&[my_scenario()], "chaos", 20);
 //! assert!(outcomes.iter().any(|o| o.report.recoveries > 0));
@@ -24,9 +24,9 @@ use crate::replay::ReplayFile;
 use crate::{check_run_nodes, parse_seed, run_one, spec};
 use exactsim_engine::config::Mutant;
 use exactsim_engine::types::DeliveryMode;
+use exactsim_model::scenario::Scenario;
+use exactsim_model::schedule::Profile;
 use exactsim_sim::runner::Outcome;
-use exactsim_sim::scenario::Scenario;
-use exactsim_sim::schedule::Profile;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

@@ -20,9 +20,9 @@
 
 use exactsim_engine::config::Mutant;
 use exactsim_engine::observe::Event;
-use exactsim_sim::history::{Ev, History, SimEvent};
-use exactsim_sim::report::{RunReport, ViolationReport};
-use exactsim_sim::schedule::FaultEvent;
+use exactsim_model::history::{Ev, History, SimEvent};
+use exactsim_model::report::{RunReport, ViolationReport};
+use exactsim_model::schedule::FaultEvent;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
@@ -72,7 +72,7 @@ fn ms(t_us: u64) -> f64 {
 }
 
 fn fault_color(kind: &str) -> &'static str {
-    exactsim_sim::schedule::colour(kind)
+    exactsim_model::schedule::colour(kind)
 }
 
 fn pct(permille: u32) -> String {
@@ -951,7 +951,7 @@ pub fn render(history: &History, info: &RunInfo) -> String {
             escape(m.name()),
             escape(m.description()),
             m.expected_check(),
-            exactsim_sim::checks::name_of(m.expected_check())
+            exactsim_model::checks::name_of(m.expected_check())
         );
     }
     let landed: Vec<String> = info.faults.iter().filter(|f| *f.1 > 0).map(|(k, n)| format!("{k} \u{d7}{n}")).collect();
@@ -973,8 +973,8 @@ pub fn render(history: &History, info: &RunInfo) -> String {
                 None => r#"<span class="when eor">end of run</span>"#.to_string(),
             };
             let meaning = match crate::registry::current().get(&history.scenario).ok() {
-                Some(sc) => exactsim_sim::checks::describe_in(&*sc, &v.check).map_or("", |d| d.1),
-                None => exactsim_sim::checks::info(&v.check).map_or("", |c| c.meaning),
+                Some(sc) => exactsim_model::checks::describe_in(&*sc, &v.check).map_or("", |d| d.1),
+                None => exactsim_model::checks::info(&v.check).map_or("", |c| c.meaning),
             };
             let _ = write!(
                 vbox,
@@ -1045,7 +1045,7 @@ pub fn render(history: &History, info: &RunInfo) -> String {
 mod tests {
     use super::*;
     use exactsim_engine::types::{DeliveryMode, TaskId};
-    use exactsim_sim::history::Stamped;
+    use exactsim_model::history::Stamped;
 
     fn st(t_us: u64, node: &str, ev: Ev) -> Stamped {
         Stamped { t_us, node: node.into(), ev }
@@ -1167,7 +1167,7 @@ mod tests {
     fn vr(check: &str, message: &str, t_ms: Option<f64>) -> ViolationReport {
         ViolationReport {
             check: check.into(),
-            name: exactsim_sim::checks::name_of(check).into(),
+            name: exactsim_model::checks::name_of(check).into(),
             message: message.into(),
             t_ms,
         }

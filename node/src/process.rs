@@ -20,9 +20,9 @@ use exactsim_engine::store::{run_store, StoreNode};
 use exactsim_engine::system::{OutputReader, SinkSystem};
 use exactsim_engine::types::OutRecord;
 use exactsim_engine::worker::{run_worker, WorkerNode};
+use exactsim_model::history::{Ev, Observation, Reached, Stamped};
 use exactsim_pg::real::{CommitLog, RealConnector};
 use exactsim_pg::sink::PgSink;
-use exactsim_sim::history::{Ev, Observation, Reached, Stamped};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -178,7 +178,7 @@ pub fn main_with(spec: NodeSpec, role: &str) -> Result<(), String> {
             "broker" => {
                 let st = storage(&spec, role);
                 if matches!(st.read(INPUT).await, Err(e) if e.kind() == std::io::ErrorKind::NotFound) {
-                    let input = exactsim_sim::world::derive_input(&*scenario, spec.seed, &cfg);
+                    let input = exactsim_model::run::derive_input(&*scenario, spec.seed, &cfg);
                     provision_input(&*st, &input).await.expect("provision the input topic");
                 }
                 let net = bind(a.broker, spec.latency_ms).await;

@@ -4,7 +4,7 @@
 use exactsim_engine::config::JobConfig;
 use exactsim_engine::observe::FaultPoint;
 use exactsim_engine::types::OutRecord;
-use exactsim_sim::history::{Observation, Reached, Stamped};
+use exactsim_model::history::{Observation, Reached, Stamped};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -21,8 +21,8 @@ use crate::gen::layout;
 use exactsim_engine::config::JobConfig;
 use exactsim_engine::pipeline::{KeyedOperator, Pipeline};
 use exactsim_engine::types::{OutRecord, Record};
-use exactsim_sim::rng::SimRng;
-use exactsim_sim::scenario::{order_per_partition, IncrementalReference, Scenario, ScenarioCheck};
+use exactsim_model::rng::SimRng;
+use exactsim_model::scenario::{order_per_partition, IncrementalReference, Scenario, ScenarioCheck};
 use std::sync::Arc;
 
 pub struct Copier;
@@ -105,7 +105,7 @@ mod tests {
     fn incremental_reference_matches_reference() {
         for seed in 0..4 {
             let input = Copier.generate(&mut SimRng::new(seed), 2);
-            exactsim_sim::scenario::check_incremental(&Copier, &input, &mut SimRng::new(seed), 6).unwrap();
+            exactsim_model::scenario::check_incremental(&Copier, &input, &mut SimRng::new(seed), 6).unwrap();
         }
     }
 }

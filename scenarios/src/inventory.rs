@@ -22,9 +22,9 @@
 use crate::gen::layout;
 use exactsim_engine::pipeline::{KeyedOperator, Pipeline};
 use exactsim_engine::types::{OutRecord, Record};
-use exactsim_sim::history::History;
-use exactsim_sim::rng::SimRng;
-use exactsim_sim::scenario::{IncrementalReference, Scenario, ScenarioCheck};
+use exactsim_model::history::History;
+use exactsim_model::rng::SimRng;
+use exactsim_model::scenario::{IncrementalReference, Scenario, ScenarioCheck};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -183,7 +183,7 @@ mod tests {
     fn incremental_reference_matches_reference() {
         for seed in 0..4 {
             let input = Inventory.generate(&mut SimRng::new(seed), 3);
-            exactsim_sim::scenario::check_incremental(&Inventory, &input, &mut SimRng::new(seed), 6).unwrap();
+            exactsim_model::scenario::check_incremental(&Inventory, &input, &mut SimRng::new(seed), 6).unwrap();
         }
     }
 }

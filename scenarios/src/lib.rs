@@ -8,7 +8,7 @@ pub mod risk_scoring;
 mod running_sum;
 pub mod word_count;
 
-use exactsim_sim::scenario::Scenario;
+use exactsim_model::scenario::Scenario;
 use std::sync::Arc;
 
 pub fn all() -> Vec<Arc<dyn Scenario>> {
@@ -29,7 +29,7 @@ pub fn by_name(name: &str) -> Option<Arc<dyn Scenario>> {
 /// per partition, ids unique, event time non-decreasing per partition.
 pub(crate) mod gen {
     use exactsim_engine::types::Record;
-    use exactsim_sim::rng::SimRng;
+    use exactsim_model::rng::SimRng;
 
     /// `records` (key, value) drawn in global order; each key lives in
     /// partition `key % partitions`; ts advances 0..=step_ms per record of
@@ -51,7 +51,7 @@ pub(crate) mod gen {
 /// records before it in its partition (`Scenario::incremental`).
 pub(crate) mod per_record {
     use exactsim_engine::types::{OutRecord, Record};
-    use exactsim_sim::scenario::IncrementalReference;
+    use exactsim_model::scenario::IncrementalReference;
 
     pub struct PerRecord<'a, S, F> {
         input: &'a [Vec<Record>],
@@ -93,7 +93,7 @@ mod tests {
         for sc in super::all() {
             for c in sc.checks() {
                 assert_eq!(c.id, format!("{}/{}", sc.name(), c.name), "id of {}", c.name);
-                assert!(exactsim_sim::checks::info(c.id).is_none(), "{} shadows an engine check", c.id);
+                assert!(exactsim_model::checks::info(c.id).is_none(), "{} shadows an engine check", c.id);
                 assert!(ids.insert(c.id), "{} declared twice", c.id);
                 assert!(!c.name.is_empty() && !c.name.contains(' '), "{}: one word", c.name);
                 assert!(!c.meaning.contains('\n') && c.meaning.len() < 120, "{}: one line", c.id);

@@ -29,11 +29,11 @@ use exactsim_engine::pipeline::{KeyedOperator, Pipeline};
 use exactsim_engine::sink::{SinkEnv, TwoPhaseCommitSink};
 use exactsim_engine::system::{OutputReader, SinkSystem};
 use exactsim_engine::types::{OutRecord, Record};
+use exactsim_model::rng::SimRng;
+use exactsim_model::scenario::{IncrementalReference, Scenario};
 use exactsim_pg::node::NodeConnector;
 use exactsim_pg::sink::PgSink;
 use exactsim_pg::system::{PgReader, PgSystem};
-use exactsim_sim::rng::SimRng;
-use exactsim_sim::scenario::{IncrementalReference, Scenario};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -98,8 +98,8 @@ impl Scenario for PgLedger {
     fn own_mutants(&self) -> Vec<Mutant> {
         vec![Mutant::PgNoRecoverCommit, Mutant::PgNoFence]
     }
-    fn checks(&self) -> Vec<exactsim_sim::scenario::ScenarioCheck> {
-        vec![exactsim_sim::scenario::order_per_partition("pg_ledger/order-per-partition")]
+    fn checks(&self) -> Vec<exactsim_model::scenario::ScenarioCheck> {
+        vec![exactsim_model::scenario::order_per_partition("pg_ledger/order-per-partition")]
     }
 }
 
@@ -138,7 +138,7 @@ mod tests {
     fn incremental_reference_matches_reference() {
         for seed in 0..4 {
             let input = PgLedger.generate(&mut SimRng::new(seed), 3);
-            exactsim_sim::scenario::check_incremental(&PgLedger, &input, &mut SimRng::new(seed), 6).unwrap();
+            exactsim_model::scenario::check_incremental(&PgLedger, &input, &mut SimRng::new(seed), 6).unwrap();
         }
     }
 }

@@ -24,8 +24,8 @@
 use crate::gen::layout;
 use exactsim_engine::pipeline::{KeyedOperator, Pipeline};
 use exactsim_engine::types::{OutRecord, Record};
-use exactsim_sim::rng::SimRng;
-use exactsim_sim::scenario::{IncrementalReference, Scenario};
+use exactsim_model::rng::SimRng;
+use exactsim_model::scenario::{IncrementalReference, Scenario};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -214,7 +214,7 @@ mod tests {
     fn incremental_reference_matches_reference() {
         for seed in 0..4 {
             let input = RiskScoring.generate(&mut SimRng::new(seed), 3);
-            exactsim_sim::scenario::check_incremental(&RiskScoring, &input, &mut SimRng::new(seed), 6).unwrap();
+            exactsim_model::scenario::check_incremental(&RiskScoring, &input, &mut SimRng::new(seed), 6).unwrap();
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use exactsim_engine::pipeline::KeyedOperator;
 use exactsim_engine::types::{OutRecord, Record};
-use exactsim_sim::scenario::IncrementalReference;
+use exactsim_model::scenario::IncrementalReference;
 use std::collections::BTreeMap;
 
 /// The keyed operator.

@@ -23,8 +23,8 @@ use crate::gen::layout;
 use crate::running_sum::{self, RunningSum};
 use exactsim_engine::pipeline::{KeyedOperator, Pipeline};
 use exactsim_engine::types::{OutRecord, Record};
-use exactsim_sim::rng::SimRng;
-use exactsim_sim::scenario::{IncrementalReference, Scenario};
+use exactsim_model::rng::SimRng;
+use exactsim_model::scenario::{IncrementalReference, Scenario};
 use std::sync::Arc;
 
 pub struct WordCount;
@@ -113,7 +113,7 @@ mod tests {
     fn incremental_reference_matches_reference() {
         for seed in 0..4 {
             let input = WordCount.generate(&mut SimRng::new(seed), 3);
-            exactsim_sim::scenario::check_incremental(&WordCount, &input, &mut SimRng::new(seed), 6).unwrap();
+            exactsim_model::scenario::check_incremental(&WordCount, &input, &mut SimRng::new(seed), 6).unwrap();
         }
     }
 }

@@ -17,24 +17,15 @@
 use crate::rng::SimRng;
 use async_trait::async_trait;
 use exactsim_engine::storage::Storage;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io;
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// What survives a crash.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CrashMode {
-    /// Unsynced data is lost.
-    LoseUnsynced,
-    /// A strict prefix of an in-flight append survives; other unsynced data
-    /// is lost.
-    Torn,
-    /// The page cache survived (a process crash, not a power loss).
-    KeepAll,
-}
+/// What survives a crash (a parameter of the crash fault, so it lives
+/// with the schedule in the run model).
+pub use exactsim_model::schedule::CrashMode;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct CrashReport {

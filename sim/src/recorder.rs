@@ -5,7 +5,7 @@
 //! (`OnEvent`) when a node emits their event; reads each node's skewed
 //! clocks from the cluster's node table ([`Nodes`]).
 
-use crate::history::{Ev, Reached, SimEvent, Stamped};
+use crate::history::{fnv1a, Ev, Reached, SimEvent, Stamped, FNV_OFFSET};
 use crate::nodes::Nodes;
 use crate::schedule::{FaultEvent, TriggerAction};
 use exactsim_engine::clock::ClockReading;
@@ -26,18 +26,6 @@ pub struct CrashRequest {
 
 /// An armed `OnEvent` fault: (schedule index, node, event name, nth, seen).
 type ArmedTrigger = (usize, Option<String>, String, u32, u32);
-
-/// FNV-1a, 64 bit: a stable hash for the trace chain.
-pub fn fnv1a(h: u64, bytes: &[u8]) -> u64 {
-    let mut h = h;
-    for b in bytes {
-        h ^= *b as u64;
-        h = h.wrapping_mul(0x0000_0100_0000_01B3);
-    }
-    h
-}
-
-pub const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 
 struct Inner {
     start: Option<madsim::time::Instant>,

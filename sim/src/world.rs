@@ -15,86 +15,22 @@ use crate::history::{History, Observation, SimEvent};
 use crate::nodes::Nodes;
 use crate::recorder::{CrashRequest, Recorder};
 use crate::rng::{SimRng, Stream};
-use crate::scenario::Scenario;
-use crate::schedule::{generate, FaultEvent, Profile, Schedule, TriggerAction, SYSTEM_NODE};
+use crate::schedule::{generate, FaultEvent, Schedule, TriggerAction, SYSTEM_NODE};
 use exactsim_engine::broker::{provision_input, run_broker, BrokerNode};
-use exactsim_engine::config::{JobConfig, Mutant};
+use exactsim_engine::config::JobConfig;
 use exactsim_engine::coordinator::{run_coordinator, CoordinatorNode};
 use exactsim_engine::net::{Addrs, Net, SendHook};
-use exactsim_engine::observe::{FaultPoint, Obs, Observer};
+use exactsim_engine::observe::{Obs, Observer};
 use exactsim_engine::storage::Storage;
 use exactsim_engine::store::{run_store, StoreNode};
-use exactsim_engine::types::{DeliveryMode, OutRecord};
+use exactsim_engine::types::OutRecord;
 use exactsim_engine::worker::{run_worker, WorkerNode};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-#[derive(Clone)]
-pub struct RunSpec {
-    pub scenario: Arc<dyn Scenario>,
-    pub seed: u64,
-    pub profile: Profile,
-    pub mode: DeliveryMode,
-    pub mutant: Option<Mutant>,
-    /// An explicit schedule (replay, shrink); else derived from seed+profile.
-    pub schedule: Option<Schedule>,
-    /// A fixed job configuration; else derived from the seed.
-    pub config: Option<JobConfig>,
-    /// Keep the hash after every event (for divergence reports).
-    pub keep_chain: bool,
-}
-
-pub struct RunResult {
-    pub history: History,
-    pub trace_hash: u64,
-    pub chain: Vec<u64>,
-    pub coverage: BTreeMap<(String, FaultPoint), u64>,
-    pub schedule: Schedule,
-    pub config: JobConfig,
-    /// What the faults did inside the disks, as the disks counted it
-    /// (`disk::effects`): not in the history, from which the run's fault
-    /// tallies are read (`finish`).
-    pub disk_effects: BTreeMap<String, u64>,
-    pub sim_time_ms: u64,
-    pub net_messages: u64,
-    /// The run panicked: the history above ends where it did.
-    pub panic: Option<crate::panics::PanicReport>,
-}
-
-/// The job configuration of a run: defaults, then the seed's topology, then
-/// the scenario's tuning, then mode and mutant.
-pub fn derive_config(spec: &RunSpec) -> JobConfig {
-    if let Some(c) = &spec.config {
-        let mut c = c.clone();
-        c.mode = spec.mode;
-        c.mutant = spec.mutant;
-        return c;
-    }
-    let mut rng = SimRng::derive(spec.seed, Stream::Topology);
-    let mut cfg = JobConfig {
-        parallelism: rng.range(2, 4) as u32,
-        checkpoint_interval_ms: rng.range(40, 150),
-        max_concurrent_checkpoints: rng.range(1, 2) as u32,
-        source_batch: rng.range(8, 32) as u32,
-        ..JobConfig::default()
-    };
-    spec.scenario.tune(&mut cfg, &mut rng);
-    cfg.mode = spec.mode;
-    cfg.mutant = spec.mutant;
-    if spec.mutant == Some(Mutant::ShortTxnTimeout) {
-        // Shorter than a checkpoint plus its notification: the unsafe setting.
-        cfg.txn_timeout_ms = cfg.checkpoint_interval_ms;
-    }
-    cfg
-}
-
-/// The input of a run: one partition per source, from the seed's workload
-/// stream. Real mode derives it the same way.
-pub fn derive_input(scenario: &dyn Scenario, seed: u64, cfg: &JobConfig) -> Vec<Vec<exactsim_engine::types::Record>> {
-    scenario.generate(&mut SimRng::derive(seed, Stream::Workload), cfg.input_partitions())
-}
+pub use exactsim_model::run::{derive_config, derive_input, RunResult, RunSpec};
 
 /// Run one seed. A panic anywhere inside the run (an engine assertion, a
 /// scenario's code, the simulator) does not escape: the result carries it
@@ -148,7 +84,7 @@ fn salvaged(spec: &RunSpec, salvage: &Salvage, config: JobConfig, panic: crate::
             Vec::new(),
             Vec::new(),
             BTreeMap::new(),
-            crate::recorder::FNV_OFFSET,
+            crate::history::FNV_OFFSET,
             spec.schedule.clone().unwrap_or(Schedule { safety_ms: 0, liveness_ms: 0, events: Vec::new() }),
             Vec::new(),
             BTreeMap::new(),

@@ -60,14 +60,14 @@ pub use record::Played;
 use crate::artifacts;
 use exactsim_engine::config::{JobConfig, Mutant};
 use exactsim_engine::types::{DeliveryMode, Record};
+use exactsim_model::checks::Violation;
+use exactsim_model::finish::{finish, repro_command, Finish, Kind, SIM_COMMAND};
+use exactsim_model::history::{History, SimEvent};
+use exactsim_model::report::RunReport;
+use exactsim_model::run::{derive_config, RunResult};
+use exactsim_model::scenario::Scenario;
+use exactsim_model::schedule::{generate, node_names, FaultEvent, Profile, Schedule};
 use exactsim_node::wire::{NodeSpec, PointCrash};
-use exactsim_sim::checks::Violation;
-use exactsim_sim::finish::{finish, repro_command, Finish, Kind, SIM_COMMAND};
-use exactsim_sim::history::{History, SimEvent};
-use exactsim_sim::report::RunReport;
-use exactsim_sim::scenario::Scenario;
-use exactsim_sim::schedule::{generate, node_names, FaultEvent, Profile, Schedule};
-use exactsim_sim::world::{derive_config, RunResult};
 use player::Player;
 use postgres::PgServer;
 use record::{Clock, Collected, Frame, Gather};
@@ -240,7 +240,7 @@ impl Plan {
             cfg.source_poll_ms = ms;
         }
         let n = cfg.parallelism;
-        let input = exactsim_sim::world::derive_input(&*spec.scenario, spec.seed, &cfg);
+        let input = exactsim_model::run::derive_input(&*spec.scenario, spec.seed, &cfg);
         // Real mode kills PostgreSQL through its own stream (`--pg-kills`),
         // not through the schedule: the schedule names the engine's nodes
         // only, and one that names the simulated server's node (`system`)

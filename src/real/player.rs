@@ -8,10 +8,10 @@
 use super::postgres::{pg_kill, pg_step, PgKill};
 use super::record::TICK;
 use super::supervisor::{Stage, State};
-use exactsim_sim::disk::CrashMode;
-use exactsim_sim::history::SimEvent;
-use exactsim_sim::rng::SimRng;
-use exactsim_sim::schedule::{node_names, FaultEvent, Schedule};
+use exactsim_model::history::SimEvent;
+use exactsim_model::rng::SimRng;
+use exactsim_model::schedule::CrashMode;
+use exactsim_model::schedule::{node_names, FaultEvent, Schedule};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -7,8 +7,8 @@
 //! zombie for a live postmaster.
 
 use super::record::{Clock, Gather, TICK};
-use exactsim_sim::history::SimEvent;
-use exactsim_sim::rng::SimRng;
+use exactsim_model::history::SimEvent;
+use exactsim_model::rng::SimRng;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -4,9 +4,9 @@
 
 use exactsim_engine::observe::{Event, FaultPoint};
 use exactsim_engine::types::{DeliveryMode, Record};
+use exactsim_model::history::{Ev, History, Observation, SimEvent, Stamped};
+use exactsim_model::panics::{PanicOrigin, PanicReport};
 use exactsim_node::wire::{self, FinalRead, LogLine};
-use exactsim_sim::history::{Ev, History, Observation, SimEvent, Stamped};
-use exactsim_sim::panics::{PanicOrigin, PanicReport};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};
@@ -87,7 +87,7 @@ pub(super) struct Gather {
     pub(super) finished_at_us: Option<u64>,
     pub(super) played: Vec<Played>,
     /// Reachability points the processes logged.
-    reached: Vec<exactsim_sim::history::Reached>,
+    reached: Vec<exactsim_model::history::Reached>,
 }
 
 /// What the history of a real run is framed by: known before it starts, or
@@ -206,9 +206,9 @@ impl Gather {
         events.sort_by_key(|s| s.t_us);
         let mut observations = std::mem::take(&mut self.observations);
         observations.sort_by_key(|o| o.t_us);
-        let mut trace_hash = exactsim_sim::recorder::FNV_OFFSET;
+        let mut trace_hash = exactsim_model::history::FNV_OFFSET;
         for e in &events {
-            trace_hash = exactsim_sim::recorder::fnv1a(trace_hash, &event_bytes(e));
+            trace_hash = exactsim_model::history::fnv1a(trace_hash, &event_bytes(e));
         }
         let history = History {
             scenario: frame.scenario,

@@ -85,7 +85,7 @@ fn the_profile_help_names_every_profile() {
         let help = stdout(&out);
         // The flag's line and the next (clap wraps long help onto it).
         let line: String = help.lines().skip_while(|l| !l.contains("--profile")).take(2).collect::<Vec<_>>().join(" ");
-        for p in exactsim_sim::schedule::PROFILE_NAMES {
+        for p in exactsim_model::schedule::PROFILE_NAMES {
             assert!(line.contains(p), "{sub} --help: --profile does not name {p}: {line}");
         }
     }

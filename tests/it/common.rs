@@ -4,10 +4,10 @@
 use exactsim::{run_one, spec};
 use exactsim_engine::config::{JobConfig, Mutant};
 use exactsim_engine::types::DeliveryMode;
-use exactsim_sim::report::Verdict;
+use exactsim_model::report::Verdict;
+use exactsim_model::run::RunSpec;
+use exactsim_model::schedule::{FaultEvent, Profile, Schedule};
 use exactsim_sim::runner::Outcome;
-use exactsim_sim::schedule::{FaultEvent, Profile, Schedule};
-use exactsim_sim::world::RunSpec;
 
 /// Seeds per scenario and profile (`EXACTSIM_SEEDS`, default 3).
 pub fn seeds() -> u64 {
@@ -67,7 +67,7 @@ pub fn test_seeds(default: u64) -> std::ops::Range<u64> {
 /// `EXACTSIM_SHRINK=1`, a failing run is shrunk and the minimal replay file
 /// written under `target/exactsim/`, its path printed.
 pub fn go_custom(
-    sc: std::sync::Arc<dyn exactsim_sim::scenario::Scenario>,
+    sc: std::sync::Arc<dyn exactsim_model::scenario::Scenario>,
     seed: u64,
     profile: &str,
     mode: DeliveryMode,

@@ -61,9 +61,9 @@ fn every_fault_kind_lands() {
 #[test]
 fn corrupted_reads_are_detected_not_restored_from() {
     use exactsim_engine::observe::Event;
+    use exactsim_model::history::Ev;
+    use exactsim_model::schedule::FaultEvent;
     use exactsim_sim::disk::CrashMode;
-    use exactsim_sim::history::Ev;
-    use exactsim_sim::schedule::FaultEvent;
     let events = vec![
         FaultEvent::CorruptReads { at_ms: 0, dur_ms: 1_500, node: "store".into(), permille: 700 },
         FaultEvent::Crash { at_ms: 400, node: "worker-1".into(), down_ms: 60, disk: CrashMode::LoseUnsynced },

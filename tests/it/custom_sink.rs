@@ -14,10 +14,10 @@ use exactsim_engine::config::JobConfig;
 use exactsim_engine::pipeline::{KeyedOperator, Pipeline};
 use exactsim_engine::sink::{BrokerSink, SinkEnv, SinkError, TwoPhaseCommitSink, TxnHandle};
 use exactsim_engine::types::{CheckpointId, DeliveryMode, OutRecord, Record};
-use exactsim_sim::report::Verdict;
-use exactsim_sim::rng::SimRng;
-use exactsim_sim::scenario::Scenario;
-use exactsim_sim::schedule::Profile;
+use exactsim_model::report::Verdict;
+use exactsim_model::rng::SimRng;
+use exactsim_model::scenario::Scenario;
+use exactsim_model::schedule::Profile;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 

@@ -6,9 +6,9 @@
 use crate::common::*;
 use exactsim_engine::observe::Event;
 use exactsim_engine::types::DeliveryMode;
+use exactsim_model::history::{Ev, SimEvent};
+use exactsim_model::schedule::FaultEvent;
 use exactsim_sim::disk::CrashMode;
-use exactsim_sim::history::{Ev, SimEvent};
-use exactsim_sim::schedule::FaultEvent;
 
 #[test]
 fn worker_then_coordinator_crash_recovers_to_reference() {

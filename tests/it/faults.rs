@@ -9,9 +9,9 @@ use exactsim::replay::ReplayFile;
 use exactsim_engine::config::Mutant;
 use exactsim_engine::observe::Event;
 use exactsim_engine::types::DeliveryMode;
-use exactsim_sim::history::{Ev, SimEvent};
-use exactsim_sim::report::Verdict;
-use exactsim_sim::schedule::{FaultEvent, TriggerAction};
+use exactsim_model::history::{Ev, SimEvent};
+use exactsim_model::report::Verdict;
+use exactsim_model::schedule::{FaultEvent, TriggerAction};
 
 const PAUSE_CASE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus/predicate-pause-worker-on-precommit.json");
 

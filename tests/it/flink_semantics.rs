@@ -11,9 +11,9 @@ use exactsim_engine::observe::Event;
 use exactsim_engine::pipeline::{KeyedOperator, Pipeline};
 use exactsim_engine::sink::{BrokerSink, SinkEnv, SinkError, TwoPhaseCommitSink, TxnHandle};
 use exactsim_engine::types::{CheckpointId, DeliveryMode, OutRecord, Record};
-use exactsim_sim::history::Ev;
-use exactsim_sim::rng::SimRng;
-use exactsim_sim::scenario::Scenario;
+use exactsim_model::history::Ev;
+use exactsim_model::rng::SimRng;
+use exactsim_model::scenario::Scenario;
 use std::sync::Arc;
 
 #[derive(Clone, Copy, PartialEq)]

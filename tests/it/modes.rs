@@ -5,8 +5,8 @@
 use crate::common::*;
 use exactsim_engine::observe::FaultPoint;
 use exactsim_engine::types::DeliveryMode;
+use exactsim_model::schedule::FaultEvent;
 use exactsim_sim::disk::CrashMode;
-use exactsim_sim::schedule::FaultEvent;
 
 /// Crash a worker between pre-commit and notify, later the broker.
 fn crashes() -> Vec<FaultEvent> {

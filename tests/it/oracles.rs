@@ -6,8 +6,8 @@
 use exactsim::{run_one, spec};
 use exactsim_engine::config::Mutant;
 use exactsim_engine::types::DeliveryMode;
-use exactsim_sim::checks::{check_all, check_all_by_whole_references, CheckInput};
-use exactsim_sim::schedule::Profile;
+use exactsim_model::checks::{check_all, check_all_by_whole_references, CheckInput};
+use exactsim_model::schedule::Profile;
 
 #[test]
 fn incremental_references_judge_like_whole_references() {

@@ -13,9 +13,9 @@ use crate::common::go;
 use exactsim::testing::Campaign;
 use exactsim_engine::types::DeliveryMode;
 use exactsim_example_kv::KvScenario;
-use exactsim_sim::report::Verdict;
-use exactsim_sim::scenario::Scenario;
-use exactsim_sim::schedule::Profile;
+use exactsim_model::report::Verdict;
+use exactsim_model::scenario::Scenario;
+use exactsim_model::schedule::Profile;
 use std::sync::Arc;
 
 /// The binary that registers the example's scenarios.

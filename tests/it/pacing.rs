@@ -6,7 +6,7 @@
 use crate::common::*;
 use exactsim::bench::production_like;
 use exactsim_engine::types::DeliveryMode;
-use exactsim_sim::schedule::Schedule;
+use exactsim_model::schedule::Schedule;
 
 #[test]
 fn a_paced_job_reads_at_its_configured_rate_and_passes() {

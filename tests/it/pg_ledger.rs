@@ -6,8 +6,8 @@
 use crate::common::*;
 use exactsim_engine::config::Mutant;
 use exactsim_engine::types::DeliveryMode;
-use exactsim_sim::history::{Ev, SimEvent};
-use exactsim_sim::report::Verdict;
+use exactsim_model::history::{Ev, SimEvent};
+use exactsim_model::report::Verdict;
 
 #[test]
 fn pg_ledger_passes_chaos_seeds_with_commits_announced_by_the_server() {

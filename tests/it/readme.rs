@@ -5,7 +5,7 @@
 //! `# verdict=pass` exits 0 and prints `verdict=pass`, `# verdict=fail: P1`
 //! exits 1 and fails check P1, a command without a verdict exits 0. `cp`
 //! commands are done in the scratch directory. The README's table of the
-//! checks must match `exactsim_sim::checks::CHECKS`, and its table of the
+//! checks must match `exactsim_model::checks::CHECKS`, and its table of the
 //! scenarios' own checks every scenario's `Scenario::checks`.
 //!
 //! Run with a reduced count, to keep this test's wall time to seconds:
@@ -132,7 +132,7 @@ fn example_bin() -> Option<PathBuf> {
         }
         t
     }
-    let sources = ["src", "engine/src", "sim/src", "scenarios/src", "pg/src", "examples/kv-sink/src"];
+    let sources = ["src", "engine/src", "model/src", "sim/src", "scenarios/src", "pg/src", "examples/kv-sink/src"];
     let newest = sources.iter().filter_map(|d| newest(&repo.join(d))).max()?;
     (built >= newest).then_some(bin)
 }
@@ -164,7 +164,8 @@ fn check_verdict(ex: &Example, args: &[String], code: i32, stdout: &str, stderr:
         assert_eq!(verdict_of(stdout).as_deref(), Some("fail"), "{}", ctx());
         // `verdict=fail: P1`: that check fails (named in the output).
         if let Some(check) = rest.strip_prefix(':').and_then(|r| r.split_whitespace().next()) {
-            let info = exactsim_sim::checks::info(check).unwrap_or_else(|| panic!("unknown check {check}: {}", ctx()));
+            let info =
+                exactsim_model::checks::info(check).unwrap_or_else(|| panic!("unknown check {check}: {}", ctx()));
             assert!(stdout.contains(&format!("  {} {}", info.id, info.name)), "expected {check} to fail: {}", ctx());
             // The next steps are printed, as commands of this README.
             assert!(
@@ -318,7 +319,7 @@ fn the_readme_table_of_checks_matches_the_code() {
         .filter(|l| l.starts_with("| P") || l.starts_with("| panic "))
         .map(|l| l.trim_matches('|').split(" | ").map(str::trim).collect())
         .collect();
-    let checks = &exactsim_sim::checks::CHECKS;
+    let checks = &exactsim_model::checks::CHECKS;
     assert_eq!(rows.len(), checks.len(), "one README row per check");
     for (row, c) in rows.iter().zip(checks.iter()) {
         assert_eq!(row.len(), 5, "{row:?}");

@@ -4,7 +4,7 @@
 //! lineage check P14 (its store keeps every record's writer).
 
 use exactsim_example_kv::{KvBug, KvScenario};
-use exactsim_sim::scenario::Scenario;
+use exactsim_model::scenario::Scenario;
 use std::sync::Arc;
 
 /// The check expected to name each bug.

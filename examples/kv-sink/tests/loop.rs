@@ -8,7 +8,7 @@
 //! the environment `cargo run -p exactsim-example-kv` gives it.
 
 use exactsim_example_kv::{scenarios, KvScenario};
-use exactsim_sim::scenario::Scenario;
+use exactsim_model::scenario::Scenario;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;

@@ -195,6 +195,20 @@ impl History {
     }
 }
 
+/// FNV-1a, 64 bit: a stable hash for the trace chain (the simulator folds
+/// every event into it as it is recorded; real mode over its sorted events).
+pub fn fnv1a(h: u64, bytes: &[u8]) -> u64 {
+    let mut h = h;
+    for b in bytes {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01B3);
+    }
+    h
+}
+
+/// Where every trace hash chain starts.
+pub const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
 #[cfg(test)]
 mod tests {
     use super::*;

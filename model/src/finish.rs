@@ -9,8 +9,8 @@
 use crate::checks::{check_all, CheckInput, OutputCounts, Violation, PANIC_CHECK};
 use crate::panics::PanicReport;
 use crate::report::{build, ReportCtx, RunReport, Verdict};
+use crate::run::RunResult;
 use crate::scenario::Scenario;
-use crate::world::RunResult;
 use exactsim_engine::config::Mutant;
 use std::collections::BTreeMap;
 

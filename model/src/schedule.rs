@@ -4,12 +4,24 @@
 //! `Attrition`; `chaos` is swarm testing: each seed switches on a random
 //! subset of the kinds at random intensities.
 
-use crate::disk::CrashMode;
 use crate::rng::{SimRng, Stream};
 use exactsim_engine::config::JobConfig;
 use exactsim_engine::observe::FaultPoint;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+/// What survives a crash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CrashMode {
+    /// Unsynced data is lost.
+    LoseUnsynced,
+    /// A strict prefix of an in-flight append survives; other unsynced data
+    /// is lost.
+    Torn,
+    /// The page cache survived (a process crash, not a power loss).
+    KeepAll,
+}
 
 /// Unknown fields are refused, in every variant: a misspelt field
 /// (`dow_ms`) or one of another kind (a `permille` on a crash) would

@@ -13,8 +13,7 @@
 //! A shrinker that only ever accepts narrowings and removals therefore
 //! reaches a fixpoint, however it interleaves them.
 
-use crate::disk::CrashMode;
-use crate::schedule::{FaultEvent, TriggerAction};
+use crate::schedule::{CrashMode, FaultEvent, TriggerAction};
 use std::ops::Add;
 
 /// The shortest window, outage or delay a narrowing proposes.

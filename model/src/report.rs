@@ -4,7 +4,7 @@
 
 use crate::checks::{OutputCounts, Violation};
 use crate::history::{Ev, History, SimEvent};
-use crate::world::RunResult;
+use crate::run::RunResult;
 use exactsim_engine::observe::Event;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};

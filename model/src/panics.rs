@@ -46,7 +46,12 @@ impl PanicOrigin {
         let f = file.trim_start_matches("./");
         if f.starts_with("engine/") {
             PanicOrigin::Engine
-        } else if f.starts_with("sim/") || f.starts_with("src/") || f.starts_with('/') || f.contains(".cargo") {
+        } else if f.starts_with("sim/")
+            || f.starts_with("model/")
+            || f.starts_with("src/")
+            || f.starts_with('/')
+            || f.contains(".cargo")
+        {
             PanicOrigin::Harness
         } else {
             PanicOrigin::Scenario
@@ -108,16 +113,22 @@ static EXPLAIN: AtomicBool = AtomicBool::new(false);
 /// are. madsim prints one on stderr for every task that panics (with no way
 /// to turn it off); a reader takes it for a crash of the tool, when the
 /// panic is one run's finding, reported as check `panic`.
-pub fn explain_context_lines() {
+/// `in_simulation` tells whether the calling thread runs inside a
+/// simulation (the simulator crate's `in_simulation`): the run model itself
+/// knows nothing of madsim.
+pub fn explain_context_lines(in_simulation: fn() -> bool) {
+    let _ = IN_SIMULATION.set(in_simulation);
     EXPLAIN.store(true, Ordering::SeqCst);
 }
+
+/// Set by [`explain_context_lines`].
+static IN_SIMULATION: std::sync::OnceLock<fn() -> bool> = std::sync::OnceLock::new();
 
 /// The first captured panic inside a simulation, with the explanation
 /// asked for: print it, before madsim's line.
 fn explain_context_line() {
-    #[cfg(madsim)]
     if EXPLAIN.load(Ordering::SeqCst)
-        && madsim::runtime::Handle::try_current().is_ok()
+        && IN_SIMULATION.get().is_some_and(|inside| inside())
         && EXPLAIN.swap(false, Ordering::SeqCst)
     {
         eprintln!(
@@ -179,7 +190,7 @@ mod tests {
         let r = capture(|| -> u32 { panic!("boom {}", 7) });
         let p = r.unwrap_err();
         assert_eq!(p.message, "boom 7");
-        assert!(p.site.starts_with("sim/src/panics.rs:"), "{}", p.site);
+        assert!(p.site.starts_with("model/src/panics.rs:"), "{}", p.site);
         assert_eq!(p.origin, PanicOrigin::Harness);
         assert_eq!(capture(|| 5).unwrap(), 5, "no panic: the value");
     }
@@ -198,6 +209,7 @@ mod tests {
     fn origins_follow_the_crate() {
         assert_eq!(PanicOrigin::of_file("engine/src/broker.rs"), PanicOrigin::Engine);
         assert_eq!(PanicOrigin::of_file("sim/src/world.rs"), PanicOrigin::Harness);
+        assert_eq!(PanicOrigin::of_file("model/src/checks/mod.rs"), PanicOrigin::Harness);
         assert_eq!(PanicOrigin::of_file("src/campaign.rs"), PanicOrigin::Harness);
         assert_eq!(PanicOrigin::of_file("/root/.cargo/registry/src/x/madsim-0.2.34/src/a.rs"), PanicOrigin::Harness);
         assert_eq!(PanicOrigin::of_file("scenarios/src/inventory.rs"), PanicOrigin::Scenario);
