@@ -45,6 +45,72 @@ pub struct CampaignSpec {
     /// Failing runs that get full artifacts (report, trace, timeline,
     /// replay file); the others get one line in the campaign report.
     pub max_artifacts: usize,
+    /// Where the runs run: simulated, or as real processes.
+    pub backend: Backend,
+}
+
+/// Where a campaign's runs run. Both end in the same `Outcome`, so the
+/// report, JUnit and artifacts are the same for either.
+#[derive(Clone)]
+pub enum Backend {
+    Simulated,
+    /// Real OS processes (`exactsim real --seeds`): the template's options
+    /// for every run, its scenario and seed replaced by the run's.
+    Real(Box<crate::real::RealSpec>),
+}
+
+/// One finished run of a campaign, judged.
+struct Ran {
+    entry: RunEntry,
+    out: Outcome,
+    /// A real run's record of what was played (`real.json`).
+    real: Option<crate::real::RealRecord>,
+}
+
+/// Run one seed of one scenario on the campaign's backend: `Ok(None)` for
+/// a real run stopped by a signal (not judged), `Err` for a real run that
+/// could not be set up (an environment problem, not a finding).
+fn run_entry(c: &CampaignSpec, sc: &Arc<dyn Scenario>, seed: u64) -> Result<Option<Ran>, String> {
+    let mut sp = spec(sc.clone(), seed, c.profile.clone(), c.mode, c.mutant);
+    let (out, real) = match &c.backend {
+        Backend::Simulated => (run_one(sp.clone(), &c.profile_arg), None),
+        Backend::Real(t) => {
+            let rs = crate::real::RealSpec { scenario: sc.clone(), seed, ..(**t).clone() };
+            let r = crate::real::run(&rs)?;
+            if r.interrupted {
+                return Ok(None);
+            }
+            (r.outcome, Some(r.real))
+        }
+    };
+    let failed = !out.report.verdict.is_pass();
+    let again = if c.check_determinism && (sampled_for_determinism(seed) || failed) {
+        sp.keep_chain = false;
+        Some(run_one(sp, &c.profile_arg).report.trace_hash)
+    } else {
+        None
+    };
+    let det = again.as_ref().map(|h| *h == out.report.trace_hash);
+    let entry = RunEntry {
+        scenario: out.report.scenario.clone(),
+        seed,
+        verdict: out.report.verdict,
+        trace_hash: out.report.trace_hash.clone(),
+        checks_failed: {
+            let mut v: Vec<String> = out.report.violations.iter().map(|v| v.check.clone()).collect();
+            v.dedup();
+            v
+        },
+        determinism: det,
+        determinism_trace_hash: again.filter(|h| *h != out.report.trace_hash),
+        wall_ms: out.report.wall_ms,
+        effective_faults: out.report.effective_faults.values().sum(),
+        late_faults: out.report.late_faults,
+        message: out.report.violations.first().map(|v| format!("{}: {}", v.label(), v.message)),
+        repro: (failed || det == Some(false)).then(|| out.report.repro.clone()),
+        artifacts: None,
+    };
+    Ok(Some(Ran { entry, out, real }))
 }
 
 /// Most seeds one campaign may ask for (per scenario), and the default cap
@@ -158,11 +224,13 @@ struct Tally {
     /// Outcomes of the failing runs with the lowest indices (at most
     /// `max_artifacts`), whose artifacts are written at the end: which runs
     /// get artifacts does not depend on the order jobs finish in.
-    kept: BTreeMap<usize, (Outcome, ReplayFile)>,
+    kept: BTreeMap<usize, (Outcome, ReplayFile, Option<crate::real::RealRecord>)>,
     sums: Sums,
 }
 
-pub fn run_campaign(c: &CampaignSpec) -> CampaignReport {
+/// Run a campaign. `Err`: a real run could not be set up (an environment
+/// problem: exit 2); nothing is written then.
+pub fn run_campaign(c: &CampaignSpec) -> Result<CampaignReport, String> {
     let seeds = ShardSeeds::new(c.first_seed, c.seeds, c.shard);
     let per = usize::try_from(seeds.len()).unwrap_or(usize::MAX);
     let nscen = c.scenarios.len();
@@ -196,12 +264,13 @@ pub fn run_campaign(c: &CampaignSpec) -> CampaignReport {
     let next = AtomicUsize::new(0);
     let fails = AtomicUsize::new(0);
     let tally: Mutex<Tally> = Mutex::new(Tally::default());
+    let setup_error: Mutex<Option<String>> = Mutex::new(None);
     std::thread::scope(|scope| {
         for _ in 0..c.jobs.clamp(1, total.max(1)) {
             scope.spawn(|| loop {
                 let i = match &c.budget {
                     None => {
-                        if crate::interrupt::requested() {
+                        if crate::interrupt::requested() || setup_error.lock().unwrap().is_some() {
                             return;
                         }
                         let i = next.fetch_add(1, Ordering::SeqCst);
@@ -212,7 +281,9 @@ pub fn run_campaign(c: &CampaignSpec) -> CampaignReport {
                     }
                     Some((_, budget)) => {
                         let mut is = issuer.lock().unwrap();
-                        let stop = crate::interrupt::requested() || t0.elapsed() >= *budget;
+                        let stop = crate::interrupt::requested()
+                            || setup_error.lock().unwrap().is_some()
+                            || t0.elapsed() >= *budget;
                         if stop && is.next.is_multiple_of(nscen) {
                             is.closed = true;
                         }
@@ -224,41 +295,23 @@ pub fn run_campaign(c: &CampaignSpec) -> CampaignReport {
                     }
                 };
                 let (scen, j) = at(i);
-                let sc = &c.scenarios[scen];
                 let seed = seeds.get(j as u64);
-                let mut sp = spec(sc.clone(), seed, c.profile.clone(), c.mode, c.mutant);
-                let out = run_one(sp.clone(), &c.profile_arg);
-                let failed = !out.report.verdict.is_pass();
-                let again = if c.check_determinism && (sampled_for_determinism(seed) || failed) {
-                    sp.keep_chain = false;
-                    Some(run_one(sp, &c.profile_arg).report.trace_hash)
-                } else {
-                    None
+                let Some(Ran { entry, out, real }) = (match run_entry(c, &c.scenarios[scen], seed) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        // An environment problem (a real run could not be
+                        // set up): no verdict; the campaign stops.
+                        setup_error.lock().unwrap().get_or_insert(e);
+                        return;
+                    }
+                }) else {
+                    return;
                 };
-                let det = again.as_ref().map(|h| *h == out.report.trace_hash);
-                if failed || det == Some(false) {
+                let failed = !out.report.verdict.is_pass();
+                if entry.failed() {
                     fails.fetch_add(1, Ordering::SeqCst);
                 }
-                let entry = RunEntry {
-                    scenario: out.report.scenario.clone(),
-                    seed,
-                    verdict: out.report.verdict,
-                    trace_hash: out.report.trace_hash.clone(),
-                    checks_failed: {
-                        let mut v: Vec<String> = out.report.violations.iter().map(|v| v.check.clone()).collect();
-                        v.dedup();
-                        v
-                    },
-                    determinism: det,
-                    determinism_trace_hash: again.filter(|h| *h != out.report.trace_hash),
-                    wall_ms: out.report.wall_ms,
-                    effective_faults: out.report.effective_faults.values().sum(),
-                    late_faults: out.report.late_faults,
-                    message: out.report.violations.first().map(|v| format!("{}: {}", v.label(), v.message)),
-                    repro: (failed || det == Some(false)).then(|| out.report.repro.clone()),
-                    artifacts: None,
-                };
-                fold(&mut tally.lock().unwrap(), i, entry, out, failed, c);
+                fold(&mut tally.lock().unwrap(), i, entry, (out, real), failed, c);
                 if let Some(b) = &bar {
                     b.inc(1);
                     b.set_message(format!("{} failing", fails.load(Ordering::SeqCst)));
@@ -271,6 +324,9 @@ pub fn run_campaign(c: &CampaignSpec) -> CampaignReport {
     }
     let interrupted = crate::interrupt::requested();
     let wall_ms = t0.elapsed().as_millis() as u64;
+    if let Some(e) = setup_error.into_inner().unwrap() {
+        return Err(e);
+    }
     let mut t = tally.into_inner().unwrap();
     // Scenario by scenario, then seed by seed (a continuous campaign runs
     // seed-major but lists its runs like a fixed one).
@@ -321,8 +377,13 @@ pub fn run_campaign(c: &CampaignSpec) -> CampaignReport {
     }
     let failing = rep.runs.iter().filter(|r| r.failed()).count() as u64;
     if let Some(dir) = &c.report_dir {
-        for (out, replay) in t.kept.values() {
-            let errors = crate::artifacts::write_failure(dir, out, Some(replay));
+        for (out, replay, real) in t.kept.values() {
+            let mut errors = crate::artifacts::write_failure(dir, out, Some(replay));
+            if let Some(real) = real {
+                let path = crate::artifacts::failure_dir(dir, &out.report.scenario, out.report.seed).join("real.json");
+                let json = serde_json::to_string_pretty(real).expect("serializable");
+                errors.extend(crate::artifacts::write_file(&path, &json).err());
+            }
             if errors.is_empty() {
                 let entry =
                     rep.runs.iter_mut().find(|r| r.scenario == out.report.scenario && r.seed == out.report.seed);
@@ -335,7 +396,8 @@ pub fn run_campaign(c: &CampaignSpec) -> CampaignReport {
         rep.artifacts_left_out = failing - rep.artifacts_written;
         // Shrunk schedules for the first few failures (not after a stop
         // was asked for: the user is waiting for the report).
-        if !interrupted {
+        // Shrinking runs simulations: not for a real campaign's failures.
+        if !interrupted && matches!(c.backend, Backend::Simulated) {
             for f in rep.failures.iter().take(SHRINK_FAILURES.min(c.max_artifacts)) {
                 let Some(sc) = c.scenarios.iter().find(|s| s.name() == f.scenario) else { continue };
                 let sp = spec(sc.clone(), f.seed, c.profile.clone(), c.mode, c.mutant);
@@ -359,10 +421,12 @@ pub fn run_campaign(c: &CampaignSpec) -> CampaignReport {
             rep.write_errors.push(e);
         }
     }
-    rep
+    Ok(rep)
 }
 
-fn fold(t: &mut Tally, i: usize, entry: RunEntry, out: Outcome, failed: bool, c: &CampaignSpec) {
+type Kept = (Outcome, Option<crate::real::RealRecord>);
+
+fn fold(t: &mut Tally, i: usize, entry: RunEntry, (out, real): Kept, failed: bool, c: &CampaignSpec) {
     let r = &out.report;
     t.sums.add(&Sums::of_run(r, failed, entry.determinism == Some(false)));
     let keep = entry.failed() && c.report_dir.is_some() && c.max_artifacts > 0;
@@ -372,7 +436,7 @@ fn fold(t: &mut Tally, i: usize, entry: RunEntry, out: Outcome, failed: bool, c:
     }
     if keep {
         let replay = ReplayFile::from_outcome(&out, &c.profile_arg);
-        t.kept.insert(i, (out, replay));
+        t.kept.insert(i, (out, replay, real));
         if t.kept.len() > c.max_artifacts {
             t.kept.pop_last();
         }

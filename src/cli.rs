@@ -5,6 +5,7 @@
 //! mutant), 2 bad usage or bad input.
 
 use crate::campaign::{run_campaign, CampaignSpec};
+use crate::real::RealSpec;
 use crate::registry::Registry;
 use crate::replay::{shrink, ReplayFile};
 use crate::*;
@@ -31,6 +32,41 @@ struct RunArgs {
     /// fault schedule, network and disk behaviour.
     #[arg(long)]
     seed: String,
+    /// Fault profile: none, crash, partition, slow-disk, disk, chaos, zombie, silent-restart, system-pause, or a TOML file.
+    #[arg(long, default_value = "chaos")]
+    profile: String,
+    /// Delivery mode: exactly-once or at-least-once.
+    #[arg(long, default_value = "exactly-once")]
+    mode: String,
+    /// A planted bug to switch on (see `exactsim mutants --list`).
+    #[arg(long)]
+    mutant: Option<String>,
+}
+
+/// `real`'s run or campaign: one seed (`--seed`), or many (`--seeds`,
+/// with the campaign's options).
+#[derive(clap::Args, Clone)]
+struct RealArgs {
+    /// The workload to run (see `exactsim scenarios`); with --seeds also
+    /// `all` (the built-in scenarios).
+    #[arg(long)]
+    scenario: String,
+    /// One run's seed: decimal or 0x-hex.
+    #[arg(long, conflicts_with = "seeds", required_unless_present = "seeds")]
+    seed: Option<String>,
+    /// A campaign of real runs: this many seeds per scenario, with a
+    /// campaign report, JUnit and failure artifacts like `campaign`'s.
+    #[arg(long)]
+    seeds: Option<String>,
+    /// The campaign's first seed (default 0).
+    #[arg(long, requires = "seeds")]
+    first_seed: Option<String>,
+    /// Real runs at once (each on its own ports and run directory; default 1).
+    #[arg(long, requires = "seeds")]
+    jobs: Option<String>,
+    /// Write the campaign's JUnit XML here.
+    #[arg(long, requires = "seeds")]
+    junit: Option<PathBuf>,
     /// Fault profile: none, crash, partition, slow-disk, disk, chaos, zombie, silent-restart, system-pause, or a TOML file.
     #[arg(long, default_value = "chaos")]
     profile: String,
@@ -212,7 +248,7 @@ enum Cmd {
     /// Not reproducible bit for bit.
     Real {
         #[command(flatten)]
-        args: RunArgs,
+        args: RealArgs,
         /// Pause windows (SIGSTOP/SIGCONT) drawn from the seed, 0 to 100.
         #[arg(long, default_value = "0")]
         pauses: String,
@@ -450,82 +486,11 @@ pub fn main_with(extra: Vec<Arc<dyn Scenario>>) -> ExitCode {
             finish(code, &errors)
         }
         Cmd::Real { args, pauses, schedule, pg_kills, source_poll_ms, node_bin, report, keep, latency_ms, json } => {
-            let schedule_path = schedule.clone();
-            let spec = (|| -> Result<crate::real::RealSpec, String> {
-                let rs = run_spec(reg, &args)?;
-                if !reg.is_builtin(&args.scenario) {
-                    return Err(format!(
-                        "real mode runs the built-in scenarios only: its node processes are the exactsim-node \
-                         binary, which does not have '{}' (run it in simulation: {} run --scenario {} --seed {})",
-                        args.scenario,
-                        output::invocation(),
-                        args.scenario,
-                        args.seed
-                    ));
-                }
-                let pauses =
-                    pauses.trim().parse::<u32>().ok().filter(|p| *p <= 100).ok_or_else(|| {
-                        format!("malformed pause count '{pauses}' (expected an integer from 0 to 100)")
-                    })?;
-                let schedule = schedule.as_deref().map(crate::replay::load_schedule).transpose()?;
-                let pg_kills = pg_kills
-                    .map(|k| {
-                        k.trim().parse::<u32>().ok().filter(|k| *k <= 20).ok_or_else(|| {
-                            format!("malformed PostgreSQL kill count '{k}' (expected an integer from 0 to 20)")
-                        })
-                    })
-                    .transpose()?;
-                let source_poll_ms = source_poll_ms
-                    .map(|m| {
-                        m.trim().parse::<u64>().ok().filter(|m| (1..=1000).contains(m)).ok_or_else(|| {
-                            format!("malformed source poll pause '{m}' (expected milliseconds from 1 to 1000)")
-                        })
-                    })
-                    .transpose()?;
-                Ok(crate::real::RealSpec {
-                    scenario: rs.scenario,
-                    seed: rs.seed,
-                    profile: rs.profile,
-                    profile_arg: args.profile.clone(),
-                    mode: rs.mode,
-                    mutant: rs.mutant,
-                    schedule,
-                    schedule_path: schedule_path.clone(),
-                    pauses,
-                    node_bin: crate::real::find_node_bin(node_bin.as_deref())?,
-                    keep,
-                    latency_ms: crate::real::parse_latency(&latency_ms)?,
-                    pg_kills,
-                    source_poll_ms,
-                })
-            })();
-            let spec = match spec {
-                Ok(s) => s,
-                Err(e) => return usage(e),
-            };
-            if let Some(dir) = &report {
-                if let Err(e) = artifacts::create_dir(dir) {
-                    return usage(e);
-                }
+            let options = RealOptions { pauses, schedule, pg_kills, source_poll_ms, node_bin, keep, latency_ms };
+            match args.seeds.clone() {
+                None => real_one(reg, &args, options, report, json),
+                Some(seeds) => real_campaign(reg, &args, &seeds, options, report, json),
             }
-            interrupt::install();
-            let out = match crate::real::run(&spec) {
-                Ok(o) => o,
-                Err(e) => return usage(e),
-            };
-            if json {
-                println!("{}", serde_json::to_string_pretty(&out.report).unwrap());
-            } else {
-                println!("{}", crate::real::summary(&out));
-                if spec.keep {
-                    println!("  run directory kept: {}", out.real.run_dir);
-                }
-            }
-            let errors = report.as_deref().map(|d| crate::real::write_report(d, &out)).unwrap_or_default();
-            if out.interrupted {
-                return finish(interrupt::EXIT_INTERRUPTED, &errors);
-            }
-            finish(out.report.verdict.exit_code(), &errors)
         }
         Cmd::Campaign {
             scenario,
@@ -577,6 +542,7 @@ pub fn main_with(extra: Vec<Arc<dyn Scenario>>) -> ExitCode {
                     check_determinism,
                     progress: true,
                     max_artifacts,
+                    backend: crate::campaign::Backend::Simulated,
                 })
             })();
             let spec = match spec.and_then(|s| {
@@ -600,7 +566,10 @@ pub fn main_with(extra: Vec<Arc<dyn Scenario>>) -> ExitCode {
                 }
             }
             crate::interrupt::install();
-            let rep = run_campaign(&spec);
+            let rep = match run_campaign(&spec) {
+                Ok(r) => r,
+                Err(e) => return usage(e),
+            };
             output::print_campaign(&rep, json, spec.report_dir.as_deref());
             if let Some(b) = rep.budget.as_ref().filter(|_| !json) {
                 let shard = rep.shard.as_ref().map(|s| format!(" --shard {s}")).unwrap_or_default();
@@ -855,3 +824,184 @@ pub fn main_with(extra: Vec<Arc<dyn Scenario>>) -> ExitCode {
         }
     }
 }
+
+/// `real`'s options besides the run's identity, as given.
+struct RealOptions {
+    pauses: String,
+    schedule: Option<PathBuf>,
+    pg_kills: Option<String>,
+    source_poll_ms: Option<String>,
+    node_bin: Option<PathBuf>,
+    keep: bool,
+    latency_ms: String,
+}
+
+/// The real run of (`scenario`, `seed`) with `o`'s options; a campaign
+/// takes it as the template of its runs.
+fn real_spec(reg: &Registry, args: &RealArgs, scenario: &str, seed: &str, o: RealOptions) -> Result<RealSpec, String> {
+    let run_args = RunArgs {
+        scenario: scenario.to_string(),
+        seed: seed.to_string(),
+        profile: args.profile.clone(),
+        mode: args.mode.clone(),
+        mutant: args.mutant.clone(),
+    };
+    let rs = run_spec(reg, &run_args)?;
+    if !reg.is_builtin(scenario) {
+        return Err(format!(
+            "real mode runs the built-in scenarios only: its node processes are the exactsim-node binary, which \
+             does not have '{scenario}' (run it in simulation: {} run --scenario {scenario} --seed {seed})",
+            output::invocation(),
+        ));
+    }
+    let pauses = o
+        .pauses
+        .trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|p| *p <= 100)
+        .ok_or_else(|| format!("malformed pause count '{}' (expected an integer from 0 to 100)", o.pauses))?;
+    let schedule = o.schedule.as_deref().map(crate::replay::load_schedule).transpose()?;
+    let pg_kills = o
+        .pg_kills
+        .map(|k| {
+            k.trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|k| *k <= 20)
+                .ok_or_else(|| format!("malformed PostgreSQL kill count '{k}' (expected an integer from 0 to 20)"))
+        })
+        .transpose()?;
+    let source_poll_ms = o
+        .source_poll_ms
+        .map(|m| {
+            m.trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|m| (1..=1000).contains(m))
+                .ok_or_else(|| format!("malformed source poll pause '{m}' (expected milliseconds from 1 to 1000)"))
+        })
+        .transpose()?;
+    Ok(RealSpec {
+        scenario: rs.scenario,
+        seed: rs.seed,
+        profile: rs.profile,
+        profile_arg: args.profile.clone(),
+        mode: rs.mode,
+        mutant: rs.mutant,
+        schedule,
+        schedule_path: o.schedule,
+        pauses,
+        node_bin: crate::real::find_node_bin(o.node_bin.as_deref())?,
+        keep: o.keep,
+        latency_ms: crate::real::parse_latency(&o.latency_ms)?,
+        pg_kills,
+        source_poll_ms,
+    })
+}
+
+/// `exactsim real --seed N`: one real run.
+fn real_one(reg: &Registry, args: &RealArgs, o: RealOptions, report: Option<PathBuf>, json: bool) -> ExitCode {
+    let seed = args.seed.clone().expect("clap: --seed or --seeds");
+    let spec = match real_spec(reg, args, &args.scenario, &seed, o) {
+        Ok(s) => s,
+        Err(e) => return usage(e),
+    };
+    if let Some(dir) = &report {
+        if let Err(e) = artifacts::create_dir(dir) {
+            return usage(e);
+        }
+    }
+    interrupt::install();
+    let out = match crate::real::run(&spec) {
+        Ok(o) => o,
+        Err(e) => return usage(e),
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(out.report()).unwrap());
+    } else {
+        println!("{}", crate::real::summary(&out));
+        if spec.keep {
+            println!("  run directory kept: {}", out.real.run_dir);
+        }
+    }
+    let errors = report.as_deref().map(|d| crate::real::write_report(d, &out)).unwrap_or_default();
+    if out.interrupted {
+        return finish(interrupt::EXIT_INTERRUPTED, &errors);
+    }
+    finish(out.report().verdict.exit_code(), &errors)
+}
+
+/// `exactsim real --seeds N`: a campaign of real runs (the campaign's
+/// report, summary, JUnit and failure artifacts; each failure's folder also
+/// holds `real.json`, what was played).
+fn real_campaign(
+    reg: &Registry,
+    args: &RealArgs,
+    seeds: &str,
+    o: RealOptions,
+    report: Option<PathBuf>,
+    json: bool,
+) -> ExitCode {
+    let spec = (|| -> Result<CampaignSpec, String> {
+        if o.schedule.is_some() {
+            return Err("--schedule plays one schedule: give it with --seed, not --seeds".into());
+        }
+        let scenarios = reg.select(&args.scenario)?;
+        let first_seed = args.first_seed.as_deref().map(parse_seed).transpose()?.unwrap_or(0);
+        let template = real_spec(reg, args, scenarios[0].name(), &first_seed.to_string(), o)?;
+        for sc in &scenarios[1..] {
+            if !reg.is_builtin(sc.name()) {
+                return Err(format!("real mode runs the built-in scenarios only, not '{}'", sc.name()));
+            }
+        }
+        Ok(CampaignSpec {
+            scenarios,
+            seeds: parse_count(seeds, "seed count", crate::campaign::SEEDS_MAX)?,
+            first_seed,
+            profile: template.profile.clone(),
+            profile_arg: args.profile.clone(),
+            mode: template.mode,
+            mutant: template.mutant,
+            jobs: args.jobs.as_deref().map_or(Ok(1), |j| parse_count(j, "job count", REAL_JOBS_MAX))? as usize,
+            shard: None,
+            budget: None,
+            report_dir: report,
+            junit: args.junit.clone(),
+            check_determinism: false,
+            progress: true,
+            max_artifacts: crate::campaign::MAX_ARTIFACTS_DEFAULT,
+            backend: crate::campaign::Backend::Real(Box::new(template)),
+        })
+    })();
+    let spec = match spec.and_then(|s| {
+        let seeds = crate::campaign::ShardSeeds::new(s.first_seed, s.seeds, s.shard);
+        check_campaign_nodes(&s.scenarios, &seeds, &s.profile, &s.profile_arg, s.mode)?;
+        Ok(s)
+    }) {
+        Ok(s) => s,
+        Err(e) => return usage(e),
+    };
+    if let Some(dir) = &spec.report_dir {
+        if let Err(e) = artifacts::create_dir(dir) {
+            return usage(e);
+        }
+    }
+    if let Some(j) = spec.junit.as_ref().filter(|j| j.is_dir()) {
+        return usage(format!("cannot write {}: it is a directory", j.display()));
+    }
+    interrupt::install();
+    let rep = match run_campaign(&spec) {
+        Ok(r) => r,
+        Err(e) => return usage(e),
+    };
+    output::print_campaign(&rep, json, spec.report_dir.as_deref());
+    if rep.interrupted {
+        return finish(interrupt::EXIT_INTERRUPTED, &rep.write_errors);
+    }
+    finish(rep.verdict.exit_code(), &rep.write_errors)
+}
+
+/// Most real runs at once: each is a handful of processes (and a
+/// PostgreSQL server for pg_ledger) on a machine's loopback.
+const REAL_JOBS_MAX: u64 = 16;

@@ -266,6 +266,14 @@ fn artifact_steps(dir: &Path, f: &RunReport, cli: &str) -> String {
     let mut s = format!("first failure: {}/ (report.json, trace.jsonl, timeline.html, replay files)\n", base.display());
     let _ = writeln!(s, "next steps:");
     let _ = writeln!(s, "  see the timeline:   {}   (open it in a browser)", base.join("timeline.html").display());
+    if f.is_real() {
+        // The same schedule played again by real processes; the schedule
+        // replayed in simulation (another interleaving, deterministic).
+        let again = as_invoked(f.repro_command(), cli);
+        let _ = writeln!(s, "  play it again:      {again} --schedule {}", replay.display());
+        let _ = writeln!(s, "  in simulation:      {cli} replay {}", replay.display());
+        return s;
+    }
     let _ = writeln!(s, "  replay it:          {cli} replay {}", replay.display());
     let _ = writeln!(
         s,

@@ -17,9 +17,12 @@ use std::collections::BTreeMap;
 /// How a simulated run is run again (deterministic: the same run).
 pub const SIM_COMMAND: &str = "cargo run --release -- run";
 /// How a real run is played again.
-pub const REAL_COMMAND: &str = "exactsim real";
+pub const REAL_COMMAND: &str = "cargo run --release -- real";
 /// What a real run's reproduce command says of itself.
 pub const REAL_NOTE: &str = "real runs are not reproducible bit for bit; the same schedule is played again";
+/// A real run's trace hash: there is none to compare (see
+/// [`crate::report::RunReport::is_real`]).
+pub const REAL_TRACE_HASH: &str = "none(real-run)";
 
 /// A finished run: its report, what it recorded, and the findings.
 pub struct Outcome {
@@ -117,7 +120,7 @@ pub fn finish(result: RunResult, how: Finish<'_>) -> Outcome {
         },
     );
     if real {
-        report.trace_hash = "none(real-run)".into();
+        report.trace_hash = REAL_TRACE_HASH.into();
     }
     if interrupted {
         report.verdict = Verdict::Interrupted;
@@ -256,7 +259,7 @@ mod tests {
         let options = ["--pauses 2".to_string(), "--pg-kills 0".to_string()];
         assert_eq!(
             repro_command(REAL_COMMAND, "pg_ledger", 1, "crash", "exactly-once", Some("canary"), &options),
-            "exactsim real --scenario pg_ledger --seed 1 --profile crash --mode exactly-once --mutant canary \
+            "cargo run --release -- real --scenario pg_ledger --seed 1 --profile crash --mode exactly-once --mutant canary \
              --pauses 2 --pg-kills 0"
         );
     }
@@ -295,7 +298,7 @@ mod tests {
         assert_eq!(
             out.report.repro,
             format!(
-                "exactsim real --scenario idle --seed 7 --profile crash --mode exactly-once --mutant canary \
+                "cargo run --release -- real --scenario idle --seed 7 --profile crash --mode exactly-once --mutant canary \
                  --pauses 2 ({REAL_NOTE})"
             )
         );

@@ -373,6 +373,17 @@ pub fn compact_ids<S: AsRef<str>>(ids: &[S]) -> String {
 }
 
 impl RunReport {
+    /// A run of real processes (`exactsim real`), not a simulated one.
+    pub fn is_real(&self) -> bool {
+        self.trace_hash == crate::finish::REAL_TRACE_HASH
+    }
+
+    /// The command that plays this run again, without its note.
+    pub fn repro_command(&self) -> &str {
+        let note = format!(" ({})", crate::finish::REAL_NOTE);
+        self.repro.strip_suffix(note.as_str()).unwrap_or(&self.repro)
+    }
+
     /// The fault kinds that landed, with counts: `crash:2,latency:1`, or
     /// `none`.
     pub fn faults_landed(&self) -> String {

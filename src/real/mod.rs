@@ -60,9 +60,8 @@ pub use record::Played;
 use crate::artifacts;
 use exactsim_engine::config::{JobConfig, Mutant};
 use exactsim_engine::types::{DeliveryMode, Record};
-use exactsim_model::checks::Violation;
-use exactsim_model::finish::{finish, repro_command, Finish, Kind, SIM_COMMAND};
-use exactsim_model::history::{History, SimEvent};
+use exactsim_model::finish::{finish, repro_command, Finish, Kind, Outcome, SIM_COMMAND};
+use exactsim_model::history::SimEvent;
 use exactsim_model::report::RunReport;
 use exactsim_model::run::{derive_config, RunResult};
 use exactsim_model::scenario::Scenario;
@@ -78,6 +77,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 use supervisor::{free_ports, Procs, Stage};
 
+#[derive(Clone)]
 pub struct RealSpec {
     pub scenario: Arc<dyn Scenario>,
     pub seed: u64,
@@ -154,12 +154,19 @@ pub struct RealRecord {
 }
 
 pub struct RealOutcome {
-    pub report: RunReport,
+    /// The run as [`finish`] ended it: report, history, violations (the
+    /// same type a simulated run ends in, so campaigns and artifacts take
+    /// either).
+    pub outcome: Outcome,
     pub real: RealRecord,
-    pub violations: Vec<Violation>,
-    pub history: History,
     /// Stopped by Ctrl-C/SIGTERM before the end: no verdict.
     pub interrupted: bool,
+}
+
+impl RealOutcome {
+    pub fn report(&self) -> &RunReport {
+        &self.outcome.report
+    }
 }
 
 pub const NOTE: &str = "real run: OS processes on 127.0.0.1, faults played in wall time; \
@@ -441,7 +448,7 @@ fn judge(spec: &RealSpec, run_dir: &Path, plan: Plan, ended: Ended, t_wall: Inst
         run_dir: run_dir.display().to_string(),
         node_binary: spec.node_bin.display().to_string(),
     };
-    RealOutcome { report: out.report, real, violations: out.violations, history: out.result.history, interrupted }
+    RealOutcome { outcome: out, real, interrupted }
 }
 
 /// This run's own options in the command that plays it again.
@@ -470,12 +477,12 @@ fn repro_options(spec: &RealSpec) -> Vec<String> {
 /// `real.json` (what was played and skipped) and `trace.jsonl` under `dir`.
 pub fn write_report(dir: &Path, out: &RealOutcome) -> Vec<String> {
     let mut errors = Vec::new();
-    let report = serde_json::to_string_pretty(&out.report).expect("serializable");
+    let report = serde_json::to_string_pretty(out.report()).expect("serializable");
     errors.extend(artifacts::write_file(&dir.join("report.json"), &report).err());
     let real = serde_json::to_string_pretty(&out.real).expect("serializable");
     errors.extend(artifacts::write_file(&dir.join("real.json"), &real).err());
     let mut trace = String::new();
-    for e in &out.history.events {
+    for e in &out.outcome.result.history.events {
         trace.push_str(&serde_json::to_string(e).expect("serializable"));
         trace.push('\n');
     }
@@ -485,7 +492,7 @@ pub fn write_report(dir: &Path, out: &RealOutcome) -> Vec<String> {
 
 /// The lines printed after a real run.
 pub fn summary(out: &RealOutcome) -> String {
-    let mut s = out.report.summary_line();
+    let mut s = out.report().summary_line();
     s.push_str(&format!(" wall_ms={} skipped={}", out.real.wall_ms, out.real.skipped.len()));
     s.push_str("\n  real run: not reproducible bit for bit (no trace hash); played:");
     for p in &out.real.played {
@@ -497,14 +504,16 @@ pub fn summary(out: &RealOutcome) -> String {
             s.push_str(&format!("\n    {}: {} ({})", k.kind, k.event, k.reason));
         }
     }
-    for v in &out.report.violations {
+    for v in &out.report().violations {
         s.push('\n');
         s.push_str(&crate::output::violation_line(v));
     }
-    if !out.report.violations.is_empty() {
-        let r = &out.report;
-        s.push_str(&format!("\nreproduce: {}", r.repro));
+    if !out.report().violations.is_empty() {
+        let r = out.report();
+        let cli = crate::output::invocation();
+        s.push_str(&format!("\nreproduce: {}", crate::output::as_invoked(&r.repro, cli)));
         let sim = repro_command(SIM_COMMAND, &r.scenario, r.seed, &r.profile, &r.mode, r.mutant.as_deref(), &[]);
+        let sim = crate::output::as_invoked(&sim, cli);
         s.push_str(&format!("\nin simulation (deterministic; the same seed's schedule, another interleaving): {sim}"));
     }
     s

@@ -278,3 +278,87 @@ fn pg_ledger_against_a_real_postgresql_with_kills_of_it_passes() {
     assert_eq!(postgres_processes_mentioning(&run_dir), Vec::<String>::new());
     let _ = std::fs::remove_dir_all(&run_dir);
 }
+
+/// `real --seeds`: a campaign of real runs, with the campaign's report and
+/// JUnit; correct code passes every run.
+#[test]
+fn a_real_campaign_writes_the_campaign_report_and_passes_on_correct_code() {
+    let Some(bin) = node_bin() else { return };
+    let dir = scratch("campaign");
+    let junit = dir.join("junit.xml");
+    let out = real(&[
+        "--scenario",
+        "word_count",
+        "--seeds",
+        "3",
+        "--first-seed",
+        "10",
+        "--jobs",
+        "2",
+        "--report",
+        dir.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+        "--node-bin",
+        bin.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("verdict=pass runs=3 failed=0"), "{stdout}");
+    let rep = json(&dir.join("campaign.json"));
+    let seeds: Vec<u64> = rep["runs"].as_array().unwrap().iter().map(|r| r["seed"].as_u64().unwrap()).collect();
+    assert_eq!(seeds, [10, 11, 12]);
+    assert!(rep["runs"].as_array().unwrap().iter().all(|r| r["trace_hash"] == "none(real-run)"));
+    let junit = std::fs::read_to_string(&junit).unwrap();
+    for seed in seeds {
+        assert!(junit.contains(&format!("<testcase name=\"word_count seed {seed}\"")), "{junit}");
+    }
+}
+
+/// A real campaign's failing run gets the artifacts of a simulated one plus
+/// `real.json` (what was played), and next steps that play its schedule
+/// again for real and in simulation.
+#[test]
+fn a_real_campaign_keeps_a_failing_runs_schedule_and_what_was_played() {
+    let Some(bin) = node_bin() else { return };
+    let dir = scratch("campaign-fail");
+    let out = real(&[
+        "--scenario",
+        "word_count",
+        "--seeds",
+        "2",
+        "--jobs",
+        "2",
+        "--profile",
+        "crash",
+        "--mutant",
+        "canary",
+        "--report",
+        dir.to_str().unwrap(),
+        "--node-bin",
+        bin.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    for seed in [0, 1] {
+        let run = dir.join(format!("word_count-{seed}"));
+        for f in ["report.json", "real.json", "replay.json", "trace.jsonl", "timeline.html"] {
+            assert!(run.join(f).is_file(), "{} missing: {stdout}", run.join(f).display());
+        }
+    }
+    let replay = dir.join("word_count-0/replay.json");
+    assert!(stdout.contains(&format!("--mutant canary --schedule {}", replay.display())), "{stdout}");
+    assert!(stdout.contains(&format!("replay {}", replay.display())), "{stdout}");
+}
+
+/// A campaign of real runs refuses what only one run can take, in one line.
+#[test]
+fn a_real_campaign_refuses_one_runs_schedule() {
+    let out = real(&["--scenario", "word_count", "--seeds", "2", "--schedule", "x.json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("--schedule plays one schedule"), "{err}");
+    let out = real(&["--scenario", "word_count"]);
+    assert_eq!(out.status.code(), Some(2), "neither --seed nor --seeds");
+}
