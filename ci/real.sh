@@ -66,6 +66,25 @@ for profile in crash chaos; do
   done
 done
 echo "real campaign (PostgreSQL): $pg_runs runs passed; PostgreSQL kills landed in $pg_kills"
+
+# A supervisor killed with kill -9 while its PostgreSQL runs cleans nothing
+# up: the next real run must find its run directory, stop that server by
+# pid and remove the directory.
+printf 'name = "long"\nsafety_ms = 60000\nliveness_ms = 60000\n' > "$out/long.toml"
+"$bin" real --scenario pg_ledger --seed 1 --profile "$out/long.toml" > "$out/killed-supervisor.txt" 2>&1 &
+sup=$!
+up() { ls "${TMPDIR:-/tmp}"/exactsim-real-"$sup"-*/pg/server.pid > /dev/null 2>&1; }
+for _ in $(seq 1 600); do up && break; sleep 0.1; done
+up || { echo "FAIL: the long pg_ledger run never started PostgreSQL"; kill -9 "$sup"; exit 1; }
+sleep 1
+kill -9 "$sup"; wait "$sup" 2>/dev/null || true
+stale_dir=$(ls -d "${TMPDIR:-/tmp}"/exactsim-real-"$sup"-* 2>/dev/null | head -1)
+[ -n "$stale_dir" ] || { echo "FAIL: no run directory left by the killed supervisor"; exit 1; }
+"$bin" real --scenario copier --seed 1 --profile none > "$out/after-killed-supervisor.txt" 2>&1 || { cat "$out/after-killed-supervisor.txt"; exit 1; }
+grep -q "note: removed $stale_dir" "$out/after-killed-supervisor.txt" || { echo "FAIL: the next run did not remove $stale_dir"; exit 1; }
+[ ! -e "$stale_dir" ] || { echo "FAIL: $stale_dir is still there"; exit 1; }
+if pgrep -af postgres | grep -q "exactsim-real-$sup-"; then echo "FAIL: the killed supervisor's PostgreSQL is still running"; exit 1; fi
+echo "killed supervisor: its PostgreSQL stopped and $stale_dir removed by the next run"
 [ "$pg_kills" -gt 0 ] || { echo "FAIL: no kill of PostgreSQL landed"; exit 1; }
 if pgrep -a postgres | grep -q "exactsim-real-\|exactsim-pg-"; then echo "FAIL: a PostgreSQL was left running"; exit 1; fi
 

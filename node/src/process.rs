@@ -136,7 +136,7 @@ async fn bind(addr: SocketAddr, latency_ms: (u64, u64)) -> Arc<Net> {
     loop {
         match Net::bind_with_latency(addr, latency_ms).await {
             Ok(n) => return n,
-            Err(e) if t0.elapsed() > Duration::from_secs(10) => panic!("cannot bind {addr}: {e}"),
+            Err(e) if t0.elapsed() > Duration::from_secs(10) => panic!("{} {addr}: {e}", wire::BIND_FAILED),
             Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
         }
     }

@@ -62,7 +62,9 @@ pub enum LogLine {
     CrashAtPoint { t_us: u64, node: String, point: FaultPoint, index: usize },
     /// A fatal error: the process exits and asks to be restarted.
     Fatal { t_us: u64, node: String, reason: String },
-    /// A panic: the process aborts.
+    /// A panic: the process aborts. One whose message starts with
+    /// [`BIND_FAILED`] is an environment problem (a port taken), not a
+    /// finding.
     Panic { t_us: u64, node: String, message: String, site: String },
     /// The reader's incremental read of one output partition.
     Observed(Observation),
@@ -116,3 +118,8 @@ pub fn claim_file(run_dir: &Path, index: usize) -> PathBuf {
 pub fn parse_log(text: &str) -> Vec<LogLine> {
     text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
 }
+
+/// How a node's panic starts when its address cannot be bound (another
+/// process holds the port): the supervisor reports the run as not set up
+/// (exit 2), not as a finding.
+pub const BIND_FAILED: &str = "cannot bind";

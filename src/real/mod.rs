@@ -51,6 +51,7 @@
 mod player;
 mod postgres;
 mod record;
+mod stale;
 mod supervisor;
 
 pub use player::{derive_pauses, skipped_faults, Pause, Skipped};
@@ -280,14 +281,28 @@ pub fn run(spec: &RealSpec) -> Result<RealOutcome, String> {
     check_node_bin(&spec.node_bin)?;
     let t_wall = Instant::now();
     let plan = Plan::derive(spec, with_pg)?;
+    let temp = std::env::temp_dir();
+    for d in stale::sweep(&temp) {
+        eprintln!("note: removed {}, left by a supervisor that died", d.display());
+    }
     let unique = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    let run_dir = std::env::temp_dir().join(format!("exactsim-real-{}-{}-{unique:x}", std::process::id(), spec.seed));
+    let run_dir = temp.join(format!("{}{}-{}-{unique:x}", stale::PREFIX, std::process::id(), spec.seed));
     for sub in ["events", "data", "logs", "claims"] {
         std::fs::create_dir_all(run_dir.join(sub)).map_err(|e| format!("cannot create {}: {e}", run_dir.display()))?;
     }
+    stale::mark(&run_dir)?;
     let result = run_in(spec, &run_dir, plan, t_wall);
-    if !spec.keep {
-        let _ = std::fs::remove_dir_all(&run_dir);
+    match &result {
+        // A run that could not be set up keeps its logs for the message
+        // that names them.
+        Err(e) if e.contains(&*run_dir.to_string_lossy()) => {
+            stale::unmark(&run_dir);
+            return Err(format!("{e} (run directory kept: {})", run_dir.display()));
+        }
+        _ if spec.keep => stale::unmark(&run_dir),
+        _ => {
+            let _ = std::fs::remove_dir_all(&run_dir);
+        }
     }
     result
 }
@@ -344,6 +359,12 @@ fn run_in(spec: &RealSpec, run_dir: &Path, mut plan: Plan, t_wall: Instant) -> R
         deadline_us,
     };
     let collected = g.collect(fin, end_us, frame);
+    if let Some(e) = &collected.environment {
+        return Err(format!(
+            "{e}: another process holds a port of the run, an environment problem and not a finding (see {})",
+            run_dir.join("logs").display()
+        ));
+    }
     let skipped = player.skipped();
     let ended = Ended { collected, end_us, starts, skipped, interrupted, pg_url: node_spec.pg_url };
     Ok(judge(spec, run_dir, plan, ended, t_wall))

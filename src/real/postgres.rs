@@ -127,6 +127,20 @@ impl PgServer {
         Ok(pg)
     }
 
+    /// The server a dead supervisor started under `dir` (a stale run
+    /// directory, `stale.rs`): dropping it stops whatever still runs there.
+    pub(super) fn adopt(dir: &Path) -> PgServer {
+        PgServer {
+            script: Self::script(),
+            dir: dir.to_path_buf(),
+            url: String::new(),
+            log: dir.join("adopted.log"),
+            starting: None,
+            up: true,
+            retried: false,
+        }
+    }
+
     fn data_dir(&self) -> Option<PathBuf> {
         let env = std::fs::read_to_string(self.dir.join("env")).ok()?;
         env.lines()

@@ -84,6 +84,8 @@ pub(super) struct Gather {
     /// the schedule index of a crash at a fault point).
     pub(super) last_words: BTreeMap<String, (u64, String, Option<usize>)>,
     panic: Option<PanicReport>,
+    /// A process could not bind its address: the run was not set up.
+    environment: Option<String>,
     pub(super) finished_at_us: Option<u64>,
     pub(super) played: Vec<Played>,
     /// Reachability points the processes logged.
@@ -110,6 +112,8 @@ pub(super) struct Collected {
     pub trace_hash: u64,
     pub coverage: BTreeMap<(String, FaultPoint), u64>,
     pub panic: Option<PanicReport>,
+    /// Why the run could not be set up (a port taken), if so: no verdict.
+    pub environment: Option<String>,
     /// What was played, in time order.
     pub played: Vec<Played>,
 }
@@ -129,6 +133,7 @@ impl Gather {
             coverage: BTreeMap::new(),
             last_words: BTreeMap::new(),
             panic: None,
+            environment: None,
             finished_at_us: None,
             played: Vec::new(),
             reached: Vec::new(),
@@ -153,6 +158,9 @@ impl Gather {
                     }
                     LogLine::Fatal { t_us, reason, .. } => {
                         self.last_words.insert(role.clone(), (t_us, format!("fatal: {reason}"), None));
+                    }
+                    LogLine::Panic { node, message, .. } if message.starts_with(wire::BIND_FAILED) => {
+                        self.environment.get_or_insert(format!("{message} (on {node})"));
                     }
                     LogLine::Panic { t_us, node, message, site } => {
                         self.last_words.insert(role.clone(), (t_us, format!("panic at {site}: {message}"), None));
@@ -233,11 +241,46 @@ impl Gather {
         };
         let mut played = std::mem::take(&mut self.played);
         played.sort_by_key(|p| p.at_ms);
-        Collected { history, trace_hash, coverage: self.coverage, panic: self.panic, played }
+        Collected {
+            history,
+            trace_hash,
+            coverage: self.coverage,
+            panic: self.panic,
+            environment: self.environment,
+            played,
+        }
     }
 }
 
 /// Bytes of an event for the (informational) trace hash.
 fn event_bytes(e: &Stamped) -> Vec<u8> {
     serde_json::to_vec(e).expect("serializable")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A node that cannot bind its port makes the run one that was not set
+    /// up (an environment problem), not one that panicked (a finding).
+    #[test]
+    fn a_port_taken_is_an_environment_problem_not_a_panic() {
+        let dir = std::env::temp_dir().join(format!("exactsim-record-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("events")).unwrap();
+        let line = |message: &str| {
+            let l =
+                LogLine::Panic { t_us: 5, node: "broker".into(), message: message.into(), site: "node/x.rs:1".into() };
+            serde_json::to_string(&l).unwrap() + "\n"
+        };
+        let taken = format!("{} 127.0.0.1:4000: Address already in use", wire::BIND_FAILED);
+        std::fs::write(wire::events_file(&dir, "broker"), line(&taken)).unwrap();
+        std::fs::write(wire::events_file(&dir, "store"), line("index out of bounds")).unwrap();
+        let mut g = Gather::new(&dir, ["broker", "store"]);
+        g.poll();
+        assert_eq!(g.environment.as_deref(), Some(format!("{taken} (on broker)").as_str()));
+        let p = g.panic.as_ref().expect("the other panic is a finding");
+        assert!(p.message.starts_with("index out of bounds"), "{}", p.message);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

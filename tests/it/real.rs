@@ -362,3 +362,52 @@ fn a_real_campaign_refuses_one_runs_schedule() {
     let out = real(&["--scenario", "word_count"]);
     assert_eq!(out.status.code(), Some(2), "neither --seed nor --seeds");
 }
+
+/// A supervisor killed with `kill -9` cleans nothing up: its node processes
+/// die with it (`PR_SET_PDEATHSIG`), and the next real run finds its run
+/// directory (still marked with the dead supervisor's pid) and removes it.
+#[test]
+fn the_next_run_removes_what_a_killed_supervisor_left() {
+    let Some(bin) = node_bin() else { return };
+    let profile = scratch("sigkill").with_extension("toml");
+    std::fs::create_dir_all(profile.parent().unwrap()).unwrap();
+    std::fs::write(&profile, "name = \"long\"\nsafety_ms = 60000\nliveness_ms = 60000\n").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_exactsim"))
+        .args(["real", "--scenario", "word_count", "--seed", "3", "--profile"])
+        .arg(&profile)
+        .arg("--node-bin")
+        .arg(&bin)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let prefix = format!("exactsim-real-{}-3-", child.id());
+    let find = || {
+        std::fs::read_dir(std::env::temp_dir())
+            .unwrap()
+            .flatten()
+            .find(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+            .map(|e| e.path())
+    };
+    let t0 = std::time::Instant::now();
+    let run_dir = loop {
+        if let Some(d) = find().filter(|d| d.join("spec.json").is_file()) {
+            break d;
+        }
+        assert!(t0.elapsed() < std::time::Duration::from_secs(20), "no run directory appeared");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(run_dir.join("supervisor.pid").is_file(), "the dead supervisor's directory is still marked");
+    let t0 = std::time::Instant::now();
+    while !processes_mentioning(&run_dir.to_string_lossy()).is_empty() {
+        assert!(t0.elapsed() < std::time::Duration::from_secs(5), "node processes outlived their supervisor");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = real(&["--scenario", "copier", "--seed", "1", "--profile", "none", "--node-bin", bin.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!run_dir.exists(), "{} is still there", run_dir.display());
+    assert!(stderr.contains(&format!("note: removed {}", run_dir.display())), "{stderr}");
+}
