@@ -85,6 +85,20 @@ grep -q "note: removed $stale_dir" "$out/after-killed-supervisor.txt" || { echo 
 [ ! -e "$stale_dir" ] || { echo "FAIL: $stale_dir is still there"; exit 1; }
 if pgrep -af postgres | grep -q "exactsim-real-$sup-"; then echo "FAIL: the killed supervisor's PostgreSQL is still running"; exit 1; fi
 echo "killed supervisor: its PostgreSQL stopped and $stale_dir removed by the next run"
+
+# Two Ctrl-C 50 ms apart while PostgreSQL runs: the supervisor still stops
+# the server and removes its run directory before it exits.
+"$bin" real --scenario pg_ledger --seed 2 --profile "$out/long.toml" > "$out/double-sigint.txt" 2>&1 &
+sup=$!
+for _ in $(seq 1 600); do up && break; sleep 0.1; done
+up || { echo "FAIL: the long pg_ledger run never started PostgreSQL"; kill -9 "$sup"; exit 1; }
+sleep 1
+kill -INT "$sup"; sleep 0.05; kill -INT "$sup"
+set +e; wait "$sup"; rc=$?; set -e
+[ "$rc" = 130 ] || { cat "$out/double-sigint.txt"; echo "FAIL: exit $rc after two Ctrl-C (expected 130)"; exit 1; }
+if ls -d "${TMPDIR:-/tmp}"/exactsim-real-"$sup"-* > /dev/null 2>&1; then echo "FAIL: two Ctrl-C left the run directory"; exit 1; fi
+if pgrep -af postgres | grep -q "exactsim-real-$sup-"; then echo "FAIL: two Ctrl-C left PostgreSQL running"; exit 1; fi
+echo "two Ctrl-C: nothing left behind"
 [ "$pg_kills" -gt 0 ] || { echo "FAIL: no kill of PostgreSQL landed"; exit 1; }
 if pgrep -a postgres | grep -q "exactsim-real-\|exactsim-pg-"; then echo "FAIL: a PostgreSQL was left running"; exit 1; fi
 

@@ -912,7 +912,7 @@ fn real_one(reg: &Registry, args: &RealArgs, o: RealOptions, report: Option<Path
             return usage(e);
         }
     }
-    interrupt::install();
+    interrupt::install_patient();
     let out = match crate::real::run(&spec) {
         Ok(o) => o,
         Err(e) => return usage(e),
@@ -990,7 +990,7 @@ fn real_campaign(
     if let Some(j) = spec.junit.as_ref().filter(|j| j.is_dir()) {
         return usage(format!("cannot write {}: it is a directory", j.display()));
     }
-    interrupt::install();
+    interrupt::install_patient();
     let rep = match run_campaign(&spec) {
         Ok(r) => r,
         Err(e) => return usage(e),

@@ -411,3 +411,42 @@ fn the_next_run_removes_what_a_killed_supervisor_left() {
     assert!(!run_dir.exists(), "{} is still there", run_dir.display());
     assert!(stderr.contains(&format!("note: removed {}", run_dir.display())), "{stderr}");
 }
+
+/// Two Ctrl-C 50 ms apart: the second does not leave the run's processes
+/// or files behind (real mode stops them before it exits).
+#[test]
+fn a_second_ctrl_c_still_cleans_up() {
+    let Some(bin) = node_bin() else { return };
+    let profile = scratch("sigint2").with_extension("toml");
+    std::fs::create_dir_all(profile.parent().unwrap()).unwrap();
+    std::fs::write(&profile, "name = \"long\"\nsafety_ms = 60000\nliveness_ms = 60000\n").unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_exactsim"))
+        .args(["real", "--scenario", "word_count", "--seed", "5", "--profile"])
+        .arg(&profile)
+        .arg("--node-bin")
+        .arg(&bin)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let prefix = format!("exactsim-real-{}-5-", child.id());
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    for _ in 0..2 {
+        // SAFETY: a signal to our own child.
+        unsafe {
+            libc::kill(child.id() as libc::pid_t, libc::SIGINT);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("stopping:"));
+    let left: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    assert_eq!(processes_mentioning(&prefix), Vec::<String>::new());
+}
