@@ -78,82 +78,162 @@ struct RealArgs {
     mutant: Option<String>,
 }
 
+#[derive(clap::Args)]
+struct CampaignCmd {
+    /// A scenario name, or `all`.
+    #[arg(long, default_value = "all")]
+    scenario: String,
+    /// Seeds per scenario (1 to 10,000,000; default 100); with --budget,
+    /// at most this many (default 10,000,000).
+    #[arg(long)]
+    seeds: Option<String>,
+    /// The first seed (decimal or 0x-hex); seeds are consecutive. Default
+    /// 0; with --budget, a random start recorded in the report.
+    #[arg(long)]
+    first_seed: Option<String>,
+    /// Fault profile: none, crash, partition, slow-disk, disk, chaos, zombie, silent-restart, system-pause, or a TOML file.
+    #[arg(long, default_value = "chaos")]
+    profile: String,
+    /// Delivery mode: exactly-once or at-least-once.
+    #[arg(long, default_value = "exactly-once")]
+    mode: String,
+    /// A planted bug to switch on in every run (see `exactsim mutants --list`).
+    #[arg(long)]
+    mutant: Option<String>,
+    /// Runs in parallel (1 to 256).
+    #[arg(long, default_value = "2")]
+    jobs: String,
+    /// K/N: run the K-th of N shards of the seeds (seed index i belongs to
+    /// shard i mod N + 1); `auto` reads it from the scheduler's environment
+    /// (GitLab, Buildkite, CircleCI, Kubernetes Indexed Job, Slurm array).
+    #[arg(long)]
+    shard: Option<String>,
+    /// Continuous mode: run new seeds until this much time is spent
+    /// (30s, 10m, 2h).
+    #[arg(long)]
+    budget: Option<String>,
+    /// Write campaign.json there, and artifacts for failing seeds.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Write JUnit XML there (one test case per scenario and seed).
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    /// Run about one seed in ten (picked by a hash of the seed) and every
+    /// failing seed twice and compare traces.
+    #[arg(long)]
+    check_determinism: bool,
+    /// Failing runs that get full artifacts (report, trace, timeline,
+    /// replay file) under --report; the rest get one line in campaign.json.
+    #[arg(long, default_value_t = crate::campaign::MAX_ARTIFACTS_DEFAULT)]
+    max_artifacts: usize,
+    /// Print the campaign report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+struct RunCmd {
+    #[command(flatten)]
+    args: RunArgs,
+    /// Write the event log (parameters at the top).
+    #[arg(long)]
+    trace: Option<PathBuf>,
+    /// Write an HTML timeline of the run.
+    #[arg(long)]
+    timeline: Option<PathBuf>,
+    /// Run the seed twice and compare the traces event by event.
+    #[arg(long)]
+    check_determinism: bool,
+    /// Save a replay file (explicit schedule) for this run.
+    #[arg(long)]
+    save_replay: Option<PathBuf>,
+    /// Print the JSON report instead of the summary line.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+struct ReplayCmd {
+    /// The replay file (JSON).
+    file: PathBuf,
+    /// Refuse a file written by another code version (by default it
+    /// runs with a warning: its fault schedule is explicit).
+    #[arg(long)]
+    strict_version: bool,
+}
+
+#[derive(clap::Args)]
+struct ShrinkCmd {
+    #[command(flatten)]
+    args: RunArgs,
+    /// Where to write the minimal replay file.
+    #[arg(long)]
+    out: PathBuf,
+    /// Upper bound on simulation runs spent shrinking (1 to 100,000).
+    #[arg(long, default_value = "2000")]
+    max_runs: String,
+    /// Shrink this schedule (a replay file or a bare schedule, JSON)
+    /// instead of the seed's: a hand-edited or earlier-shrunk case.
+    #[arg(long)]
+    schedule: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct ExploreCmd {
+    /// A scenario name, or `all` (fresh seeds cycle through them).
+    #[arg(long, default_value = "all")]
+    scenario: String,
+    /// Fault profile: a built-in name or a TOML file.
+    #[arg(long, default_value = "chaos")]
+    profile: String,
+    /// exactly-once or at-least-once.
+    #[arg(long, default_value = "exactly-once")]
+    mode: String,
+    /// A planted bug in every run.
+    #[arg(long)]
+    mutant: Option<String>,
+    /// Runs to make at most.
+    #[arg(long, default_value = "1000")]
+    runs: String,
+    /// The first fresh seed.
+    #[arg(long, default_value = "0")]
+    first_seed: String,
+    /// The explorer's own seed (its choices); default: the first seed.
+    #[arg(long)]
+    seed: Option<String>,
+    /// Directory for the failing run's replay file and artifacts.
+    #[arg(long)]
+    report: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct BenchCmd {
+    /// Seeds per measurement.
+    #[arg(long, default_value = "20")]
+    seeds: String,
+    /// A small scaling sweep (2k-8k records) instead of 2k-200k; also
+    /// taken below 5 seeds.
+    #[arg(long)]
+    quick: bool,
+    /// Write the scaling sweep's points here as CSV (read by
+    /// ci/plot_bench.py).
+    #[arg(long)]
+    csv: Option<std::path::PathBuf>,
+    /// Measure one part alone (for profilers such as callgrind):
+    /// `floor` (10,000 bare madsim round trips) or `profiles` (the
+    /// dense and production-like workloads).
+    #[arg(long)]
+    only: Option<String>,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// List the scenarios.
     Scenarios,
     /// Run one seed of one scenario and check it.
-    Run {
-        #[command(flatten)]
-        args: RunArgs,
-        /// Write the event log (parameters at the top).
-        #[arg(long)]
-        trace: Option<PathBuf>,
-        /// Write an HTML timeline of the run.
-        #[arg(long)]
-        timeline: Option<PathBuf>,
-        /// Run the seed twice and compare the traces event by event.
-        #[arg(long)]
-        check_determinism: bool,
-        /// Save a replay file (explicit schedule) for this run.
-        #[arg(long)]
-        save_replay: Option<PathBuf>,
-        /// Print the JSON report instead of the summary line.
-        #[arg(long)]
-        json: bool,
-    },
+    Run(RunCmd),
     /// Run many seeds of one or all scenarios.
-    Campaign {
-        /// A scenario name, or `all`.
-        #[arg(long, default_value = "all")]
-        scenario: String,
-        /// Seeds per scenario (1 to 10,000,000; default 100); with --budget,
-        /// at most this many (default 10,000,000).
-        #[arg(long)]
-        seeds: Option<String>,
-        /// The first seed (decimal or 0x-hex); seeds are consecutive. Default
-        /// 0; with --budget, a random start recorded in the report.
-        #[arg(long)]
-        first_seed: Option<String>,
-        /// Fault profile: none, crash, partition, slow-disk, disk, chaos, zombie, silent-restart, system-pause, or a TOML file.
-        #[arg(long, default_value = "chaos")]
-        profile: String,
-        /// Delivery mode: exactly-once or at-least-once.
-        #[arg(long, default_value = "exactly-once")]
-        mode: String,
-        /// A planted bug to switch on in every run (see `exactsim mutants --list`).
-        #[arg(long)]
-        mutant: Option<String>,
-        /// Runs in parallel (1 to 256).
-        #[arg(long, default_value = "2")]
-        jobs: String,
-        /// K/N: run the K-th of N shards of the seeds (seed index i belongs to
-        /// shard i mod N + 1); `auto` reads it from the scheduler's environment
-        /// (GitLab, Buildkite, CircleCI, Kubernetes Indexed Job, Slurm array).
-        #[arg(long)]
-        shard: Option<String>,
-        /// Continuous mode: run new seeds until this much time is spent
-        /// (30s, 10m, 2h).
-        #[arg(long)]
-        budget: Option<String>,
-        /// Write campaign.json there, and artifacts for failing seeds.
-        #[arg(long)]
-        report: Option<PathBuf>,
-        /// Write JUnit XML there (one test case per scenario and seed).
-        #[arg(long)]
-        junit: Option<PathBuf>,
-        /// Run about one seed in ten (picked by a hash of the seed) and every
-        /// failing seed twice and compare traces.
-        #[arg(long)]
-        check_determinism: bool,
-        /// Failing runs that get full artifacts (report, trace, timeline,
-        /// replay file) under --report; the rest get one line in campaign.json.
-        #[arg(long, default_value_t = crate::campaign::MAX_ARTIFACTS_DEFAULT)]
-        max_artifacts: usize,
-        /// Print the campaign report as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Campaign(CampaignCmd),
     /// Check that shard reports make one whole campaign and merge them.
     Merge {
         /// Shard report directories (each holding a campaign.json).
@@ -168,29 +248,9 @@ enum Cmd {
     },
     /// Re-run a replay file (from `shrink`, `run --save-replay`, or a
     /// campaign's artifacts) and check that its recorded verdict reproduces.
-    Replay {
-        /// The replay file (JSON).
-        file: PathBuf,
-        /// Refuse a file written by another code version (by default it
-        /// runs with a warning: its fault schedule is explicit).
-        #[arg(long)]
-        strict_version: bool,
-    },
+    Replay(ReplayCmd),
     /// Minimise the fault schedule of a failing run.
-    Shrink {
-        #[command(flatten)]
-        args: RunArgs,
-        /// Where to write the minimal replay file.
-        #[arg(long)]
-        out: PathBuf,
-        /// Upper bound on simulation runs spent shrinking (1 to 100,000).
-        #[arg(long, default_value = "2000")]
-        max_runs: String,
-        /// Shrink this schedule (a replay file or a bare schedule, JSON)
-        /// instead of the seed's: a hand-edited or earlier-shrunk case.
-        #[arg(long)]
-        schedule: Option<PathBuf>,
-    },
+    Shrink(ShrinkCmd),
     /// Run every planted bug through a campaign and report detection.
     Mutants {
         /// A scenario name, or `all` (seeds cycle through them).
@@ -214,32 +274,7 @@ enum Cmd {
     /// reachability points (keep a run's faults up to that moment and draw
     /// the rest afresh, shift, drop, add, re-aim, splice), with fresh seeds
     /// in between; stop at the first failure and write its replay file.
-    Explore {
-        /// A scenario name, or `all` (fresh seeds cycle through them).
-        #[arg(long, default_value = "all")]
-        scenario: String,
-        /// Fault profile: a built-in name or a TOML file.
-        #[arg(long, default_value = "chaos")]
-        profile: String,
-        /// exactly-once or at-least-once.
-        #[arg(long, default_value = "exactly-once")]
-        mode: String,
-        /// A planted bug in every run.
-        #[arg(long)]
-        mutant: Option<String>,
-        /// Runs to make at most.
-        #[arg(long, default_value = "1000")]
-        runs: String,
-        /// The first fresh seed.
-        #[arg(long, default_value = "0")]
-        first_seed: String,
-        /// The explorer's own seed (its choices); default: the first seed.
-        #[arg(long)]
-        seed: Option<String>,
-        /// Directory for the failing run's replay file and artifacts.
-        #[arg(long)]
-        report: Option<PathBuf>,
-    },
+    Explore(ExploreCmd),
     /// Run the engine as real OS processes on 127.0.0.1 under the seed's
     /// fault schedule played in wall time (kill -9, SIGSTOP/SIGCONT; kill -9
     /// of PostgreSQL for pg_ledger, which runs against a real PostgreSQL
@@ -283,24 +318,7 @@ enum Cmd {
         json: bool,
     },
     /// Measure campaign speed and engine overhead.
-    Bench {
-        /// Seeds per measurement.
-        #[arg(long, default_value = "20")]
-        seeds: String,
-        /// A small scaling sweep (2k-8k records) instead of 2k-200k; also
-        /// taken below 5 seeds.
-        #[arg(long)]
-        quick: bool,
-        /// Write the scaling sweep's points here as CSV (read by
-        /// ci/plot_bench.py).
-        #[arg(long)]
-        csv: Option<std::path::PathBuf>,
-        /// Measure one part alone (for profilers such as callgrind):
-        /// `floor` (10,000 bare madsim round trips) or `profiles` (the
-        /// dense and production-like workloads).
-        #[arg(long)]
-        only: Option<String>,
-    },
+    Bench(BenchCmd),
 }
 
 fn usage(msg: String) -> ExitCode {
@@ -437,54 +455,7 @@ pub fn main_with(extra: Vec<Arc<dyn Scenario>>) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Cmd::Run { args, trace, timeline, check_determinism, save_replay, json } => {
-            let mut spec = match run_spec(reg, &args) {
-                Ok(s) => s,
-                Err(e) => return usage(e),
-            };
-            // An output that cannot be a file is refused before the run.
-            for p in [&trace, &save_replay, &timeline].into_iter().flatten() {
-                if p.is_dir() {
-                    return usage(format!("cannot write {}: it is a directory", p.display()));
-                }
-            }
-            spec.keep_chain = check_determinism;
-            let out = run_one(spec.clone(), &args.profile);
-            output::print_outcome(&out, json);
-            // Every output or none: a run that exits 2 on one unwritable
-            // output leaves no other behind.
-            let mut files: Vec<(&std::path::Path, String)> = Vec::new();
-            if let Some(p) = &trace {
-                files.push((p, artifacts::trace_text(&out)));
-            }
-            if let Some(p) = &save_replay {
-                files.push((p, ReplayFile::from_outcome(&out, &args.profile).to_json()));
-            }
-            if let Some(p) = &timeline {
-                files.push((p, timeline::page(&out)));
-            }
-            let pairs: Vec<(&std::path::Path, &str)> = files.iter().map(|(p, t)| (*p, t.as_str())).collect();
-            let errors: Vec<String> = artifacts::write_all(&pairs).err().into_iter().collect();
-            let mut code = out.report.verdict.exit_code();
-            if check_determinism {
-                // A result, printed with the run line; stdout is the JSON
-                // document with --json.
-                let say = |line: String| if json { eprintln!("{line}") } else { println!("{line}") };
-                let again = run_one(spec, &args.profile);
-                match exactsim_sim::runner::first_divergence(&out.result, &again.result) {
-                    // Exit 2 on an output is one line on stderr: that one.
-                    None if json && !errors.is_empty() => {}
-                    None => say(format!("determinism: ok, both runs trace_hash={}", again.report.trace_hash)),
-                    Some(d) => {
-                        say(format!("determinism: FAILED: the runs diverge at event {}", d.index));
-                        say(format!("  first run:  {:?}", d.first));
-                        say(format!("  second run: {:?}", d.second));
-                        code = 1;
-                    }
-                }
-            }
-            finish(code, &errors)
-        }
+        Cmd::Run(a) => cmd_run(reg, a),
         Cmd::Real { args, pauses, schedule, pg_kills, source_poll_ms, node_bin, report, keep, latency_ms, json } => {
             let options = RealOptions { pauses, schedule, pg_kills, source_poll_ms, node_bin, keep, latency_ms };
             match args.seeds.clone() {
@@ -492,98 +463,7 @@ pub fn main_with(extra: Vec<Arc<dyn Scenario>>) -> ExitCode {
                 Some(seeds) => real_campaign(reg, &args, &seeds, options, report, json),
             }
         }
-        Cmd::Campaign {
-            scenario,
-            seeds,
-            first_seed,
-            profile,
-            mode,
-            mutant,
-            jobs,
-            shard,
-            budget,
-            report,
-            junit,
-            check_determinism,
-            max_artifacts,
-            json,
-        } => {
-            let spec = (|| -> Result<CampaignSpec, String> {
-                let budget = budget.map(|b| parse_budget(&b).map(|d| (b.clone(), d))).transpose()?;
-                let shard = shard.as_deref().map(resolve_shard).transpose()?;
-                let first_seed = match (&first_seed, &budget, shard) {
-                    (Some(f), _, _) => parse_seed(f)?,
-                    (None, None, _) => 0,
-                    (None, Some(_), None) => random_seed()?,
-                    (None, Some(_), Some(_)) => {
-                        return Err(
-                            "--budget with --shard needs --first-seed (the shards of one campaign share it)".into()
-                        )
-                    }
-                };
-                let seeds = match (&seeds, &budget) {
-                    (Some(n), _) => parse_count(n, "seed count", crate::campaign::SEEDS_MAX)?,
-                    (None, None) => 100,
-                    (None, Some(_)) => crate::campaign::SEEDS_MAX,
-                };
-                Ok(CampaignSpec {
-                    scenarios: reg.select(&scenario)?,
-                    seeds,
-                    first_seed,
-                    profile: Profile::resolve(&profile)?,
-                    profile_arg: profile.clone(),
-                    mode: parse_mode(&mode)?,
-                    mutant: mutant.as_deref().map(parse_mutant).transpose()?,
-                    jobs: parse_count(&jobs, "job count", crate::campaign::JOBS_MAX as u64)? as usize,
-                    shard,
-                    budget,
-                    report_dir: report,
-                    junit,
-                    check_determinism,
-                    progress: true,
-                    max_artifacts,
-                    backend: crate::campaign::Backend::Simulated,
-                })
-            })();
-            let spec = match spec.and_then(|s| {
-                let seeds = crate::campaign::ShardSeeds::new(s.first_seed, s.seeds, s.shard);
-                check_campaign_nodes(&s.scenarios, &seeds, &s.profile, &s.profile_arg, s.mode)?;
-                Ok(s)
-            }) {
-                Ok(s) => s,
-                Err(e) => return usage(e),
-            };
-            // Fail fast on report paths that cannot be written, before the
-            // campaign spends its time.
-            if let Some(dir) = &spec.report_dir {
-                if let Err(e) = artifacts::create_dir(dir) {
-                    return usage(e);
-                }
-            }
-            if let Some(j) = &spec.junit {
-                if j.is_dir() {
-                    return usage(format!("cannot write {}: it is a directory", j.display()));
-                }
-            }
-            crate::interrupt::install();
-            let rep = match run_campaign(&spec) {
-                Ok(r) => r,
-                Err(e) => return usage(e),
-            };
-            output::print_campaign(&rep, json, spec.report_dir.as_deref());
-            if let Some(b) = rep.budget.as_ref().filter(|_| !json) {
-                let shard = rep.shard.as_ref().map(|s| format!(" --shard {s}")).unwrap_or_default();
-                println!(
-                    "continuous: budget {b}, got through --first-seed {} --seeds {}{shard}",
-                    rep.first_seed, rep.seeds
-                );
-            }
-            if rep.interrupted {
-                finish(crate::interrupt::EXIT_INTERRUPTED, &rep.write_errors);
-                return ExitCode::from(crate::interrupt::EXIT_INTERRUPTED);
-            }
-            finish(rep.verdict.exit_code(), &rep.write_errors)
-        }
+        Cmd::Campaign(a) => cmd_campaign(reg, a),
         Cmd::Merge { dirs, report, junit } => {
             if let Some(j) = junit.as_ref().filter(|j| j.is_dir()) {
                 return usage(format!("cannot write {}: it is a directory", j.display()));
@@ -601,172 +481,9 @@ pub fn main_with(extra: Vec<Arc<dyn Scenario>>) -> ExitCode {
             println!("merged {} shard report(s) into {}", rep.merged_from.len(), report.display());
             finish(rep.verdict.exit_code(), &rep.write_errors)
         }
-        Cmd::Replay { file, strict_version } => {
-            let f = match ReplayFile::load(&file.to_string_lossy()) {
-                Ok(f) => f,
-                Err(e) => return usage(e),
-            };
-            let warning = f.version_warning();
-            if let (Some(w), true) = (&warning, strict_version) {
-                return usage(format!("{}: {w} (--strict-version)", file.display()));
-            }
-            // A refused file prints its refusal only: the warning is for a
-            // file that runs.
-            let spec = match reg.get(&f.scenario).and_then(|sc| f.to_spec_with(sc)) {
-                Ok(s) => s,
-                Err(e) => return usage(format!("{}: {e}", file.display())),
-            };
-            if let Some(w) = warning {
-                eprintln!("warning: {}: {w}", file.display());
-            }
-            let mut out = run_one(spec, &f.profile);
-            // The file's explicit schedule, not the seed's, made this run.
-            out.report.repro = format!("{} replay {}", output::report_cli(), file.display());
-            output::print_outcome(&out, false);
-            let mismatch = f.mismatch(&out);
-            let result = match &mismatch {
-                None => "reproduced".to_string(),
-                Some(why) => format!("NOT reproduced: {why}"),
-            };
-            match &f.check {
-                Some(check) => println!(
-                    "replay: recorded failure {check}{} {result}",
-                    f.panic_site.as_ref().map(|s| format!(" at {s}")).unwrap_or_default(),
-                ),
-                None => println!("replay: recorded pass {result}"),
-            }
-            ExitCode::from(if mismatch.is_none() && out.report.verdict.is_pass() {
-                0
-            } else {
-                // A failure as recorded, a failure not recorded, or a
-                // recorded failure that did not come back: each is a 1.
-                1
-            })
-        }
-        Cmd::Shrink { args, out, max_runs, schedule } => {
-            let spec = match run_spec(reg, &args).and_then(|mut s| {
-                if let Some(path) = &schedule {
-                    let sched = crate::replay::load_schedule(path)?;
-                    crate::validate_schedule(&s, &sched).map_err(|e| format!("{}: {e}", path.display()))?;
-                    s.schedule = Some(sched);
-                }
-                Ok(s)
-            }) {
-                Ok(s) => s,
-                Err(e) => return usage(e),
-            };
-            let max_runs = match parse_count(&max_runs, "run budget", 100_000) {
-                Ok(n) => n as usize,
-                Err(e) => return usage(e),
-            };
-            match shrink(spec, &args.profile, max_runs) {
-                Ok(r) => {
-                    println!(
-                        "shrunk {} fault events to {} in {} runs; check {} still fails; writing {}",
-                        r.original_events,
-                        r.file.schedule.events.len(),
-                        r.runs,
-                        r.file.check.as_deref().unwrap_or("?"),
-                        out.display()
-                    );
-                    for e in &r.file.schedule.events {
-                        println!("  {}", e.describe());
-                    }
-                    if let Err(e) = artifacts::write_file(&out, &r.file.to_json()) {
-                        // The run failed; the file is what could not be made.
-                        return finish(1, &[e]);
-                    }
-                    println!("replay with: {} replay {}", output::invocation(), out.display());
-                    ExitCode::SUCCESS
-                }
-                Err(e) => usage(e),
-            }
-        }
-        Cmd::Explore { scenario, profile, mode, mutant, runs, first_seed, seed, report } => {
-            let args = (|| -> Result<_, String> {
-                let first = parse_seed(&first_seed)?;
-                Ok((
-                    reg.select(&scenario)?,
-                    exactsim_model::schedule::Profile::resolve(&profile)?,
-                    crate::parse_mode(&mode)?,
-                    mutant.as_deref().map(crate::parse_mutant).transpose()?,
-                    parse_count(&runs, "run count", crate::campaign::SEEDS_MAX)?,
-                    first,
-                    seed.as_deref().map(parse_seed).transpose()?.unwrap_or(first),
-                ))
-            })();
-            let (scenarios, prof, mode, mutant, runs, first, seed) = match args {
-                Ok(a) => a,
-                Err(e) => return usage(e),
-            };
-            if let Some(dir) = &report {
-                if let Err(e) = crate::artifacts::create_dir(dir) {
-                    return usage(e);
-                }
-            }
-            let x = crate::explore::Explore {
-                scenarios,
-                profile: prof,
-                profile_arg: profile.clone(),
-                mode,
-                mutant,
-                budget: runs,
-                first_seed: first,
-                seed,
-                stop_at_failure: true,
-            };
-            let rep = x.run();
-            println!(
-                "explored runs={} derived={} corpus={} features={}",
-                rep.runs,
-                rep.derived_runs,
-                rep.corpus.len(),
-                rep.features.len()
-            );
-            match &rep.failure {
-                None => {
-                    println!("verdict=pass: no failure in {} runs", rep.runs);
-                    ExitCode::SUCCESS
-                }
-                Some((n, out)) => {
-                    // Not the seed's reproduce line: the run's faults are
-                    // the explorer's, an explicit schedule.
-                    println!("{}", out.report.summary_line());
-                    for v in &out.report.violations {
-                        println!("{}", crate::output::violation_line(v));
-                    }
-                    println!("found after {n} runs");
-                    let replay = crate::replay::ReplayFile::from_outcome(out, &profile);
-                    if let Some(dir) = &report {
-                        let path = dir.join(format!("explore-{}-{}.json", out.report.scenario, out.report.seed));
-                        if let Err(e) = crate::artifacts::write_file(&path, &replay.to_json()) {
-                            eprintln!("error: {e}");
-                            return ExitCode::from(2);
-                        }
-                        let (cli, r) = (output::invocation(), &out.report);
-                        let mutant = r.mutant.as_ref().map(|m| format!(" --mutant {m}")).unwrap_or_default();
-                        println!("replay with: {cli} replay {}", path.display());
-                        println!("next steps:");
-                        println!("  replay it:          {cli} replay {}", path.display());
-                        println!(
-                            "  shrink the faults:  {cli} shrink --scenario {} --seed {} --profile {profile} --mode {}{mutant} --schedule {} --out min.json",
-                            r.scenario,
-                            r.seed,
-                            r.mode,
-                            path.display()
-                        );
-                        println!("  replay the minimum: {cli} replay min.json");
-                        println!(
-                            "  then keep it:       cp min.json tests/corpus/{}-{}.json   (cargo test replays it)",
-                            r.scenario, r.seed
-                        );
-                    } else {
-                        println!("(--report DIR writes its replay file: the run's faults are an explicit schedule)");
-                    }
-                    ExitCode::from(1)
-                }
-            }
-        }
+        Cmd::Replay(a) => cmd_replay(reg, a),
+        Cmd::Shrink(a) => cmd_shrink(reg, a),
+        Cmd::Explore(a) => cmd_explore(reg, a),
         Cmd::Mutants { scenario, seeds, list, first_seed, explore } => {
             // Every argument is checked, with --list too.
             let args = (|| -> Result<_, String> {
@@ -792,36 +509,7 @@ pub fn main_with(extra: Vec<Arc<dyn Scenario>>) -> ExitCode {
             print!("{}", crate::mutants::render(&table));
             ExitCode::from(if table.iter().all(|r| r.detected.is_some()) { 0 } else { 1 })
         }
-        Cmd::Bench { seeds, quick, csv, only } => {
-            let n = match parse_count(&seeds, "seed count", 100_000) {
-                Ok(n) => n,
-                Err(e) => return usage(e),
-            };
-            if let Some(part) = only {
-                if let Some(path) = &csv {
-                    return usage(format!(
-                        "--csv {} writes the scaling sweep, which --only {part} does not run (drop one of them)",
-                        path.display()
-                    ));
-                }
-                return match crate::bench::only(&part, quick) {
-                    Ok(text) => {
-                        print!("{text}");
-                        ExitCode::SUCCESS
-                    }
-                    Err(e) => usage(e),
-                };
-            }
-            let (text, points) = crate::bench::run(n, quick);
-            print!("{text}");
-            if let Some(path) = csv {
-                if let Err(e) = crate::artifacts::write_file(&path, &crate::bench::csv(&points)) {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(2);
-                }
-            }
-            ExitCode::SUCCESS
-        }
+        Cmd::Bench(a) => cmd_bench(a),
     }
 }
 
@@ -1005,3 +693,352 @@ fn real_campaign(
 /// Most real runs at once: each is a handful of processes (and a
 /// PostgreSQL server for pg_ledger) on a machine's loopback.
 const REAL_JOBS_MAX: u64 = 16;
+
+/// `exactsim campaign`.
+fn cmd_campaign(reg: &Registry, a: CampaignCmd) -> ExitCode {
+    let CampaignCmd {
+        scenario,
+        seeds,
+        first_seed,
+        profile,
+        mode,
+        mutant,
+        jobs,
+        shard,
+        budget,
+        report,
+        junit,
+        check_determinism,
+        max_artifacts,
+        json,
+    } = a;
+    let spec = (|| -> Result<CampaignSpec, String> {
+        let budget = budget.map(|b| parse_budget(&b).map(|d| (b.clone(), d))).transpose()?;
+        let shard = shard.as_deref().map(resolve_shard).transpose()?;
+        let first_seed = match (&first_seed, &budget, shard) {
+            (Some(f), _, _) => parse_seed(f)?,
+            (None, None, _) => 0,
+            (None, Some(_), None) => random_seed()?,
+            (None, Some(_), Some(_)) => {
+                return Err("--budget with --shard needs --first-seed (the shards of one campaign share it)".into())
+            }
+        };
+        let seeds = match (&seeds, &budget) {
+            (Some(n), _) => parse_count(n, "seed count", crate::campaign::SEEDS_MAX)?,
+            (None, None) => 100,
+            (None, Some(_)) => crate::campaign::SEEDS_MAX,
+        };
+        Ok(CampaignSpec {
+            scenarios: reg.select(&scenario)?,
+            seeds,
+            first_seed,
+            profile: Profile::resolve(&profile)?,
+            profile_arg: profile.clone(),
+            mode: parse_mode(&mode)?,
+            mutant: mutant.as_deref().map(parse_mutant).transpose()?,
+            jobs: parse_count(&jobs, "job count", crate::campaign::JOBS_MAX as u64)? as usize,
+            shard,
+            budget,
+            report_dir: report,
+            junit,
+            check_determinism,
+            progress: true,
+            max_artifacts,
+            backend: crate::campaign::Backend::Simulated,
+        })
+    })();
+    let spec = match spec.and_then(|s| {
+        let seeds = crate::campaign::ShardSeeds::new(s.first_seed, s.seeds, s.shard);
+        check_campaign_nodes(&s.scenarios, &seeds, &s.profile, &s.profile_arg, s.mode)?;
+        Ok(s)
+    }) {
+        Ok(s) => s,
+        Err(e) => return usage(e),
+    };
+    // Fail fast on report paths that cannot be written, before the
+    // campaign spends its time.
+    if let Some(dir) = &spec.report_dir {
+        if let Err(e) = artifacts::create_dir(dir) {
+            return usage(e);
+        }
+    }
+    if let Some(j) = &spec.junit {
+        if j.is_dir() {
+            return usage(format!("cannot write {}: it is a directory", j.display()));
+        }
+    }
+    crate::interrupt::install();
+    let rep = match run_campaign(&spec) {
+        Ok(r) => r,
+        Err(e) => return usage(e),
+    };
+    output::print_campaign(&rep, json, spec.report_dir.as_deref());
+    if let Some(b) = rep.budget.as_ref().filter(|_| !json) {
+        let shard = rep.shard.as_ref().map(|s| format!(" --shard {s}")).unwrap_or_default();
+        println!("continuous: budget {b}, got through --first-seed {} --seeds {}{shard}", rep.first_seed, rep.seeds);
+    }
+    if rep.interrupted {
+        finish(crate::interrupt::EXIT_INTERRUPTED, &rep.write_errors);
+        return ExitCode::from(crate::interrupt::EXIT_INTERRUPTED);
+    }
+    finish(rep.verdict.exit_code(), &rep.write_errors)
+}
+
+/// `exactsim run`.
+fn cmd_run(reg: &Registry, a: RunCmd) -> ExitCode {
+    let RunCmd { args, trace, timeline, check_determinism, save_replay, json } = a;
+    let mut spec = match run_spec(reg, &args) {
+        Ok(s) => s,
+        Err(e) => return usage(e),
+    };
+    // An output that cannot be a file is refused before the run.
+    for p in [&trace, &save_replay, &timeline].into_iter().flatten() {
+        if p.is_dir() {
+            return usage(format!("cannot write {}: it is a directory", p.display()));
+        }
+    }
+    spec.keep_chain = check_determinism;
+    let out = run_one(spec.clone(), &args.profile);
+    output::print_outcome(&out, json);
+    // Every output or none: a run that exits 2 on one unwritable
+    // output leaves no other behind.
+    let mut files: Vec<(&std::path::Path, String)> = Vec::new();
+    if let Some(p) = &trace {
+        files.push((p, artifacts::trace_text(&out)));
+    }
+    if let Some(p) = &save_replay {
+        files.push((p, ReplayFile::from_outcome(&out, &args.profile).to_json()));
+    }
+    if let Some(p) = &timeline {
+        files.push((p, timeline::page(&out)));
+    }
+    let pairs: Vec<(&std::path::Path, &str)> = files.iter().map(|(p, t)| (*p, t.as_str())).collect();
+    let errors: Vec<String> = artifacts::write_all(&pairs).err().into_iter().collect();
+    let mut code = out.report.verdict.exit_code();
+    if check_determinism {
+        // A result, printed with the run line; stdout is the JSON
+        // document with --json.
+        let say = |line: String| if json { eprintln!("{line}") } else { println!("{line}") };
+        let again = run_one(spec, &args.profile);
+        match exactsim_sim::runner::first_divergence(&out.result, &again.result) {
+            // Exit 2 on an output is one line on stderr: that one.
+            None if json && !errors.is_empty() => {}
+            None => say(format!("determinism: ok, both runs trace_hash={}", again.report.trace_hash)),
+            Some(d) => {
+                say(format!("determinism: FAILED: the runs diverge at event {}", d.index));
+                say(format!("  first run:  {:?}", d.first));
+                say(format!("  second run: {:?}", d.second));
+                code = 1;
+            }
+        }
+    }
+    finish(code, &errors)
+}
+
+/// `exactsim replay`.
+fn cmd_replay(reg: &Registry, a: ReplayCmd) -> ExitCode {
+    let ReplayCmd { file, strict_version } = a;
+    let f = match ReplayFile::load(&file.to_string_lossy()) {
+        Ok(f) => f,
+        Err(e) => return usage(e),
+    };
+    let warning = f.version_warning();
+    if let (Some(w), true) = (&warning, strict_version) {
+        return usage(format!("{}: {w} (--strict-version)", file.display()));
+    }
+    // A refused file prints its refusal only: the warning is for a
+    // file that runs.
+    let spec = match reg.get(&f.scenario).and_then(|sc| f.to_spec_with(sc)) {
+        Ok(s) => s,
+        Err(e) => return usage(format!("{}: {e}", file.display())),
+    };
+    if let Some(w) = warning {
+        eprintln!("warning: {}: {w}", file.display());
+    }
+    let mut out = run_one(spec, &f.profile);
+    // The file's explicit schedule, not the seed's, made this run.
+    out.report.repro = format!("{} replay {}", output::report_cli(), file.display());
+    output::print_outcome(&out, false);
+    let mismatch = f.mismatch(&out);
+    let result = match &mismatch {
+        None => "reproduced".to_string(),
+        Some(why) => format!("NOT reproduced: {why}"),
+    };
+    match &f.check {
+        Some(check) => println!(
+            "replay: recorded failure {check}{} {result}",
+            f.panic_site.as_ref().map(|s| format!(" at {s}")).unwrap_or_default(),
+        ),
+        None => println!("replay: recorded pass {result}"),
+    }
+    ExitCode::from(if mismatch.is_none() && out.report.verdict.is_pass() {
+        0
+    } else {
+        // A failure as recorded, a failure not recorded, or a
+        // recorded failure that did not come back: each is a 1.
+        1
+    })
+}
+
+/// `exactsim shrink`.
+fn cmd_shrink(reg: &Registry, a: ShrinkCmd) -> ExitCode {
+    let ShrinkCmd { args, out, max_runs, schedule } = a;
+    let spec = match run_spec(reg, &args).and_then(|mut s| {
+        if let Some(path) = &schedule {
+            let sched = crate::replay::load_schedule(path)?;
+            crate::validate_schedule(&s, &sched).map_err(|e| format!("{}: {e}", path.display()))?;
+            s.schedule = Some(sched);
+        }
+        Ok(s)
+    }) {
+        Ok(s) => s,
+        Err(e) => return usage(e),
+    };
+    let max_runs = match parse_count(&max_runs, "run budget", 100_000) {
+        Ok(n) => n as usize,
+        Err(e) => return usage(e),
+    };
+    match shrink(spec, &args.profile, max_runs) {
+        Ok(r) => {
+            println!(
+                "shrunk {} fault events to {} in {} runs; check {} still fails; writing {}",
+                r.original_events,
+                r.file.schedule.events.len(),
+                r.runs,
+                r.file.check.as_deref().unwrap_or("?"),
+                out.display()
+            );
+            for e in &r.file.schedule.events {
+                println!("  {}", e.describe());
+            }
+            if let Err(e) = artifacts::write_file(&out, &r.file.to_json()) {
+                // The run failed; the file is what could not be made.
+                return finish(1, &[e]);
+            }
+            println!("replay with: {} replay {}", output::invocation(), out.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => usage(e),
+    }
+}
+
+/// `exactsim explore`.
+fn cmd_explore(reg: &Registry, a: ExploreCmd) -> ExitCode {
+    let ExploreCmd { scenario, profile, mode, mutant, runs, first_seed, seed, report } = a;
+    let args = (|| -> Result<_, String> {
+        let first = parse_seed(&first_seed)?;
+        Ok((
+            reg.select(&scenario)?,
+            exactsim_model::schedule::Profile::resolve(&profile)?,
+            crate::parse_mode(&mode)?,
+            mutant.as_deref().map(crate::parse_mutant).transpose()?,
+            parse_count(&runs, "run count", crate::campaign::SEEDS_MAX)?,
+            first,
+            seed.as_deref().map(parse_seed).transpose()?.unwrap_or(first),
+        ))
+    })();
+    let (scenarios, prof, mode, mutant, runs, first, seed) = match args {
+        Ok(a) => a,
+        Err(e) => return usage(e),
+    };
+    if let Some(dir) = &report {
+        if let Err(e) = crate::artifacts::create_dir(dir) {
+            return usage(e);
+        }
+    }
+    let x = crate::explore::Explore {
+        scenarios,
+        profile: prof,
+        profile_arg: profile.clone(),
+        mode,
+        mutant,
+        budget: runs,
+        first_seed: first,
+        seed,
+        stop_at_failure: true,
+    };
+    let rep = x.run();
+    println!(
+        "explored runs={} derived={} corpus={} features={}",
+        rep.runs,
+        rep.derived_runs,
+        rep.corpus.len(),
+        rep.features.len()
+    );
+    match &rep.failure {
+        None => {
+            println!("verdict=pass: no failure in {} runs", rep.runs);
+            ExitCode::SUCCESS
+        }
+        Some((n, out)) => {
+            // Not the seed's reproduce line: the run's faults are
+            // the explorer's, an explicit schedule.
+            println!("{}", out.report.summary_line());
+            for v in &out.report.violations {
+                println!("{}", crate::output::violation_line(v));
+            }
+            println!("found after {n} runs");
+            let replay = crate::replay::ReplayFile::from_outcome(out, &profile);
+            if let Some(dir) = &report {
+                let path = dir.join(format!("explore-{}-{}.json", out.report.scenario, out.report.seed));
+                if let Err(e) = crate::artifacts::write_file(&path, &replay.to_json()) {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+                let (cli, r) = (output::invocation(), &out.report);
+                let mutant = r.mutant.as_ref().map(|m| format!(" --mutant {m}")).unwrap_or_default();
+                println!("replay with: {cli} replay {}", path.display());
+                println!("next steps:");
+                println!("  replay it:          {cli} replay {}", path.display());
+                println!(
+                        "  shrink the faults:  {cli} shrink --scenario {} --seed {} --profile {profile} --mode {}{mutant} --schedule {} --out min.json",
+                        r.scenario,
+                        r.seed,
+                        r.mode,
+                        path.display()
+                    );
+                println!("  replay the minimum: {cli} replay min.json");
+                println!(
+                    "  then keep it:       cp min.json tests/corpus/{}-{}.json   (cargo test replays it)",
+                    r.scenario, r.seed
+                );
+            } else {
+                println!("(--report DIR writes its replay file: the run's faults are an explicit schedule)");
+            }
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `exactsim bench`.
+fn cmd_bench(a: BenchCmd) -> ExitCode {
+    let BenchCmd { seeds, quick, csv, only } = a;
+    let n = match parse_count(&seeds, "seed count", 100_000) {
+        Ok(n) => n,
+        Err(e) => return usage(e),
+    };
+    if let Some(part) = only {
+        if let Some(path) = &csv {
+            return usage(format!(
+                "--csv {} writes the scaling sweep, which --only {part} does not run (drop one of them)",
+                path.display()
+            ));
+        }
+        return match crate::bench::only(&part, quick) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => usage(e),
+        };
+    }
+    let (text, points) = crate::bench::run(n, quick);
+    print!("{text}");
+    if let Some(path) = csv {
+        if let Err(e) = crate::artifacts::write_file(&path, &crate::bench::csv(&points)) {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    ExitCode::SUCCESS
+}
