@@ -216,6 +216,10 @@ struct Issuer {
     closed: bool,
 }
 
+/// A failing run kept for its artifacts: its outcome, its replay file, and
+/// for a real run what was played.
+type KeptRun = (Outcome, ReplayFile, Option<crate::real::RealRecord>);
+
 /// What the workers hand back, folded as runs finish.
 #[derive(Default)]
 struct Tally {
@@ -224,7 +228,7 @@ struct Tally {
     /// Outcomes of the failing runs with the lowest indices (at most
     /// `max_artifacts`), whose artifacts are written at the end: which runs
     /// get artifacts does not depend on the order jobs finish in.
-    kept: BTreeMap<usize, (Outcome, ReplayFile, Option<crate::real::RealRecord>)>,
+    kept: BTreeMap<usize, KeptRun>,
     sums: Sums,
 }
 
@@ -244,21 +248,7 @@ pub fn run_campaign(c: &CampaignSpec) -> Result<CampaignReport, String> {
         }
     };
     let issuer = Mutex::new(Issuer { next: 0, closed: false });
-    let bar = if c.progress && std::io::stderr().is_terminal() {
-        let (b, style) = match &c.budget {
-            None => {
-                (indicatif::ProgressBar::new(total as u64), "{bar:40} {pos}/{len} seeds  {per_sec}  eta {eta}  {msg}")
-            }
-            Some(_) => (
-                indicatif::ProgressBar::new_spinner(),
-                "{spinner} {pos} runs  {per_sec}  {elapsed} of the budget  {msg}",
-            ),
-        };
-        b.set_style(indicatif::ProgressStyle::with_template(style).unwrap());
-        Some(b)
-    } else {
-        None
-    };
+    let bar = progress_bar(c, total);
     #[allow(clippy::disallowed_methods)]
     let t0 = std::time::Instant::now();
     let next = AtomicUsize::new(0);
@@ -375,9 +365,35 @@ pub fn run_campaign(c: &CampaignSpec) -> Result<CampaignReport, String> {
     if rep.runs.iter().any(|r| r.failed()) {
         rep.verdict = Verdict::Fail;
     }
+    write_outputs(c, &mut rep, &t.kept, interrupted);
+    Ok(rep)
+}
+
+/// The campaign's progress bar, on a terminal.
+fn progress_bar(c: &CampaignSpec, total: usize) -> Option<indicatif::ProgressBar> {
+    if c.progress && std::io::stderr().is_terminal() {
+        let (b, style) = match &c.budget {
+            None => {
+                (indicatif::ProgressBar::new(total as u64), "{bar:40} {pos}/{len} seeds  {per_sec}  eta {eta}  {msg}")
+            }
+            Some(_) => (
+                indicatif::ProgressBar::new_spinner(),
+                "{spinner} {pos} runs  {per_sec}  {elapsed} of the budget  {msg}",
+            ),
+        };
+        b.set_style(indicatif::ProgressStyle::with_template(style).unwrap());
+        Some(b)
+    } else {
+        None
+    }
+}
+
+/// Write what the campaign leaves on disk: each kept failure's artifacts
+/// (and a shrunk schedule for the first few), `campaign.json`, JUnit.
+fn write_outputs(c: &CampaignSpec, rep: &mut CampaignReport, kept: &BTreeMap<usize, KeptRun>, interrupted: bool) {
     let failing = rep.runs.iter().filter(|r| r.failed()).count() as u64;
     if let Some(dir) = &c.report_dir {
-        for (out, replay, real) in t.kept.values() {
+        for (out, replay, real) in kept.values() {
             let mut errors = crate::artifacts::write_failure(dir, out, Some(replay));
             if let Some(real) = real {
                 let path = crate::artifacts::failure_dir(dir, &out.report.scenario, out.report.seed).join("real.json");
@@ -409,7 +425,7 @@ pub fn run_campaign(c: &CampaignSpec) -> Result<CampaignReport, String> {
                 }
             }
         }
-        let json = serde_json::to_string_pretty(&rep).expect("serializable");
+        let json = serde_json::to_string_pretty(&*rep).expect("serializable");
         if let Err(e) = crate::artifacts::write_file(&dir.join("campaign.json"), &json) {
             rep.write_errors.push(e);
         }
@@ -417,11 +433,10 @@ pub fn run_campaign(c: &CampaignSpec) -> Result<CampaignReport, String> {
         rep.artifacts_left_out = failing;
     }
     if let Some(j) = &c.junit {
-        if let Err(e) = crate::artifacts::write_file(j, &crate::junit::render(&rep)) {
+        if let Err(e) = crate::artifacts::write_file(j, &crate::junit::render(rep)) {
             rep.write_errors.push(e);
         }
     }
-    Ok(rep)
 }
 
 type Kept = (Outcome, Option<crate::real::RealRecord>);
