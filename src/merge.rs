@@ -75,82 +75,7 @@ pub fn combine(shards: &[ShardReport]) -> Result<(CampaignReport, Vec<usize>), S
     let (_, n) = shard_of(first)?;
     let want = identity(&first.report, n);
     for (i, s) in shards.iter().enumerate() {
-        if !s.report.merged_from.is_empty() {
-            return Err(format!("{}: already a merged report (merge the shard reports instead)", s.label));
-        }
-        if s.report.scenario_names.is_empty() {
-            return Err(format!("{}: the report lists no scenarios (written by an older exactsim?)", s.label));
-        }
-        let (k, this_n) = shard_of(s)?;
-        if s.report.interrupted && s.report.budget.is_none() {
-            return Err(format!(
-                "{}: shard {k}/{this_n} was interrupted ({} of its {} runs done)",
-                s.label,
-                s.report.runs.len(),
-                s.report.runs_planned
-            ));
-        }
-        for ((field, a), (_, b)) in want.iter().zip(identity(&s.report, this_n)) {
-            if *a != b {
-                return Err(format!("foreign shard: {} has {field} {b}, {} has {field} {a}", s.label, first.label));
-            }
-        }
-        // A campaign, continuous or not, covers at most SEEDS_MAX seeds.
-        if s.report.seeds > SEEDS_MAX {
-            return Err(format!("{}: \"seeds\": {} is out of range (0 to {SEEDS_MAX})", s.label, s.report.seeds));
-        }
-        // Exactly this shard's share of the seeds, every scenario, once.
-        // Checked run by run against the share's arithmetic: the seed count
-        // a report claims sizes nothing here, only the runs it holds do.
-        let share = ShardSeeds::new(s.report.first_seed, s.report.seeds, Some((k, n)));
-        let in_share = |seed: u64| {
-            let i = seed.wrapping_sub(s.report.first_seed);
-            i < s.report.seeds && i % n == k - 1
-        };
-        let mut got: BTreeSet<RunKey> = BTreeSet::new();
-        for r in &s.report.runs {
-            let key = (r.scenario.clone(), r.seed);
-            if !s.report.scenario_names.contains(&r.scenario) || !in_share(r.seed) {
-                return Err(format!(
-                    "{}: shard {k}/{n} has {} seed {}, which is not in its share of the seeds",
-                    s.label, r.scenario, r.seed
-                ));
-            }
-            // The artifact folder is a name under the shard's directory,
-            // copied under the merged one: nothing that leads elsewhere.
-            if let Some(a) = &r.artifacts {
-                let mut parts = Path::new(a).components();
-                if !matches!((parts.next(), parts.next()), (Some(std::path::Component::Normal(_)), None)) {
-                    return Err(format!(
-                        "{}: {} seed {} has artifacts '{a}', which is not a folder name",
-                        s.label, r.scenario, r.seed
-                    ));
-                }
-            }
-            if !got.insert(key) {
-                return Err(format!("{}: shard {k}/{n} lists {} seed {} twice", s.label, r.scenario, r.seed));
-            }
-        }
-        let expected = share.len().saturating_mul(s.report.scenario_names.len() as u64);
-        if (got.len() as u64) < expected {
-            // The first run missing, in (scenario, seed) order: the search
-            // stops there, after at most as many steps as there are runs.
-            let mut names: Vec<&String> = s.report.scenario_names.iter().collect();
-            names.sort();
-            let share = &share;
-            let missing = names
-                .iter()
-                .flat_map(|sc| (0..share.len()).map(move |j| (sc, share.get(j))))
-                .find(|(sc, seed)| !got.contains(&((**sc).clone(), *seed)))
-                .expect("fewer runs than the share: one is missing");
-            return Err(format!(
-                "{}: shard {k}/{n} lacks {} seed {} and {} more of its {expected} runs (interrupted?)",
-                s.label,
-                missing.0,
-                missing.1,
-                expected - got.len() as u64 - 1,
-            ));
-        }
+        let k = check_shard(s, first, n, &want)?;
         by_shard.entry(k).or_default().push(i);
     }
     let missing: Vec<String> = (1..=n).filter(|k| !by_shard.contains_key(k)).map(|k| format!("{k}/{n}")).collect();
@@ -164,32 +89,7 @@ pub fn combine(shards: &[ShardReport]) -> Result<(CampaignReport, Vec<usize>), S
             by_shard.keys().map(|k| format!("{k}/{n}")).collect::<Vec<_>>().join(", ")
         ));
     }
-    // A shard run twice: both copies must be the same runs.
-    let mut chosen: Vec<usize> = Vec::new();
-    for (k, copies) in &by_shard {
-        let mut best = copies[0];
-        for &c in &copies[1..] {
-            let hashes = |i: usize| -> BTreeMap<RunKey, &str> {
-                shards[i].report.runs.iter().map(|r| ((r.scenario.clone(), r.seed), r.trace_hash.as_str())).collect()
-            };
-            let (a, b) = (hashes(copies[0]), hashes(c));
-            for (key, ha) in &a {
-                if let Some(hb) = b.get(key) {
-                    if ha != hb {
-                        return Err(format!(
-                            "shard {k}/{n} is given twice ({} and {}) and they disagree on {} seed {}: \
-                             trace_hash {ha} vs {hb}",
-                            shards[copies[0]].label, shards[c].label, key.0, key.1
-                        ));
-                    }
-                }
-            }
-            if shards[c].report.runs.len() > shards[best].report.runs.len() {
-                best = c;
-            }
-        }
-        chosen.push(best);
-    }
+    let chosen = choose_copies(shards, &by_shard, n)?;
     let base = &first.report;
     let order: BTreeMap<&str, usize> = base.scenario_names.iter().enumerate().map(|(i, s)| (s.as_str(), i)).collect();
     let mut rep = CampaignReport {
@@ -245,6 +145,120 @@ pub fn combine(shards: &[ShardReport]) -> Result<(CampaignReport, Vec<usize>), S
         assert_eq!(rep.runs.len() as u64, base.seeds * base.scenario_names.len() as u64, "the shares cover the range");
     }
     Ok((rep, chosen))
+}
+
+/// Check one shard report against the first one's identity (`want`, for
+/// `n` shards): not merged already, not cut short, exactly its share of the
+/// seeds, every scenario once. Returns its shard number.
+fn check_shard(s: &ShardReport, first: &ShardReport, n: u64, want: &[(&'static str, String)]) -> Result<u64, String> {
+    if !s.report.merged_from.is_empty() {
+        return Err(format!("{}: already a merged report (merge the shard reports instead)", s.label));
+    }
+    if s.report.scenario_names.is_empty() {
+        return Err(format!("{}: the report lists no scenarios (written by an older exactsim?)", s.label));
+    }
+    let (k, this_n) = shard_of(s)?;
+    if s.report.interrupted && s.report.budget.is_none() {
+        return Err(format!(
+            "{}: shard {k}/{this_n} was interrupted ({} of its {} runs done)",
+            s.label,
+            s.report.runs.len(),
+            s.report.runs_planned
+        ));
+    }
+    for ((field, a), (_, b)) in want.iter().zip(identity(&s.report, this_n)) {
+        if *a != b {
+            return Err(format!("foreign shard: {} has {field} {b}, {} has {field} {a}", s.label, first.label));
+        }
+    }
+    // A campaign, continuous or not, covers at most SEEDS_MAX seeds.
+    if s.report.seeds > SEEDS_MAX {
+        return Err(format!("{}: \"seeds\": {} is out of range (0 to {SEEDS_MAX})", s.label, s.report.seeds));
+    }
+    // Exactly this shard's share of the seeds, every scenario, once.
+    // Checked run by run against the share's arithmetic: the seed count
+    // a report claims sizes nothing here, only the runs it holds do.
+    let share = ShardSeeds::new(s.report.first_seed, s.report.seeds, Some((k, n)));
+    let in_share = |seed: u64| {
+        let i = seed.wrapping_sub(s.report.first_seed);
+        i < s.report.seeds && i % n == k - 1
+    };
+    let mut got: BTreeSet<RunKey> = BTreeSet::new();
+    for r in &s.report.runs {
+        let key = (r.scenario.clone(), r.seed);
+        if !s.report.scenario_names.contains(&r.scenario) || !in_share(r.seed) {
+            return Err(format!(
+                "{}: shard {k}/{n} has {} seed {}, which is not in its share of the seeds",
+                s.label, r.scenario, r.seed
+            ));
+        }
+        // The artifact folder is a name under the shard's directory,
+        // copied under the merged one: nothing that leads elsewhere.
+        if let Some(a) = &r.artifacts {
+            let mut parts = Path::new(a).components();
+            if !matches!((parts.next(), parts.next()), (Some(std::path::Component::Normal(_)), None)) {
+                return Err(format!(
+                    "{}: {} seed {} has artifacts '{a}', which is not a folder name",
+                    s.label, r.scenario, r.seed
+                ));
+            }
+        }
+        if !got.insert(key) {
+            return Err(format!("{}: shard {k}/{n} lists {} seed {} twice", s.label, r.scenario, r.seed));
+        }
+    }
+    let expected = share.len().saturating_mul(s.report.scenario_names.len() as u64);
+    if (got.len() as u64) < expected {
+        // The first run missing, in (scenario, seed) order: the search
+        // stops there, after at most as many steps as there are runs.
+        let mut names: Vec<&String> = s.report.scenario_names.iter().collect();
+        names.sort();
+        let share = &share;
+        let missing = names
+            .iter()
+            .flat_map(|sc| (0..share.len()).map(move |j| (sc, share.get(j))))
+            .find(|(sc, seed)| !got.contains(&((**sc).clone(), *seed)))
+            .expect("fewer runs than the share: one is missing");
+        return Err(format!(
+            "{}: shard {k}/{n} lacks {} seed {} and {} more of its {expected} runs (interrupted?)",
+            s.label,
+            missing.0,
+            missing.1,
+            expected - got.len() as u64 - 1,
+        ));
+    }
+    Ok(k)
+}
+
+/// One copy of each shard: a shard run twice must have the same runs in
+/// both copies (then the one with more runs is taken).
+fn choose_copies(shards: &[ShardReport], by_shard: &BTreeMap<u64, Vec<usize>>, n: u64) -> Result<Vec<usize>, String> {
+    let mut chosen: Vec<usize> = Vec::new();
+    for (k, copies) in by_shard {
+        let mut best = copies[0];
+        for &c in &copies[1..] {
+            let hashes = |i: usize| -> BTreeMap<RunKey, &str> {
+                shards[i].report.runs.iter().map(|r| ((r.scenario.clone(), r.seed), r.trace_hash.as_str())).collect()
+            };
+            let (a, b) = (hashes(copies[0]), hashes(c));
+            for (key, ha) in &a {
+                if let Some(hb) = b.get(key) {
+                    if ha != hb {
+                        return Err(format!(
+                            "shard {k}/{n} is given twice ({} and {}) and they disagree on {} seed {}: \
+                             trace_hash {ha} vs {hb}",
+                            shards[copies[0]].label, shards[c].label, key.0, key.1
+                        ));
+                    }
+                }
+            }
+            if shards[c].report.runs.len() > shards[best].report.runs.len() {
+                best = c;
+            }
+        }
+        chosen.push(best);
+    }
+    Ok(chosen)
 }
 
 /// Largest shard report read: a device passed by mistake (`/dev/zero`) must
