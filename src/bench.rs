@@ -50,6 +50,24 @@ pub fn run(seeds: u64, quick: bool) -> (String, Vec<Point>) {
         "ckpt_ms",
         "recov_ms"
     );
+    s.push_str(&campaign_speed(seeds));
+    let (text, engine_ratio, dense) = overhead_floor();
+    s.push_str(&text);
+    s.push_str(&checkpoint_cost(seeds));
+    let (text, production) = profiles(quick, Some(dense));
+    s.push_str(&text);
+    let (text, runs_per_s) = main_job(seeds);
+    s.push_str(&text);
+    let points = sweeps(quick, 7);
+    s.push_str(&render_sweeps(&points));
+    let headline = Headline { engine_ratio, production, runs_per_s, exponent_max: exponent_max(&points) };
+    s.push_str(&headline.render());
+    (s, points)
+}
+
+/// Seeds per second and more, per scenario and built-in profile.
+fn campaign_speed(seeds: u64) -> String {
+    let mut s = String::new();
     for sc in exactsim_scenarios::all() {
         for p in PROFILE_NAMES {
             let profile = Profile::named(p).unwrap();
@@ -93,6 +111,14 @@ pub fn run(seeds: u64, quick: bool) -> (String, Vec<Point>) {
             );
         }
     }
+    s
+}
+
+/// The engine's cost per network message against a bare madsim round
+/// trip, in the same rounds: (text, the median ratio, the standard seeds'
+/// simulated ms and wall us for the profiles table).
+fn overhead_floor() -> (String, f64, (u64, f64)) {
+    let mut s = String::new();
     // Overhead floor against the engine, interleaved: this machine's speed
     // drifts by tens of percent over minutes, so each round measures the
     // bare round trips and a few fault-free runs back to back, and the
@@ -155,6 +181,12 @@ pub fn run(seeds: u64, quick: bool) -> (String, Vec<Point>) {
         rounds.iter().map(|r| (1.0 - r.1 / r.2) * 100.0).fold(f64::INFINITY, f64::min),
         rounds.iter().map(|r| (1.0 - r.1 / r.2) * 100.0).fold(0.0, f64::max)
     );
+    (s, sim_ratio, (dense_sim_ms, dense_wall_us))
+}
+
+/// Checkpointing's cost: frequent, sparse and no periodic checkpoints.
+fn checkpoint_cost(seeds: u64) -> String {
+    let mut s = String::new();
     // Checkpointing cost: fault-free runs with frequent, sparse and no
     // periodic checkpoints. Throughput is the processing rate: input
     // records over the simulated time until every source had read its whole
@@ -203,10 +235,7 @@ pub fn run(seeds: u64, quick: bool) -> (String, Vec<Point>) {
             (rate / off - 1.0) * 100.0
         );
     }
-    s.push_str(&profiles(quick, Some((dense_sim_ms, dense_wall_us))));
-    let points = sweeps(quick, 7);
-    s.push_str(&render_sweeps(&points));
-    (s, points)
+    s
 }
 
 /// One part of the bench alone, for a profiler (`bench --only`).
@@ -219,7 +248,7 @@ pub fn only(part: &str, quick: bool) -> Result<String, String> {
             let us = t0.elapsed().as_secs_f64() * 1e6 / n as f64 / 2.0;
             Ok(format!("overhead floor: {n} bare madsim round trips, {us:.2} us wall per message\n"))
         }
-        "profiles" => Ok(profiles(quick, None)),
+        "profiles" => Ok(profiles(quick, None).0),
         other => Err(format!("unknown bench part '{other}' (expected floor or profiles)")),
     }
 }
@@ -227,7 +256,7 @@ pub fn only(part: &str, quick: bool) -> Result<String, String> {
 /// The simulated-seconds-per-wall-second table: the standard seeds (when
 /// measured: (simulated ms, wall us)), a dense run and a production-like
 /// run on the same input.
-fn profiles(quick: bool, standard: Option<(u64, f64)>) -> String {
+fn profiles(quick: bool, standard: Option<(u64, f64)>) -> (String, f64) {
     let mut s = String::new();
     // Simulated seconds per wall second: the standard seeds (dense:
     // checkpoints every 40-150 ms, heartbeats every 50 ms, sources reading
@@ -275,9 +304,11 @@ fn profiles(quick: bool, standard: Option<(u64, f64)>) -> String {
         ("production-like, 100 records/s per source", production_like(100)),
         ("production-like, 1,000 records/s per source", production_like(1_000)),
     ];
+    let mut production = 0.0;
     for (name, cfg) in rows {
         let p = sized_run("profile", 7, records, cfg);
         let sim_s = p.sim_ms as f64 / 1000.0;
+        production = sim_s * 1e6 / p.wall_us; // the last row: 1,000 records/s
         let _ = writeln!(
             s,
             "{:<46} {:>7} {:>6} {:>7.1} {:>9.0} {:>8.1} {:>12.0} {:>11.0} {:>11.2} {:>9.0} {:>6.1}%",
@@ -298,7 +329,7 @@ fn profiles(quick: bool, standard: Option<(u64, f64)>) -> String {
         s,
         "(sim_us/msg: simulation wall us per network message; sim_only: simulated s per wall s of the simulation alone; oracle: checks + report share of the run's wall time)"
     );
-    s
+    (s, production)
 }
 
 /// A production-like configuration (Flink's defaults as the model): four
@@ -414,6 +445,10 @@ pub fn fit(xs: &[f64], ys: &[f64]) -> (f64, f64, f64) {
     let r2 = if sxx > 0.0 && syy > 0.0 { sxy * sxy / (sxx * syy) } else { 1.0 };
     (my - b * mx, b, r2)
 }
+
+/// The largest step exponent still read as linear (measurement noise on a
+/// shared machine moves single steps by about a tenth).
+const LINEAR_EXPONENT_MAX: f64 = 1.15;
 
 /// The growth exponent between two consecutive steps: ln(y2/y1)/ln(x2/x1);
 /// 1 is linear, above 1 worse than linear.
@@ -588,10 +623,87 @@ pub fn render_sweeps(points: &[Point]) -> String {
             s,
             "fit {sweep:<12} {yname} = {a:.0} + {b:.2} x {xname} (r2 {r2:.3}): {what} {b:.2}; step exponents {}; {}",
             ex.iter().map(|e| format!("{e:.2}")).collect::<Vec<_>>().join(" "),
-            if worst > 1.15 { "WORSE than linear at some step (exponent > 1.15)" } else { "no step worse than linear" }
+            if worst > LINEAR_EXPONENT_MAX {
+                "WORSE than linear at some step (exponent > 1.15)"
+            } else {
+                "no step worse than linear"
+            }
         );
     }
     s
+}
+
+/// The README's main job (`campaign --seeds 2000`: every scenario, the
+/// default profile, two jobs) on a sample of its seeds: its runs per second.
+fn main_job(seeds: u64) -> (String, f64) {
+    let n = (seeds * 10).max(20);
+    let spec = crate::campaign::CampaignSpec {
+        scenarios: exactsim_scenarios::all(),
+        seeds: n,
+        first_seed: 0,
+        profile: Profile::named("chaos").unwrap(),
+        profile_arg: "chaos".into(),
+        mode: DeliveryMode::ExactlyOnce,
+        mutant: None,
+        jobs: 2,
+        shard: None,
+        budget: None,
+        report_dir: None,
+        junit: None,
+        check_determinism: false,
+        progress: false,
+        max_artifacts: 0,
+        backend: crate::campaign::Backend::Simulated,
+    };
+    let rep = crate::campaign::run_campaign(&spec).expect("a simulated campaign needs no set-up");
+    let runs_per_s = rep.runs.len() as f64 * 1000.0 / rep.wall_ms.max(1) as f64;
+    let text = format!(
+        "\nREADME main job (campaign, every scenario, chaos, 2 jobs), seeds 0..{n}: {} runs in {} ms, {runs_per_s:.0} runs/s, verdict {}\n",
+        rep.runs.len(),
+        rep.wall_ms,
+        rep.verdict
+    );
+    (text, runs_per_s)
+}
+
+/// The largest step exponent of CPU time against messages over the records
+/// sweep: 1.0 is linear.
+fn exponent_max(points: &[Point]) -> f64 {
+    let pts: Vec<&Point> = points.iter().filter(|p| p.sweep == "records").collect();
+    let xs: Vec<f64> = pts.iter().map(|p| p.messages as f64).collect();
+    let ys: Vec<f64> = pts.iter().map(|p| p.cpu_us).collect();
+    step_exponents(&xs, &ys).into_iter().fold(f64::NAN, f64::max)
+}
+
+/// The four headline figures of one `bench` run, against their goals.
+struct Headline {
+    /// Engine wall time per message over the bare madsim round trip.
+    engine_ratio: f64,
+    /// Simulated seconds per wall second, production-like (1,000 records/s
+    /// per source).
+    production: f64,
+    /// The README main job's runs per second (two jobs).
+    runs_per_s: f64,
+    /// The largest step exponent of the records sweep.
+    exponent_max: f64,
+}
+
+impl Headline {
+    /// One `headline` line per figure: `name value goal met|missed`, for
+    /// `ci/nightly.sh` to keep over time.
+    fn render(&self) -> String {
+        let rows = [
+            ("engine_cost_ratio", self.engine_ratio, "<=2", self.engine_ratio <= 2.0),
+            ("production_sim_s_per_wall_s", self.production, ">=1000", self.production >= 1000.0),
+            ("main_job_runs_per_s", self.runs_per_s, ">=200", self.runs_per_s >= 200.0),
+            ("records_step_exponent_max", self.exponent_max, "<=1.15", self.exponent_max <= LINEAR_EXPONENT_MAX),
+        ];
+        let mut s = String::from("\nthe four goals, as measured by this run:\n");
+        for (name, value, goal, met) in rows {
+            let _ = writeln!(s, "headline {name} {value:.2} goal {goal} {}", if met { "met" } else { "missed" });
+        }
+        s
+    }
 }
 
 #[cfg(test)]

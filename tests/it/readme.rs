@@ -180,6 +180,18 @@ fn check_verdict(ex: &Example, args: &[String], code: i32, stdout: &str, stderr:
             assert_eq!(verdict_of(stdout).as_deref(), Some("pass"), "{}", ctx());
         }
     }
+    // `bench` ends with its four headline figures (ci/nightly.sh keeps them).
+    if args.first().is_some_and(|a| a == "bench") && !args.iter().any(|a| a == "--only") {
+        let figures: Vec<&str> = stdout.lines().filter_map(|l| l.strip_prefix("headline ")).collect();
+        let names: Vec<&str> = figures.iter().filter_map(|f| f.split_whitespace().next()).collect();
+        assert_eq!(
+            names,
+            ["engine_cost_ratio", "production_sim_s_per_wall_s", "main_job_runs_per_s", "records_step_exponent_max"],
+            "{}",
+            ctx()
+        );
+        assert!(figures.iter().all(|f| f.ends_with(" met") || f.ends_with(" missed")), "{}", ctx());
+    }
 }
 
 /// Does `.ci/run` call this script, itself or through a script it calls?
