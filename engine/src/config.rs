@@ -324,6 +324,11 @@ pub struct JobConfig {
     /// (`parallelism`). Records go to `Pipeline::output_partition`.
     #[serde(default)]
     pub output_partitions: u32,
+    /// Pick the checkpoint interval from what the coordinator observes,
+    /// within these bounds (`interval.rs`), starting from
+    /// `checkpoint_interval_ms`; `None`: a fixed interval.
+    #[serde(default)]
+    pub adaptive_interval: Option<crate::interval::AdaptiveInterval>,
     /// Input partitions, one source task each; 0: one per worker
     /// (`parallelism`). Source `j` runs on worker `j % parallelism`.
     #[serde(default)]
@@ -359,6 +364,7 @@ impl Default for JobConfig {
             run: 0,
             output_partitions: 0,
             input_partitions: 0,
+            adaptive_interval: None,
             mutant: None,
         }
     }

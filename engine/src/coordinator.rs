@@ -12,6 +12,7 @@
 use crate::broker::read_stable;
 use crate::codec;
 use crate::config::{JobConfig, Mutant};
+use crate::interval::{Completion, IntervalController};
 use crate::net::{Addrs, Net};
 use crate::observe::{Event, FaultPoint, Obs, Reach};
 use crate::proto::{Msg, Request, Response, RestorePlan};
@@ -96,6 +97,8 @@ pub struct Coordinator {
     deploy_seq: u64,
     notify: Option<NotifyState>,
     finished_ckpt: Option<CheckpointId>,
+    /// The adaptive interval, when configured (else the fixed one).
+    interval: Option<IntervalController>,
 }
 
 pub const RESEND_MS: u64 = 50;
@@ -132,7 +135,9 @@ impl Coordinator {
         if cfg.mutant_is(Mutant::CounterReset) {
             meta.next_ckpt = 1; // planted bug: the counter is not restored
         }
+        let interval = cfg.adaptive_interval.map(|b| IntervalController::new(b, cfg.checkpoint_interval_ms));
         let mut c = Coordinator {
+            interval,
             cfg,
             workers,
             meta,
@@ -360,7 +365,14 @@ impl Coordinator {
             dropped.push(self.meta.completed.remove(0));
         }
         out.push(Action::Persist(self.meta.clone()));
+        let offsets_sum = offsets.iter().sum();
         out.push(Action::Emit(Event::CheckpointCompleted { attempt: self.meta.attempt, ckpt, offsets, finished }));
+        if let Some(ic) = &mut self.interval {
+            let interval_ms =
+                ic.on_completed(Completion { now_ms, duration_ms: now_ms - p.trigger_ms, offsets_sum });
+            let b = ic.bounds();
+            out.push(Action::Emit(Event::IntervalChosen { interval_ms, min_ms: b.min_ms, max_ms: b.max_ms }));
+        }
         let subsumed: Vec<CheckpointId> = self.pending.range(..ckpt).map(|(k, _)| *k).collect();
         for s in subsumed {
             self.pending.remove(&s);
@@ -393,6 +405,11 @@ impl Coordinator {
             out.extend(self.failover("too many failed checkpoints".into(), now_ms));
         }
         out
+    }
+
+    /// The time to wait after the last trigger.
+    fn interval_ms(&self) -> u64 {
+        self.interval.as_ref().map_or(self.cfg.checkpoint_interval_ms, IntervalController::current_ms)
     }
 
     pub fn on_tick(&mut self, now_ms: u64) -> Vec<Action> {
@@ -454,7 +471,7 @@ impl Coordinator {
         // Trigger.
         let done = self.finished_ckpt.is_some();
         if !done
-            && now_ms >= self.last_trigger_ms + self.cfg.checkpoint_interval_ms
+            && now_ms >= self.last_trigger_ms + self.interval_ms()
             && (self.pending.len() as u32) < self.cfg.max_concurrent_checkpoints
         {
             let ckpt = self.meta.next_ckpt;

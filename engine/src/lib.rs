@@ -10,6 +10,7 @@ pub mod clock;
 pub mod codec;
 pub mod config;
 pub mod coordinator;
+pub mod interval;
 pub mod net;
 pub mod observe;
 pub mod pipeline;

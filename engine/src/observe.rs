@@ -288,6 +288,16 @@ pub enum Event {
     BlobCorrupt {
         name: String,
     },
+
+    // ---- coordinator, adaptive interval (declared last: events are
+    // hashed by their position) ----
+    /// The adaptive interval chose the time to the next checkpoint, within
+    /// its configured bounds.
+    IntervalChosen {
+        interval_ms: u64,
+        min_ms: u64,
+        max_ms: u64,
+    },
 }
 }
 

@@ -440,7 +440,8 @@ fn a_second_ctrl_c_still_cleans_up() {
     }
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("stopping:"));
+    // (The second signal may find the run already stopped: then there is
+    // no "stopping:" line, and nothing must be left either way.)
     let left: Vec<_> = std::fs::read_dir(std::env::temp_dir())
         .unwrap()
         .flatten()
