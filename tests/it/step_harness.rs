@@ -191,7 +191,7 @@ fn a_write_after_the_broker_expired_the_open_transaction_is_fenced_and_recovery_
         h.notify(1).await.unwrap();
         h.write(recs(3..=70)).await.unwrap(); // a flush: the transaction is open at the broker
         h.sleep(1_000).await; // the broker expires it
-        // The producer learns it on its next request: fenced, the task fails.
+                              // The producer learns it on its next request: fenced, the task fails.
         match h.write(recs(71..=140)).await {
             Err(StepError::Failed(reason)) => assert!(reason.contains("fenced"), "{reason}"),
             other => panic!("a write after the expiry must be fenced: {other:?}"),
