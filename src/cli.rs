@@ -262,6 +262,10 @@ enum Cmd {
         /// List the planted bugs, one a line, and exit.
         #[arg(long)]
         list: bool,
+        /// Tell a planted bug's story (for the museum's bugs: the real bug,
+        /// its tracker id and how it is reproduced here), and exit.
+        #[arg(long, value_name = "MUTANT")]
+        story: Option<String>,
         /// The first seed tried.
         #[arg(long, default_value = "0")]
         first_seed: String,
@@ -484,7 +488,7 @@ pub fn main_with(extra: Vec<Arc<dyn Scenario>>) -> ExitCode {
         Cmd::Replay(a) => cmd_replay(reg, a),
         Cmd::Shrink(a) => cmd_shrink(reg, a),
         Cmd::Explore(a) => cmd_explore(reg, a),
-        Cmd::Mutants { scenario, seeds, list, first_seed, explore } => {
+        Cmd::Mutants { scenario, seeds, list, story, first_seed, explore } => {
             // Every argument is checked, with --list too.
             let args = (|| -> Result<_, String> {
                 Ok((
@@ -499,6 +503,14 @@ pub fn main_with(extra: Vec<Arc<dyn Scenario>>) -> ExitCode {
             };
             if list {
                 print!("{}", crate::mutants::list());
+                return ExitCode::SUCCESS;
+            }
+            if let Some(name) = story {
+                let m = match parse_mutant(&name) {
+                    Ok(m) => m,
+                    Err(e) => return usage(e),
+                };
+                print!("{}", crate::mutants::story(m));
                 return ExitCode::SUCCESS;
             }
             if explore {

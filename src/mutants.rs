@@ -34,7 +34,9 @@ pub struct MutantRow {
 
 /// Run seeds `first..first+budget` (cycling through the scenarios that
 /// can reach the bug: those that name it as their own, else all) until the
-/// mutant is caught.
+/// mutant is caught. A museum bug (`Mutant::tracker`) is hunted in the PR
+/// gate's order instead: every scenario on seed `first`, then on the next
+/// seed, `budget` runs in all.
 pub fn hunt(m: Mutant, scenarios: &[Arc<dyn Scenario>], budget: u64, first: u64) -> MutantRow {
     #[allow(clippy::disallowed_methods)]
     let t0 = std::time::Instant::now();
@@ -42,9 +44,10 @@ pub fn hunt(m: Mutant, scenarios: &[Arc<dyn Scenario>], budget: u64, first: u64)
     let scenarios = &ground[..];
     let name = m.hunt_profile();
     let profile = Profile::named(name).expect("built-in profile");
+    let gate_order = m.tracker().is_some();
     for i in 0..budget {
         let sc = &scenarios[(i as usize) % scenarios.len()];
-        let seed = first.wrapping_add(i);
+        let seed = first.wrapping_add(if gate_order { i / scenarios.len() as u64 } else { i });
         let out = run_one(spec(sc.clone(), seed, profile.clone(), DeliveryMode::ExactlyOnce, Some(m)), name);
         if let Some(v) = out.report.violations.first() {
             return MutantRow {
@@ -107,13 +110,13 @@ pub fn compare_all(scenarios: &[Arc<dyn Scenario>], budget: u64, first: u64) -> 
         (hunt(m, scenarios, budget, first).detected.map(|d| d.seeds_tried), hunt_explore(m, scenarios, budget, first))
     });
     let show = |r: Option<u64>| r.map_or(format!(">{budget}"), |n| n.to_string());
-    let mut out = format!("{:<34} {:>8} {:>8} {:>7}\n", "mutant", "blind", "explore", "ratio");
+    let mut out = format!("{:<38} {:>8} {:>8} {:>7}\n", "mutant", "blind", "explore", "ratio");
     for (m, (b, g)) in Mutant::ALL.iter().zip(rows) {
         let ratio = match (b, g) {
             (Some(b), Some(g)) => format!("{:.1}x", b as f64 / g as f64),
             _ => "-".to_string(),
         };
-        out.push_str(&format!("{:<34} {:>8} {:>8} {:>7}\n", m.name(), show(b), show(g), ratio));
+        out.push_str(&format!("{:<38} {:>8} {:>8} {:>7}\n", m.name(), show(b), show(g), ratio));
     }
     out
 }
@@ -145,11 +148,11 @@ fn each_mutant<T: Send>(threads: usize, f: impl Fn(Mutant) -> T + Sync) -> Vec<T
 /// `mutants --list`: each planted bug, the check expected to catch it and
 /// what it breaks.
 pub fn list() -> String {
-    let mut s = format!("{:<34} {:<26} {}\n", "mutant", "expected check", "planted bug");
+    let mut s = format!("{:<38} {:<26} {}\n", "mutant", "expected check", "planted bug");
     for m in Mutant::ALL {
         let c = m.expected_check();
         s.push_str(&format!(
-            "{:<34} {:<26} {}\n",
+            "{:<38} {:<26} {}\n",
             m.name(),
             format!("{c} {}", exactsim_model::checks::name_of(c)),
             m.description()
@@ -158,15 +161,30 @@ pub fn list() -> String {
     s
 }
 
+/// `mutants --story NAME`: a planted bug's tracker id, story, expected
+/// check and hunting profile.
+pub fn story(m: Mutant) -> String {
+    let c = m.expected_check();
+    let mut s = format!("{}\n", m.name());
+    if let Some(t) = m.tracker() {
+        s.push_str(&format!("tracker: {t}\n"));
+    }
+    s.push_str(&format!("expected check: {c} {}\n", exactsim_model::checks::name_of(c)));
+    s.push_str(&format!("hunted with: {}\n\n", m.hunt_profile()));
+    s.push_str(m.story());
+    s.push('\n');
+    s
+}
+
 pub fn render(rows: &[MutantRow]) -> String {
     let mut s = format!(
-        "{:<34} {:<9} {:>6} {:<12} {:<9} {:>8}  {}\n",
+        "{:<38} {:<9} {:>6} {:<12} {:<9} {:>8}  {}\n",
         "mutant", "result", "seeds", "checks", "expected", "wall_ms", "replay"
     );
     for r in rows {
         match &r.detected {
             Some(d) => s.push_str(&format!(
-                "{:<34} {:<9} {:>6} {:<12} {:<9} {:>8}  {}\n",
+                "{:<38} {:<9} {:>6} {:<12} {:<9} {:>8}  {}\n",
                 r.mutant.name(),
                 "detected",
                 d.seeds_tried,
@@ -176,7 +194,7 @@ pub fn render(rows: &[MutantRow]) -> String {
                 d.repro
             )),
             None => s.push_str(&format!(
-                "{:<34} {:<9} {:>6} {:<12} {:<9} {:>8}  -\n",
+                "{:<38} {:<9} {:>6} {:<12} {:<9} {:>8}  -\n",
                 r.mutant.name(),
                 "ESCAPED",
                 r.seeds_tried,

@@ -52,7 +52,9 @@ pub enum WalEntry {
         commit: bool,
         reason: String,
     },
-    /// A timeout abort also bumps the epoch, fencing the late producer.
+    /// A timeout abort also bumps the epoch, fencing the late producer
+    /// (below the epoch bound; at the bound the transaction stays ended,
+    /// which refuses the producer just the same).
     Expire {
         txn: TxnId,
         epoch: u64,
@@ -63,17 +65,26 @@ pub enum WalEntry {
     },
 }
 
+/// One entry of an output partition. A transactional record is decided by
+/// the marker its transaction writes after it (Kafka's aborted-transaction
+/// index): `commit` is that decision, `None` while the transaction is open.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Entry {
-    Data { txn: Option<(TxnId, u64)>, rec: OutRecord },
+    Data { txn: Option<(TxnId, u64)>, rec: OutRecord, commit: Option<bool> },
     Marker { txn: TxnId, epoch: u64, commit: bool },
 }
+
+/// The reason of a timeout abort (`Event::TxnAborted`): the broker ended the
+/// transaction on its own and bumped its producer's epoch.
+pub const EXPIRED_REASON: &str = "transaction timeout";
 
 #[derive(Clone, Debug, Default)]
 struct OpenTxn {
     start_ms: u64,
     /// First log offset of this transaction in each partition it touched.
     first_offsets: BTreeMap<u32, u64>,
+    /// Where its records are (partition, offset): its marker decides them.
+    entries: Vec<(u32, usize)>,
     last_seq: Option<u64>,
     records: Vec<OutRecord>,
 }
@@ -103,6 +114,16 @@ pub enum Plan {
     Log(WalEntry, Response),
 }
 
+impl Plan {
+    /// The reply, when it needs nothing durable.
+    pub fn reply(self) -> Option<Response> {
+        match self {
+            Plan::Reply(r) => Some(r),
+            Plan::Log(..) => None,
+        }
+    }
+}
+
 pub struct BrokerState {
     pub input: Vec<Vec<Record>>,
     pub output: Vec<Vec<Entry>>,
@@ -110,6 +131,9 @@ pub struct BrokerState {
     committed: BTreeSet<(TxnId, u64)>,
     aborted: BTreeSet<(TxnId, u64)>,
     pub txn_timeout_ms: u64,
+    /// The highest producer epoch an init may issue
+    /// (`JobConfig::max_producer_epoch`).
+    pub max_epoch: u64,
     /// A planted bug of the broker (`relaxed-attempt-fence`), if any.
     pub mutant: Option<Mutant>,
 }
@@ -123,8 +147,32 @@ impl BrokerState {
             committed: BTreeSet::new(),
             aborted: BTreeSet::new(),
             txn_timeout_ms,
+            max_epoch: crate::config::DEFAULT_MAX_PRODUCER_EPOCH,
             mutant: None,
         }
+    }
+
+    /// The state after a failed log write: what the durable entries
+    /// `durable` (the log's intact prefix, everything a reply or event ever
+    /// told of) replay to. Whatever was applied after them is undone, the
+    /// producer epochs its inits and expiries took included: an epoch is
+    /// consumed only by a durable entry, so fencing under a log that cannot
+    /// be written never exhausts the bound.
+    pub fn rolled_back(self, durable: &[WalEntry]) -> BrokerState {
+        let mut s = BrokerState::new(self.input, self.output.len() as u32, self.txn_timeout_ms);
+        s.max_epoch = self.max_epoch;
+        s.mutant = self.mutant;
+        for e in durable {
+            s.apply(e);
+        }
+        if self.mutant == Some(Mutant::Kafka9666EpochBumpOnFailedWrite) {
+            // Planted bug (KAFKA-9666): the epoch cache survives the rollback.
+            for (txn, p) in self.producers {
+                let q = s.producers.entry(txn).or_default();
+                q.epoch = q.epoch.max(p.epoch);
+            }
+        }
+        s
     }
 
     /// Decide what a request does, without changing anything.
@@ -157,6 +205,11 @@ impl BrokerState {
                     }
                 }
                 let epoch = self.producers.get(txn).map(|p| p.epoch + 1).unwrap_or(0);
+                if epoch > self.max_epoch {
+                    // Exhausted: the id cannot be fenced again (Kafka would
+                    // need a new producer id; here its owner needs a new id).
+                    return Plan::Reply(Response::EpochExhausted { max: self.max_epoch });
+                }
                 let (nonce, run, attempt, session) = (*nonce, *run, *attempt, *session);
                 Plan::Log(
                     WalEntry::Init { txn: txn.clone(), epoch, nonce, run, attempt, session, at_ms: now_ms },
@@ -180,7 +233,11 @@ impl BrokerState {
                 if *epoch > p.epoch {
                     return Plan::Reply(Response::TxnNotOpen { reason: format!("epoch {epoch} never issued") });
                 }
-                if self.committed.contains(&(txn.clone(), *epoch)) || self.aborted.contains(&(txn.clone(), *epoch)) {
+                let ended =
+                    self.committed.contains(&(txn.clone(), *epoch)) || self.aborted.contains(&(txn.clone(), *epoch));
+                // Planted bug (KAFKA-12671): an append after the end opens a
+                // transaction again, one its producer will never end.
+                if ended && self.mutant != Some(Mutant::Kafka12671HangingTxn) {
                     return Plan::Reply(Response::TxnNotOpen { reason: "transaction already ended".into() });
                 }
                 if let Some(open) = &p.open {
@@ -246,10 +303,10 @@ impl BrokerState {
                 let end = if *committed_only { self.last_stable_offset(*partition) } else { log.len() as u64 };
                 let mut records = Vec::new();
                 for e in &log[(*offset as usize).min(end as usize)..end as usize] {
-                    if let Entry::Data { txn, rec } = e {
+                    if let Entry::Data { txn, rec, commit } = e {
                         let visible = match txn {
                             None => true,
-                            Some(k) => !*committed_only || self.committed.contains(k),
+                            Some(_) => !*committed_only || *commit == Some(true),
                         };
                         if visible {
                             records.push(rec.clone());
@@ -307,7 +364,8 @@ impl BrokerState {
                 let log = &mut self.output[*partition as usize];
                 open.first_offsets.entry(*partition).or_insert(log.len() as u64);
                 for r in records {
-                    log.push(Entry::Data { txn: Some((txn.clone(), *epoch)), rec: r.clone() });
+                    open.entries.push((*partition, log.len()));
+                    log.push(Entry::Data { txn: Some((txn.clone(), *epoch)), rec: r.clone(), commit: None });
                     open.records.push(r.clone());
                 }
                 vec![Event::AppendAccepted {
@@ -331,14 +389,14 @@ impl BrokerState {
             WalEntry::Expire { txn, epoch } => {
                 let p = self.producers.get_mut(txn).expect("expire of a known producer");
                 let open = p.open.take().expect("expire of an open transaction");
-                p.epoch = epoch + 1;
+                p.epoch = if *epoch < self.max_epoch { epoch + 1 } else { *epoch };
                 self.end_open(txn, *epoch, open, false);
-                vec![Event::TxnAborted { txn: txn.clone(), epoch: *epoch, reason: "transaction timeout".into() }]
+                vec![Event::TxnAborted { txn: txn.clone(), epoch: *epoch, reason: EXPIRED_REASON.into() }]
             }
             WalEntry::Plain { partition, records } => {
                 let log = &mut self.output[*partition as usize];
                 for r in records {
-                    log.push(Entry::Data { txn: None, rec: r.clone() });
+                    log.push(Entry::Data { txn: None, rec: r.clone(), commit: None });
                 }
                 vec![Event::PlainAppend { partition: *partition, out: records.clone() }]
             }
@@ -346,6 +404,11 @@ impl BrokerState {
     }
 
     fn end_open(&mut self, txn: &TxnId, epoch: u64, open: OpenTxn, commit: bool) {
+        for (p, i) in &open.entries {
+            if let Entry::Data { commit: c, .. } = &mut self.output[*p as usize][*i] {
+                *c = Some(commit);
+            }
+        }
         for p in open.first_offsets.keys() {
             self.output[*p as usize].push(Entry::Marker { txn: txn.clone(), epoch, commit });
         }
@@ -474,6 +537,7 @@ pub struct BrokerNode {
     pub obs: Obs,
     pub output_partitions: u32,
     pub txn_timeout_ms: u64,
+    pub max_epoch: u64,
     pub mutant: Option<Mutant>,
 }
 
@@ -488,23 +552,21 @@ impl BrokerNode {
             obs,
             output_partitions: cfg.output_partitions(),
             txn_timeout_ms: cfg.txn_timeout_ms,
+            max_epoch: cfg.max_producer_epoch,
             mutant: cfg.mutant,
         }
     }
 }
 
-/// Recover the broker from its disk. Fatal problems end in `Err`.
-pub async fn recover(
-    storage: &dyn Storage,
-    output_partitions: u32,
-    txn_timeout_ms: u64,
-    mutant: Option<Mutant>,
-    obs: &Obs,
-) -> Result<BrokerState, String> {
+/// Recover the broker from its disk: its state and the length of the
+/// durable log. Fatal problems end in `Err`.
+pub async fn recover(node: &BrokerNode, obs: &Obs) -> Result<(BrokerState, usize), String> {
+    let storage = &*node.storage;
     let input_bytes = read_stable(storage, INPUT).await.map_err(|e| format!("read input: {e}"))?;
     let input: Vec<Vec<Record>> = codec::decode_framed(&input_bytes).map_err(|e| format!("input topic: {e}"))?;
-    let mut state = BrokerState::new(input, output_partitions, txn_timeout_ms);
-    state.mutant = mutant;
+    let mut state = BrokerState::new(input, node.output_partitions, node.txn_timeout_ms);
+    state.max_epoch = node.max_epoch;
+    state.mutant = node.mutant;
     let (wal, entries, good) = match read_wal(storage).await {
         Ok(w) => w,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -535,7 +597,26 @@ pub async fn recover(
         write_atomic(storage, WAL, &wal[..good]).await.map_err(|e| format!("truncate wal: {e}"))?;
     }
     obs.emit(Event::BrokerRecovered { entries: entries.len() as u64, truncated_bytes: truncated as u64 });
-    Ok(state)
+    Ok((state, good))
+}
+
+/// After a failed write: cut the log back to its durable prefix (`durable`
+/// bytes, all intact) and return the entries it holds, for
+/// [`BrokerState::rolled_back`]. An error here is fatal (the broker
+/// restarts and recovers from what is on disk).
+async fn roll_back_log(storage: &dyn Storage, durable: usize) -> Result<Vec<WalEntry>, String> {
+    let wal = read_stable(storage, WAL).await.map_err(|e| format!("read wal after a failed write: {e}"))?;
+    let Some(prefix) = wal.get(..durable) else {
+        return Err(format!("wal shorter ({} bytes) than its durable prefix ({durable})", wal.len()));
+    };
+    let (entries, good, corrupt) = parse_wal(prefix);
+    if corrupt || good != durable {
+        return Err("the durable prefix of the wal does not parse".into());
+    }
+    if wal.len() > durable {
+        write_atomic(storage, WAL, prefix).await.map_err(|e| format!("cut wal back: {e}"))?;
+    }
+    Ok(entries)
 }
 
 /// Group commit of the write-ahead log, as a plain state machine. Entries
@@ -628,14 +709,15 @@ enum In {
     Req(std::net::SocketAddr, u64, Request),
     /// Time for the transaction timeout sweep.
     Tick,
-    /// The flush in flight is durable.
-    Flushed,
+    /// The flush in flight ended: its bytes are durable, or its write or
+    /// fsync failed (the reason).
+    Flushed(Result<usize, String>),
 }
 
 pub async fn run_broker(node: BrokerNode) {
     let obs = node.obs.clone();
     obs.emit(Event::NodeStarted);
-    let mut st = match recover(&*node.storage, node.output_partitions, node.txn_timeout_ms, node.mutant, &obs).await {
+    let (mut st, mut durable) = match recover(&node, &obs).await {
         Ok(s) => s,
         Err(e) => obs.fatal(e).await,
     };
@@ -680,9 +762,26 @@ pub async fn run_broker(node: BrokerNode) {
     while let Some(input) = inputs.recv().await {
         let mut ready = Vec::new();
         match input {
-            In::Flushed => {
+            In::Flushed(Ok(bytes)) => {
                 flush = None;
+                durable += bytes;
                 ready = gc.flushed();
+            }
+            In::Flushed(Err(reason)) => {
+                // The log could not be written: what the failed flush and
+                // everything staged after it held is undone, and whatever
+                // waited on them (replies, events) never leaves; clients
+                // retry. After a failed fsync the file's tail is unknown,
+                // so it is cut back to the durable prefix.
+                flush = None;
+                obs.reach(Reach::BrokerLogRolledBack);
+                match roll_back_log(&*node.storage, durable).await {
+                    Ok(entries) => {
+                        st = st.rolled_back(&entries);
+                        gc = GroupCommit::default();
+                    }
+                    Err(e) => obs.fatal(format!("{reason}; {e}")).await,
+                }
             }
             In::Tick => expire(&mut st, &mut gc, &obs, now_ms()),
             In::Req(from, id, body) => {
@@ -714,8 +813,8 @@ pub async fn run_broker(node: BrokerNode) {
             let (storage, obs, tx) = (node.storage.clone(), obs.clone(), tx.clone());
             debug_assert!(flush.is_none());
             flush = Some(AbortOnDrop(madsim::task::spawn(async move {
-                write_wal(&*storage, &obs, &bytes).await;
-                let _ = tx.send(In::Flushed);
+                let r = write_wal(&*storage, &obs, &bytes).await.map(|()| bytes.len());
+                let _ = tx.send(In::Flushed(r));
             })));
         }
         for out in ready {
@@ -764,17 +863,12 @@ fn stage(st: &mut BrokerState, gc: &mut GroupCommit<Out>, e: WalEntry) {
     }
 }
 
-/// Make staged entries durable: one write, one fsync. An I/O error here is
-/// fatal: after a failed fsync the file's contents are unknown, so the
-/// broker restarts and recovers from what is really on disk.
-async fn write_wal(storage: &dyn Storage, obs: &Obs, bytes: &[u8]) {
-    if let Err(err) = storage.append(WAL, bytes).await {
-        obs.fatal(format!("wal append: {err}")).await;
-    }
+/// Make staged entries durable: one write, one fsync. On an I/O error the
+/// broker rolls back to its durable log (see `In::Flushed`).
+async fn write_wal(storage: &dyn Storage, obs: &Obs, bytes: &[u8]) -> Result<(), String> {
+    storage.append(WAL, bytes).await.map_err(|e| format!("wal append: {e}"))?;
     obs.point(FaultPoint::BrokerBeforeFsync).await;
-    if let Err(err) = storage.fsync(WAL).await {
-        obs.fatal(format!("wal fsync: {err}")).await;
-    }
+    storage.fsync(WAL).await.map_err(|e| format!("wal fsync: {e}"))
 }
 
 /// Write the input topic to a broker's disk before the job starts.
@@ -1046,6 +1140,153 @@ mod tests {
         assert_eq!(b.open_count(), 0);
         assert_eq!(end(&mut b, "t", e, true), Response::Fenced { current: e + 1 });
         assert!(visible(&b).is_empty());
+    }
+
+    #[test]
+    fn an_expired_producer_learns_it_on_its_next_request_and_is_fenced() {
+        let mut b = broker();
+        let e = init(&mut b, "t", 1);
+        assert_eq!(append(&mut b, "t", e, 0, &[1]), Response::Ok);
+        for entry in b.expired(1_000) {
+            assert_eq!(entry, WalEntry::Expire { txn: "t".into(), epoch: e });
+            let events = b.apply(&entry);
+            assert!(matches!(&events[..], [Event::TxnAborted { reason, .. }] if reason == EXPIRED_REASON));
+        }
+        assert_eq!(b.open_count(), 0, "expired");
+        assert!(b.open_txns().is_empty(), "recovery's listing does not show it");
+        // Its next append (Kafka's produce) and its commit: fenced.
+        assert_eq!(append(&mut b, "t", e, 1, &[2]), Response::Fenced { current: e + 1 });
+        assert_eq!(end(&mut b, "t", e, true), Response::Fenced { current: e + 1 });
+        assert_eq!(end(&mut b, "t", e, false), Response::Fenced { current: e + 1 });
+        assert!(visible(&b).is_empty());
+        assert_eq!(b.last_stable_offset(0), 2, "the abort marker decides the record");
+        // The expiry took an epoch: the next init gets the one after it.
+        assert_eq!(init(&mut b, "t", 2), e + 2);
+    }
+
+    #[test]
+    fn epochs_are_bounded_and_an_exhausted_id_is_refused() {
+        let mut b = broker();
+        b.max_epoch = 2;
+        assert_eq!((init(&mut b, "t", 1), init(&mut b, "t", 2), init(&mut b, "t", 3)), (0, 1, 2));
+        assert_eq!(append(&mut b, "t", 2, 0, &[1]), Response::Ok);
+        let fourth = Request::InitProducer { txn: "t".into(), nonce: 4, run: 0, attempt: 1, session: (0, 0) };
+        assert_eq!(ask(&mut b, fourth, 0), Response::EpochExhausted { max: 2 });
+        assert_eq!(b.open_count(), 1, "a refused init fences nothing");
+        assert_eq!(init(&mut b, "t", 3), 2, "a retry of an applied init still gets its answer");
+        // A timeout abort at the bound cannot bump: the transaction stays
+        // ended, and its producer is refused all the same.
+        for entry in b.expired(10_000) {
+            b.apply(&entry);
+        }
+        assert_eq!(b.open_count(), 0);
+        assert!(matches!(append(&mut b, "t", 2, 1, &[2]), Response::TxnNotOpen { .. }));
+        assert!(matches!(end(&mut b, "t", 2, true), Response::TxnNotOpen { .. }));
+        assert!(visible(&b).is_empty());
+        // Other ids are not affected.
+        assert_eq!(init(&mut b, "u", 5), 0);
+    }
+
+    /// Plan a request, apply it as the node loop does (before it is
+    /// durable) and stage it; `durable` is the log's durable prefix, which a
+    /// flush extends.
+    fn staged(b: &mut BrokerState, req: Request, staged: &mut Vec<WalEntry>) -> Option<Response> {
+        match b.plan(&req, 0) {
+            Plan::Reply(r) => Some(r),
+            Plan::Log(e, r) => {
+                b.apply(&e);
+                staged.push(e);
+                // The reply waits for the flush.
+                let _ = r;
+                None
+            }
+        }
+    }
+
+    fn init_req(nonce: u64) -> Request {
+        Request::InitProducer { txn: "t".into(), nonce, run: 0, attempt: 2, session: (0, 0) }
+    }
+
+    #[test]
+    fn an_init_whose_log_write_fails_leaves_the_epoch_unchanged() {
+        let mut b = broker();
+        b.max_epoch = 4;
+        let mut durable = Vec::new();
+        // Epoch 0 is durable, with an open transaction under it.
+        assert_eq!(staged(&mut b, init_req(1), &mut durable), None);
+        assert_eq!(
+            staged(
+                &mut b,
+                Request::Append { txn: "t".into(), epoch: 0, partition: 0, seq: 0, records: vec![rec(1)] },
+                &mut durable
+            ),
+            None
+        );
+        // A fencing init, retried (same request id) against a log that
+        // cannot be written, far more often than the bound allows.
+        for _ in 0..100 {
+            let mut lost = Vec::new();
+            assert_eq!(staged(&mut b, init_req(7), &mut lost), None, "planned for epoch 1, not yet durable");
+            assert_eq!(b.open_count(), 0, "applied: the open transaction is fenced in memory");
+            b = b.rolled_back(&durable); // the write failed
+            assert_eq!(b.open_txns(), vec![("t".to_string(), 0)], "the epoch and the open transaction are back");
+        }
+        // The log heals: the retry is applied once, with the next epoch.
+        let mut flushed = Vec::new();
+        assert_eq!(staged(&mut b, init_req(7), &mut flushed), None);
+        durable.extend(flushed);
+        assert_eq!(ask(&mut b, init_req(7), 0), Response::Epoch { epoch: 1 }, "a retry of the durable init");
+        assert_eq!(append(&mut b, "t", 0, 1, &[2]), Response::Fenced { current: 1 });
+        // Replaying the durable log gives the same epoch.
+        let mut replayed = broker();
+        for e in &durable {
+            replayed.apply(e);
+        }
+        assert_eq!(replayed.plan(&init_req(7), 0).reply(), Some(Response::Epoch { epoch: 1 }));
+    }
+
+    #[test]
+    fn planted_kafka_9666_keeps_the_epochs_of_failed_writes_until_they_run_out() {
+        let mut b = broker();
+        b.max_epoch = 4;
+        b.mutant = Some(Mutant::Kafka9666EpochBumpOnFailedWrite);
+        let mut durable = Vec::new();
+        assert_eq!(staged(&mut b, init_req(1), &mut durable), None);
+        let mut refused = None;
+        for _ in 0..10 {
+            let mut lost = Vec::new();
+            if let Some(r) = staged(&mut b, init_req(7), &mut lost) {
+                refused = Some(r);
+                break;
+            }
+            b = b.rolled_back(&durable);
+        }
+        assert_eq!(refused, Some(Response::EpochExhausted { max: 4 }), "four failed fences exhaust the id");
+    }
+
+    #[test]
+    fn an_append_after_its_transaction_ended_is_refused_and_planted_kafka_12671_hangs_the_partition() {
+        for planted in [false, true] {
+            let mut b = broker();
+            b.mutant = planted.then_some(Mutant::Kafka12671HangingTxn);
+            let (e, u) = (init(&mut b, "t", 1), init(&mut b, "u", 2));
+            assert_eq!(append(&mut b, "t", e, 0, &[1]), Response::Ok);
+            assert_eq!(end(&mut b, "t", e, true), Response::Ok);
+            // The append again, delivered late (a retry of seq 0).
+            let late = append(&mut b, "t", e, 0, &[1]);
+            // Another producer commits behind it.
+            assert_eq!(append(&mut b, "u", u, 0, &[2]), Response::Ok);
+            assert_eq!(end(&mut b, "u", u, true), Response::Ok);
+            if planted {
+                assert_eq!(late, Response::Ok);
+                assert_eq!(b.open_txns(), vec![("t".to_string(), e)], "a transaction no one will end");
+                assert_eq!(visible(&b), vec![1], "the last stable offset hangs behind it: 2 never shows");
+            } else {
+                assert!(matches!(late, Response::TxnNotOpen { .. }), "{late:?}");
+                assert_eq!(b.open_count(), 0);
+                assert_eq!(visible(&b), vec![1, 2]);
+            }
+        }
     }
 
     #[test]

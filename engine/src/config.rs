@@ -87,10 +87,21 @@ pub enum Mutant {
     /// that runs after the scan leaves a prepared transaction no one owns
     /// (only the PostgreSQL scenario `pg_ledger` reaches it).
     PgNoFence,
+    /// KAFKA-9666: a broker whose log write failed rolls its state back to
+    /// the durable log but keeps the producer epochs it bumped in memory,
+    /// so every fencing retry under a log that cannot be written consumes
+    /// another epoch.
+    #[serde(rename = "kafka-9666-epoch-bump-on-failed-write")]
+    Kafka9666EpochBumpOnFailedWrite,
+    /// KAFKA-12671: a produce request delivered after its transaction ended
+    /// opens a new transaction the coordinator knows nothing of: the
+    /// partition's last stable offset hangs behind it.
+    #[serde(rename = "kafka-12671-hanging-txn")]
+    Kafka12671HangingTxn,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 26] = [
+    pub const ALL: [Mutant; 28] = [
         Mutant::Canary,
         Mutant::CommitOnPrecommit,
         Mutant::NoRecommitOnRecovery,
@@ -117,6 +128,8 @@ impl Mutant {
         Mutant::ConfirmWithoutCommit,
         Mutant::ZombieAppendAccepted,
         Mutant::PgNoFence,
+        Mutant::Kafka9666EpochBumpOnFailedWrite,
+        Mutant::Kafka12671HangingTxn,
     ];
 
     pub fn name(self) -> &'static str {
@@ -147,6 +160,8 @@ impl Mutant {
             Mutant::ConfirmWithoutCommit => "confirm-without-commit",
             Mutant::ZombieAppendAccepted => "zombie-append-accepted",
             Mutant::PgNoFence => "pg-no-fence",
+            Mutant::Kafka9666EpochBumpOnFailedWrite => "kafka-9666-epoch-bump-on-failed-write",
+            Mutant::Kafka12671HangingTxn => "kafka-12671-hanging-txn",
         }
     }
 
@@ -205,6 +220,12 @@ impl Mutant {
             Mutant::PgNoFence => {
                 "the PostgreSQL sink does not end earlier attempts' sessions before recovery (a zombie's PREPARE lingers)"
             }
+            Mutant::Kafka9666EpochBumpOnFailedWrite => {
+                "KAFKA-9666: a failed log write rolls the broker back but keeps its in-memory epoch bumps"
+            }
+            Mutant::Kafka12671HangingTxn => {
+                "KAFKA-12671: an append delivered after its transaction ended reopens it, and no one ends it"
+            }
         }
     }
 
@@ -246,6 +267,12 @@ impl Mutant {
             // The zombie's prepared transaction is what the server shows
             // open at the end.
             Mutant::PgNoFence => "P8",
+            // An init answered with an epoch the log never issued: P4 sees
+            // the skipped epochs (exhausting the bound takes longer).
+            Mutant::Kafka9666EpochBumpOnFailedWrite => "P4",
+            // The hanging transaction holds the last stable offset: what
+            // the job committed after it never becomes visible.
+            Mutant::Kafka12671HangingTxn => "P1",
         }
     }
 
@@ -254,12 +281,62 @@ impl Mutant {
     /// `silent-restart` for the one that needs an attempt deployed twice to
     /// a worker, or `system-pause` for a zombie's statement queued behind a
     /// frozen database server.
+    /// The museum's bugs (those with a [`Mutant::tracker`]) are hunted
+    /// with `zombie`, which is the PR gate's profile (`ci/gate.toml`), in
+    /// the gate's order (every scenario on each seed): the museum's claim is
+    /// that the gate catches them.
     pub fn hunt_profile(self) -> &'static str {
         match self {
             Mutant::RelaxedAttemptFence | Mutant::ZombieAppendAccepted => "zombie",
+            Mutant::Kafka9666EpochBumpOnFailedWrite | Mutant::Kafka12671HangingTxn => "zombie",
             Mutant::PgNoFence => "system-pause",
             Mutant::AcceptRestartedSender => "silent-restart",
             _ => "chaos",
+        }
+    }
+
+    /// The public tracker id of the real bug this one reproduces (the
+    /// museum of issue 25), if it is one.
+    pub fn tracker(self) -> Option<&'static str> {
+        match self {
+            Mutant::Kafka9666EpochBumpOnFailedWrite => Some("KAFKA-9666"),
+            Mutant::Kafka12671HangingTxn => Some("KAFKA-12671"),
+            _ => None,
+        }
+    }
+
+    /// The story of a museum bug (`mutants --story NAME`): what broke, in
+    /// which system, why, and how it is planted here; else the one-line
+    /// description.
+    pub fn story(self) -> &'static str {
+        match self {
+            Mutant::Kafka9666EpochBumpOnFailedWrite => {
+                "Kafka's transaction coordinator fenced a producer (InitProducerId) by bumping its epoch in \
+                 the in-memory metadata cache and then writing the fence to the transaction log. When the log \
+                 could not be written (fewer in-sync replicas than min.insync.replicas), the write was rolled \
+                 back but the cached epoch was not, so every retried InitProducerId bumped it again; under a \
+                 long log outage the 16-bit epoch ran out and the producer could never be initialized again \
+                 (the fix: no further bump once a fence failed to be written). Here the broker rolls its state back \
+                 to the durable log after a failed write (the legal behaviour: epochs advance only by durable \
+                 entries) and the planted branch keeps the epochs of the rolled-back state: a retried init is \
+                 answered with an epoch the log skipped. Check P4 sees the skipped epochs; the bound \
+                 (JobConfig::max_producer_epoch, 32767) is exhausted only in the unit test, with a bound of 4."
+            }
+            Mutant::Kafka12671HangingTxn => {
+                "In Kafka a produce request of a transactional producer could reach a partition after the \
+                 coordinator had already written the transaction's commit or abort marker there (a retried or \
+                 delayed request). The partition took it as the start of a new transaction, which the \
+                 coordinator, having completed the transaction, never knew about, never timed out and never \
+                 ended: the partition's last stable offset stayed behind it forever and read_committed \
+                 consumers stalled (a hanging transaction; KIP-890 makes the partition verify the transaction \
+                 with the coordinator). Here the broker's check that an append's transaction has not ended \
+                 is skipped: an append held back on the network (the gate's late deliveries) and delivered \
+                 after its transaction committed reopens it; what the job commits behind it in that partition \
+                 never becomes visible (P1: records lost at the end; P8: a transaction still open after the \
+                 job finished), and a recovery's idempotent re-commit commits the late records a second time \
+                 (P1: duplicates)."
+            }
+            m => m.description(),
         }
     }
 
@@ -333,11 +410,27 @@ pub struct JobConfig {
     /// (`parallelism`). Source `j` runs on worker `j % parallelism`.
     #[serde(default)]
     pub input_partitions: u32,
+    /// The broker's bound on a transactional id's producer epoch (Kafka's
+    /// epoch is a 16-bit short: 32767). An `InitProducer` that would take an
+    /// id past it is refused (`Response::EpochExhausted`): the id cannot be
+    /// fenced or written again, and its owner must use another. A timeout
+    /// abort at the bound aborts without bumping (the expired transaction
+    /// stays ended, so its producer is still refused). Epochs advance only by
+    /// durable log entries, so a correct run never comes near it.
+    #[serde(default = "default_max_producer_epoch")]
+    pub max_producer_epoch: u64,
     pub mutant: Option<Mutant>,
 }
 
 fn default_recovery_budget() -> u32 {
     50
+}
+
+/// Kafka's: `Short.MAX_VALUE`.
+pub const DEFAULT_MAX_PRODUCER_EPOCH: u64 = 32_767;
+
+fn default_max_producer_epoch() -> u64 {
+    DEFAULT_MAX_PRODUCER_EPOCH
 }
 
 impl Default for JobConfig {
@@ -365,6 +458,7 @@ impl Default for JobConfig {
             output_partitions: 0,
             input_partitions: 0,
             adaptive_interval: None,
+            max_producer_epoch: DEFAULT_MAX_PRODUCER_EPOCH,
             mutant: None,
         }
     }

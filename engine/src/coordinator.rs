@@ -368,8 +368,7 @@ impl Coordinator {
         let offsets_sum = offsets.iter().sum();
         out.push(Action::Emit(Event::CheckpointCompleted { attempt: self.meta.attempt, ckpt, offsets, finished }));
         if let Some(ic) = &mut self.interval {
-            let interval_ms =
-                ic.on_completed(Completion { now_ms, duration_ms: now_ms - p.trigger_ms, offsets_sum });
+            let interval_ms = ic.on_completed(Completion { now_ms, duration_ms: now_ms - p.trigger_ms, offsets_sum });
             let b = ic.bounds();
             out.push(Action::Emit(Event::IntervalChosen { interval_ms, min_ms: b.min_ms, max_ms: b.max_ms }));
         }

@@ -437,6 +437,8 @@ pub enum Reach {
         "a checkpoint failed (timed out or declined) before it completed",
     BrokerLogTruncated = "broker_log_truncated":
         "the broker's recovery cut a torn or partial tail off its log",
+    BrokerLogRolledBack = "broker_log_rolled_back":
+        "a log write failed and the broker rolled its state back to the durable log",
 }
 }
 

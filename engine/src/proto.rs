@@ -230,4 +230,9 @@ pub enum Response {
     System {
         bytes: Vec<u8>,
     },
+    /// The transactional id's producer epoch is at the broker's bound
+    /// (`JobConfig::max_producer_epoch`): it cannot be initialized again.
+    EpochExhausted {
+        max: u64,
+    },
 }

@@ -138,6 +138,29 @@ fn scenarios_and_mutants_list() {
 }
 
 #[test]
+fn mutants_story_tells_a_museum_bug_with_its_tracker_id() {
+    let museum: Vec<_> = exactsim_engine::config::Mutant::ALL.into_iter().filter(|m| m.tracker().is_some()).collect();
+    assert!(museum.len() >= 2);
+    for m in museum {
+        let (code, out, _) = exactsim(&["mutants", "--story", m.name()]);
+        assert_eq!(code, Some(0), "{out}");
+        let tracker = m.tracker().unwrap();
+        assert!(out.contains(&format!("tracker: {tracker}")), "{out}");
+        assert!(out.contains(&format!("expected check: {}", m.expected_check())), "{out}");
+        assert!(out.contains(m.story()), "{out}");
+        // The one-line description in `--list` names the tracker id too.
+        assert!(m.description().starts_with(tracker), "{}", m.description());
+    }
+    // Reports and replay files name a mutant as the CLI does.
+    for m in exactsim_engine::config::Mutant::ALL {
+        assert_eq!(serde_json::to_string(&m).unwrap(), format!("\"{}\"", m.name()));
+    }
+    let (code, _, err) = exactsim(&["mutants", "--story", "nope"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("unknown mutant"), "{err}");
+}
+
+#[test]
 fn canary_fails_with_exit_code_1() {
     let (code, out, _) =
         exactsim(&["run", "--scenario", "word_count", "--seed", "1", "--profile", "none", "--mutant", "canary"]);

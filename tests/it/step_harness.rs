@@ -182,6 +182,36 @@ fn a_crash_between_commits_is_repaired_by_recovery() {
 
 // Broker only: `KvLog` never times a transaction out.
 #[test]
+fn a_write_after_the_broker_expired_the_open_transaction_is_fenced_and_recovery_redoes_it() {
+    let setup = Setup::broker().with_cfg(|c| c.txn_timeout_ms = 200);
+    run_steps(setup, |mut h| async move {
+        h.start().await.unwrap();
+        h.write(recs(1..=2)).await.unwrap();
+        let s1 = h.snapshot(1).await.unwrap();
+        h.notify(1).await.unwrap();
+        h.write(recs(3..=70)).await.unwrap(); // a flush: the transaction is open at the broker
+        h.sleep(1_000).await; // the broker expires it
+                              // The producer learns it on its next request: fenced, the task fails.
+        match h.write(recs(71..=140)).await {
+            Err(StepError::Failed(reason)) => assert!(reason.contains("fenced"), "{reason}"),
+            other => panic!("a write after the expiry must be fenced: {other:?}"),
+        }
+        assert!(h.events().iter().any(|(_, e)| matches!(
+            e,
+            Event::TxnAborted { reason, .. } if reason == exactsim_engine::broker::EXPIRED_REASON
+        )));
+        assert_eq!(h.committed(0).await, ids(1..=2), "nothing of the expired transaction is visible");
+        // Recovery from checkpoint 1 redoes the rest under a new epoch.
+        h.restore(Some(&s1), 1).await.unwrap();
+        h.write(recs(3..=140)).await.unwrap();
+        h.snapshot(2).await.unwrap();
+        h.notify(2).await.unwrap();
+        assert_eq!(h.committed(0).await, ids(1..=140));
+    });
+}
+
+// Broker only: `KvLog` never times a transaction out.
+#[test]
 fn commit_after_the_server_timed_the_transaction_out_fails_the_job() {
     let setup = Setup::broker().with_cfg(|c| c.txn_timeout_ms = 200);
     run_steps(setup, |mut h| async move {

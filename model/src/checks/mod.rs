@@ -141,7 +141,7 @@ pub const CHECKS: [CheckInfo; 15] = [
         id: "P4",
         name: "monotonic-ids",
         meaning:
-            "checkpoint ids and producer epochs only increase, and recovery never restarts before committed output",
+            "checkpoint ids and producer epochs increase (epochs one by one); recovery never restarts before committed output",
         applies: Applies::Both,
         judge: Judge::History(p04_monotonic_checker::check),
     },

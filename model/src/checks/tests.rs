@@ -492,6 +492,44 @@ fn producer_epoch_not_increasing_is_p4() {
     assert_mentions(&msgs(&h, "P4"), &["producer job-sink-0-1 got epoch 0", "after it had epoch 0"]);
 }
 
+/// A history whose broker shows its incarnations (`BrokerRecovered`).
+fn with_broker_start(mut h: History) -> History {
+    h.events.insert(0, at(1, "broker", Event::BrokerRecovered { entries: 0, truncated_bytes: 0 }));
+    h
+}
+
+fn expired(t: u64, n: u64, epoch: u64) -> Stamped {
+    at(t, "broker", Event::TxnAborted { txn: txn(n), epoch, reason: exactsim_engine::broker::EXPIRED_REASON.into() })
+}
+
+#[test]
+fn a_producer_epoch_skipped_within_one_broker_incarnation_is_p4() {
+    // Epochs 0, then 1: the next one each time.
+    let mut h = with_broker_start(good());
+    push(&mut h, init(76, 1, 1));
+    assert_eq!(checks(&h), NONE);
+    // Epoch 3 after 1: epoch 2 was consumed by no durable step (KAFKA-9666).
+    push(&mut h, init(77, 1, 3));
+    assert_eq!(checks(&h), vec!["P4"]);
+    assert_mentions(&msgs(&h, "P4"), &["producer job-sink-0-1 got epoch 3", "the log's next epoch was 2"]);
+    // A new id starts at 0.
+    let mut h = with_broker_start(good());
+    push(&mut h, init(76, 9, 1));
+    assert_eq!(checks(&h), vec!["P4"]);
+    // A timeout abort consumes one epoch; after a broker restart any next
+    // epoch is fine (the events of durable entries may have been lost).
+    let mut h = with_broker_start(good());
+    push(&mut h, expired(76, 1, 0));
+    push(&mut h, init(77, 1, 2));
+    assert_eq!(checks(&h), NONE);
+    push(&mut h, at(78, "broker", Event::BrokerRecovered { entries: 9, truncated_bytes: 0 }));
+    push(&mut h, init(79, 1, 5));
+    push(&mut h, init(80, 7, 2));
+    assert_eq!(checks(&h), NONE);
+    push(&mut h, init(81, 1, 7));
+    assert_eq!(checks(&h), vec!["P4"]);
+}
+
 #[test]
 fn recovery_older_than_committed_checkpoint_is_p4() {
     let mut h = good();
