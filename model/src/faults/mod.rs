@@ -264,6 +264,7 @@ pub mod partition;
 pub mod pause;
 pub mod skew;
 pub mod slow_disk;
+pub mod stop;
 
 fault_kinds! {
     crash::Crash,
@@ -277,9 +278,9 @@ fault_kinds! {
     pause::Pause,
     late_delivery::LateDelivery,
     skew::Skew,
-    crash::Stop,
     on_event::OnEvent,
     isolate::Isolate,
+    stop::Stop,
 }
 
 /// A permille as a percentage for the timeline (`25` -> `2.5%`).
