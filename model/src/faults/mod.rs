@@ -196,7 +196,8 @@ pub struct FaultKind {
     pub generate: Option<fn(&mut Gen) -> FaultEvent>,
 }
 
-/// The registry: one line per kind (`file::Type`), in generation order
+/// The registry: one line per kind (`file::Type`: the module `file`, from
+/// `faults/<file>.rs`, is declared here too), in generation order
 /// (new counted kinds go last, so the schedules of profiles that do not use
 /// them stay as they were).
 macro_rules! fault_kinds {
@@ -211,6 +212,7 @@ macro_rules! fault_kinds {
             $($ty($file::$ty),)*
         }
 
+        $(pub mod $file;)*
         $(pub use self::$file::$ty;)*
 
         $(impl From<$file::$ty> for FaultEvent {
@@ -250,21 +252,6 @@ macro_rules! fault_kinds {
         }
     };
 }
-
-pub mod corrupt_reads;
-pub mod crash;
-pub mod crash_at_point;
-pub mod disk_errors;
-pub mod isolate;
-pub mod late_delivery;
-pub mod latency;
-pub mod on_event;
-pub mod packet_loss;
-pub mod partition;
-pub mod pause;
-pub mod skew;
-pub mod slow_disk;
-pub mod stop;
 
 fault_kinds! {
     crash::Crash,
