@@ -10,6 +10,7 @@
 
 #![cfg_attr(not(madsim), allow(unused_imports, dead_code))]
 
+#[cfg(madsim)]
 use crate::cluster::Cluster;
 use crate::disk::SimDisk;
 use crate::history::{History, Observation, SimEvent};
@@ -316,7 +317,7 @@ fn start_engine_nodes(build: &Build, cluster: &mut Cluster, disks: &BTreeMap<Str
     {
         let (disk, obs, cfg, addr): (Arc<dyn Storage>, _, _, _) =
             (disks["broker"].clone(), observer.clone(), cfg.clone(), addrs.broker);
-        let hook = send_hook(&nodes, &recorder, "broker");
+        let hook = send_hook(nodes, recorder, "broker");
         let h = handle
             .create_node()
             .name("broker")
@@ -336,7 +337,7 @@ fn start_engine_nodes(build: &Build, cluster: &mut Cluster, disks: &BTreeMap<Str
     {
         let (disk, obs, cfg, addr): (Arc<dyn Storage>, _, _, _) =
             (disks["store"].clone(), observer.clone(), cfg.clone(), addrs.store);
-        let hook = send_hook(&nodes, &recorder, "store");
+        let hook = send_hook(nodes, recorder, "store");
         let h = handle
             .create_node()
             .name("store")
@@ -357,7 +358,7 @@ fn start_engine_nodes(build: &Build, cluster: &mut Cluster, disks: &BTreeMap<Str
         let name = format!("worker-{i}");
         let addr = addrs.workers[i as usize];
         let nm = name.clone();
-        let hook = send_hook(&nodes, &recorder, &name);
+        let hook = send_hook(nodes, recorder, &name);
         let h = handle
             .create_node()
             .name(&name)
@@ -378,7 +379,7 @@ fn start_engine_nodes(build: &Build, cluster: &mut Cluster, disks: &BTreeMap<Str
         let (disk, obs, cfg, addrs2): (Arc<dyn Storage>, _, _, _) =
             (disks["coordinator"].clone(), observer.clone(), cfg.clone(), addrs.clone());
         let addr = addrs.coordinator;
-        let hook = send_hook(&nodes, &recorder, "coordinator");
+        let hook = send_hook(nodes, recorder, "coordinator");
         let h = handle
             .create_node()
             .name("coordinator")
