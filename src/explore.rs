@@ -18,6 +18,7 @@
 use crate::{run_one, spec};
 use exactsim_engine::config::Mutant;
 use exactsim_engine::types::DeliveryMode;
+use exactsim_model::faults;
 use exactsim_model::history::Reached;
 use exactsim_model::rng::SimRng;
 use exactsim_model::scenario::Scenario;
@@ -219,7 +220,13 @@ impl Explore {
                 };
                 let action = *rng.pick(&[TriggerAction::Crash, TriggerAction::Pause, TriggerAction::Stop]);
                 let dur_ms = *rng.pick(&AIM_HOLD_MS);
-                s.events.push(FaultEvent::OnEvent { node: Some(node), event: event.to_string(), nth, action, dur_ms });
+                s.events.push(FaultEvent::OnEvent(faults::OnEvent {
+                    node: Some(node),
+                    event: event.to_string(),
+                    nth,
+                    action,
+                    dur_ms,
+                }));
                 Origin::AimAtEvent
             }
             0 | 1 => {
@@ -281,7 +288,7 @@ mod tests {
     use exactsim_engine::observe::Reach;
 
     fn ev(at_ms: u64) -> FaultEvent {
-        FaultEvent::Pause { at_ms, node: "broker".into(), dur_ms: 10 }
+        FaultEvent::Pause(faults::Pause { at_ms, node: "broker".into(), dur_ms: 10 })
     }
 
     #[test]

@@ -75,66 +75,23 @@ fn fault_color(kind: &str) -> &'static str {
     exactsim_model::schedule::colour(kind)
 }
 
-fn pct(permille: u32) -> String {
-    let p = format!("{:.1}", permille as f64 / 10.0);
-    format!("{}%", p.trim_end_matches('0').trim_end_matches('.'))
-}
-
 /// A fault window in plain words, from the schedule entry the simulator
 /// logged (its JSON); the raw text when it does not parse.
 pub fn describe_fault(detail: &str) -> String {
-    let Ok(f) = serde_json::from_str::<FaultEvent>(detail) else { return detail.to_string() };
-    match f {
-        FaultEvent::Partition { a, b, one_way: false, .. } => {
-            format!("network partition: {a} and {b} cannot reach each other")
-        }
-        FaultEvent::Partition { a, b, one_way: true, .. } => {
-            format!("one-way partition: messages from {a} to {b} are dropped")
-        }
-        FaultEvent::Isolate { node, .. } => format!("{node} is cut off from every other node"),
-        FaultEvent::PacketLoss { permille, .. } => format!("{} of all network messages are dropped", pct(permille)),
-        FaultEvent::Latency { latency_ms, .. } => format!("network messages are delayed by up to {latency_ms} ms"),
-        FaultEvent::SlowDisk { node, latency_ms, .. } => format!("{node}'s disk answers up to {latency_ms} ms late"),
-        FaultEvent::DiskErrors { node, permille, .. } => {
-            format!("{node}'s disk fails {} of its operations with an I/O error", pct(permille))
-        }
-        FaultEvent::CorruptReads { node, permille, .. } => {
-            format!("{node}'s disk returns corrupted data on {} of its reads", pct(permille))
-        }
-        FaultEvent::Crash { node, .. } => format!("{node} crashes"),
-        FaultEvent::CrashAtPoint { point, node, nth, .. } => {
-            format!("{} crashes the {nth}. time it reaches {}", node.as_deref().unwrap_or("a node"), point.name())
-        }
-        FaultEvent::Pause { node, dur_ms, .. } => format!("{node} is frozen for {dur_ms} ms"),
-        FaultEvent::LateDelivery { from, delay_ms, .. } => format!("messages from {from} leave {delay_ms} ms late"),
-        FaultEvent::Skew { node, offset_ms, drift_permille, .. } => {
-            format!("{node}'s wall clock is off by {offset_ms} ms, its clocks drift {drift_permille} permille")
-        }
-        FaultEvent::Stop { node, .. } => format!("{node} shuts down cleanly"),
-        FaultEvent::OnEvent { node, event, nth, action, .. } => {
-            format!("{} when {} emits {event} for the {nth}. time", action.kind(), node.as_deref().unwrap_or("a node"))
-        }
+    match serde_json::from_str::<FaultEvent>(detail) {
+        Ok(f) => f.fault().describe(),
+        Err(_) => detail.to_string(),
     }
 }
 
-/// The nodes a fault window hits; `None` for the whole network.
+/// The nodes a fault window hits (its kind's answer); `None` for the whole
+/// network.
 fn fault_nodes(detail: &str, lanes: &[String]) -> Option<Vec<String>> {
     match serde_json::from_str::<FaultEvent>(detail) {
-        Ok(FaultEvent::PacketLoss { .. } | FaultEvent::Latency { .. }) => None,
-        Ok(FaultEvent::Partition { a, b, .. }) => Some(vec![a, b]),
-        Ok(
-            FaultEvent::Isolate { node, .. }
-            | FaultEvent::SlowDisk { node, .. }
-            | FaultEvent::DiskErrors { node, .. }
-            | FaultEvent::CorruptReads { node, .. }
-            | FaultEvent::Crash { node, .. }
-            | FaultEvent::Pause { node, .. }
-            | FaultEvent::Skew { node, .. }
-            | FaultEvent::Stop { node, .. }
-            | FaultEvent::LateDelivery { from: node, .. },
-        ) => Some(vec![node]),
-        // Unknown: the lanes whose name it quotes, else everything.
-        _ => {
+        Ok(f) => f.fault().nodes(),
+        // Not an event of the schedule (a held message, a trigger's note):
+        // the lanes whose name it quotes, else everything.
+        Err(_) => {
             let hit: Vec<String> = lanes.iter().filter(|n| detail.contains(&format!("\"{n}\""))).cloned().collect();
             (!hit.is_empty()).then_some(hit)
         }

@@ -4,11 +4,64 @@
 //! `Attrition`; `chaos` is swarm testing: each seed switches on a random
 //! subset of the kinds at random intensities.
 
+use crate::faults;
 use crate::rng::{SimRng, Stream};
 use exactsim_engine::config::JobConfig;
-use exactsim_engine::observe::FaultPoint;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+pub use crate::faults::{FaultEvent, FaultKind, Targets, KINDS};
+
+/// Kinds a profile sets a count for.
+pub fn counted_kinds() -> impl Iterator<Item = &'static FaultKind> {
+    KINDS.iter().filter(|k| k.generate.is_some())
+}
+
+pub fn kind_named(name: &str) -> Option<&'static FaultKind> {
+    KINDS.iter().find(|k| k.name == name)
+}
+
+/// The timeline colour of a fault kind (grey if unknown).
+pub fn colour(kind: &str) -> &'static str {
+    kind_named(kind).map_or("#adb5bd", |k| k.colour)
+}
+
+impl FaultEvent {
+    /// The declaration of this event's kind.
+    pub fn decl(&self) -> &'static FaultKind {
+        kind_named(self.kind()).expect("every event kind is declared")
+    }
+
+    /// When the fault begins (predicate faults: 0, they wait for the point
+    /// or the event).
+    pub fn at_ms(&self) -> u64 {
+        match self.fault().timing() {
+            crate::faults::Timing::At(at_ms) | crate::faults::Timing::Window { at_ms, .. } => at_ms,
+            crate::faults::Timing::Predicate => 0,
+        }
+    }
+
+    /// The window `(at_ms, dur_ms)` of a fault that is active for a while
+    /// and then heals; `None` for node faults (their start schedules their
+    /// end) and predicate faults.
+    pub fn window(&self) -> Option<(u64, u64)> {
+        match self.fault().timing() {
+            crate::faults::Timing::Window { at_ms, dur_ms } => Some((at_ms, dur_ms)),
+            crate::faults::Timing::At(_) | crate::faults::Timing::Predicate => None,
+        }
+    }
+
+    /// The event as JSON (its serialized form): the detail the history
+    /// records.
+    pub fn describe(&self) -> String {
+        serde_json::to_string(self).expect("serializable")
+    }
+
+    /// Check it against a run with these nodes and safety phase.
+    fn validate(&self, safety_ms: u64, nodes: &[String]) -> Result<(), String> {
+        self.fault().validate(&crate::faults::Check { safety_ms, nodes })
+    }
+}
 
 /// What survives a crash.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -21,119 +74,6 @@ pub enum CrashMode {
     Torn,
     /// The page cache survived (a process crash, not a power loss).
     KeepAll,
-}
-
-/// Unknown fields are refused, in every variant: a misspelt field
-/// (`dow_ms`) or one of another kind (a `permille` on a crash) would
-/// otherwise be dropped without a word and the event run with its default.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum FaultEvent {
-    /// Kill `node` at `at_ms`, restart it `down_ms` later.
-    Crash {
-        at_ms: u64,
-        node: String,
-        down_ms: u64,
-        disk: CrashMode,
-    },
-    /// Kill `node` (any node if `None`) the `nth` time it reaches `point`.
-    CrashAtPoint {
-        point: FaultPoint,
-        node: Option<String>,
-        nth: u32,
-        down_ms: u64,
-        disk: CrashMode,
-    },
-    /// Cut the link between `a` and `b` (only `a -> b` if `one_way`).
-    Partition {
-        at_ms: u64,
-        dur_ms: u64,
-        a: String,
-        b: String,
-        one_way: bool,
-    },
-    /// Cut every link of `node`.
-    Isolate {
-        at_ms: u64,
-        dur_ms: u64,
-        node: String,
-    },
-    PacketLoss {
-        at_ms: u64,
-        dur_ms: u64,
-        permille: u32,
-    },
-    /// Network latency raised to up to `latency_ms` for a window.
-    Latency {
-        at_ms: u64,
-        dur_ms: u64,
-        latency_ms: u64,
-    },
-    SlowDisk {
-        at_ms: u64,
-        dur_ms: u64,
-        node: String,
-        latency_ms: u64,
-    },
-    DiskErrors {
-        at_ms: u64,
-        dur_ms: u64,
-        node: String,
-        permille: u32,
-    },
-    CorruptReads {
-        at_ms: u64,
-        dur_ms: u64,
-        node: String,
-        permille: u32,
-    },
-    /// Freeze `node` for `dur_ms` (no timer fires, no message is handled);
-    /// it resumes with its stale state: the GC-pause / SIGSTOP zombie.
-    Pause {
-        at_ms: u64,
-        node: String,
-        dur_ms: u64,
-    },
-    /// During the window, the next `count` requests and control messages
-    /// `from` sends (to `to` only, if given) are held back and leave
-    /// `delay_ms` later (heartbeats, data and replies are never held).
-    LateDelivery {
-        at_ms: u64,
-        dur_ms: u64,
-        from: String,
-        #[serde(default)]
-        to: Option<String>,
-        delay_ms: u64,
-        count: u32,
-    },
-    /// `node`'s clocks for a window: its wall clock steps by `offset_ms`,
-    /// and its clocks run `drift_permille` faster (negative: slower). At the
-    /// end the wall clock steps back and the rate returns to normal.
-    Skew {
-        at_ms: u64,
-        dur_ms: u64,
-        node: String,
-        offset_ms: i64,
-        drift_permille: i32,
-    },
-    /// Graceful shutdown of `node` (nothing written is lost), restarted
-    /// `down_ms` later.
-    Stop {
-        at_ms: u64,
-        node: String,
-        down_ms: u64,
-    },
-    /// A fault on a predicate: when `node` (any node if `None`) emits the
-    /// engine event `event` (its name, e.g. `PreCommitted`) for the `nth`
-    /// time, `action` it for `dur_ms` (crash: down time; pause: frozen time;
-    /// stop: down time).
-    OnEvent {
-        node: Option<String>,
-        event: String,
-        nth: u32,
-        action: TriggerAction,
-        dur_ms: u64,
-    },
 }
 
 /// What a predicate-triggered fault does to its node.
@@ -152,154 +92,6 @@ impl TriggerAction {
             TriggerAction::Pause => "pause",
             TriggerAction::Stop => "stop",
         }
-    }
-}
-
-/// Which nodes a fault kind can hit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Targets {
-    /// Every node of the run.
-    AnyNode,
-    /// Nodes with a disk (`DISK_NODES`).
-    DiskNodes,
-    /// The whole network (no node).
-    Network,
-}
-
-/// One fault kind, declared once: its name (the profile key, the key of
-/// the fault tallies, the `kind` of its schedule events), the nodes it can
-/// hit, its colour in the timeline, and how a profile generates one. The
-/// schedule's validation and shrinking, the world's application and the
-/// tallies all go through [`FaultEvent::kind`] to this table.
-pub struct FaultKind {
-    pub name: &'static str,
-    pub targets: Targets,
-    pub colour: &'static str,
-    /// Draw one event of this kind (`None`: not drawn by a count).
-    pub generate: Option<fn(&mut Gen) -> FaultEvent>,
-}
-
-/// Every fault kind, in generation order (new kinds go last, so the
-/// schedules of profiles that do not use them stay as they were).
-pub const KINDS: [FaultKind; 14] = [
-    FaultKind { name: "crash", targets: Targets::AnyNode, colour: "#d00000", generate: Some(gen_crash) },
-    FaultKind {
-        name: "crash_at_point",
-        targets: Targets::AnyNode,
-        colour: "#9d0208",
-        generate: Some(gen_crash_at_point),
-    },
-    FaultKind { name: "partition", targets: Targets::AnyNode, colour: "#f4a261", generate: Some(gen_partition) },
-    FaultKind { name: "packet_loss", targets: Targets::Network, colour: "#e9c46a", generate: Some(gen_packet_loss) },
-    FaultKind { name: "latency", targets: Targets::Network, colour: "#8ecae6", generate: Some(gen_latency) },
-    FaultKind { name: "slow_disk", targets: Targets::DiskNodes, colour: "#cdb4db", generate: Some(gen_slow_disk) },
-    FaultKind { name: "disk_errors", targets: Targets::DiskNodes, colour: "#ff8fab", generate: Some(gen_disk_errors) },
-    FaultKind {
-        name: "corrupt_reads",
-        targets: Targets::DiskNodes,
-        colour: "#e56b6f",
-        generate: Some(gen_corrupt_reads),
-    },
-    FaultKind { name: "pause", targets: Targets::AnyNode, colour: "#6a4c93", generate: Some(gen_pause) },
-    FaultKind {
-        name: "late_delivery",
-        targets: Targets::AnyNode,
-        colour: "#2a9d8f",
-        generate: Some(gen_late_delivery),
-    },
-    FaultKind { name: "skew", targets: Targets::AnyNode, colour: "#90be6d", generate: Some(gen_skew) },
-    FaultKind { name: "stop", targets: Targets::AnyNode, colour: "#577590", generate: Some(gen_stop) },
-    // Not drawn by count: generated from a profile's `[[trigger]]` list,
-    // or written in a replay file.
-    FaultKind { name: "on_event", targets: Targets::AnyNode, colour: "#bc4749", generate: None },
-    // `isolate` is drawn by `partition` (a third of partitions isolate a node).
-    FaultKind { name: "isolate", targets: Targets::AnyNode, colour: "#fb8500", generate: None },
-];
-
-/// Kinds a profile sets a count for.
-pub fn counted_kinds() -> impl Iterator<Item = &'static FaultKind> {
-    KINDS.iter().filter(|k| k.generate.is_some())
-}
-
-pub fn kind_named(name: &str) -> Option<&'static FaultKind> {
-    KINDS.iter().find(|k| k.name == name)
-}
-
-/// The timeline colour of a fault kind (grey if unknown).
-pub fn colour(kind: &str) -> &'static str {
-    kind_named(kind).map_or("#adb5bd", |k| k.colour)
-}
-
-impl FaultEvent {
-    pub fn kind(&self) -> &'static str {
-        self.decl().name
-    }
-
-    /// The declaration of this event's kind.
-    pub fn decl(&self) -> &'static FaultKind {
-        let name = match self {
-            FaultEvent::Crash { .. } => "crash",
-            FaultEvent::CrashAtPoint { .. } => "crash_at_point",
-            FaultEvent::Partition { .. } => "partition",
-            FaultEvent::Isolate { .. } => "isolate",
-            FaultEvent::PacketLoss { .. } => "packet_loss",
-            FaultEvent::Latency { .. } => "latency",
-            FaultEvent::SlowDisk { .. } => "slow_disk",
-            FaultEvent::DiskErrors { .. } => "disk_errors",
-            FaultEvent::CorruptReads { .. } => "corrupt_reads",
-            FaultEvent::Pause { .. } => "pause",
-            FaultEvent::LateDelivery { .. } => "late_delivery",
-            FaultEvent::Skew { .. } => "skew",
-            FaultEvent::Stop { .. } => "stop",
-            FaultEvent::OnEvent { .. } => "on_event",
-        };
-        kind_named(name).expect("every event kind is declared")
-    }
-
-    /// When the fault begins (predicate faults: 0, they wait for the point
-    /// or the event).
-    pub fn at_ms(&self) -> u64 {
-        match self {
-            FaultEvent::Crash { at_ms, .. }
-            | FaultEvent::Partition { at_ms, .. }
-            | FaultEvent::Isolate { at_ms, .. }
-            | FaultEvent::PacketLoss { at_ms, .. }
-            | FaultEvent::Latency { at_ms, .. }
-            | FaultEvent::SlowDisk { at_ms, .. }
-            | FaultEvent::DiskErrors { at_ms, .. }
-            | FaultEvent::CorruptReads { at_ms, .. }
-            | FaultEvent::Pause { at_ms, .. }
-            | FaultEvent::LateDelivery { at_ms, .. }
-            | FaultEvent::Skew { at_ms, .. }
-            | FaultEvent::Stop { at_ms, .. } => *at_ms,
-            FaultEvent::CrashAtPoint { .. } | FaultEvent::OnEvent { .. } => 0,
-        }
-    }
-
-    /// The window `(at_ms, dur_ms)` of a fault that is active for a while
-    /// and then heals; `None` for node faults (crash, stop, pause are
-    /// scheduled by the cluster) and predicate faults.
-    pub fn window(&self) -> Option<(u64, u64)> {
-        match self {
-            FaultEvent::Partition { at_ms, dur_ms, .. }
-            | FaultEvent::Isolate { at_ms, dur_ms, .. }
-            | FaultEvent::PacketLoss { at_ms, dur_ms, .. }
-            | FaultEvent::Latency { at_ms, dur_ms, .. }
-            | FaultEvent::SlowDisk { at_ms, dur_ms, .. }
-            | FaultEvent::DiskErrors { at_ms, dur_ms, .. }
-            | FaultEvent::CorruptReads { at_ms, dur_ms, .. }
-            | FaultEvent::LateDelivery { at_ms, dur_ms, .. }
-            | FaultEvent::Skew { at_ms, dur_ms, .. } => Some((*at_ms, *dur_ms)),
-            FaultEvent::Crash { .. }
-            | FaultEvent::CrashAtPoint { .. }
-            | FaultEvent::Pause { .. }
-            | FaultEvent::Stop { .. }
-            | FaultEvent::OnEvent { .. } => None,
-        }
-    }
-
-    pub fn describe(&self) -> String {
-        serde_json::to_string(self).expect("serializable")
     }
 }
 
@@ -688,113 +480,6 @@ impl Gen<'_> {
     }
 }
 
-fn gen_crash(g: &mut Gen) -> FaultEvent {
-    let at_ms = g.rng.range(50, g.horizon.saturating_sub(100).max(60));
-    let node = g.node();
-    let down_ms = g.outage();
-    let disk = g.disk_mode();
-    FaultEvent::Crash { at_ms, node, down_ms, disk }
-}
-
-fn gen_crash_at_point(g: &mut Gen) -> FaultEvent {
-    let point = *g.rng.pick(&FaultPoint::ALL);
-    let nth = g.rng.range(1, 4) as u32;
-    let down_ms = g.outage();
-    let disk = g.disk_mode();
-    let node = if g.profile.targets.contains_key("crash_at_point") { Some(g.node()) } else { None };
-    FaultEvent::CrashAtPoint { point, node, nth, down_ms, disk }
-}
-
-fn gen_partition(g: &mut Gen) -> FaultEvent {
-    let at_ms = g.at();
-    let dur_ms = g.outage();
-    if g.rng.chance(1, 3) {
-        let node = g.node();
-        FaultEvent::Isolate { at_ms, dur_ms, node }
-    } else {
-        let a = g.node();
-        let others: Vec<String> = g.nodes.iter().filter(|n| **n != a).cloned().collect();
-        let b = g.rng.pick(&others).clone();
-        let one_way = g.rng.chance(1, 3);
-        FaultEvent::Partition { at_ms, dur_ms, a, b, one_way }
-    }
-}
-
-fn gen_packet_loss(g: &mut Gen) -> FaultEvent {
-    let at_ms = g.at();
-    FaultEvent::PacketLoss { at_ms, dur_ms: g.rng.range(100, 800), permille: g.rng.range(20, 300) as u32 }
-}
-
-fn gen_latency(g: &mut Gen) -> FaultEvent {
-    let at_ms = g.at();
-    FaultEvent::Latency { at_ms, dur_ms: g.rng.range(100, 800), latency_ms: g.rng.range(20, 200) }
-}
-
-fn gen_slow_disk(g: &mut Gen) -> FaultEvent {
-    let at_ms = g.at();
-    let node = g.node();
-    let dur_ms = g.outage();
-    // Per operation: up to half a retry budget.
-    let latency_ms = g.rng.range(20, (g.cfg.rpc_timeout_ms * 3).clamp(21, caps::LATENCY_MS_MAX));
-    FaultEvent::SlowDisk { at_ms, dur_ms, node, latency_ms }
-}
-
-fn gen_disk_errors(g: &mut Gen) -> FaultEvent {
-    let at_ms = g.at();
-    let node = g.node();
-    FaultEvent::DiskErrors { at_ms, dur_ms: g.rng.range(50, 500), node, permille: g.rng.range(20, 300) as u32 }
-}
-
-fn gen_corrupt_reads(g: &mut Gen) -> FaultEvent {
-    let at_ms = g.at();
-    let node = g.node();
-    FaultEvent::CorruptReads { at_ms, dur_ms: g.rng.range(100, 1000), node, permille: g.rng.range(50, 500) as u32 }
-}
-
-fn gen_pause(g: &mut Gen) -> FaultEvent {
-    let at_ms = g.at();
-    let node = g.node();
-    let dur_ms = g.outage();
-    FaultEvent::Pause { at_ms, node, dur_ms }
-}
-
-fn gen_late_delivery(g: &mut Gen) -> FaultEvent {
-    let at_ms = g.at();
-    let dur_ms = g.rng.range(100, 1000);
-    let from = g.node();
-    let to = if g.rng.chance(1, 2) && from != "broker" { Some("broker".to_string()) } else { None };
-    // Held past a retry budget, or a heartbeat timeout: seconds.
-    let delay_ms = g.outage().max(g.cfg.rpc_timeout_ms);
-    // A single message, or a whole call with its retries.
-    let count = if g.rng.chance(1, 2) { 1 } else { g.rng.range(2, g.cfg.rpc_retries as u64 + 3) as u32 };
-    FaultEvent::LateDelivery { at_ms, dur_ms, from, to, delay_ms, count }
-}
-
-fn gen_skew(g: &mut Gen) -> FaultEvent {
-    let at_ms = g.at();
-    let dur_ms = g.rng.range(200, 1500);
-    let node = g.node();
-    // Steps relative to the timeout the node's clock decides (the broker:
-    // transaction timeouts; the others: heartbeats and failure detection),
-    // from half of it to six times it.
-    let base = if node == "broker" { g.cfg.txn_timeout_ms } else { g.cfg.heartbeat_timeout_ms };
-    let factor = *g.rng.pick(&[500i64, 1_500, 3_000, 6_000]);
-    let mut offset_ms = (base as i64).saturating_mul(factor) / 1000;
-    if g.rng.chance(1, 4) {
-        offset_ms = -offset_ms;
-    }
-    // Drift: from a clock at half speed to one at double speed.
-    let drift_permille = *g.rng.pick(&[-500i32, -200, 0, 200, 500, 1_000]);
-    FaultEvent::Skew { at_ms, dur_ms, node, offset_ms, drift_permille }
-}
-
-fn gen_stop(g: &mut Gen) -> FaultEvent {
-    let at_ms = g.rng.range(50, g.horizon.saturating_sub(100).max(60));
-    let node = g.node();
-    let down_ms = g.outage();
-    FaultEvent::Stop { at_ms, node, down_ms }
-}
-
 /// Derive the schedule of a run from its seed, profile and job
 /// configuration (outage lengths are drawn against its timeouts); `system`:
 /// the scenario writes to a system of its own, a node faults can hit too.
@@ -859,13 +544,13 @@ pub fn generate(seed: u64, profile: &Profile, cfg: &JobConfig, system: bool) -> 
             Some(n) if !g.nodes.iter().any(|x| x == n) => continue,
             other => other.map(str::to_string),
         };
-        events.push(FaultEvent::OnEvent {
+        events.push(FaultEvent::OnEvent(faults::OnEvent {
             node,
             event: t.event.clone(),
             nth: t.nth,
             action: t.action,
             dur_ms: t.dur_ms,
-        });
+        }));
     }
     events.extend(silent_restarts(seed, profile, cfg, &g.nodes));
     events.sort_by_key(|e| e.at_ms());
@@ -907,17 +592,28 @@ fn silent_restarts(seed: u64, profile: &Profile, cfg: &JobConfig, nodes: &[Strin
         let down_ms = *rng.pick(&[20u64, 50, 100]);
         let back_ms = crash_at + down_ms;
         let dur_ms = back_ms + rng.range(100, 400) - at_ms;
-        events.push(FaultEvent::Partition { at_ms, dur_ms, a: w.clone(), b: "coordinator".to_string(), one_way: true });
-        events.push(FaultEvent::Crash { at_ms: crash_at, node: w.clone(), down_ms, disk: CrashMode::KeepAll });
+        events.push(FaultEvent::Partition(faults::Partition {
+            at_ms,
+            dur_ms,
+            a: w.clone(),
+            b: "coordinator".to_string(),
+            one_way: true,
+        }));
+        events.push(FaultEvent::Crash(faults::Crash {
+            at_ms: crash_at,
+            node: w.clone(),
+            down_ms,
+            disk: CrashMode::KeepAll,
+        }));
         for other in hosts.iter().filter(|h| ***h != w) {
             let down_at = at_ms + rng.range(0, hb / 2 + 1);
             let other_down = back_ms + rng.range(50, 300) - down_at;
-            events.push(FaultEvent::Crash {
+            events.push(FaultEvent::Crash(faults::Crash {
                 at_ms: down_at,
                 node: (*other).clone(),
                 down_ms: other_down,
                 disk: CrashMode::KeepAll,
-            });
+            }));
         }
     }
     events
@@ -949,7 +645,7 @@ pub mod caps {
     pub const DRIFT_PERMILLE_MAX: i32 = 10_000;
 }
 
-fn validate_trigger(event: &str, nth: u32, dur_ms: u64) -> Result<(), String> {
+pub fn validate_trigger(event: &str, nth: u32, dur_ms: u64) -> Result<(), String> {
     let names = exactsim_engine::observe::Event::NAMES;
     if !names.contains(&event) {
         return Err(format!("unknown engine event `{event}` (events: {})", names.join(", ")));
@@ -1059,154 +755,6 @@ impl Schedule {
     }
 }
 
-impl FaultEvent {
-    fn validate(&self, safety_ms: u64, nodes: &[String]) -> Result<(), String> {
-        let node = |n: &str| -> Result<(), String> {
-            if nodes.iter().any(|x| x == n) {
-                Ok(())
-            } else {
-                Err(format!("no node '{n}' in this run (nodes: {})", nodes.join(", ")))
-            }
-        };
-        let disk_node = |n: &str| -> Result<(), String> {
-            node(n)?;
-            if DISK_NODES.contains(&n) {
-                Ok(())
-            } else {
-                Err(format!("node '{n}' has no disk (disk nodes: {})", DISK_NODES.join(", ")))
-            }
-        };
-        // An event at exactly `safety_ms` is accepted (generated schedules
-        // hold some) but never starts: the liveness phase heals everything
-        // at that instant.
-        let window = |at_ms: u64, dur_ms: u64| -> Result<(), String> {
-            if at_ms > safety_ms {
-                return Err(format!("at_ms = {at_ms} is after the safety phase (0..={safety_ms})"));
-            }
-            if dur_ms == 0 || dur_ms > caps::DURATION_MS_MAX {
-                return Err(format!("dur_ms = {dur_ms} is out of range (1..={})", caps::DURATION_MS_MAX));
-            }
-            Ok(())
-        };
-        let permille = |p: u32| -> Result<(), String> {
-            if p > caps::PERMILLE_MAX {
-                Err(format!("permille = {p} is more than {}", caps::PERMILLE_MAX))
-            } else {
-                Ok(())
-            }
-        };
-        let latency = |l: u64| -> Result<(), String> {
-            if l > caps::LATENCY_MS_MAX {
-                Err(format!("latency_ms = {l} is more than {}", caps::LATENCY_MS_MAX))
-            } else {
-                Ok(())
-            }
-        };
-        let down = |d: u64| -> Result<(), String> {
-            if d > caps::DURATION_MS_MAX {
-                Err(format!("down_ms = {d} is more than {}", caps::DURATION_MS_MAX))
-            } else {
-                Ok(())
-            }
-        };
-        match self {
-            FaultEvent::Crash { at_ms, node: n, down_ms, .. } => {
-                if *at_ms > safety_ms {
-                    return Err(format!("at_ms = {at_ms} is after the safety phase (0..={safety_ms})"));
-                }
-                node(n)?;
-                down(*down_ms)
-            }
-            FaultEvent::CrashAtPoint { node: n, nth, down_ms, .. } => {
-                if let Some(n) = n {
-                    node(n)?;
-                }
-                if *nth == 0 || *nth > caps::NTH_MAX {
-                    return Err(format!("nth = {nth} is out of range (1..={})", caps::NTH_MAX));
-                }
-                down(*down_ms)
-            }
-            FaultEvent::Partition { at_ms, dur_ms, a, b, .. } => {
-                window(*at_ms, *dur_ms)?;
-                node(a)?;
-                node(b)?;
-                if a == b {
-                    return Err(format!("a partition needs two different nodes (both are '{a}')"));
-                }
-                Ok(())
-            }
-            FaultEvent::Isolate { at_ms, dur_ms, node: n } => {
-                window(*at_ms, *dur_ms)?;
-                node(n)
-            }
-            FaultEvent::PacketLoss { at_ms, dur_ms, permille: p } => {
-                window(*at_ms, *dur_ms)?;
-                permille(*p)
-            }
-            FaultEvent::Latency { at_ms, dur_ms, latency_ms } => {
-                window(*at_ms, *dur_ms)?;
-                latency(*latency_ms)
-            }
-            FaultEvent::SlowDisk { at_ms, dur_ms, node: n, latency_ms } => {
-                window(*at_ms, *dur_ms)?;
-                disk_node(n)?;
-                latency(*latency_ms)
-            }
-            FaultEvent::DiskErrors { at_ms, dur_ms, node: n, permille: p }
-            | FaultEvent::CorruptReads { at_ms, dur_ms, node: n, permille: p } => {
-                window(*at_ms, *dur_ms)?;
-                disk_node(n)?;
-                permille(*p)
-            }
-            FaultEvent::Pause { at_ms, node: n, dur_ms } => {
-                window(*at_ms, *dur_ms)?;
-                node(n)
-            }
-            FaultEvent::LateDelivery { at_ms, dur_ms, from, to, delay_ms, count } => {
-                window(*at_ms, *dur_ms)?;
-                node(from)?;
-                if let Some(t) = to {
-                    node(t)?;
-                }
-                if *delay_ms == 0 || *delay_ms > caps::DURATION_MS_MAX {
-                    return Err(format!("delay_ms = {delay_ms} is out of range (1..={})", caps::DURATION_MS_MAX));
-                }
-                if *count == 0 || *count > caps::FAULTS_PER_KIND_MAX {
-                    return Err(format!("count = {count} is out of range (1..={})", caps::FAULTS_PER_KIND_MAX));
-                }
-                Ok(())
-            }
-            FaultEvent::Skew { at_ms, dur_ms, node: n, offset_ms, drift_permille } => {
-                window(*at_ms, *dur_ms)?;
-                node(n)?;
-                if offset_ms.unsigned_abs() > caps::SKEW_MS_MAX {
-                    return Err(format!("offset_ms = {offset_ms} is beyond ±{}", caps::SKEW_MS_MAX));
-                }
-                if *drift_permille <= -1000 || *drift_permille > caps::DRIFT_PERMILLE_MAX {
-                    return Err(format!(
-                        "drift_permille = {drift_permille} is out of range (-999..={})",
-                        caps::DRIFT_PERMILLE_MAX
-                    ));
-                }
-                Ok(())
-            }
-            FaultEvent::Stop { at_ms, node: n, down_ms } => {
-                if *at_ms > safety_ms {
-                    return Err(format!("at_ms = {at_ms} is after the safety phase (0..={safety_ms})"));
-                }
-                node(n)?;
-                down(*down_ms)
-            }
-            FaultEvent::OnEvent { node: n, event, nth, dur_ms, .. } => {
-                if let Some(n) = n {
-                    node(n)?;
-                }
-                validate_trigger(event, *nth, *dur_ms)
-            }
-        }
-    }
-}
-
 /// Count of events per kind.
 pub fn kinds(s: &Schedule) -> BTreeMap<String, u64> {
     let mut m = BTreeMap::new();
@@ -1245,7 +793,9 @@ mod tests {
                     .events
                     .iter()
                     .find_map(|e| match e {
-                        FaultEvent::Partition { at_ms, dur_ms, a, b, one_way: true } if b == "coordinator" => {
+                        FaultEvent::Partition(faults::Partition { at_ms, dur_ms, a, b, one_way: true })
+                            if b == "coordinator" =>
+                        {
                             Some((*at_ms, at_ms + dur_ms, a.clone()))
                         }
                         _ => None,
@@ -1253,7 +803,9 @@ mod tests {
                     .expect("the cut");
                 let crash = |n: &str| {
                     s.events.iter().find_map(|e| match e {
-                        FaultEvent::Crash { at_ms, node, down_ms, .. } if node == n => Some((*at_ms, at_ms + down_ms)),
+                        FaultEvent::Crash(faults::Crash { at_ms, node, down_ms, .. }) if node == n => {
+                            Some((*at_ms, at_ms + down_ms))
+                        }
                         _ => None,
                     })
                 };
@@ -1357,30 +909,34 @@ mod tests {
     fn validation_names_the_problem() {
         let ok = |events: Vec<FaultEvent>| Schedule { safety_ms: 1_000, liveness_ms: 5_000, events };
         let err = |s: Schedule| s.validate(3, false).unwrap_err();
-        let crash = |node: &str, at_ms: u64| FaultEvent::Crash {
-            at_ms,
-            node: node.into(),
-            down_ms: 10,
-            disk: CrashMode::KeepAll,
+        let crash = |node: &str, at_ms: u64| {
+            FaultEvent::Crash(faults::Crash { at_ms, node: node.into(), down_ms: 10, disk: CrashMode::KeepAll })
         };
         assert!(err(ok(vec![crash("worker-3", 5)])).contains("no node 'worker-3'"));
         assert!(err(ok(vec![crash("broker", 1_001)])).contains("after the safety phase"));
         assert_eq!(ok(vec![crash("worker-2", 1_000)]).validate(3, false), Ok(()));
-        let slow = FaultEvent::SlowDisk { at_ms: 0, dur_ms: 10, node: "worker-0".into(), latency_ms: 5 };
+        let slow =
+            FaultEvent::SlowDisk(faults::SlowDisk { at_ms: 0, dur_ms: 10, node: "worker-0".into(), latency_ms: 5 });
         assert!(err(ok(vec![slow])).contains("has no disk"));
-        let loss = FaultEvent::PacketLoss { at_ms: 0, dur_ms: 10, permille: 5_000 };
+        let loss = FaultEvent::PacketLoss(faults::PacketLoss { at_ms: 0, dur_ms: 10, permille: 5_000 });
         assert!(err(ok(vec![loss])).contains("permille = 5000"));
-        let part = FaultEvent::Partition { at_ms: 0, dur_ms: 10, a: "store".into(), b: "store".into(), one_way: false };
+        let part = FaultEvent::Partition(faults::Partition {
+            at_ms: 0,
+            dur_ms: 10,
+            a: "store".into(),
+            b: "store".into(),
+            one_way: false,
+        });
         assert!(err(ok(vec![part])).contains("two different nodes"));
-        let long = FaultEvent::Isolate { at_ms: 0, dur_ms: u64::MAX, node: "store".into() };
+        let long = FaultEvent::Isolate(faults::Isolate { at_ms: 0, dur_ms: u64::MAX, node: "store".into() });
         assert!(err(ok(vec![long])).contains("dur_ms"));
-        let point = FaultEvent::CrashAtPoint {
-            point: FaultPoint::ALL[0],
+        let point = FaultEvent::CrashAtPoint(faults::CrashAtPoint {
+            point: exactsim_engine::observe::FaultPoint::ALL[0],
             node: None,
             nth: 0,
             down_ms: 5,
             disk: CrashMode::KeepAll,
-        };
+        });
         assert!(err(ok(vec![point])).contains("nth = 0"));
         assert!(err(Schedule { safety_ms: 0, liveness_ms: 1, events: vec![] }).contains("safety_ms"));
         assert!(err(Schedule { safety_ms: 1, liveness_ms: u64::MAX, events: vec![] }).contains("liveness_ms"));
@@ -1400,13 +956,13 @@ mod tests {
             let s = Schedule {
                 safety_ms: 1_000,
                 liveness_ms: 5_000,
-                events: vec![FaultEvent::OnEvent {
+                events: vec![FaultEvent::OnEvent(faults::OnEvent {
                     node: None,
                     event: name.to_string(),
                     nth: 1,
                     action: TriggerAction::Pause,
                     dur_ms: 5,
-                }],
+                })],
             };
             s.validate(3, false).unwrap_or_else(|e| panic!("on_event {name} refused: {e}"));
         }
@@ -1422,8 +978,8 @@ mod tests {
         for seed in 0..50 {
             for e in generate(seed, &p, &cfg(3), false).events {
                 match e {
-                    FaultEvent::Pause { node, .. } => assert_eq!(node, "broker"),
-                    FaultEvent::Crash { node, .. } => assert!(node.starts_with("worker-"), "{node}"),
+                    FaultEvent::Pause(faults::Pause { node, .. }) => assert_eq!(node, "broker"),
+                    FaultEvent::Crash(faults::Crash { node, .. }) => assert!(node.starts_with("worker-"), "{node}"),
                     _ => {}
                 }
             }
@@ -1436,13 +992,13 @@ mod tests {
         let s = Schedule {
             safety_ms: 1_000,
             liveness_ms: 5_000,
-            events: vec![FaultEvent::Skew {
+            events: vec![FaultEvent::Skew(faults::Skew {
                 at_ms: 0,
                 dur_ms: 10,
                 node: "broker".into(),
                 offset_ms: 0,
                 drift_permille: -1000,
-            }],
+            })],
         };
         assert!(s.validate(3, false).unwrap_err().contains("drift_permille"));
     }
@@ -1458,9 +1014,9 @@ mod tests {
         for seed in 0..20 {
             for e in generate(seed, &p, &c, false).events {
                 match e {
-                    FaultEvent::Pause { dur_ms, .. }
-                    | FaultEvent::Partition { dur_ms, .. }
-                    | FaultEvent::Isolate { dur_ms, .. } => lens.push(dur_ms),
+                    FaultEvent::Pause(faults::Pause { dur_ms, .. })
+                    | FaultEvent::Partition(faults::Partition { dur_ms, .. })
+                    | FaultEvent::Isolate(faults::Isolate { dur_ms, .. }) => lens.push(dur_ms),
                     _ => {}
                 }
             }

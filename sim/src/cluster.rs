@@ -2,8 +2,10 @@
 //! paused, its clocks, the messages held back for late delivery, the active
 //! windowed faults. `nodes.rs` holds
 //! the part the engine's observer reads while nodes run (node states,
-//! clocks, late-delivery rules); [`Cluster`] owns it and applies every
-//! fault kind declared in `schedule.rs` to madsim.
+//! clocks, late-delivery rules); [`Cluster`] owns it and is the simulated
+//! [`Target`]: the verbs every fault kind (`model/src/faults/`) acts
+//! through, played on madsim. When a fault acts is the play loop's
+//! (`faults::Player`), not the cluster's.
 
 #![cfg_attr(not(madsim), allow(dead_code, unused_imports))]
 
@@ -11,18 +13,10 @@ use crate::disk::{CrashMode, SimDisk};
 use crate::history::SimEvent;
 use crate::nodes::{LateRule, NodeState, Nodes};
 use crate::recorder::Recorder;
-use crate::schedule::FaultEvent;
+use exactsim_model::faults::{Shown, Target, Window};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// What the cluster does at a future instant.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Wakeup {
-    Restart(String),
-    /// The node and the pause's description (ends its timeline band).
-    Resume(String, String),
-}
 
 /// Active windowed faults, reference-counted so overlapping windows heal
 /// correctly.
@@ -50,9 +44,6 @@ pub struct Cluster {
     /// Active clock skews per node: (event index, offset ms, drift permille);
     /// overlapping skews add up.
     skews: BTreeMap<String, Vec<(usize, i64, i32)>>,
-    /// (ms since start, sequence) -> what happens then.
-    wakeups: BTreeMap<(u64, u64), Wakeup>,
-    seq: u64,
 }
 
 #[cfg(madsim)]
@@ -72,8 +63,6 @@ impl Cluster {
             disks,
             windows: Windows::default(),
             skews: BTreeMap::new(),
-            wakeups: BTreeMap::new(),
-            seq: 0,
         }
     }
 
@@ -91,228 +80,15 @@ impl Cluster {
         }
     }
 
-    fn wake_at(&mut self, ms: u64, w: Wakeup) {
-        self.seq += 1;
-        self.wakeups.insert((ms, self.seq), w);
+    /// A node killed by its own fatal error in the liveness phase: down,
+    /// and restarted by the caller (as a supervisor would).
+    pub fn crash_fatal(&mut self, node: &str, cause: &str) {
+        self.crash(node, cause, CrashMode::KeepAll, true);
     }
 
-    /// When the next wakeup is due.
-    pub fn next_wakeup(&self) -> Option<u64> {
-        self.wakeups.keys().next().map(|k| k.0)
+    fn record(&self, node: &str, ev: SimEvent) {
+        self.recorder.sim(node, ev);
     }
-
-    /// Run every wakeup due by `now_ms`.
-    pub fn wake(&mut self, now_ms: u64) {
-        while let Some((&(t, s), _)) = self.wakeups.first_key_value() {
-            if t > now_ms {
-                break;
-            }
-            let w = self.wakeups.remove(&(t, s)).expect("present");
-            match w {
-                Wakeup::Restart(n) => self.restart(&n),
-                Wakeup::Resume(n, d) => self.resume(&n, &d),
-            }
-        }
-    }
-
-    /// Kill `node` now (its disk loses what `mode` says) and restart it
-    /// `down_ms` later. `claimed`: the node was already marked down by the
-    /// recorder (a fault point or a fatal error asked for this crash).
-    pub fn crash(&mut self, node: &str, cause: &str, mode: CrashMode, down_ms: u64, now_ms: u64, claimed: bool) {
-        if !claimed && !self.nodes.take_down(node) {
-            return;
-        }
-        self.nodes.set_state(node, NodeState::Down);
-        self.handle.kill(self.ids[node]);
-        let (lost, torn) = match self.disks.get(node) {
-            Some(d) => {
-                let r = d.crash(mode);
-                (r.lost_bytes, r.torn_files)
-            }
-            None => (0, 0),
-        };
-        self.recorder.sim(
-            node,
-            SimEvent::NodeCrashed {
-                node: node.to_string(),
-                cause: cause.to_string(),
-                lost_bytes: lost,
-                torn_files: torn,
-            },
-        );
-        self.wake_at(now_ms.saturating_add(down_ms), Wakeup::Restart(node.to_string()));
-    }
-
-    /// A predicate-triggered fault fired on `node`.
-    pub fn note_trigger(&self, node: &str, e: &FaultEvent, cause: &str) {
-        let detail = format!("{{\"node\":\"{node}\",\"cause\":\"{cause}\",\"fault\":{}}}", e.describe());
-        self.recorder.sim("sim", SimEvent::FaultStarted { kind: "on_event".into(), detail });
-    }
-
-    /// Graceful shutdown: the node's writes all survive (a stopping process
-    /// finishes and syncs its I/O), then it is down for `down_ms`.
-    pub fn stop(&mut self, node: &str, e: &FaultEvent, down_ms: u64, now_ms: u64) {
-        if !self.nodes.take_down(node) {
-            return;
-        }
-        self.recorder.sim("sim", SimEvent::FaultStarted { kind: "stop".into(), detail: e.describe() });
-        self.crash(node, "clean stop", CrashMode::KeepAll, down_ms, now_ms, true);
-    }
-
-    pub fn restart(&mut self, node: &str) {
-        if !self.nodes.is_down(node) {
-            return;
-        }
-        self.handle.restart(self.ids[node]);
-        self.nodes.set_state(node, NodeState::Up);
-        self.recorder.sim(node, SimEvent::NodeRestarted { node: node.to_string() });
-    }
-
-    /// Freeze `node` for `dur_ms` (a node that is down or paused already
-    /// is left alone).
-    pub fn pause(&mut self, node: &str, e: &FaultEvent, dur_ms: u64, now_ms: u64) {
-        if self.nodes.state(node) != NodeState::Up {
-            return;
-        }
-        self.handle.pause(self.ids[node]);
-        self.nodes.set_state(node, NodeState::Paused);
-        self.recorder.sim("sim", SimEvent::FaultStarted { kind: "pause".into(), detail: e.describe() });
-        self.wake_at(now_ms.saturating_add(dur_ms), Wakeup::Resume(node.to_string(), e.describe()));
-    }
-
-    pub fn resume(&mut self, node: &str, detail: &str) {
-        if self.nodes.state(node) != NodeState::Paused {
-            return;
-        }
-        self.handle.resume(self.ids[node]);
-        self.nodes.set_state(node, NodeState::Up);
-        self.recorder.sim("sim", SimEvent::FaultEnded { kind: "pause".into(), detail: detail.to_string() });
-    }
-
-    /// Start a scheduled fault (not a predicate fault: those come as
-    /// requests from the recorder).
-    pub fn start(&mut self, index: usize, e: &FaultEvent, now_ms: u64) {
-        match e {
-            FaultEvent::Crash { node, down_ms, disk, .. } => {
-                if self.nodes.take_down(node) {
-                    self.crash(node, "scheduled crash", *disk, *down_ms, now_ms, true);
-                }
-            }
-            FaultEvent::Stop { node, down_ms, .. } => self.stop(node, e, *down_ms, now_ms),
-            FaultEvent::Pause { node, dur_ms, .. } => self.pause(node, e, *dur_ms, now_ms),
-            FaultEvent::CrashAtPoint { .. } | FaultEvent::OnEvent { .. } => {}
-            FaultEvent::Partition { .. }
-            | FaultEvent::Isolate { .. }
-            | FaultEvent::PacketLoss { .. }
-            | FaultEvent::Latency { .. }
-            | FaultEvent::SlowDisk { .. }
-            | FaultEvent::DiskErrors { .. }
-            | FaultEvent::CorruptReads { .. }
-            | FaultEvent::LateDelivery { .. }
-            | FaultEvent::Skew { .. } => self.start_window(index, e),
-        }
-    }
-
-    fn start_window(&mut self, index: usize, e: &FaultEvent) {
-        let w = &mut self.windows;
-        match e {
-            FaultEvent::Partition { a, b, one_way, .. } => {
-                *w.links.entry((a.clone(), b.clone())).or_insert(0) += 1;
-                if !one_way {
-                    *w.links.entry((b.clone(), a.clone())).or_insert(0) += 1;
-                }
-            }
-            FaultEvent::Isolate { node, .. } => *w.isolated.entry(node.clone()).or_insert(0) += 1,
-            FaultEvent::PacketLoss { permille, .. } => w.loss.push(*permille),
-            FaultEvent::Latency { latency_ms, .. } => w.latency.push(*latency_ms),
-            FaultEvent::SlowDisk { node, latency_ms, .. } => w.slow.entry(node.clone()).or_default().push(*latency_ms),
-            FaultEvent::DiskErrors { node, permille, .. } => w.errors.entry(node.clone()).or_default().push(*permille),
-            FaultEvent::CorruptReads { node, permille, .. } => {
-                w.corrupt.entry(node.clone()).or_default().push(*permille)
-            }
-            FaultEvent::LateDelivery { from, to, delay_ms, count, .. } => {
-                // Lands (and is counted) when a message is held.
-                self.nodes.lock().late.push(LateRule {
-                    index,
-                    from: from.clone(),
-                    to: to.clone(),
-                    delay_ms: *delay_ms,
-                    remaining: *count,
-                });
-                return;
-            }
-            FaultEvent::Skew { node, offset_ms, drift_permille, .. } => {
-                self.skews.entry(node.clone()).or_default().push((index, *offset_ms, *drift_permille));
-                self.set_skew(node);
-            }
-            FaultEvent::Crash { .. }
-            | FaultEvent::CrashAtPoint { .. }
-            | FaultEvent::Pause { .. }
-            | FaultEvent::Stop { .. }
-            | FaultEvent::OnEvent { .. } => unreachable!("not a windowed fault: {e:?}"),
-        }
-        self.recorder.sim("sim", SimEvent::FaultStarted { kind: e.kind().into(), detail: e.describe() });
-        self.apply();
-    }
-
-    /// End a windowed fault.
-    pub fn end(&mut self, index: usize, e: &FaultEvent) {
-        fn dec<K: Ord + Clone>(m: &mut BTreeMap<K, u32>, k: &K) {
-            if let Some(v) = m.get_mut(k) {
-                *v -= 1;
-                if *v == 0 {
-                    m.remove(k);
-                }
-            }
-        }
-        fn remove_one<T: PartialEq>(v: &mut Vec<T>, x: &T) {
-            if let Some(i) = v.iter().position(|y| y == x) {
-                v.remove(i);
-            }
-        }
-        let w = &mut self.windows;
-        match e {
-            FaultEvent::Partition { a, b, one_way, .. } => {
-                dec(&mut w.links, &(a.clone(), b.clone()));
-                if !one_way {
-                    dec(&mut w.links, &(b.clone(), a.clone()));
-                }
-            }
-            FaultEvent::Isolate { node, .. } => dec(&mut w.isolated, node),
-            FaultEvent::PacketLoss { permille, .. } => remove_one(&mut w.loss, permille),
-            FaultEvent::Latency { latency_ms, .. } => remove_one(&mut w.latency, latency_ms),
-            FaultEvent::SlowDisk { node, latency_ms, .. } => {
-                remove_one(w.slow.entry(node.clone()).or_default(), latency_ms)
-            }
-            FaultEvent::DiskErrors { node, permille, .. } => {
-                remove_one(w.errors.entry(node.clone()).or_default(), permille)
-            }
-            FaultEvent::CorruptReads { node, permille, .. } => {
-                remove_one(w.corrupt.entry(node.clone()).or_default(), permille)
-            }
-            FaultEvent::LateDelivery { .. } => {
-                // Messages already held still arrive late; no new ones are
-                // held. Nothing of the network changes, so no `apply`.
-                self.nodes.lock().late.retain(|r| r.index != index);
-                self.recorder.sim("sim", SimEvent::FaultEnded { kind: e.kind().into(), detail: e.describe() });
-                return;
-            }
-            FaultEvent::Skew { node, .. } => {
-                // NTP steps the wall clock back; the rate returns to normal.
-                self.skews.entry(node.clone()).or_default().retain(|(i, _, _)| *i != index);
-                self.set_skew(node);
-            }
-            // Node faults end by a restart or a resume (timed wakeups).
-            FaultEvent::Crash { .. }
-            | FaultEvent::CrashAtPoint { .. }
-            | FaultEvent::Pause { .. }
-            | FaultEvent::Stop { .. }
-            | FaultEvent::OnEvent { .. } => return,
-        }
-        self.recorder.sim("sim", SimEvent::FaultEnded { kind: e.kind().into(), detail: e.describe() });
-        self.apply();
-    }
-
     /// Set `node`'s clocks to the sum of its active skews.
     fn set_skew(&self, node: &str) {
         let active = self.skews.get(node).map(Vec::as_slice).unwrap_or_default();
@@ -320,30 +96,6 @@ impl Cluster {
         let drift: i64 = active.iter().map(|s| s.2 as i64).sum();
         let rate = (1000 + drift).max(1) as u64;
         self.nodes.set_clock(node, self.recorder.now_us(), rate, offset_ms.saturating_mul(1000));
-    }
-
-    /// The liveness phase: every window closed, every clock true, every
-    /// node resumed and restarted.
-    pub fn heal_all(&mut self) {
-        self.windows = Windows::default();
-        self.skews.clear();
-        {
-            let mut g = self.nodes.lock();
-            g.late.clear();
-            g.clocks.clear();
-        }
-        self.apply();
-        for (_, w) in std::mem::take(&mut self.wakeups) {
-            match w {
-                Wakeup::Restart(n) => self.restart(&n),
-                Wakeup::Resume(n, d) => self.resume(&n, &d),
-            }
-        }
-        let paused: Vec<String> =
-            self.ids.keys().filter(|n| self.nodes.state(n) == NodeState::Paused).cloned().collect();
-        for n in paused {
-            self.resume(&n, "");
-        }
     }
 
     /// Make the network and disks match the active windows.
@@ -377,5 +129,185 @@ impl Cluster {
             d.set_error_permille(w.errors.get(name).and_then(|v| v.iter().copied().max()).unwrap_or(0));
             d.set_corrupt_permille(w.corrupt.get(name).and_then(|v| v.iter().copied().max()).unwrap_or(0));
         }
+    }
+}
+
+fn dec<K: Ord + Clone>(m: &mut BTreeMap<K, u32>, k: &K) {
+    if let Some(v) = m.get_mut(k) {
+        *v -= 1;
+        if *v == 0 {
+            m.remove(k);
+        }
+    }
+}
+
+fn remove_one<T: PartialEq>(v: &mut Vec<T>, x: &T) {
+    if let Some(i) = v.iter().position(|y| y == x) {
+        v.remove(i);
+    }
+}
+
+fn started(s: &Shown) -> SimEvent {
+    SimEvent::FaultStarted { kind: s.kind.into(), detail: s.detail.into() }
+}
+
+fn ended(s: &Shown) -> SimEvent {
+    SimEvent::FaultEnded { kind: s.kind.into(), detail: s.detail.into() }
+}
+
+#[cfg(madsim)]
+impl Target for Cluster {
+    /// Kill `node` now (its disk loses what `disk` says).
+    fn crash(&mut self, node: &str, cause: &str, disk: CrashMode, claimed: bool) -> bool {
+        if !claimed && !self.nodes.take_down(node) {
+            return false;
+        }
+        self.nodes.set_state(node, NodeState::Down);
+        self.handle.kill(self.ids[node]);
+        let (lost, torn) = match self.disks.get(node) {
+            Some(d) => {
+                let r = d.crash(disk);
+                (r.lost_bytes, r.torn_files)
+            }
+            None => (0, 0),
+        };
+        let ev = SimEvent::NodeCrashed {
+            node: node.to_string(),
+            cause: cause.to_string(),
+            lost_bytes: lost,
+            torn_files: torn,
+        };
+        self.record(node, ev);
+        true
+    }
+
+    fn restart(&mut self, node: &str) {
+        if !self.nodes.is_down(node) {
+            return;
+        }
+        self.handle.restart(self.ids[node]);
+        self.nodes.set_state(node, NodeState::Up);
+        self.record(node, SimEvent::NodeRestarted { node: node.to_string() });
+    }
+
+    /// Graceful shutdown: the node's writes all survive (a stopping process
+    /// finishes and syncs its I/O).
+    fn stop(&mut self, node: &str, shown: &Shown) -> bool {
+        if !self.nodes.take_down(node) {
+            return false;
+        }
+        self.record("sim", started(shown));
+        self.crash(node, "clean stop", CrashMode::KeepAll, true)
+    }
+
+    /// Freeze `node` (a node that is down or paused already is left alone).
+    fn pause(&mut self, node: &str, shown: &Shown) -> bool {
+        if self.nodes.state(node) != NodeState::Up {
+            return false;
+        }
+        self.handle.pause(self.ids[node]);
+        self.nodes.set_state(node, NodeState::Paused);
+        self.record("sim", started(shown));
+        true
+    }
+
+    fn resume(&mut self, node: &str, shown: &Shown) {
+        if self.nodes.state(node) != NodeState::Paused {
+            return;
+        }
+        self.handle.resume(self.ids[node]);
+        self.nodes.set_state(node, NodeState::Up);
+        self.record("sim", ended(shown));
+    }
+
+    fn open(&mut self, index: usize, w: &Window, shown: &Shown) -> bool {
+        let ws = &mut self.windows;
+        match *w {
+            Window::Cut { a, b, one_way } => {
+                *ws.links.entry((a.to_string(), b.to_string())).or_insert(0) += 1;
+                if !one_way {
+                    *ws.links.entry((b.to_string(), a.to_string())).or_insert(0) += 1;
+                }
+            }
+            Window::Isolate { node } => *ws.isolated.entry(node.to_string()).or_insert(0) += 1,
+            Window::Loss { permille } => ws.loss.push(permille),
+            Window::Latency { latency_ms } => ws.latency.push(latency_ms),
+            Window::SlowDisk { node, latency_ms } => ws.slow.entry(node.to_string()).or_default().push(latency_ms),
+            Window::DiskErrors { node, permille } => ws.errors.entry(node.to_string()).or_default().push(permille),
+            Window::CorruptReads { node, permille } => ws.corrupt.entry(node.to_string()).or_default().push(permille),
+            Window::Late { from, to, delay_ms, count } => {
+                // Lands (and is counted) when a message is held.
+                self.nodes.lock().late.push(LateRule {
+                    index,
+                    from: from.to_string(),
+                    to: to.map(str::to_string),
+                    delay_ms,
+                    remaining: count,
+                });
+                return true;
+            }
+            Window::Clock { node, offset_ms, drift_permille } => {
+                self.skews.entry(node.to_string()).or_default().push((index, offset_ms, drift_permille));
+                self.set_skew(node);
+            }
+        }
+        self.record("sim", started(shown));
+        self.apply();
+        true
+    }
+
+    fn close(&mut self, index: usize, w: &Window, shown: &Shown) {
+        let ws = &mut self.windows;
+        match *w {
+            Window::Cut { a, b, one_way } => {
+                dec(&mut ws.links, &(a.to_string(), b.to_string()));
+                if !one_way {
+                    dec(&mut ws.links, &(b.to_string(), a.to_string()));
+                }
+            }
+            Window::Isolate { node } => dec(&mut ws.isolated, &node.to_string()),
+            Window::Loss { permille } => remove_one(&mut ws.loss, &permille),
+            Window::Latency { latency_ms } => remove_one(&mut ws.latency, &latency_ms),
+            Window::SlowDisk { node, latency_ms } => {
+                remove_one(ws.slow.entry(node.to_string()).or_default(), &latency_ms)
+            }
+            Window::DiskErrors { node, permille } => {
+                remove_one(ws.errors.entry(node.to_string()).or_default(), &permille)
+            }
+            Window::CorruptReads { node, permille } => {
+                remove_one(ws.corrupt.entry(node.to_string()).or_default(), &permille)
+            }
+            Window::Late { .. } => {
+                // Messages already held still arrive late; no new ones are
+                // held. Nothing of the network changes, so no `apply`.
+                self.nodes.lock().late.retain(|r| r.index != index);
+                self.record("sim", ended(shown));
+                return;
+            }
+            Window::Clock { node, .. } => {
+                // NTP steps the wall clock back; the rate returns to normal.
+                self.skews.entry(node.to_string()).or_default().retain(|(i, _, _)| *i != index);
+                self.set_skew(node);
+            }
+        }
+        self.record("sim", ended(shown));
+        self.apply();
+    }
+
+    fn note(&mut self, shown: &Shown) {
+        self.record("sim", started(shown));
+    }
+
+    /// The liveness phase: every window closed, every clock true (the play
+    /// loop then restarts and resumes every node).
+    fn heal(&mut self) {
+        self.windows = Windows::default();
+        self.skews.clear();
+        {
+            let mut g = self.nodes.lock();
+            g.late.clear();
+            g.clocks.clear();
+        }
+        self.apply();
     }
 }

@@ -68,7 +68,7 @@ impl Recorder {
             .iter()
             .enumerate()
             .filter_map(|(i, e)| match e {
-                FaultEvent::OnEvent { node, event, nth, .. } => Some((i, node.clone(), event.clone(), *nth, 0)),
+                FaultEvent::OnEvent(t) => Some((i, t.node.clone(), t.event.clone(), t.nth, 0)),
                 _ => None,
             })
             .collect();
@@ -76,7 +76,7 @@ impl Recorder {
             .iter()
             .enumerate()
             .filter_map(|(i, e)| match e {
-                FaultEvent::CrashAtPoint { point, node, nth, .. } => Some((i, *point, node.clone(), *nth)),
+                FaultEvent::CrashAtPoint(c) => Some((i, c.point, c.node.clone(), c.nth)),
                 _ => None,
             })
             .collect();

@@ -10,12 +10,14 @@
 
 #![cfg_attr(not(madsim), allow(unused_imports, dead_code))]
 
-use crate::disk::{CrashMode, SimDisk};
+#[cfg(madsim)]
+use crate::cluster::Cluster;
+use crate::disk::SimDisk;
 use crate::history::{History, Observation, SimEvent};
 use crate::nodes::Nodes;
 use crate::recorder::{CrashRequest, Recorder};
 use crate::rng::{SimRng, Stream};
-use crate::schedule::{generate, FaultEvent, Schedule, TriggerAction, SYSTEM_NODE};
+use crate::schedule::{generate, Schedule, SYSTEM_NODE};
 use exactsim_engine::broker::{provision_input, run_broker, BrokerNode};
 use exactsim_engine::config::JobConfig;
 use exactsim_engine::coordinator::{run_coordinator, CoordinatorNode};
@@ -25,10 +27,12 @@ use exactsim_engine::storage::Storage;
 use exactsim_engine::store::{run_store, StoreNode};
 use exactsim_engine::types::OutRecord;
 use exactsim_engine::worker::{run_worker, WorkerNode};
+use exactsim_model::faults::{Fired, Player, Target};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::mpsc::UnboundedReceiver;
 
 pub use exactsim_model::run::{derive_config, derive_input, RunResult, RunSpec};
 
@@ -187,123 +191,19 @@ async fn simulate(spec: RunSpec, salvage: Salvage) -> RunResult {
     provision_input(&*disks["broker"], &input).await.expect("provision the input topic");
 
     let mut cluster = crate::cluster::Cluster::new(handle.clone(), recorder.clone(), nodes.clone(), disks.clone());
-    {
-        let (disk, obs, cfg, addr): (Arc<dyn Storage>, _, _, _) =
-            (disks["broker"].clone(), observer.clone(), cfg.clone(), addrs.broker);
-        let hook = send_hook(&nodes, &recorder, "broker");
-        let h = handle
-            .create_node()
-            .name("broker")
-            .ip(addr.ip())
-            .init(move || {
-                let (disk, obs, cfg, hook) = (disk.clone(), obs.clone(), cfg.clone(), hook.clone());
-                async move {
-                    let net = bind(addr).await;
-                    net.set_send_hook(hook);
-                    let node = BrokerNode::new(net, disk, Obs::new("broker", obs), &cfg);
-                    run_broker(node).await
-                }
-            })
-            .build();
-        cluster.add("broker", h.id());
-    }
-    {
-        let (disk, obs, cfg, addr): (Arc<dyn Storage>, _, _, _) =
-            (disks["store"].clone(), observer.clone(), cfg.clone(), addrs.store);
-        let hook = send_hook(&nodes, &recorder, "store");
-        let h = handle
-            .create_node()
-            .name("store")
-            .ip(addr.ip())
-            .init(move || {
-                let (disk, obs, cfg, hook) = (disk.clone(), obs.clone(), cfg.clone(), hook.clone());
-                async move {
-                    let net = bind(addr).await;
-                    net.set_send_hook(hook);
-                    run_store(StoreNode { net, storage: disk, obs: Obs::new("store", obs), cfg }).await
-                }
-            })
-            .build();
-        cluster.add("store", h.id());
-    }
-    for i in 0..n {
-        let (obs, cfg, addrs2, pipeline) = (observer.clone(), cfg.clone(), addrs.clone(), pipeline.clone());
-        let name = format!("worker-{i}");
-        let addr = addrs.workers[i as usize];
-        let nm = name.clone();
-        let hook = send_hook(&nodes, &recorder, &name);
-        let h = handle
-            .create_node()
-            .name(&name)
-            .ip(addr.ip())
-            .init(move || {
-                let (obs, cfg, addrs, pipeline, nm, hook) =
-                    (obs.clone(), cfg.clone(), addrs2.clone(), pipeline.clone(), nm.clone(), hook.clone());
-                async move {
-                    let net = bind(addr).await;
-                    net.set_send_hook(hook);
-                    run_worker(WorkerNode { index: i, net, obs: Obs::new(&nm, obs), cfg, addrs, pipeline }).await
-                }
-            })
-            .build();
-        cluster.add(&name, h.id());
-    }
-    {
-        let (disk, obs, cfg, addrs2): (Arc<dyn Storage>, _, _, _) =
-            (disks["coordinator"].clone(), observer.clone(), cfg.clone(), addrs.clone());
-        let addr = addrs.coordinator;
-        let hook = send_hook(&nodes, &recorder, "coordinator");
-        let h = handle
-            .create_node()
-            .name("coordinator")
-            .ip(addr.ip())
-            .init(move || {
-                let (disk, obs, cfg, addrs, hook) =
-                    (disk.clone(), obs.clone(), cfg.clone(), addrs2.clone(), hook.clone());
-                async move {
-                    let net = bind(addr).await;
-                    net.set_send_hook(hook);
-                    run_coordinator(CoordinatorNode {
-                        net,
-                        storage: disk,
-                        obs: Obs::new("coordinator", obs),
-                        cfg,
-                        addrs,
-                    })
-                    .await
-                }
-            })
-            .build();
-        cluster.add("coordinator", h.id());
-    }
+    let build = Build {
+        handle: handle.clone(),
+        observer: observer.clone(),
+        cfg: cfg.clone(),
+        addrs: addrs.clone(),
+        nodes: nodes.clone(),
+        recorder: recorder.clone(),
+        pipeline: pipeline.clone(),
+    };
+    start_engine_nodes(&build, &mut cluster, &disks);
     // The sink's own system, if the pipeline has one: its own node and disk
     // (node `system`, which the fault schedule hits like the engine's), at SYSTEM_ADDR.
-    let output_at = match pipeline.system() {
-        Some(system) => {
-            let addr = exactsim_engine::system::system_addr();
-            let disk = Arc::new(SimDisk::new(SYSTEM_NODE, SimRng::new(disk_rng.next_u64())));
-            let (obs, cfg, d) = (observer.clone(), cfg.clone(), disk.clone());
-            let h = handle
-                .create_node()
-                .name(SYSTEM_NODE)
-                .ip(addr.ip())
-                .init(move || {
-                    let (system, obs, cfg, storage): (_, _, _, Arc<dyn Storage>) =
-                        (system.clone(), obs.clone(), cfg.clone(), d.clone());
-                    async move {
-                        let net = bind(addr).await;
-                        let env =
-                            exactsim_engine::system::SystemEnv { net, storage, obs: Obs::new(SYSTEM_NODE, obs), cfg };
-                        system.serve(env).await
-                    }
-                })
-                .build();
-            cluster.add(SYSTEM_NODE, h.id());
-            cluster.disks.insert(SYSTEM_NODE.to_string(), disk);
-            addr
-        }
-        None => addrs.broker,
-    };
+    let output_at = start_system(&build, &mut cluster, &mut disk_rng);
     if let Some(p) = salvage.lock().unwrap().as_mut() {
         p.disks = cluster.disks.clone();
     }
@@ -351,109 +251,11 @@ async fn simulate(spec: RunSpec, salvage: Salvage) -> RunResult {
     }
 
     let start = madsim::time::Instant::now();
-    let at = |ms: u64| start + Duration::from_millis(ms);
-    let timeline = timeline(&schedule);
-    let mut next = 0usize;
-    // Safety phase: faults start until `safety_ms`; then, with no new
-    // fault starting, the outages under way run their full length (a
-    // pause or a partition may outlast the phase, as it outlasts the
-    // engine's timeouts).
-    let mut starting = true;
-    loop {
-        let now_ms = start.elapsed().as_millis() as u64;
-        if starting && now_ms >= schedule.safety_ms {
-            starting = false;
-            recorder.end_safety();
-        }
-        let next_ms = [timeline.get(next).map(|t| t.0), cluster.next_wakeup()].into_iter().flatten().min();
-        let next_ms = match (starting, next_ms) {
-            (true, n) => n.unwrap_or(schedule.safety_ms).min(schedule.safety_ms),
-            (false, Some(n)) => n,
-            (false, None) => break,
-        };
-        tokio::select! {
-            biased;
-            Some(req) = crash_rx.recv() => supervise(&mut cluster, &schedule, req, now_ms),
-            _ = madsim::time::sleep_until(at(next_ms)) => {
-                let now_ms = start.elapsed().as_millis() as u64;
-                cluster.wake(now_ms);
-                while next < timeline.len() && timeline[next].0 <= now_ms {
-                    let (_, i, is_end) = timeline[next];
-                    next += 1;
-                    if is_end {
-                        cluster.end(i, &schedule.events[i]);
-                    } else {
-                        cluster.start(i, &schedule.events[i], now_ms);
-                    }
-                }
-            }
-        }
-    }
-
-    // Liveness phase: heal everything, bring every node up.
-    cluster.heal_all();
-    recorder.sim("sim", SimEvent::Healed);
-    let healed_at_us = recorder.now_us();
-    let deadline_us = healed_at_us.saturating_add(schedule.liveness_ms.saturating_mul(1000));
-    let mut grace_until: Option<u64> = None;
-    loop {
-        let now_us = recorder.now_us();
-        if grace_until.is_none() && (recorder.finished_at_us().is_some() || now_us >= deadline_us) {
-            grace_until = Some(now_us.saturating_add(200_000));
-        }
-        if grace_until.is_some_and(|g| now_us >= g) {
-            break;
-        }
-        tokio::select! {
-            biased;
-            Some(req) = crash_rx.recv() => {
-                // Fatal errors still restart nodes, as a supervisor would.
-                let now_ms = start.elapsed().as_millis() as u64;
-                cluster.crash(&req.node, &req.cause, CrashMode::KeepAll, 0, now_ms, true);
-                madsim::time::sleep(Duration::from_millis(50)).await;
-                cluster.restart(&req.node);
-                cluster.wake(u64::MAX);
-            }
-            _ = madsim::time::sleep(Duration::from_millis(10)) => {}
-        }
-    }
+    play_safety_phase(&schedule, &mut cluster, &recorder, &mut crash_rx, start).await;
+    let (healed_at_us, deadline_us) = liveness_phase(&schedule, &mut cluster, &recorder, &mut crash_rx).await;
     // Final read of what a read_committed reader sees.
-    let net = reader_net.clone();
-    let (final_output, final_read_ok, final_open_txns) = reader
-        .spawn(async move {
-            let t = Duration::from_millis(200);
-            let mut out: Vec<Vec<OutRecord>> = Vec::new();
-            let mut ok = true;
-            for p in 0..out_n {
-                let mut got = None;
-                for _ in 0..=10 {
-                    got = output_reader.read(&net, output_at, p, 0, t).await;
-                    if got.is_some() {
-                        break;
-                    }
-                }
-                match got {
-                    Some(step) => out.push(step.records),
-                    None => {
-                        ok = false;
-                        out.push(Vec::new());
-                    }
-                }
-            }
-            let mut open = None;
-            for _ in 0..=10 {
-                open = output_reader.open_txns(&net, output_at, t).await;
-                if open.is_some() {
-                    break;
-                }
-            }
-            if open.is_none() {
-                ok = false;
-            }
-            (out, ok, open.unwrap_or_default())
-        })
-        .await
-        .expect("final read");
+    let (final_output, final_read_ok, final_open_txns) =
+        final_read(&reader, reader_net.clone(), output_reader, output_at, out_n).await;
     recorder.sim("sim", SimEvent::RunEnded);
     let disk_effects = crate::disk::effects(cluster.disks.values());
     let sim_time_ms = start.elapsed().as_millis() as u64;
@@ -494,6 +296,196 @@ async fn simulate(spec: RunSpec, salvage: Salvage) -> RunResult {
     }
 }
 
+/// What starting the run's nodes needs.
+#[cfg(madsim)]
+struct Build {
+    handle: madsim::runtime::Handle,
+    observer: Arc<dyn Observer>,
+    cfg: Arc<JobConfig>,
+    addrs: Addrs,
+    nodes: Arc<Nodes>,
+    recorder: Arc<Recorder>,
+    pipeline: Arc<dyn exactsim_engine::pipeline::Pipeline>,
+}
+
+/// The engine's nodes, in this order (madsim numbers nodes as they are
+/// created): broker, store, the workers, coordinator.
+#[cfg(madsim)]
+fn start_engine_nodes(build: &Build, cluster: &mut Cluster, disks: &BTreeMap<String, Arc<SimDisk>>) {
+    let Build { handle, observer, cfg, addrs, nodes, recorder, pipeline } = build;
+    let n = cfg.parallelism;
+    {
+        let (disk, obs, cfg, addr): (Arc<dyn Storage>, _, _, _) =
+            (disks["broker"].clone(), observer.clone(), cfg.clone(), addrs.broker);
+        let hook = send_hook(nodes, recorder, "broker");
+        let h = handle
+            .create_node()
+            .name("broker")
+            .ip(addr.ip())
+            .init(move || {
+                let (disk, obs, cfg, hook) = (disk.clone(), obs.clone(), cfg.clone(), hook.clone());
+                async move {
+                    let net = bind(addr).await;
+                    net.set_send_hook(hook);
+                    let node = BrokerNode::new(net, disk, Obs::new("broker", obs), &cfg);
+                    run_broker(node).await
+                }
+            })
+            .build();
+        cluster.add("broker", h.id());
+    }
+    {
+        let (disk, obs, cfg, addr): (Arc<dyn Storage>, _, _, _) =
+            (disks["store"].clone(), observer.clone(), cfg.clone(), addrs.store);
+        let hook = send_hook(nodes, recorder, "store");
+        let h = handle
+            .create_node()
+            .name("store")
+            .ip(addr.ip())
+            .init(move || {
+                let (disk, obs, cfg, hook) = (disk.clone(), obs.clone(), cfg.clone(), hook.clone());
+                async move {
+                    let net = bind(addr).await;
+                    net.set_send_hook(hook);
+                    run_store(StoreNode { net, storage: disk, obs: Obs::new("store", obs), cfg }).await
+                }
+            })
+            .build();
+        cluster.add("store", h.id());
+    }
+    for i in 0..n {
+        let (obs, cfg, addrs2, pipeline) = (observer.clone(), cfg.clone(), addrs.clone(), pipeline.clone());
+        let name = format!("worker-{i}");
+        let addr = addrs.workers[i as usize];
+        let nm = name.clone();
+        let hook = send_hook(nodes, recorder, &name);
+        let h = handle
+            .create_node()
+            .name(&name)
+            .ip(addr.ip())
+            .init(move || {
+                let (obs, cfg, addrs, pipeline, nm, hook) =
+                    (obs.clone(), cfg.clone(), addrs2.clone(), pipeline.clone(), nm.clone(), hook.clone());
+                async move {
+                    let net = bind(addr).await;
+                    net.set_send_hook(hook);
+                    run_worker(WorkerNode { index: i, net, obs: Obs::new(&nm, obs), cfg, addrs, pipeline }).await
+                }
+            })
+            .build();
+        cluster.add(&name, h.id());
+    }
+    {
+        let (disk, obs, cfg, addrs2): (Arc<dyn Storage>, _, _, _) =
+            (disks["coordinator"].clone(), observer.clone(), cfg.clone(), addrs.clone());
+        let addr = addrs.coordinator;
+        let hook = send_hook(nodes, recorder, "coordinator");
+        let h = handle
+            .create_node()
+            .name("coordinator")
+            .ip(addr.ip())
+            .init(move || {
+                let (disk, obs, cfg, addrs, hook) =
+                    (disk.clone(), obs.clone(), cfg.clone(), addrs2.clone(), hook.clone());
+                async move {
+                    let net = bind(addr).await;
+                    net.set_send_hook(hook);
+                    run_coordinator(CoordinatorNode {
+                        net,
+                        storage: disk,
+                        obs: Obs::new("coordinator", obs),
+                        cfg,
+                        addrs,
+                    })
+                    .await
+                }
+            })
+            .build();
+        cluster.add("coordinator", h.id());
+    }
+}
+
+/// The sink's own system, if the pipeline has one; returns where its
+/// output is read (the broker otherwise).
+#[cfg(madsim)]
+fn start_system(build: &Build, cluster: &mut Cluster, disk_rng: &mut SimRng) -> SocketAddr {
+    let Build { handle, observer, cfg, addrs, pipeline, .. } = build;
+    match pipeline.system() {
+        Some(system) => {
+            let addr = exactsim_engine::system::system_addr();
+            let disk = Arc::new(SimDisk::new(SYSTEM_NODE, SimRng::new(disk_rng.next_u64())));
+            let (obs, cfg, d) = (observer.clone(), cfg.clone(), disk.clone());
+            let h = handle
+                .create_node()
+                .name(SYSTEM_NODE)
+                .ip(addr.ip())
+                .init(move || {
+                    let (system, obs, cfg, storage): (_, _, _, Arc<dyn Storage>) =
+                        (system.clone(), obs.clone(), cfg.clone(), d.clone());
+                    async move {
+                        let net = bind(addr).await;
+                        let env =
+                            exactsim_engine::system::SystemEnv { net, storage, obs: Obs::new(SYSTEM_NODE, obs), cfg };
+                        system.serve(env).await
+                    }
+                })
+                .build();
+            cluster.add(SYSTEM_NODE, h.id());
+            cluster.disks.insert(SYSTEM_NODE.to_string(), disk);
+            addr
+        }
+        None => addrs.broker,
+    }
+}
+
+/// The final read of what a `read_committed` reader sees: every output
+/// partition and the open transactions (each retried), and whether all
+/// were read.
+#[cfg(madsim)]
+async fn final_read(
+    reader: &madsim::runtime::NodeHandle,
+    net: Arc<Net>,
+    output_reader: Arc<dyn exactsim_engine::system::OutputReader>,
+    output_at: SocketAddr,
+    out_n: u32,
+) -> (Vec<Vec<OutRecord>>, bool, Vec<(String, u64)>) {
+    reader
+        .spawn(async move {
+            let t = Duration::from_millis(200);
+            let mut out: Vec<Vec<OutRecord>> = Vec::new();
+            let mut ok = true;
+            for p in 0..out_n {
+                let mut got = None;
+                for _ in 0..=10 {
+                    got = output_reader.read(&net, output_at, p, 0, t).await;
+                    if got.is_some() {
+                        break;
+                    }
+                }
+                match got {
+                    Some(step) => out.push(step.records),
+                    None => {
+                        ok = false;
+                        out.push(Vec::new());
+                    }
+                }
+            }
+            let mut open = None;
+            for _ in 0..=10 {
+                open = output_reader.open_txns(&net, output_at, t).await;
+                if open.is_some() {
+                    break;
+                }
+            }
+            if open.is_none() {
+                ok = false;
+            }
+            (out, ok, open.unwrap_or_default())
+        })
+        .await
+        .expect("final read")
+}
+
 async fn bind(addr: SocketAddr) -> Arc<Net> {
     loop {
         match Net::bind(addr).await {
@@ -513,50 +505,77 @@ fn send_hook(nodes: &Arc<Nodes>, recorder: &Arc<Recorder>, node: &str) -> SendHo
     })
 }
 
-/// The safety phase's timed steps: (ms, event index, is its end), sorted.
-/// Windowed faults start before `safety_ms` and end when their window does
-/// (possibly later); node faults start (the cluster schedules their restart
-/// or resume); predicate faults wait for their trigger. A fault that would
-/// start at `safety_ms` or later never does.
-fn timeline(schedule: &Schedule) -> Vec<(u64, usize, bool)> {
-    let mut t = Vec::new();
-    for (i, e) in schedule.events.iter().enumerate() {
-        if e.at_ms() >= schedule.safety_ms {
-            continue;
-        }
-        if let Some((at_ms, dur_ms)) = e.window() {
-            t.push((at_ms, i, false));
-            t.push((at_ms.saturating_add(dur_ms), i, true));
-        } else if !matches!(e, FaultEvent::CrashAtPoint { .. } | FaultEvent::OnEvent { .. }) {
-            t.push((e.at_ms(), i, false));
-        }
-    }
-    t.sort();
-    t
-}
-
-/// A crash requested by the recorder: a fault point, a predicate trigger
-/// (which may pause or stop instead), or a fatal error.
+/// The safety phase: one [`Player`] plays the schedule on the cluster
+/// (faults start until `safety_ms`; then, with no new fault starting, the
+/// outages under way run their full length: a pause or a partition may
+/// outlast the phase, as it outlasts the engine's timeouts). Predicates
+/// the recorder armed (fault points, engine events) and fatal errors come
+/// as requests and are played by the same player.
 #[cfg(madsim)]
-fn supervise(cluster: &mut crate::cluster::Cluster, schedule: &Schedule, req: CrashRequest, now_ms: u64) {
-    match req.schedule_index.map(|i| &schedule.events[i]) {
-        Some(FaultEvent::CrashAtPoint { down_ms, disk, .. }) => {
-            cluster.crash(&req.node, &req.cause, *disk, *down_ms, now_ms, true);
+async fn play_safety_phase(
+    schedule: &Schedule,
+    cluster: &mut Cluster,
+    recorder: &Recorder,
+    crash_rx: &mut UnboundedReceiver<CrashRequest>,
+    start: madsim::time::Instant,
+) {
+    let at = |ms: u64| start + Duration::from_millis(ms);
+    let mut player = Player::new(schedule, |_| true);
+    loop {
+        let now_ms = start.elapsed().as_millis() as u64;
+        if player.safety_ends(now_ms) {
+            recorder.end_safety();
         }
-        Some(e @ FaultEvent::OnEvent { action, dur_ms, .. }) => {
-            cluster.note_trigger(&req.node, e, &req.cause);
-            match action {
-                TriggerAction::Crash => {
-                    if cluster.nodes.take_down(&req.node) {
-                        cluster.crash(&req.node, &req.cause, CrashMode::KeepAll, *dur_ms, now_ms, true);
-                    }
-                }
-                TriggerAction::Pause => cluster.pause(&req.node, e, *dur_ms, now_ms),
-                TriggerAction::Stop => cluster.stop(&req.node, e, *dur_ms, now_ms),
+        let Some(next_ms) = player.next_due_ms() else { break };
+        tokio::select! {
+            biased;
+            Some(req) = crash_rx.recv() => {
+                let fired = Fired { node: req.node, cause: req.cause, index: req.schedule_index };
+                player.fire(&fired, now_ms, cluster);
+            }
+            _ = madsim::time::sleep_until(at(next_ms)) => {
+                player.advance(start.elapsed().as_millis() as u64, cluster);
             }
         }
-        _ => cluster.crash(&req.node, &req.cause, CrashMode::KeepAll, 50, now_ms, true),
     }
+    // Liveness phase: heal everything, bring every node up.
+    player.heal(cluster);
+}
+
+/// The liveness phase: everything healed, no fault starts; a node's fatal
+/// error still restarts it, as a supervisor would. Waits for the job to
+/// finish within `liveness_ms` (then a grace period). Returns (healed at
+/// µs, the deadline µs).
+#[cfg(madsim)]
+async fn liveness_phase(
+    schedule: &Schedule,
+    cluster: &mut Cluster,
+    recorder: &Recorder,
+    crash_rx: &mut UnboundedReceiver<CrashRequest>,
+) -> (u64, u64) {
+    recorder.sim("sim", SimEvent::Healed);
+    let healed_at_us = recorder.now_us();
+    let deadline_us = healed_at_us.saturating_add(schedule.liveness_ms.saturating_mul(1000));
+    let mut grace_until: Option<u64> = None;
+    loop {
+        let now_us = recorder.now_us();
+        if grace_until.is_none() && (recorder.finished_at_us().is_some() || now_us >= deadline_us) {
+            grace_until = Some(now_us.saturating_add(200_000));
+        }
+        if grace_until.is_some_and(|g| now_us >= g) {
+            break;
+        }
+        tokio::select! {
+            biased;
+            Some(req) = crash_rx.recv() => {
+                cluster.crash_fatal(&req.node, &req.cause);
+                madsim::time::sleep(Duration::from_millis(50)).await;
+                cluster.restart(&req.node);
+            }
+            _ = madsim::time::sleep(Duration::from_millis(10)) => {}
+        }
+    }
+    (healed_at_us, deadline_us)
 }
 
 /// The overhead floor: `n` bare madsim datagram round trips between two

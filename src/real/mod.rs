@@ -61,6 +61,7 @@ pub use record::Played;
 use crate::artifacts;
 use exactsim_engine::config::{JobConfig, Mutant};
 use exactsim_engine::types::{DeliveryMode, Record};
+use exactsim_model::faults;
 use exactsim_model::finish::{finish, repro_command, Finish, Kind, Outcome, SIM_COMMAND};
 use exactsim_model::history::SimEvent;
 use exactsim_model::report::RunReport;
@@ -385,7 +386,7 @@ fn node_spec(
         .iter()
         .enumerate()
         .filter_map(|(index, e)| match e {
-            FaultEvent::CrashAtPoint { point, node, nth, down_ms, .. } => {
+            FaultEvent::CrashAtPoint(faults::CrashAtPoint { point, node, nth, down_ms, .. }) => {
                 Some(PointCrash { index, point: *point, node: node.clone(), nth: *nth, down_ms: *down_ms })
             }
             _ => None,

@@ -1,5 +1,8 @@
-//! Playing a run's faults in wall time: the schedule's crashes (`kill -9`,
-//! restarted after `down_ms`), the crashes at fault points the processes
+//! Playing a run's faults in wall time: the schedule's faults real mode
+//! can play, through the one play loop (`faults::Player`) on the
+//! [`Kernel`] target (crash = `kill -9`, restarted after `down_ms`; what a
+//! kind cannot play here its file says, [`skipped_faults`]), the crashes
+//! at fault points the processes
 //! make themselves, the pauses (`SIGSTOP`/`SIGCONT`) and the PostgreSQL
 //! kills drawn from the seed, the processes that exit on their own
 //! (restarted as a supervisor would); then healing and the liveness phase.
@@ -8,6 +11,7 @@
 use super::postgres::{pg_kill, pg_step, PgKill};
 use super::record::TICK;
 use super::supervisor::{Stage, State};
+use exactsim_model::faults::{self, Real, Shown, Target, Window};
 use exactsim_model::history::SimEvent;
 use exactsim_model::rng::SimRng;
 use exactsim_model::schedule::CrashMode;
@@ -56,48 +60,22 @@ pub fn derive_pauses(seed: u64, n: u32, safety_ms: u64, workers: u32) -> Vec<Pau
     v
 }
 
-/// The scheduled faults real mode cannot play, with the reason.
+/// The scheduled faults real mode cannot play (or not all of), with the
+/// reason: each kind's answer ([`faults::Fault::real`]).
 pub fn skipped_faults(schedule: &Schedule) -> Vec<Skipped> {
     let mut out = Vec::new();
     for e in &schedule.events {
-        let reason = match e {
-            FaultEvent::Crash { disk, .. } | FaultEvent::CrashAtPoint { disk, .. } => {
-                if *disk != CrashMode::KeepAll {
-                    out.push(Skipped {
-                        kind: format!(
-                            "{}:{}",
-                            e.kind(),
-                            serde_json::to_value(disk)
-                                .ok()
-                                .and_then(|v| v.as_str().map(String::from))
-                                .unwrap_or_default()
-                        ),
-                        event: e.describe(),
-                        reason:
-                            "the crash is played; kill -9 keeps the page cache, so unsynced writes are not lost or torn"
-                                .into(),
-                    });
-                }
-                continue;
+        match e.fault().real() {
+            Real::Plays => {}
+            Real::Partly { qualifier, reason } => out.push(Skipped {
+                kind: format!("{}:{qualifier}", e.kind()),
+                event: e.describe(),
+                reason: reason.into(),
+            }),
+            Real::Skips(reason) => {
+                out.push(Skipped { kind: e.kind().to_string(), event: e.describe(), reason: reason.into() })
             }
-            FaultEvent::Partition { .. } | FaultEvent::Isolate { .. } => {
-                "network partitions need control of the loopback interface"
-            }
-            FaultEvent::PacketLoss { .. } | FaultEvent::Latency { .. } => {
-                "loopback TCP neither loses nor delays under our control"
-            }
-            FaultEvent::SlowDisk { .. } | FaultEvent::DiskErrors { .. } | FaultEvent::CorruptReads { .. } => {
-                "disk faults need a fault-injecting file system"
-            }
-            FaultEvent::Pause { .. } => {
-                "the schedule's pauses are not played (--pauses draws SIGSTOP windows of its own)"
-            }
-            FaultEvent::Stop { .. } => "a clean stop is not played (only kill -9)",
-            FaultEvent::LateDelivery { .. } => "late delivery needs the transport's send hook, not driven in real mode",
-            FaultEvent::Skew { .. } => "clock steps need the clock seam, not driven in real mode",
-            FaultEvent::OnEvent { .. } => "faults triggered by engine events are not played in real mode",
-        };
-        out.push(Skipped { kind: e.kind().to_string(), event: e.describe(), reason: reason.into() });
+        }
     }
     out
 }
@@ -105,7 +83,6 @@ pub fn skipped_faults(schedule: &Schedule) -> Vec<Skipped> {
 /// A step of the safety phase's timeline.
 #[derive(Clone, Copy)]
 enum Act {
-    Crash(usize),
     PauseStart(usize),
     PauseEnd(usize),
     PgKill(usize),
@@ -114,6 +91,8 @@ enum Act {
 /// Plays one run's faults on its [`Stage`].
 pub(super) struct Player<'a> {
     schedule: &'a Schedule,
+    /// The schedule's faults real mode plays, on the [`Kernel`].
+    faults: faults::Player<'a>,
     pauses: &'a [Pause],
     pg_kills: &'a [PgKill],
     /// The safety phase's timeline: (ms, what), in time order.
@@ -143,11 +122,6 @@ impl<'a> Player<'a> {
         state: BTreeMap<String, State>,
     ) -> Player<'a> {
         let mut timeline: Vec<(u64, Act)> = Vec::new();
-        for (i, e) in schedule.events.iter().enumerate() {
-            if let FaultEvent::Crash { at_ms, .. } = e {
-                timeline.push((*at_ms, Act::Crash(i)));
-            }
-        }
         for (i, p) in pauses.iter().enumerate() {
             timeline.push((p.at_ms, Act::PauseStart(i)));
             timeline.push(((p.at_ms + p.dur_ms).min(schedule.safety_ms), Act::PauseEnd(i)));
@@ -158,6 +132,7 @@ impl<'a> Player<'a> {
         timeline.sort_by_key(|(t, _)| *t);
         Player {
             schedule,
+            faults: faults::Player::new(schedule, |e| !matches!(e.fault().real(), Real::Skips(_))),
             pauses,
             pg_kills,
             timeline,
@@ -183,6 +158,7 @@ impl<'a> Player<'a> {
             let now_ms = st.clock.ms();
             self.restart_due(st, now_ms, self.schedule.safety_ms)?;
             self.pg_kill_due(st)?;
+            self.play_faults(st, now_ms)?;
             while self.next < self.timeline.len() && self.timeline[self.next].0 <= now_ms {
                 let (_, act) = self.timeline[self.next];
                 self.next += 1;
@@ -198,6 +174,9 @@ impl<'a> Player<'a> {
     /// Heal: resume every paused node, restart every node that is down and
     /// PostgreSQL if it is due. Returns (healed at µs, liveness deadline µs).
     pub(super) fn heal(&mut self, st: &mut Stage) -> Result<(u64, u64), String> {
+        let mut kernel = Kernel { st, state: &mut self.state, paused: &mut self.paused, error: None };
+        self.faults.heal(&mut kernel);
+        kernel.result()?;
         let Stage { procs, pg, g, clock } = st;
         for (node, _) in std::mem::take(&mut self.paused) {
             procs.signal(&node, libc::SIGCONT);
@@ -284,7 +263,7 @@ impl<'a> Player<'a> {
                 st.g.last_words.remove(&role).unwrap_or((now, format!("exited: {status}"), None));
             let (kind, down_ms) = match index {
                 Some(i) if safety => match &self.schedule.events[i] {
-                    FaultEvent::CrashAtPoint { down_ms, .. } => ("crash_at_point", *down_ms),
+                    FaultEvent::CrashAtPoint(faults::CrashAtPoint { down_ms, .. }) => ("crash_at_point", *down_ms),
                     _ => ("exit", SELF_EXIT_DOWN_MS),
                 },
                 _ => ("exit", SELF_EXIT_DOWN_MS),
@@ -337,7 +316,6 @@ impl<'a> Player<'a> {
     /// Play one step of the timeline.
     fn play(&mut self, st: &mut Stage, act: Act) {
         match act {
-            Act::Crash(i) => self.crash(st, i),
             // Down or restarting: played once it accepts again.
             Act::PgKill(i) => self.pg_due.push(i),
             Act::PauseStart(i) => self.pause(st, i),
@@ -345,28 +323,20 @@ impl<'a> Player<'a> {
         }
     }
 
-    /// A scheduled crash: `kill -9`, restarted after `down_ms`.
-    fn crash(&mut self, st: &mut Stage, i: usize) {
-        let FaultEvent::Crash { node, down_ms, .. } = &self.schedule.events[i] else { unreachable!() };
-        if self.state.get(node) == Some(&State::Down) {
-            // Already down: as in simulation, no second crash; said so, and
-            // not listed as a crash that is played.
-            let event = self.schedule.events[i].describe();
+    /// Play the schedule's faults due by `now_ms` on the [`Kernel`]; a
+    /// fault whose node was down is not played (listed as skipped, as in
+    /// simulation nothing is played on a down node).
+    fn play_faults(&mut self, st: &mut Stage, now_ms: u64) -> Result<(), String> {
+        let mut kernel = Kernel { st, state: &mut self.state, paused: &mut self.paused, error: None };
+        self.faults.advance(now_ms, &mut kernel);
+        kernel.result()?;
+        for i in std::mem::take(&mut self.faults.unplayed) {
+            let e = &self.schedule.events[i];
+            let event = e.describe();
             self.skipped.retain(|k| k.event != event);
-            self.skipped.push(Skipped { kind: "crash".into(), event, reason: DOWN_REASON.into() });
-            return;
+            self.skipped.push(Skipped { kind: e.kind().into(), event, reason: DOWN_REASON.into() });
         }
-        st.procs.kill(node);
-        let t = st.clock.us();
-        self.state.insert(node.clone(), State::Down);
-        self.paused.remove(node);
-        st.g.sim(
-            t,
-            node,
-            SimEvent::NodeCrashed { node: node.clone(), cause: "scheduled crash".into(), lost_bytes: 0, torn_files: 0 },
-        );
-        st.g.played(t / 1000, "crash", node, format!("kill -9, down {down_ms} ms"));
-        self.restarts.insert((t / 1000 + down_ms, node.clone()));
+        Ok(())
     }
 
     /// A pause window opens: `SIGSTOP` (windows on one node overlap).
@@ -404,4 +374,76 @@ impl<'a> Player<'a> {
             st.g.played(t / 1000, "resume", &p.node, "SIGCONT".into());
         }
     }
+}
+
+/// Real mode's [`Target`]: what the kernel lets a supervisor do to its
+/// processes. A crash is `kill -9` (the page cache survives: a disk mode
+/// that loses writes is listed as not fully played by its kind), a restart
+/// spawns the process again. Windows (network, disk, clock) and clean
+/// stops are not played here: their kinds say so ([`faults::Fault::real`]), so
+/// the player never asks.
+struct Kernel<'k> {
+    st: &'k mut Stage,
+    state: &'k mut BTreeMap<String, State>,
+    paused: &'k mut BTreeMap<String, u32>,
+    /// The first failure to spawn a process.
+    error: Option<String>,
+}
+
+impl Kernel<'_> {
+    fn result(self) -> Result<(), String> {
+        self.error.map_or(Ok(()), Err)
+    }
+}
+
+impl Target for Kernel<'_> {
+    fn crash(&mut self, node: &str, cause: &str, _disk: CrashMode, _claimed: bool) -> bool {
+        if self.state.get(node) == Some(&State::Down) {
+            return false;
+        }
+        self.st.procs.kill(node);
+        let t = self.st.clock.us();
+        self.state.insert(node.to_string(), State::Down);
+        self.paused.remove(node);
+        let ev = SimEvent::NodeCrashed { node: node.into(), cause: cause.into(), lost_bytes: 0, torn_files: 0 };
+        self.st.g.sim(t, node, ev);
+        self.st.g.played(t / 1000, "crash", node, format!("kill -9 ({cause})"));
+        true
+    }
+
+    fn restart(&mut self, node: &str) {
+        if self.state.get(node) != Some(&State::Down) || self.error.is_some() {
+            return;
+        }
+        if let Err(e) = self.st.procs.spawn(node) {
+            self.error = Some(e);
+            return;
+        }
+        self.state.insert(node.to_string(), State::Up);
+        self.paused.remove(node);
+        let t = self.st.clock.us();
+        self.st.g.sim(t, node, SimEvent::NodeRestarted { node: node.to_string() });
+        self.st.g.played(t / 1000, "restart", node, String::new());
+    }
+
+    fn stop(&mut self, _: &str, _: &Shown) -> bool {
+        false
+    }
+
+    fn pause(&mut self, _: &str, _: &Shown) -> bool {
+        false
+    }
+
+    fn resume(&mut self, _: &str, _: &Shown) {}
+
+    fn open(&mut self, _: usize, _: &Window, _: &Shown) -> bool {
+        false
+    }
+
+    fn close(&mut self, _: usize, _: &Window, _: &Shown) {}
+
+    fn note(&mut self, _: &Shown) {}
+
+    /// Nothing to close: no window is played in real mode.
+    fn heal(&mut self) {}
 }

@@ -4,6 +4,7 @@
 
 use crate::common::*;
 use exactsim_engine::types::DeliveryMode;
+use exactsim_model::faults;
 use std::collections::BTreeMap;
 
 #[test]
@@ -65,8 +66,13 @@ fn corrupted_reads_are_detected_not_restored_from() {
     use exactsim_model::schedule::FaultEvent;
     use exactsim_sim::disk::CrashMode;
     let events = vec![
-        FaultEvent::CorruptReads { at_ms: 0, dur_ms: 1_500, node: "store".into(), permille: 700 },
-        FaultEvent::Crash { at_ms: 400, node: "worker-1".into(), down_ms: 60, disk: CrashMode::LoseUnsynced },
+        FaultEvent::CorruptReads(faults::CorruptReads { at_ms: 0, dur_ms: 1_500, node: "store".into(), permille: 700 }),
+        FaultEvent::Crash(faults::Crash {
+            at_ms: 400,
+            node: "worker-1".into(),
+            down_ms: 60,
+            disk: CrashMode::LoseUnsynced,
+        }),
     ];
     let out = go(fixed("inventory", 5, DeliveryMode::ExactlyOnce, events), "none");
     assert_pass(&out);

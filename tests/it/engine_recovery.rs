@@ -6,6 +6,7 @@
 use crate::common::*;
 use exactsim_engine::observe::Event;
 use exactsim_engine::types::DeliveryMode;
+use exactsim_model::faults;
 use exactsim_model::history::{Ev, SimEvent};
 use exactsim_model::schedule::FaultEvent;
 use exactsim_sim::disk::CrashMode;
@@ -13,8 +14,18 @@ use exactsim_sim::disk::CrashMode;
 #[test]
 fn worker_then_coordinator_crash_recovers_to_reference() {
     let events = vec![
-        FaultEvent::Crash { at_ms: 150, node: "worker-1".into(), down_ms: 120, disk: CrashMode::LoseUnsynced },
-        FaultEvent::Crash { at_ms: 500, node: "coordinator".into(), down_ms: 120, disk: CrashMode::LoseUnsynced },
+        FaultEvent::Crash(faults::Crash {
+            at_ms: 150,
+            node: "worker-1".into(),
+            down_ms: 120,
+            disk: CrashMode::LoseUnsynced,
+        }),
+        FaultEvent::Crash(faults::Crash {
+            at_ms: 500,
+            node: "coordinator".into(),
+            down_ms: 120,
+            disk: CrashMode::LoseUnsynced,
+        }),
     ];
     let out = go(fixed("word_count", 2024, DeliveryMode::ExactlyOnce, events), "none");
     assert_pass(&out);

@@ -9,6 +9,7 @@ use exactsim::replay::ReplayFile;
 use exactsim_engine::config::Mutant;
 use exactsim_engine::observe::Event;
 use exactsim_engine::types::DeliveryMode;
+use exactsim_model::faults;
 use exactsim_model::history::{Ev, SimEvent};
 use exactsim_model::report::Verdict;
 use exactsim_model::schedule::{FaultEvent, TriggerAction};
@@ -25,7 +26,7 @@ fn predicate_triggered_pause_replays_its_run() {
     let same_code = v["code_version"] == exactsim::code_version();
     v["code_version"] = serde_json::Value::String(exactsim::code_version().into());
     let f = ReplayFile::parse(&v.to_string(), PAUSE_CASE).unwrap();
-    assert!(matches!(f.schedule.events[0], FaultEvent::OnEvent { action: TriggerAction::Pause, .. }));
+    assert!(matches!(f.schedule.events[0], FaultEvent::OnEvent(faults::OnEvent { action: TriggerAction::Pause, .. })));
     let a = go(f.to_spec().unwrap(), &f.profile);
     let b = go(f.to_spec().unwrap(), &f.profile);
     assert_pass(&a);
@@ -57,18 +58,30 @@ fn predicate_triggered_pause_replays_its_run() {
 #[test]
 fn the_correct_engine_survives_zombies() {
     let events = vec![
-        FaultEvent::Pause { at_ms: 200, node: "worker-0".into(), dur_ms: 2_000 },
-        FaultEvent::LateDelivery {
+        FaultEvent::Pause(faults::Pause { at_ms: 200, node: "worker-0".into(), dur_ms: 2_000 }),
+        FaultEvent::LateDelivery(faults::LateDelivery {
             at_ms: 100,
             dur_ms: 800,
             from: "worker-1".into(),
             to: Some("broker".into()),
             delay_ms: 3_000,
             count: 2,
-        },
-        FaultEvent::Skew { at_ms: 300, dur_ms: 900, node: "broker".into(), offset_ms: 180_000, drift_permille: 500 },
-        FaultEvent::Skew { at_ms: 100, dur_ms: 900, node: "coordinator".into(), offset_ms: -800, drift_permille: -500 },
-        FaultEvent::Stop { at_ms: 900, node: "broker".into(), down_ms: 700 },
+        }),
+        FaultEvent::Skew(faults::Skew {
+            at_ms: 300,
+            dur_ms: 900,
+            node: "broker".into(),
+            offset_ms: 180_000,
+            drift_permille: 500,
+        }),
+        FaultEvent::Skew(faults::Skew {
+            at_ms: 100,
+            dur_ms: 900,
+            node: "coordinator".into(),
+            offset_ms: -800,
+            drift_permille: -500,
+        }),
+        FaultEvent::Stop(faults::Stop { at_ms: 900, node: "broker".into(), down_ms: 700 }),
     ];
     for scenario in ["word_count", "inventory"] {
         let out = go(fixed(scenario, 4, DeliveryMode::ExactlyOnce, events.clone()), "none");
@@ -94,13 +107,13 @@ fn the_correct_engine_survives_zombies() {
 /// transaction ages on the wall clock.
 #[test]
 fn a_clock_step_catches_the_skewed_timeout() {
-    let events = vec![FaultEvent::Skew {
+    let events = vec![FaultEvent::Skew(faults::Skew {
         at_ms: 300,
         dur_ms: 1_100,
         node: "broker".into(),
         offset_ms: 90_000,
         drift_permille: 0,
-    }];
+    })];
     let mut spec = fixed("word_count", 3, DeliveryMode::ExactlyOnce, events);
     spec.mutant = Some(Mutant::SkewedTxnTimeout);
     let out = go(spec.clone(), "none");

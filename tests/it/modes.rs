@@ -5,20 +5,26 @@
 use crate::common::*;
 use exactsim_engine::observe::FaultPoint;
 use exactsim_engine::types::DeliveryMode;
+use exactsim_model::faults;
 use exactsim_model::schedule::FaultEvent;
 use exactsim_sim::disk::CrashMode;
 
 /// Crash a worker between pre-commit and notify, later the broker.
 fn crashes() -> Vec<FaultEvent> {
     vec![
-        FaultEvent::CrashAtPoint {
+        FaultEvent::CrashAtPoint(faults::CrashAtPoint {
             point: FaultPoint::AfterPrecommitBeforeAck,
             node: Some("worker-1".into()),
             nth: 2,
             down_ms: 100,
             disk: CrashMode::LoseUnsynced,
-        },
-        FaultEvent::Crash { at_ms: 450, node: "broker".into(), down_ms: 80, disk: CrashMode::LoseUnsynced },
+        }),
+        FaultEvent::Crash(faults::Crash {
+            at_ms: 450,
+            node: "broker".into(),
+            down_ms: 80,
+            disk: CrashMode::LoseUnsynced,
+        }),
     ]
 }
 
@@ -38,15 +44,25 @@ fn at_least_once_shows_duplicates_but_no_loss() {
     // No pre-commit in this mode: crash right after a snapshot instead, and
     // a worker in the middle of the run.
     let events = vec![
-        FaultEvent::CrashAtPoint {
+        FaultEvent::CrashAtPoint(faults::CrashAtPoint {
             point: FaultPoint::AfterSnapshotBeforeAck,
             node: Some("worker-1".into()),
             nth: 3,
             down_ms: 100,
             disk: CrashMode::LoseUnsynced,
-        },
-        FaultEvent::Crash { at_ms: 450, node: "worker-2".into(), down_ms: 80, disk: CrashMode::LoseUnsynced },
-        FaultEvent::Crash { at_ms: 700, node: "broker".into(), down_ms: 80, disk: CrashMode::LoseUnsynced },
+        }),
+        FaultEvent::Crash(faults::Crash {
+            at_ms: 450,
+            node: "worker-2".into(),
+            down_ms: 80,
+            disk: CrashMode::LoseUnsynced,
+        }),
+        FaultEvent::Crash(faults::Crash {
+            at_ms: 700,
+            node: "broker".into(),
+            down_ms: 80,
+            disk: CrashMode::LoseUnsynced,
+        }),
     ];
     let out = go(fixed("word_count", 11, DeliveryMode::AtLeastOnce, events), "none");
     assert_pass(&out);

@@ -5,6 +5,7 @@ use crate::common::*;
 use exactsim::replay::{shrink, ReplayFile};
 use exactsim_engine::config::Mutant;
 use exactsim_engine::types::DeliveryMode;
+use exactsim_model::faults;
 use exactsim_model::report::Verdict;
 
 #[test]
@@ -54,12 +55,14 @@ fn shrink_narrows_the_gates_silent_restart_to_three_faults() {
     let kinds: Vec<&str> = ev.iter().map(|e| e.kind()).collect();
     assert!(kinds.contains(&"partition"), "{ev:?}");
     assert!(
-        ev.iter().any(|e| matches!(e, exactsim_model::schedule::FaultEvent::Stop { down_ms: 10, .. })),
+        ev.iter().any(|e| matches!(e, exactsim_model::schedule::FaultEvent::Stop(faults::Stop { down_ms: 10, .. }))),
         "the restart is narrowed to the shortest clean stop: {ev:?}"
     );
     assert!(
-        ev.iter()
-            .any(|e| matches!(e, exactsim_model::schedule::FaultEvent::CrashAtPoint { node: Some(_), nth: 1, .. })),
+        ev.iter().any(|e| matches!(
+            e,
+            exactsim_model::schedule::FaultEvent::CrashAtPoint(faults::CrashAtPoint { node: Some(_), nth: 1, .. })
+        )),
         "the point crash is retargeted to one node and its first occurrence: {ev:?}"
     );
     assert_eq!(r.file.check.as_deref(), Some("P1"));

@@ -1,0 +1,91 @@
+//! `corrupt_reads`: a node's disk returns corrupted data on a share of its reads for a window.
+
+use super::{Aim, Check, Cx, Fault, FaultEvent, Kind, Real, Target, Targets, Timing, Window};
+use crate::narrow::{smaller, windows, Narrowing, Size};
+use crate::schedule::Gen;
+use serde::{Deserialize, Serialize};
+
+/// `node`'s disk returns corrupted data on `permille` of its reads for a window.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorruptReads {
+    pub at_ms: u64,
+    pub dur_ms: u64,
+    pub node: String,
+    pub permille: u32,
+}
+
+impl Kind for CorruptReads {
+    const NAME: &'static str = "corrupt_reads";
+    const TARGETS: Targets = Targets::DiskNodes;
+    const COLOUR: &'static str = "#e56b6f";
+    const DRAW: Option<fn(&mut Gen) -> FaultEvent> = Some(draw);
+}
+
+fn draw(g: &mut Gen) -> FaultEvent {
+    let at_ms = g.at();
+    let node = g.node();
+    CorruptReads { at_ms, dur_ms: g.rng.range(100, 1000), node, permille: g.rng.range(50, 500) as u32 }.into()
+}
+
+impl CorruptReads {
+    fn window(&self) -> Window<'_> {
+        Window::CorruptReads { node: &self.node, permille: self.permille }
+    }
+}
+
+impl Fault for CorruptReads {
+    fn timing(&self) -> Timing {
+        Timing::Window { at_ms: self.at_ms, dur_ms: self.dur_ms }
+    }
+
+    fn validate(&self, c: &Check) -> Result<(), String> {
+        c.window(self.at_ms, self.dur_ms)?;
+        c.disk_node(&self.node)?;
+        c.permille(self.permille)
+    }
+
+    fn size(&self) -> Size {
+        Size { breadth: 1, magnitude: self.dur_ms + u64::from(self.permille), start: self.at_ms }
+    }
+
+    fn narrowings(&self, n: &Narrowing) -> Vec<FaultEvent> {
+        let mut v: Vec<FaultEvent> = Vec::new();
+        for p in smaller(u64::from(self.permille), 1) {
+            let permille = u32::try_from(p).expect("smaller than a u32");
+            v.push(CorruptReads { permille, ..self.clone() }.into());
+        }
+        for (at_ms, dur_ms) in windows(self.at_ms, self.dur_ms, n.safety_ms) {
+            v.push(CorruptReads { at_ms, dur_ms, ..self.clone() }.into());
+        }
+        v
+    }
+
+    fn aim(&mut self) -> Aim<'_> {
+        Aim::At(&mut self.at_ms)
+    }
+
+    fn hold_ms(&self) -> Option<u64> {
+        None
+    }
+
+    fn describe(&self) -> String {
+        format!("{}'s disk returns corrupted data on {} of its reads", self.node, super::pct(self.permille))
+    }
+
+    fn nodes(&self) -> Option<Vec<String>> {
+        Some(vec![self.node.clone()])
+    }
+
+    fn start(&self, cx: &mut Cx, t: &mut dyn Target) -> bool {
+        t.open(cx.index, &self.window(), &cx.shown(Self::NAME))
+    }
+
+    fn end(&self, cx: &mut Cx, t: &mut dyn Target) {
+        t.close(cx.index, &self.window(), &cx.shown(Self::NAME));
+    }
+
+    fn real(&self) -> Real {
+        Real::Skips("disk faults need a fault-injecting file system")
+    }
+}
