@@ -33,6 +33,31 @@ fn pg_ledger_passes_chaos_seeds_with_commits_announced_by_the_server() {
     assert!(server_crashes > 0, "chaos crashed the simulated PostgreSQL server");
 }
 
+/// Gate seed 11000002947: worker-0's deployment of attempt 3 is delivered
+/// late (3.2 s), after the worker was stopped and restarted, so a session
+/// numbered 16 starts after session 19 died with the worker. The later
+/// start owns the subtask; P14 once took it for a zombie by its number.
+#[test]
+fn a_late_deployment_to_a_restarted_worker_owns_its_subtask() {
+    let out = go(make("pg_ledger", 11_000_002_947, "ci/gate.toml", DeliveryMode::ExactlyOnce, None), "ci/gate.toml");
+    assert_pass(&out);
+    let sessions: Vec<(u64, u64)> = out
+        .result
+        .history
+        .events
+        .iter()
+        .filter_map(|e| match &e.ev {
+            Ev::Engine(exactsim_engine::observe::Event::SinkOpened { task, owner })
+                if task.subtask() == 0 && owner.attempt == 3 =>
+            {
+                Some(owner.session)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sessions, [(19, 0), (16, 0)], "the run no longer shows the late deployment");
+}
+
 #[test]
 fn pg_ledger_at_least_once_passes() {
     for seed in test_seeds(10) {

@@ -5,9 +5,12 @@
 //! How: the engine stamps every output record it hands a sink with its
 //! writer (`OutRecord::writer`: owner = run, job attempt and producer
 //! session; sink subtask; transaction tag), and the sink's system stores
-//! and returns it with the record. An owner of a subtask is superseded at
-//! the first `SinkOpened` of a newer owner of that subtask (the order of
-//! `Owner`). A record a reader saw, during the run or in the final read, is
+//! and returns it with the record. The owner of a subtask is the one whose
+//! `SinkOpened` came last: an owner is superseded when another owner of
+//! the subtask starts after it, in the order the history shows the starts
+//! (not the order of the owners' numbers: a deployment delivered late to a
+//! restarted worker starts an owner with a smaller session number after a
+//! larger one, and that later start is the subtask's owner). A record a reader saw, during the run or in the final read, is
 //! accounted for only by a `PreCommitted` of the same writer (owner,
 //! subtask, transaction instance: name and epoch) that lists its `out_id`,
 //! recorded before that owner was superseded, for a checkpoint that a
@@ -63,9 +66,22 @@ pub fn check(c: &Ctx) -> Vec<Finding> {
         // by hand): nothing to judge by.
         return Vec::new();
     }
-    // When (event index, time) a newer owner of `w`'s subtask first started.
-    let superseded = |w: &Writer| -> Option<(usize, u64, Owner)> {
-        opened.get(&w.subtask)?.iter().find(|(o, _, _)| *o > w.owner).map(|(o, i, t)| (*i, *t, *o))
+    // When (event index, time) another owner of `w`'s subtask started
+    // after `w`'s own start that was current at event `at` (its last start
+    // before `at`; its first start when `at` is unknown): the moment `w`
+    // was superseded. An owner whose start was never recorded is
+    // superseded by the first start of a newer owner (the owners' order).
+    let superseded = |w: &Writer, at: Option<usize>| -> Option<(usize, u64, Owner)> {
+        let starts = opened.get(&w.subtask)?;
+        let own = match at {
+            Some(p) => starts.iter().rev().find(|(o, i, _)| *o == w.owner && *i <= p),
+            None => starts.iter().find(|(o, _, _)| *o == w.owner),
+        };
+        let next = match own {
+            Some(&(_, from, _)) => starts.iter().find(|(o, i, _)| *i > from && *o != w.owner),
+            None => starts.iter().find(|(o, _, _)| *o > w.owner),
+        };
+        next.map(|(o, i, t)| (*i, *t, *o))
     };
     // Visible while its owner still owned the subtask (never superseded,
     // or seen by a reader before the newer owner started).
@@ -86,7 +102,7 @@ pub fn check(c: &Ctx) -> Vec<Finding> {
         }
         let w = &r.writer;
         let pre = precommitted.get(&(*w, r.out_id)).copied();
-        let fenced = superseded(w);
+        let fenced = superseded(w, pre.map(|(p, _)| p));
         let fenced_at = fenced.map_or(usize::MAX, |f| f.0);
         // Committable while its owner owned the subtask: a checkpoint at or
         // after its own completed before the owner was superseded (the

@@ -886,6 +886,42 @@ fn a_pre_commit_after_a_newer_owner_started_is_p14() {
     assert_eq!(checks(&h), vec!["P14"]);
 }
 
+/// The subtask's owner is the one that started last, whatever its number:
+/// a deployment delivered late to a restarted worker starts a session with
+/// a smaller number after a larger one (gate seed 11000002947 of
+/// pg_ledger), and that later start owns the subtask.
+#[test]
+fn the_owner_that_started_last_owns_the_subtask_whatever_its_number_p14() {
+    let session = |deploy: u64| exactsim_engine::types::Owner { session: (deploy, 0), ..owner(1) };
+    let restamp = |h: &mut History, o: exactsim_engine::types::Owner| {
+        for s in h.events.iter_mut() {
+            if let Ev::Engine(Event::PreCommitted { writer: w, .. }) = &mut s.ev {
+                w.owner = o;
+            }
+        }
+        let stamp = |r: &mut OutRecord| r.writer.owner = o;
+        h.observations.iter_mut().flat_map(|o| o.new_records.iter_mut()).for_each(stamp);
+        h.final_output.iter_mut().flatten().for_each(stamp);
+    };
+    // Session 19 started at 2 and its worker died; session 16 started at 6
+    // and wrote everything: no zombie.
+    let mut h = good_with_lineage();
+    push(&mut h, at(2, "worker-0", Event::SinkOpened { task: TaskId::Chain(0), owner: session(19) }));
+    h.events.retain(|s| !matches!(&s.ev, Ev::Engine(Event::SinkOpened { owner: o, .. }) if *o == owner(1)));
+    push(&mut h, at(6, "worker-0", Event::SinkOpened { task: TaskId::Chain(0), owner: session(16) }));
+    restamp(&mut h, session(16));
+    assert_eq!(checks(&h), NONE);
+    // The other way round, session 16's writes after session 19 started
+    // later are a zombie's.
+    let mut h = good_with_lineage();
+    h.events.retain(|s| !matches!(&s.ev, Ev::Engine(Event::SinkOpened { owner: o, .. }) if *o == owner(1)));
+    push(&mut h, at(6, "worker-0", Event::SinkOpened { task: TaskId::Chain(0), owner: session(16) }));
+    push(&mut h, at(41, "worker-0", Event::SinkOpened { task: TaskId::Chain(0), owner: session(19) }));
+    restamp(&mut h, session(16));
+    assert_eq!(checks(&h), vec!["P14"]);
+    assert_mentions(&msgs(&h, "P14"), &["record 3", "deploy 16", "pre-committed it at", "deploy 19"]);
+}
+
 #[test]
 fn a_pre_commit_whose_checkpoint_completed_only_after_the_fence_is_p14() {
     // Transaction 2 was pre-committed at 42 for checkpoint 2, attempt 2
