@@ -569,46 +569,53 @@ impl Model {
             });
         }
 
-        // ---- violations: those at (nearly) the same time share a line ----
-        let mut timed: Vec<(u64, &ViolationReport)> = violations
-            .iter()
-            .filter_map(|v| v.t_ms.filter(|t| t.is_finite()).map(|t| ((t.max(0.0) * 1000.0).round() as u64, v)))
-            .collect();
-        timed.sort_by_key(|(t, _)| *t);
-        let merge_us = (end_us * VIOLATION_MERGE_PERMILLE / 1000).max(1);
-        let mut groups: Vec<(u64, Vec<&ViolationReport>)> = Vec::new();
-        for (t, v) in timed {
-            match groups.last_mut() {
-                Some((gt, vs)) if t - *gt < merge_us => vs.push(v),
-                _ => groups.push((t, vec![v])),
-            }
-        }
-        for (t, vs) in groups {
-            let mut checks: Vec<(String, usize)> = Vec::new();
-            for v in &vs {
-                let l = v.label();
-                match checks.iter_mut().find(|c| c.0 == l) {
-                    Some(c) => c.1 += 1,
-                    None => checks.push((l, 1)),
-                }
-            }
-            let label: Vec<String> =
-                checks.iter().map(|(c, n)| if *n > 1 { format!("{c} \u{d7}{n}") } else { c.clone() }).collect();
-            let mut tip: Vec<String> = vs
-                .iter()
-                .take(8)
-                .map(|v| {
-                    let when = v.t_ms.map_or(String::new(), |t| format!(" at {t:.3} ms"));
-                    cut(&format!("{}{when}: {}", v.label(), v.message), TIP_CHARS)
-                })
-                .collect();
-            if vs.len() > 8 {
-                tip.push(format!("(+{} more)", vs.len() - 8));
-            }
-            lines.push(Line { t_us: t.min(end_us), kind: LineKind::Violation, label: label.join(", "), tip });
-        }
+        lines.extend(violation_lines(violations, end_us));
         Model { lanes, end_us, bands, markers, lines, counts, thinned, fault_kinds }
     }
+}
+
+/// The violations as lines: those at (nearly) the same time share one,
+/// labelled with their checks and with up to 8 of them as its tip.
+fn violation_lines(violations: &[ViolationReport], end_us: u64) -> Vec<Line> {
+    let mut lines = Vec::new();
+    let mut timed: Vec<(u64, &ViolationReport)> = violations
+        .iter()
+        .filter_map(|v| v.t_ms.filter(|t| t.is_finite()).map(|t| ((t.max(0.0) * 1000.0).round() as u64, v)))
+        .collect();
+    timed.sort_by_key(|(t, _)| *t);
+    let merge_us = (end_us * VIOLATION_MERGE_PERMILLE / 1000).max(1);
+    let mut groups: Vec<(u64, Vec<&ViolationReport>)> = Vec::new();
+    for (t, v) in timed {
+        match groups.last_mut() {
+            Some((gt, vs)) if t - *gt < merge_us => vs.push(v),
+            _ => groups.push((t, vec![v])),
+        }
+    }
+    for (t, vs) in groups {
+        let mut checks: Vec<(String, usize)> = Vec::new();
+        for v in &vs {
+            let l = v.label();
+            match checks.iter_mut().find(|c| c.0 == l) {
+                Some(c) => c.1 += 1,
+                None => checks.push((l, 1)),
+            }
+        }
+        let label: Vec<String> =
+            checks.iter().map(|(c, n)| if *n > 1 { format!("{c} \u{d7}{n}") } else { c.clone() }).collect();
+        let mut tip: Vec<String> = vs
+            .iter()
+            .take(8)
+            .map(|v| {
+                let when = v.t_ms.map_or(String::new(), |t| format!(" at {t:.3} ms"));
+                cut(&format!("{}{when}: {}", v.label(), v.message), TIP_CHARS)
+            })
+            .collect();
+        if vs.len() > 8 {
+            tip.push(format!("(+{} more)", vs.len() - 8));
+        }
+        lines.push(Line { t_us: t.min(end_us), kind: LineKind::Violation, label: label.join(", "), tip });
+    }
+    lines
 }
 
 /// A label above the lanes, for a line crossing all of them.
@@ -772,60 +779,7 @@ pub fn render(history: &History, info: &RunInfo) -> String {
     }
     axis.push_str("</svg>");
 
-    // Bands. Each window's label is drawn once; a lane's overlapping
-    // labels go on separate lines.
-    let mut slots: BTreeMap<usize, Vec<u64>> = BTreeMap::new();
-    let mut band_labels = String::new();
-    for b in &model.bands {
-        let (x0, x1) = (x(b.from_us), x(b.to_us));
-        let w = (x1 - x0).max(2.0);
-        let (fill, opacity, class) = if b.down() {
-            ("url(#hatch)".to_string(), 0.75, "band down")
-        } else {
-            (fault_color(&b.kind).to_string(), if b.network { 0.3 } else { 0.5 }, "band fault")
-        };
-        let _ = write!(svg, r##"<g class="{class}" data-kind="{}">"##, escape(&b.kind));
-        if b.network {
-            let _ = write!(
-                svg,
-                r##"<rect x="{x0:.1}" y="{lanes_top:.1}" width="{w:.1}" height="{:.1}" fill="{fill}" opacity="{opacity}"/>"##,
-                lanes_bottom - lanes_top
-            );
-        } else {
-            for &l in &b.lanes {
-                let _ = write!(
-                    svg,
-                    r##"<rect x="{x0:.1}" y="{:.1}" width="{w:.1}" height="{:.1}" fill="{fill}" opacity="{opacity}"/>"##,
-                    ly(l) + 1.0,
-                    LANE - 2.0,
-                );
-            }
-        }
-        if let Some(&l) = b.lanes.first() {
-            let ends = slots.entry(l).or_default();
-            let slot = match ends.iter().position(|&e| e <= b.from_us) {
-                Some(s) => s,
-                None => {
-                    ends.push(0);
-                    ends.len() - 1
-                }
-            };
-            ends[slot] = b.to_us.max(b.from_us + 1);
-            if w >= 12.0 {
-                let _ = write!(
-                    band_labels,
-                    r##"<text class="blbl" x="{:.1}" y="{:.1}" fill="{}" font-size="9" font-weight="bold">{}</text>"##,
-                    x0 + 2.0,
-                    ly(l) + 10.0 + (slot % 3) as f64 * 10.0,
-                    if b.down() { "#fff" } else { "#343a40" },
-                    escape(&b.kind)
-                );
-            }
-        }
-        let _ = write!(svg, "<title>{}</title></g>", escape(&b.tip));
-    }
-    // Over every band, so that a down period does not hide a fault's name.
-    let _ = write!(svg, r#"<g class="blbls" pointer-events="none">{band_labels}</g>"#);
+    draw_bands(&mut svg, &model, &x, &ly, (lanes_top, lanes_bottom));
     for (i, name) in model.lanes.iter().enumerate() {
         let _ = write!(
             svg,
@@ -893,6 +847,31 @@ pub fn render(history: &History, info: &RunInfo) -> String {
     svg.push_str("</svg>");
 
     let title = title(history, info);
+    let landed: Vec<String> = info.faults.iter().filter(|f| *f.1 > 0).map(|(k, n)| format!("{k} \u{d7}{n}")).collect();
+    let faults = if landed.is_empty() { "none".to_string() } else { escape(&landed.join(", ")) };
+
+    let sub = subtitle(history, info, end_us);
+    let vbox = violations_box(history, info);
+    let legend = legend(&model);
+    let notes = thinned_notes(&model);
+    fill(
+        TEMPLATE,
+        &[
+            ("title", &escape(&title)),
+            ("sub", &sub),
+            ("repro", &escape(info.repro)),
+            ("faults", &faults),
+            ("violations", &vbox),
+            ("axis", &axis),
+            ("chart", &svg),
+            ("legend", &legend),
+            ("notes", &notes),
+        ],
+    )
+}
+
+/// The line under the title: the run's shape, and its planted bug if any.
+fn subtitle(history: &History, info: &RunInfo, end_us: u64) -> String {
     let mut sub = format!(
         "parallelism {} &middot; {} events &middot; {:.1} ms simulated &middot; healed at {:.1} ms &middot; {}",
         history.parallelism,
@@ -911,10 +890,11 @@ pub fn render(history: &History, info: &RunInfo) -> String {
             exactsim_model::checks::name_of(m.expected_check())
         );
     }
-    let landed: Vec<String> = info.faults.iter().filter(|f| *f.1 > 0).map(|(k, n)| format!("{k} \u{d7}{n}")).collect();
-    let faults = if landed.is_empty() { "none".to_string() } else { escape(&landed.join(", ")) };
+    sub
+}
 
-    // ---- the violations box ----
+/// The violations, each with its check's meaning, or that every check held.
+fn violations_box(history: &History, info: &RunInfo) -> String {
     let mut vbox = String::new();
     if info.violations.is_empty() {
         let _ = write!(
@@ -944,7 +924,11 @@ pub fn render(history: &History, info: &RunInfo) -> String {
         vbox.push_str("</ul></div>");
     }
 
-    // ---- the legend ----
+    vbox
+}
+
+/// The markers with their counts, the lines, and the fault kinds drawn.
+fn legend(model: &Model) -> String {
     let mut legend = String::new();
     for k in Mk::ALL {
         let sym = match k {
@@ -975,6 +959,11 @@ pub fn render(history: &History, info: &RunInfo) -> String {
             escape(k)
         );
     }
+    legend
+}
+
+/// What was thinned out of the drawing, if anything.
+fn thinned_notes(model: &Model) -> String {
     let mut notes = String::new();
     for (k, n, s) in &model.thinned {
         let _ = write!(notes, "{}: {n} events, 1 in {s} drawn. ", k.name());
@@ -982,20 +971,72 @@ pub fn render(history: &History, info: &RunInfo) -> String {
     if !notes.is_empty() {
         notes = format!(r#"<div class="note">Thinned: {}</div>"#, escape(notes.trim_end()));
     }
-    fill(
-        TEMPLATE,
-        &[
-            ("title", &escape(&title)),
-            ("sub", &sub),
-            ("repro", &escape(info.repro)),
-            ("faults", &faults),
-            ("violations", &vbox),
-            ("axis", &axis),
-            ("chart", &svg),
-            ("legend", &legend),
-            ("notes", &notes),
-        ],
-    )
+    notes
+}
+
+/// The fault windows and down periods as bands over their lanes (network
+/// faults over all of them), and their labels on top of every band. Each
+/// window's label is drawn once; a lane's overlapping labels go on
+/// separate lines.
+fn draw_bands(
+    svg: &mut String,
+    model: &Model,
+    x: &dyn Fn(u64) -> f64,
+    ly: &dyn Fn(usize) -> f64,
+    (lanes_top, lanes_bottom): (f64, f64),
+) {
+    let mut slots: BTreeMap<usize, Vec<u64>> = BTreeMap::new();
+    let mut band_labels = String::new();
+    for b in &model.bands {
+        let (x0, x1) = (x(b.from_us), x(b.to_us));
+        let w = (x1 - x0).max(2.0);
+        let (fill, opacity, class) = if b.down() {
+            ("url(#hatch)".to_string(), 0.75, "band down")
+        } else {
+            (fault_color(&b.kind).to_string(), if b.network { 0.3 } else { 0.5 }, "band fault")
+        };
+        let _ = write!(svg, r##"<g class="{class}" data-kind="{}">"##, escape(&b.kind));
+        if b.network {
+            let _ = write!(
+                svg,
+                r##"<rect x="{x0:.1}" y="{lanes_top:.1}" width="{w:.1}" height="{:.1}" fill="{fill}" opacity="{opacity}"/>"##,
+                lanes_bottom - lanes_top
+            );
+        } else {
+            for &l in &b.lanes {
+                let _ = write!(
+                    svg,
+                    r##"<rect x="{x0:.1}" y="{:.1}" width="{w:.1}" height="{:.1}" fill="{fill}" opacity="{opacity}"/>"##,
+                    ly(l) + 1.0,
+                    LANE - 2.0,
+                );
+            }
+        }
+        if let Some(&l) = b.lanes.first() {
+            let ends = slots.entry(l).or_default();
+            let slot = match ends.iter().position(|&e| e <= b.from_us) {
+                Some(s) => s,
+                None => {
+                    ends.push(0);
+                    ends.len() - 1
+                }
+            };
+            ends[slot] = b.to_us.max(b.from_us + 1);
+            if w >= 12.0 {
+                let _ = write!(
+                    band_labels,
+                    r##"<text class="blbl" x="{:.1}" y="{:.1}" fill="{}" font-size="9" font-weight="bold">{}</text>"##,
+                    x0 + 2.0,
+                    ly(l) + 10.0 + (slot % 3) as f64 * 10.0,
+                    if b.down() { "#fff" } else { "#343a40" },
+                    escape(&b.kind)
+                );
+            }
+        }
+        let _ = write!(svg, "<title>{}</title></g>", escape(&b.tip));
+    }
+    // Over every band, so that a down period does not hide a fault's name.
+    let _ = write!(svg, r#"<g class="blbls" pointer-events="none">{band_labels}</g>"#);
 }
 
 #[cfg(test)]
