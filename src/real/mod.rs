@@ -28,7 +28,8 @@
 //! What is played: `crash` (`kill -9`, restart after `down_ms`),
 //! `crash_at_point` (the process kills itself with `SIGKILL` the nth time
 //! *it* reaches the point; one firing per rule over all processes), pauses
-//! (`SIGSTOP`/`SIGCONT`, from `--pauses`), and fatal exits or panics of a
+//! (`SIGSTOP`/`SIGCONT`: the schedule's, and `--pauses`' own), clean stops
+//! (`SIGTERM`, restart after `down_ms`), and fatal exits or panics of a
 //! node (restarted after 50 ms, as a supervisor would). What is not: network
 //! faults and disk faults (including the disk modes of crashes: a `kill -9`
 //! keeps the page cache); each is listed as skipped.

@@ -379,9 +379,9 @@ impl<'a> Player<'a> {
 /// Real mode's [`Target`]: what the kernel lets a supervisor do to its
 /// processes. A crash is `kill -9` (the page cache survives: a disk mode
 /// that loses writes is listed as not fully played by its kind), a restart
-/// spawns the process again. Windows (network, disk, clock) and clean
-/// stops are not played here: their kinds say so ([`faults::Fault::real`]), so
-/// the player never asks.
+/// spawns the process again, a clean stop is `SIGTERM`, a pause `SIGSTOP`
+/// until `SIGCONT`. Windows (network, disk, clock) are not played here:
+/// their kinds say so ([`faults::Fault::real`]), so the player never asks.
 struct Kernel<'k> {
     st: &'k mut Stage,
     state: &'k mut BTreeMap<String, State>,
@@ -426,15 +426,50 @@ impl Target for Kernel<'_> {
         self.st.g.played(t / 1000, "restart", node, String::new());
     }
 
-    fn stop(&mut self, _: &str, _: &Shown) -> bool {
-        false
+    /// A clean stop: `SIGTERM` ([`super::supervisor::Procs::terminate`]).
+    fn stop(&mut self, node: &str, shown: &Shown) -> bool {
+        if self.state.get(node) != Some(&State::Up) {
+            return false;
+        }
+        let t = self.st.clock.us();
+        self.st.g.sim(t, "sim", SimEvent::FaultStarted { kind: shown.kind.into(), detail: shown.detail.into() });
+        self.st.procs.terminate(node);
+        self.state.insert(node.to_string(), State::Down);
+        let ev = SimEvent::NodeCrashed { node: node.into(), cause: "clean stop".into(), lost_bytes: 0, torn_files: 0 };
+        self.st.g.sim(t, node, ev);
+        self.st.g.played(t / 1000, "stop", node, "SIGTERM (clean stop)".into());
+        true
     }
 
-    fn pause(&mut self, _: &str, _: &Shown) -> bool {
-        false
+    /// The schedule's pause: `SIGSTOP` of a running node (one already
+    /// paused, or down, is left alone, as in simulation).
+    fn pause(&mut self, node: &str, shown: &Shown) -> bool {
+        if self.state.get(node) != Some(&State::Up) {
+            return false;
+        }
+        *self.paused.entry(node.to_string()).or_insert(0) += 1;
+        self.st.procs.signal(node, libc::SIGSTOP);
+        self.state.insert(node.to_string(), State::Paused);
+        let t = self.st.clock.us();
+        self.st.g.sim(t, "sim", SimEvent::FaultStarted { kind: shown.kind.into(), detail: shown.detail.into() });
+        self.st.g.played(t / 1000, "pause", node, "SIGSTOP (scheduled pause)".into());
+        true
     }
 
-    fn resume(&mut self, _: &str, _: &Shown) {}
+    /// `SIGCONT` when the node's last pause window ends.
+    fn resume(&mut self, node: &str, shown: &Shown) {
+        let Some(c) = self.paused.get_mut(node) else { return };
+        *c -= 1;
+        if *c > 0 {
+            return;
+        }
+        self.paused.remove(node);
+        self.st.procs.signal(node, libc::SIGCONT);
+        self.state.insert(node.to_string(), State::Up);
+        let t = self.st.clock.us();
+        self.st.g.sim(t, "sim", SimEvent::FaultEnded { kind: shown.kind.into(), detail: shown.detail.into() });
+        self.st.g.played(t / 1000, "resume", node, "SIGCONT".into());
+    }
 
     fn open(&mut self, _: usize, _: &Window, _: &Shown) -> bool {
         false

@@ -90,6 +90,20 @@ impl Procs {
         }
     }
 
+    /// A clean stop: `SIGTERM`, then wait for the exit. The node processes
+    /// install no handler for it, so the kernel ends them at once, as a
+    /// service manager's stop of such a process would; what they wrote
+    /// stays in the page cache.
+    pub(super) fn terminate(&mut self, role: &str) {
+        if let Some(mut c) = self.children.remove(role) {
+            // SAFETY: a signal by pid to our own child, not yet reaped.
+            unsafe {
+                libc::kill(c.id() as libc::pid_t, libc::SIGTERM);
+            }
+            let _ = c.wait();
+        }
+    }
+
     /// Children that exited on their own since the last call.
     pub(super) fn reap(&mut self) -> Vec<(String, String)> {
         let mut gone = Vec::new();

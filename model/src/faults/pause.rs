@@ -79,6 +79,6 @@ impl Fault for Pause {
     fn end(&self, _: &mut Cx, _: &mut dyn Target) {}
 
     fn real(&self) -> Real {
-        Real::Skips("the schedule's pauses are not played (--pauses draws SIGSTOP windows of its own)")
+        Real::Plays
     }
 }
