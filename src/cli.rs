@@ -620,7 +620,7 @@ fn real_one(reg: &Registry, args: &RealArgs, o: RealOptions, report: Option<Path
     if json {
         println!("{}", serde_json::to_string_pretty(out.report()).unwrap());
     } else {
-        println!("{}", crate::real::summary(&out));
+        println!("{}", output::real_summary(&out));
         if spec.keep {
             println!("  run directory kept: {}", out.real.run_dir);
         }

@@ -286,6 +286,43 @@ fn artifact_steps(dir: &Path, f: &RunReport, cli: &str) -> String {
     s
 }
 
+/// The lines printed after a real run.
+pub fn real_summary(out: &crate::real::RealOutcome) -> String {
+    let mut s = out.report().summary_line();
+    s.push_str(&format!(" wall_ms={} skipped={}", out.real.wall_ms, out.real.skipped.len()));
+    s.push_str("\n  real run: not reproducible bit for bit (no trace hash); played:");
+    for p in &out.real.played {
+        s.push_str(&format!("\n    {:>6} ms {:<14} {:<12} {}", p.at_ms, p.kind, p.node, p.detail));
+    }
+    if !out.real.skipped.is_empty() {
+        s.push_str("\n  skipped (cannot be played for real):");
+        for k in &out.real.skipped {
+            s.push_str(&format!("\n    {}: {} ({})", k.kind, k.event, k.reason));
+        }
+    }
+    for v in &out.report().violations {
+        s.push('\n');
+        s.push_str(&violation_line(v));
+    }
+    if !out.report().violations.is_empty() {
+        let r = out.report();
+        let cli = invocation();
+        s.push_str(&format!("\nreproduce: {}", as_invoked(&r.repro, cli)));
+        let sim = exactsim_model::finish::repro_command(
+            exactsim_model::finish::SIM_COMMAND,
+            &r.scenario,
+            r.seed,
+            &r.profile,
+            &r.mode,
+            r.mutant.as_deref(),
+            &[],
+        );
+        let sim = as_invoked(&sim, cli);
+        s.push_str(&format!("\nin simulation (deterministic; the same seed's schedule, another interleaving): {sim}"));
+    }
+    s
+}
+
 pub fn print_campaign(rep: &CampaignReport, json: bool, report_dir: Option<&Path>) {
     if json {
         println!("{}", serde_json::to_string_pretty(rep).unwrap());

@@ -8,7 +8,7 @@
 
 use crate::checks::{check_all, CheckInput, OutputCounts, Violation, PANIC_CHECK};
 use crate::panics::PanicReport;
-use crate::report::{build, ReportCtx, RunReport, Verdict};
+use crate::report::{build, ReportCtx, RunReport, Verdict, REAL_NOTE, REAL_TRACE_HASH};
 use crate::run::RunResult;
 use crate::scenario::Scenario;
 use exactsim_engine::config::Mutant;
@@ -18,11 +18,6 @@ use std::collections::BTreeMap;
 pub const SIM_COMMAND: &str = "cargo run --release -- run";
 /// How a real run is played again.
 pub const REAL_COMMAND: &str = "cargo run --release -- real";
-/// What a real run's reproduce command says of itself.
-pub const REAL_NOTE: &str = "real runs are not reproducible bit for bit; the same schedule is played again";
-/// A real run's trace hash: there is none to compare (see
-/// [`crate::report::RunReport::is_real`]).
-pub const REAL_TRACE_HASH: &str = "none(real-run)";
 
 /// A finished run: its report, what it recorded, and the findings.
 pub struct Outcome {

@@ -9,6 +9,12 @@ use exactsim_engine::observe::Event;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// What a real run's reproduce command says of itself.
+pub const REAL_NOTE: &str = "real runs are not reproducible bit for bit; the same schedule is played again";
+/// A real run's trace hash: there is none to compare (see
+/// [`RunReport::is_real`]).
+pub const REAL_TRACE_HASH: &str = "none(real-run)";
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ViolationReport {
     /// The check's id ("P1" ..= "P14", "panic": see `checks::CHECKS`; or a
@@ -375,12 +381,12 @@ pub fn compact_ids<S: AsRef<str>>(ids: &[S]) -> String {
 impl RunReport {
     /// A run of real processes (`exactsim real`), not a simulated one.
     pub fn is_real(&self) -> bool {
-        self.trace_hash == crate::finish::REAL_TRACE_HASH
+        self.trace_hash == REAL_TRACE_HASH
     }
 
     /// The command that plays this run again, without its note.
     pub fn repro_command(&self) -> &str {
-        let note = format!(" ({})", crate::finish::REAL_NOTE);
+        let note = format!(" ({REAL_NOTE})");
         self.repro.strip_suffix(note.as_str()).unwrap_or(&self.repro)
     }
 

@@ -63,7 +63,7 @@ use crate::artifacts;
 use exactsim_engine::config::{JobConfig, Mutant};
 use exactsim_engine::types::{DeliveryMode, Record};
 use exactsim_model::faults;
-use exactsim_model::finish::{finish, repro_command, Finish, Kind, Outcome, SIM_COMMAND};
+use exactsim_model::finish::{finish, Finish, Kind, Outcome};
 use exactsim_model::history::SimEvent;
 use exactsim_model::report::RunReport;
 use exactsim_model::run::{derive_config, RunResult};
@@ -511,35 +511,6 @@ pub fn write_report(dir: &Path, out: &RealOutcome) -> Vec<String> {
     }
     errors.extend(artifacts::write_file(&dir.join("trace.jsonl"), &trace).err());
     errors
-}
-
-/// The lines printed after a real run.
-pub fn summary(out: &RealOutcome) -> String {
-    let mut s = out.report().summary_line();
-    s.push_str(&format!(" wall_ms={} skipped={}", out.real.wall_ms, out.real.skipped.len()));
-    s.push_str("\n  real run: not reproducible bit for bit (no trace hash); played:");
-    for p in &out.real.played {
-        s.push_str(&format!("\n    {:>6} ms {:<14} {:<12} {}", p.at_ms, p.kind, p.node, p.detail));
-    }
-    if !out.real.skipped.is_empty() {
-        s.push_str("\n  skipped (cannot be played for real):");
-        for k in &out.real.skipped {
-            s.push_str(&format!("\n    {}: {} ({})", k.kind, k.event, k.reason));
-        }
-    }
-    for v in &out.report().violations {
-        s.push('\n');
-        s.push_str(&crate::output::violation_line(v));
-    }
-    if !out.report().violations.is_empty() {
-        let r = out.report();
-        let cli = crate::output::invocation();
-        s.push_str(&format!("\nreproduce: {}", crate::output::as_invoked(&r.repro, cli)));
-        let sim = repro_command(SIM_COMMAND, &r.scenario, r.seed, &r.profile, &r.mode, r.mutant.as_deref(), &[]);
-        let sim = crate::output::as_invoked(&sim, cli);
-        s.push_str(&format!("\nin simulation (deterministic; the same seed's schedule, another interleaving): {sim}"));
-    }
-    s
 }
 
 #[cfg(test)]
