@@ -14,100 +14,17 @@
 //! reaches a fixpoint, however it interleaves them.
 
 use crate::faults::Aim;
-use crate::schedule::{CrashMode, FaultEvent, TriggerAction};
+use crate::faults::FaultEvent;
 use std::ops::Add;
 
-/// The shortest window, outage or delay a narrowing proposes.
-pub const DUR_MIN_MS: u64 = 10;
-
-/// What narrowing needs to know about the run: the end of its safety
-/// phase (no window may start after it) and the nodes a fault can be
-/// retargeted to.
-pub struct Narrowing<'a> {
-    pub safety_ms: u64,
-    pub nodes: &'a [String],
-}
-
-/// How big an event is, compared field by field in this order: how much of
-/// the cluster it reaches and how harshly, the sum of its magnitudes
-/// (milliseconds, permille, counts: only ever compared with the same
-/// event's narrowings), and how late it starts.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Size {
-    pub breadth: u64,
-    pub magnitude: u64,
-    pub start: u64,
-}
-
-impl Add for Size {
-    type Output = Size;
-    fn add(self, o: Size) -> Size {
-        Size {
-            breadth: self.breadth + o.breadth,
-            magnitude: self.magnitude.saturating_add(o.magnitude),
-            start: self.start.saturating_add(o.start),
-        }
-    }
-}
+pub use crate::faults::common::{
+    action_breadth, crash_breadth, earlier, smaller, toward_zero, windows, Narrowing, Size, DUR_MIN_MS, SHIFTS_MS,
+};
 
 /// A schedule's size: its number of events first, then the sum of their
 /// sizes. Removing an event or narrowing one makes it strictly smaller.
 pub fn schedule_size(events: &[FaultEvent]) -> (usize, Size) {
     (events.len(), events.iter().map(FaultEvent::size).fold(Size::default(), Add::add))
-}
-
-/// Smaller values than `x`, no smaller than `min`, most aggressive first:
-/// the minimum, a half, three quarters.
-pub fn smaller(x: u64, min: u64) -> Vec<u64> {
-    let mut v = Vec::new();
-    for c in [min, x / 2, x - x / 4] {
-        if c >= min && c < x && !v.contains(&c) {
-            v.push(c);
-        }
-    }
-    v
-}
-
-/// Earlier starts than `at`: the beginning, a half, three quarters.
-pub fn earlier(at: u64) -> Vec<u64> {
-    smaller(at, 0)
-}
-
-/// Magnitudes toward zero for a signed quantity.
-pub fn toward_zero(x: i64) -> Vec<i64> {
-    let mut v = Vec::new();
-    for c in [0, x / 2] {
-        if c.unsigned_abs() < x.unsigned_abs() && !v.contains(&c) {
-            v.push(c);
-        }
-    }
-    v
-}
-
-/// Narrower windows `(at_ms, dur_ms)`: shorter (end earlier), cut from the
-/// start (end kept), then moved earlier.
-pub fn windows(at: u64, dur: u64, safety_ms: u64) -> Vec<(u64, u64)> {
-    let mut v: Vec<(u64, u64)> = smaller(dur, DUR_MIN_MS).into_iter().map(|d| (at, d)).collect();
-    let cut = dur / 2;
-    if cut > 0 && dur - cut >= DUR_MIN_MS && at + cut <= safety_ms {
-        v.push((at + cut, dur - cut));
-    }
-    v.extend(earlier(at).into_iter().map(|a| (a, dur)));
-    v
-}
-
-pub fn crash_breadth(disk: CrashMode) -> u64 {
-    match disk {
-        CrashMode::LoseUnsynced | CrashMode::Torn => 3,
-        CrashMode::KeepAll => 2,
-    }
-}
-
-pub fn action_breadth(a: TriggerAction) -> u64 {
-    match a {
-        TriggerAction::Crash => 2,
-        TriggerAction::Pause | TriggerAction::Stop => 1,
-    }
 }
 
 impl FaultEvent {
@@ -124,9 +41,6 @@ impl FaultEvent {
         v
     }
 }
-
-/// How far a re-aimed fault moves, in milliseconds, either way.
-pub const SHIFTS_MS: [u64; 7] = [10, 25, 50, 100, 200, 400, 800];
 
 impl FaultEvent {
     /// This event started `delta_ms` later (earlier if negative); `None`
@@ -181,7 +95,7 @@ impl FaultEvent {
 mod tests {
     use super::*;
     use crate::faults;
-    use crate::schedule::{generate, run_nodes, Profile};
+    use crate::schedule::{generate, run_nodes, CrashMode, Profile};
     use exactsim_engine::config::JobConfig;
 
     /// Every narrowing of every generated event, and of its narrowings in

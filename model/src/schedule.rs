@@ -10,7 +10,8 @@ use exactsim_engine::config::JobConfig;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-pub use crate::faults::{FaultEvent, FaultKind, Targets, KINDS};
+pub use crate::faults::common::{caps, role_of, validate_trigger, CrashMode, Gen, Targets, TriggerAction, DISK_NODES};
+pub use crate::faults::{FaultEvent, FaultKind, KINDS};
 
 /// Kinds a profile sets a count for.
 pub fn counted_kinds() -> impl Iterator<Item = &'static FaultKind> {
@@ -60,38 +61,6 @@ impl FaultEvent {
     /// Check it against a run with these nodes and safety phase.
     fn validate(&self, safety_ms: u64, nodes: &[String]) -> Result<(), String> {
         self.fault().validate(&crate::faults::Check { safety_ms, nodes })
-    }
-}
-
-/// What survives a crash.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CrashMode {
-    /// Unsynced data is lost.
-    LoseUnsynced,
-    /// A strict prefix of an in-flight append survives; other unsynced data
-    /// is lost.
-    Torn,
-    /// The page cache survived (a process crash, not a power loss).
-    KeepAll,
-}
-
-/// What a predicate-triggered fault does to its node.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TriggerAction {
-    Crash,
-    Pause,
-    Stop,
-}
-
-impl TriggerAction {
-    pub fn kind(self) -> &'static str {
-        match self {
-            TriggerAction::Crash => "crash",
-            TriggerAction::Pause => "pause",
-            TriggerAction::Stop => "stop",
-        }
     }
 }
 
@@ -241,15 +210,6 @@ fn system_pause_toml() -> String {
 }
 
 pub const ROLES: [&str; 5] = ["coordinator", "broker", "store", "worker", "system"];
-
-/// The role of a node (`worker-2` -> `worker`).
-pub fn role_of(node: &str) -> &str {
-    if node.starts_with("worker-") {
-        "worker"
-    } else {
-        node
-    }
-}
 
 impl Profile {
     fn base(name: &str) -> Profile {
@@ -414,72 +374,6 @@ pub fn run_nodes(workers: u32, system: bool) -> Vec<String> {
     v
 }
 
-pub const DISK_NODES: [&str; 3] = ["coordinator", "broker", "store"];
-
-/// What generation draws from: the fault stream, the run's nodes, the
-/// profile, and the job configuration whose timeouts outage lengths are
-/// drawn against.
-pub struct Gen<'a> {
-    pub rng: SimRng,
-    pub profile: &'a Profile,
-    pub cfg: &'a JobConfig,
-    pub nodes: Vec<String>,
-    pub horizon: u64,
-    lose: bool,
-    torn: bool,
-    kind: &'static str,
-}
-
-impl Gen<'_> {
-    /// The nodes the current kind may hit: its targets, narrowed to the
-    /// profile's roles for it.
-    fn candidates(&self) -> Vec<String> {
-        let decl = kind_named(self.kind).expect("declared");
-        let mut v: Vec<String> = match decl.targets {
-            Targets::DiskNodes => DISK_NODES.iter().map(|s| s.to_string()).collect(),
-            _ => self.nodes.clone(),
-        };
-        if let Some(roles) = self.profile.targets.get(self.kind) {
-            v.retain(|n| roles.iter().any(|r| r == role_of(n)));
-        }
-        v
-    }
-
-    pub fn node(&mut self) -> String {
-        let c = self.candidates();
-        self.rng.pick(&c).clone()
-    }
-
-    pub fn at(&mut self) -> u64 {
-        self.rng.range(0, self.horizon)
-    }
-
-    pub fn disk_mode(&mut self) -> CrashMode {
-        match (self.lose, self.torn) {
-            (_, true) if self.rng.chance(1, 2) => CrashMode::Torn,
-            (true, _) => CrashMode::LoseUnsynced,
-            _ => CrashMode::KeepAll,
-        }
-    }
-
-    /// An outage length drawn against the engine's own timeouts and retry
-    /// budgets: one of an RPC timeout, a whole retry budget, the heartbeat
-    /// timeout and the checkpoint timeout, times a factor from a quarter
-    /// (well inside it) to eight (far beyond it).
-    pub fn outage(&mut self) -> u64 {
-        let c = self.cfg;
-        let budgets = [
-            c.rpc_timeout_ms,
-            c.rpc_timeout_ms.saturating_mul(c.rpc_retries as u64 + 1),
-            c.heartbeat_timeout_ms,
-            c.checkpoint_timeout_ms,
-        ];
-        let base = *self.rng.pick(&budgets);
-        let factor = *self.rng.pick(&[250u64, 500, 900, 1_100, 2_000, 4_000, 8_000]);
-        (base.saturating_mul(factor) / 1000).clamp(10, caps::DURATION_MS_MAX)
-    }
-}
-
 /// Derive the schedule of a run from its seed, profile and job
 /// configuration (outage lengths are drawn against its timeouts); `system`:
 /// the scenario writes to a system of its own, a node faults can hit too.
@@ -510,19 +404,11 @@ pub fn generate(seed: u64, profile: &Profile, cfg: &JobConfig, system: bool) -> 
     for k in counted_kinds().skip(8) {
         counts.push((k, count(profile.count(k.name), &mut swarm)));
     }
-    let mut g = Gen {
-        rng,
-        profile,
-        cfg,
-        nodes: run_nodes(cfg.parallelism, system),
-        horizon: profile.safety_ms,
-        lose,
-        torn,
-        kind: "crash",
-    };
+    let nodes = run_nodes(cfg.parallelism, system);
+    let mut g = Gen::new(rng, &profile.targets, cfg, nodes, profile.safety_ms, lose, torn);
     let mut events = Vec::new();
     for (k, n) in counts {
-        g.kind = k.name;
+        g.set_kind(k.name, k.targets);
         if g.candidates().is_empty() {
             continue;
         }
@@ -617,46 +503,6 @@ fn silent_restarts(seed: u64, profile: &Profile, cfg: &JobConfig, nodes: &[Strin
         }
     }
     events
-}
-
-/// Caps on what a profile or a replay file may ask for. Beyond them a run
-/// would not finish in useful time or memory (or its time arithmetic would
-/// overflow), so input past a cap is refused with a one-line error.
-pub mod caps {
-    /// Longest safety phase (simulated).
-    pub const SAFETY_MS_MAX: u64 = 600_000;
-    /// Longest liveness bound (simulated).
-    pub const LIVENESS_MS_MAX: u64 = 3_600_000;
-    /// Most fault events of one kind a profile asks for per run.
-    pub const FAULTS_PER_KIND_MAX: u32 = 1_000;
-    /// Most fault events in one schedule.
-    pub const EVENTS_MAX: usize = 10_000;
-    /// Longest fault window or crash-down time.
-    pub const DURATION_MS_MAX: u64 = 600_000;
-    /// Highest network or disk latency.
-    pub const LATENCY_MS_MAX: u64 = 10_000;
-    /// Probabilities are in permille.
-    pub const PERMILLE_MAX: u32 = 1_000;
-    /// Highest occurrence number of a fault-point crash or an event trigger.
-    pub const NTH_MAX: u32 = 1_000_000;
-    /// Largest clock step.
-    pub const SKEW_MS_MAX: u64 = 3_600_000;
-    /// Fastest clock drift (permille faster than real time).
-    pub const DRIFT_PERMILLE_MAX: i32 = 10_000;
-}
-
-pub fn validate_trigger(event: &str, nth: u32, dur_ms: u64) -> Result<(), String> {
-    let names = exactsim_engine::observe::Event::NAMES;
-    if !names.contains(&event) {
-        return Err(format!("unknown engine event `{event}` (events: {})", names.join(", ")));
-    }
-    if nth == 0 || nth > caps::NTH_MAX {
-        return Err(format!("nth = {nth} is out of range (1..={})", caps::NTH_MAX));
-    }
-    if dur_ms == 0 || dur_ms > caps::DURATION_MS_MAX {
-        return Err(format!("dur_ms = {dur_ms} is out of range (1..={})", caps::DURATION_MS_MAX));
-    }
-    Ok(())
 }
 
 impl Profile {
@@ -1079,5 +925,85 @@ mod tests {
         let j = serde_json::to_string(&s).unwrap();
         let back: Schedule = serde_json::from_str(&j).unwrap();
         assert_eq!(s, back);
+    }
+}
+
+/// Every fault kind, as the schedule draws it (kept here, beside
+/// generation: the kinds' files do not import the schedule).
+#[cfg(test)]
+mod fault_kind_tests {
+    use super::{generate, Profile, PROFILE_NAMES};
+    use crate::faults::*;
+    use exactsim_engine::config::JobConfig;
+
+    /// One event of every kind, from the generated schedules.
+    fn one_of_each() -> BTreeMap<&'static str, FaultEvent> {
+        let mut m = BTreeMap::new();
+        for name in PROFILE_NAMES {
+            let p = Profile::named(name).unwrap();
+            for seed in 0..50 {
+                for e in generate(seed, &p, &JobConfig::default(), seed % 2 == 0).events {
+                    m.entry(e.kind()).or_insert(e);
+                }
+            }
+        }
+        m
+    }
+
+    use std::collections::BTreeMap;
+
+    /// The serialized form is the kind's name as `kind` beside its fields,
+    /// as it was before kinds had files: every schedule file still reads.
+    #[test]
+    fn every_kind_serializes_under_its_name_and_reads_back() {
+        let all = one_of_each();
+        assert_eq!(all.len(), KINDS.len(), "generated: {:?}", all.keys());
+        for (name, e) in &all {
+            let v = serde_json::to_value(e).unwrap();
+            assert_eq!(v["kind"], *name, "{v}");
+            assert_eq!(serde_json::from_value::<FaultEvent>(v).unwrap(), *e);
+            assert_eq!(e.decl().name, *name);
+        }
+    }
+
+    /// Each kind's struct refuses unknown fields under the internal tag:
+    /// a misspelt field, and a field of another kind.
+    #[test]
+    fn every_kind_refuses_unknown_fields() {
+        for (name, e) in one_of_each() {
+            for extra in ["dow_ms", "permille", "node", "latency_ms"] {
+                let mut v = serde_json::to_value(&e).unwrap();
+                let o = v.as_object_mut().unwrap();
+                if o.contains_key(extra) {
+                    continue;
+                }
+                o.insert(extra.to_string(), serde_json::json!(1));
+                let err = serde_json::from_value::<FaultEvent>(v).unwrap_err().to_string();
+                assert!(err.contains(&format!("unknown field `{extra}`")), "{name}: {err}");
+            }
+        }
+        let err = serde_json::from_str::<FaultEvent>(r#"{"kind": "crush", "at_ms": 1}"#).unwrap_err().to_string();
+        assert!(err.contains("unknown variant `crush`"), "{err}");
+    }
+
+    /// The optional `to` of a late delivery may be left out, as before.
+    #[test]
+    fn optional_fields_stay_optional() {
+        let e: FaultEvent = serde_json::from_str(
+            r#"{"kind": "late_delivery", "at_ms": 1, "dur_ms": 5, "from": "broker", "delay_ms": 9, "count": 1}"#,
+        )
+        .unwrap();
+        assert!(matches!(e, FaultEvent::LateDelivery(LateDelivery { to: None, .. })));
+    }
+
+    /// What real mode does with each kind comes from the kind's file.
+    #[test]
+    fn real_mode_answers_come_from_the_kinds() {
+        for (name, e) in one_of_each() {
+            match e.fault().real() {
+                Real::Plays | Real::Partly { .. } => assert!(["crash", "crash_at_point"].contains(&name), "{name}"),
+                Real::Skips(reason) => assert!(!reason.is_empty()),
+            }
+        }
     }
 }

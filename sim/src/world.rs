@@ -520,7 +520,7 @@ async fn play_safety_phase(
     start: madsim::time::Instant,
 ) {
     let at = |ms: u64| start + Duration::from_millis(ms);
-    let mut player = Player::new(schedule, |_| true);
+    let mut player = Player::new(&schedule.events, schedule.safety_ms, |_| true);
     loop {
         let now_ms = start.elapsed().as_millis() as u64;
         if player.safety_ends(now_ms) {

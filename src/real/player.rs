@@ -132,7 +132,9 @@ impl<'a> Player<'a> {
         timeline.sort_by_key(|(t, _)| *t);
         Player {
             schedule,
-            faults: faults::Player::new(schedule, |e| !matches!(e.fault().real(), Real::Skips(_))),
+            faults: faults::Player::new(&schedule.events, schedule.safety_ms, |e| {
+                !matches!(e.fault().real(), Real::Skips(_))
+            }),
             pauses,
             pg_kills,
             timeline,

@@ -1,8 +1,8 @@
 //! `corrupt_reads`: a node's disk returns corrupted data on a share of its reads for a window.
 
 use super::{Aim, Check, Cx, Fault, FaultEvent, Kind, Real, Target, Targets, Timing, Window};
-use crate::narrow::{smaller, windows, Narrowing, Size};
-use crate::schedule::Gen;
+use super::common::{smaller, windows, Narrowing, Size};
+use super::common::Gen;
 use serde::{Deserialize, Serialize};
 
 /// `node`'s disk returns corrupted data on `permille` of its reads for a window.

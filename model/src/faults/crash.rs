@@ -2,8 +2,8 @@
 //! keeps what `disk` says.
 
 use super::{Aim, Check, Cx, Fault, FaultEvent, Kind, Real, Stop, Target, Targets, Timing};
-use crate::narrow::{crash_breadth, earlier, smaller, Narrowing, Size, DUR_MIN_MS};
-use crate::schedule::{CrashMode, Gen};
+use super::common::{crash_breadth, earlier, smaller, Narrowing, Size, DUR_MIN_MS};
+use super::common::{CrashMode, Gen};
 use serde::{Deserialize, Serialize};
 
 /// Kill `node` at `at_ms`, restart it `down_ms` later.

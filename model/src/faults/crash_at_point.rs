@@ -4,8 +4,8 @@
 
 use super::crash::real_disk;
 use super::{Aim, Check, Cx, Fault, FaultEvent, Kind, Real, Target, Targets, Timing};
-use crate::narrow::{crash_breadth, smaller, Narrowing, Size, DUR_MIN_MS};
-use crate::schedule::{CrashMode, Gen};
+use super::common::{crash_breadth, smaller, Narrowing, Size, DUR_MIN_MS};
+use super::common::{CrashMode, Gen};
 use exactsim_engine::observe::FaultPoint;
 use serde::{Deserialize, Serialize};
 
@@ -32,7 +32,7 @@ fn draw(g: &mut Gen) -> FaultEvent {
     let nth = g.rng.range(1, 4) as u32;
     let down_ms = g.outage();
     let disk = g.disk_mode();
-    let node = if g.profile.targets.contains_key("crash_at_point") { Some(g.node()) } else { None };
+    let node = if g.targets.contains_key("crash_at_point") { Some(g.node()) } else { None };
     CrashAtPoint { point, node, nth, down_ms, disk }.into()
 }
 

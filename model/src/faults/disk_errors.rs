@@ -1,8 +1,8 @@
 //! `disk_errors`: a node's disk fails a share of its operations with an I/O error for a window.
 
 use super::{Aim, Check, Cx, Fault, FaultEvent, Kind, Real, Target, Targets, Timing, Window};
-use crate::narrow::{smaller, windows, Narrowing, Size};
-use crate::schedule::Gen;
+use super::common::{smaller, windows, Narrowing, Size};
+use super::common::Gen;
 use serde::{Deserialize, Serialize};
 
 /// `node`'s disk fails `permille` of its operations with an I/O error for a window.

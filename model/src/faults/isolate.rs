@@ -2,8 +2,8 @@
 //! (a third of its draws), not by a count of its own.
 
 use super::{Aim, Check, Cx, Fault, FaultEvent, Kind, Partition, Real, Target, Targets, Timing, Window};
-use crate::narrow::{windows, Narrowing, Size};
-use crate::schedule::Gen;
+use super::common::{windows, Narrowing, Size};
+use super::common::Gen;
 use serde::{Deserialize, Serialize};
 
 /// Cut every link of `node`.

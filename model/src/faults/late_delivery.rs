@@ -4,8 +4,8 @@
 //! held: the target records that, not the window's start.
 
 use super::{Aim, Check, Cx, Fault, FaultEvent, Kind, Real, Target, Targets, Timing, Window};
-use crate::narrow::{smaller, windows, Narrowing, Size};
-use crate::schedule::{caps, Gen};
+use super::common::{smaller, windows, Narrowing, Size};
+use super::common::{caps, Gen};
 use serde::{Deserialize, Serialize};
 
 /// During the window, the next `count` requests and control messages

@@ -1,8 +1,8 @@
 //! `latency`: network messages take up to `latency_ms` for a window.
 
 use super::{Aim, Check, Cx, Fault, FaultEvent, Kind, Real, Target, Targets, Timing, Window};
-use crate::narrow::{smaller, windows, Narrowing, Size};
-use crate::schedule::Gen;
+use super::common::{smaller, windows, Narrowing, Size};
+use super::common::Gen;
 use serde::{Deserialize, Serialize};
 
 /// Network latency raised to up to `latency_ms` for a window.

@@ -12,26 +12,17 @@
 //! there is no match over the kinds anywhere else: a new kind that does not
 //! answer one of the questions does not compile.
 
-use crate::narrow::{Narrowing, Size};
-use crate::schedule::{caps, Gen, DISK_NODES};
 use serde::{Deserialize, Serialize};
 
+pub mod common;
 pub mod play;
 pub mod target;
 
+pub use common::Targets;
+use common::{caps, Gen, Narrowing, Size, DISK_NODES};
+
 pub use play::{Cx, Fired, Player};
 pub use target::{Shown, Target, Window};
-
-/// Which nodes a fault kind can hit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Targets {
-    /// Every node of the run.
-    AnyNode,
-    /// Nodes with a disk (`DISK_NODES`).
-    DiskNodes,
-    /// The whole network (no node).
-    Network,
-}
 
 /// When a fault acts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -274,82 +265,4 @@ fault_kinds! {
 pub fn pct(permille: u32) -> String {
     let p = format!("{:.1}", permille as f64 / 10.0);
     format!("{}%", p.trim_end_matches('0').trim_end_matches('.'))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::schedule::{generate, Profile, PROFILE_NAMES};
-    use exactsim_engine::config::JobConfig;
-
-    /// One event of every kind, from the generated schedules.
-    fn one_of_each() -> BTreeMap<&'static str, FaultEvent> {
-        let mut m = BTreeMap::new();
-        for name in PROFILE_NAMES {
-            let p = Profile::named(name).unwrap();
-            for seed in 0..50 {
-                for e in generate(seed, &p, &JobConfig::default(), seed % 2 == 0).events {
-                    m.entry(e.kind()).or_insert(e);
-                }
-            }
-        }
-        m
-    }
-
-    use std::collections::BTreeMap;
-
-    /// The serialized form is the kind's name as `kind` beside its fields,
-    /// as it was before kinds had files: every schedule file still reads.
-    #[test]
-    fn every_kind_serializes_under_its_name_and_reads_back() {
-        let all = one_of_each();
-        assert_eq!(all.len(), KINDS.len(), "generated: {:?}", all.keys());
-        for (name, e) in &all {
-            let v = serde_json::to_value(e).unwrap();
-            assert_eq!(v["kind"], *name, "{v}");
-            assert_eq!(serde_json::from_value::<FaultEvent>(v).unwrap(), *e);
-            assert_eq!(e.decl().name, *name);
-        }
-    }
-
-    /// Each kind's struct refuses unknown fields under the internal tag:
-    /// a misspelt field, and a field of another kind.
-    #[test]
-    fn every_kind_refuses_unknown_fields() {
-        for (name, e) in one_of_each() {
-            for extra in ["dow_ms", "permille", "node", "latency_ms"] {
-                let mut v = serde_json::to_value(&e).unwrap();
-                let o = v.as_object_mut().unwrap();
-                if o.contains_key(extra) {
-                    continue;
-                }
-                o.insert(extra.to_string(), serde_json::json!(1));
-                let err = serde_json::from_value::<FaultEvent>(v).unwrap_err().to_string();
-                assert!(err.contains(&format!("unknown field `{extra}`")), "{name}: {err}");
-            }
-        }
-        let err = serde_json::from_str::<FaultEvent>(r#"{"kind": "crush", "at_ms": 1}"#).unwrap_err().to_string();
-        assert!(err.contains("unknown variant `crush`"), "{err}");
-    }
-
-    /// The optional `to` of a late delivery may be left out, as before.
-    #[test]
-    fn optional_fields_stay_optional() {
-        let e: FaultEvent = serde_json::from_str(
-            r#"{"kind": "late_delivery", "at_ms": 1, "dur_ms": 5, "from": "broker", "delay_ms": 9, "count": 1}"#,
-        )
-        .unwrap();
-        assert!(matches!(e, FaultEvent::LateDelivery(LateDelivery { to: None, .. })));
-    }
-
-    /// What real mode does with each kind comes from the kind's file.
-    #[test]
-    fn real_mode_answers_come_from_the_kinds() {
-        for (name, e) in one_of_each() {
-            match e.fault().real() {
-                Real::Plays | Real::Partly { .. } => assert!(["crash", "crash_at_point"].contains(&name), "{name}"),
-                Real::Skips(reason) => assert!(!reason.is_empty()),
-            }
-        }
-    }
 }

@@ -3,8 +3,8 @@
 //! drawn by a count: a profile's `[[trigger]]`s, or a replay file).
 
 use super::{Aim, Check, Cx, Fault, FaultEvent, Kind, Real, Shown, Target, Targets, Timing};
-use crate::narrow::{action_breadth, smaller, Narrowing, Size, DUR_MIN_MS};
-use crate::schedule::{validate_trigger, CrashMode, Gen, TriggerAction};
+use super::common::{action_breadth, smaller, Narrowing, Size, DUR_MIN_MS};
+use super::common::{validate_trigger, CrashMode, Gen, TriggerAction};
 use serde::{Deserialize, Serialize};
 
 /// When `node` (any node if `None`) emits the engine event `event` (its

@@ -1,8 +1,8 @@
 //! `packet_loss`: a share of all network messages is lost for a window.
 
 use super::{Aim, Check, Cx, Fault, FaultEvent, Kind, Real, Target, Targets, Timing, Window};
-use crate::narrow::{smaller, windows, Narrowing, Size};
-use crate::schedule::Gen;
+use super::common::{smaller, windows, Narrowing, Size};
+use super::common::Gen;
 use serde::{Deserialize, Serialize};
 
 /// Lose `permille` of all messages for a window.

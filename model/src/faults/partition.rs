@@ -3,8 +3,8 @@
 //! (`isolate`).
 
 use super::{Aim, Check, Cx, Fault, FaultEvent, Isolate, Kind, Real, Target, Targets, Timing, Window};
-use crate::narrow::{windows, Narrowing, Size};
-use crate::schedule::Gen;
+use super::common::{windows, Narrowing, Size};
+use super::common::Gen;
 use serde::{Deserialize, Serialize};
 
 /// Cut the link between `a` and `b` (only `a -> b` if `one_way`).

@@ -2,8 +2,8 @@
 //! handled); it resumes with its stale state: the GC-pause / SIGSTOP zombie.
 
 use super::{Aim, Check, Cx, Fault, FaultEvent, Kind, Real, Target, Targets, Timing};
-use crate::narrow::{windows, Narrowing, Size};
-use crate::schedule::Gen;
+use super::common::{windows, Narrowing, Size};
+use super::common::Gen;
 use serde::{Deserialize, Serialize};
 
 /// Freeze `node` for `dur_ms`.

@@ -9,8 +9,8 @@
 //! the restarts and resumes their start scheduled, possibly after the
 //! phase (an outage may outlast it, as it outlasts the engine's timeouts).
 
+use super::common::CrashMode;
 use super::{FaultEvent, Shown, Target, Timing};
-use crate::schedule::{CrashMode, Schedule};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Down time after a fatal error (the node asked for its own crash).
@@ -101,10 +101,12 @@ pub struct Player<'a> {
 impl<'a> Player<'a> {
     /// Play the events `plays` accepts (all of them in simulation; real
     /// mode leaves out what it cannot play).
-    pub fn new(schedule: &'a Schedule, plays: impl Fn(&FaultEvent) -> bool) -> Player<'a> {
+    /// Playing `events` (a schedule's, whose safety phase ends at
+    /// `safety_ms`); `plays` says which of them this target plays.
+    pub fn new(events: &'a [FaultEvent], safety_ms: u64, plays: impl Fn(&FaultEvent) -> bool) -> Player<'a> {
         let mut timeline = Vec::new();
-        for (i, e) in schedule.events.iter().enumerate() {
-            if e.at_ms() >= schedule.safety_ms || !plays(e) {
+        for (i, e) in events.iter().enumerate() {
+            if e.at_ms() >= safety_ms || !plays(e) {
                 continue;
             }
             match e.fault().timing() {
@@ -118,8 +120,8 @@ impl<'a> Player<'a> {
         }
         timeline.sort();
         Player {
-            events: &schedule.events,
-            safety_ms: schedule.safety_ms,
+            events,
+            safety_ms,
             timeline,
             next: 0,
             wakeups: Wakeups::default(),

@@ -3,8 +3,8 @@
 //! to normal.
 
 use super::{Aim, Check, Cx, Fault, FaultEvent, Kind, Real, Target, Targets, Timing, Window};
-use crate::narrow::{toward_zero, windows, Narrowing, Size};
-use crate::schedule::{caps, Gen};
+use super::common::{toward_zero, windows, Narrowing, Size};
+use super::common::{caps, Gen};
 use serde::{Deserialize, Serialize};
 
 /// `node`'s wall clock steps by `offset_ms`, and its clocks run

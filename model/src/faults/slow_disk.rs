@@ -1,8 +1,8 @@
 //! `slow_disk`: a node's disk answers late for a window.
 
 use super::{Aim, Check, Cx, Fault, FaultEvent, Kind, Real, Target, Targets, Timing, Window};
-use crate::narrow::{smaller, windows, Narrowing, Size};
-use crate::schedule::{caps, Gen};
+use super::common::{smaller, windows, Narrowing, Size};
+use super::common::{caps, Gen};
 use serde::{Deserialize, Serialize};
 
 /// `node`'s disk operations take up to `latency_ms` for a window.

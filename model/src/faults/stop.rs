@@ -2,8 +2,8 @@
 //! syncs its I/O: nothing written is lost), restarted `down_ms` later.
 
 use super::{Aim, Check, Cx, Fault, FaultEvent, Kind, Real, Target, Targets, Timing};
-use crate::narrow::{earlier, smaller, Narrowing, Size, DUR_MIN_MS};
-use crate::schedule::Gen;
+use super::common::{earlier, smaller, Narrowing, Size, DUR_MIN_MS};
+use super::common::Gen;
 use serde::{Deserialize, Serialize};
 
 /// Graceful shutdown of `node` (nothing written is lost), restarted

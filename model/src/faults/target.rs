@@ -4,7 +4,7 @@
 //! `kill -9`, restart = spawn) and answers `false` to the rest, which the
 //! kind files declare as not played in real mode ([`super::Real`]).
 
-use crate::schedule::CrashMode;
+use super::common::CrashMode;
 
 /// How a fault shows in the history: its kind and its detail (the event's
 /// JSON), recorded as `FaultStarted` / `FaultEnded`.
