@@ -674,32 +674,7 @@ fn real_campaign(
             backend: crate::campaign::Backend::Real(Box::new(template)),
         })
     })();
-    let spec = match spec.and_then(|s| {
-        let seeds = crate::campaign::ShardSeeds::new(s.first_seed, s.seeds, s.shard);
-        check_campaign_nodes(&s.scenarios, &seeds, &s.profile, &s.profile_arg, s.mode)?;
-        Ok(s)
-    }) {
-        Ok(s) => s,
-        Err(e) => return usage(e),
-    };
-    if let Some(dir) = &spec.report_dir {
-        if let Err(e) = artifacts::create_dir(dir) {
-            return usage(e);
-        }
-    }
-    if let Some(j) = spec.junit.as_ref().filter(|j| j.is_dir()) {
-        return usage(format!("cannot write {}: it is a directory", j.display()));
-    }
-    interrupt::install_patient();
-    let rep = match run_campaign(&spec) {
-        Ok(r) => r,
-        Err(e) => return usage(e),
-    };
-    output::print_campaign(&rep, json, spec.report_dir.as_deref());
-    if rep.interrupted {
-        return finish(interrupt::EXIT_INTERRUPTED, &rep.write_errors);
-    }
-    finish(rep.verdict.exit_code(), &rep.write_errors)
+    start_campaign(spec, json)
 }
 
 /// Most real runs at once: each is a handful of processes (and a
@@ -759,41 +734,7 @@ fn cmd_campaign(reg: &Registry, a: CampaignCmd) -> ExitCode {
             backend: crate::campaign::Backend::Simulated,
         })
     })();
-    let spec = match spec.and_then(|s| {
-        let seeds = crate::campaign::ShardSeeds::new(s.first_seed, s.seeds, s.shard);
-        check_campaign_nodes(&s.scenarios, &seeds, &s.profile, &s.profile_arg, s.mode)?;
-        Ok(s)
-    }) {
-        Ok(s) => s,
-        Err(e) => return usage(e),
-    };
-    // Fail fast on report paths that cannot be written, before the
-    // campaign spends its time.
-    if let Some(dir) = &spec.report_dir {
-        if let Err(e) = artifacts::create_dir(dir) {
-            return usage(e);
-        }
-    }
-    if let Some(j) = &spec.junit {
-        if j.is_dir() {
-            return usage(format!("cannot write {}: it is a directory", j.display()));
-        }
-    }
-    crate::interrupt::install();
-    let rep = match run_campaign(&spec) {
-        Ok(r) => r,
-        Err(e) => return usage(e),
-    };
-    output::print_campaign(&rep, json, spec.report_dir.as_deref());
-    if let Some(b) = rep.budget.as_ref().filter(|_| !json) {
-        let shard = rep.shard.as_ref().map(|s| format!(" --shard {s}")).unwrap_or_default();
-        println!("continuous: budget {b}, got through --first-seed {} --seeds {}{shard}", rep.first_seed, rep.seeds);
-    }
-    if rep.interrupted {
-        finish(crate::interrupt::EXIT_INTERRUPTED, &rep.write_errors);
-        return ExitCode::from(crate::interrupt::EXIT_INTERRUPTED);
-    }
-    finish(rep.verdict.exit_code(), &rep.write_errors)
+    start_campaign(spec, json)
 }
 
 /// `exactsim run`.
@@ -1053,4 +994,44 @@ fn cmd_bench(a: BenchCmd) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// Check a campaign's specification against its runs' nodes and its output
+/// paths (failing fast, before the campaign spends its time), run it on
+/// its backend, print it, and exit with its verdict. A real campaign owns
+/// processes: its signals are handled patiently.
+fn start_campaign(spec: Result<CampaignSpec, String>, json: bool) -> ExitCode {
+    let spec = match spec.and_then(|s| {
+        let seeds = crate::campaign::ShardSeeds::new(s.first_seed, s.seeds, s.shard);
+        check_campaign_nodes(&s.scenarios, &seeds, &s.profile, &s.profile_arg, s.mode)?;
+        Ok(s)
+    }) {
+        Ok(s) => s,
+        Err(e) => return usage(e),
+    };
+    if let Some(dir) = &spec.report_dir {
+        if let Err(e) = artifacts::create_dir(dir) {
+            return usage(e);
+        }
+    }
+    if let Some(j) = spec.junit.as_ref().filter(|j| j.is_dir()) {
+        return usage(format!("cannot write {}: it is a directory", j.display()));
+    }
+    match spec.backend {
+        crate::campaign::Backend::Simulated => interrupt::install(),
+        crate::campaign::Backend::Real(_) => interrupt::install_patient(),
+    }
+    let rep = match run_campaign(&spec) {
+        Ok(r) => r,
+        Err(e) => return usage(e),
+    };
+    output::print_campaign(&rep, json, spec.report_dir.as_deref());
+    if let Some(b) = rep.budget.as_ref().filter(|_| !json) {
+        let shard = rep.shard.as_ref().map(|s| format!(" --shard {s}")).unwrap_or_default();
+        println!("continuous: budget {b}, got through --first-seed {} --seeds {}{shard}", rep.first_seed, rep.seeds);
+    }
+    if rep.interrupted {
+        return finish(interrupt::EXIT_INTERRUPTED, &rep.write_errors);
+    }
+    finish(rep.verdict.exit_code(), &rep.write_errors)
 }

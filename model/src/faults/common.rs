@@ -266,6 +266,21 @@ pub fn windows(at: u64, dur: u64, safety_ms: u64) -> Vec<(u64, u64)> {
     v
 }
 
+/// The narrowings of a window with one magnitude (a rate or a latency),
+/// for the kinds that have just that: the magnitude smaller (down to 1),
+/// then narrower windows ([`windows`]). `with` builds the kind's event
+/// from `(at_ms, dur_ms, magnitude)`.
+pub fn magnitude_window<T>(
+    (at_ms, dur_ms): (u64, u64),
+    magnitude: u64,
+    safety_ms: u64,
+    with: impl Fn(u64, u64, u64) -> T,
+) -> Vec<T> {
+    let mut v: Vec<T> = smaller(magnitude, 1).into_iter().map(|m| with(at_ms, dur_ms, m)).collect();
+    v.extend(windows(at_ms, dur_ms, safety_ms).into_iter().map(|(a, d)| with(a, d, magnitude)));
+    v
+}
+
 pub fn crash_breadth(disk: CrashMode) -> u64 {
     match disk {
         CrashMode::LoseUnsynced | CrashMode::Torn => 3,

@@ -1,7 +1,7 @@
 //! `latency`: network messages take up to `latency_ms` for a window.
 
 use super::{Aim, Check, Cx, Fault, FaultEvent, Kind, Real, Target, Targets, Timing, Window};
-use super::common::{smaller, windows, Narrowing, Size};
+use super::common::{Narrowing, Size, magnitude_window};
 use super::common::Gen;
 use serde::{Deserialize, Serialize};
 
@@ -41,14 +41,9 @@ impl Fault for Latency {
     }
 
     fn narrowings(&self, n: &Narrowing) -> Vec<FaultEvent> {
-        let mut v: Vec<FaultEvent> = Vec::new();
-        for l in smaller(self.latency_ms, 1) {
-            v.push(Latency { latency_ms: l, ..self.clone() }.into());
-        }
-        for (at_ms, dur_ms) in windows(self.at_ms, self.dur_ms, n.safety_ms) {
-            v.push(Latency { at_ms, dur_ms, ..self.clone() }.into());
-        }
-        v
+        magnitude_window((self.at_ms, self.dur_ms), self.latency_ms, n.safety_ms, |at_ms, dur_ms, m| {
+            Latency { at_ms, dur_ms, latency_ms: m }.into()
+        })
     }
 
     fn aim(&mut self) -> Aim<'_> {

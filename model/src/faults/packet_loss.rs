@@ -1,7 +1,7 @@
 //! `packet_loss`: a share of all network messages is lost for a window.
 
 use super::{Aim, Check, Cx, Fault, FaultEvent, Kind, Real, Target, Targets, Timing, Window};
-use super::common::{smaller, windows, Narrowing, Size};
+use super::common::{Narrowing, Size, magnitude_window};
 use super::common::Gen;
 use serde::{Deserialize, Serialize};
 
@@ -41,15 +41,9 @@ impl Fault for PacketLoss {
     }
 
     fn narrowings(&self, n: &Narrowing) -> Vec<FaultEvent> {
-        let mut v: Vec<FaultEvent> = Vec::new();
-        for p in smaller(u64::from(self.permille), 1) {
-            let permille = u32::try_from(p).expect("smaller than a u32");
-            v.push(PacketLoss { permille, ..self.clone() }.into());
-        }
-        for (at_ms, dur_ms) in windows(self.at_ms, self.dur_ms, n.safety_ms) {
-            v.push(PacketLoss { at_ms, dur_ms, ..self.clone() }.into());
-        }
-        v
+        magnitude_window((self.at_ms, self.dur_ms), u64::from(self.permille), n.safety_ms, |at_ms, dur_ms, m| {
+            PacketLoss { at_ms, dur_ms, permille: u32::try_from(m).expect("no larger than a u32") }.into()
+        })
     }
 
     fn aim(&mut self) -> Aim<'_> {
