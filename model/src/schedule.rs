@@ -156,8 +156,56 @@ fn default_liveness_ms() -> u64 {
     30_000
 }
 
-pub const PROFILE_NAMES: [&str; 9] =
-    ["none", "crash", "partition", "slow-disk", "disk", "chaos", "zombie", "silent-restart", "system-pause"];
+pub const PROFILE_NAMES: [&str; 10] = [
+    "none",
+    "crash",
+    "partition",
+    "slow-disk",
+    "disk",
+    "chaos",
+    "zombie",
+    "silent-restart",
+    "system-pause",
+    "recovery",
+];
+
+/// `recovery` (real mode's default): the fault kinds both backends play
+/// (no disk faults, which need a fault-injecting file system), a random
+/// subset per seed, and faults aimed at the recovery windows by engine
+/// events: the coordinator crashed the instant its second checkpoint
+/// completes (before any sink was told to commit it: the restored,
+/// pre-committed transactions must be committed by the recovery), and a
+/// worker frozen at its third pre-commit. A real run's job lasts a few
+/// hundred milliseconds, so a fault drawn at a random time misses windows
+/// of a few; aimed ones hit them in every run that gets that far.
+const RECOVERY_TOML: &str = r#"
+name = "recovery"
+crash = 1
+crash_at_point = 1
+partition = 1
+packet_loss = 1
+latency = 1
+pause = 1
+late_delivery = 1
+skew = 1
+stop = 1
+swarm = true
+safety_ms = 2500
+
+[[trigger]]
+node = "coordinator"
+event = "CheckpointCompleted"
+nth = 2
+action = "crash"
+dur_ms = 300
+
+[[trigger]]
+node = "worker"
+event = "PreCommitted"
+nth = 3
+action = "pause"
+dur_ms = 400
+"#;
 
 /// `zombie`: every fault kind in every seed, with pauses aimed at the broker
 /// and the workers and a worker paused on its second pre-commit: the
@@ -242,6 +290,9 @@ impl Profile {
     pub fn named(name: &str) -> Option<Profile> {
         if name == "zombie" {
             return Some(Profile::from_toml(ZOMBIE_TOML).expect("the built-in zombie profile parses"));
+        }
+        if name == "recovery" {
+            return Some(Profile::from_toml(RECOVERY_TOML).expect("the built-in recovery profile parses"));
         }
         if name == "system-pause" {
             let p = Profile::from_toml(&system_pause_toml()).expect("the built-in system-pause profile parses");
@@ -358,9 +409,7 @@ pub fn node_names(workers: u32) -> Vec<String> {
     v
 }
 
-/// The node that hosts a scenario's own sink system (the simulated
-/// PostgreSQL of `pg_ledger`), when it has one.
-pub const SYSTEM_NODE: &str = "system";
+pub use crate::faults::common::SYSTEM_NODE;
 
 /// The nodes faults can hit in a run: the engine's, and the sink's own
 /// system when the scenario writes to one (`system`: crashes, pauses,
@@ -1002,7 +1051,7 @@ mod fault_kind_tests {
         for (name, e) in one_of_each() {
             match e.fault().real() {
                 Real::Plays | Real::Partly { .. } => {
-                    assert!(["crash", "crash_at_point", "pause", "stop"].contains(&name), "{name}")
+                    assert!(["crash", "crash_at_point", "pause", "stop", "on_event"].contains(&name), "{name}")
                 }
                 Real::Skips(reason) => assert!(!reason.is_empty()),
             }

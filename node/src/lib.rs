@@ -11,4 +11,6 @@
 pub mod wire;
 
 #[cfg(not(madsim))]
+pub mod counters;
+#[cfg(not(madsim))]
 pub mod process;

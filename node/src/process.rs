@@ -6,6 +6,7 @@
 // outside any simulation (the determinism ban covers engine and sim code).
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
+use crate::counters::Counters;
 use crate::wire::{self, FinalRead, LogLine, NodeSpec, SystemCommit};
 use exactsim_engine::broker::{provision_input, run_broker, BrokerNode, INPUT};
 use exactsim_engine::config::Mutant;
@@ -20,10 +21,11 @@ use exactsim_engine::store::{run_store, StoreNode};
 use exactsim_engine::system::{OutputReader, SinkSystem};
 use exactsim_engine::types::OutRecord;
 use exactsim_engine::worker::{run_worker, WorkerNode};
+use exactsim_model::faults::arming::On;
 use exactsim_model::history::{Ev, Observation, Reached, Stamped};
+use exactsim_model::schedule::TriggerAction;
 use exactsim_pg::real::{CommitLog, RealConnector};
 use exactsim_pg::sink::PgSink;
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -73,13 +75,48 @@ pub struct FileObserver {
     clock: Clock,
     log: Arc<Log>,
     spec: Arc<NodeSpec>,
-    hits: Mutex<BTreeMap<FaultPoint, u64>>,
+    /// The run's shared predicate counters, one per rule of `spec.rules`.
+    counters: Counters,
+}
+
+impl FileObserver {
+    /// Count an occurrence of `on` at `node` for every armed rule it counts
+    /// for; one whose count reaches its `nth` now (inside the safety
+    /// phase) fires: the process acts on itself at once, after a `Fired`
+    /// line that tells the supervisor which fault it plays.
+    fn occurrence(&self, node: &str, on: &On, t_us: u64) {
+        for (i, rule) in self.spec.rules.iter().enumerate() {
+            if !rule.counts(node, on) || !rule.fires_at(self.counters.incr(i)) || t_us >= self.spec.safety_ms * 1000 {
+                continue;
+            }
+            let (index, cause, action) = (rule.index, rule.cause(), rule.action);
+            self.log.line(&LogLine::Fired { t_us, node: node.to_string(), index, cause, action });
+            match action {
+                // SAFETY: plain syscalls on this process.
+                TriggerAction::Crash => unsafe {
+                    libc::kill(libc::getpid(), libc::SIGKILL);
+                    std::process::abort();
+                },
+                // Frozen until the supervisor's `SIGCONT`.
+                TriggerAction::Pause => unsafe {
+                    libc::kill(libc::getpid(), libc::SIGSTOP);
+                },
+                // A clean stop: everything written stays (the page cache
+                // survives a process exit).
+                TriggerAction::Stop => std::process::exit(0),
+            }
+        }
+    }
 }
 
 impl Observer for FileObserver {
     fn emit(&self, node: &str, event: Event) {
         let t_us = self.clock.now_us();
+        let on = (!self.spec.rules.is_empty()).then(|| On::Event(event.name().to_string()));
         self.log.line(&LogLine::Event(Stamped { t_us, node: node.to_string(), ev: Ev::Engine(event) }));
+        if let Some(on) = on {
+            self.occurrence(node, &on, t_us);
+        }
     }
 
     fn reach(&self, node: &str, point: Reach) {
@@ -89,33 +126,8 @@ impl Observer for FileObserver {
 
     fn fault_point(&self, node: &str, point: FaultPoint) -> bool {
         let t_us = self.clock.now_us();
-        let hits = {
-            let mut h = self.hits.lock().unwrap();
-            let c = h.entry(point).or_insert(0);
-            *c += 1;
-            *c
-        };
         self.log.line(&LogLine::Point { t_us, node: node.to_string(), point });
-        if t_us >= self.spec.safety_ms * 1000 {
-            return false;
-        }
-        for rule in &self.spec.point_crashes {
-            let mine = rule.node.as_deref().is_none_or(|n| n == node);
-            if rule.point != point || !mine || hits != rule.nth as u64 {
-                continue;
-            }
-            // One firing per rule over all processes: the first to create
-            // the claim file fires.
-            let claim = wire::claim_file(&self.spec.run_dir, rule.index);
-            if std::fs::OpenOptions::new().write(true).create_new(true).open(&claim).is_ok() {
-                self.log.line(&LogLine::CrashAtPoint { t_us, node: node.to_string(), point, index: rule.index });
-                // SAFETY: plain syscalls; the process ends here.
-                unsafe {
-                    libc::kill(libc::getpid(), libc::SIGKILL);
-                }
-                std::process::abort();
-            }
-        }
+        self.occurrence(node, &On::Point(point), t_us);
         false
     }
 
@@ -168,8 +180,9 @@ pub fn main_with(spec: NodeSpec, role: &str) -> Result<(), String> {
     let scenario =
         exactsim_scenarios::by_name(&spec.scenario).ok_or_else(|| format!("unknown scenario '{}'", spec.scenario))?;
     let cfg = Arc::new(spec.config.clone());
-    let observer: Arc<dyn Observer> =
-        Arc::new(FileObserver { clock, log: log.clone(), spec: spec.clone(), hits: Mutex::new(BTreeMap::new()) });
+    let counters = Counters::open(&wire::counters_file(&spec.run_dir), spec.rules.len())
+        .map_err(|e| format!("cannot map the run's counters: {e}"))?;
+    let observer: Arc<dyn Observer> = Arc::new(FileObserver { clock, log: log.clone(), spec: spec.clone(), counters });
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     let a = addrs(&spec);
     let n = cfg.parallelism;

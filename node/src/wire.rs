@@ -4,7 +4,9 @@
 use exactsim_engine::config::JobConfig;
 use exactsim_engine::observe::FaultPoint;
 use exactsim_engine::types::OutRecord;
+use exactsim_model::faults::arming::Rule;
 use exactsim_model::history::{Observation, Reached, Stamped};
+use exactsim_model::schedule::TriggerAction;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -27,9 +29,13 @@ pub struct NodeSpec {
     /// Unix time (µs) of the run's start: every process stamps its events
     /// with microseconds since then.
     pub start_unix_us: u64,
-    /// Fault-point crashes fire only before this (ms since the start).
+    /// Armed predicates (crashes at fault points, faults on engine events)
+    /// fire only before this (ms since the start).
     pub safety_ms: u64,
-    pub point_crashes: Vec<PointCrash>,
+    /// The schedule's armed predicates: the process counts their
+    /// occurrences in the run's shared counters ([`counters_file`]) and
+    /// acts on itself when one fires.
+    pub rules: Vec<Rule>,
     /// Every received message is held back this many ms (lo, hi), drawn
     /// per message: a simulated run's network latency.
     pub latency_ms: (u64, u64),
@@ -39,18 +45,6 @@ pub struct NodeSpec {
     pub pg_url: Option<String>,
 }
 
-/// A scheduled crash at a fault point: the process kills itself
-/// (`SIGKILL`) the `nth` time it reaches `point`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct PointCrash {
-    /// Index in the run's schedule.
-    pub index: usize,
-    pub point: FaultPoint,
-    pub node: Option<String>,
-    pub nth: u32,
-    pub down_ms: u64,
-}
-
 /// One line of a process's log (`events/<node>.jsonl`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum LogLine {
@@ -58,8 +52,10 @@ pub enum LogLine {
     Event(Stamped),
     /// A fault point reached (coverage).
     Point { t_us: u64, node: String, point: FaultPoint },
-    /// The process is about to kill itself at a scheduled fault point.
-    CrashAtPoint { t_us: u64, node: String, point: FaultPoint, index: usize },
+    /// An armed predicate fired (the schedule's event `index`): the
+    /// process is about to act on itself (crash: `SIGKILL`; pause:
+    /// `SIGSTOP`, resumed by the supervisor; stop: a clean exit).
+    Fired { t_us: u64, node: String, index: usize, cause: String, action: TriggerAction },
     /// A fatal error: the process exits and asks to be restarted.
     Fatal { t_us: u64, node: String, reason: String },
     /// A panic: the process aborts. One whose message starts with
@@ -107,10 +103,14 @@ pub fn final_file(run_dir: &Path) -> PathBuf {
     run_dir.join("final.json")
 }
 
-/// The file whose exclusive creation claims a fault-point crash rule (one
-/// firing per rule across all processes).
-pub fn claim_file(run_dir: &Path, index: usize) -> PathBuf {
-    run_dir.join("claims").join(format!("point-{index}"))
+/// The run's shared predicate counters (see `counters.rs`).
+pub fn counters_file(run_dir: &Path) -> PathBuf {
+    run_dir.join("counters")
+}
+
+/// Create the run's counters file: `n` zeroed counters.
+pub fn create_counters(run_dir: &Path, n: usize) -> std::io::Result<()> {
+    std::fs::write(counters_file(run_dir), vec![0u8; n * 8])
 }
 
 /// Parse the complete lines of a log (a process killed mid-line leaves a

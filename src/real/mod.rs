@@ -68,8 +68,8 @@ use exactsim_model::history::SimEvent;
 use exactsim_model::report::RunReport;
 use exactsim_model::run::{derive_config, RunResult};
 use exactsim_model::scenario::Scenario;
-use exactsim_model::schedule::{generate, node_names, FaultEvent, Profile, Schedule};
-use exactsim_node::wire::{NodeSpec, PointCrash};
+use exactsim_model::schedule::{generate, node_names, Profile, Schedule};
+use exactsim_node::wire::{self, NodeSpec};
 use player::Player;
 use postgres::PgServer;
 use record::{Clock, Collected, Frame, Gather};
@@ -251,12 +251,10 @@ impl Plan {
         }
         let n = cfg.parallelism;
         let input = exactsim_model::run::derive_input(&*spec.scenario, spec.seed, &cfg);
-        // Real mode kills PostgreSQL through its own stream (`--pg-kills`),
-        // not through the schedule: the schedule names the engine's nodes
-        // only, and one that names the simulated server's node (`system`)
-        // is refused.
-        let schedule = spec.schedule.clone().unwrap_or_else(|| generate(spec.seed, &spec.profile, &cfg, false));
-        schedule.validate(n, false)?;
+        // The same schedule as a simulated run: with the sink's system node
+        // (`system`, here the real PostgreSQL) when the scenario has one.
+        let schedule = spec.schedule.clone().unwrap_or_else(|| generate(spec.seed, &spec.profile, &cfg, with_pg));
+        schedule.validate(n, with_pg)?;
         if spec.source_poll_ms.is_none() {
             cfg.source_interval_ms = paced_interval_ms(&input, cfg.source_batch, schedule.safety_ms);
         }
@@ -289,7 +287,7 @@ pub fn run(spec: &RealSpec) -> Result<RealOutcome, String> {
     }
     let unique = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     let run_dir = temp.join(format!("{}{}-{}-{unique:x}", stale::PREFIX, std::process::id(), spec.seed));
-    for sub in ["events", "data", "logs", "claims"] {
+    for sub in ["events", "data", "logs"] {
         std::fs::create_dir_all(run_dir.join(sub)).map_err(|e| format!("cannot create {}: {e}", run_dir.display()))?;
     }
     stale::mark(&run_dir)?;
@@ -324,6 +322,8 @@ fn run_in(spec: &RealSpec, run_dir: &Path, mut plan: Plan, t_wall: Instant) -> R
     let mut node_spec = node_spec(spec, run_dir, &plan, &ports, pg.as_ref().map(|p| p.url.clone()));
     let spec_path = run_dir.join("spec.json");
     write_spec(&spec_path, &node_spec)?;
+    wire::create_counters(run_dir, node_spec.rules.len())
+        .map_err(|e| format!("cannot create {}: {e}", wire::counters_file(run_dir).display()))?;
     let mut procs = Procs::new(&spec.node_bin, &spec_path, run_dir);
     if pg.is_some() {
         // The sink's tables, then the run starts.
@@ -339,7 +339,10 @@ fn run_in(spec: &RealSpec, run_dir: &Path, mut plan: Plan, t_wall: Instant) -> R
     let mut st = Stage { procs, pg, g, clock };
     st.g.sim(0, "sim", SimEvent::RunStarted);
     // Same start order as a simulated run; the reader last.
-    let state = st.procs.start_cluster(n)?;
+    let mut state = st.procs.start_cluster(n)?;
+    if with_pg {
+        state.insert(PG_NODE.to_string(), supervisor::State::Up);
+    }
     let skipped = std::mem::take(&mut plan.skipped);
     let mut player = Player::new(&plan.schedule, &plan.pauses, &plan.pg_kills, skipped, state);
     let mut interrupted = player.safety_phase(&mut st)?;
@@ -381,18 +384,6 @@ fn node_spec(
     ports: &[std::net::SocketAddr],
     pg_url: Option<String>,
 ) -> NodeSpec {
-    let point_crashes = plan
-        .schedule
-        .events
-        .iter()
-        .enumerate()
-        .filter_map(|(index, e)| match e {
-            FaultEvent::CrashAtPoint(faults::CrashAtPoint { point, node, nth, down_ms, .. }) => {
-                Some(PointCrash { index, point: *point, node: node.clone(), nth: *nth, down_ms: *down_ms })
-            }
-            _ => None,
-        })
-        .collect::<Vec<_>>();
     NodeSpec {
         scenario: spec.scenario.name().to_string(),
         seed: spec.seed,
@@ -406,7 +397,7 @@ fn node_spec(
         run_dir: run_dir.to_path_buf(),
         start_unix_us: 0, // set when the run starts
         safety_ms: plan.schedule.safety_ms,
-        point_crashes,
+        rules: faults::arming::rules(&plan.schedule.events),
         latency_ms: spec.latency_ms,
         pg_url,
     }

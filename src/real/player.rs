@@ -8,14 +8,14 @@
 //! (restarted as a supervisor would); then healing and the liveness phase.
 //! What cannot be played is listed as skipped, with the reason.
 
-use super::postgres::{pg_kill, pg_step, PgKill};
+use super::postgres::{pg_kill, pg_step, PgKill, PG_NODE};
 use super::record::TICK;
 use super::supervisor::{Stage, State};
 use exactsim_model::faults::{self, Real, Shown, Target, Window};
 use exactsim_model::history::SimEvent;
 use exactsim_model::rng::SimRng;
-use exactsim_model::schedule::CrashMode;
-use exactsim_model::schedule::{node_names, FaultEvent, Schedule};
+use exactsim_model::schedule::{node_names, Schedule};
+use exactsim_model::schedule::{CrashMode, TriggerAction};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -155,7 +155,7 @@ impl<'a> Player<'a> {
             if crate::interrupt::requested() {
                 return Ok(true);
             }
-            self.on_exits(st, true);
+            self.on_exits(st, true)?;
             st.g.poll();
             let now_ms = st.clock.ms();
             self.restart_due(st, now_ms, self.schedule.safety_ms)?;
@@ -213,7 +213,7 @@ impl<'a> Player<'a> {
             if crate::interrupt::requested() {
                 return Ok(true);
             }
-            self.on_exits(st, false);
+            self.on_exits(st, false)?;
             st.g.poll();
             let now_ms = st.clock.ms();
             self.restart_due(st, now_ms, u64::MAX)?;
@@ -245,40 +245,47 @@ impl<'a> Player<'a> {
         self.skipped.into_iter().chain(pg_not_played).collect()
     }
 
-    /// Handle processes that went away on their own: a crash at a fault
-    /// point (in the safety phase: restarted after its `down_ms`), a fatal
-    /// error, a panic, an exit (restarted after `SELF_EXIT_DOWN_MS`); the
-    /// reader is restarted at once.
-    fn on_exits(&mut self, st: &mut Stage, safety: bool) {
+    /// Handle what the processes did on their own. An armed predicate that
+    /// fired (the process already crashed, paused or stopped itself at the
+    /// very instant) is played by the play loop like any fault, on the
+    /// [`Kernel`] (in the liveness phase, too late to be a fault: a paused
+    /// process is let go on, a crashed one restarted as below). A process
+    /// that exited otherwise (a fatal error, a panic, an exit) is restarted
+    /// after `SELF_EXIT_DOWN_MS`; the reader at once.
+    fn on_exits(&mut self, st: &mut Stage, safety: bool) -> Result<(), String> {
         let gone = st.procs.reap();
-        if gone.is_empty() {
-            return;
-        }
         st.g.poll();
+        for f in std::mem::take(&mut st.g.fired) {
+            if safety {
+                let now_ms = st.clock.ms();
+                let fired = faults::Fired { node: f.node, cause: f.cause, index: Some(f.index) };
+                let mut kernel = Kernel { st, state: &mut self.state, paused: &mut self.paused, error: None };
+                self.faults.fire(&fired, now_ms, &mut kernel);
+                kernel.result()?;
+            } else if f.action == TriggerAction::Pause {
+                st.procs.signal(&f.node, libc::SIGCONT);
+            }
+        }
         for (role, status) in gone {
             if role == "reader" {
                 let _ = st.procs.spawn("reader");
                 continue;
             }
+            if self.state.get(&role) == Some(&State::Down) {
+                continue; // its crash or stop is played already
+            }
             let now = st.clock.us();
-            let (t_us, cause, index) =
-                st.g.last_words.remove(&role).unwrap_or((now, format!("exited: {status}"), None));
-            let (kind, down_ms) = match index {
-                Some(i) if safety => match &self.schedule.events[i] {
-                    FaultEvent::CrashAtPoint(faults::CrashAtPoint { down_ms, .. }) => ("crash_at_point", *down_ms),
-                    _ => ("exit", SELF_EXIT_DOWN_MS),
-                },
-                _ => ("exit", SELF_EXIT_DOWN_MS),
-            };
+            let (t_us, cause, _) = st.g.last_words.remove(&role).unwrap_or((now, format!("exited: {status}"), None));
             st.g.sim(
                 t_us,
                 &role,
                 SimEvent::NodeCrashed { node: role.clone(), cause: cause.clone(), lost_bytes: 0, torn_files: 0 },
             );
-            st.g.played(t_us / 1000, kind, &role, cause);
+            st.g.played(t_us / 1000, "exit", &role, cause);
             self.state.insert(role.clone(), State::Down);
-            self.restarts.insert((now / 1000 + down_ms, role));
+            self.restarts.insert((now / 1000 + SELF_EXIT_DOWN_MS, role));
         }
+        Ok(())
     }
 
     /// Restart the nodes due by `now_ms` (none from `until_ms` on).
@@ -396,12 +403,52 @@ impl Kernel<'_> {
     fn result(self) -> Result<(), String> {
         self.error.map_or(Ok(()), Err)
     }
+
+    /// Signal a node: its process, or every process of the sink's system.
+    fn signal(&mut self, node: &str, sig: libc::c_int) {
+        match (node == PG_NODE, self.st.pg.as_ref()) {
+            (true, Some(server)) => server.signal_all(sig),
+            _ => self.st.procs.signal(node, sig),
+        }
+    }
+
+    /// Take the sink's system (the run's PostgreSQL) down with `how` (a
+    /// kill, a fast shutdown), if it accepts; recorded as the node's crash
+    /// with `cause`. `false`: not up (down, or still restarting).
+    fn system(
+        &mut self,
+        node: &str,
+        cause: &str,
+        how: impl FnOnce(&mut super::postgres::PgServer) -> Result<String, String>,
+    ) -> bool {
+        let Some(server) = self.st.pg.as_mut().filter(|s| s.accepting()) else { return false };
+        let detail = match how(server) {
+            Ok(d) => d,
+            Err(e) => {
+                self.error.get_or_insert(e);
+                return false;
+            }
+        };
+        let t = self.st.clock.us();
+        self.state.insert(node.to_string(), State::Down);
+        self.paused.remove(node);
+        let ev = SimEvent::NodeCrashed { node: node.into(), cause: cause.into(), lost_bytes: 0, torn_files: 0 };
+        self.st.g.sim(t, node, ev);
+        let kind = if cause == "clean stop" { "stop" } else { "crash" };
+        self.st.g.played(t / 1000, kind, node, detail);
+        true
+    }
 }
 
 impl Target for Kernel<'_> {
     fn crash(&mut self, node: &str, cause: &str, _disk: CrashMode, _claimed: bool) -> bool {
         if self.state.get(node) == Some(&State::Down) {
             return false;
+        }
+        if node == PG_NODE {
+            return self.system(node, cause, |server| {
+                server.kill().map(|n| format!("kill -9 of the postmaster and {} backends ({cause})", n - 1))
+            });
         }
         self.st.procs.kill(node);
         let t = self.st.clock.us();
@@ -415,6 +462,18 @@ impl Target for Kernel<'_> {
 
     fn restart(&mut self, node: &str) {
         if self.state.get(node) != Some(&State::Down) || self.error.is_some() {
+            return;
+        }
+        if node == PG_NODE {
+            // Up once `ci/postgres.sh start` returns (`pg_up`, polled by
+            // the player); a fault due meanwhile finds it not accepting.
+            let now_ms = self.st.clock.ms();
+            if let Some(Err(e)) = self.st.pg.as_mut().map(|s| s.begin_restart(now_ms)) {
+                self.error = Some(e);
+                return;
+            }
+            self.state.insert(node.to_string(), State::Up);
+            self.st.g.played(now_ms, "restart", node, "ci/postgres.sh start".into());
             return;
         }
         if let Err(e) = self.st.procs.spawn(node) {
@@ -433,6 +492,13 @@ impl Target for Kernel<'_> {
         if self.state.get(node) != Some(&State::Up) {
             return false;
         }
+        if node == PG_NODE {
+            let t = self.st.clock.us();
+            self.st.g.sim(t, "sim", SimEvent::FaultStarted { kind: shown.kind.into(), detail: shown.detail.into() });
+            return self.system(node, "clean stop", |server| {
+                server.shutdown().map(|()| "fast shutdown (SIGINT to the postmaster)".to_string())
+            });
+        }
         let t = self.st.clock.us();
         self.st.g.sim(t, "sim", SimEvent::FaultStarted { kind: shown.kind.into(), detail: shown.detail.into() });
         self.st.procs.terminate(node);
@@ -449,8 +515,11 @@ impl Target for Kernel<'_> {
         if self.state.get(node) != Some(&State::Up) {
             return false;
         }
+        if node == PG_NODE && !self.st.pg.as_ref().is_some_and(|s| s.accepting()) {
+            return false;
+        }
         *self.paused.entry(node.to_string()).or_insert(0) += 1;
-        self.st.procs.signal(node, libc::SIGSTOP);
+        self.signal(node, libc::SIGSTOP);
         self.state.insert(node.to_string(), State::Paused);
         let t = self.st.clock.us();
         self.st.g.sim(t, "sim", SimEvent::FaultStarted { kind: shown.kind.into(), detail: shown.detail.into() });
@@ -466,7 +535,7 @@ impl Target for Kernel<'_> {
             return;
         }
         self.paused.remove(node);
-        self.st.procs.signal(node, libc::SIGCONT);
+        self.signal(node, libc::SIGCONT);
         self.state.insert(node.to_string(), State::Up);
         let t = self.st.clock.us();
         self.st.g.sim(t, "sim", SimEvent::FaultEnded { kind: shown.kind.into(), detail: shown.detail.into() });

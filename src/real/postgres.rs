@@ -17,13 +17,14 @@ use std::time::{Duration, Instant};
 /// Salt of the PostgreSQL kill stream (like pauses, outside the simulated
 /// schedule).
 const PG_KILL_SALT: u64 = 0x7067_6b69_6c6c_0001;
-/// PostgreSQL kills per run when `--pg-kills` is not given (scenarios with
-/// PostgreSQL only).
-pub const PG_KILLS_DEFAULT: u32 = 1;
+/// Extra PostgreSQL kills per run when `--pg-kills` is not given: none,
+/// the schedule's own faults on the `system` node crash, stop and pause
+/// the server as they do the simulated one.
+pub const PG_KILLS_DEFAULT: u32 = 0;
 /// How long a PostgreSQL (re)start may take before the run gives up.
 const PG_START_MS: u64 = 90_000;
 /// The node name PostgreSQL goes by in the history and the record.
-pub const PG_NODE: &str = "postgres";
+pub const PG_NODE: &str = exactsim_model::schedule::SYSTEM_NODE;
 
 /// A scheduled `kill -9` of PostgreSQL (postmaster and backends), restarted
 /// after `down_ms`.
@@ -156,7 +157,7 @@ impl PgServer {
 
     /// `kill -9` of the postmaster and every backend: what a crash of the
     /// server does. Returns the number of processes killed.
-    fn kill(&mut self) -> Result<usize, String> {
+    pub(super) fn kill(&mut self) -> Result<usize, String> {
         let pid = self.postmaster().ok_or("PostgreSQL is not running")?;
         // Stop the postmaster first, so that it forks no backend between
         // the listing of its children and the kill (a backend left alive
@@ -195,7 +196,50 @@ impl PgServer {
         Ok(victims.len())
     }
 
-    fn begin_restart(&mut self, now_ms: u64) -> Result<(), String> {
+    /// Up, and not restarting: a crash, stop or pause can be played.
+    pub(super) fn accepting(&self) -> bool {
+        self.up && self.starting.is_none()
+    }
+
+    /// Signal the postmaster and every backend (a pause: `SIGSTOP`, then
+    /// `SIGCONT`; a stopped postmaster forks nothing meanwhile).
+    pub(super) fn signal_all(&self, sig: libc::c_int) {
+        let Some(pid) = self.postmaster() else { return };
+        let mut all = vec![pid];
+        all.extend(children_of(pid));
+        for p in all {
+            // SAFETY: a signal by pid to the server's own processes.
+            unsafe {
+                libc::kill(p, sig);
+            }
+        }
+    }
+
+    /// A clean stop: a fast shutdown (`SIGINT` to the postmaster, by pid:
+    /// open transactions are rolled back, prepared ones stay), bounded;
+    /// then whatever is left of it: kill -9.
+    pub(super) fn shutdown(&mut self) -> Result<(), String> {
+        if let Some(pid) = self.postmaster() {
+            self.signal_all(libc::SIGCONT);
+            // SAFETY: a signal by pid to the server's postmaster.
+            unsafe {
+                libc::kill(pid, libc::SIGINT);
+            }
+            let t0 = Instant::now();
+            while !gone(pid) && t0.elapsed() < Duration::from_secs(20) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if !gone(pid) {
+                self.kill()?;
+            }
+            let _ = std::fs::remove_file(self.dir.join("server.pid"));
+        }
+        reap_adopted_postgres();
+        self.up = false;
+        Ok(())
+    }
+
+    pub(super) fn begin_restart(&mut self, now_ms: u64) -> Result<(), String> {
         if self.starting.is_none() {
             let child = self.command("start")?.spawn().map_err(|e| format!("cannot run ci/postgres.sh: {e}"))?;
             self.starting = Some((child, now_ms));
@@ -257,22 +301,7 @@ impl Drop for PgServer {
             let _ = c.wait(); // pg_ctl -w: bounded
             self.up = true;
         }
-        // A fast shutdown (SIGINT to the postmaster, by pid), bounded; then
-        // whatever is left of it: kill -9.
-        if let Some(pid) = self.postmaster() {
-            // SAFETY: a signal by pid to the server's postmaster.
-            unsafe {
-                libc::kill(pid, libc::SIGINT);
-            }
-            let t0 = Instant::now();
-            while !gone(pid) && t0.elapsed() < Duration::from_secs(20) {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            if !gone(pid) {
-                let _ = self.kill();
-            }
-            let _ = std::fs::remove_file(self.dir.join("server.pid"));
-        }
+        let _ = self.shutdown();
         reap_adopted_postgres();
     }
 }

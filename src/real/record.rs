@@ -6,6 +6,7 @@ use exactsim_engine::observe::{Event, FaultPoint};
 use exactsim_engine::types::{DeliveryMode, Record};
 use exactsim_model::history::{Ev, History, Observation, SimEvent, Stamped};
 use exactsim_model::panics::{PanicOrigin, PanicReport};
+use exactsim_model::schedule::TriggerAction;
 use exactsim_node::wire::{self, FinalRead, LogLine};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -81,7 +82,7 @@ pub(super) struct Gather {
     observations: Vec<Observation>,
     coverage: BTreeMap<(String, FaultPoint), u64>,
     /// Last reason a process gave for going away, per role: (µs, cause,
-    /// the schedule index of a crash at a fault point).
+    /// the schedule index of the predicate that crashed or stopped it).
     pub(super) last_words: BTreeMap<String, (u64, String, Option<usize>)>,
     panic: Option<PanicReport>,
     /// A process could not bind its address: the run was not set up.
@@ -90,6 +91,18 @@ pub(super) struct Gather {
     pub(super) played: Vec<Played>,
     /// Reachability points the processes logged.
     reached: Vec<exactsim_model::history::Reached>,
+    /// Armed predicates that fired in a process (it acted on itself), not
+    /// yet handed to the play loop.
+    pub(super) fired: Vec<FiredLine>,
+}
+
+/// A process's report that one of the schedule's armed predicates fired.
+pub(super) struct FiredLine {
+    pub node: String,
+    /// The schedule's event.
+    pub index: usize,
+    pub cause: String,
+    pub action: TriggerAction,
 }
 
 /// What the history of a real run is framed by: known before it starts, or
@@ -137,6 +150,7 @@ impl Gather {
             finished_at_us: None,
             played: Vec::new(),
             reached: Vec::new(),
+            fired: Vec::new(),
         }
     }
 
@@ -152,9 +166,11 @@ impl Gather {
                         self.engine.push(s);
                     }
                     LogLine::Point { node, point, .. } => *self.coverage.entry((node, point)).or_insert(0) += 1,
-                    LogLine::CrashAtPoint { t_us, point, index, .. } => {
-                        self.last_words
-                            .insert(role.clone(), (t_us, format!("fault point {}", point.name()), Some(index)));
+                    LogLine::Fired { t_us, node, index, cause, action } => {
+                        if action != TriggerAction::Pause {
+                            self.last_words.insert(role.clone(), (t_us, cause.clone(), Some(index)));
+                        }
+                        self.fired.push(FiredLine { node, index, cause, action });
                     }
                     LogLine::Fatal { t_us, reason, .. } => {
                         self.last_words.insert(role.clone(), (t_us, format!("fatal: {reason}"), None));

@@ -240,7 +240,9 @@ impl Stage {
         let mut starts = procs.starts.clone();
         drop(procs);
         if let Some(server) = pg {
-            starts.insert(PG_NODE.into(), 1 + g.played.iter().filter(|p| p.kind == "pg_restart").count() as u32);
+            let restarts =
+                g.played.iter().filter(|p| p.node == PG_NODE && matches!(&*p.kind, "pg_restart" | "restart"));
+            starts.insert(PG_NODE.into(), 1 + restarts.count() as u32);
             drop(server); // stopped by pid
         }
         g.poll();

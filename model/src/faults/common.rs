@@ -37,6 +37,11 @@ pub enum CrashMode {
     KeepAll,
 }
 
+/// The node that hosts a scenario's own sink system (the simulated
+/// PostgreSQL of `pg_ledger`; in real mode the real server), when it has
+/// one.
+pub const SYSTEM_NODE: &str = "system";
+
 /// What a predicate-triggered fault does to its node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -14,6 +14,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod arming;
 pub mod common;
 pub mod play;
 pub mod target;
