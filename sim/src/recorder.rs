@@ -8,6 +8,7 @@
 use crate::history::{fnv1a, Ev, Reached, SimEvent, Stamped, FNV_OFFSET};
 use crate::nodes::Nodes;
 use crate::schedule::{FaultEvent, TriggerAction};
+use exactsim_model::faults::arming::{rules, On, Rule};
 use exactsim_engine::clock::ClockReading;
 use exactsim_engine::observe::{Event, FaultPoint, Observer, Reach};
 use std::collections::BTreeMap;
@@ -24,8 +25,8 @@ pub struct CrashRequest {
     pub action: TriggerAction,
 }
 
-/// An armed `OnEvent` fault: (schedule index, node, event name, nth, seen).
-type ArmedTrigger = (usize, Option<String>, String, u32, u32);
+/// An armed `OnEvent` fault and the occurrences of its event seen so far.
+type ArmedTrigger = (Rule, u64);
 
 struct Inner {
     start: Option<madsim::time::Instant>,
@@ -36,8 +37,8 @@ struct Inner {
     coverage: BTreeMap<(String, FaultPoint), u64>,
     /// Reachability points reached (not hashed: they are no part of the trace).
     reached: Vec<Reached>,
-    /// Point-crash rules still armed: (schedule index, point, node, nth).
-    armed: Vec<(usize, FaultPoint, Option<String>, u32)>,
+    /// Point-crash rules still armed.
+    armed: Vec<Rule>,
     triggers: Vec<ArmedTrigger>,
     safety: bool,
     finished_at_us: Option<u64>,
@@ -64,22 +65,9 @@ impl Recorder {
         crash_tx: UnboundedSender<CrashRequest>,
         keep_chain: bool,
     ) -> Recorder {
-        let triggers = schedule
-            .iter()
-            .enumerate()
-            .filter_map(|(i, e)| match e {
-                FaultEvent::OnEvent(t) => Some((i, t.node.clone(), t.event.clone(), t.nth, 0)),
-                _ => None,
-            })
-            .collect();
-        let armed = schedule
-            .iter()
-            .enumerate()
-            .filter_map(|(i, e)| match e {
-                FaultEvent::CrashAtPoint(c) => Some((i, c.point, c.node.clone(), c.nth)),
-                _ => None,
-            })
-            .collect();
+        let (armed, triggers): (Vec<Rule>, Vec<Rule>) =
+            rules(schedule).into_iter().partition(|r| matches!(r.on, On::Point(_)));
+        let triggers = triggers.into_iter().map(|r| (r, 0)).collect();
         Recorder {
             inner: Mutex::new(Inner {
                 start: None,
@@ -143,17 +131,17 @@ impl Recorder {
         if g.triggers.is_empty() || !g.safety {
             return;
         }
-        let name = event.name();
+        let on = On::Event(event.name().to_string());
         let mut fire = Vec::new();
-        g.triggers.retain_mut(|(i, n, e, nth, seen)| {
-            if *e != name || n.as_ref().is_some_and(|n| n != node) {
+        g.triggers.retain_mut(|(rule, seen)| {
+            if !rule.counts(node, &on) {
                 return true;
             }
             *seen += 1;
-            if *seen < *nth {
+            if !rule.fires_at(*seen) {
                 return true;
             }
-            fire.push((*i, format!("on event {name} #{nth}")));
+            fire.push((rule.index, rule.cause()));
             false
         });
         drop(g);
@@ -235,21 +223,19 @@ impl Observer for Recorder {
         // Occurrences are counted per point over all nodes for rules
         // without a node, per (node, point) otherwise.
         let total: u64 = g.coverage.iter().filter(|((_, p), _)| *p == point).map(|(_, c)| *c).sum();
-        let fire = g.armed.iter().position(|(_, p, n, nth)| {
-            *p == point
-                && match n {
-                    Some(n) => n == node && hits == *nth as u64,
-                    None => total == *nth as u64,
-                }
-        });
+        let on = On::Point(point);
+        let fire = g
+            .armed
+            .iter()
+            .position(|r| r.counts(node, &on) && r.fires_at(if r.node.is_some() { hits } else { total }));
         if let Some(k) = fire {
-            let (idx, _, _, _) = g.armed.remove(k);
+            let rule = g.armed.remove(k);
             drop(g);
             self.nodes.take_down(node);
             let _ = self.crash_tx.send(CrashRequest {
                 node: node.to_string(),
-                cause: format!("fault point {}", point.name()),
-                schedule_index: Some(idx),
+                cause: rule.cause(),
+                schedule_index: Some(rule.index),
                 action: TriggerAction::Crash,
             });
             return true;
