@@ -274,6 +274,15 @@ enum Cmd {
         /// seeds and profile, and print runs to detection side by side.
         #[arg(long)]
         explore: bool,
+        /// Hunt the bugs that can show in real mode for real (OS processes,
+        /// one run at a time; needs the std node binary, and PostgreSQL 15
+        /// for pg_ledger) and in simulation, from the same seeds and
+        /// profile: runs and wall time to first detection side by side.
+        #[arg(long, conflicts_with = "explore")]
+        real: bool,
+        /// With --real: only these planted bugs (comma-separated names).
+        #[arg(long, requires = "real", value_name = "MUTANTS")]
+        only: Option<String>,
     },
     /// Guided exploration: derive runs from those that reached the rarest
     /// reachability points (keep a run's faults up to that moment and draw
@@ -489,7 +498,7 @@ pub fn main_with(extra: Vec<Arc<dyn Scenario>>) -> ExitCode {
         Cmd::Replay(a) => cmd_replay(reg, a),
         Cmd::Shrink(a) => cmd_shrink(reg, a),
         Cmd::Explore(a) => cmd_explore(reg, a),
-        Cmd::Mutants { scenario, seeds, list, story, first_seed, explore } => {
+        Cmd::Mutants { scenario, seeds, list, story, first_seed, explore, real, only } => {
             // Every argument is checked, with --list too.
             let args = (|| -> Result<_, String> {
                 Ok((
@@ -518,12 +527,48 @@ pub fn main_with(extra: Vec<Arc<dyn Scenario>>) -> ExitCode {
                 print!("{}", crate::mutants::compare_all(&scenarios, seeds, first));
                 return ExitCode::SUCCESS;
             }
+            if real {
+                return mutants_real(&scenarios, seeds, first, only.as_deref());
+            }
             let table = crate::mutants::hunt_all(&scenarios, seeds, first, true);
             print!("{}", crate::mutants::render(&table));
             ExitCode::from(if table.iter().all(|r| r.detected.is_some()) { 0 } else { 1 })
         }
         Cmd::Bench(a) => cmd_bench(a),
     }
+}
+
+/// `mutants --real [--only A,B]`: the planted bugs hunted for real and in
+/// simulation, side by side.
+fn mutants_real(scenarios: &[Arc<dyn Scenario>], seeds: u64, first: u64, only: Option<&str>) -> ExitCode {
+    let only = match only.map(|l| l.split(',').map(|n| parse_mutant(n.trim())).collect::<Result<Vec<_>, _>>()) {
+        Some(Err(e)) => return usage(e),
+        Some(Ok(v)) => v,
+        None => Vec::new(),
+    };
+    let node_bin = match crate::real::find_node_bin(None).and_then(|b| crate::real::check_node_bin(&b).map(|()| b)) {
+        Ok(b) => b,
+        Err(e) => return usage(e),
+    };
+    let template = RealSpec {
+        scenario: scenarios[0].clone(),
+        seed: first,
+        profile: Profile::named(crate::real::PROFILE_DEFAULT).expect("built-in profile"),
+        profile_arg: crate::real::PROFILE_DEFAULT.to_string(),
+        mode: DeliveryMode::ExactlyOnce,
+        mutant: None,
+        schedule: None,
+        schedule_path: None,
+        pauses: 0,
+        node_bin,
+        keep: false,
+        latency_ms: crate::real::LATENCY_MS_DEFAULT,
+        pg_kills: None,
+        source_poll_ms: None,
+    };
+    interrupt::install_patient();
+    print!("{}", crate::mutants::compare_real(scenarios, seeds, first, &only, &template));
+    ExitCode::SUCCESS
 }
 
 /// `real`'s options besides the run's identity, as given.

@@ -38,38 +38,133 @@ pub struct MutantRow {
 /// gate's order instead: every scenario on seed `first`, then on the next
 /// seed, `budget` runs in all.
 pub fn hunt(m: Mutant, scenarios: &[Arc<dyn Scenario>], budget: u64, first: u64) -> MutantRow {
+    let name = m.hunt_profile();
+    let profile = Profile::named(name).expect("built-in profile");
+    hunt_with(m, scenarios, budget, first, |sc, seed| {
+        let out = run_one(spec(sc.clone(), seed, profile.clone(), DeliveryMode::ExactlyOnce, Some(m)), name);
+        Ok((out.report.violations.iter().map(|v| v.check.clone()).collect(), out.report.repro.clone()))
+    })
+}
+
+/// What one hunting run found: the checks that failed (in table order)
+/// and its reproduce command; `Err`: the run could not be set up.
+type Hunted = Result<(Vec<String>, String), String>;
+
+/// [`hunt`] with the runs made by `run` (a simulated run, a real one).
+fn hunt_with(
+    m: Mutant,
+    scenarios: &[Arc<dyn Scenario>],
+    budget: u64,
+    first: u64,
+    mut run: impl FnMut(&Arc<dyn Scenario>, u64) -> Hunted,
+) -> MutantRow {
     #[allow(clippy::disallowed_methods)]
     let t0 = std::time::Instant::now();
     let ground = hunting_ground(m, scenarios);
     let scenarios = &ground[..];
-    let name = m.hunt_profile();
-    let profile = Profile::named(name).expect("built-in profile");
     let gate_order = m.tracker().is_some();
     for i in 0..budget {
         let sc = &scenarios[(i as usize) % scenarios.len()];
         let seed = first.wrapping_add(if gate_order { i / scenarios.len() as u64 } else { i });
-        let out = run_one(spec(sc.clone(), seed, profile.clone(), DeliveryMode::ExactlyOnce, Some(m)), name);
-        if let Some(v) = out.report.violations.first() {
+        let Ok((mut checks, repro)) = run(sc, seed) else { continue };
+        if let Some(check) = checks.first().cloned() {
+            checks.dedup();
             return MutantRow {
                 mutant: m,
-                detected: Some(Detection {
-                    seeds_tried: i + 1,
-                    scenario: sc.name().to_string(),
-                    seed,
-                    check: v.check.clone(),
-                    checks: {
-                        let mut c: Vec<String> = out.report.violations.iter().map(|v| v.check.clone()).collect();
-                        c.dedup();
-                        c
-                    },
-                    repro: out.report.repro.clone(),
-                }),
+                detected: Some(Detection { seeds_tried: i + 1, scenario: sc.name().to_string(), seed, check, checks, repro }),
                 seeds_tried: i + 1,
                 wall_ms: t0.elapsed().as_millis() as u64,
             };
         }
     }
     MutantRow { mutant: m, detected: None, seeds_tried: budget, wall_ms: t0.elapsed().as_millis() as u64 }
+}
+
+/// Why a planted bug cannot show in real mode, if so: what it needs that
+/// the kernel does not let a supervisor do to a process.
+pub fn real_mode_gap(m: Mutant) -> Option<&'static str> {
+    match m {
+        Mutant::AckBeforeDurable => {
+            Some("needs a crash that loses unsynced writes; a kill -9 keeps the page cache")
+        }
+        Mutant::Kafka9666EpochBumpOnFailedWrite => {
+            Some("needs failed log writes (disk errors); real mode has no fault-injecting file system")
+        }
+        _ => None,
+    }
+}
+
+/// The profile a planted bug is hunted with in real mode (and, side by
+/// side, in simulation): its own hunting profile, or real mode's default
+/// (`recovery`, faults aimed at the recovery windows) in place of `chaos`,
+/// whose disk faults real mode cannot play.
+pub fn real_profile(m: Mutant) -> &'static str {
+    match m.hunt_profile() {
+        PROFILE => crate::real::PROFILE_DEFAULT,
+        p => p,
+    }
+}
+
+/// `mutants --real`: every planted bug that can show in real mode (or those
+/// in `only`), hunted with [`real_profile`] from the same seeds in
+/// simulation and in real mode, runs and wall time to first detection side
+/// by side. The real runs are made one at a time (their timing is the
+/// point); `template` gives their options (node binary, latency).
+pub fn compare_real(
+    scenarios: &[Arc<dyn Scenario>],
+    budget: u64,
+    first: u64,
+    only: &[Mutant],
+    template: &crate::real::RealSpec,
+) -> String {
+    let mut out = format!(
+        "{:<38} {:<14} {:>9} {:>9} {:>9} {:>9}  {}\n",
+        "mutant", "profile", "sim_runs", "sim_ms", "real_runs", "real_ms", "real-mode note"
+    );
+    for m in Mutant::ALL {
+        if !only.is_empty() && !only.contains(&m) {
+            continue;
+        }
+        let name = real_profile(m);
+        if let Some(gap) = real_mode_gap(m) {
+            out.push_str(&format!("{:<38} {:<14} {:>9} {:>9} {:>9} {:>9}  {gap}\n", m.name(), name, "-", "-", "-", "-"));
+            continue;
+        }
+        let profile = Profile::named(name).expect("built-in profile");
+        let sim = hunt_with(m, scenarios, budget, first, |sc, seed| {
+            let out = run_one(spec(sc.clone(), seed, profile.clone(), DeliveryMode::ExactlyOnce, Some(m)), name);
+            Ok((out.report.violations.iter().map(|v| v.check.clone()).collect(), out.report.repro.clone()))
+        });
+        let mut note = String::new();
+        let real = hunt_with(m, scenarios, budget, first, |sc, seed| {
+            let spec = crate::real::RealSpec {
+                scenario: sc.clone(),
+                seed,
+                profile: profile.clone(),
+                profile_arg: name.to_string(),
+                mutant: Some(m),
+                ..template.clone()
+            };
+            crate::real::run(&spec)
+                .map(|o| (o.report().violations.iter().map(|v| v.check.clone()).collect(), o.report().repro.clone()))
+                .inspect_err(|e| note = format!("a run could not be set up: {e}"))
+        });
+        let runs = |r: &MutantRow| match &r.detected {
+            Some(d) => d.seeds_tried.to_string(),
+            None => format!(">{}", r.seeds_tried),
+        };
+        out.push_str(&format!(
+            "{:<38} {:<14} {:>9} {:>9} {:>9} {:>9}  {}\n",
+            m.name(),
+            name,
+            runs(&sim),
+            sim.wall_ms,
+            runs(&real),
+            real.wall_ms,
+            if note.is_empty() { real.detected.as_ref().map_or("escaped".into(), |d| d.checks.join(",")) } else { note }
+        ));
+    }
+    out
 }
 
 /// The scenarios that can reach `m`: those that name it as their own, else
@@ -148,16 +243,18 @@ fn each_mutant<T: Send>(threads: usize, f: impl Fn(Mutant) -> T + Sync) -> Vec<T
 /// `mutants --list`: each planted bug, the check expected to catch it and
 /// what it breaks.
 pub fn list() -> String {
-    let mut s = format!("{:<38} {:<26} {}\n", "mutant", "expected check", "planted bug");
+    let mut s = format!("{:<38} {:<26} {:<5} {}\n", "mutant", "expected check", "real", "planted bug");
     for m in Mutant::ALL {
         let c = m.expected_check();
         s.push_str(&format!(
-            "{:<38} {:<26} {}\n",
+            "{:<38} {:<26} {:<5} {}\n",
             m.name(),
             format!("{c} {}", exactsim_model::checks::name_of(c)),
+            if real_mode_gap(m).is_some() { "no" } else { "yes" },
             m.description()
         ));
     }
+    s.push_str("real: whether the bug can show in real mode (`mutants --story NAME` says why not; `mutants --real` hunts it)\n");
     s
 }
 
@@ -170,7 +267,11 @@ pub fn story(m: Mutant) -> String {
         s.push_str(&format!("tracker: {t}\n"));
     }
     s.push_str(&format!("expected check: {c} {}\n", exactsim_model::checks::name_of(c)));
-    s.push_str(&format!("hunted with: {}\n\n", m.hunt_profile()));
+    s.push_str(&format!("hunted with: {}\n", m.hunt_profile()));
+    match real_mode_gap(m) {
+        Some(gap) => s.push_str(&format!("real mode: no, it {gap}\n\n")),
+        None => s.push_str(&format!("real mode: yes, hunted with {}\n\n", real_profile(m))),
+    }
     s.push_str(m.story());
     s.push('\n');
     s

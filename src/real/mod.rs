@@ -55,7 +55,7 @@ mod record;
 mod stale;
 mod supervisor;
 
-pub use player::{derive_pauses, skipped_faults, Pause, Skipped};
+pub use player::{derive_pauses, skipped_faults, Pause, Skipped, DOWN_REASON};
 pub use postgres::{derive_pg_kills, PgKill, PG_KILLS_DEFAULT, PG_NODE};
 pub use record::Played;
 
@@ -108,6 +108,10 @@ pub struct RealSpec {
     /// the job runs).
     pub source_poll_ms: Option<u64>,
 }
+
+/// Real mode's default profile: the kinds both backends play, aimed at the
+/// recovery windows by engine events (see the built-in profiles).
+pub const PROFILE_DEFAULT: &str = "recovery";
 
 /// A simulated run's network latency (`world.rs`): 1 to 5 ms per message.
 pub const LATENCY_MS_DEFAULT: (u64, u64) = (1, 5);

@@ -27,7 +27,7 @@ const GRACE_MS: u64 = 300;
 /// their own stream so the simulated schedule of the seed stays the same.
 const PAUSE_SALT: u64 = 0x7061_7573_6573_0001;
 /// Why a crash or pause aimed at a node that is down is not played.
-const DOWN_REASON: &str = "its node was down (crashed, not yet restarted) when it was due: as in simulation, nothing is played on a down node";
+pub const DOWN_REASON: &str = "its node was down (crashed, not yet restarted) when it was due: as in simulation, nothing is played on a down node";
 
 /// A pause window: the node is stopped (`SIGSTOP`) for `dur_ms`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -454,3 +454,78 @@ fn a_second_ctrl_c_still_cleans_up() {
     assert!(left.is_empty(), "left behind: {left:?}");
     assert_eq!(processes_mentioning(&prefix), Vec::<String>::new());
 }
+
+/// The schedule a real run plays, checked against a simulated run of the
+/// same (scenario, seed, profile): the same events, the sink's system node
+/// included; real mode leaves out only what its kinds say it cannot play
+/// (with the kind's reason) and what was due on a node that was down.
+fn same_schedule_as_simulation(bin: &Path, scenario: &str, seed: &str, profile: &str) -> serde_json::Value {
+    let dir = scratch(&format!("same-{scenario}-{seed}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let replay = dir.join("sim-replay.json");
+    let sim = Command::new(env!("CARGO_BIN_EXE_exactsim"))
+        .args(["run", "--scenario", scenario, "--seed", seed, "--profile", profile, "--save-replay"])
+        .arg(&replay)
+        .output()
+        .unwrap();
+    assert_eq!(sim.status.code(), Some(0), "{}", String::from_utf8_lossy(&sim.stdout));
+    let report = dir.join("real");
+    let out = real(&[
+        "--scenario",
+        scenario,
+        "--seed",
+        seed,
+        "--profile",
+        profile,
+        "--node-bin",
+        bin.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let real = json(&report.join("real.json"));
+    let sim_schedule = json(&replay)["schedule"].clone();
+    assert_eq!(real["schedule"], sim_schedule, "real mode drew another schedule than simulation");
+    let schedule: exactsim_model::schedule::Schedule = serde_json::from_value(sim_schedule).unwrap();
+    let cannot = exactsim::real::skipped_faults(&schedule);
+    let skipped = real["skipped"].as_array().unwrap();
+    for s in skipped {
+        let reason = s["reason"].as_str().unwrap();
+        let declared = cannot.iter().any(|c| c.event == s["event"] && c.reason == reason);
+        assert!(declared || reason == exactsim::real::DOWN_REASON, "skipped for no declared reason: {s}");
+    }
+    for c in &cannot {
+        assert!(skipped.iter().any(|s| s["event"] == c.event.as_str()), "not listed as skipped: {}", c.event);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    real
+}
+
+#[test]
+fn a_real_run_plays_the_schedule_a_simulated_run_plays() {
+    let Some(bin) = node_bin() else { return };
+    // Seed 5 of `recovery`: a crash at a fault point, triggers on the
+    // coordinator and a worker, a partition, a skew, late delivery, a
+    // pause, loss, latency and a crash of the broker.
+    let real = same_schedule_as_simulation(&bin, "word_count", "5", "recovery");
+    let played = real["played"].as_array().unwrap();
+    assert!(played.iter().any(|p| p["detail"].as_str().unwrap().contains("on event CheckpointCompleted #2")), "{real}");
+    if !postgres_installed() {
+        return;
+    }
+    // The sink's system is a node of the schedule: its crash and pause are
+    // a kill -9 and a SIGSTOP of the real PostgreSQL (seed 5: crashed at
+    // 466 ms for 200 ms, paused at 1187 ms).
+    let dir = scratch("system-profile");
+    std::fs::create_dir_all(&dir).unwrap();
+    let profile = dir.join("system.toml");
+    std::fs::write(&profile, "name = \"system\"\ncrash = 1\npause = 1\n[targets]\ncrash = [\"system\"]\npause = [\"system\"]\n")
+        .unwrap();
+    let real = same_schedule_as_simulation(&bin, "pg_ledger", "5", profile.to_str().unwrap());
+    let played = real["played"].as_array().unwrap();
+    for kind in ["crash", "pause", "resume", "restart", "pg_up"] {
+        assert!(played.iter().any(|p| p["kind"] == kind && p["node"] == "system"), "no {kind} of the system: {real}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
