@@ -6,6 +6,7 @@
 use super::{Aim, Check, Cx, Fault, FaultEvent, Kind, Real, Target, Targets, Timing, Window};
 use super::common::{smaller, windows, Narrowing, Size};
 use super::common::{caps, Gen};
+use exactsim_engine::proto::Msg;
 use serde::{Deserialize, Serialize};
 
 /// During the window, the next `count` requests and control messages
@@ -40,6 +41,22 @@ fn draw(g: &mut Gen) -> FaultEvent {
     // A single message, or a whole call with its retries.
     let count = if g.rng.chance(1, 2) { 1 } else { g.rng.range(2, g.cfg.rpc_retries as u64 + 3) as u32 };
     LateDelivery { at_ms, dur_ms, from, to, delay_ms, count }.into()
+}
+
+/// How the history shows one message held back by late-delivery window
+/// `index` (the detail of its `FaultStarted`): the window, sender and
+/// destination (empty if not a node of the run), the message's name and
+/// the delay. The simulator and a real-mode node write the same.
+pub fn held_detail(index: usize, from: &str, to: Option<&str>, msg: &Msg, delay_ms: u64) -> String {
+    let what = match msg {
+        Msg::Req { body, .. } => format!("{body:?}"),
+        other => format!("{other:?}"),
+    };
+    let name: String = what.chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
+    format!(
+        "{{\"kind\":\"late_delivery\",\"event\":{index},\"from\":\"{from}\",\"to\":\"{}\",\"message\":\"{name}\",\"delay_ms\":{delay_ms}}}",
+        to.unwrap_or_default()
+    )
 }
 
 impl LateDelivery {
