@@ -1001,10 +1001,26 @@ mod fault_kind_tests {
     fn real_mode_answers_come_from_the_kinds() {
         for (name, e) in one_of_each() {
             match e.fault().real() {
-                Real::Plays | Real::Partly { .. } => {
-                    assert!(["crash", "crash_at_point", "pause", "stop"].contains(&name), "{name}")
+                Real::Plays | Real::Partly { .. } => assert!(
+                    [
+                        "crash",
+                        "crash_at_point",
+                        "pause",
+                        "stop",
+                        "partition",
+                        "isolate",
+                        "packet_loss",
+                        "latency",
+                        "late_delivery",
+                        "skew"
+                    ]
+                    .contains(&name),
+                    "{name}"
+                ),
+                Real::Skips(reason) => {
+                    assert!(!reason.is_empty());
+                    assert!(["slow_disk", "disk_errors", "corrupt_reads", "on_event"].contains(&name), "{name}")
                 }
-                Real::Skips(reason) => assert!(!reason.is_empty()),
             }
         }
     }
