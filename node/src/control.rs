@@ -428,7 +428,10 @@ mod tests {
         // The largest open loss counts.
         let mut both = node(
             "broker",
-            vec![(2, "packet_loss", NetWindow::Loss { permille: 0 }), (5, "packet_loss", NetWindow::Loss { permille: 1000 })],
+            vec![
+                (2, "packet_loss", NetWindow::Loss { permille: 0 }),
+                (5, "packet_loss", NetWindow::Loss { permille: 1000 }),
+            ],
         );
         let d = both.decide(addr(port("store")), &req(), |_, _| true);
         assert_eq!((d.sending, d.proof.map(|p| p.index)), (Sending::Drop, Some(5)));
@@ -457,7 +460,10 @@ mod tests {
         let mut f = node("worker-0", vec![(6, "late_delivery", late())]);
         // Heartbeats, data and replies are never held; other destinations neither.
         assert_eq!(send(&mut f, "broker", &heartbeat()), Sending::Now);
-        assert_eq!(send(&mut f, "broker", &Msg::Resp { id: 1, body: exactsim_engine::proto::Response::Ok }), Sending::Now);
+        assert_eq!(
+            send(&mut f, "broker", &Msg::Resp { id: 1, body: exactsim_engine::proto::Response::Ok }),
+            Sending::Now
+        );
         assert_eq!(send(&mut f, "coordinator", &req()), Sending::Now);
         let d = f.decide(addr(port("broker")), &req(), |_, _| true);
         assert_eq!(d.sending, Sending::Later(Duration::from_millis(700)));
@@ -526,11 +532,10 @@ mod tests {
             assert!(m >= last);
             last = m;
         }
-        assert_eq!(f.reading(4_000, origin), ClockReading {
-            mono_us: 5_000,
-            wall_us: (origin + 5_000) as i64,
-            rate_permille: 1000
-        });
+        assert_eq!(
+            f.reading(4_000, origin),
+            ClockReading { mono_us: 5_000, wall_us: (origin + 5_000) as i64, rate_permille: 1000 }
+        );
         // Another node's skew leaves this one alone.
         let mut g = NodeFaults::new("store", names(), 1);
         let skew = NetWindow::Clock { node: "broker".into(), offset_ms: 9, drift_permille: 9 };
@@ -541,12 +546,10 @@ mod tests {
     #[test]
     fn windows_convert_from_the_schedules_and_disk_windows_are_not_played() {
         let w = Window::Late { from: "broker", to: None, delay_ms: 5, count: 1 };
-        assert_eq!(
-            NetWindow::of(&w),
-            Some(NetWindow::Late { from: "broker".into(), to: None, delay_ms: 5, count: 1 })
-        );
+        assert_eq!(NetWindow::of(&w), Some(NetWindow::Late { from: "broker".into(), to: None, delay_ms: 5, count: 1 }));
         assert_eq!(NetWindow::of(&Window::SlowDisk { node: "broker", latency_ms: 5 }), None);
-        let c = control(3, vec![(1, "skew", NetWindow::Clock { node: "store".into(), offset_ms: -1, drift_permille: 2 })]);
+        let c =
+            control(3, vec![(1, "skew", NetWindow::Clock { node: "store".into(), offset_ms: -1, drift_permille: 2 })]);
         let text = serde_json::to_string(&c).unwrap();
         assert_eq!(serde_json::from_str::<Control>(&text).unwrap(), c);
     }

@@ -11,9 +11,9 @@
 use crate::control::{self, Control, NodeFaults};
 use crate::wire::{self, FinalRead, LogLine, NodeSpec, SystemCommit};
 use exactsim_engine::broker::{provision_input, run_broker, BrokerNode, INPUT};
+use exactsim_engine::clock::ClockReading;
 use exactsim_engine::config::Mutant;
 use exactsim_engine::coordinator::{run_coordinator, CoordinatorNode};
-use exactsim_engine::clock::ClockReading;
 use exactsim_engine::net::{Addrs, Net, SendHook};
 use exactsim_engine::observe::{Event, FaultPoint, Obs, Observer, Reach};
 use exactsim_engine::pipeline::{KeyedOperator, Pipeline};

@@ -7,9 +7,9 @@
 #![cfg_attr(not(madsim), allow(dead_code))]
 
 use exactsim_engine::clock::ClockReading;
+use exactsim_engine::proto::Msg;
 use exactsim_model::clocks::ClockModel;
 use exactsim_model::faults::late_delivery::held_detail;
-use exactsim_engine::proto::Msg;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Mutex;

@@ -528,10 +528,11 @@ impl Target for Kernel<'_> {
         let Some(window) = NetWindow::of(w) else { return false };
         let (label, late) = (window.label(), matches!(window, NetWindow::Late { .. }));
         self.windows.open.push(OpenWindow { index, kind: shown.kind.into(), window });
+        // Stamped before the processes can see it.
+        let t = self.st.clock.us();
         if !self.write_windows() {
             return false;
         }
-        let t = self.st.clock.us();
         if !late {
             self.st.g.sim(t, "sim", SimEvent::FaultStarted { kind: shown.kind.into(), detail: shown.detail.into() });
         }
@@ -544,10 +545,10 @@ impl Target for Kernel<'_> {
         let Some(window) = NetWindow::of(w) else { return };
         let before = self.windows.open.len();
         self.windows.open.retain(|o| o.index != index);
+        let t = self.st.clock.us();
         if self.windows.open.len() == before || !self.write_windows() {
             return;
         }
-        let t = self.st.clock.us();
         self.st.g.sim(t, "sim", SimEvent::FaultEnded { kind: shown.kind.into(), detail: shown.detail.into() });
         self.st.g.played(t / 1000, shown.kind, &window.label(), format!("window closed (event {index})"));
     }
@@ -560,8 +561,8 @@ impl Target for Kernel<'_> {
             return;
         }
         self.windows.open.clear();
+        let t = self.st.clock.us();
         if self.write_windows() {
-            let t = self.st.clock.us();
             self.st.g.played(t / 1000, "heal", "network", "every window closed".into());
         }
     }
