@@ -290,9 +290,11 @@ enum Cmd {
     /// in between; stop at the first failure and write its replay file.
     Explore(ExploreCmd),
     /// Run the engine as real OS processes on 127.0.0.1 under the seed's
-    /// fault schedule played in wall time (kill -9, SIGSTOP/SIGCONT; kill -9
-    /// of PostgreSQL for pg_ledger, which runs against a real PostgreSQL
-    /// started by ci/postgres.sh), then check it with the same oracles. Needs the std node binary:
+    /// fault schedule played in wall time (kill -9, SIGSTOP/SIGCONT;
+    /// partitions, loss, latency, late delivery and clock skew through a
+    /// control file the processes obey; kill -9 of PostgreSQL for
+    /// pg_ledger, which runs against a real PostgreSQL started by
+    /// ci/postgres.sh), then check it with the same oracles. Needs the std node binary:
     /// `RUSTFLAGS= CARGO_TARGET_DIR=target/std cargo build --release -p exactsim-node`.
     /// Not reproducible bit for bit.
     Real {

@@ -71,7 +71,14 @@ fn hunt_with(
             checks.dedup();
             return MutantRow {
                 mutant: m,
-                detected: Some(Detection { seeds_tried: i + 1, scenario: sc.name().to_string(), seed, check, checks, repro }),
+                detected: Some(Detection {
+                    seeds_tried: i + 1,
+                    scenario: sc.name().to_string(),
+                    seed,
+                    check,
+                    checks,
+                    repro,
+                }),
                 seeds_tried: i + 1,
                 wall_ms: t0.elapsed().as_millis() as u64,
             };
@@ -84,9 +91,7 @@ fn hunt_with(
 /// the kernel does not let a supervisor do to a process.
 pub fn real_mode_gap(m: Mutant) -> Option<&'static str> {
     match m {
-        Mutant::AckBeforeDurable => {
-            Some("needs a crash that loses unsynced writes; a kill -9 keeps the page cache")
-        }
+        Mutant::AckBeforeDurable => Some("needs a crash that loses unsynced writes; a kill -9 keeps the page cache"),
         Mutant::Kafka9666EpochBumpOnFailedWrite => {
             Some("needs failed log writes (disk errors); real mode has no fault-injecting file system")
         }
@@ -127,7 +132,15 @@ pub fn compare_real(
         }
         let name = real_profile(m);
         if let Some(gap) = real_mode_gap(m) {
-            out.push_str(&format!("{:<38} {:<14} {:>9} {:>9} {:>9} {:>9}  {gap}\n", m.name(), name, "-", "-", "-", "-"));
+            out.push_str(&format!(
+                "{:<38} {:<14} {:>9} {:>9} {:>9} {:>9}  {gap}\n",
+                m.name(),
+                name,
+                "-",
+                "-",
+                "-",
+                "-"
+            ));
             continue;
         }
         let profile = Profile::named(name).expect("built-in profile");
@@ -161,7 +174,11 @@ pub fn compare_real(
             sim.wall_ms,
             runs(&real),
             real.wall_ms,
-            if note.is_empty() { real.detected.as_ref().map_or("escaped".into(), |d| d.checks.join(",")) } else { note }
+            if note.is_empty() {
+                real.detected.as_ref().map_or("escaped".into(), |d| d.checks.join(","))
+            } else {
+                note
+            }
         ));
     }
     out

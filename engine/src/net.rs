@@ -32,10 +32,23 @@ fn tag_of(msg: &Msg) -> u64 {
     }
 }
 
-/// Decides, for each outgoing message, whether to hold it back and send it
-/// that much later (late delivery). Installed by the simulator; `None` sends
-/// at once.
-pub type SendHook = Arc<dyn Fn(SocketAddr, &Msg) -> Option<Duration> + Send + Sync>;
+/// What a [`SendHook`] decides for one outgoing message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sending {
+    /// Sent at once.
+    Now,
+    /// Held back: it leaves this node that much later (late delivery,
+    /// latency).
+    Later(Duration),
+    /// Never sent: a cut link, an isolated node, a lost message.
+    Drop,
+}
+
+/// Decides, for each outgoing message, whether it leaves now, later or
+/// never. The simulator installs one for late delivery (its network does
+/// the rest); a real-mode node process one that plays the network windows
+/// the supervisor opened (`node/src/control.rs`).
+pub type SendHook = Arc<dyn Fn(SocketAddr, &Msg) -> Sending + Send + Sync>;
 
 pub struct Net {
     ep: Endpoint,
@@ -92,8 +105,8 @@ impl Net {
         self.addr
     }
 
-    /// Install the hook that may hold messages back (see [`SendHook`]);
-    /// the first one installed stays.
+    /// Install the hook that may hold messages back or drop them (see
+    /// [`SendHook`]); the first one installed stays.
     pub fn set_send_hook(&self, hook: SendHook) {
         let _ = self.hook.set(hook);
     }
@@ -101,19 +114,21 @@ impl Net {
     /// Fire and forget: a lost datagram is the caller's business.
     pub async fn send(&self, dst: SocketAddr, msg: &Msg) {
         let bytes = codec::encode(msg);
-        if let Some(delay) = self.hook.get().and_then(|h| h(dst, msg)) {
-            // Held back: it leaves this node `delay` later (unless the node
-            // dies first), whatever happened meanwhile.
-            if let Some(me) = self.me.upgrade() {
-                let tag = tag_of(msg);
-                madsim::task::spawn(async move {
-                    madsim::time::sleep(delay).await;
-                    me.send_bytes(dst, tag, bytes).await;
-                });
+        match self.hook.get().map_or(Sending::Now, |h| h(dst, msg)) {
+            Sending::Now => self.send_bytes(dst, tag_of(msg), bytes).await,
+            Sending::Later(delay) => {
+                // Held back: it leaves this node `delay` later (unless the
+                // node dies first), whatever happened meanwhile.
+                if let Some(me) = self.me.upgrade() {
+                    let tag = tag_of(msg);
+                    madsim::task::spawn(async move {
+                        madsim::time::sleep(delay).await;
+                        me.send_bytes(dst, tag, bytes).await;
+                    });
+                }
             }
-            return;
+            Sending::Drop => {}
         }
-        self.send_bytes(dst, tag_of(msg), bytes).await;
     }
 
     /// In simulation the encoded bytes travel as they are (`send_to` would

@@ -114,6 +114,15 @@ pub enum Msg {
     },
 }
 
+impl Msg {
+    /// Whether late delivery may hold this message back: single requests
+    /// and control messages. Heartbeats, data and replies never are (the
+    /// simulator's rule, and a real-mode node's).
+    pub fn may_be_held(&self) -> bool {
+        !matches!(self, Msg::Heartbeat { .. } | Msg::Data { .. } | Msg::DataAck { .. } | Msg::Resp { .. })
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Request {
     // broker: input side

@@ -10,6 +10,7 @@
 //! scenarios depend on it without depending on the simulator.
 
 pub mod checks;
+pub mod clocks;
 pub mod faults;
 pub mod finish;
 pub mod history;

@@ -1050,10 +1050,27 @@ mod fault_kind_tests {
     fn real_mode_answers_come_from_the_kinds() {
         for (name, e) in one_of_each() {
             match e.fault().real() {
-                Real::Plays | Real::Partly { .. } => {
-                    assert!(["crash", "crash_at_point", "pause", "stop", "on_event"].contains(&name), "{name}")
+                Real::Plays | Real::Partly { .. } => assert!(
+                    [
+                        "crash",
+                        "crash_at_point",
+                        "pause",
+                        "stop",
+                        "partition",
+                        "isolate",
+                        "packet_loss",
+                        "latency",
+                        "late_delivery",
+                        "skew",
+                        "on_event"
+                    ]
+                    .contains(&name),
+                    "{name}"
+                ),
+                Real::Skips(reason) => {
+                    assert!(!reason.is_empty());
+                    assert!(["slow_disk", "disk_errors", "corrupt_reads"].contains(&name), "{name}")
                 }
-                Real::Skips(reason) => assert!(!reason.is_empty()),
             }
         }
     }

@@ -1,17 +1,21 @@
 //! The node process (std build only): one role of a real-mode run on
 //! tokio, with real sockets on 127.0.0.1, `FileStorage` and an observer
-//! that appends JSON lines.
+//! that appends JSON lines. An engine node obeys the run's control file
+//! (network and clock windows, [`crate::control`]): its endpoint's send
+//! hook drops or holds messages back, its observer answers the clock seam.
 
 // Real mode is harness code: its timestamps are wall-clock readings taken
 // outside any simulation (the determinism ban covers engine and sim code).
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
+use crate::control::{self, Control, NodeFaults};
 use crate::counters::Counters;
 use crate::wire::{self, FinalRead, LogLine, NodeSpec, SystemCommit};
 use exactsim_engine::broker::{provision_input, run_broker, BrokerNode, INPUT};
+use exactsim_engine::clock::ClockReading;
 use exactsim_engine::config::Mutant;
 use exactsim_engine::coordinator::{run_coordinator, CoordinatorNode};
-use exactsim_engine::net::{Addrs, Net};
+use exactsim_engine::net::{Addrs, Net, SendHook};
 use exactsim_engine::observe::{Event, FaultPoint, Obs, Observer, Reach};
 use exactsim_engine::pipeline::{KeyedOperator, Pipeline};
 use exactsim_engine::proto::{Request, Response};
@@ -26,6 +30,7 @@ use exactsim_model::history::{Ev, Observation, Reached, Stamped};
 use exactsim_model::schedule::TriggerAction;
 use exactsim_pg::real::{CommitLog, RealConnector};
 use exactsim_pg::sink::PgSink;
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -70,6 +75,84 @@ impl Log {
     }
 }
 
+/// How often an engine process reads the control file.
+const CONTROL_POLL: Duration = Duration::from_millis(3);
+
+/// The network and clock windows an engine process obeys: the control
+/// file the supervisor writes, read at the start and every
+/// [`CONTROL_POLL`], decided by [`NodeFaults`]; what landed is logged
+/// ([`LogLine::Applied`], [`LogLine::Held`]).
+pub struct Faults {
+    node: String,
+    state: Mutex<NodeFaults>,
+    spec: Arc<NodeSpec>,
+    clock: Clock,
+    log: Arc<Log>,
+}
+
+impl Faults {
+    fn new(node: &str, spec: Arc<NodeSpec>, clock: Clock, log: Arc<Log>) -> Faults {
+        let mut names = BTreeMap::new();
+        names.insert(spec.coordinator, "coordinator".to_string());
+        names.insert(spec.broker, "broker".to_string());
+        names.insert(spec.store, "store".to_string());
+        for (i, w) in spec.workers.iter().enumerate() {
+            names.insert(*w, format!("worker-{i}"));
+        }
+        let state = Mutex::new(NodeFaults::new(node, names, spec.seed));
+        Faults { node: node.to_string(), state, spec, clock, log }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, NodeFaults> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Read the control file and obey it (a missing or unreadable file
+    /// changes nothing: the supervisor writes it whole, by rename).
+    fn refresh(&self) {
+        let Ok(bytes) = std::fs::read(control::control_file(&self.spec.run_dir)) else { return };
+        let Ok(c) = serde_json::from_slice::<Control>(&bytes) else { return };
+        let proofs = {
+            let mut st = self.lock();
+            st.install(c, self.clock.now_us())
+        };
+        for p in proofs {
+            let (index, kind, what) = (p.index, p.kind, p.what);
+            self.log.line(&LogLine::Applied { t_us: self.clock.now_us(), node: self.node.clone(), index, kind, what });
+        }
+    }
+
+    /// The send hook: every message the process sends is decided here.
+    fn hook(self: &Arc<Self>) -> SendHook {
+        let f = self.clone();
+        Arc::new(move |dst, msg| {
+            let run_dir = &f.spec.run_dir;
+            let claim = |index: usize, k: u32| {
+                let path = control::late_claim_file(run_dir, index, k);
+                std::fs::OpenOptions::new().write(true).create_new(true).open(path).is_ok()
+            };
+            let d = f.lock().decide(dst, msg, claim);
+            if d.proof.is_some() || d.held.is_some() {
+                let t_us = f.clock.now_us();
+                if let Some(p) = d.proof {
+                    let (index, kind, what) = (p.index, p.kind, p.what);
+                    f.log.line(&LogLine::Applied { t_us, node: f.node.clone(), index, kind, what });
+                }
+                if let Some(detail) = d.held {
+                    f.log.line(&LogLine::Held { t_us, node: f.node.clone(), detail });
+                }
+            }
+            d.sending
+        })
+    }
+
+    /// The node's clocks now (`Observer::local_clock`).
+    fn reading(&self) -> ClockReading {
+        let st = self.lock();
+        st.reading(self.clock.now_us(), self.spec.start_unix_us)
+    }
+}
+
 /// The engine's observer in a real process.
 pub struct FileObserver {
     clock: Clock,
@@ -77,6 +160,9 @@ pub struct FileObserver {
     spec: Arc<NodeSpec>,
     /// The run's shared predicate counters, one per rule of `spec.rules`.
     counters: Counters,
+    /// An engine node's windows (its clocks); `None` for the harness's
+    /// roles, whose clocks are the process's.
+    faults: Option<Arc<Faults>>,
 }
 
 impl FileObserver {
@@ -131,6 +217,13 @@ impl Observer for FileObserver {
         false
     }
 
+    /// An engine node's clocks: the process's clocks under the node's
+    /// open skews (continuous from the start, so the engine's `Clock`
+    /// readings stay consistent with the base each records).
+    fn local_clock(&self, _node: &str) -> Option<ClockReading> {
+        self.faults.as_ref().map(|f| f.reading())
+    }
+
     fn fatal(&self, node: &str, reason: &str) {
         let t_us = self.clock.now_us();
         self.log.line(&LogLine::Fatal { t_us, node: node.to_string(), reason: reason.to_string() });
@@ -141,6 +234,16 @@ impl Observer for FileObserver {
 
 fn addrs(spec: &NodeSpec) -> Addrs {
     Addrs { coordinator: spec.coordinator, broker: spec.broker, store: spec.store, workers: spec.workers.clone() }
+}
+
+/// An engine node's endpoint: bound, with the send hook that obeys the
+/// run's network windows.
+async fn bind_engine(addr: SocketAddr, latency_ms: (u64, u64), faults: &Option<Arc<Faults>>) -> Arc<Net> {
+    let net = bind(addr, latency_ms).await;
+    if let Some(f) = faults {
+        net.set_send_hook(f.hook());
+    }
+    net
 }
 
 async fn bind(addr: SocketAddr, latency_ms: (u64, u64)) -> Arc<Net> {
@@ -182,11 +285,28 @@ pub fn main_with(spec: NodeSpec, role: &str) -> Result<(), String> {
     let cfg = Arc::new(spec.config.clone());
     let counters = Counters::open(&wire::counters_file(&spec.run_dir), spec.rules.len())
         .map_err(|e| format!("cannot map the run's counters: {e}"))?;
-    let observer: Arc<dyn Observer> = Arc::new(FileObserver { clock, log: log.clone(), spec: spec.clone(), counters });
+    // An engine node obeys the run's network and clock windows, from the
+    // control file as it is now (a restarted node too) and as it changes.
+    let engine_role = matches!(role, "broker" | "store" | "coordinator") || role.starts_with("worker-");
+    let faults = engine_role.then(|| {
+        let f = Arc::new(Faults::new(role, spec.clone(), clock, log.clone()));
+        f.refresh();
+        f
+    });
+    let observer: Arc<dyn Observer> =
+        Arc::new(FileObserver { clock, log: log.clone(), spec: spec.clone(), counters, faults: faults.clone() });
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     let a = addrs(&spec);
     let n = cfg.parallelism;
     rt.block_on(async move {
+        if let Some(f) = faults.clone() {
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(CONTROL_POLL).await;
+                    f.refresh();
+                }
+            });
+        }
         match role {
             "broker" => {
                 let st = storage(&spec, role);
@@ -194,15 +314,15 @@ pub fn main_with(spec: NodeSpec, role: &str) -> Result<(), String> {
                     let input = exactsim_model::run::derive_input(&*scenario, spec.seed, &cfg);
                     provision_input(&*st, &input).await.expect("provision the input topic");
                 }
-                let net = bind(a.broker, spec.latency_ms).await;
+                let net = bind_engine(a.broker, spec.latency_ms, &faults).await;
                 run_broker(BrokerNode::new(net, st, Obs::new(role, observer), &cfg)).await;
             }
             "store" => {
-                let net = bind(a.store, spec.latency_ms).await;
+                let net = bind_engine(a.store, spec.latency_ms, &faults).await;
                 run_store(StoreNode { net, storage: storage(&spec, role), obs: Obs::new(role, observer), cfg }).await;
             }
             "coordinator" => {
-                let net = bind(a.coordinator, spec.latency_ms).await;
+                let net = bind_engine(a.coordinator, spec.latency_ms, &faults).await;
                 run_coordinator(CoordinatorNode {
                     net,
                     storage: storage(&spec, role),
@@ -235,7 +355,7 @@ pub fn main_with(spec: NodeSpec, role: &str) -> Result<(), String> {
                     .and_then(|i| i.parse::<u32>().ok())
                     .filter(|i| *i < n)
                     .ok_or_else(|| format!("unknown role '{w}'"))?;
-                let net = bind(a.workers[index as usize], spec.latency_ms).await;
+                let net = bind_engine(a.workers[index as usize], spec.latency_ms, &faults).await;
                 let mut pipeline = scenario.pipeline();
                 if let Some(url) = &spec.pg_url {
                     pipeline = Arc::new(RealPg {

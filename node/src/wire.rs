@@ -66,6 +66,14 @@ pub enum LogLine {
     Observed(Observation),
     /// A reachability point reached (`observe::Reach`).
     Reach(Reached),
+    /// Proof that a network or clock window landed on this process: the
+    /// first time it applied window `index` of the schedule (of kind
+    /// `kind`), or the first message it dropped or held back under it
+    /// (`what` says which).
+    Applied { t_us: u64, node: String, index: usize, kind: String, what: String },
+    /// A message held back by a late-delivery window: it lands as a
+    /// `FaultStarted` with this detail, one per message, as in simulation.
+    Held { t_us: u64, node: String, detail: String },
 }
 
 /// What the final `read_committed` read saw (`final.json`).

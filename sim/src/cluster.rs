@@ -92,10 +92,8 @@ impl Cluster {
     /// Set `node`'s clocks to the sum of its active skews.
     fn set_skew(&self, node: &str) {
         let active = self.skews.get(node).map(Vec::as_slice).unwrap_or_default();
-        let offset_ms: i64 = active.iter().map(|s| s.1).fold(0, i64::saturating_add);
-        let drift: i64 = active.iter().map(|s| s.2 as i64).sum();
-        let rate = (1000 + drift).max(1) as u64;
-        self.nodes.set_clock(node, self.recorder.now_us(), rate, offset_ms.saturating_mul(1000));
+        let (rate, offset_us) = exactsim_model::clocks::compose(active.iter().map(|s| (s.1, s.2)));
+        self.nodes.set_clock(node, self.recorder.now_us(), rate, offset_us);
     }
 
     /// Make the network and disks match the active windows.

@@ -8,6 +8,8 @@
 
 use exactsim_engine::clock::ClockReading;
 use exactsim_engine::proto::Msg;
+use exactsim_model::clocks::ClockModel;
+use exactsim_model::faults::late_delivery::held_detail;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Mutex;
@@ -20,39 +22,6 @@ pub enum NodeState {
     Down,
     /// Frozen by a pause.
     Paused,
-}
-
-/// A node's clocks: a monotonic clock running at `rate` permille of real
-/// time since `t0_us` (when it read `l0_us`), and a wall clock `offset_us`
-/// away from it.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct ClockModel {
-    t0_us: u64,
-    l0_us: u64,
-    rate: u64,
-    offset_us: i64,
-}
-
-impl Default for ClockModel {
-    fn default() -> Self {
-        ClockModel { t0_us: 0, l0_us: 0, rate: 1000, offset_us: 0 }
-    }
-}
-
-impl ClockModel {
-    fn mono(&self, t_us: u64) -> u64 {
-        self.l0_us.saturating_add(t_us.saturating_sub(self.t0_us).saturating_mul(self.rate) / 1000)
-    }
-    fn set(&mut self, t_us: u64, rate: u64, offset_us: i64) {
-        self.l0_us = self.mono(t_us);
-        self.t0_us = t_us;
-        self.rate = rate;
-        self.offset_us = offset_us;
-    }
-    fn reading(&self, t_us: u64) -> ClockReading {
-        let mono_us = self.mono(t_us);
-        ClockReading { mono_us, wall_us: (mono_us as i64).saturating_add(self.offset_us), rate_permille: self.rate }
-    }
 }
 
 /// A late-delivery rule while its window is open.
@@ -130,7 +99,7 @@ impl Nodes {
     /// a description of what was held). Heartbeats, data and replies are
     /// never held: a rule holds single requests and control messages.
     pub fn hold(&self, from: &str, dst: SocketAddr, msg: &Msg) -> Option<(Duration, String)> {
-        if matches!(msg, Msg::Heartbeat { .. } | Msg::Data { .. } | Msg::DataAck { .. } | Msg::Resp { .. }) {
+        if !msg.may_be_held() {
             return None;
         }
         let mut g = self.lock();
@@ -141,16 +110,6 @@ impl Nodes {
             late.iter_mut().find(|r| r.remaining > 0 && r.from == from && (r.to.is_none() || r.to.as_deref() == to))?;
         rule.remaining -= 1;
         let (delay, index) = (rule.delay_ms, rule.index);
-        let to = to.map(str::to_string);
-        let what = match msg {
-            Msg::Req { body, .. } => format!("{body:?}"),
-            other => format!("{other:?}"),
-        };
-        let name: String = what.chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
-        let detail = format!(
-            "{{\"kind\":\"late_delivery\",\"event\":{index},\"from\":\"{from}\",\"to\":\"{}\",\"message\":\"{name}\",\"delay_ms\":{delay}}}",
-            to.unwrap_or_default()
-        );
-        Some((Duration::from_millis(delay), detail))
+        Some((Duration::from_millis(delay), held_detail(index, from, to, msg, delay)))
     }
 }

@@ -8,9 +8,9 @@
 use crate::history::{fnv1a, Ev, Reached, SimEvent, Stamped, FNV_OFFSET};
 use crate::nodes::Nodes;
 use crate::schedule::{FaultEvent, TriggerAction};
-use exactsim_model::faults::arming::{rules, On, Rule};
 use exactsim_engine::clock::ClockReading;
 use exactsim_engine::observe::{Event, FaultPoint, Observer, Reach};
+use exactsim_model::faults::arming::{rules, On, Rule};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc::UnboundedSender;
@@ -224,10 +224,8 @@ impl Observer for Recorder {
         // without a node, per (node, point) otherwise.
         let total: u64 = g.coverage.iter().filter(|((_, p), _)| *p == point).map(|(_, c)| *c).sum();
         let on = On::Point(point);
-        let fire = g
-            .armed
-            .iter()
-            .position(|r| r.counts(node, &on) && r.fires_at(if r.node.is_some() { hits } else { total }));
+        let fire =
+            g.armed.iter().position(|r| r.counts(node, &on) && r.fires_at(if r.node.is_some() { hits } else { total }));
         if let Some(k) = fire {
             let rule = g.armed.remove(k);
             drop(g);

@@ -21,7 +21,7 @@ use crate::schedule::{generate, Schedule, SYSTEM_NODE};
 use exactsim_engine::broker::{provision_input, run_broker, BrokerNode};
 use exactsim_engine::config::JobConfig;
 use exactsim_engine::coordinator::{run_coordinator, CoordinatorNode};
-use exactsim_engine::net::{Addrs, Net, SendHook};
+use exactsim_engine::net::{Addrs, Net, SendHook, Sending};
 use exactsim_engine::observe::{Obs, Observer};
 use exactsim_engine::storage::Storage;
 use exactsim_engine::store::{run_store, StoreNode};
@@ -499,9 +499,9 @@ async fn bind(addr: SocketAddr) -> Arc<Net> {
 fn send_hook(nodes: &Arc<Nodes>, recorder: &Arc<Recorder>, node: &str) -> SendHook {
     let (nodes, recorder, node) = (nodes.clone(), recorder.clone(), node.to_string());
     Arc::new(move |dst, msg| {
-        let (delay, detail) = nodes.hold(&node, dst, msg)?;
+        let Some((delay, detail)) = nodes.hold(&node, dst, msg) else { return Sending::Now };
         recorder.sim("sim", SimEvent::FaultStarted { kind: "late_delivery".into(), detail });
-        Some(delay)
+        Sending::Later(delay)
     })
 }
 

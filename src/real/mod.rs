@@ -29,10 +29,22 @@
 //! `crash_at_point` (the process kills itself with `SIGKILL` the nth time
 //! *it* reaches the point; one firing per rule over all processes), pauses
 //! (`SIGSTOP`/`SIGCONT`: the schedule's, and `--pauses`' own), clean stops
-//! (`SIGTERM`, restart after `down_ms`), and fatal exits or panics of a
-//! node (restarted after 50 ms, as a supervisor would). What is not: network
-//! faults and disk faults (including the disk modes of crashes: a `kill -9`
-//! keeps the page cache); each is listed as skipped.
+//! (`SIGTERM`, restart after `down_ms`), fatal exits or panics of a node
+//! (restarted after 50 ms, as a supervisor would), and the network and
+//! clock windows (`partition`, `isolate`, `packet_loss`, `latency`,
+//! `late_delivery`, `skew`): the supervisor keeps the open ones in the run
+//! directory's control file (`control.json`, written whole by rename),
+//! every engine process reads it at its start and every 3 ms, and obeys it
+//! (`exactsim_node::control`): its endpoint's send hook drops a message
+//! (cut, isolation, loss) or holds it back (latency, late delivery), its
+//! observer answers the engine's clock seam with the skewed clocks. Only
+//! messages between engine nodes are touched (the reader and the final
+//! read are the harness's). A process shows that a window landed on it
+//! (`LogLine::Applied`: the first time it applied it, the first message it
+//! dropped or held back under it), listed with what was played. What is
+//! not played: disk faults (including the disk modes of crashes: a
+//! `kill -9` keeps the page cache) and faults on engine events; each is
+//! listed as skipped.
 //!
 //! A real run is not reproducible bit for bit: thread scheduling, the
 //! kernel and the clock decide the interleaving, so there is no trace hash

@@ -1,7 +1,9 @@
 //! Playing a run's faults in wall time: the schedule's faults real mode
 //! can play, through the one play loop (`faults::Player`) on the
-//! [`Kernel`] target (crash = `kill -9`, restarted after `down_ms`; what a
-//! kind cannot play here its file says, [`skipped_faults`]), the crashes
+//! [`Kernel`] target (crash = `kill -9`, restarted after `down_ms`;
+//! network and clock windows written to the run's control file, which the
+//! node processes obey; what a kind cannot play here, disk faults, its
+//! file says, [`skipped_faults`]), the crashes
 //! at fault points the processes
 //! make themselves, the pauses (`SIGSTOP`/`SIGCONT`) and the PostgreSQL
 //! kills drawn from the seed, the processes that exit on their own
@@ -16,8 +18,10 @@ use exactsim_model::history::SimEvent;
 use exactsim_model::rng::SimRng;
 use exactsim_model::schedule::{node_names, Schedule};
 use exactsim_model::schedule::{CrashMode, TriggerAction};
+use exactsim_node::control::{self, Control, NetWindow, OpenWindow};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 
 /// Down time after a node's own exit (fatal error, panic) before restart.
 const SELF_EXIT_DOWN_MS: u64 = 50;
@@ -109,6 +113,31 @@ pub(super) struct Player<'a> {
     /// Kills that are due, in order (one waits while the server is down).
     pg_due: Vec<usize>,
     skipped: Vec<Skipped>,
+    /// The network and clock windows open now.
+    windows: Windows,
+}
+
+/// The network and clock windows open now, as the control file the node
+/// processes obey holds them ([`control::Control`]).
+#[derive(Default)]
+struct Windows {
+    open: Vec<OpenWindow>,
+    version: u64,
+}
+
+impl Windows {
+    /// Write the open windows to the run's control file, whole: a
+    /// temporary name, then a rename, so a process never reads half of it.
+    fn write(&mut self, run_dir: &Path) -> Result<(), String> {
+        self.version += 1;
+        let c = Control { version: self.version, windows: self.open.clone() };
+        let path = control::control_file(run_dir);
+        let tmp = path.with_extension("json.tmp");
+        let bytes = serde_json::to_vec(&c).expect("serializable");
+        std::fs::write(&tmp, bytes)
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .map_err(|e| format!("cannot write the control file {}: {e}", path.display()))
+    }
 }
 
 impl<'a> Player<'a> {
@@ -145,6 +174,7 @@ impl<'a> Player<'a> {
             pg_restart_at: None,
             pg_due: Vec::new(),
             skipped,
+            windows: Windows::default(),
         }
     }
 
@@ -176,7 +206,8 @@ impl<'a> Player<'a> {
     /// Heal: resume every paused node, restart every node that is down and
     /// PostgreSQL if it is due. Returns (healed at µs, liveness deadline µs).
     pub(super) fn heal(&mut self, st: &mut Stage) -> Result<(u64, u64), String> {
-        let mut kernel = Kernel { st, state: &mut self.state, paused: &mut self.paused, error: None };
+        let mut kernel =
+            Kernel { st, state: &mut self.state, paused: &mut self.paused, windows: &mut self.windows, error: None };
         self.faults.heal(&mut kernel);
         kernel.result()?;
         let Stage { procs, pg, g, clock } = st;
@@ -259,7 +290,13 @@ impl<'a> Player<'a> {
             if safety {
                 let now_ms = st.clock.ms();
                 let fired = faults::Fired { node: f.node, cause: f.cause, index: Some(f.index) };
-                let mut kernel = Kernel { st, state: &mut self.state, paused: &mut self.paused, error: None };
+                let mut kernel = Kernel {
+                    st,
+                    state: &mut self.state,
+                    paused: &mut self.paused,
+                    windows: &mut self.windows,
+                    error: None,
+                };
                 self.faults.fire(&fired, now_ms, &mut kernel);
                 kernel.result()?;
             } else if f.action == TriggerAction::Pause {
@@ -336,7 +373,8 @@ impl<'a> Player<'a> {
     /// fault whose node was down is not played (listed as skipped, as in
     /// simulation nothing is played on a down node).
     fn play_faults(&mut self, st: &mut Stage, now_ms: u64) -> Result<(), String> {
-        let mut kernel = Kernel { st, state: &mut self.state, paused: &mut self.paused, error: None };
+        let mut kernel =
+            Kernel { st, state: &mut self.state, paused: &mut self.paused, windows: &mut self.windows, error: None };
         self.faults.advance(now_ms, &mut kernel);
         kernel.result()?;
         for i in std::mem::take(&mut self.faults.unplayed) {
@@ -389,14 +427,30 @@ impl<'a> Player<'a> {
 /// processes. A crash is `kill -9` (the page cache survives: a disk mode
 /// that loses writes is listed as not fully played by its kind), a restart
 /// spawns the process again, a clean stop is `SIGTERM`, a pause `SIGSTOP`
-/// until `SIGCONT`. Windows (network, disk, clock) are not played here:
-/// their kinds say so ([`faults::Fault::real`]), so the player never asks.
+/// until `SIGCONT`. Network and clock windows (cut, isolate, loss,
+/// latency, late delivery, skew) are kept in the run's control file, which
+/// every engine process obeys (`exactsim_node::control`: its send hook
+/// drops or holds its messages, its observer skews its clocks). Disk
+/// windows are not played: their kinds say so ([`faults::Fault::real`]),
+/// so the player never asks.
 struct Kernel<'k> {
     st: &'k mut Stage,
     state: &'k mut BTreeMap<String, State>,
     paused: &'k mut BTreeMap<String, u32>,
-    /// The first failure to spawn a process.
+    windows: &'k mut Windows,
+    /// The first failure to spawn a process or write the control file.
     error: Option<String>,
+}
+
+impl Kernel<'_> {
+    /// Write the control file; its failure ends the run (not set up).
+    fn write_windows(&mut self) -> bool {
+        if let Err(e) = self.windows.write(self.st.procs.run_dir()) {
+            self.error.get_or_insert(e);
+            return false;
+        }
+        true
+    }
 }
 
 impl Kernel<'_> {
@@ -542,14 +596,49 @@ impl Target for Kernel<'_> {
         self.st.g.played(t / 1000, "resume", node, "SIGCONT".into());
     }
 
-    fn open(&mut self, _: usize, _: &Window, _: &Shown) -> bool {
-        false
+    /// A network or clock window opens: into the control file. Recorded
+    /// as started, but a late delivery, which lands (as in simulation)
+    /// with each message a process holds back (`LogLine::Held`).
+    fn open(&mut self, index: usize, w: &Window, shown: &Shown) -> bool {
+        let Some(window) = NetWindow::of(w) else { return false };
+        let (label, late) = (window.label(), matches!(window, NetWindow::Late { .. }));
+        self.windows.open.push(OpenWindow { index, kind: shown.kind.into(), window });
+        // Stamped before the processes can see it.
+        let t = self.st.clock.us();
+        if !self.write_windows() {
+            return false;
+        }
+        if !late {
+            self.st.g.sim(t, "sim", SimEvent::FaultStarted { kind: shown.kind.into(), detail: shown.detail.into() });
+        }
+        self.st.g.played(t / 1000, shown.kind, &label, format!("window opened (event {index})"));
+        true
     }
 
-    fn close(&mut self, _: usize, _: &Window, _: &Shown) {}
+    /// A window closes: out of the control file.
+    fn close(&mut self, index: usize, w: &Window, shown: &Shown) {
+        let Some(window) = NetWindow::of(w) else { return };
+        let before = self.windows.open.len();
+        self.windows.open.retain(|o| o.index != index);
+        let t = self.st.clock.us();
+        if self.windows.open.len() == before || !self.write_windows() {
+            return;
+        }
+        self.st.g.sim(t, "sim", SimEvent::FaultEnded { kind: shown.kind.into(), detail: shown.detail.into() });
+        self.st.g.played(t / 1000, shown.kind, &window.label(), format!("window closed (event {index})"));
+    }
 
     fn note(&mut self, _: &Shown) {}
 
-    /// Nothing to close: no window is played in real mode.
-    fn heal(&mut self) {}
+    /// Close every window: an empty control file.
+    fn heal(&mut self) {
+        if self.windows.open.is_empty() {
+            return;
+        }
+        self.windows.open.clear();
+        let t = self.st.clock.us();
+        if self.write_windows() {
+            self.st.g.played(t / 1000, "heal", "network", "every window closed".into());
+        }
+    }
 }

@@ -23,7 +23,12 @@ pub struct Played {
     /// Wall ms since the start.
     pub at_ms: u64,
     /// `crash`, `crash_at_point`, `pause`, `resume`, `restart`, `exit`;
-    /// for PostgreSQL `pg_kill`, `pg_restart` (begun) and `pg_up`.
+    /// a window's kind when it opens or closes (`partition`, `isolate`,
+    /// `packet_loss`, `latency`, `late_delivery`, `skew`; `heal` closes
+    /// them all), `applied` when a process shows it landed (its first
+    /// application of the window, or the first message it dropped or held
+    /// back under it); for PostgreSQL `pg_kill`, `pg_restart` (begun) and
+    /// `pg_up`.
     pub kind: String,
     pub node: String,
     pub detail: String,
@@ -195,6 +200,20 @@ impl Gather {
                     }
                     LogLine::Observed(o) => self.observations.push(o),
                     LogLine::Reach(r) => self.reached.push(r),
+                    // A window landed on a process: shown with what was
+                    // played (the history has its start from the supervisor).
+                    LogLine::Applied { t_us, node, index, kind, what } => self.played.push(Played {
+                        at_ms: t_us / 1000,
+                        kind: "applied".into(),
+                        node,
+                        detail: format!("{kind} (event {index}): {what}"),
+                    }),
+                    // A message held back lands as the simulator records it.
+                    LogLine::Held { t_us, detail, .. } => self.sim.push(Stamped {
+                        t_us,
+                        node: "sim".into(),
+                        ev: Ev::Sim(SimEvent::FaultStarted { kind: "late_delivery".into(), detail }),
+                    }),
                 }
             }
         }

@@ -44,6 +44,11 @@ impl Procs {
         }
     }
 
+    /// The run directory the processes work in.
+    pub(super) fn run_dir(&self) -> &Path {
+        &self.run_dir
+    }
+
     pub(super) fn spawn(&mut self, role: &str) -> Result<(), String> {
         let log_path = self.run_dir.join("logs").join(format!("{role}.log"));
         let out = std::fs::OpenOptions::new()

@@ -1,11 +1,13 @@
 //! `late_delivery`: during a window, the next requests and control
 //! messages a node sends are held back and leave late (heartbeats, data and
 //! replies are never held). It lands (and is counted) when a message is
-//! held: the target records that, not the window's start.
+//! held: the target records that, not the window's start (in real mode,
+//! the sending process logs each message it holds).
 
 use super::{Aim, Check, Cx, Fault, FaultEvent, Kind, Real, Target, Targets, Timing, Window};
 use super::common::{smaller, windows, Narrowing, Size};
 use super::common::{caps, Gen};
+use exactsim_engine::proto::Msg;
 use serde::{Deserialize, Serialize};
 
 /// During the window, the next `count` requests and control messages
@@ -40,6 +42,22 @@ fn draw(g: &mut Gen) -> FaultEvent {
     // A single message, or a whole call with its retries.
     let count = if g.rng.chance(1, 2) { 1 } else { g.rng.range(2, g.cfg.rpc_retries as u64 + 3) as u32 };
     LateDelivery { at_ms, dur_ms, from, to, delay_ms, count }.into()
+}
+
+/// How the history shows one message held back by late-delivery window
+/// `index` (the detail of its `FaultStarted`): the window, sender and
+/// destination (empty if not a node of the run), the message's name and
+/// the delay. The simulator and a real-mode node write the same.
+pub fn held_detail(index: usize, from: &str, to: Option<&str>, msg: &Msg, delay_ms: u64) -> String {
+    let what = match msg {
+        Msg::Req { body, .. } => format!("{body:?}"),
+        other => format!("{other:?}"),
+    };
+    let name: String = what.chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
+    format!(
+        "{{\"kind\":\"late_delivery\",\"event\":{index},\"from\":\"{from}\",\"to\":\"{}\",\"message\":\"{name}\",\"delay_ms\":{delay_ms}}}",
+        to.unwrap_or_default()
+    )
 }
 
 impl LateDelivery {
@@ -122,6 +140,7 @@ impl Fault for LateDelivery {
     }
 
     fn real(&self) -> Real {
-        Real::Skips("late delivery needs the transport's send hook, not driven in real mode")
+        // The sending node's send hook holds the message (node/src/control.rs).
+        Real::Plays
     }
 }

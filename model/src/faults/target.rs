@@ -1,8 +1,11 @@
 //! **The target seam**: the verbs faults act through. The simulated
-//! cluster (`sim/src/cluster.rs`) implements every verb; real mode's player
-//! (`src/real/player.rs`) implements those the kernel allows (crash =
-//! `kill -9`, restart = spawn) and answers `false` to the rest, which the
-//! kind files declare as not played in real mode ([`super::Real`]).
+//! cluster (`sim/src/cluster.rs`) implements every verb; real mode's
+//! `Kernel` (`src/real/player.rs`) plays node verbs with the kernel (crash
+//! = `kill -9`, restart = spawn, stop = `SIGTERM`, pause = `SIGSTOP` until
+//! `SIGCONT`) and network and clock windows through a control file the node
+//! processes obey (their send hook and clock seam), and answers `false` to
+//! disk windows, which the kind files declare as not played in real mode
+//! ([`super::Real`]).
 
 use super::common::CrashMode;
 
