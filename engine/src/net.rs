@@ -227,6 +227,19 @@ pub struct Addrs {
 }
 
 impl Addrs {
+    /// Each engine node's name by its address (`worker-<i>` for the
+    /// workers): what the network's fault rules name nodes by.
+    pub fn names(&self) -> BTreeMap<SocketAddr, String> {
+        let mut names = BTreeMap::new();
+        names.insert(self.coordinator, "coordinator".to_string());
+        names.insert(self.broker, "broker".to_string());
+        names.insert(self.store, "store".to_string());
+        for (i, w) in self.workers.iter().enumerate() {
+            names.insert(*w, format!("worker-{i}"));
+        }
+        names
+    }
+
     pub fn standard(workers: u32) -> Addrs {
         let a = |s: String| -> SocketAddr { s.parse().expect("valid address") };
         Addrs {

@@ -30,7 +30,6 @@ use exactsim_model::history::{Ev, Observation, Reached, Stamped};
 use exactsim_model::schedule::TriggerAction;
 use exactsim_pg::real::{CommitLog, RealConnector};
 use exactsim_pg::sink::PgSink;
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -92,14 +91,7 @@ pub struct Faults {
 
 impl Faults {
     fn new(node: &str, spec: Arc<NodeSpec>, clock: Clock, log: Arc<Log>) -> Faults {
-        let mut names = BTreeMap::new();
-        names.insert(spec.coordinator, "coordinator".to_string());
-        names.insert(spec.broker, "broker".to_string());
-        names.insert(spec.store, "store".to_string());
-        for (i, w) in spec.workers.iter().enumerate() {
-            names.insert(*w, format!("worker-{i}"));
-        }
-        let state = Mutex::new(NodeFaults::new(node, names, spec.seed));
+        let state = Mutex::new(NodeFaults::new(node, addrs(&spec).names(), spec.seed));
         Faults { node: node.to_string(), state, spec, clock, log }
     }
 

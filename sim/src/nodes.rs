@@ -51,14 +51,7 @@ pub struct Nodes {
 
 impl Nodes {
     pub fn new(addrs: &exactsim_engine::net::Addrs) -> Nodes {
-        let mut names = BTreeMap::new();
-        names.insert(addrs.coordinator, "coordinator".to_string());
-        names.insert(addrs.broker, "broker".to_string());
-        names.insert(addrs.store, "store".to_string());
-        for (i, w) in addrs.workers.iter().enumerate() {
-            names.insert(*w, format!("worker-{i}"));
-        }
-        Nodes { inner: Mutex::new(NodesInner { names, ..Default::default() }) }
+        Nodes { inner: Mutex::new(NodesInner { names: addrs.names(), ..Default::default() }) }
     }
 
     pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, NodesInner> {
