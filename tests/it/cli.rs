@@ -126,8 +126,12 @@ fn scenarios_and_mutants_list() {
     }
     let (code, out, _) = exactsim(&["mutants", "--list"]);
     assert_eq!(code, Some(0));
-    // A header, then per planted bug: name, expected check, description.
-    assert_eq!(out.lines().count(), exactsim_engine::config::Mutant::ALL.len() + 1, "{out}");
+    // A header, then per planted bug: name, expected check, whether it can
+    // show in real mode, description; then what the real column means.
+    assert_eq!(out.lines().count(), exactsim_engine::config::Mutant::ALL.len() + 2, "{out}");
+    let real = |name: &str| out.lines().find(|l| l.starts_with(name)).map(|l| l.split_whitespace().nth(3));
+    assert_eq!(real("ack-before-durable "), Some(Some("no")), "{out}");
+    assert_eq!(real("pg-no-recover-commit "), Some(Some("yes")), "{out}");
     for m in exactsim_engine::config::Mutant::ALL {
         let line = out
             .lines()
