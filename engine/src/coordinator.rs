@@ -370,10 +370,13 @@ impl Coordinator {
         if let Some(ic) = &mut self.interval {
             // The cost of the checkpoint: from its trigger to now, its
             // completion. Planted bug: from its last acknowledgement, which
-            // is now (the coordinator completes on it).
+            // is now (the coordinator completes on it). Saturating: the
+            // simulator's heal sets a drifted clock back to true time, so a
+            // clock that ran fast reads less than it did at the trigger.
             let last_ack_ms = now_ms;
             let from = if self.cfg.mutant_is(Mutant::IntervalCostFromLastAck) { last_ack_ms } else { p.trigger_ms };
-            let interval_ms = ic.on_completed(Completion { now_ms, duration_ms: now_ms - from, offsets_sum });
+            let duration_ms = now_ms.saturating_sub(from);
+            let interval_ms = ic.on_completed(Completion { now_ms, duration_ms, offsets_sum });
             let b = ic.bounds();
             out.push(Action::Emit(Event::IntervalChosen { interval_ms, min_ms: b.min_ms, max_ms: b.max_ms }));
         }
@@ -682,6 +685,17 @@ mod tests {
             assert!(!triggers(&mut c, 200 + want - 1), "{mutant:?}: not before the chosen interval");
             assert!(triggers(&mut c, 200 + want), "{mutant:?}: at the chosen interval");
         }
+        // A clock that went back between the trigger and the completion
+        // (the simulator's heal sets a fast clock back to true time): the
+        // checkpoint cost nothing, nothing overflows.
+        let cfg = Arc::new(JobConfig { parallelism: 2, adaptive_interval: Some(bounds), ..JobConfig::default() });
+        let (mut c, _) = Coordinator::recover(cfg, None, 0);
+        for w in 0..2 {
+            c.on_msg(Msg::DeployAck { worker: w, attempt: 1, incarnation: 7 }, 1);
+        }
+        c.on_tick(200);
+        let a = ack_all(&mut c, 1, 150);
+        assert!(a.iter().any(|x| matches!(x, Action::Emit(Event::IntervalChosen { interval_ms: 100, .. }))), "{a:?}");
     }
 
     #[test]

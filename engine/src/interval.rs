@@ -89,7 +89,8 @@ impl IntervalController {
         if self.progress.len() > WINDOW + 1 {
             self.progress.pop_front();
         }
-        let cost_floor = COST_FACTOR * self.durations.iter().sum::<u64>() / self.durations.len() as u64;
+        let sum = self.durations.iter().fold(0u64, |a, d| a.saturating_add(*d));
+        let cost_floor = COST_FACTOR.saturating_mul(sum) / self.durations.len() as u64;
         let wanted = if idle {
             self.current_ms.saturating_mul(2)
         } else {
