@@ -22,9 +22,12 @@
 //!   fixed one),
 //! - it is **fault-free**: from the trigger of the oldest checkpoint of
 //!   that mean to the cycle's end, no fault is active, i.e. all of it lies
-//!   before the first landed fault (`history::landed_faults`) or at or
-//!   after the heal (`healed_at_us`); a fault (a slow disk, a pause, a
-//!   skewed clock measuring durations) makes the cost meaningless,
+//!   before the first landed fault (`history::landed_faults`) or from
+//!   [`SETTLE_US`] after the heal (`healed_at_us`) on; a fault (a slow
+//!   disk, a pause, a skewed clock measuring durations) makes the cost
+//!   meaningless, and the heal sets every drifted clock back to true time,
+//!   so a reading the coordinator took just before it, stamped after its
+//!   record was written, may lie just after it,
 //! - it is **not overloaded**: `COST_FACTOR` times its checkpoint time is
 //!   at most `max_ms` (slower checkpoints cannot be kept under a tenth by an
 //!   interval within the bounds).
@@ -50,6 +53,12 @@ use std::collections::BTreeMap;
 /// history shows it: it reads whole milliseconds, and it stamps the trigger
 /// and the completion after writing its record.
 const MEASURE_US: u64 = 2_000;
+
+/// How long after the heal counting starts: the coordinator stamps a
+/// trigger after writing its record, so a clock reading taken before the
+/// heal's clock reset may be stamped after the heal (4 ms in the campaigns;
+/// a tick and a record write at most, when nothing is faulted).
+const SETTLE_US: u64 = 100_000;
 
 /// One cycle that counts: (start, end, checkpoint time), in µs.
 type Cycle = (u64, u64, u64);
@@ -105,7 +114,8 @@ fn cost(c: &Ctx) -> Vec<Finding> {
         return vec![]; // a fixed interval
     };
     let first_fault = landed_faults(&h.events).first().map(|f| f.0);
-    let fault_free = |from: u64, to: u64| first_fault.is_none_or(|f| to < f) || from >= h.healed_at_us;
+    let fault_free =
+        |from: u64, to: u64| first_fault.is_none_or(|f| to < f) || from >= h.healed_at_us.saturating_add(SETTLE_US);
     // The coordinator incarnation's triggers's triggers by checkpoint, and its completions so
     // far: (trigger, duration), oldest first.
     let mut triggered: BTreeMap<u64, u64> = BTreeMap::new();

@@ -1148,11 +1148,15 @@ fn p15_counts_only_unfaulted_measured_unoverloaded_cycles_of_one_coordinator_and
     push(&mut h, sim_ms(50, SimEvent::FaultStarted { kind: "slow_disk".into(), detail: "{}".into() }));
     h.healed_at_us = 2_000_000;
     assert_eq!(p15(&h), Vec::<String>::new());
-    // Healed at 300 ms: the cycles whose span and whose measured
-    // checkpoints (the last three) lie after it count: not 500-700, whose
-    // mean has the checkpoint triggered at 100 ms in it.
-    h.healed_at_us = 300_000;
+    // Healed at 200 ms: the cycles whose span and whose measured
+    // checkpoints (the last three) lie 100 ms after it or later count: not
+    // 500-700, whose mean has the checkpoint triggered at 100 ms in it.
+    h.healed_at_us = 200_000;
     assert_mentions(&p15(&h), &["over 2 fault-free cycles (700.0ms to 1100.0ms"]);
+    // Healed at 250 ms: the checkpoint triggered at 300 ms is too close (a
+    // clock read before the heal set it back may be stamped after it).
+    h.healed_at_us = 250_000;
+    assert_mentions(&p15(&h), &["over 1 fault-free cycle (900.0ms to 1100.0ms"]);
     // The fault begins after the third cycle: the first two count.
     let mut h = coordinator_only(bad.clone());
     push(
