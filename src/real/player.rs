@@ -546,14 +546,17 @@ impl Target for Kernel<'_> {
         if self.state.get(node) != Some(&State::Up) {
             return false;
         }
+        let t = self.st.clock.us();
         if node == PG_NODE {
-            let t = self.st.clock.us();
+            // Started only if the server accepts (else nothing is played).
+            if !self.st.pg.as_ref().is_some_and(|s| s.accepting()) {
+                return false;
+            }
             self.st.g.sim(t, "sim", SimEvent::FaultStarted { kind: shown.kind.into(), detail: shown.detail.into() });
             return self.system(node, "clean stop", |server| {
                 server.shutdown().map(|()| "fast shutdown (SIGINT to the postmaster)".to_string())
             });
         }
-        let t = self.st.clock.us();
         self.st.g.sim(t, "sim", SimEvent::FaultStarted { kind: shown.kind.into(), detail: shown.detail.into() });
         self.st.procs.terminate(node);
         self.state.insert(node.to_string(), State::Down);
