@@ -239,7 +239,7 @@ fn checkpoint_cost(seeds: u64) -> String {
 }
 
 /// One part of the bench alone, for a profiler (`bench --only`).
-pub fn only(part: &str, quick: bool) -> Result<String, String> {
+pub fn only(part: &str, seeds: u64, quick: bool) -> Result<String, String> {
     match part {
         "floor" => {
             let n = 10_000;
@@ -249,8 +249,260 @@ pub fn only(part: &str, quick: bool) -> Result<String, String> {
             Ok(format!("overhead floor: {n} bare madsim round trips, {us:.2} us wall per message\n"))
         }
         "profiles" => Ok(profiles(quick, None).0),
-        other => Err(format!("unknown bench part '{other}' (expected floor or profiles)")),
+        "interval" => Ok(interval_comparison(seeds)),
+        other => Err(format!("unknown bench part '{other}' (expected floor, profiles or interval)")),
     }
+}
+
+/// A scenario whose operators count the records they process (replays
+/// included), for [`interval_comparison`]: what a recovery replayed is the
+/// count beyond the input. Counting changes nothing in the run.
+struct Counted {
+    inner: std::sync::Arc<dyn exactsim_model::scenario::Scenario>,
+    processed: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+struct CountedPipeline {
+    inner: std::sync::Arc<dyn exactsim_engine::pipeline::Pipeline>,
+    processed: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+struct CountedOperator {
+    inner: Box<dyn exactsim_engine::pipeline::KeyedOperator>,
+    processed: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl exactsim_engine::pipeline::KeyedOperator for CountedOperator {
+    fn process(&mut self, rec: &exactsim_engine::types::Record, out: &mut Vec<exactsim_engine::types::OutRecord>) {
+        self.processed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.process(rec, out)
+    }
+    fn on_watermark(&mut self, wm_ms: u64, out: &mut Vec<exactsim_engine::types::OutRecord>) {
+        self.inner.on_watermark(wm_ms, out)
+    }
+    fn on_end_of_input(&mut self, out: &mut Vec<exactsim_engine::types::OutRecord>) {
+        self.inner.on_end_of_input(out)
+    }
+    fn snapshot(&self) -> Vec<u8> {
+        self.inner.snapshot()
+    }
+    fn restore(&mut self, bytes: &[u8]) -> Result<(), String> {
+        self.inner.restore(bytes)
+    }
+}
+
+impl exactsim_engine::pipeline::Pipeline for CountedPipeline {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn create(&self, subtask: u32, parallelism: u32) -> Box<dyn exactsim_engine::pipeline::KeyedOperator> {
+        Box::new(CountedOperator { inner: self.inner.create(subtask, parallelism), processed: self.processed.clone() })
+    }
+    fn sink(&self, env: exactsim_engine::sink::SinkEnv) -> Box<dyn exactsim_engine::sink::TwoPhaseCommitSink> {
+        self.inner.sink(env)
+    }
+    fn output_partition(&self, rec: &exactsim_engine::types::OutRecord, partitions: u32) -> u32 {
+        self.inner.output_partition(rec, partitions)
+    }
+    fn system(&self) -> Option<std::sync::Arc<dyn exactsim_engine::system::SinkSystem>> {
+        self.inner.system()
+    }
+    fn reader(&self) -> std::sync::Arc<dyn exactsim_engine::system::OutputReader> {
+        self.inner.reader()
+    }
+}
+
+impl exactsim_model::scenario::Scenario for Counted {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+    fn description(&self) -> &'static str {
+        self.inner.description()
+    }
+    fn tune(&self, cfg: &mut JobConfig, rng: &mut exactsim_model::rng::SimRng) {
+        self.inner.tune(cfg, rng)
+    }
+    fn generate(
+        &self,
+        rng: &mut exactsim_model::rng::SimRng,
+        partitions: u32,
+    ) -> Vec<Vec<exactsim_engine::types::Record>> {
+        self.inner.generate(rng, partitions)
+    }
+    fn pipeline(&self) -> std::sync::Arc<dyn exactsim_engine::pipeline::Pipeline> {
+        std::sync::Arc::new(CountedPipeline { inner: self.inner.pipeline(), processed: self.processed.clone() })
+    }
+    fn reference(
+        &self,
+        input: &[Vec<exactsim_engine::types::Record>],
+        offsets: &[u64],
+    ) -> Vec<exactsim_engine::types::OutRecord> {
+        self.inner.reference(input, offsets)
+    }
+    fn incremental<'a>(
+        &self,
+        input: &'a [Vec<exactsim_engine::types::Record>],
+    ) -> Option<Box<dyn exactsim_model::scenario::IncrementalReference + 'a>> {
+        self.inner.incremental(input)
+    }
+    fn checks(&self) -> Vec<exactsim_model::scenario::ScenarioCheck> {
+        self.inner.checks()
+    }
+}
+
+/// `bench --only interval` (issue 27): the adaptive checkpoint interval
+/// against fixed ones on the `adaptive` profile's job (its input phases:
+/// a 300 ms burst, 600 ms paced, 1,200 ms idle, repeated), every scenario,
+/// `seeds` seeds each. The fixed intervals are 100 ms, 1 s and 10 s scaled
+/// like the adaptive bounds (the article's 500 ms to 10 s, here 100 ms to
+/// 2 s: one fifth): 20 ms, 200 ms, 2 s. Three settings, each the same for
+/// every interval: fault-free (throughput: input records per simulated
+/// second until the job finished; the share of that time a checkpoint was
+/// in flight), one worker crash (at a seeded time in the first 1.5 s, back
+/// 50 ms later, nothing lost: what the interval costs a recovery) and the
+/// `crash` profile's schedule (drawn once, from the adaptive
+/// configuration). The recovery cost is what the operators processed
+/// beyond the input: records processed again after a recovery.
+pub fn interval_comparison(seeds: u64) -> String {
+    use exactsim_model::schedule::{FaultEvent, Schedule};
+    let adaptive = Profile::named("adaptive").expect("built-in");
+    let crash = Profile::named("crash").expect("built-in");
+    let variants: [(&str, Option<u64>); 4] = [
+        ("fixed 20 ms", Some(20)),
+        ("fixed 200 ms", Some(200)),
+        ("fixed 2 s", Some(2_000)),
+        ("adaptive 100 ms-2 s", None),
+    ];
+    #[derive(Default)]
+    struct Sum {
+        runs: u64,
+        fails: u64,
+        ckpts: u64,
+        busy_ms: f64,
+        job_ms: f64,
+        read_ms: f64,
+        records: u64,
+        recoveries: u64,
+        replayed: u64,
+    }
+    let mut rows: Vec<[Sum; 4]> = Vec::new();
+    for (_, fixed) in variants {
+        let mut row: [Sum; 4] = Default::default();
+        for sc in exactsim_scenarios::all() {
+            for seed in 0..seeds {
+                // 0: fault-free; 1: one worker crash; 2: the crash
+                // profile; 3: fault-free, without the input's phases.
+                for (setting, sum) in row.iter_mut().enumerate() {
+                    let processed = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+                    let counted: std::sync::Arc<dyn exactsim_model::scenario::Scenario> =
+                        std::sync::Arc::new(Counted { inner: sc.clone(), processed: processed.clone() });
+                    let mut sp = spec(counted, seed, adaptive.clone(), DeliveryMode::ExactlyOnce, None);
+                    let mut cfg = exactsim_model::run::derive_config(&sp);
+                    let quiet = Schedule { safety_ms: 1_500, liveness_ms: 30_000, events: vec![] };
+                    sp.schedule = Some(match setting {
+                        0 | 3 => quiet,
+                        1 => {
+                            let mut rng = exactsim_model::rng::SimRng::new(seed ^ 0x1b7e_5a17);
+                            let node = format!("worker-{}", rng.below(u64::from(cfg.parallelism)));
+                            let at_ms = rng.range(100, 1_500);
+                            let disk = exactsim_model::schedule::CrashMode::KeepAll;
+                            let c = exactsim_model::faults::Crash { at_ms, node, down_ms: 50, disk };
+                            Schedule { events: vec![FaultEvent::Crash(c)], ..quiet }
+                        }
+                        _ => exactsim_model::schedule::generate(seed, &crash, &cfg, sc.pipeline().system().is_some()),
+                    });
+                    if setting == 3 {
+                        // The same job on input that is all there at once.
+                        cfg.source_phases.clear();
+                    }
+                    if let Some(ms) = fixed {
+                        cfg.adaptive_interval = None;
+                        cfg.checkpoint_interval_ms = ms;
+                    }
+                    sp.config = Some(cfg);
+                    let out = run_one(sp, "adaptive");
+                    let r = &out.report;
+                    let input: u64 = out.result.history.input.iter().map(|p| p.len() as u64).sum();
+                    let job = r.job_finished_ms.unwrap_or(r.sim_time_ms as f64);
+                    sum.runs += 1;
+                    sum.fails += u64::from(r.verdict != Verdict::Pass);
+                    sum.ckpts += r.checkpoints.completed;
+                    sum.busy_ms += r.checkpoints.duration_ms_avg * r.checkpoints.completed as f64;
+                    sum.job_ms += job;
+                    sum.read_ms += r.input_read_ms.unwrap_or(job);
+                    sum.records += input;
+                    sum.recoveries += r.recoveries;
+                    sum.replayed += processed.load(std::sync::atomic::Ordering::Relaxed).saturating_sub(input);
+                }
+            }
+        }
+        rows.push(row);
+    }
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "adaptive vs fixed checkpoint intervals: the adaptive profile's phased input, all scenarios, {seeds} seeds each (code {})",
+        crate::code_version()
+    );
+    let _ = writeln!(s, "\nthroughput, fault-free:");
+    let _ = writeln!(
+        s,
+        "{:<20} | {:>9} {:>10} {:>7} {:>7} {:>9} {:>5} | {:>9} {:>10} {:>7} {:>7} {:>9} {:>5}",
+        "interval",
+        "ckpts/run",
+        "ckpt_share",
+        "read_s",
+        "job_s",
+        "records/s",
+        "fails",
+        "ckpts/run",
+        "ckpt_share",
+        "read_s",
+        "job_s",
+        "records/s",
+        "fails"
+    );
+    let _ = writeln!(s, "{:<20} | {:<53} | {:<53}", "", "the input's phases", "all input there at once (no phases)");
+    for ((label, _), row) in variants.iter().zip(&rows) {
+        let cell = |q: &Sum| {
+            let runs = q.runs.max(1) as f64;
+            format!(
+                "{:>9.1} {:>9.1}% {:>7.2} {:>7.2} {:>9.0} {:>5}",
+                q.ckpts as f64 / runs,
+                q.busy_ms * 100.0 / q.job_ms.max(1.0),
+                q.read_ms / 1000.0 / runs,
+                q.job_ms / 1000.0 / runs,
+                q.records as f64 / (q.job_ms / 1000.0).max(1e-9),
+                q.fails
+            )
+        };
+        let _ = writeln!(s, "{:<20} | {} | {}", label, cell(&row[0]), cell(&row[3]));
+    }
+    let _ = writeln!(s, "\nrecovery cost: records processed again (beyond the input), per recovery:");
+    let _ = writeln!(
+        s,
+        "{:<20} | {:>9} {:>13} {:>8} {:>6} | {:>9} {:>13} {:>8} {:>6}",
+        "interval", "recov/run", "per_recovery", "replay%", "fails", "recov/run", "per_recovery", "replay%", "fails"
+    );
+    let _ =
+        writeln!(s, "{:<20} | {:<39} | {:<39}", "", "one worker crash (50 ms down)", "the crash profile's schedule");
+    for ((label, _), row) in variants.iter().zip(&rows) {
+        let cell = |q: &Sum| {
+            format!(
+                "{:>9.2} {:>13.0} {:>7.1}% {:>6}",
+                q.recoveries as f64 / q.runs.max(1) as f64,
+                q.replayed as f64 / q.recoveries.max(1) as f64,
+                q.replayed as f64 * 100.0 / q.records.max(1) as f64,
+                q.fails
+            )
+        };
+        let _ = writeln!(s, "{:<20} | {} | {}", label, cell(&row[1]), cell(&row[2]));
+    }
+    let _ = writeln!(
+        s,
+        "(ckpt_share: checkpoint durations summed over the job's time (checkpoints may overlap); read_s: until every source had read its input; job_s: until the job finished, after its final checkpoint; records/s: input records per simulated second of job_s; replay%: records processed again, of the input; fails: runs that failed a check)"
+    );
+    s
 }
 
 /// The simulated-seconds-per-wall-second table: the standard seeds (when

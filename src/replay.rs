@@ -115,8 +115,9 @@ impl ReplayFile {
 
     /// The file's profile: a built-in name, or a `.toml` profile file that
     /// exists (relative to the working directory, as the run that wrote the
-    /// file was given it) and parses. It only names the run, since the
-    /// schedule is explicit, but a name that is no profile (`nope`) or a
+    /// file was given it) and parses. The schedule is explicit, so it names
+    /// the run and gives the job its settings (an adaptive interval, input
+    /// phases: `derive_config`), but a name that is no profile (`nope`) or a
     /// file that is none (`/etc/passwd`, never read: it does not end in
     /// `.toml`) means the file was edited or damaged.
     fn profile(&self) -> Result<Profile, String> {

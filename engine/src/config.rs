@@ -98,10 +98,17 @@ pub enum Mutant {
     /// partition's last stable offset hangs behind it.
     #[serde(rename = "kafka-12671-hanging-txn")]
     Kafka12671HangingTxn,
+    /// The adaptive interval measures a checkpoint's cost from its last
+    /// acknowledgement to its completion (the coordinator's own part, which
+    /// is nothing: it completes on that acknowledgement) instead of from
+    /// its trigger. Checkpoints look free, the interval falls to what the
+    /// replay target asks, and checkpointing takes far more than a tenth of
+    /// the processing time (only runs with `adaptive_interval` reach it).
+    IntervalCostFromLastAck,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 28] = [
+    pub const ALL: [Mutant; 29] = [
         Mutant::Canary,
         Mutant::CommitOnPrecommit,
         Mutant::NoRecommitOnRecovery,
@@ -130,6 +137,7 @@ impl Mutant {
         Mutant::PgNoFence,
         Mutant::Kafka9666EpochBumpOnFailedWrite,
         Mutant::Kafka12671HangingTxn,
+        Mutant::IntervalCostFromLastAck,
     ];
 
     pub fn name(self) -> &'static str {
@@ -162,6 +170,7 @@ impl Mutant {
             Mutant::PgNoFence => "pg-no-fence",
             Mutant::Kafka9666EpochBumpOnFailedWrite => "kafka-9666-epoch-bump-on-failed-write",
             Mutant::Kafka12671HangingTxn => "kafka-12671-hanging-txn",
+            Mutant::IntervalCostFromLastAck => "interval-cost-from-last-ack",
         }
     }
 
@@ -226,6 +235,9 @@ impl Mutant {
             Mutant::Kafka12671HangingTxn => {
                 "KAFKA-12671: an append delivered after its transaction ended reopens it, and no one ends it"
             }
+            Mutant::IntervalCostFromLastAck => {
+                "the adaptive interval measures checkpoint cost from the last acknowledgement, not the trigger"
+            }
         }
     }
 
@@ -273,14 +285,17 @@ impl Mutant {
             // The hanging transaction holds the last stable offset: what
             // the job committed after it never becomes visible.
             Mutant::Kafka12671HangingTxn => "P1",
+            // Intervals far below ten times the checkpoints' duration.
+            Mutant::IntervalCostFromLastAck => "P15",
         }
     }
 
     /// The fault profile `mutants` hunts this bug with: `chaos`, `zombie`
     /// for the bugs only stalled processes and late requests expose,
     /// `silent-restart` for the one that needs an attempt deployed twice to
-    /// a worker, or `system-pause` for a zombie's statement queued behind a
-    /// frozen database server.
+    /// a worker, `system-pause` for a zombie's statement queued behind a
+    /// frozen database server, or `adaptive` for the adaptive interval's
+    /// (no other profile switches it on).
     /// The museum's bugs (those with a [`Mutant::tracker`]) are hunted
     /// with `zombie`, which is the PR gate's profile (`ci/gate.toml`), in
     /// the gate's order (every scenario on each seed): the museum's claim is
@@ -291,6 +306,7 @@ impl Mutant {
             Mutant::Kafka9666EpochBumpOnFailedWrite | Mutant::Kafka12671HangingTxn => "zombie",
             Mutant::PgNoFence => "system-pause",
             Mutant::AcceptRestartedSender => "silent-restart",
+            Mutant::IntervalCostFromLastAck => "adaptive",
             _ => "chaos",
         }
     }
@@ -345,6 +361,41 @@ impl Mutant {
     }
 }
 
+/// One phase of the input's pace (`JobConfig::source_phases`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourcePhase {
+    /// How long the phase lasts, in ms of the source's clock.
+    pub ms: u64,
+    /// A source fetches at most once per `every_ms` (`source_batch`
+    /// records); 0: as fast as its channels' windows let it (a burst).
+    #[serde(default)]
+    pub every_ms: u64,
+    /// No input arrives during the phase: the source fetches nothing
+    /// (it still takes barriers and acknowledgements).
+    #[serde(default)]
+    pub idle: bool,
+}
+
+impl SourcePhase {
+    /// The phase in force at `t_ms` of a cycle of `phases` (repeated from
+    /// 0); `None` without phases (or with phases of no length).
+    pub fn at(phases: &[SourcePhase], t_ms: u64) -> Option<SourcePhase> {
+        let cycle: u64 = phases.iter().map(|p| p.ms).sum();
+        if cycle == 0 {
+            return None;
+        }
+        let mut t = t_ms % cycle;
+        for p in phases {
+            if t < p.ms {
+                return Some(*p);
+            }
+            t -= p.ms;
+        }
+        unreachable!("t mod the cycle falls in a phase")
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct JobConfig {
     pub job_name: String,
@@ -374,6 +425,14 @@ pub struct JobConfig {
     /// and again on every acknowledgement.
     #[serde(default)]
     pub source_interval_ms: u64,
+    /// The input's phases, repeated in a cycle on each source's clock: a
+    /// burst (read as fast as the windows let it), a paced stretch (one
+    /// fetch per `every_ms`) or an idle stretch (no input arrives). Empty
+    /// (the default): no phases, `source_interval_ms` paces the sources.
+    /// When set it replaces `source_interval_ms`. What an adaptive interval
+    /// (`adaptive_interval`) has to adapt to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub source_phases: Vec<SourcePhase>,
     /// Broker: transactions older than this are aborted.
     pub txn_timeout_ms: u64,
     /// Completed checkpoints kept in storage.
@@ -450,6 +509,7 @@ impl Default for JobConfig {
             source_batch: 16,
             source_poll_ms: 5,
             source_interval_ms: 0,
+            source_phases: Vec::new(),
             txn_timeout_ms: 60_000,
             retained_checkpoints: 2,
             ignore_lost_commits: false,
@@ -490,5 +550,31 @@ impl JobConfig {
         } else {
             self.output_partitions
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_phases_repeat_in_a_cycle() {
+        let burst = SourcePhase { ms: 100, every_ms: 0, idle: false };
+        let slow = SourcePhase { ms: 200, every_ms: 20, idle: false };
+        let idle = SourcePhase { ms: 300, every_ms: 0, idle: true };
+        let phases = [burst, slow, idle];
+        assert_eq!(SourcePhase::at(&[], 5), None);
+        assert_eq!(SourcePhase::at(&[SourcePhase { ms: 0, every_ms: 0, idle: true }], 5), None);
+        let at = |t| SourcePhase::at(&phases, t).unwrap();
+        assert_eq!([at(0), at(99), at(100), at(299), at(300), at(599)], [burst, burst, slow, slow, idle, idle]);
+        assert_eq!([at(600), at(700), at(6_000 + 450)], [burst, slow, idle]);
+    }
+
+    #[test]
+    fn a_configuration_without_phases_serializes_as_before() {
+        let json = serde_json::to_string(&JobConfig::default()).unwrap();
+        assert!(!json.contains("source_phases"), "{json}");
+        let back: JobConfig = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, JobConfig::default());
     }
 }

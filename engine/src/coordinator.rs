@@ -368,7 +368,15 @@ impl Coordinator {
         let offsets_sum = offsets.iter().sum();
         out.push(Action::Emit(Event::CheckpointCompleted { attempt: self.meta.attempt, ckpt, offsets, finished }));
         if let Some(ic) = &mut self.interval {
-            let interval_ms = ic.on_completed(Completion { now_ms, duration_ms: now_ms - p.trigger_ms, offsets_sum });
+            // The cost of the checkpoint: from its trigger to now, its
+            // completion. Planted bug: from its last acknowledgement, which
+            // is now (the coordinator completes on it). Saturating: the
+            // simulator's heal sets a drifted clock back to true time, so a
+            // clock that ran fast reads less than it did at the trigger.
+            let last_ack_ms = now_ms;
+            let from = if self.cfg.mutant_is(Mutant::IntervalCostFromLastAck) { last_ack_ms } else { p.trigger_ms };
+            let duration_ms = now_ms.saturating_sub(from);
+            let interval_ms = ic.on_completed(Completion { now_ms, duration_ms, offsets_sum });
             let b = ic.bounds();
             out.push(Action::Emit(Event::IntervalChosen { interval_ms, min_ms: b.min_ms, max_ms: b.max_ms }));
         }
@@ -639,6 +647,55 @@ mod tests {
             }));
         }
         assert_eq!(done, vec![vec![10, 10, 10]], "completed once, with the last ack, one offset per source");
+    }
+
+    /// The adaptive interval: each completion chooses the time to the next
+    /// trigger (`IntervalChosen`, with the bounds), and the coordinator
+    /// waits that long; the planted bug measures the checkpoint as free.
+    #[test]
+    fn an_adaptive_interval_is_chosen_at_each_completion_and_obeyed() {
+        let bounds = crate::interval::AdaptiveInterval { min_ms: 50, max_ms: 2_000, replay_records: 1_000 };
+        for (mutant, want) in [(None, 600), (Some(Mutant::IntervalCostFromLastAck), 100)] {
+            let cfg =
+                Arc::new(JobConfig { parallelism: 2, adaptive_interval: Some(bounds), mutant, ..JobConfig::default() });
+            let (mut c, _) = Coordinator::recover(cfg, None, 0);
+            for w in 0..2 {
+                c.on_msg(Msg::DeployAck { worker: w, attempt: 1, incarnation: 7 }, 1);
+            }
+            assert!(c
+                .on_tick(200)
+                .iter()
+                .any(|a| matches!(a, Action::Emit(Event::CheckpointTriggered { ckpt: 1, .. }))));
+            // Triggered at 200, completed at 260: 60 ms, so at least 600 ms
+            // (one completion: no input rate yet, the interval was 100).
+            let chosen: Vec<u64> = ack_all(&mut c, 1, 260)
+                .into_iter()
+                .filter_map(|a| match a {
+                    Action::Emit(Event::IntervalChosen { interval_ms, min_ms: 50, max_ms: 2_000 }) => Some(interval_ms),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(chosen, vec![want], "{mutant:?}");
+            let triggers = |c: &mut Coordinator, now| {
+                c.on_tick(now).iter().any(|a| matches!(a, Action::Emit(Event::CheckpointTriggered { .. })))
+            };
+            for w in 0..2 {
+                c.on_msg(Msg::Heartbeat { worker: w, attempt: 1, incarnation: 7 }, 200 + want - 1);
+            }
+            assert!(!triggers(&mut c, 200 + want - 1), "{mutant:?}: not before the chosen interval");
+            assert!(triggers(&mut c, 200 + want), "{mutant:?}: at the chosen interval");
+        }
+        // A clock that went back between the trigger and the completion
+        // (the simulator's heal sets a fast clock back to true time): the
+        // checkpoint cost nothing, nothing overflows.
+        let cfg = Arc::new(JobConfig { parallelism: 2, adaptive_interval: Some(bounds), ..JobConfig::default() });
+        let (mut c, _) = Coordinator::recover(cfg, None, 0);
+        for w in 0..2 {
+            c.on_msg(Msg::DeployAck { worker: w, attempt: 1, incarnation: 7 }, 1);
+        }
+        c.on_tick(200);
+        let a = ack_all(&mut c, 1, 150);
+        assert!(a.iter().any(|x| matches!(x, Action::Emit(Event::IntervalChosen { interval_ms: 100, .. }))), "{a:?}");
     }
 
     #[test]

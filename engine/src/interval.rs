@@ -23,11 +23,13 @@ use std::collections::VecDeque;
 /// The interval is at least this many times the recent checkpoint
 /// duration: checkpointing stays under 1/COST_FACTOR of processing time.
 pub const COST_FACTOR: u64 = 10;
-/// Completions the controller averages over.
-const WINDOW: usize = 3;
+/// Completions the controller averages over (the recent checkpoint
+/// duration is the mean of the last `WINDOW`).
+pub const WINDOW: usize = 3;
 
 /// The bounds and the goal of an adaptive interval (`JobConfig`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AdaptiveInterval {
     pub min_ms: u64,
     pub max_ms: u64,
@@ -87,7 +89,8 @@ impl IntervalController {
         if self.progress.len() > WINDOW + 1 {
             self.progress.pop_front();
         }
-        let cost_floor = COST_FACTOR * self.durations.iter().sum::<u64>() / self.durations.len() as u64;
+        let sum = self.durations.iter().fold(0u64, |a, d| a.saturating_add(*d));
+        let cost_floor = COST_FACTOR.saturating_mul(sum) / self.durations.len() as u64;
         let wanted = if idle {
             self.current_ms.saturating_mul(2)
         } else {

@@ -9,7 +9,7 @@
 use crate::aligner::{Aligner, Outcome};
 use crate::channel::{ChannelReceiver, ChannelSender, SenderRestarted};
 use crate::codec;
-use crate::config::{JobConfig, Mutant};
+use crate::config::{JobConfig, Mutant, SourcePhase};
 use crate::coordinator::blob_name;
 use crate::net::{Addrs, Net};
 use crate::observe::{Event, FaultPoint, Obs, Reach};
@@ -95,6 +95,15 @@ struct Ctx {
 impl Ctx {
     fn now_ms(&self) -> u64 {
         self.clock.mono_ms()
+    }
+    /// The clock for the input's phases: read only when there are phases
+    /// (a run without them reads its clock as it always did).
+    fn now_ms_if_phased(&self) -> u64 {
+        if self.cfg.source_phases.is_empty() {
+            0
+        } else {
+            self.now_ms()
+        }
     }
     fn rpc_timeout(&self) -> Duration {
         Duration::from_millis(self.cfg.rpc_timeout_ms)
@@ -434,15 +443,23 @@ impl Source {
         let poll_ms = self.ctx.cfg.source_poll_ms;
         let n = self.ctx.cfg.parallelism;
         // Paced sources (`source_interval_ms`): the next fetch's time.
-        let interval = self.ctx.cfg.source_interval_ms;
+        let fixed_interval = self.ctx.cfg.source_interval_ms;
         let mut next_fetch = 0;
         loop {
             while let Ok(c) = rx.try_recv() {
                 self.control(c).await;
             }
+            // The input's phase (`source_phases`), if it has phases: its
+            // pace replaces the fixed one, and an idle phase fetches nothing.
+            let phase = SourcePhase::at(&self.ctx.cfg.source_phases, self.ctx.now_ms_if_phased());
+            let interval = phase.map_or(fixed_interval, |p| p.every_ms);
+            let idle = phase.is_some_and(|p| p.idle);
             let blocked = self.out.iter().any(|c| c.window_full());
             let now = if interval > 0 { self.ctx.now_ms() } else { 0 };
-            if !self.ended && !blocked && now >= next_fetch {
+            // A burst (no interval) fetches whenever it can, whatever the
+            // paced phase before it planned.
+            let due = interval == 0 || now >= next_fetch;
+            if !self.ended && !blocked && !idle && due {
                 if interval > 0 {
                     next_fetch = now + interval;
                 }

@@ -355,7 +355,7 @@ impl ViolationReport {
 
 /// Check ids as the run line lists them: each stretch of three or more
 /// consecutive table ids as a range (`P1-P11`), the rest one by one, in
-/// order: `P1-P11,P13,P14,copier/order-per-partition`, `P4,P11,P12`.
+/// order: `P1-P11,P13-P15,copier/order-per-partition`, `P4,P11,P12,P15`.
 pub fn compact_ids<S: AsRef<str>>(ids: &[S]) -> String {
     let num = |id: &str| id.strip_prefix('P').and_then(|n| n.parse::<u32>().ok());
     let mut parts: Vec<String> = Vec::new();
@@ -401,7 +401,7 @@ impl RunReport {
         }
     }
 
-    /// The checks that ran, as ids ([`compact_ids`]): `P1-P11,P13,P14`, then
+    /// The checks that ran, as ids ([`compact_ids`]): `P1-P11,P13-P15`, then
     /// the scenario's own (`,inventory/no-oversell`).
     pub fn checks_ran(&self) -> String {
         compact_ids(&self.checks)

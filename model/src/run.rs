@@ -46,7 +46,8 @@ pub struct RunResult {
 }
 
 /// The job configuration of a run: defaults, then the seed's topology, then
-/// the scenario's tuning, then mode and mutant.
+/// the scenario's tuning, then the profile's job settings (an adaptive
+/// interval, input phases), then mode and mutant.
 pub fn derive_config(spec: &RunSpec) -> JobConfig {
     if let Some(c) = &spec.config {
         let mut c = c.clone();
@@ -63,6 +64,14 @@ pub fn derive_config(spec: &RunSpec) -> JobConfig {
         ..JobConfig::default()
     };
     spec.scenario.tune(&mut cfg, &mut rng);
+    // The profile's job settings (none in the profiles that existed before
+    // them, so their runs are what they were).
+    if let Some(a) = spec.profile.adaptive_interval {
+        cfg.adaptive_interval = Some(a);
+    }
+    if !spec.profile.input_phases.is_empty() {
+        cfg.source_phases = spec.profile.input_phases.clone();
+    }
     cfg.mode = spec.mode;
     cfg.mutant = spec.mutant;
     if spec.mutant == Some(Mutant::ShortTxnTimeout) {

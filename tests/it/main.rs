@@ -1,6 +1,7 @@
 //! Integration tests of the whole, compiled into one binary (as RisingWave
 //! does) to keep link times down.
 
+mod adaptive;
 mod bad_input;
 mod bad_input_edges;
 mod cli;

@@ -41,6 +41,10 @@ fn profile_chaos() {
     campaign("chaos");
 }
 #[test]
+fn profile_adaptive() {
+    campaign("adaptive");
+}
+#[test]
 fn profile_ci_gate_file() {
     campaign(concat!(env!("CARGO_MANIFEST_DIR"), "/ci/gate.toml"));
 }

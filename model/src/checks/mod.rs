@@ -12,8 +12,8 @@
 //! [`check_all`] builds one [`Ctx`] (the batch reference, the completed
 //! checkpoints, the first-time commits, the pre-commits) and runs every
 //! check that applies to the run's delivery mode ([`checks_for`]):
-//! exactly-once runs P1–P11, P13 and P14, at-least-once runs P4 (ids), P11 and
-//! P12; then the scenario's own checks (`Scenario::checks`), in every run.
+//! exactly-once runs P1–P11 and P13–P15, at-least-once runs P4 (ids), P11,
+//! P12 and P15; then the scenario's own checks (`Scenario::checks`), in every run.
 //! [`ids_for`] lists them all, as every report does.
 //!
 //! Messages are one line each and name the records, keys, checkpoints,
@@ -34,6 +34,7 @@ mod p11_liveness_checker;
 mod p12_at_least_once_checker;
 mod p13_finish_checker;
 mod p14_zombie_checker;
+mod p15_interval_checker;
 mod prefixes;
 
 use crate::history::{Ev, History};
@@ -99,7 +100,7 @@ pub enum Judge {
 /// declared without running.
 #[derive(Clone, Copy, Debug)]
 pub struct CheckInfo {
-    /// "P1" ..= "P14", or "panic".
+    /// "P1" ..= "P15", or "panic".
     pub id: &'static str,
     /// A short name without spaces (`exactly-once-output`).
     pub name: &'static str,
@@ -114,7 +115,7 @@ pub const PANIC_CHECK: &str = "panic";
 
 /// Every check, in report order. `panic` is not an oracle over the history:
 /// the runner reports a panic or failed assertion inside the run with it.
-pub const CHECKS: [CheckInfo; 15] = [
+pub const CHECKS: [CheckInfo; 16] = [
     CheckInfo {
         id: "P1",
         name: "exactly-once-output",
@@ -216,6 +217,13 @@ pub const CHECKS: [CheckInfo; 15] = [
         judge: Judge::History(p14_zombie_checker::check),
     },
     CheckInfo {
+        id: "P15",
+        name: "adaptive-interval",
+        meaning: "an adaptive checkpoint interval stays within its bounds and keeps checkpointing under 10% of unfaulted processing time",
+        applies: Applies::Both,
+        judge: Judge::History(p15_interval_checker::check),
+    },
+    CheckInfo {
         id: PANIC_CHECK,
         name: "panic",
         meaning: "a panic or failed assertion inside the run",
@@ -283,7 +291,7 @@ impl Finding {
 /// One broken invariant.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Violation {
-    /// A [`CHECKS`] id ("P1" ..= "P14", or "panic"), or the id of a
+    /// A [`CHECKS`] id ("P1" ..= "P15", or "panic"), or the id of a
     /// scenario's own check (e.g. "inventory/no-oversell").
     pub check: &'static str,
     /// One line naming what is wrong and the ids involved.

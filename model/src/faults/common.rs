@@ -182,6 +182,11 @@ pub mod caps {
     pub const SKEW_MS_MAX: u64 = 3_600_000;
     /// Fastest clock drift (permille faster than real time).
     pub const DRIFT_PERMILLE_MAX: i32 = 10_000;
+    /// Longest adaptive checkpoint interval bound (a profile's
+    /// `adaptive_interval.max_ms`).
+    pub const INTERVAL_MS_MAX: u64 = 600_000;
+    /// Most phases of a profile's `input_phases` cycle.
+    pub const PHASES_MAX: usize = 64;
 }
 
 pub fn validate_trigger(event: &str, nth: u32, dur_ms: u64) -> Result<(), String> {
