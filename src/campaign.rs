@@ -506,10 +506,16 @@ pub fn effective_line(rep: &CampaignReport) -> String {
 /// Which reachability points the campaign's runs reached, and the ones
 /// none reached (a warning: states this campaign never tested).
 pub fn reach_line(rep: &CampaignReport) -> String {
+    reach_line_of(&rep.never_reached)
+}
+
+/// The reachability line of any set of runs, from the points none reached
+/// (`campaign_report::never_reached`).
+pub fn reach_line_of(never_reached: &[String]) -> String {
     let total = exactsim_engine::observe::Reach::ALL.len();
-    let mut line = format!("reachability points reached: {} of {total}", total - rep.never_reached.len());
-    if !rep.never_reached.is_empty() {
-        line.push_str(&format!("; warning: never reached (untested states): {}", rep.never_reached.join(", ")));
+    let mut line = format!("reachability points reached: {} of {total}", total - never_reached.len());
+    if !never_reached.is_empty() {
+        line.push_str(&format!("; warning: never reached (untested states): {}", never_reached.join(", ")));
     }
     line.push('\n');
     line

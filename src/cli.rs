@@ -202,9 +202,24 @@ struct ExploreCmd {
     /// The explorer's own seed (its choices); default: the first seed.
     #[arg(long)]
     seed: Option<String>,
-    /// Directory for the failing run's replay file and artifacts.
+    /// Directory for the failing run's replay file, the corpus
+    /// (`corpus.json`) and the summary (`explore.json`).
     #[arg(long)]
     report: Option<PathBuf>,
+    /// Stop starting runs after this much wall time (`90s`, `10m`, `1h`).
+    #[arg(long)]
+    budget: Option<String>,
+    /// Runs made at once (batches planned from the corpus as it stood).
+    #[arg(long, default_value = "1")]
+    jobs: String,
+    /// K/N: the K-th of N explorers (its own choices and fresh seeds); `auto`
+    /// reads it from the scheduler's environment, as `campaign` does.
+    #[arg(long)]
+    shard: Option<String>,
+    /// Start from a saved corpus (a `corpus.json` of `--report`); several
+    /// merge the corpora of shards.
+    #[arg(long, value_name = "FILE")]
+    corpus: Vec<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -282,8 +297,8 @@ enum Cmd {
         /// profile: runs and wall time to first detection side by side.
         #[arg(long, conflicts_with = "explore")]
         real: bool,
-        /// With --real: only these planted bugs (comma-separated names).
-        #[arg(long, requires = "real", value_name = "MUTANTS")]
+        /// Only these planted bugs (comma-separated names).
+        #[arg(long, value_name = "MUTANTS")]
         only: Option<String>,
     },
     /// Guided exploration: derive runs from those that reached the rarest
@@ -515,6 +530,11 @@ pub fn main_with(extra: Vec<Arc<dyn Scenario>>) -> ExitCode {
                 Ok(a) => a,
                 Err(e) => return usage(e),
             };
+            let only = match only.map(|l| l.split(',').map(|n| parse_mutant(n.trim())).collect::<Result<Vec<_>, _>>()) {
+                Some(Err(e)) => return usage(e),
+                Some(Ok(v)) => v,
+                None => Vec::new(),
+            };
             if list {
                 print!("{}", crate::mutants::list());
                 return ExitCode::SUCCESS;
@@ -528,13 +548,13 @@ pub fn main_with(extra: Vec<Arc<dyn Scenario>>) -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             if explore {
-                print!("{}", crate::mutants::compare_all(&scenarios, seeds, first));
+                print!("{}", crate::mutants::compare_all(&scenarios, seeds, first, &only));
                 return ExitCode::SUCCESS;
             }
             if real {
-                return mutants_real(&scenarios, seeds, first, only.as_deref());
+                return mutants_real(&scenarios, seeds, first, &only);
             }
-            let table = crate::mutants::hunt_all(&scenarios, seeds, first, true);
+            let table = crate::mutants::hunt_some(&scenarios, seeds, first, &only);
             print!("{}", crate::mutants::render(&table));
             ExitCode::from(if table.iter().all(|r| r.detected.is_some()) { 0 } else { 1 })
         }
@@ -544,12 +564,7 @@ pub fn main_with(extra: Vec<Arc<dyn Scenario>>) -> ExitCode {
 
 /// `mutants --real [--only A,B]`: the planted bugs hunted for real and in
 /// simulation, side by side.
-fn mutants_real(scenarios: &[Arc<dyn Scenario>], seeds: u64, first: u64, only: Option<&str>) -> ExitCode {
-    let only = match only.map(|l| l.split(',').map(|n| parse_mutant(n.trim())).collect::<Result<Vec<_>, _>>()) {
-        Some(Err(e)) => return usage(e),
-        Some(Ok(v)) => v,
-        None => Vec::new(),
-    };
+fn mutants_real(scenarios: &[Arc<dyn Scenario>], seeds: u64, first: u64, only: &[Mutant]) -> ExitCode {
     let node_bin = match crate::real::find_node_bin(None).and_then(|b| crate::real::check_node_bin(&b).map(|()| b)) {
         Ok(b) => b,
         Err(e) => return usage(e),
@@ -571,7 +586,7 @@ fn mutants_real(scenarios: &[Arc<dyn Scenario>], seeds: u64, first: u64, only: O
         source_poll_ms: None,
     };
     interrupt::install_patient();
-    print!("{}", crate::mutants::compare_real(scenarios, seeds, first, &only, &template));
+    print!("{}", crate::mutants::compare_real(scenarios, seeds, first, only, &template));
     ExitCode::SUCCESS
 }
 
@@ -925,22 +940,64 @@ fn cmd_shrink(reg: &Registry, a: ShrinkCmd) -> ExitCode {
     }
 }
 
+/// The saved corpora `explore --corpus` starts from, as (scenario index,
+/// seed, schedule); a file that is unreadable, malformed, names a
+/// scenario not explored, or holds a schedule invalid for its run is
+/// refused whole.
+fn load_corpora(
+    files: &[PathBuf],
+    scenarios: &[Arc<dyn Scenario>],
+) -> Result<Vec<(usize, u64, exactsim_model::schedule::Schedule)>, String> {
+    let mut out = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(f).map_err(|e| format!("corpus {}: {e}", f.display()))?;
+        let c: crate::explore::CorpusFile =
+            serde_json::from_str(&text).map_err(|e| format!("corpus {}: not a corpus file: {e}", f.display()))?;
+        if c.code_version != crate::code_version() {
+            eprintln!(
+                "warning: corpus {} is from other code ({}); its schedules are explicit and run as saved",
+                f.display(),
+                c.code_version
+            );
+        }
+        for r in c.runs {
+            let i = scenarios.iter().position(|s| s.name() == r.scenario).ok_or_else(|| {
+                format!("corpus {}: scenario '{}' is not among those explored", f.display(), r.scenario)
+            })?;
+            let none = Profile::named("none").expect("built-in profile");
+            let sp = crate::spec(scenarios[i].clone(), r.seed, none, DeliveryMode::ExactlyOnce, None);
+            let workers = exactsim_model::run::derive_config(&sp).parallelism;
+            r.schedule
+                .validate(workers, scenarios[i].pipeline().system().is_some())
+                .map_err(|e| format!("corpus {}: {} seed {}: {e}", f.display(), r.scenario, r.seed))?;
+            out.push((i, r.seed, r.schedule));
+        }
+    }
+    Ok(out)
+}
+
 /// `exactsim explore`.
 fn cmd_explore(reg: &Registry, a: ExploreCmd) -> ExitCode {
-    let ExploreCmd { scenario, profile, mode, mutant, runs, first_seed, seed, report } = a;
+    let ExploreCmd { scenario, profile, mode, mutant, runs, first_seed, seed, report, budget, jobs, shard, corpus } = a;
     let args = (|| -> Result<_, String> {
         let first = parse_seed(&first_seed)?;
+        let scenarios = reg.select(&scenario)?;
+        let resume = load_corpora(&corpus, &scenarios)?;
         Ok((
-            reg.select(&scenario)?,
+            scenarios,
             exactsim_model::schedule::Profile::resolve(&profile)?,
             crate::parse_mode(&mode)?,
             mutant.as_deref().map(crate::parse_mutant).transpose()?,
             parse_count(&runs, "run count", crate::campaign::SEEDS_MAX)?,
             first,
             seed.as_deref().map(parse_seed).transpose()?.unwrap_or(first),
+            budget.as_deref().map(parse_budget).transpose()?,
+            parse_count(&jobs, "job count", 256)? as usize,
+            shard.as_deref().map(resolve_shard).transpose()?,
+            resume,
         ))
     })();
-    let (scenarios, prof, mode, mutant, runs, first, seed) = match args {
+    let (scenarios, prof, mode, mutant, runs, first, seed, deadline, jobs, shard, resume) = match args {
         Ok(a) => a,
         Err(e) => return usage(e),
     };
@@ -959,6 +1016,10 @@ fn cmd_explore(reg: &Registry, a: ExploreCmd) -> ExitCode {
         first_seed: first,
         seed,
         stop_at_failure: true,
+        jobs,
+        shard,
+        deadline,
+        resume,
     };
     let rep = x.run();
     println!(
@@ -968,9 +1029,38 @@ fn cmd_explore(reg: &Registry, a: ExploreCmd) -> ExitCode {
         rep.corpus.len(),
         rep.features.len()
     );
+    let reached = rep.reached();
+    let never = crate::campaign_report::never_reached(&reached);
+    print!("{}", crate::campaign::reach_line_of(&never));
+    if let Some(dir) = &report {
+        let summary = serde_json::json!({
+            "runs": rep.runs,
+            "derived_runs": rep.derived_runs,
+            "corpus": rep.corpus.len(),
+            "reached": reached,
+            "never_reached": never,
+            "features": rep.features,
+            "failure": rep.failure.as_ref().map(|(n, out)| serde_json::json!({
+                "after_runs": n,
+                "origin": rep.failure_origin.map(|o| o.name()),
+                "scenario": out.report.scenario,
+                "seed": out.report.seed,
+                "violations": out.report.violations,
+            })),
+        });
+        let corpus = serde_json::to_string_pretty(&rep.corpus_file(&x)).expect("serializable");
+        let summary = serde_json::to_string_pretty(&summary).expect("serializable");
+        for (name, text) in [("corpus.json", corpus), ("explore.json", summary)] {
+            if let Err(e) = crate::artifacts::write_file(&dir.join(name), &text) {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        }
+        println!("corpus and summary written to {}", dir.display());
+    }
     match &rep.failure {
         None => {
-            println!("verdict=pass: no failure in {} runs", rep.runs);
+            println!("verdict=pass (no failure in {} runs)", rep.runs);
             ExitCode::SUCCESS
         }
         Some((n, out)) => {

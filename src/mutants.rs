@@ -198,7 +198,12 @@ fn hunting_ground(m: Mutant, scenarios: &[Arc<dyn Scenario>]) -> Vec<Arc<dyn Sce
 /// Runs the explorer needs to catch `m` (`None`: not within `budget`),
 /// from the same fresh seeds and profile as [`hunt`]; its own seed is
 /// `first`.
-pub fn hunt_explore(m: Mutant, scenarios: &[Arc<dyn Scenario>], budget: u64, first: u64) -> Option<u64> {
+pub fn hunt_explore(
+    m: Mutant,
+    scenarios: &[Arc<dyn Scenario>],
+    budget: u64,
+    first: u64,
+) -> Option<(u64, crate::explore::Origin)> {
     let name = m.hunt_profile();
     let x = crate::explore::Explore {
         scenarios: hunting_ground(m, scenarios),
@@ -210,51 +215,65 @@ pub fn hunt_explore(m: Mutant, scenarios: &[Arc<dyn Scenario>], budget: u64, fir
         first_seed: first,
         seed: first,
         stop_at_failure: true,
+        jobs: 1,
+        shard: None,
+        deadline: None,
+        resume: Vec::new(),
     };
-    x.run().failure.map(|(runs, _)| runs)
+    let rep = x.run();
+    rep.failure.map(|(runs, _)| (runs, rep.failure_origin.expect("a failure has an origin")))
 }
 
 /// `mutants --explore`: runs to first detection per planted bug, blind
 /// seeds against the explorer, side by side (two bugs at a time).
-pub fn compare_all(scenarios: &[Arc<dyn Scenario>], budget: u64, first: u64) -> String {
+pub fn compare_all(scenarios: &[Arc<dyn Scenario>], budget: u64, first: u64, only: &[Mutant]) -> String {
     // Per bug: runs to detection (blind, explorer).
-    let rows = each_mutant(2, |m| {
+    let rows = each_mutant(2, only, |m| {
         (hunt(m, scenarios, budget, first).detected.map(|d| d.seeds_tried), hunt_explore(m, scenarios, budget, first))
     });
     let show = |r: Option<u64>| r.map_or(format!(">{budget}"), |n| n.to_string());
-    let mut out = format!("{:<38} {:>8} {:>8} {:>7}\n", "mutant", "blind", "explore", "ratio");
-    for (m, (b, g)) in Mutant::ALL.iter().zip(rows) {
+    let mut out = format!("{:<38} {:>8} {:>8} {:>7}  {}\n", "mutant", "blind", "explore", "ratio", "found by");
+    for (m, (b, g)) in rows {
         let ratio = match (b, g) {
-            (Some(b), Some(g)) => format!("{:.1}x", b as f64 / g as f64),
+            (Some(b), Some((g, _))) => format!("{:.1}x", b as f64 / g as f64),
             _ => "-".to_string(),
         };
-        out.push_str(&format!("{:<38} {:>8} {:>8} {:>7}\n", m.name(), show(b), show(g), ratio));
+        let by = g.map_or("-".to_string(), |(_, o)| o.name().to_string());
+        out.push_str(&format!("{:<38} {:>8} {:>8} {:>7}  {by}\n", m.name(), show(b), show(g.map(|x| x.0)), ratio));
     }
     out
 }
 
 /// Every mutant, two at a time.
 pub fn hunt_all(scenarios: &[Arc<dyn Scenario>], budget: u64, first: u64, jobs2: bool) -> Vec<MutantRow> {
-    each_mutant(if jobs2 { 2 } else { 1 }, |m| hunt(m, scenarios, budget, first))
+    let threads = if jobs2 { 2 } else { 1 };
+    each_mutant(threads, &[], |m| hunt(m, scenarios, budget, first)).into_iter().map(|(_, r)| r).collect()
 }
 
-/// `f` of every planted bug, on `threads` threads, in `Mutant::ALL` order.
-fn each_mutant<T: Send>(threads: usize, f: impl Fn(Mutant) -> T + Sync) -> Vec<T> {
-    let rows: Mutex<Vec<Option<T>>> = Mutex::new((0..Mutant::ALL.len()).map(|_| None).collect());
+/// The mutants in `only` (every one if it is empty), two at a time.
+pub fn hunt_some(scenarios: &[Arc<dyn Scenario>], budget: u64, first: u64, only: &[Mutant]) -> Vec<MutantRow> {
+    each_mutant(2, only, |m| hunt(m, scenarios, budget, first)).into_iter().map(|(_, r)| r).collect()
+}
+
+/// `f` of every planted bug in `only` (every one if it is empty), on
+/// `threads` threads, in `Mutant::ALL` order.
+fn each_mutant<T: Send>(threads: usize, only: &[Mutant], f: impl Fn(Mutant) -> T + Sync) -> Vec<(Mutant, T)> {
+    let ms: Vec<Mutant> = Mutant::ALL.iter().copied().filter(|m| only.is_empty() || only.contains(m)).collect();
+    let rows: Mutex<Vec<Option<T>>> = Mutex::new((0..ms.len()).map(|_| None).collect());
     let next = AtomicUsize::new(0);
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
-                if i >= Mutant::ALL.len() {
+                if i >= ms.len() {
                     return;
                 }
-                let r = f(Mutant::ALL[i]);
+                let r = f(ms[i]);
                 rows.lock().unwrap()[i] = Some(r);
             });
         }
     });
-    rows.into_inner().unwrap().into_iter().map(|r| r.expect("hunted")).collect()
+    ms.iter().copied().zip(rows.into_inner().unwrap().into_iter().map(|r| r.expect("hunted"))).collect()
 }
 
 /// `mutants --list`: each planted bug, the check expected to catch it and

@@ -726,7 +726,10 @@ pub async fn run_broker(node: BrokerNode) {
     // step moves by any amount.
     let clock = Clock::new(&obs);
     let skewed = node.mutant == Some(Mutant::SkewedTxnTimeout);
-    let now_ms = move || if skewed { clock.wall_ms() } else { clock.mono_ms() };
+    let now_ms = {
+        let clock = clock.clone();
+        move || if skewed { clock.wall_ms() } else { clock.mono_ms() }
+    };
     // One queue of inputs, fed by a receive loop (a network receive must
     // not be cancelled: it may already hold a message), the timeout sweep's
     // ticker and the flushes.
@@ -759,6 +762,7 @@ pub async fn run_broker(node: BrokerNode) {
     let _tasks = (AbortOnDrop(receiver), AbortOnDrop(ticker));
     let mut flush: Option<AbortOnDrop> = None;
     let mut gc: GroupCommit<Out> = GroupCommit::default();
+    let mut wall_step_ms = clock.wall_ms() as i64 - clock.mono_ms() as i64;
     while let Some(input) = inputs.recv().await {
         let mut ready = Vec::new();
         match input {
@@ -783,7 +787,18 @@ pub async fn run_broker(node: BrokerNode) {
                     Err(e) => obs.fatal(format!("{reason}; {e}")).await,
                 }
             }
-            In::Tick => expire(&mut st, &mut gc, &obs, now_ms()),
+            In::Tick => {
+                // How far the wall clock has moved from the monotonic one
+                // since the last sweep: a step as long as a transaction's
+                // timeout, with one open, is what a clock-measured timeout
+                // would get wrong (a reachability point; it changes nothing).
+                let step_ms = clock.wall_ms() as i64 - clock.mono_ms() as i64;
+                if st.open_count() > 0 && step_ms.abs_diff(wall_step_ms) >= st.txn_timeout_ms {
+                    obs.reach(Reach::ClockSteppedWithOpenTxn);
+                }
+                wall_step_ms = step_ms;
+                expire(&mut st, &mut gc, &obs, now_ms())
+            }
             In::Req(from, id, body) => {
                 // Expired transactions are also aborted when the broker is
                 // asked anything, not only by the periodic sweep.

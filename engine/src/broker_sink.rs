@@ -3,6 +3,7 @@
 
 use crate::config::{JobConfig, Mutant};
 use crate::net::Net;
+use crate::observe::Reach;
 use crate::proto::{Request, Response};
 use crate::sink::{SinkEnv, SinkError, TwoPhaseCommitSink, TxnHandle};
 use crate::types::{CheckpointId, OutRecord};
@@ -29,6 +30,7 @@ pub struct BrokerSink {
     /// the transaction most likely belongs to).
     prefix: String,
     buffer: Vec<OutRecord>,
+    obs: crate::observe::Obs,
 }
 
 /// Why the sink initializes a transactional id.
@@ -69,7 +71,7 @@ impl BrokerSink {
     /// Transactional ids `{prefix}{n}`. The prefix must be unique to the
     /// subtask: recovery lists and fences the open transactions under it.
     pub fn with_prefix(env: SinkEnv, prefix: String) -> Self {
-        let SinkEnv { net, broker, cfg, subtask, attempt, incarnation, session, route, .. } = env;
+        let SinkEnv { net, broker, cfg, subtask, attempt, incarnation, session, route, obs, .. } = env;
         BrokerSink {
             net,
             broker,
@@ -82,6 +84,7 @@ impl BrokerSink {
             session,
             prefix,
             buffer: Vec::new(),
+            obs,
         }
     }
 
@@ -94,7 +97,10 @@ impl BrokerSink {
         match self.net.call_retry(self.broker, req, t, self.cfg.rpc_retries).await {
             Some(Response::IoError { reason }) => Err(SinkError::Transient(format!("broker I/O error: {reason}"))),
             Some(r) => Ok(r),
-            None => Err(SinkError::Transient("broker did not answer".into())),
+            None => {
+                self.obs.reach(Reach::SystemCallUnanswered);
+                Err(SinkError::Transient("broker did not answer".into()))
+            }
         }
     }
 

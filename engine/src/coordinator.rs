@@ -557,6 +557,7 @@ async fn execute(node: &CoordinatorNode, coord: &mut Coordinator, actions: Vec<A
         match a {
             Action::Persist(meta) => {
                 if let Err(e) = write_atomic(&*node.storage, META, &codec::encode_framed(&meta)).await {
+                    node.obs.reach(Reach::CoordinatorWriteFailed);
                     node.obs.fatal(format!("persist coordinator record: {e}")).await;
                 }
             }

@@ -439,6 +439,12 @@ pub enum Reach {
         "the broker's recovery cut a torn or partial tail off its log",
     BrokerLogRolledBack = "broker_log_rolled_back":
         "a log write failed and the broker rolled its state back to the durable log",
+    SystemCallUnanswered = "system_call_unanswered":
+        "a sink's request to its system got no answer within its retries (it may or may not have happened)",
+    ClockSteppedWithOpenTxn = "clock_stepped_with_open_txn":
+        "the broker's wall clock stepped by a transaction timeout or more while a transaction was open",
+    CoordinatorWriteFailed = "coordinator_write_failed":
+        "the coordinator could not write its durable record (it restarts)",
 }
 }
 

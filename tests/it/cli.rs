@@ -312,3 +312,50 @@ fn campaigns_report_effective_faults() {
     assert_eq!(sum, runs[0]["effective_faults"].as_u64().unwrap());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `explore` as a user shards and resumes it: two shards write their
+/// corpora and summaries, a third explorer starts from both; a corpus that
+/// is missing, not a corpus, or names a scenario not explored is refused
+/// with one line.
+#[test]
+fn explore_shards_save_their_corpora_and_a_merged_corpus_resumes() {
+    let dir = std::env::temp_dir().join(format!("exactsim-explore-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut corpora = Vec::new();
+    for k in ["1/2", "2/2"] {
+        let out = dir.join(k.replace('/', "-of-"));
+        let (code, stdout, err) = exactsim(&[
+            "explore",
+            "--scenario",
+            "word_count",
+            "--runs",
+            "8",
+            "--jobs",
+            "2",
+            "--shard",
+            k,
+            "--report",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(code, Some(0), "{stdout}{err}");
+        assert!(stdout.contains("reachability points reached: "), "{stdout}");
+        let summary: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("explore.json")).unwrap()).unwrap();
+        assert_eq!(summary["runs"], 8);
+        assert!(summary["never_reached"].is_array());
+        corpora.push(out.join("corpus.json"));
+    }
+    let c0 = corpora[0].to_str().unwrap();
+    let c1 = corpora[1].to_str().unwrap();
+    let (code, stdout, err) =
+        exactsim(&["explore", "--scenario", "word_count", "--runs", "4", "--corpus", c0, "--corpus", c1]);
+    assert_eq!(code, Some(0), "{stdout}{err}");
+    let runs: u64 = stdout.split("explored runs=").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    assert!(runs > 4, "the corpora's runs are made again before the 4 new ones: {stdout}");
+    assert_usage_error(&["explore", "--corpus", dir.join("none.json").to_str().unwrap()], "corpus");
+    std::fs::write(dir.join("bad.json"), "{\"runs\": 3}").unwrap();
+    assert_usage_error(&["explore", "--corpus", dir.join("bad.json").to_str().unwrap()], "not a corpus file");
+    assert_usage_error(&["explore", "--scenario", "inventory", "--corpus", c0], "is not among those explored");
+    assert_usage_error(&["explore", "--budget", "soon"], "budget");
+    let _ = std::fs::remove_dir_all(&dir);
+}
