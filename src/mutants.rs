@@ -34,14 +34,32 @@ pub struct MutantRow {
 
 /// Run seeds `first..first+budget` (cycling through the scenarios that
 /// can reach the bug: those that name it as their own, else all) until the
-/// mutant is caught. A museum bug (`Mutant::tracker`) is hunted in the PR
-/// gate's order instead: every scenario on seed `first`, then on the next
-/// seed, `budget` runs in all.
+/// mutant is caught. A museum bug (`Mutant::tracker`) hunted with the
+/// gate's profile is hunted in the PR gate's order instead: every scenario
+/// on seed `first`, then on the next seed, `budget` runs in all.
 pub fn hunt(m: Mutant, scenarios: &[Arc<dyn Scenario>], budget: u64, first: u64) -> MutantRow {
     let name = m.hunt_profile();
     let profile = Profile::named(name).expect("built-in profile");
-    hunt_with(m, scenarios, budget, first, |sc, seed| {
+    let gate_order = m.tracker().is_some() && name == "zombie";
+    hunt_with(m, scenarios, budget, first, gate_order, |sc, seed| {
         let out = run_one(spec(sc.clone(), seed, profile.clone(), DeliveryMode::ExactlyOnce, Some(m)), name);
+        Ok((out.report.violations.iter().map(|v| v.check.clone()).collect(), out.report.repro.clone()))
+    })
+}
+
+/// The PR gate against a planted bug: seeds `0..seeds` of `gate` (the
+/// profile `ci/gate.toml`, given as `profile_arg`) in the gate's order,
+/// every scenario on each seed, until the bug is caught.
+pub fn hunt_on_gate(
+    m: Mutant,
+    scenarios: &[Arc<dyn Scenario>],
+    gate: &Profile,
+    profile_arg: &str,
+    seeds: u64,
+) -> MutantRow {
+    let runs = seeds * hunting_ground(m, scenarios).len() as u64;
+    hunt_with(m, scenarios, runs, 0, true, |sc, seed| {
+        let out = run_one(spec(sc.clone(), seed, gate.clone(), DeliveryMode::ExactlyOnce, Some(m)), profile_arg);
         Ok((out.report.violations.iter().map(|v| v.check.clone()).collect(), out.report.repro.clone()))
     })
 }
@@ -56,13 +74,13 @@ fn hunt_with(
     scenarios: &[Arc<dyn Scenario>],
     budget: u64,
     first: u64,
+    gate_order: bool,
     mut run: impl FnMut(&Arc<dyn Scenario>, u64) -> Hunted,
 ) -> MutantRow {
     #[allow(clippy::disallowed_methods)]
     let t0 = std::time::Instant::now();
     let ground = hunting_ground(m, scenarios);
     let scenarios = &ground[..];
-    let gate_order = m.tracker().is_some();
     for i in 0..budget {
         let sc = &scenarios[(i as usize) % scenarios.len()];
         let seed = first.wrapping_add(if gate_order { i / scenarios.len() as u64 } else { i });
@@ -144,12 +162,13 @@ pub fn compare_real(
             continue;
         }
         let profile = Profile::named(name).expect("built-in profile");
-        let sim = hunt_with(m, scenarios, budget, first, |sc, seed| {
+        let gate_order = m.tracker().is_some() && name == "zombie";
+        let sim = hunt_with(m, scenarios, budget, first, gate_order, |sc, seed| {
             let out = run_one(spec(sc.clone(), seed, profile.clone(), DeliveryMode::ExactlyOnce, Some(m)), name);
             Ok((out.report.violations.iter().map(|v| v.check.clone()).collect(), out.report.repro.clone()))
         });
         let mut note = String::new();
-        let real = hunt_with(m, scenarios, budget, first, |sc, seed| {
+        let real = hunt_with(m, scenarios, budget, first, gate_order, |sc, seed| {
             let spec = crate::real::RealSpec {
                 scenario: sc.clone(),
                 seed,
