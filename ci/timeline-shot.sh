@@ -3,7 +3,7 @@
 # Chromium, to check by eye that the page explains itself (title with the
 # planted bug, reproduce command, violations, faults, nothing cut off).
 #
-# Usage: ci/timeline-shot.sh [OUT.png] [MUTANT] [SCENARIO]
+# Usage: ci/timeline-shot.sh [OUT.png] [MUTANT] [SCENARIO]   (EXACTSIM_SHOT_HEIGHT: window height, default 800)
 #   defaults: docs/timeline.png, no-recommit-on-recovery, word_count.
 # Runs seeds from 0 until one fails with the planted bug, writes its
 # timeline to target/exactsim/timeline-shot.html and screenshots it. Installs
@@ -45,6 +45,6 @@ profile_dir="$(mktemp -d)"
 trap 'rm -rf "$profile_dir"' EXIT
 "$chrome" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
   --disable-background-networking --disable-component-update --disable-sync \
-  --user-data-dir="$profile_dir" --window-size=1280,800 \
+  --user-data-dir="$profile_dir" --window-size=1280,"${EXACTSIM_SHOT_HEIGHT:-800}" \
   --screenshot="$(realpath "$out")" "file://$(realpath "$html")" 2>/dev/null
 echo "wrote $out ($scenario seed $seed, mutant $mutant) from $html"

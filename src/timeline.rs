@@ -43,6 +43,17 @@ const TIP_CHARS: usize = 300;
 /// `{{name}}` slots filled by [`render`].
 const TEMPLATE: &str = include_str!("timeline.html");
 
+/// The metric plots under the lanes: height of one and the gap above it.
+const PLOT_H: f64 = 46.0;
+const PLOT_GAP: f64 = 10.0;
+/// What each plot shows: its label and its value in a sample.
+type Plot = (&'static str, fn(&exactsim_model::metrics::Sample) -> u64);
+const PLOTS: [Plot; 3] = [
+    ("records in/s", |s| s.records_in_per_s),
+    ("checkpoint ms", |s| s.checkpoint_ms),
+    ("backlog", |s| s.backlog_records),
+];
+
 /// Escape text for HTML/SVG content and attribute values.
 pub fn escape(s: &str) -> String {
     let mut o = String::with_capacity(s.len() + 8);
@@ -739,7 +750,8 @@ pub fn render(history: &History, info: &RunInfo) -> String {
     let row_y = |r: usize| 6.0 + (r as f64 + 1.0) * LABEL_ROW - 3.0;
     let lanes_top = 8.0 + rows as f64 * LABEL_ROW + 4.0;
     let lanes_bottom = lanes_top + model.lanes.len() as f64 * LANE;
-    let height = lanes_bottom + 6.0;
+    let plots_top = lanes_bottom + PLOT_GAP;
+    let height = plots_top + PLOTS.len() as f64 * (PLOT_H + PLOT_GAP) + 6.0;
     let ly = |lane: usize| lanes_top + lane as f64 * LANE;
 
     let mut svg = String::with_capacity(64 * 1024);
@@ -838,6 +850,7 @@ pub fn render(history: &History, info: &RunInfo) -> String {
             draw_line(&mut svg, i);
         }
     }
+    draw_metrics(&mut svg, history, &model, &x, plots_top);
     // The hover cursor (moved by the script).
     let _ = write!(
         svg,
@@ -978,6 +991,48 @@ fn thinned_notes(model: &Model) -> String {
 /// faults over all of them), and their labels on top of every band. Each
 /// window's label is drawn once; a lane's overlapping labels go on
 /// separate lines.
+/// The run's metrics over simulated time (`exactsim_model::metrics`,
+/// sampled 60 times, at most every 50 ms), one plot each, under
+/// translucent fault windows.
+fn draw_metrics(svg: &mut String, history: &History, model: &Model, x: &dyn Fn(u64) -> f64, top: f64) {
+    let end_ms = (model.end_us / 1000).max(1);
+    let input: u64 = history.input.iter().map(|p| p.len() as u64).sum();
+    // Sources report their offsets at barriers, so a step much shorter
+    // than a checkpoint interval shows spikes, not throughput.
+    let samples = exactsim_model::metrics::series(&history.events, input, (end_ms / 60).max(50), end_ms);
+    for (i, (label, value)) in PLOTS.iter().enumerate() {
+        let y0 = top + i as f64 * (PLOT_H + PLOT_GAP);
+        let max = samples.iter().map(value).max().unwrap_or(0).max(1);
+        let _ = write!(
+            svg,
+            r##"<g class="plot" data-metric="{label}"><rect x="{LEFT}" y="{y0:.1}" width="{:.1}" height="{PLOT_H}" fill="#f8f9fa" stroke="#dee2e6"/>"##,
+            x(model.end_us) - LEFT
+        );
+        for b in model.bands.iter().filter(|b| !b.down()) {
+            let (x0, x1) = (x(b.from_us), x(b.to_us));
+            let _ = write!(
+                svg,
+                r##"<rect x="{x0:.1}" y="{y0:.1}" width="{:.1}" height="{PLOT_H}" fill="{}" opacity="0.18"/>"##,
+                (x1 - x0).max(1.0),
+                fault_color(&b.kind)
+            );
+        }
+        let points: Vec<String> = samples
+            .iter()
+            .map(|s| {
+                format!("{:.1},{:.1}", x(s.t_ms * 1000), y0 + PLOT_H - (value(s) as f64 / max as f64) * (PLOT_H - 4.0))
+            })
+            .collect();
+        let _ = write!(
+            svg,
+            r##"<polyline points="{}" fill="none" stroke="#1864ab" stroke-width="1.2"/><text x="6" y="{:.1}" fill="#495057">{label}</text><text x="6" y="{:.1}" fill="#868e96" font-size="9">max {max}</text></g>"##,
+            points.join(" "),
+            y0 + 14.0,
+            y0 + 28.0
+        );
+    }
+}
+
 fn draw_bands(
     svg: &mut String,
     model: &Model,

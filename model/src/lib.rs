@@ -14,6 +14,7 @@ pub mod clocks;
 pub mod faults;
 pub mod finish;
 pub mod history;
+pub mod metrics;
 pub mod narrow;
 pub mod panics;
 pub mod report;

@@ -124,6 +124,10 @@ pub struct RunReport {
     pub recovery_time_ms_max: f64,
     pub transactions: TxnStats,
     pub state_size_bytes_max: u64,
+    /// The run's metrics every [`METRICS_STEP_MS`] of simulated time
+    /// (`crate::metrics`): what an operator's dashboard would have shown.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<crate::metrics::Sample>,
     pub retries: u64,
     pub sim_time_ms: u64,
     pub wall_ms: u64,
@@ -204,6 +208,9 @@ pub struct ReportCtx<'a> {
     pub code_version: &'a str,
     pub panic: Option<crate::panics::PanicReport>,
 }
+
+/// How often a run report samples the run's metrics (simulated time).
+pub const METRICS_STEP_MS: u64 = 100;
 
 pub fn build(r: &RunResult, ctx: ReportCtx) -> RunReport {
     let h = &r.history;
@@ -308,6 +315,12 @@ pub fn build(r: &RunResult, ctx: ReportCtx) -> RunReport {
         recovery_time_ms_max: max(&rec_times),
         transactions: tx,
         state_size_bytes_max: state_max,
+        metrics: crate::metrics::series(
+            &h.events,
+            h.input.iter().map(|p| p.len() as u64).sum(),
+            METRICS_STEP_MS,
+            r.sim_time_ms,
+        ),
         retries,
         sim_time_ms: r.sim_time_ms,
         wall_ms: ctx.wall_ms,

@@ -15,4 +15,6 @@ pub mod wire;
 #[cfg(not(madsim))]
 pub mod counters;
 #[cfg(not(madsim))]
+pub mod metrics;
+#[cfg(not(madsim))]
 pub mod process;

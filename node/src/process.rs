@@ -155,6 +155,8 @@ pub struct FileObserver {
     /// An engine node's windows (its clocks); `None` for the harness's
     /// roles, whose clocks are the process's.
     faults: Option<Arc<Faults>>,
+    /// The events emitted so far, folded for `GET /metrics`.
+    metrics: Arc<Mutex<exactsim_model::metrics::Metrics>>,
 }
 
 impl FileObserver {
@@ -191,6 +193,7 @@ impl Observer for FileObserver {
     fn emit(&self, node: &str, event: Event) {
         let t_us = self.clock.now_us();
         let on = (!self.spec.rules.is_empty()).then(|| On::Event(event.name().to_string()));
+        self.metrics.lock().unwrap_or_else(|e| e.into_inner()).observe(t_us, &event);
         self.log.line(&LogLine::Event(Stamped { t_us, node: node.to_string(), ev: Ev::Engine(event) }));
         if let Some(on) = on {
             self.occurrence(node, &on, t_us);
@@ -285,8 +288,19 @@ pub fn main_with(spec: NodeSpec, role: &str) -> Result<(), String> {
         f.refresh();
         f
     });
-    let observer: Arc<dyn Observer> =
-        Arc::new(FileObserver { clock, log: log.clone(), spec: spec.clone(), counters, faults: faults.clone() });
+    let metrics = Arc::new(Mutex::new(exactsim_model::metrics::Metrics::default()));
+    if let Some((_, addr)) = spec.metrics.iter().find(|(n, _)| n == role) {
+        crate::metrics::serve(*addr, role.to_string(), metrics.clone())
+            .map_err(|e| format!("cannot serve metrics on {addr}: {e}"))?;
+    }
+    let observer: Arc<dyn Observer> = Arc::new(FileObserver {
+        clock,
+        log: log.clone(),
+        spec: spec.clone(),
+        counters,
+        faults: faults.clone(),
+        metrics,
+    });
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     let a = addrs(&spec);
     let n = cfg.parallelism;

@@ -43,6 +43,10 @@ pub struct NodeSpec {
     /// writes to (a libpq-style connection string), when it has one.
     #[serde(default)]
     pub pg_url: Option<String>,
+    /// Where each engine node serves its metrics (`GET /metrics`, on
+    /// loopback), by node name; empty: no metrics served.
+    #[serde(default)]
+    pub metrics: Vec<(String, SocketAddr)>,
 }
 
 /// One line of a process's log (`events/<node>.jsonl`).

@@ -327,7 +327,8 @@ pub fn run(spec: &RealSpec) -> Result<RealOutcome, String> {
 /// stop, judge.
 fn run_in(spec: &RealSpec, run_dir: &Path, mut plan: Plan, t_wall: Instant) -> Result<RealOutcome, String> {
     let with_pg = spec.scenario.pipeline().system().is_some();
-    let ports = free_ports(plan.cfg.parallelism as usize + 5)?;
+    // The nodes' addresses, then one metrics port per engine node.
+    let ports = free_ports(2 * plan.cfg.parallelism as usize + 8)?;
     // PostgreSQL first (a cold start takes seconds): declared before the
     // processes, so it is stopped after them on every exit path.
     let pg = if with_pg {
@@ -338,6 +339,7 @@ fn run_in(spec: &RealSpec, run_dir: &Path, mut plan: Plan, t_wall: Instant) -> R
     let mut node_spec = node_spec(spec, run_dir, &plan, &ports, pg.as_ref().map(|p| p.url.clone()));
     let spec_path = run_dir.join("spec.json");
     write_spec(&spec_path, &node_spec)?;
+    write_targets(&run_dir.join(TARGETS_FILE), &node_spec.metrics)?;
     wire::create_counters(run_dir, node_spec.rules.len())
         .map_err(|e| format!("cannot create {}: {e}", wire::counters_file(run_dir).display()))?;
     let mut procs = Procs::new(&spec.node_bin, &spec_path, run_dir);
@@ -416,7 +418,29 @@ fn node_spec(
         rules: faults::arming::rules(&plan.schedule.events),
         latency_ms: spec.latency_ms,
         pg_url,
+        metrics: metrics_addrs(plan.cfg.parallelism, &ports[5 + plan.cfg.parallelism as usize..]),
     }
+}
+
+/// Where the engine nodes' metrics are, for a Prometheus to scrape (its
+/// `file_sd_configs` format), in the run directory.
+pub const TARGETS_FILE: &str = "targets.json";
+
+/// Each engine node's metrics address, from the ports picked for them.
+fn metrics_addrs(parallelism: u32, ports: &[std::net::SocketAddr]) -> Vec<(String, std::net::SocketAddr)> {
+    let names = ["coordinator".to_string(), "broker".to_string(), "store".to_string()]
+        .into_iter()
+        .chain((0..parallelism).map(|i| format!("worker-{i}")));
+    names.zip(ports.iter().copied()).collect()
+}
+
+fn write_targets(path: &Path, metrics: &[(String, std::net::SocketAddr)]) -> Result<(), String> {
+    let targets: Vec<serde_json::Value> = metrics
+        .iter()
+        .map(|(node, addr)| serde_json::json!({ "targets": [addr.to_string()], "labels": { "job": "exactsim", "node": node } }))
+        .collect();
+    std::fs::write(path, serde_json::to_vec_pretty(&targets).expect("serializable"))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 fn write_spec(path: &Path, s: &NodeSpec) -> Result<(), String> {
