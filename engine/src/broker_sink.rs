@@ -285,7 +285,8 @@ impl TwoPhaseCommitSink for BrokerSink {
             let open = names.iter().filter_map(|n| txn_pool::id_of(&self.prefix, n)).collect();
             let fence = TxnIdPool::lingering(&open, self.cfg.mutant);
             let others = names.iter().filter(|n| txn_pool::id_of(&self.prefix, n).is_none()).cloned();
-            let names: Vec<String> = fence.into_iter().map(|id| txn_pool::name_of(&self.prefix, id)).chain(others).collect();
+            let names: Vec<String> =
+                fence.into_iter().map(|id| txn_pool::name_of(&self.prefix, id)).chain(others).collect();
             for name in names {
                 self.init(&name, InitFor::Fence).await?;
             }

@@ -256,10 +256,12 @@ fn pooled_ids_reused_since_the_restored_checkpoint_recover_exactly_once() {
 
 #[test]
 fn pooled_id_recovery_bugs_fail_the_reuse_case() {
-    let planted = |m| Setup::broker().with_cfg(move |c| {
-        c.pooled_txn_ids = true;
-        c.mutant = Some(m);
-    });
+    let planted = |m| {
+        Setup::broker().with_cfg(move |c| {
+            c.pooled_txn_ids = true;
+            c.mutant = Some(m);
+        })
+    };
     fails_on_each(
         vec![
             ("flink-40626-recommit-reused-id", planted(Mutant::Flink40626RecommitReusedId)),
