@@ -403,9 +403,11 @@ impl Mutant {
                  under the id, the failed attempt's for a checkpoint that never completed, is skipped by the \
                  abort of lingering transactions (FLINK-40626; FLINK-40703 added the recovery test). Here \
                  the broker knows the committed instance (id, epoch), so the correct re-commit succeeds and \
-                 recovery then aborts every open id; the planted branch, fenced, resumes the id under the \
-                 epoch the broker reports and commits it: the failed attempt's records of an unfinished \
-                 checkpoint become visible (P3), and the replay writes them again (P1: duplicates)."
+                 recovery then aborts every open id; the planted branch resumes the id by name instead of by \
+                 instance (it looks the id up, finds it open under a newer epoch and commits that): the \
+                 failed attempt's records of an unfinished checkpoint become visible (P3), and the replay \
+                 writes them again (P1: duplicates). (Left open instead, as filed, the orphan is harmless \
+                 here: the pool hands the freed id out at the next begin, whose init aborts it.)"
             }
             m => m.description(),
         }
