@@ -429,7 +429,6 @@ impl Profile {
                 p.lose_unsynced = true;
                 p.torn_writes = true;
                 p.swarm = true;
-                p.txn_pool = Some(TxnPool::Half);
             }
             _ => return None,
         }
