@@ -136,6 +136,12 @@ pub struct BrokerState {
     pub max_epoch: u64,
     /// A planted bug of the broker (`relaxed-attempt-fence`), if any.
     pub mutant: Option<Mutant>,
+    /// A commit of an ended instance `(id, epoch)` that committed is a
+    /// no-op success even after the id's epoch moved on (a pooled id
+    /// reused since, `JobConfig::pooled_txn_ids`): the recovery of a
+    /// pre-committed transaction learns it committed. Off, such a commit is
+    /// `Fenced`, as it was.
+    pub recommit_by_instance: bool,
 }
 
 impl BrokerState {
@@ -149,6 +155,7 @@ impl BrokerState {
             txn_timeout_ms,
             max_epoch: crate::config::DEFAULT_MAX_PRODUCER_EPOCH,
             mutant: None,
+            recommit_by_instance: false,
         }
     }
 
@@ -162,6 +169,7 @@ impl BrokerState {
         let mut s = BrokerState::new(self.input, self.output.len() as u32, self.txn_timeout_ms);
         s.max_epoch = self.max_epoch;
         s.mutant = self.mutant;
+        s.recommit_by_instance = self.recommit_by_instance;
         for e in durable {
             s.apply(e);
         }
@@ -261,10 +269,13 @@ impl BrokerState {
                 let Some(p) = self.producers.get(txn) else {
                     return Plan::Reply(Response::TxnNotOpen { reason: "unknown transaction".into() });
                 };
+                let key = (txn.clone(), *epoch);
                 if *epoch < p.epoch {
+                    if *commit && self.recommit_by_instance && self.committed.contains(&key) {
+                        return Plan::Reply(Response::Ok);
+                    }
                     return Plan::Reply(Response::Fenced { current: p.epoch });
                 }
-                let key = (txn.clone(), *epoch);
                 if p.open.is_some() && *epoch == p.epoch {
                     return Plan::Log(
                         WalEntry::End { txn: txn.clone(), epoch: *epoch, commit: *commit, reason: "client".into() },
@@ -539,6 +550,7 @@ pub struct BrokerNode {
     pub txn_timeout_ms: u64,
     pub max_epoch: u64,
     pub mutant: Option<Mutant>,
+    pub recommit_by_instance: bool,
 }
 
 impl BrokerNode {
@@ -554,6 +566,7 @@ impl BrokerNode {
             txn_timeout_ms: cfg.txn_timeout_ms,
             max_epoch: cfg.max_producer_epoch,
             mutant: cfg.mutant,
+            recommit_by_instance: cfg.pooled_txn_ids,
         }
     }
 }
@@ -567,6 +580,7 @@ pub async fn recover(node: &BrokerNode, obs: &Obs) -> Result<(BrokerState, usize
     let mut state = BrokerState::new(input, node.output_partitions, node.txn_timeout_ms);
     state.max_epoch = node.max_epoch;
     state.mutant = node.mutant;
+    state.recommit_by_instance = node.recommit_by_instance;
     let (wal, entries, good) = match read_wal(storage).await {
         Ok(w) => w,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -962,6 +976,30 @@ mod tests {
         assert_eq!(gc.flushed(), vec!["reply B", "reply C", "read after C", "late reply on A"]);
         assert_eq!(gc.start_flush(), None, "nothing staged");
         assert_eq!(gc.output(gc.applied(), "read"), Some("read"));
+    }
+
+    #[test]
+    fn a_pooled_id_reused_since_still_recommits_its_committed_instance() {
+        for by_instance in [false, true] {
+            let mut b = broker();
+            b.recommit_by_instance = by_instance;
+            let e = init(&mut b, "p0", 1);
+            assert_eq!(append(&mut b, "p0", e, 0, &[1]), Response::Ok);
+            assert_eq!(end(&mut b, "p0", e, true), Response::Ok);
+            // The id is reused for a newer transaction, left open.
+            let e2 = init(&mut b, "p0", 2);
+            assert_eq!(append(&mut b, "p0", e2, 0, &[2]), Response::Ok);
+            let recommit = end(&mut b, "p0", e, true);
+            if by_instance {
+                assert_eq!(recommit, Response::Ok, "the restored instance committed");
+            } else {
+                assert_eq!(recommit, Response::Fenced { current: e2 });
+            }
+            assert_eq!(visible(&b), vec![1], "the newer transaction stays undecided");
+            // An instance that never committed is still fenced.
+            let e3 = init(&mut b, "p0", 3);
+            assert_eq!(end(&mut b, "p0", e2, true), Response::Fenced { current: e3 });
+        }
     }
 
     #[test]

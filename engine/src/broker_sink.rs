@@ -6,6 +6,7 @@ use crate::net::Net;
 use crate::observe::Reach;
 use crate::proto::{Request, Response};
 use crate::sink::{SinkEnv, SinkError, TwoPhaseCommitSink, TxnHandle};
+use crate::txn_pool::{self, TxnIdPool};
 use crate::types::{CheckpointId, OutRecord};
 use async_trait::async_trait;
 use std::net::SocketAddr;
@@ -29,6 +30,9 @@ pub struct BrokerSink {
     /// Transactional ids are `{prefix}{n}`: one per (subtask, checkpoint
     /// the transaction most likely belongs to).
     prefix: String,
+    /// With `JobConfig::pooled_txn_ids`: the ids `{prefix}p{k}` this
+    /// sink's live transactions hold (`txn_pool.rs`).
+    pool: Option<TxnIdPool>,
     buffer: Vec<OutRecord>,
     obs: crate::observe::Obs,
 }
@@ -78,10 +82,11 @@ impl BrokerSink {
             job: cfg.job_name.clone(),
             subtask,
             route,
-            cfg,
+            cfg: cfg.clone(),
             attempt,
             incarnation,
             session,
+            pool: cfg.pooled_txn_ids.then(TxnIdPool::new),
             prefix,
             buffer: Vec::new(),
             obs,
@@ -158,6 +163,31 @@ impl BrokerSink {
         Ok(())
     }
 
+    /// The transaction under `txn`'s name has ended (or is lost): its
+    /// pool id may be reused.
+    fn release(&mut self, txn: &TxnHandle) {
+        if let (Some(pool), Some(id)) = (&mut self.pool, txn_pool::id_of(&self.prefix, &txn.name)) {
+            pool.release(id);
+        }
+    }
+
+    /// A commit's result; the id goes back to the pool once the
+    /// transaction is decided (committed, or lost).
+    fn ended(&mut self, txn: &TxnHandle, r: Result<(), SinkError>) -> Result<(), SinkError> {
+        if !matches!(r, Err(SinkError::Transient(_))) {
+            self.release(txn);
+        }
+        r
+    }
+
+    /// The epoch `name` is open under now, if the broker shows it open.
+    async fn open_epoch(&self, name: &str) -> Result<Option<u64>, SinkError> {
+        match self.call(Request::ListOpenTxns { prefix: name.to_string() }).await? {
+            Response::OpenTxns { txns } => Ok(txns.into_iter().find(|(n, _)| n == name).map(|(_, e)| e)),
+            other => Err(SinkError::Transient(format!("list transactions: {other:?}"))),
+        }
+    }
+
     /// Records grouped by output partition, each group in input order.
     fn by_partition(&self, records: Vec<OutRecord>) -> std::collections::BTreeMap<u32, Vec<OutRecord>> {
         let mut m: std::collections::BTreeMap<u32, Vec<OutRecord>> = Default::default();
@@ -171,8 +201,22 @@ impl BrokerSink {
 #[async_trait]
 impl TwoPhaseCommitSink for BrokerSink {
     async fn begin(&mut self, hint: CheckpointId) -> Result<TxnHandle, SinkError> {
-        let name = format!("{}{}", self.prefix(), hint);
-        let epoch = self.init(&name, InitFor::Begin).await?;
+        let (name, id) = match &mut self.pool {
+            Some(pool) => {
+                let id = pool.acquire();
+                (txn_pool::name_of(&self.prefix, id), Some(id))
+            }
+            None => (format!("{}{}", self.prefix(), hint), None),
+        };
+        let epoch = match self.init(&name, InitFor::Begin).await {
+            Ok(e) => e,
+            Err(e) => {
+                if let (Some(pool), Some(id)) = (&mut self.pool, id) {
+                    pool.release(id);
+                }
+                return Err(e);
+            }
+        };
         self.buffer.clear();
         Ok(TxnHandle { name, epoch, records: 0, seq: 0 })
     }
@@ -194,6 +238,87 @@ impl TwoPhaseCommitSink for BrokerSink {
     }
 
     async fn commit(&mut self, txn: &TxnHandle) -> Result<(), SinkError> {
+        let r = self.commit_once(txn).await;
+        self.ended(txn, r)
+    }
+
+    async fn abort(&mut self, txn: &TxnHandle) -> Result<(), SinkError> {
+        let r = if txn.records == 0 { Ok(()) } else { self.end(txn, false).await };
+        self.ended(txn, r)
+    }
+
+    async fn recover_and_commit(&mut self, txn: &TxnHandle) -> Result<(), SinkError> {
+        if self.cfg.mutant_is(Mutant::NonIdempotentRecommit) {
+            // Planted bug: a fresh producer "to be safe": bumps the epoch,
+            // which aborts the transaction if it was not committed yet.
+            let epoch = self.init(&txn.name, InitFor::Begin).await?;
+            let fresh = TxnHandle { epoch, ..txn.clone() };
+            return self.end(&fresh, true).await;
+        }
+        if self.pool.is_some() && self.cfg.mutant_is(Mutant::Flink40626RecommitReusedId) && txn.records > 0 {
+            // Planted bug (FLINK-40626): the id is open under a newer epoch
+            // (reused since): "resume" it there and commit, the failed
+            // attempt's transaction instead of the restored one.
+            if let Some(current) = self.open_epoch(&txn.name).await? {
+                if current > txn.epoch {
+                    return self.end(&TxnHandle { epoch: current, ..txn.clone() }, true).await;
+                }
+            }
+        }
+        self.commit(txn).await
+    }
+
+    async fn recover_and_abort(&mut self, txn: &TxnHandle) -> Result<(), SinkError> {
+        // Bumping the epoch fences the old writer and aborts what it wrote.
+        self.init(&txn.name, InitFor::Fence).await.map(|_| ())
+    }
+
+    async fn abort_lingering(&mut self, after: Option<CheckpointId>, upto: CheckpointId) -> Result<(), SinkError> {
+        let prefix = self.prefix();
+        let mut names: std::collections::BTreeSet<String> = match self.call(Request::ListOpenTxns { prefix }).await? {
+            Response::OpenTxns { txns } => txns.into_iter().map(|(n, _)| n).collect(),
+            other => return Err(SinkError::Transient(format!("list transactions: {other:?}"))),
+        };
+        if self.pool.is_some() {
+            // Pooled ids: the restored pre-commits are committed by now, so
+            // no open id is owned; abort them all, gaps or not.
+            let open = names.iter().filter_map(|n| txn_pool::id_of(&self.prefix, n)).collect();
+            let fence = TxnIdPool::lingering(&open, self.cfg.mutant);
+            let others = names.iter().filter(|n| txn_pool::id_of(&self.prefix, n).is_none()).cloned();
+            let names: Vec<String> =
+                fence.into_iter().map(|id| txn_pool::name_of(&self.prefix, id)).chain(others).collect();
+            for name in names {
+                self.init(&name, InitFor::Fence).await?;
+            }
+            return Ok(());
+        }
+        for id in after.map_or(1, |a| a + 1)..=upto {
+            names.insert(format!("{}{}", self.prefix(), id));
+        }
+        for name in names {
+            self.init(&name, InitFor::Fence).await?;
+        }
+        Ok(())
+    }
+
+    /// At-least-once: append straight to the log, no transaction.
+    async fn append(&mut self, records: Vec<OutRecord>) -> Result<(), SinkError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        for (partition, records) in self.by_partition(records) {
+            match self.call(Request::PlainAppend { partition, records }).await? {
+                Response::Ok => {}
+                other => return Err(SinkError::Transient(format!("plain append: {other:?}"))),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl BrokerSink {
+    /// One commit, as the planted bugs of commit have it.
+    async fn commit_once(&mut self, txn: &TxnHandle) -> Result<(), SinkError> {
         if self.cfg.mutant_is(Mutant::ConfirmWithoutCommit) {
             // Planted bug: "committed", and nothing sent.
             return Ok(());
@@ -223,57 +348,5 @@ impl TwoPhaseCommitSink for BrokerSink {
             }
             r => r,
         }
-    }
-
-    async fn abort(&mut self, txn: &TxnHandle) -> Result<(), SinkError> {
-        if txn.records == 0 {
-            return Ok(());
-        }
-        self.end(txn, false).await
-    }
-
-    async fn recover_and_commit(&mut self, txn: &TxnHandle) -> Result<(), SinkError> {
-        if self.cfg.mutant_is(Mutant::NonIdempotentRecommit) {
-            // Planted bug: a fresh producer "to be safe": bumps the epoch,
-            // which aborts the transaction if it was not committed yet.
-            let epoch = self.init(&txn.name, InitFor::Begin).await?;
-            let fresh = TxnHandle { epoch, ..txn.clone() };
-            return self.end(&fresh, true).await;
-        }
-        self.commit(txn).await
-    }
-
-    async fn recover_and_abort(&mut self, txn: &TxnHandle) -> Result<(), SinkError> {
-        // Bumping the epoch fences the old writer and aborts what it wrote.
-        self.init(&txn.name, InitFor::Fence).await.map(|_| ())
-    }
-
-    async fn abort_lingering(&mut self, after: Option<CheckpointId>, upto: CheckpointId) -> Result<(), SinkError> {
-        let prefix = self.prefix();
-        let mut names: std::collections::BTreeSet<String> = match self.call(Request::ListOpenTxns { prefix }).await? {
-            Response::OpenTxns { txns } => txns.into_iter().map(|(n, _)| n).collect(),
-            other => return Err(SinkError::Transient(format!("list transactions: {other:?}"))),
-        };
-        for id in after.map_or(1, |a| a + 1)..=upto {
-            names.insert(format!("{}{}", self.prefix(), id));
-        }
-        for name in names {
-            self.init(&name, InitFor::Fence).await?;
-        }
-        Ok(())
-    }
-
-    /// At-least-once: append straight to the log, no transaction.
-    async fn append(&mut self, records: Vec<OutRecord>) -> Result<(), SinkError> {
-        if records.is_empty() {
-            return Ok(());
-        }
-        for (partition, records) in self.by_partition(records) {
-            match self.call(Request::PlainAppend { partition, records }).await? {
-                Response::Ok => {}
-                other => return Err(SinkError::Transient(format!("plain append: {other:?}"))),
-            }
-        }
-        Ok(())
     }
 }

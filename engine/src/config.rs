@@ -105,10 +105,22 @@ pub enum Mutant {
     /// replay target asks, and checkpointing takes far more than a tenth of
     /// the processing time (only runs with `adaptive_interval` reach it).
     IntervalCostFromLastAck,
+    /// FLINK-23854: with a pool of transactional ids, recovery finds the
+    /// lingering transactions by probing ids upwards from the first and
+    /// stops at the first id with no open transaction: one left open above
+    /// a gap is never aborted.
+    #[serde(rename = "flink-23854-lingering-gap")]
+    Flink23854LingeringGap,
+    /// FLINK-40626: with a pool of transactional ids, a restored
+    /// pre-committed transaction whose id the failed attempt had reused is
+    /// re-committed under the id's current epoch: the failed attempt's
+    /// transaction of an unfinished checkpoint is committed.
+    #[serde(rename = "flink-40626-recommit-reused-id")]
+    Flink40626RecommitReusedId,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 29] = [
+    pub const ALL: [Mutant; 31] = [
         Mutant::Canary,
         Mutant::CommitOnPrecommit,
         Mutant::NoRecommitOnRecovery,
@@ -138,6 +150,8 @@ impl Mutant {
         Mutant::Kafka9666EpochBumpOnFailedWrite,
         Mutant::Kafka12671HangingTxn,
         Mutant::IntervalCostFromLastAck,
+        Mutant::Flink23854LingeringGap,
+        Mutant::Flink40626RecommitReusedId,
     ];
 
     pub fn name(self) -> &'static str {
@@ -171,6 +185,8 @@ impl Mutant {
             Mutant::Kafka9666EpochBumpOnFailedWrite => "kafka-9666-epoch-bump-on-failed-write",
             Mutant::Kafka12671HangingTxn => "kafka-12671-hanging-txn",
             Mutant::IntervalCostFromLastAck => "interval-cost-from-last-ack",
+            Mutant::Flink23854LingeringGap => "flink-23854-lingering-gap",
+            Mutant::Flink40626RecommitReusedId => "flink-40626-recommit-reused-id",
         }
     }
 
@@ -238,6 +254,12 @@ impl Mutant {
             Mutant::IntervalCostFromLastAck => {
                 "the adaptive interval measures checkpoint cost from the last acknowledgement, not the trigger"
             }
+            Mutant::Flink23854LingeringGap => {
+                "FLINK-23854: recovery probes pooled transactional ids upwards and stops at the first gap"
+            }
+            Mutant::Flink40626RecommitReusedId => {
+                "FLINK-40626: a restored pre-commit whose pooled id was reused is committed under the id's newer epoch"
+            }
         }
     }
 
@@ -288,6 +310,10 @@ impl Mutant {
             Mutant::Kafka12671HangingTxn => "P8",
             // Intervals far below ten times the checkpoints' duration.
             Mutant::IntervalCostFromLastAck => "P15",
+            // The transaction left open pins the last stable offset.
+            Mutant::Flink23854LingeringGap => "P1",
+            // An unfinished checkpoint's records become visible.
+            Mutant::Flink40626RecommitReusedId => "P3",
         }
     }
 
@@ -306,6 +332,7 @@ impl Mutant {
     pub fn hunt_profile(self) -> &'static str {
         match self {
             Mutant::RelaxedAttemptFence => "zombie",
+            Mutant::Flink23854LingeringGap | Mutant::Flink40626RecommitReusedId => "zombie",
             Mutant::ZombieAppendAccepted | Mutant::Kafka12671HangingTxn => "late",
             Mutant::Kafka9666EpochBumpOnFailedWrite => "broker-disk",
             Mutant::SkewedTxnTimeout => "clock",
@@ -322,6 +349,8 @@ impl Mutant {
         match self {
             Mutant::Kafka9666EpochBumpOnFailedWrite => Some("KAFKA-9666"),
             Mutant::Kafka12671HangingTxn => Some("KAFKA-12671"),
+            Mutant::Flink23854LingeringGap => Some("FLINK-23854"),
+            Mutant::Flink40626RecommitReusedId => Some("FLINK-40626"),
             _ => None,
         }
     }
@@ -356,6 +385,34 @@ impl Mutant {
                  never becomes visible (P1: records lost at the end; P8: a transaction still open after the \
                  job finished), and a recovery's idempotent re-commit commits the late records a second time \
                  (P1: duplicates)."
+            }
+            Mutant::Flink23854LingeringGap => {
+                "Flink's KafkaSink (FLIP-143, 1.14) named its transactions {prefix}-{subtask}-{counter} and, on \
+                 recovery, found the transactions a failed attempt had left open by initializing ids upwards \
+                 from the restored one until it met an id that had never been used. But aborted checkpoints \
+                 leave ids unused (gaps): the probe stopped at the first gap, and a transaction open above it \
+                 was never aborted; its records held the partition's last stable offset until the broker's \
+                 transaction timeout, stalling read_committed consumers (the fix: fill the gaps, abort every \
+                 id after the restored checkpoint). Here the sink's pool of transactional ids \
+                 (JobConfig::pooled_txn_ids) leaves gaps the same way (an id committed, the restored open \
+                 transaction's id fenced), and the planted branch probes from the first id and stops at the \
+                 first one without an open transaction: a transaction of the failed attempt left open above \
+                 it pins the output (P1: records missing at the end; P8: a transaction open after the job \
+                 finished)."
+            }
+            Mutant::Flink40626RecommitReusedId => {
+                "With Flink's KafkaSink pooling transactional ids (TransactionNamingStrategy.POOLING), an id \
+                 is reused for a later checkpoint once its transaction committed, and the reuse bumps its \
+                 epoch. A recovery from an earlier checkpoint still lists the id as pre-committed: the \
+                 committer's re-commit under the snapshotted epoch is fenced, and the newer transaction \
+                 under the id, the failed attempt's for a checkpoint that never completed, is skipped by the \
+                 abort of lingering transactions (FLINK-40626; FLINK-40703 added the recovery test). Here \
+                 the broker knows the committed instance (id, epoch), so the correct re-commit succeeds and \
+                 recovery then aborts every open id; the planted branch resumes the id by name instead of by \
+                 instance (it looks the id up, finds it open under a newer epoch and commits that): the \
+                 failed attempt's records of an unfinished checkpoint become visible (P3), and the replay \
+                 writes them again (P1: duplicates). (Left open instead, as filed, the orphan is harmless \
+                 here: the pool hands the freed id out at the next begin, whose init aborts it.)"
             }
             m => m.description(),
         }
@@ -483,6 +540,11 @@ pub struct JobConfig {
     /// durable log entries, so a correct run never comes near it.
     #[serde(default = "default_max_producer_epoch")]
     pub max_producer_epoch: u64,
+    /// The broker sink reuses the transactional ids of ended transactions
+    /// (a pool per subtask, `txn_pool.rs`) instead of one per checkpoint.
+    /// Off unless a profile asks (`txn_pool`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pooled_txn_ids: bool,
     pub mutant: Option<Mutant>,
 }
 
@@ -524,6 +586,7 @@ impl Default for JobConfig {
             input_partitions: 0,
             adaptive_interval: None,
             max_producer_epoch: DEFAULT_MAX_PRODUCER_EPOCH,
+            pooled_txn_ids: false,
             mutant: None,
         }
     }

@@ -21,5 +21,6 @@ pub mod sink_task;
 pub mod storage;
 pub mod store;
 pub mod system;
+pub mod txn_pool;
 pub mod types;
 pub mod worker;

@@ -72,6 +72,9 @@ pub fn derive_config(spec: &RunSpec) -> JobConfig {
     if !spec.profile.input_phases.is_empty() {
         cfg.source_phases = spec.profile.input_phases.clone();
     }
+    if let Some(pool) = spec.profile.txn_pool {
+        cfg.pooled_txn_ids = pool.pools(spec.seed);
+    }
     cfg.mode = spec.mode;
     cfg.mutant = spec.mutant;
     if spec.mutant == Some(Mutant::ShortTxnTimeout) {

@@ -144,13 +144,40 @@ pub struct Profile {
     /// `JobConfig::source_phases`); empty: sources read as fast as they can.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub input_phases: Vec<SourcePhase>,
+    /// The broker sink pools its transactional ids
+    /// (`JobConfig::pooled_txn_ids`, engine/src/txn_pool.rs) in every run
+    /// (`txn_pool = "all"`) or in the runs of odd seeds (`"half"`, so one
+    /// profile judges both namings); absent: one id per checkpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub txn_pool: Option<TxnPool>,
     /// Most faults of each kind per run, by kind name.
     #[serde(flatten)]
     pub counts: BTreeMap<String, u32>,
 }
 
+/// Which runs of a profile pool their transactional ids
+/// ([`Profile::txn_pool`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TxnPool {
+    /// The runs of odd seeds.
+    Half,
+    /// Every run.
+    All,
+}
+
+impl TxnPool {
+    /// Whether the run of `seed` pools its ids.
+    pub fn pools(self, seed: u64) -> bool {
+        match self {
+            TxnPool::Half => seed % 2 == 1,
+            TxnPool::All => true,
+        }
+    }
+}
+
 /// The keys of a profile file besides the fault counts.
-pub const PROFILE_FIELDS: [&str; 11] = [
+pub const PROFILE_FIELDS: [&str; 12] = [
     "name",
     "lose_unsynced",
     "torn_writes",
@@ -162,6 +189,7 @@ pub const PROFILE_FIELDS: [&str; 11] = [
     "silent_restart",
     "adaptive_interval",
     "input_phases",
+    "txn_pool",
 ];
 
 fn default_safety_ms() -> u64 {
@@ -334,6 +362,7 @@ torn_writes = true
 swarm = false
 safety_ms = 2500
 liveness_ms = 60000
+txn_pool = "half"
 
 [targets]
 pause = ["broker", "worker"]
@@ -377,6 +406,7 @@ impl Profile {
             silent_restart: 0,
             adaptive_interval: None,
             input_phases: Vec::new(),
+            txn_pool: None,
             counts: BTreeMap::new(),
         }
     }

@@ -210,6 +210,67 @@ fn a_write_after_the_broker_expired_the_open_transaction_is_fenced_and_recovery_
     });
 }
 
+/// A pooled transactional id reused since the restored checkpoint: the
+/// restored pre-commit (committed before the crash) is recognized as
+/// committed, and the failed attempt's newer transaction under the same id
+/// is aborted, never committed (`flink-40626-recommit-reused-id` commits
+/// it). Then a transaction left open above a gap in the ids is aborted too
+/// (`flink-23854-lingering-gap` misses it).
+async fn pooled_ids_recover_after_reuse(mut h: Harness) {
+    h.start().await.unwrap(); // p0
+    h.write(recs(1..=2)).await.unwrap();
+    let s1 = h.snapshot(1).await.unwrap(); // p0 pending, p1 open
+    h.notify(1).await.unwrap(); // p0 committed: free again
+    h.write(recs(3..=4)).await.unwrap();
+    h.snapshot(2).await.unwrap(); // p1 pending, p0 reused
+    h.write(recs(5..=70)).await.unwrap(); // flushed: p0 open at the broker
+    assert_eq!(h.open_txn().map(|t| t.name.as_str()), Some("job-sink-0-p0"), "the committed id is reused");
+    h.crash_sink();
+    h.restore(Some(&s1), 1).await.unwrap(); // checkpoint 2 never completed
+    assert_eq!(h.committed(0).await, ids(1..=2), "nothing of the unfinished checkpoints is visible");
+    assert!(h.open_in_system().await.is_empty(), "the reused id's newer transaction is aborted");
+    h.write(recs(3..=140)).await.unwrap();
+    let s3 = h.snapshot(3).await.unwrap(); // p0 pending, p1 open
+    h.notify(3).await.unwrap(); // p0 free
+    h.write(recs(141..=210)).await.unwrap();
+    h.snapshot(4).await.unwrap(); // p1 pending, p0 reused
+    h.write(recs(211..=280)).await.unwrap();
+    h.snapshot(5).await.unwrap(); // p0 pending, p2 open
+    h.write(recs(281..=350)).await.unwrap(); // p0, p1, p2 open at the broker
+    h.crash_sink();
+    // Checkpoints 4 and 5 never completed. Recovery fences the restored
+    // open p1: p0 (reused) and p2 are left, with p1 a gap between them.
+    h.restore(Some(&s3), 3).await.unwrap();
+    assert!(h.open_in_system().await.is_empty(), "the transaction above the gap is aborted");
+    h.write(recs(141..=350)).await.unwrap();
+    h.snapshot(6).await.unwrap();
+    h.notify(6).await.unwrap();
+    assert_eq!(h.committed(0).await, ids(1..=350));
+}
+
+// Broker only: the pool is the broker sink's.
+#[test]
+fn pooled_ids_reused_since_the_restored_checkpoint_recover_exactly_once() {
+    run_steps(Setup::broker().with_cfg(|c| c.pooled_txn_ids = true), pooled_ids_recover_after_reuse);
+}
+
+#[test]
+fn pooled_id_recovery_bugs_fail_the_reuse_case() {
+    let planted = |m| {
+        Setup::broker().with_cfg(move |c| {
+            c.pooled_txn_ids = true;
+            c.mutant = Some(m);
+        })
+    };
+    fails_on_each(
+        vec![
+            ("flink-40626-recommit-reused-id", planted(Mutant::Flink40626RecommitReusedId)),
+            ("flink-23854-lingering-gap", planted(Mutant::Flink23854LingeringGap)),
+        ],
+        pooled_ids_recover_after_reuse,
+    );
+}
+
 // Broker only: `KvLog` never times a transaction out.
 #[test]
 fn commit_after_the_server_timed_the_transaction_out_fails_the_job() {
