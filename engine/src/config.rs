@@ -105,10 +105,27 @@ pub enum Mutant {
     /// replay target asks, and checkpointing takes far more than a tenth of
     /// the processing time (only runs with `adaptive_interval` reach it).
     IntervalCostFromLastAck,
+    /// FLINK-7268: a delete of a checkpoint subsumed before a job restart
+    /// still in flight when the restarted job's shared-state registry is
+    /// built uncounts its files in the new registry: counts fall below the
+    /// number of retained checkpoints that refer to a file, and a file a
+    /// retained checkpoint still needs is deleted.
+    #[serde(rename = "flink-7268-async-discard-races-restart")]
+    Flink7268AsyncDiscardRacesRestart,
+    /// FLINK-26985: the shared files of the checkpoint the job was restored
+    /// from are deleted when a newer checkpoint subsumes it, although the
+    /// newer checkpoints refer to them.
+    #[serde(rename = "flink-26985-restored-shared-state-discarded")]
+    Flink26985RestoredSharedStateDiscarded,
+    /// FLINK-7783: the recovery of the completed-checkpoint store drops a
+    /// retained checkpoint it cannot read and discards everything that
+    /// checkpoint refers to, shared files the newer ones still need included.
+    #[serde(rename = "flink-7783-recover-drops-unreadable-checkpoint")]
+    Flink7783RecoverDropsUnreadableCheckpoint,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 29] = [
+    pub const ALL: [Mutant; 32] = [
         Mutant::Canary,
         Mutant::CommitOnPrecommit,
         Mutant::NoRecommitOnRecovery,
@@ -138,6 +155,9 @@ impl Mutant {
         Mutant::Kafka9666EpochBumpOnFailedWrite,
         Mutant::Kafka12671HangingTxn,
         Mutant::IntervalCostFromLastAck,
+        Mutant::Flink7268AsyncDiscardRacesRestart,
+        Mutant::Flink26985RestoredSharedStateDiscarded,
+        Mutant::Flink7783RecoverDropsUnreadableCheckpoint,
     ];
 
     pub fn name(self) -> &'static str {
@@ -171,6 +191,9 @@ impl Mutant {
             Mutant::Kafka9666EpochBumpOnFailedWrite => "kafka-9666-epoch-bump-on-failed-write",
             Mutant::Kafka12671HangingTxn => "kafka-12671-hanging-txn",
             Mutant::IntervalCostFromLastAck => "interval-cost-from-last-ack",
+            Mutant::Flink7268AsyncDiscardRacesRestart => "flink-7268-async-discard-races-restart",
+            Mutant::Flink26985RestoredSharedStateDiscarded => "flink-26985-restored-shared-state-discarded",
+            Mutant::Flink7783RecoverDropsUnreadableCheckpoint => "flink-7783-recover-drops-unreadable-checkpoint",
         }
     }
 
@@ -238,6 +261,15 @@ impl Mutant {
             Mutant::IntervalCostFromLastAck => {
                 "the adaptive interval measures checkpoint cost from the last acknowledgement, not the trigger"
             }
+            Mutant::Flink7268AsyncDiscardRacesRestart => {
+                "FLINK-7268: a delete in flight across a job restart uncounts shared files in the new registry"
+            }
+            Mutant::Flink26985RestoredSharedStateDiscarded => {
+                "FLINK-26985: the restored checkpoint's shared files are deleted when it is subsumed"
+            }
+            Mutant::Flink7783RecoverDropsUnreadableCheckpoint => {
+                "FLINK-7783: store recovery drops a checkpoint it cannot read, with shared files others need"
+            }
         }
     }
 
@@ -287,6 +319,11 @@ impl Mutant {
             Mutant::Kafka12671HangingTxn => "P1",
             // Intervals far below ten times the checkpoints' duration.
             Mutant::IntervalCostFromLastAck => "P15",
+            // A retained checkpoint refers to a deleted file: P16 sees the
+            // delete when it happens (P10/P1 only if the job restores it).
+            Mutant::Flink7268AsyncDiscardRacesRestart => "P16",
+            Mutant::Flink26985RestoredSharedStateDiscarded => "P16",
+            Mutant::Flink7783RecoverDropsUnreadableCheckpoint => "P16",
         }
     }
 
@@ -304,6 +341,9 @@ impl Mutant {
         match self {
             Mutant::RelaxedAttemptFence | Mutant::ZombieAppendAccepted => "zombie",
             Mutant::Kafka9666EpochBumpOnFailedWrite | Mutant::Kafka12671HangingTxn => "zombie",
+            Mutant::Flink7268AsyncDiscardRacesRestart
+            | Mutant::Flink26985RestoredSharedStateDiscarded
+            | Mutant::Flink7783RecoverDropsUnreadableCheckpoint => "zombie",
             Mutant::PgNoFence => "system-pause",
             Mutant::AcceptRestartedSender => "silent-restart",
             Mutant::IntervalCostFromLastAck => "adaptive",
@@ -317,6 +357,9 @@ impl Mutant {
         match self {
             Mutant::Kafka9666EpochBumpOnFailedWrite => Some("KAFKA-9666"),
             Mutant::Kafka12671HangingTxn => Some("KAFKA-12671"),
+            Mutant::Flink7268AsyncDiscardRacesRestart => Some("FLINK-7268"),
+            Mutant::Flink26985RestoredSharedStateDiscarded => Some("FLINK-26985"),
+            Mutant::Flink7783RecoverDropsUnreadableCheckpoint => Some("FLINK-7783"),
             _ => None,
         }
     }
@@ -351,6 +394,43 @@ impl Mutant {
                  never becomes visible (P1: records lost at the end; P8: a transaction still open after the \
                  job finished), and a recovery's idempotent re-commit commits the late records a second time \
                  (P1: duplicates)."
+            }
+            Mutant::Flink7268AsyncDiscardRacesRestart => {
+                "Flink's incremental RocksDB checkpoints refer to the SST files of earlier checkpoints, and \
+                 the job manager's SharedStateRegistry counts how many retained checkpoints refer to each file. \
+                 The ZooKeeper completed-checkpoint store discarded subsumed checkpoints asynchronously, and \
+                 after a restart the registry was kept and its counts re-derived from the recovered store. A \
+                 checkpoint whose discard was still pending at the restart did not contribute to the new \
+                 counts, but its discard, running later, still unregistered its files: counts fell below the \
+                 number of retained checkpoints referring to a file, reached zero early, and files that \
+                 retained checkpoints needed were deleted (data loss at the next restore; fixed by scoping the \
+                 registry per (re)start so old deletes cannot touch it). Here the coordinator rebuilds its \
+                 registry from the retained checkpoints at every job restart, and the planted branch lets the \
+                 last subsumed checkpoint's discard land in the rebuilt registry: its files are uncounted a \
+                 second time. Check P16 sees a retained checkpoint's file deleted."
+            }
+            Mutant::Flink26985RestoredSharedStateDiscarded => {
+                "In Flink 1.15's LEGACY restore mode the shared state of the checkpoint a job was restored from \
+                 (created by an earlier run, not registered by this one) was discarded when a newer checkpoint \
+                 subsumed it, regardless of the newer incremental checkpoints that referred to the same files: \
+                 a rework of the SharedStateRegistry (FLINK-24611) had dropped the reference count that kept \
+                 the initial checkpoint's entries alive (the fix: remember the highest restored checkpoint and \
+                 never discard entries it created). Here the planted branch deletes every file of the \
+                 checkpoint the attempt restored from when it is discarded, bypassing the registry: the next \
+                 checkpoints of the restored chains refer to its unchanged files. Check P16 sees a retained \
+                 checkpoint's file deleted."
+            }
+            Mutant::Flink7783RecoverDropsUnreadableCheckpoint => {
+                "Flink's ZooKeeperCompletedCheckpointStore.recover() read every retained checkpoint back from \
+                 ZooKeeper after a job manager failover and removed (and discarded) those it could not read, a \
+                 hardening for corrupt entries (FLINK-5940). With incremental checkpoints a dropped checkpoint's \
+                 discard deleted shared files that the newer retained checkpoints still referred to, and a \
+                 transient read error was enough (the fix: never remove checkpoints in recover; fail the \
+                 recovery instead). Here a restarted coordinator's recovery, under the planted branch, takes \
+                 every retained checkpoint but the newest as unreadable (the simulator makes the transient \
+                 error certain), drops it from its record and discards it as a full checkpoint was discarded: \
+                 every file it refers to. Only runs whose coordinator restarts with two retained checkpoints \
+                 reach it. Check P16 sees the newest retained checkpoint's files deleted."
             }
             m => m.description(),
         }
@@ -437,6 +517,14 @@ pub struct JobConfig {
     pub txn_timeout_ms: u64,
     /// Completed checkpoints kept in storage.
     pub retained_checkpoints: usize,
+    /// Incremental checkpoints (engine/src/shared_state.rs): a chain's
+    /// keyed state is written as immutable shared files, each checkpoint
+    /// writing only the changed ones and referring to earlier ones; the
+    /// coordinator counts references over the retained checkpoints and
+    /// deletes a file only when none refers to it. Off: one blob per task
+    /// and checkpoint, as before.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub incremental_checkpoints: bool,
     /// A commit that finds its transaction gone (timed out or fenced at the
     /// server) fails the job by default. Set this to continue instead, with
     /// the loss recorded (`CommitFailed`) and counted, but only once
@@ -512,6 +600,7 @@ impl Default for JobConfig {
             source_phases: Vec::new(),
             txn_timeout_ms: 60_000,
             retained_checkpoints: 2,
+            incremental_checkpoints: false,
             ignore_lost_commits: false,
             sink_recovery_budget: default_recovery_budget(),
             run: 0,

@@ -72,6 +72,12 @@ pub fn derive_config(spec: &RunSpec) -> JobConfig {
     if !spec.profile.input_phases.is_empty() {
         cfg.source_phases = spec.profile.input_phases.clone();
     }
+    if spec.profile.incremental_checkpoints {
+        cfg.incremental_checkpoints = true;
+    }
+    if let Some(k) = spec.profile.retained_checkpoints {
+        cfg.retained_checkpoints = k;
+    }
     cfg.mode = spec.mode;
     cfg.mutant = spec.mutant;
     if spec.mutant == Some(Mutant::ShortTxnTimeout) {

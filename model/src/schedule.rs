@@ -144,13 +144,24 @@ pub struct Profile {
     /// `JobConfig::source_phases`); empty: sources read as fast as they can.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub input_phases: Vec<SourcePhase>,
+    /// Incremental checkpoints (`incremental_checkpoints = true`:
+    /// `JobConfig::incremental_checkpoints`, engine/src/shared_state.rs):
+    /// keyed state in shared files, each checkpoint writing the changed
+    /// ones. Off unless a profile says so (`chaos`, `zombie` and the gate
+    /// do).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub incremental_checkpoints: bool,
+    /// How many completed checkpoints the coordinator retains (K >= 1,
+    /// `JobConfig::retained_checkpoints`); absent: the engine's default (2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retained_checkpoints: Option<usize>,
     /// Most faults of each kind per run, by kind name.
     #[serde(flatten)]
     pub counts: BTreeMap<String, u32>,
 }
 
 /// The keys of a profile file besides the fault counts.
-pub const PROFILE_FIELDS: [&str; 11] = [
+pub const PROFILE_FIELDS: [&str; 13] = [
     "name",
     "lose_unsynced",
     "torn_writes",
@@ -162,6 +173,8 @@ pub const PROFILE_FIELDS: [&str; 11] = [
     "silent_restart",
     "adaptive_interval",
     "input_phases",
+    "incremental_checkpoints",
+    "retained_checkpoints",
 ];
 
 fn default_safety_ms() -> u64 {
@@ -284,6 +297,7 @@ torn_writes = true
 swarm = false
 safety_ms = 2500
 liveness_ms = 60000
+incremental_checkpoints = true
 
 [targets]
 pause = ["broker", "worker"]
@@ -327,6 +341,8 @@ impl Profile {
             silent_restart: 0,
             adaptive_interval: None,
             input_phases: Vec::new(),
+            incremental_checkpoints: false,
+            retained_checkpoints: None,
             counts: BTreeMap::new(),
         }
     }
@@ -399,6 +415,8 @@ impl Profile {
                 p.lose_unsynced = true;
                 p.torn_writes = true;
                 p.swarm = true;
+                p.incremental_checkpoints = true;
+                p.retained_checkpoints = Some(3);
             }
             _ => return None,
         }
@@ -663,6 +681,13 @@ impl Profile {
             if a.replay_records == 0 {
                 return Err("adaptive_interval: replay_records = 0 (at least 1)".into());
             }
+        }
+        if self.retained_checkpoints == Some(0) || self.retained_checkpoints.is_some_and(|k| k > caps::RETAINED_MAX) {
+            return Err(format!(
+                "retained_checkpoints = {} is out of range (1..={})",
+                self.retained_checkpoints.unwrap_or(0),
+                caps::RETAINED_MAX
+            ));
         }
         if self.input_phases.len() > caps::PHASES_MAX {
             return Err(format!("{} input_phases (at most {})", self.input_phases.len(), caps::PHASES_MAX));
