@@ -197,7 +197,9 @@ impl Coordinator {
         if restarted {
             actions.push(Action::Reach(Reach::CoordinatorRestartedWithCompleted));
         }
-        if restarted && c.cfg.incremental_checkpoints && c.cfg.mutant_is(Mutant::Flink7783RecoverDropsUnreadableCheckpoint)
+        if restarted
+            && c.cfg.incremental_checkpoints
+            && c.cfg.mutant_is(Mutant::Flink7783RecoverDropsUnreadableCheckpoint)
         {
             // Planted bug: every retained checkpoint but the newest is
             // "unreadable"; it is dropped and discarded whole, the shared
@@ -483,7 +485,9 @@ impl Coordinator {
                 // deleted after the record that drops them is durable.
                 let own = self.registry.files(d.id).map(<[String]>::to_vec).unwrap_or_default();
                 files.extend(self.registry.discard(d.id));
-                if self.cfg.mutant_is(Mutant::Flink26985RestoredSharedStateDiscarded) && self.restored_from == Some(d.id) {
+                if self.cfg.mutant_is(Mutant::Flink26985RestoredSharedStateDiscarded)
+                    && self.restored_from == Some(d.id)
+                {
                     // Planted bug: the restored checkpoint's shared files
                     // are deleted with it, whoever else refers to them.
                     files.extend(own.iter().filter(|f| !files.contains(f)).cloned().collect::<Vec<_>>());
@@ -713,7 +717,15 @@ mod tests {
         for t in Coordinator::all_tasks(2, 2) {
             let offset = matches!(t, TaskId::Source(_)).then_some(10);
             out.extend(c.on_msg(
-                Msg::Ack { attempt: 1, ckpt, task: t, blob: format!("b{ckpt}{t}"), offset, finished: false, shared: vec![] },
+                Msg::Ack {
+                    attempt: 1,
+                    ckpt,
+                    task: t,
+                    blob: format!("b{ckpt}{t}"),
+                    offset,
+                    finished: false,
+                    shared: vec![],
+                },
                 now,
             ));
         }
@@ -734,8 +746,18 @@ mod tests {
         let mut done = Vec::new();
         for t in tasks {
             let offset = matches!(t, TaskId::Source(_)).then_some(10);
-            let a = c
-                .on_msg(Msg::Ack { attempt: 1, ckpt: 1, task: t, blob: format!("b{t}"), offset, finished: false, shared: vec![] }, 210);
+            let a = c.on_msg(
+                Msg::Ack {
+                    attempt: 1,
+                    ckpt: 1,
+                    task: t,
+                    blob: format!("b{t}"),
+                    offset,
+                    finished: false,
+                    shared: vec![],
+                },
+                210,
+            );
             done.extend(a.into_iter().filter_map(|x| match x {
                 Action::Emit(Event::CheckpointCompleted { offsets, .. }) => Some(offsets),
                 _ => None,

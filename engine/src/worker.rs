@@ -16,12 +16,12 @@ use crate::observe::{Event, FaultPoint, Obs, Reach};
 use crate::pipeline::{KeyedOperator, Pipeline};
 use crate::proto::{Item, Msg, Request, Response, RestorePlan};
 use crate::recovery::{self, RecoveryBudget, Verdict};
+use crate::shared_state::{IncrementalBase, Manifest};
 use crate::sink::{SinkEnv, SinkSnapshot, TwoPhaseCommitSink};
 use crate::sink_task::{drive, execute, CallResult, Done, SinkTask, Step, StepEnv};
 use crate::types::{key_to_subtask, Attempt, CheckpointId, DeliveryMode, OutRecord, TaskId};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use crate::shared_state::{IncrementalBase, Manifest};
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -317,17 +317,17 @@ async fn deploy(
             Ok(m) => m,
             Err(e) => ctx.fail(TaskId::Chain(i), format!("restore: manifest: {e}")).await,
         };
-        let mut state = Vec::with_capacity(manifest.len as usize);
-        for f in &manifest.files {
-            let bytes: Vec<u8> = restore_blob(&ctx, TaskId::Chain(i), f).await;
-            state.extend(bytes);
+        let mut files = std::collections::BTreeMap::new();
+        for f in manifest.files() {
+            let bytes: Vec<u8> = restore_blob(&ctx, TaskId::Chain(i), &f).await;
+            files.insert(f, bytes);
         }
-        if state.len() as u64 != manifest.len {
-            ctx.fail(TaskId::Chain(i), format!("restore: state of {} bytes, manifest says {}", state.len(), manifest.len))
-                .await;
-        }
+        let state = match manifest.assemble(&files) {
+            Ok(s) => s,
+            Err(e) => ctx.fail(TaskId::Chain(i), format!("restore: {e}")).await,
+        };
         incr.base = IncrementalBase::restored(&manifest, &state);
-        incr.durable.lock().unwrap().extend(manifest.files.iter().cloned());
+        incr.durable.lock().unwrap().extend(files.into_keys());
         snap.op = state;
     }
     // Sink recovery talks to the sink's system; while it cannot, keep trying
@@ -646,9 +646,9 @@ struct Incremental {
     durable: Arc<Mutex<BTreeSet<String>>>,
 }
 
-/// The name of a shared file: unique per task, checkpoint, attempt and chunk.
-pub fn shared_file_name(ckpt: CheckpointId, attempt: Attempt, task: TaskId, chunk: usize) -> String {
-    format!("shared-{task}-c{ckpt:012}-a{attempt}-{chunk}")
+/// The name of a shared file: unique per task, checkpoint and attempt.
+pub fn shared_file_name(ckpt: CheckpointId, attempt: Attempt, task: TaskId) -> String {
+    format!("shared-{task}-c{ckpt:012}-a{attempt}")
 }
 
 /// Background uploads of one task. They belong to the task's attempt: when
@@ -993,10 +993,10 @@ impl Chain {
                 // A base file not (yet) durable is not referred to: its
                 // chunk is written again.
                 incr.base.forget_unless(|f| durable.contains(f));
-                let split = incr.base.split(&t.op, |c| shared_file_name(ckpt, attempt, task, c));
+                let split = incr.base.split(&t.op, shared_file_name(ckpt, attempt, task));
                 files = Files {
-                    new: split.new_files,
-                    shared: split.manifest.files.clone(),
+                    new: split.new_file.into_iter().collect(),
+                    shared: split.manifest.files(),
                     durable: Some(incr.durable.clone()),
                 };
                 codec::encode(&split.manifest)
