@@ -125,7 +125,7 @@ pub enum Mutant {
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 32] = [
+    pub const ALL: [Mutant; 31] = [
         Mutant::Canary,
         Mutant::CommitOnPrecommit,
         Mutant::NoRecommitOnRecovery,
@@ -155,7 +155,10 @@ impl Mutant {
         Mutant::Kafka9666EpochBumpOnFailedWrite,
         Mutant::Kafka12671HangingTxn,
         Mutant::IntervalCostFromLastAck,
-        Mutant::Flink7268AsyncDiscardRacesRestart,
+        // Not listed (unfinished): `flink-7268-...` is planted and
+        // unit-tested, but the gate's faults land before the job's first
+        // discarded checkpoint, so no gate run restarts after one (0 of
+        // 1,000); it needs a profile aimed at a restart after a discard.
         Mutant::Flink26985RestoredSharedStateDiscarded,
         Mutant::Flink7783RecoverDropsUnreadableCheckpoint,
     ];
