@@ -155,8 +155,8 @@ impl Mutant {
         Mutant::Kafka9666EpochBumpOnFailedWrite,
         Mutant::Kafka12671HangingTxn,
         Mutant::IntervalCostFromLastAck,
-        // Not listed (unfinished): `flink-7268-...` is planted and
-        // unit-tested, but the gate's faults land before the job's first
+        // Not listed (unfinished): `flink-7268-...` is planted (no test of
+        // its branch yet), but the gate's faults land before the job's first
         // discarded checkpoint, so no gate run restarts after one (0 of
         // 1,000); it needs a profile aimed at a restart after a discard.
         Mutant::Flink26985RestoredSharedStateDiscarded,
