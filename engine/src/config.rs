@@ -117,10 +117,27 @@ pub enum Mutant {
     /// transaction of an unfinished checkpoint is committed.
     #[serde(rename = "flink-40626-recommit-reused-id")]
     Flink40626RecommitReusedId,
+    /// FLINK-7268: a delete of a checkpoint subsumed before a job restart
+    /// still in flight when the restarted job's shared-state registry is
+    /// built uncounts its files in the new registry: counts fall below the
+    /// number of retained checkpoints that refer to a file, and a file a
+    /// retained checkpoint still needs is deleted.
+    #[serde(rename = "flink-7268-async-discard-races-restart")]
+    Flink7268AsyncDiscardRacesRestart,
+    /// FLINK-26985: the shared files of the checkpoint the job was restored
+    /// from are deleted when a newer checkpoint subsumes it, although the
+    /// newer checkpoints refer to them.
+    #[serde(rename = "flink-26985-restored-shared-state-discarded")]
+    Flink26985RestoredSharedStateDiscarded,
+    /// FLINK-7783: the recovery of the completed-checkpoint store drops a
+    /// retained checkpoint it cannot read and discards everything that
+    /// checkpoint refers to, shared files the newer ones still need included.
+    #[serde(rename = "flink-7783-recover-drops-unreadable-checkpoint")]
+    Flink7783RecoverDropsUnreadableCheckpoint,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 31] = [
+    pub const ALL: [Mutant; 33] = [
         Mutant::Canary,
         Mutant::CommitOnPrecommit,
         Mutant::NoRecommitOnRecovery,
@@ -152,6 +169,12 @@ impl Mutant {
         Mutant::IntervalCostFromLastAck,
         Mutant::Flink23854LingeringGap,
         Mutant::Flink40626RecommitReusedId,
+        // Not listed (unfinished): `flink-7268-...` is planted (no test of
+        // its branch yet), but the gate's faults land before the job's first
+        // discarded checkpoint, so no gate run restarts after one (0 of
+        // 1,000); it needs a profile aimed at a restart after a discard.
+        Mutant::Flink26985RestoredSharedStateDiscarded,
+        Mutant::Flink7783RecoverDropsUnreadableCheckpoint,
     ];
 
     pub fn name(self) -> &'static str {
@@ -187,6 +210,9 @@ impl Mutant {
             Mutant::IntervalCostFromLastAck => "interval-cost-from-last-ack",
             Mutant::Flink23854LingeringGap => "flink-23854-lingering-gap",
             Mutant::Flink40626RecommitReusedId => "flink-40626-recommit-reused-id",
+            Mutant::Flink7268AsyncDiscardRacesRestart => "flink-7268-async-discard-races-restart",
+            Mutant::Flink26985RestoredSharedStateDiscarded => "flink-26985-restored-shared-state-discarded",
+            Mutant::Flink7783RecoverDropsUnreadableCheckpoint => "flink-7783-recover-drops-unreadable-checkpoint",
         }
     }
 
@@ -260,6 +286,15 @@ impl Mutant {
             Mutant::Flink40626RecommitReusedId => {
                 "FLINK-40626: a restored pre-commit whose pooled id was reused is committed under the id's newer epoch"
             }
+            Mutant::Flink7268AsyncDiscardRacesRestart => {
+                "FLINK-7268: a delete in flight across a job restart uncounts shared files in the new registry"
+            }
+            Mutant::Flink26985RestoredSharedStateDiscarded => {
+                "FLINK-26985: the restored checkpoint's shared files are deleted when it is subsumed"
+            }
+            Mutant::Flink7783RecoverDropsUnreadableCheckpoint => {
+                "FLINK-7783: store recovery drops a checkpoint it cannot read, with shared files others need"
+            }
         }
     }
 
@@ -314,6 +349,11 @@ impl Mutant {
             Mutant::Flink23854LingeringGap => "P1",
             // An unfinished checkpoint's records become visible.
             Mutant::Flink40626RecommitReusedId => "P3",
+            // A retained checkpoint refers to a deleted file: P16 sees the
+            // delete when it happens (P10/P1 only if the job restores it).
+            Mutant::Flink7268AsyncDiscardRacesRestart => "P16",
+            Mutant::Flink26985RestoredSharedStateDiscarded => "P16",
+            Mutant::Flink7783RecoverDropsUnreadableCheckpoint => "P16",
         }
     }
 
@@ -336,6 +376,9 @@ impl Mutant {
             Mutant::ZombieAppendAccepted | Mutant::Kafka12671HangingTxn => "late",
             Mutant::Kafka9666EpochBumpOnFailedWrite => "broker-disk",
             Mutant::SkewedTxnTimeout => "clock",
+            Mutant::Flink7268AsyncDiscardRacesRestart
+            | Mutant::Flink26985RestoredSharedStateDiscarded
+            | Mutant::Flink7783RecoverDropsUnreadableCheckpoint => "zombie",
             Mutant::PgNoFence => "system-pause",
             Mutant::AcceptRestartedSender => "silent-restart",
             Mutant::IntervalCostFromLastAck => "adaptive",
@@ -351,6 +394,9 @@ impl Mutant {
             Mutant::Kafka12671HangingTxn => Some("KAFKA-12671"),
             Mutant::Flink23854LingeringGap => Some("FLINK-23854"),
             Mutant::Flink40626RecommitReusedId => Some("FLINK-40626"),
+            Mutant::Flink7268AsyncDiscardRacesRestart => Some("FLINK-7268"),
+            Mutant::Flink26985RestoredSharedStateDiscarded => Some("FLINK-26985"),
+            Mutant::Flink7783RecoverDropsUnreadableCheckpoint => Some("FLINK-7783"),
             _ => None,
         }
     }
@@ -413,6 +459,43 @@ impl Mutant {
                  failed attempt's records of an unfinished checkpoint become visible (P3), and the replay \
                  writes them again (P1: duplicates). (Left open instead, as filed, the orphan is harmless \
                  here: the pool hands the freed id out at the next begin, whose init aborts it.)"
+            }
+            Mutant::Flink7268AsyncDiscardRacesRestart => {
+                "Flink's incremental RocksDB checkpoints refer to the SST files of earlier checkpoints, and \
+                 the job manager's SharedStateRegistry counts how many retained checkpoints refer to each file. \
+                 The ZooKeeper completed-checkpoint store discarded subsumed checkpoints asynchronously, and \
+                 after a restart the registry was kept and its counts re-derived from the recovered store. A \
+                 checkpoint whose discard was still pending at the restart did not contribute to the new \
+                 counts, but its discard, running later, still unregistered its files: counts fell below the \
+                 number of retained checkpoints referring to a file, reached zero early, and files that \
+                 retained checkpoints needed were deleted (data loss at the next restore; fixed by scoping the \
+                 registry per (re)start so old deletes cannot touch it). Here the coordinator rebuilds its \
+                 registry from the retained checkpoints at every job restart, and the planted branch lets the \
+                 last subsumed checkpoint's discard land in the rebuilt registry: its files are uncounted a \
+                 second time. Check P16 sees a retained checkpoint's file deleted."
+            }
+            Mutant::Flink26985RestoredSharedStateDiscarded => {
+                "In Flink 1.15's LEGACY restore mode the shared state of the checkpoint a job was restored from \
+                 (created by an earlier run, not registered by this one) was discarded when a newer checkpoint \
+                 subsumed it, regardless of the newer incremental checkpoints that referred to the same files: \
+                 a rework of the SharedStateRegistry (FLINK-24611) had dropped the reference count that kept \
+                 the initial checkpoint's entries alive (the fix: remember the highest restored checkpoint and \
+                 never discard entries it created). Here the planted branch deletes every file of the \
+                 checkpoint the attempt restored from when it is discarded, bypassing the registry: the next \
+                 checkpoints of the restored chains refer to its unchanged files. Check P16 sees a retained \
+                 checkpoint's file deleted."
+            }
+            Mutant::Flink7783RecoverDropsUnreadableCheckpoint => {
+                "Flink's ZooKeeperCompletedCheckpointStore.recover() read every retained checkpoint back from \
+                 ZooKeeper after a job manager failover and removed (and discarded) those it could not read, a \
+                 hardening for corrupt entries (FLINK-5940). With incremental checkpoints a dropped checkpoint's \
+                 discard deleted shared files that the newer retained checkpoints still referred to, and a \
+                 transient read error was enough (the fix: never remove checkpoints in recover; fail the \
+                 recovery instead). Here a restarted coordinator's recovery, under the planted branch, takes \
+                 every retained checkpoint but the newest as unreadable (the simulator makes the transient \
+                 error certain), drops it from its record and discards it as a full checkpoint was discarded: \
+                 every file it refers to. Only runs whose coordinator restarts with two retained checkpoints \
+                 reach it. Check P16 sees the newest retained checkpoint's files deleted."
             }
             m => m.description(),
         }
@@ -499,6 +582,14 @@ pub struct JobConfig {
     pub txn_timeout_ms: u64,
     /// Completed checkpoints kept in storage.
     pub retained_checkpoints: usize,
+    /// Incremental checkpoints (engine/src/shared_state.rs): a chain's
+    /// keyed state is written as immutable shared files, each checkpoint
+    /// writing only the changed ones and referring to earlier ones; the
+    /// coordinator counts references over the retained checkpoints and
+    /// deletes a file only when none refers to it. Off: one blob per task
+    /// and checkpoint, as before.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub incremental_checkpoints: bool,
     /// A commit that finds its transaction gone (timed out or fenced at the
     /// server) fails the job by default. Set this to continue instead, with
     /// the loss recorded (`CommitFailed`) and counted, but only once
@@ -579,6 +670,7 @@ impl Default for JobConfig {
             source_phases: Vec::new(),
             txn_timeout_ms: 60_000,
             retained_checkpoints: 2,
+            incremental_checkpoints: false,
             ignore_lost_commits: false,
             sink_recovery_budget: default_recovery_budget(),
             run: 0,

@@ -16,6 +16,7 @@ use crate::interval::{Completion, IntervalController};
 use crate::net::{Addrs, Net};
 use crate::observe::{Event, FaultPoint, Obs, Reach};
 use crate::proto::{Msg, Request, Response, RestorePlan};
+use crate::shared_state::SharedRegistry;
 use crate::storage::{write_atomic, Storage};
 use crate::types::{Attempt, CheckpointId, TaskId};
 use serde::{Deserialize, Serialize};
@@ -40,6 +41,32 @@ pub struct CoordMeta {
     pub attempt: Attempt,
     /// Completed checkpoints, oldest first.
     pub completed: Vec<CompletedCkpt>,
+    /// Incremental checkpoints: the shared files each retained checkpoint
+    /// refers to. Part of the durable record only with
+    /// `incremental_checkpoints` ([`encode_meta`]): a full-snapshot job's
+    /// record is byte for byte what it was.
+    #[serde(skip)]
+    pub shared: BTreeMap<CheckpointId, Vec<String>>,
+}
+
+/// The durable form of the record: with incremental checkpoints the shared
+/// files go with it (one atomic record).
+pub fn encode_meta(cfg: &JobConfig, meta: &CoordMeta) -> Vec<u8> {
+    if cfg.incremental_checkpoints {
+        codec::encode_framed(&(meta, &meta.shared))
+    } else {
+        codec::encode_framed(meta)
+    }
+}
+
+pub fn decode_meta(cfg: &JobConfig, bytes: &[u8]) -> Result<CoordMeta, String> {
+    if cfg.incremental_checkpoints {
+        let (mut meta, shared): (CoordMeta, BTreeMap<CheckpointId, Vec<String>>) = codec::decode_framed(bytes)?;
+        meta.shared = shared;
+        Ok(meta)
+    } else {
+        codec::decode_framed(bytes)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -65,7 +92,7 @@ pub enum Action {
 struct Pending {
     trigger_ms: u64,
     last_sent_ms: u64,
-    acks: BTreeMap<TaskId, (String, Option<u64>, bool)>,
+    acks: BTreeMap<TaskId, (String, Option<u64>, bool, Vec<String>)>,
 }
 
 #[derive(Debug, PartialEq)]
@@ -99,6 +126,14 @@ pub struct Coordinator {
     finished_ckpt: Option<CheckpointId>,
     /// The adaptive interval, when configured (else the fixed one).
     interval: Option<IntervalController>,
+    /// Incremental checkpoints: the shared-state registry of this (re)start
+    /// (rebuilt from the record at every job restart).
+    registry: SharedRegistry,
+    /// The checkpoint the current attempt restored from.
+    restored_from: Option<CheckpointId>,
+    /// The shared files of the checkpoint discarded last (only the planted
+    /// bug `flink-7268-...` looks at them again).
+    last_discarded: Vec<String>,
 }
 
 pub const RESEND_MS: u64 = 50;
@@ -129,7 +164,7 @@ impl Coordinator {
     /// Start (or restart) from the durable record, if any.
     pub fn recover(cfg: Arc<JobConfig>, meta: Option<CoordMeta>, now_ms: u64) -> (Coordinator, Vec<Action>) {
         let workers = cfg.parallelism;
-        let fresh = CoordMeta { next_ckpt: 1, attempt: 0, completed: Vec::new() };
+        let fresh = CoordMeta { next_ckpt: 1, attempt: 0, completed: Vec::new(), shared: BTreeMap::new() };
         let restarted = meta.as_ref().is_some_and(|m| !m.completed.is_empty());
         let mut meta = meta.unwrap_or(fresh);
         if cfg.mutant_is(Mutant::CounterReset) {
@@ -150,6 +185,9 @@ impl Coordinator {
             deploy_seq: 0,
             notify: None,
             finished_ckpt: None,
+            registry: SharedRegistry::default(),
+            restored_from: None,
+            last_discarded: Vec::new(),
         };
         let mut actions = vec![Action::Emit(Event::CoordinatorRecovered {
             next_checkpoint: c.meta.next_ckpt,
@@ -158,6 +196,25 @@ impl Coordinator {
         })];
         if restarted {
             actions.push(Action::Reach(Reach::CoordinatorRestartedWithCompleted));
+        }
+        if restarted
+            && c.cfg.incremental_checkpoints
+            && c.cfg.mutant_is(Mutant::Flink7783RecoverDropsUnreadableCheckpoint)
+        {
+            // Planted bug: every retained checkpoint but the newest is
+            // "unreadable"; it is dropped and discarded whole, the shared
+            // files the newest refers to included.
+            let keep = c.meta.completed.split_off(c.meta.completed.len() - 1);
+            let dropped = std::mem::replace(&mut c.meta.completed, keep);
+            if !dropped.is_empty() {
+                actions.push(Action::Persist(c.meta.clone()));
+            }
+            for d in dropped {
+                let mut files: Vec<String> = d.blobs.into_values().collect();
+                files.extend(c.meta.shared.remove(&d.id).unwrap_or_default());
+                actions.push(Action::Emit(Event::CheckpointDiscarded { ckpt: d.id }));
+                actions.push(Action::DeleteBlobs(files));
+            }
         }
         actions.extend(c.failover("coordinator start".into(), now_ms));
         (c, actions)
@@ -192,7 +249,25 @@ impl Coordinator {
         self.finished_ckpt = None;
         self.consecutive_failures = 0;
         out.push(Action::Persist(self.meta.clone()));
+        if self.cfg.incremental_checkpoints {
+            // The registry of this restart: what the retained checkpoints
+            // refer to, nothing else.
+            let shared = &self.meta.shared;
+            self.registry = SharedRegistry::rebuilt(
+                self.meta.completed.iter().map(|c| (c.id, shared.get(&c.id).map_or(&[][..], Vec::as_slice))),
+            );
+            if self.cfg.mutant_is(Mutant::Flink7268AsyncDiscardRacesRestart) {
+                // Planted bug: the discard of the checkpoint subsumed last,
+                // still in flight, lands in the new registry.
+                let late = std::mem::take(&mut self.last_discarded);
+                let gone = self.registry.unregister(&late);
+                if !gone.is_empty() {
+                    out.push(Action::DeleteBlobs(gone));
+                }
+            }
+        }
         let plan = self.latest_plan();
+        self.restored_from = plan.as_ref().map(|p| p.ckpt);
         out.push(Action::Emit(Event::RecoveryStarted {
             attempt: self.meta.attempt,
             from: plan.as_ref().map(|p| p.ckpt),
@@ -298,11 +373,11 @@ impl Coordinator {
                     vec![]
                 }
             }
-            Msg::Ack { attempt: a, ckpt, task, blob, offset, finished } if a == attempt => {
+            Msg::Ack { attempt: a, ckpt, task, blob, offset, finished, shared } if a == attempt => {
                 let Some(p) = self.pending.get_mut(&ckpt) else {
                     return vec![];
                 };
-                p.acks.insert(task, (blob, offset, finished));
+                p.acks.insert(task, (blob, offset, finished, shared));
                 // Planted bug: an off-by-one in ack counting.
                 let early = self.cfg.mutant_is(Mutant::CompleteBeforeAllAcks) as u32;
                 if p.acks.len() as u32 + early == self.cfg.input_partitions() + self.workers {
@@ -352,17 +427,25 @@ impl Coordinator {
         let mut offsets = vec![0; self.cfg.input_partitions() as usize];
         let mut finished = true;
         let mut blobs = BTreeMap::new();
-        for (task, (blob, offset, fin)) in p.acks {
+        let mut shared = Vec::new();
+        for (task, (blob, offset, fin, files)) in p.acks {
             if let (TaskId::Source(i), Some(o)) = (task, offset) {
                 offsets[i as usize] = o;
             }
             finished &= fin;
             blobs.insert(task, blob);
+            shared.extend(files);
         }
         self.meta.completed.push(CompletedCkpt { id: ckpt, blobs, offsets: offsets.clone(), finished });
+        if self.cfg.incremental_checkpoints {
+            self.registry.register(ckpt, &shared);
+            self.meta.shared.insert(ckpt, shared);
+        }
         let mut dropped = Vec::new();
         while self.meta.completed.len() > self.cfg.retained_checkpoints.max(1) {
-            dropped.push(self.meta.completed.remove(0));
+            let d = self.meta.completed.remove(0);
+            self.meta.shared.remove(&d.id);
+            dropped.push(d);
         }
         out.push(Action::Persist(self.meta.clone()));
         let offsets_sum = offsets.iter().sum();
@@ -396,7 +479,22 @@ impl Coordinator {
         }
         for d in dropped {
             out.push(Action::Emit(Event::CheckpointDiscarded { ckpt: d.id }));
-            out.push(Action::DeleteBlobs(d.blobs.into_values().collect()));
+            let mut files: Vec<String> = d.blobs.into_values().collect();
+            if self.cfg.incremental_checkpoints {
+                // Only the shared files no retained checkpoint refers to,
+                // deleted after the record that drops them is durable.
+                let own = self.registry.files(d.id).map(<[String]>::to_vec).unwrap_or_default();
+                files.extend(self.registry.discard(d.id));
+                if self.cfg.mutant_is(Mutant::Flink26985RestoredSharedStateDiscarded)
+                    && self.restored_from == Some(d.id)
+                {
+                    // Planted bug: the restored checkpoint's shared files
+                    // are deleted with it, whoever else refers to them.
+                    files.extend(own.iter().filter(|f| !files.contains(f)).cloned().collect::<Vec<_>>());
+                }
+                self.last_discarded = own;
+            }
+            out.push(Action::DeleteBlobs(files));
         }
         out
     }
@@ -510,7 +608,7 @@ pub async fn run_coordinator(node: CoordinatorNode) {
     let obs = node.obs.clone();
     obs.emit(Event::NodeStarted);
     let meta: Option<CoordMeta> = match read_stable(&*node.storage, META).await {
-        Ok(bytes) => match codec::decode_framed(&bytes) {
+        Ok(bytes) => match decode_meta(&node.cfg, &bytes) {
             Ok(m) => Some(m),
             Err(e) => obs.fatal(format!("coordinator record unreadable: {e}")).await,
         },
@@ -556,7 +654,7 @@ async fn execute(node: &CoordinatorNode, coord: &mut Coordinator, actions: Vec<A
     while let Some(a) = queue.pop_front() {
         match a {
             Action::Persist(meta) => {
-                if let Err(e) = write_atomic(&*node.storage, META, &codec::encode_framed(&meta)).await {
+                if let Err(e) = write_atomic(&*node.storage, META, &encode_meta(&node.cfg, &meta)).await {
                     node.obs.reach(Reach::CoordinatorWriteFailed);
                     node.obs.fatal(format!("persist coordinator record: {e}")).await;
                 }
@@ -619,7 +717,15 @@ mod tests {
         for t in Coordinator::all_tasks(2, 2) {
             let offset = matches!(t, TaskId::Source(_)).then_some(10);
             out.extend(c.on_msg(
-                Msg::Ack { attempt: 1, ckpt, task: t, blob: format!("b{ckpt}{t}"), offset, finished: false },
+                Msg::Ack {
+                    attempt: 1,
+                    ckpt,
+                    task: t,
+                    blob: format!("b{ckpt}{t}"),
+                    offset,
+                    finished: false,
+                    shared: vec![],
+                },
                 now,
             ));
         }
@@ -640,8 +746,18 @@ mod tests {
         let mut done = Vec::new();
         for t in tasks {
             let offset = matches!(t, TaskId::Source(_)).then_some(10);
-            let a = c
-                .on_msg(Msg::Ack { attempt: 1, ckpt: 1, task: t, blob: format!("b{t}"), offset, finished: false }, 210);
+            let a = c.on_msg(
+                Msg::Ack {
+                    attempt: 1,
+                    ckpt: 1,
+                    task: t,
+                    blob: format!("b{t}"),
+                    offset,
+                    finished: false,
+                    shared: vec![],
+                },
+                210,
+            );
             done.extend(a.into_iter().filter_map(|x| match x {
                 Action::Emit(Event::CheckpointCompleted { offsets, .. }) => Some(offsets),
                 _ => None,

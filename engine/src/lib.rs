@@ -16,6 +16,7 @@ pub mod observe;
 pub mod pipeline;
 pub mod proto;
 pub mod recovery;
+pub mod shared_state;
 pub mod sink;
 pub mod sink_task;
 pub mod storage;

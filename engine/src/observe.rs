@@ -298,6 +298,21 @@ pub enum Event {
         min_ms: u64,
         max_ms: u64,
     },
+
+    // ---- incremental checkpoints (declared last: events are hashed by
+    // their position; emitted only with `incremental_checkpoints`) ----
+    /// A task's snapshot of `ckpt` is stored: the files it refers to (its
+    /// main blob first, then its shared files), all durable in the store.
+    SnapshotFiles {
+        attempt: Attempt,
+        task: TaskId,
+        ckpt: CheckpointId,
+        files: Vec<String>,
+    },
+    /// The store removed these files (durably: after its directory fsync).
+    BlobsDeleted {
+        names: Vec<String>,
+    },
 }
 }
 

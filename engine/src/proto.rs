@@ -44,6 +44,9 @@ pub enum Msg {
         blob: String,
         offset: Option<u64>,
         finished: bool,
+        /// Incremental checkpoints: the shared files the snapshot refers to
+        /// (empty otherwise).
+        shared: Vec<String>,
     },
     Decline {
         attempt: Attempt,

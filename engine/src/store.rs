@@ -58,7 +58,12 @@ async fn handle(node: &StoreNode, req: Request) -> Response {
                 }
             }
             match st.fsync_dir().await {
-                Ok(()) => Response::Ok,
+                Ok(()) => {
+                    if node.cfg.incremental_checkpoints {
+                        node.obs.emit(Event::BlobsDeleted { names });
+                    }
+                    Response::Ok
+                }
                 Err(e) => Response::IoError { reason: e.to_string() },
             }
         }

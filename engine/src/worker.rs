@@ -16,12 +16,13 @@ use crate::observe::{Event, FaultPoint, Obs, Reach};
 use crate::pipeline::{KeyedOperator, Pipeline};
 use crate::proto::{Item, Msg, Request, Response, RestorePlan};
 use crate::recovery::{self, RecoveryBudget, Verdict};
+use crate::shared_state::{IncrementalBase, Manifest};
 use crate::sink::{SinkEnv, SinkSnapshot, TwoPhaseCommitSink};
 use crate::sink_task::{drive, execute, CallResult, Done, SinkTask, Step, StepEnv};
 use crate::types::{key_to_subtask, Attempt, CheckpointId, DeliveryMode, OutRecord, TaskId};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -301,13 +302,34 @@ async fn deploy(
         sources.push((j, offset));
     }
     // Chain state.
-    let chain_snap: Option<ChainSnapshot> = match &plan {
+    let mut chain_snap: Option<ChainSnapshot> = match &plan {
         Some(p) => {
             let name = p.blobs.get(&TaskId::Chain(i)).expect("plan names every task");
             Some(restore_blob(&ctx, TaskId::Chain(i), name).await)
         }
         None => None,
     };
+    // Incremental checkpoints: the snapshot names the shared files of the
+    // operator's state; read them back, and base the next checkpoints on them.
+    let mut incr = ctx.cfg.incremental_checkpoints.then(Incremental::default);
+    if let (Some(incr), Some(snap)) = (&mut incr, &mut chain_snap) {
+        let manifest: Manifest = match codec::decode(&snap.op) {
+            Ok(m) => m,
+            Err(e) => ctx.fail(TaskId::Chain(i), format!("restore: manifest: {e}")).await,
+        };
+        let mut files = std::collections::BTreeMap::new();
+        for f in manifest.files() {
+            let bytes: Vec<u8> = restore_blob(&ctx, TaskId::Chain(i), &f).await;
+            files.insert(f, bytes);
+        }
+        let state = match manifest.assemble(&files) {
+            Ok(s) => s,
+            Err(e) => ctx.fail(TaskId::Chain(i), format!("restore: {e}")).await,
+        };
+        incr.base = IncrementalBase::restored(&manifest, &state);
+        incr.durable.lock().unwrap().extend(files.into_keys());
+        snap.op = state;
+    }
     // Sink recovery talks to the sink's system; while it cannot, keep trying
     // (the steps are idempotent), up to the configured budget of
     // consecutive failures. A lost transaction, or an exhausted budget,
@@ -316,7 +338,10 @@ async fn deploy(
     let mut budget = RecoveryBudget::new(ctx.cfg.sink_recovery_budget);
     let mut chain = loop {
         match Chain::restore(ctx.clone(), &pipeline, chain_snap.clone(), fence_upto, budget.tries()).await {
-            Ok(c) => break c,
+            Ok(mut c) => {
+                c.incr = incr;
+                break c;
+            }
             Err((e, fatal)) => {
                 let verdict = budget.failed(fatal, &e);
                 for ev in recovery::events(ctx.attempt, TaskId::Chain(i), &e, &verdict) {
@@ -545,8 +570,15 @@ impl Source {
                 self.flush().await;
                 let snap = SourceSnapshot { ckpt, offset: self.offset };
                 let (offset, ended) = (Some(self.offset), self.ended);
-                let upload =
-                    upload_and_ack(self.ctx.clone(), self.task(), ckpt, codec::encode_framed(&snap), offset, ended);
+                let upload = upload_and_ack(
+                    self.ctx.clone(),
+                    self.task(),
+                    ckpt,
+                    codec::encode_framed(&snap),
+                    offset,
+                    ended,
+                    Files::default(),
+                );
                 self.uploads.spawn(upload);
             }
         }
@@ -563,18 +595,60 @@ async fn upload_and_ack(
     bytes: Vec<u8>,
     offset: Option<u64>,
     finished: bool,
+    files: Files,
 ) {
     let name = blob_name(ckpt, ctx.attempt, task);
-    let size = bytes.len() as u64;
+    let mut size = bytes.len() as u64;
+    // The new shared files first: the main blob refers to them.
+    for (f, data) in files.new {
+        size += data.len() as u64;
+        if let Err(e) = ctx.put_blob(f.clone(), codec::encode_framed(&data)).await {
+            return ctx.to_coordinator(Msg::Decline { attempt: ctx.attempt, ckpt, task, reason: e }).await;
+        }
+        if let Some(d) = &files.durable {
+            d.lock().unwrap().insert(f);
+        }
+    }
     match ctx.put_blob(name.clone(), bytes).await {
         Ok(()) => {
+            if ctx.cfg.incremental_checkpoints {
+                let all = std::iter::once(name.clone()).chain(files.shared.iter().cloned()).collect();
+                ctx.obs.emit(Event::SnapshotFiles { attempt: ctx.attempt, task, ckpt, files: all });
+            }
             ctx.obs.emit(Event::SnapshotStored { attempt: ctx.attempt, task, ckpt, bytes: size });
             ctx.obs.point(FaultPoint::AfterSnapshotBeforeAck).await;
             ctx.obs.emit(Event::CheckpointAcked { attempt: ctx.attempt, task, ckpt, offset });
-            ctx.to_coordinator(Msg::Ack { attempt: ctx.attempt, ckpt, task, blob: name, offset, finished }).await;
+            let shared = files.shared;
+            ctx.to_coordinator(Msg::Ack { attempt: ctx.attempt, ckpt, task, blob: name, offset, finished, shared })
+                .await;
         }
         Err(e) => ctx.to_coordinator(Msg::Decline { attempt: ctx.attempt, ckpt, task, reason: e }).await,
     }
+}
+
+/// The shared files of an incremental snapshot: the ones it writes and
+/// the ones it refers to (all of its manifest's); empty otherwise.
+#[derive(Default)]
+struct Files {
+    new: Vec<(String, Vec<u8>)>,
+    shared: Vec<String>,
+    durable: Option<Arc<Mutex<BTreeSet<String>>>>,
+}
+
+/// A chain's incremental-checkpoint state: the previous checkpoint's files
+/// and which shared files are known durable (written by a finished upload
+/// of this attempt, or read back at the restore). A file is referred to
+/// again only once durable: an upload that failed leaves no reference to
+/// the file it did not write.
+#[derive(Default)]
+struct Incremental {
+    base: IncrementalBase,
+    durable: Arc<Mutex<BTreeSet<String>>>,
+}
+
+/// The name of a shared file: unique per task, checkpoint and attempt.
+pub fn shared_file_name(ckpt: CheckpointId, attempt: Attempt, task: TaskId) -> String {
+    format!("shared-{task}-c{ckpt:012}-a{attempt}")
 }
 
 /// Background uploads of one task. They belong to the task's attempt: when
@@ -656,6 +730,8 @@ struct Chain {
     rr: usize,
     out: Vec<OutRecord>,
     uploads: Uploads,
+    /// Incremental checkpoints, when configured.
+    incr: Option<Incremental>,
 }
 
 impl Chain {
@@ -738,6 +814,7 @@ impl Chain {
             rr: 0,
             out: Vec::new(),
             uploads: Uploads::default(),
+            incr: None,
         })
     }
 
@@ -908,16 +985,35 @@ impl Chain {
     fn snapshot_done(&mut self, ckpt: CheckpointId) {
         let t = self.taken.pop_front().expect("a barrier's operator state is taken before its sink part");
         assert_eq!(t.ckpt, ckpt, "sink parts are done in barrier order");
+        let mut files = Files::default();
+        let (attempt, task) = (self.ctx.attempt, self.task());
+        let op = match &mut self.incr {
+            Some(incr) => {
+                let durable = incr.durable.lock().unwrap().clone();
+                // A base file not (yet) durable is not referred to: its
+                // chunk is written again.
+                incr.base.forget_unless(|f| durable.contains(f));
+                let split = incr.base.split(&t.op, shared_file_name(ckpt, attempt, task));
+                files = Files {
+                    new: split.new_file.into_iter().collect(),
+                    shared: split.manifest.files(),
+                    durable: Some(incr.durable.clone()),
+                };
+                codec::encode(&split.manifest)
+            }
+            None => t.op,
+        };
         let snap = ChainSnapshot {
             ckpt,
-            op: t.op,
+            op,
             wms: t.wms,
             ended: t.ended,
             eoi_done: t.eoi_done,
             emitted_wm: t.emitted_wm,
             sink: self.steps.snapshot(),
         };
-        let upload = upload_and_ack(self.ctx.clone(), self.task(), ckpt, codec::encode_framed(&snap), None, t.eoi_done);
+        let upload =
+            upload_and_ack(self.ctx.clone(), self.task(), ckpt, codec::encode_framed(&snap), None, t.eoi_done, files);
         self.uploads.spawn(upload);
     }
 }

@@ -75,6 +75,12 @@ pub fn derive_config(spec: &RunSpec) -> JobConfig {
     if let Some(pool) = spec.profile.txn_pool {
         cfg.pooled_txn_ids = pool.pools(spec.seed);
     }
+    if spec.profile.incremental_checkpoints {
+        cfg.incremental_checkpoints = true;
+    }
+    if let Some(k) = spec.profile.retained_checkpoints {
+        cfg.retained_checkpoints = k;
+    }
     cfg.mode = spec.mode;
     cfg.mutant = spec.mutant;
     if spec.mutant == Some(Mutant::ShortTxnTimeout) {

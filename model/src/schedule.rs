@@ -150,6 +150,17 @@ pub struct Profile {
     /// profile judges both namings); absent: one id per checkpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub txn_pool: Option<TxnPool>,
+    /// Incremental checkpoints (`incremental_checkpoints = true`:
+    /// `JobConfig::incremental_checkpoints`, engine/src/shared_state.rs):
+    /// keyed state in shared files, each checkpoint writing the changed
+    /// ones. Off unless a profile says so (`chaos`, `zombie` and the gate
+    /// do).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub incremental_checkpoints: bool,
+    /// How many completed checkpoints the coordinator retains (K >= 1,
+    /// `JobConfig::retained_checkpoints`); absent: the engine's default (2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retained_checkpoints: Option<usize>,
     /// Most faults of each kind per run, by kind name.
     #[serde(flatten)]
     pub counts: BTreeMap<String, u32>,
@@ -177,7 +188,7 @@ impl TxnPool {
 }
 
 /// The keys of a profile file besides the fault counts.
-pub const PROFILE_FIELDS: [&str; 12] = [
+pub const PROFILE_FIELDS: [&str; 14] = [
     "name",
     "lose_unsynced",
     "torn_writes",
@@ -190,6 +201,8 @@ pub const PROFILE_FIELDS: [&str; 12] = [
     "adaptive_interval",
     "input_phases",
     "txn_pool",
+    "incremental_checkpoints",
+    "retained_checkpoints",
 ];
 
 fn default_safety_ms() -> u64 {
@@ -363,6 +376,7 @@ swarm = false
 safety_ms = 2500
 liveness_ms = 60000
 txn_pool = "half"
+incremental_checkpoints = true
 
 [targets]
 pause = ["broker", "worker"]
@@ -407,6 +421,8 @@ impl Profile {
             adaptive_interval: None,
             input_phases: Vec::new(),
             txn_pool: None,
+            incremental_checkpoints: false,
+            retained_checkpoints: None,
             counts: BTreeMap::new(),
         }
     }
@@ -484,6 +500,8 @@ impl Profile {
                 p.lose_unsynced = true;
                 p.torn_writes = true;
                 p.swarm = true;
+                p.incremental_checkpoints = true;
+                p.retained_checkpoints = Some(3);
             }
             _ => return None,
         }
@@ -748,6 +766,13 @@ impl Profile {
             if a.replay_records == 0 {
                 return Err("adaptive_interval: replay_records = 0 (at least 1)".into());
             }
+        }
+        if self.retained_checkpoints == Some(0) || self.retained_checkpoints.is_some_and(|k| k > caps::RETAINED_MAX) {
+            return Err(format!(
+                "retained_checkpoints = {} is out of range (1..={})",
+                self.retained_checkpoints.unwrap_or(0),
+                caps::RETAINED_MAX
+            ));
         }
         if self.input_phases.len() > caps::PHASES_MAX {
             return Err(format!("{} input_phases (at most {})", self.input_phases.len(), caps::PHASES_MAX));

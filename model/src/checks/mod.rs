@@ -12,8 +12,8 @@
 //! [`check_all`] builds one [`Ctx`] (the batch reference, the completed
 //! checkpoints, the first-time commits, the pre-commits) and runs every
 //! check that applies to the run's delivery mode ([`checks_for`]):
-//! exactly-once runs P1–P11 and P13–P15, at-least-once runs P4 (ids), P11,
-//! P12 and P15; then the scenario's own checks (`Scenario::checks`), in every run.
+//! exactly-once runs P1–P11 and P13–P16, at-least-once runs P4 (ids), P11,
+//! P12, P15 and P16; then the scenario's own checks (`Scenario::checks`), in every run.
 //! [`ids_for`] lists them all, as every report does.
 //!
 //! Messages are one line each and name the records, keys, checkpoints,
@@ -35,6 +35,7 @@ mod p12_at_least_once_checker;
 mod p13_finish_checker;
 mod p14_zombie_checker;
 mod p15_interval_checker;
+mod p16_retained_checker;
 mod prefixes;
 
 use crate::history::{Ev, History};
@@ -100,7 +101,7 @@ pub enum Judge {
 /// declared without running.
 #[derive(Clone, Copy, Debug)]
 pub struct CheckInfo {
-    /// "P1" ..= "P15", or "panic".
+    /// "P1" ..= "P16", or "panic".
     pub id: &'static str,
     /// A short name without spaces (`exactly-once-output`).
     pub name: &'static str,
@@ -115,7 +116,7 @@ pub const PANIC_CHECK: &str = "panic";
 
 /// Every check, in report order. `panic` is not an oracle over the history:
 /// the runner reports a panic or failed assertion inside the run with it.
-pub const CHECKS: [CheckInfo; 16] = [
+pub const CHECKS: [CheckInfo; 17] = [
     CheckInfo {
         id: "P1",
         name: "exactly-once-output",
@@ -224,6 +225,13 @@ pub const CHECKS: [CheckInfo; 16] = [
         judge: Judge::History(p15_interval_checker::check),
     },
     CheckInfo {
+        id: "P16",
+        name: "retained-restorable",
+        meaning: "every file a retained completed checkpoint refers to is in the checkpoint store, at every moment",
+        applies: Applies::Both,
+        judge: Judge::History(p16_retained_checker::check),
+    },
+    CheckInfo {
         id: PANIC_CHECK,
         name: "panic",
         meaning: "a panic or failed assertion inside the run",
@@ -291,7 +299,7 @@ impl Finding {
 /// One broken invariant.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Violation {
-    /// A [`CHECKS`] id ("P1" ..= "P15", or "panic"), or the id of a
+    /// A [`CHECKS`] id ("P1" ..= "P16", or "panic"), or the id of a
     /// scenario's own check (e.g. "inventory/no-oversell").
     pub check: &'static str,
     /// One line naming what is wrong and the ids involved.

@@ -1278,9 +1278,9 @@ fn the_check_table_is_complete_and_consistent() {
     assert_eq!(name_of("panic"), "panic");
     assert_eq!(name_of("P99"), "");
     let eo: Vec<&str> = checks_for(DeliveryMode::ExactlyOnce).map(|c| c.id).collect();
-    assert_eq!(eo, ["P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10", "P11", "P13", "P14", "P15"]);
+    assert_eq!(eo, ["P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10", "P11", "P13", "P14", "P15", "P16"]);
     let alo: Vec<&str> = checks_for(DeliveryMode::AtLeastOnce).map(|c| c.id).collect();
-    assert_eq!(alo, ["P4", "P11", "P12", "P15"]);
+    assert_eq!(alo, ["P4", "P11", "P12", "P15", "P16"]);
 }
 
 #[test]
@@ -1381,4 +1381,40 @@ fn every_declared_check_runs() {
     assert_eq!(name_in(&OrderedEcho, "echo/order"), "order-per-partition");
     assert_eq!(name_in(&OrderedEcho, "P7"), "precommit-committed");
     assert_eq!(name_in(&OrderedEcho, "nope"), "");
+}
+
+// ---- P16: retained checkpoints are restorable ----
+
+/// Incremental checkpoints: checkpoint 1 refers to `f1`, checkpoint 2 to
+/// `f1` and `f2`. Deleting `f1` after checkpoint 1 is discarded is legal
+/// only if no retained checkpoint refers to it, and checkpoint 2 does.
+#[test]
+fn p16_sees_a_file_of_a_retained_checkpoint_deleted() {
+    let files = |ckpt: u64, f: &[&str]| Event::SnapshotFiles {
+        attempt: 1,
+        task: TaskId::Chain(0),
+        ckpt,
+        files: f.iter().map(|s| s.to_string()).collect(),
+    };
+    let stored = |name: &str| Event::BlobStored { name: name.into(), bytes: 1 };
+    let mut h = good();
+    for (t, e) in [
+        (11, stored("m1")),
+        (11, stored("f1")),
+        (11, files(1, &["m1", "f1"])),
+        (41, stored("m2")),
+        (41, stored("f2")),
+        (41, files(2, &["m2", "f1", "f2"])),
+        (51, Event::CheckpointDiscarded { ckpt: 1 }),
+        (52, Event::BlobsDeleted { names: vec!["m1".into()] }),
+    ] {
+        push(&mut h, at(t, if t == 51 { "coordinator" } else { "worker-0" }, e));
+    }
+    assert_eq!(checks(&h), Vec::<&str>::new(), "the discarded checkpoint's own blob may go");
+    push(&mut h, at(53, "store", Event::BlobsDeleted { names: vec!["f1".into()] }));
+    let (v, _) = run(&h);
+    let p16: Vec<&Violation> = v.iter().filter(|x| x.check == "P16").collect();
+    assert_eq!(p16.len(), 2, "{v:?}");
+    assert!(p16.iter().any(|x| x.message.contains("f1 deleted") && x.message.contains("checkpoint 2")), "{p16:?}");
+    assert!(p16.iter().any(|x| x.message.contains("at the end, retained checkpoint 2")), "{p16:?}");
 }

@@ -187,6 +187,8 @@ pub mod caps {
     pub const INTERVAL_MS_MAX: u64 = 600_000;
     /// Most phases of a profile's `input_phases` cycle.
     pub const PHASES_MAX: usize = 64;
+    /// Most completed checkpoints a profile may retain.
+    pub const RETAINED_MAX: usize = 16;
 }
 
 pub fn validate_trigger(event: &str, nth: u32, dur_ms: u64) -> Result<(), String> {
