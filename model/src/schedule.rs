@@ -153,7 +153,7 @@ pub struct Profile {
     /// Incremental checkpoints (`incremental_checkpoints = true`:
     /// `JobConfig::incremental_checkpoints`, engine/src/shared_state.rs):
     /// keyed state in shared files, each checkpoint writing the changed
-    /// ones. Off unless a profile says so (`chaos`, `zombie` and the gate
+    /// ones. Off unless a profile says so (`zombie` and the gate
     /// do).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub incremental_checkpoints: bool,
@@ -500,8 +500,9 @@ impl Profile {
                 p.lose_unsynced = true;
                 p.torn_writes = true;
                 p.swarm = true;
-                p.incremental_checkpoints = true;
-                p.retained_checkpoints = Some(3);
+                // No incremental checkpoints, no pooled ids: `chaos`'s seeds
+                // carry the README's worked examples, corpus cases and
+                // snapshot seeds; `zombie` and the gate run both.
             }
             _ => return None,
         }
