@@ -698,6 +698,15 @@ impl<R> GroupCommit<R> {
         self.flushing.is_some()
     }
 
+    /// The flush in flight failed and the log was cut back to its durable
+    /// prefix: every output still waiting, in order (none of them may leave
+    /// as planned), and a fresh group commit.
+    pub fn abandon(&mut self) -> Vec<R> {
+        let out = std::mem::take(&mut self.waiting).into_iter().map(|(_, r)| r).collect();
+        *self = GroupCommit { staged: Vec::new(), applied: 0, flushing: None, durable: 0, waiting: VecDeque::new() };
+        out
+    }
+
     /// The flush in flight is durable: the outputs that may leave now, in
     /// order.
     pub fn flushed(&mut self) -> Vec<R> {
@@ -788,15 +797,22 @@ pub async fn run_broker(node: BrokerNode) {
             In::Flushed(Err(reason)) => {
                 // The log could not be written: what the failed flush and
                 // everything staged after it held is undone, and whatever
-                // waited on them (replies, events) never leaves; clients
-                // retry. After a failed fsync the file's tail is unknown,
-                // so it is cut back to the durable prefix.
+                // waited on them never leaves: their events are dropped and
+                // their requests answered at once with the I/O error (as
+                // Kafka answers a produce to an offline log directory), so
+                // clients retry, on their own backoff, without waiting out
+                // their timeouts. After a failed fsync the file's tail is
+                // unknown, so it is cut back to the durable prefix.
                 flush = None;
                 obs.reach(Reach::BrokerLogRolledBack);
                 match roll_back_log(&*node.storage, durable).await {
                     Ok(entries) => {
                         st = st.rolled_back(&entries);
-                        gc = GroupCommit::default();
+                        for out in gc.abandon() {
+                            if let Out::Reply(from, id, _) = out {
+                                ready.push(Out::Reply(from, id, Response::IoError { reason: reason.clone() }));
+                            }
+                        }
                     }
                     Err(e) => obs.fatal(format!("{reason}; {e}")).await,
                 }

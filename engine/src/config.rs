@@ -134,10 +134,13 @@ pub enum Mutant {
     /// checkpoint refers to, shared files the newer ones still need included.
     #[serde(rename = "flink-7783-recover-drops-unreadable-checkpoint")]
     Flink7783RecoverDropsUnreadableCheckpoint,
+    /// A failed sink recovery is retried after a fixed 100 ms pause, however
+    /// long its system has been refusing: a retry storm in an outage.
+    RetryWithoutBackoff,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 33] = [
+    pub const ALL: [Mutant; 34] = [
         Mutant::Canary,
         Mutant::CommitOnPrecommit,
         Mutant::NoRecommitOnRecovery,
@@ -175,6 +178,7 @@ impl Mutant {
         // 1,000); it needs a profile aimed at a restart after a discard.
         Mutant::Flink26985RestoredSharedStateDiscarded,
         Mutant::Flink7783RecoverDropsUnreadableCheckpoint,
+        Mutant::RetryWithoutBackoff,
     ];
 
     pub fn name(self) -> &'static str {
@@ -211,6 +215,7 @@ impl Mutant {
             Mutant::Flink23854LingeringGap => "flink-23854-lingering-gap",
             Mutant::Flink40626RecommitReusedId => "flink-40626-recommit-reused-id",
             Mutant::Flink7268AsyncDiscardRacesRestart => "flink-7268-async-discard-races-restart",
+            Mutant::RetryWithoutBackoff => "retry-without-backoff",
             Mutant::Flink26985RestoredSharedStateDiscarded => "flink-26985-restored-shared-state-discarded",
             Mutant::Flink7783RecoverDropsUnreadableCheckpoint => "flink-7783-recover-drops-unreadable-checkpoint",
         }
@@ -255,6 +260,7 @@ impl Mutant {
                 "a commit that timed out is retried under a new producer session, aborting its transaction"
             }
             Mutant::SkewedTxnTimeout => "the broker measures transaction ages on its wall clock, which a step moves",
+            Mutant::RetryWithoutBackoff => "a failed sink recovery is retried every 100 ms, with no backoff and no jitter",
             Mutant::TxnLeftOpenAtEnd => {
                 "every sink begins one more transaction after the final checkpoint, never ended"
             }
@@ -354,6 +360,7 @@ impl Mutant {
             Mutant::Flink7268AsyncDiscardRacesRestart => "P16",
             Mutant::Flink26985RestoredSharedStateDiscarded => "P16",
             Mutant::Flink7783RecoverDropsUnreadableCheckpoint => "P16",
+            Mutant::RetryWithoutBackoff => "P21",
         }
     }
 
@@ -374,7 +381,7 @@ impl Mutant {
             Mutant::RelaxedAttemptFence => "zombie",
             Mutant::Flink23854LingeringGap | Mutant::Flink40626RecommitReusedId => "zombie",
             Mutant::ZombieAppendAccepted | Mutant::Kafka12671HangingTxn => "late",
-            Mutant::Kafka9666EpochBumpOnFailedWrite => "broker-disk",
+            Mutant::Kafka9666EpochBumpOnFailedWrite | Mutant::RetryWithoutBackoff => "broker-disk",
             Mutant::SkewedTxnTimeout => "clock",
             Mutant::Flink7268AsyncDiscardRacesRestart
             | Mutant::Flink26985RestoredSharedStateDiscarded
@@ -636,6 +643,12 @@ pub struct JobConfig {
     /// Off unless a profile asks (`txn_pool`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub pooled_txn_ids: bool,
+    /// The wait between two tries of a failing sink recovery: exponential
+    /// with jitter drawn from the run's seed (`backoff.rs`; by default the
+    /// usual 1 s doubling to 30 s, scaled like the engine's timeouts to
+    /// 100 ms doubling to 3 s).
+    #[serde(default)]
+    pub retry_backoff: crate::backoff::BackoffPolicy,
     pub mutant: Option<Mutant>,
 }
 
@@ -679,6 +692,7 @@ impl Default for JobConfig {
             adaptive_interval: None,
             max_producer_epoch: DEFAULT_MAX_PRODUCER_EPOCH,
             pooled_txn_ids: false,
+            retry_backoff: crate::backoff::BackoffPolicy::default(),
             mutant: None,
         }
     }

@@ -3,6 +3,7 @@
 //! ARCHITECTURE.md for the map.
 
 pub mod aligner;
+pub mod backoff;
 pub mod broker;
 pub mod broker_sink;
 pub mod channel;

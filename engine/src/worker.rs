@@ -23,7 +23,7 @@ use crate::types::{key_to_subtask, Attempt, CheckpointId, DeliveryMode, OutRecor
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
@@ -91,6 +91,9 @@ struct Ctx {
     cfg: Arc<JobConfig>,
     addrs: Addrs,
     clock: crate::clock::Clock,
+    /// The worker process's sink recovery failures in a row, across its
+    /// deployments: what the recovery's backoff grows with.
+    recovery_streak: Arc<AtomicU32>,
 }
 
 impl Ctx {
@@ -158,6 +161,10 @@ pub async fn run_worker(node: WorkerNode) {
     let incarnation: u64 = madsim::rand::random();
     let slots = Arc::new(Mutex::new(Slots::default()));
     let attempt_now = Arc::new(AtomicU64::new(0));
+    // The sink recovery's failed tries in a row, across deployments (the
+    // backoff's, `recovery::RecoveryBudget::streak`); a restarted process
+    // starts over.
+    let recovery_streak = Arc::new(AtomicU32::new(0));
     {
         let (net, addrs, cfg, attempt_now, index) =
             (node.net.clone(), node.addrs.clone(), node.cfg.clone(), attempt_now.clone(), node.index);
@@ -220,6 +227,7 @@ pub async fn run_worker(node: WorkerNode) {
                             cfg: node.cfg.clone(),
                             addrs: node.addrs.clone(),
                             clock: crate::clock::Clock::new(&node.obs),
+                            recovery_streak: recovery_streak.clone(),
                         };
                         let h =
                             madsim::task::spawn(deploy(ctx, restore, fence_upto, node.pipeline.clone(), slots.clone()));
@@ -335,22 +343,24 @@ async fn deploy(
     // consecutive failures. A lost transaction, or an exhausted budget,
     // fails the job loudly: recovery cannot succeed any more (the rule is
     // `recovery::RecoveryBudget`'s).
-    let mut budget = RecoveryBudget::new(ctx.cfg.sink_recovery_budget);
+    let mut budget = RecoveryBudget::new(&ctx.cfg, ctx.recovery_streak.load(Ordering::Relaxed));
     let mut chain = loop {
         match Chain::restore(ctx.clone(), &pipeline, chain_snap.clone(), fence_upto, budget.tries()).await {
             Ok(mut c) => {
                 c.incr = incr;
+                ctx.recovery_streak.store(0, Ordering::Relaxed);
                 break c;
             }
             Err((e, fatal)) => {
-                let verdict = budget.failed(fatal, &e);
+                let verdict = budget.failed(fatal, &e, madsim::rand::random());
+                ctx.recovery_streak.store(budget.streak(), Ordering::Relaxed);
                 for ev in recovery::events(ctx.attempt, TaskId::Chain(i), &e, &verdict) {
                     ctx.obs.emit(ev);
                 }
                 match verdict {
-                    Verdict::Retry => {
+                    Verdict::Retry { after } => {
                         ctx.obs.reach(Reach::SinkRecoveryRetried);
-                        madsim::time::sleep(recovery::RETRY_PAUSE).await
+                        madsim::time::sleep(after).await
                     }
                     Verdict::Escalate { .. } => return,
                 }

@@ -260,9 +260,11 @@ late_delivery = ["worker"]
 "#;
 
 /// `broker-disk`: failed writes and fsyncs on the broker's log, three
-/// windows a seed, with a crash and a pause: the hunting ground of a broker
-/// whose state outlives a failed log write (`kafka-9666-...`: about 1 run
-/// in 5, against 1 in 55 under the gate).
+/// windows a seed, with a crash and a pause, and its disk full for 1.5 s
+/// from its first transaction abort (a recovery's): the hunting ground of
+/// a broker whose state outlives a failed log write (`kafka-9666-...`) and
+/// of retries that do not back off from a system refusing at once
+/// (`retry-without-backoff`).
 const BROKER_DISK_TOML: &str = r#"
 name = "broker-disk"
 disk_errors = 3
@@ -274,6 +276,13 @@ liveness_ms = 60000
 
 [targets]
 disk_errors = ["broker"]
+
+[[trigger]]
+node = "broker"
+event = "TxnAborted"
+nth = 1
+action = "disk_full"
+dur_ms = 1500
 "#;
 
 /// `adaptive`: the adaptive checkpoint interval under `chaos`'s faults

@@ -429,7 +429,7 @@ impl Harness {
 
     /// `restore` the way a job's worker recovers: a try that fails is
     /// retried with a fresh sink (the same attempt, a later sink session)
-    /// after `recovery::RETRY_PAUSE` of simulated time, up to
+    /// after the backoff's wait (`JobConfig::retry_backoff`), up to
     /// `JobConfig::sink_recovery_budget` tries; a lost transaction gives up
     /// at once. Each failed try records `TaskFailed` (`recovery: {error}`)
     /// and giving up records `JobFailed` and returns
@@ -448,7 +448,7 @@ impl Harness {
         fence_upto: CheckpointId,
     ) -> Result<(), StepError> {
         self.attempt += 1;
-        let mut budget = RecoveryBudget::new(self.setup.cfg.sink_recovery_budget);
+        let mut budget = RecoveryBudget::new(&self.setup.cfg, 0);
         loop {
             let mut p = self.new_proc(budget.tries());
             p.task.restore(snap, Some(ckpt), finished, fence_upto);
@@ -460,13 +460,13 @@ impl Harness {
                     return Err(StepError::Crashed(pt));
                 }
                 Err(Stop::Failed(e)) => {
-                    let verdict = budget.failed(p.task.lost_for_good(), &e);
+                    let verdict = budget.failed(p.task.lost_for_good(), &e, madsim::rand::random());
                     self.proc_ = None;
                     for ev in recovery::events(self.attempt, exactsim_engine::types::TaskId::Chain(0), &e, &verdict) {
                         self.log.emit("worker-0", ev);
                     }
                     match verdict {
-                        Verdict::Retry => madsim::time::sleep(recovery::RETRY_PAUSE).await,
+                        Verdict::Retry { after } => madsim::time::sleep(after).await,
                         Verdict::Escalate { reason } => return Err(StepError::Escalated(reason)),
                     }
                 }

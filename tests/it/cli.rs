@@ -201,7 +201,7 @@ fn a_scenarios_own_checks_are_listed_as_run() {
     let own = "copier/order-per-partition";
     let (code, out, err) = exactsim(&["run", "--scenario", "copier", "--seed", "1", "--profile", "none"]);
     assert_eq!(code, Some(0), "{out}{err}");
-    assert!(out.contains(&format!(" checks=P1-P11,P13-P16,{own} ")), "{out}");
+    assert!(out.contains(&format!(" checks=P1-P11,P13-P16,P21,{own} ")), "{out}");
     let (code, out, err) = exactsim(&["run", "--scenario", "copier", "--seed", "1", "--profile", "none", "--json"]);
     assert_eq!(code, Some(0), "{out}{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -234,8 +234,8 @@ fn a_scenarios_own_checks_are_listed_as_run() {
     assert!(listed.iter().any(|c| c["id"] == own && c["scenario"] == "copier"), "{listed:?}");
     assert!(listed.iter().any(|c| c["id"] == "P13" && c.get("scenario").is_none()), "{listed:?}");
     let xml = std::fs::read_to_string(&junit).unwrap();
-    assert!(xml.contains(&format!(r#"<property name="checks" value="P1-P11,P13-P16,{own},panic"/>"#)), "{xml}");
-    assert!(xml.contains(&format!(r#"<property name="checks" value="P1-P11,P13-P16,{own}"/>"#)), "{xml}");
+    assert!(xml.contains(&format!(r#"<property name="checks" value="P1-P11,P13-P16,P21,{own},panic"/>"#)), "{xml}");
+    assert!(xml.contains(&format!(r#"<property name="checks" value="P1-P11,P13-P16,P21,{own}"/>"#)), "{xml}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -37,7 +37,7 @@ fn shrink_then_replay_reproduces_the_same_check() {
 }
 
 /// The shrinker narrows, not only removes: the gate profile's silent
-/// restart on copier seed 1208 (17 fault events, planted bug
+/// restart on copier seed 1208 (18 fault events, planted bug
 /// `accept-restarted-sender`) comes down to the three faults the bug needs
 /// — the other source worker crashed at its first snapshot (retargeted
 /// from "any node", `nth` lowered from 2), the one-way cut that silences
@@ -49,7 +49,7 @@ fn shrink_narrows_the_gates_silent_restart_to_three_faults() {
     let profile = "ci/gate.toml";
     let spec = make("copier", 1208, profile, DeliveryMode::ExactlyOnce, Some(Mutant::AcceptRestartedSender));
     let r = shrink(spec, profile, 600).expect("copier 1208 fails with the planted bug");
-    assert_eq!(r.original_events, 17);
+    assert_eq!(r.original_events, 18);
     let ev = &r.file.schedule.events;
     assert!(ev.len() <= 3, "{} runs left {ev:?}", r.runs);
     let kinds: Vec<&str> = ev.iter().map(|e| e.kind()).collect();

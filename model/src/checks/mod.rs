@@ -12,8 +12,8 @@
 //! [`check_all`] builds one [`Ctx`] (the batch reference, the completed
 //! checkpoints, the first-time commits, the pre-commits) and runs every
 //! check that applies to the run's delivery mode ([`checks_for`]):
-//! exactly-once runs P1–P11 and P13–P16, at-least-once runs P4 (ids), P11,
-//! P12, P15 and P16; then the scenario's own checks (`Scenario::checks`), in every run.
+//! exactly-once runs P1–P11, P13–P16 and P21, at-least-once runs P4 (ids),
+//! P11, P12, P15, P16 and P21; then the scenario's own checks (`Scenario::checks`), in every run.
 //! [`ids_for`] lists them all, as every report does.
 //!
 //! Messages are one line each and name the records, keys, checkpoints,
@@ -36,6 +36,7 @@ mod p13_finish_checker;
 mod p14_zombie_checker;
 mod p15_interval_checker;
 mod p16_retained_checker;
+mod p21_retry_checker;
 mod prefixes;
 
 use crate::history::{Ev, History};
@@ -116,7 +117,7 @@ pub const PANIC_CHECK: &str = "panic";
 
 /// Every check, in report order. `panic` is not an oracle over the history:
 /// the runner reports a panic or failed assertion inside the run with it.
-pub const CHECKS: [CheckInfo; 17] = [
+pub const CHECKS: [CheckInfo; 18] = [
     CheckInfo {
         id: "P1",
         name: "exactly-once-output",
@@ -230,6 +231,13 @@ pub const CHECKS: [CheckInfo; 17] = [
         meaning: "every file a retained completed checkpoint refers to is in the checkpoint store, at every moment",
         applies: Applies::Both,
         judge: Judge::History(p16_retained_checker::check),
+    },
+    CheckInfo {
+        id: "P21",
+        name: "no-retry-storm",
+        meaning: "fewer than 10 retries of a task's recovery in any 6 s (10 a minute, scaled), in an outage and after",
+        applies: Applies::Both,
+        judge: Judge::History(p21_retry_checker::check),
     },
     CheckInfo {
         id: PANIC_CHECK,

@@ -1278,9 +1278,9 @@ fn the_check_table_is_complete_and_consistent() {
     assert_eq!(name_of("panic"), "panic");
     assert_eq!(name_of("P99"), "");
     let eo: Vec<&str> = checks_for(DeliveryMode::ExactlyOnce).map(|c| c.id).collect();
-    assert_eq!(eo, ["P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10", "P11", "P13", "P14", "P15", "P16"]);
+    assert_eq!(eo, ["P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10", "P11", "P13", "P14", "P15", "P16", "P21"]);
     let alo: Vec<&str> = checks_for(DeliveryMode::AtLeastOnce).map(|c| c.id).collect();
-    assert_eq!(alo, ["P4", "P11", "P12", "P15", "P16"]);
+    assert_eq!(alo, ["P4", "P11", "P12", "P15", "P16", "P21"]);
 }
 
 #[test]
@@ -1417,4 +1417,54 @@ fn p16_sees_a_file_of_a_retained_checkpoint_deleted() {
     assert_eq!(p16.len(), 2, "{v:?}");
     assert!(p16.iter().any(|x| x.message.contains("f1 deleted") && x.message.contains("checkpoint 2")), "{p16:?}");
     assert!(p16.iter().any(|x| x.message.contains("at the end, retained checkpoint 2")), "{p16:?}");
+}
+
+// ---- P21: no retry storm ----
+
+fn failed_ms(t_ms: u64, reason: &str) -> Stamped {
+    at(t_ms * 1000, "worker-1", Event::TaskFailed { attempt: 2, task: TaskId::Chain(1), reason: reason.into() })
+}
+fn p21(events: Vec<Stamped>) -> Vec<String> {
+    let h = coordinator_only(events);
+    super::p21_retry_checker::check(&Ctx::new(&h, &Echo)).into_iter().map(|f| f.message).collect()
+}
+
+#[test]
+fn ten_recovery_retries_within_six_seconds_are_a_storm_p21() {
+    let evs: Vec<_> = (0..12).map(|i| failed_ms(1_000 + i * 500, "recovery: broker I/O error")).collect();
+    let m = p21(evs.clone());
+    assert_eq!(m.len(), 1, "once per task: {m:?}");
+    assert_mentions(
+        &m,
+        &["chain-1 retried its recovery 10 times between 1000.0ms and 5500.0ms on worker-1", "12 retries"],
+    );
+    // A process restarted between them starts its waits over.
+    let mut restarted = evs.clone();
+    restarted.push(at(3_200_000, "worker-1", Event::NodeStarted));
+    restarted.sort_by_key(|e| e.t_us);
+    assert_eq!(p21(restarted), Vec::<String>::new());
+    let mut h = good();
+    for e in evs {
+        push(&mut h, e);
+    }
+    assert_eq!(checks(&h), vec!["P21"]);
+}
+
+#[test]
+fn backed_off_retries_and_other_task_failures_pass_p21() {
+    // The default policy's shortest waits, with a system refusing at once.
+    let policy = exactsim_engine::backoff::BackoffPolicy::default();
+    let mut t = 0;
+    let mut evs = vec![failed_ms(0, "recovery: x")];
+    for n in 1..20 {
+        t += policy.delay(n, 20).as_millis() as u64;
+        evs.push(failed_ms(t, "recovery: x"));
+    }
+    // Failures outside recovery are not its retries.
+    evs.extend((0..20).map(|i| failed_ms(100 + i, "sink: commit failed")));
+    evs.sort_by_key(|e| e.t_us);
+    assert_eq!(p21(evs), Vec::<String>::new());
+    // Ten retries spread over just more than the window.
+    let spread: Vec<_> = (0..10).map(|i| failed_ms(i * 667, "recovery: x")).collect();
+    assert_eq!(p21(spread), Vec::<String>::new(), "9 gaps of 667 ms span 6.003 s");
 }

@@ -49,6 +49,10 @@ pub enum TriggerAction {
     Crash,
     Pause,
     Stop,
+    /// The node's disk fails every operation for the hold (a full disk, a
+    /// log directory gone offline): its server answers at once with an
+    /// I/O error, for as long as it lasts.
+    DiskFull,
 }
 
 impl TriggerAction {
@@ -57,6 +61,7 @@ impl TriggerAction {
             TriggerAction::Crash => "crash",
             TriggerAction::Pause => "pause",
             TriggerAction::Stop => "stop",
+            TriggerAction::DiskFull => "disk_errors",
         }
     }
 }
@@ -303,7 +308,7 @@ pub fn crash_breadth(disk: CrashMode) -> u64 {
 pub fn action_breadth(a: TriggerAction) -> u64 {
     match a {
         TriggerAction::Crash => 2,
-        TriggerAction::Pause | TriggerAction::Stop => 1,
+        TriggerAction::Pause | TriggerAction::Stop | TriggerAction::DiskFull => 1,
     }
 }
 

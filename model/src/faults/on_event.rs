@@ -1,15 +1,18 @@
 //! `on_event`: a fault on a predicate: when a node emits an engine event
-//! for the `nth` time, crash, pause or stop it (armed by the recorder; not
-//! drawn by a count: a profile's `[[trigger]]`s, or a replay file).
+//! for the `nth` time, crash, pause or stop it, or fill its disk (armed by
+//! the recorder; not drawn by a count: a profile's `[[trigger]]`s, or a
+//! replay file).
 
 use super::{Aim, Check, Cx, Fault, FaultEvent, Kind, Real, Shown, Target, Targets, Timing};
 use super::common::{action_breadth, smaller, Narrowing, Size, DUR_MIN_MS};
 use super::common::{validate_trigger, CrashMode, Gen, TriggerAction};
+use super::play::full_disk;
 use serde::{Deserialize, Serialize};
 
 /// When `node` (any node if `None`) emits the engine event `event` (its
 /// name, e.g. `PreCommitted`) for the `nth` time, `action` it for `dur_ms`
-/// (crash: down time; pause: frozen time; stop: down time).
+/// (crash: down time; pause: frozen time; stop: down time; disk_full: the
+/// time every disk operation fails).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OnEvent {
@@ -33,8 +36,11 @@ impl Fault for OnEvent {
     }
 
     fn validate(&self, c: &Check) -> Result<(), String> {
-        if let Some(n) = &self.node {
-            c.node(n)?;
+        match (&self.node, self.action) {
+            (Some(n), TriggerAction::DiskFull) => c.disk_node(n)?,
+            (None, TriggerAction::DiskFull) => return Err("a disk_full trigger needs a node with a disk".into()),
+            (Some(n), _) => c.node(n)?,
+            (None, _) => {}
         }
         validate_trigger(&self.event, self.nth, self.dur_ms)
     }
@@ -103,6 +109,7 @@ impl Fault for OnEvent {
             TriggerAction::Crash => t.crash(&node, &cause, CrashMode::KeepAll, false),
             TriggerAction::Pause => t.pause(&node, &cx.shown("pause")),
             TriggerAction::Stop => t.stop(&node, &cx.shown("stop")),
+            TriggerAction::DiskFull => t.open(cx.index, &full_disk(&node), &cx.shown("disk_errors")),
         };
         if played {
             match self.action {
@@ -111,6 +118,7 @@ impl Fault for OnEvent {
                     let detail = cx.detail.to_string();
                     cx.resume_after(&node, self.dur_ms, &detail);
                 }
+                TriggerAction::DiskFull => cx.close_disk_after(&node, self.dur_ms),
             }
         }
         played
@@ -123,7 +131,9 @@ impl Fault for OnEvent {
     /// PostgreSQL) emits no engine events while the job runs (its commits
     /// are read from the server afterwards), so a trigger on it never fires.
     fn real(&self) -> Real {
-        if self.node.as_deref() == Some(super::common::SYSTEM_NODE) {
+        if self.action == TriggerAction::DiskFull {
+            Real::Skips("disk faults need a fault-injecting file system")
+        } else if self.node.as_deref() == Some(super::common::SYSTEM_NODE) {
             Real::Skips("the sink's system is a real server: its commits are read after the run, no event of it can fire a trigger")
         } else {
             Real::Plays

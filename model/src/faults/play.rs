@@ -22,6 +22,8 @@ enum Wakeup {
     Restart(String),
     /// The node and the pause's detail (ends its timeline band).
     Resume(String, String),
+    /// Close the disk window a trigger opened: its event, node and detail.
+    CloseDisk(usize, String, String),
 }
 
 /// Timed ends of node faults: (ms, sequence) -> what happens then.
@@ -82,6 +84,19 @@ impl Cx<'_> {
         self.paused.insert(node.to_string());
         self.wakeups.at(self.now_ms.saturating_add(dur_ms), Wakeup::Resume(node.to_string(), detail.to_string()));
     }
+}
+
+impl Cx<'_> {
+    /// Close the full-disk window of this event on `node` `dur_ms` from now.
+    pub fn close_disk_after(&mut self, node: &str, dur_ms: u64) {
+        let w = Wakeup::CloseDisk(self.index, node.to_string(), self.detail.to_string());
+        self.wakeups.at(self.now_ms.saturating_add(dur_ms), w);
+    }
+}
+
+/// The disk window of a full disk: every operation fails.
+pub fn full_disk(node: &str) -> super::Window<'_> {
+    super::Window::DiskErrors { node, permille: 1000 }
 }
 
 /// Plays one schedule.
@@ -200,7 +215,9 @@ impl<'a> Player<'a> {
     pub fn heal(&mut self, t: &mut dyn Target) {
         t.heal();
         for (_, w) in std::mem::take(&mut self.wakeups.due) {
-            self.wake(w, t);
+            if !matches!(w, Wakeup::CloseDisk(..)) {
+                self.wake(w, t); // the heal closed every window
+            }
         }
         for n in std::mem::take(&mut self.paused) {
             t.resume(&n, &Shown { kind: "pause", detail: "" });
@@ -214,6 +231,7 @@ impl<'a> Player<'a> {
                 self.paused.remove(&n);
                 t.resume(&n, &Shown { kind: "pause", detail: &d });
             }
+            Wakeup::CloseDisk(i, n, d) => t.close(i, &full_disk(&n), &Shown { kind: "disk_errors", detail: &d }),
         }
     }
 
