@@ -66,10 +66,11 @@ pub fn derive_config(spec: &RunSpec) -> JobConfig {
     spec.scenario.tune(&mut cfg, &mut rng);
     // The profile's job settings (none in the profiles that existed before
     // them, so their runs are what they were).
-    if let Some(a) = spec.profile.adaptive_interval {
+    let adaptive_run = spec.profile.adaptive_every.is_none_or(|n| spec.seed % n == 1 % n);
+    if let Some(a) = spec.profile.adaptive_interval.filter(|_| adaptive_run) {
         cfg.adaptive_interval = Some(a);
     }
-    if !spec.profile.input_phases.is_empty() {
+    if adaptive_run && !spec.profile.input_phases.is_empty() {
         cfg.source_phases = spec.profile.input_phases.clone();
     }
     if let Some(pool) = spec.profile.txn_pool {

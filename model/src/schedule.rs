@@ -144,6 +144,12 @@ pub struct Profile {
     /// `JobConfig::source_phases`); empty: sources read as fast as they can.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub input_phases: Vec<SourcePhase>,
+    /// The adaptive interval and the input phases apply to one run in this
+    /// many: those whose seed leaves a remainder of 1 (`adaptive_every =
+    /// 4`: seeds 1, 5, 9, ...; 1: every run); absent: every run. Seed 0, the
+    /// worked examples' seed, keeps the fixed interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adaptive_every: Option<u64>,
     /// The broker sink pools its transactional ids
     /// (`JobConfig::pooled_txn_ids`, engine/src/txn_pool.rs) in every run
     /// (`txn_pool = "all"`) or in the runs of odd seeds (`"half"`, so one
@@ -188,7 +194,7 @@ impl TxnPool {
 }
 
 /// The keys of a profile file besides the fault counts.
-pub const PROFILE_FIELDS: [&str; 14] = [
+pub const PROFILE_FIELDS: [&str; 15] = [
     "name",
     "lose_unsynced",
     "torn_writes",
@@ -200,6 +206,7 @@ pub const PROFILE_FIELDS: [&str; 14] = [
     "silent_restart",
     "adaptive_interval",
     "input_phases",
+    "adaptive_every",
     "txn_pool",
     "incremental_checkpoints",
     "retained_checkpoints",
@@ -429,6 +436,7 @@ impl Profile {
             silent_restart: 0,
             adaptive_interval: None,
             input_phases: Vec::new(),
+            adaptive_every: None,
             txn_pool: None,
             incremental_checkpoints: false,
             retained_checkpoints: None,
@@ -777,6 +785,14 @@ impl Profile {
                 return Err("adaptive_interval: replay_records = 0 (at least 1)".into());
             }
         }
+        if let Some(n) = self.adaptive_every {
+            if n == 0 {
+                return Err("adaptive_every = 0 (at least 1)".into());
+            }
+            if self.adaptive_interval.is_none() && self.input_phases.is_empty() {
+                return Err("adaptive_every without adaptive_interval or input_phases: it would choose nothing".into());
+            }
+        }
         if self.retained_checkpoints == Some(0) || self.retained_checkpoints.is_some_and(|k| k > caps::RETAINED_MAX) {
             return Err(format!(
                 "retained_checkpoints = {} is out of range (1..={})",
@@ -980,6 +996,11 @@ mod tests {
             ("input_phases = [{ ms = 10, idle = true }]", "every phase is idle"),
             ("input_phases = [{ ms = 10, pace = 3 }]", "unknown field `pace`"),
             ("input_phase = []", "unknown field `input_phase`"),
+            ("adaptive_every = 4", "without adaptive_interval or input_phases"),
+            (
+                "adaptive_interval = { min_ms = 1, max_ms = 5, replay_records = 1 }\nadaptive_every = 0",
+                "adaptive_every = 0",
+            ),
         ] {
             let e = Profile::from_toml(&format!("name = \"a\"\n{line}\n")).unwrap_err();
             assert!(e.contains(err), "{line}: {e}");

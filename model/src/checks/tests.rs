@@ -1278,7 +1278,10 @@ fn the_check_table_is_complete_and_consistent() {
     assert_eq!(name_of("panic"), "panic");
     assert_eq!(name_of("P99"), "");
     let eo: Vec<&str> = checks_for(DeliveryMode::ExactlyOnce).map(|c| c.id).collect();
-    assert_eq!(eo, ["P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10", "P11", "P13", "P14", "P15", "P16", "P21"]);
+    assert_eq!(
+        eo,
+        ["P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10", "P11", "P13", "P14", "P15", "P16", "P21"]
+    );
     let alo: Vec<&str> = checks_for(DeliveryMode::AtLeastOnce).map(|c| c.id).collect();
     assert_eq!(alo, ["P4", "P11", "P12", "P15", "P16", "P21"]);
 }
