@@ -250,7 +250,8 @@ pub fn only(part: &str, seeds: u64, quick: bool) -> Result<String, String> {
         }
         "profiles" => Ok(profiles(quick, None).0),
         "interval" => Ok(interval_comparison(seeds)),
-        other => Err(format!("unknown bench part '{other}' (expected floor, profiles or interval)")),
+        "incremental" => Ok(incremental_comparison()),
+        other => Err(format!("unknown bench part '{other}' (expected floor, profiles, interval or incremental)")),
     }
 }
 
@@ -956,6 +957,68 @@ impl Headline {
         }
         s
     }
+}
+
+/// `bench --only incremental` (issue 25): bytes written per checkpoint,
+/// full snapshots against incremental ones, on a large, slowly changing
+/// keyed state: `word_count`'s own operator holding 100,000 keys (1.6 MB
+/// of state), then 20 checkpoints, each after a share of the keys was
+/// updated (records on keys drawn from the seed). A full snapshot writes
+/// the state; an incremental one writes its new shared file and its
+/// manifest (`engine/src/shared_state.rs`, split exactly as a chain task
+/// splits it, encoded as the task encodes it). No runtime: the operator
+/// and the split are plain state machines.
+pub fn incremental_comparison() -> String {
+    use exactsim_engine::shared_state::IncrementalBase;
+    use exactsim_engine::types::Record;
+    const KEYS: u64 = 100_000;
+    const CHECKPOINTS: u64 = 20;
+    let pipeline = exactsim_scenarios::by_name("word_count").expect("word_count").pipeline();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "incremental checkpoints: word_count's operator, {KEYS} keys, {CHECKPOINTS} checkpoints after the first (bytes per checkpoint)"
+    );
+    let _ =
+        writeln!(out, "{:>16} {:>14} {:>18} {:>10} {:>14}", "keys updated", "full", "incremental", "ratio", "manifest");
+    for per_mille in [1u64, 10, 100, 1000] {
+        let mut op = pipeline.create(0, 1);
+        let mut sink = Vec::new();
+        let mut id = 0u64;
+        let mut feed = |op: &mut Box<dyn exactsim_engine::pipeline::KeyedOperator>, key: u64| {
+            id += 1;
+            op.process(&Record { id, key, ts_ms: id, value: 1 }, &mut sink);
+            sink.clear();
+        };
+        for key in 0..KEYS {
+            feed(&mut op, key);
+        }
+        let mut base = IncrementalBase::default();
+        let _ = base.split(&op.snapshot(), "ckpt-0".into());
+        let mut rng = exactsim_model::rng::SimRng::new(per_mille);
+        let (mut full, mut incr, mut manifest) = (0u64, 0u64, 0u64);
+        for c in 1..=CHECKPOINTS {
+            for _ in 0..KEYS * per_mille / 1000 {
+                feed(&mut op, rng.below(KEYS));
+            }
+            let state = op.snapshot();
+            let split = base.split(&state, format!("ckpt-{c}"));
+            let m = exactsim_engine::codec::encode(&split.manifest).len() as u64;
+            full += state.len() as u64;
+            manifest += m;
+            incr += m + split.new_file.map_or(0, |(_, bytes)| bytes.len() as u64);
+        }
+        let _ = writeln!(
+            out,
+            "{:>15}% {:>14} {:>18} {:>10.3} {:>14}",
+            format!("{:.1}", per_mille as f64 / 10.0),
+            full / CHECKPOINTS,
+            incr / CHECKPOINTS,
+            incr as f64 / full as f64,
+            manifest / CHECKPOINTS
+        );
+    }
+    out
 }
 
 #[cfg(test)]

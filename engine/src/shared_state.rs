@@ -12,9 +12,11 @@
 //!   the previous checkpoint holds the same bytes (referred to) or the
 //!   chunk goes into the checkpoint's one new shared file (as an LSM tree
 //!   writes the changed keys into a new immutable SST file). The
-//!   checkpoint's main blob then holds a [`Manifest`] (file, offset and
-//!   length of every chunk, in order) instead of the state. A file stays
-//!   referred to while any of its chunks is unchanged.
+//!   checkpoint's main blob then holds a [`Manifest`] (the state as
+//!   extents: file, offset and length of each run of chunks that lie back
+//!   to back in one file, in order) instead of the state, so a slowly
+//!   changing state's manifest grows with its changes, not its size. A file
+//!   stays referred to while any of its chunks is unchanged.
 //! - [`SharedRegistry`] (the coordinator's): reference counts of the shared
 //!   files over the *retained* completed checkpoints. Registering a
 //!   checkpoint counts its files; discarding one (subsumed past the
@@ -31,12 +33,30 @@ use crate::types::CheckpointId;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// Average bytes per shared file (a power of two). Small, so that the
-/// simulated jobs' states (a few kilobytes) span several files.
+/// Average bytes per chunk of a small state (a power of two). Small, so
+/// that the simulated jobs' states (a few kilobytes) span several files.
 pub const CHUNK_BYTES: usize = 32;
-/// Shortest and longest chunk.
+/// Average bytes per chunk of a large state: a state of n bytes is cut
+/// into chunks of about n / 1024 bytes (a power of two) between
+/// [`CHUNK_BYTES`] and this, so a manifest stays small against the state.
+pub const CHUNK_BYTES_MAX: usize = 256;
+/// Shortest and longest chunk, against the average.
 pub const CHUNK_MIN: usize = CHUNK_BYTES / 4;
 pub const CHUNK_MAX: usize = CHUNK_BYTES * 4;
+
+/// The average chunk of a state of `len` bytes (a power of two): 32 up to
+/// 32 KB, then growing with the state up to [`CHUNK_BYTES_MAX`].
+pub fn chunk_bytes(len: usize) -> usize {
+    (len / 1024).next_power_of_two().clamp(CHUNK_BYTES, CHUNK_BYTES_MAX)
+}
+
+/// States up to this many bytes are never compacted (written whole when
+/// an incremental checkpoint would write as much): where chunks start to
+/// grow with the state.
+pub const COMPACT_FROM: usize = 32 * 1024;
+
+/// What one extent adds to an encoded manifest besides its file's name.
+const EXTENT_BYTES: usize = 24;
 
 /// The gear table of the rolling hash (fixed: splitmix64 from 0).
 const fn gear() -> [u64; 256] {
@@ -56,16 +76,19 @@ const fn gear() -> [u64; 256] {
 const GEAR: [u64; 256] = gear();
 
 /// Content-defined chunks of `state` (gear hash, as FastCDC): a chunk ends
-/// where the hash of its last bytes has its top bits clear, between
-/// [`CHUNK_MIN`] and [`CHUNK_MAX`] bytes. Concatenated, they are `state`.
+/// where the hash of its last bytes has its top bits clear, between a
+/// quarter and four times [`chunk_bytes`] of the state's length (for small
+/// states [`CHUNK_MIN`] and [`CHUNK_MAX`]). Concatenated, they are `state`.
 pub fn chunks(state: &[u8]) -> Vec<&[u8]> {
-    let mask: u64 = !(u64::MAX >> CHUNK_BYTES.trailing_zeros());
+    let avg = chunk_bytes(state.len());
+    let (min, max) = (avg / 4, avg * 4);
+    let mask: u64 = !(u64::MAX >> avg.trailing_zeros());
     let mut out = Vec::new();
     let (mut start, mut h) = (0usize, 0u64);
     for (i, b) in state.iter().enumerate() {
         h = (h << 1).wrapping_add(GEAR[*b as usize]);
         let len = i + 1 - start;
-        if (len >= CHUNK_MIN && h & mask == 0) || len >= CHUNK_MAX {
+        if (len >= min && h & mask == 0) || len >= max {
             out.push(&state[start..=i]);
             start = i + 1;
             h = 0;
@@ -77,7 +100,8 @@ pub fn chunks(state: &[u8]) -> Vec<&[u8]> {
     out
 }
 
-/// One chunk of the state: `len` bytes at `offset` of a shared file.
+/// `len` bytes at `offset` of a shared file: one chunk of the state, or
+/// in a [`Manifest`] an extent (chunks back to back in the file).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ChunkRef {
     pub file: String,
@@ -86,7 +110,8 @@ pub struct ChunkRef {
 }
 
 /// What an incremental checkpoint's main blob holds in place of the
-/// operator's state: its chunks in order (concatenated, they are the state).
+/// operator's state: its extents in order (concatenated, they are the
+/// state); a chunk never spans two extents.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
     pub chunks: Vec<ChunkRef>,
@@ -142,17 +167,30 @@ pub struct Split {
 }
 
 impl IncrementalBase {
-    /// The base of a restored checkpoint (digests are recomputed from the
-    /// restored state's bytes).
+    /// The base of a restored checkpoint: the state chunked again (the same
+    /// bytes give the same chunks) and each chunk located in the extent
+    /// that holds it; digests are recomputed from the restored bytes.
     pub fn restored(manifest: &Manifest, state: &[u8]) -> IncrementalBase {
         let mut chunks = BTreeMap::new();
-        let mut at = 0usize;
-        for c in &manifest.chunks {
-            let end = at + c.len as usize;
-            if let Some(bytes) = state.get(at..end) {
-                chunks.insert(digest(bytes), c.clone());
+        let mut extents = manifest.chunks.iter().peekable();
+        let (mut ext_start, mut at) = (0usize, 0usize);
+        for c in self::chunks(state) {
+            // The extent holding position `at`.
+            while let Some(e) = extents.peek() {
+                if at < ext_start + e.len as usize {
+                    break;
+                }
+                ext_start += e.len as usize;
+                extents.next();
             }
-            at = end;
+            if let Some(e) = extents.peek() {
+                let within = at - ext_start;
+                if within + c.len() <= e.len as usize {
+                    let r = ChunkRef { file: e.file.clone(), offset: e.offset + within as u64, len: c.len() as u64 };
+                    chunks.insert(digest(c), r);
+                } // else: it spans two extents; written again next time
+            }
+            at += c.len();
         }
         IncrementalBase { chunks }
     }
@@ -167,7 +205,7 @@ impl IncrementalBase {
     /// refers to them, the others go into one new file `name`. The base
     /// becomes this checkpoint.
     pub fn split(&mut self, state: &[u8], name: String) -> Split {
-        let mut refs = Vec::new();
+        let mut refs: Vec<ChunkRef> = Vec::new();
         let mut data = Vec::new();
         let mut next = BTreeMap::new();
         for c in chunks(state) {
@@ -181,7 +219,31 @@ impl IncrementalBase {
                 }
             };
             next.insert(d, r.clone());
-            refs.push(r);
+            match refs.last_mut() {
+                // Back to back in the same file: one extent.
+                Some(last) if last.file == r.file && last.offset + last.len == r.offset => last.len += r.len,
+                _ => refs.push(r),
+            }
+        }
+        // What the manifest and the new file would write; when that is
+        // no less than the state itself (most of it changed, or the files
+        // it refers to have fragmented it into many short extents), the
+        // state is written whole as the new file, one extent: an
+        // incremental checkpoint never writes more than a full one and a
+        // short manifest (as an LSM tree compacts its files). Small states
+        // (up to [`COMPACT_FROM`]) are never compacted: their bytes are
+        // few either way, and the simulated jobs' states, all small, keep
+        // referring to files of earlier checkpoints, which is what the
+        // shared-state registry and check P16 are there for.
+        let manifest_bytes: usize = refs.iter().map(|r| EXTENT_BYTES + r.file.len()).sum();
+        if state.len() > COMPACT_FROM && data.len() + manifest_bytes >= state.len() {
+            let mut at = 0u64;
+            for c in chunks(state) {
+                next.insert(digest(c), ChunkRef { file: name.clone(), offset: at, len: c.len() as u64 });
+                at += c.len() as u64;
+            }
+            refs = vec![ChunkRef { file: name.clone(), offset: 0, len: state.len() as u64 }];
+            data = state.to_vec();
         }
         self.chunks = next;
         let new_file = (!data.is_empty()).then_some((name, data));
@@ -334,6 +396,10 @@ mod tests {
         assert_eq!(second.manifest.files(), s(&["f1", "f2"]));
         let files: BTreeMap<String, Vec<u8>> = [f1, f2].into_iter().collect();
         assert_eq!(second.manifest.assemble(&files).unwrap(), state);
+        // Extents: f1 before the change, f2 for it, f1 after it.
+        let ext: Vec<&str> = second.manifest.chunks.iter().map(|c| c.file.as_str()).collect();
+        assert_eq!(ext, ["f1", "f2", "f1"], "{:?}", second.manifest.chunks);
+        assert_eq!(first.manifest.chunks.len(), 1, "one extent for a whole new file");
         let third = base.split(&state, "f3".into());
         assert_eq!(third.new_file, None, "nothing changed, nothing written");
         assert_eq!(IncrementalBase::restored(&third.manifest, &state), base);
@@ -343,6 +409,33 @@ mod tests {
     }
 
     proptest! {
+        /// Any sequence of edits: every checkpoint's manifest assembles to
+        /// its state from the files written so far, a restored base equals
+        /// the live one, and manifests have no two extents that could be one.
+        #[test]
+        fn splits_assemble_and_restore(
+            edits in proptest::collection::vec((0usize..4096, any::<u8>(), 0usize..3), 1..12),
+        ) {
+            let mut base = IncrementalBase::default();
+            let mut state = pseudo(4096);
+            let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+            for (i, (at, b, kind)) in edits.iter().enumerate() {
+                let at = at % (state.len() + 1);
+                match kind {
+                    0 => if at < state.len() { state[at] ^= b | 1 },
+                    1 => state.insert(at, *b),
+                    _ => if at < state.len() { state.remove(at); },
+                }
+                let split = base.split(&state, format!("f{i}"));
+                files.extend(split.new_file.clone());
+                prop_assert_eq!(split.manifest.assemble(&files).unwrap(), state.clone());
+                prop_assert_eq!(&IncrementalBase::restored(&split.manifest, &state), &base);
+                for w in split.manifest.chunks.windows(2) {
+                    prop_assert!(!(w[0].file == w[1].file && w[0].offset + w[0].len == w[1].offset), "{:?}", w);
+                }
+            }
+        }
+
         /// Against a model that recounts from the retained set: a file is
         /// returned for deletion exactly when the last retained checkpoint
         /// that referred to it is discarded, and never while one refers to it.
