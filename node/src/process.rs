@@ -184,6 +184,9 @@ impl FileObserver {
                 // A clean stop: everything written stays (the page cache
                 // survives a process exit).
                 TriggerAction::Stop => std::process::exit(0),
+                // Disk faults need a fault-injecting file system: the
+                // supervisor never arms this rule (`Real::Skips`).
+                TriggerAction::DiskFull => {}
             }
         }
     }

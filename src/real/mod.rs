@@ -415,7 +415,11 @@ fn node_spec(
         run_dir: run_dir.to_path_buf(),
         start_unix_us: 0, // set when the run starts
         safety_ms: plan.schedule.safety_ms,
-        rules: faults::arming::rules(&plan.schedule.events),
+        // What real mode cannot play is not armed either (a full disk).
+        rules: faults::arming::rules(&plan.schedule.events)
+            .into_iter()
+            .filter(|r| !matches!(plan.schedule.events[r.index].fault().real(), faults::Real::Skips(_)))
+            .collect(),
         latency_ms: spec.latency_ms,
         pg_url,
         metrics: metrics_addrs(plan.cfg.parallelism, &ports[5 + plan.cfg.parallelism as usize..]),
