@@ -50,6 +50,16 @@ impl Default for BackoffPolicy {
 }
 
 impl BackoffPolicy {
+    /// The pause between re-sends of one request whose reply did not come
+    /// ([`crate::net::Net::call_retry`]): the Kafka client's own defaults
+    /// (`retry.backoff.ms` 100 ms doubling to `retry.backoff.max.ms` 1 s,
+    /// 20 % jitter) scaled by the same tenth as [`BackoffPolicy::default`]:
+    /// 10 ms doubling to 100 ms. A re-send has already waited out its
+    /// timeout, so this only spreads re-sends that failed together.
+    pub const fn rpc() -> Self {
+        BackoffPolicy { initial_ms: 10, max_ms: 100, jitter_percent: 20 }
+    }
+
     /// A fixed pause, no growth, no jitter.
     pub fn fixed(ms: u64) -> Self {
         BackoffPolicy { initial_ms: ms, max_ms: ms, jitter_percent: 0 }
@@ -134,6 +144,15 @@ mod tests {
         assert_eq!(p.max_tries_in(RETRY_WINDOW_MS), 7);
         assert!(p.max_tries_in(RETRY_WINDOW_MS) < MAX_RETRIES_PER_WINDOW);
         assert_eq!(BackoffPolicy::fixed(100).max_tries_in(RETRY_WINDOW_MS), 61);
+    }
+
+    #[test]
+    fn request_re_sends_double_from_10_ms_to_100_ms() {
+        let p = BackoffPolicy::rpc();
+        assert!(p.validate().is_ok());
+        let bases: Vec<u64> = (1..=6).map(|n| p.base_ms(n)).collect();
+        assert_eq!(bases, vec![10, 20, 40, 80, 100, 100]);
+        assert_eq!(p.delay(1, 2), Duration::from_millis(8));
     }
 
     #[test]

@@ -137,10 +137,16 @@ pub enum Mutant {
     /// A failed sink recovery is retried after a fixed 100 ms pause, however
     /// long its system has been refusing: a retry storm in an outage.
     RetryWithoutBackoff,
+    /// StarRocks' Flink connector (PR 105): under exactly-once, `close()`
+    /// flushes what the sink holds, so records of a checkpoint that never
+    /// completed become visible when a job restart cancels the task, and
+    /// the replay writes them again.
+    #[serde(rename = "starrocks-105-flush-on-close")]
+    StarRocks105FlushOnClose,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 34] = [
+    pub const ALL: [Mutant; 35] = [
         Mutant::Canary,
         Mutant::CommitOnPrecommit,
         Mutant::NoRecommitOnRecovery,
@@ -179,6 +185,7 @@ impl Mutant {
         Mutant::Flink26985RestoredSharedStateDiscarded,
         Mutant::Flink7783RecoverDropsUnreadableCheckpoint,
         Mutant::RetryWithoutBackoff,
+        Mutant::StarRocks105FlushOnClose,
     ];
 
     pub fn name(self) -> &'static str {
@@ -216,6 +223,7 @@ impl Mutant {
             Mutant::Flink40626RecommitReusedId => "flink-40626-recommit-reused-id",
             Mutant::Flink7268AsyncDiscardRacesRestart => "flink-7268-async-discard-races-restart",
             Mutant::RetryWithoutBackoff => "retry-without-backoff",
+            Mutant::StarRocks105FlushOnClose => "starrocks-105-flush-on-close",
             Mutant::Flink26985RestoredSharedStateDiscarded => "flink-26985-restored-shared-state-discarded",
             Mutant::Flink7783RecoverDropsUnreadableCheckpoint => "flink-7783-recover-drops-unreadable-checkpoint",
         }
@@ -261,6 +269,9 @@ impl Mutant {
             }
             Mutant::SkewedTxnTimeout => "the broker measures transaction ages on its wall clock, which a step moves",
             Mutant::RetryWithoutBackoff => "a failed sink recovery is retried every 100 ms, with no backoff and no jitter",
+            Mutant::StarRocks105FlushOnClose => {
+                "StarRocks PR 105: a sink cancelled by a job restart flushes and commits its open transaction in close"
+            }
             Mutant::TxnLeftOpenAtEnd => {
                 "every sink begins one more transaction after the final checkpoint, never ended"
             }
@@ -361,6 +372,7 @@ impl Mutant {
             Mutant::Flink26985RestoredSharedStateDiscarded => "P16",
             Mutant::Flink7783RecoverDropsUnreadableCheckpoint => "P16",
             Mutant::RetryWithoutBackoff => "P21",
+            Mutant::StarRocks105FlushOnClose => "P1",
         }
     }
 
@@ -404,6 +416,7 @@ impl Mutant {
             Mutant::Flink7268AsyncDiscardRacesRestart => Some("FLINK-7268"),
             Mutant::Flink26985RestoredSharedStateDiscarded => Some("FLINK-26985"),
             Mutant::Flink7783RecoverDropsUnreadableCheckpoint => Some("FLINK-7783"),
+            Mutant::StarRocks105FlushOnClose => Some("starrocks-connector-for-apache-flink#105"),
             _ => None,
         }
     }
@@ -503,6 +516,19 @@ impl Mutant {
                  error certain), drops it from its record and discards it as a full checkpoint was discarded: \
                  every file it refers to. Only runs whose coordinator restarts with two retained checkpoints \
                  reach it. Check P16 sees the newest retained checkpoint's files deleted."
+            }
+            Mutant::StarRocks105FlushOnClose => {
+                "StarRocks' connector for Flink buffered rows and loaded them into StarRocks at every \
+                 checkpoint (its exactly-once mode), and its close() flushed whatever was still buffered. \
+                 Flink calls close() when it cancels a task for a job restart too, not only at the end of \
+                 the input: the rows since the last checkpoint were loaded, the job rolled back to that \
+                 checkpoint and produced them again, and they were in StarRocks twice (the fix, PR 105 of \
+                 StarRocks/starrocks-connector-for-apache-flink: no flush in close under exactly-once). Here \
+                 a worker whose attempt is replaced while it lives on closes its chain's sink \
+                 (SinkTask::close, as Flink's TwoPhaseCommitSinkFunction.close does: the open transaction \
+                 is aborted); the planted branch pre-commits and commits the open transaction instead. Its \
+                 records become visible before any checkpoint covers them (P3) and the replay writes them \
+                 again (P1: duplicates)."
             }
             m => m.description(),
         }

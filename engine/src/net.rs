@@ -3,6 +3,7 @@
 //! reordered or duplicated by the network; every caller copes (retries,
 //! idempotent handlers, sequence numbers).
 
+use crate::backoff::BackoffPolicy;
 use crate::codec;
 use crate::proto::{Msg, Request, Response};
 #[cfg(madsim)]
@@ -196,7 +197,11 @@ impl Net {
     }
 
     /// Retry a call up to `retries` extra times. The request must be
-    /// idempotent on the server.
+    /// idempotent on the server. Each re-send waits, beyond the timeout
+    /// the try before it waited out, a backoff that grows with the tries
+    /// that went unanswered ([`BackoffPolicy::rpc`]), jittered by a draw
+    /// from the run's seed, so that callers that lost their replies
+    /// together do not all re-send at the same instant.
     pub async fn call_retry(
         &self,
         dst: SocketAddr,
@@ -204,7 +209,11 @@ impl Net {
         timeout: Duration,
         retries: u32,
     ) -> Option<Response> {
-        for _ in 0..=retries {
+        let backoff = BackoffPolicy::rpc();
+        for unanswered in 0..=retries {
+            if unanswered > 0 {
+                madsim::time::sleep(backoff.delay(unanswered, madsim::rand::random::<u64>())).await;
+            }
             if let Some(r) = self.call(dst, body.clone(), timeout).await {
                 return Some(r);
             }

@@ -460,6 +460,8 @@ pub enum Reach {
         "the broker's wall clock stepped by a transaction timeout or more while a transaction was open",
     CoordinatorWriteFailed = "coordinator_write_failed":
         "the coordinator could not write its durable record (it restarts)",
+    SinkClosedWithOpenTxn = "sink_closed_with_open_txn":
+        "a sink task was closed (its attempt replaced, its process alive) with a transaction open",
 }
 }
 

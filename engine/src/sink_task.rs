@@ -123,6 +123,13 @@ enum Then {
     ResetAbort {
         txn: TxnHandle,
     },
+    /// A close call ([`SinkTask::close`]): its result changes nothing.
+    Closed,
+    /// Planted bug [`Mutant::StarRocks105FlushOnClose`]: the open
+    /// transaction flushed at close; its commit follows.
+    ClosedFlushed {
+        txn: TxnHandle,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -172,6 +179,8 @@ pub struct SinkTask {
     queued_records: usize,
     in_flight: Option<Then>,
     failed: bool,
+    /// Closed ([`SinkTask::close`]): results change nothing any more.
+    closing: bool,
     /// Transactions whose commit found them gone (counted, with
     /// `ignore_lost_commits`).
     pub lost_commits: u64,
@@ -198,6 +207,7 @@ impl SinkTask {
             queued_records: 0,
             in_flight: None,
             failed: false,
+            closing: false,
             lost_commits: 0,
         }
     }
@@ -369,6 +379,35 @@ impl SinkTask {
         self.queue.push_back(Op::Notify(ckpt));
     }
 
+    /// The task is cancelled while its process lives on (its attempt is
+    /// replaced): Flink's `close()`. Work not yet handed to the sink is
+    /// dropped (recovery replays it), and the open transaction is aborted,
+    /// as `TwoPhaseCommitSinkFunction.close` and the Kafka writer's close
+    /// do: its records belong to no completed checkpoint. Pending
+    /// pre-commits are left alone (recovery re-commits them). Call when no
+    /// call is in flight; the close calls' results change nothing (an
+    /// error is the next attempt's to find), and the task does nothing else
+    /// after them.
+    pub fn close(&mut self) {
+        assert!(self.in_flight.is_none(), "close with a sink call in flight");
+        self.queue.retain(|op| matches!(op, Op::Step(Step::Emit(_)) | Op::Step(Step::Reach(_))));
+        self.queued_records = 0;
+        self.failed = false;
+        self.closing = true;
+        let Mode::TwoPc(book) = &self.mode else { return };
+        let Some(open) = book.open().cloned() else { return };
+        self.queue.push_back(Op::Step(Step::Reach(Reach::SinkClosedWithOpenTxn)));
+        if self.mutant_is(Mutant::StarRocks105FlushOnClose) {
+            // Planted bug: close "flushes": the open transaction's records
+            // are made durable and committed, although no checkpoint
+            // covers them.
+            self.queue
+                .push_back(Op::Call(SinkCall::PreCommit { txn: open.clone() }, Then::ClosedFlushed { txn: open }));
+        } else {
+            self.queue.push_back(Op::Call(SinkCall::Abort { txn: open }, Then::Closed));
+        }
+    }
+
     /// The steps of notification `ckpt`, planned now.
     fn plan_notify(&mut self, ckpt: CheckpointId) -> Vec<Op> {
         let mut ops = Vec::new();
@@ -478,6 +517,15 @@ impl SinkTask {
         let task = self.task;
         let mut out: Vec<Op> = Vec::new();
         let fail = |what: String, e: &SinkError| Op::Step(Step::Fail(format!("{what}: {e}")));
+        if self.closing {
+            if let (Then::ClosedFlushed { txn }, r) = (&then, &r) {
+                if !matches!(r, CallResult::Err(_)) {
+                    let txn = if let CallResult::Txn(t) = r { t.clone() } else { txn.clone() };
+                    self.queue.push_front(Op::Call(SinkCall::Commit { txn }, Then::Closed));
+                }
+            }
+            return;
+        }
         match (then, r) {
             (Then::Begun, CallResult::Txn(t)) => {
                 out.push(Op::Step(Step::Emit(Event::TxnBegun {
@@ -984,6 +1032,40 @@ mod tests {
         t.records(vec![rec(100)]);
         t.barrier(1);
         assert_eq!(calls(&run(&mut t, ok)), vec![format!("append {FLUSH_RECORDS}"), "append 1".into()]);
+    }
+
+    #[test]
+    fn close_drops_queued_work_and_aborts_only_the_open_transaction() {
+        let mut t = fresh();
+        t.records(vec![rec(1)]);
+        t.barrier(1);
+        t.records(vec![rec(2)]);
+        run(&mut t, ok);
+        assert_eq!(t.pending_count(), 1);
+        t.records(vec![rec(3)]);
+        t.notify(1);
+        t.close();
+        let steps = run(&mut t, ok);
+        assert_eq!(calls(&steps), vec!["abort t2"], "queued writes and the notification are dropped: {steps:?}");
+        assert!(steps.contains(&Step::Reach(Reach::SinkClosedWithOpenTxn)));
+        let failing = |_: &SinkCall| CallResult::Err(SinkError::Transient("down".into()));
+        let mut t = fresh();
+        t.records(vec![rec(1)]);
+        run(&mut t, ok);
+        t.close();
+        let steps = run(&mut t, failing);
+        assert!(!steps.iter().any(|s| matches!(s, Step::Fail(_))), "a close error is not a task failure: {steps:?}");
+    }
+
+    #[test]
+    fn the_planted_flush_on_close_commits_the_open_transaction() {
+        let cfg = JobConfig { mutant: Some(Mutant::StarRocks105FlushOnClose), ..cfg() };
+        let mut t = SinkTask::new(0, 1, &cfg);
+        t.restore(None, None, false, 0);
+        t.records(vec![rec(1)]);
+        run(&mut t, ok);
+        t.close();
+        assert_eq!(calls(&run(&mut t, ok)), vec!["pre-commit t1", "commit t1"]);
     }
 
     #[test]

@@ -51,9 +51,21 @@ enum SourceCtl {
 }
 
 enum ChainCtl {
-    Data { from: u32, incarnation: u64, seq: u64, items: Vec<Item> },
+    Data {
+        from: u32,
+        incarnation: u64,
+        seq: u64,
+        items: Vec<Item>,
+    },
     Notify(CheckpointId),
+    /// A newer attempt was deployed on this live process: close the sink
+    /// (`SinkTask::close`) and stop.
+    Close,
 }
+
+/// How long a replaced attempt's chain may take to close its sink, in
+/// calls that exhaust their retries: then it is aborted wherever it is.
+const CLOSE_GRACE_CALLS: u64 = 4;
 
 pub struct WorkerNode {
     pub index: u32,
@@ -72,6 +84,8 @@ struct Slots {
     /// The sources this worker runs, by input partition.
     source_tx: Vec<(u32, UnboundedSender<SourceCtl>)>,
     chain_tx: Option<UnboundedSender<ChainCtl>>,
+    /// The chain's task: on a newer deployment it is closed, not aborted.
+    chain: Option<madsim::task::JoinHandle<()>>,
     /// The newest `Msg::Deploy::seq` of this attempt received.
     deploy_seq: Arc<AtomicU64>,
 }
@@ -213,6 +227,17 @@ pub async fn run_worker(node: WorkerNode) {
                     if attempt > s.attempt {
                         for h in s.handles.drain(..) {
                             h.abort();
+                        }
+                        // The replaced chain closes its sink as Flink's
+                        // cancellation does, within a grace period.
+                        if let (Some(tx), Some(h)) = (s.chain_tx.take(), s.chain.take()) {
+                            let _ = tx.send(ChainCtl::Close);
+                            let calls = node.cfg.rpc_retries as u64 + 1;
+                            let grace = Duration::from_millis(node.cfg.rpc_timeout_ms * calls * CLOSE_GRACE_CALLS);
+                            madsim::task::spawn(async move {
+                                madsim::time::sleep(grace).await;
+                                h.abort();
+                            });
                         }
                         *s = Slots { attempt, ..Slots::default() };
                         s.deploy_seq.store(seq, Ordering::Relaxed);
@@ -387,7 +412,7 @@ async fn deploy(
             return;
         }
         s.handles.extend(hs);
-        s.handles.push(hc);
+        s.chain = Some(hc);
         s.source_tx = stxs;
         s.chain_tx = Some(ctx_tx);
         s.ready = true;
@@ -895,8 +920,35 @@ impl Chain {
                         }
                     }
                     Some(ChainCtl::Notify(ckpt)) => self.steps.notify(ckpt),
+                    Some(ChainCtl::Close) => return self.close().await,
                     None => return,
                 },
+            }
+        }
+    }
+
+    /// Closed by a newer deployment on this live process: finish the sink
+    /// call in flight, then the sink's close steps (`SinkTask::close`),
+    /// and nothing else. A chain that failed is stuck in `Ctx::fail` and
+    /// is never closed (the grace period's abort ends it).
+    async fn close(&mut self) {
+        if let Some(call) = self.in_flight.take() {
+            let (sink, r) = call.await;
+            self.sink = Some(sink);
+            self.steps.done(r);
+        }
+        self.steps.close();
+        loop {
+            match self.steps.next_step() {
+                Step::Call(call) => {
+                    let sink = self.sink.as_mut().expect("the sink is here when no call is in flight");
+                    let r = execute(&mut **sink, call).await;
+                    self.steps.done(r);
+                }
+                Step::Emit(e) => self.ctx.obs.emit(e),
+                Step::Reach(p) => self.ctx.obs.reach(p),
+                Step::Idle => return,
+                Step::Point(_) | Step::Fail(_) | Step::Done(_) => {}
             }
         }
     }

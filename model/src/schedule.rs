@@ -368,10 +368,13 @@ action = "pause"
 dur_ms = 400
 "#;
 
-/// `zombie`: every fault kind in every seed, with pauses aimed at the broker
-/// and the workers and a worker paused on its second pre-commit: the
-/// stalled processes and late requests that fencing exists for. (The PR
-/// gate, `ci/gate.toml`, is this profile.)
+/// `zombie`: every fault kind in every seed over 5 s, with pauses aimed at
+/// the broker and the workers, the workers' messages held back, a worker
+/// paused on its second pre-commit and the coordinator crashed on its
+/// second completed checkpoint: the stalled processes and late requests
+/// that fencing exists for, and a coordinator recovering retained
+/// checkpoints. (The PR gate, `ci/gate.toml`, is this profile plus the
+/// adaptive interval on one seed in four and a full broker disk.)
 const ZOMBIE_TOML: &str = r#"
 name = "zombie"
 crash = 1
@@ -383,19 +386,20 @@ slow_disk = 1
 disk_errors = 1
 corrupt_reads = 1
 pause = 2
-late_delivery = 2
+late_delivery = 4
 skew = 2
 stop = 1
 lose_unsynced = true
 torn_writes = true
 swarm = false
-safety_ms = 2500
+safety_ms = 5000
 liveness_ms = 60000
 txn_pool = "half"
 incremental_checkpoints = true
 
 [targets]
 pause = ["broker", "worker"]
+late_delivery = ["worker"]
 
 [[trigger]]
 node = "worker"
@@ -403,6 +407,13 @@ event = "PreCommitted"
 nth = 2
 action = "pause"
 dur_ms = 1500
+
+[[trigger]]
+node = "coordinator"
+event = "CheckpointCompleted"
+nth = 2
+action = "crash"
+dur_ms = 500
 "#;
 
 /// `system-pause`: `zombie` with its pauses aimed at the sink's own system
@@ -411,7 +422,17 @@ dur_ms = 1500
 /// worker's statements then reach the server after a newer attempt's
 /// recovery has looked at it. (`pg-no-fence` is hunted with it.)
 fn system_pause_toml() -> String {
+    // Without zombie's held-back worker messages, its 5 s window and its
+    // coordinator crash: a database server's stall is what this profile
+    // is about (`pg-no-fence` is hunted here).
     ZOMBIE_TOML
+        .replace("late_delivery = 4\n", "late_delivery = 2\n")
+        .replace("safety_ms = 5000\n", "safety_ms = 2500\n")
+        .replace("late_delivery = [\"worker\"]\n", "")
+        .replace(
+            "\n[[trigger]]\nnode = \"coordinator\"\nevent = \"CheckpointCompleted\"\nnth = 2\naction = \"crash\"\ndur_ms = 500\n",
+            "",
+        )
         .replace(r#"name = "zombie""#, r#"name = "system-pause""#)
         .replace(r#"pause = ["broker", "worker"]"#, r#"pause = ["system"]"#)
         .replace(
@@ -903,6 +924,17 @@ mod tests {
     /// has deployed the new attempt by then) and back before the cut heals,
     /// and every other source worker down from before the new deployment
     /// until after the silent worker is back.
+    #[test]
+    fn system_pause_keeps_the_zombie_of_a_2_5_s_window() {
+        let sp = Profile::from_toml(&system_pause_toml()).unwrap();
+        assert_eq!(sp.name, "system-pause");
+        assert_eq!(sp.safety_ms, 2500);
+        assert_eq!(sp.triggers.len(), 1, "only the system's pause: {:?}", sp.triggers);
+        assert!(!sp.targets.contains_key("late_delivery"));
+        let z = Profile::from_toml(ZOMBIE_TOML).unwrap();
+        assert_eq!((z.safety_ms, z.triggers.len()), (5000, 2));
+    }
+
     #[test]
     fn silent_restart_places_its_events_around_one_deployment() {
         let p = Profile::named("silent-restart").unwrap();
