@@ -270,7 +270,7 @@ impl Mutant {
             Mutant::SkewedTxnTimeout => "the broker measures transaction ages on its wall clock, which a step moves",
             Mutant::RetryWithoutBackoff => "a failed sink recovery is retried every 100 ms, with no backoff and no jitter",
             Mutant::StarRocks105FlushOnClose => {
-                "StarRocks PR 105: a sink cancelled by a job restart flushes and commits its open transaction in close"
+                "StarRocks/starrocks-connector-for-apache-flink#105: a sink cancelled by a job restart commits its open transaction in close"
             }
             Mutant::TxnLeftOpenAtEnd => {
                 "every sink begins one more transaction after the final checkpoint, never ended"
@@ -416,7 +416,7 @@ impl Mutant {
             Mutant::Flink7268AsyncDiscardRacesRestart => Some("FLINK-7268"),
             Mutant::Flink26985RestoredSharedStateDiscarded => Some("FLINK-26985"),
             Mutant::Flink7783RecoverDropsUnreadableCheckpoint => Some("FLINK-7783"),
-            Mutant::StarRocks105FlushOnClose => Some("starrocks-connector-for-apache-flink#105"),
+            Mutant::StarRocks105FlushOnClose => Some("StarRocks/starrocks-connector-for-apache-flink#105"),
             _ => None,
         }
     }

@@ -33,13 +33,14 @@ fn pg_ledger_passes_chaos_seeds_with_commits_announced_by_the_server() {
     assert!(server_crashes > 0, "chaos crashed the simulated PostgreSQL server");
 }
 
-/// Gate seed 11000002947: worker-0's deployment of attempt 3 is delivered
+/// Gate seed 11000002947 (the gate of 2.5 s, `tests/profiles/gate-2500.toml`): worker-0's deployment of attempt 3 is delivered
 /// late (3.2 s), after the worker was stopped and restarted, so a session
 /// numbered 16 starts after session 19 died with the worker. The later
 /// start owns the subtask; P14 once took it for a zombie by its number.
 #[test]
 fn a_late_deployment_to_a_restarted_worker_owns_its_subtask() {
-    let out = go(make("pg_ledger", 11_000_002_947, "ci/gate.toml", DeliveryMode::ExactlyOnce, None), "ci/gate.toml");
+    let gate = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/profiles/gate-2500.toml");
+    let out = go(make("pg_ledger", 11_000_002_947, gate, DeliveryMode::ExactlyOnce, None), gate);
     assert_pass(&out);
     let sessions: Vec<(u64, u64)> = out
         .result

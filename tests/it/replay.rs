@@ -37,7 +37,7 @@ fn shrink_then_replay_reproduces_the_same_check() {
 }
 
 /// The shrinker narrows, not only removes: the gate profile's silent
-/// restart on copier seed 1208 (18 fault events, planted bug
+/// restart on copier seed 1208 (the gate of 2.5 s, `tests/profiles/gate-2500.toml`) (18 fault events, planted bug
 /// `accept-restarted-sender`) comes down to the three faults the bug needs
 /// — the other source worker crashed at its first snapshot (retargeted
 /// from "any node", `nth` lowered from 2), the one-way cut that silences
@@ -46,7 +46,7 @@ fn shrink_then_replay_reproduces_the_same_check() {
 /// seed had a 200 ms crash.
 #[test]
 fn shrink_narrows_the_gates_silent_restart_to_three_faults() {
-    let profile = "ci/gate.toml";
+    let profile = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/profiles/gate-2500.toml");
     let spec = make("copier", 1208, profile, DeliveryMode::ExactlyOnce, Some(Mutant::AcceptRestartedSender));
     let r = shrink(spec, profile, 600).expect("copier 1208 fails with the planted bug");
     assert_eq!(r.original_events, 18);
