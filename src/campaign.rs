@@ -129,6 +129,15 @@ pub const MAX_ARTIFACTS_DEFAULT: usize = 20;
 /// then `panic` (watched in every run).
 pub fn check_rows(scenarios: &[Arc<dyn Scenario>], mode: DeliveryMode) -> Vec<CheckRow> {
     let mut rows: Vec<CheckRow> = exactsim_model::checks::checks_for(mode).map(CheckRow::of).collect();
+    // An upsert scenario's runs are at-least-once, with P17 and P18.
+    for sc in scenarios {
+        let run_mode = exactsim_model::scenario::mode_of(&**sc, mode);
+        for c in exactsim_model::checks::checks_for_run(&**sc, run_mode) {
+            if !rows.iter().any(|r| r.id == c.id) {
+                rows.push(CheckRow::of(c));
+            }
+        }
+    }
     for sc in scenarios {
         for c in sc.checks() {
             if !rows.iter().any(|r| r.id == c.id) {

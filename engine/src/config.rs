@@ -137,10 +137,18 @@ pub enum Mutant {
     /// A failed sink recovery is retried after a fixed 100 ms pause, however
     /// long its system has been refusing: a retry storm in an outage.
     RetryWithoutBackoff,
+    /// The upsert table's version guard is off by one version: a write one
+    /// version behind the stored one replaces it (only the upsert scenario
+    /// `upsert_ledger` reaches it).
+    UpsertVersionOffByOne,
+    /// The upsert table has no version guard: the last write wins, and a
+    /// replayed, retried or late older value overwrites a newer one (only
+    /// the upsert scenario `upsert_ledger` reaches it).
+    UpsertNoVersionGuard,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 34] = [
+    pub const ALL: [Mutant; 36] = [
         Mutant::Canary,
         Mutant::CommitOnPrecommit,
         Mutant::NoRecommitOnRecovery,
@@ -179,6 +187,8 @@ impl Mutant {
         Mutant::Flink26985RestoredSharedStateDiscarded,
         Mutant::Flink7783RecoverDropsUnreadableCheckpoint,
         Mutant::RetryWithoutBackoff,
+        Mutant::UpsertVersionOffByOne,
+        Mutant::UpsertNoVersionGuard,
     ];
 
     pub fn name(self) -> &'static str {
@@ -216,6 +226,8 @@ impl Mutant {
             Mutant::Flink40626RecommitReusedId => "flink-40626-recommit-reused-id",
             Mutant::Flink7268AsyncDiscardRacesRestart => "flink-7268-async-discard-races-restart",
             Mutant::RetryWithoutBackoff => "retry-without-backoff",
+            Mutant::UpsertVersionOffByOne => "upsert-version-off-by-one",
+            Mutant::UpsertNoVersionGuard => "upsert-no-version-guard",
             Mutant::Flink26985RestoredSharedStateDiscarded => "flink-26985-restored-shared-state-discarded",
             Mutant::Flink7783RecoverDropsUnreadableCheckpoint => "flink-7783-recover-drops-unreadable-checkpoint",
         }
@@ -261,6 +273,11 @@ impl Mutant {
             }
             Mutant::SkewedTxnTimeout => "the broker measures transaction ages on its wall clock, which a step moves",
             Mutant::RetryWithoutBackoff => "a failed sink recovery is retried every 100 ms, with no backoff and no jitter",
+            Mutant::UpsertVersionOffByOne => {
+                "the upsert table's version guard lets a write one version behind the stored one through \
+                 (stored <= incoming + 1)"
+            }
+            Mutant::UpsertNoVersionGuard => "the upsert table has no version guard: an older replayed value overwrites a newer one",
             Mutant::TxnLeftOpenAtEnd => {
                 "every sink begins one more transaction after the final checkpoint, never ended"
             }
@@ -361,6 +378,10 @@ impl Mutant {
             Mutant::Flink26985RestoredSharedStateDiscarded => "P16",
             Mutant::Flink7783RecoverDropsUnreadableCheckpoint => "P16",
             Mutant::RetryWithoutBackoff => "P21",
+            // A reader sees a key's version go back (the final table is
+            // right again once the replay reaches the newest version).
+            Mutant::UpsertVersionOffByOne => "P18",
+            Mutant::UpsertNoVersionGuard => "P18",
         }
     }
 
