@@ -84,6 +84,11 @@ impl Pipeline for P {
     fn reader(&self) -> Arc<dyn OutputReader> {
         Arc::new(UpsertReader)
     }
+    /// The versions come from the operator's state: it must be exactly
+    /// once (aligned barriers) although deliveries are not.
+    fn exactly_once_state(&self) -> bool {
+        true
+    }
 }
 
 impl Scenario for UpsertLedger {
