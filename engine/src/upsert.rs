@@ -167,8 +167,13 @@ pub enum UpsertReq {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum UpsertResp {
     /// The batch is durable; this many rows changed.
-    Written { changed: u32 },
-    Rows { records: Vec<OutRecord>, next: u64 },
+    Written {
+        changed: u32,
+    },
+    Rows {
+        records: Vec<OutRecord>,
+        next: u64,
+    },
 }
 
 /// The system's write-ahead log: one frame per change (the rows it wrote).
@@ -373,7 +378,11 @@ mod tests {
     use proptest::prelude::*;
 
     fn w(key: u64, version: u64) -> Upsert {
-        Upsert { part: (key % 2) as u32, version, rec: OutRecord::new(key * 1000 + version, key, version as i64 * 10, version) }
+        Upsert {
+            part: (key % 2) as u32,
+            version,
+            rec: OutRecord::new(key * 1000 + version, key, version as i64 * 10, version),
+        }
     }
 
     #[test]

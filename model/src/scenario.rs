@@ -69,7 +69,10 @@ pub trait Scenario: Send + Sync {
 
 /// The delivery mode a run of `scenario` runs in when `asked`: an upsert
 /// scenario's runs are at-least-once ([`Scenario::upsert_table`]).
-pub fn mode_of(scenario: &dyn Scenario, asked: exactsim_engine::types::DeliveryMode) -> exactsim_engine::types::DeliveryMode {
+pub fn mode_of(
+    scenario: &dyn Scenario,
+    asked: exactsim_engine::types::DeliveryMode,
+) -> exactsim_engine::types::DeliveryMode {
     if scenario.upsert_table() {
         exactsim_engine::types::DeliveryMode::AtLeastOnce
     } else {

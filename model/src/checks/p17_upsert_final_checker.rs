@@ -20,7 +20,10 @@ use std::collections::BTreeMap;
 
 pub fn check(c: &Ctx) -> Vec<Finding> {
     if !c.h.final_read_ok {
-        return vec![Finding::new(None, "final read failed: the upsert table did not answer the read at the end".into())];
+        return vec![Finding::new(
+            None,
+            "final read failed: the upsert table did not answer the read at the end".into(),
+        )];
     }
     let want: BTreeMap<u64, &OutRecord> = c.reference.iter().map(|o| (o.key, o)).collect();
     let mut got: BTreeMap<u64, Vec<(u32, &OutRecord)>> = BTreeMap::new();
@@ -68,7 +71,10 @@ pub fn check(c: &Ctx) -> Vec<Finding> {
     }
     let extra: Vec<String> = got.keys().filter(|k| !want.contains_key(k)).map(|k| format!("key {k}")).collect();
     if !extra.is_empty() {
-        v.push(Finding::new(None, format!("{} keys in the table the input never had: {}", extra.len(), first_few(extra))));
+        v.push(Finding::new(
+            None,
+            format!("{} keys in the table the input never had: {}", extra.len(), first_few(extra)),
+        ));
     }
     v
 }

@@ -25,7 +25,8 @@ pub fn check(c: &Ctx) -> Vec<Finding> {
     let fin = c.h.final_output.iter().map(|recs| (None, recs));
     for (t, recs) in samples.chain(fin) {
         for o in recs {
-            let at = |t: Option<u64>| t.map_or_else(|| "the final read".to_string(), |t| format!("a read at {}", ms(t)));
+            let at =
+                |t: Option<u64>| t.map_or_else(|| "the final read".to_string(), |t| format!("a read at {}", ms(t)));
             match last.get(&o.key) {
                 Some(&(ver, val, seen)) if o.src < ver => v.push(Finding::new(
                     t,
@@ -40,7 +41,12 @@ pub fn check(c: &Ctx) -> Vec<Finding> {
                 )),
                 Some(&(ver, val, _)) if o.src == ver && o.value != val => v.push(Finding::new(
                     t,
-                    format!("key {} shows version {ver} with value {val} and then value {} at {}", o.key, o.value, at(t)),
+                    format!(
+                        "key {} shows version {ver} with value {val} and then value {} at {}",
+                        o.key,
+                        o.value,
+                        at(t)
+                    ),
                 )),
                 Some(&(ver, ..)) if o.src == ver => {}
                 _ => {
