@@ -712,11 +712,7 @@ fn real_campaign(
         if o.schedule.is_some() {
             return Err("--schedule plays one schedule: give it with --seed, not --seeds".into());
         }
-        let mut scenarios = reg.select(&args.scenario)?;
-        if args.scenario == crate::registry::ALL {
-            // Real mode does not run the upsert table (`real::UPSERT_GAP`).
-            scenarios.retain(|s| !s.upsert_table());
-        }
+        let scenarios = reg.select(&args.scenario)?;
         let first_seed = args.first_seed.as_deref().map(parse_seed).transpose()?.unwrap_or(0);
         let template = real_spec(reg, args, scenarios[0].name(), &first_seed.to_string(), o)?;
         for sc in &scenarios[1..] {

@@ -285,17 +285,8 @@ impl Plan {
     }
 }
 
-/// Why real mode does not run an upsert scenario (`Scenario::upsert_table`):
-/// a campaign over `all` leaves them out, a run of one is refused.
-pub const UPSERT_GAP: &str = "real mode does not run the upsert table yet (simulation only; its statement, \
-     INSERT ... ON CONFLICT (key) DO UPDATE ... WHERE t.version < EXCLUDED.version, is checked against \
-     PostgreSQL by pg/tests/upsert_conformance.rs)";
-
 /// Run one real-mode run. `Err` is a setup problem (exit 2), not a verdict.
 pub fn run(spec: &RealSpec) -> Result<RealOutcome, String> {
-    if spec.scenario.upsert_table() {
-        return Err(format!("{}: {}", spec.scenario.name(), UPSERT_GAP));
-    }
     let with_pg = spec.scenario.pipeline().system().is_some();
     if spec.pg_kills.is_some_and(|k| k > 0) && !with_pg {
         return Err(format!(
