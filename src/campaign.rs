@@ -131,7 +131,7 @@ pub fn check_rows(scenarios: &[Arc<dyn Scenario>], mode: DeliveryMode) -> Vec<Ch
     // The oracles of the mode, or of each scenario's runs (an upsert
     // scenario's are at-least-once, with P17 and P18), in table order.
     let runs = |c: &exactsim_model::checks::CheckInfo| {
-        scenarios.is_empty() && exactsim_model::checks::checks_for(mode).any(|x| x.id == c.id)
+        (scenarios.is_empty() && exactsim_model::checks::checks_for(mode).any(|x| x.id == c.id))
             || scenarios.iter().any(|sc| {
                 exactsim_model::checks::checks_for_run(&**sc, exactsim_model::scenario::mode_of(&**sc, mode))
                     .any(|x| x.id == c.id)
