@@ -27,7 +27,13 @@
 //! carries the key's update number (1 for the key's first update, 2 for its
 //! second, ...), which the operator derives from its checkpointed state, so
 //! a replay after recovery carries the same versions with the same values
-//! ([`version_of`]).
+//! ([`version_of`]). That needs exactly-once state under at-least-once
+//! delivery: an upsert pipeline keeps barriers aligned in at-least-once mode
+//! (`Pipeline::exactly_once_state`); unaligned, a restored state counts
+//! replayed records again and its versions run ahead of the input.
+//!
+//! Real mode runs the same sink against PostgreSQL
+//! (`exactsim_pg::real::upsert::RealUpsertSink`, [`UPSERT_SQL`]).
 //!
 //! Planted bugs (server side, in [`admits`]): `upsert-no-version-guard`
 //! (every write lands) and `upsert-version-off-by-one` (the guard lets a
