@@ -70,6 +70,23 @@ for profile in crash chaos; do
 done
 echo "real campaign (PostgreSQL): $pg_runs runs passed; PostgreSQL kills landed in $pg_kills"
 
+# The idempotent upsert sink at least once into a real PostgreSQL table
+# (INSERT ... ON CONFLICT ... WHERE t.version < EXCLUDED.version): P17/P18.
+up_runs=0
+for profile in crash chaos; do
+  for seed in $(seq 1 "$pg_seeds"); do
+    dir="$out/upsert_ledger-$profile-$seed"
+    "$bin" real --scenario upsert_ledger --seed "$seed" --profile "$profile" --pauses 2 --pg-kills 2 \
+      --report "$dir" > "$dir.txt" || { cat "$dir.txt"; echo "FAIL: real run failed: upsert_ledger $profile seed $seed (see $dir)"; exit 1; }
+    line=$(head -1 "$dir.txt")
+    echo "$line" | grep -o 'scenario=[^ ]* seed=[^ ]* profile=[^ ]*\|verdict=[a-z]*\|recoveries=[0-9]*\|wall_ms=[0-9]*\| faults=[^ ]*\|effective_faults=[0-9]*' | tr '\n' ' '; echo
+    echo "$line" | grep -q 'verdict=pass' || { echo "FAIL: verdict is not pass"; exit 1; }
+    echo "$line" | grep -q 'checks=[^ ]*P18' || { echo "FAIL: P17/P18 did not judge the upsert run"; exit 1; }
+    up_runs=$((up_runs + 1))
+  done
+done
+echo "real campaign (PostgreSQL upsert table): $up_runs runs passed"
+
 # A supervisor killed with kill -9 while its PostgreSQL runs cleans nothing
 # up: the next real run must find its run directory, stop that server by
 # pid and remove the directory.

@@ -128,7 +128,20 @@ pub const MAX_ARTIFACTS_DEFAULT: usize = 20;
 /// order: the engine's oracles for the mode, each scenario's own checks,
 /// then `panic` (watched in every run).
 pub fn check_rows(scenarios: &[Arc<dyn Scenario>], mode: DeliveryMode) -> Vec<CheckRow> {
-    let mut rows: Vec<CheckRow> = exactsim_model::checks::checks_for(mode).map(CheckRow::of).collect();
+    // The oracles of the mode, or of each scenario's runs (an upsert
+    // scenario's are at-least-once, with P17 and P18), in table order.
+    let runs = |c: &exactsim_model::checks::CheckInfo| {
+        (scenarios.is_empty() && exactsim_model::checks::checks_for(mode).any(|x| x.id == c.id))
+            || scenarios.iter().any(|sc| {
+                exactsim_model::checks::checks_for_run(&**sc, exactsim_model::scenario::mode_of(&**sc, mode))
+                    .any(|x| x.id == c.id)
+            })
+    };
+    let mut rows: Vec<CheckRow> = exactsim_model::checks::CHECKS
+        .iter()
+        .filter(|c| matches!(c.judge, exactsim_model::checks::Judge::History(_)) && runs(c))
+        .map(CheckRow::of)
+        .collect();
     for sc in scenarios {
         for c in sc.checks() {
             if !rows.iter().any(|r| r.id == c.id) {

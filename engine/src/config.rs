@@ -143,10 +143,18 @@ pub enum Mutant {
     /// the replay writes them again.
     #[serde(rename = "starrocks-105-flush-on-close")]
     StarRocks105FlushOnClose,
+    /// The upsert table's version guard is off by one version: a write one
+    /// version behind the stored one replaces it (only the upsert scenario
+    /// `upsert_ledger` reaches it).
+    UpsertVersionOffByOne,
+    /// The upsert table has no version guard: the last write wins, and a
+    /// replayed, retried or late older value overwrites a newer one (only
+    /// the upsert scenario `upsert_ledger` reaches it).
+    UpsertNoVersionGuard,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 35] = [
+    pub const ALL: [Mutant; 37] = [
         Mutant::Canary,
         Mutant::CommitOnPrecommit,
         Mutant::NoRecommitOnRecovery,
@@ -186,6 +194,8 @@ impl Mutant {
         Mutant::Flink7783RecoverDropsUnreadableCheckpoint,
         Mutant::RetryWithoutBackoff,
         Mutant::StarRocks105FlushOnClose,
+        Mutant::UpsertVersionOffByOne,
+        Mutant::UpsertNoVersionGuard,
     ];
 
     pub fn name(self) -> &'static str {
@@ -224,6 +234,8 @@ impl Mutant {
             Mutant::Flink7268AsyncDiscardRacesRestart => "flink-7268-async-discard-races-restart",
             Mutant::RetryWithoutBackoff => "retry-without-backoff",
             Mutant::StarRocks105FlushOnClose => "starrocks-105-flush-on-close",
+            Mutant::UpsertVersionOffByOne => "upsert-version-off-by-one",
+            Mutant::UpsertNoVersionGuard => "upsert-no-version-guard",
             Mutant::Flink26985RestoredSharedStateDiscarded => "flink-26985-restored-shared-state-discarded",
             Mutant::Flink7783RecoverDropsUnreadableCheckpoint => "flink-7783-recover-drops-unreadable-checkpoint",
         }
@@ -272,6 +284,11 @@ impl Mutant {
             Mutant::StarRocks105FlushOnClose => {
                 "StarRocks/starrocks-connector-for-apache-flink#105: a sink cancelled by a job restart commits its open transaction in close"
             }
+            Mutant::UpsertVersionOffByOne => {
+                "the upsert table's version guard lets a write one version behind the stored one through \
+                 (stored <= incoming + 1)"
+            }
+            Mutant::UpsertNoVersionGuard => "the upsert table has no version guard: an older replayed value overwrites a newer one",
             Mutant::TxnLeftOpenAtEnd => {
                 "every sink begins one more transaction after the final checkpoint, never ended"
             }
@@ -373,6 +390,10 @@ impl Mutant {
             Mutant::Flink7783RecoverDropsUnreadableCheckpoint => "P16",
             Mutant::RetryWithoutBackoff => "P21",
             Mutant::StarRocks105FlushOnClose => "P1",
+            // A reader sees a key's version go back (the final table is
+            // right again once the replay reaches the newest version).
+            Mutant::UpsertVersionOffByOne => "P18",
+            Mutant::UpsertNoVersionGuard => "P18",
         }
     }
 

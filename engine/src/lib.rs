@@ -25,4 +25,5 @@ pub mod store;
 pub mod system;
 pub mod txn_pool;
 pub mod types;
+pub mod upsert;
 pub mod worker;

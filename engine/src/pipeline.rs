@@ -60,4 +60,12 @@ pub trait Pipeline: Send + Sync {
     fn reader(&self) -> Arc<dyn OutputReader> {
         Arc::new(BrokerReader)
     }
+    /// Align barriers in at-least-once mode too, so the operator state is
+    /// exactly once while deliveries are not (Spark's route: an idempotent
+    /// upsert table whose versions come from the state, `crate::upsert`).
+    /// `false` (the default): at-least-once mode never blocks an input, and
+    /// a restored state may count records after the barrier again.
+    fn exactly_once_state(&self) -> bool {
+        false
+    }
 }

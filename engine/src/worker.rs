@@ -790,7 +790,7 @@ impl Chain {
         // One input per source (input partition).
         let n = ctx.cfg.input_partitions() as usize;
         let exactly_once = ctx.cfg.mode == DeliveryMode::ExactlyOnce;
-        let aligned = exactly_once && !ctx.cfg.mutant_is(Mutant::SkipAlignment);
+        let aligned = (exactly_once || pipeline.exactly_once_state()) && !ctx.cfg.mutant_is(Mutant::SkipAlignment);
         let session = (ctx.deploy_seq.load(Ordering::Relaxed), try_no as u64);
         let mut sink = pipeline.sink(SinkEnv {
             net: ctx.net.clone(),

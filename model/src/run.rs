@@ -51,7 +51,7 @@ pub struct RunResult {
 pub fn derive_config(spec: &RunSpec) -> JobConfig {
     if let Some(c) = &spec.config {
         let mut c = c.clone();
-        c.mode = spec.mode;
+        c.mode = crate::scenario::mode_of(&*spec.scenario, spec.mode);
         c.mutant = spec.mutant;
         return c;
     }
@@ -82,7 +82,7 @@ pub fn derive_config(spec: &RunSpec) -> JobConfig {
     if let Some(k) = spec.profile.retained_checkpoints {
         cfg.retained_checkpoints = k;
     }
-    cfg.mode = spec.mode;
+    cfg.mode = crate::scenario::mode_of(&*spec.scenario, spec.mode);
     cfg.mutant = spec.mutant;
     if spec.mutant == Some(Mutant::ShortTxnTimeout) {
         // Shorter than a checkpoint plus its notification: the unsafe setting.

@@ -56,6 +56,28 @@ pub trait Scenario: Send + Sync {
     fn planted_bug(&self) -> Option<&'static str> {
         None
     }
+    /// `true` for a scenario whose output is a keyed table of versioned
+    /// upserts (`exactsim_engine::upsert`): its runs are at-least-once
+    /// whatever mode the campaign asks for (no 2PC: deliveries duplicate and
+    /// the version guard makes them harmless), judged by P17 (the final
+    /// table) and P18 (no reader sees a key's version go back) besides the
+    /// at-least-once checks. Its `reference` is the final row per key.
+    fn upsert_table(&self) -> bool {
+        false
+    }
+}
+
+/// The delivery mode a run of `scenario` runs in when `asked`: an upsert
+/// scenario's runs are at-least-once ([`Scenario::upsert_table`]).
+pub fn mode_of(
+    scenario: &dyn Scenario,
+    asked: exactsim_engine::types::DeliveryMode,
+) -> exactsim_engine::types::DeliveryMode {
+    if scenario.upsert_table() {
+        exactsim_engine::types::DeliveryMode::AtLeastOnce
+    } else {
+        asked
+    }
 }
 
 /// A scenario's batch reference over a growing input prefix (see

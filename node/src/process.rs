@@ -342,15 +342,22 @@ pub fn main_with(spec: NodeSpec, role: &str) -> Result<(), String> {
                 .await;
             }
             "reader" => match &spec.pg_url {
+                Some(url) if scenario.upsert_table() => upsert_reader(url, &log, clock).await,
                 Some(url) => pg_reader(url, &log, clock, cfg.output_partitions()).await?,
                 None => reader(&spec, &log, clock, cfg.output_partitions()).await,
             },
             "final-read" => match &spec.pg_url {
+                Some(url) if scenario.upsert_table() => upsert_final_read(&spec, url, cfg.output_partitions()).await?,
                 Some(url) => pg_final_read(&spec, url, cfg.output_partitions()).await?,
                 None => final_read(&spec, cfg.output_partitions()).await?,
             },
             "pg-setup" => {
                 let url = spec.pg_url.as_deref().ok_or("pg-setup: the run has no PostgreSQL")?;
+                if scenario.upsert_table() {
+                    return exactsim_pg::real::upsert::setup(url)
+                        .await
+                        .map_err(|e| format!("cannot set up the upsert table: {e}"));
+                }
                 let c = RealConnector::new(url)?;
                 c.reset().await.map_err(|e| format!("cannot set up the PostgreSQL schema: {e}"))?;
                 let max = c.max_prepared().await.map_err(|e| e.to_string())?;
@@ -366,7 +373,9 @@ pub fn main_with(spec: NodeSpec, role: &str) -> Result<(), String> {
                     .ok_or_else(|| format!("unknown role '{w}'"))?;
                 let net = bind_engine(a.workers[index as usize], spec.latency_ms, &faults).await;
                 let mut pipeline = scenario.pipeline();
-                if let Some(url) = &spec.pg_url {
+                if let Some(url) = spec.pg_url.as_ref().filter(|_| scenario.upsert_table()) {
+                    pipeline = Arc::new(RealUpsert { inner: pipeline, url: url.clone() });
+                } else if let Some(url) = &spec.pg_url {
                     pipeline = Arc::new(RealPg {
                         inner: pipeline,
                         connector: Arc::new(RealConnector::new(url)?),
@@ -483,6 +492,86 @@ impl Pipeline for RealPg {
     fn reader(&self) -> Arc<dyn OutputReader> {
         self.inner.reader()
     }
+}
+
+/// An upsert pipeline in a real run: its sink runs the upsert statement on
+/// the real server (`exactsim_pg::real::upsert`); the rest is the
+/// pipeline's.
+struct RealUpsert {
+    inner: Arc<dyn Pipeline>,
+    url: String,
+}
+
+impl Pipeline for RealUpsert {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn create(&self, subtask: u32, parallelism: u32) -> Box<dyn KeyedOperator> {
+        self.inner.create(subtask, parallelism)
+    }
+    fn sink(&self, env: SinkEnv) -> Box<dyn TwoPhaseCommitSink> {
+        Box::new(
+            exactsim_pg::real::upsert::RealUpsertSink::new(&self.url, env.route.clone())
+                .expect("the connection string was parsed at setup"),
+        )
+    }
+    fn output_partition(&self, rec: &OutRecord, partitions: u32) -> u32 {
+        self.inner.output_partition(rec, partitions)
+    }
+    fn system(&self) -> Option<Arc<dyn SinkSystem>> {
+        self.inner.system()
+    }
+    fn reader(&self) -> Arc<dyn OutputReader> {
+        self.inner.reader()
+    }
+    fn exactly_once_state(&self) -> bool {
+        self.inner.exactly_once_state()
+    }
+}
+
+/// The polling reader of a real upsert table: every 25 ms the whole table;
+/// the rows whose (version, value) changed since the last poll are what it
+/// saw change, per partition (the simulated table's reader returns the rows
+/// changed since its last read the same way). Unreachable server: try again.
+async fn upsert_reader(url: &str, log: &Log, clock: Clock) {
+    let mut seen: std::collections::BTreeMap<u64, (u64, i64)> = std::collections::BTreeMap::new();
+    loop {
+        if let Ok(rows) = exactsim_pg::real::upsert::read_table(url).await {
+            let t_us = clock.now_us();
+            let mut new: std::collections::BTreeMap<u32, Vec<OutRecord>> = std::collections::BTreeMap::new();
+            for (part, r) in rows {
+                if seen.insert(r.key, (r.src, r.value)) != Some((r.src, r.value)) {
+                    new.entry(part).or_default().push(r);
+                }
+            }
+            for (p, records) in new {
+                log.line(&LogLine::Observed(Observation { t_us, partition: p, new_records: records, open_txns: 0 }));
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// The final read of a real upsert table: every row, per partition.
+async fn upsert_final_read(spec: &NodeSpec, url: &str, n: u32) -> Result<(), String> {
+    let mut got = None;
+    for _ in 0..20 {
+        match exactsim_pg::real::upsert::read_table(url).await {
+            Ok(rows) => {
+                got = Some(rows);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    }
+    let ok = got.is_some();
+    let mut out: Vec<Vec<OutRecord>> = vec![Vec::new(); n as usize];
+    for (p, r) in got.unwrap_or_default() {
+        if let Some(v) = out.get_mut(p as usize) {
+            v.push(r);
+        }
+    }
+    write_final(spec, &FinalRead { output: out, ok, open_txns: Vec::new(), commits: Vec::new() })
 }
 
 /// One snapshot of the server's commit log, on a fresh connection.

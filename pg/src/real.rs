@@ -303,3 +303,126 @@ impl RealSession {
         Ok(CommitLog { txns, prepared })
     }
 }
+
+/// The upsert table on a real server (`exactsim_engine::upsert`, real
+/// mode): its schema, the sink that runs `upsert::UPSERT_SQL` (the version
+/// guard executed by PostgreSQL), and a read of the whole table.
+pub mod upsert {
+    use super::{Config, NoTls, STATEMENT_TIMEOUT};
+    use async_trait::async_trait;
+    use exactsim_engine::codec;
+    use exactsim_engine::sink::{Route, SinkError, TwoPhaseCommitSink, TxnHandle};
+    use exactsim_engine::types::{CheckpointId, OutRecord};
+    use exactsim_engine::upsert::{version_of, UPSERT_SQL};
+    use tokio_postgres::Client;
+
+    pub const UPSERT_SCHEMA: &str = "DROP TABLE IF EXISTS exactsim_upsert; CREATE TABLE exactsim_upsert \
+         (key bigint PRIMARY KEY, part integer NOT NULL, value bigint NOT NULL, version bigint NOT NULL, rec bytea NOT NULL)";
+
+    async fn connect(config: &Config) -> Result<Client, String> {
+        let (client, connection) = tokio::time::timeout(STATEMENT_TIMEOUT, config.connect(NoTls))
+            .await
+            .map_err(|_| "connect timed out".to_string())?
+            .map_err(|e| e.to_string())?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(client)
+    }
+
+    /// Create the empty table.
+    pub async fn setup(url: &str) -> Result<(), String> {
+        let config: Config = url.parse().map_err(|e| format!("bad PostgreSQL connection string: {e}"))?;
+        connect(&config).await?.batch_execute(UPSERT_SCHEMA).await.map_err(|e| e.to_string())
+    }
+
+    /// Every row: (partition, the record as written).
+    pub async fn read_table(url: &str) -> Result<Vec<(u32, OutRecord)>, String> {
+        let config: Config = url.parse().map_err(|e| format!("bad PostgreSQL connection string: {e}"))?;
+        let c = connect(&config).await?;
+        let rows =
+            tokio::time::timeout(STATEMENT_TIMEOUT, c.query("SELECT part, rec FROM exactsim_upsert ORDER BY key", &[]))
+                .await
+                .map_err(|_| "read timed out".to_string())?
+                .map_err(|e| e.to_string())?;
+        rows.iter()
+            .map(|r| {
+                let rec: Vec<u8> = r.get(1);
+                Ok((r.get::<_, i32>(0) as u32, codec::decode(&rec)?))
+            })
+            .collect()
+    }
+
+    /// The upsert sink on a real server: each batch in one transaction of
+    /// `UPSERT_SQL` statements; the 2PC calls do nothing (at-least-once).
+    pub struct RealUpsertSink {
+        config: Config,
+        route: Route,
+        client: Option<Client>,
+    }
+
+    impl RealUpsertSink {
+        pub fn new(url: &str, route: Route) -> Result<RealUpsertSink, String> {
+            let mut config: Config = url.parse().map_err(|e| format!("bad PostgreSQL connection string: {e}"))?;
+            config.connect_timeout(STATEMENT_TIMEOUT);
+            config.application_name("exactsim-upsert");
+            Ok(RealUpsertSink { config, route, client: None })
+        }
+
+        async fn upsert(&mut self, records: &[OutRecord]) -> Result<(), String> {
+            if self.client.as_ref().is_none_or(|c| c.is_closed()) {
+                self.client = Some(connect(&self.config).await?);
+            }
+            let c = self.client.as_mut().expect("connected");
+            let tx = c.transaction().await.map_err(|e| e.to_string())?;
+            let stmt = tx.prepare(UPSERT_SQL).await.map_err(|e| e.to_string())?;
+            for r in records {
+                let rec = codec::encode(r);
+                let part = (self.route)(r) as i32;
+                let args: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
+                    [&(r.key as i64), &part, &r.value, &(version_of(r) as i64), &rec];
+                tx.execute(&stmt, &args).await.map_err(|e| e.to_string())?;
+            }
+            tx.commit().await.map_err(|e| e.to_string())
+        }
+    }
+
+    #[async_trait]
+    impl TwoPhaseCommitSink for RealUpsertSink {
+        async fn begin(&mut self, hint: CheckpointId) -> Result<TxnHandle, SinkError> {
+            Ok(TxnHandle { name: format!("upsert-c{hint}"), epoch: 0, records: 0, seq: 0 })
+        }
+        async fn write(&mut self, txn: &mut TxnHandle, records: &[OutRecord]) -> Result<(), SinkError> {
+            txn.records += records.len() as u64;
+            self.append(records.to_vec()).await
+        }
+        async fn pre_commit(&mut self, _txn: &mut TxnHandle) -> Result<(), SinkError> {
+            Ok(())
+        }
+        async fn commit(&mut self, _txn: &TxnHandle) -> Result<(), SinkError> {
+            Ok(())
+        }
+        async fn abort(&mut self, _txn: &TxnHandle) -> Result<(), SinkError> {
+            Ok(())
+        }
+        async fn recover_and_abort(&mut self, _txn: &TxnHandle) -> Result<(), SinkError> {
+            Ok(())
+        }
+        async fn append(&mut self, records: Vec<OutRecord>) -> Result<(), SinkError> {
+            if records.is_empty() {
+                return Ok(());
+            }
+            match tokio::time::timeout(STATEMENT_TIMEOUT, self.upsert(&records)).await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => {
+                    self.client = None;
+                    Err(SinkError::Transient(format!("upsert into PostgreSQL: {e}")))
+                }
+                Err(_) => {
+                    self.client = None;
+                    Err(SinkError::Transient("upsert into PostgreSQL timed out".into()))
+                }
+            }
+        }
+    }
+}

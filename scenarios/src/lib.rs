@@ -6,6 +6,7 @@ pub mod inventory;
 pub mod pg_ledger;
 pub mod risk_scoring;
 mod running_sum;
+pub mod upsert_ledger;
 pub mod word_count;
 
 use exactsim_model::scenario::Scenario;
@@ -18,6 +19,7 @@ pub fn all() -> Vec<Arc<dyn Scenario>> {
         Arc::new(risk_scoring::RiskScoring),
         Arc::new(copier::Copier),
         Arc::new(pg_ledger::PgLedger),
+        Arc::new(upsert_ledger::UpsertLedger),
     ]
 }
 

@@ -99,7 +99,7 @@ fn salvaged(spec: &RunSpec, salvage: &Salvage, config: JobConfig, panic: crate::
     let history = History {
         scenario: spec.scenario.name().to_string(),
         seed: spec.seed,
-        mode: spec.mode,
+        mode: exactsim_model::scenario::mode_of(&*spec.scenario, spec.mode),
         parallelism: config.parallelism,
         output_partitions: config.output_partitions(),
         input,
@@ -264,7 +264,7 @@ async fn simulate(spec: RunSpec, salvage: Salvage) -> RunResult {
     let history = History {
         scenario: spec.scenario.name().to_string(),
         seed: spec.seed,
-        mode: spec.mode,
+        mode: exactsim_model::scenario::mode_of(&*spec.scenario, spec.mode),
         parallelism: n,
         output_partitions: out_n,
         input,

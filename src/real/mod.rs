@@ -374,7 +374,7 @@ fn run_in(spec: &RealSpec, run_dir: &Path, mut plan: Plan, t_wall: Instant) -> R
     let frame = Frame {
         scenario: spec.scenario.name().to_string(),
         seed: spec.seed,
-        mode: spec.mode,
+        mode: exactsim_model::scenario::mode_of(&*spec.scenario, spec.mode),
         parallelism: n,
         output_partitions: plan.cfg.output_partitions(),
         input: std::mem::take(&mut plan.input),

@@ -13,7 +13,8 @@
 //! checkpoints, the first-time commits, the pre-commits) and runs every
 //! check that applies to the run's delivery mode ([`checks_for`]):
 //! exactly-once runs P1–P11, P13–P16 and P21, at-least-once runs P4 (ids),
-//! P11, P12, P15, P16 and P21; then the scenario's own checks (`Scenario::checks`), in every run.
+//! P11, P12, P15, P16 and P21 (and P17, P18 in a run of an upsert scenario,
+//! which is always at-least-once); then the scenario's own checks (`Scenario::checks`), in every run.
 //! [`ids_for`] lists them all, as every report does.
 //!
 //! Messages are one line each and name the records, keys, checkpoints,
@@ -36,6 +37,8 @@ mod p13_finish_checker;
 mod p14_zombie_checker;
 mod p15_interval_checker;
 mod p16_retained_checker;
+mod p17_upsert_final_checker;
+mod p18_upsert_monotonic_checker;
 mod p21_retry_checker;
 mod prefixes;
 
@@ -66,6 +69,9 @@ pub enum Applies {
     AtLeastOnce,
     /// Both modes.
     Both,
+    /// Runs of an upsert scenario (`Scenario::upsert_table`), which are
+    /// at-least-once.
+    UpsertTable,
 }
 
 impl Applies {
@@ -74,6 +80,7 @@ impl Applies {
             Applies::ExactlyOnce => "exactly-once",
             Applies::AtLeastOnce => "at-least-once",
             Applies::Both => "both",
+            Applies::UpsertTable => "upsert runs",
         }
     }
 
@@ -82,6 +89,15 @@ impl Applies {
             Applies::Both => true,
             Applies::ExactlyOnce => mode == DeliveryMode::ExactlyOnce,
             Applies::AtLeastOnce => mode == DeliveryMode::AtLeastOnce,
+            Applies::UpsertTable => false,
+        }
+    }
+
+    /// Whether a check applies to a run of `scenario` in `mode`.
+    pub fn covers_run(self, scenario: &dyn Scenario, mode: DeliveryMode) -> bool {
+        match self {
+            Applies::UpsertTable => scenario.upsert_table(),
+            _ => self.covers(mode),
         }
     }
 }
@@ -117,7 +133,7 @@ pub const PANIC_CHECK: &str = "panic";
 
 /// Every check, in report order. `panic` is not an oracle over the history:
 /// the runner reports a panic or failed assertion inside the run with it.
-pub const CHECKS: [CheckInfo; 18] = [
+pub const CHECKS: [CheckInfo; 20] = [
     CheckInfo {
         id: "P1",
         name: "exactly-once-output",
@@ -233,6 +249,20 @@ pub const CHECKS: [CheckInfo; 18] = [
         judge: Judge::History(p16_retained_checker::check),
     },
     CheckInfo {
+        id: "P17",
+        name: "upsert-final",
+        meaning: "at the end, the upsert table holds each key's final value of the batch recomputation, although deliveries duplicate",
+        applies: Applies::UpsertTable,
+        judge: Judge::History(p17_upsert_final_checker::check),
+    },
+    CheckInfo {
+        id: "P18",
+        name: "upsert-monotonic",
+        meaning: "no reader of the upsert table ever sees a key's version go back",
+        applies: Applies::UpsertTable,
+        judge: Judge::History(p18_upsert_monotonic_checker::check),
+    },
+    CheckInfo {
         id: "P21",
         name: "no-retry-storm",
         meaning: "fewer than 10 retries of a task's recovery in any 6 s (10 a minute, scaled), in an outage and after",
@@ -269,7 +299,13 @@ pub fn checks_for(mode: DeliveryMode) -> impl Iterator<Item = &'static CheckInfo
 /// checks. Reports list these, so a scenario's checks show as run before
 /// they ever fail.
 pub fn ids_for(scenario: &dyn Scenario, mode: DeliveryMode) -> Vec<&'static str> {
-    checks_for(mode).map(|c| c.id).chain(scenario.checks().iter().map(|c| c.id)).collect()
+    checks_for_run(scenario, mode).map(|c| c.id).chain(scenario.checks().iter().map(|c| c.id)).collect()
+}
+
+/// The oracles that run on a history of `scenario` in this mode, in report
+/// order: [`checks_for`] and, for an upsert scenario, P17 and P18.
+pub fn checks_for_run(scenario: &dyn Scenario, mode: DeliveryMode) -> impl Iterator<Item = &'static CheckInfo> + '_ {
+    CHECKS.iter().filter(move |c| matches!(c.judge, Judge::History(_)) && c.applies.covers_run(scenario, mode))
 }
 
 /// The short name and the meaning of a check id in a run of `scenario`: a
@@ -696,7 +732,7 @@ fn check_all_in(ctx: Ctx, input: &CheckInput) -> (Vec<Violation>, OutputCounts) 
 /// check.
 fn judge_all(ctx: &Ctx, own: &[ScenarioCheck], ran: &mut Vec<&'static str>) -> Vec<Violation> {
     let mut v = Vec::new();
-    for c in CHECKS.iter().filter(|c| c.applies.covers(ctx.h.mode)) {
+    for c in CHECKS.iter().filter(|c| c.applies.covers_run(ctx.scenario, ctx.h.mode)) {
         let Judge::History(check) = c.judge else { continue };
         let mut found = check(ctx);
         found.sort_by_key(|x| x.t_us); // stable: the first ones in time
