@@ -151,10 +151,17 @@ pub enum Mutant {
     /// replayed, retried or late older value overwrites a newer one (only
     /// the upsert scenario `upsert_ledger` reaches it).
     UpsertNoVersionGuard,
+    /// Iceberg's Kafka Connect sink in upsert mode (apache/iceberg#13547):
+    /// of the records of one key within a commit interval, the first wins
+    /// over the later ones; here the upsert sink collapses a batch to the
+    /// first record of each key, so a newer version in the same batch is
+    /// never written.
+    #[serde(rename = "iceberg-13547-batch-keeps-first")]
+    Iceberg13547BatchKeepsFirst,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 37] = [
+    pub const ALL: [Mutant; 38] = [
         Mutant::Canary,
         Mutant::CommitOnPrecommit,
         Mutant::NoRecommitOnRecovery,
@@ -196,6 +203,7 @@ impl Mutant {
         Mutant::StarRocks105FlushOnClose,
         Mutant::UpsertVersionOffByOne,
         Mutant::UpsertNoVersionGuard,
+        Mutant::Iceberg13547BatchKeepsFirst,
     ];
 
     pub fn name(self) -> &'static str {
@@ -235,6 +243,7 @@ impl Mutant {
             Mutant::RetryWithoutBackoff => "retry-without-backoff",
             Mutant::StarRocks105FlushOnClose => "starrocks-105-flush-on-close",
             Mutant::UpsertVersionOffByOne => "upsert-version-off-by-one",
+            Mutant::Iceberg13547BatchKeepsFirst => "iceberg-13547-batch-keeps-first",
             Mutant::UpsertNoVersionGuard => "upsert-no-version-guard",
             Mutant::Flink26985RestoredSharedStateDiscarded => "flink-26985-restored-shared-state-discarded",
             Mutant::Flink7783RecoverDropsUnreadableCheckpoint => "flink-7783-recover-drops-unreadable-checkpoint",
@@ -289,6 +298,9 @@ impl Mutant {
                  (stored <= incoming + 1)"
             }
             Mutant::UpsertNoVersionGuard => "the upsert table has no version guard: an older replayed value overwrites a newer one",
+            Mutant::Iceberg13547BatchKeepsFirst => {
+                "apache/iceberg#13547: the upsert sink keeps the first record of a key in a batch, not the newest"
+            }
             Mutant::TxnLeftOpenAtEnd => {
                 "every sink begins one more transaction after the final checkpoint, never ended"
             }
@@ -393,6 +405,7 @@ impl Mutant {
             // A reader sees a key's version go back (the final table is
             // right again once the replay reaches the newest version).
             Mutant::UpsertVersionOffByOne => "P18",
+            Mutant::Iceberg13547BatchKeepsFirst => "P17",
             Mutant::UpsertNoVersionGuard => "P18",
         }
     }
@@ -438,6 +451,7 @@ impl Mutant {
             Mutant::Flink26985RestoredSharedStateDiscarded => Some("FLINK-26985"),
             Mutant::Flink7783RecoverDropsUnreadableCheckpoint => Some("FLINK-7783"),
             Mutant::StarRocks105FlushOnClose => Some("StarRocks/starrocks-connector-for-apache-flink#105"),
+            Mutant::Iceberg13547BatchKeepsFirst => Some("apache/iceberg#13547"),
             _ => None,
         }
     }
@@ -550,6 +564,17 @@ impl Mutant {
                  is aborted); the planted branch pre-commits and commits the open transaction instead. Its \
                  records become visible before any checkpoint covers them (P3) and the replay writes them \
                  again (P1: duplicates)."
+            }
+            Mutant::Iceberg13547BatchKeepsFirst => {
+                "Apache Iceberg's Kafka Connect sink can write in upsert mode: a record replaces the row of \
+                 its identifier field (an equality delete and an insert). Records of the same identifier \
+                 that arrived within one commit interval did not respect their order: the first one \
+                 overwrote the later ones, whatever their timestamps, so a table kept a value that had \
+                 already been replaced upstream (issue 13547 of apache/iceberg, Iceberg 1.9.1). Here the \
+                 upsert sink hands the table each batch whole, in order, and the table's version guard keeps \
+                 the newest; the planted branch collapses a batch to the first record of each key, as the \
+                 connector did, so a key updated twice in one batch keeps the older value, and when that \
+                 batch holds the key's last update the final table is wrong (P17)."
             }
             m => m.description(),
         }

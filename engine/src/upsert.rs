@@ -62,6 +62,21 @@ pub const UPSERT_SQL: &str = "INSERT INTO exactsim_upsert AS t (key, part, value
      VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO UPDATE SET part = EXCLUDED.part, \
      value = EXCLUDED.value, version = EXCLUDED.version, rec = EXCLUDED.rec WHERE t.version < EXCLUDED.version";
 
+/// What a sink hands the table for one batch of output records: all of
+/// them, in order (the table's version guard, [`admits`], keeps each key's
+/// newest). Both sinks (the simulated table's and real mode's PostgreSQL
+/// one) send what this returns. Planted bug
+/// [`Mutant::Iceberg13547BatchKeepsFirst`]: the batch is collapsed to the
+/// first record of each key, and a newer version of the key in the same
+/// batch is never written.
+pub fn batch(records: Vec<OutRecord>, mutant: Option<Mutant>) -> Vec<OutRecord> {
+    if mutant != Some(Mutant::Iceberg13547BatchKeepsFirst) {
+        return records;
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    records.into_iter().filter(|r| seen.insert(r.key)).collect()
+}
+
 /// The version a record's upsert carries: its lineage, the key's update
 /// number (`OutRecord::src` in an upsert pipeline).
 pub fn version_of(rec: &OutRecord) -> u64 {
@@ -360,7 +375,7 @@ impl TwoPhaseCommitSink for UpsertSink {
         if records.is_empty() {
             return Ok(());
         }
-        let rows: Vec<Upsert> = records
+        let rows: Vec<Upsert> = batch(records, self.env.cfg.mutant)
             .into_iter()
             .map(|r| {
                 let part = (self.env.route)(&r);
@@ -382,6 +397,15 @@ impl TwoPhaseCommitSink for UpsertSink {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_batch_goes_whole_and_the_planted_bug_keeps_each_keys_first() {
+        let r = |key: u64, src: u64| OutRecord::new(src, key, src as i64, src);
+        let recs = vec![r(1, 1), r(2, 1), r(1, 2), r(1, 3)];
+        assert_eq!(batch(recs.clone(), None), recs);
+        let kept = batch(recs, Some(Mutant::Iceberg13547BatchKeepsFirst));
+        assert_eq!(kept.iter().map(|x| (x.key, version_of(x))).collect::<Vec<_>>(), vec![(1, 1), (2, 1)]);
+    }
 
     fn w(key: u64, version: u64) -> Upsert {
         Upsert {

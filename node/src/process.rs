@@ -511,7 +511,7 @@ impl Pipeline for RealUpsert {
     }
     fn sink(&self, env: SinkEnv) -> Box<dyn TwoPhaseCommitSink> {
         Box::new(
-            exactsim_pg::real::upsert::RealUpsertSink::new(&self.url, env.route.clone())
+            exactsim_pg::real::upsert::RealUpsertSink::new(&self.url, env.route.clone(), env.cfg.mutant)
                 .expect("the connection string was parsed at setup"),
         )
     }

@@ -311,9 +311,10 @@ pub mod upsert {
     use super::{Config, NoTls, STATEMENT_TIMEOUT};
     use async_trait::async_trait;
     use exactsim_engine::codec;
+    use exactsim_engine::config::Mutant;
     use exactsim_engine::sink::{Route, SinkError, TwoPhaseCommitSink, TxnHandle};
     use exactsim_engine::types::{CheckpointId, OutRecord};
-    use exactsim_engine::upsert::{version_of, UPSERT_SQL};
+    use exactsim_engine::upsert::{batch, version_of, UPSERT_SQL};
     use tokio_postgres::Client;
 
     pub const UPSERT_SCHEMA: &str = "DROP TABLE IF EXISTS exactsim_upsert; CREATE TABLE exactsim_upsert \
@@ -359,14 +360,15 @@ pub mod upsert {
         config: Config,
         route: Route,
         client: Option<Client>,
+        mutant: Option<Mutant>,
     }
 
     impl RealUpsertSink {
-        pub fn new(url: &str, route: Route) -> Result<RealUpsertSink, String> {
+        pub fn new(url: &str, route: Route, mutant: Option<Mutant>) -> Result<RealUpsertSink, String> {
             let mut config: Config = url.parse().map_err(|e| format!("bad PostgreSQL connection string: {e}"))?;
             config.connect_timeout(STATEMENT_TIMEOUT);
             config.application_name("exactsim-upsert");
-            Ok(RealUpsertSink { config, route, client: None })
+            Ok(RealUpsertSink { config, route, client: None, mutant })
         }
 
         async fn upsert(&mut self, records: &[OutRecord]) -> Result<(), String> {
@@ -412,6 +414,7 @@ pub mod upsert {
             if records.is_empty() {
                 return Ok(());
             }
+            let records = batch(records, self.mutant);
             match tokio::time::timeout(STATEMENT_TIMEOUT, self.upsert(&records)).await {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(e)) => {

@@ -123,7 +123,7 @@ impl Scenario for UpsertLedger {
     /// The planted bugs sit in the table's version guard, which only this
     /// scenario runs.
     fn own_mutants(&self) -> Vec<Mutant> {
-        vec![Mutant::UpsertVersionOffByOne, Mutant::UpsertNoVersionGuard]
+        vec![Mutant::UpsertVersionOffByOne, Mutant::UpsertNoVersionGuard, Mutant::Iceberg13547BatchKeepsFirst]
     }
     fn upsert_table(&self) -> bool {
         true
