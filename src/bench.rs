@@ -208,7 +208,7 @@ fn checkpoint_cost(seeds: u64) -> String {
             // "off": no periodic checkpoint before the input is read; the
             // liveness phase is cut short since the job cannot finish.
             let ms = interval.unwrap_or(1_000_000);
-            sp.config = Some(JobConfig { parallelism: 3, checkpoint_interval_ms: ms, ..JobConfig::default() });
+            sp.config = Some(JobConfig { parallelism: 3, checkpoint_interval_ms: ms, ..fixed_default() });
             if interval.is_none() {
                 sp.schedule =
                     Some(exactsim_model::schedule::Schedule { safety_ms: 1_500, liveness_ms: 5_000, events: vec![] });
@@ -553,7 +553,7 @@ fn profiles(quick: bool, standard: Option<(u64, f64)>) -> (String, f64) {
     }
     let records = if quick { 2_000 } else { 20_000 };
     let rows = [
-        ("dense default config (3 workers, 100 ms ckpt)", JobConfig::default()),
+        ("dense default config (3 workers, 100 ms ckpt)", fixed_default()),
         ("production-like, 100 records/s per source", production_like(100)),
         ("production-like, 1,000 records/s per source", production_like(1_000)),
     ];
@@ -601,7 +601,7 @@ pub fn production_like(rate: u32) -> JobConfig {
         source_batch: (rate / 10).max(1),
         source_interval_ms: 100,
         source_poll_ms: 100,
-        ..JobConfig::default()
+        ..fixed_default()
     }
 }
 
@@ -756,7 +756,7 @@ pub fn sweeps(quick: bool, seed: u64) -> Vec<Point> {
     let dense = |parallelism: u32, interval: u64| JobConfig {
         parallelism,
         checkpoint_interval_ms: interval,
-        ..JobConfig::default()
+        ..fixed_default()
     };
     let (sizes, par_records, pars, ck_records, intervals): (&[u64], u64, &[u32], u64, &[u64]) = if quick {
         (&[2_000, 4_000, 8_000], 4_000, &[2, 4], 4_000, &[800, 200])
@@ -1052,4 +1052,11 @@ mod tests {
             assert!(recs.windows(2).all(|w| w[0].ts_ms <= w[1].ts_ms));
         }
     }
+}
+
+/// The engine's default configuration with a fixed checkpoint interval:
+/// every measurement here names its interval (the adaptive one is
+/// measured against fixed ones by `--only interval`).
+fn fixed_default() -> JobConfig {
+    JobConfig { adaptive_interval: None, ..JobConfig::default() }
 }

@@ -37,6 +37,15 @@ pub struct AdaptiveInterval {
     pub replay_records: u64,
 }
 
+impl Default for AdaptiveInterval {
+    /// The usual 500 ms to 10 s, scaled like the engine's timeouts (a
+    /// tenth or so): 100 ms to 2 s, replaying about 1,000 records after a
+    /// crash (what `ci/gate.toml` and the `adaptive` profile run).
+    fn default() -> Self {
+        AdaptiveInterval { min_ms: 100, max_ms: 2_000, replay_records: 1_000 }
+    }
+}
+
 /// What one completed checkpoint tells the controller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Completion {

@@ -61,6 +61,9 @@ pub fn derive_config(spec: &RunSpec) -> JobConfig {
         checkpoint_interval_ms: rng.range(40, 150),
         max_concurrent_checkpoints: rng.range(1, 2) as u32,
         source_batch: rng.range(8, 32) as u32,
+        // The seed's fixed interval unless the profile asks for the
+        // adaptive one (below), whatever the engine's default.
+        adaptive_interval: None,
         ..JobConfig::default()
     };
     spec.scenario.tune(&mut cfg, &mut rng);

@@ -63,6 +63,7 @@ fn phased_input_reads_in_bursts_paced_and_not_at_all() {
         checkpoint_interval_ms: 20,
         source_batch: 10,
         source_phases: phases,
+        adaptive_interval: None,
         ..JobConfig::default()
     };
     let mut s = make("word_count", 3, "none", EO, None);

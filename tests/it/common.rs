@@ -96,7 +96,13 @@ pub fn go_custom(
 /// A fixed three-worker job with an explicit schedule.
 pub fn fixed(scenario: &str, seed: u64, mode: DeliveryMode, events: Vec<FaultEvent>) -> RunSpec {
     let mut s = make(scenario, seed, "none", mode, None);
-    s.config = Some(JobConfig { parallelism: 3, checkpoint_interval_ms: 60, source_batch: 8, ..JobConfig::default() });
+    s.config = Some(JobConfig {
+        parallelism: 3,
+        checkpoint_interval_ms: 60,
+        source_batch: 8,
+        adaptive_interval: None,
+        ..JobConfig::default()
+    });
     s.schedule = Some(Schedule { safety_ms: 1_500, liveness_ms: 30_000, events });
     s
 }
