@@ -1021,6 +1021,13 @@ pub fn incremental_comparison() -> String {
     out
 }
 
+/// The engine's default configuration with a fixed checkpoint interval:
+/// every measurement here names its interval (the adaptive one is
+/// measured against fixed ones by `--only interval`).
+fn fixed_default() -> JobConfig {
+    JobConfig { adaptive_interval: None, ..JobConfig::default() }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1052,11 +1059,4 @@ mod tests {
             assert!(recs.windows(2).all(|w| w[0].ts_ms <= w[1].ts_ms));
         }
     }
-}
-
-/// The engine's default configuration with a fixed checkpoint interval:
-/// every measurement here names its interval (the adaptive one is
-/// measured against fixed ones by `--only interval`).
-fn fixed_default() -> JobConfig {
-    JobConfig { adaptive_interval: None, ..JobConfig::default() }
 }
