@@ -92,7 +92,7 @@ pub fn check(c: &Ctx) -> Vec<Finding> {
     let mut v = Vec::new();
     let mut judged: BTreeSet<(Writer, u64)> = BTreeSet::new();
     let mut unknown: BTreeSet<u64> = BTreeSet::new();
-    let mut judge = |r: &OutRecord, seen: String, v: &mut Vec<Finding>, t_us: Option<u64>| {
+    let mut judge = |r: &OutRecord, seen: Seen, v: &mut Vec<Finding>, t_us: Option<u64>| {
         if r.writer.is_unknown() {
             unknown.insert(r.out_id);
             return;
@@ -129,20 +129,25 @@ pub fn check(c: &Ctx) -> Vec<Finding> {
             v.push(Finding::new(
                 t_us,
                 format!(
-                    "record {} (key {}) became visible {seen}, written by {} of subtask {} (transaction tag {:016x}), which {why}",
-                    r.out_id, r.key, w.owner, w.subtask, w.txn
+                    "record {} (key {}) became visible {}, written by {} of subtask {} (transaction tag {:016x}), which {why}",
+                    r.out_id,
+                    r.key,
+                    seen.describe(),
+                    w.owner,
+                    w.subtask,
+                    w.txn
                 ),
             ));
         }
     };
     for o in &c.h.observations {
         for r in &o.new_records {
-            judge(r, format!("at {} in partition {}", ms(o.t_us), o.partition), &mut v, Some(o.t_us));
+            judge(r, Seen::Read(o.t_us, o.partition), &mut v, Some(o.t_us));
         }
     }
     for (p, part) in c.h.final_output.iter().enumerate() {
         for r in part {
-            judge(r, format!("in the final read of partition {p}"), &mut v, None);
+            judge(r, Seen::Final(p), &mut v, None);
         }
     }
     if !unknown.is_empty() && v.len() < MAX_PER_CHECK {
@@ -155,4 +160,24 @@ pub fn check(c: &Ctx) -> Vec<Finding> {
         ));
     }
     v
+}
+
+/// Where a record became visible: said only in a finding (every visible
+/// record is judged, and formatting each one's place cost more than the
+/// judging).
+#[derive(Clone, Copy)]
+enum Seen {
+    /// By a reader at this time, in this partition.
+    Read(u64, u32),
+    /// In the final read of this partition.
+    Final(usize),
+}
+
+impl Seen {
+    fn describe(self) -> String {
+        match self {
+            Seen::Read(t_us, partition) => format!("at {} in partition {partition}", ms(t_us)),
+            Seen::Final(p) => format!("in the final read of partition {p}"),
+        }
+    }
 }
