@@ -199,11 +199,13 @@ fn ci_run_calls(script: &str) -> bool {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     assert!(repo.join(script).is_file(), "README names {script}, which does not exist");
     let ci = std::fs::read_to_string(repo.join(".ci/run")).unwrap();
+    // A line's command: past its variable assignments and `.ci/run`'s
+    // `step` (which times it).
     let called: Vec<&str> = ci
         .lines()
-        .map(str::trim_start)
-        .filter(|l| l.starts_with("ci/"))
-        .filter_map(|l| l.split_whitespace().next())
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .filter_map(|l| l.split_whitespace().find(|w| !w.contains('=') && *w != "step"))
+        .filter(|w| w.starts_with("ci/"))
         .collect();
     called.contains(&script)
         || called.iter().any(|c| std::fs::read_to_string(repo.join(c)).is_ok_and(|t| t.contains(script)))
