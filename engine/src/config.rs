@@ -62,9 +62,12 @@ pub enum Mutant {
     /// The broker measures transaction ages on its wall clock: a forward
     /// clock step expires pending transactions of completed checkpoints.
     SkewedTxnTimeout,
-    /// Every sink begins one more transaction after the final checkpoint
-    /// (and after restoring a finished state), which is never ended.
-    TxnLeftOpenAtEnd,
+    /// FLINK-23473: every sink begins one more transaction after the final
+    /// checkpoint (and after restoring a finished state), which is never
+    /// ended. Named `txn-left-open-at-end` before it was traced to its
+    /// tracker; the old name still parses (replay files keep it).
+    #[serde(rename = "flink-23473-txn-after-finish", alias = "txn-left-open-at-end")]
+    Flink23473TxnAfterFinish,
     /// The PostgreSQL sink takes the restored pending transactions as
     /// committed at recovery: no `COMMIT PREPARED` (only the PostgreSQL
     /// scenario `pg_ledger` reaches it).
@@ -182,7 +185,7 @@ impl Mutant {
         Mutant::RelaxedAttemptFence,
         Mutant::CommitRetryNewSession,
         Mutant::SkewedTxnTimeout,
-        Mutant::TxnLeftOpenAtEnd,
+        Mutant::Flink23473TxnAfterFinish,
         Mutant::PgNoRecoverCommit,
         Mutant::AcceptRestartedSender,
         Mutant::ConfirmWithoutCommit,
@@ -228,7 +231,7 @@ impl Mutant {
             Mutant::RelaxedAttemptFence => "relaxed-attempt-fence",
             Mutant::CommitRetryNewSession => "commit-retry-new-session",
             Mutant::SkewedTxnTimeout => "skewed-txn-timeout",
-            Mutant::TxnLeftOpenAtEnd => "txn-left-open-at-end",
+            Mutant::Flink23473TxnAfterFinish => "flink-23473-txn-after-finish",
             Mutant::PgNoRecoverCommit => "pg-no-recover-commit",
             Mutant::AcceptRestartedSender => "accept-restarted-sender",
             Mutant::ConfirmWithoutCommit => "confirm-without-commit",
@@ -301,8 +304,8 @@ impl Mutant {
             Mutant::Iceberg13547BatchKeepsFirst => {
                 "apache/iceberg#13547: the upsert sink keeps the first record of a key in a batch, not the newest"
             }
-            Mutant::TxnLeftOpenAtEnd => {
-                "every sink begins one more transaction after the final checkpoint, never ended"
+            Mutant::Flink23473TxnAfterFinish => {
+                "FLINK-23473: every sink begins one more transaction after the final checkpoint (after finish), never ended"
             }
             Mutant::PgNoRecoverCommit => {
                 "the PostgreSQL sink takes restored pending transactions as committed (no COMMIT PREPARED)"
@@ -370,7 +373,7 @@ impl Mutant {
             Mutant::RelaxedAttemptFence => "P9",
             Mutant::CommitRetryNewSession => "P1",
             Mutant::SkewedTxnTimeout => "P1",
-            Mutant::TxnLeftOpenAtEnd => "P13",
+            Mutant::Flink23473TxnAfterFinish => "P13",
             Mutant::PgNoRecoverCommit => "P1",
             Mutant::AcceptRestartedSender => "P1",
             // The sink's confirmation is not a commit: P7 judges from the
@@ -452,6 +455,7 @@ impl Mutant {
             Mutant::Flink7783RecoverDropsUnreadableCheckpoint => Some("FLINK-7783"),
             Mutant::StarRocks105FlushOnClose => Some("StarRocks/starrocks-connector-for-apache-flink#105"),
             Mutant::Iceberg13547BatchKeepsFirst => Some("apache/iceberg#13547"),
+            Mutant::Flink23473TxnAfterFinish => Some("FLINK-23473"),
             _ => None,
         }
     }
@@ -576,12 +580,29 @@ impl Mutant {
                  connector did, so a key updated twice in one batch keeps the older value, and when that \
                  batch holds the key's last update the final table is wrong (P17)."
             }
+            Mutant::Flink23473TxnAfterFinish => {
+                "Flink's TwoPhaseCommitSinkFunction began the next transaction in every snapshotState, also \
+                 after finish() had been called at the end of a bounded input, once checkpoints after tasks \
+                 finished became possible (FLIP-147): the transactions begun for the final checkpoints were \
+                 never pre-committed, committed or aborted, so the task finished with one or several \
+                 transactions open. With Kafka an open transaction pins its partitions' last stable offset: \
+                 read_committed consumers stall behind it until the broker's transaction timeout aborts it \
+                 (FLINK-23473, fixed in 1.14 by an empty transaction holder after finish). Here the sink \
+                 task begins no transaction after the end of input or after restoring a finished state; \
+                 the planted branch begins one at every barrier after the end of input, as the base class \
+                 did. The job reports finished with a transaction open: check P13 (finish) judges it from \
+                 the history, and P8 when the broker still shows it open at the final read."
+            }
             m => m.description(),
         }
     }
 
     pub fn parse(s: &str) -> Option<Mutant> {
-        Mutant::ALL.iter().copied().find(|m| m.name() == s)
+        match s {
+            // The name it had before it was traced to its tracker.
+            "txn-left-open-at-end" => Some(Mutant::Flink23473TxnAfterFinish),
+            _ => Mutant::ALL.iter().copied().find(|m| m.name() == s),
+        }
     }
 }
 
@@ -827,5 +848,15 @@ mod tests {
         assert!(!json.contains("source_phases"), "{json}");
         let back: JobConfig = serde_json::from_str(&json).unwrap();
         assert_eq!(back, JobConfig::default());
+    }
+
+    #[test]
+    fn a_mutant_renamed_after_its_tracker_keeps_its_old_name() {
+        let m = Mutant::Flink23473TxnAfterFinish;
+        assert_eq!(Mutant::parse("txn-left-open-at-end"), Some(m));
+        assert_eq!(Mutant::parse(m.name()), Some(m));
+        let old: Mutant = serde_json::from_str("\"txn-left-open-at-end\"").unwrap();
+        assert_eq!(old, m);
+        assert_eq!(serde_json::to_string(&m).unwrap(), format!("\"{}\"", m.name()));
     }
 }

@@ -499,7 +499,7 @@ impl SinkTask {
                     return Step::Call(SinkCall::PreCommit { txn });
                 }
                 Some(Op::BeginNext { hint }) => {
-                    let left_open = self.mutant_is(Mutant::TxnLeftOpenAtEnd);
+                    let left_open = self.mutant_is(Mutant::Flink23473TxnAfterFinish);
                     let open = matches!(&self.mode, Mode::TwoPc(b) if b.open().is_some());
                     if open || (self.ended && !left_open) {
                         continue;
@@ -1070,7 +1070,7 @@ mod tests {
 
     #[test]
     fn planted_bugs_change_the_steps() {
-        let c = JobConfig { mutant: Some(Mutant::TxnLeftOpenAtEnd), ..cfg() };
+        let c = JobConfig { mutant: Some(Mutant::Flink23473TxnAfterFinish), ..cfg() };
         let mut t = SinkTask::new(0, 1, &c);
         t.restore(None, None, false, 0);
         run(&mut t, ok);
