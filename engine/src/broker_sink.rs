@@ -324,7 +324,7 @@ impl BrokerSink {
             return Ok(());
         }
         if txn.records == 0 {
-            if !self.cfg.mutant_is(Mutant::EmptyTxnCommit) {
+            if !self.cfg.mutant_is(Mutant::Flink31363EmptyTxnCommit) {
                 // Nothing was ever sent: the broker does not know this
                 // transaction, and there is nothing to make visible.
                 return Ok(());

@@ -41,9 +41,12 @@ pub enum Mutant {
     ShortTxnTimeout,
     /// The checkpoint id counter restarts from 1 after a coordinator restart.
     CounterReset,
-    /// Empty transactions are committed like others; the broker does not know
-    /// them, the failure is fatal and recovery retries it forever.
-    EmptyTxnCommit,
+    /// FLINK-31363: empty transactions are committed like others; the
+    /// broker does not know them, the failure is fatal and recovery retries
+    /// it forever. Named `empty-txn-commit` before it was traced to its
+    /// tracker; the old name still parses.
+    #[serde(rename = "flink-31363-empty-txn-commit", alias = "empty-txn-commit")]
+    Flink31363EmptyTxnCommit,
     /// The previous checkpoint's state is deleted when the next one is
     /// acknowledged, before its completion record is durable.
     DeleteStateEarly,
@@ -179,7 +182,7 @@ impl Mutant {
         Mutant::NoAbortLingering,
         Mutant::ShortTxnTimeout,
         Mutant::CounterReset,
-        Mutant::EmptyTxnCommit,
+        Mutant::Flink31363EmptyTxnCommit,
         Mutant::DeleteStateEarly,
         Mutant::CompleteBeforeAllAcks,
         Mutant::RelaxedAttemptFence,
@@ -225,7 +228,7 @@ impl Mutant {
             Mutant::NoAbortLingering => "no-abort-lingering",
             Mutant::ShortTxnTimeout => "short-txn-timeout",
             Mutant::CounterReset => "counter-reset",
-            Mutant::EmptyTxnCommit => "empty-txn-commit",
+            Mutant::Flink31363EmptyTxnCommit => "flink-31363-empty-txn-commit",
             Mutant::DeleteStateEarly => "delete-state-early",
             Mutant::CompleteBeforeAllAcks => "complete-before-all-acks",
             Mutant::RelaxedAttemptFence => "relaxed-attempt-fence",
@@ -278,7 +281,9 @@ impl Mutant {
             Mutant::NoAbortLingering => "recovery does not abort lingering open transactions",
             Mutant::ShortTxnTimeout => "broker transaction timeout shorter than checkpoint + recovery time",
             Mutant::CounterReset => "the checkpoint id counter restarts from 1 after a coordinator restart",
-            Mutant::EmptyTxnCommit => "empty transactions are committed like others, a fatal error retried forever",
+            Mutant::Flink31363EmptyTxnCommit => {
+                "FLINK-31363: empty transactions are committed like others, a fatal error retried forever"
+            }
             Mutant::DeleteStateEarly => {
                 "the previous checkpoint is deleted before the next one's completion record is durable"
             }
@@ -367,7 +372,7 @@ impl Mutant {
             Mutant::NoAbortLingering => "P1",
             Mutant::ShortTxnTimeout => "P1",
             Mutant::CounterReset => "P4",
-            Mutant::EmptyTxnCommit => "P11",
+            Mutant::Flink31363EmptyTxnCommit => "P11",
             Mutant::DeleteStateEarly => "P1",
             Mutant::CompleteBeforeAllAcks => "panic",
             Mutant::RelaxedAttemptFence => "P9",
@@ -456,6 +461,7 @@ impl Mutant {
             Mutant::StarRocks105FlushOnClose => Some("StarRocks/starrocks-connector-for-apache-flink#105"),
             Mutant::Iceberg13547BatchKeepsFirst => Some("apache/iceberg#13547"),
             Mutant::Flink23473TxnAfterFinish => Some("FLINK-23473"),
+            Mutant::Flink31363EmptyTxnCommit => Some("FLINK-31363"),
             _ => None,
         }
     }
@@ -593,6 +599,21 @@ impl Mutant {
                  did. The job reports finished with a transaction open: check P13 (finish) judges it from \
                  the history, and P8 when the broker still shows it open at the final read."
             }
+            Mutant::Flink31363EmptyTxnCommit => {
+                "Flink's KafkaSink (FLIP-143) handed the committer a committable for every checkpoint's \
+                 transaction, the empty ones too. Kafka starts a transaction on the broker lazily, with its \
+                 first record, so a checkpoint that wrote nothing left a transaction the broker never knew; \
+                 the committer resumed it from the committable (producer id and epoch) with the producer's \
+                 transaction-started flag set and sent EndTxn, and the broker refused it \
+                 (InvalidTxnStateException). The commit failure failed the job, and the restored checkpoint \
+                 held the same committable, so every recovery failed again: the job never got past an idle \
+                 checkpoint (FLINK-31363, fixed in flink-connector-kafka by not checkpointing a committable \
+                 for an empty transaction). Here the broker also knows a transaction only from its first \
+                 append, and the correct sink commits an empty one by doing nothing; the planted branch \
+                 sends the commit and takes the refusal as a failure of the commit. The job restarts again and \
+                 again: check P11 (liveness) sees it never finish after the faults heal, P1 the output it \
+                 never committed, and P21 the recoveries retried without end."
+            }
             m => m.description(),
         }
     }
@@ -601,6 +622,7 @@ impl Mutant {
         match s {
             // The name it had before it was traced to its tracker.
             "txn-left-open-at-end" => Some(Mutant::Flink23473TxnAfterFinish),
+            "empty-txn-commit" => Some(Mutant::Flink31363EmptyTxnCommit),
             _ => Mutant::ALL.iter().copied().find(|m| m.name() == s),
         }
     }
@@ -857,6 +879,9 @@ mod tests {
         assert_eq!(Mutant::parse(m.name()), Some(m));
         let old: Mutant = serde_json::from_str("\"txn-left-open-at-end\"").unwrap();
         assert_eq!(old, m);
+        assert_eq!(Mutant::parse("empty-txn-commit"), Some(Mutant::Flink31363EmptyTxnCommit));
+        let old: Mutant = serde_json::from_str("\"empty-txn-commit\"").unwrap();
+        assert_eq!(old, Mutant::Flink31363EmptyTxnCommit);
         assert_eq!(serde_json::to_string(&m).unwrap(), format!("\"{}\"", m.name()));
     }
 }
