@@ -34,7 +34,8 @@ k=0
 for entry in "gate ci/gate.toml exactly-once" "chaos chaos exactly-once" "harsh ci/harsh.toml exactly-once" \
   "nightly ci/nightly.toml exactly-once" "zombie zombie exactly-once" "disk disk exactly-once" \
   "at-least-once chaos at-least-once" "silent-restart silent-restart exactly-once" "adaptive adaptive exactly-once" \
-  "clock clock exactly-once" "late late exactly-once" "broker-disk broker-disk exactly-once"; do
+  "clock clock exactly-once" "late late exactly-once" "broker-disk broker-disk exactly-once" \
+  "redeploy redeploy exactly-once"; do
   # shellcheck disable=SC2086
   set -- $entry
   name=$1 profile=$2 mode=$3

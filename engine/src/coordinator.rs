@@ -47,12 +47,24 @@ pub struct CoordMeta {
     /// record is byte for byte what it was.
     #[serde(skip)]
     pub shared: BTreeMap<CheckpointId, Vec<String>>,
+    /// The run of the job (a new job identity after a redeploy). In the
+    /// durable record only once it differs from `JobConfig::run`
+    /// ([`encode_meta`]): a job never redeployed keeps its record byte for
+    /// byte.
+    #[serde(skip)]
+    pub run: u64,
 }
+
+/// Marks a record that carries its run ([`encode_meta`]).
+const RUN_TAG: u64 = 0x6e75_725f_6e77_6f64;
 
 /// The durable form of the record: with incremental checkpoints the shared
 /// files go with it (one atomic record).
 pub fn encode_meta(cfg: &JobConfig, meta: &CoordMeta) -> Vec<u8> {
-    if cfg.incremental_checkpoints {
+    if meta.run != cfg.run {
+        // A redeployed job: the record says which run it serves.
+        codec::encode_framed(&(meta, &meta.shared, RUN_TAG, meta.run))
+    } else if cfg.incremental_checkpoints {
         codec::encode_framed(&(meta, &meta.shared))
     } else {
         codec::encode_framed(meta)
@@ -60,13 +72,24 @@ pub fn encode_meta(cfg: &JobConfig, meta: &CoordMeta) -> Vec<u8> {
 }
 
 pub fn decode_meta(cfg: &JobConfig, bytes: &[u8]) -> Result<CoordMeta, String> {
-    if cfg.incremental_checkpoints {
+    type WithRun = (CoordMeta, BTreeMap<CheckpointId, Vec<String>>, u64, u64);
+    // The longer form first: the shorter ones end before its tag.
+    if let Ok((mut meta, shared, tag, run)) = codec::decode_framed::<WithRun>(bytes) {
+        if tag == RUN_TAG {
+            meta.shared = shared;
+            meta.run = run;
+            return Ok(meta);
+        }
+    }
+    let mut meta = if cfg.incremental_checkpoints {
         let (mut meta, shared): (CoordMeta, BTreeMap<CheckpointId, Vec<String>>) = codec::decode_framed(bytes)?;
         meta.shared = shared;
-        Ok(meta)
+        meta
     } else {
-        codec::decode_framed(bytes)
-    }
+        codec::decode_framed::<CoordMeta>(bytes)?
+    };
+    meta.run = cfg.run;
+    Ok(meta)
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -161,12 +184,31 @@ impl Coordinator {
         (0..sources).map(TaskId::Source).chain((0..workers).map(TaskId::Chain)).collect()
     }
 
-    /// Start (or restart) from the durable record, if any.
+    /// Start (or restart) from the durable record, if any, as the job's
+    /// first run (`JobConfig::run`).
     pub fn recover(cfg: Arc<JobConfig>, meta: Option<CoordMeta>, now_ms: u64) -> (Coordinator, Vec<Action>) {
+        let run = cfg.run;
+        Coordinator::recover_run(cfg, meta, run, false, now_ms)
+    }
+
+    /// Start (or restart) from the durable record, if any, as run `run` of
+    /// the job; `redeployed`: this start is a redeploy, a new run under a
+    /// new job identity that restores the latest retained checkpoint of
+    /// the record (the caller made `run` durable first, see
+    /// [`run_identity`]). Its deployments carry the run: the sinks own
+    /// their subtasks, and fence the old run's writers, under it.
+    pub fn recover_run(
+        cfg: Arc<JobConfig>,
+        meta: Option<CoordMeta>,
+        run: u64,
+        redeployed: bool,
+        now_ms: u64,
+    ) -> (Coordinator, Vec<Action>) {
         let workers = cfg.parallelism;
-        let fresh = CoordMeta { next_ckpt: 1, attempt: 0, completed: Vec::new(), shared: BTreeMap::new() };
+        let fresh = CoordMeta { next_ckpt: 1, attempt: 0, completed: Vec::new(), shared: BTreeMap::new(), run };
         let restarted = meta.as_ref().is_some_and(|m| !m.completed.is_empty());
         let mut meta = meta.unwrap_or(fresh);
+        meta.run = run;
         if cfg.mutant_is(Mutant::CounterReset) {
             meta.next_ckpt = 1; // planted bug: the counter is not restored
         }
@@ -196,6 +238,12 @@ impl Coordinator {
         })];
         if restarted {
             actions.push(Action::Reach(Reach::CoordinatorRestartedWithCompleted));
+        }
+        if redeployed {
+            actions.push(Action::Emit(Event::Redeployed { run, from: c.meta.completed.last().map(|k| k.id) }));
+            if restarted {
+                actions.push(Action::Reach(Reach::RestoredUnderNewRun));
+            }
         }
         if restarted
             && c.cfg.incremental_checkpoints
@@ -324,6 +372,7 @@ impl Coordinator {
                 seq: self.deploy_seq,
                 restore: plan.clone(),
                 fence_upto: self.meta.next_ckpt,
+                run: self.meta.run,
             };
             actions.push(Action::Send(w, msg));
         }
@@ -600,6 +649,25 @@ pub struct CoordinatorNode {
     pub obs: Obs,
     pub cfg: Arc<JobConfig>,
     pub addrs: Addrs,
+    /// The run this process was started as (its submission: `cfg.run`
+    /// unless a redeploy asked for a newer one). A run newer than the
+    /// durable one is a redeploy ([`run_identity`]).
+    pub run: u64,
+}
+
+/// The run a starting coordinator serves, and whether its start is a
+/// redeploy: `stored` is the durable record's run (none without a record),
+/// `first` the job's first run (`JobConfig::run`), `asked` the run the
+/// process was started as. A newer run than the durable one is a redeploy
+/// (a new job identity); an older one is a process started from an old
+/// submission, which serves the durable run (runs never go back).
+pub fn run_identity(stored: Option<u64>, first: u64, asked: u64) -> (u64, bool) {
+    let durable = stored.unwrap_or(first).max(first);
+    if asked > durable {
+        (asked, true)
+    } else {
+        (durable, false)
+    }
 }
 
 pub const TICK_MS: u64 = 10;
@@ -615,11 +683,14 @@ pub async fn run_coordinator(node: CoordinatorNode) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => obs.fatal(format!("read coordinator record: {e}")).await,
     };
+    // A redeploy's new run is made durable with the first record the
+    // recovery persists (its new attempt), before anything is deployed.
+    let (run, redeployed) = run_identity(meta.as_ref().map(|m| m.run), node.cfg.run, node.run);
     // Failure detection, checkpoint timeouts and resends are measured on
     // this node's monotonic clock.
     let clock = crate::clock::Clock::new(&obs);
     let now_ms = || clock.mono_ms();
-    let (mut coord, actions) = Coordinator::recover(node.cfg.clone(), meta, now_ms());
+    let (mut coord, actions) = Coordinator::recover_run(node.cfg.clone(), meta, run, redeployed, now_ms());
     execute(&node, &mut coord, actions).await;
     // Receiving is not cancellation safe, so it runs in its own task and
     // feeds a channel that the loop below can select on.
@@ -838,6 +909,71 @@ mod tests {
         assert_eq!(c2.meta().next_ckpt, 2);
         assert_eq!(c2.attempt(), 2);
         assert!(sends(&a2).iter().all(|(_, m)| matches!(m, Msg::Deploy { restore: Some(p), .. } if p.ckpt == 1)));
+    }
+
+    #[test]
+    fn a_redeploy_restores_the_retained_checkpoint_under_the_new_run() {
+        let mut c = running();
+        c.on_tick(200);
+        ack_all(&mut c, 1, 210);
+        assert!(sends(&ack_all(&mut c, 1, 211)).is_empty(), "a duplicate ack changes nothing");
+        // The job submitted again as run 1: the record's checkpoint is
+        // restored, ids continue, every deployment carries the new run,
+        // and the run is in the first record persisted.
+        let (run, redeployed) = run_identity(Some(c.meta().run), 0, 1);
+        assert_eq!((run, redeployed), (1, true));
+        let (c2, a2) = Coordinator::recover_run(cfg(), Some(c.meta().clone()), run, redeployed, 0);
+        assert_eq!(c2.meta().next_ckpt, 2);
+        assert_eq!(c2.meta().run, 1);
+        let ev = a2.iter().position(|x| matches!(x, Action::Emit(Event::Redeployed { run: 1, from: Some(1) })));
+        let persist = a2.iter().position(|x| matches!(x, Action::Persist(m) if m.run == 1)).expect("persist");
+        let deploy = a2.iter().position(|x| matches!(x, Action::Send(_, Msg::Deploy { .. }))).expect("deploy");
+        assert!(ev.is_some_and(|e| e < deploy) && persist < deploy, "{a2:?}");
+        assert!(a2.contains(&Action::Reach(Reach::RestoredUnderNewRun)));
+        let deploys = sends(&a2);
+        assert_eq!(deploys.len(), 2);
+        assert!(deploys.iter().all(|(_, m)| matches!(m, Msg::Deploy { run: 1, restore: Some(p), .. } if p.ckpt == 1)));
+        // A later restart of the same run (or a process started from the
+        // old submission) serves the durable run: no second redeploy.
+        assert_eq!(run_identity(Some(1), 0, 1), (1, false));
+        assert_eq!(run_identity(Some(1), 0, 0), (1, false));
+        let (_, a3) = Coordinator::recover_run(cfg(), Some(c2.meta().clone()), 1, false, 0);
+        assert!(!a3.iter().any(|x| matches!(x, Action::Emit(Event::Redeployed { .. }))));
+        assert!(sends(&a3).iter().all(|(_, m)| matches!(m, Msg::Deploy { run: 1, .. })));
+        // Without a record, a redeploy starts the new run from the input's
+        // start.
+        let (_, a4) = Coordinator::recover_run(cfg(), None, 2, true, 0);
+        assert!(a4.contains(&Action::Emit(Event::Redeployed { run: 2, from: None })));
+        assert!(!a4.contains(&Action::Reach(Reach::RestoredUnderNewRun)));
+    }
+
+    #[test]
+    fn the_record_carries_its_run_only_once_redeployed() {
+        for incremental in [false, true] {
+            let cfg = JobConfig { incremental_checkpoints: incremental, ..JobConfig::default() };
+            let mut meta = CoordMeta {
+                next_ckpt: 7,
+                attempt: 3,
+                completed: vec![CompletedCkpt { id: 6, blobs: BTreeMap::new(), offsets: vec![4], finished: false }],
+                shared: BTreeMap::new(),
+                run: cfg.run,
+            };
+            if incremental {
+                meta.shared.insert(6, vec!["shared-x".into()]);
+            }
+            // Never redeployed: byte for byte the record it always was.
+            let plain =
+                if incremental { codec::encode_framed(&(&meta, &meta.shared)) } else { codec::encode_framed(&meta) };
+            assert_eq!(encode_meta(&cfg, &meta), plain);
+            assert_eq!(decode_meta(&cfg, &plain).unwrap(), meta);
+            // Redeployed: the run goes with it and comes back.
+            meta.run = 5;
+            let with_run = encode_meta(&cfg, &meta);
+            assert_ne!(with_run, plain);
+            let back = decode_meta(&cfg, &with_run).unwrap();
+            assert_eq!((back.run, &back.shared), (5, &meta.shared));
+            assert_eq!(back, meta);
+        }
     }
 
     #[test]

@@ -313,6 +313,16 @@ pub enum Event {
     BlobsDeleted {
         names: Vec<String>,
     },
+
+    // ---- a new job identity (declared last: events are hashed by their
+    // position; emitted only by a redeploy) ----
+    /// The coordinator started as a new run of the job (a redeploy: a new
+    /// job identity), restoring from the retained checkpoint `from` (none:
+    /// from the start of the input).
+    Redeployed {
+        run: u64,
+        from: Option<CheckpointId>,
+    },
 }
 }
 
@@ -462,6 +472,8 @@ pub enum Reach {
         "the coordinator could not write its durable record (it restarts)",
     SinkClosedWithOpenTxn = "sink_closed_with_open_txn":
         "a sink task was closed (its attempt replaced, its process alive) with a transaction open",
+    RestoredUnderNewRun = "restored_under_new_run":
+        "the job was redeployed under a new job identity and restored a retained checkpoint of the old one",
 }
 }
 

@@ -78,6 +78,10 @@ pub enum Msg {
         seq: u64,
         restore: Option<RestorePlan>,
         fence_upto: CheckpointId,
+        /// The run of the job this attempt belongs to (`JobConfig::run`
+        /// until a redeploy starts a new one): the sinks' owner and fencing
+        /// token.
+        run: u64,
     },
     Trigger {
         attempt: Attempt,

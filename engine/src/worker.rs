@@ -221,7 +221,7 @@ pub async fn run_worker(node: WorkerNode) {
     loop {
         let (_from, msg) = node.net.recv().await;
         match msg {
-            Msg::Deploy { attempt, seq, restore, fence_upto } => {
+            Msg::Deploy { attempt, seq, restore, fence_upto, run } => {
                 let resend_ack = {
                     let mut s = slots.lock().unwrap();
                     if attempt > s.attempt {
@@ -249,7 +249,13 @@ pub async fn run_worker(node: WorkerNode) {
                             deploy_seq: s.deploy_seq.clone(),
                             net: node.net.clone(),
                             obs: node.obs.clone(),
-                            cfg: node.cfg.clone(),
+                            // The attempt's run (a redeploy's new job
+                            // identity): what its sinks own and fence by.
+                            cfg: if run == node.cfg.run {
+                                node.cfg.clone()
+                            } else {
+                                Arc::new(JobConfig { run, ..(*node.cfg).clone() })
+                            },
                             addrs: node.addrs.clone(),
                             clock: crate::clock::Clock::new(&node.obs),
                             recovery_streak: recovery_streak.clone(),

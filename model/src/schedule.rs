@@ -219,7 +219,7 @@ fn default_liveness_ms() -> u64 {
     30_000
 }
 
-pub const PROFILE_NAMES: [&str; 14] = [
+pub const PROFILE_NAMES: [&str; 15] = [
     "none",
     "crash",
     "partition",
@@ -234,7 +234,38 @@ pub const PROFILE_NAMES: [&str; 14] = [
     "clock",
     "late",
     "broker-disk",
+    "redeploy",
 ];
+
+/// `redeploy`: the job submitted again under a new job identity once a
+/// seed (the coordinator stopped and started as the job's next run, which
+/// restores the old run's latest retained checkpoint), over the faults
+/// that test what must survive it: zombies of the old run (pauses of the
+/// workers and the broker, the workers' messages held back), crashes and
+/// partitions, incremental checkpoints and, on odd seeds, pooled
+/// transactional ids.
+const REDEPLOY_TOML: &str = r#"
+name = "redeploy"
+redeploy = 1
+crash = 1
+crash_at_point = 1
+partition = 1
+packet_loss = 1
+pause = 1
+late_delivery = 2
+skew = 1
+stop = 1
+lose_unsynced = true
+swarm = false
+safety_ms = 5000
+liveness_ms = 60000
+txn_pool = "half"
+incremental_checkpoints = true
+
+[targets]
+pause = ["broker", "worker"]
+late_delivery = ["worker"]
+"#;
 
 /// `clock`: three clock faults a seed (wall-clock steps of half to six
 /// times the timeout the node's clock decides, drifts from half to double
@@ -487,7 +518,9 @@ impl Profile {
         if name == "recovery" {
             return Some(Profile::from_toml(RECOVERY_TOML).expect("the built-in recovery profile parses"));
         }
-        for (n, toml) in [("clock", CLOCK_TOML), ("late", LATE_TOML), ("broker-disk", BROKER_DISK_TOML)] {
+        for (n, toml) in
+            [("clock", CLOCK_TOML), ("late", LATE_TOML), ("broker-disk", BROKER_DISK_TOML), ("redeploy", REDEPLOY_TOML)]
+        {
             if name == n {
                 return Some(Profile::from_toml(toml).expect("the built-in profiles parse"));
             }
@@ -1237,7 +1270,9 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), KINDS.len());
         let chaos = Profile::named("chaos").unwrap();
-        for k in counted_kinds().filter(|k| k.name != "isolate") {
+        // `isolate` is drawn by `partition`; a redeploy is an operator's act,
+        // drawn by the profiles that ask for it (`redeploy`).
+        for k in counted_kinds().filter(|k| k.name != "isolate" && k.name != "redeploy") {
             assert!(chaos.count(k.name) > 0, "chaos leaves out {}", k.name);
         }
     }
@@ -1379,7 +1414,7 @@ mod fault_kind_tests {
                 ),
                 Real::Skips(reason) => {
                     assert!(!reason.is_empty());
-                    assert!(["slow_disk", "disk_errors", "corrupt_reads"].contains(&name), "{name}")
+                    assert!(["slow_disk", "disk_errors", "corrupt_reads", "redeploy"].contains(&name), "{name}")
                 }
             }
         }

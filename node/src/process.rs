@@ -333,6 +333,7 @@ pub fn main_with(spec: NodeSpec, role: &str) -> Result<(), String> {
             "coordinator" => {
                 let net = bind_engine(a.coordinator, spec.latency_ms, &faults).await;
                 run_coordinator(CoordinatorNode {
+                    run: cfg.run,
                     net,
                     storage: storage(&spec, role),
                     obs: Obs::new(role, observer),

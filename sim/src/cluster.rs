@@ -198,6 +198,17 @@ impl Target for Cluster {
         self.crash(node, "clean stop", CrashMode::KeepAll, true)
     }
 
+    /// A clean stop of the coordinator, whose next start is the job's next
+    /// run (`Nodes::redeploy`).
+    fn redeploy(&mut self, shown: &Shown) -> bool {
+        if !self.nodes.take_down("coordinator") {
+            return false;
+        }
+        self.nodes.redeploy();
+        self.record("sim", started(shown));
+        self.crash("coordinator", "redeploy", CrashMode::KeepAll, true)
+    }
+
     /// Freeze `node` (a node that is down or paused already is left alone).
     fn pause(&mut self, node: &str, shown: &Shown) -> bool {
         if self.nodes.state(node) != NodeState::Up {

@@ -40,6 +40,9 @@ pub(crate) struct NodesInner {
     pub(crate) clocks: BTreeMap<String, ClockModel>,
     pub(crate) late: Vec<LateRule>,
     pub(crate) names: BTreeMap<SocketAddr, String>,
+    /// Redeploys so far: the coordinator starts as run `JobConfig::run +
+    /// redeploys` (a redeploy is a new submission of the job).
+    pub(crate) redeploys: u64,
 }
 
 /// Node states, clocks and late-delivery rules, shared by the cluster (which
@@ -56,6 +59,17 @@ impl Nodes {
 
     pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, NodesInner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How many times the job was redeployed (a new job identity each).
+    pub fn redeploys(&self) -> u64 {
+        self.lock().redeploys
+    }
+
+    /// The job is submitted again under a new job identity: the
+    /// coordinator's next start is a new run.
+    pub fn redeploy(&self) {
+        self.lock().redeploys += 1;
     }
 
     pub fn state(&self, node: &str) -> NodeState {

@@ -378,6 +378,7 @@ fn start_engine_nodes(build: &Build, cluster: &mut Cluster, disks: &BTreeMap<Str
     {
         let (disk, obs, cfg, addrs2): (Arc<dyn Storage>, _, _, _) =
             (disks["coordinator"].clone(), observer.clone(), cfg.clone(), addrs.clone());
+        let submitted = nodes.clone();
         let addr = addrs.coordinator;
         let hook = send_hook(nodes, recorder, "coordinator");
         let h = handle
@@ -387,10 +388,13 @@ fn start_engine_nodes(build: &Build, cluster: &mut Cluster, disks: &BTreeMap<Str
             .init(move || {
                 let (disk, obs, cfg, addrs, hook) =
                     (disk.clone(), obs.clone(), cfg.clone(), addrs2.clone(), hook.clone());
+                // The run it is started as: the job's current submission.
+                let run = cfg.run + submitted.redeploys();
                 async move {
                     let net = bind(addr).await;
                     net.set_send_hook(hook);
                     run_coordinator(CoordinatorNode {
+                        run,
                         net,
                         storage: disk,
                         obs: Obs::new("coordinator", obs),

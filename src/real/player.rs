@@ -631,6 +631,12 @@ impl Target for Kernel<'_> {
         self.st.g.played(t / 1000, shown.kind, &window.label(), format!("window closed (event {index})"));
     }
 
+    /// Not played: a node process is spawned from its spec, which holds the
+    /// job's run (the `redeploy` kind answers `Real::Skips`).
+    fn redeploy(&mut self, _: &Shown) -> bool {
+        false
+    }
+
     fn note(&mut self, _: &Shown) {}
 
     /// Close every window: an empty control file.

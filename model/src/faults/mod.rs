@@ -260,6 +260,7 @@ fault_kinds! {
     on_event::OnEvent,
     isolate::Isolate,
     stop::Stop,
+    redeploy::Redeploy,
 }
 
 /// A permille as a percentage for the timeline (`25` -> `2.5%`).

@@ -56,6 +56,11 @@ pub trait Target {
     /// Shut `node` down cleanly (everything written survives): recorded as
     /// `shown`, then down.
     fn stop(&mut self, node: &str, shown: &Shown) -> bool;
+    /// Submit the job again under a new job identity: the coordinator is
+    /// shut down cleanly, and its next start (a `restart`) is a new run of
+    /// the job that restores the old run's latest retained checkpoint.
+    /// Recorded as `shown`; `false`: not played (the coordinator is down).
+    fn redeploy(&mut self, shown: &Shown) -> bool;
     /// Freeze `node` (a node that is not up is left alone).
     fn pause(&mut self, node: &str, shown: &Shown) -> bool;
     /// Unfreeze a paused node.
