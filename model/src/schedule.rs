@@ -1407,14 +1407,15 @@ mod fault_kind_tests {
                         "latency",
                         "late_delivery",
                         "skew",
-                        "on_event"
+                        "on_event",
+                        "redeploy"
                     ]
                     .contains(&name),
                     "{name}"
                 ),
                 Real::Skips(reason) => {
                     assert!(!reason.is_empty());
-                    assert!(["slow_disk", "disk_errors", "corrupt_reads", "redeploy"].contains(&name), "{name}")
+                    assert!(["slow_disk", "disk_errors", "corrupt_reads"].contains(&name), "{name}")
                 }
             }
         }

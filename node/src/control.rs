@@ -53,6 +53,25 @@ pub fn control_file(run_dir: &Path) -> PathBuf {
     run_dir.join("control.json")
 }
 
+/// How many times the supervisor redeployed the job (the fault kind
+/// `redeploy`): a coordinator process starts as run `JobConfig::run` plus
+/// this, as a new submission of the job would name it. Absent: none.
+pub fn redeploys_file(run_dir: &Path) -> PathBuf {
+    run_dir.join("redeploys")
+}
+
+/// The redeploys so far ([`redeploys_file`]; 0 when absent or unreadable).
+pub fn redeploys(run_dir: &Path) -> u64 {
+    std::fs::read_to_string(redeploys_file(run_dir)).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0)
+}
+
+/// Record `n` redeploys, whole (written aside, then renamed).
+pub fn set_redeploys(run_dir: &Path, n: u64) -> std::io::Result<()> {
+    let tmp = run_dir.join("redeploys.tmp");
+    std::fs::write(&tmp, format!("{n}\n"))?;
+    std::fs::rename(tmp, redeploys_file(run_dir))
+}
+
 /// The file whose exclusive creation claims slot `k` of late-delivery
 /// window `index` (one held message per slot, across restarts).
 pub fn late_claim_file(run_dir: &Path, index: usize, k: u32) -> PathBuf {

@@ -332,8 +332,10 @@ pub fn main_with(spec: NodeSpec, role: &str) -> Result<(), String> {
             }
             "coordinator" => {
                 let net = bind_engine(a.coordinator, spec.latency_ms, &faults).await;
+                // The job's current submission: a redeploy is a new run.
+                let run = cfg.run + crate::control::redeploys(&spec.run_dir);
                 run_coordinator(CoordinatorNode {
-                    run: cfg.run,
+                    run,
                     net,
                     storage: storage(&spec, role),
                     obs: Obs::new(role, observer),

@@ -631,10 +631,19 @@ impl Target for Kernel<'_> {
         self.st.g.played(t / 1000, shown.kind, &window.label(), format!("window closed (event {index})"));
     }
 
-    /// Not played: a node process is spawned from its spec, which holds the
-    /// job's run (the `redeploy` kind answers `Real::Skips`).
-    fn redeploy(&mut self, _: &Shown) -> bool {
-        false
+    /// The job submitted again: the redeploys file counts one more (the
+    /// coordinator's next process starts as the next run), then a clean
+    /// stop of the coordinator (`SIGTERM`).
+    fn redeploy(&mut self, shown: &Shown) -> bool {
+        if self.state.get("coordinator") != Some(&State::Up) {
+            return false;
+        }
+        let dir = self.st.procs.run_dir().to_path_buf();
+        if let Err(e) = control::set_redeploys(&dir, control::redeploys(&dir) + 1) {
+            self.error = Some(format!("redeploy: write {}: {e}", control::redeploys_file(&dir).display()));
+            return false;
+        }
+        self.stop("coordinator", shown)
     }
 
     fn note(&mut self, _: &Shown) {}
