@@ -260,6 +260,14 @@ pub fn earlier(at: u64) -> Vec<u64> {
     smaller(at, 0)
 }
 
+/// The narrowings of a node outage that starts at `at_ms` and lasts
+/// `down_ms`: each shorter outage, then each earlier start, made by
+/// `with(at_ms, down_ms)`.
+pub fn shorter_or_earlier<T>(at_ms: u64, down_ms: u64, with: impl Fn(u64, u64) -> T) -> Vec<T> {
+    let shorter = smaller(down_ms, DUR_MIN_MS).into_iter().map(|d| with(at_ms, d));
+    shorter.chain(earlier(at_ms).into_iter().map(|a| with(a, down_ms))).collect()
+}
+
 /// Magnitudes toward zero for a signed quantity.
 pub fn toward_zero(x: i64) -> Vec<i64> {
     let mut v = Vec::new();

@@ -2,7 +2,7 @@
 //! keeps what `disk` says.
 
 use super::{Aim, Check, Cx, Fault, FaultEvent, Kind, Real, Stop, Target, Targets, Timing};
-use super::common::{crash_breadth, earlier, smaller, Narrowing, Size, DUR_MIN_MS};
+use super::common::{crash_breadth, shorter_or_earlier, Narrowing, Size};
 use super::common::{CrashMode, Gen};
 use serde::{Deserialize, Serialize};
 
@@ -64,12 +64,7 @@ impl Fault for Crash {
         if disk != CrashMode::KeepAll {
             v.push(Crash { disk: CrashMode::KeepAll, ..self.clone() }.into());
         }
-        for d in smaller(down_ms, DUR_MIN_MS) {
-            v.push(Crash { down_ms: d, ..self.clone() }.into());
-        }
-        for a in earlier(at_ms) {
-            v.push(Crash { at_ms: a, ..self.clone() }.into());
-        }
+        v.extend(shorter_or_earlier(at_ms, down_ms, |at_ms, down_ms| Crash { at_ms, down_ms, ..self.clone() }.into()));
         v
     }
 

@@ -8,7 +8,7 @@
 //! (`redeploy = N`).
 
 use super::{Aim, Check, Cx, Fault, FaultEvent, Kind, Real, Target, Targets, Timing};
-use super::common::{earlier, smaller, Narrowing, Size, DUR_MIN_MS};
+use super::common::{shorter_or_earlier, Narrowing, Size};
 use super::common::Gen;
 use serde::{Deserialize, Serialize};
 
@@ -53,14 +53,7 @@ impl Fault for Redeploy {
     }
 
     fn narrowings(&self, _: &Narrowing) -> Vec<FaultEvent> {
-        let mut v: Vec<FaultEvent> = Vec::new();
-        for d in smaller(self.down_ms, DUR_MIN_MS) {
-            v.push(Redeploy { down_ms: d, ..self.clone() }.into());
-        }
-        for a in earlier(self.at_ms) {
-            v.push(Redeploy { at_ms: a, ..self.clone() }.into());
-        }
-        v
+        shorter_or_earlier(self.at_ms, self.down_ms, |at_ms, down_ms| Redeploy { at_ms, down_ms }.into())
     }
 
     fn aim(&mut self) -> Aim<'_> {

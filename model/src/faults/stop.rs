@@ -2,7 +2,7 @@
 //! syncs its I/O: nothing written is lost), restarted `down_ms` later.
 
 use super::{Aim, Check, Cx, Fault, FaultEvent, Kind, Real, Target, Targets, Timing};
-use super::common::{earlier, smaller, Narrowing, Size, DUR_MIN_MS};
+use super::common::{shorter_or_earlier, Narrowing, Size};
 use super::common::Gen;
 use serde::{Deserialize, Serialize};
 
@@ -46,14 +46,9 @@ impl Fault for Stop {
     }
 
     fn narrowings(&self, _: &Narrowing) -> Vec<FaultEvent> {
-        let mut v: Vec<FaultEvent> = Vec::new();
-        for d in smaller(self.down_ms, DUR_MIN_MS) {
-            v.push(Stop { down_ms: d, ..self.clone() }.into());
-        }
-        for a in earlier(self.at_ms) {
-            v.push(Stop { at_ms: a, ..self.clone() }.into());
-        }
-        v
+        shorter_or_earlier(self.at_ms, self.down_ms, |at_ms, down_ms| {
+            Stop { at_ms, down_ms, node: self.node.clone() }.into()
+        })
     }
 
     fn aim(&mut self) -> Aim<'_> {
