@@ -48,3 +48,52 @@ fn profile_adaptive() {
 fn profile_ci_gate_file() {
     campaign(concat!(env!("CARGO_MANIFEST_DIR"), "/ci/gate.toml"));
 }
+#[test]
+fn profile_redeploy() {
+    campaign("redeploy");
+}
+
+/// A redeploy lands while the job runs, and the new run restores the old
+/// run's latest completed checkpoint: every sink of an attempt deployed
+/// after it opens as an owner of the new run (the deployments carry it),
+/// and the
+/// reachability point says a checkpoint of the old run was restored.
+#[test]
+fn a_redeploy_restores_the_old_run_and_its_sinks_open_under_the_new_run() {
+    use exactsim_engine::observe::Event;
+    use exactsim_model::history::Ev;
+    let mut restored = 0;
+    for seed in 0..12 {
+        let out = go(make("word_count", seed, "redeploy", DeliveryMode::ExactlyOnce, None), "redeploy");
+        assert_pass(&out);
+        let ev = &out.result.history.events;
+        let Some((i, from)) = ev.iter().enumerate().find_map(|(i, s)| match &s.ev {
+            Ev::Engine(Event::Redeployed { run: 1, from }) => Some((i, *from)),
+            _ => None,
+        }) else {
+            continue;
+        };
+        let last_done = ev[..i].iter().rev().find_map(|s| match &s.ev {
+            Ev::Engine(Event::CheckpointCompleted { ckpt, .. }) => Some(*ckpt),
+            _ => None,
+        });
+        assert_eq!(from, last_done, "seed {seed}: the new run restores the old run's latest completed checkpoint");
+        // Sinks of the attempts the new run deployed (a zombie of the old
+        // run may still open one of its own, which fencing is for).
+        let opened = |from: usize, to: usize| {
+            ev[from..to].iter().filter_map(|s| match &s.ev {
+                Ev::Engine(Event::SinkOpened { owner, .. }) => Some(*owner),
+                _ => None,
+            })
+        };
+        let old_attempt = opened(0, i).map(|o| o.attempt).max().unwrap_or(0);
+        let owners: Vec<(u64, u64)> =
+            opened(i, ev.len()).filter(|o| o.attempt > old_attempt).map(|o| (o.run, o.attempt)).collect();
+        assert!(!owners.is_empty() && owners.iter().all(|(r, _)| *r == 1), "seed {seed}: {owners:?}");
+        if from.is_some() {
+            assert!(out.report.reached.contains_key("restored_under_new_run"), "seed {seed}");
+            restored += 1;
+        }
+    }
+    assert!(restored >= 3, "only {restored} of 12 redeploys restored a checkpoint of the old run");
+}
