@@ -491,9 +491,10 @@ impl Model {
                     down.entry(node.clone()).or_insert((e.t_us, c));
                 }
                 Ev::Sim(SimEvent::NodeRestarted { node }) => {
-                    // A clean stop's window ends when its node is back.
+                    // A clean stop's (or a redeploy's) window ends when its node is back.
                     let stopped = |(d, k, _): &(String, String, u64)| {
-                        k == "stop" && fault_nodes(d, &lanes).is_some_and(|n| n.contains(node))
+                        exactsim_model::history::ENDS_AT_RESTART.contains(&k.as_str())
+                            && fault_nodes(d, &lanes).is_some_and(|n| n.contains(node))
                     };
                     while let Some(i) = open.iter().position(stopped) {
                         let (detail, kind, from) = open.remove(i);

@@ -111,6 +111,17 @@ impl History {
     }
 }
 
+/// Whether a node went down as part of a fault that counts itself by its
+/// own `FaultStarted` (a clean stop, the coordinator's stop in a
+/// redeploy), not as a crash of its own.
+pub fn stopped_by_a_fault(cause: &str) -> bool {
+    cause == "clean stop" || cause == "redeploy"
+}
+
+/// The kinds whose window ends when their node is back up (a clean stop,
+/// a redeploy): the timeline closes their band at the node's restart.
+pub const ENDS_AT_RESTART: [&str; 2] = ["stop", "redeploy"];
+
 /// The faults the history shows landing, in order, as `(t_us, kind)`: a
 /// window opened, a node paused or cleanly stopped, a node crashed (a
 /// scheduled crash, a crash at a fault point or on an engine event). Not a
@@ -124,8 +135,7 @@ pub fn landed_faults(events: &[Stamped]) -> Vec<(u64, String)> {
         match &e.ev {
             Ev::Sim(SimEvent::FaultStarted { kind, .. }) if kind != "on_event" => v.push((e.t_us, kind.clone())),
             Ev::Sim(SimEvent::NodeCrashed { cause, .. }) => {
-                // A clean stop is counted by its own `FaultStarted`.
-                if cause == "clean stop" || ["fatal", "panic at", "exited"].iter().any(|p| cause.starts_with(p)) {
+                if stopped_by_a_fault(cause) || ["fatal", "panic at", "exited"].iter().any(|p| cause.starts_with(p)) {
                     continue;
                 }
                 let kind = if cause.starts_with("fault point") {

@@ -260,8 +260,8 @@ pub fn build(r: &RunResult, ctx: ReportCtx) -> RunReport {
             Ev::Sim(SimEvent::FaultStarted { kind, .. }) => {
                 cells.insert(format!("{kind}@{}", phase_at(&h.events, i)));
             }
-            // A clean stop is counted by its own `FaultStarted`.
-            Ev::Sim(SimEvent::NodeCrashed { cause, .. }) if cause == "clean stop" => {}
+            // A clean stop (or a redeploy's) is counted by its own `FaultStarted`.
+            Ev::Sim(SimEvent::NodeCrashed { cause, .. }) if crate::history::stopped_by_a_fault(cause) => {}
             Ev::Sim(SimEvent::NodeCrashed { cause, node, .. }) => {
                 let kind = if cause.starts_with("fault point") {
                     format!("crash:{}", cause.trim_start_matches("fault point "))

@@ -818,6 +818,11 @@ impl Profile {
             {
                 return Err(format!("targets.{kind}: none of {roles:?} has a disk"));
             }
+            if kind_named(kind).is_some_and(|k| k.targets == Targets::Network) {
+                return Err(format!(
+                    "targets.{kind}: {kind} is not aimed at a node (it acts on the whole network or job)"
+                ));
+            }
         }
         if self.silent_restart > caps::FAULTS_PER_KIND_MAX {
             return Err(format!(
@@ -1225,6 +1230,8 @@ mod tests {
         let err = |t: &str| Profile::from_toml(t).unwrap_err();
         assert!(err("name = \"x\"\n[targets]\npause = [\"brokr\"]\n").contains("unknown role `brokr`"));
         assert!(err("name = \"x\"\n[targets]\nslow_disk = [\"worker\"]\n").contains("has a disk"));
+        assert!(err("name = \"x\"\n[targets]\nredeploy = [\"worker\"]\n").contains("not aimed at a node"));
+        assert!(err("name = \"x\"\n[targets]\npacket_loss = [\"broker\"]\n").contains("not aimed at a node"));
         assert!(err("name = \"x\"\n[[trigger]]\nevent = \"Nope\"\naction = \"pause\"\ndur_ms = 5\n")
             .contains("unknown engine event `Nope`"));
         let s = Schedule {
