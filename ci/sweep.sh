@@ -35,7 +35,7 @@ for entry in "gate ci/gate.toml exactly-once" "chaos chaos exactly-once" "harsh 
   "nightly ci/nightly.toml exactly-once" "zombie zombie exactly-once" "disk disk exactly-once" \
   "at-least-once chaos at-least-once" "silent-restart silent-restart exactly-once" "adaptive adaptive exactly-once" \
   "clock clock exactly-once" "late late exactly-once" "broker-disk broker-disk exactly-once" \
-  "redeploy redeploy exactly-once"; do
+  "redeploy redeploy exactly-once" "rescale rescale exactly-once"; do
   # shellcheck disable=SC2086
   set -- $entry
   name=$1 profile=$2 mode=$3

@@ -290,6 +290,9 @@ impl exactsim_engine::pipeline::KeyedOperator for CountedOperator {
     fn restore(&mut self, bytes: &[u8]) -> Result<(), String> {
         self.inner.restore(bytes)
     }
+    fn restore_keys(&mut self, bytes: &[u8], keep: &dyn Fn(u64) -> bool) -> Result<(), String> {
+        self.inner.restore_keys(bytes, keep)
+    }
 }
 
 impl exactsim_engine::pipeline::Pipeline for CountedPipeline {

@@ -32,7 +32,7 @@ struct RunArgs {
     /// fault schedule, network and disk behaviour.
     #[arg(long)]
     seed: String,
-    /// Fault profile: none, crash, partition, slow-disk, disk, chaos, zombie, silent-restart, system-pause, recovery, adaptive, clock, late, broker-disk, redeploy, or a TOML file.
+    /// Fault profile: none, crash, partition, slow-disk, disk, chaos, zombie, silent-restart, system-pause, recovery, adaptive, clock, late, broker-disk, redeploy, rescale, or a TOML file.
     #[arg(long, default_value = "chaos")]
     profile: String,
     /// Delivery mode: exactly-once or at-least-once.
@@ -67,7 +67,7 @@ struct RealArgs {
     /// Write the campaign's JUnit XML here.
     #[arg(long, requires = "seeds")]
     junit: Option<PathBuf>,
-    /// Fault profile: none, crash, partition, slow-disk, disk, chaos, zombie, silent-restart, system-pause, recovery, adaptive, clock, late, broker-disk, redeploy, or a TOML file
+    /// Fault profile: none, crash, partition, slow-disk, disk, chaos, zombie, silent-restart, system-pause, recovery, adaptive, clock, late, broker-disk, redeploy, rescale, or a TOML file
     /// (default: recovery, the kinds real mode plays, aimed at the recovery windows).
     #[arg(long, default_value = "recovery")]
     profile: String,
@@ -92,7 +92,7 @@ struct CampaignCmd {
     /// 0; with --budget, a random start recorded in the report.
     #[arg(long)]
     first_seed: Option<String>,
-    /// Fault profile: none, crash, partition, slow-disk, disk, chaos, zombie, silent-restart, system-pause, recovery, adaptive, clock, late, broker-disk, redeploy, or a TOML file.
+    /// Fault profile: none, crash, partition, slow-disk, disk, chaos, zombie, silent-restart, system-pause, recovery, adaptive, clock, late, broker-disk, redeploy, rescale, or a TOML file.
     #[arg(long, default_value = "chaos")]
     profile: String,
     /// Delivery mode: exactly-once or at-least-once.

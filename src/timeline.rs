@@ -127,6 +127,15 @@ pub fn describe_event(ev: &Event) -> String {
             None => format!("start (attempt {attempt}) from scratch, no checkpoint: {}", reason(r)),
         },
         Event::JobFinished { ckpt, .. } => format!("job finished: checkpoint {ckpt} covers all input and is committed"),
+        Event::Rescaled { attempt, from, to, ckpt } => match ckpt {
+            Some(c) => {
+                format!("attempt {attempt} rescales checkpoint {c} from {from} to {to} subtasks: key groups move")
+            }
+            None => format!("attempt {attempt} starts with {to} subtasks (submitted with {from})"),
+        },
+        Event::SubtaskAdopted { task, adopted, .. } => {
+            format!("{task} recovered what removed subtask {adopted} left: re-commits, aborts, fencing")
+        }
         Event::PreCommitted { task, ckpt, txn, epoch, records, .. } => {
             format!("{task} pre-committed transaction {txn} (epoch {epoch}, {records} records) for checkpoint {ckpt}")
         }
@@ -538,6 +547,15 @@ impl Model {
         let mut markers = Vec::new();
         let mut lines = Vec::new();
         let mut seen: BTreeMap<Mk, usize> = BTreeMap::new();
+        // The parallelism of each rescaled attempt, for its recovery line.
+        let rescaled: BTreeMap<u64, u32> = history
+            .events
+            .iter()
+            .filter_map(|e| match &e.ev {
+                Ev::Engine(Event::Rescaled { attempt, to, .. }) => Some((*attempt, *to)),
+                _ => None,
+            })
+            .collect();
         for e in &history.events {
             let Some(k) = Mk::of(&e.ev) else { continue };
             let n = seen.entry(k).or_insert(0);
@@ -549,10 +567,11 @@ impl Model {
             let tip = cut(&format!("{:.3} ms, {}: {}", ms(e.t_us), e.node, describe_event(ev)), TIP_CHARS);
             if let Event::RecoveryStarted { attempt, from, .. } = ev {
                 let from = from.map_or("scratch".to_string(), |c| format!("ckpt {c}"));
+                let at = rescaled.get(attempt).map_or(String::new(), |p| format!(", {p} subtasks"));
                 lines.push(Line {
                     t_us: e.t_us,
                     kind: LineKind::Recovery,
-                    label: format!("recovery a{attempt} from {from}"),
+                    label: format!("recovery a{attempt} from {from}{at}"),
                     tip: vec![tip],
                 });
                 continue;

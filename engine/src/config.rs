@@ -164,10 +164,16 @@ pub enum Mutant {
     /// never written.
     #[serde(rename = "iceberg-13547-batch-keeps-first")]
     Iceberg13547BatchKeepsFirst,
+    /// FLINK-23854 (downscaling): a survivor of a downscale re-commits the
+    /// removed subtasks' pre-committed transactions (their committables
+    /// are redistributed) but aborts lingering transactions only under its
+    /// own subtask's ids: what a removed subtask left open stays open.
+    #[serde(rename = "flink-23854-downscale-orphans")]
+    Flink23854DownscaleOrphans,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 38] = [
+    pub const ALL: [Mutant; 39] = [
         Mutant::Canary,
         Mutant::CommitOnPrecommit,
         Mutant::NoRecommitOnRecovery,
@@ -210,6 +216,7 @@ impl Mutant {
         Mutant::UpsertVersionOffByOne,
         Mutant::UpsertNoVersionGuard,
         Mutant::Iceberg13547BatchKeepsFirst,
+        Mutant::Flink23854DownscaleOrphans,
     ];
 
     pub fn name(self) -> &'static str {
@@ -250,6 +257,7 @@ impl Mutant {
             Mutant::StarRocks105FlushOnClose => "starrocks-105-flush-on-close",
             Mutant::UpsertVersionOffByOne => "upsert-version-off-by-one",
             Mutant::Iceberg13547BatchKeepsFirst => "iceberg-13547-batch-keeps-first",
+            Mutant::Flink23854DownscaleOrphans => "flink-23854-downscale-orphans",
             Mutant::UpsertNoVersionGuard => "upsert-no-version-guard",
             Mutant::Flink26985RestoredSharedStateDiscarded => "flink-26985-restored-shared-state-discarded",
             Mutant::Flink7783RecoverDropsUnreadableCheckpoint => "flink-7783-recover-drops-unreadable-checkpoint",
@@ -337,6 +345,9 @@ impl Mutant {
             Mutant::Flink23854LingeringGap => {
                 "FLINK-23854: recovery probes pooled transactional ids upwards and stops at the first gap"
             }
+            Mutant::Flink23854DownscaleOrphans => {
+                "FLINK-23854: after a downscale, no survivor aborts what the removed subtasks left open"
+            }
             Mutant::Flink40626RecommitReusedId => {
                 "FLINK-40626: a restored pre-commit whose pooled id was reused is committed under the id's newer epoch"
             }
@@ -401,6 +412,9 @@ impl Mutant {
             Mutant::IntervalCostFromLastAck => "P15",
             // The transaction left open pins the last stable offset.
             Mutant::Flink23854LingeringGap => "P1",
+            // The orphan stays open after the job finished (and, on the
+            // broker, holds its partitions' output behind it: P1).
+            Mutant::Flink23854DownscaleOrphans => "P8",
             // An unfinished checkpoint's records become visible.
             Mutant::Flink40626RecommitReusedId => "P3",
             // A retained checkpoint refers to a deleted file: P16 sees the
@@ -443,6 +457,7 @@ impl Mutant {
             Mutant::PgNoFence => "system-pause",
             Mutant::AcceptRestartedSender => "silent-restart",
             Mutant::IntervalCostFromLastAck => "adaptive",
+            Mutant::Flink23854DownscaleOrphans => "rescale",
             _ => "chaos",
         }
     }
@@ -454,6 +469,7 @@ impl Mutant {
             Mutant::Kafka9666EpochBumpOnFailedWrite => Some("KAFKA-9666"),
             Mutant::Kafka12671HangingTxn => Some("KAFKA-12671"),
             Mutant::Flink23854LingeringGap => Some("FLINK-23854"),
+            Mutant::Flink23854DownscaleOrphans => Some("FLINK-23854"),
             Mutant::Flink40626RecommitReusedId => Some("FLINK-40626"),
             Mutant::Flink7268AsyncDiscardRacesRestart => Some("FLINK-7268"),
             Mutant::Flink26985RestoredSharedStateDiscarded => Some("FLINK-26985"),
@@ -510,6 +526,19 @@ impl Mutant {
                  first one without an open transaction: a transaction of the failed attempt left open above \
                  it pins the output (P1: records missing at the end; P8: a transaction open after the job \
                  finished)."
+            }
+            Mutant::Flink23854DownscaleOrphans => {
+                "The same Flink issue's second half: when a job restored with fewer KafkaSink subtasks, the \
+                 committables of the removed subtasks were redistributed and committed, but each writer \
+                 aborted lingering transactions only under its own subtask's transactional-id prefix. A \
+                 transaction a removed subtask had open at the crash (or began after the restored checkpoint) \
+                 was never aborted, and held its partitions' last stable offset until the broker's \
+                 transaction timeout (the fix, apache/flink#17019: subtask i also aborts under the prefixes of \
+                 every old subtask j with j mod the new parallelism = i). Here a rescale (profile `rescale`) \
+                 restores a checkpoint with fewer subtasks; each survivor adopts the removed subtasks \
+                 (types::adopter_of) and the planted branch keeps only their re-commits: their open and \
+                 lingering transactions stay open, and the output behind them never becomes visible (P1: \
+                 records missing at the end; P8: a transaction open after the job finished)."
             }
             Mutant::Flink40626RecommitReusedId => {
                 "With Flink's KafkaSink pooling transactional ids (TransactionNamingStrategy.POOLING), an id \
@@ -667,6 +696,8 @@ impl SourcePhase {
 pub struct JobConfig {
     pub job_name: String,
     /// Number of workers; each runs one source and one operator+sink chain.
+    /// A rescale runs the job with fewer of them (`JobConfig::rescaled`),
+    /// never more: this is also the number of worker nodes.
     pub parallelism: u32,
     pub mode: DeliveryMode,
     pub checkpoint_interval_ms: u64,
@@ -835,6 +866,25 @@ impl JobConfig {
     /// The sources worker `w` runs.
     pub fn sources_of(&self, w: u32) -> Vec<u32> {
         (0..self.input_partitions()).filter(|j| j % self.parallelism.max(1) == w).collect()
+    }
+
+    /// The configuration of a deployment with `parallelism` chain subtasks
+    /// (a rescaled job, `parallelism` at most this one's, which is also
+    /// the number of worker nodes): the job's input and output partitions
+    /// stay those of its submission, only the subtasks change. The same
+    /// configuration when the parallelism is this one's.
+    pub fn rescaled(&self, parallelism: u32) -> JobConfig {
+        assert!(parallelism >= 1, "a job runs at least one subtask");
+        assert!(parallelism <= self.parallelism, "a job is rescaled within its worker nodes");
+        if parallelism == self.parallelism {
+            return self.clone();
+        }
+        JobConfig {
+            parallelism,
+            input_partitions: self.input_partitions(),
+            output_partitions: self.output_partitions(),
+            ..self.clone()
+        }
     }
 
     /// The number of output partitions (see `output_partitions`).

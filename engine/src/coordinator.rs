@@ -133,8 +133,14 @@ struct NotifyState {
 }
 
 pub struct Coordinator {
+    /// The configuration of this start's deployments (rescaled to its
+    /// parallelism, `JobConfig::rescaled`).
     cfg: Arc<JobConfig>,
+    /// The chain subtasks (and the workers that run them) of this start.
     workers: u32,
+    /// The worker nodes (the submission's parallelism): those from
+    /// `workers` on run nothing, and are told so.
+    nodes: u32,
     meta: CoordMeta,
     phase: Phase,
     pending: BTreeMap<CheckpointId, Pending>,
@@ -187,8 +193,8 @@ impl Coordinator {
     /// Start (or restart) from the durable record, if any, as the job's
     /// first run (`JobConfig::run`).
     pub fn recover(cfg: Arc<JobConfig>, meta: Option<CoordMeta>, now_ms: u64) -> (Coordinator, Vec<Action>) {
-        let run = cfg.run;
-        Coordinator::recover_run(cfg, meta, run, false, now_ms)
+        let (run, parallelism) = (cfg.run, cfg.parallelism);
+        Coordinator::recover_run(cfg, meta, run, false, parallelism, now_ms)
     }
 
     /// Start (or restart) from the durable record, if any, as run `run` of
@@ -197,13 +203,19 @@ impl Coordinator {
     /// the record (the caller made `run` durable first, see
     /// [`run_identity`]). Its deployments carry the run: the sinks own
     /// their subtasks, and fence the old run's writers, under it.
+    /// `parallelism`: the chain subtasks this start deploys (at most
+    /// `cfg.parallelism`, the worker nodes); a restored checkpoint taken
+    /// with another number of them is rescaled.
     pub fn recover_run(
         cfg: Arc<JobConfig>,
         meta: Option<CoordMeta>,
         run: u64,
         redeployed: bool,
+        parallelism: u32,
         now_ms: u64,
     ) -> (Coordinator, Vec<Action>) {
+        let nodes = cfg.parallelism;
+        let cfg = if parallelism == nodes { cfg } else { Arc::new(cfg.rescaled(parallelism)) };
         let workers = cfg.parallelism;
         let fresh = CoordMeta { next_ckpt: 1, attempt: 0, completed: Vec::new(), shared: BTreeMap::new(), run };
         let restarted = meta.as_ref().is_some_and(|m| !m.completed.is_empty());
@@ -217,6 +229,7 @@ impl Coordinator {
             interval,
             cfg,
             workers,
+            nodes,
             meta,
             phase: Phase::Running,
             pending: BTreeMap::new(),
@@ -321,6 +334,16 @@ impl Coordinator {
             from: plan.as_ref().map(|p| p.ckpt),
             reason,
         }));
+        // A deployment at another parallelism than the restored
+        // checkpoint's, or (a fresh start) than the submission's.
+        let from = plan.as_ref().map_or(self.nodes, RestorePlan::parallelism);
+        if from != self.workers {
+            let ckpt = plan.as_ref().map(|p| p.ckpt);
+            out.push(Action::Emit(Event::Rescaled { attempt: self.meta.attempt, from, to: self.workers, ckpt }));
+            if ckpt.is_some() {
+                out.push(Action::Reach(Reach::RestoredRescaled));
+            }
+        }
         let listing = self.cfg.mutant_is(Mutant::RestoreWithoutCompletionRecord);
         self.phase = Phase::Deploying { acked: BTreeSet::new(), last_sent_ms: now_ms, plan, waiting_listing: listing };
         if listing {
@@ -365,7 +388,10 @@ impl Coordinator {
             return vec![];
         }
         let mut actions = Vec::new();
-        for w in (0..self.workers).filter(|w| !acked.contains(w) && only.is_none_or(|o| o == *w)) {
+        // The workers beyond the parallelism (a downscaled job) are told
+        // too, so that they end what an older attempt left running; their
+        // acknowledgements are not awaited.
+        for w in (0..self.nodes).filter(|w| !acked.contains(w) && only.is_none_or(|o| o == *w)) {
             self.deploy_seq += 1;
             let msg = Msg::Deploy {
                 attempt: self.meta.attempt,
@@ -373,18 +399,40 @@ impl Coordinator {
                 restore: plan.clone(),
                 fence_upto: self.meta.next_ckpt,
                 run: self.meta.run,
+                parallelism: self.workers,
             };
             actions.push(Action::Send(w, msg));
         }
         actions
     }
 
+    /// A deployment of the current attempt for worker `w`, beyond the
+    /// parallelism: it runs nothing.
+    fn retire(&mut self, w: u32) -> Vec<Action> {
+        assert!(w >= self.workers && w < self.nodes);
+        self.deploy_seq += 1;
+        let msg = Msg::Deploy {
+            attempt: self.meta.attempt,
+            seq: self.deploy_seq,
+            restore: None,
+            fence_upto: self.meta.next_ckpt,
+            run: self.meta.run,
+            parallelism: self.workers,
+        };
+        vec![Action::Send(w, msg)]
+    }
+
     pub fn on_msg(&mut self, msg: Msg, now_ms: u64) -> Vec<Action> {
         let attempt = self.meta.attempt;
         match msg {
-            Msg::Heartbeat { worker, attempt: _, incarnation } => {
+            Msg::Heartbeat { worker, attempt: a, incarnation } => {
                 let w = worker as usize;
                 if w >= self.last_seen_ms.len() {
+                    // A worker beyond the parallelism still on an older
+                    // attempt is told to end it.
+                    if worker < self.nodes && a < attempt {
+                        return self.retire(worker);
+                    }
                     return vec![];
                 }
                 self.last_seen_ms[w] = now_ms;
@@ -396,7 +444,7 @@ impl Coordinator {
                     _ => vec![],
                 }
             }
-            Msg::DeployAck { worker, attempt: a, incarnation } if a == attempt => {
+            Msg::DeployAck { worker, attempt: a, incarnation } if a == attempt && worker < self.workers => {
                 let Phase::Deploying { acked, .. } = &mut self.phase else {
                     return vec![];
                 };
@@ -653,6 +701,9 @@ pub struct CoordinatorNode {
     /// unless a redeploy asked for a newer one). A run newer than the
     /// durable one is a redeploy ([`run_identity`]).
     pub run: u64,
+    /// The parallelism this process deploys the job with (`cfg.parallelism`
+    /// unless a rescale asked for fewer subtasks).
+    pub parallelism: u32,
 }
 
 /// The run a starting coordinator serves, and whether its start is a
@@ -690,7 +741,8 @@ pub async fn run_coordinator(node: CoordinatorNode) {
     // this node's monotonic clock.
     let clock = crate::clock::Clock::new(&obs);
     let now_ms = || clock.mono_ms();
-    let (mut coord, actions) = Coordinator::recover_run(node.cfg.clone(), meta, run, redeployed, now_ms());
+    let (mut coord, actions) =
+        Coordinator::recover_run(node.cfg.clone(), meta, run, redeployed, node.parallelism, now_ms());
     execute(&node, &mut coord, actions).await;
     // Receiving is not cancellation safe, so it runs in its own task and
     // feeds a channel that the loop below can select on.
@@ -912,6 +964,59 @@ mod tests {
     }
 
     #[test]
+    fn a_rescaled_start_deploys_its_subtasks_and_tells_the_other_workers_to_run_nothing() {
+        let mut c = running();
+        c.on_tick(200);
+        ack_all(&mut c, 1, 210);
+        // Restarted with one subtask: the checkpoint (two chains) is
+        // rescaled, both workers are told, only worker 0 is awaited.
+        let (mut c2, a2) = Coordinator::recover_run(cfg(), Some(c.meta().clone()), 0, false, 1, 300);
+        assert!(a2.contains(&Action::Emit(Event::Rescaled { attempt: 2, from: 2, to: 1, ckpt: Some(1) })), "{a2:?}");
+        assert!(a2.contains(&Action::Reach(Reach::RestoredRescaled)));
+        let deploys = sends(&a2);
+        assert_eq!(deploys.iter().map(|(w, _)| *w).collect::<Vec<_>>(), vec![0, 1]);
+        assert!(deploys
+            .iter()
+            .all(|(_, m)| matches!(m, Msg::Deploy { parallelism: 1, restore: Some(p), .. } if p.ckpt == 1)));
+        // Worker 1's acknowledgement is no part of the deployment (and
+        // cannot break it); worker 0's completes it.
+        assert!(c2.on_msg(Msg::DeployAck { worker: 1, attempt: 2, incarnation: 7 }, 301).is_empty());
+        let a = c2.on_msg(Msg::DeployAck { worker: 0, attempt: 2, incarnation: 7 }, 302);
+        assert!(a.contains(&Action::Emit(Event::JobRunning { attempt: 2 })));
+        // Worker 1 still on the old attempt is told again; on the new one,
+        // it is left alone, and never counted as lost.
+        let retire = c2.on_msg(Msg::Heartbeat { worker: 1, attempt: 1, incarnation: 7 }, 303);
+        assert!(matches!(&sends(&retire)[..], [(1, Msg::Deploy { attempt: 2, parallelism: 1, .. })]));
+        assert!(c2.on_msg(Msg::Heartbeat { worker: 1, attempt: 2, incarnation: 7 }, 304).is_empty());
+        // Checkpoints involve the one chain and both sources (input
+        // partitions stay the submission's), all read by worker 0.
+        let a = c2.on_tick(310);
+        c2.on_msg(Msg::Heartbeat { worker: 0, attempt: 2, incarnation: 7 }, 310);
+        let a = [a, c2.on_tick(500)].concat();
+        let triggers = sends(&a);
+        assert!(!triggers.is_empty() && triggers.iter().all(|(w, m)| *w == 0 && matches!(m, Msg::Trigger { .. })));
+        let ckpt = c2.meta().next_ckpt - 1;
+        let mut done = Vec::new();
+        for t in Coordinator::all_tasks(2, 1) {
+            let offset = matches!(t, TaskId::Source(_)).then_some(20);
+            let (blob, shared) = (format!("b{ckpt}{t}"), vec![]);
+            let ack = Msg::Ack { attempt: 2, ckpt, task: t, blob, offset, finished: false, shared };
+            done.extend(c2.on_msg(ack, 510));
+        }
+        assert!(done.iter().any(|x| matches!(x, Action::Emit(Event::CheckpointCompleted { .. }))), "{done:?}");
+        // Restored with the same parallelism again: nothing moves.
+        let (_, a3) = Coordinator::recover_run(cfg(), Some(c2.meta().clone()), 0, false, 1, 600);
+        assert!(!a3.iter().any(|x| matches!(x, Action::Emit(Event::Rescaled { .. }))), "{a3:?}");
+        // Back to two: the one-chain checkpoint is rescaled up.
+        let (_, a4) = Coordinator::recover_run(cfg(), Some(c2.meta().clone()), 0, false, 2, 600);
+        assert!(a4.iter().any(|x| matches!(x, Action::Emit(Event::Rescaled { from: 1, to: 2, .. }))));
+        // A fresh start at another parallelism than the submission's says so.
+        let (_, a5) = Coordinator::recover_run(cfg(), None, 0, false, 1, 0);
+        assert!(a5.contains(&Action::Emit(Event::Rescaled { attempt: 1, from: 2, to: 1, ckpt: None })));
+        assert!(!a5.contains(&Action::Reach(Reach::RestoredRescaled)));
+    }
+
+    #[test]
     fn a_redeploy_restores_the_retained_checkpoint_under_the_new_run() {
         let mut c = running();
         c.on_tick(200);
@@ -922,7 +1027,7 @@ mod tests {
         // and the run is in the first record persisted.
         let (run, redeployed) = run_identity(Some(c.meta().run), 0, 1);
         assert_eq!((run, redeployed), (1, true));
-        let (c2, a2) = Coordinator::recover_run(cfg(), Some(c.meta().clone()), run, redeployed, 0);
+        let (c2, a2) = Coordinator::recover_run(cfg(), Some(c.meta().clone()), run, redeployed, 2, 0);
         assert_eq!(c2.meta().next_ckpt, 2);
         assert_eq!(c2.meta().run, 1);
         let ev = a2.iter().position(|x| matches!(x, Action::Emit(Event::Redeployed { run: 1, from: Some(1) })));
@@ -937,12 +1042,12 @@ mod tests {
         // old submission) serves the durable run: no second redeploy.
         assert_eq!(run_identity(Some(1), 0, 1), (1, false));
         assert_eq!(run_identity(Some(1), 0, 0), (1, false));
-        let (_, a3) = Coordinator::recover_run(cfg(), Some(c2.meta().clone()), 1, false, 0);
+        let (_, a3) = Coordinator::recover_run(cfg(), Some(c2.meta().clone()), 1, false, 2, 0);
         assert!(!a3.iter().any(|x| matches!(x, Action::Emit(Event::Redeployed { .. }))));
         assert!(sends(&a3).iter().all(|(_, m)| matches!(m, Msg::Deploy { run: 1, .. })));
         // Without a record, a redeploy starts the new run from the input's
         // start.
-        let (_, a4) = Coordinator::recover_run(cfg(), None, 2, true, 0);
+        let (_, a4) = Coordinator::recover_run(cfg(), None, 2, true, 2, 0);
         assert!(a4.contains(&Action::Emit(Event::Redeployed { run: 2, from: None })));
         assert!(!a4.contains(&Action::Reach(Reach::RestoredUnderNewRun)));
     }

@@ -323,6 +323,29 @@ pub enum Event {
         run: u64,
         from: Option<CheckpointId>,
     },
+
+    // ---- rescaling (declared last: events are hashed by their position;
+    // emitted only when the parallelism changes) ----
+    /// A recovery restores checkpoint `ckpt`, taken with `from` chain
+    /// subtasks, with `to` of them: key groups move
+    /// (`types::rescale_sources`), and removed subtasks are adopted by the
+    /// survivors (`types::adopter_of`). Without a checkpoint (`None`), a
+    /// fresh start with `to` subtasks where the job was submitted with
+    /// `from`.
+    Rescaled {
+        attempt: Attempt,
+        from: u32,
+        to: u32,
+        ckpt: Option<CheckpointId>,
+    },
+    /// Subtask `task` (of a rescaled job) recovered what removed subtask
+    /// `adopted` left in the sink's system: re-committed its pending
+    /// transactions, aborted its open one and its lingering ones.
+    SubtaskAdopted {
+        attempt: Attempt,
+        task: TaskId,
+        adopted: TaskId,
+    },
 }
 }
 
@@ -474,6 +497,10 @@ pub enum Reach {
         "a sink task was closed (its attempt replaced, its process alive) with a transaction open",
     RestoredUnderNewRun = "restored_under_new_run":
         "the job was redeployed under a new job identity and restored a retained checkpoint of the old one",
+    RestoredRescaled = "restored_rescaled":
+        "a recovery restored a checkpoint taken at another parallelism, moving key groups between subtasks",
+    RemovedSubtaskAdopted = "removed_subtask_adopted":
+        "a survivor of a downscale recovered the transactions a removed subtask left in the sink's system",
 }
 }
 

@@ -20,6 +20,16 @@ pub trait KeyedOperator: Send {
     fn snapshot(&self) -> Vec<u8>;
     /// Replace the state with a snapshot taken by `snapshot`.
     fn restore(&mut self, bytes: &[u8]) -> Result<(), String>;
+    /// Rescaling: add to the current state the state of the keys for which
+    /// `keep` holds, out of a snapshot taken by `snapshot` (of another
+    /// subtask, at another parallelism). A restored subtask of a rescaled
+    /// job starts empty and is called once per old subtask whose key
+    /// groups it takes over (`types::rescale_sources`); the key sets are
+    /// disjoint. The default refuses: an operator that does not implement
+    /// it cannot be rescaled, and its restore fails the task.
+    fn restore_keys(&mut self, _bytes: &[u8], _keep: &dyn Fn(u64) -> bool) -> Result<(), String> {
+        Err("this operator cannot be rescaled (KeyedOperator::restore_keys)".into())
+    }
 }
 
 pub use crate::sink::Route;

@@ -24,6 +24,13 @@ pub struct RestorePlan {
     pub blobs: BTreeMap<TaskId, String>,
 }
 
+impl RestorePlan {
+    /// The number of chain subtasks the checkpoint was taken with.
+    pub fn parallelism(&self) -> u32 {
+        self.blobs.keys().filter(|t| matches!(t, TaskId::Chain(_))).count() as u32
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Msg {
     // ---- worker -> coordinator ----
@@ -82,6 +89,10 @@ pub enum Msg {
         /// until a redeploy starts a new one): the sinks' owner and fencing
         /// token.
         run: u64,
+        /// The job's parallelism in this attempt (`JobConfig::parallelism`
+        /// until a rescale asks for another): the chain subtasks are
+        /// `0..parallelism`; a worker with a higher index runs nothing.
+        parallelism: u32,
     },
     Trigger {
         attempt: Attempt,

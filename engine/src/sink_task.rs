@@ -325,6 +325,31 @@ impl SinkTask {
         self.queue.push_back(Op::BeginNext { hint: restored.map_or(1, |c| c + 1) });
     }
 
+    /// Rescaling: recover what a removed subtask (this task's subtask, run
+    /// by its adopter, `types::adopter_of`) left in the sink's system, as
+    /// [`SinkTask::restore`] does, without beginning a transaction after:
+    /// re-commit its pending transactions, abort its open one, abort and
+    /// fence its lingering ones (`snap`: its state in the restored
+    /// checkpoint, if it had any).
+    pub fn adopt(&mut self, snap: Option<&SinkSnapshot>, restored: Option<CheckpointId>, fence_upto: CheckpointId) {
+        self.restore(snap, restored, true, fence_upto);
+        if matches!(self.queue.back(), Some(Op::BeginNext { .. })) {
+            self.queue.pop_back();
+        }
+        if self.mutant_is(Mutant::Flink23854DownscaleOrphans) {
+            // Planted bug: only the removed subtask's re-commits; what it
+            // left open is no one's to abort.
+            self.queue.retain(|op| {
+                !matches!(
+                    op,
+                    Op::Call(SinkCall::RecoverAndAbort { .. } | SinkCall::AbortLingering { .. }, _)
+                        | Op::Step(Step::Reach(Reach::RecoveryAbortsOpen))
+                )
+            });
+        }
+        assert!(!self.queue.iter().any(|op| matches!(op, Op::BeginNext { .. })), "an adopted subtask begins nothing");
+    }
+
     /// Output records of the operator.
     pub fn records(&mut self, records: Vec<OutRecord>) {
         if records.is_empty() {
@@ -944,6 +969,26 @@ mod tests {
         );
         assert!(steps.iter().any(|s| matches!(s, Step::Emit(Event::SinkAborted { .. }))));
         assert_eq!(t.pending_count(), 0);
+    }
+
+    #[test]
+    fn an_adopted_subtask_is_recovered_without_a_new_transaction() {
+        let snap =
+            SinkSnapshot { pending: vec![(3, h("t3", 1)), (4, h("t4", 2))], open: Some(h("t5", 1)), began_ms: vec![] };
+        let mut t = SinkTask::new(2, 2, &cfg());
+        t.adopt(Some(&snap), Some(4), 7);
+        let steps = run(&mut t, ok);
+        assert_eq!(calls(&steps), vec!["recommit t3", "recommit t4", "abort-restored t5", "lingering Some(4)..=7"]);
+        assert!(t.open().is_none() && t.pending_count() == 0);
+        // A removed subtask without state in the checkpoint: its ids are
+        // still fenced.
+        let mut t = SinkTask::new(2, 2, &cfg());
+        t.adopt(None, Some(4), 7);
+        assert_eq!(calls(&run(&mut t, ok)), vec!["lingering Some(4)..=7"]);
+        // The planted bug keeps only the re-commits.
+        let mut t = SinkTask::new(2, 2, &JobConfig { mutant: Some(Mutant::Flink23854DownscaleOrphans), ..cfg() });
+        t.adopt(Some(&snap), Some(4), 7);
+        assert_eq!(calls(&run(&mut t, ok)), vec!["recommit t3", "recommit t4"]);
     }
 
     /// Flink's `ignoreFailuresAfterTransactionTimeout`: a lost commit fails

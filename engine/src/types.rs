@@ -179,14 +179,103 @@ impl DeliveryMode {
     }
 }
 
-/// The operator subtask a key is routed to (keyed shuffle). The batch
-/// references use the same function to split expected output by partition.
-pub fn key_to_subtask(key: u64, parallelism: u32) -> u32 {
-    assert!(parallelism > 0);
-    // A fixed mix so that neighbouring keys spread; stable across versions.
+/// The number of key groups: keyed state is owned, moved and restored in
+/// key groups, the unit a rescaled job redistributes (Flink's maximum
+/// parallelism). 720,720 is the least common multiple of 1 to 16, so at
+/// every parallelism up to 16 each subtask owns exactly as many groups as
+/// any other.
+pub const KEY_GROUPS: u64 = 720_720;
+
+/// The key group of a key: a fixed mix, so that neighbouring keys spread;
+/// stable across versions.
+pub fn key_group(key: u64) -> u64 {
     let mut x = key.wrapping_add(0x9E37_79B9_7F4A_7C15);
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     x ^= x >> 31;
-    (x % parallelism as u64) as u32
+    x % KEY_GROUPS
+}
+
+/// The subtask that owns key group `group` at `parallelism`: group `g` is
+/// owned by subtask `g mod parallelism`. Rescaling from `p` to `q`
+/// subtasks, new subtask `i` takes groups from the old subtasks `k` with
+/// `k ≡ i (mod gcd(p, q))` ([`rescale_sources`]).
+pub fn group_to_subtask(group: u64, parallelism: u32) -> u32 {
+    assert!(parallelism > 0);
+    assert!(group < KEY_GROUPS);
+    (group % parallelism as u64) as u32
+}
+
+/// The operator subtask a key is routed to (keyed shuffle): the owner of
+/// its key group. The batch references use the same function to split
+/// expected output by partition.
+pub fn key_to_subtask(key: u64, parallelism: u32) -> u32 {
+    group_to_subtask(key_group(key), parallelism)
+}
+
+/// Rescaling from `old` to `new` subtasks: the old subtasks whose key
+/// groups new subtask `i` takes over (some of their groups, or all).
+pub fn rescale_sources(old: u32, new: u32, i: u32) -> Vec<u32> {
+    assert!(old > 0 && new > 0 && i < new);
+    let g = gcd(old, new);
+    (0..old).filter(|k| k % g == i % g).collect()
+}
+
+/// Rescaling from `old` to `new` subtasks: the removed subtask `k`
+/// (`k >= new`) is adopted by survivor `k mod new`, which recovers and
+/// ends what it left in the sink's system. Exactly one survivor owns each.
+pub fn adopter_of(removed: u32, new: u32) -> u32 {
+    assert!(new > 0);
+    removed % new
+}
+
+fn gcd(a: u32, b: u32) -> u32 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The routing before key groups: the mix modulo the parallelism.
+    fn hashed(key: u64, parallelism: u32) -> u32 {
+        let mut x = key.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        x ^= x >> 31;
+        (x % parallelism as u64) as u32
+    }
+
+    #[test]
+    fn key_groups_route_every_key_where_the_hash_did_up_to_sixteen_subtasks() {
+        for p in 1..=16 {
+            assert_eq!(KEY_GROUPS % p as u64, 0);
+            for key in (0..5_000).chain([u64::MAX, u64::MAX - 1, 1 << 40]) {
+                assert_eq!(key_to_subtask(key, p), hashed(key, p), "key {key} at {p}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_new_subtask_takes_its_groups_only_from_the_old_subtasks_it_names() {
+        for old in 1..=6 {
+            for new in 1..=6 {
+                for key in 0..3_000 {
+                    let (from, to) = (key_to_subtask(key, old), key_to_subtask(key, new));
+                    assert!(rescale_sources(old, new, to).contains(&from), "{key}: {old}->{new}");
+                }
+                // Every removed subtask has exactly one adopter, a survivor.
+                for k in new..old {
+                    assert!(adopter_of(k, new) < new);
+                }
+            }
+        }
+        assert_eq!(rescale_sources(3, 2, 1), vec![0, 1, 2]);
+        assert_eq!(rescale_sources(4, 2, 1), vec![1, 3]);
+        assert_eq!(rescale_sources(2, 4, 3), vec![1]);
+    }
 }

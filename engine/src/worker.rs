@@ -1,6 +1,10 @@
 //! A worker node: runs source subtask `i` and operator+sink chain `i` for
 //! the current attempt, restores them from the checkpoint the coordinator
-//! names, and drops them when a newer attempt is deployed.
+//! names, and drops them when a newer attempt is deployed. A deployment at
+//! another parallelism than the restored checkpoint's (a rescale) restores
+//! the chain from the old subtasks that held its key groups, and recovers
+//! the sink transactions of the removed subtasks it adopts
+//! ([`Restored`]); a worker beyond the parallelism runs nothing.
 //!
 //! The protocol logic lives in [`crate::aligner`], [`crate::channel`] and
 //! [`crate::sink_task`] (the sink's 2PC sequencing, whose steps the chain
@@ -19,10 +23,12 @@ use crate::recovery::{self, RecoveryBudget, Verdict};
 use crate::shared_state::{IncrementalBase, Manifest};
 use crate::sink::{SinkEnv, SinkSnapshot, TwoPhaseCommitSink};
 use crate::sink_task::{drive, execute, CallResult, Done, SinkTask, Step, StepEnv};
-use crate::types::{key_to_subtask, Attempt, CheckpointId, DeliveryMode, OutRecord, TaskId};
+use crate::types::{
+    adopter_of, key_to_subtask, rescale_sources, Attempt, CheckpointId, DeliveryMode, OutRecord, TaskId,
+};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -79,6 +85,8 @@ pub struct WorkerNode {
 #[derive(Default)]
 struct Slots {
     attempt: Attempt,
+    /// The parallelism of the attempt (its chain subtasks).
+    parallelism: u32,
     ready: bool,
     handles: Vec<madsim::task::JoinHandle<()>>,
     /// The sources this worker runs, by input partition.
@@ -108,6 +116,9 @@ struct Ctx {
     /// The worker process's sink recovery failures in a row, across its
     /// deployments: what the recovery's backoff grows with.
     recovery_streak: Arc<AtomicU32>,
+    /// The worker nodes (the submission's parallelism): the subtasks that
+    /// can have existed.
+    nodes: u32,
 }
 
 impl Ctx {
@@ -195,14 +206,15 @@ pub async fn run_worker(node: WorkerNode) {
     {
         // The data plane has its own receive loop (see `net`).
         let (net, slots, addrs, index) = (node.net.clone(), slots.clone(), node.addrs.clone(), node.index);
-        let workers = node.cfg.parallelism.max(1);
         madsim::task::spawn(async move {
             loop {
                 let (from, msg) = net.recv_data().await;
                 let s = slots.lock().unwrap();
                 match msg {
                     Msg::Data { attempt, incarnation, from: f, to, seq, items }
-                        if to == index && attempt == s.attempt && addrs.worker_index(from) == Some(f % workers) =>
+                        if to == index
+                            && attempt == s.attempt
+                            && addrs.worker_index(from) == Some(f % s.parallelism.max(1)) =>
                     {
                         if let Some(tx) = &s.chain_tx {
                             let _ = tx.send(ChainCtl::Data { from: f, incarnation, seq, items });
@@ -221,7 +233,7 @@ pub async fn run_worker(node: WorkerNode) {
     loop {
         let (_from, msg) = node.net.recv().await;
         match msg {
-            Msg::Deploy { attempt, seq, restore, fence_upto, run } => {
+            Msg::Deploy { attempt, seq, restore, fence_upto, run, parallelism } => {
                 let resend_ack = {
                     let mut s = slots.lock().unwrap();
                     if attempt > s.attempt {
@@ -239,9 +251,14 @@ pub async fn run_worker(node: WorkerNode) {
                                 h.abort();
                             });
                         }
-                        *s = Slots { attempt, ..Slots::default() };
+                        *s = Slots { attempt, parallelism, ..Slots::default() };
                         s.deploy_seq.store(seq, Ordering::Relaxed);
                         attempt_now.store(attempt, Ordering::Relaxed);
+                        if node.index >= parallelism {
+                            // Beyond the parallelism of a downscaled job:
+                            // this worker runs nothing in this attempt.
+                            continue;
+                        }
                         let ctx = Ctx {
                             index: node.index,
                             attempt,
@@ -250,15 +267,17 @@ pub async fn run_worker(node: WorkerNode) {
                             net: node.net.clone(),
                             obs: node.obs.clone(),
                             // The attempt's run (a redeploy's new job
-                            // identity): what its sinks own and fence by.
-                            cfg: if run == node.cfg.run {
+                            // identity): what its sinks own and fence by;
+                            // and its parallelism (a rescale's).
+                            cfg: if run == node.cfg.run && parallelism == node.cfg.parallelism {
                                 node.cfg.clone()
                             } else {
-                                Arc::new(JobConfig { run, ..(*node.cfg).clone() })
+                                Arc::new(JobConfig { run, ..node.cfg.rescaled(parallelism) })
                             },
                             addrs: node.addrs.clone(),
                             clock: crate::clock::Clock::new(&node.obs),
                             recovery_streak: recovery_streak.clone(),
+                            nodes: node.cfg.parallelism,
                         };
                         let h =
                             madsim::task::spawn(deploy(ctx, restore, fence_upto, node.pipeline.clone(), slots.clone()));
@@ -341,34 +360,8 @@ async fn deploy(
         sources.push((j, offset));
     }
     // Chain state.
-    let mut chain_snap: Option<ChainSnapshot> = match &plan {
-        Some(p) => {
-            let name = p.blobs.get(&TaskId::Chain(i)).expect("plan names every task");
-            Some(restore_blob(&ctx, TaskId::Chain(i), name).await)
-        }
-        None => None,
-    };
-    // Incremental checkpoints: the snapshot names the shared files of the
-    // operator's state; read them back, and base the next checkpoints on them.
     let mut incr = ctx.cfg.incremental_checkpoints.then(Incremental::default);
-    if let (Some(incr), Some(snap)) = (&mut incr, &mut chain_snap) {
-        let manifest: Manifest = match codec::decode(&snap.op) {
-            Ok(m) => m,
-            Err(e) => ctx.fail(TaskId::Chain(i), format!("restore: manifest: {e}")).await,
-        };
-        let mut files = std::collections::BTreeMap::new();
-        for f in manifest.files() {
-            let bytes: Vec<u8> = restore_blob(&ctx, TaskId::Chain(i), &f).await;
-            files.insert(f, bytes);
-        }
-        let state = match manifest.assemble(&files) {
-            Ok(s) => s,
-            Err(e) => ctx.fail(TaskId::Chain(i), format!("restore: {e}")).await,
-        };
-        incr.base = IncrementalBase::restored(&manifest, &state);
-        incr.durable.lock().unwrap().extend(files.into_keys());
-        snap.op = state;
-    }
+    let restored = Restored::read(&ctx, plan.as_ref(), &mut incr).await;
     // Sink recovery talks to the sink's system; while it cannot, keep trying
     // (the steps are idempotent), up to the configured budget of
     // consecutive failures. A lost transaction, or an exhausted budget,
@@ -376,7 +369,7 @@ async fn deploy(
     // `recovery::RecoveryBudget`'s).
     let mut budget = RecoveryBudget::new(&ctx.cfg, ctx.recovery_streak.load(Ordering::Relaxed));
     let mut chain = loop {
-        match Chain::restore(ctx.clone(), &pipeline, chain_snap.clone(), fence_upto, budget.tries()).await {
+        match Chain::restore(ctx.clone(), &pipeline, &restored, fence_upto, budget.tries()).await {
             Ok(mut c) => {
                 c.incr = incr;
                 ctx.recovery_streak.store(0, Ordering::Relaxed);
@@ -424,6 +417,106 @@ async fn deploy(
         s.ready = true;
     }
     ctx.to_coordinator(Msg::DeployAck { worker: i, attempt: ctx.attempt, incarnation: ctx.incarnation }).await;
+}
+
+/// What a chain restores: its own snapshot, or (the job rescaled) one
+/// merged from the old subtasks that held its key groups, with the sink
+/// state of the removed subtasks it adopts.
+#[derive(Clone, Default)]
+struct Restored {
+    /// The chain's snapshot; when rescaled, its operator state is empty
+    /// (`keyed` holds it), its inputs' progress is the old subtasks'
+    /// least, and its sink state is the old same-numbered subtask's.
+    snap: Option<ChainSnapshot>,
+    /// Rescaled: the operator states of the old subtasks whose key groups
+    /// this subtask takes over (`types::rescale_sources`), restored key
+    /// by key (`KeyedOperator::restore_keys`).
+    keyed: Option<Vec<Vec<u8>>>,
+    /// The removed subtasks this one adopts (`types::adopter_of`), with
+    /// their sink state in the restored checkpoint if they had one.
+    adopted: Vec<(u32, Option<SinkSnapshot>)>,
+}
+
+impl Restored {
+    async fn read(ctx: &Ctx, plan: Option<&RestorePlan>, incr: &mut Option<Incremental>) -> Restored {
+        let (i, now) = (ctx.index, ctx.cfg.parallelism);
+        let exactly_once = ctx.cfg.mode == DeliveryMode::ExactlyOnce;
+        let adopters: Vec<u32> =
+            if exactly_once { (now..ctx.nodes).filter(|k| adopter_of(*k, now) == i).collect() } else { vec![] };
+        let Some(p) = plan else {
+            return Restored { adopted: adopters.into_iter().map(|k| (k, None)).collect(), ..Restored::default() };
+        };
+        let then = p.parallelism();
+        if then == now {
+            let name = p.blobs.get(&TaskId::Chain(i)).expect("plan names every task");
+            let mut snap: ChainSnapshot = restore_blob(ctx, TaskId::Chain(i), name).await;
+            // Incremental checkpoints: the snapshot names the shared files of
+            // the operator's state; read them back, and base the next
+            // checkpoints on them.
+            if let Some(incr) = incr {
+                let (manifest, files, state) = read_incremental(ctx, &snap.op).await;
+                incr.base = IncrementalBase::restored(&manifest, &state);
+                incr.durable.lock().unwrap().extend(files.into_keys());
+                snap.op = state;
+            }
+            let adopted = adopters.into_iter().map(|k| (k, None)).collect();
+            return Restored { snap: Some(snap), keyed: None, adopted };
+        }
+        // Rescaled: read every old subtask this one takes key groups from
+        // (the adopted ones among them). The next checkpoints write their
+        // state afresh (an empty incremental base).
+        let mut parts: BTreeMap<u32, ChainSnapshot> = BTreeMap::new();
+        for k in rescale_sources(then, now, i) {
+            let name = p.blobs.get(&TaskId::Chain(k)).expect("plan names every task");
+            let mut snap: ChainSnapshot = restore_blob(ctx, TaskId::Chain(k), name).await;
+            if incr.is_some() {
+                snap.op = read_incremental(ctx, &snap.op).await.2;
+            }
+            parts.insert(k, snap);
+        }
+        let first = parts.values().next().expect("a subtask takes key groups from at least one old one");
+        let inputs = first.wms.len();
+        assert!(parts.values().all(|s| s.ckpt == p.ckpt && s.wms.len() == inputs && s.ended.len() == inputs));
+        let merged = ChainSnapshot {
+            ckpt: p.ckpt,
+            op: Vec::new(),
+            wms: (0..inputs).map(|j| parts.values().map(|s| s.wms[j]).min().unwrap_or(0)).collect(),
+            ended: (0..inputs).map(|j| parts.values().all(|s| s.ended[j])).collect(),
+            eoi_done: parts.values().all(|s| s.eoi_done),
+            emitted_wm: parts.values().map(|s| s.emitted_wm).min().unwrap_or(0),
+            sink: parts.get(&i).map(|s| s.sink.clone()).unwrap_or_default(),
+        };
+        let adopted = adopters
+            .into_iter()
+            .map(|k| {
+                let sink = parts.get(&k).map(|s| s.sink.clone());
+                assert!(k >= then || sink.is_some(), "an adopted subtask of the checkpoint was read");
+                (k, sink)
+            })
+            .collect();
+        let keyed = parts.into_values().map(|s| s.op).collect();
+        Restored { snap: Some(merged), keyed: Some(keyed), adopted }
+    }
+}
+
+/// An incremental snapshot's operator state: its manifest, the shared
+/// files it names (read back) and the state they assemble.
+async fn read_incremental(ctx: &Ctx, op: &[u8]) -> (Manifest, BTreeMap<String, Vec<u8>>, Vec<u8>) {
+    let task = TaskId::Chain(ctx.index);
+    let manifest: Manifest = match codec::decode(op) {
+        Ok(m) => m,
+        Err(e) => ctx.fail(task, format!("restore: manifest: {e}")).await,
+    };
+    let mut files = BTreeMap::new();
+    for f in manifest.files() {
+        let bytes: Vec<u8> = restore_blob(ctx, task, &f).await;
+        files.insert(f, bytes);
+    }
+    let state = match manifest.assemble(&files) {
+        Ok(s) => s,
+        Err(e) => ctx.fail(task, format!("restore: {e}")).await,
+    };
+    (manifest, files, state)
 }
 
 /// Planted bug [`Mutant::OffsetsFromOtherCheckpoint`]: the newest source
@@ -786,39 +879,68 @@ impl Chain {
     async fn restore(
         ctx: Ctx,
         pipeline: &Arc<dyn Pipeline>,
-        snap: Option<ChainSnapshot>,
+        restored: &Restored,
         fence_upto: CheckpointId,
         try_no: u32,
     ) -> Result<Chain, (String, bool)> {
-        let n = ctx.cfg.parallelism as usize;
+        let p = ctx.cfg.parallelism;
         let i = ctx.index;
-        let mut op = pipeline.create(i, n as u32);
+        let mut op = pipeline.create(i, p);
         // One input per source (input partition).
         let n = ctx.cfg.input_partitions() as usize;
         let exactly_once = ctx.cfg.mode == DeliveryMode::ExactlyOnce;
         let aligned = (exactly_once || pipeline.exactly_once_state()) && !ctx.cfg.mutant_is(Mutant::SkipAlignment);
         let session = (ctx.deploy_seq.load(Ordering::Relaxed), try_no as u64);
-        let mut sink = pipeline.sink(SinkEnv {
+        let env = |subtask| SinkEnv {
             net: ctx.net.clone(),
             broker: ctx.addrs.broker,
             system: if pipeline.system().is_some() { crate::system::system_addr() } else { ctx.addrs.broker },
             cfg: ctx.cfg.clone(),
-            subtask: i,
+            subtask,
             route: crate::pipeline::route(pipeline.clone(), ctx.cfg.output_partitions()),
             obs: ctx.obs.clone(),
             attempt: ctx.attempt,
             incarnation: ctx.incarnation,
             session,
-        });
+        };
+        let mut sink = pipeline.sink(env(i));
+        let snap = &restored.snap;
         let mut chain_state = (vec![0; n], vec![false; n], false, 0);
         let mut restored_ckpt = None;
         let mut pending_txns = Vec::new();
-        if let Some(s) = &snap {
-            op.restore(&s.op).map_err(|e| (e, false))?;
+        if let Some(s) = snap {
+            match &restored.keyed {
+                None => op.restore(&s.op).map_err(|e| (e, false))?,
+                Some(parts) => {
+                    let keep = |key: u64| key_to_subtask(key, p) == i;
+                    for part in parts {
+                        op.restore_keys(part, &keep).map_err(|e| (e, false))?;
+                    }
+                }
+            }
             assert_eq!(s.wms.len(), n);
             chain_state = (s.wms.clone(), s.ended.clone(), s.eoi_done, s.emitted_wm);
             restored_ckpt = Some(s.ckpt);
             pending_txns = s.sink.pending.iter().map(|(c, t)| (*c, t.name.clone())).collect();
+        }
+        // A rescaled job's survivors first end what the removed subtasks
+        // they adopt left (each in a sink of that subtask), then their own.
+        for (k, adopted) in &restored.adopted {
+            let mut sink = pipeline.sink(env(*k));
+            let mut steps = SinkTask::new(*k, ctx.attempt, &ctx.cfg).with_session(session);
+            steps.adopt(adopted.as_ref(), restored_ckpt, fence_upto);
+            if let Err(e) = drive(&mut steps, &mut *sink, &mut ObsSteps(&ctx.obs, &ctx.clock)).await {
+                return Err((format!("adopting chain-{k}: {e}"), steps.lost_for_good()));
+            }
+            if let Some(s) = adopted {
+                pending_txns.extend(s.pending.iter().map(|(c, t)| (*c, t.name.clone())));
+                ctx.obs.reach(Reach::RemovedSubtaskAdopted);
+            }
+            ctx.obs.emit(Event::SubtaskAdopted {
+                attempt: ctx.attempt,
+                task: TaskId::Chain(i),
+                adopted: TaskId::Chain(*k),
+            });
         }
         let mut steps = SinkTask::new(i, ctx.attempt, &ctx.cfg).with_session(session);
         steps.restore(snap.as_ref().map(|s| &s.sink), restored_ckpt, chain_state.2, fence_upto);

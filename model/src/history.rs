@@ -113,14 +113,15 @@ impl History {
 
 /// Whether a node went down as part of a fault that counts itself by its
 /// own `FaultStarted` (a clean stop, the coordinator's stop in a
-/// redeploy), not as a crash of its own.
+/// redeploy or a rescale), not as a crash of its own.
 pub fn stopped_by_a_fault(cause: &str) -> bool {
-    cause == "clean stop" || cause == "redeploy"
+    cause == "clean stop" || cause == "redeploy" || cause == "rescale"
 }
 
 /// The kinds whose window ends when their node is back up (a clean stop,
-/// a redeploy): the timeline closes their band at the node's restart.
-pub const ENDS_AT_RESTART: [&str; 2] = ["stop", "redeploy"];
+/// a redeploy, a rescale): the timeline closes their band at the node's
+/// restart.
+pub const ENDS_AT_RESTART: [&str; 3] = ["stop", "redeploy", "rescale"];
 
 /// The faults the history shows landing, in order, as `(t_us, kind)`: a
 /// window opened, a node paused or cleanly stopped, a node crashed (a

@@ -219,7 +219,7 @@ fn default_liveness_ms() -> u64 {
     30_000
 }
 
-pub const PROFILE_NAMES: [&str; 15] = [
+pub const PROFILE_NAMES: [&str; 16] = [
     "none",
     "crash",
     "partition",
@@ -235,7 +235,31 @@ pub const PROFILE_NAMES: [&str; 15] = [
     "late",
     "broker-disk",
     "redeploy",
+    "rescale",
 ];
+
+/// `rescale`: the job restarted three times a seed with 1 to its workers'
+/// number of subtasks (down, then up or further down), so key groups move
+/// and removed subtasks' transactions are adopted, over crashes,
+/// partitions, zombies (pauses, held-back messages) and incremental
+/// checkpoints, with pooled transactional ids on odd seeds.
+const RESCALE_TOML: &str = r#"
+name = "rescale"
+rescale = 3
+crash = 1
+crash_at_point = 1
+partition = 1
+packet_loss = 1
+pause = 1
+late_delivery = 1
+skew = 1
+lose_unsynced = true
+swarm = false
+safety_ms = 5000
+liveness_ms = 60000
+txn_pool = "half"
+incremental_checkpoints = true
+"#;
 
 /// `redeploy`: the job submitted again under a new job identity once a
 /// seed (the coordinator stopped and started as the job's next run, which
@@ -518,9 +542,13 @@ impl Profile {
         if name == "recovery" {
             return Some(Profile::from_toml(RECOVERY_TOML).expect("the built-in recovery profile parses"));
         }
-        for (n, toml) in
-            [("clock", CLOCK_TOML), ("late", LATE_TOML), ("broker-disk", BROKER_DISK_TOML), ("redeploy", REDEPLOY_TOML)]
-        {
+        for (n, toml) in [
+            ("clock", CLOCK_TOML),
+            ("late", LATE_TOML),
+            ("broker-disk", BROKER_DISK_TOML),
+            ("redeploy", REDEPLOY_TOML),
+            ("rescale", RESCALE_TOML),
+        ] {
             if name == n {
                 return Some(Profile::from_toml(toml).expect("the built-in profiles parse"));
             }
@@ -1279,7 +1307,7 @@ mod tests {
         let chaos = Profile::named("chaos").unwrap();
         // `isolate` is drawn by `partition`; a redeploy is an operator's act,
         // drawn by the profiles that ask for it (`redeploy`).
-        for k in counted_kinds().filter(|k| k.name != "isolate" && k.name != "redeploy") {
+        for k in counted_kinds().filter(|k| !["isolate", "redeploy", "rescale"].contains(&k.name)) {
             assert!(chaos.count(k.name) > 0, "chaos leaves out {}", k.name);
         }
     }
@@ -1415,7 +1443,8 @@ mod fault_kind_tests {
                         "late_delivery",
                         "skew",
                         "on_event",
-                        "redeploy"
+                        "redeploy",
+                        "rescale"
                     ]
                     .contains(&name),
                     "{name}"

@@ -72,6 +72,25 @@ pub fn set_redeploys(run_dir: &Path, n: u64) -> std::io::Result<()> {
     std::fs::rename(tmp, redeploys_file(run_dir))
 }
 
+/// The parallelism the supervisor rescaled the job to (the fault kind
+/// `rescale`): a coordinator process deploys the job with it. Absent: the
+/// submission's (`JobConfig::parallelism`).
+pub fn parallelism_file(run_dir: &Path) -> PathBuf {
+    run_dir.join("parallelism")
+}
+
+/// The parallelism a rescale asked for ([`parallelism_file`]), if any.
+pub fn parallelism(run_dir: &Path) -> Option<u32> {
+    std::fs::read_to_string(parallelism_file(run_dir)).ok().and_then(|s| s.trim().parse().ok())
+}
+
+/// Record a rescale to `p` subtasks, whole (written aside, then renamed).
+pub fn set_parallelism(run_dir: &Path, p: u32) -> std::io::Result<()> {
+    let tmp = run_dir.join("parallelism.tmp");
+    std::fs::write(&tmp, format!("{p}\n"))?;
+    std::fs::rename(tmp, parallelism_file(run_dir))
+}
+
 /// The file whose exclusive creation claims slot `k` of late-delivery
 /// window `index` (one held message per slot, across restarts).
 pub fn late_claim_file(run_dir: &Path, index: usize, k: u32) -> PathBuf {

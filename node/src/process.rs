@@ -334,8 +334,12 @@ pub fn main_with(spec: NodeSpec, role: &str) -> Result<(), String> {
                 let net = bind_engine(a.coordinator, spec.latency_ms, &faults).await;
                 // The job's current submission: a redeploy is a new run.
                 let run = cfg.run + crate::control::redeploys(&spec.run_dir);
+                // A rescale's parallelism, within the worker processes.
+                let parallelism =
+                    crate::control::parallelism(&spec.run_dir).map_or(cfg.parallelism, |p| p.clamp(1, cfg.parallelism));
                 run_coordinator(CoordinatorNode {
                     run,
+                    parallelism,
                     net,
                     storage: storage(&spec, role),
                     obs: Obs::new(role, observer),
@@ -483,7 +487,9 @@ impl Pipeline for RealPg {
     }
     fn sink(&self, env: SinkEnv) -> Box<dyn TwoPhaseCommitSink> {
         Box::new(
-            PgSink::new(self.connector.clone(), self.inner.name(), env.subtask, env.attempt).with_mutant(self.mutant),
+            PgSink::new(self.connector.clone(), self.inner.name(), env.subtask, env.attempt)
+                .with_mutant(self.mutant)
+                .with_route(env.route.clone()),
         )
     }
     fn output_partition(&self, rec: &OutRecord, partitions: u32) -> u32 {

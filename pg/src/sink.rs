@@ -66,6 +66,10 @@ pub struct PgSink {
     skip_fence: bool,
     /// The sessions of earlier attempts are terminated ([`PgSink::fence_older`]).
     fenced: bool,
+    /// Each row's partition (the job's partitioner); `None`: the subtask's
+    /// own partition for every row (a job that is never rescaled writes
+    /// only its own).
+    route: Option<exactsim_engine::sink::Route>,
 }
 
 fn transient(what: &str, e: PgError) -> SinkError {
@@ -86,10 +90,30 @@ impl PgSink {
             skip_recover_commit: false,
             skip_fence: false,
             fenced: false,
+            route: None,
         };
         assert!(s.gid(CheckpointId::MAX).len() < GID_MAX, "job name {job:?} too long for a PostgreSQL gid");
         assert!(s.owner(u64::MAX).len() < NAME_MAX, "job name {job:?} too long for a PostgreSQL application_name");
         s
+    }
+
+    /// Rows go to the partition `route` names (a rescaled job's subtask
+    /// writes the key groups of others, into their partitions).
+    pub fn with_route(mut self, route: exactsim_engine::sink::Route) -> Self {
+        self.route = Some(route);
+        self
+    }
+
+    /// The rows by partition, in partition order.
+    fn by_partition(&self, rows: Vec<OutRecord>) -> Vec<(u32, Vec<OutRecord>)> {
+        let Some(route) = &self.route else {
+            return vec![(self.subtask, rows)];
+        };
+        let mut by: std::collections::BTreeMap<u32, Vec<OutRecord>> = std::collections::BTreeMap::new();
+        for r in rows {
+            by.entry(route(&r)).or_default().push(r);
+        }
+        by.into_iter().collect()
     }
 
     /// With the job's planted bug, if it is one of this sink's:
@@ -199,10 +223,11 @@ impl PgSink {
             return Ok(());
         }
         let rows = std::mem::take(&mut self.buffer);
-        let part = self.subtask;
-        let w = self.writer_for(gid)?;
-        if let Err(e) = w.insert(part, &rows).await {
-            return Err(self.writer_failed("insert into", gid, e));
+        for (part, rows) in self.by_partition(rows) {
+            let w = self.writer_for(gid)?;
+            if let Err(e) = w.insert(part, &rows).await {
+                return Err(self.writer_failed("insert into", gid, e));
+            }
         }
         Ok(())
     }
@@ -331,11 +356,13 @@ impl TwoPhaseCommitSink for PgSink {
         if records.is_empty() {
             return Ok(());
         }
-        let part = self.subtask;
-        match self.on_control("insert", |s| Box::pin(async move { s.insert(part, &records).await })).await? {
-            Ok(()) => Ok(()),
-            Err(e) => Err(transient("insert", e)),
+        for (part, records) in self.by_partition(records) {
+            match self.on_control("insert", |s| Box::pin(async move { s.insert(part, &records).await })).await? {
+                Ok(()) => {}
+                Err(e) => return Err(transient("insert", e)),
+            }
         }
+        Ok(())
     }
 }
 

@@ -43,6 +43,9 @@ impl KeyedOperator for Op {
     fn restore(&mut self, _bytes: &[u8]) -> Result<(), String> {
         Ok(())
     }
+    fn restore_keys(&mut self, _bytes: &[u8], _keep: &dyn Fn(u64) -> bool) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 struct P;

@@ -56,6 +56,9 @@ impl KeyedOperator for Op {
         self.stock = bincode::deserialize(bytes).map_err(|e| format!("inventory state: {e}"))?;
         Ok(())
     }
+    fn restore_keys(&mut self, bytes: &[u8], keep: &dyn Fn(u64) -> bool) -> Result<(), String> {
+        crate::restore_keys(&mut self.stock, bytes, keep, |k| *k, "inventory")
+    }
 }
 
 struct P;

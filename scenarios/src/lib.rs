@@ -27,6 +27,30 @@ pub fn by_name(name: &str) -> Option<Arc<dyn Scenario>> {
     all().into_iter().find(|s| s.name() == name)
 }
 
+/// Rescaling: the entries of a snapshot of keyed state (a bincode map)
+/// whose key `keep` selects, added to `into` (`KeyedOperator::restore_keys`).
+pub(crate) fn restore_keys<K, V>(
+    into: &mut std::collections::BTreeMap<K, V>,
+    bytes: &[u8],
+    keep: &dyn Fn(u64) -> bool,
+    key_of: fn(&K) -> u64,
+    what: &str,
+) -> Result<(), String>
+where
+    K: Ord + serde::de::DeserializeOwned,
+    V: serde::de::DeserializeOwned,
+{
+    let all: std::collections::BTreeMap<K, V> =
+        bincode::deserialize(bytes).map_err(|e| format!("{what} state: {e}"))?;
+    for (k, v) in all {
+        if keep(key_of(&k)) {
+            let twice = into.insert(k, v).is_some();
+            assert!(!twice, "rescaled key groups are disjoint: a key is restored once");
+        }
+    }
+    Ok(())
+}
+
 /// Shared by the generators: assign keys to partitions and lay records out
 /// per partition, ids unique, event time non-decreasing per partition.
 pub(crate) mod gen {

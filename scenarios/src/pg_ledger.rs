@@ -60,7 +60,11 @@ impl Pipeline for P {
             timeout: Duration::from_millis(env.cfg.rpc_timeout_ms),
             retries: env.cfg.rpc_retries,
         };
-        Box::new(PgSink::new(Arc::new(connector), "pg_ledger", env.subtask, env.attempt).with_mutant(env.cfg.mutant))
+        Box::new(
+            PgSink::new(Arc::new(connector), "pg_ledger", env.subtask, env.attempt)
+                .with_mutant(env.cfg.mutant)
+                .with_route(env.route.clone()),
+        )
     }
     fn system(&self) -> Option<Arc<dyn SinkSystem>> {
         Some(Arc::new(PgSystem { max_prepared: MAX_PREPARED, idle_timeout_ms: IDLE_TIMEOUT_MS }))

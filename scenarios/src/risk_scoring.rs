@@ -77,6 +77,9 @@ impl KeyedOperator for Op {
         self.windows = bincode::deserialize(bytes).map_err(|e| format!("risk_scoring state: {e}"))?;
         Ok(())
     }
+    fn restore_keys(&mut self, bytes: &[u8], keep: &dyn Fn(u64) -> bool) -> Result<(), String> {
+        crate::restore_keys(&mut self.windows, bytes, keep, |(user, _)| *user, "risk_scoring")
+    }
 }
 
 struct P;

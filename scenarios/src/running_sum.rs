@@ -34,6 +34,9 @@ impl KeyedOperator for RunningSum {
         self.sums = bincode::deserialize(bytes).map_err(|e| format!("{} state: {e}", self.scenario))?;
         Ok(())
     }
+    fn restore_keys(&mut self, bytes: &[u8], keep: &dyn Fn(u64) -> bool) -> Result<(), String> {
+        crate::restore_keys(&mut self.sums, bytes, keep, |k| *k, self.scenario)
+    }
 }
 
 /// The batch reference over the input prefix `offsets`: per key, the sums

@@ -65,6 +65,9 @@ impl KeyedOperator for Balances {
         self.acc = bincode::deserialize(bytes).map_err(|e| format!("upsert_ledger state: {e}"))?;
         Ok(())
     }
+    fn restore_keys(&mut self, bytes: &[u8], keep: &dyn Fn(u64) -> bool) -> Result<(), String> {
+        crate::restore_keys(&mut self.acc, bytes, keep, |k| *k, "upsert_ledger")
+    }
 }
 
 struct P;

@@ -209,6 +209,17 @@ impl Target for Cluster {
         self.crash("coordinator", "redeploy", CrashMode::KeepAll, true)
     }
 
+    /// A clean stop of the coordinator, whose next start deploys the job
+    /// with `parallelism` subtasks (`Nodes::rescale`).
+    fn rescale(&mut self, parallelism: u32, shown: &Shown) -> bool {
+        if !self.nodes.take_down("coordinator") {
+            return false;
+        }
+        self.nodes.rescale(parallelism);
+        self.record("sim", started(shown));
+        self.crash("coordinator", "rescale", CrashMode::KeepAll, true)
+    }
+
     /// Freeze `node` (a node that is down or paused already is left alone).
     fn pause(&mut self, node: &str, shown: &Shown) -> bool {
         if self.nodes.state(node) != NodeState::Up {

@@ -43,6 +43,9 @@ pub(crate) struct NodesInner {
     /// Redeploys so far: the coordinator starts as run `JobConfig::run +
     /// redeploys` (a redeploy is a new submission of the job).
     pub(crate) redeploys: u64,
+    /// The parallelism a rescale asked for: the coordinator's next starts
+    /// deploy the job with it (`None`: the submission's).
+    pub(crate) parallelism: Option<u32>,
 }
 
 /// Node states, clocks and late-delivery rules, shared by the cluster (which
@@ -70,6 +73,18 @@ impl Nodes {
     /// coordinator's next start is a new run.
     pub fn redeploy(&self) {
         self.lock().redeploys += 1;
+    }
+
+    /// The parallelism the coordinator deploys the job with, if a rescale
+    /// asked for one.
+    pub fn parallelism(&self) -> Option<u32> {
+        self.lock().parallelism
+    }
+
+    /// The job is rescaled: the coordinator's next start deploys it with
+    /// `parallelism` subtasks.
+    pub fn rescale(&self, parallelism: u32) {
+        self.lock().parallelism = Some(parallelism);
     }
 
     pub fn state(&self, node: &str) -> NodeState {

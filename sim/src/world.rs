@@ -390,11 +390,13 @@ fn start_engine_nodes(build: &Build, cluster: &mut Cluster, disks: &BTreeMap<Str
                     (disk.clone(), obs.clone(), cfg.clone(), addrs2.clone(), hook.clone());
                 // The run it is started as: the job's current submission.
                 let run = cfg.run + submitted.redeploys();
+                let parallelism = submitted.parallelism().unwrap_or(cfg.parallelism);
                 async move {
                     let net = bind(addr).await;
                     net.set_send_hook(hook);
                     run_coordinator(CoordinatorNode {
                         run,
+                        parallelism,
                         net,
                         storage: disk,
                         obs: Obs::new("coordinator", obs),

@@ -646,6 +646,21 @@ impl Target for Kernel<'_> {
         self.stop("coordinator", shown)
     }
 
+    /// The job rescaled: the parallelism file names the new parallelism
+    /// (the coordinator's next process deploys the job with it), then a
+    /// clean stop of the coordinator (`SIGTERM`).
+    fn rescale(&mut self, parallelism: u32, shown: &Shown) -> bool {
+        if self.state.get("coordinator") != Some(&State::Up) {
+            return false;
+        }
+        let dir = self.st.procs.run_dir().to_path_buf();
+        if let Err(e) = control::set_parallelism(&dir, parallelism) {
+            self.error = Some(format!("rescale: write {}: {e}", control::parallelism_file(&dir).display()));
+            return false;
+        }
+        self.stop("coordinator", shown)
+    }
+
     fn note(&mut self, _: &Shown) {}
 
     /// Close every window: an empty control file.

@@ -97,3 +97,69 @@ fn a_redeploy_restores_the_old_run_and_its_sinks_open_under_the_new_run() {
     }
     assert!(restored >= 3, "only {restored} of 12 redeploys restored a checkpoint of the old run");
 }
+
+#[test]
+fn profile_rescale() {
+    campaign("rescale");
+}
+
+/// A rescale restores a checkpoint taken with another parallelism: the
+/// attempt restores exactly its new chain subtasks (whose state, judged
+/// by the batch recomputation, came from the old subtasks' key groups),
+/// and each removed subtask is adopted by exactly one survivor, subtask
+/// `k mod new`. Seeds rescale both down and (after a first rescale) up:
+/// about 1 word_count seed in 15 scales up from a checkpoint taken at a
+/// lower parallelism.
+#[test]
+fn a_rescale_moves_key_groups_and_the_survivors_adopt_the_removed_subtasks() {
+    use exactsim_engine::observe::Event;
+    use exactsim_engine::types::TaskId;
+    use exactsim_model::history::Ev;
+    let (mut down, mut up) = (0, 0);
+    for seed in 0..100 {
+        if down >= 3 && up >= 1 {
+            break;
+        }
+        let out = go(make("word_count", seed, "rescale", DeliveryMode::ExactlyOnce, None), "rescale");
+        assert_pass(&out);
+        let ev = &out.result.history.events;
+        for s in ev {
+            let Ev::Engine(Event::Rescaled { attempt, from, to, ckpt: Some(_) }) = &s.ev else { continue };
+            // The attempt's own events (a deployment may finish after the
+            // next recovery started).
+            let mut chains = std::collections::BTreeSet::new();
+            let mut adopted = std::collections::BTreeMap::new();
+            for s in ev {
+                match &s.ev {
+                    Ev::Engine(Event::TaskRestored { attempt: a, task: TaskId::Chain(c), .. }) if a == attempt => {
+                        chains.insert(*c);
+                    }
+                    Ev::Engine(Event::SubtaskAdopted {
+                        attempt: a,
+                        task: TaskId::Chain(by),
+                        adopted: TaskId::Chain(k),
+                    }) if a == attempt => {
+                        assert!(
+                            adopted.insert(*k, *by).is_none_or(|b| b == *by),
+                            "seed {seed}: chain-{k} adopted twice"
+                        );
+                    }
+                    _ => {}
+                }
+            }
+            assert!(chains.iter().all(|c| c < to), "seed {seed}: attempt {attempt} restores {chains:?} of {to}");
+            if to < from {
+                down += 1;
+                for (k, by) in &adopted {
+                    assert!(*k >= *to && *by == k % to, "seed {seed}: chain-{k} adopted by chain-{by}");
+                }
+                if chains.len() == *to as usize {
+                    assert!((*to..*from).all(|k| adopted.contains_key(&k)), "seed {seed}: {adopted:?}");
+                }
+            } else {
+                up += 1;
+            }
+        }
+    }
+    assert!(down >= 3 && up >= 1, "restored rescales: {down} down, {up} up");
+}

@@ -428,6 +428,33 @@ pub struct Ctx<'a> {
     /// The scenario's pipeline: where each record belongs
     /// (`Pipeline::output_partition`).
     pipeline: std::sync::Arc<dyn exactsim_engine::pipeline::Pipeline>,
+    /// The writer classes of the output ([`Ctx::writer_of`]): the job's
+    /// parallelism, or with rescales the least common multiple of every
+    /// parallelism the history shows (`Event::Rescaled`).
+    pub writers: u32,
+}
+
+/// The least common multiple of the parallelisms a run deployed: keys
+/// with the same key group modulo it were written by one subtask at every
+/// moment of the run.
+fn writer_classes(h: &History) -> u32 {
+    fn gcd(a: u32, b: u32) -> u32 {
+        if b == 0 {
+            a
+        } else {
+            gcd(b, a % b)
+        }
+    }
+    let mut l = h.parallelism.max(1);
+    for s in &h.events {
+        if let Ev::Engine(Event::Rescaled { from, to, .. }) = &s.ev {
+            for p in [*from, *to] {
+                let p = p.max(1);
+                l = l / gcd(l, p) * p;
+            }
+        }
+    }
+    l
 }
 
 impl<'a> Ctx<'a> {
@@ -500,6 +527,7 @@ impl<'a> Ctx<'a> {
             prefixes: OnceCell::new(),
             whole_references: false,
             pipeline: scenario.pipeline(),
+            writers: writer_classes(h),
         }
     }
 
@@ -605,9 +633,13 @@ impl<'a> Ctx<'a> {
             .collect()
     }
 
-    /// The sink subtask that writes a record: the one its key is routed to.
+    /// The writer class of a record: the sink subtask its key is routed
+    /// to (out of [`Ctx::writers`]). With rescales, a class of the key
+    /// groups that one subtask wrote at every moment (each parallelism
+    /// divides the class count, and a key group's owner is its number
+    /// modulo the parallelism).
     pub fn writer_of(&self, o: &OutRecord) -> u32 {
-        exactsim_engine::types::key_to_subtask(o.key, self.h.parallelism)
+        exactsim_engine::types::key_to_subtask(o.key, self.writers)
     }
 
     /// The output partition a record belongs to.

@@ -122,7 +122,7 @@ impl Streams<'_, '_> {
 }
 
 pub fn check(c: &Ctx) -> Vec<Finding> {
-    let w = c.h.parallelism.max(1);
+    let w = c.writers.max(1);
     let streams = Streams { c, w, n: c.h.output_partitions * w };
     let cands = c.candidates();
     match c.prefixes() {

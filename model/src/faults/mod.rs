@@ -261,6 +261,7 @@ fault_kinds! {
     isolate::Isolate,
     stop::Stop,
     redeploy::Redeploy,
+    rescale::Rescale,
 }
 
 /// A permille as a percentage for the timeline (`25` -> `2.5%`).

@@ -61,6 +61,11 @@ pub trait Target {
     /// the job that restores the old run's latest retained checkpoint.
     /// Recorded as `shown`; `false`: not played (the coordinator is down).
     fn redeploy(&mut self, shown: &Shown) -> bool;
+    /// Rescale the job: the coordinator is shut down cleanly, and its next
+    /// start (a `restart`) deploys the job with `parallelism` subtasks,
+    /// restoring the latest retained checkpoint whatever parallelism it was
+    /// taken with. Recorded as `shown`; `false`: not played.
+    fn rescale(&mut self, parallelism: u32, shown: &Shown) -> bool;
     /// Freeze `node` (a node that is not up is left alone).
     fn pause(&mut self, node: &str, shown: &Shown) -> bool;
     /// Unfreeze a paused node.
