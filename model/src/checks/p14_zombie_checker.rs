@@ -10,7 +10,11 @@
 //! the subtask starts after it, in the order the history shows the starts
 //! (not the order of the owners' numbers: a deployment delivered late to a
 //! restarted worker starts an owner with a smaller session number after a
-//! larger one, and that later start is the subtask's owner). A record a reader saw, during the run or in the final read, is
+//! larger one, and that later start is the subtask's owner). But a start
+//! of an older job attempt (or run) after a newer one's supersedes
+//! nothing: that owner is a zombie from its start (a worker frozen with
+//! an old deployment queued, adopting a removed subtask of a rescaled job
+//! after the newer attempt's own subtask opened). A record a reader saw, during the run or in the final read, is
 //! accounted for only by a `PreCommitted` of the same writer (owner,
 //! subtask, transaction instance: name and epoch) that lists its `out_id`,
 //! recorded before that owner was superseded, for a checkpoint that a
@@ -77,8 +81,18 @@ pub fn check(c: &Ctx) -> Vec<Finding> {
             Some(p) => starts.iter().rev().find(|(o, i, _)| *o == w.owner && *i <= p),
             None => starts.iter().find(|(o, _, _)| *o == w.owner),
         };
+        // The job's order of owners: run, then attempt (sessions of one
+        // attempt are ordered by their starts).
+        let attempt = |o: &Owner| (o.run, o.attempt);
         let next = match own {
-            Some(&(_, from, _)) => starts.iter().find(|(o, i, _)| *i > from && *o != w.owner),
+            Some(&(_, from, t)) => {
+                if let Some((newer, _, _)) = starts.iter().find(|(o, i, _)| *i < from && attempt(o) > attempt(&w.owner))
+                {
+                    // A newer attempt's owner had started already.
+                    return Some((from, t, *newer));
+                }
+                starts.iter().find(|(o, i, _)| *i > from && *o != w.owner && attempt(o) >= attempt(&w.owner))
+            }
             None => starts.iter().find(|(o, _, _)| *o > w.owner),
         };
         next.map(|(o, i, t)| (*i, *t, *o))

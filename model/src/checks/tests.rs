@@ -922,6 +922,26 @@ fn the_owner_that_started_last_owns_the_subtask_whatever_its_number_p14() {
     assert_mentions(&msgs(&h, "P14"), &["record 3", "deploy 16", "pre-committed it at", "deploy 19"]);
 }
 
+/// An older attempt's owner that starts after a newer attempt's (a worker
+/// frozen with the old deployment queued adopts a removed subtask of a
+/// rescaled job: rescale sweep seed 108000000107) supersedes nothing, and
+/// is a zombie from its own start.
+#[test]
+fn an_older_attempt_starting_after_a_newer_one_supersedes_nothing_p14() {
+    // Attempt 1 owns the subtask from 6; attempt 0's late start at 41
+    // leaves it the owner.
+    let mut h = good_with_lineage();
+    push(&mut h, at(41, "worker-1", Event::SinkOpened { task: TaskId::Chain(0), owner: owner(0) }));
+    assert_eq!(checks(&h), NONE);
+    // What the late older owner pre-commits after its start is a zombie's.
+    let mut h = good_with_lineage();
+    h.events.retain(|s| !matches!(&s.ev, Ev::Engine(Event::SinkOpened { owner: o, .. }) if *o == owner(1)));
+    push(&mut h, at(2, "worker-0", Event::SinkOpened { task: TaskId::Chain(0), owner: owner(2) }));
+    push(&mut h, at(6, "worker-1", Event::SinkOpened { task: TaskId::Chain(0), owner: owner(1) }));
+    assert_eq!(checks(&h), vec!["P14"]);
+    assert_mentions(&msgs(&h, "P14"), &["written by job attempt 1", "pre-committed it at", "after job attempt 2"]);
+}
+
 #[test]
 fn a_pre_commit_whose_checkpoint_completed_only_after_the_fence_is_p14() {
     // Transaction 2 was pre-committed at 42 for checkpoint 2, attempt 2
