@@ -266,11 +266,27 @@ pub fn write_failure(dir: &Path, out: &Outcome, replay: Option<&ReplayFile>) -> 
 mod tests {
     use super::*;
 
-    fn scratch(name: &str) -> PathBuf {
+    /// A scratch directory, removed when the test is done with it.
+    struct Scratch(PathBuf);
+
+    impl std::ops::Deref for Scratch {
+        type Target = Path;
+        fn deref(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn scratch(name: &str) -> Scratch {
         let d = std::env::temp_dir().join(format!("exactsim-artifacts-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
-        d
+        Scratch(d)
     }
 
     fn entries(d: &Path) -> Vec<String> {
@@ -360,7 +376,7 @@ mod tests {
         let d = scratch("signal");
         let out = std::process::Command::new(std::env::current_exe().unwrap())
             .args(["--exact", "artifacts::tests::a_second_signal_while_writing_leaves_no_temporary", "--nocapture"])
-            .env(CHILD, &d)
+            .env(CHILD, &*d)
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(crate::interrupt::EXIT_INTERRUPTED as i32), "{out:?}");

@@ -73,6 +73,7 @@ fn bad_replay_files_are_usage_errors() {
         &["run", "--scenario", "word_count", "--seed", "1", "--profile", bad_profile.to_str().unwrap()],
         "bad profile file",
     );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
