@@ -49,6 +49,20 @@ done
 echo "real campaign: $runs runs passed; kills landed in $crashes, pauses in $pauses"
 [ "$crashes" -gt 0 ] && [ "$pauses" -gt 0 ] || { echo "FAIL: kills or pauses never landed"; exit 1; }
 
+# Rescaling for real: the supervisor restarts the coordinator with another
+# parallelism (the run directory's `parallelism` file); every run must
+# pass, and one of them must restore a checkpoint taken at another
+# parallelism (key groups moved between processes).
+restored=0
+for seed in 7 8 9 10 11 12; do
+  dir="$out/word_count-rescale-$seed"
+  "$bin" real --scenario word_count --seed "$seed" --profile rescale --report "$dir" > "$dir.txt" \
+    || { cat "$dir.txt"; echo "FAIL: real run failed: word_count rescale seed $seed (see $dir)"; exit 1; }
+  if grep -q '"Rescaled":{[^}]*"ckpt":[0-9]' "$dir/trace.jsonl"; then restored=$((restored + 1)); break; fi
+done
+[ "$restored" -gt 0 ] || { echo "FAIL: no real rescale restored a checkpoint taken at another parallelism"; exit 1; }
+echo "real rescale: seed $seed restored a checkpoint at another parallelism: $(grep -o '"Rescaled":{[^}]*}' "$dir/trace.jsonl" | tr '\n' ' ')"
+
 # pg_ledger against a real PostgreSQL 15 that each run starts (ci/postgres.sh
 # under the run directory) and stops: kill -9 and pauses of the engine's
 # processes, and kill -9 of PostgreSQL itself.
