@@ -11,10 +11,12 @@
 //! Run with a reduced count, to keep this test's wall time to seconds:
 //! - `campaign --seeds 2000` (the main job: 6000 runs, minutes) runs
 //!   `--seeds 4`;
-//! - `bench` (20 seeds per measurement) runs `--seeds 2`.
+//! - `bench` (20 seeds per measurement) runs `--seeds 2`;
+//! - `mutants --seeds 300` (every planted bug's hunt, which
+//!   `mutants::every_mutant_is_detected` runs too) runs `--only` the canary
+//!   and `no-recommit-on-recovery`.
 //!
-//! `mutants --seeds 200` runs as printed (each bug's hunt stops at its first
-//! detection). The example crate's commands (`cargo run -p
+//! The example crate's commands (`cargo run -p
 //! exactsim-example-kv --`) run through its binary, which `cargo test`
 //! builds beside this one, as `cargo run -p` runs it; a failing one must
 //! print its reproduce command as that cargo command. Not run: `cargo test`
@@ -90,6 +92,9 @@ fn cli_args(line: &str) -> Vec<String> {
     }
     if args == ["bench"] {
         args.extend(["--seeds".into(), "2".into()]);
+    }
+    if args[0] == "mutants" && args.len() == 3 && args[1] == "--seeds" {
+        args.extend(["--only".into(), "canary,no-recommit-on-recovery".into()]);
     }
     args
 }
