@@ -154,6 +154,21 @@ fn ended(s: &Shown) -> SimEvent {
 }
 
 #[cfg(madsim)]
+impl Cluster {
+    /// The job submitted again (a redeploy, a rescale): `change` says what
+    /// the coordinator's next start will be, then a clean stop of the
+    /// coordinator, recorded with `cause` (`false`: it was down already).
+    fn resubmit(&mut self, cause: &str, shown: &Shown, change: impl FnOnce(&Nodes)) -> bool {
+        if !self.nodes.take_down("coordinator") {
+            return false;
+        }
+        change(&self.nodes);
+        self.record("sim", started(shown));
+        self.crash("coordinator", cause, CrashMode::KeepAll, true)
+    }
+}
+
+#[cfg(madsim)]
 impl Target for Cluster {
     /// Kill `node` now (its disk loses what `disk` says).
     fn crash(&mut self, node: &str, cause: &str, disk: CrashMode, claimed: bool) -> bool {
@@ -201,23 +216,13 @@ impl Target for Cluster {
     /// A clean stop of the coordinator, whose next start is the job's next
     /// run (`Nodes::redeploy`).
     fn redeploy(&mut self, shown: &Shown) -> bool {
-        if !self.nodes.take_down("coordinator") {
-            return false;
-        }
-        self.nodes.redeploy();
-        self.record("sim", started(shown));
-        self.crash("coordinator", "redeploy", CrashMode::KeepAll, true)
+        self.resubmit("redeploy", shown, Nodes::redeploy)
     }
 
     /// A clean stop of the coordinator, whose next start deploys the job
     /// with `parallelism` subtasks (`Nodes::rescale`).
     fn rescale(&mut self, parallelism: u32, shown: &Shown) -> bool {
-        if !self.nodes.take_down("coordinator") {
-            return false;
-        }
-        self.nodes.rescale(parallelism);
-        self.record("sim", started(shown));
-        self.crash("coordinator", "rescale", CrashMode::KeepAll, true)
+        self.resubmit("rescale", shown, |n| n.rescale(parallelism))
     }
 
     /// Freeze `node` (a node that is down or paused already is left alone).

@@ -458,6 +458,27 @@ impl Kernel<'_> {
         self.error.map_or(Ok(()), Err)
     }
 
+    /// The job submitted again (a redeploy, a rescale): `write` records in
+    /// the run directory what the coordinator's next process will be, then
+    /// a clean stop of the coordinator (`SIGTERM`). `false`: not played
+    /// (the coordinator is not up, or the file could not be written).
+    fn resubmit(
+        &mut self,
+        what: &str,
+        shown: &Shown,
+        write: impl FnOnce(&std::path::Path) -> Result<(), (std::path::PathBuf, std::io::Error)>,
+    ) -> bool {
+        if self.state.get("coordinator") != Some(&State::Up) {
+            return false;
+        }
+        let dir = self.st.procs.run_dir().to_path_buf();
+        if let Err((file, e)) = write(&dir) {
+            self.error = Some(format!("{what}: write {}: {e}", file.display()));
+            return false;
+        }
+        self.stop("coordinator", shown)
+    }
+
     /// Signal a node: its process, or every process of the sink's system.
     fn signal(&mut self, node: &str, sig: libc::c_int) {
         match (node == PG_NODE, self.st.pg.as_ref()) {
@@ -635,30 +656,18 @@ impl Target for Kernel<'_> {
     /// coordinator's next process starts as the next run), then a clean
     /// stop of the coordinator (`SIGTERM`).
     fn redeploy(&mut self, shown: &Shown) -> bool {
-        if self.state.get("coordinator") != Some(&State::Up) {
-            return false;
-        }
-        let dir = self.st.procs.run_dir().to_path_buf();
-        if let Err(e) = control::set_redeploys(&dir, control::redeploys(&dir) + 1) {
-            self.error = Some(format!("redeploy: write {}: {e}", control::redeploys_file(&dir).display()));
-            return false;
-        }
-        self.stop("coordinator", shown)
+        self.resubmit("redeploy", shown, |dir| {
+            control::set_redeploys(dir, control::redeploys(dir) + 1).map_err(|e| (control::redeploys_file(dir), e))
+        })
     }
 
     /// The job rescaled: the parallelism file names the new parallelism
     /// (the coordinator's next process deploys the job with it), then a
     /// clean stop of the coordinator (`SIGTERM`).
     fn rescale(&mut self, parallelism: u32, shown: &Shown) -> bool {
-        if self.state.get("coordinator") != Some(&State::Up) {
-            return false;
-        }
-        let dir = self.st.procs.run_dir().to_path_buf();
-        if let Err(e) = control::set_parallelism(&dir, parallelism) {
-            self.error = Some(format!("rescale: write {}: {e}", control::parallelism_file(&dir).display()));
-            return false;
-        }
-        self.stop("coordinator", shown)
+        self.resubmit("rescale", shown, |dir| {
+            control::set_parallelism(dir, parallelism).map_err(|e| (control::parallelism_file(dir), e))
+        })
     }
 
     fn note(&mut self, _: &Shown) {}

@@ -145,6 +145,14 @@ impl<'a> Gen<'a> {
         }
     }
 
+    /// A start within the first `limit_ms` of the run (from 50 ms, at most
+    /// 100 ms before the limit or the horizon): while a standard seed's job
+    /// still runs (it reads its input in 1 to 2.5 simulated seconds). For
+    /// the faults aimed at the whole job (a redeploy, a rescale).
+    pub fn early_at(&mut self, limit_ms: u64) -> u64 {
+        self.rng.range(50, self.horizon.min(limit_ms).saturating_sub(100).max(60))
+    }
+
     /// An outage length drawn against the engine's own timeouts and retry
     /// budgets: one of an RPC timeout, a whole retry budget, the heartbeat
     /// timeout and the checkpoint timeout, times a factor from a quarter

@@ -31,9 +31,7 @@ impl Kind for Redeploy {
 }
 
 fn draw_redeploy(g: &mut Gen) -> FaultEvent {
-    // Within the first 1.5 s: while a standard seed's job still runs (it
-    // reads its input in 1 to 2.5 simulated seconds).
-    let at_ms = g.rng.range(50, g.horizon.min(1_500).saturating_sub(100).max(60));
+    let at_ms = g.early_at(1_500);
     let down_ms = g.outage();
     Redeploy { at_ms, down_ms }.into()
 }

@@ -34,8 +34,7 @@ impl Kind for Rescale {
 }
 
 fn draw_rescale(g: &mut Gen) -> FaultEvent {
-    // Within the first 2 s, while a standard seed's job still runs.
-    let at_ms = g.rng.range(50, g.horizon.min(2_000).saturating_sub(100).max(60));
+    let at_ms = g.early_at(2_000);
     // A restart, not an outage (crashes and stops are the outages): back
     // within a heartbeat timeout, so that the job checkpoints at its new
     // parallelism before a second rescale of the run.
