@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Nightly: every profile (gate, chaos, harsh, nightly, zombie, disk,
+# Nightly: the test suite with deep seed counts; every profile (gate, chaos, harsh, nightly, zombie, disk,
 # at-least-once, silent-restart) on fresh seed ranges, each seed run twice
 # (determinism), with the record of what was swept appended to
 # target/exactsim/sweeps.tsv (keep it as a CI artifact); then the mutants;
@@ -8,6 +8,10 @@
 # so that a regression shows over time (keep it as a CI artifact too).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The test suite at depth: `cargo test` keeps its seed counts small (it
+# must stay quick); here its campaigns run 20 seeds per scenario and
+# profile and its chaos sweeps 1,000 seeds.
+EXACTSIM_SEEDS="${EXACTSIM_NIGHTLY_TEST_SEEDS:-20}" EXACTSIM_TEST_SEEDS=1000 cargo test
 EXACTSIM_SWEEP_DETERMINISM=1 ci/sweep.sh "${EXACTSIM_NIGHTLY_SEEDS:-2000}" "${EXACTSIM_FIRST_SEED:-$(date +%s)}"
 cargo run --release -- mutants --seeds 300
 mkdir -p target/exactsim

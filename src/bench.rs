@@ -51,12 +51,12 @@ pub fn run(seeds: u64, quick: bool) -> (String, Vec<Point>) {
         "recov_ms"
     );
     s.push_str(&campaign_speed(seeds));
-    let (text, engine_ratio, dense) = overhead_floor();
+    let (text, engine_ratio, dense) = overhead_floor(quick);
     s.push_str(&text);
     s.push_str(&checkpoint_cost(seeds));
     let (text, production) = profiles(quick, Some(dense));
     s.push_str(&text);
-    let (text, runs_per_s) = main_job(seeds);
+    let (text, runs_per_s) = main_job(seeds, quick);
     s.push_str(&text);
     let points = sweeps(quick, 7);
     s.push_str(&render_sweeps(&points));
@@ -116,8 +116,8 @@ fn campaign_speed(seeds: u64) -> String {
 
 /// The engine's cost per network message against a bare madsim round
 /// trip, in the same rounds: (text, the median ratio, the standard seeds'
-/// simulated ms and wall us for the profiles table).
-fn overhead_floor() -> (String, f64, (u64, f64)) {
+/// simulated ms and wall us for the profiles table). `quick`: one round.
+fn overhead_floor(quick: bool) -> (String, f64, (u64, f64)) {
     let mut s = String::new();
     // Overhead floor against the engine, interleaved: this machine's speed
     // drifts by tens of percent over minutes, so each round measures the
@@ -127,7 +127,8 @@ fn overhead_floor() -> (String, f64, (u64, f64)) {
     let none = Profile::named("none").unwrap();
     let mut rounds: Vec<(f64, f64, f64)> = Vec::new(); // (floor us/msg, engine sim us/msg, engine all-in us/msg)
     let (mut dense_sim_ms, mut dense_wall_us) = (0u64, 0f64);
-    for round in 0..7u64 {
+    let n_rounds: u64 = if quick { 1 } else { 7 };
+    for round in 0..n_rounds {
         let t0 = now();
         let _ = exactsim_sim::world::bare_round_trips(n);
         let floor = t0.elapsed().as_secs_f64() * 1e6 / n as f64 / 2.0;
@@ -157,14 +158,14 @@ fn overhead_floor() -> (String, f64, (u64, f64)) {
     let all_ratio = median(rounds.iter().map(|r| r.2 / r.0).collect());
     let _ = writeln!(
         s,
-        "\noverhead floor: bare madsim datagram round trip, {:.2} us wall per message (median of 7 rounds; range {:.2}-{:.2})",
+        "\noverhead floor: bare madsim datagram round trip, {:.2} us wall per message (median of {n_rounds} rounds; range {:.2}-{:.2})",
         floor,
         rounds.iter().map(|r| r.0).fold(f64::INFINITY, f64::min),
         rounds.iter().map(|r| r.0).fold(0.0, f64::max)
     );
     let _ = writeln!(
         s,
-        "engine in simulation, fault-free, per network message: {:.2} us wall = {sim_ratio:.1}x the floor measured in the same round (median of 7)",
+        "engine in simulation, fault-free, per network message: {:.2} us wall = {sim_ratio:.1}x the floor measured in the same round (median of {n_rounds})",
         median(rounds.iter().map(|r| r.1).collect())
     );
     let _ = writeln!(
@@ -176,7 +177,7 @@ fn overhead_floor() -> (String, f64, (u64, f64)) {
     // the report) against the whole run, per round.
     let _ = writeln!(
         s,
-        "oracle share (checks + report) of a run's wall time: {:.1}% (median of 7 rounds; range {:.1}-{:.1}%)",
+        "oracle share (checks + report) of a run's wall time: {:.1}% (median of {n_rounds} rounds; range {:.1}-{:.1}%)",
         median(rounds.iter().map(|r| (1.0 - r.1 / r.2) * 100.0).collect()),
         rounds.iter().map(|r| (1.0 - r.1 / r.2) * 100.0).fold(f64::INFINITY, f64::min),
         rounds.iter().map(|r| (1.0 - r.1 / r.2) * 100.0).fold(0.0, f64::max)
@@ -891,8 +892,9 @@ pub fn render_sweeps(points: &[Point]) -> String {
 
 /// The README's main job (`campaign --seeds 2000`: every scenario, the
 /// default profile, two jobs) on a sample of its seeds: its runs per second.
-fn main_job(seeds: u64) -> (String, f64) {
-    let n = (seeds * 10).max(20);
+/// `quick` allows fewer than 20 seeds.
+fn main_job(seeds: u64, quick: bool) -> (String, f64) {
+    let n = if quick { (seeds * 10).max(1) } else { (seeds * 10).max(20) };
     let spec = crate::campaign::CampaignSpec {
         scenarios: exactsim_scenarios::all(),
         seeds: n,
