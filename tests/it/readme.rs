@@ -235,6 +235,9 @@ fn every_readme_command_gives_the_stated_verdict() {
     let mut ran = 0;
     let mut example_ran = 0;
     let mut commands = Vec::new();
+    // A `run` or `shrink` the README shows twice reads no file and the tool
+    // is deterministic: its second showing is judged on the first's output.
+    let mut seen: std::collections::BTreeMap<Vec<String>, (i32, String, String)> = Default::default();
     for ex in &examples {
         if ex.line.starts_with(CLI) {
             let args = cli_args(&ex.line);
@@ -254,7 +257,13 @@ fn every_readme_command_gives_the_stated_verdict() {
                 eprintln!("skipped without PostgreSQL 15: {}", ex.line);
                 continue;
             }
-            let (code, stdout, stderr) = run(&dir, &args);
+            let (code, stdout, stderr) = match seen.get(&args) {
+                Some(done) => done.clone(),
+                None => run(&dir, &args),
+            };
+            if args[0] == "run" || args[0] == "shrink" {
+                seen.insert(args.clone(), (code, stdout.clone(), stderr.clone()));
+            }
             check_verdict(ex, &args, code, &stdout, &stderr);
             commands.push(args[0].clone());
             ran += 1;
