@@ -23,14 +23,22 @@ fn expected(bug: KvBug) -> &'static str {
 
 #[test]
 fn every_planted_bug_is_caught_within_200_default_seeds() {
-    let mut found = Vec::new();
-    for bug in KvBug::ALL {
+    // Each bug's hunt on its own thread (the hunts are independent; a run
+    // is deterministic whatever thread it is on).
+    let hunt = |bug: KvBug| {
         let sc: Arc<dyn Scenario> = Arc::new(KvScenario::with_bug(Some(bug)));
-        let hit = (0..200u64).find_map(|seed| {
+        (0..200u64).find_map(|seed| {
             let o = exactsim::testing::Campaign::new(std::slice::from_ref(&sc)).first_seed(seed).seeds(1).outcomes();
             let checks: Vec<String> = o[0].report.violations.iter().map(|v| v.check.clone()).collect();
             (!checks.is_empty()).then_some((seed, checks))
-        });
+        })
+    };
+    let hits: Vec<_> = std::thread::scope(|s| {
+        let hunts: Vec<_> = KvBug::ALL.iter().map(|&bug| s.spawn(move || hunt(bug))).collect();
+        hunts.into_iter().map(|h| h.join().expect("a hunt panicked")).collect()
+    });
+    let mut found = Vec::new();
+    for (bug, hit) in KvBug::ALL.iter().copied().zip(hits) {
         let (seed, checks) = hit.unwrap_or_else(|| panic!("{} escaped 200 chaos seeds", bug.scenario_name()));
         assert!(checks.iter().any(|c| c == expected(bug)), "{}: seed {seed} failed {checks:?}", bug.scenario_name());
         found.push(format!("{} seed {seed} {checks:?}", bug.scenario_name()));
