@@ -5,7 +5,7 @@
 //! (`OnEvent`) when a node emits their event; reads each node's skewed
 //! clocks from the cluster's node table ([`Nodes`]).
 
-use crate::history::{fnv1a, Ev, Reached, SimEvent, Stamped, FNV_OFFSET};
+use crate::history::{Ev, Fnv1aWriter, Reached, SimEvent, Stamped, FNV_OFFSET};
 use crate::nodes::Nodes;
 use crate::schedule::{FaultEvent, TriggerAction};
 use exactsim_engine::clock::ClockReading;
@@ -105,8 +105,11 @@ impl Recorder {
             }
         }
         let st = Stamped { t_us, node: node.to_string(), ev };
-        let bytes = bincode::serialize(&st).expect("serializable");
-        g.hash = fnv1a(g.hash, &bytes);
+        // The event's bincode bytes, folded into the chain as they are
+        // produced (not allocated: events carry their records' ids).
+        let mut hash = Fnv1aWriter(g.hash);
+        bincode::serialize_into(&mut hash, &st).expect("serializable");
+        g.hash = hash.0;
         if self.keep_chain {
             let h = g.hash;
             g.chain.push(h);

@@ -39,9 +39,10 @@ use exactsim_engine::types::{CheckpointId, OutRecord, Owner, Writer};
 use std::collections::{BTreeMap, BTreeSet};
 
 pub fn check(c: &Ctx) -> Vec<Finding> {
-    // (writer, out_id) pre-committed, with the event's index; owners'
-    // starts per subtask, with their index and time.
-    let mut precommitted: BTreeMap<(Writer, u64), (usize, CheckpointId)> = BTreeMap::new();
+    // (out_id, writer) pre-committed, with the event's index; owners'
+    // starts per subtask, with their index and time. Keyed by the record
+    // first: its id decides nearly every comparison.
+    let mut precommitted: BTreeMap<(u64, Writer), (usize, CheckpointId)> = BTreeMap::new();
     // The first event index at which each checkpoint was known complete.
     let mut completed: BTreeMap<CheckpointId, usize> = BTreeMap::new();
     let mut opened: BTreeMap<u32, Vec<(Owner, usize, u64)>> = BTreeMap::new();
@@ -50,7 +51,7 @@ pub fn check(c: &Ctx) -> Vec<Finding> {
         match e {
             Event::PreCommitted { writer, out_ids, ckpt, .. } => {
                 for id in out_ids {
-                    precommitted.entry((*writer, *id)).or_insert((i, *ckpt));
+                    precommitted.entry((*id, *writer)).or_insert((i, *ckpt));
                 }
             }
             Event::CheckpointCompleted { ckpt, .. } => {
@@ -104,18 +105,18 @@ pub fn check(c: &Ctx) -> Vec<Finding> {
         Some((_, f, _)) => t_us.is_some_and(|t| t < f),
     };
     let mut v = Vec::new();
-    let mut judged: BTreeSet<(Writer, u64)> = BTreeSet::new();
+    let mut judged: BTreeSet<(u64, Writer)> = BTreeSet::new();
     let mut unknown: BTreeSet<u64> = BTreeSet::new();
     let mut judge = |r: &OutRecord, seen: Seen, v: &mut Vec<Finding>, t_us: Option<u64>| {
         if r.writer.is_unknown() {
             unknown.insert(r.out_id);
             return;
         }
-        if !judged.insert((r.writer, r.out_id)) {
+        if !judged.insert((r.out_id, r.writer)) {
             return;
         }
         let w = &r.writer;
-        let pre = precommitted.get(&(*w, r.out_id)).copied();
+        let pre = precommitted.get(&(r.out_id, *w)).copied();
         let fenced = superseded(w, pre.map(|(p, _)| p));
         let fenced_at = fenced.map_or(usize::MAX, |f| f.0);
         // Committable while its owner owned the subtask: a checkpoint at or
