@@ -227,8 +227,9 @@ struct BenchCmd {
     /// Seeds per measurement.
     #[arg(long, default_value = "20")]
     seeds: String,
-    /// A small scaling sweep (2k-8k records) instead of 2k-200k; also
-    /// taken below 5 seeds.
+    /// A small scaling sweep (2k-8k records) instead of 2k-200k, one
+    /// round of the overhead floor instead of seven; also taken below 5
+    /// seeds.
     #[arg(long)]
     quick: bool,
     /// Write the scaling sweep's points here as CSV (read by
