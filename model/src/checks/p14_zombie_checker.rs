@@ -107,12 +107,6 @@ pub fn check(c: &Ctx) -> Vec<Finding> {
     let mut v = Vec::new();
     let mut judged: BTreeSet<(u64, Writer)> = BTreeSet::new();
     let mut unknown: BTreeSet<u64> = BTreeSet::new();
-    // Whether and when a writer was superseded, and whether its
-    // transaction's checkpoint was covered in time, depend only on the
-    // writer and its pre-commit event, which whole transactions of records
-    // share: each is worked out once.
-    type Fate = (Option<(usize, u64, Owner)>, bool);
-    let mut fates: BTreeMap<(Writer, Option<(usize, CheckpointId)>), Fate> = BTreeMap::new();
     let mut judge = |r: &OutRecord, seen: Seen, v: &mut Vec<Finding>, t_us: Option<u64>| {
         if r.writer.is_unknown() {
             unknown.insert(r.out_id);
@@ -123,17 +117,12 @@ pub fn check(c: &Ctx) -> Vec<Finding> {
         }
         let w = &r.writer;
         let pre = precommitted.get(&(r.out_id, *w)).copied();
-        let (fenced, covered) = *fates.entry((*w, pre)).or_insert_with(|| {
-            let fenced = superseded(w, pre.map(|(p, _)| p));
-            let fenced_at = fenced.map_or(usize::MAX, |f| f.0);
-            // Committable while its owner owned the subtask: a checkpoint
-            // at or after its own completed before the owner was
-            // superseded (the owner's notification, or the newer owner's
-            // restore, commits it).
-            let covered = pre.is_some_and(|(_, ckpt)| completed.range(ckpt..).any(|(_, i)| *i < fenced_at));
-            (fenced, covered)
-        });
+        let fenced = superseded(w, pre.map(|(p, _)| p));
         let fenced_at = fenced.map_or(usize::MAX, |f| f.0);
+        // Committable while its owner owned the subtask: a checkpoint at or
+        // after its own completed before the owner was superseded (the
+        // owner's notification, or the newer owner's restore, commits it).
+        let covered = |ckpt: CheckpointId| completed.range(ckpt..).any(|(_, i)| *i < fenced_at);
         let newer = |(_, t, o): (usize, u64, Owner)| format!("had completed before {o} started at {}", ms(t));
         let why = match pre {
             None => "never pre-committed it in that transaction".to_string(),
@@ -143,7 +132,7 @@ pub fn check(c: &Ctx) -> Vec<Finding> {
             }
             // Seen before the fence: its owner committed it while it owned
             // the subtask (whether that was early is P3's to judge).
-            Some((_, ckpt)) if !covered && !seen_before(t_us, fenced) => {
+            Some((_, ckpt)) if !covered(ckpt) && !seen_before(t_us, fenced) => {
                 format!(
                     "pre-committed it for checkpoint {ckpt}, and no checkpoint from {ckpt} on {}",
                     newer(fenced.expect("superseded"))
