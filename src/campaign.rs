@@ -430,7 +430,7 @@ fn write_outputs(c: &CampaignSpec, rep: &mut CampaignReport, kept: &BTreeMap<usi
             for f in rep.failures.iter().take(SHRINK_FAILURES.min(c.max_artifacts)) {
                 let Some(sc) = c.scenarios.iter().find(|s| s.name() == f.scenario) else { continue };
                 let sp = spec(sc.clone(), f.seed, c.profile.clone(), c.mode, c.mutant);
-                if let Ok(r) = crate::replay::shrink(sp, &c.profile_arg, SHRINK_RUNS) {
+                if let Ok(r) = crate::replay::shrink(sp, &c.profile_arg, SHRINK_RUNS, c.jobs) {
                     let path = crate::artifacts::failure_dir(dir, &f.scenario, f.seed).join("replay.min.json");
                     if let Err(e) = crate::artifacts::write_file(&path, &r.file.to_json()) {
                         rep.write_errors.push(e);

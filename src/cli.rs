@@ -177,6 +177,10 @@ struct ShrinkCmd {
     /// instead of the seed's: a hand-edited or earlier-shrunk case.
     #[arg(long)]
     schedule: Option<PathBuf>,
+    /// Candidate schedules run at once (1 to 256); the result is the same
+    /// for any count.
+    #[arg(long, default_value = "2")]
+    jobs: String,
 }
 
 #[derive(clap::Args)]
@@ -901,7 +905,7 @@ fn cmd_replay(reg: &Registry, a: ReplayCmd) -> ExitCode {
 
 /// `exactsim shrink`.
 fn cmd_shrink(reg: &Registry, a: ShrinkCmd) -> ExitCode {
-    let ShrinkCmd { args, out, max_runs, schedule } = a;
+    let ShrinkCmd { args, out, max_runs, schedule, jobs } = a;
     let spec = match run_spec(reg, &args).and_then(|mut s| {
         if let Some(path) = &schedule {
             let sched = crate::replay::load_schedule(path)?;
@@ -917,13 +921,18 @@ fn cmd_shrink(reg: &Registry, a: ShrinkCmd) -> ExitCode {
         Ok(n) => n as usize,
         Err(e) => return usage(e),
     };
-    match shrink(spec, &args.profile, max_runs) {
+    let jobs = match parse_count(&jobs, "job count", crate::campaign::JOBS_MAX as u64) {
+        Ok(n) => n as usize,
+        Err(e) => return usage(e),
+    };
+    match shrink(spec, &args.profile, max_runs, jobs) {
         Ok(r) => {
             println!(
-                "shrunk {} fault events to {} in {} runs; check {} still fails; writing {}",
+                "shrunk {} fault events to {} in {} runs ({} made, {jobs} at a time); check {} still fails; writing {}",
                 r.original_events,
                 r.file.schedule.events.len(),
                 r.runs,
+                r.runs_made,
                 r.file.check.as_deref().unwrap_or("?"),
                 out.display()
             );

@@ -9,6 +9,7 @@ use exactsim_model::run::RunSpec;
 use exactsim_model::schedule::{one_line, read_text_capped, FaultEvent, Profile, Schedule};
 use exactsim_sim::runner::{Outcome, PANIC_CHECK};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 pub const FORMAT: u32 = 1;
 
@@ -206,7 +207,13 @@ pub fn load_schedule(path: &std::path::Path) -> Result<Schedule, String> {
 pub struct ShrinkResult {
     pub file: ReplayFile,
     pub original_events: usize,
+    /// The runs a one-at-a-time search makes (the budget counts these; the
+    /// same for any `jobs`).
     pub runs: usize,
+    /// The simulation runs actually made: fewer than `runs` when schedules
+    /// were met again, more when `jobs` > 1 ran candidates past the one
+    /// that was kept.
+    pub runs_made: usize,
 }
 
 /// Minimise the fault schedule of a failing run while the same check still
@@ -225,9 +232,11 @@ pub struct ShrinkResult {
 /// alone is re-aimed ([`FaultEvent::reaims`]), to land where it did. Every
 /// accepted step makes the schedule strictly smaller
 /// ([`exactsim_model::narrow::schedule_size`]), so this ends; `max_runs`
-/// bounds the simulation runs spent. Returns `Err` if the run does not
-/// fail in the first place.
-pub fn shrink(spec: RunSpec, profile_arg: &str, max_runs: usize) -> Result<ShrinkResult, String> {
+/// bounds the simulation runs spent. Each step takes the first candidate,
+/// in a fixed order, that still fails; `jobs` candidates are run at once,
+/// so the result (and the run count charged to `max_runs`) is the same for
+/// any `jobs`. Returns `Err` if the run does not fail in the first place.
+pub fn shrink(spec: RunSpec, profile_arg: &str, max_runs: usize, jobs: usize) -> Result<ShrinkResult, String> {
     let first = run_one(spec.clone(), profile_arg);
     let Some(check) = first.report.violations.first().map(|v| v.check.clone()) else {
         return Err(format!("seed {} passes every check: nothing to shrink", spec.seed));
@@ -244,11 +253,14 @@ pub fn shrink(spec: RunSpec, profile_arg: &str, max_runs: usize) -> Result<Shrin
         template: Schedule { events: Vec::new(), ..first.result.schedule.clone() },
         best: first.result.schedule.clone(),
         runs: 1,
+        runs_made: 1,
         max_runs,
+        jobs: jobs.max(1),
+        passed: BTreeMap::new(),
     };
     // Some bugs need no fault at all.
     if !sh.best.events.is_empty() {
-        sh.try_events(Vec::new());
+        sh.first_failing(vec![Vec::new()]);
     }
     loop {
         let before = schedule_size(&sh.best.events);
@@ -261,7 +273,7 @@ pub fn shrink(spec: RunSpec, profile_arg: &str, max_runs: usize) -> Result<Shrin
             break;
         }
     }
-    let (best, runs) = (sh.best, sh.runs);
+    let (best, runs, runs_made) = (sh.best, sh.runs, sh.runs_made);
     // The trace of the shrunk schedule is the one the file freezes.
     let mut last = spec.clone();
     last.schedule = Some(best.clone());
@@ -271,7 +283,7 @@ pub fn shrink(spec: RunSpec, profile_arg: &str, max_runs: usize) -> Result<Shrin
     file.schedule = best;
     file.check = Some(check);
     file.panic_site = site;
-    Ok(ShrinkResult { file, original_events, runs })
+    Ok(ShrinkResult { file, original_events, runs, runs_made: runs_made + 1 })
 }
 
 /// The state of one shrink: the smallest failing schedule so far and the
@@ -284,7 +296,17 @@ struct Shrinker<'a> {
     template: Schedule,
     best: Schedule,
     runs: usize,
+    runs_made: usize,
     max_runs: usize,
+    jobs: usize,
+    /// Event lists already run that did not fail the same way (as JSON),
+    /// each with whether the one-at-a-time search has been charged its
+    /// run. The passes propose some schedules more than once (a narrowing
+    /// of one event retried after another event changed, a re-aim equal to
+    /// a shift), and a run is a function of its schedule: none is run
+    /// twice. A run made ahead of the search (`jobs` > 1) is charged when
+    /// the search reaches it, as if made then.
+    passed: BTreeMap<String, bool>,
 }
 
 impl Shrinker<'_> {
@@ -292,22 +314,78 @@ impl Shrinker<'_> {
         self.runs >= self.max_runs
     }
 
-    /// Run `events`; keep them as the best schedule if the run still fails
-    /// the same way. False when it passes or the budget is spent.
-    fn try_events(&mut self, events: Vec<FaultEvent>) -> bool {
-        if self.spent() {
-            return false;
-        }
-        debug_assert!(schedule_size(&events) < schedule_size(&self.best.events), "a shrink step must shrink");
-        self.runs += 1;
-        let sched = Schedule { events, ..self.template.clone() };
+    fn fails(&self, events: &[FaultEvent]) -> bool {
         let mut s = self.spec.clone();
-        s.schedule = Some(sched.clone());
-        let kept = fails_with(&s, self.profile_arg, self.check, self.site);
-        if kept {
-            self.best = sched;
+        s.schedule = Some(Schedule { events: events.to_vec(), ..self.template.clone() });
+        fails_with(&s, self.profile_arg, self.check, self.site)
+    }
+
+    /// Take the first of `cands`, in order, that still fails the same way
+    /// as the best schedule, and return its index; `None` when none does
+    /// or the budget is spent first. Candidates not met before are run
+    /// `jobs` at a time; those after the first failing one in a batch are
+    /// kept only as known passes.
+    fn first_failing(&mut self, cands: Vec<Vec<FaultEvent>>) -> Option<usize> {
+        let keys: Vec<String> =
+            cands.iter().map(|c| serde_json::to_string(c).expect("a schedule serializes")).collect();
+        let mut next = 0;
+        while next < cands.len() {
+            // The next batch: up to `jobs` candidates not met before, as far
+            // as the budget reaches.
+            let room = self.max_runs.saturating_sub(self.runs).min(self.jobs);
+            let mut batch: Vec<usize> = Vec::new();
+            for i in next..cands.len() {
+                if batch.len() == room {
+                    break;
+                }
+                if !self.passed.contains_key(&keys[i]) && !batch.iter().any(|&j| keys[j] == keys[i]) {
+                    batch.push(i);
+                }
+            }
+            let results: Vec<bool> = if batch.len() <= 1 {
+                batch.iter().map(|&i| self.fails(&cands[i])).collect()
+            } else {
+                let (this, cands) = (&*self, &cands);
+                std::thread::scope(|sc| {
+                    let hs: Vec<_> = batch.iter().map(|&i| sc.spawn(move || this.fails(&cands[i]))).collect();
+                    hs.into_iter().map(|h| h.join().expect("a run's panic is caught inside it")).collect()
+                })
+            };
+            self.runs_made += batch.len();
+            let made: BTreeMap<&str, bool> = batch.iter().map(|&i| keys[i].as_str()).zip(results).collect();
+            let last = batch.last().copied().unwrap_or(cands.len() - 1);
+            // Walk the candidates in order, as a one-at-a-time search would.
+            for i in next..=last {
+                if self.spent() {
+                    return None;
+                }
+                debug_assert!(schedule_size(&cands[i]) < schedule_size(&self.best.events), "a shrink step must shrink");
+                match self.passed.get(&keys[i]).copied() {
+                    // Run before and charged: not run again.
+                    Some(true) => continue,
+                    // Run ahead of the search: charged now.
+                    Some(false) => {}
+                    None => {
+                        let failed = *made.get(keys[i].as_str()).expect("a candidate not met before is in the batch");
+                        if failed {
+                            self.runs += 1;
+                            // The batch's later passes are known passes.
+                            for (k, f) in &made {
+                                if !*f {
+                                    self.passed.entry(k.to_string()).or_insert(false);
+                                }
+                            }
+                            self.best = Schedule { events: cands[i].clone(), ..self.template.clone() };
+                            return Some(i);
+                        }
+                    }
+                }
+                self.runs += 1;
+                self.passed.insert(keys[i].clone(), true);
+            }
+            next = last + 1;
         }
-        kept
+        None
     }
 
     /// Drop chunks of events, halving the chunk down to single events.
@@ -317,13 +395,23 @@ impl Shrinker<'_> {
             let mut i = 0;
             let mut removed = false;
             while i < self.best.events.len() && !self.spent() {
-                let mut ev = self.best.events.clone();
-                let end = (i + chunk).min(ev.len());
-                ev.drain(i..end);
-                if self.try_events(ev) {
-                    removed = true;
-                } else {
-                    i += chunk;
+                // Removing each chunk from `i` on, in order; a removal
+                // that still fails is kept and the search goes on from
+                // where it was.
+                let cands: Vec<Vec<FaultEvent>> = (i..self.best.events.len())
+                    .step_by(chunk)
+                    .map(|j| {
+                        let mut ev = self.best.events.clone();
+                        ev.drain(j..(j + chunk).min(ev.len()));
+                        ev
+                    })
+                    .collect();
+                match self.first_failing(cands) {
+                    Some(k) => {
+                        removed = true;
+                        i += k * chunk;
+                    }
+                    None => break,
                 }
             }
             if chunk == 1 && !removed {
@@ -370,13 +458,11 @@ impl Shrinker<'_> {
                     tries.push(m);
                 }
             }
-            for t in tries {
-                if self.spent() {
-                    return false;
-                }
-                if self.try_events(t) {
-                    return true;
-                }
+            if self.spent() {
+                return false;
+            }
+            if self.first_failing(tries).is_some() {
+                return true;
             }
         }
         false
@@ -387,16 +473,18 @@ impl Shrinker<'_> {
     fn narrow(&mut self, n: &Narrowing) {
         let mut i = 0;
         while i < self.best.events.len() && !self.spent() {
-            let mut moved = true;
-            while moved && !self.spent() {
-                moved = false;
-                for w in self.best.events[i].narrowings(n) {
-                    let mut ev = self.best.events.clone();
-                    ev[i] = w;
-                    if self.try_events(ev) {
-                        moved = true;
-                        break;
-                    }
+            loop {
+                let cands: Vec<Vec<FaultEvent>> = self.best.events[i]
+                    .narrowings(n)
+                    .into_iter()
+                    .map(|w| {
+                        let mut ev = self.best.events.clone();
+                        ev[i] = w;
+                        ev
+                    })
+                    .collect();
+                if self.spent() || self.first_failing(cands).is_none() {
+                    break;
                 }
             }
             i += 1;

@@ -80,7 +80,7 @@ pub fn go_custom(
     let spec = exactsim::spec(sc, seed, Profile::resolve(profile).unwrap(), mode, None);
     let out = go(spec.clone(), profile);
     if out.report.verdict == Verdict::Fail && std::env::var("EXACTSIM_SHRINK").is_ok() {
-        let r = exactsim::replay::shrink(spec, profile, 200).unwrap_or_else(|e| panic!("shrink: {e}"));
+        let r = exactsim::replay::shrink(spec, profile, 200, 1).unwrap_or_else(|e| panic!("shrink: {e}"));
         let path = format!("target/exactsim/{}-{}.min.json", out.report.scenario, seed);
         let _ = std::fs::create_dir_all("target/exactsim");
         exactsim::artifacts::write_file(std::path::Path::new(&path), &r.file.to_json())

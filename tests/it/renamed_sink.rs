@@ -142,7 +142,7 @@ fn the_same_sink_with_a_planted_2pc_bug_is_caught() {
         DeliveryMode::ExactlyOnce,
         None,
     );
-    let shrunk = exactsim::replay::shrink(spec, "chaos", 100).expect("the failing run shrinks");
+    let shrunk = exactsim::replay::shrink(spec, "chaos", 100, 1).expect("the failing run shrinks");
     let file = exactsim::replay::ReplayFile::parse(&shrunk.file.to_json(), "shrunk").unwrap();
     let replayed = go(file.to_spec_with(my_scenario(true)).unwrap(), "chaos");
     assert_eq!(

@@ -20,7 +20,7 @@ fn shrink_then_replay_reproduces_the_same_check() {
         })
         .expect("the mutant fails some seed within 80");
     let spec = make("word_count", seed, "chaos", DeliveryMode::ExactlyOnce, mutant);
-    let r = match shrink(spec, "chaos", 200) {
+    let r = match shrink(spec, "chaos", 200, 1) {
         Ok(r) => r,
         Err(e) => panic!("seed {seed} failed with the mutant, so it must shrink: {e}"),
     };
@@ -34,6 +34,31 @@ fn shrink_then_replay_reproduces_the_same_check() {
         "replay did not fail {check}: {}",
         out.report.summary_line()
     );
+    // One at a time, no schedule is run twice: the runs made are the runs
+    // charged plus the last (the shrunk schedule's trace).
+    assert_eq!(r.runs_made, r.runs + 1, "{} runs charged", r.runs);
+}
+
+/// Shrinking with several candidates run at once gives the same file and
+/// charges the same runs as one at a time, also when the budget ends the
+/// search partway (the candidates run ahead of the search are charged only
+/// when it reaches them).
+#[test]
+fn shrinking_in_parallel_gives_what_one_at_a_time_gives() {
+    let spec = || make("word_count", 1, "chaos", DeliveryMode::ExactlyOnce, Some(Mutant::NoRecommitOnRecovery));
+    let mut sizes = Vec::new();
+    for budget in [12, 40] {
+        let one = shrink(spec(), "chaos", budget, 1).expect("word_count 1 fails with the planted bug");
+        let three = shrink(spec(), "chaos", budget, 3).expect("word_count 1 fails with the planted bug");
+        assert_eq!(one.file, three.file, "budget {budget}");
+        assert_eq!(one.runs, three.runs, "budget {budget}");
+        assert!(three.runs_made >= three.runs, "budget {budget}: {} made, {} charged", three.runs_made, three.runs);
+        sizes.push((one.runs, exactsim_model::narrow::schedule_size(&one.file.schedule.events)));
+    }
+    // The small budget ended the search partway.
+    assert_eq!(sizes[0].0, 12);
+    assert!(sizes[1].0 <= 40);
+    assert!(sizes[0].1 > sizes[1].1, "{sizes:?}");
 }
 
 /// The shrinker narrows, not only removes: the gate profile's silent
@@ -48,7 +73,7 @@ fn shrink_then_replay_reproduces_the_same_check() {
 fn shrink_narrows_the_gates_silent_restart_to_three_faults() {
     let profile = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/profiles/gate-2500.toml");
     let spec = make("copier", 1208, profile, DeliveryMode::ExactlyOnce, Some(Mutant::AcceptRestartedSender));
-    let r = shrink(spec, profile, 600).expect("copier 1208 fails with the planted bug");
+    let r = shrink(spec, profile, 600, 2).expect("copier 1208 fails with the planted bug");
     assert_eq!(r.original_events, 18);
     let ev = &r.file.schedule.events;
     assert!(ev.len() <= 3, "{} runs left {ev:?}", r.runs);
