@@ -245,34 +245,14 @@ pub fn shrink(spec: RunSpec, profile_arg: &str, max_runs: usize, jobs: usize) ->
     let site = first.report.panic.as_ref().map(|p| p.site.clone());
     let original_events = first.result.schedule.events.len();
     let nodes = crate::nodes_of(&spec);
-    let mut sh = Shrinker {
-        spec: &spec,
-        profile_arg,
-        check: &check,
-        site: site.as_deref(),
-        template: Schedule { events: Vec::new(), ..first.result.schedule.clone() },
-        best: first.result.schedule.clone(),
-        runs: 1,
-        runs_made: 1,
-        max_runs,
-        jobs: jobs.max(1),
-        passed: BTreeMap::new(),
+    let template = Schedule { events: Vec::new(), ..first.result.schedule.clone() };
+    let still_fails = |events: &[FaultEvent]| {
+        let mut s = spec.clone();
+        s.schedule = Some(Schedule { events: events.to_vec(), ..template.clone() });
+        fails_with(&s, profile_arg, &check, site.as_deref())
     };
-    // Some bugs need no fault at all.
-    if !sh.best.events.is_empty() {
-        sh.first_failing(vec![Vec::new()]);
-    }
-    loop {
-        let before = schedule_size(&sh.best.events);
-        sh.remove();
-        sh.narrow(&Narrowing { safety_ms: sh.best.safety_ms, nodes: &nodes });
-        if schedule_size(&sh.best.events) == before && !sh.remove_reaimed() {
-            break;
-        }
-        if sh.spent() {
-            break;
-        }
-    }
+    let mut sh = Shrinker::new(first.result.schedule.clone(), max_runs, jobs, &still_fails);
+    sh.minimise(&nodes);
     let (best, runs, runs_made) = (sh.best, sh.runs, sh.runs_made);
     // The trace of the shrunk schedule is the one the file freezes.
     let mut last = spec.clone();
@@ -286,15 +266,16 @@ pub fn shrink(spec: RunSpec, profile_arg: &str, max_runs: usize, jobs: usize) ->
     Ok(ShrinkResult { file, original_events, runs, runs_made: runs_made + 1 })
 }
 
+/// Whether a schedule's events still fail the way the shrunk run failed.
+type StillFails<'a> = dyn Fn(&[FaultEvent]) -> bool + Sync + 'a;
+
 /// The state of one shrink: the smallest failing schedule so far and the
-/// runs spent finding it.
+/// runs spent finding it. The search is plain logic over `still_fails`
+/// (a simulation run in `shrink`, a function of the events in its tests).
 struct Shrinker<'a> {
-    spec: &'a RunSpec,
-    profile_arg: &'a str,
-    check: &'a str,
-    site: Option<&'a str>,
-    template: Schedule,
+    still_fails: &'a StillFails<'a>,
     best: Schedule,
+    /// Runs charged (the seed's first run included).
     runs: usize,
     runs_made: usize,
     max_runs: usize,
@@ -309,15 +290,38 @@ struct Shrinker<'a> {
     passed: BTreeMap<String, bool>,
 }
 
-impl Shrinker<'_> {
+impl<'a> Shrinker<'a> {
+    /// A search from `best`, a schedule that fails (its run already made
+    /// and charged).
+    fn new(best: Schedule, max_runs: usize, jobs: usize, still_fails: &'a StillFails<'a>) -> Self {
+        Shrinker { still_fails, best, runs: 1, runs_made: 1, max_runs, jobs: jobs.max(1), passed: BTreeMap::new() }
+    }
+
+    /// The passes, to a fixpoint or the end of the budget.
+    fn minimise(&mut self, nodes: &[String]) {
+        // Some bugs need no fault at all.
+        if !self.best.events.is_empty() {
+            self.first_failing(vec![Vec::new()]);
+        }
+        loop {
+            let before = schedule_size(&self.best.events);
+            self.remove();
+            self.narrow(&Narrowing { safety_ms: self.best.safety_ms, nodes });
+            if schedule_size(&self.best.events) == before && !self.remove_reaimed() {
+                break;
+            }
+            if self.spent() {
+                break;
+            }
+        }
+    }
+
     fn spent(&self) -> bool {
         self.runs >= self.max_runs
     }
 
     fn fails(&self, events: &[FaultEvent]) -> bool {
-        let mut s = self.spec.clone();
-        s.schedule = Some(Schedule { events: events.to_vec(), ..self.template.clone() });
-        fails_with(&s, self.profile_arg, self.check, self.site)
+        (self.still_fails)(events)
     }
 
     /// Take the first of `cands`, in order, that still fails the same way
@@ -375,7 +379,7 @@ impl Shrinker<'_> {
                                     self.passed.entry(k.to_string()).or_insert(false);
                                 }
                             }
-                            self.best = Schedule { events: cands[i].clone(), ..self.template.clone() };
+                            self.best.events = cands[i].clone();
                             return Some(i);
                         }
                     }
@@ -488,6 +492,98 @@ impl Shrinker<'_> {
                 }
             }
             i += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use exactsim_model::faults::Stop;
+    use std::sync::Mutex;
+
+    fn stop(at_ms: u64, node: &str, down_ms: u64) -> FaultEvent {
+        Stop { at_ms, node: node.into(), down_ms }.into()
+    }
+
+    /// "Fails" when worker-1 is stopped for 40 ms or more, starting between
+    /// 150 and 600 ms, and the broker is stopped by 500 ms.
+    fn still_fails(events: &[FaultEvent]) -> bool {
+        let stops: Vec<&Stop> = events
+            .iter()
+            .filter_map(|e| match e {
+                FaultEvent::Stop(s) => Some(s),
+                _ => None,
+            })
+            .collect();
+        stops.iter().any(|s| s.node == "worker-1" && s.down_ms >= 40 && (150..=600).contains(&s.at_ms))
+            && stops.iter().any(|s| s.node == "broker" && s.at_ms <= 500)
+    }
+
+    /// One search: (the events it ends with, runs charged, runs made, the
+    /// most times one schedule was run).
+    fn search(jobs: usize, budget: usize) -> (Vec<FaultEvent>, usize, usize, usize) {
+        let events = vec![
+            stop(100, "worker-0", 300),
+            stop(420, "worker-1", 900),
+            stop(50, "store", 200),
+            stop(480, "broker", 700),
+            stop(900, "coordinator", 100),
+            stop(300, "broker", 50),
+            stop(700, "worker-1", 400),
+            stop(1_200, "worker-2", 80),
+        ];
+        assert!(still_fails(&events));
+        let calls: Mutex<BTreeMap<String, usize>> = Mutex::default();
+        let counted = |ev: &[FaultEvent]| {
+            *calls.lock().unwrap().entry(serde_json::to_string(ev).unwrap()).or_default() += 1;
+            still_fails(ev)
+        };
+        let nodes: Vec<String> =
+            ["coordinator", "broker", "store", "worker-0", "worker-1", "worker-2"].map(String::from).to_vec();
+        let mut sh = Shrinker::new(Schedule { safety_ms: 2_000, liveness_ms: 5_000, events }, budget, jobs, &counted);
+        sh.minimise(&nodes);
+        let most = calls.lock().unwrap().values().copied().max().unwrap_or(0);
+        (sh.best.events, sh.runs, sh.runs_made, most)
+    }
+
+    #[test]
+    fn the_search_ends_at_the_two_events_that_matter_and_runs_no_schedule_twice() {
+        let (events, runs, made, most) = search(1, 2_000);
+        assert!(still_fails(&events));
+        assert_eq!(events.len(), 2, "{events:?}");
+        assert_eq!(most, 1, "a schedule run twice");
+        assert_eq!(made, runs, "one at a time, every run made is charged");
+        assert!(runs < 2_000);
+        // A local minimum: no event can go, and no narrowing of one fails.
+        let nodes: Vec<String> = ["broker", "worker-1"].map(String::from).to_vec();
+        let n = Narrowing { safety_ms: 2_000, nodes: &nodes };
+        for i in 0..events.len() {
+            let mut fewer = events.clone();
+            fewer.remove(i);
+            assert!(!still_fails(&fewer), "{fewer:?}");
+            for w in events[i].narrowings(&n) {
+                let mut ev = events.clone();
+                ev[i] = w;
+                assert!(!still_fails(&ev), "{ev:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn any_number_of_jobs_gives_the_same_search() {
+        for budget in [7, 25, 2_000] {
+            let (events, runs, made, most) = search(1, budget);
+            for jobs in 2..=4 {
+                let (e, r, m, mo) = search(jobs, budget);
+                assert_eq!(e, events, "jobs {jobs}, budget {budget}");
+                assert_eq!(r, runs, "jobs {jobs}, budget {budget}");
+                assert!(m >= made, "jobs {jobs}, budget {budget}: ahead-of-search runs are extra");
+                assert_eq!(mo.max(most), 1, "jobs {jobs}, budget {budget}: a schedule run twice");
+            }
+            if budget < 2_000 {
+                assert_eq!(runs, budget, "the budget ends the search");
+            }
         }
     }
 }
