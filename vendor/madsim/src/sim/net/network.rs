@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use std::{
     any::Any,
     collections::{hash_map::Entry, HashMap, HashSet},
-    hash::{Hash, Hasher},
+    hash::{BuildHasherDefault, Hash, Hasher},
     io,
     net::{IpAddr, Ipv4Addr, SocketAddr},
     ops::Range,
@@ -12,6 +12,67 @@ use std::{
     time::Duration,
 };
 use tracing::*;
+
+/// The hasher of the network's tables (nodes, addresses, clogged links,
+/// sockets): FxHash, a multiply-and-rotate hash, instead of std's SipHash.
+/// Every datagram looks up its source and destination several times, and
+/// SipHash was about 3% of a simulation's instructions. The tables are
+/// only looked up, never iterated, so the hasher changes no run.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FxHasher {
+    hash: u64,
+}
+
+const FX_SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(FX_SEED);
+    }
+}
+
+impl Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().unwrap()));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut last = [0u8; 8];
+            last[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(last));
+        }
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(i as u64);
+    }
+    #[inline]
+    fn write_u16(&mut self, i: u16) {
+        self.add(i as u64);
+    }
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.add(i as u64);
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
+
+type FxBuild = BuildHasherDefault<FxHasher>;
 
 /// A simulated network.
 ///
@@ -21,12 +82,12 @@ pub(crate) struct Network {
     rand: GlobalRng,
     config: Config,
     stat: Stat,
-    nodes: HashMap<NodeId, Node>,
+    nodes: HashMap<NodeId, Node, FxBuild>,
     /// Maps the global IP to its node.
-    addr_to_node: HashMap<IpAddr, NodeId>,
-    clogged_node_in: HashSet<NodeId>,
-    clogged_node_out: HashSet<NodeId>,
-    clogged_link: HashSet<(NodeId, NodeId)>,
+    addr_to_node: HashMap<IpAddr, NodeId, FxBuild>,
+    clogged_node_in: HashSet<NodeId, FxBuild>,
+    clogged_node_out: HashSet<NodeId, FxBuild>,
+    clogged_link: HashSet<(NodeId, NodeId), FxBuild>,
 }
 
 /// A node in the network.
@@ -37,7 +98,7 @@ struct Node {
     /// NOTE: now a node can have at most one IP address.
     ip: Option<IpAddr>,
     /// Sockets in the node.
-    sockets: HashMap<(SocketAddr, IpProtocol), Arc<dyn Socket>>,
+    sockets: HashMap<(SocketAddr, IpProtocol), Arc<dyn Socket>, FxBuild>,
 }
 
 #[non_exhaustive]
@@ -118,11 +179,11 @@ impl Network {
             rand,
             config,
             stat: Stat::default(),
-            nodes: HashMap::new(),
-            addr_to_node: HashMap::new(),
-            clogged_node_in: HashSet::new(),
-            clogged_node_out: HashSet::new(),
-            clogged_link: HashSet::new(),
+            nodes: HashMap::default(),
+            addr_to_node: HashMap::default(),
+            clogged_node_in: HashSet::default(),
+            clogged_node_out: HashSet::default(),
+            clogged_link: HashSet::default(),
         }
     }
 

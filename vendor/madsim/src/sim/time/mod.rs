@@ -4,7 +4,7 @@
 
 use crate::rand::{GlobalRng, Rng};
 use futures_util::{select_biased, FutureExt};
-use naive_timer::Timer;
+use timer::{Callback, Timer};
 use spin::Mutex;
 #[doc(no_inline)]
 pub use std::time::{Duration, Instant};
@@ -14,6 +14,7 @@ pub mod error;
 mod interval;
 mod sleep;
 mod system_time;
+mod timer;
 
 pub use self::interval::{interval, interval_at, Interval, MissedTickBehavior};
 pub use self::sleep::{sleep, sleep_until, Sleep};
@@ -145,7 +146,17 @@ impl TimeHandle {
         callback: impl FnOnce() + Send + Sync + 'static,
     ) {
         let mut timer = self.timer.lock();
-        timer.add(deadline - self.clock.base_instant(), |_| callback());
+        timer.add(
+            deadline - self.clock.base_instant(),
+            Callback::Call(Box::new(callback)),
+        );
+    }
+
+    /// Wake `waker` once `deadline` has passed (a `Sleep`'s timer: no
+    /// allocation).
+    pub(crate) fn wake_at(&self, deadline: Instant, waker: std::task::Waker) {
+        let mut timer = self.timer.lock();
+        timer.add(deadline - self.clock.base_instant(), Callback::Wake(waker));
     }
 
     pub(crate) fn add_timer(&self, dur: Duration, callback: impl FnOnce() + Send + Sync + 'static) {
