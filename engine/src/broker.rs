@@ -856,7 +856,7 @@ pub async fn run_broker(node: BrokerNode) {
         }
         if let Some(bytes) = gc.start_flush() {
             let (storage, obs, tx) = (node.storage.clone(), obs.clone(), tx.clone());
-            debug_assert!(flush.is_none());
+            assert!(flush.is_none(), "one log flush at a time");
             flush = Some(AbortOnDrop(madsim::task::spawn(async move {
                 let r = write_wal(&*storage, &obs, &bytes).await.map(|()| bytes.len());
                 let _ = tx.send(In::Flushed(r));

@@ -37,7 +37,7 @@ impl FaultEvent {
     /// most first; each strictly smaller under [`Size`] (its kind's answer).
     pub fn narrowings(&self, n: &Narrowing) -> Vec<FaultEvent> {
         let v = self.fault().narrowings(n);
-        debug_assert!(v.iter().all(|w| w.size() < self.size()), "a narrowing of {self:?} is not smaller");
+        assert!(v.iter().all(|w| w.size() < self.size()), "a narrowing of {self:?} is not smaller");
         v
     }
 }

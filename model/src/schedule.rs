@@ -555,7 +555,7 @@ impl Profile {
         }
         if name == "system-pause" {
             let p = Profile::from_toml(&system_pause_toml()).expect("the built-in system-pause profile parses");
-            debug_assert!(p.triggers.iter().all(|t| t.node.as_deref() == Some("system")));
+            assert!(p.triggers.iter().all(|t| t.node.as_deref() == Some("system")));
             return Some(p);
         }
         let mut p = Profile::base(name);

@@ -138,10 +138,10 @@ fn run_here(spec: RunSpec, salvage: Salvage) -> RunResult {
     rt.block_on(async {});
     drop(rt);
     // Every node task held the recorder: if it outlives the runtime, so
-    // does the run's whole world. Tests run debug builds, so a leak fails
-    // them as a harness panic.
+    // does the run's whole world. A leak fails the run as a harness panic
+    // (one weak-pointer check a run: always on).
     let recorder = salvage.lock().unwrap().take().map(|p| Arc::downgrade(&p.recorder));
-    debug_assert!(
+    assert!(
         recorder.is_none_or(|r| r.upgrade().is_none()),
         "the run's world outlived its runtime (a node task still holds the recorder)"
     );

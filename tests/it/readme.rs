@@ -10,9 +10,10 @@
 //!
 //! Run with a reduced count, to keep this test's wall time to seconds:
 //! - `campaign --seeds 2000` (the main job: 12,000 runs, minutes) runs
-//!   `--seeds 4`, and any other campaign of more than 40 seeds runs 20
-//!   (the verdict is the command's; the full counts are swept by
-//!   `ci/gate.sh` and `ci/sweep.sh`);
+//!   `--seeds 4`, and any other campaign of more than 10 seeds runs 10
+//!   (the verdict is the command's; every profile's campaigns are the
+//!   `profiles` tests', and the full counts are swept by `ci/gate.sh` and
+//!   `ci/sweep.sh`);
 //! - `bench` (20 seeds per measurement) runs `--seeds 1` (its quick form:
 //!   one round of each measurement, small sizes);
 //! - `mutants --seeds 300` (every planted bug's hunt, which
@@ -94,8 +95,8 @@ fn cli_args(line: &str) -> Vec<String> {
             let n: u64 = args[i + 1].parse().expect("a campaign's --seeds is a number");
             if n == 2000 {
                 args[i + 1] = "4".into();
-            } else if n > 40 {
-                args[i + 1] = "20".into();
+            } else if n > 10 {
+                args[i + 1] = "10".into();
             }
         }
     }

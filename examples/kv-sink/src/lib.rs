@@ -25,6 +25,7 @@
 //! through the binary.
 
 use async_trait::async_trait;
+use bincode::Options;
 use exactsim_engine::config::JobConfig;
 use exactsim_engine::net::Net;
 use exactsim_engine::observe::Event;
@@ -153,7 +154,7 @@ impl SinkSystem for VolatileKvLog {
 
 async fn serve(env: SystemEnv, volatile_stage: bool) {
     let mut st: KvState = match env.storage.read("kv.state").await {
-        Ok(b) => serde_json::from_slice(&b).expect("kv state"),
+        Ok(b) => state_options().deserialize(&b).expect("kv state"),
         Err(_) => KvState::default(),
     };
     st.logs.resize(env.cfg.parallelism as usize, Vec::new());
@@ -167,7 +168,8 @@ async fn serve(env: SystemEnv, volatile_stage: bool) {
         // Planted bug: a stage is answered before it is durable (it
         // is written with the next change, if one comes first).
         let changed = changed && !(volatile_stage && stage);
-        if changed && write_atomic(&*env.storage, "kv.state", &serde_json::to_vec(&st).unwrap()).await.is_err() {
+        let state = || state_options().serialize(&st).expect("kv state encodes");
+        if changed && write_atomic(&*env.storage, "kv.state", &state()).await.is_err() {
             continue; // no reply: the caller retries
         }
         for e in events {
@@ -176,6 +178,14 @@ async fn serve(env: SystemEnv, volatile_stage: bool) {
         let bytes = serde_json::to_vec(&resp).unwrap();
         env.net.reply(from, id, Response::System { bytes }).await;
     }
+}
+
+/// How the store encodes its state file: binary, as the store rewrites
+/// the whole file on every change (JSON made a run of this store three
+/// times a built-in one's CPU), with a bound on what a length read from a
+/// damaged file may ask for.
+fn state_options() -> impl bincode::Options {
+    bincode::DefaultOptions::new().with_fixint_encoding().with_limit(1 << 28)
 }
 
 async fn kv_call(net: &Net, at: SocketAddr, req: &KvReq, timeout: Duration) -> Option<KvResp> {

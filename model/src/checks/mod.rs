@@ -335,7 +335,7 @@ pub struct Finding {
 
 impl Finding {
     pub fn new(t_us: Option<u64>, message: String) -> Finding {
-        debug_assert!(!message.contains('\n'), "violation messages are one line");
+        assert!(!message.contains('\n'), "violation messages are one line");
         Finding { message, t_us }
     }
 }
@@ -354,7 +354,7 @@ pub struct Violation {
 
 impl Violation {
     pub fn new(check: &'static str, t_us: Option<u64>, message: String) -> Violation {
-        debug_assert!(!message.contains('\n'), "violation messages are one line");
+        assert!(!message.contains('\n'), "violation messages are one line");
         Violation { check, message, t_us }
     }
 }
