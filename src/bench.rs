@@ -254,7 +254,10 @@ pub fn only(part: &str, seeds: u64, quick: bool) -> Result<String, String> {
         "profiles" => Ok(profiles(quick, None).0),
         "interval" => Ok(interval_comparison(seeds)),
         "incremental" => Ok(incremental_comparison()),
-        other => Err(format!("unknown bench part '{other}' (expected floor, profiles, interval or incremental)")),
+        "checks" => Ok(check_costs(quick)),
+        other => {
+            Err(format!("unknown bench part '{other}' (expected floor, profiles, interval, incremental or checks)"))
+        }
     }
 }
 
@@ -720,12 +723,18 @@ const SWEEP_REPEATS: usize = 3;
 
 /// One fault-free run of word_count with `records` input records under
 /// `cfg`; the liveness phase is long enough for the whole input.
-fn sized_run(sweep: &'static str, seed: u64, records: u64, cfg: JobConfig) -> Point {
+/// A fault-free word_count run of `records` input records under `cfg`.
+fn sized_spec(seed: u64, records: u64, cfg: JobConfig) -> exactsim_model::run::RunSpec {
     let sc = std::sync::Arc::new(SizedInput { inner: exactsim_scenarios::by_name("word_count").unwrap(), records });
     let mut sp = spec(sc, seed, Profile::named("none").unwrap(), DeliveryMode::ExactlyOnce, None);
-    let (parallelism, interval_ms) = (cfg.parallelism, cfg.checkpoint_interval_ms);
     sp.config = Some(cfg);
     sp.schedule = Some(exactsim_model::schedule::Schedule { safety_ms: 500, liveness_ms: 3_600_000, events: vec![] });
+    sp
+}
+
+fn sized_run(sweep: &'static str, seed: u64, records: u64, cfg: JobConfig) -> Point {
+    let (parallelism, interval_ms) = (cfg.parallelism, cfg.checkpoint_interval_ms);
+    let sp = sized_spec(seed, records, cfg);
     // The run is deterministic: repeat it and keep the least time of each
     // kind, so that one step's figure is not a scheduling hiccup of a
     // shared machine (the steps' ratios are what the exponents compare).
@@ -1033,6 +1042,88 @@ pub fn incremental_comparison() -> String {
 /// measured against fixed ones by `--only interval`).
 fn fixed_default() -> JobConfig {
     JobConfig { adaptive_interval: None, ..JobConfig::default() }
+}
+
+/// `bench --only checks`: what each oracle costs per input record as the
+/// input grows (the records sweep's runs, judged again outside the run,
+/// each check timed alone, the least CPU time of three), so that a step
+/// exponent above 1 in the sweep can be charged to the check it comes
+/// from. `context` is the judging context every check shares (the batch
+/// reference, the lineages, the visible prefixes).
+fn check_costs(quick: bool) -> String {
+    use exactsim_model::checks::{Ctx, Judge, CHECKS};
+    let sizes: &[u64] = if quick { &[2_000, 8_000] } else { &[2_000, 10_000, 20_000, 50_000, 100_000, 200_000] };
+    let cfg = || JobConfig { parallelism: 3, checkpoint_interval_ms: 100, ..fixed_default() };
+    // (name, CPU us at each size)
+    let mut rows: Vec<(String, Vec<f64>)> = Vec::new();
+    let mut records = Vec::new();
+    let least = |f: &mut dyn FnMut()| {
+        (0..3)
+            .map(|_| {
+                let c0 = cpu_us();
+                f();
+                cpu_us() - c0
+            })
+            .fold(f64::MAX, f64::min)
+    };
+    for (col, &n) in sizes.iter().enumerate() {
+        let sp = sized_spec(7, n, cfg());
+        let scenario = sp.scenario.clone();
+        let out = run_one(sp, "none");
+        let h = &out.result.history;
+        records.push(out.report.output.expected as f64);
+        let mut cell = |name: &str, us: f64| match rows.iter_mut().find(|r| r.0 == name) {
+            Some(r) => r.1.push(us),
+            None => rows.push((name.to_string(), std::iter::repeat_n(f64::NAN, col).chain([us]).collect())),
+        };
+        cell(
+            "context",
+            least(&mut || {
+                std::hint::black_box(Ctx::new(h, &*scenario));
+            }),
+        );
+        let ctx = Ctx::new(h, &*scenario);
+        for c in CHECKS.iter().filter(|c| c.applies.covers_run(&*scenario, h.mode)) {
+            let Judge::History(check) = c.judge else { continue };
+            cell(
+                c.id,
+                least(&mut || {
+                    std::hint::black_box(check(&ctx));
+                }),
+            );
+        }
+    }
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "\ncheck cost per input record (word_count, fault-free, 3 workers, 100 ms checkpoints; CPU us, least of 3; judged after the run):"
+    );
+    let _ = write!(s, "{:<10}", "check");
+    for r in &records {
+        let _ = write!(s, " {:>9}", *r as u64);
+    }
+    let _ = writeln!(s, "  step exponents");
+    let mut total = vec![0.0; sizes.len()];
+    let exponents = |us: &[f64]| -> String {
+        (1..us.len())
+            .map(|i| format!("{:.2}", (us[i] / us[i - 1]).ln() / (records[i] / records[i - 1]).ln()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    for (name, us) in &rows {
+        let _ = write!(s, "{name:<10}");
+        for (i, u) in us.iter().enumerate() {
+            total[i] += u;
+            let _ = write!(s, " {:>9.3}", u / records[i]);
+        }
+        let _ = writeln!(s, "  {}", exponents(us));
+    }
+    let _ = write!(s, "{:<10}", "all");
+    for (i, u) in total.iter().enumerate() {
+        let _ = write!(s, " {:>9.3}", u / records[i]);
+    }
+    let _ = writeln!(s, "  {}", exponents(&total));
+    s
 }
 
 #[cfg(test)]

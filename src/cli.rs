@@ -244,7 +244,9 @@ struct BenchCmd {
     /// `floor` (10,000 bare madsim round trips) or `profiles` (the
     /// dense and production-like workloads); or `interval`: the adaptive
     /// checkpoint interval against fixed ones (throughput, recovery cost),
-    /// `--seeds` per scenario.
+    /// `--seeds` per scenario; `incremental` (bytes per incremental
+    /// checkpoint); `checks` (each check's CPU per input record as the
+    /// input grows from 2k to 200k records).
     #[arg(long)]
     only: Option<String>,
 }

@@ -417,6 +417,11 @@ pub struct Ctx<'a> {
     /// (txn, epoch) -> the first time the engine recorded a confirmed commit
     /// of that handle (`CommitConfirmed`).
     pub confirmed: BTreeMap<(String, u64), u64>,
+    /// `completed` by time, each with the highest id completed up to it:
+    /// [`Ctx::latest_completed`] by binary search (it is asked for every
+    /// commit and every observation, and a scan made the checks quadratic
+    /// in the run's length).
+    latest: Vec<(u64, CheckpointId)>,
     refs: RefCell<BTreeMap<CheckpointId, Rc<BTreeMap<u64, OutRecord>>>>,
     /// The references of every candidate prefix ([`Ctx::candidates`]),
     /// walked incrementally; built on first use. `None` inside: the
@@ -512,10 +517,18 @@ impl<'a> Ctx<'a> {
                 _ => {}
             }
         }
+        let mut latest: Vec<(u64, CheckpointId)> = completed.iter().map(|c| (c.0, c.1)).collect();
+        latest.sort_by_key(|x| x.0); // stable: ties keep their order
+        let mut highest = 0;
+        for x in &mut latest {
+            highest = highest.max(x.1);
+            x.1 = highest;
+        }
         Ctx {
             h,
             scenario,
             reference,
+            latest,
             completed,
             precommits,
             precommit_subtask,
@@ -616,7 +629,12 @@ impl<'a> Ctx<'a> {
 
     /// The highest checkpoint id completed at or before `t_us` (0: none).
     pub fn latest_completed(&self, t_us: u64) -> CheckpointId {
-        self.completed_by(t_us).max().unwrap_or(0)
+        let n = self.latest.partition_point(|x| x.0 <= t_us);
+        if n == 0 {
+            0
+        } else {
+            self.latest[n - 1].1
+        }
     }
 
     /// When checkpoint `ckpt` completed (the first completion record).

@@ -149,6 +149,7 @@ fn judge(c: &Ctx, st: &Streams, cands: &[(u64, CheckpointId)], ex: &mut impl Exp
         }
     };
 
+    let by_time = ByTime::new(cands);
     let np = (st.n as usize).max(c.h.final_output.len() * w as usize);
     let mut visible: Vec<BTreeMap<u64, OutRecord>> = vec![BTreeMap::new(); np];
     let mut since: Vec<BTreeMap<u64, u64>> = vec![BTreeMap::new(); np];
@@ -183,7 +184,7 @@ fn judge(c: &Ctx, st: &Streams, cands: &[(u64, CheckpointId)], ex: &mut impl Exp
             bad.insert(p);
             continue;
         }
-        let best = cands.iter().filter(|(t, ck)| *t <= t_us && ex.equals(p, *ck, &visible[p])).map(|(_, ck)| *ck).max();
+        let best = best_match(&by_time, t_us, |ck| ex.equals(p, ck, &visible[p]));
         match (best, last_match[p]) {
             (None, _) => {
                 let latest = c.latest_completed(t_us);
@@ -351,6 +352,48 @@ impl Expected for ByLineages<'_, '_, '_, '_> {
     }
 }
 
+/// The candidates by the time from which they may be seen, each with the
+/// highest id among it and the ones before it.
+struct ByTime {
+    cands: Vec<(u64, CheckpointId)>,
+    highest: Vec<CheckpointId>,
+}
+
+impl ByTime {
+    fn new(cands: &[(u64, CheckpointId)]) -> ByTime {
+        let mut by_time = cands.to_vec();
+        by_time.sort_by_key(|x| x.0); // stable: ties keep their order
+        let highest = by_time
+            .iter()
+            .scan(0, |m, x| {
+                *m = (*m).max(x.1);
+                Some(*m)
+            })
+            .collect();
+        ByTime { cands: by_time, highest }
+    }
+}
+
+/// The highest candidate that may be seen at `t_us` and `matches`: the
+/// latest candidates are tried first, and the search stops once no
+/// earlier one could be higher than the match found (an observation
+/// usually matches one of the last few, and trying every candidate made
+/// the check quadratic in the run's length).
+fn best_match(c: &ByTime, t_us: u64, mut matches: impl FnMut(CheckpointId) -> bool) -> Option<CheckpointId> {
+    let n = c.cands.partition_point(|x| x.0 <= t_us);
+    let mut best: Option<CheckpointId> = None;
+    for i in (0..n).rev() {
+        if best.is_some_and(|b| c.highest[i] <= b) {
+            break;
+        }
+        let ck = c.cands[i].1;
+        if best.is_none_or(|b| ck > b) && matches(ck) {
+            best = Some(ck);
+        }
+    }
+    best
+}
+
 /// The expected sets from each candidate's whole reference
 /// ([`Ctx::reference_at`]), compared through fingerprints.
 struct ByReferences<'s, 'c, 'a> {
@@ -431,5 +474,26 @@ impl Expected for ByReferences<'_, '_, '_> {
     fn want(&self, s: usize, ck: CheckpointId) -> BTreeMap<u64, OutRecord> {
         let r = self.refs.get(&ck).cloned().unwrap_or_else(|| self.st.c.reference_at(ck));
         r.values().filter(|o| self.st.of(o) == s).map(|o| (o.out_id, o.clone())).collect()
+    }
+}
+
+#[cfg(test)]
+mod best_match_tests {
+    use super::*;
+
+    #[test]
+    fn the_best_match_is_the_highest_matching_candidate_seen_by_then() {
+        // Candidates out of id order in time (a subsumed checkpoint may be
+        // seen from a later completion), ties in time, and a time before
+        // any: the search answers as trying every candidate does.
+        let cands = [(0, 0), (20, 1), (50, 2), (50, 4), (60, 3), (90, 6), (95, 5)];
+        let by_time = ByTime::new(&cands);
+        for t in 0..100 {
+            for mask in 0u32..128 {
+                let m = |ck: u64| mask & (1 << ck) != 0;
+                let scan = cands.iter().filter(|(ct, ck)| *ct <= t && m(*ck)).map(|c| c.1).max();
+                assert_eq!(best_match(&by_time, t, m), scan, "t {t} mask {mask:b}");
+            }
+        }
     }
 }

@@ -1630,3 +1630,23 @@ fn a_reader_seeing_a_version_go_back_is_p18_even_when_the_end_is_right() {
     assert_eq!(table_checks(&h), ["P18"]);
     assert_mentions(&table_msgs(&h, "P18"), &["key 0 went back from version 3", "to version 2 (value 2) at a read at"]);
 }
+
+#[test]
+fn the_latest_completed_checkpoint_is_the_highest_completed_by_then() {
+    // Completions out of id order (a recovered coordinator announces an
+    // older one late), two at one time, and none before the first: the
+    // binary search answers as a scan of every completion does.
+    let mut h = good();
+    push(&mut h, complete(45, 4, 4, false));
+    push(&mut h, complete(55, 3, 4, false));
+    push(&mut h, complete(55, 5, 4, false));
+    let ctx = Ctx::new(&h, &Echo);
+    for t in 0..80 {
+        let scan = ctx.completed_by(t).max().unwrap_or(0);
+        assert_eq!(ctx.latest_completed(t), scan, "at {t}");
+    }
+    assert_eq!(ctx.latest_completed(19), 0);
+    assert_eq!(ctx.latest_completed(20), 1);
+    assert_eq!(ctx.latest_completed(50), 4);
+    assert_eq!(ctx.latest_completed(55), 5);
+}
