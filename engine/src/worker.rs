@@ -119,6 +119,9 @@ struct Ctx {
     /// The worker nodes (the submission's parallelism): the subtasks that
     /// can have existed.
     nodes: u32,
+    /// The newest attempt deployed on this process: once it is above
+    /// `attempt`, this attempt's tasks were replaced.
+    newest_attempt: Arc<AtomicU64>,
 }
 
 impl Ctx {
@@ -278,6 +281,7 @@ pub async fn run_worker(node: WorkerNode) {
                             clock: crate::clock::Clock::new(&node.obs),
                             recovery_streak: recovery_streak.clone(),
                             nodes: node.cfg.parallelism,
+                            newest_attempt: attempt_now.clone(),
                         };
                         let h =
                             madsim::task::spawn(deploy(ctx, restore, fence_upto, node.pipeline.clone(), slots.clone()));
@@ -1011,6 +1015,15 @@ impl Chain {
 
     async fn run(&mut self, mut rx: UnboundedReceiver<ChainCtl>) {
         loop {
+            if self.ctx.newest_attempt.load(Ordering::Relaxed) > self.ctx.attempt {
+                // Replaced by a newer deployment on this process: as Flink's
+                // cancellation, the chain takes no more input (what is
+                // queued before `ChainCtl::Close` included) and only closes
+                // its sink. A frozen process that resumes would otherwise
+                // align and pre-commit its queued barriers after the new
+                // attempt's sink looked for lingering transactions.
+                return self.close().await;
+            }
             self.drain().await;
             self.pump().await;
             // Above the backlog bound the chain waits for its sink (a call is
