@@ -550,12 +550,14 @@ impl Coordinator {
         if let Some(ic) = &mut self.interval {
             // The cost of the checkpoint: from its trigger to now, its
             // completion. Planted bug: from its last acknowledgement, which
-            // is now (the coordinator completes on it). Saturating: the
-            // simulator's heal sets a drifted clock back to true time, so a
-            // clock that ran fast reads less than it did at the trigger.
+            // is now (the coordinator completes on it). None when the clock
+            // went back since the trigger (the simulator's heal sets a
+            // drifted clock back to true time, so a clock that ran fast
+            // reads less than it did at the trigger): no measure, where a
+            // zero once pulled the interval down to its minimum (P15).
             let last_ack_ms = now_ms;
             let from = if self.cfg.mutant_is(Mutant::IntervalCostFromLastAck) { last_ack_ms } else { p.trigger_ms };
-            let duration_ms = now_ms.saturating_sub(from);
+            let duration_ms = now_ms.checked_sub(from);
             let interval_ms = ic.on_completed(Completion { now_ms, duration_ms, offsets_sum });
             let b = ic.bounds();
             out.push(Action::Emit(Event::IntervalChosen { interval_ms, min_ms: b.min_ms, max_ms: b.max_ms }));

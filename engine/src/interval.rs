@@ -50,8 +50,11 @@ impl Default for AdaptiveInterval {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Completion {
     pub now_ms: u64,
-    /// From its trigger to its completion record.
-    pub duration_ms: u64,
+    /// From its trigger to its completion record; `None` when the clock
+    /// went back in between (a drifted clock set back to true time, as
+    /// NTP steps one): that elapsed time measured nothing, and a zero
+    /// taken for it would drag the cost rule's average down.
+    pub duration_ms: Option<u64>,
     /// The sum of the sources' offsets it covers.
     pub offsets_sum: u64,
 }
@@ -89,9 +92,11 @@ impl IntervalController {
 
     /// A checkpoint completed: choose the next interval, and return it.
     pub fn on_completed(&mut self, c: Completion) -> u64 {
-        self.durations.push_back(c.duration_ms);
-        if self.durations.len() > WINDOW {
-            self.durations.pop_front();
+        if let Some(d) = c.duration_ms {
+            self.durations.push_back(d);
+            if self.durations.len() > WINDOW {
+                self.durations.pop_front();
+            }
         }
         let idle = self.progress.back().is_some_and(|&(_, o)| c.offsets_sum <= o);
         self.progress.push_back((c.now_ms, c.offsets_sum));
@@ -99,7 +104,7 @@ impl IntervalController {
             self.progress.pop_front();
         }
         let sum = self.durations.iter().fold(0u64, |a, d| a.saturating_add(*d));
-        let cost_floor = COST_FACTOR.saturating_mul(sum) / self.durations.len() as u64;
+        let cost_floor = COST_FACTOR.saturating_mul(sum) / (self.durations.len() as u64).max(1);
         let wanted = if idle {
             self.current_ms.saturating_mul(2)
         } else {
@@ -127,7 +132,7 @@ mod tests {
     const B: AdaptiveInterval = AdaptiveInterval { min_ms: 50, max_ms: 1000, replay_records: 400 };
 
     fn done(now_ms: u64, duration_ms: u64, offsets_sum: u64) -> Completion {
-        Completion { now_ms, duration_ms, offsets_sum }
+        Completion { now_ms, duration_ms: Some(duration_ms), offsets_sum }
     }
 
     #[test]
@@ -159,6 +164,22 @@ mod tests {
         assert_eq!(c.on_completed(done(100, 60, 10_000)), 600);
         // Beyond the bound: the bound.
         assert_eq!(c.on_completed(done(200, 300, 20_000)), 1000);
+    }
+
+    #[test]
+    fn a_completion_whose_clock_went_back_measures_no_cost() {
+        let mut c = IntervalController::new(B, 100);
+        c.on_completed(done(0, 60, 0));
+        assert_eq!(c.on_completed(done(100, 60, 10_000)), 600);
+        // The clock was set back between trigger and completion: no
+        // duration. The cost rule keeps the 60 ms it measured (a zero
+        // would have made it 400 ms, and two more the minimum).
+        let unknown = Completion { now_ms: 150, duration_ms: None, offsets_sum: 20_000 };
+        assert_eq!(c.on_completed(unknown), 600);
+        // With no measure at all, only the throughput rule speaks.
+        let mut c = IntervalController::new(B, 100);
+        c.on_completed(Completion { now_ms: 0, duration_ms: None, offsets_sum: 0 });
+        assert_eq!(c.on_completed(Completion { now_ms: 100, duration_ms: None, offsets_sum: 10_000 }), 50);
     }
 
     proptest! {

@@ -44,6 +44,15 @@ impl ClockModel {
         self.offset_us = offset_us;
     }
 
+    /// From `t_us` on, true again (the faults healed): real rate, and the
+    /// wall clock stepped to true time, as NTP steps it. The monotonic
+    /// clock goes on from what it reads at `t_us`: it never jumps back, so
+    /// an elapsed time measured across the heal is not negative.
+    pub fn true_again(&mut self, t_us: u64) {
+        let mono_us = self.mono(t_us);
+        self.set(t_us, 1000, t_us as i64 - mono_us as i64);
+    }
+
     /// The current rate and wall offset.
     pub fn setting(&self) -> (u64, i64) {
         (self.rate, self.offset_us)
@@ -71,6 +80,21 @@ pub fn compose(skews: impl IntoIterator<Item = (i64, i32)>) -> (u64, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_clock_made_true_again_keeps_its_monotonic_reading_and_steps_its_wall_clock() {
+        let mut c = ClockModel::default();
+        c.set(1_000, 1500, 600_000); // fast, and 600 ms ahead
+        let before = c.reading(3_000);
+        assert_eq!(before.mono_us, 4_000);
+        c.true_again(3_000);
+        let r = c.reading(3_000);
+        assert_eq!(r.mono_us, before.mono_us, "the monotonic clock does not jump back");
+        assert_eq!(r.wall_us, 3_000, "the wall clock is true");
+        assert_eq!(r.rate_permille, 1000);
+        let later = c.reading(5_000);
+        assert_eq!((later.mono_us, later.wall_us), (6_000, 5_000));
+    }
 
     #[test]
     fn a_rate_change_continues_the_monotonic_clock_and_an_offset_steps_the_wall_clock() {

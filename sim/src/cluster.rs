@@ -324,14 +324,19 @@ impl Target for Cluster {
     }
 
     /// The liveness phase: every window closed, every clock true (the play
-    /// loop then restarts and resumes every node).
+    /// loop then restarts and resumes every node). A clock is made true as
+    /// NTP makes it: its wall clock steps, its monotonic clock goes on (a
+    /// running process's elapsed times never turn negative).
     fn heal(&mut self) {
         self.windows = Windows::default();
         self.skews.clear();
         {
+            let now_us = self.recorder.now_us();
             let mut g = self.nodes.lock();
             g.late.clear();
-            g.clocks.clear();
+            for c in g.clocks.values_mut() {
+                c.true_again(now_us);
+            }
         }
         self.apply();
     }
