@@ -622,11 +622,6 @@ impl<'a> Ctx<'a> {
         self.cuts.get(&ckpt)?.iter().copied().collect()
     }
 
-    /// Checkpoints completed at or before `t_us` (ids, in completion order).
-    pub fn completed_by(&self, t_us: u64) -> impl Iterator<Item = CheckpointId> + '_ {
-        self.completed.iter().filter(move |c| c.0 <= t_us).map(|c| c.1)
-    }
-
     /// The highest checkpoint id completed at or before `t_us` (0: none).
     pub fn latest_completed(&self, t_us: u64) -> CheckpointId {
         let n = self.latest.partition_point(|x| x.0 <= t_us);
