@@ -441,6 +441,13 @@ impl Coordinator {
                     Phase::Running if self.incarnation[w].is_some_and(|i| i != incarnation) => {
                         self.failover(format!("worker {worker} restarted"), now_ms)
                     }
+                    // A process that restarted after the job finished and
+                    // then deployed the finished attempt from a late
+                    // `Deploy`: its tasks would open transactions nobody
+                    // ends.
+                    Phase::Finished if a == attempt && self.incarnation[w].is_some_and(|i| i != incarnation) => {
+                        vec![Action::Send(worker, Msg::Cancel { attempt })]
+                    }
                     _ => vec![],
                 }
             }
@@ -1110,6 +1117,22 @@ mod tests {
         assert!(c.on_msg(Msg::Heartbeat { worker: 0, attempt: 0, incarnation: 7 }, 5).is_empty());
         let a = c.on_msg(Msg::Heartbeat { worker: 0, attempt: 0, incarnation: 8 }, 6);
         assert!(a.iter().any(|x| matches!(x, Action::Emit(Event::RecoveryStarted { .. }))));
+    }
+
+    #[test]
+    fn a_finished_job_cancels_its_attempt_on_a_worker_process_that_restarted() {
+        let mut c = running();
+        c.phase = Phase::Finished;
+        // The process it finished with, and a restarted one still idle.
+        assert!(c.on_msg(Msg::Heartbeat { worker: 0, attempt: 1, incarnation: 7 }, 500).is_empty());
+        assert!(c.on_msg(Msg::Heartbeat { worker: 0, attempt: 0, incarnation: 8 }, 510).is_empty());
+        // The restarted process deployed the finished attempt from a late
+        // `Deploy`: it is told to end it, and no recovery starts.
+        let a = c.on_msg(Msg::Heartbeat { worker: 0, attempt: 1, incarnation: 8 }, 520);
+        assert!(matches!(&sends(&a)[..], [(0, Msg::Cancel { attempt: 1 })]), "{a:?}");
+        assert!(!a.iter().any(|x| matches!(x, Action::Emit(_))), "{a:?}");
+        assert_eq!(c.attempt(), 1);
+        assert_eq!(c.phase, Phase::Finished);
     }
 
     #[test]

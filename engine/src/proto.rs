@@ -130,6 +130,16 @@ pub enum Msg {
         id: u64,
         body: Response,
     },
+
+    // ---- coordinator -> worker (last, so that no variant before it
+    // changes its encoding) ----
+    /// The job finished at `attempt` without this process: it restarted
+    /// and then acted on a late `Deploy` of that attempt. It ends that
+    /// attempt's tasks as a replacement does (their sinks close, aborting
+    /// what they opened).
+    Cancel {
+        attempt: Attempt,
+    },
 }
 
 impl Msg {

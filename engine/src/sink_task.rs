@@ -125,6 +125,12 @@ enum Then {
     },
     /// A close call ([`SinkTask::close`]): its result changes nothing.
     Closed,
+    /// The close's abort of the open transaction: recorded as aborted when
+    /// the call succeeds; an error changes nothing (what stays open is the
+    /// next attempt's to find).
+    ClosedAborted {
+        txn: TxnHandle,
+    },
     /// Planted bug [`Mutant::StarRocks105FlushOnClose`]: the open
     /// transaction flushed at close; its commit follows.
     ClosedFlushed {
@@ -429,7 +435,7 @@ impl SinkTask {
             self.queue
                 .push_back(Op::Call(SinkCall::PreCommit { txn: open.clone() }, Then::ClosedFlushed { txn: open }));
         } else {
-            self.queue.push_back(Op::Call(SinkCall::Abort { txn: open }, Then::Closed));
+            self.queue.push_back(Op::Call(SinkCall::Abort { txn: open.clone() }, Then::ClosedAborted { txn: open }));
         }
     }
 
@@ -543,11 +549,16 @@ impl SinkTask {
         let mut out: Vec<Op> = Vec::new();
         let fail = |what: String, e: &SinkError| Op::Step(Step::Fail(format!("{what}: {e}")));
         if self.closing {
-            if let (Then::ClosedFlushed { txn }, r) = (&then, &r) {
-                if !matches!(r, CallResult::Err(_)) {
+            match (&then, &r) {
+                (_, CallResult::Err(_)) => {}
+                (Then::ClosedFlushed { txn }, r) => {
                     let txn = if let CallResult::Txn(t) = r { t.clone() } else { txn.clone() };
                     self.queue.push_front(Op::Call(SinkCall::Commit { txn }, Then::Closed));
                 }
+                (Then::ClosedAborted { txn }, _) => {
+                    self.queue.push_front(Op::Step(Step::Emit(Event::SinkAborted { task, txn: txn.name.clone() })))
+                }
+                _ => {}
             }
             return;
         }
@@ -1093,6 +1104,8 @@ mod tests {
         let steps = run(&mut t, ok);
         assert_eq!(calls(&steps), vec!["abort t2"], "queued writes and the notification are dropped: {steps:?}");
         assert!(steps.contains(&Step::Reach(Reach::SinkClosedWithOpenTxn)));
+        let aborted = |steps: &[Step]| steps.iter().any(|s| matches!(s, Step::Emit(Event::SinkAborted { .. })));
+        assert!(aborted(&steps), "a close that aborted its open transaction records it: {steps:?}");
         let failing = |_: &SinkCall| CallResult::Err(SinkError::Transient("down".into()));
         let mut t = fresh();
         t.records(vec![rec(1)]);
@@ -1100,6 +1113,7 @@ mod tests {
         t.close();
         let steps = run(&mut t, failing);
         assert!(!steps.iter().any(|s| matches!(s, Step::Fail(_))), "a close error is not a task failure: {steps:?}");
+        assert!(!aborted(&steps), "an abort that failed is not recorded as one: {steps:?}");
     }
 
     #[test]

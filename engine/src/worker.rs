@@ -29,7 +29,7 @@ use crate::types::{
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
@@ -96,6 +96,9 @@ struct Slots {
     chain: Option<madsim::task::JoinHandle<()>>,
     /// The newest `Msg::Deploy::seq` of this attempt received.
     deploy_seq: Arc<AtomicU64>,
+    /// Set when this attempt's tasks end on this live process (a newer
+    /// deployment, or `Msg::Cancel`): the chain takes no more input.
+    ended: Arc<AtomicBool>,
 }
 
 /// Shared by the tasks of one attempt on one worker.
@@ -119,9 +122,9 @@ struct Ctx {
     /// The worker nodes (the submission's parallelism): the subtasks that
     /// can have existed.
     nodes: u32,
-    /// The newest attempt deployed on this process: once it is above
-    /// `attempt`, this attempt's tasks were replaced.
-    newest_attempt: Arc<AtomicU64>,
+    /// Set when this attempt's tasks end on this live process
+    /// (`Slots::ended`).
+    ended: Arc<AtomicBool>,
 }
 
 impl Ctx {
@@ -240,20 +243,7 @@ pub async fn run_worker(node: WorkerNode) {
                 let resend_ack = {
                     let mut s = slots.lock().unwrap();
                     if attempt > s.attempt {
-                        for h in s.handles.drain(..) {
-                            h.abort();
-                        }
-                        // The replaced chain closes its sink as Flink's
-                        // cancellation does, within a grace period.
-                        if let (Some(tx), Some(h)) = (s.chain_tx.take(), s.chain.take()) {
-                            let _ = tx.send(ChainCtl::Close);
-                            let calls = node.cfg.rpc_retries as u64 + 1;
-                            let grace = Duration::from_millis(node.cfg.rpc_timeout_ms * calls * CLOSE_GRACE_CALLS);
-                            madsim::task::spawn(async move {
-                                madsim::time::sleep(grace).await;
-                                h.abort();
-                            });
-                        }
+                        end_tasks(&mut s, &node.cfg);
                         *s = Slots { attempt, parallelism, ..Slots::default() };
                         s.deploy_seq.store(seq, Ordering::Relaxed);
                         attempt_now.store(attempt, Ordering::Relaxed);
@@ -281,7 +271,7 @@ pub async fn run_worker(node: WorkerNode) {
                             clock: crate::clock::Clock::new(&node.obs),
                             recovery_streak: recovery_streak.clone(),
                             nodes: node.cfg.parallelism,
-                            newest_attempt: attempt_now.clone(),
+                            ended: s.ended.clone(),
                         };
                         let h =
                             madsim::task::spawn(deploy(ctx, restore, fence_upto, node.pipeline.clone(), slots.clone()));
@@ -298,6 +288,12 @@ pub async fn run_worker(node: WorkerNode) {
                     node.net
                         .send(node.addrs.coordinator, &Msg::DeployAck { worker: node.index, attempt, incarnation })
                         .await;
+                }
+            }
+            Msg::Cancel { attempt } => {
+                let mut s = slots.lock().unwrap();
+                if attempt == s.attempt {
+                    end_tasks(&mut s, &node.cfg);
                 }
             }
             Msg::Trigger { attempt, ckpt } => {
@@ -318,6 +314,25 @@ pub async fn run_worker(node: WorkerNode) {
             }
             _ => {}
         }
+    }
+}
+
+/// End the tasks of `s`'s attempt on this live process: the sources at
+/// once, the chain closing its sink as Flink's cancellation does, within a
+/// grace period, and taking no more input (`Slots::ended`).
+fn end_tasks(s: &mut Slots, cfg: &JobConfig) {
+    s.ended.store(true, Ordering::Relaxed);
+    for h in s.handles.drain(..) {
+        h.abort();
+    }
+    if let (Some(tx), Some(h)) = (s.chain_tx.take(), s.chain.take()) {
+        let _ = tx.send(ChainCtl::Close);
+        let calls = cfg.rpc_retries as u64 + 1;
+        let grace = Duration::from_millis(cfg.rpc_timeout_ms * calls * CLOSE_GRACE_CALLS);
+        madsim::task::spawn(async move {
+            madsim::time::sleep(grace).await;
+            h.abort();
+        });
     }
 }
 
@@ -412,6 +427,14 @@ async fn deploy(
                 h.abort();
             }
             hc.abort();
+            return;
+        }
+        if ctx.ended.load(Ordering::Relaxed) {
+            // Cancelled while restoring (`Msg::Cancel`): the chain sees it
+            // at its first turn and closes its sink; the sources never run.
+            for h in hs {
+                h.abort();
+            }
             return;
         }
         s.handles.extend(hs);
@@ -1015,13 +1038,14 @@ impl Chain {
 
     async fn run(&mut self, mut rx: UnboundedReceiver<ChainCtl>) {
         loop {
-            if self.ctx.newest_attempt.load(Ordering::Relaxed) > self.ctx.attempt {
-                // Replaced by a newer deployment on this process: as Flink's
-                // cancellation, the chain takes no more input (what is
-                // queued before `ChainCtl::Close` included) and only closes
-                // its sink. A frozen process that resumes would otherwise
-                // align and pre-commit its queued barriers after the new
-                // attempt's sink looked for lingering transactions.
+            if self.ctx.ended.load(Ordering::Relaxed) {
+                // Replaced by a newer deployment on this process, or
+                // cancelled: as Flink's cancellation, the chain takes no
+                // more input (what is queued before `ChainCtl::Close`
+                // included) and only closes its sink. A frozen process
+                // that resumes would otherwise align and pre-commit its
+                // queued barriers after the new attempt's sink looked for
+                // lingering transactions.
                 return self.close().await;
             }
             self.drain().await;
