@@ -8,7 +8,7 @@
 //! with [`SinkTask::next_step`]: a call into the sink (its result goes back with
 //! [`SinkTask::done`]), a history event, a fault point, a task failure, or
 //! `Idle` when the input is fully handled. [`drive`] executes the steps
-//! against a [`TwoPhaseCommitSink`]; the chain in `worker.rs` and the step
+//! against a [`TwoPhaseCommitSink`]; the chain in `worker/chain.rs` and the step
 //! harness (`exactsim_sim::harness`) both go through it, so a sink tested
 //! step by step is driven exactly as in a job.
 //!
@@ -737,7 +737,7 @@ pub trait StepEnv: Send {
 /// nothing here: once `drive` returns, everything given is handled). `Err`:
 /// the task failed (the reason); the caller reports it and stops. The
 /// chain does not wait like this: it runs its operator while a sink call is
-/// in flight (`worker.rs`).
+/// in flight (`worker/chain.rs`).
 pub async fn drive(
     task: &mut SinkTask,
     sink: &mut dyn TwoPhaseCommitSink,
