@@ -442,11 +442,11 @@ impl Coordinator {
                         self.failover(format!("worker {worker} restarted"), now_ms)
                     }
                     // A process that restarted after the job finished and
-                    // then deployed the finished attempt from a late
-                    // `Deploy`: its tasks would open transactions nobody
-                    // ends.
-                    Phase::Finished if a == attempt && self.incarnation[w].is_some_and(|i| i != incarnation) => {
-                        vec![Action::Send(worker, Msg::Cancel { attempt })]
+                    // then deployed an attempt (the finished one, or an
+                    // older one) from a late `Deploy`: its tasks would
+                    // open transactions nobody ends.
+                    Phase::Finished if a != 0 && self.incarnation[w].is_some_and(|i| i != incarnation) => {
+                        vec![Action::Send(worker, Msg::Cancel { attempt: a })]
                     }
                     _ => vec![],
                 }
@@ -1133,6 +1133,12 @@ mod tests {
         assert!(!a.iter().any(|x| matches!(x, Action::Emit(_))), "{a:?}");
         assert_eq!(c.attempt(), 1);
         assert_eq!(c.phase, Phase::Finished);
+        // An older attempt's late `Deploy` is ended the same way.
+        c.meta.attempt = 2;
+        c.incarnation[1] = Some(9);
+        let a = c.on_msg(Msg::Heartbeat { worker: 1, attempt: 1, incarnation: 10 }, 530);
+        assert!(matches!(&sends(&a)[..], [(1, Msg::Cancel { attempt: 1 })]), "{a:?}");
+        assert!(c.on_msg(Msg::Heartbeat { worker: 1, attempt: 2, incarnation: 9 }, 540).is_empty());
     }
 
     #[test]

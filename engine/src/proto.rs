@@ -133,10 +133,10 @@ pub enum Msg {
 
     // ---- coordinator -> worker (last, so that no variant before it
     // changes its encoding) ----
-    /// The job finished at `attempt` without this process: it restarted
-    /// and then acted on a late `Deploy` of that attempt. It ends that
-    /// attempt's tasks as a replacement does (their sinks close, aborting
-    /// what they opened).
+    /// The job finished without this process: it restarted and then acted
+    /// on a late `Deploy` of `attempt` (the finished one or an older one).
+    /// It ends that attempt's tasks as a replacement does (their sinks
+    /// close, aborting what they opened).
     Cancel {
         attempt: Attempt,
     },
