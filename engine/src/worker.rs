@@ -296,6 +296,10 @@ pub async fn run_worker(node: WorkerNode) {
                 let mut s = slots.lock().unwrap();
                 if attempt == s.attempt {
                     end_tasks(&mut s, &node.cfg);
+                    // The heartbeat says this process runs nothing, so the
+                    // coordinator stops cancelling; `s.attempt` stays, so
+                    // a copy of the late `Deploy` deploys nothing again.
+                    attempt_now.store(0, Ordering::Relaxed);
                 }
             }
             Msg::Trigger { attempt, ckpt } => {
