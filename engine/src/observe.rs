@@ -501,6 +501,8 @@ pub enum Reach {
         "a recovery restored a checkpoint taken at another parallelism, moving key groups between subtasks",
     RemovedSubtaskAdopted = "removed_subtask_adopted":
         "a survivor of a downscale recovered the transactions a removed subtask left in the sink's system",
+    AttemptCancelled = "attempt_cancelled":
+        "a worker process that restarted after the job finished, and then deployed an attempt from a late Deploy, ended it (Cancel)",
 }
 }
 

@@ -294,7 +294,8 @@ pub async fn run_worker(node: WorkerNode) {
             }
             Msg::Cancel { attempt } => {
                 let mut s = slots.lock().unwrap();
-                if attempt == s.attempt {
+                if attempt == s.attempt && !s.ended.load(Ordering::Relaxed) {
+                    node.obs.reach(Reach::AttemptCancelled);
                     end_tasks(&mut s, &node.cfg);
                     // The heartbeat says this process runs nothing, so the
                     // coordinator stops cancelling; `s.attempt` stays, so
