@@ -104,3 +104,42 @@ fn an_earlier_sessions_late_init_is_p9_when_the_broker_lets_it_through() {
     };
     assert!(p9.iter().any(|v| same_attempt(&v.message)), "{p9:?}");
 }
+
+/// The corpus case of a late `Deploy` reaching a worker that restarted
+/// after the job finished: the finished job ends that attempt (`Cancel`),
+/// the run passes (P13: the transaction the late deployment began is
+/// aborted), and the path is marked as reached, so the case is known to
+/// exercise it.
+#[test]
+fn a_late_deploy_after_the_finish_is_cancelled_on_the_restarted_worker() {
+    use exactsim_engine::observe::Event;
+    use exactsim_model::history::Ev;
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus/late-deploy-after-finish-restart.json");
+    let f = ReplayFile::parse(&std::fs::read_to_string(path).unwrap(), path).unwrap();
+    let out = go(f.to_spec().unwrap(), &f.profile);
+    assert_eq!(out.report.verdict, Verdict::Pass, "{}", out.report.summary_line());
+    assert_eq!(out.report.reached.get("attempt_cancelled"), Some(&1), "{:?}", out.report.reached);
+    let h = &out.result.history.events;
+    let finished = h
+        .iter()
+        .find(|s| matches!(s.ev, Ev::Engine(Event::JobFinished { .. })))
+        .map(|s| s.t_us)
+        .expect("the job finished");
+    let begun_after: Vec<_> = h
+        .iter()
+        .filter(|s| s.t_us > finished)
+        .filter_map(|s| match &s.ev {
+            Ev::Engine(Event::TxnBegun { txn, .. }) => Some(txn),
+            _ => None,
+        })
+        .collect();
+    assert!(!begun_after.is_empty(), "the late deployment began a transaction after the finish");
+    for txn in begun_after {
+        assert!(
+            h.iter().any(
+                |s| s.t_us > finished && matches!(&s.ev, Ev::Engine(Event::SinkAborted { txn: t, .. }) if t == txn)
+            ),
+            "{txn} begun after the finish is aborted"
+        );
+    }
+}
