@@ -66,12 +66,12 @@ enum ChainCtl {
         items: Vec<Item>,
     },
     Notify(CheckpointId),
-    /// A newer attempt was deployed on this live process: close the sink
-    /// (`SinkTask::close`) and stop.
+    /// The attempt ended on this live process (a newer one was deployed,
+    /// or `Msg::Cancel`): close the sink (`SinkTask::close`) and stop.
     Close,
 }
 
-/// How long a replaced attempt's chain may take to close its sink, in
+/// How long an ended attempt's chain may take to close its sink, in
 /// calls that exhaust their retries: then it is aborted wherever it is.
 const CLOSE_GRACE_CALLS: u64 = 4;
 
