@@ -1,6 +1,7 @@
 //! A worker node: runs source subtask `i` and operator+sink chain `i` for
 //! the current attempt, restores them from the checkpoint the coordinator
-//! names, and drops them when a newer attempt is deployed. A deployment at
+//! names, and ends them when a newer attempt is deployed or the finished
+//! job cancels them (`Msg::Cancel`, [`end_tasks`]). A deployment at
 //! another parallelism than the restored checkpoint's (a rescale) restores
 //! the chain from the old subtasks that held its key groups, and recovers
 //! the sink transactions of the removed subtasks it adopts
